@@ -1,0 +1,39 @@
+"""Customer demand (诉求) extraction: the first demand of the taxonomy whose pattern matches."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from model.taxonomy import Taxonomy
+
+# A demand preceded closely by one of these is not asked for ("不要退款", "没说要赔偿").
+_NEGATION = re.compile(r"(不|没|无|别|未|不用|不需要|不想)[^，。！？,.!?;；]{0,3}$")
+
+
+@dataclass(frozen=True)
+class DemandMatch:
+    """The detected demand and the [start, end) span of normalised text that stated it."""
+
+    code: str
+    start: int
+    end: int
+
+
+class DemandExtractor:
+    """Finds the stated demand with the taxonomy's patterns; `none` when nothing is stated."""
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self.rules = [
+            (demand.code, re.compile("|".join(f"(?:{p})" for p in demand.patterns)))
+            for demand in taxonomy.demands.values()
+            if demand.patterns
+        ]
+
+    def extract(self, text: str) -> DemandMatch:
+        """The demand stated in normalised text, or `none` (span 0, 0)."""
+        for code, pattern in self.rules:
+            for match in pattern.finditer(text):
+                if not _NEGATION.search(text[max(0, match.start() - 6) : match.start()]):
+                    return DemandMatch(code, match.start(), match.end())
+        return DemandMatch("none", 0, 0)

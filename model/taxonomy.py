@@ -1,0 +1,183 @@
+"""The complaint taxonomy: categories, subtypes, departments, tiers and demands, from YAML."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from model.errors import TaxonomyError
+
+DEFAULT_TAXONOMY = Path(__file__).resolve().parent.parent / "data" / "taxonomy.yaml"
+
+
+@dataclass(frozen=True)
+class Subtype:
+    """A subtype (子类) and the department responsible for it."""
+
+    code: str
+    name: str
+    category: str
+    department: str
+
+
+@dataclass(frozen=True)
+class Category:
+    """A top-level category (类别) with its subtypes, in file order."""
+
+    code: str
+    name: str
+    subtypes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Tier:
+    """An urgency tier (级别) with its SLA in hours."""
+
+    code: str
+    name: str
+    first_response_hours: float
+    resolution_hours: float
+
+
+@dataclass(frozen=True)
+class Demand:
+    """A customer demand (诉求) and the regular expressions that detect it."""
+
+    code: str
+    name: str
+    patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """The whole taxonomy; look-ups by code raise `TaxonomyError` naming the unknown code."""
+
+    departments: dict[str, str]
+    categories: dict[str, Category]
+    subtypes: dict[str, Subtype]
+    tiers: dict[str, Tier]
+    demands: dict[str, Demand]
+    source: str = field(default="", compare=False)
+
+    @cached_property
+    def sha256(self) -> str:
+        """Hash of the content (not the file layout): a model trained on another one is refused."""
+        content = {
+            "departments": self.departments,
+            "categories": {k: asdict(v) for k, v in self.categories.items()},
+            "subtypes": {k: asdict(v) for k, v in self.subtypes.items()},
+            "tiers": {k: asdict(v) for k, v in self.tiers.items()},
+            "demands": {k: asdict(v) for k, v in self.demands.items()},
+        }
+        encoded = json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        return hashlib.sha256(encoded).hexdigest()
+
+    def department_of(self, subtype: str) -> str:
+        """Department code responsible for a subtype."""
+        return self.subtypes[subtype].department
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (used by the API's model endpoint)."""
+        return {
+            "departments": self.departments,
+            "categories": [
+                {
+                    "code": category.code,
+                    "name": category.name,
+                    "subtypes": [asdict(self.subtypes[code]) for code in category.subtypes],
+                }
+                for category in self.categories.values()
+            ],
+            "tiers": [asdict(tier) for tier in self.tiers.values()],
+            "demands": [{"code": d.code, "name": d.name} for d in self.demands.values()],
+        }
+
+
+def _require(mapping: Any, key: str, where: str) -> Any:
+    if not isinstance(mapping, dict) or key not in mapping or mapping[key] in (None, ""):
+        raise TaxonomyError(f"{where}: missing '{key}'")
+    return mapping[key]
+
+
+def _code(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", value):
+        raise TaxonomyError(f"{where}: code {value!r} must be an ASCII identifier")
+    return value
+
+
+def parse_taxonomy(raw: Any, source: str = "<taxonomy>") -> Taxonomy:
+    """Build and check a taxonomy from parsed YAML; errors name the file and the entry."""
+    if not isinstance(raw, dict):
+        raise TaxonomyError(f"{source}: expected a mapping at the top level")
+    departments_raw = _require(raw, "departments", source)
+    if not isinstance(departments_raw, dict):
+        raise TaxonomyError(f"{source}: 'departments' must map codes to names")
+    departments = {_code(k, f"{source}, departments"): str(v) for k, v in departments_raw.items()}
+
+    categories: dict[str, Category] = {}
+    subtypes: dict[str, Subtype] = {}
+    for index, entry in enumerate(_require(raw, "categories", source)):
+        where = f"{source}, categories[{index}]"
+        code = _code(_require(entry, "code", where), where)
+        if code in categories:
+            raise TaxonomyError(f"{where}: duplicate category code '{code}'")
+        codes = []
+        for sub_index, sub in enumerate(_require(entry, "subtypes", where)):
+            sub_where = f"{where}.subtypes[{sub_index}]"
+            sub_code = _code(_require(sub, "code", sub_where), sub_where)
+            if sub_code in subtypes:
+                raise TaxonomyError(f"{sub_where}: duplicate subtype code '{sub_code}'")
+            department = _require(sub, "department", sub_where)
+            if department not in departments:
+                raise TaxonomyError(
+                    f"{sub_where}: department '{department}' is not one of {sorted(departments)}"
+                )
+            subtypes[sub_code] = Subtype(sub_code, str(_require(sub, "name", sub_where)), code, department)
+            codes.append(sub_code)
+        categories[code] = Category(code, str(_require(entry, "name", where)), tuple(codes))
+
+    tiers: dict[str, Tier] = {}
+    for index, entry in enumerate(_require(raw, "tiers", source)):
+        where = f"{source}, tiers[{index}]"
+        code = _code(_require(entry, "code", where), where)
+        try:
+            first = float(_require(entry, "first_response_hours", where))
+            resolution = float(_require(entry, "resolution_hours", where))
+        except (TypeError, ValueError) as error:
+            raise TaxonomyError(f"{where}: hours must be numbers ({error})") from None
+        if not 0 < first <= resolution:
+            raise TaxonomyError(f"{where}: need 0 < first_response_hours <= resolution_hours")
+        tiers[code] = Tier(code, str(_require(entry, "name", where)), first, resolution)
+
+    demands: dict[str, Demand] = {}
+    for index, entry in enumerate(_require(raw, "demands", source)):
+        where = f"{source}, demands[{index}]"
+        code = _code(_require(entry, "code", where), where)
+        patterns = tuple(str(p) for p in entry.get("patterns") or ())
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise TaxonomyError(f"{where}: bad pattern {pattern!r}: {error}") from None
+        demands[code] = Demand(code, str(_require(entry, "name", where)), patterns)
+    if "none" not in demands:
+        raise TaxonomyError(f"{source}, demands: a demand with code 'none' is required")
+    return Taxonomy(departments, categories, subtypes, tiers, demands, source)
+
+
+def load_taxonomy(path: Path = DEFAULT_TAXONOMY) -> Taxonomy:
+    """Read a taxonomy YAML file."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TaxonomyError(f"{path}: taxonomy file not found") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise TaxonomyError(f"{path}: not valid YAML: {error}") from None
+    return parse_taxonomy(raw, str(path))

@@ -1,0 +1,250 @@
+"""Text normalisation and PII masking, with a map from every output character to the input.
+
+`normalise` is the fast path used for features. `prepare` does the same work but also keeps,
+for every character of the result, the span of the original text it came from, so that an
+explanation term found in the normalised text can be highlighted in the original text and in
+the masked text that is stored and shown to agents.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+import opencc
+
+# Placeholders are ASCII words so that jieba keeps each one as a single token.
+PLACEHOLDERS: dict[str, str] = {
+    "email": "[EMAIL]",
+    "id_card": "[IDCARD]",
+    "bank_card": "[BANKCARD]",
+    "mobile": "[PHONE]",
+    "landline": "[PHONE]",
+}
+
+_NOT_DIGIT_BEFORE = r"(?<![0-9A-Za-z])"
+_NOT_DIGIT_AFTER = r"(?![0-9A-Za-z])"
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+_ID_CARD = re.compile(_NOT_DIGIT_BEFORE + r"\d{17}[\dXx]" + _NOT_DIGIT_AFTER)
+# Card numbers may be written in groups of four separated by spaces or dashes.
+_BANK_CARD = re.compile(_NOT_DIGIT_BEFORE + r"\d{4}(?:[ \-]?\d{4}){2}[ \-]?\d{4,7}" + _NOT_DIGIT_AFTER)
+_MOBILE = re.compile(
+    r"(?<![0-9A-Za-z])(?:\+?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}" + _NOT_DIGIT_AFTER
+)
+_LANDLINE = re.compile(
+    _NOT_DIGIT_BEFORE + r"(?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{6,7}(?:[ \-]?转\d{1,5})?"
+    + _NOT_DIGIT_AFTER
+)
+_WHITESPACE = re.compile(r"\s+")
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def is_valid_id_card(number: str) -> bool:
+    """True for an 18-character PRC resident ID number with a real birth date and check digit."""
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    try:
+        birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return False
+    if not 1900 <= birth.year <= 2100:
+        return False
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS))
+    return _ID_CHECK[total % 11] == number[17].upper()
+
+
+def is_luhn_valid(digits: str) -> bool:
+    """True when a card number passes the Luhn checksum."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _is_bank_card(candidate: str) -> bool:
+    digits = re.sub(r"[ \-]", "", candidate)
+    # UnionPay (62), Visa (4), Mastercard (5), Amex/JCB (3) issuer prefixes, 16-19 digits.
+    return 16 <= len(digits) <= 19 and digits[0] in "3456" and is_luhn_valid(digits)
+
+
+@dataclass(frozen=True)
+class PiiMatch:
+    """One personal-data span in a text: its kind and [start, end) offsets."""
+
+    kind: str
+    start: int
+    end: int
+
+
+def find_pii(text: str) -> list[PiiMatch]:
+    """Find personal data in (normalised) text: e-mail, ID card, bank card, mobile, landline.
+
+    Digit runs that only look like personal data (an 18-digit order number with a wrong check
+    digit, a card-length number that fails Luhn) are left alone.
+    """
+    found: list[PiiMatch] = []
+    taken = [False] * len(text)
+
+    def claim(kind: str, start: int, end: int) -> None:
+        if not any(taken[start:end]):
+            found.append(PiiMatch(kind, start, end))
+            for index in range(start, end):
+                taken[index] = True
+
+    for match in _EMAIL.finditer(text):
+        claim("email", match.start(), match.end())
+    for match in _ID_CARD.finditer(text):
+        if is_valid_id_card(match.group()):
+            claim("id_card", match.start(), match.end())
+    for match in _BANK_CARD.finditer(text):
+        if _is_bank_card(match.group()):
+            claim("bank_card", match.start(), match.end())
+    for match in _MOBILE.finditer(text):
+        claim("mobile", match.start(), match.end())
+    for match in _LANDLINE.finditer(text):
+        claim("landline", match.start(), match.end())
+    return sorted(found, key=lambda item: item.start)
+
+
+@lru_cache(maxsize=1)
+def _converter() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+# Emoji, pictographs, symbols, control and format characters carry no complaint content.
+_DROPPED = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "\ufeff\ufe00-\ufe0f\u2190-\u2bff\ue000-\uf8ff\ud800-\udfff"
+    "\U0001f000-\U0001faff\U000e0000-\U000e007f]"
+)
+
+
+@dataclass(frozen=True)
+class PreparedText:
+    """The text a classifier sees, and where each of its characters came from.
+
+    `origin[i]` is the [start, end) span of the original text that produced character `i` of
+    `text`; a PII placeholder maps every one of its characters to the whole masked span.
+    `pii` holds the masked spans in original-text offsets.
+    """
+
+    original: str
+    text: str
+    origin: tuple[tuple[int, int], ...]
+    pii: tuple[PiiMatch, ...]
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Span of the original text behind `text[start:end]`."""
+        return self.origin[start][0], self.origin[end - 1][1]
+
+    def masked_original(self) -> str:
+        """The original text with every personal-data span replaced by its placeholder."""
+        pieces: list[str] = []
+        cursor = 0
+        for match in self.pii:
+            pieces.append(self.original[cursor : match.start])
+            pieces.append(PLACEHOLDERS[match.kind])
+            cursor = match.end
+        pieces.append(self.original[cursor:])
+        return "".join(pieces)
+
+    def masked_span(self, start: int, end: int) -> tuple[int, int]:
+        """Span in `masked_original()` of the original-text span [start, end)."""
+        shift_start = shift_end = 0
+        for match in self.pii:
+            delta = len(PLACEHOLDERS[match.kind]) - (match.end - match.start)
+            if match.end <= start:
+                shift_start += delta
+            if match.end <= end:
+                shift_end += delta
+        return start + shift_start, end + shift_end
+
+
+def _fold(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """NFKC, traditional → simplified, emoji/control removal and whitespace folding, tracked."""
+    chars: list[str] = []
+    origin: list[tuple[int, int]] = []
+    previous_space = True
+    for index, raw in enumerate(text):
+        for char in unicodedata.normalize("NFKC", raw):
+            if char.isspace():
+                if previous_space:
+                    continue
+                char = " "
+                previous_space = True
+            elif _DROPPED.match(char):
+                continue
+            else:
+                previous_space = False
+            chars.append(char)
+            origin.append((index, index + 1))
+    while chars and chars[-1] == " ":
+        chars.pop()
+        origin.pop()
+    folded = "".join(chars)
+    simplified = _converter().convert(folded)
+    if len(simplified) != len(folded):
+        # OpenCC converted a phrase to one of another length: convert character by character so
+        # that the map stays exact.
+        simplified = "".join(_converter().convert(char) or char for char in folded)
+        if len(simplified) != len(folded):
+            simplified = folded
+    return simplified, origin
+
+
+def prepare(text: str) -> PreparedText:
+    """Normalise and mask a text, keeping the map back to the original characters."""
+    folded, origin = _fold(text)
+    pii = find_pii(folded)
+    if not pii:
+        return PreparedText(text, folded, tuple(origin), ())
+    chars: list[str] = []
+    new_origin: list[tuple[int, int]] = []
+    original_pii: list[PiiMatch] = []
+    cursor = 0
+    for match in pii:
+        chars.append(folded[cursor : match.start])
+        new_origin.extend(origin[cursor : match.start])
+        placeholder = PLACEHOLDERS[match.kind]
+        span = (origin[match.start][0], origin[match.end - 1][1])
+        chars.append(f" {placeholder} ")
+        new_origin.extend([span] * (len(placeholder) + 2))
+        original_pii.append(PiiMatch(match.kind, *span))
+        cursor = match.end
+    chars.append(folded[cursor:])
+    new_origin.extend(origin[cursor:])
+    return PreparedText(text, "".join(chars), tuple(new_origin), tuple(original_pii))
+
+
+def normalise(text: str) -> str:
+    """Normalised, masked text for the classifier: the `text` of `prepare`, computed faster."""
+    folded = _WHITESPACE.sub(" ", _DROPPED.sub("", unicodedata.normalize("NFKC", text))).strip()
+    simplified = _converter().convert(folded)
+    if len(simplified) != len(folded):
+        return prepare(text).text
+    pii = find_pii(simplified)
+    if not pii:
+        return simplified
+    pieces: list[str] = []
+    cursor = 0
+    for match in pii:
+        pieces.append(simplified[cursor : match.start])
+        pieces.append(f" {PLACEHOLDERS[match.kind]} ")
+        cursor = match.end
+    pieces.append(simplified[cursor:])
+    return "".join(pieces)
+
+
+def mask_pii(text: str) -> str:
+    """The text as written, with phone, ID-card, bank-card numbers and e-mails replaced."""
+    return prepare(text).masked_original()

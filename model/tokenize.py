@@ -1,0 +1,101 @@
+"""jieba segmentation with the domain user dictionary and stop words.
+
+One `jieba.Tokenizer` per process, owned here (not jieba's global one), with its dictionary
+loaded once by `configure` or on first use. `tokenize` is a module-level function so that a
+vectoriser holding it can be pickled with the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import jieba
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_USER_DICT = DEFAULT_DATA_DIR / "userdict.txt"
+DEFAULT_STOP_WORDS = DEFAULT_DATA_DIR / "stopwords.txt"
+
+# A token is kept when it holds a CJK character, a letter or a digit.
+_CONTENT = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbfA-Za-z0-9]")
+
+jieba.setLogLevel(logging.WARNING)
+
+
+@dataclass
+class _Segmenter:
+    tokenizer: jieba.Tokenizer
+    stop_words: frozenset[str]
+    user_dict_sha256: str
+    stop_words_sha256: str
+
+
+_lock = threading.Lock()
+_segmenter: _Segmenter | None = None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+def configure(
+    user_dict: Path = DEFAULT_USER_DICT, stop_words: Path = DEFAULT_STOP_WORDS
+) -> None:
+    """Load jieba's dictionary and the user dictionary now (about a second), once per process.
+
+    Calling it again with other files replaces the segmenter.
+    """
+    global _segmenter
+    with _lock:
+        tokenizer = jieba.Tokenizer()
+        tokenizer.initialize()
+        if user_dict.exists():
+            tokenizer.load_userdict(str(user_dict))
+        words: frozenset[str] = frozenset()
+        if stop_words.exists():
+            lines = stop_words.read_text(encoding="utf-8").splitlines()
+            words = frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+        _segmenter = _Segmenter(tokenizer, words, _sha256(user_dict), _sha256(stop_words))
+
+
+def _current() -> _Segmenter:
+    if _segmenter is None:
+        configure()
+    assert _segmenter is not None
+    return _segmenter
+
+
+def resource_hashes() -> dict[str, str]:
+    """SHA-256 of the user dictionary and stop-word list in use (recorded in model artifacts)."""
+    segmenter = _current()
+    return {
+        "user_dict_sha256": segmenter.user_dict_sha256,
+        "stop_words_sha256": segmenter.stop_words_sha256,
+    }
+
+
+def tokenize(text: str) -> list[str]:
+    """The content words of (normalised) text: jieba pieces without stop words and punctuation."""
+    segmenter = _current()
+    stop_words = segmenter.stop_words
+    return [
+        token
+        for token in segmenter.tokenizer.cut(text, HMM=True)
+        if token not in stop_words and _CONTENT.search(token)
+    ]
+
+
+def tokenize_with_spans(text: str) -> list[tuple[str, int, int]]:
+    """Like `tokenize`, with each token's [start, end) offsets in `text`."""
+    segmenter = _current()
+    spans: list[tuple[str, int, int]] = []
+    position = 0
+    for token in segmenter.tokenizer.cut(text, HMM=True):
+        start, position = position, position + len(token)
+        if token not in segmenter.stop_words and _CONTENT.search(token):
+            spans.append((token, start, position))
+    return spans
