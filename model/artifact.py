@@ -131,9 +131,7 @@ def verify_model(folder: Path, taxonomy: Taxonomy | None = None) -> dict[str, An
                 "than the one in use; retrain the model"
             )
     if taxonomy is not None and metadata.get("taxonomy_sha256") != taxonomy.sha256:
-        raise ArtifactError(
-            f"{folder}: trained with another taxonomy than {taxonomy.source}; retrain the model"
-        )
+        raise ArtifactError(f"{folder}: trained with another taxonomy than {taxonomy.source}; retrain the model")
     return metadata
 
 

@@ -15,10 +15,9 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
-from model.tokenize import tokenize
+from model.features import TextFeatures
 
 HEADS = ("category", "subtype", "tier")
 
@@ -85,35 +84,6 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         self.category_blend = category_blend
 
     # ------------------------------------------------------------------ fitting
-    def _vectorizers(self) -> list[tuple[str, TfidfVectorizer]]:
-        blocks = [
-            (
-                "word",
-                TfidfVectorizer(
-                    tokenizer=tokenize,
-                    token_pattern=None,
-                    lowercase=False,
-                    ngram_range=self.word_ngram_range,
-                    min_df=self.min_df,
-                    sublinear_tf=True,
-                ),
-            )
-        ]
-        if self.char_ngram_range is not None:
-            blocks.append(
-                (
-                    "char",
-                    TfidfVectorizer(
-                        analyzer="char",
-                        lowercase=True,
-                        ngram_range=self.char_ngram_range,
-                        min_df=self.min_df,
-                        sublinear_tf=True,
-                    ),
-                )
-            )
-        return blocks
-
     def _head(self, n_samples_smallest: int) -> CalibratedClassifierCV:
         folds = max(2, min(self.calibration_folds, n_samples_smallest))
         return CalibratedClassifierCV(
@@ -134,29 +104,19 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             if expected != category:
                 raise ValueError(f"subtype {subtype!r} is under {expected!r}, not {category!r}")
         self.subtype_categories_ = mapping
-        self.vectorizers_ = self._vectorizers()
-        features = self._fit_features(X)
+        self.features_ = TextFeatures(self.word_ngram_range, self.char_ngram_range, self.min_df)
+        features = self.features_.fit_transform(X)
         self.heads_: dict[str, CalibratedClassifierCV] = {}
         for index, head in enumerate(HEADS):
             column = labels[:, index].astype(str)
             _, counts = np.unique(column, return_counts=True)
             self.heads_[head] = self._head(int(counts.min())).fit(features, column)
         self.classes_ = {head: tuple(str(c) for c in self.heads_[head].classes_) for head in HEADS}
-        self.feature_names_ = [
-            (kind, str(name))
-            for kind, vectorizer in self.vectorizers_
-            for name in vectorizer.get_feature_names_out()
-        ]
         return self
-
-    def _fit_features(self, X: Sequence[str]) -> sp.csr_matrix:
-        blocks = [vectorizer.fit_transform(X) for _, vectorizer in self.vectorizers_]
-        return sp.hstack(blocks, format="csr")
 
     def transform(self, X: Sequence[str]) -> sp.csr_matrix:
         """The TF-IDF feature matrix of normalised texts."""
-        blocks = [vectorizer.transform(X) for _, vectorizer in self.vectorizers_]
-        return sp.hstack(blocks, format="csr")
+        return self.features_.transform(X)
 
     # --------------------------------------------------------------- prediction
     def predict_heads(self, X: Sequence[str]) -> dict[str, HeadProbabilities]:
@@ -180,9 +140,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         category = heads["category"]
         subtype = heads["subtype"]
         tier = heads["tier"]
-        member = np.array(
-            [[self.subtype_categories_[s] == c for s in subtype.classes] for c in category.classes]
-        )
+        member = np.array([[self.subtype_categories_[s] == c for s in subtype.classes] for c in category.classes])
         rows = []
         for i in range(category.proba.shape[0]):
             c = int(np.argmax(category.proba[i]))
@@ -207,7 +165,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         row = list(self.heads_[head].classes_).index(label)
         coef = estimator.coef_[row]
         features = self.transform([text])
-        names = self.feature_names_
+        names = self.features_.feature_names_
         scored: dict[str, Contribution] = {}
         for j, value in zip(features.indices, features.data):
             weight = float(value * coef[j])

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from model.classifier import HEADS, ComplaintClassifier, Contribution, HeadProbabilities
+from model.classifier import HEADS, ComplaintClassifier, Contribution
 from model.demand import DemandExtractor
 from model.errors import InputTextError
 from model.prediction import ExplanationTerm, LabelScore, Prediction, TermSpan
@@ -51,89 +51,92 @@ class TriageModel:
         self.classifier = classifier
         self.version = version
         self.demands = DemandExtractor(taxonomy)
+        # Subtype → department membership, to sum subtype probabilities per department.
+        self._department_index = {code: j for j, code in enumerate(taxonomy.departments)}
+        subtypes = classifier.classes_["subtype"]
+        self._department_matrix = np.zeros((len(subtypes), len(self._department_index)))
+        for i, code in enumerate(subtypes):
+            self._department_matrix[i, self._department_index[taxonomy.department_of(code)]] = 1.0
 
     def predict(self, text: str, explain: bool = True, top_terms: int = 5) -> Prediction:
         """Classify one complaint, with the terms that drove each head when `explain`."""
         return self.predict_many([text], explain=explain, top_terms=top_terms)[0]
 
-    def predict_many(
-        self, texts: Sequence[str], explain: bool = False, top_terms: int = 5
-    ) -> list[Prediction]:
+    def predict_many(self, texts: Sequence[str], explain: bool = False, top_terms: int = 5) -> list[Prediction]:
         """Classify complaints in one vectorised pass; raises InputTextError for a non-string."""
-        clipped: list[str] = []
         for index, text in enumerate(texts):
             if not isinstance(text, str):
                 raise InputTextError(f"text #{index}: expected a string, got {type(text).__name__}")
-            clipped.append(text[:MAX_CHARS])
+        if not texts:
+            return []
+        clipped = [text[:MAX_CHARS] for text in texts]
         normalised = [normalise(text) for text in clipped]
-        heads = self.classifier.predict_heads(normalised) if clipped else {}
-        decoded = self.classifier.decode(heads) if clipped else []
+        heads = self.classifier.predict_heads(normalised)
+        decoded = self.classifier.decode(heads)
+        taxonomy = self.taxonomy
+        subtype_head = heads["subtype"]
+        top_rows = np.argsort(-subtype_head.proba, axis=1)[:, :3]
+        department_rows = subtype_head.proba @ self._department_matrix
+        column = {head: {code: j for j, code in enumerate(heads[head].classes)} for head in HEADS}
         predictions = []
-        for i, (text, norm) in enumerate(zip(clipped, normalised)):
+        for i, (text, norm, labels) in enumerate(zip(clipped, normalised, decoded)):
+            category_code, subtype_code, tier_code = labels
             prepared = prepare(text) if explain or any(p in norm for p in _PLACEHOLDER_TEXT) else None
+            explanation: dict[str, tuple[ExplanationTerm, ...]] = {}
+            if explain and prepared is not None:
+                for head, code in zip(HEADS, labels):
+                    contributions = self.classifier.contributions(prepared.text, head, code, top_terms)
+                    explanation[head] = tuple(_locate(item, prepared) for item in contributions)
+            department_code = taxonomy.department_of(subtype_code)
+            demand = self.demands.extract(norm).code
+            issues = text_issues(norm, truncated=len(texts[i]) > MAX_CHARS)
             predictions.append(
-                self._prediction(
-                    i, text, norm, prepared, heads, decoded[i],
-                    truncated=len(texts[i]) > MAX_CHARS, explain=explain, top_terms=top_terms,
+                Prediction(
+                    category=LabelScore(
+                        category_code,
+                        taxonomy.categories[category_code].name,
+                        _round(heads["category"].proba[i, column["category"][category_code]]),
+                    ),
+                    subtype=LabelScore(
+                        subtype_code,
+                        taxonomy.subtypes[subtype_code].name,
+                        _round(subtype_head.proba[i, column["subtype"][subtype_code]]),
+                    ),
+                    tier=LabelScore(
+                        tier_code,
+                        taxonomy.tiers[tier_code].name,
+                        _round(heads["tier"].proba[i, column["tier"][tier_code]]),
+                    ),
+                    top_subtypes=tuple(
+                        LabelScore(
+                            subtype_head.classes[j],
+                            taxonomy.subtypes[subtype_head.classes[j]].name,
+                            _round(subtype_head.proba[i, j]),
+                        )
+                        for j in top_rows[i]
+                    ),
+                    department=LabelScore(
+                        department_code,
+                        taxonomy.departments[department_code],
+                        _round(department_rows[i, self._department_index[department_code]]),
+                    ),
+                    demand=LabelScore(demand, taxonomy.demands[demand].name, 1.0),
+                    explanation=explanation,
+                    masked_text=prepared.masked_original() if prepared is not None else text,
+                    judgeable=not [issue for issue in issues if issue != "truncated"],
+                    issues=issues,
+                    model_version=self.version,
                 )
             )
         return predictions
 
-    def _score(self, head: HeadProbabilities, row: int, code: str, name: str) -> LabelScore:
-        return LabelScore(code, name, round(float(head.proba[row, head.classes.index(code)]), 4))
-
-    def _prediction(
-        self,
-        row: int,
-        text: str,
-        norm: str,
-        prepared: PreparedText | None,
-        heads: dict[str, HeadProbabilities],
-        labels: tuple[str, str, str],
-        *,
-        truncated: bool,
-        explain: bool,
-        top_terms: int,
-    ) -> Prediction:
-        taxonomy = self.taxonomy
-        category_code, subtype_code, tier_code = labels
-        subtype_head = heads["subtype"]
-        order = np.argsort(-subtype_head.proba[row])[:3]
-        top = tuple(
-            self._score(subtype_head, row, code, taxonomy.subtypes[code].name)
-            for code in (subtype_head.classes[j] for j in order)
-        )
-        department_code = taxonomy.department_of(subtype_code)
-        department_probability = sum(
-            float(subtype_head.proba[row, j])
-            for j, code in enumerate(subtype_head.classes)
-            if taxonomy.department_of(code) == department_code
-        )
-        demand = self.demands.extract(norm)
-        explanation: dict[str, tuple[ExplanationTerm, ...]] = {}
-        if explain and prepared is not None:
-            for head, code in zip(HEADS, labels):
-                contributions = self.classifier.contributions(prepared.text, head, code, top_terms)
-                explanation[head] = tuple(_locate(item, prepared) for item in contributions)
-        return Prediction(
-            category=self._score(heads["category"], row, category_code, taxonomy.categories[category_code].name),
-            subtype=self._score(subtype_head, row, subtype_code, taxonomy.subtypes[subtype_code].name),
-            tier=self._score(heads["tier"], row, tier_code, taxonomy.tiers[tier_code].name),
-            top_subtypes=top,
-            department=LabelScore(
-                department_code, taxonomy.departments[department_code], round(department_probability, 4)
-            ),
-            demand=LabelScore(demand.code, taxonomy.demands[demand.code].name, 1.0),
-            explanation=explanation,
-            masked_text=prepared.masked_original() if prepared is not None else text,
-            judgeable=not [issue for issue in text_issues(norm, truncated) if issue != "truncated"],
-            issues=text_issues(norm, truncated),
-            model_version=self.version,
-        )
-
     def describe(self) -> dict[str, Any]:
         """Parameters of the classifier, for metadata and the API."""
         return {key: _jsonable(value) for key, value in self.classifier.get_params().items()}
+
+
+def _round(value: float) -> float:
+    return round(float(value), 4)
 
 
 def _jsonable(value: Any) -> Any:

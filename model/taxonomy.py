@@ -136,9 +136,7 @@ def parse_taxonomy(raw: Any, source: str = "<taxonomy>") -> Taxonomy:
                 raise TaxonomyError(f"{sub_where}: duplicate subtype code '{sub_code}'")
             department = _require(sub, "department", sub_where)
             if department not in departments:
-                raise TaxonomyError(
-                    f"{sub_where}: department '{department}' is not one of {sorted(departments)}"
-                )
+                raise TaxonomyError(f"{sub_where}: department '{department}' is not one of {sorted(departments)}")
             subtypes[sub_code] = Subtype(sub_code, str(_require(sub, "name", sub_where)), code, department)
             codes.append(sub_code)
         categories[code] = Category(code, str(_require(entry, "name", where)), tuple(codes))

@@ -42,9 +42,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
 
 
-def configure(
-    user_dict: Path = DEFAULT_USER_DICT, stop_words: Path = DEFAULT_STOP_WORDS
-) -> None:
+def configure(user_dict: Path = DEFAULT_USER_DICT, stop_words: Path = DEFAULT_STOP_WORDS) -> None:
     """Load jieba's dictionary and the user dictionary now (about a second), once per process.
 
     Calling it again with other files replaces the segmenter.
@@ -83,9 +81,7 @@ def tokenize(text: str) -> list[str]:
     segmenter = _current()
     stop_words = segmenter.stop_words
     return [
-        token
-        for token in segmenter.tokenizer.cut(text, HMM=True)
-        if token not in stop_words and _CONTENT.search(token)
+        token for token in segmenter.tokenizer.cut(text, HMM=True) if token not in stop_words and _CONTENT.search(token)
     ]
 
 

@@ -1,0 +1,286 @@
+"""The `triage` command line: a thin Typer layer over the functions of `training` and `api`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from model.artifact import load_model
+from model.errors import ModelError
+from model.predictor import TriageModel
+from model.taxonomy import DEFAULT_TAXONOMY, Taxonomy, load_taxonomy
+from training.data import Problem, load_datasets
+from training.evaluate import evaluate, summary
+from training.registry import DEFAULT_REGISTRY, Registry, RegistryError
+from training.train import DEFAULT_SAMPLE, DataError, train
+
+app = typer.Typer(help="Complaint triage: train, evaluate and serve the complaint classifier.", no_args_is_help=True)
+console = Console(stderr=True)
+
+RegistryOption = Annotated[Path, typer.Option("--registry", envvar="TRIAGE_REGISTRY", help="Model registry folder.")]
+TaxonomyOption = Annotated[Path, typer.Option("--taxonomy", envvar="TRIAGE_TAXONOMY", help="Taxonomy YAML file.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print an error for a person (no traceback) and exit."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def progress() -> Progress:
+    """The progress bar used by long steps."""
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    )
+
+
+def resolve_model(reference: str, registry: Registry, taxonomy: Taxonomy | None = None) -> TriageModel:
+    """Load a model from a folder path, a version id of the registry, or 'current'."""
+    path = Path(reference)
+    try:
+        folder = path if (path / "metadata.json").is_file() else registry.path_of(reference)
+        model, _ = load_model(folder, taxonomy)
+    except (RegistryError, ModelError) as error:
+        fail(str(error))
+    return model
+
+
+def _taxonomy(path: Path) -> Taxonomy:
+    try:
+        return load_taxonomy(path)
+    except ModelError as error:
+        fail(str(error))
+
+
+@app.command("train")
+def train_command(
+    data: Annotated[
+        list[Path] | None, typer.Option("--data", help="Labeled CSV (repeatable). Default: data/sample_complaints.csv.")
+    ] = None,
+    eval_data: Annotated[Path | None, typer.Option("--eval", help="Held-out CSV to evaluate on.")] = None,
+    eval_split: Annotated[
+        float, typer.Option("--eval-split", help="Share of --data held out when no --eval is given.")
+    ] = 0.2,
+    out: Annotated[
+        Path, typer.Option("--out", envvar="TRIAGE_REGISTRY", help="Registry folder that receives the version.")
+    ] = DEFAULT_REGISTRY,
+    taxonomy_path: TaxonomyOption = DEFAULT_TAXONOMY,
+    promote: Annotated[bool, typer.Option("--promote", help="Make the new version current right away.")] = False,
+) -> None:
+    """Validate the data, train, evaluate on held-out rows, and write a new model version."""
+    taxonomy = _taxonomy(taxonomy_path)
+    registry = Registry(out)
+    with console.status("training") as status:
+        try:
+            result = train(
+                data or [DEFAULT_SAMPLE],
+                taxonomy,
+                out,
+                eval_data=eval_data,
+                eval_split=eval_split,
+                step=lambda message: status.update(message),
+            )
+        except DataError as error:
+            for problem in error.problems:
+                console.print(f"  {problem}", highlight=False, markup=False)
+            fail(f"{len(error.problems)} problem(s) in the input data; nothing was written")
+        except ValueError as error:
+            fail(str(error))
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    metrics = result.metadata["metrics"]
+    table = Table(title=f"version {result.version}: held-out {result.metadata['evaluation']['split']}")
+    for column in ("head", "accuracy", "macro-F1", "ECE"):
+        table.add_column(column)
+    for head in ("category", "subtype", "tier"):
+        m = metrics[head]
+        table.add_row(head, f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}", f"{m['ece']:.3f}")
+    console.print(table)
+    console.print(f"report: {result.folder / 'report.md'}")
+    if promote or registry.current_version() is None:
+        registry.set_current(result.version, action="promote", note="at training")
+        console.print(f"version {result.version} is now current")
+    else:
+        console.print(f"compare and promote with: triage promote {result.version}")
+    print(result.version)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model_ref: Annotated[str, typer.Option("--model", help="Version folder, version id or 'current'.")],
+    data: Annotated[Path, typer.Option("--data", help="Labeled CSV to evaluate on.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    registry_root: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Evaluate a model on labeled data: accuracy, macro-F1 and calibration per head.
+
+    Labels are checked against the model's own taxonomy.
+    """
+    model = resolve_model(model_ref, Registry(registry_root))
+    dataset = load_datasets([data], model.taxonomy)
+    _report_problems(dataset.problems)
+    with progress() as bar:
+        task = bar.add_task("evaluating", total=len(dataset.rows))
+        metrics = evaluate(model, dataset.rows, progress=lambda n: bar.advance(task, n))
+    short = summary(metrics)
+    short["model_version"] = model.version
+    if as_json:
+        print(json.dumps(short, ensure_ascii=False))
+        return
+    table = Table(title=f"{model.version} on {data} ({metrics['n']} rows)")
+    for column in ("head", "accuracy", "macro-F1", "ECE"):
+        table.add_column(column)
+    for head in ("category", "subtype", "tier", "demand"):
+        if head in short:
+            m = short[head]
+            table.add_row(head, f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}", f"{m.get('ece', float('nan')):.3f}")
+    Console().print(table)
+
+
+def _report_problems(problems: list[Problem]) -> None:
+    fatal = [problem for problem in problems if problem.fatal]
+    for problem in problems:
+        console.print(f"  {'' if problem.fatal else 'warning: '}{problem}", highlight=False, markup=False)
+    if fatal:
+        fail(f"{len(fatal)} problem(s) in the input data")
+
+
+PREDICTION_COLUMNS = (
+    "category",
+    "category_p",
+    "subtype",
+    "subtype_p",
+    "tier",
+    "tier_p",
+    "department",
+    "demand",
+    "judgeable",
+    "issues",
+    "masked_text",
+)
+
+
+@app.command("predict")
+def predict_command(
+    text: Annotated[str | None, typer.Argument(help="Complaint text to classify.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="CSV with a 'text' column to score.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Where to write the scored CSV.")] = None,
+    model_ref: Annotated[str, typer.Option("--model", help="Version folder, version id or 'current'.")] = "current",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 500,
+    registry_root: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Classify one text (printed as JSON) or a whole CSV file (--file IN.csv --out OUT.csv)."""
+    if (text is None) == (file is None):
+        fail("give either a TEXT argument or --file IN.csv --out OUT.csv")
+    model = resolve_model(model_ref, Registry(registry_root))
+    if text is not None:
+        print(json.dumps(model.predict(text).to_dict(), ensure_ascii=False, indent=2))
+        return
+    assert file is not None
+    if out is None:
+        fail("--file needs --out OUT.csv")
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as stream:
+            reader = csv.DictReader(stream)
+            rows = list(reader)
+            header = list(reader.fieldnames or [])
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        fail(f"{file}: cannot read ({error})")
+    if "text" not in header:
+        fail(f"{file}, row 1: no 'text' column (header is {', '.join(header)})")
+    scored: list[dict[str, Any]] = []
+    with progress() as bar:
+        task = bar.add_task("scoring", total=len(rows))
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            for row, p in zip(batch, model.predict_many([row["text"] or "" for row in batch])):
+                scored.append(
+                    {
+                        **row,
+                        "category": p.category.code,
+                        "category_p": p.category.probability,
+                        "subtype": p.subtype.code,
+                        "subtype_p": p.subtype.probability,
+                        "tier": p.tier.code,
+                        "tier_p": p.tier.probability,
+                        "department": p.department.code,
+                        "demand": p.demand.code,
+                        "judgeable": p.judgeable,
+                        "issues": ";".join(p.issues),
+                        "masked_text": p.masked_text,
+                    }
+                )
+            bar.advance(task, len(batch))
+    columns = [name for name in header if name not in PREDICTION_COLUMNS and name != "text"] + list(PREDICTION_COLUMNS)
+    with out.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(scored)
+    console.print(f"wrote {len(scored)} rows to {out}")
+
+
+@app.command("models")
+def models_command(registry_root: RegistryOption = DEFAULT_REGISTRY) -> None:
+    """List model versions with their held-out metrics; * marks the one in service."""
+    registry = Registry(registry_root)
+    table = Table(title=str(registry_root))
+    for column in ("", "version", "created", "rows", "category F1", "subtype F1", "tier F1", "evaluated on"):
+        table.add_column(column)
+    for info in registry.versions():
+        metrics = info.metadata.get("metrics", {})
+        table.add_row(
+            "*" if info.current else "",
+            info.version,
+            str(info.metadata.get("created_at", "")),
+            str(info.metadata.get("training_data", {}).get("rows_used", "")),
+            *[f"{metrics[h]['macro_f1']:.3f}" if h in metrics else "–" for h in ("category", "subtype", "tier")],
+            str(info.metadata.get("evaluation", {}).get("split", "")),
+        )
+    Console().print(table)
+
+
+@app.command("rollback")
+def rollback_command(registry_root: RegistryOption = DEFAULT_REGISTRY) -> None:
+    """Return to the version that served before the current one."""
+    registry = Registry(registry_root)
+    previous = registry.previous_version()
+    if previous is None:
+        fail("nothing to roll back to: no version served before the current one")
+    registry.set_current(previous, action="rollback")
+    console.print(f"version {previous} is now current")
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(envvar="TRIAGE_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="TRIAGE_PORT")] = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+    registry_root: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Start the API (uvicorn); trains the default model first when the registry has none."""
+    import uvicorn
+
+    from training.defaults import ensure_current_model
+
+    try:
+        ensure_current_model(Registry(registry_root))
+    except (DataError, ModelError) as error:
+        fail(str(error))
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def main() -> None:
+    """Entry point for `python -m training.cli`."""
+    app(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Read labeled complaint CSVs and check every row; problems carry file, row and column.
+
+Row numbers are the file's line numbers as a spreadsheet shows them (the header is row 1).
+A fatal problem stops training before anything is written; a warning (a duplicate that was
+dropped) is reported and training goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.taxonomy import Taxonomy
+from model.text import normalise
+
+REQUIRED_COLUMNS = ("text", "category", "subtype", "tier")
+OPTIONAL_COLUMNS = ("demand", "id", "channel", "created_at")
+CHANNELS = ("phone", "online", "email", "social", "store")
+_CONTENT = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbfA-Za-z]")
+MAX_TEXT_CHARS = 5000
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with an input file, located as precisely as possible."""
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+    fatal: bool = True
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column}")
+        return f"{', '.join(where)}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LabeledRow:
+    """One labeled complaint and where it came from."""
+
+    text: str
+    category: str
+    subtype: str
+    tier: str
+    demand: str | None = None
+    id: str = ""
+    channel: str = ""
+    created_at: str = ""
+    file: str = ""
+    row: int = 0
+
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        """(category, subtype, tier)."""
+        return self.category, self.subtype, self.tier
+
+
+@dataclass
+class Dataset:
+    """Rows that passed validation, the problems found, and what identifies the data."""
+
+    rows: list[LabeledRow] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    files: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def fatal(self) -> list[Problem]:
+        """Problems that forbid training on this data."""
+        return [problem for problem in self.problems if problem.fatal]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """Problems that were handled (duplicates dropped) and are only reported."""
+        return [problem for problem in self.problems if not problem.fatal]
+
+
+def _decode(path: Path, raw: bytes, problems: list[Problem]) -> str | None:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        problems.append(
+            Problem(
+                str(path), line, None, f"not valid UTF-8 at byte {error.start} ({error.reason}); save the file as UTF-8"
+            )
+        )
+        return None
+
+
+def _check_row(
+    record: dict[str, str | None], where: tuple[str, int], taxonomy: Taxonomy, problems: list[Problem]
+) -> LabeledRow | None:
+    file, row = where
+    before = len(problems)
+
+    def fail(column: str, message: str) -> None:
+        problems.append(Problem(file, row, column, message))
+
+    text = (record.get("text") or "").strip()
+    if not text:
+        fail("text", "empty text")
+    elif not _CONTENT.search(text):
+        fail("text", f"no Chinese or Latin letters in {text[:30]!r}; not a complaint text")
+    elif len(text) > MAX_TEXT_CHARS:
+        fail("text", f"{len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+    category = (record.get("category") or "").strip()
+    subtype = (record.get("subtype") or "").strip()
+    tier = (record.get("tier") or "").strip()
+    if category not in taxonomy.categories:
+        fail("category", f"{category!r} is not a category (expected one of {', '.join(taxonomy.categories)})")
+    if subtype not in taxonomy.subtypes:
+        fail("subtype", f"{subtype!r} is not a subtype (expected one of {', '.join(taxonomy.subtypes)})")
+    elif category in taxonomy.categories and taxonomy.subtypes[subtype].category != category:
+        expected = ", ".join(taxonomy.categories[category].subtypes)
+        fail(
+            "subtype",
+            f"{subtype!r} is not a subtype of {category} (it belongs to "
+            f"{taxonomy.subtypes[subtype].category}; expected one of {expected})",
+        )
+    if tier not in taxonomy.tiers:
+        fail("tier", f"{tier!r} is not a tier (expected one of {', '.join(taxonomy.tiers)})")
+    demand = (record.get("demand") or "").strip() or None
+    if demand is not None and demand not in taxonomy.demands:
+        fail("demand", f"{demand!r} is not a demand (expected one of {', '.join(taxonomy.demands)})")
+    channel = (record.get("channel") or "").strip()
+    if channel and channel not in CHANNELS:
+        fail("channel", f"{channel!r} is not a channel (expected one of {', '.join(CHANNELS)})")
+    if len(problems) > before:
+        return None
+    return LabeledRow(
+        text=text,
+        category=category,
+        subtype=subtype,
+        tier=tier,
+        demand=demand,
+        id=(record.get("id") or "").strip(),
+        channel=channel,
+        created_at=(record.get("created_at") or "").strip(),
+        file=file,
+        row=row,
+    )
+
+
+def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = None) -> Dataset:
+    """Read one CSV into `dataset` (a new one by default), checking every row."""
+    dataset = dataset if dataset is not None else Dataset()
+    problems = dataset.problems
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        problems.append(Problem(str(path), None, None, f"cannot read the file ({error.strerror})"))
+        return dataset
+    content = _decode(path, raw, problems)
+    if content is None:
+        return dataset
+    dataset.files.append({"path": str(path), "sha256": hashlib.sha256(raw).hexdigest(), "rows": 0})
+    reader = csv.DictReader(io.StringIO(content, newline=""))
+    header = [name.strip() for name in reader.fieldnames or []]
+    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    if not header:
+        problems.append(Problem(str(path), None, None, "empty file: no header row"))
+        return dataset
+    if missing:
+        problems.append(
+            Problem(
+                str(path), 1, None, f"missing required column(s) {', '.join(missing)} (header is {', '.join(header)})"
+            )
+        )
+        return dataset
+    reader.fieldnames = header
+    count = 0
+    try:
+        for record in reader:
+            count += 1
+            row = reader.line_num
+            if None in record:
+                problems.append(Problem(str(path), row, None, "more fields than the header has columns"))
+                continue
+            checked = _check_row(record, (str(path), row), taxonomy, problems)
+            if checked is not None:
+                dataset.rows.append(checked)
+    except csv.Error as error:
+        problems.append(Problem(str(path), reader.line_num, None, f"malformed CSV ({error})"))
+    dataset.files[-1]["rows"] = count
+    if count == 0:
+        problems.append(Problem(str(path), None, None, "no data rows"))
+    return dataset
+
+
+def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
+    """Read and check several CSVs; duplicates (same normalised text) are dropped and reported.
+
+    A duplicate with the same labels is a warning (the first occurrence is kept); the same text
+    with different labels is fatal, since only a person can say which labels are right.
+    """
+    dataset = Dataset()
+    for path in paths:
+        read_labeled_csv(path, taxonomy, dataset)
+    seen: dict[str, LabeledRow] = {}
+    kept: list[LabeledRow] = []
+    for row in dataset.rows:
+        key = normalise(row.text)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = row
+            kept.append(row)
+        elif first.labels == row.labels:
+            dataset.problems.append(
+                Problem(row.file, row.row, "text", f"duplicate of {first.file}, row {first.row}; dropped", fatal=False)
+            )
+        else:
+            dataset.problems.append(
+                Problem(
+                    row.file,
+                    row.row,
+                    "text",
+                    f"same text as {first.file}, row {first.row}, with other labels "
+                    f"({'/'.join(row.labels)} vs {'/'.join(first.labels)}); fix one of them",
+                )
+            )
+    dataset.rows = kept
+    return dataset

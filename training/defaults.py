@@ -1,0 +1,19 @@
+"""The embedded default: a model trained from the project's own sample data when none serves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from model.taxonomy import DEFAULT_TAXONOMY, load_taxonomy
+from training.registry import Registry
+from training.train import DEFAULT_SAMPLE, train
+
+
+def ensure_current_model(registry: Registry, taxonomy_path: Path = DEFAULT_TAXONOMY) -> Path:
+    """The folder of the version in service; trains and promotes the default one if there is none."""
+    current = registry.current_path()
+    if current is not None:
+        return current
+    result = train([DEFAULT_SAMPLE], load_taxonomy(taxonomy_path), registry.root)
+    registry.set_current(result.version, action="promote", actor="default", note="default model from data/")
+    return result.folder

@@ -1,0 +1,100 @@
+"""Held-out evaluation: per-head accuracy, macro-F1, per-class figures, confusion, calibration."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from model.prediction import Prediction
+from model.predictor import TriageModel
+from training.data import LabeledRow
+
+HEADS = ("category", "subtype", "tier")
+BATCH = 512
+
+
+def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 15) -> float:
+    """ECE of the top-label confidence over `bins` equal-width bins."""
+    conf = np.asarray(confidence, dtype=float)
+    hit = np.asarray(correct, dtype=float)
+    if conf.size == 0:
+        return 0.0
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        mask = index == b
+        if mask.any():
+            error += mask.mean() * abs(conf[mask].mean() - hit[mask].mean())
+    return float(error)
+
+
+def predict_rows(model: TriageModel, rows: Sequence[LabeledRow], progress: Any = None) -> list[Prediction]:
+    """Predictions for rows, in batches; `progress(n)` is called after each batch."""
+    predictions: list[Prediction] = []
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        predictions.extend(model.predict_many([row.text for row in batch]))
+        if progress is not None:
+            progress(len(batch))
+    return predictions
+
+
+def head_metrics(truth: Sequence[str], predicted: Sequence[str], confidence: Sequence[float]) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support, confusion matrix, ECE."""
+    labels = sorted(set(truth) | set(predicted))
+    precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=labels, zero_division=0)
+    return {
+        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
+        "macro_f1": round(
+            float(f1_score(truth, predicted, labels=sorted(set(truth)), average="macro", zero_division=0)), 4
+        ),
+        "ece": round(expected_calibration_error(confidence, [t == p for t, p in zip(truth, predicted)]), 4),
+        "per_class": {
+            label: {
+                "precision": round(float(p), 4),
+                "recall": round(float(r), 4),
+                "f1": round(float(f), 4),
+                "support": int(s),
+            }
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+        },
+        "labels": labels,
+        "confusion": confusion_matrix(truth, predicted, labels=labels).tolist(),
+    }
+
+
+def evaluate_predictions(rows: Sequence[LabeledRow], predictions: Sequence[Prediction]) -> dict[str, Any]:
+    """Metrics of every head (and of the demand where the rows carry one)."""
+    result: dict[str, Any] = {"n": len(rows)}
+    for head in HEADS:
+        result[head] = head_metrics(
+            [getattr(row, head) for row in rows],
+            [getattr(p, head).code for p in predictions],
+            [getattr(p, head).probability for p in predictions],
+        )
+    with_demand = [(row.demand, p.demand.code) for row, p in zip(rows, predictions) if row.demand]
+    if with_demand:
+        truth, predicted = zip(*with_demand)
+        demand = head_metrics(list(truth), list(predicted), [1.0] * len(truth))
+        demand.pop("ece")
+        result["demand"] = demand
+    result["judgeable_share"] = round(sum(p.judgeable for p in predictions) / max(1, len(predictions)), 4)
+    return result
+
+
+def evaluate(model: TriageModel, rows: Sequence[LabeledRow], progress: Any = None) -> dict[str, Any]:
+    """Predict `rows` and compute their metrics."""
+    return evaluate_predictions(rows, predict_rows(model, rows, progress))
+
+
+def summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The short form printed by `triage evaluate --json`: n, and accuracy/macro-F1/ECE per head."""
+    short: dict[str, Any] = {"n": metrics["n"]}
+    for head in (*HEADS, "demand"):
+        if head in metrics:
+            short[head] = {key: metrics[head][key] for key in ("accuracy", "macro_f1", "ece") if key in metrics[head]}
+    return short

@@ -1,0 +1,136 @@
+"""The model registry: a folder of version folders and a pointer to the one in service.
+
+Layout (default `var/models/`)::
+
+    var/models/
+        20261123-121500-3f9a2c/   model.joblib, metadata.json, report.md, *.png
+        CURRENT                   the version id in service (replaced atomically)
+        history.jsonl             one line per promote / rollback: time, version, previous, forced, actor
+
+`promote` and `rollback` rewrite CURRENT with an atomic `os.replace`, so a reader sees either the
+old or the new version, never a half-written pointer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from model.artifact import read_metadata
+from model.errors import ArtifactError
+
+DEFAULT_REGISTRY = Path("var/models")
+POINTER = "CURRENT"
+HISTORY = "history.jsonl"
+
+
+class RegistryError(Exception):
+    """A registry operation that cannot be done (unknown version, nothing to roll back to)."""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version folder of the registry and its metadata."""
+
+    version: str
+    path: Path
+    metadata: dict[str, Any]
+    current: bool
+
+
+class Registry:
+    """Versions under `root`, with the current one named in `root/CURRENT`."""
+
+    def __init__(self, root: Path = DEFAULT_REGISTRY) -> None:
+        self.root = root
+
+    def path_of(self, version: str) -> Path:
+        """Folder of a version id (or of the current version for 'current')."""
+        if version == "current":
+            current = self.current_version()
+            if current is None:
+                raise RegistryError(f"{self.root}: no current model; train and promote one first")
+            version = current
+        path = self.root / version
+        if not (path / "metadata.json").is_file():
+            known = ", ".join(info.version for info in self.versions()) or "none"
+            raise RegistryError(f"{self.root}: no model version '{version}' (known: {known})")
+        return path
+
+    def current_version(self) -> str | None:
+        """The version id in service, or None when nothing was promoted yet."""
+        try:
+            value = (self.root / POINTER).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return value or None
+
+    def current_path(self) -> Path | None:
+        """Folder of the version in service, or None."""
+        version = self.current_version()
+        return self.root / version if version else None
+
+    def versions(self) -> list[VersionInfo]:
+        """Every readable version folder, oldest first."""
+        if not self.root.is_dir():
+            return []
+        current = self.current_version()
+        found = []
+        for path in sorted(self.root.iterdir()):
+            if not path.is_dir() or path.name.startswith("."):
+                continue
+            try:
+                metadata = read_metadata(path)
+            except ArtifactError:
+                continue
+            found.append(VersionInfo(path.name, path, metadata, path.name == current))
+        return found
+
+    def history(self) -> list[dict[str, Any]]:
+        """Promotions and rollbacks, oldest first."""
+        try:
+            lines = (self.root / HISTORY).read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def set_current(self, version: str, *, action: str, forced: bool = False, actor: str = "", note: str = "") -> None:
+        """Point CURRENT at `version` atomically and append the change to the history."""
+        self.path_of(version)
+        previous = self.current_version()
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".CURRENT.", dir=self.root)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(version + "\n")
+        os.replace(temporary, self.root / POINTER)
+        entry = {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "action": action,
+            "version": version,
+            "previous": previous,
+            "forced": forced,
+            "actor": actor,
+            "note": note,
+        }
+        with (self.root / HISTORY).open("a", encoding="utf-8") as stream:
+            stream.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def previous_version(self) -> str | None:
+        """The version `rollback` returns to: the one promoted before the current one.
+
+        Promotions form a stack; a rollback pops it, so two rollbacks go two versions back.
+        """
+        stack: list[str] = []
+        for entry in self.history():
+            if entry["action"] == "rollback" and stack:
+                stack.pop()
+                if not stack or stack[-1] != entry["version"]:
+                    stack.append(entry["version"])
+            else:
+                stack.append(entry["version"])
+        return stack[-2] if len(stack) >= 2 else None

@@ -1,0 +1,101 @@
+"""The training report: `report.md` with per-head and per-class figures, confusion matrices as PNG."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from model.prediction import Prediction  # noqa: E402
+from training.data import LabeledRow  # noqa: E402
+
+HEADS = ("category", "subtype", "tier")
+
+
+def plot_confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], title: str, path: Path) -> None:
+    """Save a confusion matrix (rows: true label, columns: predicted) as a PNG."""
+    values = np.asarray(matrix)
+    size = max(4.0, 0.5 * len(labels) + 2)
+    figure, axes = plt.subplots(figsize=(size, size))
+    axes.imshow(values, cmap="Blues")
+    axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    threshold = values.max() / 2 if values.size else 0
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            if values[i, j]:
+                colour = "white" if values[i, j] > threshold else "black"
+                axes.text(j, i, str(values[i, j]), ha="center", va="center", color=colour, fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def metrics_markdown(metrics: dict[str, Any]) -> list[str]:
+    """Markdown tables of per-head and per-class figures."""
+    lines = ["| head | accuracy | macro-F1 | ECE |", "|---|---|---|---|"]
+    for head in (*HEADS, "demand"):
+        if head in metrics:
+            m = metrics[head]
+            ece = f"{m['ece']:.3f}" if "ece" in m else "–"
+            lines.append(f"| {head} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {ece} |")
+    for head in (*HEADS, "demand"):
+        if head not in metrics:
+            continue
+        lines += ["", f"### {head}", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        for label, m in metrics[head]["per_class"].items():
+            lines.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+    return lines
+
+
+def write_report(
+    folder: Path, metadata: dict[str, Any], rows: Sequence[LabeledRow], predictions: Sequence[Prediction]
+) -> Path:
+    """Write `report.md` and one confusion-matrix PNG per head into the version folder."""
+    metrics = metadata["metrics"]
+    for head in HEADS:
+        plot_confusion(
+            metrics[head]["labels"], metrics[head]["confusion"], f"{head} (held-out)", folder / f"confusion_{head}.png"
+        )
+    data = metadata["training_data"]
+    evaluation = metadata["evaluation"]
+    lines = [
+        f"# Model {metadata['version']}",
+        "",
+        f"Created {metadata['created_at']}. Trained on {data['rows_used']} rows "
+        f"({data['duplicates_dropped']} duplicates dropped) from:",
+        "",
+        *[f"- `{f['path']}` ({f['rows']} rows, SHA-256 `{str(f['sha256'])[:12]}…`)" for f in data["files"]],
+        "",
+        f"Evaluated on {evaluation['rows']} held-out rows: {evaluation['split']}.",
+        "",
+        "## Metrics (held-out data only)",
+        "",
+        *metrics_markdown(metrics),
+        "",
+        "## Confusion matrices",
+        "",
+        *[f"![{head}](confusion_{head}.png)" for head in HEADS],
+        "",
+        "## Sample of errors",
+        "",
+        "| true subtype | predicted | p | text (masked, first 60 characters) |",
+        "|---|---|---|---|",
+    ]
+    errors = [(row, p) for row, p in zip(rows, predictions) if row.subtype != p.subtype.code][:15]
+    for row, p in errors:
+        snippet = p.masked_text[:60].replace("|", "｜").replace("\n", " ")
+        lines.append(f"| {row.subtype} | {p.subtype.code} | {p.subtype.probability:.2f} | {snippet} |")
+    lines += ["", f"Parameters: `{metadata['params']}`", f"Libraries: `{metadata['libraries']}`", ""]
+    path = folder / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

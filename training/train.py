@@ -1,0 +1,125 @@
+"""Train a model version: validate data, hold out evaluation rows, fit, evaluate, save, report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sklearn.model_selection import train_test_split
+
+from model.artifact import new_version_id, save_model
+from model.classifier import ComplaintClassifier
+from model.predictor import TriageModel
+from model.taxonomy import Taxonomy
+from model.text import normalise
+from training.data import Dataset, LabeledRow, Problem, load_datasets
+from training.evaluate import evaluate_predictions, predict_rows
+from training.report import write_report
+
+DEFAULT_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_complaints.csv"
+SEED = 20261123
+
+
+class DataError(Exception):
+    """Input data with fatal problems; `problems` lists every one of them."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.problems = dataset.fatal
+        lines = "\n".join(str(problem) for problem in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the input data; nothing was written:\n{lines}")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What `train` produced: the version folder, its metadata and the data warnings."""
+
+    version: str
+    folder: Path
+    metadata: dict[str, Any]
+    warnings: list[str]
+
+
+def fit_model(rows: Sequence[LabeledRow], taxonomy: Taxonomy, version: str = "", **params: Any) -> TriageModel:
+    """Fit the classifier on labeled rows (parameters override the classifier's defaults)."""
+    subtype_categories = {code: subtype.category for code, subtype in taxonomy.subtypes.items()}
+    classifier = ComplaintClassifier(subtype_categories=subtype_categories, **params)
+    classifier.fit([normalise(row.text) for row in rows], [row.labels for row in rows])
+    return TriageModel(taxonomy, classifier, version)
+
+
+def split_rows(rows: Sequence[LabeledRow], fraction: float) -> tuple[list[LabeledRow], list[LabeledRow]]:
+    """A stratified (by subtype) train/held-out split; subtypes too rare to split stay in train."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"--eval-split must be between 0 and 1, got {fraction}")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.subtype] = counts.get(row.subtype, 0) + 1
+    splittable = [row for row in rows if counts[row.subtype] >= 2]
+    kept = [row for row in rows if counts[row.subtype] < 2]
+    train_rows, eval_rows = train_test_split(
+        splittable, test_size=fraction, random_state=SEED, stratify=[row.subtype for row in splittable]
+    )
+    return [*train_rows, *kept], list(eval_rows)
+
+
+def train(
+    data: Sequence[Path],
+    taxonomy: Taxonomy,
+    registry_root: Path,
+    *,
+    eval_data: Path | None = None,
+    eval_split: float = 0.2,
+    params: dict[str, Any] | None = None,
+    step: Callable[[str], None] = lambda message: None,
+) -> TrainResult:
+    """Validate, train, evaluate on held-out rows and write a new version folder with its report.
+
+    Raises DataError (listing every fatal problem) before writing anything.
+    """
+    step("validating data")
+    dataset = load_datasets(data, taxonomy)
+    eval_set = load_datasets([eval_data], taxonomy) if eval_data is not None else None
+    if eval_set is not None:
+        dataset.problems.extend(eval_set.problems)
+    if dataset.fatal:
+        raise DataError(dataset)
+    if eval_set is not None:
+        train_rows, eval_rows = dataset.rows, eval_set.rows
+        split = f"file {eval_data}"
+    else:
+        train_rows, eval_rows = split_rows(dataset.rows, eval_split)
+        split = f"stratified {eval_split:.0%} of the training files (seed {SEED})"
+    present = {row.subtype for row in train_rows}
+    for code in taxonomy.subtypes:
+        if code not in present:
+            dataset.problems.append(
+                Problem(", ".join(map(str, data)), None, "subtype", f"no training rows for subtype {code!r}")
+            )
+    if dataset.fatal:
+        raise DataError(dataset)
+    version = new_version_id()
+    step(f"fitting on {len(train_rows)} rows")
+    model = fit_model(train_rows, taxonomy, version, **(params or {}))
+    step(f"evaluating on {len(eval_rows)} held-out rows")
+    predictions = predict_rows(model, eval_rows)
+    metrics = evaluate_predictions(eval_rows, predictions)
+    folder = registry_root / version
+    extra = {
+        "training_data": {
+            "files": dataset.files,
+            "rows_used": len(train_rows),
+            "duplicates_dropped": len(dataset.warnings),
+        },
+        "evaluation": {
+            "split": split,
+            "rows": len(eval_rows),
+            "files": eval_set.files if eval_set is not None else [],
+        },
+        "metrics": metrics,
+    }
+    step("saving")
+    metadata = save_model(model, folder, extra)
+    write_report(folder, metadata, eval_rows, predictions)
+    return TrainResult(version, folder, metadata, [str(problem) for problem in dataset.warnings])
