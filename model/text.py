@@ -30,7 +30,7 @@ _NOT_DIGIT_AFTER = r"(?![0-9A-Za-z])"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 _ID_CARD = re.compile(_NOT_DIGIT_BEFORE + r"\d{17}[\dXx]" + _NOT_DIGIT_AFTER)
 # Card numbers may be written in groups of four separated by spaces or dashes.
-_BANK_CARD = re.compile(_NOT_DIGIT_BEFORE + r"\d{4}(?:[ \-]?\d{4}){2}[ \-]?\d{4,7}" + _NOT_DIGIT_AFTER)
+_BANK_CARD = re.compile(_NOT_DIGIT_BEFORE + r"\d(?:[ \-]?\d){15,18}" + _NOT_DIGIT_AFTER)
 _MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}" + _NOT_DIGIT_AFTER)
 _LANDLINE = re.compile(
     _NOT_DIGIT_BEFORE + r"(?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{6,7}(?:[ \-]?转\d{1,5})?" + _NOT_DIGIT_AFTER

@@ -52,7 +52,8 @@ def configure(user_dict: Path = DEFAULT_USER_DICT, stop_words: Path = DEFAULT_ST
         tokenizer = jieba.Tokenizer()
         tokenizer.initialize()
         if user_dict.exists():
-            tokenizer.load_userdict(str(user_dict))
+            with user_dict.open("rb") as stream:
+                tokenizer.load_userdict(stream)
         words: frozenset[str] = frozenset()
         if stop_words.exists():
             lines = stop_words.read_text(encoding="utf-8").splitlines()

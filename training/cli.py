@@ -23,7 +23,12 @@ from training.registry import DEFAULT_REGISTRY, Registry, RegistryError
 from training.train import DEFAULT_SAMPLE, DataError, train
 
 app = typer.Typer(help="Complaint triage: train, evaluate and serve the complaint classifier.", no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
+
+
+def stdout_console() -> Console:
+    """Console for tables on stdout; wide enough not to fold columns when piped."""
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 RegistryOption = Annotated[Path, typer.Option("--registry", envvar="TRIAGE_REGISTRY", help="Model registry folder.")]
 TaxonomyOption = Annotated[Path, typer.Option("--taxonomy", envvar="TRIAGE_TAXONOMY", help="Taxonomy YAML file.")]
@@ -142,7 +147,7 @@ def evaluate_command(
         if head in short:
             m = short[head]
             table.add_row(head, f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}", f"{m.get('ece', float('nan')):.3f}")
-    Console().print(table)
+    stdout_console().print(table)
 
 
 def _report_problems(problems: list[Problem]) -> None:
@@ -244,7 +249,7 @@ def models_command(registry_root: RegistryOption = DEFAULT_REGISTRY) -> None:
             *[f"{metrics[h]['macro_f1']:.3f}" if h in metrics else "–" for h in ("category", "subtype", "tier")],
             str(info.metadata.get("evaluation", {}).get("split", "")),
         )
-    Console().print(table)
+    stdout_console().print(table)
 
 
 @app.command("rollback")

@@ -1,0 +1,87 @@
+"""Saving, verifying and loading a model version folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from model import tokenize as tokenizer_module
+from model.artifact import METADATA, PAYLOAD, load_model, save_model, verify_model
+from model.errors import ArtifactError
+from model.predictor import TriageModel
+from model.taxonomy import Taxonomy, load_taxonomy
+from model.tokenize import DEFAULT_STOP_WORDS, DEFAULT_USER_DICT
+
+TEXTS = ["快递三天没到，客服也不理人", "手机充不进电，刚买一周", "信用卡被莫名扣了年费，要投诉到银保监会"]
+
+
+@pytest.fixture
+def saved(tmp_path: Path, sample_model: TriageModel) -> Path:
+    folder = tmp_path / "v1"
+    save_model(sample_model, folder, {"metrics": {"note": "test"}})
+    return folder
+
+
+def test_round_trip_gives_identical_predictions(saved: Path, sample_model: TriageModel, taxonomy: Taxonomy) -> None:
+    loaded, metadata = load_model(saved, taxonomy)
+    assert [p.to_dict() | {"model_version": ""} for p in loaded.predict_many(TEXTS, explain=True)] == [
+        p.to_dict() | {"model_version": ""} for p in sample_model.predict_many(TEXTS, explain=True)
+    ]
+    assert metadata["metrics"] == {"note": "test"}
+    for key in ("version", "created_at", "payload_sha256", "taxonomy_sha256", "user_dict_sha256", "libraries"):
+        assert metadata[key]
+    assert metadata["libraries"]["scikit-learn"]
+
+
+def test_an_existing_version_folder_is_never_overwritten(saved: Path, sample_model: TriageModel) -> None:
+    with pytest.raises(ArtifactError, match="already exists"):
+        save_model(sample_model, saved)
+
+
+def test_a_corrupted_payload_is_refused_before_unpickling(saved: Path) -> None:
+    payload = saved / PAYLOAD
+    data = bytearray(payload.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    payload.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="corrupt payload"):
+        load_model(saved)
+
+
+def test_missing_or_broken_metadata_is_named(saved: Path, tmp_path: Path) -> None:
+    (saved / METADATA).write_text("{not json", encoding="utf-8")
+    with pytest.raises(ArtifactError, match="corrupt metadata"):
+        load_model(saved)
+    (saved / METADATA).unlink()
+    with pytest.raises(ArtifactError, match="missing"):
+        load_model(saved)
+    with pytest.raises(ArtifactError, match="no such model folder"):
+        load_model(tmp_path / "nowhere")
+
+
+def test_another_library_version_is_refused(saved: Path) -> None:
+    metadata = json.loads((saved / METADATA).read_text(encoding="utf-8"))
+    metadata["libraries"]["scikit-learn"] = "0.24.2"
+    (saved / METADATA).write_text(json.dumps(metadata), encoding="utf-8")
+    with pytest.raises(ArtifactError, match="made with scikit-learn 0.24.2"):
+        verify_model(saved)
+
+
+def test_another_taxonomy_is_refused(saved: Path, tmp_path: Path) -> None:
+    edited = tmp_path / "taxonomy.yaml"
+    text = (Path(load_taxonomy().source)).read_text(encoding="utf-8").replace("物流部", "配送中心")
+    edited.write_text(text, encoding="utf-8")
+    with pytest.raises(ArtifactError, match="another taxonomy"):
+        load_model(saved, load_taxonomy(edited))
+
+
+def test_another_user_dictionary_is_refused(saved: Path, tmp_path: Path) -> None:
+    other = tmp_path / "userdict.txt"
+    other.write_text(DEFAULT_USER_DICT.read_text(encoding="utf-8") + "新词汇 100 n\n", encoding="utf-8")
+    try:
+        tokenizer_module.configure(other, DEFAULT_STOP_WORDS)
+        with pytest.raises(ArtifactError, match="another user dict"):
+            load_model(saved)
+    finally:
+        tokenizer_module.configure()

@@ -1,0 +1,105 @@
+"""End to end through the `triage` command line: train → evaluate → predict on the sample data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from training.cli import app
+from training.registry import Registry
+from training.train import DEFAULT_SAMPLE
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("models")
+    result = runner.invoke(app, ["train", "--out", str(root)])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_train_writes_a_complete_version_and_makes_the_first_one_current(registry: Path) -> None:
+    (version,) = [info for info in Registry(registry).versions()]
+    assert version.current
+    for name in ("model.joblib", "metadata.json", "report.md", "confusion_category.png", "confusion_subtype.png"):
+        assert (version.path / name).is_file()
+    metadata = version.metadata
+    assert metadata["training_data"]["files"][0]["path"] == str(DEFAULT_SAMPLE)
+    assert len(metadata["training_data"]["files"][0]["sha256"]) == 64
+    assert metadata["evaluation"]["rows"] > 50
+    report = (version.path / "report.md").read_text(encoding="utf-8")
+    assert "macro-F1" in report and "| malfunction |" in report
+
+
+def test_evaluate_json_prints_one_object_with_every_head(registry: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["evaluate", "--model", "current", "--data", str(DEFAULT_SAMPLE), "--json", "--registry", str(registry)]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout.strip().splitlines()[-1])
+    with DEFAULT_SAMPLE.open(encoding="utf-8") as stream:
+        assert payload["n"] == sum(1 for _ in csv.DictReader(stream))
+    for head in ("category", "subtype", "tier"):
+        assert 0.0 <= payload[head]["macro_f1"] <= payload[head]["accuracy"] + 0.5
+        assert payload[head]["accuracy"] > 0.6  # the sample data includes the training rows
+
+
+def test_evaluate_accepts_a_folder_and_refuses_an_unknown_version(registry: Path) -> None:
+    folder = Registry(registry).current_path()
+    ok = runner.invoke(app, ["evaluate", "--model", str(folder), "--data", str(DEFAULT_SAMPLE), "--json"])
+    assert ok.exit_code == 0
+    bad = runner.invoke(app, ["evaluate", "--model", "v404", "--data", str(DEFAULT_SAMPLE), "--registry", str(registry)])
+    assert bad.exit_code == 1 and "no model version 'v404'" in bad.output
+
+
+def test_predict_one_text_prints_json(registry: Path) -> None:
+    result = runner.invoke(app, ["predict", "热水器漏电，差点出事，我要投诉到12315", "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    prediction = json.loads(result.stdout)
+    assert {"category", "subtype", "tier", "top_subtypes", "demand", "explanation", "judgeable"} <= set(prediction)
+
+
+def test_predict_a_file_in_batches(registry: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    with source.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["ticket", "text"])
+        for i in range(25):
+            writer.writerow([f"t{i}", f"第{i}次催了，快递还是没送到，电话1381234{i:04d}"])
+    out = tmp_path / "out.csv"
+    result = runner.invoke(
+        app, ["predict", "--file", str(source), "--out", str(out), "--batch-size", "7", "--registry", str(registry)]
+    )
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["ticket"] for row in rows] == [f"t{i}" for i in range(25)]
+    assert all(row["subtype"] and row["tier"] in {"P1", "P2", "P3"} for row in rows)
+    assert all("[PHONE]" in row["masked_text"] and "1381234" not in row["masked_text"] for row in rows)
+    assert "text" not in rows[0]  # the unmasked text is not copied to the output
+
+
+def test_train_on_bad_data_lists_every_problem_and_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "text,category,subtype,tier\n快递慢,logistics,late,P2\n手机坏了,product,malfunction,P7\n", encoding="utf-8"
+    )
+    out = tmp_path / "models"
+    result = runner.invoke(app, ["train", "--data", str(bad), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "bad.csv, row 2, column subtype" in result.output
+    assert "bad.csv, row 3, column tier" in result.output
+    assert not out.exists()
+
+
+def test_models_lists_versions_and_rollback_needs_a_previous_one(registry: Path) -> None:
+    listing = runner.invoke(app, ["models", "--registry", str(registry)])
+    assert listing.exit_code == 0 and Registry(registry).current_version() in listing.stdout
+    rollback = runner.invoke(app, ["rollback", "--registry", str(registry)])
+    assert rollback.exit_code == 1 and "nothing to roll back to" in rollback.output

@@ -1,0 +1,116 @@
+"""Every validation error of the training data is reported with file, row and column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from model.taxonomy import Taxonomy
+from training.data import load_datasets
+from training.train import DataError, train
+
+HEADER = "id,text,category,subtype,tier,demand,channel\n"
+GOOD = "x1,快递三天都没送到，太慢了,logistics,late_delivery,P2,none,online\n"
+
+
+def write(tmp_path: Path, name: str, body: str, header: str = HEADER) -> Path:
+    path = tmp_path / name
+    path.write_text(header + body, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "message"),
+    [
+        ("x2,手机坏了,gadget,malfunction,P2,none,phone\n", "category", "'gadget' is not a category"),
+        ("x2,手机坏了,product,broken,P2,none,phone\n", "subtype", "'broken' is not a subtype"),
+        ("x2,送晚了,product,late_delivery,P2,none,phone\n", "subtype", "not a subtype of product"),
+        ("x2,手机坏了,product,malfunction,P0,none,phone\n", "tier", "'P0' is not a tier"),
+        ("x2,手机坏了,product,malfunction,P2,money,phone\n", "demand", "'money' is not a demand"),
+        ("x2,手机坏了,product,malfunction,P2,none,fax\n", "channel", "'fax' is not a channel"),
+        ("x2,   ,product,malfunction,P2,none,phone\n", "text", "empty text"),
+        ("x2,12345 !!!,product,malfunction,P2,none,phone\n", "text", "not a complaint text"),
+    ],
+)
+def test_each_bad_value_is_located(
+    tmp_path: Path, taxonomy: Taxonomy, line: str, column: str, message: str
+) -> None:
+    path = write(tmp_path, "bad.csv", GOOD + line)
+    dataset = load_datasets([path], taxonomy)
+    assert [(p.file, p.row, p.column) for p in dataset.fatal] == [(str(path), 3, column)]
+    assert message in str(dataset.fatal[0])
+    assert len(dataset.rows) == 1
+
+
+def test_every_problem_of_every_file_is_reported_at_once(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    first = write(tmp_path, "a.csv", GOOD + "x2,手机坏了,gadget,malfunction,P9,none,phone\n")
+    second = write(tmp_path, "b.csv", "y1,,product,malfunction,P2,none,phone\n")
+    dataset = load_datasets([first, second], taxonomy)
+    located = {(Path(p.file).name, p.row, p.column) for p in dataset.fatal}
+    assert located == {("a.csv", 3, "category"), ("a.csv", 3, "tier"), ("b.csv", 2, "text")}
+
+
+def test_missing_required_columns_are_named(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    path = write(tmp_path, "cols.csv", "x1,快递慢,logistics\n", header="id,text,category\n")
+    (problem,) = load_datasets([path], taxonomy).fatal
+    assert problem.row == 1 and "subtype, tier" in problem.message
+
+
+def test_bad_encoding_names_the_line(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    path = tmp_path / "gbk.csv"
+    path.write_bytes((HEADER + GOOD + "x2,手机坏了,product,malfunction,P2,none,phone\n").encode("gbk"))
+    (problem,) = load_datasets([path], taxonomy).fatal
+    assert "not valid UTF-8" in problem.message and problem.row == 2
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes((HEADER + GOOD).encode("utf-8-sig"))
+    dataset = load_datasets([path], taxonomy)
+    assert not dataset.problems and len(dataset.rows) == 1
+
+
+def test_extra_fields_empty_and_missing_files(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    extra = write(tmp_path, "extra.csv", GOOD + "x2,手机坏了,product,malfunction,P2,none,phone,oops\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    header_only = write(tmp_path, "header.csv", "")
+    problems = load_datasets([extra, empty, header_only, tmp_path / "missing.csv"], taxonomy).fatal
+    messages = [str(p) for p in problems]
+    assert any("extra.csv, row 3" in m and "more fields" in m for m in messages)
+    assert any("empty.csv" in m and "no header" in m for m in messages)
+    assert any("header.csv" in m and "no data rows" in m for m in messages)
+    assert any("missing.csv" in m and "cannot read" in m for m in messages)
+
+
+def test_duplicates_across_files_are_dropped_and_reported(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    first = write(tmp_path, "base.csv", GOOD)
+    # The same text after normalisation (full-width comma) with the same labels.
+    second = write(tmp_path, "month.csv", "m1,快递三天都没送到，太慢了 ,logistics,late_delivery,P2,none,online\n")
+    dataset = load_datasets([first, second], taxonomy)
+    assert not dataset.fatal and len(dataset.rows) == 1
+    (warning,) = dataset.warnings
+    assert "month.csv, row 2" in str(warning) and "duplicate of" in str(warning) and "base.csv, row 2" in str(warning)
+
+
+def test_the_same_text_with_other_labels_is_fatal(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    first = write(tmp_path, "base.csv", GOOD)
+    second = write(tmp_path, "month.csv", "m1,快递三天都没送到，太慢了,logistics,late_delivery,P1,none,online\n")
+    (problem,) = load_datasets([first, second], taxonomy).fatal
+    assert "other labels" in problem.message
+
+
+def test_training_on_bad_data_writes_nothing(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    path = write(tmp_path, "bad.csv", GOOD + "x2,手机坏了,gadget,malfunction,P2,none,phone\n")
+    registry = tmp_path / "models"
+    with pytest.raises(DataError) as error:
+        train([path], taxonomy, registry)
+    assert "bad.csv, row 3, column category" in str(error.value)
+    assert not registry.exists()
+
+
+def test_training_without_any_row_of_a_subtype_is_refused(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    path = write(tmp_path, "few.csv", GOOD * 1)
+    with pytest.raises(DataError, match="no training rows for subtype 'malfunction'"):
+        train([path], taxonomy, tmp_path / "models", eval_data=path)

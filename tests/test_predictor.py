@@ -1,0 +1,128 @@
+"""Predictions of a real model trained on the sample data: consistency, explanations, bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.errors import InputTextError
+from model.predictor import MAX_CHARS, TriageModel
+from model.taxonomy import Taxonomy
+from training.data import LabeledRow
+
+
+def test_subtype_always_belongs_to_the_predicted_category(
+    sample_model: TriageModel, sample_rows: list[LabeledRow], taxonomy: Taxonomy
+) -> None:
+    texts = [row.text for row in sample_rows] + ["快递", "手机", "退款", "客服", "收费", "！！！"]
+    for prediction in sample_model.predict_many(texts):
+        assert taxonomy.subtypes[prediction.subtype.code].category == prediction.category.code
+        assert prediction.department.code == taxonomy.subtypes[prediction.subtype.code].department
+
+
+def test_probabilities_top_subtypes_and_names(sample_model: TriageModel, taxonomy: Taxonomy) -> None:
+    prediction = sample_model.predict("外卖送了两个小时才到，饭菜全凉了，骑手还不接电话")
+    for label in (prediction.category, prediction.subtype, prediction.tier, prediction.department):
+        assert 0.0 <= label.probability <= 1.0
+    assert prediction.category.name == taxonomy.categories[prediction.category.code].name
+    assert len(prediction.top_subtypes) == 3
+    top = [label.probability for label in prediction.top_subtypes]
+    assert top == sorted(top, reverse=True)
+    assert len({label.code for label in prediction.top_subtypes}) == 3
+
+
+def test_one_clear_sentence_per_subtype_is_classified_right(sample_model: TriageModel) -> None:
+    clear = {
+        "malfunction": "新买的笔记本电脑开不了机，按电源键完全没反应，死机黑屏",
+        "late_delivery": "外卖下单三个小时了还没送到，配送太慢了，饭都凉了",
+        "refund_return": "申请退货退款一个多星期了，商家一直不给退款",
+        "attitude": "客服态度极差，说话不耐烦还直接挂我电话",
+        "safety": "牛奶喝出来有异物，还变质发臭了，孩子喝了拉肚子",
+    }
+    predicted = {code: sample_model.predict(text, explain=False).subtype.code for code, text in clear.items()}
+    assert sum(predicted[code] == code for code in clear) >= 4, predicted
+
+
+def test_explanation_terms_drive_the_prediction_and_point_into_the_text(sample_model: TriageModel) -> None:
+    text = "客戶說：快遞員態度很差，把包裹扔在驛站不送上門，電話13812345678"
+    prediction = sample_model.predict(text)
+    assert set(prediction.explanation) == {"category", "subtype", "tier"}
+    terms = prediction.explanation["subtype"]
+    assert 1 <= len(terms) <= 5
+    weights = [term.weight for term in terms]
+    assert weights == sorted(weights, reverse=True) and all(weight > 0 for weight in weights)
+    located = [term for term in terms if term.spans]
+    assert located, "at least one term is found in the text"
+    for term in located:
+        for span in term.spans:
+            original = text[span.start : span.end]
+            masked = prediction.masked_text[span.masked_start : span.masked_end]
+            assert original == masked
+            assert original  # the span covers text, in its original (traditional) script
+    assert "13812345678" not in prediction.masked_text and "[PHONE]" in prediction.masked_text
+
+
+def test_a_changed_phone_number_does_not_change_the_prediction(sample_model: TriageModel) -> None:
+    template = "我的电话是{}，买的热水器不出热水，师傅上门修了两次还是坏的"
+    first, second = (sample_model.predict(template.format(n), explain=False) for n in ("13812345678", "15987654321"))
+    assert (first.category, first.subtype, first.tier) == (second.category, second.subtype, second.tier)
+
+
+def test_threatening_to_go_to_the_regulator_raises_the_p1_probability_on_average(
+    sample_model: TriageModel, sample_rows: list[LabeledRow]
+) -> None:
+    rows = [row for row in sample_rows if row.tier != "P1"][:60]
+    plain = sample_model.classifier.predict_heads([row.text for row in rows])["tier"]
+    threat = sample_model.classifier.predict_heads([row.text + "，我要投诉到12315！" for row in rows])["tier"]
+    column = plain.classes.index("P1")
+    assert threat.proba[:, column].mean() > plain.proba[:, column].mean()
+
+
+@pytest.mark.parametrize(
+    ("text", "issue"),
+    [
+        ("", "empty"),
+        ("   \n\t ", "empty"),
+        ("😡😡😡👎👎", "empty"),
+        ("？？？！！！。。。", "no_chinese"),
+        ("The phone I bought is broken and nobody answers", "no_chinese"),
+        ("太差", "too_short"),
+        ("\x00\x01\x02坏\x03", "too_short"),
+    ],
+)
+def test_text_the_model_cannot_judge_is_flagged_not_guessed(sample_model: TriageModel, text: str, issue: str) -> None:
+    prediction = sample_model.predict(text)
+    assert not prediction.judgeable
+    assert issue in prediction.issues
+
+
+def test_very_long_text_is_classified_on_its_beginning_and_flagged(sample_model: TriageModel) -> None:
+    text = "快递一直没送到，客服也不回复。" * 7000  # about 100 KB
+    prediction = sample_model.predict(text)
+    assert prediction.judgeable and "truncated" in prediction.issues
+    assert len(prediction.masked_text) == MAX_CHARS
+
+
+def test_mixed_scripts_and_control_characters_are_judged(sample_model: TriageModel) -> None:
+    prediction = sample_model.predict("手機壞了\x07，开不了机，螢幕黑屏\u200b，要求维修")
+    assert prediction.judgeable and prediction.demand.code == "repair"
+
+
+def test_a_non_string_is_a_clear_error(sample_model: TriageModel) -> None:
+    with pytest.raises(InputTextError, match="text #1: expected a string, got int"):
+        sample_model.predict_many(["快递慢", 42])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("text", "demand"),
+    [
+        ("东西是坏的，我要求全额退款", "refund"),
+        ("发错颜色了，麻烦给我换货", "exchange"),
+        ("热水器坏了，请尽快安排师傅上门维修", "repair"),
+        ("客服骂人，必须给我道歉", "apology"),
+        ("吃坏了肚子，要求赔偿医药费", "compensation"),
+        ("快递有点慢，下次注意", "none"),
+        ("我不要退款，只想知道什么时候发货", "none"),
+    ],
+)
+def test_demand_extraction(sample_model: TriageModel, text: str, demand: str) -> None:
+    assert sample_model.predict(text, explain=False).demand.code == demand

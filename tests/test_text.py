@@ -1,0 +1,111 @@
+"""Normalisation, PII masking and the offset map back to the original text."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.text import find_pii, is_luhn_valid, is_valid_id_card, mask_pii, normalise, prepare
+
+VALID_ID = "11010519491231002X"  # the check digit of the published example number
+VALID_CARD = "6222021234567890128"  # 19 digits, UnionPay prefix, Luhn-valid
+
+
+def test_full_width_letters_digits_and_punctuation_become_half_width() -> None:
+    assert normalise("ＡＢＣ１２３，！") == "ABC123,!"
+
+
+def test_traditional_chinese_becomes_simplified() -> None:
+    assert normalise("客戶投訴處理與滿意度調查") == "客户投诉处理与满意度调查"
+
+
+def test_mixed_traditional_and_simplified_text_is_all_simplified() -> None:
+    assert normalise("快遞員態度差，快递员还骂人") == "快递员态度差,快递员还骂人"
+
+
+def test_whitespace_runs_fold_to_one_space_and_ends_are_trimmed() -> None:
+    assert normalise("  手机\t\t坏了\n\n  屏幕  黑 ") == "手机 坏了 屏幕 黑"
+
+
+def test_emoji_and_control_characters_are_dropped() -> None:
+    assert normalise("太差了😡😡\x00\x07👎🏻 退钱\u200b") == "太差了 退钱"
+
+
+def test_only_emoji_normalises_to_empty() -> None:
+    assert normalise("😡😡😡👎") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "placeholder"),
+    [
+        ("我的手机13812345678打不通", "[PHONE]"),
+        ("电话 +86 138-1234-5678 找我", "[PHONE]"),
+        ("座机010-62345678", "[PHONE]"),
+        ("座机(021)51234567转123", "[PHONE]"),
+        (f"身份证{VALID_ID}", "[IDCARD]"),
+        (f"卡号{VALID_CARD}被盗刷", "[BANKCARD]"),
+        ("卡号 6222 0212 3456 7890 128 被盗刷", "[BANKCARD]"),
+        ("邮箱 zhang.san@example.com 联系", "[EMAIL]"),
+        ("手機１３８１２３４５６７８", "[PHONE]"),
+    ],
+)
+def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> None:
+    masked = mask_pii(text)
+    assert placeholder in masked
+    assert placeholder in normalise(text)
+    for digits in ("13812345678", "62345678", VALID_ID, VALID_CARD, "zhang.san"):
+        assert digits not in masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "订单号123456789012345678一直没发货",  # 18 digits, not a valid ID card
+        "订单号 6222021234567890121 查不到",  # card-like but fails Luhn
+        "运单号SF1234567890123，还没到",
+        "价格12345678元太贵",  # 8 digits that do not start like a phone number
+        "2026-10-31 买的",
+        "型号iPhone15 Pro Max 256G",
+        "工号@客服小王",
+    ],
+)
+def test_text_that_only_looks_like_personal_data_is_kept(text: str) -> None:
+    assert mask_pii(text) == text
+    assert find_pii(normalise(text)) == []
+
+
+def test_id_card_check_digit_and_birth_date_are_verified() -> None:
+    assert is_valid_id_card(VALID_ID)
+    assert not is_valid_id_card("110105194912310021")  # wrong check digit
+    assert not is_valid_id_card("110105194913310028")  # month 13
+
+
+def test_luhn() -> None:
+    assert is_luhn_valid(VALID_CARD)
+    assert not is_luhn_valid(VALID_CARD[:-1] + "1")
+
+
+def test_masked_text_keeps_the_rest_of_the_original_as_written() -> None:
+    text = "客戶來電：電話13812345678，ＡＢＣ訂單"
+    assert mask_pii(text) == "客戶來電：電話[PHONE]，ＡＢＣ訂單"
+
+
+def test_prepare_text_equals_fast_normalise_on_varied_input() -> None:
+    texts = [
+        "客戶投訴 😀 電話 010-62345678，ＡＢＣ",
+        f"身份证{VALID_ID}，邮箱a@b.cn\t\t好",
+        "  \x00只有控制字符\x1f  ",
+        "ﬁ ligature and café",
+    ]
+    for text in texts:
+        assert prepare(text).text == normalise(text)
+
+
+def test_offsets_map_normalised_characters_back_to_the_original() -> None:
+    text = "客戶說：手機１３８１２３４５６７８壞了😡"
+    prepared = prepare(text)
+    start = prepared.text.index("坏了")
+    original_start, original_end = prepared.original_span(start, start + 2)
+    assert text[original_start:original_end] == "壞了"
+    masked = prepared.masked_original()
+    masked_start, masked_end = prepared.masked_span(original_start, original_end)
+    assert masked[masked_start:masked_end] == "壞了"

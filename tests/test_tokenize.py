@@ -1,0 +1,33 @@
+"""jieba segmentation with the domain dictionary and stop words."""
+
+from __future__ import annotations
+
+from model.tokenize import resource_hashes, tokenize, tokenize_with_spans
+
+
+def test_domain_words_stay_whole() -> None:
+    tokens = tokenize("吃了以后吃坏肚子，客服还踢皮球")
+    assert "吃坏肚子" in tokens
+    assert "踢皮球" in tokens
+
+
+def test_stop_words_and_punctuation_are_removed_but_negations_stay() -> None:
+    tokens = tokenize("我的手机 没有 坏了，。！")
+    assert "的" not in tokens and "," not in tokens and "。" not in tokens
+    assert "没有" in tokens
+
+
+def test_placeholders_are_single_tokens() -> None:
+    assert "PHONE" in tokenize("电话 [PHONE] 打不通")
+
+
+def test_spans_point_at_the_tokens() -> None:
+    text = "快递员把包裹放驿站了"
+    for token, start, end in tokenize_with_spans(text):
+        assert text[start:end] == token
+
+
+def test_resource_hashes_identify_the_dictionary_files() -> None:
+    hashes = resource_hashes()
+    assert len(hashes["user_dict_sha256"]) == 64
+    assert len(hashes["stop_words_sha256"]) == 64
