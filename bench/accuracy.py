@@ -1,0 +1,169 @@
+"""Accuracy benchmark: our model against the plain baselines, trained and scored in one run.
+
+Run: `python bench/accuracy.py [--train CSV] [--eval CSV] [--json OUT]`. Default: trained on
+../shared/data/complaints_train.csv, evaluated once on ../shared/data/complaints_dev.csv.
+
+Baselines (as in issue 3), each one LinearSVC(C=1) per head on raw text, no class weights:
+- jieba word TF-IDF (jieba's default dictionary, `lcut`);
+- jieba word + char TF-IDF;
+- char 1–3-gram TF-IDF;
+- fastText supervised (from PyPI; its `predict` breaks on NumPy 2, so the low-level
+  `model.f.predict(text + "\\n", 1, 0.0, "strict")` is used).
+
+Ours: `training.train.fit_model` with its default parameters (chosen by cross-validation on the
+training split, see bench/cv_search.py). For ours the table also gives the expected calibration
+error (ECE, 15 bins) of the reported probability.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jieba
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.svm import LinearSVC
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from model.taxonomy import load_taxonomy  # noqa: E402
+from training.data import LabeledRow, load_datasets  # noqa: E402
+from training.evaluate import evaluate_predictions  # noqa: E402
+from training.train import fit_model  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+HEADS = ("category", "subtype", "tier")
+jieba.setLogLevel(logging.WARNING)
+_BASELINE_JIEBA = jieba.Tokenizer()
+
+
+def jieba_words(text: str) -> list[str]:
+    """Plain jieba tokens (default dictionary), for the baselines."""
+    return _BASELINE_JIEBA.lcut(text)
+
+
+def tfidf_svc(make: Callable[[], list[TfidfVectorizer]]) -> Callable[[list[str], list[str], list[str]], list[str]]:
+    """A baseline: the vectorisers' stacked features and a LinearSVC."""
+
+    def run(train_texts: list[str], train_labels: list[str], test_texts: list[str]) -> list[str]:
+        vectorizers = make()
+        train_x = sp.hstack([v.fit_transform(train_texts) for v in vectorizers], format="csr")
+        test_x = sp.hstack([v.transform(test_texts) for v in vectorizers], format="csr")
+        return list(LinearSVC(C=1.0).fit(train_x, train_labels).predict(test_x))
+
+    return run
+
+
+def word_vectorizer() -> TfidfVectorizer:
+    return TfidfVectorizer(tokenizer=jieba_words, token_pattern=None, lowercase=False)
+
+
+def char_vectorizer() -> TfidfVectorizer:
+    return TfidfVectorizer(analyzer="char", ngram_range=(1, 3))
+
+
+def fasttext_baseline(train_texts: list[str], train_labels: list[str], test_texts: list[str]) -> list[str]:
+    """fastText supervised on jieba tokens (defaults but 25 epochs and bigrams)."""
+    import fasttext
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "train.txt")
+        with open(path, "w", encoding="utf-8") as stream:
+            for text, label in zip(train_texts, train_labels):
+                stream.write(f"__label__{label} {' '.join(jieba_words(text.replace(chr(10), ' ')))}\n")
+        model = fasttext.train_supervised(path, epoch=25, wordNgrams=2, verbose=0, seed=1, thread=1)
+    predicted = []
+    for text in test_texts:
+        line = " ".join(jieba_words(text.replace("\n", " "))) + "\n"
+        ((_, label),) = model.f.predict(line, 1, 0.0, "strict")
+        predicted.append(label.removeprefix("__label__"))
+    return predicted
+
+
+BASELINES: dict[str, Callable[[list[str], list[str], list[str]], list[str]]] = {
+    "jieba word TF-IDF + LinearSVC": tfidf_svc(lambda: [word_vectorizer()]),
+    "jieba word+char TF-IDF + LinearSVC": tfidf_svc(lambda: [word_vectorizer(), char_vectorizer()]),
+    "char 1–3-gram TF-IDF + LinearSVC": tfidf_svc(lambda: [char_vectorizer()]),
+    "fastText": fasttext_baseline,
+}
+
+
+def scores(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
+    return {
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "macro_f1": float(f1_score(truth, predicted, average="macro", labels=sorted(set(truth)), zero_division=0)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", type=Path, default=SHARED / "complaints_train.csv")
+    parser.add_argument("--eval", type=Path, default=SHARED / "complaints_dev.csv")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args()
+    for path in (args.train, args.eval):
+        if not path.exists():
+            sys.exit(f"{path}: not found (the shared labeled data lives beside the project)")
+    taxonomy = load_taxonomy()
+    train_rows: list[LabeledRow] = load_datasets([args.train], taxonomy).rows
+    eval_rows: list[LabeledRow] = load_datasets([args.eval], taxonomy).rows
+    train_texts = [row.text for row in train_rows]
+    eval_texts = [row.text for row in eval_rows]
+
+    results: dict[str, dict[str, Any]] = {}
+    for name, run in BASELINES.items():
+        start = time.perf_counter()
+        results[name] = {
+            head: scores(
+                [getattr(row, head) for row in eval_rows],
+                run(train_texts, [getattr(row, head) for row in train_rows], eval_texts),
+            )
+            for head in HEADS
+        }
+        results[name]["seconds"] = time.perf_counter() - start
+    start = time.perf_counter()
+    model = fit_model(train_rows, taxonomy, "bench")
+    ours = evaluate_predictions(eval_rows, model.predict_many(eval_texts))
+    results["ours"] = {head: {k: ours[head][k] for k in ("accuracy", "macro_f1", "ece")} for head in HEADS}
+    results["ours"]["seconds"] = time.perf_counter() - start
+    results["ours"]["demand"] = {k: ours["demand"][k] for k in ("accuracy", "macro_f1")} if "demand" in ours else {}
+
+    print(f"train: {args.train} ({len(train_rows)} rows); evaluated once on {args.eval} ({len(eval_rows)} rows)")
+    print()
+    print("| model | category F1 (acc) | subtype F1 (acc) | tier F1 (acc) | train+predict s |")
+    print("|---|---|---|---|---|")
+    for name, figures in results.items():
+        cells = [f"{figures[h]['macro_f1']:.3f} ({figures[h]['accuracy']:.3f})" for h in HEADS]
+        print(f"| {name} | {' | '.join(cells)} | {figures['seconds']:.1f} |")
+    best = {h: max(results[n][h]["macro_f1"] for n in BASELINES) for h in HEADS}
+    print()
+    print("| head | best baseline F1 | ours F1 | margin (points) | target margin | ours ECE |")
+    print("|---|---|---|---|---|---|")
+    for head in HEADS:
+        margin = 100 * (results["ours"][head]["macro_f1"] - best[head])
+        print(
+            f"| {head} | {best[head]:.3f} | {results['ours'][head]['macro_f1']:.3f} | {margin:+.1f} | +3.0 "
+            f"| {results['ours'][head]['ece']:.3f} |"
+        )
+    if results["ours"]["demand"]:
+        demand = results["ours"]["demand"]
+        print(f"\ndemand (rules): accuracy {demand['accuracy']:.3f}, macro-F1 {demand['macro_f1']:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
