@@ -17,9 +17,11 @@ from model.artifact import load_model
 from model.errors import ModelError
 from model.predictor import TriageModel
 from model.taxonomy import DEFAULT_TAXONOMY, Taxonomy, load_taxonomy
-from training.data import Problem, load_datasets
-from training.evaluate import evaluate, summary
+from training.compare import DEFAULT_MARGIN, Comparison, compare_models
+from training.data import LabeledRow, Problem, load_datasets
+from training.evaluate import evaluate, predict_rows, summary
 from training.registry import DEFAULT_REGISTRY, Registry, RegistryError
+from training.thresholds import autofill_report, derive_thresholds, write_thresholds
 from training.train import DEFAULT_SAMPLE, DataError, train
 
 app = typer.Typer(help="Complaint triage: train, evaluate and serve the complaint classifier.", no_args_is_help=True)
@@ -29,6 +31,7 @@ console = Console(stderr=True, soft_wrap=True)
 def stdout_console() -> Console:
     """Console for tables on stdout; wide enough not to fold columns when piped."""
     return Console(width=None if sys.stdout.isatty() else 160)
+
 
 RegistryOption = Annotated[Path, typer.Option("--registry", envvar="TRIAGE_REGISTRY", help="Model registry folder.")]
 TaxonomyOption = Annotated[Path, typer.Option("--taxonomy", envvar="TRIAGE_TAXONOMY", help="Taxonomy YAML file.")]
@@ -252,14 +255,157 @@ def models_command(registry_root: RegistryOption = DEFAULT_REGISTRY) -> None:
     stdout_console().print(table)
 
 
+def _comparison_rows(data: Path, model: TriageModel) -> list[LabeledRow]:
+    dataset = load_datasets([data], model.taxonomy)
+    _report_problems(dataset.problems)
+    return dataset.rows
+
+
+def _print_comparison(comparison: Comparison, show: int) -> None:
+    table = Table(title=f"{comparison.candidate_version} (candidate) vs {comparison.baseline_version} (baseline)")
+    for column in ("head", "class", "candidate F1", "baseline F1", "delta"):
+        table.add_column(column)
+    summary_ = comparison.to_dict()
+    for head, figures in summary_["heads"].items():
+        table.add_row(
+            head,
+            "macro",
+            f"{figures['candidate']['macro_f1']:.3f}",
+            f"{figures['baseline']['macro_f1']:.3f}",
+            f"{figures['delta_macro_f1']:+.3f}",
+            style="bold",
+        )
+        for label, f1 in figures["per_class_f1"].items():
+            table.add_row(
+                "", label, f"{f1['candidate']:.3f}", f"{f1['baseline']:.3f}", f"{f1['candidate'] - f1['baseline']:+.3f}"
+            )
+    out = stdout_console()
+    out.print(table)
+    out.print(f"{len(comparison.disagreements)} of {summary_['n']} rows labeled differently; the first {show}:")
+    for item in comparison.disagreements[:show]:
+        out.print(
+            f"  {item.row.file}, row {item.row.row}: truth {'/'.join(item.row.labels)}; "
+            f"candidate {'/'.join(item.candidate)}; baseline {'/'.join(item.baseline)}",
+            highlight=False,
+            markup=False,
+        )
+    out.print(f"verdict: {comparison.explain()}", highlight=False)
+
+
+@app.command("compare")
+def compare_command(
+    candidate: Annotated[str, typer.Option("--candidate", help="Version id or folder of the candidate.")],
+    data: Annotated[Path, typer.Option("--data", help="Labeled CSV both models are scored on (held out).")],
+    baseline: Annotated[str, typer.Option("--baseline", help="Version id, folder or 'current'.")] = "current",
+    margin: Annotated[float, typer.Option("--margin", help="Macro-F1 loss tolerated on any head.")] = DEFAULT_MARGIN,
+    show: Annotated[int, typer.Option("--show", help="Disagreeing rows to print.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    registry_root: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Score two models on the same rows: per-head and per-class F1, disagreements, verdict."""
+    registry = Registry(registry_root)
+    candidate_model = resolve_model(candidate, registry)
+    baseline_model = resolve_model(baseline, registry)
+    comparison = compare_models(candidate_model, baseline_model, _comparison_rows(data, candidate_model), margin)
+    if as_json:
+        print(json.dumps(comparison.to_dict(), ensure_ascii=False))
+    else:
+        _print_comparison(comparison, show)
+
+
+@app.command("promote")
+def promote_command(
+    version: Annotated[str, typer.Argument(help="Version id to make current.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", envvar="TRIAGE_COMPARISON_DATA", help="Held-out CSV for the gate (needed once a model serves)."
+        ),
+    ] = None,
+    margin: Annotated[float, typer.Option("--margin", help="Macro-F1 loss tolerated on any head.")] = DEFAULT_MARGIN,
+    force: Annotated[bool, typer.Option("--force", help="Promote even when the gate refuses (recorded).")] = False,
+    actor: Annotated[str, typer.Option("--actor", envvar="USER", help="Who promotes (recorded).")] = "",
+    registry_root: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Make a version current unless it is worse than the current one on the comparison set."""
+    registry = Registry(registry_root)
+    try:
+        registry.path_of(version)
+    except RegistryError as error:
+        fail(str(error))
+    current = registry.current_version()
+    if current == version:
+        fail(f"version {version} is already current")
+    note = "first model"
+    if current is not None:
+        if data is None:
+            fail("the gate needs a held-out comparison set: give --data CSV (or set TRIAGE_COMPARISON_DATA)")
+        candidate_model = resolve_model(version, registry)
+        comparison = compare_models(
+            candidate_model, resolve_model(current, registry), _comparison_rows(data, candidate_model), margin
+        )
+        note = comparison.explain()
+        if comparison.verdict == "worse" and not force:
+            fail(f"promotion refused: {note}; use --force to override (it is recorded)")
+    registry.set_current(version, action="promote", forced=force, actor=actor, note=note)
+    console.print(f"version {version} is now current{' (forced)' if force else ''}: {note}", highlight=False)
+
+
+@app.command("thresholds")
+def thresholds_command(
+    precision: Annotated[float, typer.Option("--precision", help="Precision auto-filled predictions must reach.")],
+    data: Annotated[Path, typer.Option("--data", help="Held-out labeled CSV (not the model's training data).")],
+    model_ref: Annotated[str, typer.Option("--model", help="Version id, folder or 'current'.")] = "current",
+    min_support: Annotated[
+        int, typer.Option("--min-support", help="Predictions a class needs for its own threshold.")
+    ] = 20,
+    registry_root: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Derive per-head and per-class confidence thresholds and write them beside the model."""
+    registry = Registry(registry_root)
+    model = resolve_model(model_ref, registry)
+    rows = _comparison_rows(data, model)
+    predictions = predict_rows(model, rows)
+    try:
+        thresholds = derive_thresholds(rows, predictions, precision, min_support)
+    except ValueError as error:
+        fail(str(error))
+    # Honesty check: thresholds fitted on one half of the rows, measured on the other.
+    half = len(rows) // 2
+    check = autofill_report(
+        derive_thresholds(rows[:half], predictions[:half], precision, min_support), rows[half:], predictions[half:]
+    )
+    folder = Path(model_ref) if (Path(model_ref) / "metadata.json").is_file() else registry.path_of(model_ref)
+    path = write_thresholds(folder, thresholds, {"data": str(data), "rows": len(rows), "model": model.version})
+    report = autofill_report(thresholds, rows, predictions)
+    out = stdout_console()
+    table = Table(title=f"thresholds for precision {precision:.2f} on {data} ({len(rows)} rows)")
+    for column in ("head", "default", "per class"):
+        table.add_column(column)
+    for head, value in thresholds.heads.items():
+        classes = ", ".join(f"{code} {t:.2f}" for code, t in thresholds.per_class[head].items())
+        table.add_row(head, f"{value:.2f}", classes)
+    out.print(table)
+    out.print(
+        f"auto-filled: {report['share']:.1%} of rows ({report['autofilled']}/{report['n']}); "
+        f"split-half check: {check['share']:.1%} auto-filled with precision "
+        + ", ".join(f"{h} {check[h + '_precision'] or 0:.3f}" for h in ("category", "subtype", "tier")),
+        highlight=False,
+    )
+    out.print(f"wrote {path}")
+
+
 @app.command("rollback")
-def rollback_command(registry_root: RegistryOption = DEFAULT_REGISTRY) -> None:
+def rollback_command(
+    actor: Annotated[str, typer.Option("--actor", envvar="USER", help="Who rolls back (recorded).")] = "",
+    registry_root: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
     """Return to the version that served before the current one."""
     registry = Registry(registry_root)
     previous = registry.previous_version()
     if previous is None:
         fail("nothing to roll back to: no version served before the current one")
-    registry.set_current(previous, action="rollback")
+    registry.set_current(previous, action="rollback", actor=actor)
     console.print(f"version {previous} is now current")
 
 

@@ -1,0 +1,135 @@
+"""Registry, comparison, promotion gate, rollback and thresholds on real models."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from model.artifact import new_version_id, save_model
+from model.predictor import TriageModel
+from model.taxonomy import Taxonomy
+from training.cli import app
+from training.compare import compare_models
+from training.data import LabeledRow
+from training.registry import Registry, RegistryError
+from training.thresholds import NEVER, THRESHOLDS_FILE, lowest_threshold
+from training.train import fit_model, split_rows
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def halves(sample_rows: list[LabeledRow]) -> tuple[list[LabeledRow], list[LabeledRow]]:
+    return split_rows(sample_rows, 0.3)
+
+
+@pytest.fixture(scope="module")
+def good_model(halves: tuple[list[LabeledRow], list[LabeledRow]], taxonomy: Taxonomy) -> TriageModel:
+    return fit_model(halves[0], taxonomy, "good")
+
+
+@pytest.fixture(scope="module")
+def worse_model(halves: tuple[list[LabeledRow], list[LabeledRow]], taxonomy: Taxonomy) -> TriageModel:
+    """Deliberately worse: the same rows with their tiers shuffled."""
+    rows = list(halves[0])
+    tiers = [row.tier for row in rows]
+    random.Random(7).shuffle(tiers)
+    return fit_model([replace(row, tier=tier) for row, tier in zip(rows, tiers)], taxonomy, "worse")
+
+
+@pytest.fixture
+def registry(tmp_path: Path, good_model: TriageModel, worse_model: TriageModel) -> Registry:
+    root = tmp_path / "models"
+    for model in (good_model, worse_model):
+        version = new_version_id()
+        model.version = version
+        save_model(model, root / version)
+    return Registry(root)
+
+
+def versions(registry: Registry) -> list[str]:
+    return [info.version for info in registry.versions()]
+
+
+def eval_csv(tmp_path: Path, rows: list[LabeledRow]) -> Path:
+    path = tmp_path / "holdout.csv"
+    lines = ["text,category,subtype,tier"] + [
+        f'"{row.text.replace(chr(34), chr(34) * 2)}",{row.category},{row.subtype},{row.tier}' for row in rows
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_compare_finds_the_worse_tier_head(
+    good_model: TriageModel, worse_model: TriageModel, halves: tuple[list[LabeledRow], list[LabeledRow]]
+) -> None:
+    comparison = compare_models(worse_model, good_model, halves[1])
+    assert comparison.verdict == "worse" and "tier" in comparison.worse_heads
+    assert comparison.disagreements
+    summary = comparison.to_dict()
+    assert set(summary["heads"]["tier"]["per_class_f1"]) == {"P1", "P2", "P3"}
+
+
+def test_promote_gate_refuses_a_worse_model_and_force_is_recorded(
+    registry: Registry, tmp_path: Path, halves: tuple[list[LabeledRow], list[LabeledRow]]
+) -> None:
+    good, worse = versions(registry)
+    root = ["--registry", str(registry.root)]
+    assert runner.invoke(app, ["promote", good, *root]).exit_code == 0  # first model: no gate
+    holdout = eval_csv(tmp_path, halves[1])
+    refused = runner.invoke(app, ["promote", worse, "--data", str(holdout), *root])
+    assert refused.exit_code == 1 and "promotion refused" in refused.output and "tier" in refused.output
+    assert registry.current_version() == good
+    no_data = runner.invoke(app, ["promote", worse, *root], env={"TRIAGE_COMPARISON_DATA": ""})
+    assert no_data.exit_code == 1 and "--data" in no_data.output
+    forced = runner.invoke(app, ["promote", worse, "--data", str(holdout), "--force", "--actor", "ana", *root])
+    assert forced.exit_code == 0, forced.output
+    assert registry.current_version() == worse
+    last = registry.history()[-1]
+    assert last["forced"] is True and last["actor"] == "ana" and "worse" in last["note"]
+
+
+def test_rollback_walks_back_the_promotions(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    registry.set_current(worse, action="promote")
+    assert registry.previous_version() == good
+    result = runner.invoke(app, ["rollback", "--registry", str(registry.root)])
+    assert result.exit_code == 0 and registry.current_version() == good
+    assert registry.previous_version() is None
+    assert runner.invoke(app, ["rollback", "--registry", str(registry.root)]).exit_code == 1
+
+
+def test_unknown_versions_are_named(registry: Registry) -> None:
+    with pytest.raises(RegistryError, match="no model version 'nope'"):
+        registry.set_current("nope", action="promote")
+    assert registry.current_version() is None
+
+
+def test_lowest_threshold_meets_the_precision() -> None:
+    confidence = [0.95, 0.9, 0.8, 0.7, 0.6, 0.5]
+    correct = [True, True, True, False, True, False]
+    assert lowest_threshold(confidence, correct, 0.8) == 0.6  # 4 of 5 at ≥ 0.6
+    assert lowest_threshold(confidence, correct, 1.0) == 0.8
+    assert lowest_threshold([0.9, 0.8], [False, False], 0.5) == NEVER
+
+
+def test_thresholds_command_writes_them_beside_the_model(
+    registry: Registry, tmp_path: Path, halves: tuple[list[LabeledRow], list[LabeledRow]]
+) -> None:
+    good, _ = versions(registry)
+    holdout = eval_csv(tmp_path, halves[1])
+    result = runner.invoke(
+        app, ["thresholds", "--precision", "0.9", "--data", str(holdout), "--model", good, "--registry", str(registry.root)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "auto-filled:" in result.output
+    written = json.loads((registry.root / good / THRESHOLDS_FILE).read_text(encoding="utf-8"))
+    assert written["precision"] == 0.9
+    assert set(written["heads"]) == {"category", "subtype", "tier"}
+    assert all(0 < value <= NEVER for value in written["heads"].values())

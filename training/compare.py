@@ -1,0 +1,113 @@
+"""Compare a candidate model with a baseline on the same rows, and the promotion gate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from model.predictor import TriageModel
+from training.data import LabeledRow
+from training.evaluate import HEADS, evaluate_predictions, predict_rows
+
+DEFAULT_MARGIN = 0.01
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A row the two models label differently on some head."""
+
+    row: LabeledRow
+    candidate: tuple[str, str, str]
+    baseline: tuple[str, str, str]
+
+
+@dataclass
+class Comparison:
+    """Both models' metrics on the same rows, their per-head macro-F1 deltas and the verdict."""
+
+    candidate_version: str
+    baseline_version: str
+    margin: float
+    candidate: dict[str, Any]
+    baseline: dict[str, Any]
+    disagreements: list[Disagreement] = field(default_factory=list)
+
+    def delta(self, head: str) -> float:
+        """Candidate macro-F1 minus baseline macro-F1 on one head."""
+        return float(self.candidate[head]["macro_f1"] - self.baseline[head]["macro_f1"])
+
+    @property
+    def worse_heads(self) -> list[str]:
+        """Heads on which the candidate loses more than the margin."""
+        return [head for head in HEADS if self.delta(head) < -self.margin]
+
+    @property
+    def verdict(self) -> str:
+        """`worse`, `better` or `equivalent` (within the margin on every head)."""
+        if self.worse_heads:
+            return "worse"
+        if any(self.delta(head) > self.margin for head in HEADS):
+            return "better"
+        return "equivalent"
+
+    def explain(self) -> str:
+        """One sentence a person can act on."""
+        figures = ", ".join(f"{head} {self.delta(head):+.3f}" for head in HEADS)
+        if self.verdict == "worse":
+            return (
+                f"candidate {self.candidate_version} is worse than {self.baseline_version} by more than "
+                f"{self.margin:.3f} macro-F1 on {', '.join(self.worse_heads)} ({figures}, n={self.candidate['n']})"
+            )
+        return f"candidate {self.candidate_version} is {self.verdict} ({figures}, n={self.candidate['n']})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (per-head and per-class F1 side by side)."""
+        return {
+            "candidate": self.candidate_version,
+            "baseline": self.baseline_version,
+            "n": self.candidate["n"],
+            "margin": self.margin,
+            "verdict": self.verdict,
+            "heads": {
+                head: {
+                    "candidate": {k: self.candidate[head][k] for k in ("accuracy", "macro_f1")},
+                    "baseline": {k: self.baseline[head][k] for k in ("accuracy", "macro_f1")},
+                    "delta_macro_f1": round(self.delta(head), 4),
+                    "per_class_f1": {
+                        label: {
+                            "candidate": self.candidate[head]["per_class"].get(label, {}).get("f1", 0.0),
+                            "baseline": self.baseline[head]["per_class"].get(label, {}).get("f1", 0.0),
+                        }
+                        for label in sorted(
+                            set(self.candidate[head]["per_class"]) | set(self.baseline[head]["per_class"])
+                        )
+                    },
+                }
+                for head in HEADS
+            },
+            "disagreements": len(self.disagreements),
+        }
+
+
+def compare_models(
+    candidate: TriageModel, baseline: TriageModel, rows: Sequence[LabeledRow], margin: float = DEFAULT_MARGIN
+) -> Comparison:
+    """Score both models on the same labeled rows."""
+    if not rows:
+        raise ValueError("the comparison set has no rows")
+    candidate_predictions = predict_rows(candidate, rows)
+    baseline_predictions = predict_rows(baseline, rows)
+    comparison = Comparison(
+        candidate.version,
+        baseline.version,
+        margin,
+        evaluate_predictions(rows, candidate_predictions),
+        evaluate_predictions(rows, baseline_predictions),
+    )
+    for row, c, b in zip(rows, candidate_predictions, baseline_predictions):
+        c_labels = (c.category.code, c.subtype.code, c.tier.code)
+        b_labels = (b.category.code, b.subtype.code, b.tier.code)
+        if c_labels != b_labels:
+            comparison.disagreements.append(Disagreement(row, c_labels, b_labels))
+    return comparison
