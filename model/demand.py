@@ -29,9 +29,13 @@ class DemandExtractor:
             for demand in taxonomy.demands.values()
             if demand.patterns
         ]
+        # Most complaints state no demand: one scan with every pattern rules them out quickly.
+        self.any_demand = re.compile("|".join(f"(?:{rule.pattern})" for _, rule in self.rules) or "(?!)")
 
     def extract(self, text: str) -> DemandMatch:
         """The demand stated in normalised text, or `none` (span 0, 0)."""
+        if not self.any_demand.search(text):
+            return DemandMatch("none", 0, 0)
         for code, pattern in self.rules:
             for match in pattern.finditer(text):
                 if not _NEGATION.search(text[max(0, match.start() - 6) : match.start()]):

@@ -29,8 +29,9 @@ def text_issues(normalised: str, truncated: bool = False) -> tuple[str, ...]:
     """Why a normalised text cannot be judged: empty, no_chinese, too_short; plus truncated."""
     issues: list[str] = []
     content = normalised
-    for placeholder in _PLACEHOLDER_TEXT:
-        content = content.replace(placeholder, "")
+    if "[" in content:
+        for placeholder in _PLACEHOLDER_TEXT:
+            content = content.replace(placeholder, "")
     cjk = len(_CJK.findall(content))
     if not content.strip():
         issues.append("empty")
