@@ -17,19 +17,21 @@ with `CalibratedClassifierCV`) plus a way to combine the heads:
   probabilities as extra features.
 
 Predictions are the arg-max of the (calibrated) probabilities, i.e. what the product shows;
-macro-F1, accuracy and the expected calibration error of the top-label confidence (15
-equal-width bins) are averaged over the five folds.
+macro-F1 and accuracy are averaged over the five folds; the expected calibration error of the
+top-label confidence (15 equal-width bins) is computed on the pooled out-of-fold predictions.
 
 Run from /work/main:  python bench/cv_search.py [--dev]
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import re
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -57,12 +59,46 @@ ECE_BINS = 15
 
 # Cue words of the tier definition (taxonomy.md, "Urgency tiers"): each group is one feature.
 KEYWORD_GROUPS: dict[str, tuple[str, ...]] = {
-    "escalation": ("12315", "消协", "消费者协会", "工商", "银保监", "银监", "保监", "监管", "投诉到",
-                   "曝光", "媒体", "律师", "起诉", "法院", "报警", "警察", "维权", "315"),
-    "safety": ("变质", "发霉", "异物", "虫", "头发", "过期", "拉肚子", "吃坏", "腹泻", "呕吐",
-               "过敏", "医院", "漏电", "起火", "爆炸", "烫伤", "中毒"),
-    "money": ("盗刷", "扣款", "扣费", "扣钱", "多扣", "乱收费", "被扣", "自动续费", "套路贷",
-              "高利贷", "砍头息"),
+    "escalation": (
+        "12315",
+        "消协",
+        "消费者协会",
+        "工商",
+        "银保监",
+        "银监",
+        "保监",
+        "监管",
+        "投诉到",
+        "曝光",
+        "媒体",
+        "律师",
+        "起诉",
+        "法院",
+        "报警",
+        "警察",
+        "维权",
+        "315",
+    ),
+    "safety": (
+        "变质",
+        "发霉",
+        "异物",
+        "虫",
+        "头发",
+        "过期",
+        "拉肚子",
+        "吃坏",
+        "腹泻",
+        "呕吐",
+        "过敏",
+        "医院",
+        "漏电",
+        "起火",
+        "爆炸",
+        "烫伤",
+        "中毒",
+    ),
+    "money": ("盗刷", "扣款", "扣费", "扣钱", "多扣", "乱收费", "被扣", "自动续费", "套路贷", "高利贷", "砍头息"),
     "unusable": ("无法使用", "无法开机", "开不了机", "不能用", "用不了", "完全不"),
 }
 
@@ -126,7 +162,9 @@ class Features:
         if self.word:
             parts.append(f"w{self.word[0]}-{self.word[1]}")
         if self.char:
-            parts.append(f"c{self.char[0]}-{self.char[1]}" + (f"x{self.char_weight:g}" if self.char_weight != 1 else ""))
+            parts.append(
+                f"c{self.char[0]}-{self.char[1]}" + (f"x{self.char_weight:g}" if self.char_weight != 1 else "")
+            )
         if self.min_df > 1:
             parts.append(f"df{self.min_df}")
         if self.max_df < 1:
@@ -141,7 +179,7 @@ class Features:
 def fit_features(spec: Features, train: Split, train_idx: NDArray, test_sets: Sequence[tuple[Split, NDArray]]):
     """Fit the vectorisers on `train[train_idx]`; return the train matrix and one per test set."""
     common = dict(min_df=spec.min_df, max_df=spec.max_df, sublinear_tf=spec.sublinear_tf)
-    blocks: list[tuple[Callable, Callable, float]] = []  # (fit_transform, transform, weight)
+    blocks: list[tuple[TfidfVectorizer, str, float]] = []  # (vectoriser, input, weight)
     if spec.word:
         vectorizer = TfidfVectorizer(analyzer=partial(word_ngrams, ngram_range=spec.word), **common)
         blocks.append((vectorizer, "tokens", 1.0))
@@ -170,19 +208,20 @@ class Head:
     kind: str = "svm"  # "svm" (LinearSVC), "lr" (multinomial LogisticRegression), "ridge"
     C: float = 1.0
     class_weight: str | None = None
-    calibration: str | None = None  # None, "sigmoid" or "isotonic" (CalibratedClassifierCV, cv=5)
+    calibration: str | None = None  # None, "sigmoid", "isotonic" or "temperature" (cv=5)
+    ensemble: bool = False  # CalibratedClassifierCV: average the 5 fold models, or refit on all
 
     def label(self) -> str:
         name = f"{self.kind} C={self.C:g}"
         if self.class_weight:
             name += " bal"
         if self.calibration:
-            name += f" {self.calibration[:3]}"
+            name += f" {self.calibration[:4]}" + ("-ens" if self.ensemble else "")
         return name
 
     def estimator(self):
         if self.kind == "svm":
-            return LinearSVC(C=self.C, class_weight=self.class_weight)
+            return LinearSVC(C=self.C, class_weight=self.class_weight, random_state=SEED)
         if self.kind == "lr":
             return LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=3000)
         if self.kind == "ridge":
@@ -191,7 +230,9 @@ class Head:
 
     def fit(self, X, y):
         if self.calibration:
-            model = CalibratedClassifierCV(self.estimator(), method=self.calibration, cv=N_FOLDS)
+            model = CalibratedClassifierCV(
+                self.estimator(), method=self.calibration, cv=N_FOLDS, ensemble=self.ensemble
+            )
         else:
             model = self.estimator()
         return model.fit(X, y)
@@ -226,6 +267,7 @@ class Candidate:
     name: str
     features: Features
     heads: tuple[Head, ...]  # averaged (an ensemble when more than one)
+    subtype_heads: tuple[Head, ...] | None = None  # other heads for subtype (None = `heads`)
     category_blend: float = 1.0  # weight of the direct category head; rest from subtype sums
     hierarchical: bool = False  # subtype = best subtype within the chosen category
     tier_subtype_weight: float = 0.0  # weight of out-of-fold subtype probabilities in tier features
@@ -233,15 +275,21 @@ class Candidate:
     baseline: bool = False
 
 
-def fit_predict(cand: Candidate, train: Split, train_idx, test_sets, mapping) -> list[dict[str, tuple]]:
-    """Train `cand` on train[train_idx]; (classes, probabilities) per head for each test set."""
+@dataclass(frozen=True)
+class HeadProbabilities:
+    """Classes and probabilities of the category, subtype and tier heads on one test set."""
+
+    classes: dict[str, NDArray[np.str_]]
+    proba: dict[str, NDArray[np.float64]]
+
+
+def fit_heads(cand: Candidate, train: Split, train_idx, test_sets) -> list[HeadProbabilities]:
+    """Train the three heads of `cand` on train[train_idx]; their probabilities per test set."""
     X, X_tests = fit_features(cand.features, train, train_idx, test_sets)
     y = {head: train.labels[head][train_idx] for head in HEADS}
-    results: list[dict[str, tuple]] = [{} for _ in test_sets]
-
-    sub_classes, sub_tests = average_heads(cand.heads, X, y["subtype"], X_tests)
+    sub_heads = cand.subtype_heads or cand.heads
+    sub_classes, sub_tests = average_heads(sub_heads, X, y["subtype"], X_tests)
     cat_classes, cat_tests = average_heads(cand.heads, X, y["category"], X_tests)
-    member = np.array([[mapping[s] == c for s in sub_classes] for c in cat_classes], dtype=float)
 
     if cand.tier_features is not None:
         X_tier, X_tier_tests = fit_features(cand.tier_features, train, train_idx, test_sets)
@@ -252,25 +300,44 @@ def fit_predict(cand: Candidate, train: Split, train_idx, test_sets, mapping) ->
         inner = StratifiedKFold(N_FOLDS, shuffle=True, random_state=SEED)
         oof = np.zeros((X.shape[0], len(sub_classes)))
         for inner_train, inner_test in inner.split(X, y["subtype"]):
-            classes, (probs,) = average_heads(cand.heads, X[inner_train], y["subtype"][inner_train], [X[inner_test]])
+            classes, (probs,) = average_heads(sub_heads, X[inner_train], y["subtype"][inner_train], [X[inner_test]])
             oof[np.ix_(inner_test, np.searchsorted(sub_classes, classes))] = probs
         w = cand.tier_subtype_weight
         X_tier = sp.hstack([X_tier, w * sp.csr_matrix(oof)], format="csr")
         X_tier_tests = [sp.hstack([Xt, w * sp.csr_matrix(p)], format="csr") for Xt, p in zip(X_tier_tests, sub_tests)]
     tier_classes, tier_tests = average_heads(cand.heads, X_tier, y["tier"], X_tier_tests)
 
-    for out, sub, cat, tier in zip(results, sub_tests, cat_tests, tier_tests):
-        cat_prob = cand.category_blend * cat + (1 - cand.category_blend) * sub @ member.T
-        if cand.hierarchical:
-            chosen = cat_prob.argmax(axis=1)
-            masked = np.where(member[chosen] > 0, sub, -1.0)
-            sub_pred = sub_classes[masked.argmax(axis=1)]
-        else:
-            sub_pred = sub_classes[sub.argmax(axis=1)]
-        out["category"] = (cat_classes[cat_prob.argmax(axis=1)], cat_prob.max(axis=1))
-        out["subtype"] = (sub_pred, sub.max(axis=1))  # confidence: the top subtype probability
-        out["tier"] = (tier_classes[tier.argmax(axis=1)], tier.max(axis=1))
-    return results
+    classes = {"category": cat_classes, "subtype": sub_classes, "tier": tier_classes}
+    return [
+        HeadProbabilities(classes, {"category": cat, "subtype": sub, "tier": tier})
+        for cat, sub, tier in zip(cat_tests, sub_tests, tier_tests)
+    ]
+
+
+def decode(heads: HeadProbabilities, mapping, category_blend: float, hierarchical: bool) -> dict[str, tuple]:
+    """(predicted labels, top-label confidence) per head.
+
+    Category probabilities = blend × direct head + (1 − blend) × subtype probabilities summed
+    per category. With `hierarchical`, the subtype is the most probable one of the chosen
+    category, and its confidence is its probability renormalised within that category times
+    the category's confidence.
+    """
+    cat_classes, sub_classes = heads.classes["category"], heads.classes["subtype"]
+    sub, tier = heads.proba["subtype"], heads.proba["tier"]
+    member = np.array([[mapping[s] == c for s in sub_classes] for c in cat_classes], dtype=float)
+    cat = category_blend * heads.proba["category"] + (1 - category_blend) * sub @ member.T
+    chosen = cat.argmax(axis=1)
+    if hierarchical:
+        inside = sub * member[chosen]
+        inside = inside / np.maximum(inside.sum(axis=1, keepdims=True), 1e-12)
+        sub_pred, sub_conf = inside.argmax(axis=1), inside.max(axis=1) * cat.max(axis=1)
+    else:
+        sub_pred, sub_conf = sub.argmax(axis=1), sub.max(axis=1)
+    return {
+        "category": (cat_classes[chosen], cat.max(axis=1)),
+        "subtype": (sub_classes[sub_pred], sub_conf),
+        "tier": (heads.classes["tier"][tier.argmax(axis=1)], tier.max(axis=1)),
+    }
 
 
 # ------------------------------------------------------------------------- metrics
@@ -295,22 +362,218 @@ def head_metrics(y_true, y_pred, confidence) -> dict[str, float]:
     }
 
 
-def cross_validate(cand: Candidate, train: Split, folds, mapping) -> dict[str, dict[str, float]]:
-    """Mean and standard deviation over folds of macro-F1, accuracy and ECE per head."""
-    per_fold: dict[str, list[dict[str, float]]] = {head: [] for head in HEADS}
+def cross_validate(cand: Candidate, train: Split, folds, mapping, variants=None) -> dict:
+    """Per head: mean over folds of macro-F1 and accuracy, and ECE of the pooled out-of-fold
+    predictions, for each decoding variant.
+
+    `variants` are (category_blend, hierarchical) pairs decoded from the same fitted heads;
+    by default only the candidate's own.
+    """
+    variants = variants or [(cand.category_blend, cand.hierarchical)]
+    n = len(train.texts)
+    oof = {v: {h: (np.empty(n, dtype=object), np.empty(n)) for h in HEADS} for v in variants}
     for train_idx, test_idx in folds:
-        (result,) = fit_predict(cand, train, train_idx, [(train, test_idx)], mapping)
-        for head in HEADS:
-            pred, conf = result[head]
-            per_fold[head].append(head_metrics(train.labels[head][test_idx], pred, conf))
+        (probs,) = fit_heads(cand, train, train_idx, [(train, test_idx)])
+        for v in variants:
+            for head, (pred, conf) in decode(probs, mapping, *v).items():
+                oof[v][head][0][test_idx] = pred
+                oof[v][head][1][test_idx] = conf
     summary = {}
-    for head in HEADS:
-        summary[head] = {k: float(np.mean([m[k] for m in per_fold[head]])) for k in ("f1", "acc", "ece")}
-        summary[head]["f1_sd"] = float(np.std([m["f1"] for m in per_fold[head]]))
+    for v in variants:
+        summary[v] = {}
+        for head in HEADS:
+            y, (pred, conf) = train.labels[head], oof[v][head]
+            f1 = [f1_score(y[t], pred[t].astype(str), average="macro") for _, t in folds]
+            acc = [float(np.mean(y[t] == pred[t])) for _, t in folds]
+            correct = (y == pred).astype(float)
+            summary[v][head] = {
+                "f1": float(np.mean(f1)),
+                "f1_sd": float(np.std(f1)),
+                "acc": float(np.mean(acc)),
+                "ece": expected_calibration_error(conf, correct),
+            }
     return summary
 
 
 def evaluate_on(cand: Candidate, train: Split, test: Split, mapping) -> dict[str, dict[str, float]]:
     """Train on the whole of `train`, score on `test` once."""
-    (result,) = fit_predict(cand, train, np.arange(len(train.texts)), [(test, np.arange(len(test.texts)))], mapping)
-    return {head: head_metrics(test.labels[head], *result[head]) for head in HEADS}
+    (probs,) = fit_heads(cand, train, np.arange(len(train.texts)), [(test, np.arange(len(test.texts)))])
+    decoded = decode(probs, mapping, cand.category_blend, cand.hierarchical)
+    return {head: head_metrics(test.labels[head], *decoded[head]) for head in HEADS}
+
+
+# --------------------------------------------------------------------------- search
+def _svm(
+    C: float = 1.0, class_weight: str | None = "balanced", calibration: str | None = None, ensemble: bool = False
+) -> Head:
+    return Head("svm", C, class_weight, calibration, ensemble)
+
+
+BASELINES = (
+    Candidate("baseline word tfidf + LinearSVC", Features(word=(1, 1)), (_svm(class_weight=None),), baseline=True),
+    Candidate(
+        "baseline word+char tfidf + LinearSVC",
+        Features(word=(1, 1), char=(1, 3)),
+        (_svm(class_weight=None),),
+        baseline=True,
+    ),
+    Candidate(
+        "baseline char 1-3 tfidf + LinearSVC",
+        Features(word=None, char=(1, 3)),
+        (_svm(class_weight=None),),
+        baseline=True,
+    ),
+)
+
+_W1C13 = Features(word=(1, 1), char=(1, 3), sublinear_tf=True, min_df=2)
+_W1C12_KW = Features(word=(1, 1), char=(1, 2), sublinear_tf=True, min_df=2, keywords=0.5)
+_TEMP = _svm(0.5, calibration="temperature")
+
+# The winner: one feature set; temperature-calibrated balanced LinearSVC heads; a subtype head
+# with stronger regularisation whose calibration averages the five fold models; category from
+# half direct head, half summed subtype probabilities; subtype decoded inside the category;
+# tier reads out-of-fold subtype probabilities as extra features.
+WINNER = Candidate(
+    "WINNER w1+c1-2 df2 sub kw0.5 | svm C0.5 temp; subtype svm C0.3 temp-ens | tier+sub",
+    _W1C12_KW,
+    (_TEMP,),
+    subtype_heads=(_svm(0.3, calibration="temperature", ensemble=True),),
+    category_blend=0.5,
+    hierarchical=True,
+    tier_subtype_weight=1.0,
+)
+
+# What was tried, in the order it was learned; each row is (candidate, decoding variants).
+# Pruned while searching: word 1-2 grams and char 2-4 grams lost to word 1 + char 1-3 (and
+# char 1-2 once keywords were in); logistic regression (lbfgs) matched LinearSVC in F1 but took
+# ~30 s per fold; ridge ties LinearSVC and is 4x slower; sigmoid/isotonic calibration cost
+# macro-F1 because they move the arg-max, temperature scaling does not (ensemble=False).
+FLAT, HIER = (1.0, False), (0.5, True)
+SEARCH: tuple[tuple[Candidate, tuple], ...] = (
+    (Candidate("word bal", Features(word=(1, 1)), (_svm(),)), (FLAT,)),
+    (Candidate("word sublinear bal", Features(word=(1, 1), sublinear_tf=True), (_svm(),)), (FLAT,)),
+    (Candidate("word1-2 sublinear bal", Features(word=(1, 2), sublinear_tf=True), (_svm(),)), (FLAT,)),
+    (Candidate("char1-3 sublinear bal", Features(word=None, char=(1, 3), sublinear_tf=True), (_svm(),)), (FLAT,)),
+    (
+        Candidate("word1-2+char2-4 sublinear bal", Features(word=(1, 2), char=(2, 4), sublinear_tf=True), (_svm(),)),
+        (FLAT,),
+    ),
+    (Candidate("word+char1-3 sublinear bal C1", replace(_W1C13, min_df=1), (_svm(1.0),)), (FLAT,)),
+    (Candidate("word+char1-3 sublinear bal C0.2", replace(_W1C13, min_df=1), (_svm(0.2),)), (FLAT,)),
+    (Candidate("word+char1-3 sublinear bal C0.5", replace(_W1C13, min_df=1), (_svm(0.5),)), (FLAT,)),
+    (Candidate("word+char1-3 char x0.7 bal C0.5", replace(_W1C13, min_df=1, char_weight=0.7), (_svm(0.5),)), (FLAT,)),
+    (Candidate("word+char1-3 df2 bal C0.5", _W1C13, (_svm(0.5),)), (FLAT,)),
+    (Candidate("word+char1-2 df2 bal C0.5", replace(_W1C13, char=(1, 2)), (_svm(0.5),)), (FLAT,)),
+    (Candidate("w+c1-3 df2 ridge bal C0.5", _W1C13, (Head("ridge", 0.5, "balanced"),)), (FLAT,)),
+    (Candidate("w+c1-3 df2 svm C0.5 sigmoid", _W1C13, (_svm(0.5, calibration="sigmoid"),)), (FLAT, HIER)),
+    (Candidate("w+c1-3 df2 svm C0.5 isotonic", _W1C13, (_svm(0.5, calibration="isotonic"),)), (FLAT, HIER)),
+    (Candidate("w+c1-3 df2 svm C0.5 temp", _W1C13, (_TEMP,)), (FLAT, (0.5, False), HIER, (0.7, True), (0.0, True))),
+    (
+        Candidate("w+c1-3 df2 svm C0.5 temp-ens", _W1C13, (_svm(0.5, calibration="temperature", ensemble=True),)),
+        (FLAT, HIER),
+    ),
+    (
+        Candidate("w+c1-3 df2 ridge+svm temp", _W1C13, (Head("ridge", 0.5, "balanced", "temperature"), _TEMP)),
+        (FLAT, HIER),
+    ),
+    (Candidate("w+c1-3 df2 kw0.5 svm temp", replace(_W1C13, keywords=0.5), (_TEMP,)), (HIER,)),
+    (Candidate("w+c1-3 df2 kw1 svm temp", replace(_W1C13, keywords=1.0), (_TEMP,)), (HIER,)),
+    (Candidate("w+c1-3 df2 svm temp | tier+sub1", _W1C13, (_TEMP,), tier_subtype_weight=1.0), (HIER,)),
+    (
+        Candidate(
+            "w+c1-3 df2 kw0.5 svm temp | tier+sub2", replace(_W1C13, keywords=0.5), (_TEMP,), tier_subtype_weight=2.0
+        ),
+        (HIER,),
+    ),
+    (
+        Candidate("w+c1-2 df2 kw0.5 svm temp | tier+sub1", _W1C12_KW, (_TEMP,), tier_subtype_weight=1.0),
+        (HIER, (0.7, True)),
+    ),
+    (
+        Candidate(
+            "w+c1-2 df2 kw0.5 svm temp-ens | tier+sub1",
+            _W1C12_KW,
+            (_svm(0.5, calibration="temperature", ensemble=True),),
+            tier_subtype_weight=1.0,
+        ),
+        (HIER,),
+    ),
+    (WINNER, (HIER, (0.7, True), (0.5, False))),
+)
+
+
+def is_calibrated(cand: Candidate) -> bool:
+    """True when every head outputs probabilities (ECE is meaningless otherwise)."""
+    heads = cand.heads + (cand.subtype_heads or ())
+    return all(h.calibration or h.kind == "lr" for h in heads)
+
+
+def format_row(name: str, result: dict, calibrated: bool, seconds: float | None = None) -> str:
+    cells = []
+    for head in HEADS:
+        r = result[head]
+        ece = f"{r['ece']:.3f}" if calibrated else "  -  "
+        cells.append(f"{r['f1']:.3f} {r['acc']:.3f} {ece}")
+    tail = f" {seconds:5.1f}s" if seconds is not None else ""
+    return f"{name:72s} | " + " | ".join(cells) + tail
+
+
+def header() -> str:
+    cols = " | ".join(f"{h + ' F1  acc  ECE':>17s}" for h in HEADS)
+    return f"{'configuration (category blend, F=flat/H=hierarchical subtype)':72s} | {cols}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dev", action="store_true", help="after the search, score winner and baselines once on dev")
+    args = parser.parse_args()
+    start = time.time()
+
+    train = load_split("train")
+    mapping = subtype_categories(train)
+    folds = list(StratifiedKFold(N_FOLDS, shuffle=True, random_state=SEED).split(train.texts, train.labels["subtype"]))
+    print(
+        f"train: {len(train.texts)} texts, {N_FOLDS}-fold CV stratified by subtype; "
+        f"F1 = macro-F1 (mean over folds), ECE = top-label ECE of pooled out-of-fold predictions"
+    )
+    print(header())
+
+    baseline_results = {}
+    for cand in BASELINES:
+        t = time.time()
+        (result,) = cross_validate(cand, train, folds, mapping).values()
+        baseline_results[cand.name] = result
+        print(format_row(cand.name, result, False, time.time() - t), flush=True)
+    best = {h: max(r[h]["f1"] for r in baseline_results.values()) for h in HEADS}
+
+    winner_result = None
+    for cand, variants in SEARCH:
+        t = time.time()
+        results = cross_validate(cand, train, folds, mapping, list(variants))
+        for (blend, hier), result in results.items():
+            name = f"{cand.name} ({blend:g}{'H' if hier else 'F'})"
+            print(format_row(name, result, is_calibrated(cand), time.time() - t), flush=True)
+            if cand is WINNER and (blend, hier) == (WINNER.category_blend, WINNER.hierarchical):
+                winner_result = result
+
+    assert winner_result is not None
+    print(f"\nwinner: {WINNER}")
+    for head in HEADS:
+        r = winner_result[head]
+        print(
+            f"  {head:8s} CV macro-F1 {r['f1']:.3f} ± {r['f1_sd']:.3f}  acc {r['acc']:.3f}  "
+            f"ECE {r['ece']:.3f}  margin over best CV baseline {r['f1'] - best[head]:+.3f} (best {best[head]:.3f})"
+        )
+    print(f"search time {time.time() - start:.0f}s")
+
+    if args.dev:
+        dev = load_split("dev")
+        print("\ndev (trained on all of train, scored once):")
+        print(header())
+        for cand in (*BASELINES, WINNER):
+            print(format_row(cand.name, evaluate_on(cand, train, dev, mapping), is_calibrated(cand)), flush=True)
+    print(f"total time {time.time() - start:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -27,9 +27,14 @@ class TermSpan:
 
 @dataclass(frozen=True)
 class ExplanationTerm:
-    """A feature that weighed for the predicted class, its weight and where it occurs."""
+    """A feature that weighed for the predicted class, its weight and where it occurs.
+
+    `kind` is "word", "char", "cue" (a group of tier cue words, named by `term`) or "subtype"
+    (the tier head's use of the subtype probabilities; no span).
+    """
 
     term: str
+    kind: str
     weight: float
     spans: tuple[TermSpan, ...]
 

@@ -79,6 +79,7 @@ class TriageModel:
         top_rows = np.argsort(-subtype_head.proba, axis=1)[:, :3]
         department_rows = subtype_head.proba @ self._department_matrix
         column = {head: {code: j for j, code in enumerate(heads[head].classes)} for head in HEADS}
+        cues = dict(self.classifier.cue_patterns_)
         predictions = []
         for i, (text, norm, labels) in enumerate(zip(clipped, normalised, decoded)):
             category_code, subtype_code, tier_code = labels
@@ -87,7 +88,7 @@ class TriageModel:
             if explain and prepared is not None:
                 for head, code in zip(HEADS, labels):
                     contributions = self.classifier.contributions(prepared.text, head, code, top_terms)
-                    explanation[head] = tuple(_locate(item, prepared) for item in contributions)
+                    explanation[head] = tuple(_locate(item, prepared, cues) for item in contributions)
             department_code = taxonomy.department_of(subtype_code)
             demand = self.demands.extract(norm).code
             issues = text_issues(norm, truncated=len(texts[i]) > MAX_CHARS)
@@ -148,10 +149,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _locate(contribution: Contribution, prepared: PreparedText) -> ExplanationTerm:
+def _locate(
+    contribution: Contribution, prepared: PreparedText, cue_patterns: dict[str, re.Pattern[str]]
+) -> ExplanationTerm:
     """Find where a contributing term occurs in the prepared text, as original/masked spans."""
     spans: list[tuple[int, int]] = []
-    if contribution.kind == "word":
+    if contribution.kind == "subtype":
+        pass  # the tier head's input of subtype probabilities: nowhere in particular in the text
+    elif contribution.kind == "cue":
+        spans = [match.span() for match in cue_patterns[contribution.term].finditer(prepared.text)]
+    elif contribution.kind == "word":
         words = contribution.term.split(" ")
         tokens = tokenize_with_spans(prepared.text)
         for i in range(len(tokens) - len(words) + 1):
@@ -170,4 +177,4 @@ def _locate(contribution: Contribution, prepared: PreparedText) -> ExplanationTe
         original_start, original_end = prepared.original_span(start, end)
         masked_start, masked_end = prepared.masked_span(original_start, original_end)
         located.append(TermSpan(original_start, original_end, masked_start, max(masked_start, masked_end)))
-    return ExplanationTerm(contribution.term, round(contribution.weight, 4), tuple(located))
+    return ExplanationTerm(contribution.term, contribution.kind, round(contribution.weight, 4), tuple(located))

@@ -64,6 +64,7 @@ class Taxonomy:
     subtypes: dict[str, Subtype]
     tiers: dict[str, Tier]
     demands: dict[str, Demand]
+    tier_cues: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = field(default="", compare=False)
 
     @cached_property
@@ -75,6 +76,7 @@ class Taxonomy:
             "subtypes": {k: asdict(v) for k, v in self.subtypes.items()},
             "tiers": {k: asdict(v) for k, v in self.tiers.items()},
             "demands": {k: asdict(v) for k, v in self.demands.items()},
+            "tier_cues": {k: list(v) for k, v in self.tier_cues.items()},
         }
         encoded = json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")
         return hashlib.sha256(encoded).hexdigest()
@@ -167,7 +169,11 @@ def parse_taxonomy(raw: Any, source: str = "<taxonomy>") -> Taxonomy:
         demands[code] = Demand(code, str(_require(entry, "name", where)), patterns)
     if "none" not in demands:
         raise TaxonomyError(f"{source}, demands: a demand with code 'none' is required")
-    return Taxonomy(departments, categories, subtypes, tiers, demands, source)
+    cues_raw = raw.get("tier_cues") or {}
+    if not isinstance(cues_raw, dict) or not all(isinstance(v, list) for v in cues_raw.values()):
+        raise TaxonomyError(f"{source}, tier_cues: expected a mapping of group name to a list of words")
+    tier_cues = {str(name): tuple(str(word) for word in words if str(word)) for name, words in cues_raw.items()}
+    return Taxonomy(departments, categories, subtypes, tiers, demands, tier_cues, source)
 
 
 def load_taxonomy(path: Path = DEFAULT_TAXONOMY) -> Taxonomy:

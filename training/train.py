@@ -44,6 +44,7 @@ class TrainResult:
 def fit_model(rows: Sequence[LabeledRow], taxonomy: Taxonomy, version: str = "", **params: Any) -> TriageModel:
     """Fit the classifier on labeled rows (parameters override the classifier's defaults)."""
     subtype_categories = {code: subtype.category for code, subtype in taxonomy.subtypes.items()}
+    params = {"cue_groups": dict(taxonomy.tier_cues), **params}
     classifier = ComplaintClassifier(subtype_categories=subtype_categories, **params)
     classifier.fit([normalise(row.text) for row in rows], [row.labels for row in rows])
     return TriageModel(taxonomy, classifier, version)

@@ -1,0 +1,148 @@
+"""Access control: 401 without a valid key and 403 for a wrong role, on every route of the app."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from api.auth import ROLES, KeyConfigError, load_key_ring
+from api.deps import RoleGuard
+from api.main import create_app
+from api.middleware import OPEN_PATHS
+from api.settings import Settings
+
+from .conftest import KEYS, TestClient, create_ticket, headers
+
+PLACEHOLDER = re.compile(r"\{[^}]+\}")
+
+
+def _guard(route: APIRoute) -> RoleGuard | None:
+    """The RoleGuard among a route's dependencies (searched recursively)."""
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop()
+        if isinstance(dependant.call, RoleGuard):
+            return dependant.call
+        pending.extend(dependant.dependencies)
+    return None
+
+
+def _protected_routes(client: TestClient) -> list[tuple[str, str, RoleGuard | None]]:
+    """Every (method, path) the app serves, except the open ones, with its role guard."""
+    found = []
+    for context in iter_route_contexts(client.app.routes):  # type: ignore[attr-defined]
+        path = context.path
+        assert path is not None, f"a route without a path: {context.original_route!r}"
+        if path in OPEN_PATHS:
+            continue
+        route = context.original_route
+        assert isinstance(route, APIRoute), f"{path} is not an API route and not declared open"
+        for method in sorted(context.methods or ()):
+            found.append((method, path, _guard(route)))
+    return found
+
+
+def test_every_route_that_is_not_open_declares_a_role_guard(client: TestClient) -> None:
+    routes = _protected_routes(client)
+    assert len(routes) >= 8
+    unguarded = [f"{method} {path}" for method, path, guard in routes if guard is None]
+    assert not unguarded, f"routes without require_role(...): {unguarded}"
+
+
+def test_every_route_answers_401_without_a_key_and_403_for_other_roles(client: TestClient) -> None:
+    ticket_no = create_ticket(client)["ticket_no"]
+    for method, path, guard in _protected_routes(client):
+        assert guard is not None
+        url = PLACEHOLDER.sub(ticket_no, path)
+        missing = client.request(method, url, json={})
+        assert missing.status_code == 401, (method, path, missing.text)
+        assert missing.json()["detail"][0]["type"] == "missing_api_key"
+        assert missing.headers["WWW-Authenticate"] == "Bearer"
+        wrong = client.request(method, url, json={}, headers={"X-API-Key": "not-a-configured-key"})
+        assert wrong.status_code == 401, (method, path)
+        assert wrong.json()["detail"][0]["type"] == "invalid_api_key"
+        for role in ROLES:
+            answer = client.request(method, url, json={}, headers=headers(role))
+            if role == "admin" or role in guard.roles:
+                assert answer.status_code not in (401, 403), (method, path, role, answer.text)
+            else:
+                assert answer.status_code == 403, (method, path, role, answer.text)
+                assert role in answer.json()["detail"][0]["msg"]
+
+
+def test_roles_per_route_are_those_of_the_issue(client: TestClient) -> None:
+    expected = {
+        ("POST", "/v1/classify"): {"intake", "analyst"},
+        ("POST", "/v1/classify/batch"): {"intake", "analyst"},
+        ("POST", "/v1/tickets"): {"intake"},
+        ("GET", "/v1/tickets"): {"agent", "analyst"},
+        ("GET", "/v1/tickets/{ticket_no}"): {"agent", "analyst"},
+        ("POST", "/v1/tickets/{ticket_no}/events"): {"agent"},
+        ("POST", "/v1/tickets/{ticket_no}/survey"): {"agent", "intake"},
+        ("GET", "/v1/model"): {"analyst", "agent"},
+    }
+    actual = {(method, path): set(guard.roles) for method, path, guard in _protected_routes(client) if guard}
+    assert actual == expected
+
+
+def test_open_routes_need_no_key(client: TestClient) -> None:
+    for path in ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_unknown_paths_need_a_key_too(client: TestClient) -> None:
+    assert client.get("/v1/nothing").status_code == 401
+    response = client.get("/v1/nothing", headers=headers("admin"))
+    assert response.status_code == 404
+    assert response.json()["detail"][0]["type"] == "not_found"
+
+
+def test_bearer_token_works_like_the_header(client: TestClient) -> None:
+    response = client.get("/v1/model", headers={"Authorization": f"Bearer {KEYS['analyst']}"})
+    assert response.status_code == 200
+    assert client.get("/v1/model", headers={"Authorization": f"Basic {KEYS['analyst']}"}).status_code == 401
+
+
+def test_keys_are_never_logged(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    client.get("/v1/model", headers={"X-API-Key": "wrong-secret-key-123"})
+    client.get("/v1/model", headers=headers("analyst"))
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "wrong-secret-key-123" not in logged
+    assert KEYS["analyst"] not in logged
+
+
+def test_keys_come_from_the_variable_and_the_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys.txt"
+    key_file.write_text("# agents\nfile-agent-key:agent:李四\n\n", encoding="utf-8")
+    ring = load_key_ring("env-intake-key:intake", key_file)
+    intake = ring.authenticate("env-intake-key")
+    agent = ring.authenticate("file-agent-key")
+    assert intake is not None and intake.role == "intake" and intake.name.startswith("intake#")
+    assert agent is not None and agent.role == "agent" and agent.name == "李四"
+    assert ring.authenticate("file-agent-ke") is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("some-long-key:boss", "role 'boss' is not one of intake, agent, analyst, admin"),
+        ("short:agent", "shorter than 8 characters"),
+        ("no-role-given-here", "expected key:role"),
+        ("same-key-twice:agent,same-key-twice:intake", "entry 2: the same key as entry 1"),
+    ],
+)
+def test_bad_key_configuration_is_refused_without_showing_the_key(spec: str, message: str) -> None:
+    with pytest.raises(KeyConfigError) as error:
+        load_key_ring(spec, None)
+    assert message in str(error.value)
+    assert "some-long-key" not in str(error.value) and "same-key-twice" not in str(error.value)
+
+
+def test_missing_key_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(KeyConfigError, match="TRIAGE_API_KEYS_FILE .*cannot be read"):
+        create_app(Settings(var_dir=tmp_path, api_keys_file=tmp_path / "missing.txt"))

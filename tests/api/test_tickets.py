@@ -1,0 +1,363 @@
+"""Ticket intake and reading, on SQLite and PostgreSQL: filling, masking, idempotency, listing."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from api.deps import Services
+from api.tables import IdempotencyKey, Ticket
+
+from .conftest import COMPLAINT, Clock, TestClient, create_ticket, headers
+
+TICKET_NO = re.compile(r"TS-\d{8}-\d{6}")
+
+
+def services_of(client: TestClient) -> Services:
+    """The app's shared services (its real database)."""
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    return services
+
+
+def count(client: TestClient, table: type[Any]) -> int:
+    """Rows in a table, read straight from the app's database."""
+    database = services_of(client).database
+    assert database is not None
+    with database.session() as session:
+        return int(session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def test_a_ticket_is_filled_routed_and_numbered(store_client: TestClient) -> None:
+    ticket = create_ticket(store_client)
+    assert TICKET_NO.fullmatch(ticket["ticket_no"])
+    assert ticket["ticket_no"] == "TS-20261123-000001"
+    assert ticket["received_at"] == "2026-11-23T10:00:00+08:00"
+    assert ticket["status"] == {"code": "received", "name": "已登记"}
+    assert ticket["channel"] == {"code": "phone", "name": "电话"}
+    assert ticket["category"]["code"] in ("product", "after_sales", "service")
+    assert ticket["department"]["name"] in ("技术部", "售后部", "客服部", "运营部", "物流部")
+    assert ticket["suggestion"]["subtype"]["probability"] > 0
+    assert ticket["suggestion"]["model_version"] == "test-sample"
+    assert ticket["tier"]["code"] in ("P1", "P2", "P3")
+    assert ticket["first_response_due"] > ticket["received_at"]
+    assert ticket["first_response"]["state"] == "pending"
+    assert ticket["customer_name"] == "张先生" and ticket["order_id"] == "JD-20261120-77"
+    assert "contact" not in ticket
+    assert ticket["history"] == [] and ticket["survey"] is None and ticket["review"] is None
+    assert isinstance(ticket["needs_review"], bool) and ticket["repeat_of"] is None
+    second = create_ticket(store_client)
+    assert second["ticket_no"] == "TS-20261123-000002"
+
+
+def test_personal_data_is_masked_in_the_stored_text_and_never_logged(
+    store_client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    ticket = create_ticket(store_client, text="手机号13812345678，邮箱zhang@example.com，快递一直没送到。")
+    assert "[PHONE]" in ticket["text"] and "[EMAIL]" in ticket["text"]
+    database = services_of(store_client).database
+    assert database is not None
+    with database.session() as session:
+        stored = session.scalar(select(Ticket).where(Ticket.ticket_no == ticket["ticket_no"]))
+        assert stored is not None
+        assert "13812345678" not in stored.text and "zhang@example.com" not in stored.text
+        assert stored.contact == "13812345678"  # stored as given
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for secret in ("13812345678", "zhang@example.com", "张先生"):
+        assert secret not in logged
+
+
+def test_the_contact_is_shown_to_agents_only(store_client: TestClient) -> None:
+    ticket_no = create_ticket(store_client)["ticket_no"]
+    agent = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent")).json()
+    admin = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("admin")).json()
+    analyst = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("analyst")).json()
+    assert agent["contact"] == admin["contact"] == "13812345678"
+    assert "contact" not in analyst
+    listing = store_client.get("/v1/tickets", headers=headers("agent"))
+    assert "13812345678" not in listing.text.replace("[PHONE]", "")
+    assert all("contact" not in item and "customer_name" not in item for item in listing.json()["items"])
+
+
+def test_unknown_ticket_is_404_naming_the_number(store_client: TestClient) -> None:
+    response = store_client.get("/v1/tickets/TS-20990101-000001", headers=headers("agent"))
+    assert response.status_code == 404
+    assert response.json()["detail"][0]["loc"] == ["path", "ticket_no"]
+    assert store_client.get("/v1/tickets/nonsense", headers=headers("agent")).status_code == 404
+
+
+def test_same_key_same_body_returns_the_same_ticket_without_a_new_row(store_client: TestClient) -> None:
+    key = uuid.uuid4().hex
+    first = create_ticket(store_client, key=key)
+    replay = store_client.post(
+        "/v1/tickets",
+        json={**COMPLAINT, "channel": "phone"},  # same content, other key order
+        headers=headers("intake", **{"Idempotency-Key": key}),
+    )
+    assert replay.status_code == 200
+    assert replay.json()["ticket_no"] == first["ticket_no"]
+    assert replay.headers["Location"] == f"/v1/tickets/{first['ticket_no']}"
+    assert count(store_client, Ticket) == 1
+
+
+def test_same_key_different_body_is_409_and_writes_nothing(store_client: TestClient) -> None:
+    key = uuid.uuid4().hex
+    create_ticket(store_client, key=key)
+    response = store_client.post(
+        "/v1/tickets",
+        json={**COMPLAINT, "text": "另一件事：客服态度恶劣。"},
+        headers=headers("intake", **{"Idempotency-Key": key}),
+    )
+    assert response.status_code == 409
+    assert response.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert response.json()["detail"][0]["type"] == "idempotency_conflict"
+    assert count(store_client, Ticket) == 1
+
+
+def test_keys_are_kept_at_least_24_hours(store_client: TestClient, clock: Clock) -> None:
+    key = uuid.uuid4().hex
+    first = create_ticket(store_client, key=key)
+    clock.advance(hours=47)
+    replay = store_client.post("/v1/tickets", json=COMPLAINT, headers=headers("intake", **{"Idempotency-Key": key}))
+    assert replay.status_code == 200 and replay.json()["ticket_no"] == first["ticket_no"]
+    clock.advance(hours=2)  # past the 48 h default: the key is forgotten
+    again = store_client.post("/v1/tickets", json=COMPLAINT, headers=headers("intake", **{"Idempotency-Key": key}))
+    assert again.status_code == 201 and again.json()["ticket_no"] != first["ticket_no"]
+    assert count(store_client, IdempotencyKey) == 1
+
+
+def test_the_idempotency_key_header_is_required_and_checked(store_client: TestClient) -> None:
+    missing = store_client.post("/v1/tickets", json=COMPLAINT, headers=headers("intake"))
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    spaced = store_client.post("/v1/tickets", json=COMPLAINT, headers=headers("intake", **{"Idempotency-Key": "a b"}))
+    assert spaced.status_code == 422
+    assert count(store_client, Ticket) == 0
+
+
+def test_concurrent_duplicates_make_exactly_one_ticket(store_client: TestClient) -> None:
+    key = uuid.uuid4().hex
+    barrier = threading.Barrier(8)
+    answers: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def post() -> None:
+        barrier.wait()
+        response = store_client.post(
+            "/v1/tickets", json=COMPLAINT, headers=headers("intake", **{"Idempotency-Key": key})
+        )
+        with lock:
+            answers.append((response.status_code, response.json().get("ticket_no", response.text)))
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] * 7 + [201], answers
+    assert len({number for _, number in answers}) == 1
+    assert count(store_client, Ticket) == 1
+
+
+def test_concurrent_tickets_get_distinct_numbers_across_apps(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    clients = [make_client(database_url=database_url) for _ in range(2)]  # two "processes" on one database
+    barrier = threading.Barrier(8)
+    numbers: list[str] = []
+    lock = threading.Lock()
+
+    def post(index: int) -> None:
+        barrier.wait()
+        response = clients[index % 2].post(
+            "/v1/tickets", json=COMPLAINT, headers=headers("intake", **{"Idempotency-Key": uuid.uuid4().hex})
+        )
+        assert response.status_code == 201, response.text
+        with lock:
+            numbers.append(response.json()["ticket_no"])
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(numbers) == [f"TS-20261123-{n:06d}" for n in range(1, 9)]
+
+
+def test_field_errors_are_422_naming_the_field_and_write_nothing(store_client: TestClient) -> None:
+    cases = [
+        ({"channel": "fax"}, ["body", "channel"]),
+        ({"text": "   "}, ["body", "text"]),
+        ({"text": "差" * 5001}, ["body", "text"]),
+        ({"occurred_at": "2099-01-01T00:00:00+08:00"}, ["body", "occurred_at"]),
+        ({"occurred_at": "yesterday"}, ["body", "occurred_at"]),
+        ({"occurred_at": "0001-01-01T00:00:00"}, ["body", "occurred_at"]),
+        ({"customer_id": "x" * 65}, ["body", "customer_id"]),
+        ({"priority": "high"}, ["body", "priority"]),
+    ]
+    for change, loc in cases:
+        response = store_client.post(
+            "/v1/tickets",
+            json={**COMPLAINT, **change},
+            headers=headers("intake", **{"Idempotency-Key": uuid.uuid4().hex}),
+        )
+        assert response.status_code == 422, (change, response.text)
+        assert response.json()["detail"][0]["loc"] == loc, change
+    assert count(store_client, Ticket) == 0
+    assert count(store_client, IdempotencyKey) == 0
+
+
+def test_nul_characters_and_lone_surrogates_do_not_break_the_store(store_client: TestClient) -> None:
+    raw = '{"text": "快递\\u0000没送到\\ud800，太慢了", "channel": "online"}'
+    response = store_client.post(
+        "/v1/tickets",
+        content=raw.encode(),
+        headers=headers("intake", **{"Idempotency-Key": uuid.uuid4().hex, "Content-Type": "application/json"}),
+    )
+    assert response.status_code == 201, response.text
+    assert "\x00" not in response.json()["text"]
+
+
+def test_repeat_of_links_the_customers_earlier_ticket_of_the_same_category(
+    store_client: TestClient, clock: Clock
+) -> None:
+    first = create_ticket(store_client)
+    clock.advance(days=3)
+    second = create_ticket(store_client)
+    assert second["category"] == first["category"]
+    assert second["repeat_of"] == first["ticket_no"]
+    other_customer = create_ticket(store_client, customer_id="C-2002")
+    assert other_customer["repeat_of"] is None
+    anonymous = create_ticket(store_client, customer_id=None)
+    assert anonymous["repeat_of"] is None
+    fetched = store_client.get(f"/v1/tickets/{second['ticket_no']}", headers=headers("agent")).json()
+    assert fetched["repeat_of"] == first["ticket_no"]
+
+
+def test_repeat_of_ignores_closed_tickets_older_than_30_days(store_client: TestClient, clock: Clock) -> None:
+    first = create_ticket(store_client)["ticket_no"]
+    for event in (
+        {"stage": "resolved", "resolution": "已上门维修"},
+        {"stage": "closed", "feedback": "satisfied"},
+    ):
+        assert store_client.post(f"/v1/tickets/{first}/events", json=event, headers=headers("agent")).status_code == 201
+    clock.advance(days=31)
+    assert create_ticket(store_client)["repeat_of"] is None
+
+
+def test_open_tickets_count_as_repeats_after_30_days(store_client: TestClient, clock: Clock) -> None:
+    first = create_ticket(store_client)["ticket_no"]
+    clock.advance(days=40)
+    assert create_ticket(store_client)["repeat_of"] == first
+
+
+def _all_pages(client: TestClient, query: str, limit: int) -> list[str]:
+    numbers: list[str] = []
+    cursor = None
+    while True:
+        url = f"/v1/tickets?limit={limit}{query}" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(url, headers=headers("analyst"))
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert len(body["items"]) <= limit
+        numbers += [item["ticket_no"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return numbers
+
+
+def test_cursor_pagination_returns_every_ticket_once_newest_first(store_client: TestClient, clock: Clock) -> None:
+    created = []
+    for index in range(7):
+        created.append(create_ticket(store_client, customer_id=f"C-{index}")["ticket_no"])
+        if index % 3 == 0:
+            clock.advance(minutes=1)  # some tickets share a received time
+    assert _all_pages(store_client, "", 3) == list(reversed(created))
+    assert _all_pages(store_client, "", 7) == list(reversed(created))
+
+
+def test_new_tickets_do_not_disturb_a_listing_in_progress(store_client: TestClient, clock: Clock) -> None:
+    for index in range(4):
+        create_ticket(store_client, customer_id=f"C-{index}")
+    page = store_client.get("/v1/tickets?limit=2", headers=headers("agent")).json()
+    clock.advance(minutes=5)
+    create_ticket(store_client, customer_id="C-new")
+    rest = store_client.get(f"/v1/tickets?limit=10&cursor={page['next_cursor']}", headers=headers("agent")).json()
+    assert len(page["items"]) + len(rest["items"]) == 4
+
+
+def test_filters(store_client: TestClient, clock: Clock) -> None:
+    phone = create_ticket(store_client, channel="phone", customer_id="A")
+    clock.advance(hours=1)
+    online = create_ticket(store_client, channel="online", customer_id="B", text="外卖里吃出虫子，吃完拉肚子。")
+    assert online["tier"]["code"] == "P1"
+
+    def numbers(query: str) -> set[str]:
+        response = store_client.get(f"/v1/tickets?{query}", headers=headers("agent"))
+        assert response.status_code == 200, response.text
+        return {item["ticket_no"] for item in response.json()["items"]}
+
+    both = {phone["ticket_no"], online["ticket_no"]}
+    assert numbers("channel=online") == {online["ticket_no"]}
+    assert numbers("tier=P1") == {online["ticket_no"]} | (
+        {phone["ticket_no"]} if phone["tier"]["code"] == "P1" else set()
+    )
+    assert numbers(f"category={online['category']['code']}") >= {online["ticket_no"]}
+    assert numbers(f"department={phone['department']['code']}") >= {phone["ticket_no"]}
+    assert numbers("status=received") == both
+    assert numbers("status=closed&status=resolved") == set()
+    assert numbers("created_from=2026-11-23T10:30:00%2B08:00") == {online["ticket_no"]}
+    assert numbers("created_to=2026-11-23T10:30:00") == {phone["ticket_no"]}  # naive: business time zone
+    assert numbers("overdue=false") == both
+    clock.advance(hours=3)  # the P1 ticket's 1 h first response is now late
+    assert online["ticket_no"] in numbers("overdue=true")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("status=done", "status"),
+        ("tier=P9", "tier"),
+        ("category=food", "category"),
+        ("department=legal", "department"),
+        ("channel=fax", "channel"),
+        ("limit=0", "limit"),
+        ("limit=500", "limit"),
+        ("overdue=maybe", "overdue"),
+        ("created_from=tomorrow", "created_from"),
+        ("created_to=0001-01-01T00:00:00", "created_to"),
+        ("created_from=2026-11-24T00:00:00&created_to=2026-11-23T00:00:00", "created_from"),
+        ("cursor=not-a-cursor", "cursor"),
+        ("cursor=eyJ2IjoxfQ", "cursor"),
+    ],
+)
+def test_bad_list_parameters_are_422_naming_the_parameter(store_client: TestClient, query: str, field: str) -> None:
+    response = store_client.get(f"/v1/tickets?{query}", headers=headers("agent"))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][:2] == ["query", field]
+
+
+def test_a_cursor_works_only_with_its_own_filters(store_client: TestClient) -> None:
+    for index in range(3):
+        create_ticket(store_client, customer_id=f"C-{index}")
+    cursor = store_client.get("/v1/tickets?limit=1", headers=headers("agent")).json()["next_cursor"]
+    response = store_client.get(f"/v1/tickets?limit=1&channel=email&cursor={cursor}", headers=headers("agent"))
+    assert response.status_code == 422
+    assert "other filters" in response.json()["detail"][0]["msg"]
+
+
+def test_postgres_tests_run_in_a_schema_of_their_own(make_client: Callable[..., TestClient], postgres_url: str) -> None:
+    client = make_client(database_url=postgres_url)
+    database = services_of(client).database
+    assert database is not None and database.dialect == "postgresql"
+    with database.engine.connect() as connection:
+        schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+    assert str(schema).startswith("test_api_")
