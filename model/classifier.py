@@ -155,6 +155,11 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             out_of_fold[np.ix_(held, columns)] = head.predict_proba(base[held])
         self.heads_["tier"] = self._head(self.C, tier, ensemble=False).fit(self._tier_features(base, out_of_fold), tier)
         self.classes_ = {head: tuple(str(c) for c in self.heads_[head].classes_) for head in HEADS}
+        # Linear weights per head, averaged over its calibrated models (for explanations).
+        self.coef_ = {
+            head: np.mean([model.estimator.coef_ for model in self.heads_[head].calibrated_classifiers_], axis=0)
+            for head in HEADS
+        }
         self.member_ = np.array(
             [[self.subtype_categories_[s] == c for s in self.classes_["subtype"]] for c in self.classes_["category"]],
             dtype=float,
@@ -210,29 +215,29 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         return np.array(self.decode(self.predict_heads(X)), dtype=object)
 
     # ------------------------------------------------------------- explanation
-    def contributions(self, text: str, head: str, label: str, top: int = 5) -> list[Contribution]:
-        """The features of `text` that pushed `head` most towards `label`, strongest first.
+    def contributions(self, text: str, labels: Sequence[str], top: int = 5) -> dict[str, list[Contribution]]:
+        """Per head, the features of `text` that pushed it most towards its label in `labels`.
 
-        Linear weights are averaged over the head's calibrated models; temperature scaling is
-        monotone, so a larger contribution always means a higher probability. The category head
-        is explained by its direct classifier.
+        `labels` is (category, subtype, tier). Linear weights are averaged over each head's
+        calibrated models; temperature scaling is monotone, so a larger contribution always means
+        a higher probability. The category head is explained by its direct classifier.
         """
-        calibrated = self.heads_[head].calibrated_classifiers_
-        coef = np.mean([model.estimator.coef_ for model in calibrated], axis=0)
-        row = list(self.heads_[head].classes_).index(label)
-        base, subtype, tier_features = self._inputs([text])
-        features = tier_features if head == "tier" else base
+        base, _, tier_features = self._inputs([text])
         names = self.features_.feature_names_ + [("cue", name) for name, _ in self.cue_patterns_]
-        if head == "tier":
-            names = names + [("subtype", code) for code in self.classes_["subtype"]]
-        scored: dict[str, Contribution] = {}
-        for j, value in zip(features.indices, features.data):
-            kind, term = names[j]
-            key = f"{kind}:{term}" if kind in ("cue", "subtype") else term.replace(" ", "")
-            weight = float(value * coef[row, j])
-            if key in scored:
-                weight += scored[key].weight
-                kind, term = scored[key].kind, scored[key].term
-            scored[key] = Contribution(term, kind, weight)
-        ranked = sorted(scored.values(), key=lambda item: item.weight, reverse=True)
-        return [item for item in ranked if item.weight > 0][:top]
+        tier_names = names + [("subtype", code) for code in self.classes_["subtype"]]
+        explained = {}
+        for head, label in zip(HEADS, labels):
+            features, head_names = (tier_features, tier_names) if head == "tier" else (base, names)
+            coef = self.coef_[head][self.classes_[head].index(label)]
+            scored: dict[str, Contribution] = {}
+            for j, value in zip(features.indices, features.data):
+                kind, term = head_names[j]
+                key = f"{kind}:{term}" if kind in ("cue", "subtype") else term.replace(" ", "")
+                weight = float(value * coef[j])
+                if key in scored:
+                    weight += scored[key].weight
+                    kind, term = scored[key].kind, scored[key].term
+                scored[key] = Contribution(term, kind, weight)
+            ranked = sorted(scored.values(), key=lambda item: item.weight, reverse=True)
+            explained[head] = [item for item in ranked if item.weight > 0][:top]
+        return explained

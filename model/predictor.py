@@ -86,9 +86,12 @@ class TriageModel:
             prepared = prepare(text) if explain or any(p in norm for p in _PLACEHOLDER_TEXT) else None
             explanation: dict[str, tuple[ExplanationTerm, ...]] = {}
             if explain and prepared is not None:
-                for head, code in zip(HEADS, labels):
-                    contributions = self.classifier.contributions(prepared.text, head, code, top_terms)
-                    explanation[head] = tuple(_locate(item, prepared, cues) for item in contributions)
+                contributions = self.classifier.contributions(prepared.text, labels, top_terms)
+                tokens = tokenize_with_spans(prepared.text)
+                explanation = {
+                    head: tuple(_locate(item, prepared, tokens, cues) for item in items)
+                    for head, items in contributions.items()
+                }
             department_code = taxonomy.department_of(subtype_code)
             demand = self.demands.extract(norm).code
             issues = text_issues(norm, truncated=len(texts[i]) > MAX_CHARS)
@@ -150,7 +153,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def _locate(
-    contribution: Contribution, prepared: PreparedText, cue_patterns: dict[str, re.Pattern[str]]
+    contribution: Contribution,
+    prepared: PreparedText,
+    tokens: list[tuple[str, int, int]],
+    cue_patterns: dict[str, re.Pattern[str]],
 ) -> ExplanationTerm:
     """Find where a contributing term occurs in the prepared text, as original/masked spans."""
     spans: list[tuple[int, int]] = []
@@ -160,7 +166,6 @@ def _locate(
         spans = [match.span() for match in cue_patterns[contribution.term].finditer(prepared.text)]
     elif contribution.kind == "word":
         words = contribution.term.split(" ")
-        tokens = tokenize_with_spans(prepared.text)
         for i in range(len(tokens) - len(words) + 1):
             if [token for token, _, _ in tokens[i : i + len(words)]] == words:
                 spans.append((tokens[i][1], tokens[i + len(words) - 1][2]))
