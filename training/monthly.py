@@ -1,0 +1,182 @@
+"""The monthly analysis of exported tickets: figures (PNG) and a markdown summary.
+
+Reads the CSV that `triage export --all` writes (one row per ticket, see EXPORT_COLUMNS; the SLA
+columns hold met / breached / pending, booleans are "true"/"false") so that
+the notebook, the `triage report` command and anyone with a spreadsheet work from the same file.
+Labels on the charts are the taxonomy's ASCII codes, so no CJK font is needed to draw them.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from training.report import plot_confusion  # noqa: E402
+
+EXPORT_COLUMNS = (
+    "ticket_no", "created_at", "channel", "status", "text",
+    "category", "subtype", "tier", "demand",
+    "suggested_category", "suggested_subtype", "suggested_tier", "suggested_demand",
+    "needs_review", "reviewed", "reviewed_by", "reviewed_at", "department", "model_version",
+    "first_response_due", "first_response_at", "resolution_due", "resolved_at", "closed_at",
+    "first_response_sla", "resolution_sla",
+    "repeat_of", "emotion_index",
+    "survey_timeliness", "survey_effectiveness", "survey_attitude", "survey_overall",
+)  # fmt: skip
+SURVEY = ("timeliness", "effectiveness", "attitude", "overall")
+HEADS = ("category", "subtype", "tier")
+
+
+def read_export(path: Path) -> list[dict[str, str]]:
+    """Rows of an export CSV; raises ValueError naming a missing column."""
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        reader = csv.DictReader(stream)
+        missing = [column for column in ("ticket_no", "created_at", *HEADS) if column not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}, row 1: missing column(s) {', '.join(missing)}")
+        return list(reader)
+
+
+def _time(value: str) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def in_month(rows: Sequence[dict[str, str]], month: str) -> list[dict[str, str]]:
+    """Rows created in `month` (YYYY-MM)."""
+    return [row for row in rows if row["created_at"][:7] == month]
+
+
+def _hours(start: str, end: str) -> float | None:
+    begin, finish = _time(start), _time(end)
+    return (finish - begin).total_seconds() / 3600 if begin and finish else None
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None
+
+
+def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
+    """Volumes, response and resolution times, SLA breaches, repeats, CSAT and live accuracy."""
+    summary: dict[str, Any] = {"tickets": len(rows)}
+    for column in ("category", "subtype", "tier", "department", "channel"):
+        summary[f"by_{column}"] = dict(Counter(row.get(column, "") for row in rows).most_common())
+    first = [h for row in rows if (h := _hours(row["created_at"], row.get("first_response_at", ""))) is not None]
+    resolution = [h for row in rows if (h := _hours(row["created_at"], row.get("resolved_at", ""))) is not None]
+    summary["mean_first_response_hours"] = _mean(first)
+    summary["mean_resolution_hours"] = _mean(resolution)
+    breaches: dict[str, list[bool]] = defaultdict(list)
+    for row in rows:
+        if row.get("resolution_sla") in ("met", "breached"):
+            breaches[row["tier"]].append(row["resolution_sla"] == "breached")
+    summary["resolution_sla_breach_rate"] = {
+        tier: round(sum(flags) / len(flags), 3) for tier, flags in sorted(breaches.items())
+    }
+    summary["resolution_rate"] = round(sum(bool(row.get("resolved_at")) for row in rows) / max(1, len(rows)), 3)
+    summary["repeat_rate"] = round(sum(bool(row.get("repeat_of")) for row in rows) / max(1, len(rows)), 3)
+    summary["survey_means"] = {
+        name: _mean([float(row[f"survey_{name}"]) for row in rows if row.get(f"survey_{name}")]) for name in SURVEY
+    }
+    reviewed = [row for row in rows if row.get("reviewed") == "true"]
+    summary["reviewed"] = len(reviewed)
+    summary["live_accuracy"] = {
+        head: _mean([float(row[head] == row[f"suggested_{head}"]) for row in reviewed]) for head in HEADS
+    }
+    summary["autofilled_share"] = round(sum(row.get("needs_review") == "false" for row in rows) / max(1, len(rows)), 3)
+    return summary
+
+
+def draw_figures(rows: Sequence[dict[str, str]], out: Path) -> list[Path]:
+    """Weekly volume per category, suggested-vs-final confusion, SLA breaches per tier, CSAT."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    weekly: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        created = _time(row["created_at"])
+        if created is not None:
+            year, week, _ = created.isocalendar()
+            weekly[row["category"]][f"{year}-W{week:02d}"] += 1
+    weeks = sorted({week for counts in weekly.values() for week in counts})
+    figure, axes = plt.subplots(figsize=(8, 4))
+    for category, counts in sorted(weekly.items()):
+        axes.plot(weeks, [counts[week] for week in weeks], marker="o", label=category)
+    axes.set_title("tickets per week by category")
+    axes.set_ylabel("tickets")
+    axes.tick_params(axis="x", rotation=45)
+    if weekly:
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    paths.append(out / "weekly_volume.png")
+    figure.savefig(paths[-1], dpi=100)
+    plt.close(figure)
+
+    reviewed = [row for row in rows if row.get("reviewed") == "true"]
+    labels = sorted({row["subtype"] for row in reviewed} | {row["suggested_subtype"] for row in reviewed})
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = [[0] * len(labels) for _ in labels]
+    for row in reviewed:
+        matrix[index[row["subtype"]]][index[row["suggested_subtype"]]] += 1
+    paths.append(out / "suggested_vs_final_subtype.png")
+    plot_confusion(labels, matrix, "subtype: final (rows) vs suggested (columns)", paths[-1])
+
+    summary = summarise(rows)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    breach = summary["resolution_sla_breach_rate"]
+    left.bar(list(breach), [100 * value for value in breach.values()], color="tab:red")
+    left.set_title("resolution SLA breached (%)")
+    means = {name: value for name, value in summary["survey_means"].items() if value is not None}
+    right.bar(list(means), list(means.values()), color="tab:green")
+    right.set_ylim(0, 5)
+    right.set_title("survey means (1-5)")
+    figure.tight_layout()
+    paths.append(out / "sla_and_csat.png")
+    figure.savefig(paths[-1], dpi=100)
+    plt.close(figure)
+    return paths
+
+
+def write_monthly_report(rows: Sequence[dict[str, str]], month: str, out: Path) -> Path:
+    """`report.md` plus the figures for one month of exported tickets."""
+    month_rows = in_month(rows, month)
+    summary = summarise(month_rows)
+    figures = draw_figures(month_rows, out)
+
+    def pct(value: float | None) -> str:
+        return "–" if value is None else f"{100 * value:.1f} %"
+
+    lines = [
+        f"# Complaints in {month}",
+        "",
+        f"{summary['tickets']} tickets; {summary['reviewed']} reviewed by agents; "
+        f"{pct(summary['autofilled_share'])} auto-filled.",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| mean first response | {summary['mean_first_response_hours'] or '–'} h |",
+        f"| mean resolution | {summary['mean_resolution_hours'] or '–'} h |",
+        f"| resolution rate | {pct(summary['resolution_rate'])} |",
+        f"| repeat-complaint rate (target 10 %) | {pct(summary['repeat_rate'])} |",
+        *[f"| resolution SLA breached, {t} | {pct(v)} |" for t, v in summary["resolution_sla_breach_rate"].items()],
+        *[f"| survey {name} (1–5) | {v if v is not None else '–'} |" for name, v in summary["survey_means"].items()],
+        *[f"| suggestion = final, {head} | {pct(v)} |" for head, v in summary["live_accuracy"].items()],
+        "",
+        "## Volume",
+        "",
+        *[f"- {column}: " + ", ".join(f"{k} {v}" for k, v in summary[f"by_{column}"].items())
+          for column in ("category", "tier", "department", "channel")],
+        "",
+        *[f"![{path.stem}]({path.name})" for path in figures],
+        "",
+    ]  # fmt: skip
+    path = out / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
