@@ -152,8 +152,8 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
 
 
 @pytest.fixture
-def store_client(make_client: Callable[..., TestClient], database_url: str) -> TestClient:
-    """An app on each database backend."""
+def store_client(database_url: str, make_client: Callable[..., TestClient]) -> TestClient:
+    """An app on each database backend (stopped before its database is dropped)."""
     return make_client(database_url=database_url)
 
 

@@ -150,9 +150,10 @@ def test_a_missing_rules_file_stops_the_start(make_client: Callable[..., TestCli
 def test_the_emotion_index_separates_p1_on_the_shared_data(policy: EscalationPolicy, sample_model: TriageModel) -> None:
     """Measured with the model trained on the project's own sample data (not on this file).
 
-    On complaints_train.csv (2,230 rows): mean index P1 62, P2 26, P3 13; ROC AUC of P1
-    against the rest 0.84 (0.90 against P3); the lexical part alone (no model probability)
-    0.67. The bounds below leave room for run-to-run variation of the model.
+    On complaints_train.csv (2,230 rows), with the classifier of 2026-11-23: mean index P1 57,
+    P2 22, P3 13; ROC AUC of P1 against the rest 0.82 (0.87 against P3 only); the lexical part
+    alone (no model probability) 0.67; 82 % of the rows at 85 or more (the very_negative_emotion
+    rule) are P1. The bounds leave room for changes of the classifier.
     """
     path = shared_csv("complaints_train.csv")
     with path.open(encoding="utf-8") as handle:
@@ -165,7 +166,7 @@ def test_the_emotion_index_separates_p1_on_the_shared_data(policy: EscalationPol
     is_p1 = tiers == "P1"
     assert index[is_p1].mean() - index[tiers == "P3"].mean() > 30
     assert index[is_p1].mean() > index[tiers == "P2"].mean() > index[tiers == "P3"].mean()
-    assert roc_auc_score(is_p1, index) > 0.78
+    assert roc_auc_score(is_p1, index) > 0.76
     assert roc_auc_score(is_p1, lexical) > 0.62
     high = index >= 85  # the very_negative_emotion rule
-    assert is_p1[high].mean() > 0.75
+    assert is_p1[high].mean() > 0.7

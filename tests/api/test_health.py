@@ -88,7 +88,7 @@ def test_the_schema_of_the_migrations_matches_the_models(database_url: str) -> N
 
 
 def test_a_database_behind_is_refused_when_auto_migration_is_off(
-    make_client: Callable[..., TestClient], database_url: str
+    database_url: str, make_client: Callable[..., TestClient]
 ) -> None:
     with pytest.raises(SchemaError, match="run `alembic -c api/alembic.ini upgrade head`"):
         make_client(database_url=database_url, auto_migrate=False)

@@ -168,7 +168,7 @@ def test_concurrent_duplicates_make_exactly_one_ticket(store_client: TestClient)
 
 
 def test_concurrent_tickets_get_distinct_numbers_across_apps(
-    make_client: Callable[..., TestClient], database_url: str
+    database_url: str, make_client: Callable[..., TestClient]
 ) -> None:
     clients = [make_client(database_url=database_url) for _ in range(2)]  # two "processes" on one database
     barrier = threading.Barrier(8)
@@ -354,7 +354,7 @@ def test_a_cursor_works_only_with_its_own_filters(store_client: TestClient) -> N
     assert "other filters" in response.json()["detail"][0]["msg"]
 
 
-def test_postgres_tests_run_in_a_schema_of_their_own(make_client: Callable[..., TestClient], postgres_url: str) -> None:
+def test_postgres_tests_run_in_a_schema_of_their_own(postgres_url: str, make_client: Callable[..., TestClient]) -> None:
     client = make_client(database_url=postgres_url)
     database = services_of(client).database
     assert database is not None and database.dialect == "postgresql"

@@ -1,0 +1,161 @@
+"""The database: engine set-up (SQLite in WAL mode or PostgreSQL), sessions, migrations.
+
+`Database.prepare(auto_migrate)` brings the schema to the newest Alembic revision, or refuses
+with `SchemaError` saying what to run when auto-migration is off. Migrations of several
+processes starting at once are serialised (a PostgreSQL advisory lock, a lock file for SQLite).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SUPPORTED = ("sqlite", "postgresql")
+_ADVISORY_LOCK = 7_310_000_004  # any constant: "complaint-triage schema migration"
+
+log = logging.getLogger("api.db")
+
+
+class SchemaError(RuntimeError):
+    """The database schema is not the one this code needs, or the database cannot be used."""
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a SQLite file (created with its folder, WAL mode) or a PostgreSQL URL."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED:
+        raise SchemaError(f"DATABASE_URL: unsupported database {backend!r} (use sqlite or postgresql)")
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            raise SchemaError("DATABASE_URL: SQLite needs a file path, e.g. sqlite:///var/triage.db")
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration pointing at `api/migrations` (and at `connection`, when given)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revisions() -> set[str]:
+    """The newest revision(s) the code knows."""
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def current_revisions(connection: Connection) -> set[str]:
+    """The revision(s) the database is at (empty for a new database)."""
+    return set(MigrationContext.configure(connection).get_current_heads())
+
+
+class Database:
+    """One engine and its session factory."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.engine.dialect.name
+
+    def describe(self) -> str:
+        """The URL with its password hidden, for logs."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[Connection]:
+        if self.dialect == "sqlite":
+            lock_path = Path(f"{self.engine.url.database}.migrate-lock")
+            with lock_path.open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    with self.engine.connect() as connection:
+                        yield connection
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _ADVISORY_LOCK})
+            connection.commit()
+            try:
+                yield connection
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _ADVISORY_LOCK})
+                connection.commit()
+
+    def prepare(self, auto_migrate: bool) -> None:
+        """Migrate to the newest revision, or check that the schema is current.
+
+        Raises SchemaError with what to do when the schema is behind (and auto-migration is
+        off) or ahead of this code.
+        """
+        heads = head_revisions()
+        with self._migration_lock() as connection:
+            current = current_revisions(connection)
+            connection.rollback()
+            if current == heads:
+                return
+            known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+            unknown = current - known
+            if unknown:
+                raise SchemaError(
+                    f"the database schema is at revision {', '.join(sorted(unknown))}, which this code does "
+                    "not know (is a newer version of the service using this database?)"
+                )
+            if not auto_migrate:
+                raise SchemaError(
+                    f"the database schema is at revision {', '.join(sorted(current)) or 'none (empty database)'}, "
+                    f"this code needs {', '.join(sorted(heads))}: run `alembic -c api/alembic.ini upgrade head` "
+                    "with DATABASE_URL set, or start with TRIAGE_AUTO_MIGRATE=true"
+                )
+            log.info("migrating the database schema to %s", ", ".join(sorted(heads)))
+            command.upgrade(alembic_config(connection), "head")
+            connection.commit()
+
+    def ping(self) -> str | None:
+        """None when the database answers, else a short reason."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as error:  # any driver error means "not reachable"
+            return f"database unreachable ({type(error).__name__})"
+        return None
+
+    def session(self) -> Session:
+        """A new session (use as a context manager)."""
+        return self.sessions()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

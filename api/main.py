@@ -1,0 +1,263 @@
+"""The application factory: `create_app(settings)` wires routers, middleware and error handlers.
+
+The lifespan opens the database and migrates it (or refuses to start when the schema is behind
+and auto-migration is off), loads the model in service (training the default one when the
+registry is empty), warms jieba, and reads the escalation rules. Nothing happens at import time;
+`uvicorn --factory api.main:create_app` runs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.auth import load_key_ring
+from api.db import Database
+from api.deps import Services
+from api.errors import ApiError
+from api.metrics import Metrics
+from api.middleware import OPEN_PATHS, AuthMiddleware, BodyLimitMiddleware, MetricsMiddleware
+from api.routers import classify, events, health, model, surveys, tickets
+from api.services.escalation import load_policy
+from api.services.model_holder import ModelHolder
+from api.services.thresholds import Thresholds
+from api.services.tracking import STAGES
+from api.settings import Settings
+from model.errors import ModelError
+from training.registry import Registry
+
+log = logging.getLogger("api")
+
+DESCRIPTION = """\
+Classifies Chinese customer complaints, fills the complaint ticket (客户投诉登记表), routes it
+to the responsible department with SLA due times, tracks it to closure (投诉处理进度跟踪表) and
+records the satisfaction survey (满意度调查问卷).
+
+Send an API key in `X-API-Key` (or `Authorization: Bearer <key>`). Every error body is
+`{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}` with `loc` naming the field.
+"""
+
+
+def _version() -> str:
+    try:
+        return package_version("complaint-triage")
+    except PackageNotFoundError:
+        return "0.1.0"
+
+
+def start_services(services: Services) -> None:
+    """Open and migrate the database, load the model, read the rules (blocking; at start-up)."""
+    settings = services.settings
+    database = Database(settings.resolved_database_url)
+    try:
+        database.prepare(settings.auto_migrate)
+        registry = Registry(settings.registry_root)
+        if registry.current_path() is None and settings.train_default_model:
+            from training.defaults import ensure_current_model
+
+            log.info("no model in %s: training the default model from data/", registry.root)
+            ensure_current_model(registry)
+        holder = ModelHolder(registry, poll_seconds=settings.model_poll_seconds)
+        loaded = holder.start()
+        services.policy = load_policy(settings.escalation_rules, loaded.model.taxonomy)
+    except BaseException as error:
+        database.dispose()
+        log.error("the ticket service cannot start: %s", error)
+        raise
+    services.thresholds = Thresholds(
+        category=settings.threshold_category, subtype=settings.threshold_subtype, tier=settings.threshold_tier
+    )
+    services.database = database
+    services.models = holder
+    services.metrics.observe_model(loaded.version)
+    roles = ", ".join(f"{role} {count}" for role, count in services.keys.roles().items())
+    log.info(
+        "ticket service ready: database %s, model %s, API keys: %s",
+        database.describe(),
+        loaded.version,
+        roles,
+    )
+    if not len(services.keys):
+        log.warning("no API keys configured (TRIAGE_API_KEYS / TRIAGE_API_KEYS_FILE): every /v1 route answers 401")
+
+
+def stop_services(services: Services) -> None:
+    """Release the database connections."""
+    if services.models is not None:
+        services.models.wait()
+    if services.database is not None:
+        services.database.dispose()
+
+
+def _error_response(error: ApiError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers or None)
+
+
+async def _api_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    return _error_response(error)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _clean_validation_item(error: dict[str, Any]) -> dict[str, Any]:
+    """One validation error without the echoed input; tagged-union locations made readable."""
+    loc = list(error.get("loc", ()))
+    kind = str(error.get("type", "value_error"))
+    msg = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    context = error.get("ctx") or {}
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        loc.append(str(context.get("discriminator", "")).strip("'\"") or "stage")
+    elif len(loc) >= 3 and loc[0] == "body" and loc[1] in STAGES:
+        del loc[1]
+    if kind == "json_invalid":
+        position = loc[1] if len(loc) > 1 else "?"
+        msg = f"malformed JSON at character {position}: {context.get('error', 'decode error')}"
+        loc = ["body"]
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = list(error.errors())
+    content_type = request.headers.get("content-type", "")
+    body_error = any(tuple(item.get("loc", ()))[:1] == ("body",) for item in errors)
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    if request.method in ("POST", "PUT", "PATCH") and body_error and has_body and not _is_json(content_type):
+        detail = [
+            {
+                "loc": ["header", "Content-Type"],
+                "msg": f"expected Content-Type: application/json, got {content_type or 'none'!r}",
+                "type": "wrong_content_type",
+            }
+        ]
+    else:
+        detail = [_clean_validation_item(item) for item in errors]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _http_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400 and "parsing the body" in str(error.detail):
+        # FastAPI's answer to a body that is not UTF-8 JSON: a malformed-JSON 422 like the others
+        body = {
+            "detail": [{"loc": ["body"], "msg": "malformed JSON: the body is not UTF-8 JSON", "type": "json_invalid"}]
+        }
+        return JSONResponse(body, status_code=422)
+    kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    message = "no such route" if error.status_code == 404 else str(error.detail)
+    loc = ["path"] if error.status_code == 404 else []
+    body = {"detail": [{"loc": loc, "msg": message, "type": kind}]}
+    return JSONResponse(body, status_code=error.status_code, headers=getattr(error, "headers", None))
+
+
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    log.error("database unavailable during %s %s: %s", request.method, _template(request), type(error).__name__)
+    unavailable = ApiError("the database is unavailable; nothing was written, retry later", type="database_unavailable")
+    unavailable.status_code = 503
+    response = _error_response(unavailable)
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+async def _model_error(request: Request, error: Exception) -> JSONResponse:
+    log.error("model unavailable during %s %s: %s", request.method, _template(request), type(error).__name__)
+    unavailable = ApiError("no model is available; retry later", type="model_unavailable")
+    unavailable.status_code = 503
+    return _error_response(unavailable)
+
+
+def _template(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "<unmatched>"))
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    # The message may hold request data: log the type and the stack, never the message.
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    log.error("unhandled %s in %s %s\n%s", type(error).__name__, request.method, _template(request), frames)
+    body = {"detail": [{"loc": [], "msg": "internal error; the request was not applied", "type": "internal_error"}]}
+    return JSONResponse(body, status_code=500)
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer"},
+            }
+            for path, operations in schema.get("paths", {}).items():
+                if path in OPEN_PATHS:
+                    continue
+                for operation in operations.values():
+                    operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return build
+
+
+def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """Build the ticket service. `clock` (aware UTC now) is for tests of due times."""
+    settings = settings or Settings()
+    api_keys = settings.api_keys.get_secret_value() if settings.api_keys is not None else None
+    services = Services(
+        settings=settings,
+        keys=load_key_ring(api_keys, settings.api_keys_file),
+        metrics=Metrics(),
+        clock=clock or (lambda: datetime.now(UTC)),
+    )
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        start_services(services)
+        # Build every route's validators now: FastAPI builds them lazily on the first request,
+        # and concurrent first requests race while doing it.
+        for _ in iter_route_contexts(application.routes):
+            pass
+        try:
+            yield
+        finally:
+            stop_services(services)
+
+    app = FastAPI(
+        title="Complaint triage — ticket service",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    for router in (classify.router, tickets.router, events.router, surveys.router, model.router, health.router):
+        app.include_router(router)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(InterfaceError, _database_error)
+    app.add_exception_handler(ModelError, _model_error)
+    app.add_exception_handler(Exception, _unexpected)
+    # added last = outermost: metrics see every response, auth runs before the body is read
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthMiddleware, keys=services.keys)
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,153 @@
+"""ASGI middleware: request metrics, authentication and the request-body size limit.
+
+Authentication runs before anything reads the request, so a request without a valid key gets a
+401 on every path but the open ones, whatever its body; roles are checked per route by the
+`require_role` dependency (403).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.auth import KeyRing
+from api.errors import ApiError, PayloadTooLarge, Unauthorized
+from api.metrics import Metrics
+
+PRINCIPAL = "triage.principal"
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+
+
+async def _reject(error: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
+    response = JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
+    await response(scope, receive, send)
+
+
+class MetricsMiddleware:
+    """Counts every HTTP request by method, route template and status, with its latency."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            self.metrics.observe_request(scope["method"], template, status, time.perf_counter() - started)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", [])
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def presented_key(scope: Scope) -> str | None:
+    """The key from `X-API-Key`, else from `Authorization: Bearer <key>`."""
+    key = _header(scope, b"x-api-key")
+    if key is not None and key.strip():
+        return key.strip()
+    authorization = _header(scope, b"authorization")
+    if authorization is not None:
+        scheme, _, credentials = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+    return None
+
+
+class AuthMiddleware:
+    """401 for a missing or unknown key on every path except the open ones; stores the principal."""
+
+    def __init__(self, app: ASGIApp, keys: KeyRing) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        key = presented_key(scope)
+        if key is None:
+            error = Unauthorized(
+                "missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>",
+                loc=["header", "X-API-Key"],
+                type="missing_api_key",
+            )
+            error.headers["WWW-Authenticate"] = "Bearer"
+            await _reject(error, scope, receive, send)
+            return
+        principal = self.keys.authenticate(key)
+        if principal is None:
+            error = Unauthorized("invalid API key", loc=["header", "X-API-Key"], type="invalid_api_key")
+            error.headers["WWW-Authenticate"] = "Bearer"
+            await _reject(error, scope, receive, send)
+            return
+        scope[PRINCIPAL] = principal
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """413 for a request body over `max_bytes` (by Content-Length, or counted while reading)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"the request body is larger than {self.max_bytes} bytes", loc=["body"], limit=self.max_bytes
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        length = _header(scope, b"content-length")
+        if length is not None and length.strip().isdigit() and int(length) > self.max_bytes:
+            await _reject(self._too_large(), scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _reject(self._too_large(), scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

@@ -1,0 +1,306 @@
+"""Turning assessments and stored rows into response schemas (codes with their Chinese names).
+
+Times are shown in the business time zone. Names come from the taxonomy of the model in
+service; a code it does not know (a ticket from an older taxonomy) is shown as its own name.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from sqlalchemy.orm import Session
+
+from api.auth import Principal
+from api.deps import Services
+from api.schemas import (
+    ASPECT_NAMES,
+    CHANNEL_NAMES,
+    SURVEY_METHOD_NAMES,
+    ClassifyResult,
+    ClassifyTerm,
+    EscalationOut,
+    EventOut,
+    Label,
+    Review,
+    ScoredLabel,
+    SlaHours,
+    Span,
+    Suggestion,
+    SurveyOut,
+    Term,
+    TextSpan,
+    TicketPublic,
+    TicketSummary,
+    TicketWithContact,
+)
+from api.services.listing import is_overdue
+from api.services.model_holder import LoadedModel
+from api.services.routing import SLA_STATES, sla_state
+from api.services.scoring import Assessment
+from api.services.tickets import history_of, survey_of, ticket_numbers
+from api.services.tracking import FEEDBACK_NAMES, STATUS_NAMES
+from api.tables import Survey, Ticket, TicketEvent
+from model.prediction import LabelScore
+from model.taxonomy import Taxonomy
+
+
+class Names:
+    """Chinese names of codes, from a taxonomy."""
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self.taxonomy = taxonomy
+
+    def category(self, code: str) -> Label:
+        """A category code with its name."""
+        item = self.taxonomy.categories.get(code)
+        return Label(code=code, name=item.name if item else code)
+
+    def subtype(self, code: str) -> Label:
+        """A subtype code with its name."""
+        item = self.taxonomy.subtypes.get(code)
+        return Label(code=code, name=item.name if item else code)
+
+    def tier(self, code: str) -> Label:
+        """A tier code with its name."""
+        item = self.taxonomy.tiers.get(code)
+        return Label(code=code, name=item.name if item else code)
+
+    def demand(self, code: str) -> Label:
+        """A demand code with its name."""
+        item = self.taxonomy.demands.get(code)
+        return Label(code=code, name=item.name if item else code)
+
+    def department(self, code: str) -> Label:
+        """A department code with its name."""
+        return Label(code=code, name=self.taxonomy.departments.get(code, code))
+
+
+def _scored(score: LabelScore) -> ScoredLabel:
+    return ScoredLabel(code=score.code, name=score.name, probability=score.probability)
+
+
+def classify_result(assessment: Assessment, taxonomy: Taxonomy) -> ClassifyResult:
+    """The response of the classify endpoints."""
+    prediction = assessment.prediction
+    tier = taxonomy.tiers[assessment.tier]
+    return ClassifyResult(
+        category=_scored(prediction.category),
+        subtype=_scored(prediction.subtype),
+        tier=_scored(prediction.tier),
+        department=_scored(prediction.department),
+        demand=Label(code=prediction.demand.code, name=prediction.demand.name),
+        top_subtypes=[_scored(item) for item in prediction.top_subtypes],
+        explanation={
+            head: [
+                ClassifyTerm(
+                    term=term.term,
+                    weight=term.weight,
+                    spans=[
+                        TextSpan(
+                            start=span.start,
+                            end=span.end,
+                            masked_start=span.masked_start,
+                            masked_end=span.masked_end,
+                        )
+                        for span in term.spans
+                    ],
+                )
+                for term in terms
+            ]
+            for head, terms in prediction.explanation.items()
+        },
+        judgeable=prediction.judgeable,
+        issues=list(prediction.issues),
+        needs_review=assessment.needs_review,
+        review_reasons=list(assessment.review_reasons),
+        emotion_index=assessment.emotion.index,
+        emotion_risk=assessment.emotion.risk,
+        escalations=[EscalationOut(**firing.to_dict()) for firing in assessment.escalations],
+        routed_tier=Label(code=tier.code, name=tier.name),
+        sla=SlaHours(first_response_hours=tier.first_response_hours, resolution_hours=tier.resolution_hours),
+        masked_text=prediction.masked_text,
+        model_version=prediction.model_version,
+    )
+
+
+class TicketPresenter:
+    """Builds ticket views for one request (one taxonomy, one clock, one time zone)."""
+
+    def __init__(self, taxonomy: Taxonomy, *, zone: tzinfo, now: datetime, risk_threshold: int) -> None:
+        self.names = Names(taxonomy)
+        self.zone = zone
+        self.now = now
+        self.risk_threshold = risk_threshold
+
+    def _local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.zone)
+
+    def _maybe_local(self, moment: datetime | None) -> datetime | None:
+        return moment.astimezone(self.zone) if moment is not None else None
+
+    def _sla(self, due: datetime, done_at: datetime | None) -> dict[str, object]:
+        state = sla_state(due, done_at, self.now)
+        return {
+            "due": self._local(due),
+            "done_at": self._maybe_local(done_at),
+            "state": state,
+            "state_name": SLA_STATES[state],
+        }
+
+    def summary_fields(self, ticket: Ticket, repeat_of: str | None) -> dict[str, object]:
+        """The fields shared by every ticket view."""
+        names = self.names
+        return {
+            "ticket_no": ticket.ticket_no,
+            "status": Label(code=ticket.status, name=STATUS_NAMES.get(ticket.status, ticket.status)),
+            "received_at": self._local(ticket.received_at),
+            "channel": Label(code=ticket.channel, name=CHANNEL_NAMES.get(ticket.channel, ticket.channel)),
+            "customer_id": ticket.customer_id,
+            "text": ticket.text,
+            "category": names.category(ticket.category),
+            "subtype": names.subtype(ticket.subtype),
+            "tier": names.tier(ticket.tier),
+            "demand": names.demand(ticket.demand),
+            "department": names.department(ticket.department),
+            "owner": ticket.owner,
+            "needs_review": ticket.needs_review,
+            "emotion_index": ticket.emotion_index,
+            "emotion_risk": ticket.emotion_index > self.risk_threshold,
+            "escalation_rule": ticket.escalation_rule,
+            "first_response_due": self._local(ticket.first_response_due),
+            "resolution_due": self._local(ticket.resolution_due),
+            "first_response": self._sla(ticket.first_response_due, ticket.first_responded_at),
+            "resolution": self._sla(ticket.resolution_due, ticket.resolved_at),
+            "overdue": is_overdue(ticket, self.now),
+            "repeat_of": repeat_of,
+        }
+
+    def summary(self, ticket: Ticket, repeat_of: str | None) -> TicketSummary:
+        """The list view of a ticket (no customer name, no contact)."""
+        return TicketSummary.model_validate(self.summary_fields(ticket, repeat_of))
+
+    def _suggestion(self, ticket: Ticket) -> Suggestion:
+        names = self.names
+
+        def scored(label: Label, probability: float) -> ScoredLabel:
+            return ScoredLabel(code=label.code, name=label.name, probability=probability)
+
+        return Suggestion(
+            category=scored(names.category(ticket.suggested_category), ticket.category_probability),
+            subtype=scored(names.subtype(ticket.suggested_subtype), ticket.subtype_probability),
+            tier=scored(names.tier(ticket.suggested_tier), ticket.tier_probability),
+            department=scored(names.department(ticket.suggested_department), ticket.department_probability),
+            demand=names.demand(ticket.suggested_demand),
+            top_subtypes=[
+                scored(names.subtype(str(item["code"])), float(item["probability"])) for item in ticket.top_subtypes
+            ],
+            top_tier_probability=ticket.top_tier_probability,
+            explanation={
+                head: [
+                    Term(
+                        term=str(term["term"]),
+                        weight=float(term["weight"]),
+                        spans=[Span(start=int(start), end=int(end)) for start, end in term["spans"]],
+                    )
+                    for term in terms
+                ]
+                for head, terms in ticket.explanation.items()
+            },
+            model_version=ticket.model_version,
+        )
+
+    def _review(self, ticket: Ticket) -> Review | None:
+        if ticket.reviewed_at is None:
+            return None
+        names = self.names
+        return Review(
+            category=names.category(ticket.final_category) if ticket.final_category else None,
+            subtype=names.subtype(ticket.final_subtype) if ticket.final_subtype else None,
+            tier=names.tier(ticket.final_tier) if ticket.final_tier else None,
+            demand=names.demand(ticket.final_demand) if ticket.final_demand else None,
+            reviewed_by=ticket.reviewed_by,
+            reviewed_at=self._maybe_local(ticket.reviewed_at),
+            comment=ticket.review_comment,
+        )
+
+    def event(self, event: TicketEvent) -> EventOut:
+        """One tracking-sheet line."""
+        feedback = event.details.get("feedback")
+        return EventOut(
+            stage=event.stage,
+            stage_name=STATUS_NAMES.get(event.stage, event.stage),
+            from_status=event.from_status,
+            actor=event.actor,
+            at=self._local(event.at),
+            owner=event.owner,
+            note=event.note,
+            resolution=event.details.get("resolution"),
+            feedback=Label(code=feedback, name=FEEDBACK_NAMES.get(feedback, feedback)) if feedback else None,
+            comment=event.details.get("comment"),
+        )
+
+    def survey(self, survey: Survey, ticket_no: str) -> SurveyOut:
+        """A recorded survey."""
+        scores = (survey.timeliness, survey.effectiveness, survey.attitude, survey.overall)
+        return SurveyOut(
+            ticket_no=ticket_no,
+            timeliness=survey.timeliness,
+            effectiveness=survey.effectiveness,
+            attitude=survey.attitude,
+            overall=survey.overall,
+            average=round(sum(scores) / len(scores), 2),
+            method=Label(code=survey.method, name=SURVEY_METHOD_NAMES.get(survey.method, survey.method))
+            if survey.method
+            else None,
+            best_aspects=[Label(code=code, name=ASPECT_NAMES.get(code, code)) for code in survey.best_aspects],
+            improve_aspects=[Label(code=code, name=ASPECT_NAMES.get(code, code)) for code in survey.improve_aspects],
+            comment=survey.comment,
+            surveyed_by=survey.surveyed_by,
+            surveyed_at=self._local(survey.surveyed_at),
+        )
+
+    def full(
+        self,
+        ticket: Ticket,
+        *,
+        repeat_of: str | None,
+        history: list[TicketEvent],
+        survey: Survey | None,
+        with_contact: bool,
+    ) -> TicketPublic:
+        """The single-ticket view; the contact only when `with_contact`."""
+        fields = {
+            **self.summary_fields(ticket, repeat_of),
+            "customer_name": ticket.customer_name,
+            "order_id": ticket.order_id,
+            "product": ticket.product,
+            "occurred_at": self._maybe_local(ticket.occurred_at),
+            "text_issues": list(ticket.text_issues),
+            "review_reasons": list(ticket.review_reasons),
+            "escalations": [EscalationOut(**item) for item in ticket.escalations],
+            "suggestion": self._suggestion(ticket),
+            "review": self._review(ticket),
+            "history": [self.event(event) for event in history],
+            "survey": self.survey(survey, ticket.ticket_no) if survey is not None else None,
+        }
+        if with_contact:
+            return TicketWithContact.model_validate({**fields, "contact": ticket.contact})
+        return TicketPublic.model_validate(fields)
+
+
+def ticket_presenter(services: Services, loaded: LoadedModel, now: datetime) -> TicketPresenter:
+    """A presenter for this request."""
+    risk = services.policy.risk_threshold if services.policy is not None else 70
+    return TicketPresenter(loaded.model.taxonomy, zone=services.settings.zone, now=now, risk_threshold=risk)
+
+
+def ticket_view(session: Session, ticket: Ticket, view: TicketPresenter, principal: Principal) -> TicketPublic:
+    """The single-ticket view; the contact only for agents (and admin)."""
+    repeat = ticket_numbers(session, {ticket.repeat_of_id}) if ticket.repeat_of_id else {}
+    return view.full(
+        ticket,
+        repeat_of=repeat.get(ticket.repeat_of_id) if ticket.repeat_of_id else None,
+        history=history_of(session, ticket),
+        survey=survey_of(session, ticket),
+        with_contact=principal.role in ("agent", "admin"),
+    )

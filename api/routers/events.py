@@ -1,0 +1,37 @@
+"""POST /v1/tickets/{ticket_no}/events: the stage changes of the tracking sheet."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from api.deps import AgentUser, ModelDep, NowDep, ServicesDep, SessionDep
+from api.presenters import ticket_presenter, ticket_view
+from api.schemas import EventCreate, TicketPublic, TicketWithContact, error_responses
+from api.services.events import add_event
+from api.services.tickets import get_ticket
+
+router = APIRouter(
+    prefix="/v1/tickets", tags=["tracking"], responses=error_responses(401, 403, 404, 409, 413, 422, 503)
+)
+
+
+@router.post(
+    "/{ticket_no}/events",
+    response_model=TicketWithContact | TicketPublic,
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a stage change (assigned, in_progress, customer_contacted, resolved, closed, reopened, escalated)",
+    responses={409: {"description": "The stage may not follow the ticket's status; `allowed` lists what may"}},
+)
+def record_event(
+    principal: AgentUser,
+    ticket_no: str,
+    event: EventCreate,
+    session: SessionDep,
+    loaded: ModelDep,
+    services: ServicesDep,
+    now: NowDep,
+) -> TicketPublic:
+    """Record the event with its time and actor; returns the ticket with its full history."""
+    ticket = get_ticket(session, ticket_no)
+    add_event(session, ticket=ticket, event=event, actor=principal.name, now=now)
+    return ticket_view(session, ticket, ticket_presenter(services, loaded, now), principal)

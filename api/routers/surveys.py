@@ -1,0 +1,35 @@
+"""POST /v1/tickets/{ticket_no}/survey: the satisfaction survey of a closed ticket."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from api.deps import ModelDep, NowDep, ServicesDep, SessionDep, SurveyUser
+from api.presenters import ticket_presenter
+from api.schemas import SurveyCreate, SurveyOut, error_responses
+from api.services.surveys import add_survey
+from api.services.tickets import get_ticket
+
+router = APIRouter(prefix="/v1/tickets", tags=["surveys"], responses=error_responses(401, 403, 404, 409, 413, 422, 503))
+
+
+@router.post(
+    "/{ticket_no}/survey",
+    response_model=SurveyOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Record the satisfaction survey (one per closed ticket)",
+    responses={409: {"description": "The ticket is not closed, or already has a survey"}},
+)
+def record_survey(
+    principal: SurveyUser,
+    ticket_no: str,
+    payload: SurveyCreate,
+    session: SessionDep,
+    loaded: ModelDep,
+    services: ServicesDep,
+    now: NowDep,
+) -> SurveyOut:
+    """Four 1–5 scores (timeliness, effectiveness, attitude, overall) and free text."""
+    ticket = get_ticket(session, ticket_no)
+    survey = add_survey(session, ticket=ticket, payload=payload, actor=principal.name, now=now)
+    return ticket_presenter(services, loaded, now).survey(survey, ticket.ticket_no)

@@ -1,0 +1,499 @@
+"""Pydantic schemas, split by direction: `*Request`/`*Create` come in, the rest go out.
+
+Input models forbid unknown fields (a misspelt field is an error, not silently dropped) and
+clean every string: NUL characters are removed and lone surrogates replaced, so nothing a client
+sends can break the database encoding. Codes are English; every code shown to users comes with
+its Chinese `name`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+CHANNEL_NAMES = {"phone": "电话", "online": "在线", "email": "邮件", "social": "社交媒体", "store": "门店"}
+SURVEY_METHOD_NAMES = {"phone": "电话回访", "online": "在线问卷", "sms": "短信", "app": "APP推送"}
+ASPECT_NAMES = {
+    "response_speed": "响应速度",
+    "result": "处理结果",
+    "attitude": "服务态度",
+    "communication": "沟通清晰度",
+    "other": "其他",
+}
+
+Channel = Literal["phone", "online", "email", "social", "store"]
+SurveyMethod = Literal["phone", "online", "sms", "app"]
+Aspect = Literal["response_speed", "result", "attitude", "communication", "other"]
+Feedback = Literal["satisfied", "mostly", "not"]
+TicketStatus = Literal[
+    "received", "assigned", "in_progress", "customer_contacted", "escalated", "resolved", "closed", "reopened"
+]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    """Remove NUL characters and replace lone surrogates (both break database encodings)."""
+    return _SURROGATE.sub("\ufffd", value.replace("\x00", ""))
+
+
+def _required(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
+def _optional(value: str | None) -> str | None:
+    if value is None:
+        return None
+    stripped = value.strip()
+    return stripped or None
+
+
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+
+
+def plausible_time(value: datetime | None) -> datetime | None:
+    """Refuse times outside 1900–2999 (they cannot be converted between time zones safely)."""
+    if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"must be a time between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return value
+
+
+def _clean_optional(value: str | None) -> str | None:
+    return _optional(clean_text(value)) if value is not None else None
+
+
+Text = Annotated[str, AfterValidator(clean_text), AfterValidator(_required)]
+Name = Annotated[str, Field(max_length=100), AfterValidator(clean_text), AfterValidator(_required)]
+LongText = Annotated[str, Field(max_length=4000), AfterValidator(clean_text), AfterValidator(_required)]
+OptionalId = Annotated[str | None, Field(max_length=64), AfterValidator(_clean_optional)]
+OptionalName = Annotated[str | None, Field(max_length=100), AfterValidator(_clean_optional)]
+OptionalShort = Annotated[str | None, Field(max_length=200), AfterValidator(_clean_optional)]
+OptionalNote = Annotated[str | None, Field(max_length=2000), AfterValidator(_clean_optional)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------------------- in
+class ClassifyRequest(_In):
+    """One complaint text to classify."""
+
+    text: Text = Field(description="The complaint, up to the configured limit (5,000 characters by default).")
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"text": "买的手机三天就无法开机，客服一直推脱，要求退款！"}]}
+    )
+
+
+class BatchClassifyRequest(_In):
+    """Up to `max_batch_items` texts; an invalid item gets its own error, the rest are classified."""
+
+    texts: list[Any] = Field(
+        min_length=1,
+        description="Complaint texts (strings); up to 1,000 by default.",
+        json_schema_extra={"items": {"type": "string"}},
+    )
+
+
+class TicketCreate(_In):
+    """A complaint as an intake channel sends it (the fields of the 客户投诉登记表)."""
+
+    text: Text = Field(description="The complaint as the customer said or wrote it.")
+    channel: Channel = Field(description="phone 电话, online 在线, email 邮件, social 社交媒体, store 门店.")
+    customer_id: OptionalId = None
+    customer_name: OptionalName = None
+    contact: OptionalShort = Field(default=None, description="Phone or e-mail; shown only to agents.")
+    order_id: OptionalId = None
+    product: OptionalShort = None
+    occurred_at: Annotated[datetime | None, AfterValidator(plausible_time)] = Field(
+        default=None, description="When the problem happened (ISO 8601; without offset: business time zone)."
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "text": "外卖送了两个小时，饭菜全凉了，打电话给骑手也不接，要求退款。",
+                    "channel": "online",
+                    "customer_id": "C10086",
+                    "order_id": "WM20261123001",
+                }
+            ]
+        },
+    )
+
+
+class _EventIn(_In):
+    note: OptionalNote = Field(default=None, description="Free text (personal data is masked).")
+
+
+class AssignedEvent(_EventIn):
+    """The ticket is given to an owner (责任人)."""
+
+    stage: Literal["assigned"]
+    owner: Name
+
+
+class InProgressEvent(_EventIn):
+    """Work on the ticket has started."""
+
+    stage: Literal["in_progress"]
+
+
+class CustomerContactedEvent(_EventIn):
+    """The customer was contacted (counts as the first response)."""
+
+    stage: Literal["customer_contacted"]
+
+
+class EscalatedEvent(_EventIn):
+    """The ticket was escalated to a supervisor or another department."""
+
+    stage: Literal["escalated"]
+    owner: OptionalName = None
+
+
+class ResolvedEvent(_EventIn):
+    """The ticket was resolved: what was done (处理结果)."""
+
+    stage: Literal["resolved"]
+    resolution: LongText
+
+
+class ClosedEvent(_EventIn):
+    """The customer confirmed: satisfied 满意 / mostly 基本满意 / not 不满意."""
+
+    stage: Literal["closed"]
+    feedback: Feedback
+    comment: OptionalNote = None
+
+
+class ReopenedEvent(_EventIn):
+    """The ticket is opened again."""
+
+    stage: Literal["reopened"]
+
+
+EventCreate = Annotated[
+    AssignedEvent
+    | InProgressEvent
+    | CustomerContactedEvent
+    | EscalatedEvent
+    | ResolvedEvent
+    | ClosedEvent
+    | ReopenedEvent,
+    Field(discriminator="stage"),
+]
+
+Score = Annotated[int, Field(ge=1, le=5, strict=True)]
+
+
+class SurveyCreate(_In):
+    """The 满意度调查问卷: four scores from 1 (very unsatisfied) to 5 (very satisfied)."""
+
+    timeliness: Score = Field(description="处理及时性")
+    effectiveness: Score = Field(description="解决方案有效性")
+    attitude: Score = Field(description="服务态度")
+    overall: Score = Field(description="整体满意度")
+    method: SurveyMethod | None = None
+    best_aspects: list[Aspect] = Field(default_factory=list, max_length=5)
+    improve_aspects: list[Aspect] = Field(default_factory=list, max_length=5)
+    comment: OptionalNote = None
+
+
+# --------------------------------------------------------------------------------------- out
+class ErrorDetail(BaseModel):
+    """One error: where (`loc` names the field), what, and its type; some add keys (`allowed`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    detail: list[ErrorDetail]
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for error status codes."""
+    meaning = {
+        401: "Missing or unknown API key",
+        403: "The key's role may not use this route",
+        404: "Unknown ticket number",
+        409: "Conflicts with the ticket's state or an earlier request",
+        413: "Request body too large",
+        422: "Invalid input; `loc` names the field",
+        503: "Database or model unavailable; nothing was written",
+    }
+    return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}
+
+
+class Label(BaseModel):
+    """A code and its Chinese name."""
+
+    code: str
+    name: str
+
+
+class ScoredLabel(Label):
+    """A predicted label with its probability."""
+
+    probability: float
+
+
+class Span(BaseModel):
+    """[start, end) character offsets."""
+
+    start: int
+    end: int
+
+
+class TextSpan(Span):
+    """Offsets in the submitted text and in the masked text."""
+
+    masked_start: int
+    masked_end: int
+
+
+class Term(BaseModel):
+    """A term that weighed for a predicted label, with where it occurs (masked text)."""
+
+    term: str
+    weight: float
+    spans: list[Span]
+
+
+class ClassifyTerm(BaseModel):
+    """A term that weighed for a predicted label, with where it occurs."""
+
+    term: str
+    weight: float
+    spans: list[TextSpan]
+
+
+class EscalationOut(BaseModel):
+    """An escalation rule that fired."""
+
+    rule: str
+    name: str
+    tier: str
+    matched: str
+
+
+class SlaHours(BaseModel):
+    """The SLA of a tier."""
+
+    first_response_hours: float
+    resolution_hours: float
+
+
+class ClassifyResult(BaseModel):
+    """The model's labels with probabilities, plus the service's judgement.
+
+    `tier` is the model's; `routed_tier` is what a ticket would get after escalation rules.
+    """
+
+    category: ScoredLabel
+    subtype: ScoredLabel
+    tier: ScoredLabel
+    department: ScoredLabel
+    demand: Label
+    top_subtypes: list[ScoredLabel]
+    explanation: dict[str, list[ClassifyTerm]]
+    judgeable: bool
+    issues: list[str]
+    needs_review: bool
+    review_reasons: list[str]
+    emotion_index: int = Field(ge=0, le=100)
+    emotion_risk: bool
+    escalations: list[EscalationOut]
+    routed_tier: Label
+    sla: SlaHours
+    masked_text: str
+    model_version: str
+
+
+class ItemError(BaseModel):
+    """Why one batch item was not classified."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class BatchItem(BaseModel):
+    """One batch result: `result` or `error`."""
+
+    index: int
+    result: ClassifyResult | None = None
+    error: ItemError | None = None
+
+
+class BatchResponse(BaseModel):
+    """Results in the order of the submitted texts."""
+
+    model_version: str
+    items: list[BatchItem]
+
+
+class Sla(BaseModel):
+    """One SLA of a ticket: due time, when it was done, and met / breached / pending."""
+
+    due: datetime
+    done_at: datetime | None
+    state: str
+    state_name: str
+
+
+class Suggestion(BaseModel):
+    """What the model suggested at intake."""
+
+    category: ScoredLabel
+    subtype: ScoredLabel
+    tier: ScoredLabel
+    department: ScoredLabel
+    demand: Label
+    top_subtypes: list[ScoredLabel]
+    top_tier_probability: float
+    explanation: dict[str, list[Term]]
+    model_version: str
+
+
+class Review(BaseModel):
+    """An agent's final labels (filled by the review step)."""
+
+    category: Label | None
+    subtype: Label | None
+    tier: Label | None
+    demand: Label | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    comment: str | None
+
+
+class EventOut(BaseModel):
+    """One line of the tracking sheet."""
+
+    stage: str
+    stage_name: str
+    from_status: str
+    actor: str
+    at: datetime
+    owner: str | None = None
+    note: str | None = None
+    resolution: str | None = None
+    feedback: Label | None = None
+    comment: str | None = None
+
+
+class SurveyOut(BaseModel):
+    """A recorded satisfaction survey."""
+
+    ticket_no: str
+    timeliness: int
+    effectiveness: int
+    attitude: int
+    overall: int
+    average: float
+    method: Label | None
+    best_aspects: list[Label]
+    improve_aspects: list[Label]
+    comment: str | None
+    surveyed_by: str
+    surveyed_at: datetime
+
+
+class TicketSummary(BaseModel):
+    """A ticket as list endpoints show it (no customer name or contact)."""
+
+    ticket_no: str
+    status: Label
+    received_at: datetime
+    channel: Label
+    customer_id: str | None
+    text: str = Field(description="The complaint with personal data masked.")
+    category: Label
+    subtype: Label
+    tier: Label
+    demand: Label
+    department: Label
+    owner: str | None
+    needs_review: bool
+    emotion_index: int
+    emotion_risk: bool
+    escalation_rule: str | None
+    first_response_due: datetime
+    resolution_due: datetime
+    first_response: Sla
+    resolution: Sla
+    overdue: bool
+    repeat_of: str | None
+
+
+class TicketPublic(TicketSummary):
+    """The filled ticket (客户投诉登记表) with its suggestion, history and survey."""
+
+    customer_name: str | None
+    order_id: str | None
+    product: str | None
+    occurred_at: datetime | None
+    text_issues: list[str]
+    review_reasons: list[str]
+    escalations: list[EscalationOut]
+    suggestion: Suggestion
+    review: Review | None
+    history: list[EventOut]
+    survey: SurveyOut | None
+
+
+class TicketWithContact(TicketPublic):
+    """The single-ticket view for agents: with the contact as given."""
+
+    contact: str | None
+
+
+class TicketPage(BaseModel):
+    """One page of tickets, newest first; pass `next_cursor` as `cursor` for the next one."""
+
+    items: list[TicketSummary]
+    next_cursor: str | None
+
+
+class ModelInfo(BaseModel):
+    """The model in service."""
+
+    version: str
+    created_at: str | None
+    loaded_at: datetime
+    metrics: dict[str, Any]
+    training_data: dict[str, Any]
+    libraries: dict[str, str]
+    params: dict[str, Any]
+    taxonomy: dict[str, Any]
+    thresholds: dict[str, Any]
+    escalation: dict[str, Any]
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: str
+
+
+class Readiness(BaseModel):
+    """Readiness: `ready`, or `not_ready` with the reasons."""
+
+    status: str
+    model_version: str | None
+    reasons: list[str]

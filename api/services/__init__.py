@@ -1,0 +1,1 @@
+"""Business logic behind the routers: model holding, scoring, escalation, routing, tickets."""

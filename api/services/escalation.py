@@ -1,0 +1,231 @@
+"""Escalation rules and the emotion index (情绪指数), both read from `data/escalation.yaml`.
+
+The emotion index of a complaint is `round(100 × (1 − e^(−s)))` with
+`s = Σ weight_f × min(count_f, cap_f) + p_top_tier_weight × P(top tier)`: counts of intensity
+words, angry words, insults, bursts of ! and ?, threats to go outside and words of harm, plus
+the model's probability of the most urgent tier. 0 means no sign of emotion; above
+`risk_threshold` (70, as in the analysis report) the ticket is an escalation risk.
+
+A rule fires on a pattern match that is not negated just before it (`没有变质`), or on an
+emotion index at or above its `min_emotion`. Every firing rule forces its tier.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from model.taxonomy import Taxonomy
+
+
+class EscalationConfigError(ValueError):
+    """The escalation file is missing or malformed; the message names the file and entry."""
+
+
+@dataclass(frozen=True)
+class EmotionFeature:
+    """A family of emotion signals: its weight per match and the most matches that count."""
+
+    code: str
+    name: str
+    weight: float
+    cap: int
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class EscalationRule:
+    """A rule that forces `tier`: on a text pattern, or on an emotion index ≥ `min_emotion`."""
+
+    code: str
+    name: str
+    tier: str
+    pattern: re.Pattern[str] | None
+    min_emotion: int | None
+
+
+@dataclass(frozen=True)
+class Firing:
+    """A rule that fired, and what made it fire (the matched words or the index)."""
+
+    rule: str
+    name: str
+    tier: str
+    matched: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready form (stored on the ticket)."""
+        return {"rule": self.rule, "name": self.name, "tier": self.tier, "matched": self.matched}
+
+
+@dataclass(frozen=True)
+class Emotion:
+    """An emotion index and the signal counts behind it."""
+
+    index: int
+    risk: bool
+    signals: dict[str, int]
+
+
+class EscalationPolicy:
+    """The rules and the emotion index, compiled from the configuration."""
+
+    def __init__(
+        self,
+        *,
+        negation: re.Pattern[str],
+        features: Sequence[EmotionFeature],
+        top_tier_weight: float,
+        risk_threshold: int,
+        rules: Sequence[EscalationRule],
+        source: str = "",
+    ) -> None:
+        self.negation = negation
+        self.features = tuple(features)
+        self.top_tier_weight = top_tier_weight
+        self.risk_threshold = risk_threshold
+        self.rules = tuple(rules)
+        self.source = source
+
+    def _matches(self, pattern: re.Pattern[str], text: str) -> list[str]:
+        found = []
+        for match in pattern.finditer(text):
+            if not self.negation.search(text[max(0, match.start() - 4) : match.start()]):
+                found.append(match.group())
+        return found
+
+    def emotion(self, text: str, top_tier_probability: float) -> Emotion:
+        """The emotion index of a normalised text given the model's P(most urgent tier)."""
+        signals: dict[str, int] = {}
+        strength = self.top_tier_weight * min(max(top_tier_probability, 0.0), 1.0)
+        for feature in self.features:
+            count = len(self._matches(feature.pattern, text))
+            signals[feature.code] = count
+            strength += feature.weight * min(count, feature.cap)
+        index = min(100, max(0, round(100 * (1 - math.exp(-strength)))))
+        return Emotion(index, index > self.risk_threshold, signals)
+
+    def fire(self, text: str, emotion_index: int) -> list[Firing]:
+        """Every rule that fires on a normalised text and its emotion index, in file order."""
+        fired = []
+        for rule in self.rules:
+            if rule.pattern is not None:
+                matches = self._matches(rule.pattern, text)
+                if matches:
+                    fired.append(Firing(rule.code, rule.name, rule.tier, "、".join(dict.fromkeys(matches))[:100]))
+            elif rule.min_emotion is not None and emotion_index >= rule.min_emotion:
+                fired.append(Firing(rule.code, rule.name, rule.tier, f"情绪指数 {emotion_index}"))
+        return fired
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary (for the model endpoint)."""
+        return {
+            "risk_threshold": self.risk_threshold,
+            "rules": [
+                {"code": rule.code, "name": rule.name, "tier": rule.tier, "min_emotion": rule.min_emotion}
+                for rule in self.rules
+            ],
+        }
+
+
+def _compile(patterns: Any, where: str) -> re.Pattern[str]:
+    if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) and p for p in patterns):
+        raise EscalationConfigError(f"{where}: 'patterns' must be a non-empty list of strings")
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise EscalationConfigError(f"{where}: bad pattern {pattern!r}: {error}") from None
+    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
+
+
+def _field(entry: Any, key: str, where: str) -> Any:
+    if not isinstance(entry, dict) or entry.get(key) in (None, ""):
+        raise EscalationConfigError(f"{where}: missing '{key}'")
+    return entry[key]
+
+
+def _number(entry: dict[str, Any], key: str, where: str, low: float, high: float) -> float:
+    value = _field(entry, key, where)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise EscalationConfigError(f"{where}: '{key}' must be a number from {low} to {high}, got {value!r}")
+    return float(value)
+
+
+def parse_policy(raw: Any, taxonomy: Taxonomy, source: str = "<escalation>") -> EscalationPolicy:
+    """Build and check the policy from parsed YAML; tiers must exist in `taxonomy`."""
+    if not isinstance(raw, dict):
+        raise EscalationConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        negation = re.compile(str(_field(raw, "negation", source)))
+    except re.error as error:
+        raise EscalationConfigError(f"{source}: bad 'negation' pattern: {error}") from None
+    emotion = _field(raw, "emotion", source)
+    where = f"{source}, emotion"
+    features = []
+    raw_features = _field(emotion, "features", where)
+    if not isinstance(raw_features, list):
+        raise EscalationConfigError(f"{where}: 'features' must be a list")
+    for index, entry in enumerate(raw_features):
+        feature_where = f"{where}.features[{index}]"
+        features.append(
+            EmotionFeature(
+                str(_field(entry, "code", feature_where)),
+                str(_field(entry, "name", feature_where)),
+                _number(entry, "weight", feature_where, 0, 10),
+                int(_number(entry, "cap", feature_where, 1, 100)),
+                _compile(entry.get("patterns"), feature_where),
+            )
+        )
+    rules = []
+    raw_rules = _field(raw, "rules", source)
+    if not isinstance(raw_rules, list):
+        raise EscalationConfigError(f"{source}: 'rules' must be a list")
+    codes: set[str] = set()
+    for index, entry in enumerate(raw_rules):
+        rule_where = f"{source}, rules[{index}]"
+        code = str(_field(entry, "code", rule_where))
+        if code in codes:
+            raise EscalationConfigError(f"{rule_where}: duplicate rule code {code!r}")
+        codes.add(code)
+        tier = str(_field(entry, "tier", rule_where))
+        if tier not in taxonomy.tiers:
+            raise EscalationConfigError(f"{rule_where}: tier {tier!r} is not one of {', '.join(taxonomy.tiers)}")
+        has_patterns = "patterns" in entry
+        has_emotion = "min_emotion" in entry
+        if has_patterns == has_emotion:
+            raise EscalationConfigError(f"{rule_where}: give either 'patterns' or 'min_emotion'")
+        rules.append(
+            EscalationRule(
+                code,
+                str(_field(entry, "name", rule_where)),
+                tier,
+                _compile(entry["patterns"], rule_where) if has_patterns else None,
+                int(_number(entry, "min_emotion", rule_where, 0, 100)) if has_emotion else None,
+            )
+        )
+    return EscalationPolicy(
+        negation=negation,
+        features=features,
+        top_tier_weight=_number(emotion, "p_top_tier_weight", where, 0, 10),
+        risk_threshold=int(_number(emotion, "risk_threshold", where, 0, 100)),
+        rules=rules,
+        source=source,
+    )
+
+
+def load_policy(path: Path, taxonomy: Taxonomy) -> EscalationPolicy:
+    """Read and check the escalation file."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EscalationConfigError(f"{path}: escalation rules file not found") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise EscalationConfigError(f"{path}: not valid YAML: {error}") from None
+    return parse_policy(raw, taxonomy, str(path))

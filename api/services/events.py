@@ -1,0 +1,85 @@
+"""Recording tracking events on a ticket, through the state machine of `tracking`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from api.errors import Conflict
+from api.schemas import AssignedEvent, ClosedEvent, EscalatedEvent, EventCreate, ResolvedEvent
+from api.services.tracking import FIRST_RESPONSE_STAGES, STATUS_NAMES, allowed_next, can_follow
+from api.tables import Ticket, TicketEvent
+from model.text import mask_pii
+
+
+def _masked(value: str | None) -> str | None:
+    return mask_pii(value) if value else value
+
+
+def add_event(session: Session, *, ticket: Ticket, event: EventCreate, actor: str, now: datetime) -> TicketEvent:
+    """Record a stage change; 409 with the allowed stages when it may not follow the status.
+
+    The ticket row is updated with an optimistic lock: when another event was recorded
+    meanwhile, nothing is written and the caller gets a 409 to retry.
+    """
+    status = ticket.status
+    if not can_follow(status, event.stage):
+        allowed = list(allowed_next(status))
+        raise Conflict(
+            f"a ticket that is {status} ({STATUS_NAMES[status]}) cannot become {event.stage}; "
+            f"allowed next stages: {', '.join(allowed) or 'none'}",
+            loc=["body", "stage"],
+            type="illegal_transition",
+            status=status,
+            allowed=allowed,
+        )
+    details: dict[str, Any] = {}
+    owner: str | None = None
+    if isinstance(event, AssignedEvent | EscalatedEvent):
+        owner = event.owner
+    if isinstance(event, ResolvedEvent):
+        details["resolution"] = mask_pii(event.resolution)
+    if isinstance(event, ClosedEvent):
+        details["feedback"] = event.feedback
+        if event.comment:
+            details["comment"] = mask_pii(event.comment)
+    record = TicketEvent(
+        ticket_id=ticket.id,
+        stage=event.stage,
+        from_status=status,
+        actor=actor,
+        at=now,
+        owner=owner,
+        note=_masked(event.note),
+        details=details,
+    )
+    ticket.status = event.stage
+    ticket.updated_at = now
+    if owner is not None:
+        ticket.owner = owner
+    if event.stage in FIRST_RESPONSE_STAGES and ticket.first_responded_at is None:
+        ticket.first_responded_at = now
+    if event.stage == "resolved":
+        ticket.resolved_at = now
+    if event.stage == "closed":
+        ticket.closed_at = now
+    if event.stage == "reopened":
+        ticket.resolved_at = None
+        ticket.closed_at = None
+    session.add(record)
+    try:
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        raise Conflict(
+            "the ticket changed while this event was being recorded; reload it and retry",
+            loc=["path", "ticket_no"],
+            type="concurrent_update",
+        ) from None
+    except BaseException:
+        session.rollback()
+        raise
+    return record

@@ -1,0 +1,146 @@
+"""Listing tickets: filters and keyset (cursor) pagination, newest first.
+
+The cursor is opaque to clients: URL-safe base64 of `{"v": 1, "at": received time, "id": ticket
+id, "f": digest of the filters}`. The next page holds the tickets strictly after that position
+in (received_at desc, id desc) order, so pages never repeat or skip a ticket even while new
+tickets arrive. A cursor only works with the filters it was issued for.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, and_, not_, or_, select
+from sqlalchemy.orm import Session
+
+from api.errors import InvalidInput
+from api.schemas import plausible_time
+from api.tables import Ticket
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    """What a listing is restricted to (None: no restriction)."""
+
+    status: tuple[str, ...] = ()
+    department: str | None = None
+    tier: str | None = None
+    category: str | None = None
+    channel: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    overdue: bool | None = None
+    needs_review: bool | None = None
+
+    def digest(self) -> str:
+        """A short hash identifying these filters (bound into cursors)."""
+        encoded = json.dumps(asdict(self), sort_keys=True, default=str).encode("utf-8")
+        return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in a listing."""
+
+    received_at: datetime
+    id: int
+    filters: str
+
+    def encode(self) -> str:
+        """The opaque string given to clients."""
+        payload = {"v": 1, "at": self.received_at.isoformat(), "id": self.id, "f": self.filters}
+        return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: str, filters: TicketFilters) -> Cursor:
+    """Parse a cursor; 422 naming `cursor` when it is malformed or from other filters."""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        payload = json.loads(raw)
+        if not isinstance(payload, dict) or payload.get("v") != 1:
+            raise ValueError("unknown cursor version")
+        received_at = datetime.fromisoformat(str(payload["at"]))
+        ticket_id = payload["id"]
+        digest = str(payload["f"])
+        if received_at.tzinfo is None or not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+            raise ValueError("bad cursor fields")
+        plausible_time(received_at)
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput(
+            "invalid cursor: pass the next_cursor of the previous page unchanged", loc=["query", "cursor"]
+        ) from None
+    if digest != filters.digest():
+        raise InvalidInput(
+            "this cursor belongs to a listing with other filters; start again without a cursor",
+            loc=["query", "cursor"],
+        )
+    return Cursor(received_at, ticket_id, digest)
+
+
+def overdue_clause(now: datetime) -> ColumnElement[bool]:
+    """SQL condition: open and past a due time that is not yet met."""
+    return and_(
+        Ticket.status != "closed",
+        or_(
+            and_(Ticket.first_responded_at.is_(None), Ticket.first_response_due < now),
+            and_(Ticket.resolved_at.is_(None), Ticket.resolution_due < now),
+        ),
+    )
+
+
+def is_overdue(ticket: Ticket, now: datetime) -> bool:
+    """The same condition as `overdue_clause`, for one loaded ticket."""
+    if ticket.status == "closed":
+        return False
+    late_response = ticket.first_responded_at is None and ticket.first_response_due < now
+    late_resolution = ticket.resolved_at is None and ticket.resolution_due < now
+    return late_response or late_resolution
+
+
+def _filtered(filters: TicketFilters, now: datetime) -> Select[Ticket]:
+    statement = select(Ticket)
+    if filters.status:
+        statement = statement.where(Ticket.status.in_(filters.status))
+    for column, value in (
+        (Ticket.department, filters.department),
+        (Ticket.tier, filters.tier),
+        (Ticket.category, filters.category),
+        (Ticket.channel, filters.channel),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if filters.created_from is not None:
+        statement = statement.where(Ticket.received_at >= filters.created_from)
+    if filters.created_to is not None:
+        statement = statement.where(Ticket.received_at < filters.created_to)
+    if filters.needs_review is not None:
+        statement = statement.where(Ticket.needs_review.is_(filters.needs_review))
+    if filters.overdue is True:
+        statement = statement.where(overdue_clause(now))
+    elif filters.overdue is False:
+        statement = statement.where(not_(overdue_clause(now)))
+    return statement
+
+
+def list_tickets(
+    session: Session, *, filters: TicketFilters, cursor: Cursor | None, limit: int, now: datetime
+) -> tuple[list[Ticket], Cursor | None]:
+    """One page of tickets and the cursor of the next page (None on the last page)."""
+    statement = _filtered(filters, now)
+    if cursor is not None:
+        statement = statement.where(
+            or_(
+                Ticket.received_at < cursor.received_at,
+                and_(Ticket.received_at == cursor.received_at, Ticket.id < cursor.id),
+            )
+        )
+    statement = statement.order_by(Ticket.received_at.desc(), Ticket.id.desc()).limit(limit + 1)
+    rows = list(session.scalars(statement))
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = Cursor(page[-1].received_at, page[-1].id, filters.digest()) if more else None
+    return page, next_cursor

@@ -1,0 +1,227 @@
+"""Tickets: intake (classify, escalate, route, number, store idempotently) and look-ups."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.errors import Conflict, InvalidInput, NotFound
+from api.schemas import TicketCreate
+from api.services import idempotency
+from api.services.escalation import EscalationPolicy
+from api.services.model_holder import LoadedModel
+from api.services.numbering import next_ticket_no
+from api.services.routing import sla_due
+from api.services.scoring import Assessment, assess
+from api.services.thresholds import Thresholds
+from api.services.tracking import OPEN_STATUSES
+from api.settings import Settings
+from api.tables import IdempotencyKey, Survey, Ticket, TicketEvent
+from model.predictor import MAX_CHARS
+from model.text import mask_pii
+
+log = logging.getLogger("api.tickets")
+
+# Clients' clocks differ: an occurred_at this far ahead of the received time is still accepted.
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    """The ticket, and whether this request created it (False: an idempotent replay)."""
+
+    ticket: Ticket
+    created: bool
+    assessment: Assessment | None
+
+
+def get_ticket(session: Session, ticket_no: str) -> Ticket:
+    """The ticket with this number, or 404 naming it."""
+    ticket = session.scalar(select(Ticket).where(Ticket.ticket_no == ticket_no))
+    if ticket is None:
+        raise NotFound(f"no ticket {ticket_no!r}", loc=["path", "ticket_no"])
+    return ticket
+
+
+def history_of(session: Session, ticket: Ticket) -> list[TicketEvent]:
+    """The ticket's events, oldest first."""
+    return list(session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)))
+
+
+def survey_of(session: Session, ticket: Ticket) -> Survey | None:
+    """The ticket's survey, if any."""
+    return session.scalar(select(Survey).where(Survey.ticket_id == ticket.id))
+
+
+def ticket_numbers(session: Session, ids: set[int]) -> dict[int, str]:
+    """Ticket numbers of ticket ids (for `repeat_of`)."""
+    if not ids:
+        return {}
+    rows = session.execute(select(Ticket.id, Ticket.ticket_no).where(Ticket.id.in_(ids)))
+    return {row.id: row.ticket_no for row in rows}
+
+
+def find_repeat(
+    session: Session, *, customer_id: str | None, category: str, now: datetime, window: timedelta
+) -> Ticket | None:
+    """The customer's latest earlier ticket of the same category that is open or within the window."""
+    if customer_id is None:
+        return None
+    statement = (
+        select(Ticket)
+        .where(
+            Ticket.customer_id == customer_id,
+            Ticket.category == category,
+            or_(Ticket.status.in_(OPEN_STATUSES), Ticket.received_at >= now - window),
+        )
+        .order_by(Ticket.received_at.desc(), Ticket.id.desc())
+        .limit(1)
+    )
+    return session.scalar(statement)
+
+
+def _explanation(assessment: Assessment) -> dict[str, Any]:
+    """Explanation terms with their spans in the masked text (the only text stored)."""
+    return {
+        head: [
+            {
+                "term": term.term,
+                "weight": term.weight,
+                "spans": [[span.masked_start, span.masked_end] for span in term.spans],
+            }
+            for term in terms
+        ]
+        for head, terms in assessment.prediction.explanation.items()
+    }
+
+
+def _occurred_at(payload: TicketCreate, settings: Settings, now: datetime) -> datetime | None:
+    value = payload.occurred_at
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=settings.zone)
+    if value > now + CLOCK_SKEW:
+        raise InvalidInput("occurred_at is in the future", loc=["body", "occurred_at"])
+    return value
+
+
+def _replay(session: Session, record: IdempotencyKey, digest: str) -> IntakeResult:
+    if record.request_hash != digest:
+        raise Conflict(
+            f"this {idempotency.HEADER} was already used with a different request body",
+            loc=["header", idempotency.HEADER],
+            type="idempotency_conflict",
+        )
+    ticket = session.get(Ticket, record.ticket_id)
+    if ticket is None:  # the ticket row and its key are written together; a missing one is a bug
+        raise Conflict("the ticket of this key no longer exists", loc=["header", idempotency.HEADER])
+    return IntakeResult(ticket, False, None)
+
+
+def build_ticket(
+    payload: TicketCreate,
+    assessment: Assessment,
+    *,
+    loaded: LoadedModel,
+    settings: Settings,
+    now: datetime,
+) -> Ticket:
+    """A new, unnumbered ticket from a request and its assessment."""
+    prediction = assessment.prediction
+    taxonomy = loaded.model.taxonomy
+    due = sla_due(now, taxonomy.tiers[assessment.tier])
+    stored_text = prediction.masked_text if len(payload.text) <= MAX_CHARS else mask_pii(payload.text)
+    return Ticket(
+        received_at=now,
+        channel=payload.channel,
+        customer_id=payload.customer_id,
+        customer_name=payload.customer_name,
+        contact=payload.contact,
+        order_id=payload.order_id,
+        product=mask_pii(payload.product) if payload.product else None,
+        occurred_at=_occurred_at(payload, settings, now),
+        text=stored_text,
+        text_issues=list(prediction.issues),
+        status="received",
+        owner=None,
+        category=prediction.category.code,
+        subtype=prediction.subtype.code,
+        tier=assessment.tier,
+        demand=prediction.demand.code,
+        department=prediction.department.code,
+        suggested_category=prediction.category.code,
+        suggested_subtype=prediction.subtype.code,
+        suggested_tier=prediction.tier.code,
+        suggested_demand=prediction.demand.code,
+        suggested_department=prediction.department.code,
+        category_probability=prediction.category.probability,
+        subtype_probability=prediction.subtype.probability,
+        tier_probability=prediction.tier.probability,
+        department_probability=prediction.department.probability,
+        top_tier_probability=assessment.top_tier_probability,
+        top_subtypes=[{"code": item.code, "probability": item.probability} for item in prediction.top_subtypes],
+        explanation=_explanation(assessment),
+        needs_review=assessment.needs_review,
+        review_reasons=list(assessment.review_reasons),
+        model_version=loaded.version,
+        emotion_index=assessment.emotion.index,
+        escalation_rule=assessment.escalations[0].rule if assessment.escalations else None,
+        escalations=[firing.to_dict() for firing in assessment.escalations],
+        first_response_due=due.first_response_due,
+        resolution_due=due.resolution_due,
+        updated_at=now,
+    )
+
+
+def create_ticket(
+    session: Session,
+    *,
+    payload: TicketCreate,
+    key: str,
+    loaded: LoadedModel,
+    policy: EscalationPolicy,
+    thresholds: Thresholds,
+    settings: Settings,
+    now: datetime,
+) -> IntakeResult:
+    """Create a ticket once per idempotency key; everything is written in one transaction."""
+    ttl = timedelta(hours=settings.idempotency_ttl_hours)
+    digest = idempotency.request_hash(payload)
+    record = idempotency.find(session, key=key, now=now, ttl=ttl)
+    if record is not None:
+        return _replay(session, record, digest)
+    assessment = assess(loaded.model, [payload.text], policy=policy, thresholds=thresholds, explain=True)[0]
+    ticket = build_ticket(payload, assessment, loaded=loaded, settings=settings, now=now)
+    try:
+        claimed = idempotency.claim(session, key=key, digest=digest, now=now, ttl=ttl)
+        repeat = find_repeat(
+            session,
+            customer_id=ticket.customer_id,
+            category=ticket.category,
+            now=now,
+            window=timedelta(days=settings.repeat_window_days),
+        )
+        ticket.repeat_of_id = repeat.id if repeat is not None else None
+        ticket.ticket_no = next_ticket_no(session, received_at=now, zone=settings.zone)
+        session.add(ticket)
+        session.flush()
+        claimed.ticket_id = ticket.id
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        record = idempotency.find(session, key=key, now=now, ttl=ttl)
+        if record is None:
+            raise
+        log.info("a concurrent request with the same Idempotency-Key won; replaying its ticket")
+        return _replay(session, record, digest)
+    except BaseException:
+        session.rollback()
+        raise
+    return IntakeResult(ticket, True, assessment)

@@ -1,0 +1,50 @@
+"""The tracking sheet (投诉处理进度跟踪表) as a state machine: stages, allowed transitions.
+
+A ticket's status is the stage of its last event (`received` at intake). From each status only
+some stages may follow (`ALLOWED`); anything else is refused with the allowed list. A ticket is
+closed only after it was resolved; after `closed` only `reopened` may follow.
+
+First response = the first `customer_contacted` or `resolved` event (the customer heard from
+us); resolution = the last `resolved` event of a ticket that is resolved or closed (a reopen
+clears it).
+"""
+
+from __future__ import annotations
+
+STATUS_NAMES = {
+    "received": "已登记",
+    "assigned": "已分派",
+    "in_progress": "处理中",
+    "customer_contacted": "已联系客户",
+    "escalated": "已升级",
+    "resolved": "已解决",
+    "closed": "已闭环",
+    "reopened": "重新打开",
+}
+STAGES = tuple(code for code in STATUS_NAMES if code != "received")
+OPEN_STATUSES = tuple(code for code in STATUS_NAMES if code != "closed")
+
+_WORKING = ("assigned", "in_progress", "customer_contacted", "escalated", "resolved")
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "received": _WORKING,
+    "assigned": _WORKING,
+    "in_progress": ("assigned", "customer_contacted", "escalated", "resolved"),
+    "customer_contacted": _WORKING,
+    "escalated": ("assigned", "in_progress", "customer_contacted", "resolved"),
+    "reopened": _WORKING,
+    "resolved": ("closed", "reopened"),
+    "closed": ("reopened",),
+}
+FIRST_RESPONSE_STAGES = ("customer_contacted", "resolved")
+
+FEEDBACK_NAMES = {"satisfied": "满意", "mostly": "基本满意", "not": "不满意"}
+
+
+def allowed_next(status: str) -> tuple[str, ...]:
+    """The stages that may follow a status."""
+    return ALLOWED.get(status, ())
+
+
+def can_follow(status: str, stage: str) -> bool:
+    """True when `stage` may be recorded on a ticket whose status is `status`."""
+    return stage in allowed_next(status)

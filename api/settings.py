@@ -1,0 +1,88 @@
+"""Service settings, read once from the environment (prefix `TRIAGE_`, plus `DATABASE_URL`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ESCALATION = PROJECT_ROOT / "data" / "escalation.yaml"
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told from outside; defaults run it with nothing installed.
+
+    Environment variables are the field names upper-cased with the prefix `TRIAGE_`
+    (`TRIAGE_MAX_TEXT_CHARS=8000`), except `DATABASE_URL`, `TRIAGE_API_KEYS` and
+    `TRIAGE_API_KEYS_FILE`, which keep the names the issue gives them.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore", populate_by_name=True)
+
+    var_dir: Path = Field(default=Path("var"), description="Folder for the default database and models.")
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "TRIAGE_DATABASE_URL", "database_url"),
+        description="SQLAlchemy URL; empty means a SQLite file `var_dir/triage.db` (WAL mode).",
+    )
+    auto_migrate: bool = Field(
+        default=True, description="Run Alembic migrations at start; when false, refuse to start if behind."
+    )
+    registry: Path | None = Field(default=None, description="Model registry folder; default `var_dir/models`.")
+    train_default_model: bool = Field(
+        default=True, description="Train the default model from data/ when the registry has none."
+    )
+    model_poll_seconds: float = Field(
+        default=2.0, ge=0, description="How often the registry's CURRENT pointer is re-read; 0 turns it off."
+    )
+    escalation_rules: Path = Field(default=DEFAULT_ESCALATION, description="Escalation rules and emotion index.")
+    api_keys: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TRIAGE_API_KEYS", "api_keys"),
+        description="Comma-separated `key:role[:name]` entries.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TRIAGE_API_KEYS_FILE", "api_keys_file"),
+        description="File with one `key:role[:name]` entry per line (# comments).",
+    )
+    max_text_chars: int = Field(default=5000, ge=1, le=1_000_000, description="Longest complaint text (422 past it).")
+    max_batch_items: int = Field(default=1000, ge=1, le=100_000, description="Most texts in one batch request.")
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Largest request body in bytes (413 past it)."
+    )
+    threshold_category: float = Field(default=0.6, ge=0, le=1)
+    threshold_subtype: float = Field(default=0.5, ge=0, le=1)
+    threshold_tier: float = Field(default=0.6, ge=0, le=1)
+    idempotency_ttl_hours: float = Field(default=48, ge=24, description="How long Idempotency-Keys are kept.")
+    repeat_window_days: int = Field(default=30, ge=1, description="Window of `repeat_of` for closed tickets.")
+    timezone: str = Field(default="Asia/Shanghai", description="Business time zone: ticket numbers and times shown.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as Asia/Shanghai)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The business time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in use: `database_url`, or the default SQLite file under `var_dir`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'triage.db').resolve()}"
+
+    @property
+    def registry_root(self) -> Path:
+        """The model registry folder in use."""
+        return self.registry if self.registry is not None else self.var_dir / "models"

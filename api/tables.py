@@ -1,0 +1,220 @@
+"""The database tables (SQLAlchemy 2 typed models): tickets, events, surveys, idempotency keys.
+
+Tickets keep the model's suggestion (`suggested_*`, probabilities, `needs_review`,
+`model_version`) next to the reviewer's final labels (`final_*`, nullable until reviewed) and the
+effective labels the ticket is worked with (`category`, `subtype`, `tier`, `demand`,
+`department`: the suggestion, raised to P1 by an escalation rule, replaced by the review).
+Every time is stored in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as UTC; SQLite's naive values come back as UTC-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a constraint naming convention (stable names for migrations)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Ticket(Base):
+    """A complaint ticket: the filled 客户投诉登记表 plus its routing and tracking state."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket_no: Mapped[str] = mapped_column(String(24), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    channel: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    customer_name: Mapped[str | None] = mapped_column(String(100))
+    contact: Mapped[str | None] = mapped_column(String(200))
+    order_id: Mapped[str | None] = mapped_column(String(64))
+    product: Mapped[str | None] = mapped_column(String(200))
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    text: Mapped[str] = mapped_column(Text)  # PII masked
+    text_issues: Mapped[list[str]] = mapped_column(Json)
+
+    status: Mapped[str] = mapped_column(String(24))
+    owner: Mapped[str | None] = mapped_column(String(100))
+    revision: Mapped[int] = mapped_column(Integer)  # optimistic lock: concurrent events → 409
+
+    # effective labels: what the ticket is routed and worked with
+    category: Mapped[str] = mapped_column(String(40))
+    subtype: Mapped[str] = mapped_column(String(40))
+    tier: Mapped[str] = mapped_column(String(16))
+    demand: Mapped[str] = mapped_column(String(40))
+    department: Mapped[str] = mapped_column(String(40))
+
+    # the model's suggestion
+    suggested_category: Mapped[str] = mapped_column(String(40))
+    suggested_subtype: Mapped[str] = mapped_column(String(40))
+    suggested_tier: Mapped[str] = mapped_column(String(16))
+    suggested_demand: Mapped[str] = mapped_column(String(40))
+    suggested_department: Mapped[str] = mapped_column(String(40))
+    category_probability: Mapped[float] = mapped_column(Float)
+    subtype_probability: Mapped[float] = mapped_column(Float)
+    tier_probability: Mapped[float] = mapped_column(Float)
+    department_probability: Mapped[float] = mapped_column(Float)
+    top_tier_probability: Mapped[float] = mapped_column(Float)  # P(P1), an input of the emotion index
+    top_subtypes: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    explanation: Mapped[dict[str, Any]] = mapped_column(Json)
+    needs_review: Mapped[bool] = mapped_column(Boolean)
+    review_reasons: Mapped[list[str]] = mapped_column(Json)
+    model_version: Mapped[str] = mapped_column(String(64))
+
+    # escalation and emotion
+    emotion_index: Mapped[int] = mapped_column(SmallInteger)
+    escalation_rule: Mapped[str | None] = mapped_column(String(64))
+    escalations: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+
+    # SLA
+    first_response_due: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolution_due: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    repeat_of_id: Mapped[int | None] = mapped_column(Id, ForeignKey("tickets.id"))
+
+    # the agent's review (next issue); null until reviewed
+    final_category: Mapped[str | None] = mapped_column(String(40))
+    final_subtype: Mapped[str | None] = mapped_column(String(40))
+    final_tier: Mapped[str | None] = mapped_column(String(16))
+    final_demand: Mapped[str | None] = mapped_column(String(40))
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    review_comment: Mapped[str | None] = mapped_column(Text)
+
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index(None, "received_at", "id"),
+        Index(None, "status"),
+        Index(None, "department"),
+        Index(None, "tier"),
+        Index(None, "category"),
+        Index(None, "channel"),
+        Index(None, "customer_id", "category"),
+        Index(None, "needs_review"),
+        CheckConstraint("emotion_index BETWEEN 0 AND 100", name="emotion_index_range"),
+    )
+    __mapper_args__ = {"version_id_col": revision}
+
+
+class TicketEvent(Base):
+    """One line of the 投诉处理进度跟踪表: a stage change, when, by whom, with its details."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(Id, ForeignKey("tickets.id"))
+    stage: Mapped[str] = mapped_column(String(24))
+    from_status: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    owner: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)  # PII masked
+    details: Mapped[dict[str, Any]] = mapped_column(Json)  # resolution, feedback, … (PII masked)
+
+    __table_args__ = (Index(None, "ticket_id", "id"),)
+
+
+class Survey(Base):
+    """The 客户满意度调查问卷 of a closed ticket: four 1–5 scores and free text."""
+
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(Id, ForeignKey("tickets.id"), unique=True)
+    timeliness: Mapped[int] = mapped_column(SmallInteger)
+    effectiveness: Mapped[int] = mapped_column(SmallInteger)
+    attitude: Mapped[int] = mapped_column(SmallInteger)
+    overall: Mapped[int] = mapped_column(SmallInteger)
+    method: Mapped[str | None] = mapped_column(String(16))
+    best_aspects: Mapped[list[str]] = mapped_column(Json)
+    improve_aspects: Mapped[list[str]] = mapped_column(Json)
+    comment: Mapped[str | None] = mapped_column(Text)  # PII masked
+    surveyed_by: Mapped[str] = mapped_column(String(100))
+    surveyed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = tuple(
+        CheckConstraint(f"{score} BETWEEN 1 AND 5", name=f"{score}_range")
+        for score in ("timeliness", "effectiveness", "attitude", "overall")
+    )
+
+
+class IdempotencyKey(Base):
+    """An `Idempotency-Key` of `POST /v1/tickets`: the request's hash and the ticket it made."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[int | None] = mapped_column(Id, ForeignKey("tickets.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "created_at"),)
+
+
+class TicketCounter(Base):
+    """The last ticket number used on a business day (`TS-YYYYMMDD-NNNNNN`), bumped atomically."""
+
+    __tablename__ = "ticket_counters"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer)
