@@ -57,6 +57,7 @@ class Prediction:
     explanation: dict[str, tuple[ExplanationTerm, ...]]
     masked_text: str
     judgeable: bool
+    tier_probabilities: dict[str, float] = field(default_factory=dict)
     issues: tuple[str, ...] = field(default_factory=tuple)
     model_version: str = ""
 

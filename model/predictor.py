@@ -14,7 +14,7 @@ from model.errors import InputTextError
 from model.prediction import ExplanationTerm, LabelScore, Prediction, TermSpan
 from model.taxonomy import Taxonomy
 from model.text import PLACEHOLDERS, PreparedText, normalise, prepare
-from model.tokenize import tokenize_with_spans
+from model.tokenize import tokenize, tokenize_with_spans
 
 # Longer texts are classified on their first MAX_CHARS characters (and flagged "truncated").
 MAX_CHARS = 5000
@@ -129,11 +129,20 @@ class TriageModel:
                     explanation=explanation,
                     masked_text=prepared.masked_original() if prepared is not None else text,
                     judgeable=not [issue for issue in issues if issue != "truncated"],
+                    tier_probabilities={
+                        code: _round(heads["tier"].proba[i, j]) for j, code in enumerate(heads["tier"].classes)
+                    },
                     issues=issues,
                     model_version=self.version,
                 )
             )
         return predictions
+
+    def out_of_vocabulary_rate(self, texts: Sequence[str]) -> float:
+        """Share of the texts' word tokens the model has no feature for (a drift signal)."""
+        vocabulary = self.classifier.features_.word_vocabulary_
+        tokens = [token for text in texts for token in tokenize(normalise(text[:MAX_CHARS]))]
+        return sum(token not in vocabulary for token in tokens) / len(tokens) if tokens else 0.0
 
     def describe(self) -> dict[str, Any]:
         """Parameters of the classifier, for metadata and the API."""

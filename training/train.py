@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,10 +113,15 @@ def train(
             "files": dataset.files,
             "rows_used": len(train_rows),
             "duplicates_dropped": len(dataset.warnings),
+            "label_counts": {
+                head: dict(Counter(getattr(row, head) for row in train_rows).most_common())
+                for head in ("category", "subtype", "tier")
+            },
         },
         "evaluation": {
             "split": split,
             "rows": len(eval_rows),
+            "out_of_vocabulary_rate": round(model.out_of_vocabulary_rate([row.text for row in eval_rows]), 4),
             "files": eval_set.files if eval_set is not None else [],
         },
         "metrics": metrics,

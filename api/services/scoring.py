@@ -33,17 +33,9 @@ class Assessment:
         return bool(self.review_reasons)
 
 
-def top_tier_probabilities(model: TriageModel, normalised: Sequence[str]) -> list[float]:
-    """P(most urgent tier of the taxonomy) for each normalised text, from the model's tier head."""
-    if not normalised:
-        return []
-    top_tier = next(iter(model.taxonomy.tiers))
-    heads = model.classifier.predict_heads(list(normalised))
-    tier_head = heads["tier"]
-    if top_tier not in tier_head.classes:
-        return [0.0] * len(normalised)
-    column = tier_head.classes.index(top_tier)
-    return [float(value) for value in tier_head.proba[:, column]]
+def top_tier_probability(model: TriageModel, prediction: Prediction) -> float:
+    """P(most urgent tier of the taxonomy) from the model's tier head."""
+    return prediction.tier_probabilities.get(next(iter(model.taxonomy.tiers)), 0.0)
 
 
 def _routed_tier(model: TriageModel, fired: Sequence[Firing], model_tier: str) -> str:
@@ -65,9 +57,9 @@ def assess(
     """Assess complaint texts in one vectorised pass."""
     predictions = model.predict_many(list(texts), explain=explain)
     normalised = [normalise(text[:MAX_CHARS]) for text in texts]
-    probabilities = top_tier_probabilities(model, normalised)
     assessments = []
-    for norm, prediction, probability in zip(normalised, predictions, probabilities):
+    for norm, prediction in zip(normalised, predictions):
+        probability = top_tier_probability(model, prediction)
         emotion = policy.emotion(norm, probability)
         fired = tuple(policy.fire(norm, emotion.index))
         assessments.append(

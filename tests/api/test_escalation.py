@@ -13,7 +13,7 @@ import yaml
 from sklearn.metrics import roc_auc_score
 
 from api.services.escalation import EscalationConfigError, EscalationPolicy, load_policy, parse_policy
-from api.services.scoring import top_tier_probabilities
+from api.services.scoring import top_tier_probability
 from api.settings import DEFAULT_ESCALATION
 from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
@@ -160,7 +160,8 @@ def test_the_emotion_index_separates_p1_on_the_shared_data(policy: EscalationPol
         rows = list(csv.DictReader(handle))
     texts = [normalise(row["text"]) for row in rows]
     tiers = np.array([row["tier"] for row in rows])
-    probabilities = top_tier_probabilities(sample_model, texts)
+    predictions = sample_model.predict_many([row["text"] for row in rows])
+    probabilities = [top_tier_probability(sample_model, prediction) for prediction in predictions]
     index = np.array([policy.emotion(text, p).index for text, p in zip(texts, probabilities)])
     lexical = np.array([policy.emotion(text, 0.0).index for text in texts])
     is_p1 = tiers == "P1"
