@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from model.artifact import new_version_id, save_model
+from model.artifact import save_model
 from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
 from training.cli import app
@@ -45,8 +45,8 @@ def worse_model(halves: tuple[list[LabeledRow], list[LabeledRow]], taxonomy: Tax
 @pytest.fixture
 def registry(tmp_path: Path, good_model: TriageModel, worse_model: TriageModel) -> Registry:
     root = tmp_path / "models"
-    for model in (good_model, worse_model):
-        version = new_version_id()
+    # Version ids sort in this order (two ids made in the same second would sort at random).
+    for version, model in (("20261101-000000-good", good_model), ("20261102-000000-worse", worse_model)):
         model.version = version
         save_model(model, root / version)
     return Registry(root)
