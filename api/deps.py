@@ -12,6 +12,8 @@ of `roles` (admin may do everything). Which roles may use what:
 | POST /v1/tickets/{ticket_no}/events | agent |
 | POST /v1/tickets/{ticket_no}/survey | agent, intake |
 | GET /v1/model | analyst, agent |
+| POST /v1/tickets/{ticket_no}/review, GET /v1/review-queue | agent |
+| GET /v1/stats, /v1/stats/drift | analyst |
 """
 
 from __future__ import annotations
@@ -87,8 +89,10 @@ def get_policy(services: ServicesDep) -> EscalationPolicy:
     return services.policy
 
 
-def get_thresholds(services: ServicesDep) -> Thresholds:
-    """The review thresholds."""
+def get_thresholds(services: ServicesDep, loaded: Annotated[LoadedModel, Depends(get_model)]) -> Thresholds:
+    """The review thresholds of the request's model: its own `thresholds.json`, else the settings'."""
+    if loaded.thresholds is not None:
+        return loaded.thresholds
     if services.thresholds is None:
         raise Unavailable("the service is starting", type="model_unavailable")
     return services.thresholds
@@ -136,3 +140,4 @@ TicketReader = Annotated[Principal, require_role("agent", "analyst")]
 AgentUser = Annotated[Principal, require_role("agent")]
 SurveyUser = Annotated[Principal, require_role("agent", "intake")]
 ModelReader = Annotated[Principal, require_role("analyst", "agent")]
+AnalystUser = Annotated[Principal, require_role("analyst")]

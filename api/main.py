@@ -31,7 +31,7 @@ from api.deps import Services
 from api.errors import ApiError
 from api.metrics import Metrics
 from api.middleware import OPEN_PATHS, AuthMiddleware, BodyLimitMiddleware, MetricsMiddleware
-from api.routers import classify, events, health, model, surveys, tickets
+from api.routers import classify, console, events, health, model, review, stats, surveys, tickets
 from api.services.escalation import load_policy
 from api.services.model_holder import ModelHolder
 from api.services.thresholds import Thresholds
@@ -248,6 +248,9 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.state.services = services
     for router in (classify.router, tickets.router, events.router, surveys.router, model.router, health.router):
         app.include_router(router)
+    app.include_router(review.router)  # POST /v1/tickets/{no}/review, GET /v1/review-queue
+    app.include_router(stats.router)  # GET /v1/stats, GET /v1/stats/drift
+    app.include_router(console.router)  # GET /console: the agents' page (open; its API calls carry the key)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -18,7 +18,11 @@ from api.errors import ApiError, PayloadTooLarge, Unauthorized
 from api.metrics import Metrics
 
 PRINCIPAL = "triage.principal"
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    # the agents' console: static files holding no data (its API calls carry the key)
+    | {"/console", "/console/console.js", "/console/console.css"}
+)
 
 
 async def _reject(error: ApiError, scope: Scope, receive: Receive, send: Send) -> None:

@@ -21,7 +21,9 @@ from api.schemas import (
     EscalationOut,
     EventOut,
     Label,
+    QueueItem,
     Review,
+    ReviewedLabels,
     ScoredLabel,
     SlaHours,
     Span,
@@ -35,13 +37,17 @@ from api.schemas import (
 )
 from api.services.listing import is_overdue
 from api.services.model_holder import LoadedModel
+from api.services.review import REVIEWED
+from api.services.review_queue import confidence_of
 from api.services.routing import SLA_STATES, sla_state
 from api.services.scoring import Assessment
 from api.services.tickets import history_of, survey_of, ticket_numbers
-from api.services.tracking import FEEDBACK_NAMES, STATUS_NAMES
+from api.services.tracking import EVENT_NAMES, FEEDBACK_NAMES, STATUS_NAMES
 from api.tables import Survey, Ticket, TicketEvent
 from model.prediction import LabelScore
 from model.taxonomy import Taxonomy
+
+QUEUE_TEXT_CHARS = 200
 
 
 class Names:
@@ -209,10 +215,12 @@ class TicketPresenter:
             model_version=ticket.model_version,
         )
 
-    def _review(self, ticket: Ticket) -> Review | None:
+    def _review(self, ticket: Ticket, history: list[TicketEvent]) -> Review | None:
         if ticket.reviewed_at is None:
             return None
         names = self.names
+        last = next((event for event in reversed(history) if event.stage == REVIEWED), None)
+        details = last.details if last is not None else {}
         return Review(
             category=names.category(ticket.final_category) if ticket.final_category else None,
             subtype=names.subtype(ticket.final_subtype) if ticket.final_subtype else None,
@@ -221,14 +229,24 @@ class TicketPresenter:
             reviewed_by=ticket.reviewed_by,
             reviewed_at=self._maybe_local(ticket.reviewed_at),
             comment=ticket.review_comment,
+            action=details.get("action"),
+            tier_downgrade=bool(details.get("tier_downgrade", False)),
         )
+
+    def _reviewed_labels(self, value: object) -> ReviewedLabels | None:
+        if not isinstance(value, dict):
+            return None
+        labels = ReviewedLabels.model_validate(value)
+        labels.first_response_due = self._local(labels.first_response_due)
+        labels.resolution_due = self._local(labels.resolution_due)
+        return labels
 
     def event(self, event: TicketEvent) -> EventOut:
         """One tracking-sheet line."""
         feedback = event.details.get("feedback")
         return EventOut(
             stage=event.stage,
-            stage_name=STATUS_NAMES.get(event.stage, event.stage),
+            stage_name=EVENT_NAMES.get(event.stage, event.stage),
             from_status=event.from_status,
             actor=event.actor,
             at=self._local(event.at),
@@ -237,6 +255,39 @@ class TicketPresenter:
             resolution=event.details.get("resolution"),
             feedback=Label(code=feedback, name=FEEDBACK_NAMES.get(feedback, feedback)) if feedback else None,
             comment=event.details.get("comment"),
+            action=event.details.get("action"),
+            before=self._reviewed_labels(event.details.get("before")),
+            after=self._reviewed_labels(event.details.get("after")),
+            tier_downgrade=event.details.get("tier_downgrade"),
+        )
+
+    def queue_item(self, ticket: Ticket) -> QueueItem:
+        """A ticket of the review queue: the suggestion with its probabilities."""
+        names = self.names
+
+        def scored(label: Label, probability: float) -> ScoredLabel:
+            return ScoredLabel(code=label.code, name=label.name, probability=probability)
+
+        text = ticket.text if len(ticket.text) <= QUEUE_TEXT_CHARS else ticket.text[: QUEUE_TEXT_CHARS - 1] + "…"
+        return QueueItem(
+            ticket_no=ticket.ticket_no,
+            received_at=self._local(ticket.received_at),
+            channel=Label(code=ticket.channel, name=CHANNEL_NAMES.get(ticket.channel, ticket.channel)),
+            status=Label(code=ticket.status, name=STATUS_NAMES.get(ticket.status, ticket.status)),
+            text=text,
+            category=scored(names.category(ticket.suggested_category), ticket.category_probability),
+            subtype=scored(names.subtype(ticket.suggested_subtype), ticket.subtype_probability),
+            tier=scored(names.tier(ticket.suggested_tier), ticket.tier_probability),
+            routed_tier=names.tier(ticket.tier),
+            demand=names.demand(ticket.demand),
+            department=names.department(ticket.department),
+            confidence=confidence_of(ticket),
+            review_reasons=list(ticket.review_reasons),
+            escalation_rule=ticket.escalation_rule,
+            emotion_index=ticket.emotion_index,
+            first_response_due=self._local(ticket.first_response_due),
+            resolution_due=self._local(ticket.resolution_due),
+            overdue=is_overdue(ticket, self.now),
         )
 
     def survey(self, survey: Survey, ticket_no: str) -> SurveyOut:
@@ -279,7 +330,7 @@ class TicketPresenter:
             "review_reasons": list(ticket.review_reasons),
             "escalations": [EscalationOut(**item) for item in ticket.escalations],
             "suggestion": self._suggestion(ticket),
-            "review": self._review(ticket),
+            "review": self._review(ticket, history),
             "history": [self.event(event) for event in history],
             "survey": self.survey(survey, ticket.ticket_no) if survey is not None else None,
         }

@@ -208,6 +208,35 @@ class SurveyCreate(_In):
     comment: OptionalNote = None
 
 
+Code = Annotated[str | None, Field(max_length=40), AfterValidator(_clean_optional)]
+
+
+class ReviewRequest(_In):
+    """An agent's review: `accept` the labels the ticket shows, or `correct` some of them.
+
+    A correction names at least one of category, subtype, tier, demand; the others keep their
+    current value. Given only a subtype, the category is the subtype's. A tier less urgent than the
+    ticket's current tier (a downgrade) needs a `comment`.
+    """
+
+    action: Literal["accept", "correct"] = Field(description="accept: confirm the labels; correct: change some.")
+    category: Code = Field(default=None, description="Final category code (correct only).")
+    subtype: Code = Field(default=None, description="Final subtype code (correct only); must belong to the category.")
+    tier: Code = Field(default=None, description="Final tier code (correct only).")
+    demand: Code = Field(default=None, description="Final demand code (correct only).")
+    comment: OptionalNote = Field(default=None, description="Why; required for a tier downgrade (PII masked).")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"action": "accept"},
+                {"action": "correct", "subtype": "late_delivery", "tier": "P3", "comment": "只是晚了半天"},
+            ]
+        },
+    )
+
+
 # --------------------------------------------------------------------------------------- out
 class ErrorDetail(BaseModel):
     """One error: where (`loc` names the field), what, and its type; some add keys (`allowed`)."""
@@ -371,7 +400,7 @@ class Suggestion(BaseModel):
 
 
 class Review(BaseModel):
-    """An agent's final labels (filled by the review step)."""
+    """An agent's final labels (the last review; every review is in the history)."""
 
     category: Label | None
     subtype: Label | None
@@ -380,6 +409,20 @@ class Review(BaseModel):
     reviewed_by: str | None
     reviewed_at: datetime | None
     comment: str | None
+    action: str | None = Field(default=None, description="accept or correct (the last review).")
+    tier_downgrade: bool = Field(default=False, description="The last review lowered the tier's urgency.")
+
+
+class ReviewedLabels(BaseModel):
+    """A ticket's effective labels, department and due times before or after a review."""
+
+    category: str
+    subtype: str
+    tier: str
+    demand: str
+    department: str
+    first_response_due: datetime
+    resolution_due: datetime
 
 
 class EventOut(BaseModel):
@@ -395,6 +438,10 @@ class EventOut(BaseModel):
     resolution: str | None = None
     feedback: Label | None = None
     comment: str | None = None
+    action: str | None = Field(default=None, description="Review events: accept or correct.")
+    before: ReviewedLabels | None = Field(default=None, description="Review events: the labels before.")
+    after: ReviewedLabels | None = Field(default=None, description="Review events: the labels after.")
+    tier_downgrade: bool | None = Field(default=None, description="Review events: the tier became less urgent.")
 
 
 class SurveyOut(BaseModel):
@@ -467,6 +514,41 @@ class TicketPage(BaseModel):
     """One page of tickets, newest first; pass `next_cursor` as `cursor` for the next one."""
 
     items: list[TicketSummary]
+    next_cursor: str | None
+
+
+class QueueItem(BaseModel):
+    """A ticket waiting for review: the model's suggestion with its probabilities.
+
+    `category`, `subtype` and `tier` are the suggestion; `routed_tier` is the tier the ticket is
+    worked with (an escalation rule may have raised it); `confidence` is the lowest of the three
+    probabilities.
+    """
+
+    ticket_no: str
+    received_at: datetime
+    channel: Label
+    status: Label
+    text: str = Field(description="The masked complaint, cut to 200 characters (… marks a cut).")
+    category: ScoredLabel
+    subtype: ScoredLabel
+    tier: ScoredLabel
+    routed_tier: Label
+    demand: Label
+    department: Label
+    confidence: float
+    review_reasons: list[str]
+    escalation_rule: str | None
+    emotion_index: int
+    first_response_due: datetime
+    resolution_due: datetime
+    overdue: bool
+
+
+class QueuePage(BaseModel):
+    """One page of the review queue, lowest confidence first, then oldest."""
+
+    items: list[QueueItem]
     next_cursor: str | None
 
 

@@ -57,6 +57,19 @@ class Settings(BaseSettings):
     threshold_category: float = Field(default=0.6, ge=0, le=1)
     threshold_subtype: float = Field(default=0.5, ge=0, le=1)
     threshold_tier: float = Field(default=0.6, ge=0, le=1)
+    drift_js_threshold: float = Field(
+        default=0.2, ge=0, le=1, description="Jensen-Shannon distance (base 2) past which a head has drifted."
+    )
+    drift_oov_margin: float = Field(
+        default=0.05, ge=0, le=1, description="Out-of-vocabulary rate above the training reference that is drift."
+    )
+    drift_min_tickets: int = Field(
+        default=30, ge=1, description="Fewest tickets in a period for drift to recommend retraining."
+    )
+    drift_max_texts: int = Field(
+        default=5000, ge=1, description="Most texts (evenly sampled) the out-of-vocabulary rate is measured on."
+    )
+    stats_max_days: int = Field(default=400, ge=1, description="Longest from..to range of the statistics routes.")
     idempotency_ttl_hours: float = Field(default=48, ge=24, description="How long Idempotency-Keys are kept.")
     repeat_window_days: int = Field(default=30, ge=1, description="Window of `repeat_of` for closed tickets.")
     timezone: str = Field(default="Asia/Shanghai", description="Business time zone: ticket numbers and times shown.")

@@ -54,7 +54,9 @@ def test_evaluate_accepts_a_folder_and_refuses_an_unknown_version(registry: Path
     folder = Registry(registry).current_path()
     ok = runner.invoke(app, ["evaluate", "--model", str(folder), "--data", str(DEFAULT_SAMPLE), "--json"])
     assert ok.exit_code == 0
-    bad = runner.invoke(app, ["evaluate", "--model", "v404", "--data", str(DEFAULT_SAMPLE), "--registry", str(registry)])
+    bad = runner.invoke(
+        app, ["evaluate", "--model", "v404", "--data", str(DEFAULT_SAMPLE), "--registry", str(registry)]
+    )
     assert bad.exit_code == 1 and "no model version 'v404'" in bad.output
 
 

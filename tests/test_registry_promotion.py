@@ -125,7 +125,8 @@ def test_thresholds_command_writes_them_beside_the_model(
     good, _ = versions(registry)
     holdout = eval_csv(tmp_path, halves[1])
     result = runner.invoke(
-        app, ["thresholds", "--precision", "0.9", "--data", str(holdout), "--model", good, "--registry", str(registry.root)]
+        app,
+        ["thresholds", "--precision", "0.9", "--data", str(holdout), "--model", good, "--registry", str(registry.root)],
     )
     assert result.exit_code == 0, result.output
     assert "auto-filled:" in result.output

@@ -1,4 +1,8 @@
-"""The `triage` command line: a thin Typer layer over the functions of `training` and `api`."""
+"""The model commands of `triage`: a thin Typer layer over the functions of `training`.
+
+The installed `triage` command is `api.cli:app`, which adds the commands that need the ticket
+database or the service (export, report, serve) to these.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,9 @@ from training.registry import DEFAULT_REGISTRY, Registry, RegistryError
 from training.thresholds import autofill_report, derive_thresholds, write_thresholds
 from training.train import DEFAULT_SAMPLE, DataError, train
 
-app = typer.Typer(help="Complaint triage: train, evaluate and serve the complaint classifier.", no_args_is_help=True)
+app = typer.Typer(
+    help="Complaint triage: train, evaluate, compare and promote the complaint classifier.", no_args_is_help=True
+)
 console = Console(stderr=True, soft_wrap=True)
 
 
@@ -409,27 +415,8 @@ def rollback_command(
     console.print(f"version {previous} is now current")
 
 
-@app.command("serve")
-def serve_command(
-    host: Annotated[str, typer.Option(envvar="TRIAGE_HOST")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="TRIAGE_PORT")] = 8000,
-    workers: Annotated[int, typer.Option(min=1)] = 1,
-    registry_root: RegistryOption = DEFAULT_REGISTRY,
-) -> None:
-    """Start the API (uvicorn); trains the default model first when the registry has none."""
-    import uvicorn
-
-    from training.defaults import ensure_current_model
-
-    try:
-        ensure_current_model(Registry(registry_root))
-    except (DataError, ModelError) as error:
-        fail(str(error))
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
-
-
 def main() -> None:
-    """Entry point for `python -m training.cli`."""
+    """Entry point for `python -m training.cli` (the model commands only)."""
     app(sys.argv[1:])
 
 

@@ -151,6 +151,13 @@ def _check_row(
     )
 
 
+def check_record(record: dict[str, str | None], taxonomy: Taxonomy, file: str = "", row: int = 0) -> list[Problem]:
+    """The problems one CSV record would raise when read for training (empty: it would be used)."""
+    problems: list[Problem] = []
+    _check_row(record, (file, row), taxonomy, problems)
+    return problems
+
+
 def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = None) -> Dataset:
     """Read one CSV into `dataset` (a new one by default), checking every row."""
     dataset = dataset if dataset is not None else Dataset()

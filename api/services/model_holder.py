@@ -3,8 +3,9 @@
 `ModelHolder.get()` returns the `LoadedModel` in service; a request keeps the object it got for
 its whole duration, so a swap never changes a model under a request. At most every
 `poll_seconds` a `get()` re-reads the registry's CURRENT pointer; when it names another version,
-a background thread loads and warms that version and then replaces the reference in one
-assignment. A version that fails to load is logged and skipped; the old one keeps serving.
+a background thread loads and warms that version (with the review thresholds stored beside it)
+and then replaces the reference in one assignment, so the model and its thresholds change
+together. A version that fails to load is logged and skipped; the old one keeps serving.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from api.services.thresholds import Thresholds, load_version_thresholds
 from model.artifact import load_model, read_metadata
 from model.errors import ArtifactError, ModelError
 from model.predictor import TriageModel
@@ -30,12 +32,14 @@ log = logging.getLogger("api.model")
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model version in service: the model, its metadata, its folder and when it was loaded."""
+    """A model version in service: the model, its metadata, its folder, when it was loaded, and
+    the review thresholds stored with it (None: the settings' defaults apply)."""
 
     model: TriageModel
     metadata: dict[str, Any]
     path: Path
     loaded_at: datetime
+    thresholds: Thresholds | None = None
 
     @property
     def version(self) -> str:
@@ -102,7 +106,7 @@ class ModelHolder:
 
     def _load(self, path: Path) -> LoadedModel:
         model, metadata = self._loader(path)
-        return LoadedModel(model, metadata, path, datetime.now(UTC))
+        return LoadedModel(model, metadata, path, datetime.now(UTC), load_version_thresholds(path))
 
     @property
     def ready(self) -> bool:

@@ -1,6 +1,6 @@
 """The tracking sheet (投诉处理进度跟踪表) as a state machine: stages, allowed transitions.
 
-A ticket's status is the stage of its last event (`received` at intake). From each status only
+A ticket's status is the stage of its last stage event (`received` at intake). From each status only
 some stages may follow (`ALLOWED`); anything else is refused with the allowed list. A ticket is
 closed only after it was resolved; after `closed` only `reopened` may follow.
 
@@ -21,6 +21,8 @@ STATUS_NAMES = {
     "closed": "已闭环",
     "reopened": "重新打开",
 }
+# Events that are not stage changes (the status stays): an agent's review of the labels.
+EVENT_NAMES = {**STATUS_NAMES, "reviewed": "已审核"}
 STAGES = tuple(code for code in STATUS_NAMES if code != "received")
 OPEN_STATUSES = tuple(code for code in STATUS_NAMES if code != "closed")
 

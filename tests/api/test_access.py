@@ -84,6 +84,10 @@ def test_roles_per_route_are_those_of_the_issue(client: TestClient) -> None:
         ("POST", "/v1/tickets/{ticket_no}/events"): {"agent"},
         ("POST", "/v1/tickets/{ticket_no}/survey"): {"agent", "intake"},
         ("GET", "/v1/model"): {"analyst", "agent"},
+        ("POST", "/v1/tickets/{ticket_no}/review"): {"agent"},
+        ("GET", "/v1/review-queue"): {"agent"},
+        ("GET", "/v1/stats"): {"analyst"},
+        ("GET", "/v1/stats/drift"): {"analyst"},
     }
     actual = {(method, path): set(guard.roles) for method, path, guard in _protected_routes(client) if guard}
     assert actual == expected

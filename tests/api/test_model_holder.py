@@ -94,7 +94,14 @@ def test_the_service_shows_a_promoted_model_without_restart(
     assert services.models.get().path.name == "v2"
     info = client.get("/v1/model", headers=headers("agent")).json()
     assert info["taxonomy"]["tiers"][0]["code"] == "P1"
-    assert info["thresholds"] == {"category": 0.6, "subtype": 0.5, "tier": 0.6, "per_class": {}}
+    assert info["thresholds"] == {
+        "category": 0.6,
+        "subtype": 0.5,
+        "tier": 0.6,
+        "per_class": {},
+        "source": "settings",
+        "precision": None,
+    }
     assert [rule["code"] for rule in info["escalation"]["rules"]][0] == "safety_health"
     assert client.post("/v1/classify", json={"text": "快递没送到"}, headers=headers("intake")).status_code == 200
 

@@ -1,0 +1,185 @@
+"""The `triage` command: the model commands of `training.cli` plus those that need the ticket service.
+
+`export` and `report` read the ticket database (`DATABASE_URL`, default the SQLite file under
+`var/`, as the service uses); `serve` starts the service. Dates are days in the business time
+zone (`TRIAGE_TIMEZONE`, default Asia/Shanghai), both ends inclusive.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from api.db import Database, SchemaError
+from api.schemas import EARLIEST_YEAR, LATEST_YEAR
+from api.services.export import ticket_rows, write_export
+from api.services.stats import day_bounds
+from api.settings import Settings
+from model.errors import ModelError
+from model.taxonomy import DEFAULT_TAXONOMY, load_taxonomy
+from training import cli as model_cli
+from training.cli import RegistryOption, TaxonomyOption, console, fail
+from training.monthly import read_export, write_monthly_report
+from training.registry import DEFAULT_REGISTRY, Registry
+from training.train import DataError
+
+app = typer.Typer(
+    help="Complaint triage: train, evaluate, compare and promote the classifier; export tickets, "
+    "write the monthly report and serve the API.",
+    no_args_is_help=True,
+)
+app.registered_commands.extend(model_cli.app.registered_commands)
+
+DatabaseOption = Annotated[
+    str,
+    typer.Option("--database-url", envvar="DATABASE_URL", help="Ticket database (default: the service's SQLite file)."),
+]
+MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+
+
+def _settings(database_url: str) -> Settings:
+    try:
+        return Settings(database_url=database_url) if database_url else Settings()
+    except ValidationError as error:
+        fail(f"the service settings are invalid: {error}")
+
+
+@contextmanager
+def ticket_session(settings: Settings) -> Iterator[Session]:
+    """A session on the ticket database, which must be at the schema this code knows."""
+    try:
+        database = Database(settings.resolved_database_url)
+    except SchemaError as error:
+        fail(str(error))
+    try:
+        try:
+            database.prepare(auto_migrate=False)
+        except SchemaError as error:
+            fail(str(error))
+        with database.session() as session:
+            yield session
+    finally:
+        database.dispose()
+
+
+@app.command("export")
+def export_command(
+    since: Annotated[datetime, typer.Option("--since", formats=["%Y-%m-%d"], help="First day received, YYYY-MM-DD.")],
+    until: Annotated[datetime, typer.Option("--until", formats=["%Y-%m-%d"], help="Last day received, YYYY-MM-DD.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    all_tickets: Annotated[
+        bool, typer.Option("--all", help="Every ticket (for the monthly report), not only the reviewed ones.")
+    ] = False,
+    database_url: DatabaseOption = "",
+    taxonomy_path: TaxonomyOption = DEFAULT_TAXONOMY,
+) -> None:
+    """Reviewed tickets as training rows (final labels, masked text, the suggestion beside them).
+
+    With --all, every ticket received in the range, reviewed or not, in the same columns.
+    """
+    first, last = since.date(), until.date()
+    for day, option in ((first, "--since"), (last, "--until")):
+        if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+            fail(f"{option} {day}: expected a day between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    if first > last:
+        fail(f"--since {first} is after --until {last}")
+    settings = _settings(database_url)
+    try:
+        taxonomy = load_taxonomy(taxonomy_path)
+    except ModelError as error:
+        fail(str(error))
+    now = datetime.now(settings.zone)
+    start, end = day_bounds(first, last, settings.zone)
+    with ticket_session(settings) as session:
+        rows = ticket_rows(session, start=start, end=end, all_tickets=all_tickets, zone=settings.zone, now=now)
+        try:
+            result = write_export(out, rows, taxonomy=None if all_tickets else taxonomy)
+        except OSError as error:
+            fail(f"{out}: cannot be written ({error.strerror})")
+    for problem in result.skipped:
+        console.print(f"  left out: {problem}", highlight=False, markup=False)
+    kind = "tickets" if all_tickets else "reviewed tickets"
+    skipped = f" ({len(result.skipped)} left out, see above)" if result.skipped else ""
+    console.print(f"wrote {result.written} {kind} received {first}..{last} to {out}{skipped}", highlight=False)
+
+
+def _month(value: str) -> tuple[date, date]:
+    match = MONTH.fullmatch(value)
+    if match is None or not EARLIEST_YEAR <= int(match.group(1)) <= LATEST_YEAR:
+        fail(f"--month {value!r}: expected YYYY-MM between {EARLIEST_YEAR} and {LATEST_YEAR}, e.g. 2026-10")
+    first = date(int(match.group(1)), int(match.group(2)), 1)
+    following = date(first.year + 1, 1, 1) if first.month == 12 else date(first.year, first.month + 1, 1)
+    return first, following - timedelta(days=1)
+
+
+@app.command("report")
+def report_command(
+    month: Annotated[str, typer.Option("--month", help="The month, YYYY-MM.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.md and the figures.")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="An export (triage export --all); default: read the database.")
+    ] = None,
+    database_url: DatabaseOption = "",
+) -> None:
+    """The monthly report (markdown summary and PNG figures) from an export file or the database."""
+    first, last = _month(month)
+    if data is not None:
+        try:
+            rows = read_export(data)
+        except (OSError, UnicodeDecodeError) as error:
+            fail(f"{data}: cannot be read ({error})")
+        except ValueError as error:
+            fail(str(error))
+    else:
+        settings = _settings(database_url)
+        start, end = day_bounds(first, last, settings.zone)
+        with ticket_session(settings) as session:
+            rows = list(
+                ticket_rows(
+                    session, start=start, end=end, all_tickets=True, zone=settings.zone, now=datetime.now(settings.zone)
+                )
+            )
+    try:
+        path = write_monthly_report(rows, month, out)
+    except OSError as error:
+        fail(f"{out}: cannot be written ({error.strerror})")
+    console.print(f"wrote {path} and its figures ({sum(row['created_at'][:7] == month for row in rows)} tickets)")
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(envvar="TRIAGE_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="TRIAGE_PORT")] = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+    registry_root: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Start the API (uvicorn); trains the default model first when the registry has none."""
+    import uvicorn
+
+    from training.defaults import ensure_current_model
+
+    try:
+        ensure_current_model(Registry(registry_root))
+    except (DataError, ModelError) as error:
+        fail(str(error))
+    os.environ["TRIAGE_REGISTRY"] = str(registry_root)  # the app (and every worker) reads its settings from here
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def main() -> None:
+    """Entry point for `python -m api.cli`."""
+    app(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""GET /console: the agents' review console, a static page that calls the API with the agent's key.
+
+The page and its script and style sheet hold no data, so they are served without a key (their
+paths are in `api.middleware.OPEN_PATHS`); every ticket the page shows comes from the `/v1` API,
+called from the browser with the key the agent types in. The files live in `api/static/`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+CONSOLE_FILES = {
+    "/console": ("console.html", "text/html; charset=utf-8"),
+    "/console/console.js": ("console.js", "text/javascript; charset=utf-8"),
+    "/console/console.css": ("console.css", "text/css; charset=utf-8"),
+}
+"""Each served path, the file behind it and its media type."""
+
+SECURITY_HEADERS = {
+    # The page keeps an API key in sessionStorage: no script but its own, no framing.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+router = APIRouter(tags=["console"], include_in_schema=False)
+
+
+def _serve(path: str) -> FileResponse:
+    """The static file behind `path` with its media type and the security headers."""
+    name, media_type = CONSOLE_FILES[path]
+    return FileResponse(STATIC_DIR / name, media_type=media_type, headers=SECURITY_HEADERS)
+
+
+@router.get("/console")
+def console_page() -> FileResponse:
+    """The console page (log in with an agent key, review queue, ticket, accept or correct)."""
+    return _serve("/console")
+
+
+@router.get("/console/console.js")
+def console_script() -> FileResponse:
+    """The console's script."""
+    return _serve("/console/console.js")
+
+
+@router.get("/console/console.css")
+def console_style() -> FileResponse:
+    """The console's style sheet."""
+    return _serve("/console/console.css")

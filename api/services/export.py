@@ -1,0 +1,143 @@
+"""Tickets as CSV rows in the export format of `training.monthly.EXPORT_COLUMNS`.
+
+Two uses, one format:
+
+- **training rows** (default): the tickets an agent reviewed, with the final labels in
+  `category`, `subtype`, `tier`, `demand` and the model's suggestion in `suggested_*`;
+  `triage train --data base.csv --data export.csv` reads `text`, the labels, `channel` and
+  `created_at` and ignores the other columns. A reviewed ticket whose text training would refuse
+  (no letters at all, too long) is left out and counted.
+- **every ticket** (`all_tickets`): for the monthly report; unreviewed tickets carry
+  `reviewed` = "false" and their effective labels (the suggestion, raised by escalation).
+
+Tickets are selected by received time (business time zone) and written oldest first. Times are
+ISO 8601 in the business time zone, empty when unset; booleans are "true"/"false"; the SLA
+columns hold met / breached / pending at the time of the export; the text is the stored
+(PII-masked) text.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from api.services.routing import sla_state
+from api.tables import Survey, Ticket
+from model.taxonomy import Taxonomy
+from training.data import Problem, check_record
+from training.monthly import EXPORT_COLUMNS
+
+SURVEY_SCORES = ("timeliness", "effectiveness", "attitude", "overall")
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote and which reviewed tickets it left out (with why)."""
+
+    written: int = 0
+    skipped: list[Problem] = field(default_factory=list)
+
+
+def _time(moment: datetime | None, zone: tzinfo) -> str:
+    return moment.astimezone(zone).isoformat(timespec="seconds") if moment is not None else ""
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def export_row(
+    ticket: Ticket, survey: Survey | None, repeat_of: str | None, *, zone: tzinfo, now: datetime
+) -> dict[str, str]:
+    """One ticket as an export row (final labels when reviewed, else the effective ones)."""
+    reviewed = ticket.reviewed_at is not None
+    labels = {
+        "category": (ticket.final_category if reviewed else None) or ticket.category,
+        "subtype": (ticket.final_subtype if reviewed else None) or ticket.subtype,
+        "tier": (ticket.final_tier if reviewed else None) or ticket.tier,
+        "demand": (ticket.final_demand if reviewed else None) or ticket.demand,
+    }
+    row = {
+        "ticket_no": ticket.ticket_no,
+        "created_at": _time(ticket.received_at, zone),
+        "channel": ticket.channel,
+        "status": ticket.status,
+        "text": ticket.text,
+        **labels,
+        "suggested_category": ticket.suggested_category,
+        "suggested_subtype": ticket.suggested_subtype,
+        "suggested_tier": ticket.suggested_tier,
+        "suggested_demand": ticket.suggested_demand,
+        "needs_review": _flag(ticket.needs_review),
+        "reviewed": _flag(reviewed),
+        "reviewed_by": ticket.reviewed_by or "",
+        "reviewed_at": _time(ticket.reviewed_at, zone),
+        "department": ticket.department,
+        "model_version": ticket.model_version,
+        "first_response_due": _time(ticket.first_response_due, zone),
+        "first_response_at": _time(ticket.first_responded_at, zone),
+        "resolution_due": _time(ticket.resolution_due, zone),
+        "resolved_at": _time(ticket.resolved_at, zone),
+        "closed_at": _time(ticket.closed_at, zone),
+        "first_response_sla": sla_state(ticket.first_response_due, ticket.first_responded_at, now),
+        "resolution_sla": sla_state(ticket.resolution_due, ticket.resolved_at, now),
+        "repeat_of": repeat_of or "",
+        "emotion_index": str(ticket.emotion_index),
+        **{f"survey_{score}": str(getattr(survey, score)) if survey is not None else "" for score in SURVEY_SCORES},
+    }
+    return {column: row[column] for column in EXPORT_COLUMNS}
+
+
+def ticket_rows(
+    session: Session, *, start: datetime, end: datetime, all_tickets: bool, zone: tzinfo, now: datetime
+) -> Iterator[dict[str, str]]:
+    """Export rows of the tickets received in [start, end), oldest first (reviewed ones only by default)."""
+    earlier = aliased(Ticket)
+    statement = (
+        select(Ticket, Survey, earlier.ticket_no)
+        .outerjoin(Survey, Survey.ticket_id == Ticket.id)
+        .outerjoin(earlier, earlier.id == Ticket.repeat_of_id)
+        .where(Ticket.received_at >= start, Ticket.received_at < end)
+        .order_by(Ticket.received_at, Ticket.id)
+        .execution_options(yield_per=500)
+    )
+    if not all_tickets:
+        statement = statement.where(Ticket.reviewed_at.is_not(None))
+    for ticket, survey, repeat_of in session.execute(statement):
+        yield export_row(ticket, survey, repeat_of, zone=zone, now=now)
+
+
+def write_export(path: Path, rows: Iterable[dict[str, str]], *, taxonomy: Taxonomy | None = None) -> ExportResult:
+    """Write rows as CSV (all or nothing: a temporary file renamed into place).
+
+    With `taxonomy`, rows that training would refuse are left out and reported in `skipped`.
+    """
+    result = ExportResult()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=EXPORT_COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                if taxonomy is not None:
+                    problems = check_record(dict(row), taxonomy)
+                    if problems:
+                        where = f"ticket {row['ticket_no']}"
+                        result.skipped.extend(Problem(where, None, p.column, p.message) for p in problems)
+                        continue
+                writer.writerow(row)
+                result.written += 1
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return result

@@ -1,0 +1,219 @@
+"""Ticket statistics per week or month: volumes, response times, SLA, repeats, CSAT, live accuracy.
+
+A ticket belongs to the period in which it was received (business time zone). A range
+`from..to` is inclusive of both days; weeks are ISO weeks (Monday to Sunday, key `2026-W48`),
+months are calendar months (key `2026-11`); the first and last period are clipped to the range.
+Every figure is computed over the tickets of the period:
+
+- volume: tickets per effective category, subtype, tier, department and channel.
+- mean first-response hours: mean of (first response − received) over tickets with a first
+  response (the first `customer_contacted` or `resolved` event); mean resolution hours likewise
+  with the current resolution (a reopen clears it).
+- SLA per tier (the effective tier) and per SLA: counts of met, breached and pending at the time
+  of the request (`routing.sla_state`), and `breach_rate` = breached / (met + breached); null
+  when nothing is decided yet.
+- resolution rate: tickets resolved (or closed) / tickets.
+- repeat rate: tickets with `repeat_of` / tickets.
+- survey: number of surveys and the mean of each 1–5 score over them.
+- live accuracy per head (category, subtype, tier, demand): over reviewed tickets, the share whose
+  suggestion equals the agent's final label (the suggested tier is the model's, before escalation).
+- autofilled share: tickets with `needs_review` false / tickets.
+
+Rates are null for a period without tickets (or without reviewed tickets, for live accuracy).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any, Literal
+
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
+
+from api.services.routing import sla_state
+from api.tables import Survey, Ticket
+from model.taxonomy import Taxonomy
+
+GroupBy = Literal["week", "month"]
+VOLUME_COLUMNS = ("category", "subtype", "tier", "department", "channel")
+SURVEY_SCORES = ("timeliness", "effectiveness", "attitude", "overall")
+ACCURACY_HEADS = ("category", "subtype", "tier", "demand")
+SLA_KINDS = ("first_response", "resolution")
+
+COLUMNS = (
+    Ticket.received_at,
+    Ticket.channel,
+    Ticket.category,
+    Ticket.subtype,
+    Ticket.tier,
+    Ticket.demand,
+    Ticket.department,
+    Ticket.suggested_category,
+    Ticket.suggested_subtype,
+    Ticket.suggested_tier,
+    Ticket.suggested_demand,
+    Ticket.final_category,
+    Ticket.final_subtype,
+    Ticket.final_tier,
+    Ticket.final_demand,
+    Ticket.reviewed_at,
+    Ticket.needs_review,
+    Ticket.repeat_of_id,
+    Ticket.first_response_due,
+    Ticket.resolution_due,
+    Ticket.first_responded_at,
+    Ticket.resolved_at,
+    Survey.timeliness,
+    Survey.effectiveness,
+    Survey.attitude,
+    Survey.overall,
+)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A reporting period: its key and its first and last day (inclusive, clipped to the range)."""
+
+    key: str
+    start: date
+    end: date
+
+
+def period_key(day: date, group_by: GroupBy) -> str:
+    """`2026-W48` (ISO week) or `2026-11` (month) of a day."""
+    if group_by == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{day.year}-{day.month:02d}"
+
+
+def _next_start(day: date, group_by: GroupBy) -> date:
+    if group_by == "week":
+        return day + timedelta(days=7 - day.weekday())
+    return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
+
+
+def periods(first: date, last: date, group_by: GroupBy) -> list[Period]:
+    """The periods covering `first..last` (inclusive), in order."""
+    found = []
+    start = first
+    while start <= last:
+        following = _next_start(start, group_by)
+        found.append(Period(period_key(start, group_by), start, min(last, following - timedelta(days=1))))
+        start = following
+    return found
+
+
+def day_bounds(first: date, last: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    """[start of `first`, start of the day after `last`) in the business time zone."""
+    return datetime.combine(first, time(), zone), datetime.combine(last + timedelta(days=1), time(), zone)
+
+
+def load_rows(session: Session, start: datetime, end: datetime) -> list[Row[Any]]:
+    """The columns statistics need, for tickets received in [start, end), with their survey."""
+    statement = (
+        select(*COLUMNS)
+        .outerjoin(Survey, Survey.ticket_id == Ticket.id)
+        .where(Ticket.received_at >= start, Ticket.received_at < end)
+        .order_by(Ticket.received_at, Ticket.id)
+    )
+    return list(session.execute(statement))
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _share(count: int, total: int) -> float | None:
+    return count / total if total else None
+
+
+def _hours(start: datetime, end: datetime | None) -> float | None:
+    return (end - start).total_seconds() / 3600 if end is not None else None
+
+
+def _sla(rows: Sequence[Row[Any]], tiers: Sequence[str], now: datetime) -> dict[str, dict[str, dict[str, Any]]]:
+    result: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind in SLA_KINDS:
+        per_tier: dict[str, Counter[str]] = {tier: Counter() for tier in tiers}
+        for row in rows:
+            due, done = (
+                (row.first_response_due, row.first_responded_at)
+                if kind == "first_response"
+                else (row.resolution_due, row.resolved_at)
+            )
+            per_tier.setdefault(row.tier, Counter())[sla_state(due, done, now)] += 1
+        result[kind] = {
+            tier: {
+                "met": counts["met"],
+                "breached": counts["breached"],
+                "pending": counts["pending"],
+                "breach_rate": _share(counts["breached"], counts["met"] + counts["breached"]),
+            }
+            for tier, counts in per_tier.items()
+        }
+    return result
+
+
+def summarise(rows: Sequence[Row[Any]], taxonomy: Taxonomy, now: datetime) -> dict[str, Any]:
+    """Every figure of the module docstring over `rows`."""
+    total = len(rows)
+    first = [h for row in rows if (h := _hours(row.received_at, row.first_responded_at)) is not None]
+    resolution = [h for row in rows if (h := _hours(row.received_at, row.resolved_at)) is not None]
+    surveyed = [row for row in rows if row.overall is not None]
+    reviewed = [row for row in rows if row.reviewed_at is not None]
+    return {
+        "tickets": total,
+        "volume": {
+            column: dict(Counter(getattr(row, column) for row in rows).most_common()) for column in VOLUME_COLUMNS
+        },
+        "mean_first_response_hours": _mean(first),
+        "mean_resolution_hours": _mean(resolution),
+        "sla": _sla(rows, list(taxonomy.tiers), now),
+        "resolution_rate": _share(sum(row.resolved_at is not None for row in rows), total),
+        "repeat_rate": _share(sum(row.repeat_of_id is not None for row in rows), total),
+        "survey": {
+            "responses": len(surveyed),
+            **{score: _mean([float(getattr(row, score)) for row in surveyed]) for score in SURVEY_SCORES},
+        },
+        "reviewed": len(reviewed),
+        "live_accuracy": {
+            head: _share(
+                sum(getattr(row, f"suggested_{head}") == getattr(row, f"final_{head}") for row in reviewed),
+                len(reviewed),
+            )
+            for head in ACCURACY_HEADS
+        },
+        "autofilled_share": _share(sum(not row.needs_review for row in rows), total),
+    }
+
+
+def ticket_stats(
+    session: Session,
+    *,
+    first: date,
+    last: date,
+    group_by: GroupBy,
+    taxonomy: Taxonomy,
+    zone: tzinfo,
+    now: datetime,
+) -> dict[str, Any]:
+    """Statistics of the tickets received from `first` to `last` (inclusive), per period and in total."""
+    rows = load_rows(session, *day_bounds(first, last, zone))
+    grouped: dict[str, list[Row[Any]]] = {}
+    for row in rows:
+        grouped.setdefault(period_key(row.received_at.astimezone(zone).date(), group_by), []).append(row)
+    return {
+        "from": first,
+        "to": last,
+        "group_by": group_by,
+        "periods": [
+            {"period": period.key, "start": period.start, "end": period.end}
+            | summarise(grouped.get(period.key, []), taxonomy, now)
+            for period in periods(first, last, group_by)
+        ],
+        "total": summarise(rows, taxonomy, now),
+    }

@@ -1,0 +1,799 @@
+// The agents' review console: calls the /v1 API with the agent's key (kept in sessionStorage).
+// Everything shown is built with textContent (never innerHTML), so no complaint text can run script.
+"use strict";
+
+const KEY_STORAGE = "complaint-triage.api-key";
+const QUEUE_PAGE = 50;
+const TICK_MS = 60 * 1000;
+
+/** The three heads of the model, each with its own highlight colour. */
+const HEADS = [
+  { code: "category", name: "大类", colour: "#ffd8a8" },
+  { code: "subtype", name: "子类", colour: "#b2f2bb" },
+  { code: "tier", name: "级别", colour: "#a5d8ff" },
+];
+
+const STAGES = {
+  assigned: "已分派",
+  in_progress: "处理中",
+  customer_contacted: "已联系客户",
+  escalated: "已升级",
+  resolved: "已解决",
+  closed: "已闭环",
+  reopened: "重新打开",
+};
+
+const STATUS_MEANING = {
+  0: "无法连接服务",
+  400: "请求有误",
+  401: "API 密钥无效或缺失",
+  403: "无权限",
+  404: "未找到",
+  409: "与工单当前状态冲突",
+  413: "内容过大",
+  422: "输入有误",
+  500: "服务内部错误",
+  503: "服务暂不可用",
+};
+
+const state = {
+  key: null,
+  taxonomy: null,
+  queue: [],
+  cursor: null,
+  ticket: null,
+  hiddenHeads: new Set(),
+};
+
+// ------------------------------------------------------------------------------ helpers
+
+const $ = (id) => document.getElementById(id);
+
+/** A new element with properties (className, textContent, dataset, …) and children. */
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (value === undefined || value === null) continue;
+    if (name === "dataset") Object.assign(node.dataset, value);
+    else if (name === "style") Object.assign(node.style, value);
+    else node[name] = value;
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+/** The display name of a label ({code, name}) or of a plain code. */
+function nameOf(label) {
+  if (label === null || label === undefined) return "—";
+  return typeof label === "object" ? label.name || label.code : String(label);
+}
+
+/** A name without its parenthesised gloss: "二级" for "二级（重要）" (the full name goes in a title). */
+function shortName(label) {
+  return nameOf(label).split("（")[0];
+}
+
+function codeOf(label) {
+  if (label === null || label === undefined) return null;
+  return typeof label === "object" ? label.code : String(label);
+}
+
+function percent(probability) {
+  return typeof probability === "number" ? `${(probability * 100).toFixed(1)}%` : "—";
+}
+
+/** "2026-11-23 10:05" from an ISO time (shown in the service's business time zone, as sent). */
+function shortTime(iso) {
+  return iso ? String(iso).slice(0, 16).replace("T", " ") : "—";
+}
+
+function duration(minutes) {
+  if (minutes < 60) return `${minutes} 分钟`;
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  if (hours < 48) return rest ? `${hours} 小时 ${rest} 分` : `${hours} 小时`;
+  const days = Math.floor(hours / 24);
+  const restHours = hours % 24;
+  return restHours ? `${days} 天 ${restHours} 小时` : `${days} 天`;
+}
+
+/** "剩余 1 小时 20 分" before the due time, "已超时 3 小时" after it. */
+function countdown(dueIso, now = Date.now()) {
+  const ms = Date.parse(dueIso) - now;
+  const minutes = Math.floor(Math.abs(ms) / 60000);
+  return ms >= 0 ? { text: `剩余 ${duration(minutes)}`, overdue: false } : { text: `已超时 ${duration(minutes)}`, overdue: true };
+}
+
+/** Fill an element with a live countdown (re-rendered every minute by `tick`). */
+function setCountdown(node, dueIso, prefix = "") {
+  node.dataset.due = dueIso;
+  node.dataset.prefix = prefix;
+  renderCountdown(node);
+}
+
+function renderCountdown(node) {
+  const { text, overdue } = countdown(node.dataset.due);
+  node.textContent = node.dataset.prefix + text;
+  node.classList.toggle("overdue", overdue);
+  node.classList.toggle("pending", !overdue);
+}
+
+function tick() {
+  document.querySelectorAll("[data-due]").forEach(renderCountdown);
+}
+
+// ---------------------------------------------------------------------------- messages
+
+function showMessage(text, kind = "error") {
+  const box = $("message");
+  box.replaceChildren(...String(text).split("\n").map((line) => el("div", { textContent: line })));
+  box.className = `message ${kind}`;
+  box.hidden = false;
+}
+
+function clearMessage() {
+  $("message").hidden = true;
+}
+
+class ApiError extends Error {
+  constructor(status, messages) {
+    super(messages.join("\n"));
+    this.status = status;
+    this.messages = messages;
+  }
+}
+
+function describeDetail(item) {
+  const loc = Array.isArray(item.loc) ? item.loc.filter((part) => part !== "body").join(".") : "";
+  let text = loc ? `${loc}: ${item.msg}` : String(item.msg);
+  if (Array.isArray(item.allowed)) {
+    const names = item.allowed.map((stage) => STAGES[stage] || stage);
+    text += names.length ? `（当前可记录：${names.join("、")}）` : "（当前不能记录任何环节）";
+  }
+  return text;
+}
+
+function showError(action, error) {
+  if (error instanceof ApiError) {
+    const meaning = STATUS_MEANING[error.status] || `HTTP ${error.status}`;
+    showMessage(`${action}失败（${meaning}）：\n${error.messages.join("\n")}`);
+  } else {
+    showMessage(`${action}失败：${error && error.message ? error.message : error}`);
+  }
+}
+
+// -------------------------------------------------------------------------------- API
+
+/** Call the API with the agent's key; the parsed JSON body, or an ApiError with detail[].msg. */
+async function api(method, path, body) {
+  const headers = { "X-API-Key": state.key, Accept: "application/json" };
+  const init = { method, headers };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    throw new ApiError(0, [String(error.message || error)]);
+  }
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch (_) {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    const messages =
+      data && Array.isArray(data.detail) ? data.detail.map(describeDetail) : [text.slice(0, 300) || response.statusText];
+    if (response.status === 401) forgetKey();
+    throw new ApiError(response.status, messages);
+  }
+  return data;
+}
+
+// ------------------------------------------------------------------------- log in / out
+
+function forgetKey() {
+  state.key = null;
+  sessionStorage.removeItem(KEY_STORAGE);
+  showView("login");
+}
+
+function showView(view) {
+  $("login-view").hidden = view !== "login";
+  $("console-view").hidden = view !== "console";
+  $("logout").hidden = view !== "console";
+  if (view === "login") $("api-key").focus();
+}
+
+async function logIn(key) {
+  state.key = key;
+  try {
+    const model = await api("GET", "v1/model");
+    state.taxonomy = model.taxonomy;
+    $("model-version").textContent = `模型版本 ${model.version}`;
+    await loadQueue(false);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 403) {
+      state.key = null;
+      showMessage("登录失败：该密钥的角色不能审核工单（需要 agent 角色的密钥）。");
+      return false;
+    }
+    if (state.key === null || (error instanceof ApiError && error.status === 401)) {
+      showMessage("登录失败：API 密钥无效。");
+    } else {
+      showError("登录", error);
+    }
+    return false;
+  }
+  sessionStorage.setItem(KEY_STORAGE, key);
+  showView("console");
+  return true;
+}
+
+function logOut() {
+  forgetKey();
+  state.taxonomy = null;
+  state.ticket = null;
+  state.queue = [];
+  $("queue-body").replaceChildren();
+  $("ticket-view").hidden = true;
+  $("model-version").textContent = "";
+  history.replaceState(null, "", location.pathname);
+  showMessage("已退出登录。", "info");
+}
+
+// ------------------------------------------------------------------------------- queue
+
+async function loadQueue(more) {
+  const query = new URLSearchParams({ limit: String(QUEUE_PAGE) });
+  if (more && state.cursor) query.set("cursor", state.cursor);
+  const page = await api("GET", `v1/review-queue?${query}`);
+  state.queue = more ? state.queue.concat(page.items) : page.items;
+  state.cursor = page.next_cursor || null;
+  renderQueue();
+}
+
+async function refreshQueue() {
+  try {
+    await loadQueue(false);
+  } catch (error) {
+    showError("读取待审核队列", error);
+  }
+}
+
+function renderQueue() {
+  const rows = state.queue.map((item) => {
+    const confidence = typeof item.confidence === "number" ? item.confidence : null;
+    const firstResponse = el("span", { className: "countdown" });
+    const resolution = el("span", { className: "countdown small" });
+    if (item.first_response_due) setCountdown(firstResponse, item.first_response_due, "响应 ");
+    if (item.resolution_due) setCountdown(resolution, item.resolution_due, "解决 ");
+    const tier = item.routed_tier || item.tier;
+    const suggested = item.tier && typeof item.tier.probability === "number"
+      ? `；模型建议 ${nameOf(item.tier)} ${percent(item.tier.probability)}` : "";
+    const tierTitle = `${nameOf(tier)}${suggested}`;
+    const row = el(
+      "tr",
+      { dataset: { ticketNo: item.ticket_no }, tabIndex: 0, title: item.text || "" },
+      el("td", {}, el("span", { className: "ticket-link", textContent: item.ticket_no })),
+      el("td", { textContent: shortTime(item.received_at).slice(5), title: shortTime(item.received_at) }),
+      el("td", { textContent: nameOf(item.channel) }),
+      el("td", {}, el("span", { className: `tier tier-${codeOf(tier)}`, textContent: shortName(tier), title: tierTitle })),
+      el("td", { textContent: nameOf(item.subtype), title: item.subtype ? percent(item.subtype.probability) : "" }),
+      el("td", { className: confidence !== null && confidence < 0.5 ? "low" : "", textContent: percent(confidence) }),
+      el("td", { className: "sla-cell" }, firstResponse, resolution),
+    );
+    if (state.ticket && state.ticket.ticket_no === item.ticket_no) row.classList.add("selected");
+    row.addEventListener("click", () => openTicket(item.ticket_no));
+    row.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") openTicket(item.ticket_no);
+    });
+    return row;
+  });
+  $("queue-body").replaceChildren(...rows);
+  $("queue-count").textContent = `（${state.queue.length}${state.cursor ? "+" : ""}）`;
+  $("queue-empty").hidden = state.queue.length > 0;
+  $("queue-table").hidden = state.queue.length === 0;
+  $("queue-more").hidden = !state.cursor;
+}
+
+// ------------------------------------------------------------------------------ ticket
+
+async function openTicket(ticketNo) {
+  clearMessage();
+  try {
+    const ticket = await api("GET", `v1/tickets/${encodeURIComponent(ticketNo)}`);
+    renderTicket(ticket);
+    history.replaceState(null, "", `#${ticket.ticket_no}`);
+  } catch (error) {
+    showError(`打开工单 ${ticketNo} `, error);
+  }
+}
+
+function renderTicket(ticket) {
+  state.ticket = ticket;
+  $("ticket-view").hidden = false;
+  $("ticket-no").textContent = ticket.ticket_no;
+  $("ticket-status").textContent = nameOf(ticket.status);
+  document.querySelectorAll("#queue-body tr").forEach((row) => {
+    row.classList.toggle("selected", row.dataset.ticketNo === ticket.ticket_no);
+  });
+  renderFacts(ticket);
+  renderSla($("sla-first"), $("sla-first-due"), ticket.first_response, ticket.first_response_due);
+  renderSla($("sla-resolution"), $("sla-resolution-due"), ticket.resolution, ticket.resolution_due);
+  renderLegend();
+  renderText();
+  renderTerms();
+  renderSuggestion(ticket);
+  renderReviewState(ticket);
+  fillCorrectionForm(ticket);
+  renderHistory(ticket);
+}
+
+const REASON_NAMES = {
+  "low_confidence:category": "大类置信度低",
+  "low_confidence:subtype": "子类置信度低",
+  "low_confidence:tier": "级别置信度低",
+  "not_judgeable:too_short": "文本过短，无法判断",
+  "not_judgeable:no_chinese": "没有中文，无法判断",
+  "not_judgeable:empty": "文本为空",
+  not_judgeable: "无法判断",
+};
+
+function renderFacts(ticket) {
+  const reasons = (ticket.review_reasons || []).map((reason) => REASON_NAMES[reason] || reason);
+  const facts = [
+    ["受理时间", shortTime(ticket.received_at)],
+    ["渠道", nameOf(ticket.channel)],
+    ["责任部门", nameOf(ticket.department)],
+    ["负责人", ticket.owner || "—"],
+    ["情绪指数", `${ticket.emotion_index}${ticket.emotion_risk ? "（有升级风险）" : ""}`],
+    ["升级规则", ticket.escalations && ticket.escalations.length
+      ? ticket.escalations.map((rule) => `${rule.name}：${rule.matched} → ${rule.tier}`).join("；")
+      : ticket.escalation_rule || "无"],
+    ["重复投诉", ticket.repeat_of || "否"],
+    ["待审核原因", reasons.length ? reasons.join("、") : "—"],
+    ["客户编号", ticket.customer_id || "—"],
+    ["订单号", ticket.order_id || "—"],
+    ["产品", ticket.product || "—"],
+  ];
+  $("ticket-facts").replaceChildren(
+    ...facts.flatMap(([term, value]) => [el("dt", { textContent: term }), el("dd", { textContent: value })]),
+  );
+}
+
+function renderSla(node, dueNode, sla, dueIso) {
+  delete node.dataset.due;
+  node.classList.remove("overdue", "pending", "done");
+  const due = (sla && sla.due) || dueIso;
+  dueNode.textContent = due ? `截止 ${shortTime(due)}` : "";
+  if (sla && sla.done_at) {
+    node.textContent = `已完成（${sla.state_name || sla.state}）`;
+    node.classList.add(sla.state === "breached" ? "overdue" : "done");
+  } else if (due) {
+    setCountdown(node, due);
+  } else {
+    node.textContent = "—";
+  }
+}
+
+// ---------------------------------------------------------------------- highlighting
+
+function renderLegend() {
+  const items = HEADS.map((head) => {
+    const box = el("input", { type: "checkbox", checked: !state.hiddenHeads.has(head.code) });
+    box.dataset.head = head.code;
+    box.addEventListener("change", () => {
+      if (box.checked) state.hiddenHeads.delete(head.code);
+      else state.hiddenHeads.add(head.code);
+      renderText();
+    });
+    return el("label", { className: "legend-item" }, box, el("span", { className: "swatch", style: { background: head.colour } }), `${head.name}依据`);
+  });
+  $("highlight-legend").replaceChildren(...items);
+}
+
+/** Offsets of a span in the masked text (the ticket view gives start/end in it; classify gives masked_*). */
+function spanOffsets(span) {
+  const start = span.masked_start !== undefined ? span.masked_start : span.start;
+  const end = span.masked_end !== undefined ? span.masked_end : span.end;
+  return [start, end];
+}
+
+function headOf(code) {
+  return HEADS.find((head) => head.code === code);
+}
+
+/** The masked text as runs of characters, each with the explanation terms covering it. */
+function highlightRuns(text, explanation) {
+  const chars = Array.from(text); // code points: the API's offsets count characters, not UTF-16 units
+  const covers = chars.map(() => []);
+  for (const head of HEADS) {
+    if (state.hiddenHeads.has(head.code)) continue;
+    for (const term of (explanation && explanation[head.code]) || []) {
+      for (const span of term.spans || []) {
+        const [start, end] = spanOffsets(span);
+        const label = chars.slice(start, end).join("");
+        for (let index = Math.max(0, start); index < Math.min(end, chars.length); index += 1) {
+          const known = covers[index].some((cover) => cover.head === head.code && cover.term === term.term);
+          if (!known) covers[index].push({ head: head.code, term: term.term, label, weight: term.weight });
+        }
+      }
+    }
+  }
+  const runs = [];
+  chars.forEach((char, index) => {
+    const signature = covers[index].map((cover) => `${cover.head}:${cover.term}`).join("|");
+    const last = runs[runs.length - 1];
+    if (last && last.signature === signature) last.text += char;
+    else runs.push({ text: char, signature, covers: covers[index] });
+  });
+  return runs;
+}
+
+function renderText() {
+  const ticket = state.ticket;
+  if (!ticket) return;
+  const explanation = ticket.suggestion ? ticket.suggestion.explanation : {};
+  const nodes = highlightRuns(ticket.text, explanation).map((run) => {
+    if (!run.covers.length) return document.createTextNode(run.text);
+    const heads = [...new Set(run.covers.map((cover) => cover.head))];
+    const colours = heads.map((code) => headOf(code).colour);
+    const background =
+      colours.length === 1
+        ? colours[0]
+        : `linear-gradient(to bottom, ${colours
+            .map((colour, index) => `${colour} ${(index * 100) / colours.length}% ${((index + 1) * 100) / colours.length}%`)
+            .join(", ")})`;
+    const title = run.covers
+      .map((cover) => `${headOf(cover.head).name}依据「${cover.label}」 权重 ${cover.weight.toFixed(3)}`)
+      .join("\n");
+    return el("mark", {
+      className: `hl ${heads.map((code) => `hl-${code}`).join(" ")}`,
+      dataset: { heads: heads.join(" ") },
+      title,
+      textContent: run.text,
+      style: { background },
+    });
+  });
+  $("ticket-text").replaceChildren(...nodes);
+}
+
+/** A term's display text: where it occurs in the shown text, else (a feature such as a subtype
+ * code used by the tier head) its Chinese name. */
+function termLabel(term) {
+  const spans = term.spans || [];
+  if (spans.length) {
+    const [start, end] = spanOffsets(spans[0]);
+    return Array.from(state.ticket.text).slice(start, end).join("");
+  }
+  const taxonomy = state.taxonomy;
+  const code = term.term;
+  if (taxonomy && /^[A-Za-z_]+$/.test(code)) {
+    for (const category of taxonomy.categories) {
+      if (category.code === code) return `${category.name}（大类特征）`;
+      const subtype = category.subtypes.find((item) => item.code === code);
+      if (subtype) return `${subtype.name}（子类特征）`;
+    }
+  }
+  return code;
+}
+
+function renderTerms() {
+  const explanation = (state.ticket.suggestion && state.ticket.suggestion.explanation) || {};
+  const lines = HEADS.filter((head) => (explanation[head.code] || []).length).map((head) =>
+    el(
+      "div",
+      { className: "terms-line" },
+      el("span", { className: "terms-head", textContent: `${head.name}：` }),
+      ...explanation[head.code].map((term) =>
+        el("span", {
+          className: `term-chip hl-${head.code}`,
+          style: { background: head.colour },
+          title: `「${term.term}」 权重 ${term.weight.toFixed(3)}`,
+          textContent: `${termLabel(term)} ${term.weight.toFixed(2)}`,
+        }),
+      ),
+    ),
+  );
+  $("explanation-terms").replaceChildren(...lines);
+}
+
+// -------------------------------------------------------------------------- suggestion
+
+function probabilityCell(probability) {
+  if (typeof probability !== "number") return el("td", { textContent: "—" });
+  return el(
+    "td",
+    { className: "probability" },
+    el("span", { className: "bar" }, el("span", { className: "fill", style: { width: `${Math.round(probability * 100)}%` } })),
+    el("span", { textContent: percent(probability) }),
+  );
+}
+
+function renderSuggestion(ticket) {
+  const suggestion = ticket.suggestion || {};
+  const rows = [
+    ["大类", suggestion.category, ticket.category],
+    ["子类", suggestion.subtype, ticket.subtype],
+    ["级别", suggestion.tier, ticket.tier],
+    ["诉求", suggestion.demand, ticket.demand],
+    ["责任部门", suggestion.department, ticket.department],
+  ].map(([head, suggested, current]) => {
+    const changed = codeOf(suggested) !== codeOf(current);
+    return el(
+      "tr",
+      { className: changed ? "changed" : "" },
+      el("th", { textContent: head }),
+      el("td", { textContent: nameOf(suggested) }),
+      probabilityCell(suggested ? suggested.probability : undefined),
+      el("td", { textContent: nameOf(current) + (changed ? " ✎" : "") }),
+    );
+  });
+  $("suggestion-body").replaceChildren(...rows);
+  const top = (suggestion.top_subtypes || []).map((item) => `${item.name} ${percent(item.probability)}`);
+  $("top-subtypes").textContent = top.length ? top.join("，") : "—";
+}
+
+function renderReviewState(ticket) {
+  const box = $("review-state");
+  const review = ticket.review;
+  if (!review || !review.reviewed_at) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  const finals = [
+    ["大类", review.category],
+    ["子类", review.subtype],
+    ["级别", review.tier],
+    ["诉求", review.demand],
+  ]
+    .filter(([, label]) => label)
+    .map(([head, label]) => `${head} ${nameOf(label)}`);
+  box.replaceChildren(
+    el("strong", { textContent: `已审核：${review.reviewed_by || "—"} 于 ${shortTime(review.reviewed_at)}` }),
+    el("div", { textContent: finals.length ? `最终标签：${finals.join("，")}` : "" }),
+    review.comment ? el("div", { textContent: `备注：${review.comment}` }) : null,
+  );
+  box.hidden = false;
+}
+
+// ------------------------------------------------------------------------------ review
+
+function options(select, items, selected) {
+  select.replaceChildren(
+    ...items.map((item) => el("option", { value: item.code, textContent: item.name, selected: item.code === selected })),
+  );
+  if (selected && items.some((item) => item.code === selected)) select.value = selected;
+}
+
+function subtypesOf(categoryCode) {
+  const category = state.taxonomy.categories.find((item) => item.code === categoryCode);
+  return category ? category.subtypes : [];
+}
+
+function fillCorrectionForm(ticket) {
+  const taxonomy = state.taxonomy;
+  options($("correct-category"), taxonomy.categories, codeOf(ticket.category));
+  options($("correct-subtype"), subtypesOf($("correct-category").value), codeOf(ticket.subtype));
+  options($("correct-tier"), taxonomy.tiers, codeOf(ticket.tier));
+  options($("correct-demand"), taxonomy.demands, codeOf(ticket.demand));
+  $("correct-comment").value = "";
+  updateDowngradeHint();
+}
+
+function tierRank(code) {
+  return state.taxonomy.tiers.findIndex((tier) => tier.code === code);
+}
+
+/** True when the chosen tier is less urgent than the ticket's (the API wants a comment then). */
+function isDowngrade() {
+  return state.ticket && tierRank($("correct-tier").value) > tierRank(codeOf(state.ticket.tier));
+}
+
+function updateDowngradeHint() {
+  const downgrade = Boolean(isDowngrade());
+  $("downgrade-hint").hidden = !downgrade;
+  $("correct-comment").classList.toggle("required", downgrade);
+}
+
+async function submitReview(body, done) {
+  const ticketNo = state.ticket.ticket_no;
+  clearMessage();
+  const buttons = [$("accept"), $("save-correction")];
+  buttons.forEach((button) => (button.disabled = true));
+  try {
+    await api("POST", `v1/tickets/${encodeURIComponent(ticketNo)}/review`, body);
+    renderTicket(await api("GET", `v1/tickets/${encodeURIComponent(ticketNo)}`));
+    showMessage(`${ticketNo}：${done}`, "success");
+    await loadQueue(false);
+  } catch (error) {
+    showError(body.action === "accept" ? "确认建议" : "保存修改", error);
+  } finally {
+    buttons.forEach((button) => (button.disabled = false));
+  }
+}
+
+function accept() {
+  return submitReview({ action: "accept" }, "已确认模型建议。");
+}
+
+function saveCorrection(event) {
+  event.preventDefault();
+  const ticket = state.ticket;
+  const body = { action: "correct" };
+  const category = $("correct-category").value;
+  const subtype = $("correct-subtype").value;
+  if (category !== codeOf(ticket.category) || subtype !== codeOf(ticket.subtype)) {
+    body.category = category;
+    body.subtype = subtype;
+  }
+  if ($("correct-tier").value !== codeOf(ticket.tier)) body.tier = $("correct-tier").value;
+  if ($("correct-demand").value !== codeOf(ticket.demand)) body.demand = $("correct-demand").value;
+  const comment = $("correct-comment").value.trim();
+  if (comment) body.comment = comment;
+  if (Object.keys(body).length === 1 || (Object.keys(body).length === 2 && body.comment)) {
+    showMessage("没有修改任何标签：如果模型建议正确，请点击「确认建议」。");
+    return undefined;
+  }
+  return submitReview(body, "修改已保存。");
+}
+
+// ---------------------------------------------------------------------------- tracking
+
+const REVIEW_FIELDS = [
+  ["category", "大类"],
+  ["subtype", "子类"],
+  ["tier", "级别"],
+  ["demand", "诉求"],
+  ["department", "部门"],
+];
+
+/** The Chinese name of a taxonomy code of `field` (category, subtype, tier, demand, department). */
+function codeName(field, code) {
+  const taxonomy = state.taxonomy;
+  if (!taxonomy) return code;
+  if (field === "department") return taxonomy.departments[code] || code;
+  if (field === "subtype") {
+    for (const category of taxonomy.categories) {
+      const subtype = category.subtypes.find((item) => item.code === code);
+      if (subtype) return subtype.name;
+    }
+    return code;
+  }
+  const list = { category: taxonomy.categories, tier: taxonomy.tiers, demand: taxonomy.demands }[field] || [];
+  const item = list.find((entry) => entry.code === code);
+  return item ? item.name : code;
+}
+
+/** What a review event changed: "子类 响应迟缓 → 配送延迟；级别 …（调低）", or that it confirmed. */
+function reviewChanges(event) {
+  const changes = [];
+  if (event.before && event.after) {
+    for (const [field, label] of REVIEW_FIELDS) {
+      if (event.before[field] !== event.after[field]) {
+        changes.push(`${label} ${codeName(field, event.before[field])} → ${codeName(field, event.after[field])}`);
+      }
+    }
+  }
+  const action = event.action === "accept" ? "确认建议" : "修改标签";
+  const downgrade = event.tier_downgrade ? "（级别调低）" : "";
+  return changes.length ? `${action}：${changes.join("；")}${downgrade}` : `${action}：标签不变`;
+}
+
+function renderHistory(ticket) {
+  const rows = (ticket.history || []).map((event) => {
+    const details = [
+      event.action ? reviewChanges(event) : null,
+      event.owner ? `负责人 ${event.owner}` : null,
+      event.resolution ? `处理结果：${event.resolution}` : null,
+      event.feedback ? `客户反馈：${nameOf(event.feedback)}` : null,
+      event.comment ? `客户意见：${event.comment}` : null,
+      event.note ? `备注：${event.note}` : null,
+    ].filter(Boolean);
+    return el(
+      "tr",
+      {},
+      el("td", { textContent: shortTime(event.at) }),
+      el("td", { textContent: event.stage_name || STAGES[event.stage] || event.stage }),
+      el("td", { textContent: event.actor }),
+      el("td", { textContent: details.join("；") || "—" }),
+    );
+  });
+  $("history-body").replaceChildren(...rows);
+  $("history-empty").hidden = rows.length > 0;
+}
+
+function updateEventFields() {
+  const stage = $("event-stage").value;
+  $("event-owner-field").hidden = stage !== "assigned" && stage !== "escalated";
+  $("event-resolution-field").hidden = stage !== "resolved";
+  $("event-feedback-field").hidden = stage !== "closed";
+}
+
+async function addEvent(event) {
+  event.preventDefault();
+  const ticketNo = state.ticket.ticket_no;
+  const stage = $("event-stage").value;
+  const body = { stage };
+  const note = $("event-note").value.trim();
+  if (note) body.note = note;
+  const owner = $("event-owner").value.trim();
+  if ((stage === "assigned" || stage === "escalated") && owner) body.owner = owner;
+  if (stage === "resolved") body.resolution = $("event-resolution").value.trim();
+  if (stage === "closed") body.feedback = $("event-feedback").value;
+  clearMessage();
+  try {
+    renderTicket(await api("POST", `v1/tickets/${encodeURIComponent(ticketNo)}/events`, body));
+    ["event-note", "event-owner", "event-resolution"].forEach((id) => ($(id).value = ""));
+    showMessage(`${ticketNo}：已记录「${STAGES[stage]}」。`, "success");
+  } catch (error) {
+    showError("记录环节", error);
+  }
+}
+
+// ------------------------------------------------------------------------------- start
+
+function wire() {
+  $("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearMessage();
+    const key = $("api-key").value.trim();
+    if (!key) return;
+    if (await logIn(key)) {
+      $("api-key").value = "";
+      if (location.hash.length > 1) openTicket(decodeURIComponent(location.hash.slice(1)));
+    }
+  });
+  $("logout").addEventListener("click", logOut);
+  $("refresh-queue").addEventListener("click", () => {
+    clearMessage();
+    refreshQueue();
+  });
+  $("queue-more").addEventListener("click", async () => {
+    try {
+      await loadQueue(true);
+    } catch (error) {
+      showError("加载更多", error);
+    }
+  });
+  $("accept").addEventListener("click", accept);
+  $("correct-form").addEventListener("submit", saveCorrection);
+  $("correct-category").addEventListener("change", () => {
+    options($("correct-subtype"), subtypesOf($("correct-category").value), $("correct-subtype").value);
+  });
+  $("correct-tier").addEventListener("change", updateDowngradeHint);
+  options(
+    $("event-stage"),
+    Object.entries(STAGES).map(([code, name]) => ({ code, name })),
+    "assigned",
+  );
+  $("event-stage").addEventListener("change", updateEventFields);
+  updateEventFields();
+  $("event-form").addEventListener("submit", addEvent);
+  setInterval(tick, TICK_MS);
+}
+
+async function start() {
+  wire();
+  const saved = sessionStorage.getItem(KEY_STORAGE);
+  if (!saved) {
+    showView("login");
+    return;
+  }
+  if ((await logIn(saved)) && location.hash.length > 1) {
+    await openTicket(decodeURIComponent(location.hash.slice(1)));
+  }
+}
+
+document.addEventListener("DOMContentLoaded", start);

@@ -1,0 +1,104 @@
+"""Response schemas of the statistics routes (`GET /v1/stats`, `GET /v1/stats/drift`).
+
+The formulas behind every figure are documented in `api.services.stats` and `api.services.drift`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SlaCounts(BaseModel):
+    """One SLA of one tier: tickets met, breached and pending now, and breached / (met + breached)."""
+
+    met: int
+    breached: int
+    pending: int
+    breach_rate: float | None
+
+
+class SurveyMeans(BaseModel):
+    """Surveys recorded and the mean of each 1–5 score."""
+
+    responses: int
+    timeliness: float | None
+    effectiveness: float | None
+    attitude: float | None
+    overall: float | None
+
+
+class StatsFigures(BaseModel):
+    """The figures of a set of tickets (rates are null when there is nothing to divide by)."""
+
+    tickets: int
+    volume: dict[str, dict[str, int]] = Field(description="category, subtype, tier, department, channel → code → n")
+    mean_first_response_hours: float | None
+    mean_resolution_hours: float | None
+    sla: dict[str, dict[str, SlaCounts]] = Field(description="first_response / resolution → tier → counts")
+    resolution_rate: float | None
+    repeat_rate: float | None
+    survey: SurveyMeans
+    reviewed: int
+    live_accuracy: dict[str, float | None] = Field(
+        description="head → share of reviewed tickets whose suggestion was kept"
+    )
+    autofilled_share: float | None
+
+
+class StatsPeriod(StatsFigures):
+    """One week (`2026-W48`) or month (`2026-11`), clipped to the requested range."""
+
+    period: str
+    start: date
+    end: date
+
+
+class StatsResponse(BaseModel):
+    """Statistics per period and over the whole range."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    group_by: str
+    periods: list[StatsPeriod]
+    total: StatsFigures
+
+
+class DriftHead(BaseModel):
+    """The class shares of one head in the range and in the training data, and their distance."""
+
+    js_distance: float | None
+    period: dict[str, float]
+    training: dict[str, float] | None
+    drifted: bool | None
+
+
+class VocabularyDrift(BaseModel):
+    """The out-of-vocabulary rate of the range's texts against the one measured at training."""
+
+    rate: float | None
+    reference: float | None
+    margin: float
+    texts: int
+    drifted: bool | None
+
+
+class DriftResponse(BaseModel):
+    """Drift signals of a range against the model in service, and whether to retrain."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    tickets: int
+    model_version: str
+    heads: dict[str, DriftHead]
+    out_of_vocabulary: VocabularyDrift
+    js_threshold: float
+    min_tickets: int
+    enough_tickets: bool
+    retrain_recommended: bool
+    reasons: list[str]

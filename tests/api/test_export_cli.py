@@ -1,0 +1,187 @@
+"""`triage export` and `triage report` on the ticket database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from model.taxonomy import Taxonomy
+from training.data import load_datasets
+from training.monthly import EXPORT_COLUMNS
+from training.train import DEFAULT_SAMPLE
+
+from .conftest import Clock, TestClient, create_ticket, headers
+
+runner = CliRunner()
+LATE = "快递显示已发货五天了还没送到，物流信息一直不更新，要求尽快送达。"
+RUDE = "客服态度非常差，说话很不耐烦，还直接挂我电话13812345678。"
+
+
+def _post(client: TestClient, path: str, body: dict[str, Any], status: int = 200) -> dict[str, Any]:
+    response = client.post(path, json=body, headers=headers("agent"))
+    assert response.status_code == status, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+@pytest.fixture
+def tickets(store_client: TestClient, clock: Clock) -> dict[str, dict[str, Any]]:
+    """Four tickets of 2026-11-23: corrected, accepted (closed, surveyed), unreviewed, and unusable text."""
+    made = {
+        "corrected": create_ticket(store_client, text=LATE, channel="online"),
+        "accepted": create_ticket(store_client, text=RUDE, channel="phone"),
+        "unreviewed": create_ticket(store_client, text=LATE + "已经第二次了", channel="email"),
+        "no_letters": create_ticket(store_client, text="？？？！！！", channel="social"),
+    }
+    corrected, accepted = made["corrected"]["ticket_no"], made["accepted"]["ticket_no"]
+    made["corrected"] = _post(
+        store_client, f"/v1/tickets/{corrected}/review", {"action": "correct", "subtype": "courier_service"}
+    )
+    made["accepted"] = _post(store_client, f"/v1/tickets/{accepted}/review", {"action": "accept"})
+    _post(store_client, f"/v1/tickets/{made['no_letters']['ticket_no']}/review", {"action": "accept"})
+    clock.advance(minutes=30)
+    _post(store_client, f"/v1/tickets/{accepted}/events", {"stage": "customer_contacted"}, 201)
+    clock.advance(hours=100)
+    _post(store_client, f"/v1/tickets/{accepted}/events", {"stage": "resolved", "resolution": "已道歉"}, 201)
+    _post(store_client, f"/v1/tickets/{accepted}/events", {"stage": "closed", "feedback": "mostly"}, 201)
+    _post(
+        store_client,
+        f"/v1/tickets/{accepted}/survey",
+        {"timeliness": 2, "effectiveness": 3, "attitude": 4, "overall": 3},
+        201,
+    )
+    clock.advance(hours=-100)
+    return made
+
+
+def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(encoding="utf-8", newline="") as stream:
+        reader = csv.DictReader(stream)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def _export(database_url: str, out: Path, *extra: str) -> Any:
+    return runner.invoke(
+        app,
+        [
+            "export",
+            "--since",
+            "2026-11-23",
+            "--until",
+            "2026-11-23",
+            "--out",
+            str(out),
+            "--database-url",
+            database_url,
+            *extra,
+        ],
+    )
+
+
+def test_export_writes_reviewed_tickets_as_training_rows(
+    tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    out = tmp_path / "export.csv"
+    result = _export(database_url, out)
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 reviewed tickets" in result.output and "1 left out" in result.output
+    assert f"ticket {tickets['no_letters']['ticket_no']}, column text" in result.output
+    header, rows = _read(out)
+    assert tuple(header) == EXPORT_COLUMNS
+    by_no = {row["ticket_no"]: row for row in rows}
+    assert set(by_no) == {tickets["corrected"]["ticket_no"], tickets["accepted"]["ticket_no"]}
+    corrected = by_no[tickets["corrected"]["ticket_no"]]
+    assert (corrected["category"], corrected["subtype"]) == ("logistics", "courier_service")
+    suggestion = tickets["corrected"]["suggestion"]
+    assert corrected["suggested_subtype"] == suggestion["subtype"]["code"]
+    assert (
+        corrected["suggested_tier"] == suggestion["tier"]["code"]
+        and corrected["tier"] == tickets["corrected"]["tier"]["code"]
+    )
+    assert corrected["reviewed"] == "true" and corrected["reviewed_by"] == "agent-tester"
+    assert corrected["needs_review"] == str(tickets["corrected"]["needs_review"]).lower()
+    assert corrected["created_at"] == "2026-11-23T10:00:00+08:00" and corrected["department"] == "logistics"
+    assert corrected["survey_overall"] == "" and corrected["first_response_at"] == ""
+    accepted = by_no[tickets["accepted"]["ticket_no"]]
+    assert "[PHONE]" in accepted["text"] and "13812345678" not in accepted["text"]
+    assert accepted["first_response_sla"] == "met" and accepted["resolution_sla"] == "breached"  # 100 h late
+    assert accepted["first_response_at"] == "2026-11-23T10:30:00+08:00" and accepted["status"] == "closed"
+    assert [accepted[f"survey_{name}"] for name in ("timeliness", "effectiveness", "attitude", "overall")] == list(
+        "2343"
+    )
+    # training accepts it, alone and beside the base data
+    alone = load_datasets([out], taxonomy)
+    assert not alone.fatal and len(alone.rows) == 2
+    assert alone.rows[0].created_at == "2026-11-23T10:00:00+08:00" and alone.rows[0].channel == "online"
+    assert not load_datasets([DEFAULT_SAMPLE, out], taxonomy).fatal
+
+
+def test_export_all_has_every_ticket_with_effective_labels(
+    tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "all.csv"
+    result = _export(database_url, out, "--all")
+    assert result.exit_code == 0, result.output
+    _, rows = _read(out)
+    assert [row["ticket_no"] for row in rows] == [ticket["ticket_no"] for ticket in tickets.values()]
+    unreviewed = rows[2]
+    assert unreviewed["reviewed"] == "false" and unreviewed["reviewed_by"] == "" and unreviewed["reviewed_at"] == ""
+    assert unreviewed["subtype"] == tickets["unreviewed"]["subtype"]["code"]
+    assert unreviewed["tier"] == tickets["unreviewed"]["tier"]["code"]
+    assert {row["first_response_sla"] for row in rows} <= {"met", "breached", "pending"}
+    empty = _export(database_url, tmp_path / "none.csv", "--all", "--since", "2026-01-01", "--until", "2026-01-31")
+    assert empty.exit_code == 0 and _read(tmp_path / "none.csv") == (list(EXPORT_COLUMNS), [])
+
+
+def test_report_from_the_database_and_from_an_export_agree(
+    tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path
+) -> None:
+    from_db = runner.invoke(
+        app, ["report", "--month", "2026-11", "--out", str(tmp_path / "db"), "--database-url", database_url]
+    )
+    assert from_db.exit_code == 0, from_db.output
+    assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
+    from_file = runner.invoke(
+        app, ["report", "--month", "2026-11", "--out", str(tmp_path / "file"), "--data", str(tmp_path / "all.csv")]
+    )
+    assert from_file.exit_code == 0, from_file.output
+    report = (tmp_path / "db" / "report.md").read_text(encoding="utf-8")
+    assert report.startswith("# Complaints in 2026-11") and "4 tickets; 3 reviewed by agents" in report
+    assert report == (tmp_path / "file" / "report.md").read_text(encoding="utf-8")
+    for name in ("weekly_volume.png", "suggested_vs_final_subtype.png", "sla_and_csat.png"):
+        assert (tmp_path / "db" / name).stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "message"),
+    [
+        (["report", "--month", "2026-13", "--out", "x"], 1, "expected YYYY-MM"),
+        (["report", "--month", "9999-12", "--out", "x"], 1, "expected YYYY-MM"),
+        (["report", "--month", "2026-11", "--out", "x", "--data", "missing.csv"], 1, "missing.csv: cannot be read"),
+        (["export", "--since", "2026-11-24", "--until", "2026-11-23", "--out", "x.csv"], 1, "is after --until"),
+        (["export", "--since", "23/11/2026", "--until", "2026-11-23", "--out", "x.csv"], 2, "--since"),
+        (["export", "--since", "2026-11-23", "--until", "9999-12-31", "--out", "x.csv"], 1, "--until 9999-12-31"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(tmp_path: Path, arguments: list[str], code: int, message: str) -> None:
+    result = runner.invoke(app, arguments, env={"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"})
+    assert result.exit_code == code, result.output
+    assert message in result.output
+
+
+def test_a_database_without_the_schema_is_refused(tmp_path: Path) -> None:
+    result = _export(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "out.csv")
+    assert result.exit_code == 1 and "alembic" in result.output and not (tmp_path / "out.csv").exists()
+
+
+def test_serve_is_a_command_of_triage() -> None:
+    result = runner.invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0 and "--workers" in result.output
+    assert {"train", "compare", "promote", "rollback", "export", "report"} <= {
+        command.name or "" for command in app.registered_commands
+    }

@@ -1,0 +1,370 @@
+"""GET /v1/stats and /v1/stats/drift: figures checked against counts computed here from what the test did."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from model.artifact import save_model
+from model.predictor import TriageModel
+from training.data import LabeledRow
+from training.registry import Registry
+
+from .conftest import Clock, TestClient, create_ticket, headers
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SLA_HOURS = {"P1": (1, 24), "P2": (2, 48), "P3": (4, 72)}  # data/taxonomy.yaml
+LATE = "快递显示已发货五天了还没送到，物流信息一直不更新，要求尽快送达。"
+RUDE = "客服态度非常差，说话很不耐烦，还直接挂我电话。"
+EARPHONES = "买的耳机用了两天就没声音了，质量太差。"
+
+
+def local(text: str) -> datetime:
+    """A business-time-zone time."""
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+
+
+@dataclass
+class Record:
+    """What the test did to one ticket, and what the API answered."""
+
+    received: datetime
+    channel: str
+    ticket: dict[str, Any]
+    first_response: datetime | None = None
+    resolved: datetime | None = None
+    survey: tuple[int, int, int, int] | None = None
+
+    def label(self, head: str) -> str:
+        code: str = self.ticket[head]["code"]
+        return code
+
+    @property
+    def reviewed(self) -> bool:
+        return self.ticket["review"] is not None
+
+
+def _at(clock: Clock, moment: datetime) -> None:
+    clock.now = moment.astimezone(UTC)
+
+
+def _event(client: TestClient, clock: Clock, record: Record, hours: float, stage: str, **body: Any) -> None:
+    _at(clock, record.received + timedelta(hours=hours))
+    response = client.post(
+        f"/v1/tickets/{record.ticket['ticket_no']}/events", json={"stage": stage, **body}, headers=headers("agent")
+    )
+    assert response.status_code == 201, response.text
+    if stage == "customer_contacted" and record.first_response is None:
+        record.first_response = clock.now
+    if stage == "resolved":
+        record.first_response = record.first_response or clock.now
+        record.resolved = clock.now
+
+
+def _review(client: TestClient, record: Record, **body: Any) -> None:
+    response = client.post(f"/v1/tickets/{record.ticket['ticket_no']}/review", json=body, headers=headers("agent"))
+    assert response.status_code == 200, response.text
+    record.ticket = response.json()
+
+
+def _survey(client: TestClient, record: Record, scores: tuple[int, int, int, int]) -> None:
+    names = ("timeliness", "effectiveness", "attitude", "overall")
+    response = client.post(
+        f"/v1/tickets/{record.ticket['ticket_no']}/survey", json=dict(zip(names, scores)), headers=headers("agent")
+    )
+    assert response.status_code == 201, response.text
+    record.survey = scores
+
+
+def _create(client: TestClient, clock: Clock, when: str, text: str, channel: str, customer: str | None) -> Record:
+    received = local(when)
+    _at(clock, received)
+    ticket = create_ticket(client, text=text, channel=channel, customer_id=customer)
+    return Record(received, channel, ticket)
+
+
+def build_history(client: TestClient, clock: Clock) -> list[Record]:
+    """Seven tickets around a month end; five of them received from 2026-10-26 to 2026-11-24."""
+    outside_before = _create(client, clock, "2026-10-25T23:59:00", RUDE, "phone", "Z")
+    t1 = _create(client, clock, "2026-10-28T09:00:00", LATE, "online", "A")
+    # 00:30 in Shanghai on 1 November is still 31 October in UTC: it counts for November
+    t2 = _create(client, clock, "2026-11-01T00:30:00", RUDE, "phone", "B")
+    t3 = _create(client, clock, "2026-11-02T10:00:00", LATE, "online", "A")
+    t4 = _create(client, clock, "2026-11-10T14:00:00", EARPHONES, "email", "C")
+    t5 = _create(client, clock, "2026-11-20T08:00:00", "东西不好。", "store", None)
+    outside_after = _create(client, clock, "2026-11-25T10:00:00", LATE, "online", "D")
+
+    _at(clock, t1.received + timedelta(minutes=10))
+    _review(client, t1, action="correct", tier="P1")
+    _event(client, clock, t1, 0.5, "customer_contacted")
+    _event(client, clock, t1, 30, "resolved", resolution="已补发")
+    _event(client, clock, t1, 31, "closed", feedback="satisfied")
+    _survey(client, t1, (5, 4, 3, 4))
+
+    _review(client, t2, action="accept")
+    _event(client, clock, t2, 3, "customer_contacted")
+    _event(client, clock, t2, 10, "resolved", resolution="已道歉")
+
+    _review(client, t4, action="correct", subtype="poor_quality", comment="质量问题")
+    _event(client, clock, t4, 1, "customer_contacted")
+    _event(client, clock, t4, 5, "resolved", resolution="已换新")
+    _event(client, clock, t4, 6, "closed", feedback="not")
+    _survey(client, t4, (2, 2, 1, 2))
+    _event(client, clock, outside_after, 1, "customer_contacted")
+    assert outside_before.ticket["ticket_no"] != outside_after.ticket["ticket_no"]
+    return [t1, t2, t3, t4, t5]
+
+
+def _sla_state(due: datetime, done: datetime | None, now: datetime) -> str:
+    if done is not None:
+        return "met" if done <= due else "breached"
+    return "breached" if now > due else "pending"
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def expected_figures(records: list[Record], now: datetime) -> dict[str, Any]:
+    """The figures of `api.services.stats`, computed from the test's own records."""
+    n = len(records)
+    sla: dict[str, dict[str, dict[str, Any]]] = {}
+    for index, kind in enumerate(("first_response", "resolution")):
+        sla[kind] = {}
+        for tier in SLA_HOURS:
+            states = Counter(
+                _sla_state(
+                    r.received + timedelta(hours=SLA_HOURS[tier][index]),
+                    r.first_response if kind == "first_response" else r.resolved,
+                    now,
+                )
+                for r in records
+                if r.label("tier") == tier
+            )
+            decided = states["met"] + states["breached"]
+            sla[kind][tier] = {
+                "met": states["met"],
+                "breached": states["breached"],
+                "pending": states["pending"],
+                "breach_rate": states["breached"] / decided if decided else None,
+            }
+    reviewed = [r for r in records if r.reviewed]
+    surveyed = [r.survey for r in records if r.survey is not None]
+    return {
+        "tickets": n,
+        "volume": {
+            "category": dict(Counter(r.label("category") for r in records)),
+            "subtype": dict(Counter(r.label("subtype") for r in records)),
+            "tier": dict(Counter(r.label("tier") for r in records)),
+            "department": dict(Counter(r.label("department") for r in records)),
+            "channel": dict(Counter(r.channel for r in records)),
+        },
+        "mean_first_response_hours": _mean(
+            [(r.first_response - r.received).total_seconds() / 3600 for r in records if r.first_response]
+        ),
+        "mean_resolution_hours": _mean(
+            [(r.resolved - r.received).total_seconds() / 3600 for r in records if r.resolved]
+        ),
+        "sla": sla,
+        "resolution_rate": sum(r.resolved is not None for r in records) / n if n else None,
+        "repeat_rate": sum(r.ticket["repeat_of"] is not None for r in records) / n if n else None,
+        "survey": {
+            "responses": len(surveyed),
+            **{
+                name: _mean([float(scores[i]) for scores in surveyed])
+                for i, name in enumerate(("timeliness", "effectiveness", "attitude", "overall"))
+            },
+        },
+        "reviewed": len(reviewed),
+        "live_accuracy": {
+            head: (
+                sum(r.ticket["suggestion"][head]["code"] == r.ticket["review"][head]["code"] for r in reviewed)
+                / len(reviewed)
+                if reviewed
+                else None
+            )
+            for head in ("category", "subtype", "tier", "demand")
+        },
+        "autofilled_share": sum(not r.ticket["needs_review"] for r in records) / n if n else None,
+    }
+
+
+def _approx(figures: dict[str, Any]) -> Any:
+    return {key: (pytest.approx(value) if key.startswith("mean") else value) for key, value in figures.items()}
+
+
+def test_monthly_figures_match_counts_computed_from_the_tickets(store_client: TestClient, clock: Clock) -> None:
+    records = build_history(store_client, clock)
+    now = local("2026-11-24T12:00:00")
+    _at(clock, now)
+    response = store_client.get("/v1/stats?from=2026-10-26&to=2026-11-24&group_by=month", headers=headers("analyst"))
+    assert response.status_code == 200, response.text
+    stats = response.json()
+    assert (stats["from"], stats["to"], stats["group_by"]) == ("2026-10-26", "2026-11-24", "month")
+    october, november = stats["periods"]
+    assert (october["period"], october["start"], october["end"]) == ("2026-10", "2026-10-26", "2026-10-31")
+    assert (november["period"], november["start"], november["end"]) == ("2026-11", "2026-11-01", "2026-11-24")
+    assert (october["tickets"], november["tickets"], stats["total"]["tickets"]) == (1, 4, 5)
+    for got, mine in ((october, records[:1]), (november, records[1:]), (stats["total"], records)):
+        figures = {key: value for key, value in got.items() if key not in ("period", "start", "end")}
+        assert figures == _approx(expected_figures(mine, now))
+    # a few figures by hand, so the check above does not only mirror the service
+    assert october["sla"]["resolution"]["P1"] == {"met": 0, "breached": 1, "pending": 0, "breach_rate": 1.0}
+    assert october["mean_first_response_hours"] == pytest.approx(0.5)
+    assert october["survey"]["overall"] == 4.0 and november["survey"]["timeliness"] == 2.0
+    assert stats["total"]["reviewed"] == 3 and stats["total"]["resolution_rate"] == pytest.approx(3 / 5)
+    assert november["repeat_rate"] == pytest.approx(1 / 4)  # t3 repeats t1 (same customer, same category)
+
+
+def test_weekly_periods_are_iso_weeks_clipped_to_the_range(store_client: TestClient, clock: Clock) -> None:
+    records = build_history(store_client, clock)
+    _at(clock, local("2026-11-24T12:00:00"))
+    stats = store_client.get("/v1/stats?from=2026-10-26&to=2026-11-24&group_by=week", headers=headers("analyst")).json()
+    weeks = [(p["period"], p["start"], p["end"], p["tickets"]) for p in stats["periods"]]
+    assert weeks == [
+        ("2026-W44", "2026-10-26", "2026-11-01", 2),  # t1, and t2 at 00:30 on Sunday 1 November
+        ("2026-W45", "2026-11-02", "2026-11-08", 1),
+        ("2026-W46", "2026-11-09", "2026-11-15", 1),
+        ("2026-W47", "2026-11-16", "2026-11-22", 1),
+        ("2026-W48", "2026-11-23", "2026-11-24", 0),
+    ]
+    empty = stats["periods"][-1]
+    assert empty["resolution_rate"] is None and empty["volume"]["tier"] == {} and empty["survey"]["responses"] == 0
+    assert stats["total"]["volume"]["channel"] == dict(Counter(r.channel for r in records))
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("to=2026-11-24", "from"),
+        ("from=2026-11-24", "to"),
+        ("from=2026-13-01&to=2026-11-24", "from"),
+        ("from=2026-11-25&to=2026-11-24", "from"),
+        ("from=2020-01-01&to=2026-11-24", "to"),
+        ("from=2026-11-01&to=2026-11-24&group_by=day", "group_by"),
+        ("from=9999-12-30&to=9999-12-31", "from"),
+        ("from=2026-11-01&to=9999-12-31", "to"),
+    ],
+)
+def test_bad_stats_parameters_are_422_naming_the_parameter(client: TestClient, query: str, field: str) -> None:
+    for path in ("/v1/stats", "/v1/stats/drift"):
+        if path.endswith("drift") and "group_by" in query:
+            continue
+        response = client.get(f"{path}?{query}", headers=headers("analyst"))
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["detail"][0]["loc"] == ["query", field]
+
+
+# ------------------------------------------------------------------------------------ drift
+def js_distance(p: dict[str, float], q: dict[str, float]) -> float:
+    """Jensen–Shannon distance, base 2, written out independently of the service."""
+    keys = set(p) | set(q)
+    m = {k: (p.get(k, 0) + q.get(k, 0)) / 2 for k in keys}
+    divergence = 0.0
+    for dist in (p, q):
+        divergence += 0.5 * sum(v * math.log2(v / m[k]) for k, v in dist.items() if v > 0)
+    return math.sqrt(divergence)
+
+
+def _registry_with_reference(
+    root: Path, model: TriageModel, label_counts: dict[str, dict[str, int]], oov: float
+) -> Path:
+    version = f"drift-{abs(hash(repr(label_counts))) % 10**8}-{int(oov * 1000)}"
+    save_model(
+        TriageModel(model.taxonomy, model.classifier, version),
+        root / version,
+        {"training_data": {"label_counts": label_counts}, "evaluation": {"out_of_vocabulary_rate": oov}},
+    )
+    Registry(root).set_current(version, action="promote")
+    return root
+
+
+def _shares(counts: Counter[str]) -> dict[str, float]:
+    total = sum(counts.values())
+    return {k: v / total for k, v in counts.items()}
+
+
+def test_drift_flags_a_shifted_class_mix_and_new_vocabulary(
+    make_client: Callable[..., TestClient],
+    clock: Clock,
+    tmp_path: Path,
+    sample_model: TriageModel,
+    sample_rows: list[LabeledRow],
+) -> None:
+    training = {
+        head: dict(Counter(getattr(row, head) for row in sample_rows)) for head in ("category", "subtype", "tier")
+    }
+    root = _registry_with_reference(tmp_path / "models", sample_model, training, oov=0.0)
+    client = make_client(registry=root, drift_min_tickets=4)
+    texts = [LATE, LATE, LATE, RUDE, "Zyxw qwerty 蛄蛐蛄蛐 锟斤拷锟斤拷 乌拉乌拉。"]
+    tickets = []
+    for text in texts:
+        tickets.append(create_ticket(client, text=text, channel="online"))
+        clock.advance(minutes=1)
+    corrected = client.post(
+        f"/v1/tickets/{tickets[3]['ticket_no']}/review",
+        json={"action": "correct", "subtype": "billing"},
+        headers=headers("agent"),
+    )
+    assert corrected.status_code == 200
+    report = client.get("/v1/stats/drift?from=2026-11-23&to=2026-11-23", headers=headers("analyst")).json()
+    assert report["tickets"] == 5 and report["enough_tickets"] is True
+    # the period's classes: suggestions, and the final label where reviewed
+    subtypes = Counter(t["suggestion"]["subtype"]["code"] for t in tickets)
+    subtypes[tickets[3]["suggestion"]["subtype"]["code"]] -= 1
+    subtypes["billing"] += 1
+    subtypes = +subtypes
+    period = _shares(subtypes)
+    reference = _shares(Counter(training["subtype"]))
+    head = report["heads"]["subtype"]
+    assert head["period"] == pytest.approx(period) and head["training"] == pytest.approx(reference)
+    assert head["js_distance"] == pytest.approx(js_distance(period, reference))
+    assert head["drifted"] is True and report["retrain_recommended"] is True
+    tiers = _shares(Counter(t["suggestion"]["tier"]["code"] for t in tickets))
+    assert report["heads"]["tier"]["js_distance"] == pytest.approx(
+        js_distance(tiers, _shares(Counter(training["tier"])))
+    )
+    vocabulary = report["out_of_vocabulary"]
+    assert vocabulary["rate"] == pytest.approx(sample_model.out_of_vocabulary_rate([t["text"] for t in tickets]))
+    assert vocabulary["reference"] == 0.0 and vocabulary["rate"] > 0.05 and vocabulary["drifted"] is True
+    assert any("subtype" in reason for reason in report["reasons"])
+    assert any("out-of-vocabulary" in reason for reason in report["reasons"])
+
+
+def test_no_drift_when_the_period_looks_like_the_training_data(
+    make_client: Callable[..., TestClient], clock: Clock, tmp_path: Path, sample_model: TriageModel
+) -> None:
+    texts = [LATE, RUDE, EARPHONES, LATE]
+    predictions = [sample_model.predict(text) for text in texts]
+    # the training reference: exactly this mix, and this vocabulary
+    label_counts = {
+        head: dict(Counter(getattr(p, head).code for p in predictions)) for head in ("category", "subtype", "tier")
+    }
+    oov = sample_model.out_of_vocabulary_rate(texts)
+    client = make_client(registry=_registry_with_reference(tmp_path / "models", sample_model, label_counts, oov))
+    for text in texts:
+        create_ticket(client, text=text, channel="online")
+    report = client.get("/v1/stats/drift?from=2026-11-23&to=2026-11-23", headers=headers("analyst")).json()
+    assert report["heads"]["subtype"]["js_distance"] == pytest.approx(0.0, abs=1e-6)
+    assert report["heads"]["tier"]["drifted"] is False and report["out_of_vocabulary"]["drifted"] is False
+    assert report["retrain_recommended"] is False and report["reasons"] == []
+    assert report["enough_tickets"] is False and report["min_tickets"] == 30  # the default
+
+
+def test_drift_without_a_training_reference_reports_nulls(client: TestClient) -> None:
+    create_ticket(client, text=LATE)
+    report = client.get("/v1/stats/drift?from=2026-11-01&to=2026-11-30", headers=headers("analyst")).json()
+    assert report["model_version"] == "test-sample" and report["tickets"] == 1
+    assert report["heads"]["subtype"]["js_distance"] is None and report["heads"]["subtype"]["training"] is None
+    assert report["out_of_vocabulary"]["reference"] is None and report["out_of_vocabulary"]["rate"] is not None
+    assert report["retrain_recommended"] is False
+    empty = client.get("/v1/stats/drift?from=2026-01-01&to=2026-01-31", headers=headers("analyst")).json()
+    assert empty["tickets"] == 0 and empty["out_of_vocabulary"]["rate"] is None
