@@ -1,0 +1,51 @@
+"""The monthly report notebook and `triage report` run end to end on the project's sample export."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from training.monthly import read_export, summarise, write_monthly_report
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "monthly_report.ipynb"
+SAMPLE_EXPORT = ROOT / "data" / "sample_export.csv"
+
+
+def test_the_notebook_executes_and_draws_its_figures(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    rows = read_export(SAMPLE_EXPORT)
+    month = max(row["created_at"][:7] for row in rows)
+    monkeypatch.setenv("TRIAGE_EXPORT", str(SAMPLE_EXPORT))
+    monkeypatch.setenv("TRIAGE_MONTH", month)
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    ).execute()
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
+    assert not [output for output in outputs if output.get("output_type") == "error"]
+    images = [output for output in outputs if "image/png" in output.get("data", {})]
+    assert len(images) == 3
+    text = "".join(output.get("text", "") for output in outputs)
+    assert f"in {month}" in text
+
+
+def test_report_command_figures_agree_with_counts_from_the_file(tmp_path: Path) -> None:
+    rows = read_export(SAMPLE_EXPORT)
+    month = max(row["created_at"][:7] for row in rows)
+    path = write_monthly_report(rows, month, tmp_path)
+    assert {p.name for p in tmp_path.glob("*.png")} == {
+        "weekly_volume.png",
+        "suggested_vs_final_subtype.png",
+        "sla_and_csat.png",
+    }
+    month_rows = [row for row in rows if row["created_at"].startswith(month)]
+    summary = summarise(month_rows)
+    assert summary["tickets"] == len(month_rows)
+    reviewed = [row for row in month_rows if row["reviewed"] == "true"]
+    agree = sum(row["subtype"] == row["suggested_subtype"] for row in reviewed)
+    assert summary["live_accuracy"]["subtype"] == round(agree / len(reviewed), 3)
+    assert f"{len(month_rows)} tickets" in path.read_text(encoding="utf-8")
+    assert os.path.getsize(tmp_path / "weekly_volume.png") > 1000
