@@ -50,12 +50,12 @@ sys.path.insert(0, str(ROOT))
 
 from model.text import normalise  # noqa: E402
 from model.tokenize import tokenize  # noqa: E402
+from training.evaluate import expected_calibration_error  # noqa: E402
 
 DATA_DIR = ROOT.parent / "shared" / "data"
 HEADS = ("category", "subtype", "tier")
 N_FOLDS = 5
 SEED = 0
-ECE_BINS = 15
 
 # Cue words of the tier definition (taxonomy.md, "Urgency tiers"): each group is one feature.
 KEYWORD_GROUPS: dict[str, tuple[str, ...]] = {
@@ -341,18 +341,6 @@ def decode(heads: HeadProbabilities, mapping, category_blend: float, hierarchica
 
 
 # ------------------------------------------------------------------------- metrics
-def expected_calibration_error(confidence, correct, bins: int = ECE_BINS) -> float:
-    """ECE of the top-label confidence with `bins` equal-width bins on [0, 1]."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            total += in_bin.mean() * abs(confidence[in_bin].mean() - correct[in_bin].mean())
-    return float(total)
-
-
 def head_metrics(y_true, y_pred, confidence) -> dict[str, float]:
     correct = (y_true == y_pred).astype(float)
     return {
