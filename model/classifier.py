@@ -45,6 +45,15 @@ class HeadProbabilities:
 
 
 @dataclass(frozen=True)
+class ModelInputs:
+    """Features of a batch of texts: shared block, subtype probabilities, tier block."""
+
+    base: sp.csr_matrix
+    subtype_proba: NDArray[np.float64]
+    tier_features: sp.csr_matrix
+
+
+@dataclass(frozen=True)
 class Contribution:
     """A feature's contribution to one class score: feature value × weight of the class.
 
@@ -173,20 +182,24 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
     def _tier_features(self, base: sp.csr_matrix, subtype_proba: NDArray[np.float64]) -> sp.csr_matrix:
         return sp.hstack([base, sp.csr_matrix(self.tier_subtype_weight * subtype_proba)], format="csr")
 
-    def _inputs(self, X: Sequence[str]) -> tuple[sp.csr_matrix, NDArray[np.float64], sp.csr_matrix]:
-        """(shared features, subtype head probabilities, tier features) of normalised texts."""
+    def inputs(self, X: Sequence[str]) -> ModelInputs:
+        """What the heads read for normalised texts (computed once, shared by prediction and explanation)."""
         base = sp.hstack([self.features_.transform(X), self._cues(X)], format="csr")
         subtype = self.heads_["subtype"].predict_proba(base)
-        return base, subtype, self._tier_features(base, subtype)
+        return ModelInputs(base, subtype, self._tier_features(base, subtype))
 
     # --------------------------------------------------------------- prediction
     def predict_heads(self, X: Sequence[str]) -> dict[str, HeadProbabilities]:
+        """Calibrated probabilities of every head for normalised texts (see `heads`)."""
+        return self.heads(self.inputs(X))
+
+    def heads(self, inputs: ModelInputs) -> dict[str, HeadProbabilities]:
         """Calibrated probabilities of every head, already consistent with each other.
 
         Category blends the direct head with summed subtype probabilities; the subtype
         distribution is P(category) × P(subtype | category).
         """
-        base, subtype, tier_features = self._inputs(X)
+        base, subtype, tier_features = inputs.base, inputs.subtype_proba, inputs.tier_features
         category = self.category_blend * self.heads_["category"].predict_proba(base) + (1 - self.category_blend) * (
             subtype @ self.member_.T
         )
@@ -215,14 +228,16 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         return np.array(self.decode(self.predict_heads(X)), dtype=object)
 
     # ------------------------------------------------------------- explanation
-    def contributions(self, text: str, labels: Sequence[str], top: int = 5) -> dict[str, list[Contribution]]:
-        """Per head, the features of `text` that pushed it most towards its label in `labels`.
+    def contributions(
+        self, inputs: ModelInputs, row: int, labels: Sequence[str], top: int = 5
+    ) -> dict[str, list[Contribution]]:
+        """Per head, the features of text `row` of `inputs` that pushed it most towards its label.
 
         `labels` is (category, subtype, tier). Linear weights are averaged over each head's
         calibrated models; temperature scaling is monotone, so a larger contribution always means
         a higher probability. The category head is explained by its direct classifier.
         """
-        base, _, tier_features = self._inputs([text])
+        base, tier_features = inputs.base[row], inputs.tier_features[row]
         names = self.features_.feature_names_ + [("cue", name) for name, _ in self.cue_patterns_]
         tier_names = names + [("subtype", code) for code in self.classes_["subtype"]]
         explained = {}

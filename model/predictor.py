@@ -72,7 +72,8 @@ class TriageModel:
             return []
         clipped = [text[:MAX_CHARS] for text in texts]
         normalised = [normalise(text) for text in clipped]
-        heads = self.classifier.predict_heads(normalised)
+        inputs = self.classifier.inputs(normalised)
+        heads = self.classifier.heads(inputs)
         decoded = self.classifier.decode(heads)
         taxonomy = self.taxonomy
         subtype_head = heads["subtype"]
@@ -86,7 +87,8 @@ class TriageModel:
             prepared = prepare(text) if explain or any(p in norm for p in _PLACEHOLDER_TEXT) else None
             explanation: dict[str, tuple[ExplanationTerm, ...]] = {}
             if explain and prepared is not None:
-                contributions = self.classifier.contributions(prepared.text, labels, top_terms)
+                # prepared.text is the normalised text the inputs were computed from.
+                contributions = self.classifier.contributions(inputs, i, labels, top_terms)
                 tokens = tokenize_with_spans(prepared.text)
                 explanation = {
                     head: tuple(_locate(item, prepared, tokens, cues) for item in items)
