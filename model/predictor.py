@@ -76,9 +76,12 @@ class TriageModel:
         heads = self.classifier.heads(inputs)
         decoded = self.classifier.decode(heads)
         taxonomy = self.taxonomy
-        subtype_head = heads["subtype"]
-        top_rows = np.argsort(-subtype_head.proba, axis=1)[:, :3]
-        department_rows = subtype_head.proba @ self._department_matrix
+        subtype_classes = heads["subtype"].classes
+        tier_classes = heads["tier"].classes
+        top_rows = np.argsort(-heads["subtype"].proba, axis=1)[:, :3].tolist()
+        # Rounded once per batch as plain lists: indexing NumPy arrays per value is slow.
+        probability = {head: np.round(heads[head].proba, 4).tolist() for head in HEADS}
+        department_rows = np.round(heads["subtype"].proba @ self._department_matrix, 4).tolist()
         column = {head: {code: j for j, code in enumerate(heads[head].classes)} for head in HEADS}
         cues = dict(self.classifier.cue_patterns_)
         predictions = []
@@ -102,38 +105,32 @@ class TriageModel:
                     category=LabelScore(
                         category_code,
                         taxonomy.categories[category_code].name,
-                        _round(heads["category"].proba[i, column["category"][category_code]]),
+                        probability["category"][i][column["category"][category_code]],
                     ),
                     subtype=LabelScore(
                         subtype_code,
                         taxonomy.subtypes[subtype_code].name,
-                        _round(subtype_head.proba[i, column["subtype"][subtype_code]]),
+                        probability["subtype"][i][column["subtype"][subtype_code]],
                     ),
                     tier=LabelScore(
-                        tier_code,
-                        taxonomy.tiers[tier_code].name,
-                        _round(heads["tier"].proba[i, column["tier"][tier_code]]),
+                        tier_code, taxonomy.tiers[tier_code].name, probability["tier"][i][column["tier"][tier_code]]
                     ),
                     top_subtypes=tuple(
                         LabelScore(
-                            subtype_head.classes[j],
-                            taxonomy.subtypes[subtype_head.classes[j]].name,
-                            _round(subtype_head.proba[i, j]),
+                            subtype_classes[j], taxonomy.subtypes[subtype_classes[j]].name, probability["subtype"][i][j]
                         )
                         for j in top_rows[i]
                     ),
                     department=LabelScore(
                         department_code,
                         taxonomy.departments[department_code],
-                        _round(department_rows[i, self._department_index[department_code]]),
+                        department_rows[i][self._department_index[department_code]],
                     ),
                     demand=LabelScore(demand, taxonomy.demands[demand].name, 1.0),
                     explanation=explanation,
                     masked_text=prepared.masked_original() if prepared is not None else text,
                     judgeable=not [issue for issue in issues if issue != "truncated"],
-                    tier_probabilities={
-                        code: _round(heads["tier"].proba[i, j]) for j, code in enumerate(heads["tier"].classes)
-                    },
+                    tier_probabilities=dict(zip(tier_classes, probability["tier"][i])),
                     issues=issues,
                     model_version=self.version,
                 )
@@ -149,10 +146,6 @@ class TriageModel:
     def describe(self) -> dict[str, Any]:
         """Parameters of the classifier, for metadata and the API."""
         return {key: _jsonable(value) for key, value in self.classifier.get_params().items()}
-
-
-def _round(value: float) -> float:
-    return round(float(value), 4)
 
 
 def _jsonable(value: Any) -> Any:
