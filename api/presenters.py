@@ -7,11 +7,13 @@ service; a code it does not know (a ticket from an older taxonomy) is shown as i
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from typing import Annotated
 
+from fastapi import Depends
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.deps import Services
+from api.deps import ModelDep, NowDep, ServicesDep
 from api.schemas import (
     ASPECT_NAMES,
     CHANNEL_NAMES,
@@ -36,7 +38,6 @@ from api.schemas import (
     TicketWithContact,
 )
 from api.services.listing import is_overdue
-from api.services.model_holder import LoadedModel
 from api.services.review import REVIEWED
 from api.services.review_queue import confidence_of
 from api.services.routing import SLA_STATES, sla_state
@@ -45,7 +46,7 @@ from api.services.tickets import history_of, survey_of, ticket_numbers
 from api.services.tracking import EVENT_NAMES, FEEDBACK_NAMES, STATUS_NAMES
 from api.tables import Survey, Ticket, TicketEvent
 from model.prediction import LabelScore
-from model.taxonomy import Taxonomy
+from model.taxonomy import Category, Demand, Subtype, Taxonomy, Tier
 
 QUEUE_TEXT_CHARS = 200
 
@@ -56,25 +57,25 @@ class Names:
     def __init__(self, taxonomy: Taxonomy) -> None:
         self.taxonomy = taxonomy
 
+    @staticmethod
+    def _label(code: str, item: Category | Subtype | Tier | Demand | None) -> Label:
+        return Label(code=code, name=item.name if item else code)
+
     def category(self, code: str) -> Label:
         """A category code with its name."""
-        item = self.taxonomy.categories.get(code)
-        return Label(code=code, name=item.name if item else code)
+        return self._label(code, self.taxonomy.categories.get(code))
 
     def subtype(self, code: str) -> Label:
         """A subtype code with its name."""
-        item = self.taxonomy.subtypes.get(code)
-        return Label(code=code, name=item.name if item else code)
+        return self._label(code, self.taxonomy.subtypes.get(code))
 
     def tier(self, code: str) -> Label:
         """A tier code with its name."""
-        item = self.taxonomy.tiers.get(code)
-        return Label(code=code, name=item.name if item else code)
+        return self._label(code, self.taxonomy.tiers.get(code))
 
     def demand(self, code: str) -> Label:
         """A demand code with its name."""
-        item = self.taxonomy.demands.get(code)
-        return Label(code=code, name=item.name if item else code)
+        return self._label(code, self.taxonomy.demands.get(code))
 
     def department(self, code: str) -> Label:
         """A department code with its name."""
@@ -83,6 +84,11 @@ class Names:
 
 def _scored(score: LabelScore) -> ScoredLabel:
     return ScoredLabel(code=score.code, name=score.name, probability=score.probability)
+
+
+def _with_probability(label: Label, probability: float) -> ScoredLabel:
+    """A named code with a stored probability."""
+    return ScoredLabel(code=label.code, name=label.name, probability=probability)
 
 
 def classify_result(assessment: Assessment, taxonomy: Taxonomy) -> ClassifyResult:
@@ -188,17 +194,15 @@ class TicketPresenter:
     def _suggestion(self, ticket: Ticket) -> Suggestion:
         names = self.names
 
-        def scored(label: Label, probability: float) -> ScoredLabel:
-            return ScoredLabel(code=label.code, name=label.name, probability=probability)
-
         return Suggestion(
-            category=scored(names.category(ticket.suggested_category), ticket.category_probability),
-            subtype=scored(names.subtype(ticket.suggested_subtype), ticket.subtype_probability),
-            tier=scored(names.tier(ticket.suggested_tier), ticket.tier_probability),
-            department=scored(names.department(ticket.suggested_department), ticket.department_probability),
+            category=_with_probability(names.category(ticket.suggested_category), ticket.category_probability),
+            subtype=_with_probability(names.subtype(ticket.suggested_subtype), ticket.subtype_probability),
+            tier=_with_probability(names.tier(ticket.suggested_tier), ticket.tier_probability),
+            department=_with_probability(names.department(ticket.suggested_department), ticket.department_probability),
             demand=names.demand(ticket.suggested_demand),
             top_subtypes=[
-                scored(names.subtype(str(item["code"])), float(item["probability"])) for item in ticket.top_subtypes
+                _with_probability(names.subtype(str(item["code"])), float(item["probability"]))
+                for item in ticket.top_subtypes
             ],
             top_tier_probability=ticket.top_tier_probability,
             explanation={
@@ -265,9 +269,6 @@ class TicketPresenter:
         """A ticket of the review queue: the suggestion with its probabilities."""
         names = self.names
 
-        def scored(label: Label, probability: float) -> ScoredLabel:
-            return ScoredLabel(code=label.code, name=label.name, probability=probability)
-
         text = ticket.text if len(ticket.text) <= QUEUE_TEXT_CHARS else ticket.text[: QUEUE_TEXT_CHARS - 1] + "…"
         return QueueItem(
             ticket_no=ticket.ticket_no,
@@ -275,9 +276,9 @@ class TicketPresenter:
             channel=Label(code=ticket.channel, name=CHANNEL_NAMES.get(ticket.channel, ticket.channel)),
             status=Label(code=ticket.status, name=STATUS_NAMES.get(ticket.status, ticket.status)),
             text=text,
-            category=scored(names.category(ticket.suggested_category), ticket.category_probability),
-            subtype=scored(names.subtype(ticket.suggested_subtype), ticket.subtype_probability),
-            tier=scored(names.tier(ticket.suggested_tier), ticket.tier_probability),
+            category=_with_probability(names.category(ticket.suggested_category), ticket.category_probability),
+            subtype=_with_probability(names.subtype(ticket.suggested_subtype), ticket.subtype_probability),
+            tier=_with_probability(names.tier(ticket.suggested_tier), ticket.tier_probability),
             routed_tier=names.tier(ticket.tier),
             demand=names.demand(ticket.demand),
             department=names.department(ticket.department),
@@ -339,10 +340,13 @@ class TicketPresenter:
         return TicketPublic.model_validate(fields)
 
 
-def ticket_presenter(services: Services, loaded: LoadedModel, now: datetime) -> TicketPresenter:
-    """A presenter for this request."""
+def ticket_presenter(services: ServicesDep, loaded: ModelDep, now: NowDep) -> TicketPresenter:
+    """A presenter for this request (the dependency behind `PresenterDep`)."""
     risk = services.policy.risk_threshold if services.policy is not None else 70
     return TicketPresenter(loaded.model.taxonomy, zone=services.settings.zone, now=now, risk_threshold=risk)
+
+
+PresenterDep = Annotated[TicketPresenter, Depends(ticket_presenter)]
 
 
 def ticket_view(session: Session, ticket: Ticket, view: TicketPresenter, principal: Principal) -> TicketPublic:

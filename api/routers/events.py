@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from api.deps import AgentUser, ModelDep, NowDep, ServicesDep, SessionDep
-from api.presenters import ticket_presenter, ticket_view
+from api.deps import AgentUser, NowDep, SessionDep
+from api.presenters import PresenterDep, ticket_view
 from api.schemas import EventCreate, TicketPublic, TicketWithContact, error_responses
 from api.services.events import add_event
 from api.services.tickets import get_ticket
@@ -27,11 +27,10 @@ def record_event(
     ticket_no: str,
     event: EventCreate,
     session: SessionDep,
-    loaded: ModelDep,
-    services: ServicesDep,
+    view: PresenterDep,
     now: NowDep,
 ) -> TicketPublic:
     """Record the event with its time and actor; returns the ticket with its full history."""
     ticket = get_ticket(session, ticket_no)
     add_event(session, ticket=ticket, event=event, actor=principal.name, now=now)
-    return ticket_view(session, ticket, ticket_presenter(services, loaded, now), principal)
+    return ticket_view(session, ticket, view, principal)

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import AgentUser, ModelDep, NowDep, ServicesDep, SessionDep
-from api.presenters import ticket_presenter, ticket_view
+from api.deps import AgentUser, ModelDep, NowDep, SessionDep
+from api.presenters import PresenterDep, ticket_view
 from api.schemas import QueuePage, ReviewRequest, TicketPublic, TicketWithContact, error_responses
 from api.services.review import review_ticket
 from api.services.review_queue import decode_queue_cursor, review_queue
@@ -28,7 +28,7 @@ def review(
     payload: ReviewRequest,
     session: SessionDep,
     loaded: ModelDep,
-    services: ServicesDep,
+    view: PresenterDep,
     now: NowDep,
 ) -> TicketPublic:
     """Record the final labels, who reviewed and when; returns the ticket as GET shows it.
@@ -42,23 +42,20 @@ def review(
     review_ticket(
         session, ticket=ticket, request=payload, taxonomy=loaded.model.taxonomy, actor=principal.name, now=now
     )
-    return ticket_view(session, ticket, ticket_presenter(services, loaded, now), principal)
+    return ticket_view(session, ticket, view, principal)
 
 
 @router.get("/v1/review-queue", response_model=QueuePage, summary="Tickets waiting for review, least confident first")
 def queue(
     _: AgentUser,
     session: SessionDep,
-    loaded: ModelDep,
-    services: ServicesDep,
-    now: NowDep,
+    view: PresenterDep,
     cursor: Annotated[str | None, Query(max_length=1000, description="next_cursor of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> QueuePage:
     """Unreviewed tickets flagged needs_review: lowest confidence (min of the three heads) first, then oldest."""
     position = decode_queue_cursor(cursor) if cursor is not None else None
     page, next_cursor = review_queue(session, cursor=position, limit=limit)
-    view = ticket_presenter(services, loaded, now)
     return QueuePage(
         items=[view.queue_item(ticket) for ticket in page],
         next_cursor=next_cursor.encode() if next_cursor is not None else None,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from api.deps import ModelDep, NowDep, ServicesDep, SessionDep, SurveyUser
-from api.presenters import ticket_presenter
+from api.deps import NowDep, SessionDep, SurveyUser
+from api.presenters import PresenterDep
 from api.schemas import SurveyCreate, SurveyOut, error_responses
 from api.services.surveys import add_survey
 from api.services.tickets import get_ticket
@@ -25,11 +25,10 @@ def record_survey(
     ticket_no: str,
     payload: SurveyCreate,
     session: SessionDep,
-    loaded: ModelDep,
-    services: ServicesDep,
+    view: PresenterDep,
     now: NowDep,
 ) -> SurveyOut:
     """Four 1–5 scores (timeliness, effectiveness, attitude, overall) and free text."""
     ticket = get_ticket(session, ticket_no)
     survey = add_survey(session, ticket=ticket, payload=payload, actor=principal.name, now=now)
-    return ticket_presenter(services, loaded, now).survey(survey, ticket.ticket_no)
+    return view.survey(survey, ticket.ticket_no)

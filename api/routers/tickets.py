@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from api.deps import IntakeUser, ModelDep, NowDep, PolicyDep, ServicesDep, SessionDep, ThresholdsDep, TicketReader
 from api.errors import InvalidInput
-from api.presenters import ticket_presenter, ticket_view
+from api.presenters import PresenterDep, ticket_view
 from api.schemas import (
     Channel,
     TicketCreate,
@@ -20,7 +20,6 @@ from api.schemas import (
     error_responses,
     plausible_time,
 )
-from api.services import idempotency
 from api.services.listing import TicketFilters, decode_cursor, list_tickets
 from api.services.tickets import create_ticket, get_ticket, ticket_numbers
 from api.validation import check_length
@@ -44,6 +43,7 @@ def create(
     policy: PolicyDep,
     thresholds: ThresholdsDep,
     services: ServicesDep,
+    view: PresenterDep,
     now: NowDep,
     idempotency_key: Annotated[
         str,
@@ -57,12 +57,11 @@ def create(
     ],
 ) -> TicketPublic:
     """Classify, escalate, route and number the complaint; 201 when created, 200 on a replay."""
-    key = idempotency.check_key(idempotency_key)
     check_length(payload.text, services.settings, ["body", "text"])
     result = create_ticket(
         session,
         payload=payload,
-        key=key,
+        key=idempotency_key,
         loaded=loaded,
         policy=policy,
         thresholds=thresholds,
@@ -79,7 +78,7 @@ def create(
     else:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/v1/tickets/{ticket.ticket_no}"
-    return ticket_view(session, ticket, ticket_presenter(services, loaded, now), principal)
+    return ticket_view(session, ticket, view, principal)
 
 
 def _zone_aware(value: datetime | None, zone: tzinfo, field: str) -> datetime | None:
@@ -105,6 +104,7 @@ def list_(
     session: SessionDep,
     loaded: ModelDep,
     services: ServicesDep,
+    view: PresenterDep,
     now: NowDep,
     status_: Annotated[list[TicketStatus] | None, Query(alias="status", description="Repeatable.")] = None,
     department: str | None = None,
@@ -142,7 +142,6 @@ def list_(
     position = decode_cursor(cursor, filters) if cursor is not None else None
     page, next_cursor = list_tickets(session, filters=filters, cursor=position, limit=limit, now=now)
     numbers = ticket_numbers(session, {t.repeat_of_id for t in page if t.repeat_of_id is not None})
-    view = ticket_presenter(services, loaded, now)
     return TicketPage(
         items=[view.summary(t, numbers.get(t.repeat_of_id) if t.repeat_of_id else None) for t in page],
         next_cursor=next_cursor.encode() if next_cursor is not None else None,
@@ -158,10 +157,8 @@ def read(
     principal: TicketReader,
     ticket_no: str,
     session: SessionDep,
-    loaded: ModelDep,
-    services: ServicesDep,
-    now: NowDep,
+    view: PresenterDep,
 ) -> TicketPublic:
     """The filled ticket, its tracking history, SLA states and survey."""
     ticket = get_ticket(session, ticket_no)
-    return ticket_view(session, ticket, ticket_presenter(services, loaded, now), principal)
+    return ticket_view(session, ticket, view, principal)

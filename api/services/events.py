@@ -69,13 +69,22 @@ def add_event(session: Session, *, ticket: Ticket, event: EventCreate, actor: st
     if event.stage == "reopened":
         ticket.resolved_at = None
         ticket.closed_at = None
+    return commit_event(session, record, "this event")
+
+
+def commit_event(session: Session, record: TicketEvent, what: str) -> TicketEvent:
+    """Add the event and commit it with the ticket's change; 409 when another change came first.
+
+    The ticket's optimistic lock (`revision`) finds a concurrent commit: nothing is written and
+    the caller gets `concurrent_update`, naming `what` was being recorded, to retry.
+    """
     session.add(record)
     try:
         session.commit()
     except StaleDataError:
         session.rollback()
         raise Conflict(
-            "the ticket changed while this event was being recorded; reload it and retry",
+            f"the ticket changed while {what} was being recorded; reload it and retry",
             loc=["path", "ticket_no"],
             type="concurrent_update",
         ) from None

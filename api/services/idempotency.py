@@ -10,36 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from api.errors import InvalidInput
 from api.schemas import TicketCreate
 from api.tables import IdempotencyKey
 
 HEADER = "Idempotency-Key"
-_VALID = re.compile(r"[\x21-\x7e]{1,200}")
-
-
-def check_key(key: str | None) -> str:
-    """The key, or 422 naming the header when it is missing or malformed."""
-    if key is None or not key.strip():
-        raise InvalidInput(
-            f"the {HEADER} header is required (any unique string, e.g. a UUID, up to 200 characters)",
-            loc=["header", HEADER],
-            type="missing",
-        )
-    key = key.strip()
-    if not _VALID.fullmatch(key):
-        raise InvalidInput(
-            f"{HEADER} must be 1 to 200 visible ASCII characters without spaces",
-            loc=["header", HEADER],
-            type="value_error",
-        )
-    return key
 
 
 def request_hash(payload: TicketCreate) -> str:

@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, not_, or_, select
 from sqlalchemy.orm import Session
@@ -53,27 +54,42 @@ class Cursor:
 
     def encode(self) -> str:
         """The opaque string given to clients."""
-        payload = {"v": 1, "at": self.received_at.isoformat(), "id": self.id, "f": self.filters}
-        return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+        return encode_cursor({"v": 1, "at": self.received_at.isoformat(), "id": self.id, "f": self.filters})
+
+
+def encode_cursor(payload: dict[str, object]) -> str:
+    """A cursor's payload as the opaque string given to clients."""
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def read_cursor(value: str) -> tuple[dict[str, Any], datetime, int]:
+    """A version-1 cursor's payload with its received time and ticket id.
+
+    Raises ValueError, KeyError, TypeError, binascii.Error or UnicodeDecodeError when malformed.
+    """
+    payload = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    if not isinstance(payload, dict) or payload.get("v") != 1:
+        raise ValueError("unknown cursor version")
+    received_at = datetime.fromisoformat(str(payload["at"]))
+    ticket_id = payload["id"]
+    if received_at.tzinfo is None or not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+        raise ValueError("bad cursor fields")
+    plausible_time(received_at)
+    return payload, received_at, ticket_id
+
+
+def invalid_cursor() -> InvalidInput:
+    """The 422 of a cursor that is not one this service issued."""
+    return InvalidInput("invalid cursor: pass the next_cursor of the previous page unchanged", loc=["query", "cursor"])
 
 
 def decode_cursor(value: str, filters: TicketFilters) -> Cursor:
     """Parse a cursor; 422 naming `cursor` when it is malformed or from other filters."""
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        payload = json.loads(raw)
-        if not isinstance(payload, dict) or payload.get("v") != 1:
-            raise ValueError("unknown cursor version")
-        received_at = datetime.fromisoformat(str(payload["at"]))
-        ticket_id = payload["id"]
+        payload, received_at, ticket_id = read_cursor(value)
         digest = str(payload["f"])
-        if received_at.tzinfo is None or not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
-            raise ValueError("bad cursor fields")
-        plausible_time(received_at)
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(
-            "invalid cursor: pass the next_cursor of the previous page unchanged", loc=["query", "cursor"]
-        ) from None
+        raise invalid_cursor() from None
     if digest != filters.digest():
         raise InvalidInput(
             "this cursor belongs to a listing with other filters; start again without a cursor",

@@ -22,10 +22,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
-from api.errors import Conflict, InvalidInput
+from api.errors import InvalidInput
 from api.schemas import ReviewRequest
+from api.services.events import commit_event
 from api.services.routing import sla_due
 from api.tables import Ticket, TicketEvent
 from model.taxonomy import Taxonomy
@@ -187,17 +187,4 @@ def review_ticket(
             "tier_downgrade": downgrade,
         },
     )
-    session.add(event)
-    try:
-        session.commit()
-    except StaleDataError:
-        session.rollback()
-        raise Conflict(
-            "the ticket changed while the review was being recorded; reload it and retry",
-            loc=["path", "ticket_no"],
-            type="concurrent_update",
-        ) from None
-    except BaseException:
-        session.rollback()
-        raise
-    return event
+    return commit_event(session, event, "the review")

@@ -9,9 +9,7 @@ simply leaves the queue without shifting the others.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,8 +17,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, case, or_, select
 from sqlalchemy.orm import Session
 
-from api.errors import InvalidInput
-from api.schemas import plausible_time
+from api.services.listing import encode_cursor, invalid_cursor, read_cursor
 from api.tables import Ticket
 
 
@@ -49,27 +46,18 @@ class QueueCursor:
 
     def encode(self) -> str:
         """The opaque string given to clients."""
-        payload = {"v": 1, "c": self.confidence, "at": self.received_at.isoformat(), "id": self.id}
-        return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+        return encode_cursor({"v": 1, "c": self.confidence, "at": self.received_at.isoformat(), "id": self.id})
 
 
 def decode_queue_cursor(value: str) -> QueueCursor:
     """Parse a queue cursor; 422 naming `cursor` when it is malformed."""
     try:
-        payload = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-        if not isinstance(payload, dict) or payload.get("v") != 1:
-            raise ValueError("unknown cursor version")
-        confidence, ticket_id = payload["c"], payload["id"]
-        received_at = datetime.fromisoformat(str(payload["at"]))
+        payload, received_at, ticket_id = read_cursor(value)
+        confidence = payload["c"]
         if not isinstance(confidence, int | float) or isinstance(confidence, bool) or not math.isfinite(confidence):
             raise ValueError("bad confidence")
-        if received_at.tzinfo is None or not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
-            raise ValueError("bad cursor fields")
-        plausible_time(received_at)
     except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(
-            "invalid cursor: pass the next_cursor of the previous page unchanged", loc=["query", "cursor"]
-        ) from None
+        raise invalid_cursor() from None
     return QueueCursor(float(confidence), received_at, ticket_id)
 
 

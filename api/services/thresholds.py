@@ -56,10 +56,6 @@ class Thresholds:
                 reasons.append(f"low_confidence:{head}")
         return reasons
 
-    def needs_review(self, prediction: Prediction) -> bool:
-        """True when the prediction is not judgeable or any head is below its threshold."""
-        return bool(self.review_reasons(prediction))
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view for the model endpoint."""
         return {
