@@ -56,6 +56,7 @@ class Prediction:
     demand: LabelScore
     explanation: dict[str, tuple[ExplanationTerm, ...]]
     masked_text: str
+    normalised_text: str
     judgeable: bool
     tier_probabilities: dict[str, float] = field(default_factory=dict)
     issues: tuple[str, ...] = field(default_factory=tuple)

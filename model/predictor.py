@@ -129,6 +129,7 @@ class TriageModel:
                     demand=LabelScore(demand, taxonomy.demands[demand].name, 1.0),
                     explanation=explanation,
                     masked_text=prepared.masked_original() if prepared is not None else text,
+                    normalised_text=norm,
                     judgeable=not [issue for issue in issues if issue != "truncated"],
                     tier_probabilities=dict(zip(tier_classes, probability["tier"][i])),
                     issues=issues,

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from api.services.escalation import Emotion, EscalationPolicy, Firing
 from api.services.thresholds import Thresholds
 from model.prediction import Prediction
-from model.predictor import MAX_CHARS, TriageModel
-from model.text import normalise
+from model.predictor import TriageModel
 
 
 @dataclass(frozen=True)
@@ -56,9 +55,9 @@ def assess(
 ) -> list[Assessment]:
     """Assess complaint texts in one vectorised pass."""
     predictions = model.predict_many(list(texts), explain=explain)
-    normalised = [normalise(text[:MAX_CHARS]) for text in texts]
     assessments = []
-    for norm, prediction in zip(normalised, predictions):
+    for prediction in predictions:
+        norm = prediction.normalised_text
         probability = top_tier_probability(model, prediction)
         emotion = policy.emotion(norm, probability)
         fired = tuple(policy.fire(norm, emotion.index))
