@@ -56,12 +56,12 @@ def progress() -> Progress:
     )
 
 
-def resolve_model(reference: str, registry: Registry, taxonomy: Taxonomy | None = None) -> TriageModel:
-    """Load a model from a folder path, a version id of the registry, or 'current'."""
+def resolve_model(reference: str, registry: Registry) -> TriageModel:
+    """Load a model (with its own taxonomy) from a folder path, a version id, or 'current'."""
     path = Path(reference)
     try:
         folder = path if (path / "metadata.json").is_file() else registry.path_of(reference)
-        model, _ = load_model(folder, taxonomy)
+        model, _ = load_model(folder)
     except (RegistryError, ModelError) as error:
         fail(str(error))
     return model
