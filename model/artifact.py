@@ -70,7 +70,7 @@ def save_model(model: TriageModel, folder: Path, extra: dict[str, Any] | None = 
         metadata: dict[str, Any] = {
             "format": FORMAT,
             "version": model.version or folder.name,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
             "payload_sha256": _sha256_file(staging / PAYLOAD),
             "taxonomy_sha256": model.taxonomy.sha256,
             **resource_hashes(),

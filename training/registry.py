@@ -89,7 +89,8 @@ class Registry:
             except ArtifactError:
                 continue
             found.append(VersionInfo(path.name, path, metadata, path.name == current))
-        return found
+        # Ids made in the same second do not sort by time; the creation time does.
+        return sorted(found, key=lambda info: (str(info.metadata.get("created_at", "")), info.version))
 
     def history(self) -> list[dict[str, Any]]:
         """Promotions and rollbacks, oldest first."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -128,5 +129,9 @@ def train(
     }
     step("saving")
     metadata = save_model(model, folder, extra)
-    write_report(folder, metadata, eval_rows, predictions)
+    try:
+        write_report(folder, metadata, eval_rows, predictions)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # no version without its report
+        raise
     return TrainResult(version, folder, metadata, [str(problem) for problem in dataset.warnings])
