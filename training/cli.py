@@ -26,7 +26,7 @@ from training.data import LabeledRow, Problem, load_datasets
 from training.evaluate import evaluate, predict_rows, summary
 from training.registry import DEFAULT_REGISTRY, Registry, RegistryError
 from training.thresholds import autofill_report, derive_thresholds, write_thresholds
-from training.train import DEFAULT_SAMPLE, DataError, train
+from training.train import DEFAULT_SAMPLE, TRAIN_STEPS, DataError, train
 
 app = typer.Typer(
     help="Complaint triage: train, evaluate, compare and promote the complaint classifier.", no_args_is_help=True
@@ -92,16 +92,20 @@ def train_command(
     """Validate the data, train, evaluate on held-out rows, and write a new model version."""
     taxonomy = _taxonomy(taxonomy_path)
     registry = Registry(out)
-    with console.status("training") as status:
+    with progress() as bar:
+        task = bar.add_task("training", total=TRAIN_STEPS)
+        begun = 0
+
+        def step(message: str) -> None:
+            nonlocal begun  # each step that begins marks the previous one done
+            bar.update(task, description=message, completed=begun)
+            begun += 1
+
         try:
             result = train(
-                data or [DEFAULT_SAMPLE],
-                taxonomy,
-                out,
-                eval_data=eval_data,
-                eval_split=eval_split,
-                step=lambda message: status.update(message),
+                data or [DEFAULT_SAMPLE], taxonomy, out, eval_data=eval_data, eval_split=eval_split, step=step
             )
+            bar.update(task, description="done", completed=TRAIN_STEPS)
         except DataError as error:
             for problem in error.problems:
                 console.print(f"  {problem}", highlight=False, markup=False)

@@ -22,6 +22,7 @@ from training.report import write_report
 
 DEFAULT_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_complaints.csv"
 SEED = 20261123
+TRAIN_STEPS = 4  # the calls of `step` in `train`: validate, fit, evaluate, save
 
 
 class DataError(Exception):
