@@ -75,7 +75,11 @@ def char_vectorizer() -> TfidfVectorizer:
 
 
 def fasttext_baseline(train_texts: list[str], train_labels: list[str], test_texts: list[str]) -> list[str]:
-    """fastText supervised on jieba tokens (defaults but 25 epochs and bigrams)."""
+    """fastText supervised on jieba tokens: 25 epochs, lr 1.0, word bigrams.
+
+    The learning rate was chosen by 5-fold CV on the training split (subtype macro-F1 0.097 at
+    fastText's default lr 0.1, 0.380 at 0.5, 0.403 at 1.0).
+    """
     import fasttext
 
     with tempfile.TemporaryDirectory() as folder:
@@ -83,7 +87,7 @@ def fasttext_baseline(train_texts: list[str], train_labels: list[str], test_text
         with open(path, "w", encoding="utf-8") as stream:
             for text, label in zip(train_texts, train_labels):
                 stream.write(f"__label__{label} {' '.join(jieba_words(text.replace(chr(10), ' ')))}\n")
-        model = fasttext.train_supervised(path, epoch=25, wordNgrams=2, verbose=0, seed=1, thread=1)
+        model = fasttext.train_supervised(path, epoch=25, lr=1.0, wordNgrams=2, verbose=0, seed=1, thread=1)
     predicted = []
     for text in test_texts:
         line = " ".join(jieba_words(text.replace("\n", " "))) + "\n"
