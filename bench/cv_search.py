@@ -48,6 +48,7 @@ from sklearn.svm import LinearSVC
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from model.taxonomy import load_taxonomy  # noqa: E402
 from model.text import normalise  # noqa: E402
 from model.tokenize import tokenize  # noqa: E402
 from training.evaluate import expected_calibration_error  # noqa: E402
@@ -57,50 +58,8 @@ HEADS = ("category", "subtype", "tier")
 N_FOLDS = 5
 SEED = 0
 
-# Cue words of the tier definition (taxonomy.md, "Urgency tiers"): each group is one feature.
-KEYWORD_GROUPS: dict[str, tuple[str, ...]] = {
-    "escalation": (
-        "12315",
-        "消协",
-        "消费者协会",
-        "工商",
-        "银保监",
-        "银监",
-        "保监",
-        "监管",
-        "投诉到",
-        "曝光",
-        "媒体",
-        "律师",
-        "起诉",
-        "法院",
-        "报警",
-        "警察",
-        "维权",
-        "315",
-    ),
-    "safety": (
-        "变质",
-        "发霉",
-        "异物",
-        "虫",
-        "头发",
-        "过期",
-        "拉肚子",
-        "吃坏",
-        "腹泻",
-        "呕吐",
-        "过敏",
-        "医院",
-        "漏电",
-        "起火",
-        "爆炸",
-        "烫伤",
-        "中毒",
-    ),
-    "money": ("盗刷", "扣款", "扣费", "扣钱", "多扣", "乱收费", "被扣", "自动续费", "套路贷", "高利贷", "砍头息"),
-    "unusable": ("无法使用", "无法开机", "开不了机", "不能用", "用不了", "完全不"),
-}
+# Cue words of the tier definition: the taxonomy's `tier_cues`, each group one feature.
+KEYWORD_GROUPS: dict[str, tuple[str, ...]] = load_taxonomy().tier_cues
 
 
 # ----------------------------------------------------------------------------- data
