@@ -11,10 +11,13 @@ The design and its defaults were chosen by 5-fold cross-validation on the traini
   0/1 flag per group of tier cue words (regulator threats, safety, money at risk, unusable);
 - heads: class-balanced LinearSVC, calibrated by temperature scaling (which keeps the arg-max,
   so macro-F1 is untouched); the subtype head averages its five cross-validation models;
-- category = ½ direct category head + ½ subtype probabilities summed per category;
+- category = ½ direct category head + ½ subtype probabilities summed per category, sharpened
+  by one temperature fitted on out-of-fold predictions (the blend of two calibrated
+  distributions is under-confident: the fitted temperature is about 0.85);
 - subtype = the best subtype of the chosen category; its probability is P(category) ×
   P(subtype | category), so every subtype's probability fits its category's;
-- tier: the same features plus out-of-fold subtype probabilities (stacking).
+- tier: the same features plus out-of-fold subtype probabilities (stacking) and a one-hot bin of
+  the text length (mild P3 complaints are short, P1 ones long).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
+from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.model_selection import StratifiedKFold
@@ -34,6 +38,8 @@ from sklearn.svm import LinearSVC
 from model.features import TextFeatures
 
 HEADS = ("category", "subtype", "tier")
+# Lower edges (in characters of normalised text) of the length bins the tier head reads.
+LENGTH_EDGES = (0, 12, 20, 32, 50, 80, 130, 200)
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,10 @@ class HeadProbabilities:
 
 @dataclass(frozen=True)
 class ModelInputs:
-    """Features of a batch of texts: shared block, subtype probabilities, tier block."""
+    """Features of a batch of texts: shared block, subtype probabilities, tier block.
+
+    The tier block is the shared block, then the subtype probabilities, then the length bins.
+    """
 
     base: sp.csr_matrix
     subtype_proba: NDArray[np.float64]
@@ -58,8 +67,9 @@ class Contribution:
     """A feature's contribution to one class score: feature value × weight of the class.
 
     `kind` is "word" (jieba tokens joined by spaces), "char" (character n-gram), "cue" (a group
-    of tier cue words; `term` is the group name) or "subtype" (the tier head's input of the
-    subtype probabilities; `term` is the subtype code).
+    of tier cue words; `term` is the group name), "subtype" (the tier head's input of the
+    subtype probabilities; `term` is the subtype code) or "length" (the tier head's text-length
+    bin; `term` is its range of characters, such as "20-31").
     """
 
     term: str
@@ -86,8 +96,11 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         CalibratedClassifierCV method and folds; the subtype head averages its fold models.
     category_blend:
         weight of the direct category head; the rest comes from summing subtype probabilities.
-    tier_subtype_weight:
-        weight of the (out-of-fold) subtype probabilities among the tier head's features.
+    category_temperature:
+        fit a temperature for the blended category probabilities on out-of-fold predictions.
+    tier_subtype_weight, tier_length_weight:
+        weights of the (out-of-fold) subtype probabilities and of the text-length bins among the
+        tier head's features (0 leaves the length bins out).
     """
 
     def __init__(
@@ -105,7 +118,9 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         calibration_folds: int = 5,
         subtype_ensemble: bool = True,
         category_blend: float = 0.5,
+        category_temperature: bool = True,
         tier_subtype_weight: float = 1.0,
+        tier_length_weight: float = 0.5,
     ) -> None:
         self.subtype_categories = subtype_categories
         self.word_ngram_range = word_ngram_range
@@ -120,7 +135,9 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         self.calibration_folds = calibration_folds
         self.subtype_ensemble = subtype_ensemble
         self.category_blend = category_blend
+        self.category_temperature = category_temperature
         self.tier_subtype_weight = tier_subtype_weight
+        self.tier_length_weight = tier_length_weight
 
     # ------------------------------------------------------------------ fitting
     def _head(self, C: float, labels: NDArray[np.str_], ensemble: bool) -> CalibratedClassifierCV:
@@ -154,39 +171,69 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             "category": self._head(self.C, category, ensemble=False).fit(base, category),
             "subtype": self._head(self.subtype_C, subtype, self.subtype_ensemble).fit(base, subtype),
         }
-        # The tier head learns from subtype probabilities it would see on unseen texts.
+        # The tier head learns from subtype probabilities it would see on unseen texts, and the
+        # category temperature is fitted on blends of unseen texts: both need out-of-fold heads.
         subtype_classes = self.heads_["subtype"].classes_
+        category_classes = self.heads_["category"].classes_
         out_of_fold = np.zeros((len(X), len(subtype_classes)))
+        category_out_of_fold = np.zeros((len(X), len(category_classes)))
         folds = max(2, min(self.calibration_folds, int(np.unique(subtype, return_counts=True)[1].min())))
         for train, held in StratifiedKFold(folds, shuffle=True, random_state=0).split(base, subtype):
             head = self._head(self.subtype_C, subtype[train], self.subtype_ensemble).fit(base[train], subtype[train])
             columns = np.searchsorted(subtype_classes, head.classes_)
             out_of_fold[np.ix_(held, columns)] = head.predict_proba(base[held])
-        self.heads_["tier"] = self._head(self.C, tier, ensemble=False).fit(self._tier_features(base, out_of_fold), tier)
+            if self.category_temperature:
+                head = self._head(self.C, category[train], ensemble=False).fit(base[train], category[train])
+                columns = np.searchsorted(category_classes, head.classes_)
+                category_out_of_fold[np.ix_(held, columns)] = head.predict_proba(base[held])
+        self.member_ = np.array(
+            [[mapping[s] == c for s in subtype_classes] for c in category_classes],
+            dtype=float,
+        )
+        self.category_temperature_ = 1.0
+        if self.category_temperature:
+            blended = self._blend(category_out_of_fold, out_of_fold)
+            self.category_temperature_ = _fit_temperature(blended, np.searchsorted(category_classes, category))
+        tier_features = self._tier_features(base, out_of_fold, self._lengths(X))
+        self.heads_["tier"] = self._head(self.C, tier, ensemble=False).fit(tier_features, tier)
         self.classes_ = {head: tuple(str(c) for c in self.heads_[head].classes_) for head in HEADS}
         # Linear weights per head, averaged over its calibrated models (for explanations).
         self.coef_ = {
             head: np.mean([model.estimator.coef_ for model in self.heads_[head].calibrated_classifiers_], axis=0)
             for head in HEADS
         }
-        self.member_ = np.array(
-            [[self.subtype_categories_[s] == c for s in self.classes_["subtype"]] for c in self.classes_["category"]],
-            dtype=float,
-        )
         return self
 
     def _cues(self, X: Sequence[str]) -> sp.csr_matrix:
         flags = [[self.cue_weight if pattern.search(text) else 0.0 for _, pattern in self.cue_patterns_] for text in X]
         return sp.csr_matrix(np.asarray(flags, dtype=float).reshape(len(X), len(self.cue_patterns_)))
 
-    def _tier_features(self, base: sp.csr_matrix, subtype_proba: NDArray[np.float64]) -> sp.csr_matrix:
-        return sp.hstack([base, sp.csr_matrix(self.tier_subtype_weight * subtype_proba)], format="csr")
+    def _lengths(self, X: Sequence[str]) -> sp.csr_matrix:
+        """One-hot length bin (of `LENGTH_EDGES`) per text, times `tier_length_weight`."""
+        if not self.tier_length_weight:
+            return sp.csr_matrix((len(X), 0))
+        bins = np.searchsorted(LENGTH_EDGES, [len(text) for text in X], side="right") - 1
+        rows = np.arange(len(X))
+        values = np.full(len(X), float(self.tier_length_weight))
+        return sp.csr_matrix((values, (rows, bins)), shape=(len(X), len(LENGTH_EDGES)))
+
+    def _tier_features(
+        self, base: sp.csr_matrix, subtype_proba: NDArray[np.float64], lengths: sp.csr_matrix
+    ) -> sp.csr_matrix:
+        return sp.hstack([base, sp.csr_matrix(self.tier_subtype_weight * subtype_proba), lengths], format="csr")
+
+    def _blend(self, category_proba: NDArray[np.float64], subtype_proba: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The category blend: direct head and subtype probabilities summed per category."""
+        blended: NDArray[np.float64] = self.category_blend * category_proba + (1 - self.category_blend) * (
+            subtype_proba @ self.member_.T
+        )
+        return blended
 
     def inputs(self, X: Sequence[str]) -> ModelInputs:
         """What the heads read for normalised texts (computed once, shared by prediction and explanation)."""
         base = sp.hstack([self.features_.transform(X), self._cues(X)], format="csr")
         subtype = self.heads_["subtype"].predict_proba(base)
-        return ModelInputs(base, subtype, self._tier_features(base, subtype))
+        return ModelInputs(base, subtype, self._tier_features(base, subtype, self._lengths(X)))
 
     # --------------------------------------------------------------- prediction
     def predict_heads(self, X: Sequence[str]) -> dict[str, HeadProbabilities]:
@@ -196,13 +243,11 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
     def heads(self, inputs: ModelInputs) -> dict[str, HeadProbabilities]:
         """Calibrated probabilities of every head, already consistent with each other.
 
-        Category blends the direct head with summed subtype probabilities; the subtype
-        distribution is P(category) × P(subtype | category).
+        Category blends the direct head with summed subtype probabilities (then sharpened by
+        the fitted temperature); the subtype distribution is P(category) × P(subtype | category).
         """
         base, subtype, tier_features = inputs.base, inputs.subtype_proba, inputs.tier_features
-        category = self.category_blend * self.heads_["category"].predict_proba(base) + (1 - self.category_blend) * (
-            subtype @ self.member_.T
-        )
+        category = _scale(self._blend(self.heads_["category"].predict_proba(base), subtype), self.category_temperature_)
         per_category = subtype @ self.member_.T  # P(subtype's category) under the subtype head
         owner = self.member_.argmax(axis=0)  # category index of each subtype
         joint = category[:, owner] * subtype / np.maximum(per_category[:, owner], 1e-12)
@@ -240,6 +285,8 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         base, tier_features = inputs.base[row], inputs.tier_features[row]
         names = self.features_.feature_names_ + [("cue", name) for name, _ in self.cue_patterns_]
         tier_names = names + [("subtype", code) for code in self.classes_["subtype"]]
+        if self.tier_length_weight:
+            tier_names += [("length", _length_range(i)) for i in range(len(LENGTH_EDGES))]
         explained = {}
         for head, label in zip(HEADS, labels):
             features, head_names = (tier_features, tier_names) if head == "tier" else (base, names)
@@ -247,7 +294,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             scored: dict[str, Contribution] = {}
             for j, value in zip(features.indices, features.data):
                 kind, term = head_names[j]
-                key = f"{kind}:{term}" if kind in ("cue", "subtype") else term.replace(" ", "")
+                key = f"{kind}:{term}" if kind in ("cue", "subtype", "length") else term.replace(" ", "")
                 weight = float(value * coef[j])
                 if key in scored:
                     weight += scored[key].weight
@@ -256,3 +303,30 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             ranked = sorted(scored.values(), key=lambda item: item.weight, reverse=True)
             explained[head] = [item for item in ranked if item.weight > 0][:top]
         return explained
+
+
+def _length_range(index: int) -> str:
+    """The characters a length bin covers, such as "20-31" or "200+"."""
+    if index + 1 == len(LENGTH_EDGES):
+        return f"{LENGTH_EDGES[index]}+"
+    return f"{LENGTH_EDGES[index]}-{LENGTH_EDGES[index + 1] - 1}"
+
+
+def _scale(proba: NDArray[np.float64], temperature: float) -> NDArray[np.float64]:
+    """Probabilities raised to 1/temperature and renormalised (temperature scaling of their logs)."""
+    if temperature == 1.0:
+        return proba
+    logits = np.log(np.maximum(proba, 1e-12)) / temperature
+    scaled = np.exp(logits - logits.max(axis=1, keepdims=True))
+    result: NDArray[np.float64] = scaled / scaled.sum(axis=1, keepdims=True)
+    return result
+
+
+def _fit_temperature(proba: NDArray[np.float64], truth: NDArray[np.intp]) -> float:
+    """The temperature minimising the log-loss of `_scale(proba, t)` against true class indices."""
+
+    def log_loss(log_t: float) -> float:
+        scaled = _scale(proba, float(np.exp(log_t)))
+        return float(-np.log(np.maximum(scaled[np.arange(len(truth)), truth], 1e-12)).mean())
+
+    return float(np.exp(minimize_scalar(log_loss, bounds=(-2.0, 2.0), method="bounded").x))

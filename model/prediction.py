@@ -29,8 +29,9 @@ class TermSpan:
 class ExplanationTerm:
     """A feature that weighed for the predicted class, its weight and where it occurs.
 
-    `kind` is "word", "char", "cue" (a group of tier cue words, named by `term`) or "subtype"
-    (the tier head's use of the subtype probabilities; no span).
+    `kind` is "word", "char", "cue" (a group of tier cue words, named by `term`), "subtype"
+    (the tier head's use of the subtype probabilities; no span) or "length" (the tier head's
+    text-length bin, such as "20-31" characters; no span).
     """
 
     term: str

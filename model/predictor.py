@@ -165,8 +165,8 @@ def _locate(
 ) -> ExplanationTerm:
     """Find where a contributing term occurs in the prepared text, as original/masked spans."""
     spans: list[tuple[int, int]] = []
-    if contribution.kind == "subtype":
-        pass  # the tier head's input of subtype probabilities: nowhere in particular in the text
+    if contribution.kind in ("subtype", "length"):
+        pass  # the tier head's subtype probabilities and length bin: nowhere in particular in the text
     elif contribution.kind == "cue":
         spans = [match.span() for match in cue_patterns[contribution.term].finditer(prepared.text)]
     elif contribution.kind == "word":

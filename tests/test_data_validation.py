@@ -33,9 +33,7 @@ def write(tmp_path: Path, name: str, body: str, header: str = HEADER) -> Path:
         ("x2,12345 !!!,product,malfunction,P2,none,phone\n", "text", "not a complaint text"),
     ],
 )
-def test_each_bad_value_is_located(
-    tmp_path: Path, taxonomy: Taxonomy, line: str, column: str, message: str
-) -> None:
+def test_each_bad_value_is_located(tmp_path: Path, taxonomy: Taxonomy, line: str, column: str, message: str) -> None:
     path = write(tmp_path, "bad.csv", GOOD + line)
     dataset = load_datasets([path], taxonomy)
     assert [(p.file, p.row, p.column) for p in dataset.fatal] == [(str(path), 3, column)]

@@ -469,7 +469,7 @@ function renderText() {
 }
 
 /** A term's display text: where it occurs in the shown text, else (a feature such as a subtype
- * code used by the tier head) its Chinese name. */
+ * code or the text-length bin used by the tier head) its Chinese name. */
 function termLabel(term) {
   const spans = term.spans || [];
   if (spans.length) {
@@ -478,6 +478,7 @@ function termLabel(term) {
   }
   const taxonomy = state.taxonomy;
   const code = term.term;
+  if (term.kind === "length") return `文本长度 ${code} 字`;
   if (taxonomy && /^[A-Za-z_]+$/.test(code)) {
     for (const category of taxonomy.categories) {
       if (category.code === code) return `${category.name}（大类特征）`;
