@@ -11,9 +11,11 @@ The design and its defaults were chosen by 5-fold cross-validation on the traini
   0/1 flag per group of tier cue words (regulator threats, safety, money at risk, unusable);
 - heads: class-balanced LinearSVC, calibrated by temperature scaling (which keeps the arg-max,
   so macro-F1 is untouched); the subtype head averages its five cross-validation models;
-- category = ½ direct category head + ½ subtype probabilities summed per category, sharpened
-  by one temperature fitted on out-of-fold predictions (the blend of two calibrated
-  distributions is under-confident: the fitted temperature is about 0.85);
+- category = ½ direct category head + ½ subtype probabilities summed per category;
+- every head's probabilities get one more temperature, fitted on out-of-fold predictions of the
+  rows that stand for real complaints (the category blend of two calibrated distributions is
+  under-confident, its temperature is about 0.85; a team-written corpus in the training rows
+  would make the heads over-confident on real texts);
 - subtype = the best subtype of the chosen category; its probability is P(category) ×
   P(subtype | category), so every subtype's probability fits its category's;
 - tier: the same features plus out-of-fold subtype probabilities (stacking) and a one-hot bin of
@@ -96,8 +98,9 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         CalibratedClassifierCV method and folds; the subtype head averages its fold models.
     category_blend:
         weight of the direct category head; the rest comes from summing subtype probabilities.
-    category_temperature:
-        fit a temperature for the blended category probabilities on out-of-fold predictions.
+    recalibrate:
+        fit one more temperature per head on out-of-fold predictions of the rows `fit` is told
+        to calibrate on (for category, on the blend, which is under-confident otherwise).
     tier_subtype_weight, tier_length_weight:
         weights of the (out-of-fold) subtype probabilities and of the text-length bins among the
         tier head's features (0 leaves the length bins out).
@@ -118,7 +121,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         calibration_folds: int = 5,
         subtype_ensemble: bool = True,
         category_blend: float = 0.5,
-        category_temperature: bool = True,
+        recalibrate: bool = True,
         tier_subtype_weight: float = 1.0,
         tier_length_weight: float = 0.5,
     ) -> None:
@@ -135,7 +138,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         self.calibration_folds = calibration_folds
         self.subtype_ensemble = subtype_ensemble
         self.category_blend = category_blend
-        self.category_temperature = category_temperature
+        self.recalibrate = recalibrate
         self.tier_subtype_weight = tier_subtype_weight
         self.tier_length_weight = tier_length_weight
 
@@ -147,11 +150,22 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             LinearSVC(C=C, class_weight=self.class_weight), method=self.calibration, cv=folds, ensemble=ensemble
         )
 
-    def fit(self, X: Sequence[str], y: Sequence[Sequence[str]]) -> ComplaintClassifier:
-        """Learn from normalised texts `X` and label rows `y` = (category, subtype, tier)."""
+    def fit(
+        self, X: Sequence[str], y: Sequence[Sequence[str]], calibrate_on: Sequence[bool] | None = None
+    ) -> ComplaintClassifier:
+        """Learn from normalised texts `X` and label rows `y` = (category, subtype, tier).
+
+        `calibrate_on` marks the rows that stand for the texts the model will serve (default: all).
+        The final temperatures are fitted on those rows' out-of-fold predictions only, so rows of
+        another kind (the team's own corpus, cleaner and easier than real complaints) train the
+        heads without making the probabilities over-confident.
+        """
         labels = np.asarray(y, dtype=object)
         if labels.ndim != 2 or labels.shape[1] != 3 or labels.shape[0] != len(X):
             raise ValueError("y must have one (category, subtype, tier) row per text")
+        calibration_rows = np.ones(len(X), dtype=bool) if calibrate_on is None else np.asarray(calibrate_on, bool)
+        if calibration_rows.shape != (len(X),) or not calibration_rows.any():
+            raise ValueError("calibrate_on must have one flag per text, and at least one True")
         mapping = dict(self.subtype_categories or {})
         for category, subtype in zip(labels[:, 0], labels[:, 1]):
             expected = mapping.setdefault(subtype, category)
@@ -171,31 +185,32 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             "category": self._head(self.C, category, ensemble=False).fit(base, category),
             "subtype": self._head(self.subtype_C, subtype, self.subtype_ensemble).fit(base, subtype),
         }
+        classes = {head: self.heads_[head].classes_ for head in ("category", "subtype")}
+        self.member_ = np.array([[mapping[s] == c for s in classes["subtype"]] for c in classes["category"]], float)
         # The tier head learns from subtype probabilities it would see on unseen texts, and the
-        # category temperature is fitted on blends of unseen texts: both need out-of-fold heads.
-        subtype_classes = self.heads_["subtype"].classes_
-        category_classes = self.heads_["category"].classes_
-        out_of_fold = np.zeros((len(X), len(subtype_classes)))
-        category_out_of_fold = np.zeros((len(X), len(category_classes)))
+        # temperatures are fitted on predictions for unseen texts: both need out-of-fold heads.
         folds = max(2, min(self.calibration_folds, int(np.unique(subtype, return_counts=True)[1].min())))
-        for train, held in StratifiedKFold(folds, shuffle=True, random_state=0).split(base, subtype):
-            head = self._head(self.subtype_C, subtype[train], self.subtype_ensemble).fit(base[train], subtype[train])
-            columns = np.searchsorted(subtype_classes, head.classes_)
-            out_of_fold[np.ix_(held, columns)] = head.predict_proba(base[held])
-            if self.category_temperature:
-                head = self._head(self.C, category[train], ensemble=False).fit(base[train], category[train])
-                columns = np.searchsorted(category_classes, head.classes_)
-                category_out_of_fold[np.ix_(held, columns)] = head.predict_proba(base[held])
-        self.member_ = np.array(
-            [[mapping[s] == c for s in subtype_classes] for c in category_classes],
-            dtype=float,
-        )
-        self.category_temperature_ = 1.0
-        if self.category_temperature:
-            blended = self._blend(category_out_of_fold, out_of_fold)
-            self.category_temperature_ = _fit_temperature(blended, np.searchsorted(category_classes, category))
+        splits = list(StratifiedKFold(folds, shuffle=True, random_state=0).split(base, subtype))
+        out_of_fold = self._out_of_fold(splits, base, subtype, self.subtype_C, self.subtype_ensemble)
         tier_features = self._tier_features(base, out_of_fold, self._lengths(X))
         self.heads_["tier"] = self._head(self.C, tier, ensemble=False).fit(tier_features, tier)
+        classes["tier"] = self.heads_["tier"].classes_
+
+        self.temperatures_ = dict.fromkeys(HEADS, 1.0)
+        if self.recalibrate:
+            rows = calibration_rows
+
+            def truth(head: str, values: NDArray[np.str_]) -> NDArray[np.intp]:
+                return np.searchsorted(classes[head], values[rows])
+
+            category_out_of_fold = self._out_of_fold(splits, base, category, self.C, False)
+            blended = self._blend(category_out_of_fold, out_of_fold)
+            self.temperatures_["category"] = _fit_temperature(blended[rows], truth("category", category))
+            # The subtype temperature shapes P(subtype | category): fitted within the true category.
+            inside = self.member_[np.searchsorted(classes["category"], category[rows])]
+            self.temperatures_["subtype"] = _fit_temperature(out_of_fold[rows], truth("subtype", subtype), inside)
+            tier_out_of_fold = self._out_of_fold(splits, tier_features, tier, self.C, False)
+            self.temperatures_["tier"] = _fit_temperature(tier_out_of_fold[rows], truth("tier", tier))
         self.classes_ = {head: tuple(str(c) for c in self.heads_[head].classes_) for head in HEADS}
         # Linear weights per head, averaged over its calibrated models (for explanations).
         self.coef_ = {
@@ -203,6 +218,22 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             for head in HEADS
         }
         return self
+
+    def _out_of_fold(
+        self,
+        splits: Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]],
+        features: sp.csr_matrix,
+        labels: NDArray[np.str_],
+        C: float,
+        ensemble: bool,
+    ) -> NDArray[np.float64]:
+        """Probabilities of every row from a head trained without the row's fold (columns: sorted classes)."""
+        classes = np.unique(labels)
+        proba = np.zeros((len(labels), len(classes)))
+        for train, held in splits:
+            head = self._head(C, labels[train], ensemble).fit(features[train], labels[train])
+            proba[np.ix_(held, np.searchsorted(classes, head.classes_))] = head.predict_proba(features[held])
+        return proba
 
     def _cues(self, X: Sequence[str]) -> sp.csr_matrix:
         flags = [[self.cue_weight if pattern.search(text) else 0.0 for _, pattern in self.cue_patterns_] for text in X]
@@ -243,18 +274,25 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
     def heads(self, inputs: ModelInputs) -> dict[str, HeadProbabilities]:
         """Calibrated probabilities of every head, already consistent with each other.
 
-        Category blends the direct head with summed subtype probabilities (then sharpened by
-        the fitted temperature); the subtype distribution is P(category) × P(subtype | category).
+        Category blends the direct head with summed subtype probabilities; the subtype
+        distribution is P(category) × P(subtype | category). Each head's probabilities are scaled
+        by its fitted temperature (`temperatures_`).
         """
-        base, subtype, tier_features = inputs.base, inputs.subtype_proba, inputs.tier_features
-        category = _scale(self._blend(self.heads_["category"].predict_proba(base), subtype), self.category_temperature_)
+        temperature = self.temperatures_
+        base, tier_features = inputs.base, inputs.tier_features
+        category = _scale(
+            self._blend(self.heads_["category"].predict_proba(base), inputs.subtype_proba), temperature["category"]
+        )
+        subtype = _scale(inputs.subtype_proba, temperature["subtype"])
         per_category = subtype @ self.member_.T  # P(subtype's category) under the subtype head
         owner = self.member_.argmax(axis=0)  # category index of each subtype
         joint = category[:, owner] * subtype / np.maximum(per_category[:, owner], 1e-12)
         return {
             "category": HeadProbabilities(self.classes_["category"], category),
             "subtype": HeadProbabilities(self.classes_["subtype"], joint),
-            "tier": HeadProbabilities(self.classes_["tier"], self.heads_["tier"].predict_proba(tier_features)),
+            "tier": HeadProbabilities(
+                self.classes_["tier"], _scale(self.heads_["tier"].predict_proba(tier_features), temperature["tier"])
+            ),
         }
 
     def decode(self, heads: Mapping[str, HeadProbabilities]) -> list[tuple[str, str, str]]:
@@ -322,11 +360,18 @@ def _scale(proba: NDArray[np.float64], temperature: float) -> NDArray[np.float64
     return result
 
 
-def _fit_temperature(proba: NDArray[np.float64], truth: NDArray[np.intp]) -> float:
-    """The temperature minimising the log-loss of `_scale(proba, t)` against true class indices."""
+def _fit_temperature(
+    proba: NDArray[np.float64], truth: NDArray[np.intp], allowed: NDArray[np.float64] | None = None
+) -> float:
+    """The temperature minimising the log-loss of `_scale(proba, t)` against true class indices;
+    with `allowed` (0/1 per row and class), of the scaled probabilities renormalised over the
+    allowed classes."""
 
     def log_loss(log_t: float) -> float:
         scaled = _scale(proba, float(np.exp(log_t)))
+        if allowed is not None:
+            scaled = scaled * allowed
+            scaled /= np.maximum(scaled.sum(axis=1, keepdims=True), 1e-300)
         return float(-np.log(np.maximum(scaled[np.arange(len(truth)), truth], 1e-12)).mean())
 
     return float(np.exp(minimize_scalar(log_loss, bounds=(-2.0, 2.0), method="bounded").x))

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from model.taxonomy import Taxonomy
 from training.cli import app
+from training.data import load_datasets
 from training.registry import Registry
-from training.train import DEFAULT_SAMPLE
+from training.train import DEFAULT_SAMPLE, TEAM_CORPUS, split_rows
 
 runner = CliRunner()
 
@@ -85,6 +87,30 @@ def test_predict_a_file_in_batches(registry: Path, tmp_path: Path) -> None:
     assert all(row["subtype"] and row["tier"] in {"P1", "P2", "P3"} for row in rows)
     assert all("[PHONE]" in row["masked_text"] and "1381234" not in row["masked_text"] for row in rows)
     assert "text" not in rows[0]  # the unmasked text is not copied to the output
+
+
+def test_the_team_corpus_trains_but_is_never_held_out(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    # An analyst's file that happens to hold the sample corpus: its copies in the team corpus are
+    # dropped as duplicates, the other team rows only train, and the held-out rows come from it.
+    export = tmp_path / "export.csv"
+    export.write_bytes(DEFAULT_SAMPLE.read_bytes())
+    export_rows = load_datasets([export], taxonomy).rows
+    _, held_out = split_rows(export_rows, 0.2)
+    domain_rows = load_datasets([TEAM_CORPUS[1]], taxonomy).rows
+    figures = {}
+    for flag in ("--team-corpus", "--no-team-corpus"):
+        out = tmp_path / flag
+        result = runner.invoke(app, ["train", "--data", str(export), flag, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        (version,) = Registry(out).versions()
+        figures[flag] = version.metadata
+    with_corpus, without = figures["--team-corpus"], figures["--no-team-corpus"]
+    assert with_corpus["evaluation"]["rows"] == without["evaluation"]["rows"] == len(held_out)
+    assert with_corpus["training_data"]["corpus_rows"] == len(domain_rows)
+    assert with_corpus["training_data"]["rows_used"] == len(export_rows) - len(held_out) + len(domain_rows)
+    assert with_corpus["training_data"]["duplicates_dropped"] == len(export_rows)
+    assert without["training_data"]["corpus_rows"] == 0
+    assert without["training_data"]["rows_used"] == len(export_rows) - len(held_out)
 
 
 def test_train_on_bad_data_lists_every_problem_and_writes_nothing(tmp_path: Path) -> None:

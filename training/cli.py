@@ -26,7 +26,7 @@ from training.data import LabeledRow, Problem, load_datasets
 from training.evaluate import evaluate, predict_rows, summary
 from training.registry import DEFAULT_REGISTRY, Registry, RegistryError
 from training.thresholds import autofill_report, derive_thresholds, write_thresholds
-from training.train import DEFAULT_SAMPLE, TRAIN_STEPS, DataError, train
+from training.train import TEAM_CORPUS, TRAIN_STEPS, DataError, train
 
 app = typer.Typer(
     help="Complaint triage: train, evaluate, compare and promote the complaint classifier.", no_args_is_help=True
@@ -77,8 +77,16 @@ def _taxonomy(path: Path) -> Taxonomy:
 @app.command("train")
 def train_command(
     data: Annotated[
-        list[Path] | None, typer.Option("--data", help="Labeled CSV (repeatable). Default: data/sample_complaints.csv.")
+        list[Path] | None,
+        typer.Option("--data", help="Labeled CSV (repeatable). Default: the team corpus of data/ alone."),
     ] = None,
+    team_corpus: Annotated[
+        bool,
+        typer.Option(
+            "--team-corpus/--no-team-corpus",
+            help="Also train on the team's own complaints in data/ (never held out, never evaluated on).",
+        ),
+    ] = True,
     eval_data: Annotated[Path | None, typer.Option("--eval", help="Held-out CSV to evaluate on.")] = None,
     eval_split: Annotated[
         float, typer.Option("--eval-split", help="Share of --data held out when no --eval is given.")
@@ -103,7 +111,13 @@ def train_command(
 
         try:
             result = train(
-                data or [DEFAULT_SAMPLE], taxonomy, out, eval_data=eval_data, eval_split=eval_split, step=step
+                data or list(TEAM_CORPUS),
+                taxonomy,
+                out,
+                corpus=TEAM_CORPUS if data and team_corpus else (),
+                eval_data=eval_data,
+                eval_split=eval_split,
+                step=step,
             )
             bar.update(task, description="done", completed=TRAIN_STEPS)
         except DataError as error:

@@ -1,4 +1,4 @@
-"""The embedded default: a model trained from the project's own sample data when none serves."""
+"""The embedded default: a model trained from the team's own complaints in data/ when none serves."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from model.taxonomy import DEFAULT_TAXONOMY, load_taxonomy
 from training.registry import Registry
-from training.train import DEFAULT_SAMPLE, train
+from training.train import TEAM_CORPUS, train
 
 
 def ensure_current_model(registry: Registry, taxonomy_path: Path = DEFAULT_TAXONOMY) -> Path:
@@ -14,6 +14,6 @@ def ensure_current_model(registry: Registry, taxonomy_path: Path = DEFAULT_TAXON
     current = registry.current_path()
     if current is not None:
         return current
-    result = train([DEFAULT_SAMPLE], load_taxonomy(taxonomy_path), registry.root)
+    result = train(list(TEAM_CORPUS), load_taxonomy(taxonomy_path), registry.root)
     registry.set_current(result.version, action="promote", actor="default", note="default model from data/")
     return result.folder

@@ -20,7 +20,12 @@ from training.data import Dataset, LabeledRow, Problem, load_datasets
 from training.evaluate import evaluate_predictions, predict_rows
 from training.report import write_report
 
-DEFAULT_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_complaints.csv"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_SAMPLE = DATA_DIR / "sample_complaints.csv"
+# The complaints this team wrote itself: the sample corpus (every subtype, every channel) and
+# reviews in the style of the four domains of the labeled data. `triage train` adds them to the
+# training rows of any data (never to the held-out rows); plain `triage train` trains on them alone.
+TEAM_CORPUS = (DEFAULT_SAMPLE, DATA_DIR / "domain_complaints.csv")
 SEED = 20261123
 TRAIN_STEPS = 4  # the calls of `step` in `train`: validate, fit, evaluate, save
 
@@ -44,12 +49,24 @@ class TrainResult:
     warnings: list[str]
 
 
-def fit_model(rows: Sequence[LabeledRow], taxonomy: Taxonomy, version: str = "", **params: Any) -> TriageModel:
-    """Fit the classifier on labeled rows (parameters override the classifier's defaults)."""
+def fit_model(
+    rows: Sequence[LabeledRow],
+    taxonomy: Taxonomy,
+    version: str = "",
+    corpus: Sequence[LabeledRow] = (),
+    **params: Any,
+) -> TriageModel:
+    """Fit the classifier on labeled rows plus `corpus` rows (parameters override the classifier's
+    defaults). Probabilities are calibrated on `rows`: corpus rows only train."""
     subtype_categories = {code: subtype.category for code, subtype in taxonomy.subtypes.items()}
     params = {"cue_groups": dict(taxonomy.tier_cues), **params}
     classifier = ComplaintClassifier(subtype_categories=subtype_categories, **params)
-    classifier.fit([normalise(row.text) for row in rows], [row.labels for row in rows])
+    every = [*rows, *corpus]
+    classifier.fit(
+        [normalise(row.text) for row in every],
+        [row.labels for row in every],
+        calibrate_on=[True] * len(rows) + [False] * len(corpus),
+    )
     return TriageModel(taxonomy, classifier, version)
 
 
@@ -73,6 +90,7 @@ def train(
     taxonomy: Taxonomy,
     registry_root: Path,
     *,
+    corpus: Sequence[Path] = (),
     eval_data: Path | None = None,
     eval_split: float = 0.2,
     params: dict[str, Any] | None = None,
@@ -80,22 +98,27 @@ def train(
 ) -> TrainResult:
     """Validate, train, evaluate on held-out rows and write a new version folder with its report.
 
-    Raises DataError (listing every fatal problem) before writing anything.
+    `corpus` files (such as `TEAM_CORPUS`) are validated like `data` but only ever train: the
+    held-out rows come from `eval_data`, or from `data` alone. Raises DataError (listing every
+    fatal problem) before writing anything.
     """
     step("validating data")
-    dataset = load_datasets(data, taxonomy)
+    dataset = load_datasets([*data, *corpus], taxonomy)
     eval_set = load_datasets([eval_data], taxonomy) if eval_data is not None else None
     if eval_set is not None:
         dataset.problems.extend(eval_set.problems)
     if dataset.fatal:
         raise DataError(dataset)
+    corpus_files = {str(path) for path in corpus}
+    corpus_rows = [row for row in dataset.rows if row.file in corpus_files]
+    data_rows = [row for row in dataset.rows if row.file not in corpus_files]
     if eval_set is not None:
-        train_rows, eval_rows = dataset.rows, eval_set.rows
+        train_rows, eval_rows = data_rows, eval_set.rows
         split = f"file {eval_data}"
     else:
-        train_rows, eval_rows = split_rows(dataset.rows, eval_split)
-        split = f"stratified {eval_split:.0%} of the training files (seed {SEED})"
-    present = {row.subtype for row in train_rows}
+        train_rows, eval_rows = split_rows(data_rows, eval_split)
+        split = f"stratified {eval_split:.0%} of the --data files (seed {SEED})"
+    present = {row.subtype for row in [*train_rows, *corpus_rows]}
     for code in taxonomy.subtypes:
         if code not in present:
             dataset.problems.append(
@@ -104,8 +127,8 @@ def train(
     if dataset.fatal:
         raise DataError(dataset)
     version = new_version_id()
-    step(f"fitting on {len(train_rows)} rows")
-    model = fit_model(train_rows, taxonomy, version, **(params or {}))
+    step(f"fitting on {len(train_rows) + len(corpus_rows)} rows")
+    model = fit_model(train_rows, taxonomy, version, corpus_rows, **(params or {}))
     step(f"evaluating on {len(eval_rows)} held-out rows")
     predictions = predict_rows(model, eval_rows)
     metrics = evaluate_predictions(eval_rows, predictions)
@@ -113,10 +136,11 @@ def train(
     extra = {
         "training_data": {
             "files": dataset.files,
-            "rows_used": len(train_rows),
+            "rows_used": len(train_rows) + len(corpus_rows),
+            "corpus_rows": len(corpus_rows),
             "duplicates_dropped": len(dataset.warnings),
             "label_counts": {
-                head: dict(Counter(getattr(row, head) for row in train_rows).most_common())
+                head: dict(Counter(getattr(row, head) for row in [*train_rows, *corpus_rows]).most_common())
                 for head in ("category", "subtype", "tier")
             },
         },
