@@ -13,9 +13,11 @@ The design and its defaults were chosen by 5-fold cross-validation on the traini
   so macro-F1 is untouched); the subtype head averages its five cross-validation models;
 - category = ½ direct category head + ½ subtype probabilities summed per category;
 - every head's probabilities get one more temperature, fitted on out-of-fold predictions of the
-  rows that stand for real complaints (the category blend of two calibrated distributions is
-  under-confident, its temperature is about 0.85; a team-written corpus in the training rows
-  would make the heads over-confident on real texts);
+  rows that stand for real complaints: a team-written corpus among the training rows would
+  otherwise make the heads over-confident on real texts, and the category blend of two
+  calibrated distributions is under-confident (its temperature is about 0.85). The subtype
+  temperature scales P(subtype | category) so that the probability shown for the chosen
+  subtype matches how often it is right;
 - subtype = the best subtype of the chosen category; its probability is P(category) ×
   P(subtype | category), so every subtype's probability fits its category's;
 - tier: the same features plus out-of-fold subtype probabilities (stacking) and a one-hot bin of
@@ -25,7 +27,7 @@ The design and its defaults were chosen by 5-fold cross-validation on the traini
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,14 +203,28 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             rows = calibration_rows
 
             def truth(head: str, values: NDArray[np.str_]) -> NDArray[np.intp]:
-                return np.searchsorted(classes[head], values[rows])
+                indices: NDArray[np.intp] = np.searchsorted(classes[head], values[rows])
+                return indices
 
             category_out_of_fold = self._out_of_fold(splits, base, category, self.C, False)
             blended = self._blend(category_out_of_fold, out_of_fold)
             self.temperatures_["category"] = _fit_temperature(blended[rows], truth("category", category))
-            # The subtype temperature shapes P(subtype | category): fitted within the true category.
-            inside = self.member_[np.searchsorted(classes["category"], category[rows])]
-            self.temperatures_["subtype"] = _fit_temperature(out_of_fold[rows], truth("subtype", subtype), inside)
+            # The subtype temperature shapes P(subtype | category); it is fitted so that the
+            # probability shown for the chosen subtype, P(category) × P(subtype | category),
+            # matches how often that subtype is right.
+            category_proba = _scale(blended[rows], self.temperatures_["category"])
+            inside = self.member_[category_proba.argmax(axis=1)]
+            chosen = np.where(inside > 0, out_of_fold[rows], -1.0).argmax(axis=1)
+            correct = chosen == truth("subtype", subtype)
+
+            def shown(temperature: float) -> NDArray[np.float64]:
+                conditional = _scale(out_of_fold[rows], temperature) * inside
+                confidence: NDArray[np.float64] = (
+                    category_proba.max(axis=1) * conditional.max(axis=1) / conditional.sum(axis=1)
+                )
+                return confidence
+
+            self.temperatures_["subtype"] = _fit_confidence_temperature(shown, correct)
             tier_out_of_fold = self._out_of_fold(splits, tier_features, tier, self.C, False)
             self.temperatures_["tier"] = _fit_temperature(tier_out_of_fold[rows], truth("tier", tier))
         self.classes_ = {head: tuple(str(c) for c in self.heads_[head].classes_) for head in HEADS}
@@ -360,18 +376,24 @@ def _scale(proba: NDArray[np.float64], temperature: float) -> NDArray[np.float64
     return result
 
 
-def _fit_temperature(
-    proba: NDArray[np.float64], truth: NDArray[np.intp], allowed: NDArray[np.float64] | None = None
-) -> float:
-    """The temperature minimising the log-loss of `_scale(proba, t)` against true class indices;
-    with `allowed` (0/1 per row and class), of the scaled probabilities renormalised over the
-    allowed classes."""
+def _fit_temperature(proba: NDArray[np.float64], truth: NDArray[np.intp]) -> float:
+    """The temperature minimising the log-loss of `_scale(proba, t)` against true class indices."""
 
     def log_loss(log_t: float) -> float:
         scaled = _scale(proba, float(np.exp(log_t)))
-        if allowed is not None:
-            scaled = scaled * allowed
-            scaled /= np.maximum(scaled.sum(axis=1, keepdims=True), 1e-300)
         return float(-np.log(np.maximum(scaled[np.arange(len(truth)), truth], 1e-12)).mean())
+
+    return float(np.exp(minimize_scalar(log_loss, bounds=(-2.0, 2.0), method="bounded").x))
+
+
+def _fit_confidence_temperature(
+    confidence: Callable[[float], NDArray[np.float64]], correct: NDArray[np.bool_]
+) -> float:
+    """The temperature whose confidences (`confidence(t)`, one per row) best predict `correct`
+    (binary log-loss)."""
+
+    def log_loss(log_t: float) -> float:
+        shown = np.clip(confidence(float(np.exp(log_t))), 1e-12, 1 - 1e-12)
+        return float(-np.where(correct, np.log(shown), np.log1p(-shown)).mean())
 
     return float(np.exp(minimize_scalar(log_loss, bounds=(-2.0, 2.0), method="bounded").x))
