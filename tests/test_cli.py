@@ -113,6 +113,30 @@ def test_the_team_corpus_trains_but_is_never_held_out(tmp_path: Path, taxonomy: 
     assert without["training_data"]["rows_used"] == len(export_rows) - len(held_out)
 
 
+def test_a_text_in_the_evaluation_file_never_trains(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    export = tmp_path / "export.csv"
+    export.write_bytes(DEFAULT_SAMPLE.read_bytes())
+    with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
+        reader = csv.DictReader(stream)
+        fields, rows = reader.fieldnames or [], list(reader)[:100]  # 100 rows of the export
+    holdout = tmp_path / "holdout.csv"
+    with holdout.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "models"
+    result = runner.invoke(
+        app, ["train", "--data", str(export), "--eval", str(holdout), "--no-team-corpus", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "same text as a held-out evaluation row; left out of training" in result.output
+    (version,) = Registry(out).versions()
+    training_data = version.metadata["training_data"]
+    assert training_data["left_out_as_held_out"] == 100
+    assert training_data["rows_used"] == len(load_datasets([export], taxonomy).rows) - 100
+    assert version.metadata["evaluation"]["rows"] == 100
+
+
 def test_train_on_bad_data_lists_every_problem_and_writes_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text(

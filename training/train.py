@@ -118,6 +118,15 @@ def train(
     else:
         train_rows, eval_rows = split_rows(data_rows, eval_split)
         split = f"stratified {eval_split:.0%} of the --data files (seed {SEED})"
+    # A text being evaluated on must not also train (the team corpus or an export may hold it).
+    duplicates_dropped = len(dataset.warnings)
+    held_out = {normalise(row.text) for row in eval_rows}
+    for row in [*train_rows, *corpus_rows]:
+        if normalise(row.text) in held_out:
+            message = "same text as a held-out evaluation row; left out of training"
+            dataset.problems.append(Problem(row.file, row.row, "text", message, fatal=False))
+    train_rows = [row for row in train_rows if normalise(row.text) not in held_out]
+    corpus_rows = [row for row in corpus_rows if normalise(row.text) not in held_out]
     present = {row.subtype for row in [*train_rows, *corpus_rows]}
     for code in taxonomy.subtypes:
         if code not in present:
@@ -138,7 +147,8 @@ def train(
             "files": dataset.files,
             "rows_used": len(train_rows) + len(corpus_rows),
             "corpus_rows": len(corpus_rows),
-            "duplicates_dropped": len(dataset.warnings),
+            "duplicates_dropped": duplicates_dropped,
+            "left_out_as_held_out": len(dataset.warnings) - duplicates_dropped,
             "label_counts": {
                 head: dict(Counter(getattr(row, head) for row in [*train_rows, *corpus_rows]).most_common())
                 for head in ("category", "subtype", "tier")

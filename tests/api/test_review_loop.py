@@ -55,10 +55,20 @@ def triage(*arguments: str) -> str:
 
 
 def train_version(registry: Path, *data: Path, holdout: Path, promote: bool = False) -> str:
-    """`triage train` on the files; the new version id (the command's last stdout line)."""
+    """`triage train` on the files; the new version id (the command's last stdout line).
+
+    The files are cut from the sample corpus, so the team corpus stays out (it holds them all).
+    """
     options = [item for path in data for item in ("--data", str(path))]
     output = triage(
-        "train", *options, "--eval", str(holdout), "--out", str(registry), *(["--promote"] if promote else [])
+        "train",
+        *options,
+        "--no-team-corpus",
+        "--eval",
+        str(holdout),
+        "--out",
+        str(registry),
+        *(["--promote"] if promote else []),
     )
     return output.strip().splitlines()[-1]
 
