@@ -461,6 +461,10 @@ SEARCH: tuple[tuple[Candidate, tuple], ...] = (
 # .777 / .604 / .773): C 0.3 → .777/.602/.776, C 1 → .772/.601/.771; subtype_C 0.2 → .776/.601/.771,
 # 0.5 → .775/.599/.775; category_blend 0.3 → .774/.604/.773, 0.7 → .773/.599/.773; tier length
 # weight 1 → .777/.604/.774; cue weight 1 → .776/.602/.773. All within fold noise: defaults kept.
+# The team corpus itself was chosen here too: the sample corpus alone gave .761/.577/.770; adding
+# the 1,500 domain-style complaints (written to the domains' natural subtype and tier mix) gave
+# .777/.604/.773. A second batch of 1,340 written to over-represent the weak subtypes and P3 made
+# things worse (.768/.596/.767; each of its four parts alone at best level), so it was not kept.
 def cross_validate_product(train: Split, folds, corpus_files: Sequence[Path] = ()) -> dict:
     """The shipped `ComplaintClassifier` (defaults) on the CV folds; `corpus_files` rows only train."""
     taxonomy = load_taxonomy()
