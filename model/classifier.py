@@ -200,33 +200,18 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
         self.temperatures_ = dict.fromkeys(HEADS, 1.0)
         if self.recalibrate:
-            rows = calibration_rows
-
-            def truth(head: str, values: NDArray[np.str_]) -> NDArray[np.intp]:
-                indices: NDArray[np.intp] = np.searchsorted(classes[head], values[rows])
-                return indices
-
+            truth = {
+                head: np.searchsorted(classes[head], values[calibration_rows])
+                for head, values in zip(HEADS, (category, subtype, tier))
+            }
             category_out_of_fold = self._out_of_fold(splits, base, category, self.C, False)
-            blended = self._blend(category_out_of_fold, out_of_fold)
-            self.temperatures_["category"] = _fit_temperature(blended[rows], truth("category", category))
-            # The subtype temperature shapes P(subtype | category); it is fitted so that the
-            # probability shown for the chosen subtype, P(category) × P(subtype | category),
-            # matches how often that subtype is right.
-            category_proba = _scale(blended[rows], self.temperatures_["category"])
-            inside = self.member_[category_proba.argmax(axis=1)]
-            chosen = np.where(inside > 0, out_of_fold[rows], -1.0).argmax(axis=1)
-            correct = chosen == truth("subtype", subtype)
-
-            def shown(temperature: float) -> NDArray[np.float64]:
-                conditional = _scale(out_of_fold[rows], temperature) * inside
-                confidence: NDArray[np.float64] = (
-                    category_proba.max(axis=1) * conditional.max(axis=1) / conditional.sum(axis=1)
-                )
-                return confidence
-
-            self.temperatures_["subtype"] = _fit_confidence_temperature(shown, correct)
             tier_out_of_fold = self._out_of_fold(splits, tier_features, tier, self.C, False)
-            self.temperatures_["tier"] = _fit_temperature(tier_out_of_fold[rows], truth("tier", tier))
+            self.temperatures_ = self._fit_temperatures(
+                category_out_of_fold[calibration_rows],
+                out_of_fold[calibration_rows],
+                tier_out_of_fold[calibration_rows],
+                truth,
+            )
         self.classes_ = {head: tuple(str(c) for c in self.heads_[head].classes_) for head in HEADS}
         # Linear weights per head, averaged over its calibrated models (for explanations).
         self.coef_ = {
@@ -234,6 +219,34 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             for head in HEADS
         }
         return self
+
+    def _fit_temperatures(
+        self,
+        category_proba: NDArray[np.float64],
+        subtype_proba: NDArray[np.float64],
+        tier_proba: NDArray[np.float64],
+        truth: Mapping[str, NDArray[np.intp]],
+    ) -> dict[str, float]:
+        """One temperature per head, from out-of-fold head probabilities and true class indices."""
+        blended = self._blend(category_proba, subtype_proba)
+        category_temperature = _fit_temperature(blended, truth["category"])
+        # The subtype temperature shapes P(subtype | category); it is fitted so that the
+        # probability shown for the chosen subtype, P(category) × P(subtype | category), matches
+        # how often that subtype is right.
+        category = _scale(blended, category_temperature)
+        inside = self.member_[category.argmax(axis=1)]
+        correct = np.where(inside > 0, subtype_proba, -1.0).argmax(axis=1) == truth["subtype"]
+
+        def shown(temperature: float) -> NDArray[np.float64]:
+            conditional = _scale(subtype_proba, temperature) * inside
+            confidence: NDArray[np.float64] = category.max(axis=1) * conditional.max(axis=1) / conditional.sum(axis=1)
+            return confidence
+
+        return {
+            "category": category_temperature,
+            "subtype": _fit_confidence_temperature(shown, correct),
+            "tier": _fit_temperature(tier_proba, truth["tier"]),
+        }
 
     def _out_of_fold(
         self,
