@@ -1,7 +1,7 @@
 """Latency of the ticket service, in process: classify and create tickets one request at a time.
 
 Run: `python bench/api_latency.py [--requests 300]`. Starts the app on a temporary SQLite
-database with the default model (trained from data/sample_complaints.csv) and sends the sample
+database with the default model (trained from the team corpus in data/) and sends the sample
 complaints through FastAPI's TestClient (no network), printing p50/p95/max milliseconds per
 endpoint. The texts are the team's own sample complaints, cycled.
 """

@@ -1,7 +1,7 @@
 """Make `data/sample_export.csv`: three months of tickets run through the real service.
 
 Run from the project root: `python notebooks/make_sample_export.py`. It starts the service on
-a temporary SQLite database with the default model (trained from data/sample_complaints.csv),
+a temporary SQLite database with the default model (trained from the team corpus in data/),
 replays every sample complaint at its `created_at` time through `POST /v1/tickets`, lets an
 agent review the tickets that need it (accepting the suggestion when it matches the sample's
 label, correcting it otherwise), tracks each ticket through its stages with realistic delays,
