@@ -464,7 +464,9 @@ SEARCH: tuple[tuple[Candidate, tuple], ...] = (
 # The team corpus itself was chosen here too: the sample corpus alone gave .761/.577/.770; adding
 # the 1,500 domain-style complaints (written to the domains' natural subtype and tier mix) gave
 # .777/.604/.773. A second batch of 1,340 written to over-represent the weak subtypes and P3 made
-# things worse (.768/.596/.767; each of its four parts alone at best level), so it was not kept.
+# things worse (.768/.596/.767; none of its four parts helped alone either), so it was not kept;
+# nor a third batch of 1,300 in the natural mix again (.768/.598/.773 and, with another fold seed,
+# .766/.600/.770 against .776/.608/.770 without it).
 def cross_validate_product(train: Split, folds, corpus_files: Sequence[Path] = ()) -> dict:
     """The shipped `ComplaintClassifier` (defaults) on the CV folds; `corpus_files` rows only train."""
     taxonomy = load_taxonomy()
