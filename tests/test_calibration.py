@@ -1,0 +1,47 @@
+"""Calibration of the classifier: temperatures are fitted on the rows `fit` is told to trust."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from model.classifier import ComplaintClassifier
+from model.taxonomy import Taxonomy
+from model.text import normalise
+from training.data import LabeledRow
+
+
+def classifier(taxonomy: Taxonomy) -> ComplaintClassifier:
+    return ComplaintClassifier(
+        subtype_categories={code: subtype.category for code, subtype in taxonomy.subtypes.items()},
+        cue_groups=dict(taxonomy.tier_cues),
+    )
+
+
+def test_rows_left_out_of_calibration_train_but_do_not_set_the_temperatures(
+    sample_rows: list[LabeledRow], taxonomy: Taxonomy
+) -> None:
+    # Rows unlike the real ones, with random tiers: the heads cannot learn them, so calibrated on
+    # every row the tier head would learn to doubt itself; calibrated on the real rows only, the
+    # fitted temperature must sharpen the probabilities again.
+    rng = random.Random(0)
+    tiers = sorted(taxonomy.tiers)
+    real = [normalise(row.text) for row in sample_rows]
+    noise = [f"编号{rng.randrange(1000)}样例{rng.randrange(1000)}" for _ in sample_rows]
+    labels = [row.labels for row in sample_rows] + [(r.category, r.subtype, rng.choice(tiers)) for r in sample_rows]
+    flags = [True] * len(real) + [False] * len(noise)
+    everywhere = classifier(taxonomy).fit(real + noise, labels)
+    real_only = classifier(taxonomy).fit(real + noise, labels, calibrate_on=flags)
+    assert real_only.temperatures_["tier"] < 0.6 * everywhere.temperatures_["tier"]
+    # The heads themselves are the same: only the temperatures differ.
+    assert real_only.predict(real[:50]).tolist() == everywhere.predict(real[:50]).tolist()
+
+
+def test_calibrate_on_needs_one_flag_per_text_and_one_true(sample_rows: list[LabeledRow], taxonomy: Taxonomy) -> None:
+    texts = [normalise(row.text) for row in sample_rows]
+    labels = [row.labels for row in sample_rows]
+    with pytest.raises(ValueError, match="one flag per text"):
+        classifier(taxonomy).fit(texts, labels, calibrate_on=[True] * (len(texts) - 1))
+    with pytest.raises(ValueError, match="at least one True"):
+        classifier(taxonomy).fit(texts, labels, calibrate_on=[False] * len(texts))
