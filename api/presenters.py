@@ -106,6 +106,7 @@ def classify_result(assessment: Assessment, taxonomy: Taxonomy) -> ClassifyResul
             head: [
                 ClassifyTerm(
                     term=term.term,
+                    kind=term.kind,
                     weight=term.weight,
                     spans=[
                         TextSpan(
@@ -209,6 +210,7 @@ class TicketPresenter:
                 head: [
                     Term(
                         term=str(term["term"]),
+                        kind=str(term.get("kind", "word")),  # tickets stored before kinds were kept
                         weight=float(term["weight"]),
                         spans=[Span(start=int(start), end=int(end)) for start, end in term["spans"]],
                     )

@@ -296,17 +296,23 @@ class TextSpan(Span):
 
 
 class Term(BaseModel):
-    """A term that weighed for a predicted label, with where it occurs (masked text)."""
+    """A term that weighed for a predicted label, with where it occurs (masked text).
+
+    `kind`: "word", "char", "cue" (a group of tier cue words), "subtype" (the tier head's use
+    of a subtype's probability) or "length" (the tier head's text-length bin, in characters).
+    """
 
     term: str
+    kind: str
     weight: float
     spans: list[Span]
 
 
 class ClassifyTerm(BaseModel):
-    """A term that weighed for a predicted label, with where it occurs."""
+    """A term that weighed for a predicted label, with where it occurs (`kind` as in `Term`)."""
 
     term: str
+    kind: str
     weight: float
     spans: list[TextSpan]
 

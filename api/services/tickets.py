@@ -92,6 +92,7 @@ def _explanation(assessment: Assessment) -> dict[str, Any]:
         head: [
             {
                 "term": term.term,
+                "kind": term.kind,
                 "weight": term.weight,
                 "spans": [[span.masked_start, span.masked_end] for span in term.spans],
             }

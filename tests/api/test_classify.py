@@ -26,6 +26,9 @@ def test_classify_returns_labels_names_probabilities_and_explanation(client: Tes
     for head, terms in body["explanation"].items():
         assert head in ("category", "subtype", "tier")
         for term in terms:
+            assert term["kind"] in ("word", "char", "cue", "subtype", "length")
+            # words and characters are found in the text; subtype inputs and length bins are not
+            assert bool(term["spans"]) == (term["kind"] in ("word", "char", "cue"))
             for span in term["spans"]:
                 assert text[span["start"] : span["end"]]
                 assert body["masked_text"][span["masked_start"] : span["masked_end"]]
