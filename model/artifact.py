@@ -28,7 +28,9 @@ from model.tokenize import resource_hashes
 
 PAYLOAD = "model.joblib"
 METADATA = "metadata.json"
-FORMAT = 1
+# Format 2: the classifier has per-head temperatures and tier length bins; format-1 versions
+# must be retrained.
+FORMAT = 2
 # Pickles are only safe with the same versions of these (the major version for NumPy).
 _EXACT = ("scikit-learn", "jieba")
 _MAJOR = ("numpy", "scipy")
@@ -98,7 +100,11 @@ def read_metadata(folder: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ArtifactError(f"{path}: corrupt metadata ({error})") from None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise ArtifactError(f"{path}: unknown metadata format (expected format {FORMAT})")
+        found = metadata.get("format") if isinstance(metadata, dict) else None
+        raise ArtifactError(
+            f"{path}: model format {found}, this version of complaint-triage reads format {FORMAT}; "
+            "retrain the model (triage train)"
+        )
     return metadata
 
 

@@ -60,6 +60,14 @@ def test_missing_or_broken_metadata_is_named(saved: Path, tmp_path: Path) -> Non
         load_model(tmp_path / "nowhere")
 
 
+def test_a_model_of_an_older_format_must_be_retrained(saved: Path) -> None:
+    metadata = json.loads((saved / METADATA).read_text(encoding="utf-8"))
+    metadata["format"] = 1
+    (saved / METADATA).write_text(json.dumps(metadata), encoding="utf-8")
+    with pytest.raises(ArtifactError, match=r"model format 1, .* reads format 2; retrain"):
+        load_model(saved)
+
+
 def test_another_library_version_is_refused(saved: Path) -> None:
     metadata = json.loads((saved / METADATA).read_text(encoding="utf-8"))
     metadata["libraries"]["scikit-learn"] = "0.24.2"
