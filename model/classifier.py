@@ -15,7 +15,7 @@ The design and its defaults were chosen by 5-fold cross-validation on the traini
 - every head's probabilities get one more temperature, fitted on out-of-fold predictions of the
   rows that stand for real complaints: a team-written corpus among the training rows would
   otherwise make the heads over-confident on real texts, and the category blend of two
-  calibrated distributions is under-confident (its temperature is about 0.85). The subtype
+  calibrated distributions is under-confident (its temperature comes out at 0.8–0.9). The subtype
   temperature scales P(subtype | category) so that the probability shown for the chosen
   subtype matches how often it is right;
 - subtype = the best subtype of the chosen category; its probability is P(category) ×
@@ -44,6 +44,11 @@ from model.features import TextFeatures
 HEADS = ("category", "subtype", "tier")
 # Lower edges (in characters of normalised text) of the length bins the tier head reads.
 LENGTH_EDGES = (0, 12, 20, 32, 50, 80, 130, 200)
+# Fewer rows to calibrate on than this and the temperatures are fitted on every row instead: a
+# temperature fitted on a handful of rows swings to its bounds.
+MIN_CALIBRATION_ROWS = 200
+# Temperatures are searched within [e^-2, e^2].
+_LOG_T_BOUNDS = (-2.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -145,11 +150,17 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         self.tier_length_weight = tier_length_weight
 
     # ------------------------------------------------------------------ fitting
-    def _head(self, C: float, labels: NDArray[np.str_], ensemble: bool) -> CalibratedClassifierCV:
+    def _folds(self, labels: NDArray[np.str_]) -> int:
+        """Cross-validation folds for `labels`: `calibration_folds`, fewer if a class is rarer."""
         _, counts = np.unique(labels, return_counts=True)
-        folds = max(2, min(self.calibration_folds, int(counts.min())))
+        return max(2, min(self.calibration_folds, int(counts.min())))
+
+    def _head(self, C: float, labels: NDArray[np.str_], ensemble: bool) -> CalibratedClassifierCV:
         return CalibratedClassifierCV(
-            LinearSVC(C=C, class_weight=self.class_weight), method=self.calibration, cv=folds, ensemble=ensemble
+            LinearSVC(C=C, class_weight=self.class_weight),
+            method=self.calibration,
+            cv=self._folds(labels),
+            ensemble=ensemble,
         )
 
     def fit(
@@ -160,7 +171,9 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         `calibrate_on` marks the rows that stand for the texts the model will serve (default: all).
         The final temperatures are fitted on those rows' out-of-fold predictions only, so rows of
         another kind (the team's own corpus, cleaner and easier than real complaints) train the
-        heads without making the probabilities over-confident.
+        heads without making the probabilities over-confident. With fewer than
+        `MIN_CALIBRATION_ROWS` flagged rows, every row calibrates (`calibration_rows_` says how
+        many did).
         """
         labels = np.asarray(y, dtype=object)
         if labels.ndim != 2 or labels.shape[1] != 3 or labels.shape[0] != len(X):
@@ -191,20 +204,25 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         self.member_ = np.array([[mapping[s] == c for s in classes["subtype"]] for c in classes["category"]], float)
         # The tier head learns from subtype probabilities it would see on unseen texts, and the
         # temperatures are fitted on predictions for unseen texts: both need out-of-fold heads.
-        folds = max(2, min(self.calibration_folds, int(np.unique(subtype, return_counts=True)[1].min())))
-        splits = list(StratifiedKFold(folds, shuffle=True, random_state=0).split(base, subtype))
+        splits = list(StratifiedKFold(self._folds(subtype), shuffle=True, random_state=0).split(base, subtype))
         out_of_fold = self._out_of_fold(splits, base, subtype, self.subtype_C, self.subtype_ensemble)
         tier_features = self._tier_features(base, out_of_fold, self._lengths(X))
         self.heads_["tier"] = self._head(self.C, tier, ensemble=False).fit(tier_features, tier)
         classes["tier"] = self.heads_["tier"].classes_
 
         self.temperatures_ = dict.fromkeys(HEADS, 1.0)
+        self.calibration_rows_ = 0
         if self.recalibrate:
+            if calibration_rows.sum() < MIN_CALIBRATION_ROWS:
+                calibration_rows = np.ones(len(X), dtype=bool)
+            self.calibration_rows_ = int(calibration_rows.sum())
             truth = {
                 head: np.searchsorted(classes[head], values[calibration_rows])
                 for head, values in zip(HEADS, (category, subtype, tier))
             }
             category_out_of_fold = self._out_of_fold(splits, base, category, self.C, False)
+            # The subtype columns of tier_features come from models that saw the held fold's
+            # subtype labels (not its tiers): a small leak, accepted to save a nested loop.
             tier_out_of_fold = self._out_of_fold(splits, tier_features, tier, self.C, False)
             self.temperatures_ = self._fit_temperatures(
                 category_out_of_fold[calibration_rows],
@@ -389,14 +407,20 @@ def _scale(proba: NDArray[np.float64], temperature: float) -> NDArray[np.float64
     return result
 
 
+def _minimise_over_temperature(loss: Callable[[float], float]) -> float:
+    """The temperature within [e^-2, e^2] that minimises `loss(temperature)`."""
+    found = minimize_scalar(lambda log_t: loss(float(np.exp(log_t))), bounds=_LOG_T_BOUNDS, method="bounded")
+    return float(np.exp(found.x))
+
+
 def _fit_temperature(proba: NDArray[np.float64], truth: NDArray[np.intp]) -> float:
     """The temperature minimising the log-loss of `_scale(proba, t)` against true class indices."""
 
-    def log_loss(log_t: float) -> float:
-        scaled = _scale(proba, float(np.exp(log_t)))
+    def log_loss(temperature: float) -> float:
+        scaled = _scale(proba, temperature)
         return float(-np.log(np.maximum(scaled[np.arange(len(truth)), truth], 1e-12)).mean())
 
-    return float(np.exp(minimize_scalar(log_loss, bounds=(-2.0, 2.0), method="bounded").x))
+    return _minimise_over_temperature(log_loss)
 
 
 def _fit_confidence_temperature(
@@ -405,8 +429,8 @@ def _fit_confidence_temperature(
     """The temperature whose confidences (`confidence(t)`, one per row) best predict `correct`
     (binary log-loss)."""
 
-    def log_loss(log_t: float) -> float:
-        shown = np.clip(confidence(float(np.exp(log_t))), 1e-12, 1 - 1e-12)
+    def log_loss(temperature: float) -> float:
+        shown = np.clip(confidence(temperature), 1e-12, 1 - 1e-12)
         return float(-np.where(correct, np.log(shown), np.log1p(-shown)).mean())
 
-    return float(np.exp(minimize_scalar(log_loss, bounds=(-2.0, 2.0), method="bounded").x))
+    return _minimise_over_temperature(log_loss)

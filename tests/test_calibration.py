@@ -45,3 +45,14 @@ def test_calibrate_on_needs_one_flag_per_text_and_one_true(sample_rows: list[Lab
         classifier(taxonomy).fit(texts, labels, calibrate_on=[True] * (len(texts) - 1))
     with pytest.raises(ValueError, match="at least one True"):
         classifier(taxonomy).fit(texts, labels, calibrate_on=[False] * len(texts))
+
+
+def test_too_few_rows_to_calibrate_on_means_every_row_calibrates(
+    sample_rows: list[LabeledRow], taxonomy: Taxonomy
+) -> None:
+    texts = [normalise(row.text) for row in sample_rows]
+    labels = [row.labels for row in sample_rows]
+    few = [i < 20 for i in range(len(texts))]
+    assert classifier(taxonomy).fit(texts, labels, calibrate_on=few).calibration_rows_ == len(texts)
+    many = [i % 2 == 0 for i in range(len(texts))]
+    assert classifier(taxonomy).fit(texts, labels, calibrate_on=many).calibration_rows_ == sum(many)
