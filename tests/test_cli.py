@@ -137,6 +137,17 @@ def test_a_text_in_the_evaluation_file_never_trains(tmp_path: Path, taxonomy: Ta
     assert version.metadata["evaluation"]["rows"] == 100
 
 
+def test_training_that_would_leave_nothing_to_train_on_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "models"
+    sample = str(DEFAULT_SAMPLE)
+    same = runner.invoke(app, ["train", "--data", sample, "--eval", sample, "--out", str(out)])
+    assert same.exit_code == 1
+    assert "no rows of the data files are left to train on" in same.output
+    alone = runner.invoke(app, ["train", "--no-team-corpus", "--out", str(out)])
+    assert alone.exit_code == 1 and "--no-team-corpus needs --data" in alone.output
+    assert not out.exists()
+
+
 def test_train_on_bad_data_lists_every_problem_and_writes_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text(

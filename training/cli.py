@@ -98,6 +98,8 @@ def train_command(
     promote: Annotated[bool, typer.Option("--promote", help="Make the new version current right away.")] = False,
 ) -> None:
     """Validate the data, train, evaluate on held-out rows, and write a new model version."""
+    if not data and not team_corpus:
+        fail("--no-team-corpus needs --data: without --data, triage train trains on the team corpus")
     taxonomy = _taxonomy(taxonomy_path)
     registry = Registry(out)
     with progress() as bar:

@@ -57,7 +57,7 @@ def fit_model(
     **params: Any,
 ) -> TriageModel:
     """Fit the classifier on labeled rows plus `corpus` rows (parameters override the classifier's
-    defaults). Probabilities are calibrated on `rows`: corpus rows only train."""
+    defaults). The heads' final temperatures are fitted on `rows` alone."""
     subtype_categories = {code: subtype.category for code, subtype in taxonomy.subtypes.items()}
     params = {"cue_groups": dict(taxonomy.tier_cues), **params}
     classifier = ComplaintClassifier(subtype_categories=subtype_categories, **params)
@@ -103,6 +103,8 @@ def train(
     fatal problem) before writing anything.
     """
     step("validating data")
+    given = {path.resolve() for path in data}
+    corpus = [path for path in corpus if path.resolve() not in given]  # a file given as data is data
     dataset = load_datasets([*data, *corpus], taxonomy)
     eval_set = load_datasets([eval_data], taxonomy) if eval_data is not None else None
     if eval_set is not None:
@@ -117,22 +119,30 @@ def train(
         split = f"file {eval_data}"
     else:
         train_rows, eval_rows = split_rows(data_rows, eval_split)
-        split = f"stratified {eval_split:.0%} of the --data files (seed {SEED})"
+        split = f"stratified {eval_split:.0%} of {', '.join(path.name for path in data)} (seed {SEED})"
     # A text being evaluated on must not also train (the team corpus or an export may hold it).
     duplicates_dropped = len(dataset.warnings)
     held_out = {normalise(row.text) for row in eval_rows}
-    for row in [*train_rows, *corpus_rows]:
-        if normalise(row.text) in held_out:
-            message = "same text as a held-out evaluation row; left out of training"
-            dataset.problems.append(Problem(row.file, row.row, "text", message, fatal=False))
-    train_rows = [row for row in train_rows if normalise(row.text) not in held_out]
-    corpus_rows = [row for row in corpus_rows if normalise(row.text) not in held_out]
+
+    def not_held_out(rows: list[LabeledRow]) -> list[LabeledRow]:
+        kept = []
+        for row in rows:
+            if normalise(row.text) in held_out:
+                message = "same text as a held-out evaluation row; left out of training"
+                dataset.problems.append(Problem(row.file, row.row, "text", message, fatal=False))
+            else:
+                kept.append(row)
+        return kept
+
+    train_rows, corpus_rows = not_held_out(train_rows), not_held_out(corpus_rows)
+    files = ", ".join(map(str, [*data, *corpus]))
+    if not train_rows:
+        message = "no rows of the data files are left to train on: every one is also an evaluation row"
+        dataset.problems.append(Problem(", ".join(map(str, data)), None, "text", message))
     present = {row.subtype for row in [*train_rows, *corpus_rows]}
     for code in taxonomy.subtypes:
         if code not in present:
-            dataset.problems.append(
-                Problem(", ".join(map(str, data)), None, "subtype", f"no training rows for subtype {code!r}")
-            )
+            dataset.problems.append(Problem(files, None, "subtype", f"no training rows for subtype {code!r}"))
     if dataset.fatal:
         raise DataError(dataset)
     version = new_version_id()
