@@ -109,6 +109,7 @@ def test_the_team_corpus_trains_but_is_never_held_out(tmp_path: Path, taxonomy: 
     assert with_corpus["training_data"]["corpus_rows"] == len(domain_rows)
     assert with_corpus["training_data"]["rows_used"] == len(export_rows) - len(held_out) + len(domain_rows)
     assert with_corpus["training_data"]["duplicates_dropped"] == len(export_rows)
+    assert sum(with_corpus["training_data"]["label_counts"]["tier"].values()) == len(export_rows) - len(held_out)
     assert without["training_data"]["corpus_rows"] == 0
     assert without["training_data"]["rows_used"] == len(export_rows) - len(held_out)
 
