@@ -463,7 +463,9 @@ SEARCH: tuple[tuple[Candidate, tuple], ...] = (
 # weight 1 → .777/.604/.774; cue weight 1 → .776/.602/.773; min_df 1 → .778/.604/.772, min_df 3 →
 # .774/.589/.773; char 1-3 → .774/.594/.776; no class weights → .767/.578/.769; subtype head
 # without fold ensemble → .775/.599/.775; word 1-2 grams → .784/.610/.773, but over three fold
-# seeds .777/.603/.770 against .774/.603/.772. All within fold noise: defaults kept.
+# seeds .777/.603/.770 against .774/.603/.772; a second category view (char 1-3 SVM averaged in)
+# → .780/.603/.775; NB-SVM (log-count-ratio scaled one-vs-rest) category head .764 against the
+# plain direct head's .765. All within fold noise: defaults kept.
 # The team corpus itself was chosen here too: the sample corpus alone gave .761/.577/.770; adding
 # the 1,500 domain-style complaints (written to the domains' natural subtype and tier mix) gave
 # .777/.604/.773. A second batch of 1,340 written to over-represent the weak subtypes and P3 made
