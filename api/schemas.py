@@ -295,8 +295,8 @@ class TextSpan(Span):
     masked_end: int
 
 
-class Term(BaseModel):
-    """A term that weighed for a predicted label, with where it occurs (masked text).
+class WeighedTerm(BaseModel):
+    """A term that weighed for a predicted label.
 
     `kind`: "word", "char", "cue" (a group of tier cue words), "subtype" (the tier head's use
     of a subtype's probability) or "length" (the tier head's text-length bin, in characters).
@@ -305,15 +305,17 @@ class Term(BaseModel):
     term: str
     kind: str
     weight: float
+
+
+class Term(WeighedTerm):
+    """A term with where it occurs in the masked text (the text a ticket stores)."""
+
     spans: list[Span]
 
 
-class ClassifyTerm(BaseModel):
-    """A term that weighed for a predicted label, with where it occurs (`kind` as in `Term`)."""
+class ClassifyTerm(WeighedTerm):
+    """A term with where it occurs in the submitted and in the masked text."""
 
-    term: str
-    kind: str
-    weight: float
     spans: list[TextSpan]
 
 
@@ -333,11 +335,8 @@ class SlaHours(BaseModel):
     resolution_hours: float
 
 
-class ClassifyResult(BaseModel):
-    """The model's labels with probabilities, plus the service's judgement.
-
-    `tier` is the model's; `routed_tier` is what a ticket would get after escalation rules.
-    """
+class PredictedLabels(BaseModel):
+    """The model's labels with their probabilities."""
 
     category: ScoredLabel
     subtype: ScoredLabel
@@ -345,6 +344,14 @@ class ClassifyResult(BaseModel):
     department: ScoredLabel
     demand: Label
     top_subtypes: list[ScoredLabel]
+
+
+class ClassifyResult(PredictedLabels):
+    """The model's labels with probabilities, plus the service's judgement.
+
+    `tier` is the model's; `routed_tier` is what a ticket would get after escalation rules.
+    """
+
     explanation: dict[str, list[ClassifyTerm]]
     judgeable: bool
     issues: list[str]
@@ -391,15 +398,9 @@ class Sla(BaseModel):
     state_name: str
 
 
-class Suggestion(BaseModel):
+class Suggestion(PredictedLabels):
     """What the model suggested at intake."""
 
-    category: ScoredLabel
-    subtype: ScoredLabel
-    tier: ScoredLabel
-    department: ScoredLabel
-    demand: Label
-    top_subtypes: list[ScoredLabel]
     top_tier_probability: float
     explanation: dict[str, list[Term]]
     model_version: str
