@@ -176,12 +176,17 @@ def parse_taxonomy(raw: Any, source: str = "<taxonomy>") -> Taxonomy:
     return Taxonomy(departments, categories, subtypes, tiers, demands, tier_cues, source)
 
 
+def read_yaml(path: Path, what: str, error: type[Exception]) -> Any:
+    """The content of a YAML configuration file; a missing or unreadable file raises `error`
+    naming the file and `what` it should hold."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: {what} file not found") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as problem:
+        raise error(f"{path}: not valid YAML: {problem}") from None
+
+
 def load_taxonomy(path: Path = DEFAULT_TAXONOMY) -> Taxonomy:
     """Read a taxonomy YAML file."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TaxonomyError(f"{path}: taxonomy file not found") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise TaxonomyError(f"{path}: not valid YAML: {error}") from None
-    return parse_taxonomy(raw, str(path))
+    return parse_taxonomy(read_yaml(path, "taxonomy", TaxonomyError), str(path))

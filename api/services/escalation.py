@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from model.taxonomy import Taxonomy
+from model.taxonomy import Taxonomy, read_yaml
 
 
 class EscalationConfigError(ValueError):
@@ -222,10 +220,4 @@ def parse_policy(raw: Any, taxonomy: Taxonomy, source: str = "<escalation>") -> 
 
 def load_policy(path: Path, taxonomy: Taxonomy) -> EscalationPolicy:
     """Read and check the escalation file."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EscalationConfigError(f"{path}: escalation rules file not found") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise EscalationConfigError(f"{path}: not valid YAML: {error}") from None
-    return parse_policy(raw, taxonomy, str(path))
+    return parse_policy(read_yaml(path, "escalation rules", EscalationConfigError), taxonomy, str(path))
