@@ -333,21 +333,19 @@ def cross_validate(cand: Candidate, train: Split, folds, mapping, variants=None)
             for head, (pred, conf) in decode(probs, mapping, *v).items():
                 oof[v][head][0][test_idx] = pred
                 oof[v][head][1][test_idx] = conf
-    summary = {}
-    for v in variants:
-        summary[v] = {}
-        for head in HEADS:
-            y, (pred, conf) = train.labels[head], oof[v][head]
-            f1 = [f1_score(y[t], pred[t].astype(str), average="macro") for _, t in folds]
-            acc = [float(np.mean(y[t] == pred[t])) for _, t in folds]
-            correct = (y == pred).astype(float)
-            summary[v][head] = {
-                "f1": float(np.mean(f1)),
-                "f1_sd": float(np.std(f1)),
-                "acc": float(np.mean(acc)),
-                "ece": expected_calibration_error(conf, correct),
-            }
-    return summary
+    return {v: {head: fold_scores(train.labels[head], *oof[v][head], folds) for head in HEADS} for v in variants}
+
+
+def fold_scores(y: NDArray, pred: NDArray, conf: NDArray, folds) -> dict[str, float]:
+    """Macro-F1 and accuracy averaged over the folds, and ECE of the pooled out-of-fold predictions."""
+    f1 = [f1_score(y[t], pred[t].astype(str), average="macro") for _, t in folds]
+    acc = [float(np.mean(y[t] == pred[t])) for _, t in folds]
+    return {
+        "f1": float(np.mean(f1)),
+        "f1_sd": float(np.std(f1)),
+        "acc": float(np.mean(acc)),
+        "ece": expected_calibration_error(conf, (y == pred).astype(float)),
+    }
 
 
 def evaluate_on(cand: Candidate, train: Split, test: Split, mapping) -> dict[str, dict[str, float]]:
@@ -497,16 +495,7 @@ def cross_validate_product(train: Split, folds, corpus_files: Sequence[Path] = (
         for j, head in enumerate(HEADS):
             column = {code: k for k, code in enumerate(heads[head].classes)}
             conf[test_idx, j] = heads[head].proba[np.arange(len(test_idx)), [column[c] for c in decoded[:, j]]]
-    summary = {}
-    for j, head in enumerate(HEADS):
-        y = labels[:, j]
-        correct = (y == pred[:, j]).astype(float)
-        summary[head] = {
-            "f1": float(np.mean([f1_score(y[t], pred[t, j].astype(str), average="macro") for _, t in folds])),
-            "acc": float(correct.mean()),
-            "ece": expected_calibration_error(conf[:, j], correct),
-        }
-    return summary
+    return {head: fold_scores(labels[:, j], pred[:, j], conf[:, j], folds) for j, head in enumerate(HEADS)}
 
 
 def is_calibrated(cand: Candidate) -> bool:
