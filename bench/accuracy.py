@@ -18,6 +18,9 @@ can be read like for like. For ours the table also gives the expected calibratio
 15 bins) of the reported probability, next to the ECE a perfectly calibrated model would show
 with the same probabilities on the same number of rows (outcomes drawn at random with those
 probabilities, 1,000 draws): on a few hundred rows the binned ECE is far from zero even then.
+Each of our macro-F1 figures and each margin comes with a 95 % interval from a paired bootstrap
+of the evaluation rows (1,000 resamples; ours and the best baseline scored on the same resample),
+which says how far a split of this size can move them.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 import jieba
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import LinearSVC
@@ -56,7 +60,8 @@ _BASELINE_JIEBA = jieba.Tokenizer()
 
 def jieba_words(text: str) -> list[str]:
     """Plain jieba tokens (default dictionary), for the baselines."""
-    return _BASELINE_JIEBA.lcut(text)
+    words: list[str] = _BASELINE_JIEBA.lcut(text)
+    return words
 
 
 def tfidf_svc(make: Callable[[], list[TfidfVectorizer]]) -> Callable[[list[str], list[str], list[str]], list[str]]:
@@ -112,16 +117,35 @@ BASELINES: dict[str, Callable[[list[str], list[str], list[str]], list[str]]] = {
 def ece_floor(confidence: Sequence[float], draws: int = 1000) -> tuple[float, float]:
     """Mean and 95th percentile of the ECE of a perfectly calibrated model with these confidences."""
     rng = np.random.default_rng(0)
-    conf = np.asarray(confidence, dtype=float)
-    values = [expected_calibration_error(conf, rng.random(conf.size) < conf) for _ in range(draws)]
+    conf = list(confidence)
+    values = [expected_calibration_error(conf, list(rng.random(len(conf)) < conf)) for _ in range(draws)]
     return float(np.mean(values)), float(np.percentile(values, 95))
 
 
+def macro_f1(truth: ArrayLike, predicted: ArrayLike) -> float:
+    """Macro-F1 over the classes present in `truth`."""
+    return float(f1_score(truth, predicted, average="macro", labels=np.unique(truth), zero_division=0))
+
+
 def scores(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
-    return {
-        "accuracy": float(accuracy_score(truth, predicted)),
-        "macro_f1": float(f1_score(truth, predicted, average="macro", labels=sorted(set(truth)), zero_division=0)),
-    }
+    return {"accuracy": float(accuracy_score(truth, predicted)), "macro_f1": macro_f1(truth, predicted)}
+
+
+def bootstrap_intervals(
+    truth: Sequence[str], ours: Sequence[str], baseline: Sequence[str], draws: int = 1000
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """95 % intervals of our macro-F1 and of its margin over `baseline`, by a paired bootstrap of rows."""
+    rng = np.random.default_rng(0)
+    truth_a, ours_a, baseline_a = (np.asarray(values, dtype=object) for values in (truth, ours, baseline))
+    ours_f1, margins = [], []
+    for _ in range(draws):
+        sample = rng.integers(0, len(truth_a), len(truth_a))
+        ours_f1.append(macro_f1(truth_a[sample], ours_a[sample]))
+        margins.append(ours_f1[-1] - macro_f1(truth_a[sample], baseline_a[sample]))
+    return (
+        (float(np.percentile(ours_f1, 2.5)), float(np.percentile(ours_f1, 97.5))),
+        (float(np.percentile(margins, 2.5)), float(np.percentile(margins, 97.5))),
+    )
 
 
 def main() -> None:
@@ -140,24 +164,24 @@ def main() -> None:
 
     corpus_rows = load_datasets(TEAM_CORPUS, taxonomy).rows
     plus = " + team corpus"
+    truth = {head: [getattr(row, head) for row in eval_rows] for head in HEADS}
     results: dict[str, dict[str, Any]] = {}
+    predicted: dict[str, dict[str, list[str]]] = {}  # model → head → predicted labels of eval_rows
     for suffix, corpus in (("", []), (plus, corpus_rows)):
         rows = train_rows + corpus
         texts = [row.text for row in rows]
         for name, run in BASELINES.items():
             start = time.perf_counter()
-            results[name + suffix] = {
-                head: scores(
-                    [getattr(row, head) for row in eval_rows],
-                    run(texts, [getattr(row, head) for row in rows], eval_texts),
-                )
-                for head in HEADS
+            predicted[name + suffix] = {
+                head: run(texts, [getattr(row, head) for row in rows], eval_texts) for head in HEADS
             }
+            results[name + suffix] = {head: scores(truth[head], predicted[name + suffix][head]) for head in HEADS}
             results[name + suffix]["seconds"] = time.perf_counter() - start
         start = time.perf_counter()
         model = fit_model(train_rows, taxonomy, "bench", corpus)
         predictions = model.predict_many(eval_texts)
         ours = evaluate_predictions(eval_rows, predictions)
+        predicted["ours" + suffix] = {head: [getattr(p, head).code for p in predictions] for head in HEADS}
         results["ours" + suffix] = {head: {k: ours[head][k] for k in ("accuracy", "macro_f1", "ece")} for head in HEADS}
         for head in HEADS:
             floor = ece_floor([getattr(p, head).probability for p in predictions])
@@ -179,19 +203,26 @@ def main() -> None:
         print(f"| {name} | {' | '.join(cells)} | {figures['seconds']:.1f} |")
     print()
     print(
-        "| ours trained on | baselines trained on | head | best baseline F1 | ours F1 | margin (points) | ours ECE "
-        "| ECE if perfectly calibrated: mean (95 %) |"
+        "| ours trained on | baselines trained on | head | best baseline F1 | ours F1 (95 % interval) "
+        "| margin, points (95 % interval) | ours ECE | ECE if perfectly calibrated: mean (95 %) |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for ours_suffix, baseline_suffix in (("", ""), (plus, ""), (plus, plus)):
-        best = {h: max(results[n + baseline_suffix][h]["macro_f1"] for n in BASELINES) for h in HEADS}
-        ours = results["ours" + ours_suffix]
+        ours_name = "ours" + ours_suffix
+        ours = results[ours_name]
         for head in HEADS:
-            margin = 100 * (ours[head]["macro_f1"] - best[head])
+            best_name = max((n + baseline_suffix for n in BASELINES), key=lambda n: results[n][head]["macro_f1"])
+            best = results[best_name][head]["macro_f1"]
+            f1_interval, margin_interval = bootstrap_intervals(
+                truth[head], predicted[ours_name][head], predicted[best_name][head]
+            )
+            ours[head]["macro_f1_interval"], ours[head]["margin_interval"] = f1_interval, margin_interval
+            margin = 100 * (ours[head]["macro_f1"] - best)
             print(
-                f"| train{ours_suffix} | train{baseline_suffix} | {head} | {best[head]:.3f} "
-                f"| {ours[head]['macro_f1']:.3f} | {margin:+.1f} | {ours[head]['ece']:.3f} "
-                f"| {ours[head]['ece_floor']:.3f} ({ours[head]['ece_floor_p95']:.3f}) |"
+                f"| train{ours_suffix} | train{baseline_suffix} | {head} | {best:.3f} "
+                f"| {ours[head]['macro_f1']:.3f} ({f1_interval[0]:.3f}–{f1_interval[1]:.3f}) "
+                f"| {margin:+.1f} ({100 * margin_interval[0]:+.1f} to {100 * margin_interval[1]:+.1f}) "
+                f"| {ours[head]['ece']:.3f} | {ours[head]['ece_floor']:.3f} ({ours[head]['ece_floor_p95']:.3f}) |"
             )
     if results["ours"]["demand"]:
         demand = results["ours"]["demand"]
