@@ -481,6 +481,11 @@ SEARCH: tuple[tuple[Candidate, tuple], ...] = (
 # since a row's copies land in other internal folds; a cue group of mild wording for P3 (稍, 有点,
 # 建议, 希望, 总体 …) → .777/.598/.769; hinge loss → .768/.582/.775; class weights of balanced^0.75
 # → .776/.596/.773, balanced^1.5 → .772/.601/.764.
+# Then two ways to give the linear heads something beyond n-gram weights, also not kept: 200 LSA
+# dimensions (TruncatedSVD of the TF-IDF block, row-normalised, appended) → .778/.599/.773 at
+# weight 0.5 and .765/.591/.772 at 1, three times slower to fit; k-nearest-neighbour label votes
+# (cosine on TF-IDF, leave-one-out in training, appended per head) → .762/.577/.766 (k 10, weight
+# 0.5) and .761/.581/.769 (k 20, weight 1).
 def cross_validate_product(train: Split, folds, corpus_files: Sequence[Path] = ()) -> dict:
     """The shipped `ComplaintClassifier` (defaults) on the CV folds; `corpus_files` rows only train."""
     taxonomy = load_taxonomy()
