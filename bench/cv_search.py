@@ -486,6 +486,9 @@ SEARCH: tuple[tuple[Candidate, tuple], ...] = (
 # weight 0.5 and .765/.591/.772 at 1, three times slower to fit; k-nearest-neighbour label votes
 # (cosine on TF-IDF, leave-one-out in training, appended per head) → .762/.577/.766 (k 10, weight
 # 0.5) and .761/.581/.769 (k 20, weight 1).
+# And P(subtype | category) from one subtype head per category (trained on that category's rows)
+# instead of the flat head's renormalised probabilities → .777/.605/.773, or averaged with them →
+# .777/.607/.773: within noise, for five more heads to fit, so not kept.
 def cross_validate_product(train: Split, folds, corpus_files: Sequence[Path] = ()) -> dict:
     """The shipped `ComplaintClassifier` (defaults) on the CV folds; `corpus_files` rows only train."""
     taxonomy = load_taxonomy()
