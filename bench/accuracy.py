@@ -216,8 +216,13 @@ def main() -> None:
             f1_interval, margin_interval = bootstrap_intervals(
                 truth[head], predicted[ours_name][head], predicted[best_name][head]
             )
-            ours[head]["macro_f1_interval"], ours[head]["margin_interval"] = f1_interval, margin_interval
             margin = 100 * (ours[head]["macro_f1"] - best)
+            ours[head]["macro_f1_interval"] = f1_interval
+            ours[head].setdefault("margins", {})["train" + baseline_suffix] = {
+                "best_baseline": best_name,
+                "points": round(margin, 1),
+                "interval": [round(100 * bound, 1) for bound in margin_interval],
+            }
             print(
                 f"| train{ours_suffix} | train{baseline_suffix} | {head} | {best:.3f} "
                 f"| {ours[head]['macro_f1']:.3f} ({f1_interval[0]:.3f}–{f1_interval[1]:.3f}) "
