@@ -117,8 +117,8 @@ BASELINES: dict[str, Callable[[list[str], list[str], list[str]], list[str]]] = {
 def ece_floor(confidence: Sequence[float], draws: int = 1000) -> tuple[float, float]:
     """Mean and 95th percentile of the ECE of a perfectly calibrated model with these confidences."""
     rng = np.random.default_rng(0)
-    conf = list(confidence)
-    values = [expected_calibration_error(conf, list(rng.random(len(conf)) < conf)) for _ in range(draws)]
+    conf = np.asarray(confidence, dtype=float)
+    values = [expected_calibration_error(conf, rng.random(conf.size) < conf) for _ in range(draws)]
     return float(np.mean(values)), float(np.percentile(values, 95))
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from model.prediction import Prediction
@@ -16,7 +17,7 @@ HEADS = ("category", "subtype", "tier")
 BATCH = 512
 
 
-def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 15) -> float:
+def expected_calibration_error(confidence: ArrayLike, correct: ArrayLike, bins: int = 15) -> float:
     """ECE of the top-label confidence over `bins` equal-width bins."""
     conf = np.asarray(confidence, dtype=float)
     hit = np.asarray(correct, dtype=float)
