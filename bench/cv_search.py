@@ -496,6 +496,11 @@ SEARCH: tuple[tuple[Candidate, tuple], ...] = (
 # label is confident (confident-learning style label cleaning; 2-3 % of the rows on the subtype
 # head, 10 % on all three) → .776/.590/.774 and .767/.580/.773, with ECE up to 0.06-0.13: the
 # hard rows it drops are what keeps the probabilities honest.
+# Two more kinds of hand-made features, 2026-12-06, neither kept: one cue group per subtype made of
+# the taxonomy guide's "typical wording" (taxonomy.md, e.g. 死机/失灵/漏水 for malfunction) →
+# .778/.604/.770 at weight 0.5 and .775/.603/.772 at 1 (the words are already TF-IDF features); and
+# punctuation intensity for the tier head (no/1-2/3+ exclamation marks, a question mark, 3+ sentence
+# stops) → .777/.604/.771 on seed 0 and .776/.608/.773 on seed 1, the same as without.
 def cross_validate_product(train: Split, folds, corpus_files: Sequence[Path] = ()) -> dict:
     """The shipped `ComplaintClassifier` (defaults) on the CV folds; `corpus_files` rows only train."""
     taxonomy = load_taxonomy()
