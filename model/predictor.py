@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,8 @@ def text_issues(normalised: str, truncated: bool = False) -> tuple[str, ...]:
     if "[" in content:
         for placeholder in _PLACEHOLDER_TEXT:
             content = content.replace(placeholder, "")
-    cjk = len(_CJK.findall(content))
+    # Counting stops at MIN_CJK_CHARS: only whether there are that many matters.
+    cjk = sum(1 for _ in islice(_CJK.finditer(content), MIN_CJK_CHARS))
     if not content.strip():
         issues.append("empty")
     elif cjk == 0:
