@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from model import tokenize as tokenizer_module
-from model.artifact import METADATA, PAYLOAD, load_model, save_model, verify_model
+from model.artifact import FORMAT, METADATA, PAYLOAD, load_model, save_model, verify_model
 from model.errors import ArtifactError
 from model.predictor import TriageModel
 from model.taxonomy import Taxonomy, load_taxonomy
@@ -62,9 +62,9 @@ def test_missing_or_broken_metadata_is_named(saved: Path, tmp_path: Path) -> Non
 
 def test_a_model_of_an_older_format_must_be_retrained(saved: Path) -> None:
     metadata = json.loads((saved / METADATA).read_text(encoding="utf-8"))
-    metadata["format"] = 1
+    metadata["format"] = FORMAT - 1
     (saved / METADATA).write_text(json.dumps(metadata), encoding="utf-8")
-    with pytest.raises(ArtifactError, match=r"model format 1, .* reads format 2; retrain"):
+    with pytest.raises(ArtifactError, match=rf"model format {FORMAT - 1}, .* reads format {FORMAT}; retrain"):
         load_model(saved)
 
 

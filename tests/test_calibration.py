@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.svm import LinearSVC
 
-from model.classifier import ComplaintClassifier
+from model.classifier import ComplaintClassifier, StackedHead
+from model.features import TextFeatures
 from model.taxonomy import Taxonomy
 from model.text import normalise
 from training.data import LabeledRow
@@ -56,3 +60,21 @@ def test_too_few_rows_to_calibrate_on_means_every_row_calibrates(
     assert classifier(taxonomy).fit(texts, labels, calibrate_on=few).calibration_rows_ == len(texts)
     many = [i % 2 == 0 for i in range(len(texts))]
     assert classifier(taxonomy).fit(texts, labels, calibrate_on=many).calibration_rows_ == sum(many)
+
+
+@pytest.mark.parametrize("ensemble", [True, False])
+def test_stacked_head_gives_the_probabilities_of_the_calibrated_head(
+    sample_rows: list[LabeledRow], ensemble: bool
+) -> None:
+    # The model predicts through StackedHead; it must agree with scikit-learn's own arithmetic.
+    texts = [normalise(row.text) for row in sample_rows]
+    subtypes = [row.subtype for row in sample_rows]
+    features = TextFeatures((1, 1), (1, 2)).fit_transform(texts[::2])
+    head = CalibratedClassifierCV(LinearSVC(C=0.3), method="temperature", cv=3, ensemble=ensemble)
+    head.fit(features, subtypes[::2])
+    unseen = TextFeatures((1, 1), (1, 2)).fit(texts[::2]).transform(texts[1::2])
+    expected = head.predict_proba(unseen)
+    stacked = StackedHead.of(head).predict_proba(unseen)
+    assert len(StackedHead.of(head).betas) == (3 if ensemble else 1)
+    np.testing.assert_allclose(stacked, expected, rtol=1e-9, atol=1e-12)
+    assert (stacked.argmax(axis=1) == expected.argmax(axis=1)).all()
