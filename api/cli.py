@@ -166,6 +166,7 @@ def serve_command(
     """Start the API (uvicorn); trains the default model first when the registry has none."""
     import uvicorn
 
+    from api.main import create_app, start_services, stop_services
     from training.defaults import ensure_current_model
 
     try:
@@ -173,6 +174,14 @@ def serve_command(
     except (DataError, ModelError) as error:
         fail(str(error))
     os.environ["TRIAGE_REGISTRY"] = str(registry_root)  # the app (and every worker) reads its settings from here
+    # Start the services once before uvicorn does, so that a bad setting, key, database or model
+    # is reported in one line here instead of as a traceback from inside the server.
+    try:
+        services = create_app().state.services
+        start_services(services)
+    except Exception as error:  # every start-up failure ends the command the same way
+        fail(f"the ticket service cannot start: {error}")
+    stop_services(services)
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
 
 
