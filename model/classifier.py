@@ -22,6 +22,9 @@ The design and its defaults were chosen by 5-fold cross-validation on the traini
   P(subtype | category), so every subtype's probability fits its category's;
 - tier: the same features plus out-of-fold subtype probabilities (stacking) and a one-hot bin of
   the text length (mild P3 complaints are short, P1 ones long).
+
+The fitted heads are kept as `StackedHead`s (each head's calibrated models in one matrix), which
+give scikit-learn's probabilities without its per-call input checks.
 """
 
 from __future__ import annotations
