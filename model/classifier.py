@@ -87,6 +87,12 @@ class StackedHead:
             np.array([float(model.calibrators[0].beta_) for model in models]),
         )
 
+    def class_weights(self, index: int) -> NDArray[np.float64]:
+        """The linear weights of class `index`, averaged over the models (one per feature)."""
+        n_classes = len(self.intercepts) // len(self.betas)
+        weights: NDArray[np.float64] = self.weights[:, index::n_classes].mean(axis=1)
+        return weights
+
     def predict_proba(self, X: sp.csr_matrix) -> NDArray[np.float64]:
         """Class probabilities (columns in the head's class order), as the head's `predict_proba`."""
         decision = np.asarray(X @ self.weights) + self.intercepts
@@ -266,11 +272,6 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             )
         self.classes_ = {head: tuple(str(c) for c in heads[head].classes_) for head in HEADS}
         self.heads_ = {head: StackedHead.of(heads[head]) for head in HEADS}
-        # Linear weights per head, averaged over its calibrated models (for explanations).
-        self.coef_ = {
-            head: np.mean([model.estimator.coef_ for model in heads[head].calibrated_classifiers_], axis=0)
-            for head in HEADS
-        }
         return self
 
     def _fit_temperatures(
@@ -410,7 +411,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         explained = {}
         for head, label in zip(HEADS, labels):
             features, head_names = (tier_features, tier_names) if head == "tier" else (base, names)
-            coef = self.coef_[head][self.classes_[head].index(label)]
+            coef = self.heads_[head].class_weights(self.classes_[head].index(label))
             scored: dict[str, Contribution] = {}
             for j, value in zip(features.indices, features.data):
                 kind, term = head_names[j]

@@ -74,7 +74,12 @@ def test_stacked_head_gives_the_probabilities_of_the_calibrated_head(
     head.fit(features, subtypes[::2])
     unseen = TextFeatures((1, 1), (1, 2)).fit(texts[::2]).transform(texts[1::2])
     expected = head.predict_proba(unseen)
-    stacked = StackedHead.of(head).predict_proba(unseen)
-    assert len(StackedHead.of(head).betas) == (3 if ensemble else 1)
+    stack = StackedHead.of(head)
+    assert len(stack.betas) == (3 if ensemble else 1)
+    stacked = stack.predict_proba(unseen)
     np.testing.assert_allclose(stacked, expected, rtol=1e-9, atol=1e-12)
     assert (stacked.argmax(axis=1) == expected.argmax(axis=1)).all()
+    # The explanation weights of a class are its coefficients averaged over the models.
+    for index in (0, len(head.classes_) - 1):
+        mean = np.mean([model.estimator.coef_[index] for model in head.calibrated_classifiers_], axis=0)
+        np.testing.assert_allclose(stack.class_weights(index), mean, rtol=1e-12, atol=1e-15)
