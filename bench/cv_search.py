@@ -507,6 +507,13 @@ SEARCH: tuple[tuple[Candidate, tuple], ...] = (
 # and .774/.606/.771 on seeds 0/1: noise. Extra TF-IDF blocks of the first and the last sentence
 # (weight 0.5; the label follows the problem the customer is most upset about) → .772/.593/.771, of
 # the last sentence alone → .769/.578/.764: worse.
+# Two model families beside the linear heads, 2026-12-06, neither kept: an ordinal tier head (two
+# sigmoid-calibrated LinearSVCs for "tier ≤ P1" and "tier ≤ P2" on the tier features, their
+# cumulative probabilities differenced and averaged half and half with the one-vs-rest head) →
+# tier .776/.773/.775/.773/.762 on fold seeds 0-4 against .773/.770/.772/.774/.765 without (+0.1
+# on average; alone, without the one-vs-rest head, .771 on seed 0); and a one-hidden-layer MLP (256
+# units, balanced sample weights) on the same TF-IDF block, its category and subtype probabilities
+# averaged in at 0.3 → .776/.599/.773 and at 0.5 → .773/.593/.773, ten times slower to fit.
 def cross_validate_product(train: Split, folds, corpus_files: Sequence[Path] = ()) -> dict:
     """The shipped `ComplaintClassifier` (defaults) on the CV folds; `corpus_files` rows only train."""
     taxonomy = load_taxonomy()
