@@ -25,13 +25,19 @@ PLACEHOLDERS: dict[str, str] = {
     "landline": "[PHONE]",
 }
 
-_NOT_DIGIT_BEFORE = r"(?<![0-9A-Za-z])"
+# A letter may come before a number ("Tel13812345678", "ID1101…"), not a digit; after it neither.
+_NOT_DIGIT_BEFORE = r"(?<![0-9])"
 _NOT_DIGIT_AFTER = r"(?![0-9A-Za-z])"
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
-_ID_CARD = re.compile(_NOT_DIGIT_BEFORE + r"\d{17}[\dXx]" + _NOT_DIGIT_AFTER)
-# Card numbers may be written in groups of four separated by spaces or dashes.
-_BANK_CARD = re.compile(_NOT_DIGIT_BEFORE + r"\d(?:[ \-]?\d){15,18}" + _NOT_DIGIT_AFTER)
-_MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}" + _NOT_DIGIT_AFTER)
+# The local part starts where its run starts and is taken whole (possessive), and each domain
+# label is atomic: without that, long digit or letter runs with no '@' cost quadratic time.
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]++@(?>[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}")
+# ID numbers too may be written in groups ("110105 19491231 002X").
+_ID_CARD = re.compile(_NOT_DIGIT_BEFORE + r"\d(?:[ \-]?\d){16}[ \-]?[\dXx]" + _NOT_DIGIT_AFTER)
+# Card numbers may be written in groups separated by spaces or dashes; a run of such groups may
+# hold more than the card ("卡号6222… 100元"), so `_bank_card_span` looks inside it.
+_BANK_CARD = re.compile(_NOT_DIGIT_BEFORE + r"\d(?:[ \-]?\d){15,}" + _NOT_DIGIT_AFTER)
+_DIGIT_GROUP = re.compile(r"\d+")
+_MOBILE = re.compile(_NOT_DIGIT_BEFORE + r"(?:\+?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}" + _NOT_DIGIT_AFTER)
 _LANDLINE = re.compile(
     _NOT_DIGIT_BEFORE + r"(?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{6,7}(?:[ \-]?转\d{1,5})?" + _NOT_DIGIT_AFTER
 )
@@ -70,10 +76,25 @@ def is_luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _is_bank_card(candidate: str) -> bool:
-    digits = re.sub(r"[ \-]", "", candidate)
+def _is_bank_card(digits: str) -> bool:
     # UnionPay (62), Visa (4), Mastercard (5), Amex/JCB (3) issuer prefixes, 16-19 digits.
     return 16 <= len(digits) <= 19 and digits[0] in "3456" and is_luhn_valid(digits)
+
+
+def _bank_card_span(run: str) -> tuple[int, int] | None:
+    """[start, end) of the longest card number made of whole digit groups of `run`, if any."""
+    groups = [(match.start(), match.end()) for match in _DIGIT_GROUP.finditer(run)]
+    best: tuple[int, int] | None = None
+    for first in range(len(groups)):
+        digits = ""
+        for last in range(first, len(groups)):
+            digits += run[groups[last][0] : groups[last][1]]
+            if len(digits) > 19:
+                break
+            span = (groups[first][0], groups[last][1])
+            if _is_bank_card(digits) and (best is None or span[1] - span[0] > best[1] - best[0]):
+                best = span
+    return best
 
 
 @dataclass(frozen=True)
@@ -105,11 +126,12 @@ def find_pii(text: str) -> list[PiiMatch]:
     for match in _EMAIL.finditer(text):
         claim("email", match.start(), match.end())
     for match in _ID_CARD.finditer(text):
-        if is_valid_id_card(match.group()):
+        if is_valid_id_card(re.sub(r"[ \-]", "", match.group())):
             claim("id_card", match.start(), match.end())
     for match in _BANK_CARD.finditer(text):
-        if _is_bank_card(match.group()):
-            claim("bank_card", match.start(), match.end())
+        card = _bank_card_span(match.group())
+        if card is not None:
+            claim("bank_card", match.start() + card[0], match.start() + card[1])
     for match in _MOBILE.finditer(text):
         claim("mobile", match.start(), match.end())
     for match in _LANDLINE.finditer(text):
@@ -123,8 +145,10 @@ def _converter() -> opencc.OpenCC:
 
 
 # Emoji, pictographs, symbols, control and format characters carry no complaint content.
+# Control characters that are whitespace (\x0b \x0c \x1c-\x1f \x85) are not dropped but folded
+# into a space like any other whitespace, in `normalise` and `prepare` alike.
 _DROPPED = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064"
     "\ufeff\ufe00-\ufe0f\u2190-\u2bff\ue000-\uf8ff\ud800-\udfff"
     "\U0001f000-\U0001faff\U000e0000-\U000e007f]"
 )
@@ -171,13 +195,24 @@ class PreparedText:
         return start + shift_start, end + shift_end
 
 
+def _clusters(text: str) -> list[tuple[int, int]]:
+    """[start, end) of each character with the combining marks after it (NFKC composes them)."""
+    spans: list[tuple[int, int]] = []
+    for index, char in enumerate(text):
+        if spans and unicodedata.combining(char):
+            spans[-1] = (spans[-1][0], index + 1)
+        else:
+            spans.append((index, index + 1))
+    return spans
+
+
 def _fold(text: str) -> tuple[str, list[tuple[int, int]]]:
     """NFKC, traditional → simplified, emoji/control removal and whitespace folding, tracked."""
     chars: list[str] = []
     origin: list[tuple[int, int]] = []
     previous_space = True
-    for index, raw in enumerate(text):
-        for char in unicodedata.normalize("NFKC", raw):
+    for start, end in _clusters(text):
+        for char in unicodedata.normalize("NFKC", text[start:end]):
             if char.isspace():
                 if previous_space:
                     continue
@@ -188,7 +223,7 @@ def _fold(text: str) -> tuple[str, list[tuple[int, int]]]:
             else:
                 previous_space = False
             chars.append(char)
-            origin.append((index, index + 1))
+            origin.append((start, end))
     while chars and chars[-1] == " ":
         chars.pop()
         origin.pop()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.text import find_pii, is_luhn_valid, is_valid_id_card, mask_pii, normalise, prepare
 
@@ -46,13 +48,19 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("卡号 6222 0212 3456 7890 128 被盗刷", "[BANKCARD]"),
         ("邮箱 zhang.san@example.com 联系", "[EMAIL]"),
         ("手機１３８１２３４５６７８", "[PHONE]"),
+        ("Tel13812345678 VX同号", "[PHONE]"),  # a letter before the number does not hide it
+        (f"ID{VALID_ID}", "[IDCARD]"),
+        ("身份证 110105 19491231 002X", "[IDCARD]"),  # written in groups
+        (f"身份证{VALID_ID[:14]}\x0b{VALID_ID[14:]}", "[IDCARD]"),  # a vertical tab inside
+        (f"卡号{VALID_CARD} 100元被扣了", "[BANKCARD]"),  # the amount after it is not part of it
+        (f"扣了100 {VALID_CARD}这张卡", "[BANKCARD]"),
     ],
 )
 def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> None:
     masked = mask_pii(text)
     assert placeholder in masked
     assert placeholder in normalise(text)
-    for digits in ("13812345678", "62345678", VALID_ID, VALID_CARD, "zhang.san"):
+    for digits in ("13812345678", "62345678", VALID_ID, VALID_CARD, "zhang.san", "19491231"):
         assert digits not in masked
 
 
@@ -109,3 +117,38 @@ def test_offsets_map_normalised_characters_back_to_the_original() -> None:
     masked = prepared.masked_original()
     masked_start, masked_end = prepared.masked_span(original_start, original_end)
     assert masked[masked_start:masked_end] == "壞了"
+
+
+# Characters that the two paths could treat differently: whitespace controls, combining marks,
+# full-width and traditional forms, emoji, zero-width characters; and whole PII items, each set
+# off by a separator (glued to digits or letters, an item is by design not personal data).
+_FILLER = list("0123456789１３８ \t\n\x0b\x0c\x1c\x1f\x85\u3000\u00a0-@.+()转Xx") + [
+    "\u0301", "\u0308", "e", "a", "Z", "😡", "\u200b", "\ufe0f", "客", "戶", "退", "款", "，", "：",
+]
+_SEPARATORS = [" ", "，", "：", "\x0b", "\u3000", "\u200b"]
+_ITEMS = ["13812345678", "+86 138-1234-5678", "010-62345678", VALID_ID, "110105 19491231 002X", VALID_CARD, "a@b.cn"]
+_PIECES = st.one_of(
+    st.sampled_from(_FILLER),
+    st.builds(
+        lambda before, item, after: before + item + after,
+        st.sampled_from(_SEPARATORS),
+        st.sampled_from(_ITEMS),
+        st.sampled_from(_SEPARATORS),
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=30))
+def test_prepare_and_normalise_agree_and_the_masked_text_keeps_no_personal_data(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    prepared = prepare(text)
+    assert prepared.text == normalise(text)
+    # What the model reads and what is stored and shown are masked alike.
+    assert find_pii(normalise(prepared.masked_original())) == []
+
+
+def test_long_digit_and_letter_runs_are_scanned_in_one_pass() -> None:
+    # Quadratic back-tracking in the e-mail or card patterns would take minutes here.
+    for text in ("1" * 100_000, "a" * 100_000 + "@", "a@" + "a." * 20_000, "1 " * 50_000):
+        assert find_pii(normalise(text)) == []
