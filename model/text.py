@@ -34,7 +34,7 @@ _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]++@(?>[A-Za-z0-9\-]
 # ID numbers too may be written in groups ("110105 19491231 002X").
 _ID_CARD = re.compile(_NOT_DIGIT_BEFORE + r"\d(?:[ \-]?\d){16}[ \-]?[\dXx]" + _NOT_DIGIT_AFTER)
 # Card numbers may be written in groups separated by spaces or dashes; a run of such groups may
-# hold more than the card ("卡号6222… 100元"), so `_bank_card_span` looks inside it.
+# hold more than the card ("卡号6222… 100元"), so `_bank_card_spans` looks inside it.
 _BANK_CARD = re.compile(_NOT_DIGIT_BEFORE + r"\d(?:[ \-]?\d){15,}" + _NOT_DIGIT_AFTER)
 _DIGIT_GROUP = re.compile(r"\d+")
 _MOBILE = re.compile(_NOT_DIGIT_BEFORE + r"(?:\+?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}" + _NOT_DIGIT_AFTER)
@@ -81,20 +81,26 @@ def _is_bank_card(digits: str) -> bool:
     return 16 <= len(digits) <= 19 and digits[0] in "3456" and is_luhn_valid(digits)
 
 
-def _bank_card_span(run: str) -> tuple[int, int] | None:
-    """[start, end) of the longest card number made of whole digit groups of `run`, if any."""
+def _bank_card_spans(run: str) -> list[tuple[int, int]]:
+    """[start, end) of the card numbers in `run`, each made of whole digit groups, longest first
+    from the left (a run may hold several cards, or a card and an amount)."""
     groups = [(match.start(), match.end()) for match in _DIGIT_GROUP.finditer(run)]
-    best: tuple[int, int] | None = None
-    for first in range(len(groups)):
-        digits = ""
+    spans: list[tuple[int, int]] = []
+    first = 0
+    while first < len(groups):
+        digits, found = "", None
         for last in range(first, len(groups)):
             digits += run[groups[last][0] : groups[last][1]]
             if len(digits) > 19:
                 break
-            span = (groups[first][0], groups[last][1])
-            if _is_bank_card(digits) and (best is None or span[1] - span[0] > best[1] - best[0]):
-                best = span
-    return best
+            if _is_bank_card(digits):
+                found = last
+        if found is None:
+            first += 1
+        else:
+            spans.append((groups[first][0], groups[found][1]))
+            first = found + 1
+    return spans
 
 
 @dataclass(frozen=True)
@@ -129,9 +135,8 @@ def find_pii(text: str) -> list[PiiMatch]:
         if is_valid_id_card(re.sub(r"[ \-]", "", match.group())):
             claim("id_card", match.start(), match.end())
     for match in _BANK_CARD.finditer(text):
-        card = _bank_card_span(match.group())
-        if card is not None:
-            claim("bank_card", match.start() + card[0], match.start() + card[1])
+        for start, end in _bank_card_spans(match.group()):
+            claim("bank_card", match.start() + start, match.start() + end)
     for match in _MOBILE.finditer(text):
         claim("mobile", match.start(), match.end())
     for match in _LANDLINE.finditer(text):
