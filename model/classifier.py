@@ -228,7 +228,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"subtype {subtype!r} is under {expected!r}, not {category!r}")
         self.subtype_categories_ = mapping
         self.cue_patterns_ = [
-            (name, re.compile("|".join(re.escape(word) for word in words)))
+            (name, re.compile("|".join(_cue_pattern(word) for word in words)))
             for name, words in (self.cue_groups or {}).items()
             if words
         ]
@@ -424,6 +424,14 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             ranked = sorted(scored.values(), key=lambda item: item.weight, reverse=True)
             explained[head] = [item for item in ranked if item.weight > 0][:top]
         return explained
+
+
+def _cue_pattern(word: str) -> str:
+    """A cue word as a pattern; a cue that starts or ends with a digit ("315", "12315") does not
+    match inside a longer number (an order number or a date such as 20240315)."""
+    before = r"(?<!\d)" if word[:1].isdigit() else ""
+    after = r"(?!\d)" if word[-1:].isdigit() else ""
+    return before + re.escape(word) + after
 
 
 def _length_range(index: int) -> str:

@@ -80,7 +80,11 @@ class TriageModel:
         taxonomy = self.taxonomy
         subtype_classes = heads["subtype"].classes
         tier_classes = heads["tier"].classes
-        top_rows = np.argsort(-heads["subtype"].proba, axis=1)[:, :3].tolist()
+        # The suggested subtype (the best one inside the chosen category) comes first, then the two
+        # most probable others, so the list never contradicts the suggestion.
+        ranked = np.argsort(-heads["subtype"].proba, axis=1)[:, :3].tolist()
+        chosen = [subtype_classes.index(labels[1]) for labels in decoded]
+        top_rows = [[best] + [j for j in row if j != best][:2] for best, row in zip(chosen, ranked)]
         # Rounded once per batch as plain lists: indexing NumPy arrays per value is slow.
         probability = {head: np.round(heads[head].proba, 4).tolist() for head in HEADS}
         department_rows = np.round(heads["subtype"].proba @ self._department_matrix, 4).tolist()
