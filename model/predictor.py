@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from itertools import islice
 from typing import Any
@@ -19,6 +20,22 @@ from model.tokenize import tokenize, tokenize_with_spans
 
 # Longer texts are classified on their first MAX_CHARS characters (and flagged "truncated").
 MAX_CHARS = 5000
+
+
+def clip(text: str) -> str:
+    """The first MAX_CHARS characters of `text`, fewer if NFKC would make them longer than that
+    (one character such as U+FDFA becomes 18, which would multiply the work per text)."""
+    clipped = text[:MAX_CHARS]
+    if len(unicodedata.normalize("NFKC", clipped)) <= MAX_CHARS:
+        return clipped
+    total = 0
+    for index, char in enumerate(clipped):
+        total += len(unicodedata.normalize("NFKC", char))
+        if total > MAX_CHARS:
+            return clipped[:index]
+    return clipped
+
+
 # Fewer Chinese characters than this: too short to judge.
 MIN_CJK_CHARS = 4
 _CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
@@ -72,7 +89,7 @@ class TriageModel:
                 raise InputTextError(f"text #{index}: expected a string, got {type(text).__name__}")
         if not texts:
             return []
-        clipped = [text[:MAX_CHARS] for text in texts]
+        clipped = [clip(text) for text in texts]
         normalised = [normalise(text) for text in clipped]
         inputs = self.classifier.inputs(normalised)
         heads = self.classifier.heads(inputs)
@@ -105,7 +122,7 @@ class TriageModel:
                 }
             department_code = taxonomy.department_of(subtype_code)
             demand = self.demands.extract(norm).code
-            issues = text_issues(norm, truncated=len(texts[i]) > MAX_CHARS)
+            issues = text_issues(norm, truncated=len(text) < len(texts[i]))
             predictions.append(
                 Prediction(
                     category=LabelScore(
@@ -147,7 +164,7 @@ class TriageModel:
     def out_of_vocabulary_rate(self, texts: Sequence[str]) -> float:
         """Share of the texts' word tokens the model has no feature for (a drift signal)."""
         vocabulary = self.classifier.features_.word_vocabulary_
-        tokens = [token for text in texts for token in tokenize(normalise(text[:MAX_CHARS]))]
+        tokens = [token for text in texts for token in tokenize(normalise(clip(text)))]
         return sum(token not in vocabulary for token in tokens) / len(tokens) if tokens else 0.0
 
     def describe(self) -> dict[str, Any]:

@@ -116,6 +116,14 @@ def test_very_long_text_is_classified_on_its_beginning_and_flagged(sample_model:
     assert len(prediction.masked_text) == MAX_CHARS
 
 
+def test_characters_that_expand_under_nfkc_count_at_their_expanded_length(sample_model: TriageModel) -> None:
+    text = "东西坏了要退款" + "\ufdfa" * 1000  # U+FDFA is one character that NFKC makes 18
+    prediction = sample_model.predict(text)
+    assert "truncated" in prediction.issues
+    assert len(prediction.normalised_text) <= MAX_CHARS
+    assert prediction.masked_text == text[: len(prediction.masked_text)]
+
+
 def test_mixed_scripts_and_control_characters_are_judged(sample_model: TriageModel) -> None:
     prediction = sample_model.predict("手機壞了\x07，开不了机，螢幕黑屏\u200b，要求维修")
     assert prediction.judgeable and prediction.demand.code == "repair"

@@ -74,6 +74,8 @@ def read_cursor(value: str) -> tuple[dict[str, Any], datetime, int]:
     ticket_id = payload["id"]
     if received_at.tzinfo is None or not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
         raise ValueError("bad cursor fields")
+    if not 0 <= ticket_id < 2**63:  # a row id of every supported database
+        raise ValueError("cursor id out of range")
     plausible_time(received_at)
     return payload, received_at, ticket_id
 

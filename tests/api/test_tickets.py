@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import re
 import threading
@@ -13,6 +15,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from api.deps import Services
+from api.services.listing import encode_cursor
 from api.tables import IdempotencyKey, Ticket
 
 from .conftest import COMPLAINT, Clock, TestClient, create_ticket, headers
@@ -352,6 +355,18 @@ def test_a_cursor_works_only_with_its_own_filters(store_client: TestClient) -> N
     response = store_client.get(f"/v1/tickets?limit=1&channel=email&cursor={cursor}", headers=headers("agent"))
     assert response.status_code == 422
     assert "other filters" in response.json()["detail"][0]["msg"]
+
+
+def test_a_tampered_cursor_id_beyond_any_row_id_is_422(store_client: TestClient) -> None:
+    for index in range(2):
+        create_ticket(store_client, customer_id=f"C-{index}")
+    cursor = store_client.get("/v1/tickets?limit=1", headers=headers("agent")).json()["next_cursor"]
+    payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    for ticket_id in (10**30, 2**63, -1):
+        tampered = encode_cursor({**payload, "id": ticket_id})
+        response = store_client.get(f"/v1/tickets?limit=1&cursor={tampered}", headers=headers("agent"))
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
 
 
 def test_postgres_tests_run_in_a_schema_of_their_own(postgres_url: str, make_client: Callable[..., TestClient]) -> None:
