@@ -111,6 +111,39 @@ def test_unknown_versions_are_named(registry: Registry) -> None:
     assert registry.current_version() is None
 
 
+def test_only_version_ids_of_the_registry_can_become_current(
+    registry: Registry, tmp_path: Path, good_model: TriageModel
+) -> None:
+    good, _ = versions(registry)
+    root = ["--registry", str(registry.root)]
+    assert runner.invoke(app, ["promote", good, *root]).exit_code == 0
+    again = runner.invoke(app, ["promote", "current", *root])
+    assert again.exit_code == 1 and f"version {good} is already current" in again.output
+    outside = tmp_path / "outside"
+    save_model(good_model, outside)  # a real model folder, but outside the registry
+    for ref in (str(outside), "../outside", "."):
+        result = runner.invoke(app, ["promote", ref, "--force", *root])
+        assert result.exit_code == 1 and "not a version id" in result.output, result.output
+    assert (registry.root / "CURRENT").read_text(encoding="utf-8").strip() == good
+
+
+def test_rollback_names_a_broken_history_or_a_missing_version(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    registry.set_current(worse, action="promote")
+    root = ["--registry", str(registry.root)]
+    history = registry.root / "history.jsonl"
+    intact = history.read_text(encoding="utf-8")
+    history.write_text(intact + "{not json\n", encoding="utf-8")
+    broken = runner.invoke(app, ["rollback", *root])
+    assert broken.exit_code == 1 and "line 3: not a JSON record" in broken.output and "Traceback" not in broken.output
+    history.write_text(intact, encoding="utf-8")
+    (registry.root / good / "metadata.json").unlink()
+    missing = runner.invoke(app, ["rollback", *root])
+    assert missing.exit_code == 1 and f"no model version '{good}'" in missing.output
+    assert registry.current_version() == worse
+
+
 def test_lowest_threshold_meets_the_precision() -> None:
     confidence = [0.95, 0.9, 0.8, 0.7, 0.6, 0.5]
     correct = [True, True, True, False, True, False]

@@ -356,7 +356,7 @@ def promote_command(
     """Make a version current unless it is worse than the current one on the comparison set."""
     registry = Registry(registry_root)
     try:
-        registry.path_of(version)
+        version = registry.path_of(version).name  # 'current' names the version it points at
     except RegistryError as error:
         fail(str(error))
     current = registry.current_version()
@@ -428,10 +428,13 @@ def rollback_command(
 ) -> None:
     """Return to the version that served before the current one."""
     registry = Registry(registry_root)
-    previous = registry.previous_version()
-    if previous is None:
-        fail("nothing to roll back to: no version served before the current one")
-    registry.set_current(previous, action="rollback", actor=actor)
+    try:
+        previous = registry.previous_version()
+        if previous is None:
+            fail("nothing to roll back to: no version served before the current one")
+        registry.set_current(previous, action="rollback", actor=actor)
+    except RegistryError as error:
+        fail(f"cannot roll back: {error}")
     console.print(f"version {previous} is now current")
 
 

@@ -56,6 +56,8 @@ class Registry:
             if current is None:
                 raise RegistryError(f"{self.root}: no current model; train and promote one first")
             version = current
+        if Path(version).name != version or version.startswith("."):
+            raise RegistryError(f"{self.root}: '{version}' is not a version id (a folder name inside the registry)")
         path = self.root / version
         if not (path / "metadata.json").is_file():
             known = ", ".join(info.version for info in self.versions()) or "none"
@@ -98,11 +100,23 @@ class Registry:
             lines = (self.root / HISTORY).read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
-        return [json.loads(line) for line in lines if line.strip()]
+        entries = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise RegistryError(f"{self.root / HISTORY}, line {number}: not a JSON record ({error.msg})") from None
+            if not isinstance(entry, dict) or not isinstance(entry.get("version"), str):
+                raise RegistryError(f"{self.root / HISTORY}, line {number}: a record needs a 'version'")
+            entries.append(entry)
+        return entries
 
     def set_current(self, version: str, *, action: str, forced: bool = False, actor: str = "", note: str = "") -> None:
-        """Point CURRENT at `version` atomically and append the change to the history."""
-        self.path_of(version)
+        """Point CURRENT at `version` (an id of this registry, or 'current') atomically and append
+        the change to the history."""
+        version = self.path_of(version).name
         previous = self.current_version()
         self.root.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".CURRENT.", dir=self.root)
