@@ -49,10 +49,65 @@ def test_every_problem_of_every_file_is_reported_at_once(tmp_path: Path, taxonom
     assert located == {("a.csv", 3, "category"), ("a.csv", 3, "tier"), ("b.csv", 2, "text")}
 
 
-def test_missing_required_columns_are_named(tmp_path: Path, taxonomy: Taxonomy) -> None:
-    path = write(tmp_path, "cols.csv", "x1,快递慢,logistics\n", header="id,text,category\n")
+def test_rows_are_numbered_as_a_spreadsheet_shows_them_when_a_text_spans_lines(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    body = GOOD + 'x2,"第一行\n第二行\n手机坏了",product,malfunction,P2,none,phone\n'
+    path = write(tmp_path, "lines.csv", body + "x3,手机坏了,product,malfunction,P9,none,phone\n")
     (problem,) = load_datasets([path], taxonomy).fatal
+    assert (problem.row, problem.column) == (4, "tier")  # the file's line 6 is the sheet's row 4
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "message"),
+    [
+        ("x2,手机坏了,product,malfunction,P2,none,phone,yesterday\n", "created_at", "not an ISO 8601 date"),
+        ("x1,手机坏了,product,malfunction,P2,none,phone,2026-10-31\n", "id", "id 'x1' is already used in row 2"),
+    ],
+)
+def test_optional_columns_are_checked(tmp_path: Path, taxonomy: Taxonomy, line: str, column: str, message: str) -> None:
+    header = HEADER.rstrip("\n") + ",created_at\n"
+    path = write(tmp_path, "opt.csv", GOOD.rstrip("\n") + ",2026-10-31T09:22:00+08:00\n" + line, header=header)
+    (problem,) = load_datasets([path], taxonomy).fatal
+    assert (problem.row, problem.column) == (3, column) and message in problem.message
+
+
+@pytest.mark.parametrize("column", ["text", "channel"])
+def test_a_quote_never_closed_is_found_where_it_opens_not_silently_swallowing_rows(
+    tmp_path: Path, taxonomy: Taxonomy, column: str
+) -> None:
+    opened = (
+        'x2,"手机坏了,product,malfunction,P2,none,phone\n'
+        if column == "text"
+        else ('x2,手机坏了,product,malfunction,P2,none,"phone\n')
+    )
+    path = write(tmp_path, "quote.csv", GOOD + opened + GOOD.replace("x1", "x3") + GOOD.replace("x1", "x4"))
+    dataset = load_datasets([path], taxonomy)
+    (problem,) = dataset.fatal
+    assert (problem.row, problem.column) == (3, column) and "never closed" in problem.message
+
+
+def test_a_repeated_column_name_is_one_problem_of_the_header(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    path = write(tmp_path, "dup.csv", GOOD.rstrip("\n") + ",\n", header=HEADER.rstrip("\n") + ",text\n")
+    (problem,) = load_datasets([path], taxonomy).fatal
+    assert problem.row == 1 and "text appear more than once" in problem.message
+
+
+def test_a_text_beyond_the_csv_field_limit_is_one_row_problem_and_reading_goes_on(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    huge = "x2," + "很" * 150_000 + ",product,malfunction,P2,none,phone\n"
+    path = write(tmp_path, "long.csv", GOOD + huge + "x3,手机坏了,product,malfunction,PX,none,phone\n")
+    located = [(p.row, p.column) for p in load_datasets([path], taxonomy).fatal]
+    assert located == [(3, "text"), (4, "tier")]
+
+
+def test_missing_required_columns_are_named(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    path = write(tmp_path, "cols.csv", "x1,快递慢,logistics\nx2,手机坏了,gadget\n", header="id,text,category\n")
+    problem, other = load_datasets([path], taxonomy).fatal
     assert problem.row == 1 and "subtype, tier" in problem.message
+    # the columns that are there are still checked
+    assert (other.row, other.column) == (3, "category")
 
 
 def test_bad_encoding_names_the_line(tmp_path: Path, taxonomy: Taxonomy) -> None:

@@ -1,6 +1,8 @@
 """Read labeled complaint CSVs and check every row; problems carry file, row and column.
 
-Row numbers are the file's line numbers as a spreadsheet shows them (the header is row 1).
+Row numbers are the rows a spreadsheet shows: the header is row 1, the first record row 2, and
+a record whose text spans several lines is still one row. Problems of the file's bytes (encoding)
+name the line instead.
 A fatal problem stops training before anything is written; a warning (a duplicate that was
 dropped) is reported and training goes on.
 """
@@ -13,6 +15,7 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from model.taxonomy import Taxonomy
@@ -23,6 +26,7 @@ OPTIONAL_COLUMNS = ("demand", "id", "channel", "created_at")
 CHANNELS = ("phone", "online", "email", "social", "store")
 _CONTENT = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbfA-Za-z]")
 MAX_TEXT_CHARS = 5000
+FIELD_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -98,13 +102,18 @@ def _decode(path: Path, raw: bytes, problems: list[Problem]) -> str | None:
 
 
 def _check_row(
-    record: dict[str, str | None], where: tuple[str, int], taxonomy: Taxonomy, problems: list[Problem]
+    record: dict[str, str | None],
+    where: tuple[str, int],
+    taxonomy: Taxonomy,
+    problems: list[Problem],
+    skip: Sequence[str] = (),
 ) -> LabeledRow | None:
     file, row = where
     before = len(problems)
 
     def fail(column: str, message: str) -> None:
-        problems.append(Problem(file, row, column, message))
+        if column not in skip:
+            problems.append(Problem(file, row, column, message))
 
     text = (record.get("text") or "").strip()
     if not text:
@@ -135,6 +144,13 @@ def _check_row(
     channel = (record.get("channel") or "").strip()
     if channel and channel not in CHANNELS:
         fail("channel", f"{channel!r} is not a channel (expected one of {', '.join(CHANNELS)})")
+    created_at = (record.get("created_at") or "").strip()
+    if created_at and "\n" not in created_at:
+        try:
+            datetime.fromisoformat(created_at)
+        except ValueError:
+            example = "2026-10-31T09:22:00+08:00"
+            fail("created_at", f"{created_at[:40]!r} is not an ISO 8601 date or time (such as {example})")
     if len(problems) > before:
         return None
     return LabeledRow(
@@ -145,7 +161,7 @@ def _check_row(
         demand=demand,
         id=(record.get("id") or "").strip(),
         channel=channel,
-        created_at=(record.get("created_at") or "").strip(),
+        created_at=created_at,
         file=file,
         row=row,
     )
@@ -171,37 +187,80 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     if content is None:
         return dataset
     dataset.files.append({"path": str(path), "sha256": hashlib.sha256(raw).hexdigest(), "rows": 0})
+    # A text longer than the csv module's default field limit (128 KiB) is reported as too long,
+    # by row, instead of stopping the reading of the file.
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
     reader = csv.DictReader(io.StringIO(content, newline=""))
     header = [name.strip() for name in reader.fieldnames or []]
-    missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if not header:
         problems.append(Problem(str(path), None, None, "empty file: no header row"))
         return dataset
+    repeated = sorted({name for name in header if header.count(name) > 1 and name})
+    if repeated:
+        problems.append(Problem(str(path), 1, None, f"column(s) {', '.join(repeated)} appear more than once"))
+        return dataset
+    missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
         problems.append(
             Problem(
                 str(path), 1, None, f"missing required column(s) {', '.join(missing)} (header is {', '.join(header)})"
             )
         )
-        return dataset
     reader.fieldnames = header
     count = 0
+    ids: dict[str, int] = {}
     try:
-        for record in reader:
-            count += 1
-            row = reader.line_num
+        for count, record in enumerate(reader, start=1):
+            row = count + 1
             if None in record:
                 problems.append(Problem(str(path), row, None, "more fields than the header has columns"))
                 continue
-            checked = _check_row(record, (str(path), row), taxonomy, problems)
-            if checked is not None:
+            unclosed = _unclosed_quote(record, header)
+            if unclosed is not None:
+                problems.append(
+                    Problem(
+                        str(path),
+                        row,
+                        unclosed,
+                        "a quote opened here is never closed, so the rows after it were read into this field "
+                        "(and are not checked); close the quote, or double a quote inside a quoted field",
+                    )
+                )
+                break
+            record_id = (record.get("id") or "").strip()
+            if record_id and record_id in ids:
+                message = f"id {record_id!r} is already used in row {ids[record_id]}"
+                problems.append(Problem(str(path), row, "id", message))
+            elif record_id:
+                ids[record_id] = row
+            # With a column missing, the others are still checked: one pass reports every problem.
+            checked = _check_row(record, (str(path), row), taxonomy, problems, skip=missing)
+            if checked is not None and not missing:
                 dataset.rows.append(checked)
     except csv.Error as error:
-        problems.append(Problem(str(path), reader.line_num, None, f"malformed CSV ({error})"))
+        problems.append(Problem(str(path), count + 2, None, f"malformed CSV ({error})"))
     dataset.files[-1]["rows"] = count
     if count == 0:
         problems.append(Problem(str(path), None, None, "no data rows"))
     return dataset
+
+
+def _unclosed_quote(record: dict[str, str | None], header: Sequence[str]) -> str | None:
+    """The column that swallowed the following rows through a quote never closed, if any.
+
+    Only `text` may span lines. A line break in another column, or a text line that reads like a
+    record of this file (as many commas as the header has, minus one), means a quote was left open.
+    """
+    separators = len(header) - 1
+    for column in header:
+        value = record.get(column) or ""
+        if "\n" not in value and "\r" not in value:
+            continue
+        if column != "text":
+            return column
+        if any(line.count(",") >= separators for line in value.splitlines()[1:]):
+            return column
+    return None
 
 
 def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
