@@ -89,6 +89,26 @@ def test_predict_a_file_in_batches(registry: Path, tmp_path: Path) -> None:
     assert "text" not in rows[0]  # the unmasked text is not copied to the output
 
 
+def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(registry: Path, tmp_path: Path) -> None:
+    source = tmp_path / "labeled.csv"
+    source.write_text("text,category,tier\n热水器漏电，差点出事,product,P1\n", encoding="utf-8")
+    before = source.read_bytes()
+    flags = ["--registry", str(registry)]
+    same = runner.invoke(app, ["predict", "--file", str(source), "--out", str(source), *flags])
+    assert same.exit_code == 1 and "is the input file" in same.output
+    for out in (tmp_path / "missing" / "out.csv", tmp_path):
+        bad = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), *flags])
+        assert bad.exit_code == 1 and "give a file path" in bad.output and "Traceback" not in bad.output
+    assert source.read_bytes() == before
+    out = tmp_path / "scored.csv"
+    assert runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), *flags]).exit_code == 0
+    with out.open(encoding="utf-8") as stream:
+        (row,) = list(csv.DictReader(stream))
+    assert (row["given_category"], row["given_tier"]) == ("product", "P1")
+    assert row["category"] and row["tier"] in {"P1", "P2", "P3"}
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+
+
 def test_the_team_corpus_trains_but_is_never_held_out(tmp_path: Path, taxonomy: Taxonomy) -> None:
     # An analyst's file that happens to hold the sample corpus: its copies in the team corpus are
     # dropped as duplicates, the other team rows only train, and the held-out rows come from it.
@@ -146,6 +166,22 @@ def test_training_that_would_leave_nothing_to_train_on_is_refused(tmp_path: Path
     assert "no rows of the data files are left to train on" in same.output
     alone = runner.invoke(app, ["train", "--no-team-corpus", "--out", str(out)])
     assert alone.exit_code == 1 and "--no-team-corpus needs --data" in alone.output
+    assert not out.exists()
+
+
+def test_training_refuses_a_file_as_registry_and_too_few_rows_to_hold_out(tmp_path: Path) -> None:
+    a_file = tmp_path / "models.txt"
+    a_file.write_text("", encoding="utf-8")
+    refused = runner.invoke(app, ["train", "--out", str(a_file)])
+    assert refused.exit_code == 1 and "is a file" in refused.output and "Traceback" not in refused.output
+    small = tmp_path / "small.csv"
+    with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.reader(stream))[:31]
+    with small.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows(rows)
+    out = tmp_path / "models"
+    few = runner.invoke(app, ["train", "--data", str(small), "--no-team-corpus", "--out", str(out)])
+    assert few.exit_code == 1 and "too few to hold out 20%" in few.output and "--eval" in few.output
     assert not out.exists()
 
 

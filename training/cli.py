@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -101,6 +102,8 @@ def train_command(
     if not data and not team_corpus:
         fail("--no-team-corpus needs --data: without --data, triage train trains on the team corpus")
     taxonomy = _taxonomy(taxonomy_path)
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file; give the registry folder that receives the version")
     registry = Registry(out)
     with progress() as bar:
         task = bar.add_task("training", total=TRAIN_STEPS)
@@ -128,6 +131,8 @@ def train_command(
             fail(f"{len(error.problems)} problem(s) in the input data; nothing was written")
         except ValueError as error:
             fail(str(error))
+        except OSError as error:
+            fail(f"cannot write the model version under {out} ({error.strerror}); nothing was promoted")
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     metrics = result.metadata["metrics"]
@@ -221,6 +226,10 @@ def predict_command(
     assert file is not None
     if out is None:
         fail("--file needs --out OUT.csv")
+    if out.exists() and file.exists() and out.resolve() == file.resolve():
+        fail(f"--out {out} is the input file; write the scores to another file")
+    if out.is_dir() or not out.parent.is_dir():
+        fail(f"--out {out}: {'is a folder' if out.is_dir() else 'its folder does not exist'}; give a file path")
     try:
         with file.open(encoding="utf-8-sig", newline="") as stream:
             reader = csv.DictReader(stream)
@@ -238,7 +247,7 @@ def predict_command(
             for row, p in zip(batch, model.predict_many([row["text"] or "" for row in batch])):
                 scored.append(
                     {
-                        **row,
+                        **{_given(name): value for name, value in row.items()},
                         "category": p.category.code,
                         "category_p": p.category.probability,
                         "subtype": p.subtype.code,
@@ -253,12 +262,25 @@ def predict_command(
                     }
                 )
             bar.advance(task, len(batch))
-    columns = [name for name in header if name not in PREDICTION_COLUMNS and name != "text"] + list(PREDICTION_COLUMNS)
-    with out.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(scored)
+    # The raw text is left out (masked_text replaces it); the input's own labels stay, renamed.
+    columns = [_given(name) for name in header if name != "text"] + list(PREDICTION_COLUMNS)
+    # Written beside OUT, then moved over it: an existing OUT is never left half written.
+    temporary = out.parent / f".{out.name}.{os.getpid()}.tmp"
+    try:
+        with temporary.open("w", encoding="utf-8", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(scored)
+        os.replace(temporary, out)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        fail(f"--out {out}: cannot write ({error.strerror})")
     console.print(f"wrote {len(scored)} rows to {out}")
+
+
+def _given(column: str) -> str:
+    """An input column's name in the scored file: `given_<name>` when a prediction column has it."""
+    return f"given_{column}" if column in PREDICTION_COLUMNS else column
 
 
 @app.command("models")

@@ -79,6 +79,12 @@ def split_rows(rows: Sequence[LabeledRow], fraction: float) -> tuple[list[Labele
         counts[row.subtype] = counts.get(row.subtype, 0) + 1
     splittable = [row for row in rows if counts[row.subtype] >= 2]
     kept = [row for row in rows if counts[row.subtype] < 2]
+    subtypes = len({row.subtype for row in splittable})
+    if round(fraction * len(splittable)) < subtypes or len(splittable) - round(fraction * len(splittable)) < subtypes:
+        raise ValueError(
+            f"{len(rows)} rows are too few to hold out {fraction:.0%} with every one of {subtypes} subtypes on "
+            "both sides; give more data or a held-out file with --eval"
+        )
     train_rows, eval_rows = train_test_split(
         splittable, test_size=fraction, random_state=SEED, stratify=[row.subtype for row in splittable]
     )
