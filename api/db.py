@@ -41,6 +41,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Connections per process. Requests take a session only through `api.deps.SessionDep`, which
+# admits at most POOL_SIZE + POOL_OVERFLOW at a time, so no request thread ever waits on the pool.
+POOL_SIZE = 5
+POOL_OVERFLOW = 10
+
+
 def make_engine(url: str) -> Engine:
     """An engine for a SQLite file (created with its folder, WAL mode) or a PostgreSQL URL."""
     parsed = make_url(url)
@@ -52,10 +58,18 @@ def make_engine(url: str) -> Engine:
         if database in ("", ":memory:") or database.startswith("file:"):
             raise SchemaError("DATABASE_URL: SQLite needs a file path, e.g. sqlite:///var/triage.db")
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
+        engine = create_engine(
+            parsed,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            hide_parameters=True,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+    return create_engine(
+        parsed, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

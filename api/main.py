@@ -23,6 +23,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import load_key_ring
@@ -256,6 +257,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(InterfaceError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)  # no connection free within the pool's timeout
     app.add_exception_handler(ModelError, _model_error)
     app.add_exception_handler(Exception, _unexpected)
     # added last = outermost: metrics see every response, auth runs before the body is read
