@@ -7,8 +7,11 @@ from dataclasses import dataclass
 
 from model.taxonomy import Taxonomy
 
-# A demand preceded closely by one of these is not asked for ("不要退款", "没说要赔偿").
-_NEGATION = re.compile(r"(不|没|无|别|未|不用|不需要|不想)[^，。！？,.!?;；]{0,3}$")
+# A demand preceded closely by one of these is not asked for ("不要退款", "不需要赔偿"). A bare
+# 不/没/未 is not enough: it mostly tells what the merchant failed to do ("一直不给退款", "至今未退款",
+# "很不满意要求退款"), and the customer wants exactly that. On the real training split the narrow
+# list gives demand accuracy 0.933 and macro-F1 0.574, against 0.931 and 0.559 with a bare 不/没/未.
+_NEGATION = re.compile(r"(不用|不需要|不要|不想|无需|没必要|别)[^，。！？,.!?;；]{0,2}$")
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,11 @@ def test_a_non_string_is_a_clear_error(sample_model: TriageModel) -> None:
         ("吃坏了肚子，要求赔偿医药费", "compensation"),
         ("快递有点慢，下次注意", "none"),
         ("我不要退款，只想知道什么时候发货", "none"),
+        ("不需要赔偿，道个歉就行", "apology"),
+        # what the merchant failed to do is what the customer asks for
+        ("商家一直不给退款，气死了", "refund"),
+        ("至今未退款，我要投诉", "refund"),
+        ("我很不满意要求退款", "refund"),
     ],
 )
 def test_demand_extraction(sample_model: TriageModel, text: str, demand: str) -> None:
