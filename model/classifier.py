@@ -415,6 +415,8 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             scored: dict[str, Contribution] = {}
             for j, value in zip(features.indices, features.data):
                 kind, term = head_names[j]
+                if kind == "char" and not _explains(term):
+                    continue
                 key = f"{kind}:{term}" if kind in ("cue", "subtype", "length") else term.replace(" ", "")
                 weight = float(value * coef[j])
                 if key in scored:
@@ -424,6 +426,13 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             ranked = sorted(scored.values(), key=lambda item: item.weight, reverse=True)
             explained[head] = [item for item in ranked if item.weight > 0][:top]
         return explained
+
+
+def _explains(char_term: str) -> bool:
+    """Whether a character n-gram means something to a reader: not a space, and not a piece of a
+    Latin word ("p" of APP, or of a [PHONE] placeholder; the word block shows whole words)."""
+    stripped = char_term.strip()
+    return bool(stripped) and not (stripped.isascii() and stripped.isalpha())
 
 
 def _cue_pattern(word: str) -> str:

@@ -75,6 +75,17 @@ def test_explanation_terms_drive_the_prediction_and_point_into_the_text(sample_m
     assert "13812345678" not in prediction.masked_text and "[PHONE]" in prediction.masked_text
 
 
+def test_explanations_never_show_a_space_or_a_piece_of_a_latin_word(
+    sample_model: TriageModel, sample_rows: list[LabeledRow]
+) -> None:
+    # Character n-grams of the [PHONE] placeholder's padding and letters ("p" of APP) used to be
+    # shown, highlighting the masked phone number as the reason for a tier.
+    predictions = sample_model.predict_many([row.text for row in sample_rows], explain=True)
+    shown = [term for p in predictions for terms in p.explanation.values() for term in terms if term.kind == "char"]
+    assert shown
+    assert all(term.term.strip() and not (term.term.isascii() and term.term.strip().isalpha()) for term in shown)
+
+
 def test_a_changed_phone_number_does_not_change_the_prediction(sample_model: TriageModel) -> None:
     template = "我的电话是{}，买的热水器不出热水，师傅上门修了两次还是坏的"
     first, second = (sample_model.predict(template.format(n), explain=False) for n in ("13812345678", "15987654321"))
