@@ -108,6 +108,17 @@ def _require(mapping: Any, key: str, where: str) -> Any:
     return mapping[key]
 
 
+def _entries(mapping: Any, key: str, where: str) -> list[Any]:
+    """A required, non-empty list of mappings."""
+    value = _require(mapping, key, where)
+    if not isinstance(value, list) or not value:
+        raise TaxonomyError(f"{where}: '{key}' must be a non-empty list")
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise TaxonomyError(f"{where}, {key}[{index}]: expected a mapping with code and name")
+    return value
+
+
 def _code(value: Any, where: str) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", value):
         raise TaxonomyError(f"{where}: code {value!r} must be an ASCII identifier")
@@ -125,28 +136,30 @@ def parse_taxonomy(raw: Any, source: str = "<taxonomy>") -> Taxonomy:
 
     categories: dict[str, Category] = {}
     subtypes: dict[str, Subtype] = {}
-    for index, entry in enumerate(_require(raw, "categories", source)):
+    for index, entry in enumerate(_entries(raw, "categories", source)):
         where = f"{source}, categories[{index}]"
         code = _code(_require(entry, "code", where), where)
         if code in categories:
             raise TaxonomyError(f"{where}: duplicate category code '{code}'")
         codes = []
-        for sub_index, sub in enumerate(_require(entry, "subtypes", where)):
+        for sub_index, sub in enumerate(_entries(entry, "subtypes", where)):
             sub_where = f"{where}.subtypes[{sub_index}]"
             sub_code = _code(_require(sub, "code", sub_where), sub_where)
             if sub_code in subtypes:
                 raise TaxonomyError(f"{sub_where}: duplicate subtype code '{sub_code}'")
             department = _require(sub, "department", sub_where)
-            if department not in departments:
+            if not isinstance(department, str) or department not in departments:
                 raise TaxonomyError(f"{sub_where}: department '{department}' is not one of {sorted(departments)}")
             subtypes[sub_code] = Subtype(sub_code, str(_require(sub, "name", sub_where)), code, department)
             codes.append(sub_code)
         categories[code] = Category(code, str(_require(entry, "name", where)), tuple(codes))
 
     tiers: dict[str, Tier] = {}
-    for index, entry in enumerate(_require(raw, "tiers", source)):
+    for index, entry in enumerate(_entries(raw, "tiers", source)):
         where = f"{source}, tiers[{index}]"
         code = _code(_require(entry, "code", where), where)
+        if code in tiers:
+            raise TaxonomyError(f"{where}: duplicate tier code '{code}'")
         try:
             first = float(_require(entry, "first_response_hours", where))
             resolution = float(_require(entry, "resolution_hours", where))
@@ -157,10 +170,15 @@ def parse_taxonomy(raw: Any, source: str = "<taxonomy>") -> Taxonomy:
         tiers[code] = Tier(code, str(_require(entry, "name", where)), first, resolution)
 
     demands: dict[str, Demand] = {}
-    for index, entry in enumerate(_require(raw, "demands", source)):
+    for index, entry in enumerate(_entries(raw, "demands", source)):
         where = f"{source}, demands[{index}]"
         code = _code(_require(entry, "code", where), where)
-        patterns = tuple(str(p) for p in entry.get("patterns") or ())
+        if code in demands:
+            raise TaxonomyError(f"{where}: duplicate demand code '{code}'")
+        raw_patterns = entry.get("patterns") or []
+        if not isinstance(raw_patterns, list) or not all(isinstance(p, str) and p for p in raw_patterns):
+            raise TaxonomyError(f"{where}: 'patterns' must be a list of non-empty regular expressions")
+        patterns = tuple(raw_patterns)
         for pattern in patterns:
             try:
                 re.compile(pattern)

@@ -49,6 +49,15 @@ def test_an_added_subtype_and_renamed_department_are_read_from_the_file(tmp_path
         (lambda raw: raw["demands"][0].update(patterns=["(unclosed"]), "bad pattern"),
         (lambda raw: raw["categories"][0].pop("name"), "missing 'name'"),
         (lambda raw: raw["categories"][0].update(code="产品"), "ASCII identifier"),
+        (lambda raw: raw["demands"][0].update(patterns="退款"), "must be a list of non-empty"),
+        (lambda raw: raw["demands"][0].update(patterns=["退款", ""]), "must be a list of non-empty"),
+        (lambda raw: raw["tiers"].append(dict(raw["tiers"][0])), "duplicate tier code"),
+        (lambda raw: raw["demands"].append(dict(raw["demands"][0])), "duplicate demand code"),
+        (lambda raw: raw.update(tiers=[]), "'tiers' must be a non-empty list"),
+        (lambda raw: raw.update(tiers=5), "'tiers' must be a non-empty list"),
+        (lambda raw: raw["categories"][0].update(subtypes=[]), "'subtypes' must be a non-empty list"),
+        (lambda raw: raw["categories"][0]["subtypes"][0].update(department=["cs"]), "is not one of"),
+        (lambda raw: raw["tiers"].append("P4"), "expected a mapping"),
     ],
 )
 def test_a_broken_taxonomy_is_refused_with_the_place_named(edit, message: str) -> None:  # type: ignore[no-untyped-def]
