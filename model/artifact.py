@@ -99,12 +99,18 @@ def read_metadata(folder: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path}: missing; {folder} is not a model version folder") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ArtifactError(f"{path}: corrupt metadata ({error})") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        found = metadata.get("format") if isinstance(metadata, dict) else None
+    except OSError as error:
+        raise ArtifactError(f"{path}: cannot be read ({error.strerror})") from None
+    if not isinstance(metadata, dict):
+        raise ArtifactError(f"{path}: corrupt metadata (not a JSON object)")
+    if metadata.get("format") != FORMAT:
         raise ArtifactError(
-            f"{path}: model format {found}, this version of complaint-triage reads format {FORMAT}; "
-            "retrain the model (triage train)"
+            f"{path}: model format {metadata.get('format')!r}, this version of complaint-triage reads format "
+            f"{FORMAT}; retrain the model (triage train)"
         )
+    for key, kind in (("version", str), ("payload_sha256", str), ("libraries", dict)):
+        if not isinstance(metadata.get(key), kind):
+            raise ArtifactError(f"{path}: corrupt metadata ('{key}' missing or not a {kind.__name__})")
     return metadata
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,27 @@ def test_missing_or_broken_metadata_is_named(saved: Path, tmp_path: Path) -> Non
         load_model(saved)
     with pytest.raises(ArtifactError, match="no such model folder"):
         load_model(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"libraries": None}, "'libraries' missing or not a dict"),
+        ({"libraries": "numpy"}, "'libraries' missing or not a dict"),
+        ({"version": None}, "'version' missing or not a str"),
+        ({"format": str(FORMAT)}, f"model format '{FORMAT}'"),
+    ],
+)
+def test_hand_edited_metadata_is_a_clear_error(saved: Path, change: dict[str, object], message: str) -> None:
+    original = (saved / METADATA).read_text(encoding="utf-8")
+    metadata = {**json.loads(original), **change}
+    (saved / METADATA).write_text(json.dumps(metadata), encoding="utf-8")
+    with pytest.raises(ArtifactError, match=re.escape(message)):
+        load_model(saved)
+    (saved / METADATA).unlink()
+    (saved / METADATA).mkdir()  # a folder where the file should be
+    with pytest.raises(ArtifactError, match="cannot be read"):
+        load_model(saved)
 
 
 def test_a_model_of_an_older_format_must_be_retrained(saved: Path) -> None:
