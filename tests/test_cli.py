@@ -185,6 +185,17 @@ def test_training_refuses_a_file_as_registry_and_too_few_rows_to_hold_out(tmp_pa
     assert not out.exists()
 
 
+def test_eval_file_and_eval_split_together_are_refused_and_a_repeated_file_is_read_once(tmp_path: Path) -> None:
+    sample, out = str(DEFAULT_SAMPLE), tmp_path / "models"
+    both = runner.invoke(app, ["train", "--data", sample, "--eval", sample, "--eval-split", "0.3", "--out", str(out)])
+    assert both.exit_code == 1 and "not both" in both.output and not out.exists()
+    twice = runner.invoke(app, ["train", "--data", sample, "--data", sample, "--no-team-corpus", "--out", str(out)])
+    assert twice.exit_code == 0, twice.output
+    assert twice.output.count("more than once") == 1 and "duplicate of" not in twice.output
+    (version,) = Registry(out).versions()
+    assert len(version.metadata["training_data"]["files"]) == 1
+
+
 def test_train_on_bad_data_lists_every_problem_and_writes_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text(

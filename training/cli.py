@@ -90,8 +90,8 @@ def train_command(
     ] = True,
     eval_data: Annotated[Path | None, typer.Option("--eval", help="Held-out CSV to evaluate on.")] = None,
     eval_split: Annotated[
-        float, typer.Option("--eval-split", help="Share of --data held out when no --eval is given.")
-    ] = 0.2,
+        float | None, typer.Option("--eval-split", help="Share of --data held out (default 0.2); not with --eval.")
+    ] = None,
     out: Annotated[
         Path, typer.Option("--out", envvar="TRIAGE_REGISTRY", help="Registry folder that receives the version.")
     ] = DEFAULT_REGISTRY,
@@ -101,6 +101,13 @@ def train_command(
     """Validate the data, train, evaluate on held-out rows, and write a new model version."""
     if not data and not team_corpus:
         fail("--no-team-corpus needs --data: without --data, triage train trains on the team corpus")
+    if eval_data is not None and eval_split is not None:
+        fail("give --eval FILE or --eval-split SHARE, not both")
+    if data:
+        unique = list({path.resolve(): path for path in data}.values())
+        if len(unique) < len(data):
+            console.print("[yellow]warning:[/] a --data file was given more than once; it is read once")
+        data = unique
     taxonomy = _taxonomy(taxonomy_path)
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file; give the registry folder that receives the version")
@@ -121,7 +128,7 @@ def train_command(
                 out,
                 corpus=TEAM_CORPUS if data and team_corpus else (),
                 eval_data=eval_data,
-                eval_split=eval_split,
+                eval_split=0.2 if eval_split is None else eval_split,
                 step=step,
             )
             bar.update(task, description="done", completed=TRAIN_STEPS)
