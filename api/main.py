@@ -157,10 +157,10 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 async def _http_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     if error.status_code == 400 and "parsing the body" in str(error.detail):
-        # FastAPI's answer to a body that is not UTF-8 JSON: a malformed-JSON 422 like the others
-        body = {
-            "detail": [{"loc": ["body"], "msg": "malformed JSON: the body is not UTF-8 JSON", "type": "json_invalid"}]
-        }
+        # FastAPI's answer to a body its JSON parser gave up on (bytes that are not UTF-8, or
+        # nesting deeper than the parser's recursion limit): a malformed-JSON 422 like the others
+        message = "malformed JSON: the body is not UTF-8 JSON, or nests arrays or objects too deeply"
+        body = {"detail": [{"loc": ["body"], "msg": message, "type": "json_invalid"}]}
         return JSONResponse(body, status_code=422)
     kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
     message = "no such route" if error.status_code == 404 else str(error.detail)

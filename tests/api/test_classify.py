@@ -96,6 +96,12 @@ def test_malformed_json_and_wrong_content_type_are_422(client: TestClient) -> No
         headers=headers("intake", **{"Content-Type": "application/json"}),
     )
     assert not_utf8.status_code == 422 and not_utf8.json()["detail"][0]["type"] == "json_invalid"
+    deep = client.post(
+        "/v1/classify",
+        content=b'{"text": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        headers=headers("intake", **{"Content-Type": "application/json"}),
+    )
+    assert deep.status_code == 422 and "too deeply" in deep.json()["detail"][0]["msg"]
     plain = client.post(
         "/v1/classify",
         content='{"text": "快递慢"}'.encode(),
