@@ -91,7 +91,7 @@ def test_predict_a_file_in_batches(registry: Path, tmp_path: Path) -> None:
 
 def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(registry: Path, tmp_path: Path) -> None:
     source = tmp_path / "labeled.csv"
-    source.write_text("text,category,tier\n热水器漏电，差点出事,product,P1\n", encoding="utf-8")
+    source.write_text(" text ,category,tier\n热水器漏电，差点出事,product,P1\n", encoding="utf-8")
     before = source.read_bytes()
     flags = ["--registry", str(registry)]
     same = runner.invoke(app, ["predict", "--file", str(source), "--out", str(source), *flags])

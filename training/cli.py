@@ -240,8 +240,9 @@ def predict_command(
     try:
         with file.open(encoding="utf-8-sig", newline="") as stream:
             reader = csv.DictReader(stream)
+            header = [name.strip() for name in reader.fieldnames or []]  # as `triage train` reads them
+            reader.fieldnames = header
             rows = list(reader)
-            header = list(reader.fieldnames or [])
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         fail(f"{file}: cannot read ({error})")
     if "text" not in header:
