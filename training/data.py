@@ -93,11 +93,8 @@ def _decode(path: Path, raw: bytes, problems: list[Problem]) -> str | None:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        problems.append(
-            Problem(
-                str(path), line, None, f"not valid UTF-8 at byte {error.start} ({error.reason}); save the file as UTF-8"
-            )
-        )
+        message = f"not valid UTF-8 at line {line}, byte {error.start} ({error.reason}); save the file as UTF-8"
+        problems.append(Problem(str(path), None, None, message))
         return None
 
 
