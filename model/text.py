@@ -201,10 +201,11 @@ class PreparedText:
 
 
 def _clusters(text: str) -> list[tuple[int, int]]:
-    """[start, end) of each character with the combining marks after it (NFKC composes them)."""
+    """[start, end) of each character with what NFKC composes it with: the combining marks after
+    it, and Hangul vowel and final jamo (U+1160-U+11FF) after a leading one."""
     spans: list[tuple[int, int]] = []
     for index, char in enumerate(text):
-        if spans and unicodedata.combining(char):
+        if spans and (unicodedata.combining(char) or "\u1160" <= char <= "\u11ff"):
             spans[-1] = (spans[-1][0], index + 1)
         else:
             spans.append((index, index + 1))

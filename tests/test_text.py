@@ -124,6 +124,9 @@ def test_offsets_map_normalised_characters_back_to_the_original() -> None:
 # off by a separator (glued to digits or letters, an item is by design not personal data).
 _FILLER = list("0123456789１３８ \t\n\x0b\x0c\x1c\x1f\x85\u3000\u00a0-@.+()转Xx") + [
     "\u0301",
+    "\u1100",  # Hangul jamo: NFKC composes ᄀ ᅡ ᆨ into 각
+    "\u1161",
+    "\u11a8",
     "\u0308",
     "e",
     "a",
