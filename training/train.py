@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -80,7 +81,8 @@ def split_rows(rows: Sequence[LabeledRow], fraction: float) -> tuple[list[Labele
     splittable = [row for row in rows if counts[row.subtype] >= 2]
     kept = [row for row in rows if counts[row.subtype] < 2]
     subtypes = len({row.subtype for row in splittable})
-    if round(fraction * len(splittable)) < subtypes or len(splittable) - round(fraction * len(splittable)) < subtypes:
+    held_out = math.ceil(fraction * len(splittable))  # as train_test_split counts it
+    if held_out < subtypes or len(splittable) - held_out < subtypes:
         raise ValueError(
             f"{len(rows)} rows are too few to hold out {fraction:.0%} with every one of {subtypes} subtypes on "
             "both sides; give more data or a held-out file with --eval"
