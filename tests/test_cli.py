@@ -109,6 +109,22 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
 
 
+def test_predict_a_file_with_a_text_beyond_the_csv_field_limit(registry: Path, tmp_path: Path) -> None:
+    # The limit is process-wide: start from the csv module's default, as a fresh `triage` does.
+    previous = csv.field_size_limit(128 * 1024)
+    source, out = tmp_path / "long.csv", tmp_path / "long_scored.csv"
+    with source.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows([["text"], ["快递一直没送到" * 25_000], ["快递三天没到"]])
+    try:
+        result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), "--registry", str(registry)])
+    finally:
+        csv.field_size_limit(previous)
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["issues"] for row in rows] == ["truncated", ""]
+
+
 def test_the_team_corpus_trains_but_is_never_held_out(tmp_path: Path, taxonomy: Taxonomy) -> None:
     # An analyst's file that happens to hold the sample corpus: its copies in the team corpus are
     # dropped as duplicates, the other team rows only train, and the held-out rows come from it.

@@ -23,7 +23,7 @@ from model.errors import ModelError
 from model.predictor import TriageModel
 from model.taxonomy import DEFAULT_TAXONOMY, Taxonomy, load_taxonomy
 from training.compare import DEFAULT_MARGIN, Comparison, compare_models
-from training.data import LabeledRow, Problem, load_datasets
+from training.data import LabeledRow, Problem, allow_long_fields, load_datasets
 from training.evaluate import evaluate, predict_rows, summary
 from training.registry import DEFAULT_REGISTRY, Registry, RegistryError
 from training.thresholds import autofill_report, derive_thresholds, write_thresholds
@@ -237,6 +237,7 @@ def predict_command(
         fail(f"--out {out} is the input file; write the scores to another file")
     if out.is_dir() or not out.parent.is_dir():
         fail(f"--out {out}: {'is a folder' if out.is_dir() else 'its folder does not exist'}; give a file path")
+    allow_long_fields()  # an over-long text is scored (clipped and flagged), as the API would
     try:
         with file.open(encoding="utf-8-sig", newline="") as stream:
             reader = csv.DictReader(stream)

@@ -171,6 +171,12 @@ def check_record(record: dict[str, str | None], taxonomy: Taxonomy, file: str = 
     return problems
 
 
+def allow_long_fields() -> None:
+    """Let the csv module read fields up to FIELD_SIZE_LIMIT: a text longer than its default limit
+    (128 KiB) is then reported as too long, by row, instead of stopping the reading of the file."""
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
+
+
 def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = None) -> Dataset:
     """Read one CSV into `dataset` (a new one by default), checking every row."""
     dataset = dataset if dataset is not None else Dataset()
@@ -184,9 +190,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     if content is None:
         return dataset
     dataset.files.append({"path": str(path), "sha256": hashlib.sha256(raw).hexdigest(), "rows": 0})
-    # A text longer than the csv module's default field limit (128 KiB) is reported as too long,
-    # by row, instead of stopping the reading of the file.
-    csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
+    allow_long_fields()
     reader = csv.DictReader(io.StringIO(content, newline=""))
     header = [name.strip() for name in reader.fieldnames or []]
     if not header:
