@@ -123,7 +123,7 @@ def verify_model(folder: Path, taxonomy: Taxonomy | None = None) -> dict[str, An
     if _sha256_file(payload) != metadata.get("payload_sha256"):
         raise ArtifactError(f"{payload}: corrupt payload (SHA-256 differs from {METADATA}); retrain or restore it")
     current = library_versions()
-    recorded = metadata.get("libraries", {})
+    recorded = metadata["libraries"]  # a dict: read_metadata checked it
     for name in _EXACT:
         if recorded.get(name) != current[name]:
             raise ArtifactError(
@@ -158,4 +158,4 @@ def load_model(folder: Path, taxonomy: Taxonomy | None = None) -> tuple[TriageMo
     loaded_taxonomy = payload.get("taxonomy") if isinstance(payload, dict) else None
     if not isinstance(classifier, ComplaintClassifier) or not isinstance(loaded_taxonomy, Taxonomy):
         raise ArtifactError(f"{folder / PAYLOAD}: not a complaint-triage model")
-    return TriageModel(loaded_taxonomy, classifier, str(metadata["version"])), metadata
+    return TriageModel(loaded_taxonomy, classifier, metadata["version"]), metadata

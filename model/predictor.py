@@ -22,11 +22,16 @@ from model.tokenize import tokenize, tokenize_with_spans
 MAX_CHARS = 5000
 
 
+# NFKC turns one character into at most 18 (U+FDFA does).
+_MAX_NFKC_GROWTH = 18
+
+
 def clip(text: str) -> str:
     """The first MAX_CHARS characters of `text`, fewer if NFKC would make them longer than that
     (one character such as U+FDFA becomes 18, which would multiply the work per text)."""
     clipped = text[:MAX_CHARS]
-    if len(unicodedata.normalize("NFKC", clipped)) <= MAX_CHARS:
+    # Texts too short to outgrow the limit (almost all) skip the extra NFKC pass.
+    if len(clipped) * _MAX_NFKC_GROWTH <= MAX_CHARS or len(unicodedata.normalize("NFKC", clipped)) <= MAX_CHARS:
         return clipped
     total = 0
     for index, char in enumerate(clipped):

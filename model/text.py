@@ -26,20 +26,20 @@ PLACEHOLDERS: dict[str, str] = {
 }
 
 # A letter may come before a number ("Tel13812345678", "ID1101…"), not a digit; after it neither.
-_NOT_DIGIT_BEFORE = r"(?<![0-9])"
-_NOT_DIGIT_AFTER = r"(?![0-9A-Za-z])"
+_NO_DIGIT_BEFORE = r"(?<![0-9])"
+_NO_ALNUM_AFTER = r"(?![0-9A-Za-z])"
 # The local part starts where its run starts and is taken whole (possessive), and each domain
 # label is atomic: without that, long digit or letter runs with no '@' cost quadratic time.
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]++@(?>[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}")
 # ID numbers too may be written in groups ("110105 19491231 002X").
-_ID_CARD = re.compile(_NOT_DIGIT_BEFORE + r"\d(?:[ \-]?\d){16}[ \-]?[\dXx]" + _NOT_DIGIT_AFTER)
+_ID_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){16}[ \-]?[\dXx]" + _NO_ALNUM_AFTER)
 # Card numbers may be written in groups separated by spaces or dashes; a run of such groups may
 # hold more than the card ("卡号6222… 100元"), so `_bank_card_spans` looks inside it.
-_BANK_CARD = re.compile(_NOT_DIGIT_BEFORE + r"\d(?:[ \-]?\d){15,}" + _NOT_DIGIT_AFTER)
+_BANK_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){15,}" + _NO_ALNUM_AFTER)
 _DIGIT_GROUP = re.compile(r"\d+")
-_MOBILE = re.compile(_NOT_DIGIT_BEFORE + r"(?:\+?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}" + _NOT_DIGIT_AFTER)
+_MOBILE = re.compile(_NO_DIGIT_BEFORE + r"(?:\+?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}" + _NO_ALNUM_AFTER)
 _LANDLINE = re.compile(
-    _NOT_DIGIT_BEFORE + r"(?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{6,7}(?:[ \-]?转\d{1,5})?" + _NOT_DIGIT_AFTER
+    _NO_DIGIT_BEFORE + r"(?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{6,7}(?:[ \-]?转\d{1,5})?" + _NO_ALNUM_AFTER
 )
 _WHITESPACE = re.compile(r"\s+")
 # Every kind of personal data has an '@' or a run of four digits: texts without one skip the scan.
