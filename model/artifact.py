@@ -29,8 +29,9 @@ from model.tokenize import resource_hashes
 PAYLOAD = "model.joblib"
 METADATA = "metadata.json"
 # Format 2: the classifier has per-head temperatures and tier length bins. Format 3: its heads are
-# stored as `StackedHead`s. Versions of older formats must be retrained.
-FORMAT = 3
+# stored as `StackedHead`s. Format 4: it maps each head's shown probability (`confidence_maps_`).
+# Versions of older formats must be retrained.
+FORMAT = 4
 # Pickles are only safe with the same versions of these (the major version for NumPy).
 _EXACT = ("scikit-learn", "jieba")
 _MAJOR = ("numpy", "scipy")

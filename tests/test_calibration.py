@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 
 import numpy as np
@@ -9,8 +10,9 @@ import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import LinearSVC
 
-from model.classifier import ComplaintClassifier, StackedHead
+from model.classifier import HEADS, IDENTITY, ComplaintClassifier, StackedHead, _fit_confidence_map, _remap_top
 from model.features import TextFeatures
+from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
 from model.text import normalise
 from training.data import LabeledRow
@@ -83,3 +85,46 @@ def test_stacked_head_gives_the_probabilities_of_the_calibrated_head(
     for index in (0, len(head.classes_) - 1):
         mean = np.mean([model.estimator.coef_[index] for model in head.calibrated_classifiers_], axis=0)
         np.testing.assert_allclose(stack.class_weights(index), mean, rtol=1e-12, atol=1e-15)
+
+
+def test_confidence_maps_keep_the_decoded_labels_and_the_heads_consistent(
+    sample_model: TriageModel, sample_rows: list[LabeledRow]
+) -> None:
+    fitted = sample_model.classifier
+    assert any(fitted.confidence_maps_[head] != IDENTITY for head in HEADS)
+    texts = [normalise(row.text) for row in sample_rows]
+    heads = fitted.predict_heads(texts)
+    unmapped = copy.copy(fitted)
+    unmapped.confidence_maps_ = dict.fromkeys(HEADS, IDENTITY)
+    before = unmapped.predict_heads(texts)
+    assert fitted.decode(heads) == unmapped.decode(before)
+    assert not np.allclose(heads["subtype"].proba, before["subtype"].proba)
+    for head in HEADS:
+        np.testing.assert_allclose(heads[head].proba.sum(axis=1), 1.0, atol=1e-9)
+    # The subtypes of a category share exactly its probability.
+    np.testing.assert_allclose(heads["subtype"].proba @ fitted.member_.T, heads["category"].proba, atol=1e-9)
+
+
+def test_remap_top_sets_the_largest_probability_without_letting_another_class_overtake_it() -> None:
+    proba = np.array([[0.5, 0.3, 0.2], [0.1, 0.9, 0.0], [1.0, 0.0, 0.0], [0.4, 0.4, 0.2]])
+    remapped = _remap_top(proba, np.array([0.2, 0.95, 0.5, 0.1]))
+    np.testing.assert_allclose(remapped.sum(axis=1), 1.0)
+    assert (remapped.argmax(axis=1) == proba.argmax(axis=1)).all()
+    # Row 0 asked for 0.2: clipped to where the runner-up, scaled up, would tie (0.375).
+    assert remapped[0, 0] == pytest.approx(0.375) and remapped[0, 0] > remapped[0, 1]
+    np.testing.assert_allclose(remapped[1], [0.05, 0.95, 0.0])
+    # A single possible class, and a tie, stay as they are.
+    np.testing.assert_array_equal(remapped[2:], proba[2:])
+
+
+def test_beta_map_learns_how_often_a_shown_probability_is_right() -> None:
+    rng = np.random.default_rng(0)
+    shown = rng.uniform(0.2, 1.0, 20_000)
+    correct = rng.uniform(size=shown.size) < 0.25 + 0.5 * shown  # too low below 0.5, too high above
+    fitted = _fit_confidence_map(shown, correct)
+    # Beta calibration bends to 0 and 1 at the very ends; in between it follows the truth.
+    grid = np.linspace(0.3, 0.9, 7)
+    np.testing.assert_allclose(fitted(grid), 0.25 + 0.5 * grid, atol=0.03)
+    assert (np.diff(fitted(np.linspace(0, 1, 101))) >= 0).all()
+    assert _fit_confidence_map(shown, np.ones(shown.size, bool)) == IDENTITY
+    np.testing.assert_allclose(IDENTITY(grid), grid)
