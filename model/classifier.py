@@ -21,7 +21,7 @@ The design and its defaults were chosen by 5-fold cross-validation on the traini
 - then the probability shown for each head's decoded class is mapped by beta calibration
   (three parameters, never decreasing), fitted on the same out-of-fold predictions, the other
   classes scaled to fill the rest: one temperature cannot fix a subtype confidence that is too
-  low below 0.4 and too high above 0.8 (CV subtype ECE 0.043 → 0.024); the map never changes
+  low below 0.4 and too high above 0.8 (CV subtype ECE 0.043 → 0.025); the map never changes
   which class is decoded;
 - subtype = the best subtype of the chosen category; its probability is P(category) ×
   P(subtype | category), so every subtype's probability fits its category's;

@@ -58,7 +58,7 @@ def fit_model(
     **params: Any,
 ) -> TriageModel:
     """Fit the classifier on labeled rows plus `corpus` rows (parameters override the classifier's
-    defaults). The heads' final temperatures are fitted on `rows` alone."""
+    defaults). The heads' final calibration (temperature and confidence map) is fitted on `rows` alone."""
     subtype_categories = {code: subtype.category for code, subtype in taxonomy.subtypes.items()}
     params = {"cue_groups": dict(taxonomy.tier_cues), **params}
     classifier = ComplaintClassifier(subtype_categories=subtype_categories, **params)
