@@ -29,7 +29,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_train_writes_a_complete_version_and_makes_the_first_one_current(registry: Path) -> None:
     (version,) = [info for info in Registry(registry).versions()]
     assert version.current
-    for name in ("model.joblib", "metadata.json", "report.md", "confusion_category.png", "confusion_subtype.png"):
+    names = ("model.joblib", "metadata.json", "report.md", "confusion_category.png", "confusion_subtype.png")
+    for name in (*names, "reliability.png"):
         assert (version.path / name).is_file()
     metadata = version.metadata
     assert metadata["training_data"]["files"][0]["path"] == str(DEFAULT_SAMPLE)
@@ -37,6 +38,7 @@ def test_train_writes_a_complete_version_and_makes_the_first_one_current(registr
     assert metadata["evaluation"]["rows"] > 50
     report = (version.path / "report.md").read_text(encoding="utf-8")
     assert "macro-F1" in report and "| malfunction |" in report
+    assert "![reliability](reliability.png)" in report
 
 
 def test_evaluate_json_prints_one_object_with_every_head(registry: Path, tmp_path: Path) -> None:

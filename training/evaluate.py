@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,20 +18,37 @@ HEADS = ("category", "subtype", "tier")
 BATCH = 512
 
 
-def expected_calibration_error(confidence: ArrayLike, correct: ArrayLike, bins: int = 15) -> float:
-    """ECE of the top-label confidence over `bins` equal-width bins."""
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """Predictions whose confidence fell in [low, high): how many, their mean confidence, how many were right."""
+
+    low: float
+    high: float
+    count: int
+    confidence: float
+    accuracy: float
+
+
+def reliability_bins(confidence: ArrayLike, correct: ArrayLike, bins: int = 15) -> list[ReliabilityBin]:
+    """The non-empty bins of `bins` equal-width confidence bins (a reliability diagram's data)."""
     conf = np.asarray(confidence, dtype=float)
     hit = np.asarray(correct, dtype=float)
-    if conf.size == 0:
-        return 0.0
     edges = np.linspace(0.0, 1.0, bins + 1)
     index = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
-    error = 0.0
-    for b in range(bins):
-        mask = index == b
-        if mask.any():
-            error += mask.mean() * abs(conf[mask].mean() - hit[mask].mean())
-    return float(error)
+    return [
+        ReliabilityBin(
+            float(edges[b]), float(edges[b + 1]), int(mask.sum()), float(conf[mask].mean()), float(hit[mask].mean())
+        )
+        for b in range(bins)
+        if (mask := index == b).any()
+    ]
+
+
+def expected_calibration_error(confidence: ArrayLike, correct: ArrayLike, bins: int = 15) -> float:
+    """ECE of the top-label confidence over `bins` equal-width bins."""
+    found = reliability_bins(confidence, correct, bins)
+    total = sum(b.count for b in found)
+    return float(sum(b.count / total * abs(b.confidence - b.accuracy) for b in found)) if total else 0.0
 
 
 def predict_rows(model: TriageModel, rows: Sequence[LabeledRow], progress: Any = None) -> list[Prediction]:

@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 
 from model.prediction import Prediction  # noqa: E402
 from training.data import LabeledRow  # noqa: E402
+from training.evaluate import reliability_bins  # noqa: E402
 
 HEADS = ("category", "subtype", "tier")
 
@@ -40,6 +41,35 @@ def plot_confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], title
     plt.close(figure)
 
 
+def plot_reliability(rows: Sequence[LabeledRow], predictions: Sequence[Prediction], path: Path) -> None:
+    """Save a reliability diagram per head as one PNG: for each confidence bin, how often the
+    predictions shown with that confidence were right (the bars) against the diagonal of perfect
+    calibration, with the number of predictions on each bar."""
+    figure, axes = plt.subplots(1, len(HEADS), figsize=(4.2 * len(HEADS), 4.2), sharey=True)
+    for ax, head in zip(axes, HEADS):
+        confidence = [getattr(p, head).probability for p in predictions]
+        correct = [getattr(row, head) == getattr(p, head).code for row, p in zip(rows, predictions)]
+        for found in reliability_bins(confidence, correct):
+            ax.bar(found.low, found.accuracy, width=found.high - found.low, align="edge", color="#4c72b0", alpha=0.8)
+            ax.plot(found.confidence, found.accuracy, "o", color="#c44e52", markersize=3)
+            ax.text(
+                found.low + (found.high - found.low) / 2,
+                found.accuracy + 0.02,
+                str(found.count),
+                ha="center",
+                fontsize=6,
+            )
+        ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.08)
+        ax.set_xlabel("shown probability")
+        ax.set_title(head)
+    axes[0].set_ylabel("share right (held-out)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def metrics_markdown(metrics: dict[str, Any]) -> list[str]:
     """Markdown tables of per-head and per-class figures."""
     lines = ["| head | accuracy | macro-F1 | ECE |", "|---|---|---|---|"]
@@ -60,8 +90,9 @@ def metrics_markdown(metrics: dict[str, Any]) -> list[str]:
 def write_report(
     folder: Path, metadata: dict[str, Any], rows: Sequence[LabeledRow], predictions: Sequence[Prediction]
 ) -> Path:
-    """Write `report.md` and one confusion-matrix PNG per head into the version folder."""
+    """Write `report.md`, one confusion-matrix PNG per head and a reliability diagram into the version folder."""
     metrics = metadata["metrics"]
+    plot_reliability(rows, predictions, folder / "reliability.png")
     for head in HEADS:
         plot_confusion(
             metrics[head]["labels"], metrics[head]["confusion"], f"{head} (held-out)", folder / f"confusion_{head}.png"
@@ -85,6 +116,13 @@ def write_report(
         "## Confusion matrices",
         "",
         *[f"![{head}](confusion_{head}.png)" for head in HEADS],
+        "",
+        "## Calibration",
+        "",
+        "Per confidence bin, how often the predictions shown with that probability were right; on the",
+        "diagonal, the probabilities mean what they say (the number on each bar: predictions in the bin).",
+        "",
+        "![reliability](reliability.png)",
         "",
         "## Sample of errors",
         "",

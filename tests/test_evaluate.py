@@ -1,0 +1,25 @@
+"""Calibration figures of the evaluation: reliability bins and the expected calibration error."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.evaluate import expected_calibration_error, reliability_bins
+
+
+def test_reliability_bins_hold_count_mean_confidence_and_accuracy_of_each_non_empty_bin() -> None:
+    confidence, correct = [0.05, 0.1, 0.95, 0.97, 1.0], [False, True, True, True, False]
+    low, second, top = reliability_bins(confidence, correct)
+    assert (low.count, low.confidence, low.accuracy) == (1, 0.05, 0.0)
+    assert (second.low, second.high) == pytest.approx((1 / 15, 2 / 15)) and second.accuracy == 1.0
+    # 1.0 belongs to the last bin, not to a sixteenth one.
+    assert (top.count, top.high) == (3, 1.0)
+    assert (top.confidence, top.accuracy) == pytest.approx((2.92 / 3, 2 / 3))
+
+
+def test_expected_calibration_error_weighs_each_bin_gap_by_its_share_of_predictions() -> None:
+    confidence, correct = [0.05, 0.1, 0.95, 0.97, 1.0], [False, True, True, True, False]
+    gaps = 1 / 5 * 0.05 + 1 / 5 * 0.9 + 3 / 5 * abs(2.92 / 3 - 2 / 3)
+    assert expected_calibration_error(confidence, correct) == pytest.approx(gaps)
+    assert expected_calibration_error([0.8] * 10, [True] * 8 + [False] * 2) == pytest.approx(0.0)
+    assert expected_calibration_error([], []) == 0.0
