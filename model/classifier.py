@@ -21,7 +21,7 @@ The design and its defaults were chosen by 5-fold cross-validation on the traini
 - then the probability shown for each head's decoded class is mapped by beta calibration
   (three parameters, never decreasing), fitted on the same out-of-fold predictions, the other
   classes scaled to fill the rest: one temperature cannot fix a subtype confidence that is too
-  low below 0.4 and too high above 0.8 (CV subtype ECE 0.043 → 0.027); the map never changes
+  low below 0.4 and too high above 0.8 (CV subtype ECE 0.043 → 0.026); the map never changes
   which class is decoded;
 - subtype = the best subtype of the chosen category; its probability is P(category) ×
   P(subtype | category), so every subtype's probability fits its category's;
@@ -317,8 +317,9 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             confidence: NDArray[np.float64] = calibrated[head][np.arange(len(blended)), chosen[head]]
             return confidence, chosen[head] == truth[head]
 
-        def fit_map(head: str) -> None:
-            self.confidence_maps_[head] = _fit_confidence_map(*shown(head))
+        def fit_map(head: str, rows: NDArray[np.bool_] | slice = slice(None)) -> None:
+            confidence, correct = shown(head)
+            self.confidence_maps_[head] = _fit_confidence_map(confidence[rows], correct[rows])
 
         self.temperatures_["category"] = _fit_temperature(blended, truth["category"])
         fit_map("category")
@@ -332,7 +333,10 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
         correct = shown("subtype")[1]
         self.temperatures_["subtype"] = _fit_confidence_temperature(subtype_shown, correct)
-        fit_map("subtype")
+        # The map cannot move the subtype of a category that has no other (its probability is
+        # the category's), so those rows do not fit it.
+        chosen_category = self._decode_indices(self._calibrate(blended, subtype_proba, tier_proba))["category"]
+        fit_map("subtype", self.member_[chosen_category].sum(axis=1) > 1)
 
         self.temperatures_["tier"] = _fit_temperature(tier_proba, truth["tier"])
         fit_map("tier")
@@ -556,14 +560,16 @@ def _remap_top(proba: NDArray[np.float64], top: NDArray[np.float64]) -> NDArray[
     rows = np.arange(len(proba))
     best = proba.argmax(axis=1)
     largest = proba[rows, best]
-    total = proba.sum(axis=1)
-    rest = total - largest
-    second = np.partition(proba, -2, axis=1)[:, -2] if proba.shape[1] > 1 else np.zeros(len(proba))
+    others = proba.copy()
+    others[rows, best] = 0.0
+    # Summed apart from the largest, not as total − largest: tiny others keep their precision.
+    rest, second = others.sum(axis=1), others.max(axis=1)
+    total = largest + rest
     movable = rest > 1e-12 * total
     # The largest of the others, once scaled, is second × (total − top) / rest; top must exceed it.
     floor = np.minimum(largest, second * total / np.maximum(rest + second, 1e-300) * (1 + 1e-9))
     new = np.where(movable, np.clip(top, floor, total), largest)
-    result = proba * np.where(movable, (total - new) / np.maximum(rest, 1e-300), 1.0)[:, None]
+    result = others * np.where(movable, (total - new) / np.maximum(rest, 1e-300), 1.0)[:, None]
     result[rows, best] = new
     return result
 
@@ -578,7 +584,9 @@ def _fit_confidence_map(confidence: NDArray[np.float64], correct: NDArray[np.boo
     """The beta calibration map of shown probabilities `confidence` to `correct`: maximum
     likelihood with a, b ≥ 0 (so that the map never decreases) and a weak pull towards the
     identity, worth one row, which keeps the map finite when the rows happen to be separable (all
-    wrong below some probability, all right above)."""
+    wrong below some probability, all right above). No rows: the identity."""
+    if not len(confidence):
+        return IDENTITY
     features = np.column_stack([_beta_features(confidence), np.ones(len(confidence))])
     target = np.asarray(correct, dtype=float)
     identity = np.array([IDENTITY.a, IDENTITY.b, IDENTITY.c])

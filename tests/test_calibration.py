@@ -114,7 +114,8 @@ def test_remap_top_sets_the_largest_probability_without_letting_another_class_ov
     assert remapped[0, 0] == pytest.approx(0.375) and remapped[0, 0] > remapped[0, 1]
     np.testing.assert_allclose(remapped[1], [0.05, 0.95, 0.0])
     # A single possible class, and a tie, stay as they are.
-    np.testing.assert_array_equal(remapped[2:], proba[2:])
+    np.testing.assert_array_equal(remapped[2], proba[2])
+    np.testing.assert_allclose(remapped[3], proba[3], rtol=1e-15)
 
 
 def test_beta_map_learns_how_often_a_shown_probability_is_right() -> None:
@@ -126,7 +127,18 @@ def test_beta_map_learns_how_often_a_shown_probability_is_right() -> None:
     grid = np.linspace(0.3, 0.9, 7)
     np.testing.assert_allclose(fitted(grid), 0.25 + 0.5 * grid, atol=0.03)
     assert (np.diff(fitted(np.linspace(0, 1, 101))) >= 0).all()
+    # All right: the map raises every probability; unrelated to being right: a constant.
+    assert (_fit_confidence_map(shown[:300], np.ones(300, bool))(grid) > 0.9).all()
+    unrelated = _fit_confidence_map(shown, rng.uniform(size=shown.size) < 0.6)
+    assert np.ptp(unrelated(grid)) < 0.03 and unrelated(grid) == pytest.approx(0.6, abs=0.02)
     # Rows that happen to be separable (wrong below 0.6, right above) give a steep map, not a step.
     separable = _fit_confidence_map(shown[:300], shown[:300] > 0.6)
     assert 0.3 < separable(np.array([0.6]))[0] < 0.7 and separable.a + separable.b < 20
     np.testing.assert_allclose(IDENTITY(grid), grid)
+
+
+def test_remap_top_keeps_rows_summing_to_one_when_the_other_classes_are_tiny() -> None:
+    proba = np.array([[1 - 3e-12, 1e-12, 1e-12, 1e-12], [1 - 2e-9, 1e-9, 0.0, 1e-9]])
+    remapped = _remap_top(proba, np.array([0.7, 0.5]))
+    np.testing.assert_allclose(remapped.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(remapped[:, 0], [0.7, 0.5])
