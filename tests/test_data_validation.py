@@ -167,3 +167,18 @@ def test_training_without_any_row_of_a_subtype_is_refused(tmp_path: Path, taxono
     path = write(tmp_path, "few.csv", GOOD * 1)
     with pytest.raises(DataError, match="no training rows for subtype 'malfunction'"):
         train([path], taxonomy, tmp_path / "models", eval_data=path)
+
+
+def test_a_multi_line_text_with_many_commas_on_a_line_is_not_taken_for_an_open_quote(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    pasted = (
+        'x2,"客户邮件原文：\nHi, order A1, B2, C3, D4, E5, F6, G7 never arrived, thanks,\n请尽快处理",'
+        "logistics,late_delivery,P2,none,email\n"
+    )
+    after = "x3,手机用了一周就总是死机,product,malfunction,P2,none,phone\n"
+    path = write(tmp_path, "pasted.csv", GOOD + pasted + after)
+    dataset = load_datasets([path], taxonomy)
+    assert not dataset.fatal, dataset.fatal
+    assert [row.subtype for row in dataset.rows] == ["late_delivery", "late_delivery", "malfunction"]
+    assert "G7 never arrived" in dataset.rows[1].text

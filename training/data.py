@@ -216,7 +216,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
             if None in record:
                 problems.append(Problem(str(path), row, None, "more fields than the header has columns"))
                 continue
-            unclosed = _unclosed_quote(record, header)
+            unclosed = _unclosed_quote(record, header, taxonomy)
             if unclosed is not None:
                 problems.append(
                     Problem(
@@ -246,22 +246,29 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     return dataset
 
 
-def _unclosed_quote(record: dict[str, str | None], header: Sequence[str]) -> str | None:
+def _unclosed_quote(record: dict[str, str | None], header: Sequence[str], taxonomy: Taxonomy) -> str | None:
     """The column that swallowed the following rows through a quote never closed, if any.
 
     Only `text` may span lines. A line break in another column, or a text line that reads like a
-    record of this file (as many commas as the header has, minus one), means a quote was left open.
+    record of this file (as many fields as the header, one of them a label code in its column),
+    means a quote was left open. Commas alone do not: a pasted e-mail line may hold many.
     """
-    separators = len(header) - 1
     for column in header:
         value = record.get(column) or ""
         if "\n" not in value and "\r" not in value:
             continue
-        if column != "text":
-            return column
-        if any(line.count(",") >= separators for line in value.splitlines()[1:]):
+        if column != "text" or any(_reads_like_a_record(line, header, taxonomy) for line in value.splitlines()[1:]):
             return column
     return None
+
+
+def _reads_like_a_record(line: str, header: Sequence[str], taxonomy: Taxonomy) -> bool:
+    """Whether one line of text parses as a record of a file with `header` holding a label code."""
+    fields = next(csv.reader([line]), [])
+    if len(fields) != len(header):
+        return False
+    codes = {"category": taxonomy.categories, "subtype": taxonomy.subtypes, "tier": taxonomy.tiers}
+    return any(fields[i].strip() in codes[name] for i, name in enumerate(header) if name in codes)
 
 
 def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
