@@ -154,12 +154,23 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+def _why_unparsable(cause: BaseException | None) -> str:
+    """What made a request body unreadable as JSON, in a few words."""
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not UTF-8"
+    if isinstance(cause, RecursionError):
+        return "arrays or objects nest too deeply"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return "a number has more digits than a JSON number may have here (4,300)"
+    return "the body could not be parsed"
+
+
 async def _http_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     if error.status_code == 400 and "parsing the body" in str(error.detail):
-        # FastAPI's answer to a body its JSON parser gave up on (bytes that are not UTF-8, or
-        # nesting deeper than the parser's recursion limit): a malformed-JSON 422 like the others
-        message = "malformed JSON: the body is not UTF-8 JSON, or nests arrays or objects too deeply"
+        # FastAPI's answer to a body its JSON parser gave up on, the parser's error as its cause:
+        # a malformed-JSON 422 like the others, saying why.
+        message = f"malformed JSON: {_why_unparsable(error.__cause__)}"
         body = {"detail": [{"loc": ["body"], "msg": message, "type": "json_invalid"}]}
         return JSONResponse(body, status_code=422)
     kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")

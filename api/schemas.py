@@ -53,11 +53,13 @@ def _optional(value: str | None) -> str | None:
     return stripped or None
 
 
-EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+# Before 1970 some zones were on local mean time, whose offsets have seconds that ISO times
+# written with minutes cannot show (Asia/Shanghai: +08:05:43 until 1901); no complaint is older.
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2999
 
 
 def plausible_time(value: datetime | None) -> datetime | None:
-    """Refuse times outside 1900–2999 (they cannot be converted between time zones safely)."""
+    """Refuse times outside 1970–2999 (before, time zones may have had offsets with seconds)."""
     if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
         raise ValueError(f"must be a time between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
     return value

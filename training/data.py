@@ -267,7 +267,7 @@ def _reads_like_a_record(line: str, header: Sequence[str], taxonomy: Taxonomy) -
     fields = next(csv.reader([line]), [])
     if len(fields) != len(header):
         return False
-    codes = {"category": taxonomy.categories, "subtype": taxonomy.subtypes, "tier": taxonomy.tiers}
+    codes = {"category": set(taxonomy.categories), "subtype": set(taxonomy.subtypes), "tier": set(taxonomy.tiers)}
     return any(fields[i].strip() in codes[name] for i, name in enumerate(header) if name in codes)
 
 

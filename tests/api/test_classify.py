@@ -96,12 +96,19 @@ def test_malformed_json_and_wrong_content_type_are_422(client: TestClient) -> No
         headers=headers("intake", **{"Content-Type": "application/json"}),
     )
     assert not_utf8.status_code == 422 and not_utf8.json()["detail"][0]["type"] == "json_invalid"
+    assert "not UTF-8" in not_utf8.json()["detail"][0]["msg"]
+    huge_number = client.post(
+        "/v1/classify",
+        content=b'{"text": "\xe5\xbf\xab\xe9\x80\x92\xe6\x85\xa2", "n": ' + b"1" * 5000 + b"}",
+        headers=headers("intake", **{"Content-Type": "application/json"}),
+    )
+    assert huge_number.status_code == 422 and "more digits" in huge_number.json()["detail"][0]["msg"]
     deep = client.post(
         "/v1/classify",
         content=b'{"text": ' + b"[" * 5000 + b"]" * 5000 + b"}",
         headers=headers("intake", **{"Content-Type": "application/json"}),
     )
-    assert deep.status_code == 422 and "too deeply" in deep.json()["detail"][0]["msg"]
+    assert deep.status_code == 422 and "nest too deeply" in deep.json()["detail"][0]["msg"]
     plain = client.post(
         "/v1/classify",
         content='{"text": "快递慢"}'.encode(),
