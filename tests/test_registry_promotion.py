@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from model.artifact import save_model
+from model.artifact import FORMAT, METADATA, save_model
 from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
 from training.cli import app
@@ -167,3 +167,28 @@ def test_thresholds_command_writes_them_beside_the_model(
     assert written["precision"] == 0.9
     assert set(written["heads"]) == {"category", "subtype", "tier"}
     assert all(0 < value <= NEVER for value in written["heads"].values())
+
+
+def test_a_version_in_service_that_this_release_cannot_load_is_shown_and_only_forced_past(
+    registry: Registry, tmp_path: Path, halves: tuple[list[LabeledRow], list[LabeledRow]]
+) -> None:
+    # As after an upgrade: the model in service was saved in an older format.
+    old, new = versions(registry)
+    registry.set_current(old, action="promote")
+    metadata_path = registry.root / old / METADATA
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    metadata_path.write_text(json.dumps({**metadata, "format": FORMAT - 1}), encoding="utf-8")
+    root = ["--registry", str(registry.root)]
+    listed = runner.invoke(app, ["models", *root])
+    assert f"not listed: {old} (in service)" in listed.output and f"model format {FORMAT - 1}" in listed.output
+    holdout = str(eval_csv(tmp_path, halves[1]))
+    refused = runner.invoke(app, ["promote", new, "--data", holdout, *root])
+    assert refused.exit_code == 1 and "cannot be loaded" in refused.output and "--force" in refused.output
+    assert registry.current_version() == old
+    forced = runner.invoke(app, ["promote", new, "--force", *root])
+    assert forced.exit_code == 0, forced.output
+    assert registry.current_version() == new and "cannot be loaded" in registry.history()[-1]["note"]
+    # Rolling back to it would leave the service nothing it can load.
+    back = runner.invoke(app, ["rollback", *root])
+    assert back.exit_code == 1 and "cannot roll back" in back.output and f"model format {FORMAT - 1}" in back.output
+    assert registry.current_version() == new

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from model.artifact import load_model
+from model.artifact import load_model, verify_model
 from model.errors import ModelError
 from model.predictor import TriageModel
 from model.taxonomy import DEFAULT_TAXONOMY, Taxonomy, load_taxonomy
@@ -310,6 +310,9 @@ def models_command(registry_root: RegistryOption = DEFAULT_REGISTRY) -> None:
             str(info.metadata.get("evaluation", {}).get("split", "")),
         )
     stdout_console().print(table)
+    for version, problem in registry.unreadable().items():
+        current = " (in service)" if version == registry.current_version() else ""
+        stdout_console().print(f"not listed: {version}{current}: {problem}", highlight=False, soft_wrap=True)
 
 
 def _comparison_rows(data: Path, model: TriageModel) -> list[LabeledRow]:
@@ -394,16 +397,22 @@ def promote_command(
     if current == version:
         fail(f"version {version} is already current")
     note = "first model"
+    candidate_model = resolve_model(version, registry)
     if current is not None:
-        if data is None:
-            fail("the gate needs a held-out comparison set: give --data CSV (or set TRIAGE_COMPARISON_DATA)")
-        candidate_model = resolve_model(version, registry)
-        comparison = compare_models(
-            candidate_model, resolve_model(current, registry), _comparison_rows(data, candidate_model), margin
-        )
-        note = comparison.explain()
-        if comparison.verdict == "worse" and not force:
-            fail(f"promotion refused: {note}; use --force to override (it is recorded)")
+        try:
+            current_model, _ = load_model(registry.path_of(current))
+        except (RegistryError, ModelError) as error:
+            # A version this release cannot load (an older model format, say) cannot be compared.
+            note = f"the version in service, {current}, cannot be loaded, so nothing was compared: {error}"
+            if not force:
+                fail(f"promotion refused: {note}; use --force to promote without the gate (it is recorded)")
+        else:
+            if data is None:
+                fail("the gate needs a held-out comparison set: give --data CSV (or set TRIAGE_COMPARISON_DATA)")
+            comparison = compare_models(candidate_model, current_model, _comparison_rows(data, candidate_model), margin)
+            note = comparison.explain()
+            if comparison.verdict == "worse" and not force:
+                fail(f"promotion refused: {note}; use --force to override (it is recorded)")
     registry.set_current(version, action="promote", forced=force, actor=actor, note=note)
     console.print(f"version {version} is now current{' (forced)' if force else ''}: {note}", highlight=False)
 
@@ -463,8 +472,9 @@ def rollback_command(
         previous = registry.previous_version()
         if previous is None:
             fail("nothing to roll back to: no version served before the current one")
+        verify_model(registry.path_of(previous))  # the service could not load it either
         registry.set_current(previous, action="rollback", actor=actor)
-    except RegistryError as error:
+    except (RegistryError, ModelError) as error:
         fail(f"cannot roll back: {error}")
     console.print(f"version {previous} is now current")
 

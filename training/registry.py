@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from model.artifact import read_metadata
+from model.artifact import METADATA, read_metadata
 from model.errors import ArtifactError
 
 DEFAULT_REGISTRY = Path("var/models")
@@ -79,13 +79,9 @@ class Registry:
 
     def versions(self) -> list[VersionInfo]:
         """Every readable version folder, oldest first."""
-        if not self.root.is_dir():
-            return []
         current = self.current_version()
         found = []
-        for path in sorted(self.root.iterdir()):
-            if not path.is_dir() or path.name.startswith("."):
-                continue
+        for path in self._folders():
             try:
                 metadata = read_metadata(path)
             except ArtifactError:
@@ -93,6 +89,23 @@ class Registry:
             found.append(VersionInfo(path.name, path, metadata, path.name == current))
         # Ids made in the same second do not sort by time; the creation time does.
         return sorted(found, key=lambda info: (str(info.metadata.get("created_at", "")), info.version))
+
+    def unreadable(self) -> dict[str, str]:
+        """Version folders whose metadata this release cannot read (an older model format, a
+        damaged file), each with what is wrong."""
+        problems = {}
+        for path in self._folders():
+            if (path / METADATA).exists():
+                try:
+                    read_metadata(path)
+                except ArtifactError as error:
+                    problems[path.name] = str(error)
+        return problems
+
+    def _folders(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return [path for path in sorted(self.root.iterdir()) if path.is_dir() and not path.name.startswith(".")]
 
     def history(self) -> list[dict[str, Any]]:
         """Promotions and rollbacks, oldest first."""
