@@ -28,9 +28,9 @@ from api.settings import Settings
 from model.errors import ModelError
 from model.taxonomy import DEFAULT_TAXONOMY, load_taxonomy
 from training import cli as model_cli
-from training.cli import RegistryOption, TaxonomyOption, console, fail
+from training.cli import RegistryOption, TaxonomyOption, console, fail, open_registry
 from training.monthly import read_export, write_monthly_report
-from training.registry import DEFAULT_REGISTRY, Registry
+from training.registry import DEFAULT_REGISTRY, RegistryError
 from training.train import DataError
 
 app = typer.Typer(
@@ -170,8 +170,8 @@ def serve_command(
     from training.defaults import ensure_current_model
 
     try:
-        ensure_current_model(Registry(registry_root))
-    except (DataError, ModelError) as error:
+        ensure_current_model(open_registry(registry_root))
+    except (DataError, ModelError, RegistryError) as error:
         fail(str(error))
     os.environ["TRIAGE_REGISTRY"] = str(registry_root)  # the app (and every worker) reads its settings from here
     # Start the services once before uvicorn does, so that a bad setting, key, database or model

@@ -192,3 +192,35 @@ def test_a_version_in_service_that_this_release_cannot_load_is_shown_and_only_fo
     back = runner.invoke(app, ["rollback", *root])
     assert back.exit_code == 1 and "cannot roll back" in back.output and f"model format {FORMAT - 1}" in back.output
     assert registry.current_version() == new
+
+
+def test_a_margin_that_is_not_a_loss_between_0_and_1_is_refused(registry: Registry, tmp_path: Path) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    holdout = tmp_path / "unused.csv"
+    for margin in ("nan", "-1", "1"):
+        result = runner.invoke(
+            app, ["promote", worse, "--margin", margin, "--data", str(holdout), "--registry", str(registry.root)]
+        )
+        assert result.exit_code == 2 and "--margin" in result.output, margin
+    assert registry.current_version() == good
+
+
+def test_a_registry_that_cannot_be_read_is_one_clear_error(registry: Registry, tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x", encoding="utf-8")
+    result = runner.invoke(app, ["models", "--registry", str(not_a_folder)])
+    assert result.exit_code == 1 and "not a folder" in result.output
+    (registry.root / "CURRENT").mkdir()
+    result = runner.invoke(app, ["models", "--registry", str(registry.root)])
+    assert result.exit_code == 1 and "cannot read the current version" in result.output
+
+
+def test_a_change_the_history_cannot_record_is_not_made(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    (registry.root / "history.jsonl").unlink()
+    (registry.root / "history.jsonl").mkdir()
+    with pytest.raises(RegistryError, match="cannot change the current version"):
+        registry.set_current(worse, action="promote")
+    assert registry.current_version() == good

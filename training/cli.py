@@ -44,6 +44,18 @@ RegistryOption = Annotated[Path, typer.Option("--registry", envvar="TRIAGE_REGIS
 TaxonomyOption = Annotated[Path, typer.Option("--taxonomy", envvar="TRIAGE_TAXONOMY", help="Taxonomy YAML file.")]
 
 
+def _check_margin(value: float) -> float:
+    # Written as a positive check so that NaN, which no comparison holds for, is refused too.
+    if not 0.0 <= value < 1.0:
+        raise typer.BadParameter(f"{value} is not a macro-F1 loss between 0 and 1")
+    return value
+
+
+MarginOption = Annotated[
+    float, typer.Option("--margin", help="Macro-F1 loss tolerated on any head.", callback=_check_margin)
+]
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error for a person (no traceback) and exit."""
     console.print(f"[bold red]error:[/] {message}", highlight=False)
@@ -55,6 +67,18 @@ def progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
     )
+
+
+def open_registry(root: Path) -> Registry:
+    """The registry at `root`, or a clear error when `root` or its CURRENT pointer cannot be read."""
+    registry = Registry(root)
+    if root.exists() and not root.is_dir():
+        fail(f"{root}: not a folder; --registry (TRIAGE_REGISTRY) names the model registry folder")
+    try:
+        registry.current_version()
+    except RegistryError as error:
+        fail(str(error))
+    return registry
 
 
 def resolve_model(reference: str, registry: Registry) -> TriageModel:
@@ -111,7 +135,7 @@ def train_command(
     taxonomy = _taxonomy(taxonomy_path)
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file; give the registry folder that receives the version")
-    registry = Registry(out)
+    registry = open_registry(out)
     with progress() as bar:
         task = bar.add_task("training", total=TRAIN_STEPS)
         begun = 0
@@ -170,7 +194,7 @@ def evaluate_command(
 
     Labels are checked against the model's own taxonomy.
     """
-    model = resolve_model(model_ref, Registry(registry_root))
+    model = resolve_model(model_ref, open_registry(registry_root))
     dataset = load_datasets([data], model.taxonomy)
     _report_problems(dataset.problems)
     with progress() as bar:
@@ -226,7 +250,7 @@ def predict_command(
     """Classify one text (printed as JSON) or a whole CSV file (--file IN.csv --out OUT.csv)."""
     if (text is None) == (file is None):
         fail("give either a TEXT argument or --file IN.csv --out OUT.csv")
-    model = resolve_model(model_ref, Registry(registry_root))
+    model = resolve_model(model_ref, open_registry(registry_root))
     if text is not None:
         print(json.dumps(model.predict(text).to_dict(), ensure_ascii=False, indent=2))
         return
@@ -295,7 +319,7 @@ def _given(column: str) -> str:
 @app.command("models")
 def models_command(registry_root: RegistryOption = DEFAULT_REGISTRY) -> None:
     """List model versions with their held-out metrics; * marks the one in service."""
-    registry = Registry(registry_root)
+    registry = open_registry(registry_root)
     table = Table(title=str(registry_root))
     for column in ("", "version", "created", "rows", "category F1", "subtype F1", "tier F1", "evaluated on"):
         table.add_column(column)
@@ -357,13 +381,13 @@ def compare_command(
     candidate: Annotated[str, typer.Option("--candidate", help="Version id or folder of the candidate.")],
     data: Annotated[Path, typer.Option("--data", help="Labeled CSV both models are scored on (held out).")],
     baseline: Annotated[str, typer.Option("--baseline", help="Version id, folder or 'current'.")] = "current",
-    margin: Annotated[float, typer.Option("--margin", help="Macro-F1 loss tolerated on any head.")] = DEFAULT_MARGIN,
+    margin: MarginOption = DEFAULT_MARGIN,
     show: Annotated[int, typer.Option("--show", help="Disagreeing rows to print.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     registry_root: RegistryOption = DEFAULT_REGISTRY,
 ) -> None:
     """Score two models on the same rows: per-head and per-class F1, disagreements, verdict."""
-    registry = Registry(registry_root)
+    registry = open_registry(registry_root)
     candidate_model = resolve_model(candidate, registry)
     baseline_model = resolve_model(baseline, registry)
     comparison = compare_models(candidate_model, baseline_model, _comparison_rows(data, candidate_model), margin)
@@ -382,13 +406,13 @@ def promote_command(
             "--data", envvar="TRIAGE_COMPARISON_DATA", help="Held-out CSV for the gate (needed once a model serves)."
         ),
     ] = None,
-    margin: Annotated[float, typer.Option("--margin", help="Macro-F1 loss tolerated on any head.")] = DEFAULT_MARGIN,
+    margin: MarginOption = DEFAULT_MARGIN,
     force: Annotated[bool, typer.Option("--force", help="Promote even when the gate refuses (recorded).")] = False,
     actor: Annotated[str, typer.Option("--actor", envvar="USER", help="Who promotes (recorded).")] = "",
     registry_root: RegistryOption = DEFAULT_REGISTRY,
 ) -> None:
     """Make a version current unless it is worse than the current one on the comparison set."""
-    registry = Registry(registry_root)
+    registry = open_registry(registry_root)
     try:
         version = registry.path_of(version).name  # 'current' names the version it points at
     except RegistryError as error:
@@ -423,12 +447,12 @@ def thresholds_command(
     data: Annotated[Path, typer.Option("--data", help="Held-out labeled CSV (not the model's training data).")],
     model_ref: Annotated[str, typer.Option("--model", help="Version id, folder or 'current'.")] = "current",
     min_support: Annotated[
-        int, typer.Option("--min-support", help="Predictions a class needs for its own threshold.")
+        int, typer.Option("--min-support", min=1, help="Predictions a class needs for its own threshold.")
     ] = 20,
     registry_root: RegistryOption = DEFAULT_REGISTRY,
 ) -> None:
     """Derive per-head and per-class confidence thresholds and write them beside the model."""
-    registry = Registry(registry_root)
+    registry = open_registry(registry_root)
     model = resolve_model(model_ref, registry)
     rows = _comparison_rows(data, model)
     predictions = predict_rows(model, rows)
@@ -467,7 +491,7 @@ def rollback_command(
     registry_root: RegistryOption = DEFAULT_REGISTRY,
 ) -> None:
     """Return to the version that served before the current one."""
-    registry = Registry(registry_root)
+    registry = open_registry(registry_root)
     try:
         previous = registry.previous_version()
         if previous is None:

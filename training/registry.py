@@ -70,6 +70,8 @@ class Registry:
             value = (self.root / POINTER).read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
+        except (OSError, UnicodeDecodeError) as error:
+            raise RegistryError(f"{self.root / POINTER}: cannot read the current version ({error})") from None
         return value or None
 
     def current_path(self) -> Path | None:
@@ -131,11 +133,6 @@ class Registry:
         the change to the history."""
         version = self.path_of(version).name
         previous = self.current_version()
-        self.root.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".CURRENT.", dir=self.root)
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(version + "\n")
-        os.replace(temporary, self.root / POINTER)
         entry = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "action": action,
@@ -145,8 +142,16 @@ class Registry:
             "actor": actor,
             "note": note,
         }
-        with (self.root / HISTORY).open("a", encoding="utf-8") as stream:
-            stream.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        try:
+            # The history is opened first: a change it could not record is not made.
+            with (self.root / HISTORY).open("a", encoding="utf-8") as history:
+                handle, temporary = tempfile.mkstemp(prefix=".CURRENT.", dir=self.root)
+                with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                    stream.write(version + "\n")
+                os.replace(temporary, self.root / POINTER)
+                history.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        except OSError as error:
+            raise RegistryError(f"{self.root}: cannot change the current version ({error})") from None
 
     def previous_version(self) -> str | None:
         """The version `rollback` returns to: the one promoted before the current one.

@@ -23,7 +23,7 @@ from api.services.thresholds import Thresholds, load_version_thresholds
 from model.artifact import load_model, read_metadata
 from model.errors import ArtifactError, ModelError
 from model.predictor import TriageModel
-from training.registry import Registry
+from training.registry import Registry, RegistryError
 
 WARM_UP_TEXT = "快递三天没送到，打客服电话也没人接，要求退款。"
 
@@ -140,8 +140,8 @@ class ModelHolder:
         """Re-read CURRENT now; load and swap in a new version. True when the model changed."""
         try:
             version = self.registry.current_version()
-        except OSError as error:
-            log.error("cannot read the registry pointer in %s: %s", self.registry.root, error.strerror)
+        except RegistryError as error:
+            log.error("keeping the model in service: %s", error)
             return False
         current = self._current
         if version is None or (current is not None and version == current.path.name) or version == self._failed:
