@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,38 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
     assert (row["given_category"], row["given_tier"]) == ("product", "P1")
     assert row["category"] and row["tier"] in {"P1", "P2", "P3"}
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "what"),
+    [
+        ('text,channel\n快递三天没到,phone\n"手机坏了,phone\n快递丢了,online\n', "row 3, column text", "never closed"),
+        ("text,channel,text\n快递三天没到,phone,手机坏了\n", "row 1", "text appear more than once"),
+        ("text,channel\n快递三天没到,phone,extra\n", "row 2", "more fields than the header"),
+        ("channel\nphone\n", "row 1", "no 'text' column"),
+    ],
+)
+def test_predict_a_file_that_is_not_what_its_header_says_writes_nothing(
+    registry: Path, tmp_path: Path, body: str, where: str, what: str
+) -> None:
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text(body, encoding="utf-8")
+    result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), "--registry", str(registry)])
+    assert result.exit_code == 1 and where in result.output and what in result.output, result.output
+    assert not out.exists()
+
+
+def test_inputs_that_are_not_regular_files_are_refused_before_reading(registry: Path, tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)  # reading it would wait for ever
+    zero = tmp_path / "zero.csv"
+    zero.symlink_to("/dev/zero")  # reading it would fill the memory
+    flags = ["--registry", str(registry)]
+    for source in (pipe, zero):
+        scored = runner.invoke(app, ["predict", "--file", str(source), "--out", str(tmp_path / "o.csv"), *flags])
+        assert scored.exit_code == 1 and "not a regular file" in scored.output
+        trained = runner.invoke(app, ["train", "--data", str(source), "--out", str(tmp_path / "reg")])
+        assert trained.exit_code == 1 and "not a regular file" in trained.output
 
 
 def test_predict_a_file_with_a_text_beyond_the_csv_field_limit(registry: Path, tmp_path: Path) -> None:

@@ -23,7 +23,15 @@ from model.errors import ModelError
 from model.predictor import TriageModel
 from model.taxonomy import DEFAULT_TAXONOMY, Taxonomy, load_taxonomy
 from training.compare import DEFAULT_MARGIN, Comparison, compare_models
-from training.data import LabeledRow, Problem, allow_long_fields, load_datasets
+from training.data import (
+    LabeledRow,
+    Problem,
+    allow_long_fields,
+    broken_record,
+    load_datasets,
+    repeated_columns,
+    unreadable_input,
+)
 from training.evaluate import evaluate, predict_rows, summary
 from training.registry import DEFAULT_REGISTRY, Registry, RegistryError
 from training.thresholds import autofill_report, derive_thresholds, write_thresholds
@@ -261,17 +269,29 @@ def predict_command(
         fail(f"--out {out} is the input file; write the scores to another file")
     if out.is_dir() or not out.parent.is_dir():
         fail(f"--out {out}: {'is a folder' if out.is_dir() else 'its folder does not exist'}; give a file path")
+    problem = unreadable_input(file)
+    if problem is not None:
+        fail(f"{file}: {problem}")
     allow_long_fields()  # an over-long text is scored (clipped and flagged), as the API would
+    rows: list[dict[str, Any]] = []
     try:
         with file.open(encoding="utf-8-sig", newline="") as stream:
             reader = csv.DictReader(stream)
             header = [name.strip() for name in reader.fieldnames or []]  # as `triage train` reads them
+            if "text" not in header:
+                fail(f"{file}, row 1: no 'text' column (header is {', '.join(header) or 'empty'})")
+            repeated = repeated_columns(header)
+            if repeated is not None:
+                fail(f"{file}, row 1: {repeated}")
             reader.fieldnames = header
-            rows = list(reader)
+            for number, record in enumerate(reader, start=2):
+                broken = broken_record(record, header, model.taxonomy)
+                if broken is not None:
+                    column, message = broken
+                    fail(f"{file}, row {number}{f', column {column}' if column else ''}: {message}")
+                rows.append({str(name): value for name, value in record.items()})
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         fail(f"{file}: cannot read ({error})")
-    if "text" not in header:
-        fail(f"{file}, row 1: no 'text' column (header is {', '.join(header)})")
     scored: list[dict[str, Any]] = []
     with progress() as bar:
         task = bar.add_task("scoring", total=len(rows))

@@ -13,10 +13,12 @@ import csv
 import hashlib
 import io
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from model.taxonomy import Taxonomy
 from model.text import normalise
@@ -171,6 +173,26 @@ def check_record(record: dict[str, str | None], taxonomy: Taxonomy, file: str = 
     return problems
 
 
+# No export of complaints comes near this; a larger "file" is a mistake (or a device such as /dev/zero).
+MAX_INPUT_BYTES = 1 << 30
+
+
+def unreadable_input(path: Path) -> str | None:
+    """Why `path` cannot be an input file (missing, not a regular file, larger than 1 GiB), or None.
+
+    Checked before reading: a FIFO would block for ever, /dev/zero would fill the memory.
+    """
+    try:
+        status = path.stat()
+    except OSError as error:
+        return f"cannot read the file ({error.strerror})"
+    if not stat.S_ISREG(status.st_mode):
+        return "not a regular file (a folder, a device or a pipe); give a CSV file"
+    if status.st_size > MAX_INPUT_BYTES:
+        return f"{status.st_size:,} bytes, more than an input file may have ({MAX_INPUT_BYTES:,})"
+    return None
+
+
 def allow_long_fields() -> None:
     """Let the csv module read fields up to FIELD_SIZE_LIMIT: a text longer than its default limit
     (128 KiB) is then reported as too long, by row, instead of stopping the reading of the file."""
@@ -181,10 +203,14 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     """Read one CSV into `dataset` (a new one by default), checking every row."""
     dataset = dataset if dataset is not None else Dataset()
     problems = dataset.problems
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        problems.append(Problem(str(path), None, None, f"cannot read the file ({error.strerror})"))
+    problem = unreadable_input(path)
+    if problem is None:
+        try:
+            raw = path.read_bytes()
+        except OSError as error:
+            problem = f"cannot read the file ({error.strerror})"
+    if problem is not None:
+        problems.append(Problem(str(path), None, None, problem))
         return dataset
     content = _decode(path, raw, problems)
     if content is None:
@@ -196,9 +222,9 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     if not header:
         problems.append(Problem(str(path), None, None, "empty file: no header row"))
         return dataset
-    repeated = sorted({name for name in header if header.count(name) > 1 and name})
+    repeated = repeated_columns(header)
     if repeated:
-        problems.append(Problem(str(path), 1, None, f"column(s) {', '.join(repeated)} appear more than once"))
+        problems.append(Problem(str(path), 1, None, repeated))
         return dataset
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
@@ -213,21 +239,12 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     try:
         for count, record in enumerate(reader, start=1):
             row = count + 1
-            if None in record:
-                problems.append(Problem(str(path), row, None, "more fields than the header has columns"))
-                continue
-            unclosed = _unclosed_quote(record, header, taxonomy)
-            if unclosed is not None:
-                problems.append(
-                    Problem(
-                        str(path),
-                        row,
-                        unclosed,
-                        "a quote opened here is never closed, so the rows after it were read into this field "
-                        "(and are not checked); close the quote, or double a quote inside a quoted field",
-                    )
-                )
-                break
+            broken = broken_record(record, header, taxonomy)
+            if broken is not None:
+                problems.append(Problem(str(path), row, *broken))
+                if broken[0] is None:
+                    continue
+                break  # an unclosed quote swallowed the rest of the file
             record_id = (record.get("id") or "").strip()
             if record_id and record_id in ids:
                 message = f"id {record_id!r} is already used in row {ids[record_id]}"
@@ -246,12 +263,36 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     return dataset
 
 
-def _unclosed_quote(record: dict[str, str | None], header: Sequence[str], taxonomy: Taxonomy) -> str | None:
+def repeated_columns(header: Sequence[str]) -> str | None:
+    """The problem of a header that names a column twice, or None."""
+    repeated = sorted({name for name in header if header.count(name) > 1 and name})
+    return f"column(s) {', '.join(repeated)} appear more than once" if repeated else None
+
+
+def broken_record(
+    record: dict[str | None, Any], header: Sequence[str], taxonomy: Taxonomy
+) -> tuple[str | None, str] | None:
+    """(column or None, problem) when a record of a DictReader is not a row of the file as its
+    header describes: more fields than columns, or a quote never closed (then the rest of the file
+    is in one field, and reading must stop)."""
+    if None in record:
+        return None, "more fields than the header has columns"
+    unclosed = _unclosed_quote(record, header, taxonomy)
+    if unclosed is not None:
+        return unclosed, (
+            "a quote opened here is never closed, so the rows after it were read into this field "
+            "(and are not checked); close the quote, or double a quote inside a quoted field"
+        )
+    return None
+
+
+def _unclosed_quote(record: dict[str | None, Any], header: Sequence[str], taxonomy: Taxonomy) -> str | None:
     """The column that swallowed the following rows through a quote never closed, if any.
 
     Only `text` may span lines. A line break in another column, or a text line that reads like a
-    record of this file (as many fields as the header, one of them a label code in its column),
-    means a quote was left open. Commas alone do not: a pasted e-mail line may hold many.
+    record of this file (as many fields as the header, one of them a label code in its column if
+    the file has labels), means a quote was left open. In a labeled file commas alone do not: a
+    pasted e-mail line may hold many.
     """
     for column in header:
         value = record.get(column) or ""
@@ -263,12 +304,16 @@ def _unclosed_quote(record: dict[str, str | None], header: Sequence[str], taxono
 
 
 def _reads_like_a_record(line: str, header: Sequence[str], taxonomy: Taxonomy) -> bool:
-    """Whether one line of text parses as a record of a file with `header` holding a label code."""
+    """Whether one line of text parses as a record of a file with `header`, holding a label code
+    where the header has label columns."""
     fields = next(csv.reader([line]), [])
     if len(fields) != len(header):
         return False
     codes = {"category": set(taxonomy.categories), "subtype": set(taxonomy.subtypes), "tier": set(taxonomy.tiers)}
-    return any(fields[i].strip() in codes[name] for i, name in enumerate(header) if name in codes)
+    labels = [(i, name) for i, name in enumerate(header) if name in codes]
+    if not labels:  # a file to score: the count of fields is all there is to go by
+        return len(header) > 1
+    return any(fields[i].strip() in codes[name] for i, name in labels)
 
 
 def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:

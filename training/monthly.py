@@ -20,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from training.data import unreadable_input  # noqa: E402
 from training.report import plot_confusion  # noqa: E402
 
 EXPORT_COLUMNS = (
@@ -37,7 +38,10 @@ HEADS = ("category", "subtype", "tier")
 
 
 def read_export(path: Path) -> list[dict[str, str]]:
-    """Rows of an export CSV; raises ValueError naming a missing column."""
+    """Rows of an export CSV; raises ValueError naming a missing column or an unusable file."""
+    problem = unreadable_input(path)
+    if problem is not None:
+        raise ValueError(f"{path}: {problem}")
     with path.open(encoding="utf-8-sig", newline="") as stream:
         reader = csv.DictReader(stream)
         missing = [column for column in ("ticket_no", "created_at", *HEADS) if column not in (reader.fieldnames or [])]
