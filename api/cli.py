@@ -153,6 +153,8 @@ def report_command(
         path = write_monthly_report(rows, month, out)
     except OSError as error:
         fail(f"{out}: cannot be written ({error.strerror})")
+    except ValueError as error:
+        fail(str(error))
     console.print(f"wrote {path} and its figures ({sum(row['created_at'][:7] == month for row in rows)} tickets)")
 
 

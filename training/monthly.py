@@ -9,6 +9,9 @@ Labels on the charts are the taxonomy's ASCII codes, so no CJK font is needed to
 from __future__ import annotations
 
 import csv
+import os
+import shutil
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from training.data import unreadable_input  # noqa: E402
+from training.data import allow_long_fields, unreadable_input  # noqa: E402
 from training.report import plot_confusion  # noqa: E402
 
 EXPORT_COLUMNS = (
@@ -35,19 +38,63 @@ EXPORT_COLUMNS = (
 )  # fmt: skip
 SURVEY = ("timeliness", "effectiveness", "attitude", "overall")
 HEADS = ("category", "subtype", "tier")
+REQUIRED = ("ticket_no", "created_at", *HEADS)
+TIME_COLUMNS = ("created_at", "first_response_at", "resolved_at")
 
 
 def read_export(path: Path) -> list[dict[str, str]]:
-    """Rows of an export CSV; raises ValueError naming a missing column or an unusable file."""
+    """Rows of an export CSV; raises ValueError naming every row and column it cannot use (up to
+    ten), or an unusable file."""
     problem = unreadable_input(path)
     if problem is not None:
         raise ValueError(f"{path}: {problem}")
-    with path.open(encoding="utf-8-sig", newline="") as stream:
-        reader = csv.DictReader(stream)
-        missing = [column for column in ("ticket_no", "created_at", *HEADS) if column not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}, row 1: missing column(s) {', '.join(missing)}")
-        return list(reader)
+    allow_long_fields()
+    problems: list[str] = []
+    rows: list[dict[str, str]] = []
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            reader = csv.DictReader(stream)
+            header = list(reader.fieldnames or [])
+            missing = [column for column in REQUIRED if column not in header]
+            if missing:
+                raise ValueError(f"{path}, row 1: missing column(s) {', '.join(missing)}")
+            for number, record in enumerate(reader, start=2):
+                problems += [f"{path}, row {number}{where}: {what}" for where, what in _export_problems(record)]
+                rows.append({str(name): value or "" for name, value in record.items()})
+    except csv.Error as error:
+        raise ValueError(f"{path}: malformed CSV ({error})") from None
+    if problems:
+        more = f"\n… and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise ValueError("\n".join(problems[:10]) + more)
+    return rows
+
+
+def _export_problems(record: dict[str | None, str | None]) -> list[tuple[str, str]]:
+    """(", column X" or "", problem) for what the report cannot use in one exported row."""
+    if None in record:
+        return [("", "more fields than the header has columns")]
+    if any(value is None for value in record.values()):
+        return [("", "fewer fields than the header has columns")]
+    found = []
+    for column in TIME_COLUMNS:
+        value = record.get(column) or ""
+        if column == "created_at" or value:
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                found.append((f", column {column}", f"{value!r} is not an ISO time such as 2026-10-08T09:30:00+08:00"))
+                continue
+            if moment.tzinfo is None:
+                found.append((f", column {column}", f"{value!r} has no UTC offset (exports write one)"))
+    for name in SURVEY:
+        value = record.get(f"survey_{name}") or ""
+        if value and value not in {"1", "2", "3", "4", "5"}:
+            found.append((f", column survey_{name}", f"{value!r} is not a score from 1 to 5"))
+    if record.get("reviewed") == "true":
+        for head in HEADS:
+            if not record.get(f"suggested_{head}"):
+                found.append((f", column suggested_{head}", "a reviewed ticket needs the model's suggestion"))
+    return found
 
 
 def _time(value: str) -> datetime | None:
@@ -149,10 +196,27 @@ def draw_figures(rows: Sequence[dict[str, str]], out: Path) -> list[Path]:
 
 
 def write_monthly_report(rows: Sequence[dict[str, str]], month: str, out: Path) -> Path:
-    """`report.md` plus the figures for one month of exported tickets."""
+    """`report.md` plus the figures for one month of exported tickets, written into `out` only
+    once all of them are made (a failure leaves `out` as it was). ValueError if no ticket was
+    created in `month`."""
     month_rows = in_month(rows, month)
+    if not month_rows:
+        raise ValueError(f"no tickets created in {month} ({len(rows)} tickets in all); nothing written")
     summary = summarise(month_rows)
-    figures = draw_figures(month_rows, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        figures = draw_figures(month_rows, staging)
+        _write_report(summary, month, figures, staging / "report.md")
+        out.mkdir(exist_ok=True)
+        for made in (*figures, staging / "report.md"):
+            os.replace(made, out / made.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out / "report.md"
+
+
+def _write_report(summary: dict[str, Any], month: str, figures: Sequence[Path], path: Path) -> None:
 
     def pct(value: float | None) -> str:
         return "–" if value is None else f"{100 * value:.1f} %"
@@ -181,6 +245,4 @@ def write_monthly_report(rows: Sequence[dict[str, str]], month: str, out: Path) 
         *[f"![{path.stem}]({path.name})" for path in figures],
         "",
     ]  # fmt: skip
-    path = out / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
-    return path

@@ -157,12 +157,42 @@ def test_report_from_the_database_and_from_an_export_agree(
         assert (tmp_path / "db" / name).stat().st_size > 1000
 
 
+def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
+    tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path
+) -> None:
+    assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "report.md").write_text("last month's", encoding="utf-8")
+    empty = runner.invoke(app, ["report", "--month", "2026-09", "--out", str(out), "--data", str(tmp_path / "all.csv")])
+    assert empty.exit_code == 1 and "no tickets created in 2026-09" in empty.output
+    with (tmp_path / "all.csv").open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    rows[0]["created_at"] = "2026-11-08 上午"
+    rows[1]["survey_overall"] = "很好"
+    broken = tmp_path / "broken.csv"
+    with broken.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    bad = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), "--data", str(broken)])
+    assert bad.exit_code == 1, bad.output
+    assert "row 2, column created_at" in bad.output and "row 3, column survey_overall" in bad.output
+    assert [path.name for path in out.parent.iterdir() if path.name.startswith(".")] == []
+    assert [path.name for path in out.iterdir()] == ["report.md"]
+    assert (out / "report.md").read_text(encoding="utf-8") == "last month's"
+
+
 @pytest.mark.parametrize(
     ("arguments", "code", "message"),
     [
         (["report", "--month", "2026-13", "--out", "x"], 1, "expected YYYY-MM"),
         (["report", "--month", "9999-12", "--out", "x"], 1, "expected YYYY-MM"),
-        (["report", "--month", "2026-11", "--out", "x", "--data", "missing.csv"], 1, "missing.csv: cannot be read"),
+        (
+            ["report", "--month", "2026-11", "--out", "x", "--data", "missing.csv"],
+            1,
+            "missing.csv: cannot read the file",
+        ),
         (["export", "--since", "2026-11-24", "--until", "2026-11-23", "--out", "x.csv"], 1, "is after --until"),
         (["export", "--since", "23/11/2026", "--until", "2026-11-23", "--out", "x.csv"], 2, "--since"),
         (["export", "--since", "2026-11-23", "--until", "9999-12-31", "--out", "x.csv"], 1, "--until 9999-12-31"),
