@@ -265,3 +265,33 @@ def test_models_lists_versions_and_rollback_needs_a_previous_one(registry: Path)
     assert listing.exit_code == 0 and Registry(registry).current_version() in listing.stdout
     rollback = runner.invoke(app, ["rollback", "--registry", str(registry)])
     assert rollback.exit_code == 1 and "nothing to roll back to" in rollback.output
+
+
+def test_classes_too_rare_to_train_are_named_before_fitting(tmp_path: Path) -> None:
+    with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
+        header, *rows = list(csv.reader(stream))
+    column = {name: i for i, name in enumerate(header)}
+    first_per_subtype = list({row[column["subtype"]]: row for row in reversed(rows)}.values())
+    one_each, out = tmp_path / "one_each.csv", tmp_path / "models"
+    with one_each.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows([header, *first_per_subtype])
+    split = runner.invoke(app, ["train", "--data", str(one_each), "--no-team-corpus", "--out", str(out)])
+    assert split.exit_code == 1 and "too few to hold out" in split.output, split.output
+    # Two rows of every subtype, all P2 but one P1: the tier head cannot cross-validate P1.
+    seen: dict[str, int] = {}
+    chosen = []
+    for row in rows:
+        if seen.get(row[column["subtype"]], 0) < 2:
+            seen[row[column["subtype"]]] = seen.get(row[column["subtype"]], 0) + 1
+            chosen.append([*row[: column["tier"]], "P1" if not chosen else "P2", *row[column["tier"] + 1 :]])
+    data, held_out = tmp_path / "two_each.csv", tmp_path / "held_out.csv"
+    with data.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows([header, *chosen])
+    with held_out.open("w", encoding="utf-8", newline="") as stream:
+        texts = {row[column["text"]] for row in chosen}
+        csv.writer(stream).writerows([header, *[row for row in rows if row[column["text"]] not in texts][:40]])
+    rare = runner.invoke(
+        app, ["train", "--data", str(data), "--eval", str(held_out), "--no-team-corpus", "--out", str(out)]
+    )
+    assert rare.exit_code == 1 and "only one training row for tier 'P1'" in rare.output, rare.output
+    assert not out.exists()

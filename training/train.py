@@ -18,7 +18,7 @@ from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
 from model.text import normalise
 from training.data import Dataset, LabeledRow, Problem, load_datasets
-from training.evaluate import evaluate_predictions, predict_rows
+from training.evaluate import HEADS, evaluate_predictions, predict_rows
 from training.report import write_report
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -82,7 +82,7 @@ def split_rows(rows: Sequence[LabeledRow], fraction: float) -> tuple[list[Labele
     kept = [row for row in rows if counts[row.subtype] < 2]
     subtypes = len({row.subtype for row in splittable})
     held_out = math.ceil(fraction * len(splittable))  # as train_test_split counts it
-    if held_out < subtypes or len(splittable) - held_out < subtypes:
+    if not splittable or held_out < subtypes or len(splittable) - held_out < subtypes:
         raise ValueError(
             f"{len(rows)} rows are too few to hold out {fraction:.0%} with every one of {subtypes} subtypes on "
             "both sides; give more data or a held-out file with --eval"
@@ -147,9 +147,14 @@ def train(
     if not train_rows:
         message = "no rows of the data files are left to train on: every one is also an evaluation row"
         dataset.problems.append(Problem(", ".join(map(str, data)), None, "text", message))
-    present = {row.subtype for row in [*train_rows, *corpus_rows]}
+    counts = {head: Counter(getattr(row, head) for row in [*train_rows, *corpus_rows]) for head in HEADS}
+    for head, per_class in counts.items():
+        for code, count in sorted(per_class.items()):
+            if count == 1:  # its calibration cross-validates: every class needs a row in two folds
+                message = f"only one training row for {head} {code!r}; every class needs at least two"
+                dataset.problems.append(Problem(files, None, head, message))
     for code in taxonomy.subtypes:
-        if code not in present:
+        if code not in counts["subtype"]:
             dataset.problems.append(Problem(files, None, "subtype", f"no training rows for subtype {code!r}"))
     if dataset.fatal:
         raise DataError(dataset)
