@@ -167,6 +167,13 @@ def test_thresholds_command_writes_them_beside_the_model(
     assert written["precision"] == 0.9
     assert set(written["heads"]) == {"category", "subtype", "tier"}
     assert all(0 < value <= NEVER for value in written["heads"].values())
+    assert [path.name for path in (registry.root / good).iterdir() if path.name.startswith(".")] == []
+    # Too few rows to mean anything: refused, and the thresholds already written stay.
+    few = eval_csv(tmp_path, halves[1][:39])
+    flags = ["--precision", "0.8", "--data", str(few), "--model", good, "--registry", str(registry.root)]
+    refused = runner.invoke(app, ["thresholds", *flags])
+    assert refused.exit_code == 1 and "39 rows; thresholds need at least 40" in refused.output
+    assert json.loads((registry.root / good / THRESHOLDS_FILE).read_text(encoding="utf-8")) == written
 
 
 def test_a_version_in_service_that_this_release_cannot_load_is_shown_and_only_forced_past(

@@ -34,7 +34,7 @@ from training.data import (
 )
 from training.evaluate import evaluate, predict_rows, summary
 from training.registry import DEFAULT_REGISTRY, Registry, RegistryError
-from training.thresholds import autofill_report, derive_thresholds, write_thresholds
+from training.thresholds import THRESHOLDS_FILE, autofill_report, derive_thresholds, write_thresholds
 from training.train import TEAM_CORPUS, TRAIN_STEPS, DataError, train
 
 app = typer.Typer(
@@ -475,6 +475,9 @@ def thresholds_command(
     registry = open_registry(registry_root)
     model = resolve_model(model_ref, registry)
     rows = _comparison_rows(data, model)
+    if len(rows) < 2 * min_support:
+        # The split-half check below needs --min-support rows on each side to mean anything.
+        fail(f"{data}: {len(rows)} rows; thresholds need at least {2 * min_support} (twice --min-support)")
     predictions = predict_rows(model, rows)
     try:
         thresholds = derive_thresholds(rows, predictions, precision, min_support)
@@ -486,7 +489,10 @@ def thresholds_command(
         derive_thresholds(rows[:half], predictions[:half], precision, min_support), rows[half:], predictions[half:]
     )
     folder = Path(model_ref) if (Path(model_ref) / "metadata.json").is_file() else registry.path_of(model_ref)
-    path = write_thresholds(folder, thresholds, {"data": str(data), "rows": len(rows), "model": model.version})
+    try:
+        path = write_thresholds(folder, thresholds, {"data": str(data), "rows": len(rows), "model": model.version})
+    except OSError as error:
+        fail(f"{folder / THRESHOLDS_FILE}: cannot be written ({error.strerror})")
     report = autofill_report(thresholds, rows, predictions)
     out = stdout_console()
     table = Table(title=f"thresholds for precision {precision:.2f} on {data} ({len(rows)} rows)")

@@ -12,6 +12,8 @@ folder, which the service reads when it loads (or hot-swaps to) that version.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,8 +102,16 @@ def autofill_report(
 
 
 def write_thresholds(folder: Path, thresholds: ThresholdSet, source: dict[str, Any]) -> Path:
-    """Write `thresholds.json` into a model version folder."""
+    """Write `thresholds.json` into a model version folder (via a temporary file: the service,
+    which reads it when it loads the version, never sees it half written)."""
     path = folder / THRESHOLDS_FILE
     payload = {**thresholds.to_dict(), "derived_from": source}
-    path.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+    handle, temporary = tempfile.mkstemp(prefix=f".{THRESHOLDS_FILE}.", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(json.dumps(payload, ensure_ascii=False, indent=2))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
     return path
