@@ -58,7 +58,7 @@ def _settings(database_url: str) -> Settings:
 def ticket_session(settings: Settings) -> Iterator[Session]:
     """A session on the ticket database, which must be at the schema this code knows."""
     try:
-        database = Database(settings.resolved_database_url)
+        database = Database(settings.resolved_database_url, create=False)  # reading: never a new one
     except SchemaError as error:
         fail(str(error))
     try:

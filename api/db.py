@@ -19,6 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -47,9 +48,15 @@ POOL_SIZE = 5
 POOL_OVERFLOW = 10
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for a SQLite file (created with its folder, WAL mode) or a PostgreSQL URL."""
-    parsed = make_url(url)
+def make_engine(url: str, create: bool = True) -> Engine:
+    """An engine for a SQLite file (created with its folder unless `create` is false: then the
+    file must exist) or a PostgreSQL URL."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SchemaError(
+            f"DATABASE_URL {url!r} is not a database URL (e.g. sqlite:///var/triage.db or postgresql+psycopg://user@host/db)"
+        ) from None
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED:
         raise SchemaError(f"DATABASE_URL: unsupported database {backend!r} (use sqlite or postgresql)")
@@ -57,6 +64,8 @@ def make_engine(url: str) -> Engine:
         database = parsed.database or ""
         if database in ("", ":memory:") or database.startswith("file:"):
             raise SchemaError("DATABASE_URL: SQLite needs a file path, e.g. sqlite:///var/triage.db")
+        if not create and not Path(database).is_file():
+            raise SchemaError(f"DATABASE_URL: no SQLite database at {database} (is it the service's DATABASE_URL?)")
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             parsed,
@@ -94,8 +103,8 @@ def current_revisions(connection: Connection) -> set[str]:
 class Database:
     """One engine and its session factory."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url)
+    def __init__(self, url: str, create: bool = True) -> None:
+        self.engine = make_engine(url, create)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -135,7 +144,16 @@ class Database:
         off) or ahead of this code.
         """
         heads = head_revisions()
-        with self._migration_lock() as connection:
+        try:
+            self._prepare(heads, auto_migrate)
+        except DBAPIError as error:
+            # Unreachable server, refused login, a file that is not a SQLite database...
+            reason = str(error.orig).strip().splitlines()[0] if error.orig is not None else type(error).__name__
+            raise SchemaError(f"the database {self.describe()} cannot be used: {reason}") from None
+
+    def _prepare(self, heads: set[str], auto_migrate: bool) -> None:
+        # Only a migration needs the lock (and, for SQLite, its lock file beside the database).
+        with self._migration_lock() if auto_migrate else self.engine.connect() as connection:
             current = current_revisions(connection)
             connection.rollback()
             if current == heads:

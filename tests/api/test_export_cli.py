@@ -205,8 +205,25 @@ def test_bad_arguments_are_clear_errors(tmp_path: Path, arguments: list[str], co
 
 
 def test_a_database_without_the_schema_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "empty.db").touch()
     result = _export(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "out.csv")
     assert result.exit_code == 1 and "alembic" in result.output and not (tmp_path / "out.csv").exists()
+
+
+def test_a_database_that_cannot_be_used_is_one_clear_error_and_nothing_is_created(tmp_path: Path) -> None:
+    a_csv = tmp_path / "tickets.csv"
+    a_csv.write_text("ticket_no,text\n", encoding="utf-8")
+    cases = [
+        ("not a url", "is not a database URL"),
+        ("postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=2", "cannot be used"),
+        (f"sqlite:///{a_csv}", "file is not a database"),
+        (f"sqlite:///{tmp_path / 'typo' / 'triage.db'}", "no SQLite database at"),
+    ]
+    for url, message in cases:
+        result = _export(url, tmp_path / "out.csv")
+        assert result.exit_code == 1 and message in result.output, (url, result.output)
+        assert "Traceback" not in result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tickets.csv"]
 
 
 def test_serve_is_a_command_of_triage() -> None:
