@@ -182,3 +182,10 @@ def test_a_multi_line_text_with_many_commas_on_a_line_is_not_taken_for_an_open_q
     assert not dataset.fatal, dataset.fatal
     assert [row.subtype for row in dataset.rows] == ["late_delivery", "late_delivery", "malfunction"]
     assert "G7 never arrived" in dataset.rows[1].text
+
+
+def test_row_numbers_count_blank_lines_as_a_spreadsheet_shows_them(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    bad = "x3,手机用了一周就总是死机,product,malfunction,PX,none,phone\n"
+    path = write(tmp_path, "blank.csv", GOOD + "\n\n" + bad)
+    (problem,) = load_datasets([path], taxonomy).fatal
+    assert (problem.row, problem.column) == (5, "tier")

@@ -25,6 +25,7 @@ from model.taxonomy import DEFAULT_TAXONOMY, Taxonomy, load_taxonomy
 from training.compare import DEFAULT_MARGIN, Comparison, compare_models
 from training.data import (
     LabeledRow,
+    NumberedRecords,
     Problem,
     allow_long_fields,
     broken_record,
@@ -276,15 +277,14 @@ def predict_command(
     rows: list[dict[str, Any]] = []
     try:
         with file.open(encoding="utf-8-sig", newline="") as stream:
-            reader = csv.DictReader(stream)
-            header = [name.strip() for name in reader.fieldnames or []]  # as `triage train` reads them
+            records = NumberedRecords(stream)  # as `triage train` reads them
+            header = records.header
             if "text" not in header:
-                fail(f"{file}, row 1: no 'text' column (header is {', '.join(header) or 'empty'})")
+                fail(f"{file}, row {records.row}: no 'text' column (header is {', '.join(header) or 'empty'})")
             repeated = repeated_columns(header)
             if repeated is not None:
-                fail(f"{file}, row 1: {repeated}")
-            reader.fieldnames = header
-            for number, record in enumerate(reader, start=2):
+                fail(f"{file}, row {records.row}: {repeated}")
+            for number, record in records:
                 broken = broken_record(record, header, model.taxonomy)
                 if broken is not None:
                     column, message = broken

@@ -14,7 +14,7 @@ import hashlib
 import io
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -217,28 +217,28 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
         return dataset
     dataset.files.append({"path": str(path), "sha256": hashlib.sha256(raw).hexdigest(), "rows": 0})
     allow_long_fields()
-    reader = csv.DictReader(io.StringIO(content, newline=""))
-    header = [name.strip() for name in reader.fieldnames or []]
+    records = NumberedRecords(io.StringIO(content, newline=""))
+    try:
+        header = records.header
+    except csv.Error as error:
+        problems.append(Problem(str(path), records.row + 1, None, f"malformed CSV ({error})"))
+        return dataset
     if not header:
         problems.append(Problem(str(path), None, None, "empty file: no header row"))
         return dataset
     repeated = repeated_columns(header)
     if repeated:
-        problems.append(Problem(str(path), 1, None, repeated))
+        problems.append(Problem(str(path), records.row, None, repeated))
         return dataset
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
-        problems.append(
-            Problem(
-                str(path), 1, None, f"missing required column(s) {', '.join(missing)} (header is {', '.join(header)})"
-            )
-        )
-    reader.fieldnames = header
+        message = f"missing required column(s) {', '.join(missing)} (header is {', '.join(header)})"
+        problems.append(Problem(str(path), records.row, None, message))
     count = 0
     ids: dict[str, int] = {}
     try:
-        for count, record in enumerate(reader, start=1):
-            row = count + 1
+        for row, record in records:
+            count += 1
             broken = broken_record(record, header, taxonomy)
             if broken is not None:
                 problems.append(Problem(str(path), row, *broken))
@@ -252,15 +252,54 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
             elif record_id:
                 ids[record_id] = row
             # With a column missing, the others are still checked: one pass reports every problem.
-            checked = _check_row(record, (str(path), row), taxonomy, problems, skip=missing)
+            fields = {str(name): value for name, value in record.items()}  # no extra fields (checked above)
+            checked = _check_row(fields, (str(path), row), taxonomy, problems, skip=missing)
             if checked is not None and not missing:
                 dataset.rows.append(checked)
     except csv.Error as error:
-        problems.append(Problem(str(path), count + 2, None, f"malformed CSV ({error})"))
+        problems.append(Problem(str(path), records.row + 1, None, f"malformed CSV ({error})"))
     dataset.files[-1]["rows"] = count
     if count == 0:
         problems.append(Problem(str(path), None, None, "no data rows"))
     return dataset
+
+
+class NumberedRecords:
+    """The records of a CSV under its header (names stripped), each with its spreadsheet row number.
+
+    A text spanning lines is one row; a blank line is a row too, as a spreadsheet or an editor
+    shows it (csv.DictReader skips blank lines without counting them). Records with more fields
+    than the header keep the extra ones under the key None, as DictReader does; missing fields are None.
+    """
+
+    def __init__(self, stream: Iterable[str]) -> None:
+        self._reader = csv.reader(stream)
+        self.row = 0  # the last row read
+        self._header: list[str] | None = None
+
+    @property
+    def header(self) -> list[str]:
+        """The column names (empty for an empty file); reading it reads the header row."""
+        if self._header is None:
+            self._header = []
+            for fields in self._reader:
+                self.row += 1
+                if fields:
+                    self._header = [name.strip() for name in fields]
+                    break
+        return self._header
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str | None, Any]]]:
+        header = self.header
+        for fields in self._reader:
+            self.row += 1
+            if not fields:
+                continue
+            record: dict[str | None, Any] = dict.fromkeys(header)
+            record.update(zip(header, fields))
+            if len(fields) > len(header):
+                record[None] = fields[len(header) :]
+            yield self.row, record
 
 
 def repeated_columns(header: Sequence[str]) -> str | None:
