@@ -23,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from training.data import allow_long_fields, unreadable_input  # noqa: E402
+from training.data import NumberedRecords, allow_long_fields, unreadable_input  # noqa: E402
 from training.report import plot_confusion  # noqa: E402
 
 EXPORT_COLUMNS = (
@@ -53,12 +53,11 @@ def read_export(path: Path) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     try:
         with path.open(encoding="utf-8-sig", newline="") as stream:
-            reader = csv.DictReader(stream)
-            header = list(reader.fieldnames or [])
-            missing = [column for column in REQUIRED if column not in header]
+            records = NumberedRecords(stream)
+            missing = [column for column in REQUIRED if column not in records.header]
             if missing:
-                raise ValueError(f"{path}, row 1: missing column(s) {', '.join(missing)}")
-            for number, record in enumerate(reader, start=2):
+                raise ValueError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
+            for number, record in records:
                 problems += [f"{path}, row {number}{where}: {what}" for where, what in _export_problems(record)]
                 rows.append({str(name): value or "" for name, value in record.items()})
     except csv.Error as error:
@@ -69,7 +68,7 @@ def read_export(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def _export_problems(record: dict[str | None, str | None]) -> list[tuple[str, str]]:
+def _export_problems(record: dict[str | None, Any]) -> list[tuple[str, str]]:
     """(", column X" or "", problem) for what the report cannot use in one exported row."""
     if None in record:
         return [("", "more fields than the header has columns")]
