@@ -59,6 +59,13 @@ def new_version_id(now: datetime | None = None) -> str:
     return moment.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex()
 
 
+def with_umask(mode: int) -> int:
+    """`mode` as the process's umask lets it be (what open() or mkdir() would have given)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
 def save_model(model: TriageModel, folder: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write `model` to a new version folder (atomically: a half-written folder never appears).
 
@@ -69,6 +76,7 @@ def save_model(model: TriageModel, folder: Path, extra: dict[str, Any] | None = 
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
+        staging.chmod(with_umask(0o777))  # mkdtemp makes it private; the service may run as another user
         joblib.dump({"taxonomy": model.taxonomy, "classifier": model.classifier}, staging / PAYLOAD, compress=3)
         metadata: dict[str, Any] = {
             "format": FORMAT,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from model.artifact import with_umask
 from model.taxonomy import Taxonomy
 from training.cli import app
 from training.data import load_datasets
@@ -40,6 +41,9 @@ def test_train_writes_a_complete_version_and_makes_the_first_one_current(registr
     report = (version.path / "report.md").read_text(encoding="utf-8")
     assert "macro-F1" in report and "| malfunction |" in report
     assert "![reliability](reliability.png)" in report
+    # Readable by a service running as another user, as the umask allows (mkdtemp alone makes 0700).
+    assert version.path.stat().st_mode & 0o777 == with_umask(0o777)
+    assert (registry / "CURRENT").stat().st_mode & 0o777 == with_umask(0o666)
 
 
 def test_evaluate_json_prints_one_object_with_every_head(registry: Path, tmp_path: Path) -> None:

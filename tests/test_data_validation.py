@@ -189,3 +189,13 @@ def test_row_numbers_count_blank_lines_as_a_spreadsheet_shows_them(tmp_path: Pat
     path = write(tmp_path, "blank.csv", GOOD + "\n\n" + bad)
     (problem,) = load_datasets([path], taxonomy).fatal
     assert (problem.row, problem.column) == (5, "tier")
+
+
+def test_a_tab_separated_or_utf16_file_says_what_it_is(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    tsv = write(tmp_path, "tabs.csv", GOOD.replace(",", "\t"), header=HEADER.replace(",", "\t"))
+    (problem,) = load_datasets([tsv], taxonomy).fatal
+    assert "separated by tabs" in problem.message
+    utf16 = tmp_path / "unicode.csv"
+    utf16.write_text(HEADER + GOOD, encoding="utf-16")
+    (problem,) = load_datasets([utf16], taxonomy).fatal
+    assert "UTF-16" in problem.message and "CSV UTF-8" in problem.message

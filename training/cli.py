@@ -354,6 +354,8 @@ def models_command(registry_root: RegistryOption = DEFAULT_REGISTRY) -> None:
             str(info.metadata.get("evaluation", {}).get("split", "")),
         )
     stdout_console().print(table)
+    if not table.row_count:
+        stdout_console().print(f"no model versions in {registry_root}; train one with: triage train", highlight=False)
     for version, problem in registry.unreadable().items():
         current = " (in service)" if version == registry.current_version() else ""
         stdout_console().print(f"not listed: {version}{current}: {problem}", highlight=False, soft_wrap=True)
@@ -402,7 +404,7 @@ def compare_command(
     data: Annotated[Path, typer.Option("--data", help="Labeled CSV both models are scored on (held out).")],
     baseline: Annotated[str, typer.Option("--baseline", help="Version id, folder or 'current'.")] = "current",
     margin: MarginOption = DEFAULT_MARGIN,
-    show: Annotated[int, typer.Option("--show", help="Disagreeing rows to print.")] = 20,
+    show: Annotated[int, typer.Option("--show", min=0, help="Disagreeing rows to print.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     registry_root: RegistryOption = DEFAULT_REGISTRY,
 ) -> None:

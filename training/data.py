@@ -9,6 +9,7 @@ dropped) is reported and training goes on.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -91,6 +92,11 @@ class Dataset:
 
 
 def _decode(path: Path, raw: bytes, problems: list[Problem]) -> str | None:
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        problems.append(
+            Problem(str(path), None, None, "UTF-16 text (Excel's 'Unicode text'); save the file as CSV UTF-8")
+        )
+        return None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -233,6 +239,9 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
         message = f"missing required column(s) {', '.join(missing)} (header is {', '.join(header)})"
+        separator = next((name for sign, name in (("\t", "tabs"), (";", "semicolons")) if sign in header[0]), None)
+        if len(header) == 1 and separator:
+            message += f"; the columns look separated by {separator}: the file must be comma-separated"
         problems.append(Problem(str(path), records.row, None, message))
     count = 0
     ids: dict[str, int] = {}

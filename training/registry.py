@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from model.artifact import METADATA, read_metadata
+from model.artifact import METADATA, read_metadata, with_umask
 from model.errors import ArtifactError
 
 DEFAULT_REGISTRY = Path("var/models")
@@ -146,6 +146,7 @@ class Registry:
             # The history is opened first: a change it could not record is not made.
             with (self.root / HISTORY).open("a", encoding="utf-8") as history:
                 handle, temporary = tempfile.mkstemp(prefix=".CURRENT.", dir=self.root)
+                os.chmod(temporary, with_umask(0o666))  # mkstemp makes it private
                 with os.fdopen(handle, "w", encoding="utf-8") as stream:
                     stream.write(version + "\n")
                 os.replace(temporary, self.root / POINTER)
