@@ -229,6 +229,9 @@ def test_training_refuses_a_file_as_registry_and_too_few_rows_to_hold_out(tmp_pa
     a_file.write_text("", encoding="utf-8")
     refused = runner.invoke(app, ["train", "--out", str(a_file)])
     assert refused.exit_code == 1 and "is a file" in refused.output and "Traceback" not in refused.output
+    under_a_file = runner.invoke(app, ["train", "--out", str(a_file / "models")])
+    assert under_a_file.exit_code == 1 and "cannot be written" in under_a_file.output
+    assert "fitting" not in under_a_file.output and "━" not in under_a_file.output  # refused before any step
     small = tmp_path / "small.csv"
     with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
         rows = list(csv.reader(stream))[:31]

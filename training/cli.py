@@ -144,6 +144,10 @@ def train_command(
     taxonomy = _taxonomy(taxonomy_path)
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file; give the registry folder that receives the version")
+    # Checked before the minutes of training, without creating anything yet.
+    existing = next(folder for folder in (out.absolute(), *out.absolute().parents) if folder.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        fail(f"--out {out}: cannot be written ({existing} is not a folder this user can write to)")
     registry = open_registry(out)
     with progress() as bar:
         task = bar.add_task("training", total=TRAIN_STEPS)
