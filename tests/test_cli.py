@@ -302,3 +302,16 @@ def test_classes_too_rare_to_train_are_named_before_fitting(tmp_path: Path) -> N
     )
     assert rare.exit_code == 1 and "only one training row for tier 'P1'" in rare.output, rare.output
     assert not out.exists()
+
+
+def test_warnings_are_summed_up_after_twenty(registry: Path, tmp_path: Path) -> None:
+    with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
+        header, *rows = list(csv.reader(stream))
+    column = {name: i for i, name in enumerate(header)}
+    repeated = [[*row[: column["id"]], f"copy-{i}", *row[column["id"] + 1 :]] for i, row in enumerate(rows[:30])]
+    data = tmp_path / "noisy.csv"
+    with data.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows([header, *rows[:100], *repeated])
+    result = runner.invoke(app, ["evaluate", "--model", "current", "--data", str(data), "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("warning:") == 20 and "… and 10 more warnings" in result.output

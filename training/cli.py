@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -177,8 +178,7 @@ def train_command(
             fail(str(error))
         except OSError as error:
             fail(f"cannot write the model version under {out} ({error.strerror}); nothing was promoted")
-    for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    _print_warnings(result.warnings)
     metrics = result.metadata["metrics"]
     table = Table(title=f"version {result.version}: held-out {result.metadata['evaluation']['split']}")
     for column in ("head", "accuracy", "macro-F1", "ECE"):
@@ -228,10 +228,22 @@ def evaluate_command(
     stdout_console().print(table)
 
 
+# Every fatal problem is printed; warnings (dropped duplicates, mostly) only this many.
+SHOWN_WARNINGS = 20
+
+
+def _print_warnings(warnings: Sequence[object]) -> None:
+    for warning in warnings[:SHOWN_WARNINGS]:
+        console.print(f"  warning: {warning}", highlight=False, markup=False)
+    if len(warnings) > SHOWN_WARNINGS:
+        console.print(f"  … and {len(warnings) - SHOWN_WARNINGS} more warnings of the same kinds", highlight=False)
+
+
 def _report_problems(problems: list[Problem]) -> None:
     fatal = [problem for problem in problems if problem.fatal]
-    for problem in problems:
-        console.print(f"  {'' if problem.fatal else 'warning: '}{problem}", highlight=False, markup=False)
+    for problem in fatal:
+        console.print(f"  {problem}", highlight=False, markup=False)
+    _print_warnings([problem for problem in problems if not problem.fatal])
     if fatal:
         fail(f"{len(fatal)} problem(s) in the input data")
 
