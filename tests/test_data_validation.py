@@ -191,7 +191,7 @@ def test_row_numbers_count_blank_lines_as_a_spreadsheet_shows_them(tmp_path: Pat
     assert (problem.row, problem.column) == (5, "tier")
 
 
-def test_a_tab_separated_or_utf16_file_says_what_it_is(tmp_path: Path, taxonomy: Taxonomy) -> None:
+def test_a_tab_separated_utf16_or_json_file_says_what_it_is(tmp_path: Path, taxonomy: Taxonomy) -> None:
     tsv = write(tmp_path, "tabs.csv", GOOD.replace(",", "\t"), header=HEADER.replace(",", "\t"))
     (problem,) = load_datasets([tsv], taxonomy).fatal
     assert "separated by tabs" in problem.message
@@ -199,3 +199,7 @@ def test_a_tab_separated_or_utf16_file_says_what_it_is(tmp_path: Path, taxonomy:
     utf16.write_text(HEADER + GOOD, encoding="utf-16")
     (problem,) = load_datasets([utf16], taxonomy).fatal
     assert "UTF-16" in problem.message and "CSV UTF-8" in problem.message
+    as_json = tmp_path / "rows.json"
+    as_json.write_text('[{"text": "快递慢", "category": "logistics"}]', encoding="utf-8")
+    (problem,) = load_datasets([as_json], taxonomy).fatal
+    assert "looks like JSON" in problem.message

@@ -221,6 +221,9 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     content = _decode(path, raw, problems)
     if content is None:
         return dataset
+    if content.lstrip()[:1] in ("{", "["):
+        problems.append(Problem(str(path), None, None, "this looks like JSON; give a CSV file with a header row"))
+        return dataset
     dataset.files.append({"path": str(path), "sha256": hashlib.sha256(raw).hexdigest(), "rows": 0})
     allow_long_fields()
     records = NumberedRecords(io.StringIO(content, newline=""))
