@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from model.artifact import FORMAT, METADATA, save_model
+from model.artifact import FORMAT, METADATA, save_model, with_umask
 from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
 from training.cli import app
@@ -168,6 +168,7 @@ def test_thresholds_command_writes_them_beside_the_model(
     assert set(written["heads"]) == {"category", "subtype", "tier"}
     assert all(0 < value <= NEVER for value in written["heads"].values())
     assert [path.name for path in (registry.root / good).iterdir() if path.name.startswith(".")] == []
+    assert (registry.root / good / THRESHOLDS_FILE).stat().st_mode & 0o777 == with_umask(0o666)
     # Too few rows to mean anything: refused, and the thresholds already written stay.
     few = eval_csv(tmp_path, halves[1][:39])
     flags = ["--precision", "0.8", "--data", str(few), "--model", good, "--registry", str(registry.root)]

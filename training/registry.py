@@ -142,16 +142,26 @@ class Registry:
             "actor": actor,
             "note": note,
         }
+        temporary: str | None = None
         try:
-            # The history is opened first: a change it could not record is not made.
+            # The history line is written first and taken back if CURRENT cannot be replaced: the
+            # history never misses a change, nor records one that was not made.
             with (self.root / HISTORY).open("a", encoding="utf-8") as history:
-                handle, temporary = tempfile.mkstemp(prefix=".CURRENT.", dir=self.root)
-                os.chmod(temporary, with_umask(0o666))  # mkstemp makes it private
-                with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                    stream.write(version + "\n")
-                os.replace(temporary, self.root / POINTER)
+                start = history.tell()
                 history.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                history.flush()
+                try:
+                    handle, temporary = tempfile.mkstemp(prefix=".CURRENT.", dir=self.root)
+                    os.chmod(temporary, with_umask(0o666))  # mkstemp makes it private
+                    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                        stream.write(version + "\n")
+                    os.replace(temporary, self.root / POINTER)
+                except OSError:
+                    history.truncate(start)
+                    raise
         except OSError as error:
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
             raise RegistryError(f"{self.root}: cannot change the current version ({error})") from None
 
     def previous_version(self) -> str | None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from model.artifact import with_umask
 from model.prediction import Prediction
 from training.data import LabeledRow
 from training.evaluate import HEADS
@@ -108,6 +109,7 @@ def write_thresholds(folder: Path, thresholds: ThresholdSet, source: dict[str, A
     payload = {**thresholds.to_dict(), "derived_from": source}
     handle, temporary = tempfile.mkstemp(prefix=f".{THRESHOLDS_FILE}.", dir=folder)
     try:
+        os.chmod(temporary, with_umask(0o666))  # mkstemp makes it private; the service may run as another user
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(json.dumps(payload, ensure_ascii=False, indent=2))
         os.replace(temporary, path)
