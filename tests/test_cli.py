@@ -119,7 +119,7 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
 @pytest.mark.parametrize(
     ("body", "where", "what"),
     [
-        ('text,channel\n快递三天没到,phone\n"手机坏了,phone\n快递丢了,online\n', "row 3, column text", "never closed"),
+        ('text,channel\n快递三天没到,phone\n"手机坏了,phone\n快递丢了,online\n', "row 3:", "never closed"),
         ("text,channel,text\n快递三天没到,phone,手机坏了\n", "row 1", "text appear more than once"),
         ("text,channel\n快递三天没到,phone,extra\n", "row 2", "more fields than the header"),
         ("channel\nphone\n", "row 1", "no 'text' column"),

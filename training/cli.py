@@ -30,6 +30,7 @@ from training.data import (
     Problem,
     allow_long_fields,
     broken_record,
+    csv_error,
     load_datasets,
     repeated_columns,
     unreadable_input,
@@ -295,19 +296,25 @@ def predict_command(
         with file.open(encoding="utf-8-sig", newline="") as stream:
             records = NumberedRecords(stream)  # as `triage train` reads them
             header = records.header
+            if not header:
+                fail(f"{file}: empty file, no header row")
             if "text" not in header:
-                fail(f"{file}, row {records.row}: no 'text' column (header is {', '.join(header) or 'empty'})")
+                fail(f"{file}, row {records.row}: no 'text' column (header is {', '.join(header)})")
             repeated = repeated_columns(header)
             if repeated is not None:
                 fail(f"{file}, row {records.row}: {repeated}")
             for number, record in records:
-                broken = broken_record(record, header, model.taxonomy)
+                broken = broken_record(record, header)
                 if broken is not None:
                     column, message = broken
                     fail(f"{file}, row {number}{f', column {column}' if column else ''}: {message}")
                 rows.append({str(name): value for name, value in record.items()})
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        fail(f"{file}: cannot read ({error})")
+    except csv.Error as error:
+        fail(f"{file}, row {records.row + 1}: {csv_error(error)}")
+    except UnicodeDecodeError as error:
+        fail(f"{file}: not valid UTF-8 ({error.reason}); save the file as CSV UTF-8")
+    except OSError as error:
+        fail(f"{file}: cannot read ({error.strerror})")
     scored: list[dict[str, Any]] = []
     with progress() as bar:
         task = bar.add_task("scoring", total=len(rows))

@@ -230,7 +230,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     try:
         header = records.header
     except csv.Error as error:
-        problems.append(Problem(str(path), records.row + 1, None, f"malformed CSV ({error})"))
+        problems.append(Problem(str(path), records.row + 1, None, csv_error(error)))
         return dataset
     if not header:
         problems.append(Problem(str(path), None, None, "empty file: no header row"))
@@ -251,12 +251,10 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     try:
         for row, record in records:
             count += 1
-            broken = broken_record(record, header, taxonomy)
+            broken = broken_record(record, header)
             if broken is not None:
                 problems.append(Problem(str(path), row, *broken))
-                if broken[0] is None:
-                    continue
-                break  # an unclosed quote swallowed the rest of the file
+                continue
             record_id = (record.get("id") or "").strip()
             if record_id and record_id in ids:
                 message = f"id {record_id!r} is already used in row {ids[record_id]}"
@@ -268,8 +266,8 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
             checked = _check_row(fields, (str(path), row), taxonomy, problems, skip=missing)
             if checked is not None and not missing:
                 dataset.rows.append(checked)
-    except csv.Error as error:
-        problems.append(Problem(str(path), records.row + 1, None, f"malformed CSV ({error})"))
+    except csv.Error as error:  # reading cannot go on: the rest of the file is not checked
+        problems.append(Problem(str(path), records.row + 1, None, csv_error(error)))
     dataset.files[-1]["rows"] = count
     if count == 0:
         problems.append(Problem(str(path), None, None, "no data rows"))
@@ -285,7 +283,7 @@ class NumberedRecords:
     """
 
     def __init__(self, stream: Iterable[str]) -> None:
-        self._reader = csv.reader(stream)
+        self._reader = csv.reader(stream, strict=True)  # a quote left open is an error, not a merge
         self.row = 0  # the last row read
         self._header: list[str] | None = None
 
@@ -320,51 +318,26 @@ def repeated_columns(header: Sequence[str]) -> str | None:
     return f"column(s) {', '.join(repeated)} appear more than once" if repeated else None
 
 
-def broken_record(
-    record: dict[str | None, Any], header: Sequence[str], taxonomy: Taxonomy
-) -> tuple[str | None, str] | None:
-    """(column or None, problem) when a record of a DictReader is not a row of the file as its
-    header describes: more fields than columns, or a quote never closed (then the rest of the file
-    is in one field, and reading must stop)."""
+def broken_record(record: dict[str | None, Any], header: Sequence[str]) -> tuple[str | None, str] | None:
+    """(column or None, problem) when a record is not a row of the file as its header describes:
+    more fields than columns, or a line break in a column other than `text`."""
     if None in record:
         return None, "more fields than the header has columns"
-    unclosed = _unclosed_quote(record, header, taxonomy)
-    if unclosed is not None:
-        return unclosed, (
-            "a quote opened here is never closed, so the rows after it were read into this field "
-            "(and are not checked); close the quote, or double a quote inside a quoted field"
-        )
-    return None
-
-
-def _unclosed_quote(record: dict[str | None, Any], header: Sequence[str], taxonomy: Taxonomy) -> str | None:
-    """The column that swallowed the following rows through a quote never closed, if any.
-
-    Only `text` may span lines. A line break in another column, or a text line that reads like a
-    record of this file (as many fields as the header, one of them a label code in its column if
-    the file has labels), means a quote was left open. In a labeled file commas alone do not: a
-    pasted e-mail line may hold many.
-    """
     for column in header:
         value = record.get(column) or ""
-        if "\n" not in value and "\r" not in value:
-            continue
-        if column != "text" or any(_reads_like_a_record(line, header, taxonomy) for line in value.splitlines()[1:]):
-            return column
+        if column != "text" and ("\n" in value or "\r" in value):
+            return column, "a line break in a field other than text: is a quote in the row above left open?"
     return None
 
 
-def _reads_like_a_record(line: str, header: Sequence[str], taxonomy: Taxonomy) -> bool:
-    """Whether one line of text parses as a record of a file with `header`, holding a label code
-    where the header has label columns."""
-    fields = next(csv.reader([line]), [])
-    if len(fields) != len(header):
-        return False
-    codes = {"category": set(taxonomy.categories), "subtype": set(taxonomy.subtypes), "tier": set(taxonomy.tiers)}
-    labels = [(i, name) for i, name in enumerate(header) if name in codes]
-    if not labels:  # a file to score: the count of fields is all there is to go by
-        return len(header) > 1
-    return any(fields[i].strip() in codes[name] for i, name in labels)
+def csv_error(error: csv.Error) -> str:
+    """A csv module error in words an analyst can act on."""
+    if "unexpected end of data" in str(error) or "expected after" in str(error):
+        return (
+            "a quote opened in this row is never closed, or a quoted field has text after its closing quote; "
+            "close the quote, or double a quote inside a quoted field"
+        )
+    return f"malformed CSV ({error})"
 
 
 def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:

@@ -23,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from training.data import NumberedRecords, allow_long_fields, unreadable_input  # noqa: E402
+from training.data import NumberedRecords, allow_long_fields, csv_error, unreadable_input  # noqa: E402
 from training.report import plot_confusion  # noqa: E402
 
 EXPORT_COLUMNS = (
@@ -61,7 +61,7 @@ def read_export(path: Path) -> list[dict[str, str]]:
                 problems += [f"{path}, row {number}{where}: {what}" for where, what in _export_problems(record)]
                 rows.append({str(name): value or "" for name, value in record.items()})
     except csv.Error as error:
-        raise ValueError(f"{path}: malformed CSV ({error})") from None
+        raise ValueError(f"{path}, row {records.row + 1}: {csv_error(error)}") from None
     if problems:
         more = f"\n… and {len(problems) - 10} more" if len(problems) > 10 else ""
         raise ValueError("\n".join(problems[:10]) + more)
