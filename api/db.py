@@ -19,7 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -53,7 +53,7 @@ def make_engine(url: str, create: bool = True) -> Engine:
     file must exist) or a PostgreSQL URL."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise SchemaError(
             f"DATABASE_URL {url!r} is not a database URL (e.g. sqlite:///var/triage.db or postgresql+psycopg://user@host/db)"
         ) from None
@@ -76,9 +76,15 @@ def make_engine(url: str, create: bool = True) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
-        parsed, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True, hide_parameters=True
-    )
+    try:
+        return create_engine(
+            parsed, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True, hide_parameters=True
+        )
+    except (ImportError, NoSuchModuleError):
+        raise SchemaError(
+            f"DATABASE_URL: the PostgreSQL driver {parsed.get_driver_name()!r} is not installed; "
+            "use postgresql+psycopg://user@host/db"
+        ) from None
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
