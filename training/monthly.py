@@ -202,16 +202,19 @@ def write_monthly_report(rows: Sequence[dict[str, str]], month: str, out: Path) 
     if not month_rows:
         raise ValueError(f"no tickets created in {month} ({len(rows)} tickets in all); nothing written")
     summary = summarise(month_rows)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    # Staged inside `out` (whose parent may not be writable), moved up once everything is made.
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
         figures = draw_figures(month_rows, staging)
         _write_report(summary, month, figures, staging / "report.md")
-        out.mkdir(exist_ok=True)
         for made in (*figures, staging / "report.md"):
             os.replace(made, out / made.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(out if created else staging, ignore_errors=True)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
     return out / "report.md"
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import errno
 from pathlib import Path
 from typing import Any
 
 import pytest
+from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -158,7 +160,7 @@ def test_report_from_the_database_and_from_an_export_agree(
 
 
 def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
-    tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path
+    tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
     out = tmp_path / "report"
@@ -178,7 +180,18 @@ def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
     bad = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), "--data", str(broken)])
     assert bad.exit_code == 1, bad.output
     assert "row 2, column created_at" in bad.output and "row 3, column survey_overall" in bad.output
-    assert [path.name for path in out.parent.iterdir() if path.name.startswith(".")] == []
+    # The disk fills up while the figures are saved: the folder keeps last month's report alone.
+    saved = []
+
+    def savefig_until_full(figure: Figure, *args: Any, **kwargs: Any) -> None:
+        if saved:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        saved.append(original_savefig(figure, *args, **kwargs))
+
+    original_savefig = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", savefig_until_full)
+    full = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), "--data", str(tmp_path / "all.csv")])
+    assert full.exit_code == 1 and "No space left" in full.output and saved
     assert [path.name for path in out.iterdir()] == ["report.md"]
     assert (out / "report.md").read_text(encoding="utf-8") == "last month's"
 
