@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, aliased
 
 from api.services.routing import sla_state
 from api.tables import Survey, Ticket
+from model.artifact import with_umask
 from model.taxonomy import Taxonomy
 from training.data import Problem, check_record
 from training.monthly import EXPORT_COLUMNS
@@ -124,6 +125,7 @@ def write_export(path: Path, rows: Iterable[dict[str, str]], *, taxonomy: Taxono
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.chmod(temporary, with_umask(0o666))  # mkstemp makes it private; an export is shared like any file
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             writer = csv.DictWriter(stream, fieldnames=EXPORT_COLUMNS)
             writer.writeheader()

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 from api.cli import app
+from model.artifact import with_umask
 from model.taxonomy import Taxonomy
 from training.data import load_datasets
 from training.monthly import EXPORT_COLUMNS
@@ -93,6 +94,7 @@ def test_export_writes_reviewed_tickets_as_training_rows(
     assert result.exit_code == 0, result.output
     assert "wrote 2 reviewed tickets" in result.output and "1 left out" in result.output
     assert f"ticket {tickets['no_letters']['ticket_no']}, column text" in result.output
+    assert out.stat().st_mode & 0o777 == with_umask(0o666)
     header, rows = _read(out)
     assert tuple(header) == EXPORT_COLUMNS
     by_no = {row["ticket_no"]: row for row in rows}
