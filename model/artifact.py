@@ -22,6 +22,7 @@ import joblib
 
 from model.classifier import ComplaintClassifier
 from model.errors import ArtifactError
+from model.files import with_umask
 from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
 from model.tokenize import resource_hashes
@@ -57,13 +58,6 @@ def new_version_id(now: datetime | None = None) -> str:
     """A sortable, unique version id such as `20261123-121500-3f9a2c`."""
     moment = now or datetime.now(UTC)
     return moment.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex()
-
-
-def with_umask(mode: int) -> int:
-    """`mode` as the process's umask lets it be (what open() or mkdir() would have given)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mode & ~mask
 
 
 def save_model(model: TriageModel, folder: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:

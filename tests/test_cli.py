@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from model.artifact import with_umask
+from model.files import with_umask
 from model.taxonomy import Taxonomy
 from training.cli import app
 from training.data import load_datasets

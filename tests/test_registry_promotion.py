@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from model.artifact import FORMAT, METADATA, save_model, with_umask
+from model.artifact import FORMAT, METADATA, save_model
+from model.files import with_umask
 from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
 from training.cli import app

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from model.artifact import load_model, verify_model
 from model.errors import ModelError
+from model.files import replaced_atomically
 from model.predictor import TriageModel
 from model.taxonomy import DEFAULT_TAXONOMY, Taxonomy, load_taxonomy
 from training.compare import DEFAULT_MARGIN, Comparison, compare_models
@@ -340,16 +341,12 @@ def predict_command(
             bar.advance(task, len(batch))
     # The raw text is left out (masked_text replaces it); the input's own labels stay, renamed.
     columns = [_given(name) for name in header if name != "text"] + list(PREDICTION_COLUMNS)
-    # Written beside OUT, then moved over it: an existing OUT is never left half written.
-    temporary = out.parent / f".{out.name}.{os.getpid()}.tmp"
-    try:
-        with temporary.open("w", encoding="utf-8", newline="") as stream:
+    try:  # an existing OUT is never left half written
+        with replaced_atomically(out, newline="") as stream:
             writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(scored)
-        os.replace(temporary, out)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         fail(f"--out {out}: cannot write ({error.strerror})")
     console.print(f"wrote {len(scored)} rows to {out}")
 

@@ -14,15 +14,14 @@ old or the new version, never a half-written pointer.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from model.artifact import METADATA, read_metadata, with_umask
+from model.artifact import METADATA, read_metadata
 from model.errors import ArtifactError
+from model.files import replaced_atomically
 
 DEFAULT_REGISTRY = Path("var/models")
 POINTER = "CURRENT"
@@ -142,7 +141,6 @@ class Registry:
             "actor": actor,
             "note": note,
         }
-        temporary: str | None = None
         try:
             # The history line is written first and taken back if CURRENT cannot be replaced: the
             # history never misses a change, nor records one that was not made.
@@ -151,17 +149,12 @@ class Registry:
                 history.write(json.dumps(entry, ensure_ascii=False) + "\n")
                 history.flush()
                 try:
-                    handle, temporary = tempfile.mkstemp(prefix=".CURRENT.", dir=self.root)
-                    os.chmod(temporary, with_umask(0o666))  # mkstemp makes it private
-                    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                    with replaced_atomically(self.root / POINTER) as stream:
                         stream.write(version + "\n")
-                    os.replace(temporary, self.root / POINTER)
                 except OSError:
                     history.truncate(start)
                     raise
         except OSError as error:
-            if temporary is not None:
-                Path(temporary).unlink(missing_ok=True)
             raise RegistryError(f"{self.root}: cannot change the current version ({error})") from None
 
     def previous_version(self) -> str | None:

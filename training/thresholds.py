@@ -12,8 +12,6 @@ folder, which the service reads when it loads (or hot-swaps to) that version.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from model.artifact import with_umask
+from model.files import replaced_atomically
 from model.prediction import Prediction
 from training.data import LabeledRow
 from training.evaluate import HEADS
@@ -107,13 +105,6 @@ def write_thresholds(folder: Path, thresholds: ThresholdSet, source: dict[str, A
     which reads it when it loads the version, never sees it half written)."""
     path = folder / THRESHOLDS_FILE
     payload = {**thresholds.to_dict(), "derived_from": source}
-    handle, temporary = tempfile.mkstemp(prefix=f".{THRESHOLDS_FILE}.", dir=folder)
-    try:
-        os.chmod(temporary, with_umask(0o666))  # mkstemp makes it private; the service may run as another user
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(json.dumps(payload, ensure_ascii=False, indent=2))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path) as stream:
+        stream.write(json.dumps(payload, ensure_ascii=False, indent=2))
     return path

@@ -19,8 +19,6 @@ columns hold met / breached / pending at the time of the export; the text is the
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -31,7 +29,7 @@ from sqlalchemy.orm import Session, aliased
 
 from api.services.routing import sla_state
 from api.tables import Survey, Ticket
-from model.artifact import with_umask
+from model.files import replaced_atomically
 from model.taxonomy import Taxonomy
 from training.data import Problem, check_record
 from training.monthly import EXPORT_COLUMNS
@@ -123,23 +121,16 @@ def write_export(path: Path, rows: Iterable[dict[str, str]], *, taxonomy: Taxono
     """
     result = ExportResult()
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.chmod(temporary, with_umask(0o666))  # mkstemp makes it private; an export is shared like any file
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=EXPORT_COLUMNS)
-            writer.writeheader()
-            for row in rows:
-                if taxonomy is not None:
-                    problems = check_record(dict(row), taxonomy)
-                    if problems:
-                        where = f"ticket {row['ticket_no']}"
-                        result.skipped.extend(Problem(where, None, p.column, p.message) for p in problems)
-                        continue
-                writer.writerow(row)
-                result.written += 1
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path, newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            if taxonomy is not None:
+                problems = check_record(dict(row), taxonomy)
+                if problems:
+                    where = f"ticket {row['ticket_no']}"
+                    result.skipped.extend(Problem(where, None, p.column, p.message) for p in problems)
+                    continue
+            writer.writerow(row)
+            result.written += 1
     return result

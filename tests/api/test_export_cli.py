@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 from api.cli import app
-from model.artifact import with_umask
+from model.files import with_umask
 from model.taxonomy import Taxonomy
 from training.data import load_datasets
 from training.monthly import EXPORT_COLUMNS
