@@ -25,6 +25,7 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from api.auth import load_key_ring
 from api.db import Database
@@ -165,7 +166,18 @@ def _why_unparsable(cause: BaseException | None) -> str:
     return "the body could not be parsed"
 
 
-async def _http_error(_: Request, error: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at the request's path. Starlette's own 405
+    names only the first route's methods, though a path such as /v1/tickets has a POST and a GET
+    route."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.path and route.methods and compile_path(route.path)[0].fullmatch(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     if error.status_code == 400 and "parsing the body" in str(error.detail):
         # FastAPI's answer to a body its JSON parser gave up on, the parser's error as its cause:
@@ -176,8 +188,13 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
     kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
     message = "no such route" if error.status_code == 404 else str(error.detail)
     loc = ["path"] if error.status_code == 404 else []
+    headers = getattr(error, "headers", None)
+    if error.status_code == 405:
+        allowed = _allowed_methods(request)
+        message = f"{request.method} is not served at {request.url.path}; allowed: {', '.join(allowed)}"
+        headers = {**(headers or {}), "Allow": ", ".join(allowed)}
     body = {"detail": [{"loc": loc, "msg": message, "type": kind}]}
-    return JSONResponse(body, status_code=error.status_code, headers=getattr(error, "headers", None))
+    return JSONResponse(body, status_code=error.status_code, headers=headers)
 
 
 async def _database_error(request: Request, error: Exception) -> JSONResponse:

@@ -105,6 +105,17 @@ def test_unknown_paths_need_a_key_too(client: TestClient) -> None:
     assert response.json()["detail"][0]["type"] == "not_found"
 
 
+def test_a_wrong_method_names_every_method_the_path_serves(client: TestClient) -> None:
+    # /v1/tickets has two routes (POST creates, GET lists); Starlette's 405 named the first only.
+    for method in ("OPTIONS", "PUT", "DELETE"):
+        response = client.request(method, "/v1/tickets", headers=headers("admin"))
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET, POST"
+        (problem,) = response.json()["detail"]
+        assert problem["type"] == "method_not_allowed"
+        assert problem["msg"] == f"{method} is not served at /v1/tickets; allowed: GET, POST"
+
+
 def test_bearer_token_works_like_the_header(client: TestClient) -> None:
     response = client.get("/v1/model", headers={"Authorization": f"Bearer {KEYS['analyst']}"})
     assert response.status_code == 200
