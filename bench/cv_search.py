@@ -544,7 +544,9 @@ SEARCH: tuple[tuple[Candidate, tuple], ...] = (
 # sentences also hold about 10 % of our train and dev texts verbatim, so it would not have been
 # shipped anyway); and the tier temperature's out-of-fold step without its small leak (each fold's
 # tier head reading subtype probabilities out-of-fold within that fold, a nested loop) → tier
-# .773/.770, ECE .017/.019 against .014/.021, for 2.4 times the training time.
+# .773/.770, ECE .017/.019 against .014/.021, for 2.4 times the training time. jieba's search
+# mode (long words also cut into their dictionary sub-words) for the word block → .774/.601/.775
+# and .767/.598/.770: worse for category.
 def cross_validate_product(train: Split, folds, corpus_files: Sequence[Path] = ()) -> dict:
     """The shipped `ComplaintClassifier` (defaults) on the CV folds; `corpus_files` rows only train."""
     taxonomy = load_taxonomy()
