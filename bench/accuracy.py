@@ -150,8 +150,19 @@ def bootstrap_intervals(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=Path, default=SHARED / "complaints_train.csv")
-    parser.add_argument("--eval", type=Path, default=SHARED / "complaints_dev.csv")
+    parser.add_argument(
+        "--train",
+        type=Path,
+        default=SHARED / "complaints_train.csv",
+        help="labelled CSV to train on (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--eval",
+        type=Path,
+        default=SHARED / "complaints_dev.csv",
+        help="held-out labelled CSV, scored once (default: %(default)s); "
+        "point it at another held-out split to check the margins there",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
     for path in (args.train, args.eval):

@@ -27,7 +27,7 @@ from api.settings import Settings  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--requests", type=int, default=300, help="requests per measured case (default: %(default)s)")
     args = parser.parse_args()
     with (ROOT / "data" / "sample_complaints.csv").open(encoding="utf-8") as stream:
         texts = [row["text"] for row in csv.DictReader(stream)]

@@ -47,7 +47,9 @@ def timed(function: Callable[[], object]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--rounds", type=int, default=7, help="interleaved rounds; medians are reported (default: %(default)s)"
+    )
     args = parser.parse_args()
     taxonomy = load_taxonomy()
 
