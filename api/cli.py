@@ -30,8 +30,6 @@ from model.taxonomy import DEFAULT_TAXONOMY, load_taxonomy
 from training import cli as model_cli
 from training.cli import RegistryOption, TaxonomyOption, console, fail, open_registry
 from training.monthly import read_export, write_monthly_report
-from training.registry import DEFAULT_REGISTRY, RegistryError
-from training.train import DataError
 
 app = typer.Typer(
     help="Complaint triage: train, evaluate, compare and promote the classifier; export tickets, "
@@ -163,18 +161,16 @@ def serve_command(
     host: Annotated[str, typer.Option(envvar="TRIAGE_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="TRIAGE_PORT")] = 8000,
     workers: Annotated[int, typer.Option(min=1)] = 1,
-    registry_root: RegistryOption = DEFAULT_REGISTRY,
+    *,
+    registry_root: RegistryOption,
 ) -> None:
-    """Start the API (uvicorn); trains the default model first when the registry has none."""
+    """Start the API (uvicorn); trains the default model first when the registry has none
+    (unless TRIAGE_TRAIN_DEFAULT_MODEL is false)."""
     import uvicorn
 
     from api.main import create_app, start_services, stop_services
-    from training.defaults import ensure_current_model
 
-    try:
-        ensure_current_model(open_registry(registry_root))
-    except (DataError, ModelError, RegistryError) as error:
-        fail(str(error))
+    open_registry(registry_root)  # a registry that is a file, or an unreadable CURRENT: one line
     os.environ["TRIAGE_REGISTRY"] = str(registry_root)  # the app (and every worker) reads its settings from here
     # Start the services once before uvicorn does, so that a bad setting, key, database or model
     # is reported in one line here instead of as a traceback from inside the server.

@@ -274,6 +274,24 @@ def test_models_lists_versions_and_rollback_needs_a_previous_one(registry: Path)
     assert rollback.exit_code == 1 and "nothing to roll back to" in rollback.output
 
 
+def test_without_registry_option_the_commands_use_the_services_folder(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The service keeps its models in $TRIAGE_VAR_DIR/models; the CLI looks there too.
+    var_dir = tmp_path / "var"
+    var_dir.mkdir()
+    (var_dir / "models").symlink_to(registry)
+    monkeypatch.delenv("TRIAGE_REGISTRY", raising=False)
+    monkeypatch.setenv("TRIAGE_VAR_DIR", str(var_dir))
+    listing = runner.invoke(app, ["models"])
+    assert listing.exit_code == 0, listing.output
+    assert str(var_dir / "models") in listing.stdout
+    assert Registry(registry).current_version() in listing.stdout
+    # TRIAGE_REGISTRY still names another folder.
+    monkeypatch.setenv("TRIAGE_REGISTRY", str(tmp_path / "elsewhere"))
+    assert "no model versions in" in runner.invoke(app, ["models"]).stdout
+
+
 def test_classes_too_rare_to_train_are_named_before_fitting(tmp_path: Path) -> None:
     with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
         header, *rows = list(csv.reader(stream))

@@ -37,7 +37,7 @@ from training.data import (
     unreadable_input,
 )
 from training.evaluate import evaluate, predict_rows, summary
-from training.registry import DEFAULT_REGISTRY, Registry, RegistryError
+from training.registry import Registry, RegistryError, default_registry_root
 from training.thresholds import THRESHOLDS_FILE, autofill_report, derive_thresholds, write_thresholds
 from training.train import TEAM_CORPUS, TRAIN_STEPS, DataError, train
 
@@ -52,7 +52,20 @@ def stdout_console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
-RegistryOption = Annotated[Path, typer.Option("--registry", envvar="TRIAGE_REGISTRY", help="Model registry folder.")]
+# The service's own default (api.settings: `var_dir/models`), so that the CLI and the service find
+# the same models when only TRIAGE_VAR_DIR is set. A parameter with a default factory has no
+# default in the signature, hence the `*` before it in the commands.
+REGISTRY_DEFAULT_TEXT = "$TRIAGE_VAR_DIR/models, else var/models"
+RegistryOption = Annotated[
+    Path,
+    typer.Option(
+        "--registry",
+        envvar="TRIAGE_REGISTRY",
+        default_factory=default_registry_root,
+        show_default=REGISTRY_DEFAULT_TEXT,
+        help="Model registry folder.",
+    ),
+]
 TaxonomyOption = Annotated[Path, typer.Option("--taxonomy", envvar="TRIAGE_TAXONOMY", help="Taxonomy YAML file.")]
 
 
@@ -128,9 +141,17 @@ def train_command(
     eval_split: Annotated[
         float | None, typer.Option("--eval-split", help="Share of --data held out (default 0.2); not with --eval.")
     ] = None,
+    *,
     out: Annotated[
-        Path, typer.Option("--out", envvar="TRIAGE_REGISTRY", help="Registry folder that receives the version.")
-    ] = DEFAULT_REGISTRY,
+        Path,
+        typer.Option(
+            "--out",
+            envvar="TRIAGE_REGISTRY",
+            default_factory=default_registry_root,
+            show_default=REGISTRY_DEFAULT_TEXT,
+            help="Registry folder that receives the version.",
+        ),
+    ],
     taxonomy_path: TaxonomyOption = DEFAULT_TAXONOMY,
     promote: Annotated[bool, typer.Option("--promote", help="Make the new version current right away.")] = False,
 ) -> None:
@@ -203,7 +224,8 @@ def evaluate_command(
     model_ref: Annotated[str, typer.Option("--model", help="Version folder, version id or 'current'.")],
     data: Annotated[Path, typer.Option("--data", help="Labeled CSV to evaluate on.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    registry_root: RegistryOption = DEFAULT_REGISTRY,
+    *,
+    registry_root: RegistryOption,
 ) -> None:
     """Evaluate a model on labeled data: accuracy, macro-F1 and calibration per head.
 
@@ -272,7 +294,8 @@ def predict_command(
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the scored CSV.")] = None,
     model_ref: Annotated[str, typer.Option("--model", help="Version folder, version id or 'current'.")] = "current",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 500,
-    registry_root: RegistryOption = DEFAULT_REGISTRY,
+    *,
+    registry_root: RegistryOption,
 ) -> None:
     """Classify one text (printed as JSON) or a whole CSV file (--file IN.csv --out OUT.csv)."""
     if (text is None) == (file is None):
@@ -357,7 +380,7 @@ def _given(column: str) -> str:
 
 
 @app.command("models")
-def models_command(registry_root: RegistryOption = DEFAULT_REGISTRY) -> None:
+def models_command(*, registry_root: RegistryOption) -> None:
     """List model versions with their held-out metrics; * marks the one in service."""
     registry = open_registry(registry_root)
     table = Table(title=str(registry_root))
@@ -426,7 +449,8 @@ def compare_command(
     margin: MarginOption = DEFAULT_MARGIN,
     show: Annotated[int, typer.Option("--show", min=0, help="Disagreeing rows to print.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    registry_root: RegistryOption = DEFAULT_REGISTRY,
+    *,
+    registry_root: RegistryOption,
 ) -> None:
     """Score two models on the same rows: per-head and per-class F1, disagreements, verdict."""
     registry = open_registry(registry_root)
@@ -451,7 +475,8 @@ def promote_command(
     margin: MarginOption = DEFAULT_MARGIN,
     force: Annotated[bool, typer.Option("--force", help="Promote even when the gate refuses (recorded).")] = False,
     actor: Annotated[str, typer.Option("--actor", envvar="USER", help="Who promotes (recorded).")] = "",
-    registry_root: RegistryOption = DEFAULT_REGISTRY,
+    *,
+    registry_root: RegistryOption,
 ) -> None:
     """Make a version current unless it is worse than the current one on the comparison set."""
     registry = open_registry(registry_root)
@@ -491,7 +516,8 @@ def thresholds_command(
     min_support: Annotated[
         int, typer.Option("--min-support", min=1, help="Predictions a class needs for its own threshold.")
     ] = 20,
-    registry_root: RegistryOption = DEFAULT_REGISTRY,
+    *,
+    registry_root: RegistryOption,
 ) -> None:
     """Derive per-head and per-class confidence thresholds and write them beside the model."""
     registry = open_registry(registry_root)
@@ -536,7 +562,8 @@ def thresholds_command(
 @app.command("rollback")
 def rollback_command(
     actor: Annotated[str, typer.Option("--actor", envvar="USER", help="Who rolls back (recorded).")] = "",
-    registry_root: RegistryOption = DEFAULT_REGISTRY,
+    *,
+    registry_root: RegistryOption,
 ) -> None:
     """Return to the version that served before the current one."""
     registry = open_registry(registry_root)

@@ -1,6 +1,6 @@
 """The model registry: a folder of version folders and a pointer to the one in service.
 
-Layout (default `var/models/`)::
+Layout (default `$TRIAGE_VAR_DIR/models/`, `var/models/` when that is unset)::
 
     var/models/
         20261123-121500-3f9a2c/   model.joblib, metadata.json, report.md, *.png
@@ -14,6 +14,7 @@ old or the new version, never a half-written pointer.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,6 @@ from model.artifact import METADATA, read_metadata
 from model.errors import ArtifactError
 from model.files import replaced_atomically
 
-DEFAULT_REGISTRY = Path("var/models")
 POINTER = "CURRENT"
 HISTORY = "history.jsonl"
 
@@ -42,10 +42,16 @@ class VersionInfo:
     current: bool
 
 
+def default_registry_root() -> Path:
+    """`$TRIAGE_VAR_DIR/models`, or `var/models` when `TRIAGE_VAR_DIR` is unset: where the service
+    keeps its models unless `TRIAGE_REGISTRY` names another folder."""
+    return Path(os.environ.get("TRIAGE_VAR_DIR") or "var") / "models"
+
+
 class Registry:
     """Versions under `root`, with the current one named in `root/CURRENT`."""
 
-    def __init__(self, root: Path = DEFAULT_REGISTRY) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
 
     def path_of(self, version: str) -> Path:

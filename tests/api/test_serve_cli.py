@@ -53,3 +53,18 @@ def test_a_bad_api_key_stops_serve_naming_the_entry(registry: Path, monkeypatch:
     assert code != 0
     assert "TRIAGE_API_KEYS, entry 2: the key is shorter than 8 characters" in output
     assert "Traceback" not in output
+
+
+def test_an_empty_registry_stops_serve_when_the_default_model_is_turned_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, serve trained the default model whatever TRIAGE_TRAIN_DEFAULT_MODEL said.
+    monkeypatch.delenv("TRIAGE_REGISTRY", raising=False)
+    monkeypatch.setenv("TRIAGE_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("TRIAGE_API_KEYS", "demo-intake-key:intake")
+    monkeypatch.setenv("TRIAGE_TRAIN_DEFAULT_MODEL", "false")
+    result = runner.invoke(app, ["serve", "--port", "70000"])
+    assert result.exit_code != 0
+    assert f"{tmp_path / 'var' / 'models'}: no current model version" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "var" / "models").exists() or not any((tmp_path / "var" / "models").iterdir())
