@@ -7,6 +7,8 @@ zone (`TRIAGE_TIMEZONE`, default Asia/Shanghai), both ends inclusive.
 
 from __future__ import annotations
 
+import copy
+import logging.config
 import os
 import re
 import sys
@@ -14,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -159,7 +161,7 @@ def report_command(
 @app.command("serve")
 def serve_command(
     host: Annotated[str, typer.Option(envvar="TRIAGE_HOST")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="TRIAGE_PORT")] = 8000,
+    port: Annotated[int, typer.Option(envvar="TRIAGE_PORT", min=0, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1)] = 1,
     *,
     registry_root: RegistryOption,
@@ -172,15 +174,31 @@ def serve_command(
 
     open_registry(registry_root)  # a registry that is a file, or an unreadable CURRENT: one line
     os.environ["TRIAGE_REGISTRY"] = str(registry_root)  # the app (and every worker) reads its settings from here
+    log_config = service_log_config()
+    logging.config.dictConfig(log_config)
     # Start the services once before uvicorn does, so that a bad setting, key, database or model
     # is reported in one line here instead of as a traceback from inside the server.
     try:
         services = create_app().state.services
-        start_services(services)
     except Exception as error:  # every start-up failure ends the command the same way
         fail(f"the ticket service cannot start: {error}")
+    try:
+        start_services(services)
+    except Exception:
+        raise typer.Exit(1) from None  # start_services has logged why, in one line
     stop_services(services)
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_config=log_config)
+
+
+def service_log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration, with the service's own `api` loggers (start-up, model
+    swaps, migrations, errors) at INFO in the same format; unconfigured, only their warnings
+    reached stderr, bare."""
+    import uvicorn.config
+
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["api"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def main() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,42 +31,71 @@ def registry(tmp_path: Path, sample_model: TriageModel, monkeypatch: pytest.Monk
     return root
 
 
-def serve(registry: Path) -> tuple[int, str]:
-    # An impossible port: should the start-up checks ever let a bad set-up through, uvicorn fails
-    # at once instead of serving (and the test fails rather than hangs).
-    result = runner.invoke(app, ["serve", "--registry", str(registry), "--port", "70000"])
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port another socket listens on: should the start-up checks ever let a bad set-up
+    through, uvicorn fails at once instead of serving (and the test fails rather than hangs)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def serve(registry: Path | None, port: int) -> tuple[int, str]:
+    where = ["--registry", str(registry)] if registry else []
+    result = runner.invoke(app, ["serve", *where, "--port", str(port)])
     return result.exit_code, result.output
 
 
-def test_a_model_of_an_older_format_stops_serve_with_what_to_do(registry: Path) -> None:
+def test_a_model_of_an_older_format_stops_serve_with_what_to_do(registry: Path, taken_port: int) -> None:
     metadata_path = registry / "v1" / METADATA
     metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
     metadata["format"] = FORMAT - 1
     metadata_path.write_text(json.dumps(metadata), encoding="utf-8")
-    code, output = serve(registry)
+    code, output = serve(registry, taken_port)
     assert code != 0
     assert "cannot start" in output and f"model format {FORMAT - 1}" in output and "triage train" in output
+    assert output.count("cannot start") == 1, output
     assert "Traceback" not in output
 
 
-def test_a_bad_api_key_stops_serve_naming_the_entry(registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_api_key_stops_serve_naming_the_entry(
+    registry: Path, taken_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TRIAGE_API_KEYS", "demo-intake-key:intake,short:agent")
-    code, output = serve(registry)
+    code, output = serve(registry, taken_port)
     assert code != 0
     assert "TRIAGE_API_KEYS, entry 2: the key is shorter than 8 characters" in output
     assert "Traceback" not in output
 
 
 def test_an_empty_registry_stops_serve_when_the_default_model_is_turned_off(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, taken_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Before, serve trained the default model whatever TRIAGE_TRAIN_DEFAULT_MODEL said.
     monkeypatch.delenv("TRIAGE_REGISTRY", raising=False)
     monkeypatch.setenv("TRIAGE_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("TRIAGE_API_KEYS", "demo-intake-key:intake")
     monkeypatch.setenv("TRIAGE_TRAIN_DEFAULT_MODEL", "false")
-    result = runner.invoke(app, ["serve", "--port", "70000"])
-    assert result.exit_code != 0
-    assert f"{tmp_path / 'var' / 'models'}: no current model version" in result.output
-    assert "Traceback" not in result.output
+    code, output = serve(None, taken_port)
+    assert code != 0
+    assert f"{tmp_path / 'var' / 'models'}: no current model version" in output
+    assert output.count("no current model version") == 1, output
+    assert "Traceback" not in output
     assert not (tmp_path / "var" / "models").exists() or not any((tmp_path / "var" / "models").iterdir())
+
+
+def test_a_good_set_up_logs_what_the_service_runs_with(registry: Path, taken_port: int) -> None:
+    # The service's own log lines (unconfigured before: only warnings, bare) in uvicorn's format;
+    # then uvicorn cannot bind the taken port and says so.
+    code, output = serve(registry, taken_port)
+    assert "INFO:     ticket service ready: database sqlite:///" in output
+    assert ", API keys: intake 1, agent 0, analyst 0, admin 0" in output
+    assert code != 0 and "address already in use" in output
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_a_port_that_cannot_be_is_refused_before_anything_starts(registry: Path, port: str) -> None:
+    result = runner.invoke(app, ["serve", "--registry", str(registry), "--port", port])
+    assert result.exit_code == 2
+    assert "--port" in result.output and "Traceback" not in result.output
