@@ -88,7 +88,7 @@ def start_services(services: Services) -> None:
     services.metrics.observe_model(loaded.version)
     roles = ", ".join(f"{role} {count}" for role, count in services.keys.roles().items())
     log.info(
-        "ticket service ready: database %s, model %s, API keys: %s",
+        "ticket service set up: database %s, model %s, API keys: %s",
         database.describe(),
         loaded.version,
         roles,
