@@ -180,12 +180,9 @@ def serve_command(
     # is reported in one line here instead of as a traceback from inside the server.
     try:
         services = create_app().state.services
+        start_services(services)
     except Exception as error:  # every start-up failure ends the command the same way
         fail(f"the ticket service cannot start: {error}")
-    try:
-        start_services(services)
-    except Exception:
-        raise typer.Exit(1) from None  # start_services has logged why, in one line
     stop_services(services)
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_config=log_config)
 

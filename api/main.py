@@ -76,9 +76,8 @@ def start_services(services: Services) -> None:
         holder = ModelHolder(registry, poll_seconds=settings.model_poll_seconds)
         loaded = holder.start()
         services.policy = load_policy(settings.escalation_rules, loaded.model.taxonomy)
-    except BaseException as error:
+    except BaseException:
         database.dispose()
-        log.error("the ticket service cannot start: %s", error)
         raise
     services.thresholds = Thresholds(
         category=settings.threshold_category, subtype=settings.threshold_subtype, tier=settings.threshold_tier
@@ -258,7 +257,11 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
 
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-        start_services(services)
+        try:
+            start_services(services)
+        except Exception as error:
+            log.error("the ticket service cannot start: %s", error)
+            raise
         # Build every route's validators now: FastAPI builds them lazily on the first request,
         # and concurrent first requests race while doing it.
         for _ in iter_route_contexts(application.routes):

@@ -99,3 +99,21 @@ def test_a_port_that_cannot_be_is_refused_before_anything_starts(registry: Path,
     result = runner.invoke(app, ["serve", "--registry", str(registry), "--port", port])
     assert result.exit_code == 2
     assert "--port" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("notaurl", "DATABASE_URL 'notaurl' is not a database URL"),
+        ("mysql://someone@somewhere/db", "DATABASE_URL: unsupported database 'mysql'"),
+    ],
+)
+def test_a_bad_database_url_stops_serve_saying_why(
+    registry: Path, taken_port: int, monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    code, output = serve(registry, taken_port)
+    assert code != 0
+    assert f"the ticket service cannot start: {says}" in output
+    assert output.count("cannot start") == 1, output
+    assert "Traceback" not in output
