@@ -546,7 +546,10 @@ SEARCH: tuple[tuple[Candidate, tuple], ...] = (
 # tier head reading subtype probabilities out-of-fold within that fold, a nested loop) → tier
 # .773/.770, ECE .017/.019 against .014/.021, for 2.4 times the training time. jieba's search
 # mode (long words also cut into their dictionary sub-words) for the word block → .774/.601/.775
-# and .767/.598/.770: worse for category.
+# and .767/.598/.770: worse for category. The word block weighted against the character block
+# (both L2-normalised, 1:1 by default): 0.7 → .778/.608/.778 and .770/.603/.773, 1.4 →
+# .768/.593/.768 and .772/.594/.775 on seeds 0/1: no head gains on both seeds but the tier at 0.7
+# (+0.5, +0.3), within the seed-to-seed swing.
 def cross_validate_product(train: Split, folds, corpus_files: Sequence[Path] = ()) -> dict:
     """The shipped `ComplaintClassifier` (defaults) on the CV folds; `corpus_files` rows only train."""
     taxonomy = load_taxonomy()
