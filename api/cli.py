@@ -162,7 +162,9 @@ def report_command(
 def serve_command(
     host: Annotated[str, typer.Option(envvar="TRIAGE_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="TRIAGE_PORT", min=0, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(min=1)] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, max=32, help="Server processes; each holds its own model (about 300 MB).")
+    ] = 1,
     *,
     registry_root: RegistryOption,
 ) -> None:

@@ -94,11 +94,15 @@ def test_a_good_set_up_logs_what_the_service_runs_with(registry: Path, taken_por
     assert code != 0 and "address already in use" in output
 
 
-@pytest.mark.parametrize("port", ["70000", "-1", "http"])
-def test_a_port_that_cannot_be_is_refused_before_anything_starts(registry: Path, port: str) -> None:
-    result = runner.invoke(app, ["serve", "--registry", str(registry), "--port", port])
+@pytest.mark.parametrize(
+    ("option", "value"), [("--port", "70000"), ("--port", "-1"), ("--port", "http"), ("--workers", "100000")]
+)
+def test_impossible_numbers_are_refused_before_anything_starts(registry: Path, option: str, value: str) -> None:
+    # A port past 65535 was an OverflowError traceback from uvicorn; 100,000 workers would each
+    # have loaded a model.
+    result = runner.invoke(app, ["serve", "--registry", str(registry), option, value])
     assert result.exit_code == 2
-    assert "--port" in result.output and "Traceback" not in result.output
+    assert option in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(
