@@ -61,8 +61,9 @@ def _version() -> str:
         return "0.1.0"
 
 
-def start_services(services: Services) -> None:
-    """Open and migrate the database, load the model, read the rules (blocking; at start-up)."""
+def start_services(services: Services) -> str:
+    """Open and migrate the database, load the model, read the rules (blocking; at start-up).
+    Returns the version of the model in service."""
     settings = services.settings
     database = Database(settings.resolved_database_url)
     try:
@@ -85,13 +86,15 @@ def start_services(services: Services) -> None:
     services.database = database
     services.models = holder
     services.metrics.observe_model(loaded.version)
+    return loaded.version
+
+
+def announce(services: Services, version: str) -> None:
+    """Log what the started service runs with (once per server process; `triage serve`'s own
+    start-up check does not repeat it)."""
     roles = ", ".join(f"{role} {count}" for role, count in services.keys.roles().items())
-    log.info(
-        "ticket service set up: database %s, model %s, API keys: %s",
-        database.describe(),
-        loaded.version,
-        roles,
-    )
+    database = services.database.describe() if services.database else "none"
+    log.info("ticket service ready: database %s, model %s, API keys: %s", database, version, roles)
     if not len(services.keys):
         log.warning("no API keys configured (TRIAGE_API_KEYS / TRIAGE_API_KEYS_FILE): every /v1 route answers 401")
 
@@ -258,10 +261,11 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         try:
-            start_services(services)
+            version = start_services(services)
         except Exception as error:
             log.error("the ticket service cannot start: %s", error)
             raise
+        announce(services, version)
         # Build every route's validators now: FastAPI builds them lazily on the first request,
         # and concurrent first requests race while doing it.
         for _ in iter_route_contexts(application.routes):

@@ -89,7 +89,8 @@ def test_a_good_set_up_logs_what_the_service_runs_with(registry: Path, taken_por
     # The service's own log lines (unconfigured before: only warnings, bare) in uvicorn's format;
     # then uvicorn cannot bind the taken port and says so.
     code, output = serve(registry, taken_port)
-    assert "INFO:     ticket service set up: database sqlite:///" in output
+    assert "INFO:     ticket service ready: database sqlite:///" in output
+    assert output.count("ticket service ready") == 1, output
     assert ", API keys: intake 1, agent 0, analyst 0, admin 0" in output
     assert code != 0 and "address already in use" in output
 
