@@ -1,4 +1,8 @@
-"""Open routes: GET /healthz (process up), GET /readyz (model and database), GET /metrics."""
+"""Open routes: GET /healthz (process up), GET /readyz (model and database), GET /metrics.
+
+/healthz and /readyz also answer HEAD (status only), which some load balancers and uptime
+checkers send; FastAPI does not add HEAD to GET routes by itself.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health, summary="The process is up")
+@router.head("/healthz", include_in_schema=False)
 def healthz() -> Health:
     """Always 200 while the process serves requests."""
     return Health(status="ok")
@@ -24,6 +29,7 @@ def healthz() -> Health:
     summary="Model loaded and database reachable",
     responses={503: {"model": Readiness, "description": "Not ready, with the reasons"}},
 )
+@router.head("/readyz", include_in_schema=False)
 def readyz(services: ServicesDep) -> Response:
     """200 when a model is loaded and the database answers; 503 with the reasons otherwise."""
     reasons: list[str] = []

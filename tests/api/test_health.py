@@ -24,6 +24,13 @@ def test_healthz_and_readyz(client: TestClient) -> None:
     assert ready.json() == {"status": "ready", "model_version": "test-sample", "reasons": []}
 
 
+def test_health_routes_answer_head_with_the_status_only(client: TestClient) -> None:
+    for path in ("/healthz", "/readyz"):
+        response = client.head(path)
+        assert response.status_code == 200 and response.content == b""
+    assert "head" not in client.get("/openapi.json").json()["paths"]["/healthz"]
+
+
 def test_readyz_is_503_with_the_reason_when_the_database_is_unreachable(client: TestClient) -> None:
     services: Services = client.app.state.services  # type: ignore[attr-defined]
     working = services.database
@@ -31,6 +38,7 @@ def test_readyz_is_503_with_the_reason_when_the_database_is_unreachable(client: 
     try:
         response = client.get("/readyz")
         assert response.status_code == 503
+        assert client.head("/readyz").status_code == 503
         assert response.json()["status"] == "not_ready"
         assert response.json()["reasons"] == ["database unreachable (OperationalError)"]
         tickets = client.get("/v1/tickets", headers=headers("agent"))
