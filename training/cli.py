@@ -386,7 +386,8 @@ def models_command(*, registry_root: RegistryOption) -> None:
     table = Table(title=str(registry_root))
     for column in ("", "version", "created", "rows", "category F1", "subtype F1", "tier F1", "evaluated on"):
         table.add_column(column)
-    for info in registry.versions():
+    versions, unreadable = registry.scan()
+    for info in versions:
         metrics = info.metadata.get("metrics", {})
         table.add_row(
             "*" if info.current else "",
@@ -399,8 +400,9 @@ def models_command(*, registry_root: RegistryOption) -> None:
     stdout_console().print(table)
     if not table.row_count:
         stdout_console().print(f"no model versions in {registry_root}; train one with: triage train", highlight=False)
-    for version, problem in registry.unreadable().items():
-        current = " (in service)" if version == registry.current_version() else ""
+    current_version = registry.current_version()
+    for version, problem in unreadable.items():
+        current = " (in service)" if version == current_version else ""
         stdout_console().print(f"not listed: {version}{current}: {problem}", highlight=False, soft_wrap=True)
 
 

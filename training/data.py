@@ -318,11 +318,14 @@ def repeated_columns(header: Sequence[str]) -> str | None:
     return f"column(s) {', '.join(repeated)} appear more than once" if repeated else None
 
 
+EXTRA_FIELDS = "more fields than the header has columns"
+
+
 def broken_record(record: dict[str | None, Any], header: Sequence[str]) -> tuple[str | None, str] | None:
     """(column or None, problem) when a record is not a row of the file as its header describes:
     more fields than columns, or a line break in a column other than `text`."""
     if None in record:
-        return None, "more fields than the header has columns"
+        return None, EXTRA_FIELDS
     for column in header:
         value = record.get(column) or ""
         if column != "text" and ("\n" in value or "\r" in value):

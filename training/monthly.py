@@ -23,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from training.data import NumberedRecords, allow_long_fields, csv_error, unreadable_input  # noqa: E402
+from training.data import EXTRA_FIELDS, NumberedRecords, allow_long_fields, csv_error, unreadable_input  # noqa: E402
 from training.report import plot_confusion  # noqa: E402
 
 EXPORT_COLUMNS = (
@@ -71,7 +71,7 @@ def read_export(path: Path) -> list[dict[str, str]]:
 def _export_problems(record: dict[str | None, Any]) -> list[tuple[str, str]]:
     """(", column X" or "", problem) for what the report cannot use in one exported row."""
     if None in record:
-        return [("", "more fields than the header has columns")]
+        return [("", EXTRA_FIELDS)]
     if any(value is None for value in record.values()):
         return [("", "fewer fields than the header has columns")]
     found = []

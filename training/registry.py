@@ -86,28 +86,26 @@ class Registry:
 
     def versions(self) -> list[VersionInfo]:
         """Every readable version folder, oldest first."""
+        return self.scan()[0]
+
+    def scan(self) -> tuple[list[VersionInfo], dict[str, str]]:
+        """Every version folder, read once: the readable ones, oldest first, and what is wrong
+        with each of the others whose metadata this release cannot read (an older model format,
+        a damaged file). A folder without metadata is not a version and is in neither."""
         current = self.current_version()
         found = []
+        unreadable = {}
         for path in self._folders():
             try:
                 metadata = read_metadata(path)
-            except ArtifactError:
+            except ArtifactError as error:
+                if (path / METADATA).exists():
+                    unreadable[path.name] = str(error)
                 continue
             found.append(VersionInfo(path.name, path, metadata, path.name == current))
         # Ids made in the same second do not sort by time; the creation time does.
-        return sorted(found, key=lambda info: (str(info.metadata.get("created_at", "")), info.version))
-
-    def unreadable(self) -> dict[str, str]:
-        """Version folders whose metadata this release cannot read (an older model format, a
-        damaged file), each with what is wrong."""
-        problems = {}
-        for path in self._folders():
-            if (path / METADATA).exists():
-                try:
-                    read_metadata(path)
-                except ArtifactError as error:
-                    problems[path.name] = str(error)
-        return problems
+        found.sort(key=lambda info: (str(info.metadata.get("created_at", "")), info.version))
+        return found, unreadable
 
     def _folders(self) -> list[Path]:
         if not self.root.is_dir():
