@@ -490,10 +490,11 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _explains(char_term: str) -> bool:
-    """Whether a character n-gram means something to a reader: not a space, and not a piece of a
-    Latin word ("p" of APP, or of a [PHONE] placeholder; the word block shows whole words)."""
+    """Whether a character n-gram means something to a reader: not a space, and no piece of a
+    Latin word, a number or a placeholder ("p" of APP, "p闪" of APP闪退, "[" or "E]" of [PHONE],
+    "12" of 12315; the word block shows whole words and numbers)."""
     stripped = char_term.strip()
-    return bool(stripped) and not (stripped.isascii() and stripped.isalpha())
+    return bool(stripped) and not any(char.isascii() and (char.isalnum() or char in "[]@") for char in stripped)
 
 
 def _cue_pattern(word: str) -> str:

@@ -41,6 +41,15 @@ class DemandExtractor:
             return DemandMatch("none", 0, 0)
         for code, pattern in self.rules:
             for match in pattern.finditer(text):
-                if not _NEGATION.search(text[max(0, match.start() - 6) : match.start()]):
+                if not _negated(text, match.start(), match.end()):
                     return DemandMatch(code, match.start(), match.end())
         return DemandMatch("none", 0, 0)
+
+
+def _negated(text: str, start: int, end: int) -> bool:
+    """Whether a refusal comes just before the demand matched at [start, end), or ends inside
+    the match: a pattern may begin with 要/需要/想, which are the second half of 不要/不需要/不想
+    ("不要道歉" matches 要道歉)."""
+    window = text[max(0, start - 6) : end]
+    offset = start - max(0, start - 6)
+    return any(_NEGATION.search(window[: offset + cut]) for cut in range(end - start))

@@ -45,8 +45,9 @@ class Prediction:
     """The full prediction for one complaint.
 
     `judgeable` is false (and `issues` says why) when the text is not a Chinese complaint the
-    model can judge: too short, no CJK characters, only emoji or punctuation. The labels are
-    then the model's best guess with low probability and must go to review.
+    model can judge: too short, no CJK characters, only emoji or punctuation. Such a text is
+    classified as the empty text (what the model says with no evidence, the same for every
+    such text), gets no explanation, and must go to review.
     """
 
     category: LabelScore

@@ -96,7 +96,14 @@ class TriageModel:
             return []
         clipped = [clip(text) for text in texts]
         normalised = [normalise(text) for text in clipped]
-        inputs = self.classifier.inputs(normalised)
+        issues = [
+            text_issues(norm, truncated=len(text) < len(original))
+            for norm, text, original in zip(normalised, clipped, texts)
+        ]
+        judgeable = [not [issue for issue in row if issue != "truncated"] for row in issues]
+        # A text the model cannot judge is classified as the empty text: what the model says with
+        # no evidence, rather than a confident guess from one word or a few stray letters.
+        inputs = self.classifier.inputs([norm if ok else "" for norm, ok in zip(normalised, judgeable)])
         heads = self.classifier.heads(inputs)
         decoded = self.classifier.decode(heads)
         taxonomy = self.taxonomy
@@ -117,7 +124,9 @@ class TriageModel:
             category_code, subtype_code, tier_code = labels
             prepared = prepare(text) if explain or any(p in norm for p in _PLACEHOLDER_TEXT) else None
             explanation: dict[str, tuple[ExplanationTerm, ...]] = {}
-            if explain and prepared is not None:
+            if explain and not judgeable[i]:
+                explanation = {head: () for head in HEADS}
+            elif explain and prepared is not None:
                 # prepared.text is the normalised text the inputs were computed from.
                 contributions = self.classifier.contributions(inputs, i, labels, top_terms)
                 tokens = tokenize_with_spans(prepared.text)
@@ -127,7 +136,6 @@ class TriageModel:
                 }
             department_code = taxonomy.department_of(subtype_code)
             demand = self.demands.extract(norm).code
-            issues = text_issues(norm, truncated=len(text) < len(texts[i]))
             predictions.append(
                 Prediction(
                     category=LabelScore(
@@ -158,9 +166,9 @@ class TriageModel:
                     explanation=explanation,
                     masked_text=prepared.masked_original() if prepared is not None else text,
                     normalised_text=norm,
-                    judgeable=not [issue for issue in issues if issue != "truncated"],
+                    judgeable=judgeable[i],
                     tier_probabilities=dict(zip(tier_classes, probability["tier"][i])),
-                    issues=issues,
+                    issues=issues[i],
                     model_version=self.version,
                 )
             )

@@ -35,15 +35,29 @@ _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]++@(?>[A-Za-z0-9\-]
 _ID_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){16}[ \-]?[\dXx]" + _NO_ALNUM_AFTER)
 # Card numbers may be written in groups separated by spaces or dashes; a run of such groups may
 # hold more than the card ("卡号6222… 100元"), so `_bank_card_spans` looks inside it.
-_BANK_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){15,}" + _NO_ALNUM_AFTER)
+_BANK_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){14,}" + _NO_ALNUM_AFTER)
 _DIGIT_GROUP = re.compile(r"\d+")
-_MOBILE = re.compile(_NO_DIGIT_BEFORE + r"(?:\+?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}" + _NO_ALNUM_AFTER)
+# Mainland mobiles (1[3-9]x xxxx xxxx, maybe after +86), and Taiwan's (09xx xxx xxx, or +886 9xx…),
+# which the traditional-Chinese complaints give.
+_MOBILE = re.compile(
+    _NO_DIGIT_BEFORE
+    + r"(?:(?:(?:\+|00)?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}|(?:(?:\+|00)?886[ \-]?|0)9\d{2}(?:[ \-]?\d{3}){2})"
+    + _NO_ALNUM_AFTER
+)
+# Area codes without their leading 0: 10 (Beijing), 2x, or three digits from 3xx to 9xx. With the
+# country code (+86, 0086, "86-") the 0 is usually left out. The local number has 7 or 8 digits,
+# the last four maybe set apart ("6888 8888"); an extension follows 转 or a dash.
+_AREA = r"(?:10|2\d|[3-9]\d{2})"
 _LANDLINE = re.compile(
-    _NO_DIGIT_BEFORE + r"(?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{6,7}(?:[ \-]?转\d{1,5})?" + _NO_ALNUM_AFTER
+    _NO_DIGIT_BEFORE
+    + rf"(?:(?:(?:\+|00)86[ \-]?|86[ \-])\(?0?{_AREA}\)?|\(0{_AREA}\)|0{_AREA})"
+    + r"[ \-]?[2-9]\d{2,3}[ \-]?\d{4}(?:[ \-]?转\d{1,5}|-\d{1,5})?"
+    + _NO_ALNUM_AFTER
 )
 _WHITESPACE = re.compile(r"\s+")
-# Every kind of personal data has an '@' or a run of four digits: texts without one skip the scan.
-_PII_HINT = re.compile(r"@|\d{4}")
+# Every kind of personal data has an '@' or seven digits apart at most by single spaces or dashes
+# (the shortest is a landline's local number): texts without one skip the scan.
+_PII_HINT = re.compile(r"@|\d(?:[ \-]?\d){6}")
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -77,7 +91,10 @@ def is_luhn_valid(digits: str) -> bool:
 
 
 def _is_bank_card(digits: str) -> bool:
-    # UnionPay (62), Visa (4), Mastercard (5), Amex/JCB (3) issuer prefixes, 16-19 digits.
+    # UnionPay (62), Visa (4), Mastercard (5), JCB (35) issuer prefixes, 16-19 digits; American
+    # Express (34, 37), 15 digits.
+    if len(digits) == 15:
+        return digits[:2] in ("34", "37") and is_luhn_valid(digits)
     return 16 <= len(digits) <= 19 and digits[0] in "3456" and is_luhn_valid(digits)
 
 
@@ -159,6 +176,21 @@ _DROPPED = re.compile(
 )
 
 
+# Digits not written as digits: circled (①), parenthesised (⑴), with a full stop (⒈), superscript
+# (¹), fractions (½). NFKC would turn a list marker into a digit glued to the number after it
+# ("①13812345678" → "113812345678"), which then is no phone number to the masking: they become
+# a space instead, before NFKC.
+_NUMBER_SIGNS = re.compile(
+    "["
+    + "".join(
+        re.escape(char)
+        for char in map(chr, range(0x110000))
+        if unicodedata.category(char) == "No" and any(c.isdigit() for c in unicodedata.normalize("NFKC", char))
+    )
+    + "]"
+)
+
+
 @dataclass(frozen=True)
 class PreparedText:
     """The text a classifier sees, and where each of its characters came from.
@@ -218,7 +250,7 @@ def _fold(text: str) -> tuple[str, list[tuple[int, int]]]:
     origin: list[tuple[int, int]] = []
     previous_space = True
     for start, end in _clusters(text):
-        for char in unicodedata.normalize("NFKC", text[start:end]):
+        for char in unicodedata.normalize("NFKC", _NUMBER_SIGNS.sub(" ", text[start:end])):
             if char.isspace():
                 if previous_space:
                     continue
@@ -270,7 +302,8 @@ def prepare(text: str) -> PreparedText:
 
 def normalise(text: str) -> str:
     """Normalised, masked text for the classifier: the `text` of `prepare`, computed faster."""
-    folded = _WHITESPACE.sub(" ", _DROPPED.sub("", unicodedata.normalize("NFKC", text))).strip()
+    folded = unicodedata.normalize("NFKC", _NUMBER_SIGNS.sub(" ", text))
+    folded = _WHITESPACE.sub(" ", _DROPPED.sub("", folded)).strip()
     simplified = str(_converter().convert(folded))
     if len(simplified) != len(folded):
         return prepare(text).text

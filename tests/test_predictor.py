@@ -75,15 +75,22 @@ def test_explanation_terms_drive_the_prediction_and_point_into_the_text(sample_m
     assert "13812345678" not in prediction.masked_text and "[PHONE]" in prediction.masked_text
 
 
-def test_explanations_never_show_a_space_or_a_piece_of_a_latin_word(
+def test_explanations_never_show_a_space_or_a_piece_of_a_word_number_or_placeholder(
     sample_model: TriageModel, sample_rows: list[LabeledRow]
 ) -> None:
-    # Character n-grams of the [PHONE] placeholder's padding and letters ("p" of APP) used to be
+    # Character n-grams of the [PHONE] placeholder ("[", "E]") and letters ("p" of APP) used to be
     # shown, highlighting the masked phone number as the reason for a tier.
-    predictions = sample_model.predict_many([row.text for row in sample_rows], explain=True)
-    shown = [term for p in predictions for terms in p.explanation.values() for term in terms if term.kind == "char"]
+    texts = [row.text for row in sample_rows] + [
+        "卡号6222 0212 3456 7890 128被多扣款，要求退还",
+        "APP闪退，电话13812345678",
+    ]
+    predictions = sample_model.predict_many(texts, explain=True)
+    shown = [
+        term.term for p in predictions for terms in p.explanation.values() for term in terms if term.kind == "char"
+    ]
     assert shown
-    assert all(term.term.strip() and not (term.term.isascii() and term.term.strip().isalpha()) for term in shown)
+    assert all(term.strip() for term in shown)
+    assert not [term for term in shown if any(char.isascii() and (char.isalnum() or char in "[]@") for char in term)]
 
 
 def test_a_changed_phone_number_does_not_change_the_prediction(sample_model: TriageModel) -> None:
@@ -118,6 +125,11 @@ def test_text_the_model_cannot_judge_is_flagged_not_guessed(sample_model: Triage
     prediction = sample_model.predict(text)
     assert not prediction.judgeable
     assert issue in prediction.issues
+    # Not a guess from a word or two ("差" alone gave product at 0.95): what the model says of
+    # the empty text, with nothing to explain.
+    empty = sample_model.predict("")
+    assert (prediction.category, prediction.subtype, prediction.tier) == (empty.category, empty.subtype, empty.tier)
+    assert all(terms == () for terms in prediction.explanation.values())
 
 
 def test_very_long_text_is_classified_on_its_beginning_and_flagged(sample_model: TriageModel) -> None:
@@ -160,6 +172,16 @@ def test_a_non_string_is_a_clear_error(sample_model: TriageModel) -> None:
         ("商家一直不给退款，气死了", "refund"),
         ("至今未退款，我要投诉", "refund"),
         ("我很不满意要求退款", "refund"),
+        # a refusal whose second half begins the demand's pattern (不要 + 要道歉)
+        ("我不要换货", "none"),
+        ("不要道歉，要求赔偿", "compensation"),
+        ("不要换货，修好就行", "repair"),
+        # more ways to say it
+        ("用了三天就坏，希望能换个新的", "exchange"),
+        ("请安排师傅上门修理", "repair"),
+        ("多扣的钱赶紧把钱还给我", "refund"),
+        # both: compensation is what the ticket must act on
+        ("要求赔偿并道歉", "compensation"),
     ],
 )
 def test_demand_extraction(sample_model: TriageModel, text: str, demand: str) -> None:

@@ -54,13 +54,29 @@ def test_only_emoji_normalises_to_empty() -> None:
         (f"身份证{VALID_ID[:14]}\x0b{VALID_ID[14:]}", "[IDCARD]"),  # a vertical tab inside
         (f"卡号{VALID_CARD} 100元被扣了", "[BANKCARD]"),  # the amount after it is not part of it
         (f"扣了100 {VALID_CARD}这张卡", "[BANKCARD]"),
+        # list markers NFKC turns into digits do not glue onto the number after them
+        ("联系方式：①13812345678", "[PHONE]"),
+        ("电话¹13812345678", "[PHONE]"),
+        (f"身份证⑴{VALID_ID}", "[IDCARD]"),
+        # numbers in groups of three, with no run of four digits anywhere in the text
+        ("卡号622 202 123 456 789 012 8被扣", "[BANKCARD]"),
+        ("身份证110 105 194 912 310 02X", "[IDCARD]"),
+        # landlines: local number in two groups, country code without the area code's 0, extension
+        ("座机021-6888 8888", "[PHONE]"),
+        ("打010 6234 5678", "[PHONE]"),
+        ("+86-10-62345678", "[PHONE]"),
+        ("0086-755-23456789", "[PHONE]"),
+        ("分机010-62345678-123找我", "[PHONE]"),
+        ("0086 13812345678", "[PHONE]"),
+        ("聯絡電話：0912-345-678", "[PHONE]"),  # a Taiwan mobile
+        ("卡号378282246310005", "[BANKCARD]"),  # American Express, 15 digits
     ],
 )
 def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> None:
     masked = mask_pii(text)
     assert placeholder in masked
     assert placeholder in normalise(text)
-    for digits in ("13812345678", "62345678", VALID_ID, VALID_CARD, "zhang.san", "19491231"):
+    for digits in ("13812345678", "62345678", VALID_ID, VALID_CARD, "zhang.san", "19491231", "8888", "5678", "345"):
         assert digits not in masked
 
 
@@ -74,6 +90,9 @@ def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> No
         "2026-10-31 买的",
         "型号iPhone15 Pro Max 256G",
         "工号@客服小王",
+        "订单号0123456789",  # no area code starts 01 but 010
+        "编号 0012345678",
+        "第⑩条写着7天无理由",
     ],
 )
 def test_text_that_only_looks_like_personal_data_is_kept(text: str) -> None:
