@@ -3,7 +3,8 @@
 Every error body is `{"detail": [{"loc": [...], "msg": "...", "type": "...", ...}]}` — the
 shape of FastAPI's validation errors — where `loc` names the field (`["body", "text"]`,
 `["header", "Idempotency-Key"]`, `["path", "ticket_no"]`, `["query", "cursor"]`). Some errors add
-keys to the item (`allowed` for an illegal transition). Inputs are never echoed back.
+keys to the item (`allowed` for an illegal transition). An input is echoed back only to say which
+value was wrong, and then at most its first `QUOTE_CHARS` characters (`quoted`).
 
 | status | type | when |
 |---|---|---|
@@ -11,7 +12,7 @@ keys to the item (`allowed` for an illegal transition). Inputs are never echoed 
 | 403 | forbidden | the key's role may not use the route |
 | 404 | not_found | unknown ticket number or path |
 | 409 | idempotency_conflict, illegal_transition, concurrent_update, | conflicts with the state |
-|     | survey_exists, ticket_not_closed | |
+|     | survey_exists, ticket_not_closed, ticket_closed | |
 | 413 | body_too_large | a request body over `max_body_bytes` (16 MiB) |
 | 422 | pydantic's types (missing, extra_forbidden, literal_error, …), | bad input, naming the field |
 |     | value_error, string_too_long, json_invalid, wrong_content_type | |
@@ -22,6 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+QUOTE_CHARS = 40
+
+
+def quoted(value: str) -> str:
+    """`value` in quotes for an error message, cut to `QUOTE_CHARS` characters."""
+    if len(value) <= QUOTE_CHARS:
+        return repr(value)
+    return repr(value[:QUOTE_CHARS]) + f"… ({len(value)} characters)"
 
 
 class ApiError(Exception):

@@ -30,9 +30,16 @@ from starlette.routing import compile_path
 from api.auth import load_key_ring
 from api.db import Database
 from api.deps import Services
-from api.errors import ApiError
+from api.errors import ApiError, quoted
 from api.metrics import Metrics
-from api.middleware import OPEN_PATHS, AuthMiddleware, BodyLimitMiddleware, MetricsMiddleware
+from api.middleware import (
+    HEAD_REQUEST,
+    OPEN_PATHS,
+    AuthMiddleware,
+    BodyLimitMiddleware,
+    HeadMiddleware,
+    MetricsMiddleware,
+)
 from api.routers import classify, console, events, health, model, review, stats, surveys, tickets
 from api.services.escalation import load_policy
 from api.services.model_holder import ModelHolder
@@ -148,7 +155,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         detail = [
             {
                 "loc": ["header", "Content-Type"],
-                "msg": f"expected Content-Type: application/json, got {content_type or 'none'!r}",
+                "msg": f"expected Content-Type: application/json, got {quoted(content_type or 'none')}",
                 "type": "wrong_content_type",
             }
         ]
@@ -169,13 +176,15 @@ def _why_unparsable(cause: BaseException | None) -> str:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route of the app serves at the request's path. Starlette's own 405
-    names only the first route's methods, though a path such as /v1/tickets has a POST and a GET
-    route."""
+    """Every method some route of the app serves at the request's path (HEAD with GET, see
+    `HeadMiddleware`). Starlette's own 405 names only the first route's methods, though a path
+    such as /v1/tickets has a POST and a GET route."""
     methods: set[str] = set()
     for route in iter_route_contexts(request.app.routes):
         if route.path and route.methods and compile_path(route.path)[0].fullmatch(request.url.path):
             methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")
     return sorted(methods)
 
 
@@ -193,7 +202,8 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     headers = getattr(error, "headers", None)
     if error.status_code == 405:
         allowed = _allowed_methods(request)
-        message = f"{request.method} is not served at {request.url.path}; allowed: {', '.join(allowed)}"
+        method = "HEAD" if request.scope.get(HEAD_REQUEST) else request.method
+        message = f"{method} is not served at {request.url.path}; allowed: {', '.join(allowed)}"
         headers = {**(headers or {}), "Allow": ", ".join(allowed)}
     body = {"detail": [{"loc": loc, "msg": message, "type": kind}]}
     return JSONResponse(body, status_code=error.status_code, headers=headers)
@@ -296,6 +306,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.add_exception_handler(ModelError, _model_error)
     app.add_exception_handler(Exception, _unexpected)
     # added last = outermost: metrics see every response, auth runs before the body is read
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuthMiddleware, keys=services.keys)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)

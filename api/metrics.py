@@ -2,7 +2,8 @@
 
 - `triage_http_requests_total{method,route,status}` and
   `triage_http_request_duration_seconds{method,route,status}`: `route` is the route template
-  (`/v1/tickets/{ticket_no}`), never the raw path, so ticket numbers do not become labels;
+  (`/v1/tickets/{ticket_no}`), never the raw path, so ticket numbers do not become labels, and
+  `method` one of the standard methods or OTHER;
 - `triage_predictions_total{head,label}`: predicted classes per head (classify and intake);
 - `triage_tickets_created_total{tier}`, `triage_escalations_total{rule}`;
 - `triage_model_info{version}` = 1 for the version in service.
@@ -17,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from model.prediction import Prediction
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -50,7 +52,9 @@ class Metrics:
         self._version_lock = threading.Lock()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count a finished request."""
+        """Count a finished request (a method outside the standard ones as OTHER: a client cannot
+        make up label values)."""
+        method = method if method in HTTP_METHODS else "OTHER"
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route, str(status)).observe(seconds)
 

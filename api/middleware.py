@@ -1,4 +1,4 @@
-"""ASGI middleware: request metrics, authentication and the request-body size limit.
+"""ASGI middleware: request metrics, authentication, the request-body size limit, HEAD.
 
 Authentication runs before anything reads the request, so a request without a valid key gets a
 401 on every path but the open ones, whatever its body; roles are checked per route by the
@@ -18,6 +18,7 @@ from api.errors import ApiError, PayloadTooLarge, Unauthorized
 from api.metrics import Metrics
 
 PRINCIPAL = "triage.principal"
+HEAD_REQUEST = "triage.head_request"
 OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
     # the agents' console: static files holding no data (its API calls carry the key)
@@ -108,6 +109,29 @@ class AuthMiddleware:
             return
         scope[PRINCIPAL] = principal
         await self.app(scope, receive, send)
+
+
+class HeadMiddleware:
+    """HEAD wherever GET is served: the request runs as a GET and only its status and headers
+    are sent (FastAPI does not add HEAD to GET routes; load balancers and uptime checkers send
+    it). `HEAD_REQUEST` in the scope tells error handlers the method the client used."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET", HEAD_REQUEST: True}, receive, headers_only)
 
 
 class BodyLimitMiddleware:

@@ -1,18 +1,19 @@
 """Pydantic schemas, split by direction: `*Request`/`*Create` come in, the rest go out.
 
 Input models forbid unknown fields (a misspelt field is an error, not silently dropped) and
-clean every string: NUL characters are removed and lone surrogates replaced, so nothing a client
-sends can break the database encoding. Codes are English; every code shown to users comes with
-its Chinese `name`.
+clean every string: control characters (but tab and line breaks) are removed and lone
+surrogates replaced, so nothing a client sends can break the database encoding. Codes are
+English; every code shown to users comes with its Chinese `name`.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+import unicodedata
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 CHANNEL_NAMES = {"phone": "电话", "online": "在线", "email": "邮件", "social": "社交媒体", "store": "门店"}
 SURVEY_METHOD_NAMES = {"phone": "电话回访", "online": "在线问卷", "sms": "短信", "app": "APP推送"}
@@ -33,17 +34,35 @@ TicketStatus = Literal[
 ]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Control characters but tab, line feed and carriage return: NUL breaks database encodings, the
+# others (terminal escapes, bells) are nothing a person wrote.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_NUMBER = re.compile(r"\s*[-+]?\d+(?:\.\d*)?\s*")
 
 
 def clean_text(value: str) -> str:
-    """Remove NUL characters and replace lone surrogates (both break database encodings)."""
-    return _SURROGATE.sub("\ufffd", value.replace("\x00", ""))
+    """Remove control characters (tab and line breaks stay) and replace lone surrogates (which
+    break database encodings)."""
+    return _SURROGATE.sub("\ufffd", _CONTROL.sub("", value))
 
 
 def _required(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty or only whitespace")
+    # Format characters (zero-width space, byte-order mark, direction marks) are invisible too.
+    if all(char.isspace() or unicodedata.category(char) == "Cf" for char in value):
+        raise ValueError("must not be empty or only whitespace or invisible characters")
     return value
+
+
+def iso_only(value: Any) -> Any:
+    """Refuse a number where a date or time is expected (pydantic would read it as a Unix time)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("expected an ISO 8601 date or time, such as 2026-11-23 or 2026-11-23T10:00:00+08:00")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(iso_only)]
+IsoTime = Annotated[datetime, BeforeValidator(iso_only)]
 
 
 def _optional(value: str | None) -> str | None:
@@ -113,7 +132,7 @@ class TicketCreate(_In):
     contact: OptionalShort = Field(default=None, description="Phone or e-mail; shown only to agents.")
     order_id: OptionalId = None
     product: OptionalShort = None
-    occurred_at: Annotated[datetime | None, AfterValidator(plausible_time)] = Field(
+    occurred_at: Annotated[IsoTime | None, AfterValidator(plausible_time)] = Field(
         default=None, description="When the problem happened (ISO 8601; without offset: business time zone)."
     )
 
@@ -210,7 +229,16 @@ class SurveyCreate(_In):
     comment: OptionalNote = None
 
 
-Code = Annotated[str | None, Field(max_length=40), AfterValidator(_clean_optional)]
+def _code(value: str | None) -> str | None:
+    if value is None:
+        return None
+    stripped = clean_text(value).strip()
+    if not stripped:
+        raise ValueError("must not be empty: leave the field out to keep the current label")
+    return stripped
+
+
+Code = Annotated[str | None, Field(max_length=40), AfterValidator(_code)]
 
 
 class ReviewRequest(_In):

@@ -323,3 +323,8 @@ def normalise(text: str) -> str:
 def mask_pii(text: str) -> str:
     """The text as written, with phone, ID-card, bank-card numbers and e-mails replaced."""
     return prepare(text).masked_original()
+
+
+def mask_optional(text: str | None) -> str | None:
+    """`mask_pii` of a text that may be missing (None and "" are returned as they are)."""
+    return mask_pii(text) if text else text

@@ -1,8 +1,5 @@
-"""Open routes: GET /healthz (process up), GET /readyz (model and database), GET /metrics.
-
-/healthz and /readyz also answer HEAD (status only), which some load balancers and uptime
-checkers send; FastAPI does not add HEAD to GET routes by itself.
-"""
+"""Open routes: GET /healthz (process up), GET /readyz (model and database), GET /metrics
+(and HEAD on each, as on every GET route: `api.middleware.HeadMiddleware`)."""
 
 from __future__ import annotations
 
@@ -17,7 +14,6 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health, summary="The process is up")
-@router.head("/healthz", include_in_schema=False)
 def healthz() -> Health:
     """Always 200 while the process serves requests."""
     return Health(status="ok")
@@ -29,7 +25,6 @@ def healthz() -> Health:
     summary="Model loaded and database reachable",
     responses={503: {"model": Readiness, "description": "Not ready, with the reasons"}},
 )
-@router.head("/readyz", include_in_schema=False)
 def readyz(services: ServicesDep) -> Response:
     """200 when a model is loaded and the database answers; 503 with the reasons otherwise."""
     reasons: list[str] = []

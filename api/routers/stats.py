@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import AnalystUser, ModelDep, NowDep, SessionDep, SettingsDep
 from api.errors import InvalidInput
-from api.schemas import EARLIEST_YEAR, LATEST_YEAR, error_responses
+from api.schemas import EARLIEST_YEAR, LATEST_YEAR, IsoDate, error_responses
 from api.services.drift import DriftLimits, drift_report
 from api.services.stats import GroupBy, ticket_stats
 from api.settings import Settings
@@ -17,8 +17,8 @@ from api.stats_schemas import DriftResponse, StatsResponse
 
 router = APIRouter(prefix="/v1/stats", tags=["statistics"], responses=error_responses(401, 403, 422, 503))
 
-From = Annotated[date, Query(alias="from", description="First day (YYYY-MM-DD, business time zone), inclusive.")]
-To = Annotated[date, Query(alias="to", description="Last day (YYYY-MM-DD, business time zone), inclusive.")]
+From = Annotated[IsoDate, Query(alias="from", description="First day (YYYY-MM-DD, business time zone), inclusive.")]
+To = Annotated[IsoDate, Query(alias="to", description="Last day (YYYY-MM-DD, business time zone), inclusive.")]
 
 
 def _check_range(first: date, last: date, settings: Settings) -> None:

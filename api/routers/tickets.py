@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from api.deps import IntakeUser, ModelDep, NowDep, PolicyDep, ServicesDep, SessionDep, ThresholdsDep, TicketReader
-from api.errors import InvalidInput
+from api.errors import InvalidInput, quoted
 from api.presenters import PresenterDep, ticket_view
 from api.schemas import (
     Channel,
+    IsoTime,
     TicketCreate,
     TicketPage,
     TicketPublic,
@@ -61,6 +62,7 @@ def create(
     result = create_ticket(
         session,
         payload=payload,
+        client=principal.name,
         key=idempotency_key,
         loaded=loaded,
         policy=policy,
@@ -94,7 +96,7 @@ def _zone_aware(value: datetime | None, zone: tzinfo, field: str) -> datetime | 
 def _check_code(value: str | None, allowed: list[str], field: str) -> None:
     if value is not None and value not in allowed:
         raise InvalidInput(
-            f"{field} {value!r} is not one of {', '.join(allowed)}", loc=["query", field], allowed=allowed
+            f"{field} {quoted(value)} is not one of {', '.join(allowed)}", loc=["query", field], allowed=allowed
         )
 
 
@@ -111,8 +113,8 @@ def list_(
     tier: str | None = None,
     category: str | None = None,
     channel: Channel | None = None,
-    created_from: Annotated[datetime | None, Query(description="Received at or after (ISO 8601).")] = None,
-    created_to: Annotated[datetime | None, Query(description="Received before (ISO 8601).")] = None,
+    created_from: Annotated[IsoTime | None, Query(description="Received at or after (ISO 8601).")] = None,
+    created_to: Annotated[IsoTime | None, Query(description="Received before (ISO 8601).")] = None,
     overdue: Annotated[bool | None, Query(description="Open and past a due time.")] = None,
     needs_review: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,

@@ -12,11 +12,7 @@ from api.errors import Conflict
 from api.schemas import AssignedEvent, ClosedEvent, EscalatedEvent, EventCreate, ResolvedEvent
 from api.services.tracking import FIRST_RESPONSE_STAGES, STATUS_NAMES, allowed_next, can_follow
 from api.tables import Ticket, TicketEvent
-from model.text import mask_pii
-
-
-def _masked(value: str | None) -> str | None:
-    return mask_pii(value) if value else value
+from model.text import mask_optional, mask_pii
 
 
 def add_event(session: Session, *, ticket: Ticket, event: EventCreate, actor: str, now: datetime) -> TicketEvent:
@@ -39,7 +35,7 @@ def add_event(session: Session, *, ticket: Ticket, event: EventCreate, actor: st
     details: dict[str, Any] = {}
     owner: str | None = None
     if isinstance(event, AssignedEvent | EscalatedEvent):
-        owner = event.owner
+        owner = mask_optional(event.owner)
     if isinstance(event, ResolvedEvent):
         details["resolution"] = mask_pii(event.resolution)
     if isinstance(event, ClosedEvent):
@@ -53,7 +49,7 @@ def add_event(session: Session, *, ticket: Ticket, event: EventCreate, actor: st
         actor=actor,
         at=now,
         owner=owner,
-        note=_masked(event.note),
+        note=mask_optional(event.note),
         details=details,
     )
     ticket.status = event.stage

@@ -1,16 +1,18 @@
 """Idempotency keys of ticket creation: one key, one request body, one ticket.
 
-A key is kept `idempotency_ttl_hours` (at least 24 h). The same key with the same body (compared
-by the SHA-256 of its validated, canonical JSON form) gives back the same ticket; with another
-body it is a conflict. Concurrent duplicates race on the key's primary key: the loser's insert
-fails with an IntegrityError and it replays the winner's ticket.
+Keys belong to the client that sent them (the name of its API key), so two intake systems may
+use the same key. A key is kept `idempotency_ttl_hours` (at least 24 h). The same key with the
+same body (compared by the SHA-256 of its validated, canonical JSON form, where `occurred_at`
+is the instant it names, however written) gives back the same ticket; with another body it is
+a conflict. Concurrent duplicates race on the key's primary key: the loser's insert fails with
+an IntegrityError and it replays the winner's ticket.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -21,9 +23,20 @@ from api.tables import IdempotencyKey
 HEADER = "Idempotency-Key"
 
 
-def request_hash(payload: TicketCreate) -> str:
-    """SHA-256 of the validated request in canonical JSON (field order and spacing do not matter)."""
-    canonical = json.dumps(payload.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def stored_key(client: str, key: str) -> str:
+    """The stored form of `client`'s key: a hash of both (together they may be longer than the column)."""
+    return "sha256:" + hashlib.sha256(f"{client}\n{key}".encode()).hexdigest()
+
+
+def request_hash(payload: TicketCreate, zone: tzinfo) -> str:
+    """SHA-256 of the validated request in canonical JSON (field order and spacing do not matter;
+    `occurred_at` in UTC, a time without offset read in the business time zone `zone`)."""
+    fields = payload.model_dump(mode="json")
+    if payload.occurred_at is not None:
+        occurred = payload.occurred_at
+        occurred = occurred if occurred.tzinfo is not None else occurred.replace(tzinfo=zone)
+        fields["occurred_at"] = occurred.astimezone(UTC).isoformat()
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

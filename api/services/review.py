@@ -13,6 +13,7 @@ the labels before and after; a re-review replaces the final labels (the last one
   subtype must still belong to it (or the category must have a single subtype).
 - A tier less urgent than the ticket's current tier (tiers are listed most urgent first in the
   taxonomy) is a downgrade: it needs a comment and is flagged in the event.
+- A closed ticket is not reviewed (409 `ticket_closed`): reopen it first.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.errors import InvalidInput
+from api.errors import Conflict, InvalidInput
 from api.schemas import ReviewRequest
 from api.services.events import commit_event
 from api.services.routing import sla_due
 from api.tables import Ticket, TicketEvent
 from model.taxonomy import Taxonomy
-from model.text import mask_pii
+from model.text import mask_optional
 
 REVIEWED = "reviewed"
 LABEL_FIELDS = ("category", "subtype", "tier", "demand")
@@ -145,10 +146,19 @@ def review_ticket(
     actor: str,
     now: datetime,
 ) -> TicketEvent:
-    """Apply a review and record it; everything is written in one transaction (or nothing)."""
+    """Apply a review and record it; everything is written in one transaction (or nothing).
+
+    A closed ticket is final (its SLA figures are counted): 409 until it is reopened.
+    """
+    if ticket.status == "closed":
+        raise Conflict(
+            "the ticket is closed (已闭环): reopen it before reviewing its labels",
+            loc=["path", "ticket_no"],
+            type="ticket_closed",
+        )
     labels = target_labels(ticket, request, taxonomy)
     downgrade = is_downgrade(ticket.tier, labels.tier, taxonomy)
-    comment = mask_pii(request.comment) if request.comment else None
+    comment = mask_optional(request.comment)
     if downgrade and comment is None:
         raise InvalidInput(
             f"lowering the tier from {ticket.tier} to {labels.tier} needs a comment saying why",

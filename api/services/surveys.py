@@ -11,7 +11,7 @@ from api.errors import Conflict
 from api.schemas import SurveyCreate
 from api.services.tickets import survey_of
 from api.tables import Survey, Ticket
-from model.text import mask_pii
+from model.text import mask_optional
 
 
 def add_survey(session: Session, *, ticket: Ticket, payload: SurveyCreate, actor: str, now: datetime) -> Survey:
@@ -33,7 +33,7 @@ def add_survey(session: Session, *, ticket: Ticket, payload: SurveyCreate, actor
         method=payload.method,
         best_aspects=list(dict.fromkeys(payload.best_aspects)),
         improve_aspects=list(dict.fromkeys(payload.improve_aspects)),
-        comment=mask_pii(payload.comment) if payload.comment else None,
+        comment=mask_optional(payload.comment),
         surveyed_by=actor,
         surveyed_at=now,
     )

@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.errors import Conflict, InvalidInput, NotFound
+from api.errors import Conflict, InvalidInput, NotFound, quoted
 from api.schemas import TicketCreate
 from api.services import idempotency
 from api.services.escalation import EscalationPolicy
@@ -24,7 +24,7 @@ from api.services.tracking import OPEN_STATUSES
 from api.settings import Settings
 from api.tables import IdempotencyKey, Survey, Ticket, TicketEvent
 from model.predictor import MAX_CHARS
-from model.text import mask_pii
+from model.text import mask_optional, mask_pii
 
 log = logging.getLogger("api.tickets")
 
@@ -45,7 +45,7 @@ def get_ticket(session: Session, ticket_no: str) -> Ticket:
     """The ticket with this number, or 404 naming it."""
     ticket = session.scalar(select(Ticket).where(Ticket.ticket_no == ticket_no))
     if ticket is None:
-        raise NotFound(f"no ticket {ticket_no!r}", loc=["path", "ticket_no"])
+        raise NotFound(f"no ticket {quoted(ticket_no)}", loc=["path", "ticket_no"])
     return ticket
 
 
@@ -142,11 +142,14 @@ def build_ticket(
     return Ticket(
         received_at=now,
         channel=payload.channel,
-        customer_id=payload.customer_id,
-        customer_name=payload.customer_name,
+        # Identifiers and names are shown in lists and to every reader: personal data in them (a
+        # phone number sent as the customer id) is masked like the text. Only `contact` keeps it,
+        # shown to agents only, since it is how the customer is called back.
+        customer_id=mask_optional(payload.customer_id),
+        customer_name=mask_optional(payload.customer_name),
         contact=payload.contact,
-        order_id=payload.order_id,
-        product=mask_pii(payload.product) if payload.product else None,
+        order_id=mask_optional(payload.order_id),
+        product=mask_optional(payload.product),
         occurred_at=_occurred_at(payload, settings, now),
         text=stored_text,
         text_issues=list(prediction.issues),
@@ -185,6 +188,7 @@ def create_ticket(
     session: Session,
     *,
     payload: TicketCreate,
+    client: str,
     key: str,
     loaded: LoadedModel,
     policy: EscalationPolicy,
@@ -192,9 +196,10 @@ def create_ticket(
     settings: Settings,
     now: datetime,
 ) -> IntakeResult:
-    """Create a ticket once per idempotency key; everything is written in one transaction."""
+    """Create a ticket once per idempotency key of a client; everything is written in one transaction."""
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
-    digest = idempotency.request_hash(payload)
+    key = idempotency.stored_key(client, key)
+    digest = idempotency.request_hash(payload, settings.zone)
     record = idempotency.find(session, key=key, now=now, ttl=ttl)
     if record is not None:
         return _replay(session, record, digest)
@@ -204,7 +209,8 @@ def create_ticket(
         claimed = idempotency.claim(session, key=key, digest=digest, now=now, ttl=ttl)
         repeat = find_repeat(
             session,
-            customer_id=ticket.customer_id,
+            # a masked id ("[PHONE]") no longer tells one customer from another
+            customer_id=ticket.customer_id if ticket.customer_id == payload.customer_id else None,
             category=ticket.category,
             now=now,
             window=timedelta(days=settings.repeat_window_days),

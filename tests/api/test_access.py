@@ -110,10 +110,10 @@ def test_a_wrong_method_names_every_method_the_path_serves(client: TestClient) -
     for method in ("OPTIONS", "PUT", "DELETE"):
         response = client.request(method, "/v1/tickets", headers=headers("admin"))
         assert response.status_code == 405
-        assert response.headers["allow"] == "GET, POST"
+        assert response.headers["allow"] == "GET, HEAD, POST"
         (problem,) = response.json()["detail"]
         assert problem["type"] == "method_not_allowed"
-        assert problem["msg"] == f"{method} is not served at /v1/tickets; allowed: GET, POST"
+        assert problem["msg"] == f"{method} is not served at /v1/tickets; allowed: GET, HEAD, POST"
 
 
 def test_bearer_token_works_like_the_header(client: TestClient) -> None:

@@ -24,11 +24,27 @@ def test_healthz_and_readyz(client: TestClient) -> None:
     assert ready.json() == {"status": "ready", "model_version": "test-sample", "reasons": []}
 
 
-def test_health_routes_answer_head_with_the_status_only(client: TestClient) -> None:
-    for path in ("/healthz", "/readyz"):
-        response = client.head(path)
-        assert response.status_code == 200 and response.content == b""
+def test_every_get_route_answers_head_with_the_status_and_headers_only(client: TestClient) -> None:
+    ticket_no = create_ticket(client)["ticket_no"]
+    for path in ("/healthz", "/readyz", "/metrics", "/console", "/v1/tickets", f"/v1/tickets/{ticket_no}", "/v1/model"):
+        got = client.get(path, headers=headers("admin"))
+        response = client.head(path, headers=headers("admin"))
+        assert response.status_code == got.status_code == 200, path
+        assert response.content == b"" and response.headers["content-type"] == got.headers["content-type"]
+    assert client.head("/v1/tickets").status_code == 401  # the key is checked as for GET
     assert "head" not in client.get("/openapi.json").json()["paths"]["/healthz"]
+    # a path without GET: 405 naming HEAD, and the Allow header lists HEAD only beside GET
+    refused = client.head("/v1/classify", headers=headers("admin"))
+    assert refused.status_code == 405 and refused.headers["allow"] == "POST"
+    listed = client.request("PUT", "/v1/tickets", headers=headers("admin"))
+    assert listed.headers["allow"] == "GET, HEAD, POST"
+
+
+def test_made_up_methods_do_not_become_metric_labels(client: TestClient) -> None:
+    for method in ("FOO1", "FOO2", "FOO3"):
+        assert client.request(method, "/healthz").status_code == 405
+    body = client.get("/metrics").text
+    assert "FOO" not in body and 'method="OTHER",route="/healthz",status="405"} 3.0' in body
 
 
 def test_readyz_is_503_with_the_reason_when_the_database_is_unreachable(client: TestClient) -> None:

@@ -136,6 +136,8 @@ def test_a_re_review_wins_and_every_review_stays_in_the_history(store_client: Te
         ({}, "action", "missing"),
         ({"action": "accept", "reason": "x"}, "reason", "extra_forbidden"),
         ({"action": "correct", "tier": "P1" * 30}, "tier", "string_too_long"),
+        ({"action": "correct", "subtype": ""}, "subtype", "value_error"),
+        ({"action": "correct", "tier": "  "}, "tier", "value_error"),
     ],
 )
 def test_bad_reviews_are_422_naming_the_field_and_write_nothing(
@@ -155,6 +157,23 @@ def test_a_category_with_a_single_subtype_needs_no_subtype(client: TestClient) -
     ticket = create_ticket(client, text=LATE)
     reviewed = review(client, ticket["ticket_no"], action="correct", category="other").json()
     assert reviewed["subtype"]["code"] == "other" and reviewed["category"]["code"] == "other"
+
+
+def test_a_closed_ticket_is_not_reviewed_until_it_is_reopened(store_client: TestClient) -> None:
+    ticket_no = create_ticket(store_client, text=LATE)["ticket_no"]
+    for event in (
+        {"stage": "resolved", "resolution": "已补发"},
+        {"stage": "closed", "feedback": "satisfied"},
+    ):
+        assert store_client.post(f"/v1/tickets/{ticket_no}/events", json=event, headers=headers("agent")).is_success
+    before = read(store_client, ticket_no)
+    response = review(store_client, ticket_no, action="correct", tier="P1")
+    assert response.status_code == 409 and response.json()["detail"][0]["type"] == "ticket_closed"
+    after = read(store_client, ticket_no)
+    assert after["tier"] == before["tier"] and after["resolution"] == before["resolution"]
+    reopen = {"stage": "reopened", "note": "标签有误"}
+    assert store_client.post(f"/v1/tickets/{ticket_no}/events", json=reopen, headers=headers("agent")).is_success
+    assert review(store_client, ticket_no, action="correct", tier="P1").status_code == 200
 
 
 def test_reviewing_an_unknown_ticket_is_404(client: TestClient) -> None:

@@ -252,6 +252,8 @@ def test_weekly_periods_are_iso_weeks_clipped_to_the_range(store_client: TestCli
         ("from=2026-11-01&to=2026-11-24&group_by=day", "group_by"),
         ("from=9999-12-30&to=9999-12-31", "from"),
         ("from=2026-11-01&to=9999-12-31", "to"),
+        ("from=1&to=2026-11-24", "from"),
+        ("from=2026-11-01&to=20261124", "to"),
     ],
 )
 def test_bad_stats_parameters_are_422_naming_the_parameter(client: TestClient, query: str, field: str) -> None:

@@ -79,6 +79,30 @@ def test_personal_data_is_masked_in_the_stored_text_and_never_logged(
         assert secret not in logged
 
 
+def test_personal_data_in_ids_names_and_owners_is_masked_and_a_masked_id_links_no_repeats(
+    store_client: TestClient,
+) -> None:
+    fields = {
+        "customer_id": "13812345678",
+        "order_id": "13912345678",
+        "customer_name": "王五 13712345678",
+        "contact": "010-62345678",
+    }
+    first = create_ticket(store_client, **fields)
+    second = create_ticket(store_client, **{**fields, "customer_id": "15912345678"})
+    assert second["repeat_of"] is None  # both ids are "[PHONE]" now: that is no longer the same customer
+    ticket_no = first["ticket_no"]
+    event = {"stage": "assigned", "owner": "主管 13612345678", "note": "电话13512345678"}
+    assert store_client.post(f"/v1/tickets/{ticket_no}/events", json=event, headers=headers("agent")).status_code == 201
+    shown = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("admin")).text
+    listing = store_client.get("/v1/tickets", headers=headers("agent")).text
+    for number in ("13812345678", "13912345678", "13712345678", "13612345678", "13512345678"):
+        assert number not in shown and number not in listing
+    ticket = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent")).json()
+    assert ticket["customer_id"] == "[PHONE]" and ticket["customer_name"] == "王五 [PHONE]"
+    assert ticket["owner"] == "主管 [PHONE]" and ticket["contact"] == "010-62345678"  # the call-back number
+
+
 def test_the_contact_is_shown_to_agents_only(store_client: TestClient) -> None:
     ticket_no = create_ticket(store_client)["ticket_no"]
     agent = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent")).json()
@@ -95,7 +119,11 @@ def test_unknown_ticket_is_404_naming_the_number(store_client: TestClient) -> No
     response = store_client.get("/v1/tickets/TS-20990101-000001", headers=headers("agent"))
     assert response.status_code == 404
     assert response.json()["detail"][0]["loc"] == ["path", "ticket_no"]
+    assert "'TS-20990101-000001'" in response.json()["detail"][0]["msg"]
     assert store_client.get("/v1/tickets/nonsense", headers=headers("agent")).status_code == 404
+    # a long value is quoted in part only
+    long = store_client.get("/v1/tickets/" + "x" * 5000, headers=headers("agent")).json()["detail"][0]["msg"]
+    assert "x" * 40 in long and "x" * 41 not in long and "5000 characters" in long
 
 
 def test_same_key_same_body_returns_the_same_ticket_without_a_new_row(store_client: TestClient) -> None:
@@ -124,6 +152,26 @@ def test_same_key_different_body_is_409_and_writes_nothing(store_client: TestCli
     assert response.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
     assert response.json()["detail"][0]["type"] == "idempotency_conflict"
     assert count(store_client, Ticket) == 1
+
+
+def test_a_key_belongs_to_its_client_and_a_time_written_otherwise_is_the_same_request(
+    store_client: TestClient,
+) -> None:
+    key = uuid.uuid4().hex
+    local = {**COMPLAINT, "occurred_at": "2026-11-20T10:00:00"}  # business time zone: Shanghai
+    first = store_client.post("/v1/tickets", json=local, headers=headers("intake", **{"Idempotency-Key": key}))
+    assert first.status_code == 201
+    for occurred_at in ("2026-11-20T10:00:00+08:00", "2026-11-20T02:00:00Z"):
+        retry = store_client.post(
+            "/v1/tickets",
+            json={**COMPLAINT, "occurred_at": occurred_at},
+            headers=headers("intake", **{"Idempotency-Key": key}),
+        )
+        assert retry.status_code == 200 and retry.json()["ticket_no"] == first.json()["ticket_no"]
+    # another client (another API key name) using the same key files its own ticket
+    other = store_client.post("/v1/tickets", json=local, headers=headers("admin", **{"Idempotency-Key": key}))
+    assert other.status_code == 201 and other.json()["ticket_no"] != first.json()["ticket_no"]
+    assert count(store_client, Ticket) == 2
 
 
 def test_keys_are_kept_at_least_24_hours(store_client: TestClient, clock: Clock) -> None:
@@ -201,6 +249,10 @@ def test_field_errors_are_422_naming_the_field_and_write_nothing(store_client: T
     cases = [
         ({"channel": "fax"}, ["body", "channel"]),
         ({"text": "   "}, ["body", "text"]),
+        ({"text": "\u200b\ufeff\u202e"}, ["body", "text"]),  # only invisible characters
+        ({"text": "\x01\x1b\x7f"}, ["body", "text"]),  # only control characters
+        ({"occurred_at": 0}, ["body", "occurred_at"]),  # a number is no ISO 8601 time
+        ({"occurred_at": "1700000000"}, ["body", "occurred_at"]),
         ({"text": "差" * 5001}, ["body", "text"]),
         ({"occurred_at": "2099-01-01T00:00:00+08:00"}, ["body", "occurred_at"]),
         ({"occurred_at": "yesterday"}, ["body", "occurred_at"]),
@@ -231,6 +283,8 @@ def test_nul_characters_and_lone_surrogates_do_not_break_the_store(store_client:
     )
     assert response.status_code == 201, response.text
     assert "\x00" not in response.json()["text"]
+    escaped = create_ticket(store_client, text="快递\x1b[31m没送到\x07，太慢了\t两天")
+    assert escaped["text"] == "快递[31m没送到，太慢了\t两天"  # control characters go, tab stays
 
 
 def test_repeat_of_links_the_customers_earlier_ticket_of_the_same_category(
@@ -341,6 +395,8 @@ def test_filters(store_client: TestClient, clock: Clock) -> None:
         ("overdue=maybe", "overdue"),
         ("created_from=tomorrow", "created_from"),
         ("created_to=0001-01-01T00:00:00", "created_to"),
+        ("created_to=0.5", "created_to"),
+        ("created_from=1700000000", "created_from"),
         ("created_from=2026-11-24T00:00:00&created_to=2026-11-23T00:00:00", "created_from"),
         ("cursor=not-a-cursor", "cursor"),
         ("cursor=eyJ2IjoxfQ", "cursor"),
