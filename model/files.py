@@ -23,14 +23,21 @@ def replaced_atomically(path: Path, newline: str | None = None) -> Iterator[Text
 
     It is written to a temporary file beside `path` (the umask's permissions, as a plain open()
     would give; mkstemp alone makes it private), then renamed over it. If the block fails, `path`
-    is left as it was and the temporary file is removed.
+    is left as it was and the temporary file is removed. A symbolic link is followed (the file
+    it points to is replaced, not the link); something that is not a file (/dev/stdout, a pipe)
+    is written to directly, since it cannot be replaced.
     """
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file():
+        with target.open("w", encoding="utf-8", newline=newline) as stream:
+            yield stream
+        return
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         os.chmod(temporary, with_umask(0o666))
         with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as stream:
             yield stream
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -201,8 +201,13 @@ def read_yaml(path: Path, what: str, error: type[Exception]) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{path}: {what} file not found") from None
+    except IsADirectoryError:
+        raise error(f"{path}: a folder; give the {what} file") from None
+    except OSError as problem:
+        raise error(f"{path}: cannot read the {what} file ({problem.strerror})") from None
     except (yaml.YAMLError, UnicodeDecodeError) as problem:
-        raise error(f"{path}: not valid YAML: {problem}") from None
+        detail = " ".join(str(problem).split())  # one line: YAML's messages span several
+        raise error(f"{path}: not valid YAML: {detail}") from None
 
 
 def load_taxonomy(path: Path = DEFAULT_TAXONOMY) -> Taxonomy:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -318,8 +319,42 @@ def test_classes_too_rare_to_train_are_named_before_fitting(tmp_path: Path) -> N
     rare = runner.invoke(
         app, ["train", "--data", str(data), "--eval", str(held_out), "--no-team-corpus", "--out", str(out)]
     )
-    assert rare.exit_code == 1 and "only one training row for tier 'P1'" in rare.output, rare.output
+    assert rare.exit_code == 1 and "one training row for tier 'P1'; every class needs at least 3" in rare.output
+    # two rows of a class are too few as well: its calibration cross-validates within a cross-validation
+    assert "only 2 training rows for subtype" in rare.output, rare.output
     assert not out.exists()
+
+
+def test_predict_out_follows_a_link_and_writes_into_a_pipe(registry: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("text\n快递三天没到，客服不回复\n", encoding="utf-8")
+    target = tmp_path / "target.csv"
+    target.write_text("old\n", encoding="utf-8")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    flags = ["--registry", str(registry)]
+    result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(link), *flags])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and "masked_text" in target.read_text(encoding="utf-8")
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_text(encoding="utf-8")))
+    reader.start()
+    result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(pipe), *flags])
+    reader.join(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert pipe.is_fifo() and "masked_text" in received[0]  # written into, not replaced by a file
+
+
+def test_a_taxonomy_that_is_a_folder_or_bad_yaml_is_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--taxonomy", str(tmp_path), "--out", str(tmp_path / "models")])
+    assert result.exit_code == 1 and "a folder; give the taxonomy file" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("categories: [a, b\nsubtypes: {", encoding="utf-8")
+    result = runner.invoke(app, ["train", "--taxonomy", str(bad), "--out", str(tmp_path / "models")])
+    assert result.exit_code == 1 and "not valid YAML" in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_warnings_are_summed_up_after_twenty(registry: Path, tmp_path: Path) -> None:

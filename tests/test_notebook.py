@@ -49,3 +49,11 @@ def test_report_command_figures_agree_with_counts_from_the_file(tmp_path: Path) 
     assert summary["live_accuracy"]["subtype"] == round(agree / len(reviewed), 3)
     assert f"{len(month_rows)} tickets" in path.read_text(encoding="utf-8")
     assert os.path.getsize(tmp_path / "weekly_volume.png") > 1000
+
+
+def test_a_month_without_reviewed_tickets_still_gets_its_report(tmp_path: Path) -> None:
+    rows = [{**row, "reviewed": "false"} for row in read_export(SAMPLE_EXPORT)]
+    month = max(row["created_at"][:7] for row in rows)
+    path = write_monthly_report(rows, month, tmp_path)
+    assert "0 reviewed" in path.read_text(encoding="utf-8")
+    assert os.path.getsize(tmp_path / "suggested_vs_final_subtype.png") > 1000  # a figure saying so

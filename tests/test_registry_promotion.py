@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from dataclasses import replace
@@ -237,3 +238,77 @@ def test_a_change_the_history_cannot_record_is_not_made(registry: Registry) -> N
     with pytest.raises(RegistryError, match="cannot change the current version"):
         registry.set_current(worse, action="promote")
     assert registry.current_version() == good
+
+
+def _record_training_file(registry: Registry, version: str, path: Path) -> None:
+    """Write into a version's metadata that `path` was one of its training files."""
+    metadata_path = registry.root / version / METADATA
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    metadata["training_data"] = {"files": [{"path": str(path), "sha256": digest, "rows": 1}]}
+    metadata_path.write_text(json.dumps(metadata), encoding="utf-8")
+
+
+def test_the_gate_refuses_too_few_rows_or_a_models_own_training_data(
+    registry: Registry, tmp_path: Path, halves: tuple[list[LabeledRow], list[LabeledRow]]
+) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    root = ["--registry", str(registry.root)]
+    one_row = eval_csv(tmp_path, halves[1][:1])
+    refused = runner.invoke(app, ["promote", worse, "--data", str(one_row), *root])
+    assert refused.exit_code == 1 and "has 1 rows; a comparison needs at least 50" in refused.output
+    holdout = eval_csv(tmp_path, halves[1])
+    _record_training_file(registry, good, holdout)
+    trained = runner.invoke(app, ["promote", worse, "--data", str(holdout), *root])
+    assert trained.exit_code == 1 and f"is training data of version {good}" in trained.output
+    assert registry.current_version() == good
+    compared = runner.invoke(app, ["compare", "--candidate", worse, "--data", str(holdout), *root])
+    assert compared.exit_code == 0 and "warning" in compared.output and "training data" in compared.output
+    thresholds = ["thresholds", "--precision", "0.9", "--data", str(holdout), "--model", good, *root]
+    refused_thresholds = runner.invoke(app, thresholds)
+    assert refused_thresholds.exit_code == 1 and "training data" in refused_thresholds.output
+    assert not (registry.root / good / THRESHOLDS_FILE).exists()
+
+
+def test_broken_registry_files_are_clear_errors_not_tracebacks(
+    registry: Registry, tmp_path: Path, halves: tuple[list[LabeledRow], list[LabeledRow]]
+) -> None:
+    good, worse = versions(registry)
+    root = ["--registry", str(registry.root)]
+    # nothing in service: nothing to roll back, even with a history
+    registry.set_current(good, action="promote")
+    registry.set_current(worse, action="promote")
+    (registry.root / "CURRENT").unlink()
+    result = runner.invoke(app, ["rollback", *root])
+    assert result.exit_code == 1 and "no version is current" in result.output
+    registry.set_current(worse, action="promote")
+    # a history record without its action
+    history = registry.root / "history.jsonl"
+    intact = history.read_text(encoding="utf-8")
+    history.write_text(intact + json.dumps({"version": good}) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["rollback", *root])
+    assert result.exit_code == 1 and "'action' must be promote or rollback" in result.output
+    # a history that is a folder: promote and rollback say so, CURRENT stays
+    history.unlink()
+    history.mkdir()
+    for command in (["rollback"], ["promote", good, "--force", "--data", str(eval_csv(tmp_path, halves[1]))]):
+        result = runner.invoke(app, [*command, *root])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert "history" in result.output or "cannot change the current version" in result.output
+    assert registry.current_version() == worse
+
+
+def test_models_lists_the_others_past_a_damaged_version_and_warns_of_a_broken_one_in_service(
+    registry: Registry,
+) -> None:
+    good, worse = versions(registry)
+    registry.set_current(worse, action="promote")
+    metadata_path = registry.root / good / METADATA
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    metadata_path.write_text(json.dumps({**metadata, "metrics": {"category": {"accuracy": 1}}}), encoding="utf-8")
+    (registry.root / worse / "model.joblib").unlink()
+    result = runner.invoke(app, ["models", "--registry", str(registry.root)])
+    assert result.exit_code == 0, result.output
+    assert f"not listed: {good}: " in result.output and "not in the expected form" in result.output
+    assert "the version in service" in result.output and "missing payload" in result.output

@@ -7,6 +7,7 @@ database or the service (export, report, serve) to these.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import sys
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from model.artifact import load_model, verify_model
+from model.artifact import load_model, read_metadata, verify_model
 from model.errors import ModelError
 from model.files import replaced_atomically
 from model.predictor import TriageModel
@@ -37,7 +38,7 @@ from training.data import (
     unreadable_input,
 )
 from training.evaluate import evaluate, predict_rows, summary
-from training.registry import Registry, RegistryError, default_registry_root
+from training.registry import POINTER, Registry, RegistryError, default_registry_root
 from training.thresholds import THRESHOLDS_FILE, autofill_report, derive_thresholds, write_thresholds
 from training.train import TEAM_CORPUS, TRAIN_STEPS, DataError, train
 
@@ -160,6 +161,8 @@ def train_command(
         fail("--no-team-corpus needs --data: without --data, triage train trains on the team corpus")
     if eval_data is not None and eval_split is not None:
         fail("give --eval FILE or --eval-split SHARE, not both")
+    if eval_split is not None and not 0 < eval_split < 1:  # said before the files are read
+        fail(f"--eval-split must be between 0 and 1, got {eval_split}")
     if data:
         unique = list({path.resolve(): path for path in data}.values())
         if len(unique) < len(data):
@@ -212,7 +215,10 @@ def train_command(
     console.print(table)
     console.print(f"report: {result.folder / 'report.md'}")
     if promote or registry.current_version() is None:
-        registry.set_current(result.version, action="promote", note="at training")
+        try:
+            registry.set_current(result.version, action="promote", note="at training")
+        except RegistryError as error:
+            fail(f"version {result.version} was written but could not be made current: {error}")
         console.print(f"version {result.version} is now current")
     else:
         console.print(f"compare and promote with: triage promote {result.version}")
@@ -325,6 +331,9 @@ def predict_command(
             if "text" not in header:
                 fail(f"{file}, row {records.row}: no 'text' column (header is {', '.join(header)})")
             repeated = repeated_columns(header)
+            renamed = repeated_columns([_given(name) for name in header])
+            if repeated is None and renamed is not None:
+                repeated = f"{renamed} (label columns are renamed given_<name> in the output)"
             if repeated is not None:
                 fail(f"{file}, row {records.row}: {repeated}")
             for number, record in records:
@@ -388,15 +397,10 @@ def models_command(*, registry_root: RegistryOption) -> None:
         table.add_column(column)
     versions, unreadable = registry.scan()
     for info in versions:
-        metrics = info.metadata.get("metrics", {})
-        table.add_row(
-            "*" if info.current else "",
-            info.version,
-            str(info.metadata.get("created_at", "")),
-            str(info.metadata.get("training_data", {}).get("rows_used", "")),
-            *[f"{metrics[h]['macro_f1']:.3f}" if h in metrics else "–" for h in ("category", "subtype", "tier")],
-            str(info.metadata.get("evaluation", {}).get("split", "")),
-        )
+        try:
+            table.add_row("*" if info.current else "", info.version, *_version_cells(info.metadata))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            unreadable[info.version] = f"{info.path / 'metadata.json'}: its figures are not in the expected form"
     stdout_console().print(table)
     if not table.row_count:
         stdout_console().print(f"no model versions in {registry_root}; train one with: triage train", highlight=False)
@@ -404,6 +408,23 @@ def models_command(*, registry_root: RegistryOption) -> None:
     for version, problem in unreadable.items():
         current = " (in service)" if version == current_version else ""
         stdout_console().print(f"not listed: {version}{current}: {problem}", highlight=False, soft_wrap=True)
+    if current_version is not None and current_version not in unreadable:
+        try:  # the pointer and the payload: what the service needs to load it
+            verify_model(registry.path_of(current_version))
+        except (RegistryError, ModelError) as error:
+            message = f"warning: the version in service ({registry.root / POINTER}: {current_version}) cannot be loaded"
+            stdout_console().print(f"{message}: {error}", highlight=False, soft_wrap=True)
+
+
+def _version_cells(metadata: dict[str, Any]) -> list[str]:
+    """created, rows, the three macro-F1 and the evaluation split of a version's metadata."""
+    metrics = metadata.get("metrics") or {}
+    return [
+        str(metadata.get("created_at", "")),
+        str((metadata.get("training_data") or {}).get("rows_used", "")),
+        *[f"{float(metrics[h]['macro_f1']):.3f}" if h in metrics else "–" for h in ("category", "subtype", "tier")],
+        str((metadata.get("evaluation") or {}).get("split", "")),
+    ]
 
 
 def _comparison_rows(data: Path, model: TriageModel) -> list[LabeledRow]:
@@ -458,11 +479,48 @@ def compare_command(
     registry = open_registry(registry_root)
     candidate_model = resolve_model(candidate, registry)
     baseline_model = resolve_model(baseline, registry)
-    comparison = compare_models(candidate_model, baseline_model, _comparison_rows(data, candidate_model), margin)
+    rows = _comparison_rows(data, candidate_model)
+    problem = _unfit_for_comparison(data, rows, registry, (candidate_model.version, baseline_model.version))
+    if problem is not None:
+        console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+    comparison = compare_models(candidate_model, baseline_model, rows, margin)
     if as_json:
         print(json.dumps(comparison.to_dict(), ensure_ascii=False))
     else:
         _print_comparison(comparison, show)
+
+
+# Fewer held-out rows than this and the gate's verdict is noise (a macro-F1 on 20 rows moves by
+# tens of points with one row).
+MIN_GATE_ROWS = 50
+
+
+def training_files(registry: Registry, versions: Sequence[str]) -> dict[str, str]:
+    """SHA-256 → version of every file the given versions were trained on (from their metadata)."""
+    found: dict[str, str] = {}
+    for version in versions:
+        try:
+            metadata = read_metadata(registry.path_of(version))
+        except (RegistryError, ModelError):
+            continue
+        files = metadata.get("training_data", {}).get("files", []) if isinstance(metadata, dict) else []
+        for item in files if isinstance(files, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("sha256"), str):
+                found[item["sha256"]] = version
+    return found
+
+
+def _unfit_for_comparison(
+    data: Path, rows: Sequence[LabeledRow], registry: Registry, versions: Sequence[str]
+) -> str | None:
+    """Why `data` cannot judge the versions: too few rows, or a file one of them was trained on."""
+    if len(rows) < MIN_GATE_ROWS:
+        return f"{data} has {len(rows)} rows; a comparison needs at least {MIN_GATE_ROWS} held-out rows"
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    trained = training_files(registry, versions).get(digest)
+    if trained is not None:
+        return f"{data} is training data of version {trained}, not held out"
+    return None
 
 
 @app.command("promote")
@@ -502,11 +560,18 @@ def promote_command(
         else:
             if data is None:
                 fail("the gate needs a held-out comparison set: give --data CSV (or set TRIAGE_COMPARISON_DATA)")
-            comparison = compare_models(candidate_model, current_model, _comparison_rows(data, candidate_model), margin)
-            note = comparison.explain()
+            rows = _comparison_rows(data, candidate_model)
+            problem = _unfit_for_comparison(data, rows, registry, (version, current))
+            if problem is not None and not force:
+                fail(f"promotion refused: {problem}; use --force to promote anyway (it is recorded)")
+            comparison = compare_models(candidate_model, current_model, rows, margin)
+            note = comparison.explain() + (f" ({problem})" if problem else "")
             if comparison.verdict == "worse" and not force:
                 fail(f"promotion refused: {note}; use --force to override (it is recorded)")
-    registry.set_current(version, action="promote", forced=force, actor=actor, note=note)
+    try:
+        registry.set_current(version, action="promote", forced=force, actor=actor, note=note)
+    except RegistryError as error:
+        fail(str(error))
     console.print(f"version {version} is now current{' (forced)' if force else ''}: {note}", highlight=False)
 
 
@@ -525,6 +590,9 @@ def thresholds_command(
     registry = open_registry(registry_root)
     model = resolve_model(model_ref, registry)
     rows = _comparison_rows(data, model)
+    trained = training_files(registry, [model.version]).get(hashlib.sha256(data.read_bytes()).hexdigest())
+    if trained is not None:
+        fail(f"{data} is training data of version {trained}: thresholds need held-out rows, or they promise too much")
     if len(rows) < 2 * min_support:
         # The split-half check below needs --min-support rows on each side to mean anything.
         fail(f"{data}: {len(rows)} rows; thresholds need at least {2 * min_support} (twice --min-support)")
@@ -555,10 +623,15 @@ def thresholds_command(
     out.print(
         f"auto-filled: {report['share']:.1%} of rows ({report['autofilled']}/{report['n']}); "
         f"split-half check: {check['share']:.1%} auto-filled with precision "
-        + ", ".join(f"{h} {check[h + '_precision'] or 0:.3f}" for h in ("category", "subtype", "tier")),
+        + ", ".join(f"{h} {_share(check[h + '_precision'])}" for h in ("category", "subtype", "tier")),
         highlight=False,
     )
     out.print(f"wrote {path}")
+
+
+def _share(value: float | None) -> str:
+    """A precision as printed: three decimals, or "n/a" when nothing was auto-filled."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 @app.command("rollback")
@@ -570,8 +643,11 @@ def rollback_command(
     """Return to the version that served before the current one."""
     registry = open_registry(registry_root)
     try:
+        current = registry.current_version()
+        if current is None:
+            fail("nothing to roll back: no version is current")
         previous = registry.previous_version()
-        if previous is None:
+        if previous is None or previous == current:
             fail("nothing to roll back to: no version served before the current one")
         verify_model(registry.path_of(previous))  # the service could not load it either
         registry.set_current(previous, action="rollback", actor=actor)

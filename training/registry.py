@@ -118,6 +118,8 @@ class Registry:
             lines = (self.root / HISTORY).read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
+        except (OSError, UnicodeDecodeError) as error:
+            raise RegistryError(f"{self.root / HISTORY}: cannot read the history ({error})") from None
         entries = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -128,6 +130,8 @@ class Registry:
                 raise RegistryError(f"{self.root / HISTORY}, line {number}: not a JSON record ({error.msg})") from None
             if not isinstance(entry, dict) or not isinstance(entry.get("version"), str):
                 raise RegistryError(f"{self.root / HISTORY}, line {number}: a record needs a 'version'")
+            if entry.get("action") not in ("promote", "rollback"):
+                raise RegistryError(f"{self.root / HISTORY}, line {number}: 'action' must be promote or rollback")
             entries.append(entry)
         return entries
 

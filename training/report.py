@@ -20,10 +20,18 @@ HEADS = ("category", "subtype", "tier")
 
 
 def plot_confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], title: str, path: Path) -> None:
-    """Save a confusion matrix (rows: true label, columns: predicted) as a PNG."""
+    """Save a confusion matrix (rows: true label, columns: predicted) as a PNG; with no labels (no
+    rows to count, such as a month without reviewed tickets), a figure that says so."""
     values = np.asarray(matrix)
     size = max(4.0, 0.5 * len(labels) + 2)
     figure, axes = plt.subplots(figsize=(size, size))
+    if not labels:
+        axes.set_axis_off()
+        axes.set_title(title)
+        axes.text(0.5, 0.5, "no rows to count", ha="center", va="center")
+        figure.savefig(path, dpi=110)
+        plt.close(figure)
+        return
     axes.imshow(values, cmap="Blues")
     axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
     axes.set_yticks(range(len(labels)), labels)

@@ -29,6 +29,9 @@ DEFAULT_SAMPLE = DATA_DIR / "sample_complaints.csv"
 TEAM_CORPUS = (DEFAULT_SAMPLE, DATA_DIR / "domain_complaints.csv")
 SEED = 20261123
 TRAIN_STEPS = 4  # the calls of `step` in `train`: validate, fit, evaluate, save
+# The heads calibrate by cross-validation inside the cross-validation of the tier stacking:
+# with two rows a class has one in a fold's training part, which cannot be split again.
+MIN_CLASS_ROWS = 3
 
 
 class DataError(Exception):
@@ -150,8 +153,9 @@ def train(
     counts = {head: Counter(getattr(row, head) for row in [*train_rows, *corpus_rows]) for head in HEADS}
     for head, per_class in counts.items():
         for code, count in sorted(per_class.items()):
-            if count == 1:  # its calibration cross-validates: every class needs a row in two folds
-                message = f"only one training row for {head} {code!r}; every class needs at least two"
+            if count < MIN_CLASS_ROWS:
+                rows = "one training row" if count == 1 else f"only {count} training rows"
+                message = f"{rows} for {head} {code!r}; every class needs at least {MIN_CLASS_ROWS}"
                 dataset.problems.append(Problem(files, None, head, message))
     for code in taxonomy.subtypes:
         if code not in counts["subtype"]:
