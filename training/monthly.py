@@ -54,6 +54,8 @@ def read_export(path: Path) -> list[dict[str, str]]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as stream:
             records = NumberedRecords(stream)
+            if not records.header:
+                raise ValueError(f"{path}: empty file, no header row")
             missing = [column for column in REQUIRED if column not in records.header]
             if missing:
                 raise ValueError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
@@ -75,6 +77,10 @@ def _export_problems(record: dict[str | None, Any]) -> list[tuple[str, str]]:
     if any(value is None for value in record.values()):
         return [("", "fewer fields than the header has columns")]
     found = []
+    for head in HEADS:
+        if not (record.get(head) or "").strip():
+            found.append((f", column {head}", "empty: every exported ticket has a category, subtype and tier"))
+    times: dict[str, datetime] = {}
     for column in TIME_COLUMNS:
         value = record.get(column) or ""
         if column == "created_at" or value:
@@ -85,6 +91,12 @@ def _export_problems(record: dict[str | None, Any]) -> list[tuple[str, str]]:
                 continue
             if moment.tzinfo is None:
                 found.append((f", column {column}", f"{value!r} has no UTC offset (exports write one)"))
+            else:
+                times[column] = moment
+    created = times.get("created_at")
+    for column, moment in times.items():
+        if created is not None and moment < created:
+            found.append((f", column {column}", f"{record[column]!r} is before created_at"))
     for name in SURVEY:
         value = record.get(f"survey_{name}") or ""
         if value and value not in {"1", "2", "3", "4", "5"}:

@@ -174,6 +174,8 @@ def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
         rows = list(csv.DictReader(stream))
     rows[0]["created_at"] = "2026-11-08 上午"
     rows[1]["survey_overall"] = "很好"
+    rows[2]["tier"] = ""
+    rows[3]["resolved_at"] = "2020-01-01T00:00:00+08:00"
     broken = tmp_path / "broken.csv"
     with broken.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
@@ -182,6 +184,13 @@ def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
     bad = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), "--data", str(broken)])
     assert bad.exit_code == 1, bad.output
     assert "row 2, column created_at" in bad.output and "row 3, column survey_overall" in bad.output
+    assert "row 4, column tier: empty" in bad.output and "row 5, column resolved_at" in bad.output
+    assert "before created_at" in bad.output
+    (tmp_path / "blank.csv").write_text("", encoding="utf-8")
+    blank = runner.invoke(
+        app, ["report", "--month", "2026-11", "--out", str(out), "--data", str(tmp_path / "blank.csv")]
+    )
+    assert blank.exit_code == 1 and "empty file, no header row" in blank.output
     # The disk fills up while the figures are saved: the folder keeps last month's report alone.
     saved = []
 
