@@ -156,7 +156,8 @@ def load_model(folder: Path, taxonomy: Taxonomy | None = None) -> tuple[TriageMo
     try:
         payload = joblib.load(folder / PAYLOAD)
     except Exception as error:  # a verified payload that still fails to unpickle
-        raise ArtifactError(f"{folder / PAYLOAD}: cannot be loaded ({error})") from None
+        reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        raise ArtifactError(f"{folder / PAYLOAD}: cannot be unpickled ({reason}); retrain or restore it") from None
     classifier = payload.get("classifier") if isinstance(payload, dict) else None
     loaded_taxonomy = payload.get("taxonomy") if isinstance(payload, dict) else None
     if not isinstance(classifier, ComplaintClassifier) or not isinstance(loaded_taxonomy, Taxonomy):
