@@ -190,6 +190,19 @@ def test_the_team_corpus_trains_but_is_never_held_out(tmp_path: Path, taxonomy: 
     assert without["training_data"]["rows_used"] == len(export_rows) - len(held_out)
 
 
+def test_a_clash_with_the_team_corpus_says_how_to_leave_it_out(tmp_path: Path) -> None:
+    with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
+        header, first, *_ = list(csv.reader(stream))
+    tier = header.index("tier")
+    clash = [*first[:tier], "P3" if first[tier] != "P3" else "P1", *first[tier + 1 :]]
+    data = tmp_path / "clash.csv"
+    with data.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows([header, clash])
+    result = runner.invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "models")])
+    assert result.exit_code == 1 and "with other labels" in result.output
+    assert "--no-team-corpus leaves it out" in result.output
+
+
 def test_a_text_in_the_evaluation_file_never_trains(tmp_path: Path, taxonomy: Taxonomy) -> None:
     export = tmp_path / "export.csv"
     export.write_bytes(DEFAULT_SAMPLE.read_bytes())

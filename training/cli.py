@@ -199,6 +199,8 @@ def train_command(
         except DataError as error:
             for problem in error.problems:
                 console.print(f"  {problem}", highlight=False, markup=False)
+            if data and team_corpus and any(str(path) in str(p) for p in error.problems for path in TEAM_CORPUS):
+                console.print("  (the team corpus trains too; --no-team-corpus leaves it out)", highlight=False)
             fail(f"{len(error.problems)} problem(s) in the input data; nothing was written")
         except ValueError as error:
             fail(str(error))
