@@ -67,6 +67,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def repeated_header(scope: Scope, name: bytes) -> bool:
+    """True when header `name` (lower case) comes more than once with different values."""
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", [])
+    return len({value for key, value in headers if key.lower() == name}) > 1
+
+
 def presented_key(scope: Scope) -> str | None:
     """The key from `X-API-Key`, else from `Authorization: Bearer <key>`."""
     key = _header(scope, b"x-api-key")
@@ -90,6 +96,14 @@ class AuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
+            return
+        if repeated_header(scope, b"x-api-key") or repeated_header(scope, b"authorization"):
+            error = Unauthorized(
+                "more than one API key: send one X-API-Key (or Authorization) header",
+                loc=["header", "X-API-Key"],
+                type="invalid_api_key",
+            )
+            await _reject(error, scope, receive, send)
             return
         key = presented_key(scope)
         if key is None:

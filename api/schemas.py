@@ -88,9 +88,12 @@ def _clean_optional(value: str | None) -> str | None:
     return _optional(clean_text(value)) if value is not None else None
 
 
-Text = Annotated[str, AfterValidator(clean_text), AfterValidator(_required)]
-Name = Annotated[str, Field(max_length=100), AfterValidator(clean_text), AfterValidator(_required)]
-LongText = Annotated[str, Field(max_length=4000), AfterValidator(clean_text), AfterValidator(_required)]
+# The schema says minLength 1 (what `_required` checks in full, visible characters) without a
+# length check of pydantic's own, which cannot count a lone surrogate before `clean_text` has run.
+_NOT_EMPTY = Field(json_schema_extra={"minLength": 1})
+Text = Annotated[str, _NOT_EMPTY, AfterValidator(clean_text), AfterValidator(_required)]
+Name = Annotated[str, _NOT_EMPTY, Field(max_length=100), AfterValidator(clean_text), AfterValidator(_required)]
+LongText = Annotated[str, _NOT_EMPTY, Field(max_length=4000), AfterValidator(clean_text), AfterValidator(_required)]
 OptionalId = Annotated[str | None, Field(max_length=64), AfterValidator(_clean_optional)]
 OptionalName = Annotated[str | None, Field(max_length=100), AfterValidator(_clean_optional)]
 OptionalShort = Annotated[str | None, Field(max_length=200), AfterValidator(_clean_optional)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from api.deps import IntakeUser, ModelDep, NowDep, PolicyDep, ServicesDep, SessionDep, ThresholdsDep, TicketReader
 from api.errors import InvalidInput, quoted
@@ -21,6 +21,7 @@ from api.schemas import (
     error_responses,
     plausible_time,
 )
+from api.services import idempotency
 from api.services.listing import TicketFilters, decode_cursor, list_tickets
 from api.services.tickets import create_ticket, get_ticket, ticket_numbers
 from api.validation import check_length
@@ -38,6 +39,7 @@ router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=error_respo
 def create(
     principal: IntakeUser,
     payload: TicketCreate,
+    request: Request,
     response: Response,
     session: SessionDep,
     loaded: ModelDep,
@@ -58,6 +60,10 @@ def create(
     ],
 ) -> TicketPublic:
     """Classify, escalate, route and number the complaint; 201 when created, 200 on a replay."""
+    if len(set(request.headers.getlist(idempotency.HEADER))) > 1:
+        raise InvalidInput(
+            f"{idempotency.HEADER} is given more than once; send one", loc=["header", idempotency.HEADER]
+        )
     check_length(payload.text, services.settings, ["body", "text"])
     result = create_ticket(
         session,

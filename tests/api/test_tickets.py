@@ -20,7 +20,7 @@ from api.deps import Services
 from api.services.listing import encode_cursor
 from api.tables import IdempotencyKey, Ticket
 
-from .conftest import COMPLAINT, Clock, TestClient, create_ticket, headers
+from .conftest import COMPLAINT, KEYS, Clock, TestClient, create_ticket, headers
 
 TICKET_NO = re.compile(r"TS-\d{8}-\d{6}")
 
@@ -172,6 +172,16 @@ def test_a_key_belongs_to_its_client_and_a_time_written_otherwise_is_the_same_re
     other = store_client.post("/v1/tickets", json=local, headers=headers("admin", **{"Idempotency-Key": key}))
     assert other.status_code == 201 and other.json()["ticket_no"] != first.json()["ticket_no"]
     assert count(store_client, Ticket) == 2
+
+
+def test_two_different_keys_in_one_request_are_refused(store_client: TestClient) -> None:
+    twice = [("Idempotency-Key", "a-1"), ("Idempotency-Key", "a-2"), ("X-API-Key", KEYS["intake"])]
+    response = store_client.post("/v1/tickets", json=COMPLAINT, headers=httpx.Headers(twice))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    two_api_keys = [("X-API-Key", KEYS["intake"]), ("X-API-Key", KEYS["admin"]), ("Idempotency-Key", "a-3")]
+    response = store_client.post("/v1/tickets", json=COMPLAINT, headers=httpx.Headers(two_api_keys))
+    assert response.status_code == 401 and "more than one API key" in response.json()["detail"][0]["msg"]
+    assert count(store_client, Ticket) == 0
 
 
 def test_keys_are_kept_at_least_24_hours(store_client: TestClient, clock: Clock) -> None:
