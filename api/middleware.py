@@ -43,6 +43,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        method = scope["method"]  # before HeadMiddleware turns a HEAD into a GET
         status = 500
 
         async def send_status(message: Message) -> None:
@@ -56,7 +57,7 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
-            self.metrics.observe_request(scope["method"], template, status, time.perf_counter() - started)
+            self.metrics.observe_request(method, template, status, time.perf_counter() - started)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -145,7 +146,10 @@ class HeadMiddleware:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await self.app({**scope, "method": "GET", HEAD_REQUEST: True}, receive, headers_only)
+        # Changed in place: the middleware outside reads the matched route from this same scope.
+        scope["method"] = "GET"
+        scope[HEAD_REQUEST] = True
+        await self.app(scope, receive, headers_only)
 
 
 class BodyLimitMiddleware:

@@ -176,6 +176,7 @@ def test_a_non_string_is_a_clear_error(sample_model: TriageModel) -> None:
         ("我不要换货", "none"),
         ("不要道歉，要求赔偿", "compensation"),
         ("不要换货，修好就行", "repair"),
+        ("要求商家别再骗人，公开道歉", "apology"),  # a refusal inside the demand's own words is not one
         # more ways to say it
         ("用了三天就坏，希望能换个新的", "exchange"),
         ("请安排师傅上门修理", "repair"),

@@ -43,8 +43,10 @@ def test_every_get_route_answers_head_with_the_status_and_headers_only(client: T
 def test_made_up_methods_do_not_become_metric_labels(client: TestClient) -> None:
     for method in ("FOO1", "FOO2", "FOO3"):
         assert client.request(method, "/healthz").status_code == 405
+    client.head("/readyz")
     body = client.get("/metrics").text
     assert "FOO" not in body and 'method="OTHER",route="/healthz",status="405"} 3.0' in body
+    assert 'method="HEAD",route="/readyz",status="200"} 1.0' in body  # a HEAD is counted as one
 
 
 def test_readyz_is_503_with_the_reason_when_the_database_is_unreachable(client: TestClient) -> None:
