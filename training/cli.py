@@ -497,15 +497,15 @@ def compare_command(
 MIN_GATE_ROWS = 50
 
 
-def training_files(registry: Registry, versions: Sequence[str]) -> dict[str, str]:
+def _training_files(registry: Registry, versions: Sequence[str]) -> dict[str, str]:
     """SHA-256 → version of every file the given versions were trained on (from their metadata)."""
     found: dict[str, str] = {}
     for version in versions:
         try:
-            metadata = read_metadata(registry.path_of(version))
+            training = read_metadata(registry.path_of(version)).get("training_data")
         except (RegistryError, ModelError):
             continue
-        files = metadata.get("training_data", {}).get("files", []) if isinstance(metadata, dict) else []
+        files = training.get("files") if isinstance(training, dict) else None
         for item in files if isinstance(files, list) else []:
             if isinstance(item, dict) and isinstance(item.get("sha256"), str):
                 found[item["sha256"]] = version
@@ -519,7 +519,7 @@ def _unfit_for_comparison(
     if len(rows) < MIN_GATE_ROWS:
         return f"{data} has {len(rows)} rows; a comparison needs at least {MIN_GATE_ROWS} held-out rows"
     digest = hashlib.sha256(data.read_bytes()).hexdigest()
-    trained = training_files(registry, versions).get(digest)
+    trained = _training_files(registry, versions).get(digest)
     if trained is not None:
         return f"{data} is training data of version {trained}, not held out"
     return None
@@ -592,7 +592,7 @@ def thresholds_command(
     registry = open_registry(registry_root)
     model = resolve_model(model_ref, registry)
     rows = _comparison_rows(data, model)
-    trained = training_files(registry, [model.version]).get(hashlib.sha256(data.read_bytes()).hexdigest())
+    trained = _training_files(registry, [model.version]).get(hashlib.sha256(data.read_bytes()).hexdigest())
     if trained is not None:
         fail(f"{data} is training data of version {trained}: thresholds need held-out rows, or they promise too much")
     if len(rows) < 2 * min_support:
