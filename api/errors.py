@@ -13,6 +13,7 @@ value was wrong, and then at most its first `QUOTE_CHARS` characters (`quoted`).
 | 404 | not_found | unknown ticket number or path |
 | 409 | idempotency_conflict, illegal_transition, concurrent_update, | conflicts with the state |
 |     | survey_exists, ticket_not_closed, ticket_closed | |
+| 412 | ticket_changed | If-Match names a revision of the ticket that is no longer current |
 | 413 | body_too_large | a request body over `max_body_bytes` (16 MiB) |
 | 422 | pydantic's types (missing, extra_forbidden, literal_error, …), | bad input, naming the field |
 |     | value_error, string_too_long, json_invalid, wrong_content_type | |
@@ -79,6 +80,13 @@ class Conflict(ApiError):
 
     status_code = 409
     default_type = "conflict"
+
+
+class PreconditionFailed(ApiError):
+    """The resource changed since the client read it (If-Match)."""
+
+    status_code = 412
+    default_type = "ticket_changed"
 
 
 class PayloadTooLarge(ApiError):

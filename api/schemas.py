@@ -294,6 +294,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "The key's role may not use this route",
         404: "Unknown ticket number",
         409: "Conflicts with the ticket's state or an earlier request",
+        412: "The ticket changed since it was read (If-Match); reload it",
         413: "Request body too large",
         422: "Invalid input; `loc` names the field",
         503: "Database or model unavailable; nothing was written",

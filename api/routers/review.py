@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 
 from api.deps import AgentUser, ModelDep, NowDep, SessionDep
 from api.presenters import PresenterDep, ticket_view
 from api.schemas import QueuePage, ReviewRequest, TicketPublic, TicketWithContact, error_responses
 from api.services.review import review_ticket
 from api.services.review_queue import decode_queue_cursor, review_queue
-from api.services.tickets import get_ticket
+from api.services.tickets import IF_MATCH, check_unchanged, etag, get_ticket
 
 router = APIRouter(tags=["review"], responses=error_responses(401, 403, 413, 422, 503))
 
@@ -20,16 +20,20 @@ router = APIRouter(tags=["review"], responses=error_responses(401, 403, 413, 422
     "/v1/tickets/{ticket_no}/review",
     response_model=TicketWithContact | TicketPublic,
     summary="Accept or correct the ticket's labels (routing and SLA follow)",
-    responses=error_responses(404, 409),
+    responses=error_responses(404, 409, 412),
 )
 def review(
     principal: AgentUser,
     ticket_no: str,
     payload: ReviewRequest,
+    response: Response,
     session: SessionDep,
     loaded: ModelDep,
     view: PresenterDep,
     now: NowDep,
+    if_match: Annotated[
+        str | None, Header(alias=IF_MATCH, description="The ETag of the ticket as read: 412 if it changed since.")
+    ] = None,
 ) -> TicketPublic:
     """Record the final labels, who reviewed and when; returns the ticket as GET shows it.
 
@@ -39,9 +43,11 @@ def review(
     is a `reviewed` event in the history with the labels before and after; the last one wins.
     """
     ticket = get_ticket(session, ticket_no)
+    check_unchanged(ticket, if_match)
     review_ticket(
         session, ticket=ticket, request=payload, taxonomy=loaded.model.taxonomy, actor=principal.name, now=now
     )
+    response.headers["ETag"] = etag(ticket)
     return ticket_view(session, ticket, view, principal)
 
 

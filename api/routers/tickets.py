@@ -23,7 +23,7 @@ from api.schemas import (
 )
 from api.services import idempotency
 from api.services.listing import TicketFilters, decode_cursor, list_tickets
-from api.services.tickets import create_ticket, get_ticket, ticket_numbers
+from api.services.tickets import create_ticket, etag, get_ticket, ticket_numbers
 from api.validation import check_length
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=error_responses(401, 403, 404, 409, 413, 422, 503))
@@ -164,9 +164,12 @@ def list_(
 def read(
     principal: TicketReader,
     ticket_no: str,
+    response: Response,
     session: SessionDep,
     view: PresenterDep,
 ) -> TicketPublic:
-    """The filled ticket, its tracking history, SLA states and survey."""
+    """The filled ticket, its tracking history, SLA states and survey; its revision in `ETag`
+    (send it back as If-Match with a review or an event)."""
     ticket = get_ticket(session, ticket_no)
+    response.headers["ETag"] = etag(ticket)
     return ticket_view(session, ticket, view, principal)

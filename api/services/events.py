@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from api.errors import Conflict
@@ -65,15 +66,18 @@ def add_event(session: Session, *, ticket: Ticket, event: EventCreate, actor: st
     if event.stage == "reopened":
         ticket.resolved_at = None
         ticket.closed_at = None
-    return commit_event(session, record, "this event")
+    return commit_event(session, ticket, record, "this event")
 
 
-def commit_event(session: Session, record: TicketEvent, what: str) -> TicketEvent:
+def commit_event(session: Session, ticket: Ticket, record: TicketEvent, what: str) -> TicketEvent:
     """Add the event and commit it with the ticket's change; 409 when another change came first.
 
     The ticket's optimistic lock (`revision`) finds a concurrent commit: nothing is written and
-    the caller gets `concurrent_update`, naming `what` was being recorded, to retry.
+    the caller gets `concurrent_update`, naming `what` was being recorded, to retry. Every event
+    raises the revision, even one that changes no column of the ticket (a second accept): its
+    history changed, and so does its ETag.
     """
+    flag_modified(ticket, "updated_at")
     session.add(record)
     try:
         session.commit()

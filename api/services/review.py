@@ -197,4 +197,4 @@ def review_ticket(
             "tier_downgrade": downgrade,
         },
     )
-    return commit_event(session, event, "the review")
+    return commit_event(session, ticket, event, "the review")

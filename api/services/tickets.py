@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.errors import Conflict, InvalidInput, NotFound, quoted
+from api.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, quoted
 from api.schemas import TicketCreate
 from api.services import idempotency
 from api.services.escalation import EscalationPolicy
@@ -39,6 +39,32 @@ class IntakeResult:
     ticket: Ticket
     created: bool
     assessment: Assessment | None
+
+
+IF_MATCH = "If-Match"
+
+
+def etag(ticket: Ticket) -> str:
+    """The ticket's entity tag: its revision, which every change of the ticket raises."""
+    return f'"{ticket.revision}"'
+
+
+def check_unchanged(ticket: Ticket, if_match: str | None) -> None:
+    """412 when `If-Match` names another revision than the ticket's (nothing when it is absent or *).
+
+    A page that shows a ticket sends the ETag it read, so that a review or event based on what
+    it showed is not applied over another agent's change made meanwhile.
+    """
+    if if_match is None or if_match.strip() == "*":
+        return
+    tags = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    if etag(ticket) not in tags:
+        raise PreconditionFailed(
+            f"the ticket changed since it was read (now {etag(ticket)}, the request names {quoted(if_match)}); "
+            "reload it and apply the change again",
+            loc=["header", IF_MATCH],
+            current=etag(ticket),
+        )
 
 
 def get_ticket(session: Session, ticket_no: str) -> Ticket:

@@ -159,6 +159,34 @@ def test_a_category_with_a_single_subtype_needs_no_subtype(client: TestClient) -
     assert reviewed["subtype"]["code"] == "other" and reviewed["category"]["code"] == "other"
 
 
+def test_a_review_or_event_based_on_a_stale_read_is_412_and_changes_nothing(store_client: TestClient) -> None:
+    ticket_no = create_ticket(store_client, text=LATE)["ticket_no"]
+    read_by_first = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent"))
+    seen = read_by_first.headers["ETag"]
+    # a second agent corrects the ticket meanwhile
+    assert review(store_client, ticket_no, action="correct", tier="P1").status_code == 200
+    stale = store_client.post(
+        f"/v1/tickets/{ticket_no}/review", json={"action": "accept"}, headers=headers("agent", **{"If-Match": seen})
+    )
+    assert stale.status_code == 412, stale.text
+    problem = stale.json()["detail"][0]
+    assert problem["type"] == "ticket_changed" and problem["loc"] == ["header", "If-Match"]
+    event = {"stage": "assigned", "owner": "王工"}
+    stale_event = store_client.post(
+        f"/v1/tickets/{ticket_no}/events", json=event, headers=headers("agent", **{"If-Match": seen})
+    )
+    assert stale_event.status_code == 412
+    after = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent"))
+    assert after.json()["status"]["code"] == "received" and len(after.json()["history"]) == 1
+    current = after.headers["ETag"]
+    assert current != seen and current == problem["current"]
+    accepted = store_client.post(
+        f"/v1/tickets/{ticket_no}/review", json={"action": "accept"}, headers=headers("agent", **{"If-Match": current})
+    )
+    assert accepted.status_code == 200 and accepted.headers["ETag"] not in (seen, current)
+    assert accepted.json()["tier"]["code"] == "P1"
+
+
 def test_a_closed_ticket_is_not_reviewed_until_it_is_reopened(store_client: TestClient) -> None:
     ticket_no = create_ticket(store_client, text=LATE)["ticket_no"]
     for event in (
