@@ -35,6 +35,7 @@ give scikit-learn's probabilities without its per-call input checks.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -490,11 +491,14 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _explains(char_term: str) -> bool:
-    """Whether a character n-gram means something to a reader: not a space, and no piece of a
-    Latin word, a number or a placeholder ("p" of APP, "p闪" of APP闪退, "[" or "E]" of [PHONE],
-    "12" of 12315; the word block shows whole words and numbers)."""
+    """Whether a character n-gram means something to a reader: not a space, no piece of a Latin
+    word, a number or a placeholder ("p" of APP, "p闪" of APP闪退, "[" or "E]" of [PHONE], "12" of
+    12315; the word block shows whole words and numbers), and not punctuation alone but for ! and ?
+    (a comma says nothing; "!!" says how upset the customer is)."""
     stripped = char_term.strip()
-    return bool(stripped) and not any(char.isascii() and (char.isalnum() or char in "[]@") for char in stripped)
+    if not stripped or any(char.isascii() and (char.isalnum() or char in "[]@") for char in stripped):
+        return False
+    return not all(unicodedata.category(char).startswith("P") for char in stripped) or set(stripped) <= set("!?")
 
 
 def _cue_pattern(word: str) -> str:

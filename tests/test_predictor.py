@@ -91,6 +91,7 @@ def test_explanations_never_show_a_space_or_a_piece_of_a_word_number_or_placehol
     assert shown
     assert all(term.strip() for term in shown)
     assert not [term for term in shown if any(char.isascii() and (char.isalnum() or char in "[]@") for char in term)]
+    assert "," not in shown and "。" not in shown
 
 
 def test_a_changed_phone_number_does_not_change_the_prediction(sample_model: TriageModel) -> None:

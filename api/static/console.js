@@ -24,16 +24,49 @@ const STAGES = {
 };
 
 const STATUS_MEANING = {
-  0: "无法连接服务",
+  0: "无法连接服务，请检查网络后重试",
   400: "请求有误",
   401: "API 密钥无效或缺失",
   403: "无权限",
   404: "未找到",
   409: "与工单当前状态冲突",
+  412: "工单已被他人更新",
   413: "内容过大",
   422: "输入有误",
   500: "服务内部错误",
   503: "服务暂不可用",
+};
+
+/** The API's error types, said in Chinese (anything else shows the API's own message). */
+const ERROR_TEXT = {
+  comment_required: "调低级别需要在备注中说明原因。",
+  ticket_closed: "工单已闭环：请先记录「重新打开」再审核。",
+  ticket_changed: "工单已被他人更新，页面已重新加载最新内容，请核对后再操作。",
+  concurrent_update: "工单刚被他人更新，请重试。",
+  subtype_not_in_category: "所选子类不属于所选大类。",
+  subtype_required: "请选择子类。",
+};
+
+/** Chinese names of the fields an error can name. */
+const FIELD_NAMES = {
+  owner: "负责人",
+  resolution: "处理结果",
+  comment: "备注",
+  note: "备注",
+  feedback: "客户反馈",
+  stage: "环节",
+  category: "大类",
+  subtype: "子类",
+  tier: "级别",
+  demand: "诉求",
+};
+
+/** The tier-cue groups of the taxonomy (the tier head's rule words), by their codes. */
+const CUE_NAMES = {
+  escalation: "投诉升级",
+  safety: "安全健康",
+  money: "资金风险",
+  unusable: "无法使用",
 };
 
 const state = {
@@ -41,7 +74,10 @@ const state = {
   taxonomy: null,
   queue: [],
   cursor: null,
+  list: [],
+  listCursor: null,
   ticket: null,
+  etag: null,
   hiddenHeads: new Set(),
 };
 
@@ -132,6 +168,7 @@ function showMessage(text, kind = "error") {
   box.replaceChildren(...String(text).split("\n").map((line) => el("div", { textContent: line })));
   box.className = `message ${kind}`;
   box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
 }
 
 function clearMessage() {
@@ -147,8 +184,12 @@ class ApiError extends Error {
 }
 
 function describeDetail(item) {
-  const loc = Array.isArray(item.loc) ? item.loc.filter((part) => part !== "body").join(".") : "";
-  let text = loc ? `${loc}: ${item.msg}` : String(item.msg);
+  if (ERROR_TEXT[item.type]) return ERROR_TEXT[item.type];
+  const parts = Array.isArray(item.loc) ? item.loc.filter((part) => part !== "body") : [];
+  const field = parts.length ? String(parts[parts.length - 1]) : "";
+  if (item.type === "missing" && FIELD_NAMES[field]) return `请填写${FIELD_NAMES[field]}。`;
+  const loc = parts.map((part) => FIELD_NAMES[part] || part).join(".");
+  let text = loc ? `${loc}：${item.msg}` : String(item.msg);
   if (Array.isArray(item.allowed)) {
     const names = item.allowed.map((stage) => STAGES[stage] || stage);
     text += names.length ? `（当前可记录：${names.join("、")}）` : "（当前不能记录任何环节）";
@@ -165,11 +206,17 @@ function showError(action, error) {
   }
 }
 
+/** An error the page can name before asking the API: shown, and the field gets the focus. */
+function refuse(text, fieldId) {
+  showMessage(text);
+  if (fieldId) $(fieldId).focus();
+}
+
 // -------------------------------------------------------------------------------- API
 
-/** Call the API with the agent's key; the parsed JSON body, or an ApiError with detail[].msg. */
-async function api(method, path, body) {
-  const headers = { "X-API-Key": state.key, Accept: "application/json" };
+/** Call the API with the agent's key: {data: the parsed JSON body, etag}, or an ApiError. */
+async function request(method, path, body, extraHeaders = {}) {
+  const headers = { "X-API-Key": state.key, Accept: "application/json", ...extraHeaders };
   const init = { method, headers };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -179,7 +226,7 @@ async function api(method, path, body) {
   try {
     response = await fetch(path, init);
   } catch (error) {
-    throw new ApiError(0, [String(error.message || error)]);
+    throw new ApiError(0, ["请检查网络或服务是否在运行。"]);
   }
   const text = await response.text();
   let data = null;
@@ -196,7 +243,42 @@ async function api(method, path, body) {
     if (response.status === 401) forgetKey();
     throw new ApiError(response.status, messages);
   }
+  return { data, etag: response.headers.get("ETag") };
+}
+
+/** The parsed JSON body of an API call (see `request`). */
+async function api(method, path, body) {
+  return (await request(method, path, body)).data;
+}
+
+function ticketPath(ticketNo, suffix = "") {
+  return `v1/tickets/${encodeURIComponent(ticketNo)}${suffix}`;
+}
+
+/** Read a ticket and remember its ETag (sent back with If-Match by every change). */
+async function fetchTicket(ticketNo) {
+  const { data, etag } = await request("GET", ticketPath(ticketNo));
+  state.etag = etag;
   return data;
+}
+
+/** POST a change of the open ticket, based on the revision the page shows (412 if it changed). */
+async function changeTicket(suffix, body) {
+  const ticket = state.ticket;
+  const headers = state.etag ? { "If-Match": state.etag } : {};
+  const { data, etag } = await request("POST", ticketPath(ticket.ticket_no, suffix), body, headers);
+  state.etag = etag;
+  return data;
+}
+
+/** After a refused change (409, 412): show the ticket as it is now, keeping the message. */
+async function reloadAfter(error) {
+  if (!(error instanceof ApiError) || ![409, 412].includes(error.status) || !state.ticket) return;
+  try {
+    renderTicket(await fetchTicket(state.ticket.ticket_no));
+  } catch (_) {
+    // the error message already says what went wrong
+  }
 }
 
 // ------------------------------------------------------------------------- log in / out
@@ -220,8 +302,10 @@ async function logIn(key) {
     const model = await api("GET", "v1/model");
     state.taxonomy = model.taxonomy;
     $("model-version").textContent = `模型版本 ${model.version}`;
+    fillListFilters();
     await loadQueue(false);
   } catch (error) {
+    $("model-version").textContent = "";
     if (error instanceof ApiError && error.status === 403) {
       state.key = null;
       showMessage("登录失败：该密钥的角色不能审核工单（需要 agent 角色的密钥）。");
@@ -253,8 +337,10 @@ function logOut() {
 
 // ------------------------------------------------------------------------------- queue
 
+/** Load the queue: its next page (`more`), or again from the start with as many rows as shown. */
 async function loadQueue(more) {
-  const query = new URLSearchParams({ limit: String(QUEUE_PAGE) });
+  const shown = Math.min(200, Math.max(QUEUE_PAGE, state.queue.length));
+  const query = new URLSearchParams({ limit: String(more ? QUEUE_PAGE : shown) });
   if (more && state.cursor) query.set("cursor", state.cursor);
   const page = await api("GET", `v1/review-queue?${query}`);
   state.queue = more ? state.queue.concat(page.items) : page.items;
@@ -271,34 +357,7 @@ async function refreshQueue() {
 }
 
 function renderQueue() {
-  const rows = state.queue.map((item) => {
-    const confidence = typeof item.confidence === "number" ? item.confidence : null;
-    const firstResponse = el("span", { className: "countdown" });
-    const resolution = el("span", { className: "countdown small" });
-    if (item.first_response_due) setCountdown(firstResponse, item.first_response_due, "响应 ");
-    if (item.resolution_due) setCountdown(resolution, item.resolution_due, "解决 ");
-    const tier = item.routed_tier || item.tier;
-    const suggested = item.tier && typeof item.tier.probability === "number"
-      ? `；模型建议 ${nameOf(item.tier)} ${percent(item.tier.probability)}` : "";
-    const tierTitle = `${nameOf(tier)}${suggested}`;
-    const row = el(
-      "tr",
-      { dataset: { ticketNo: item.ticket_no }, tabIndex: 0, title: item.text || "" },
-      el("td", {}, el("span", { className: "ticket-link", textContent: item.ticket_no })),
-      el("td", { textContent: shortTime(item.received_at).slice(5), title: shortTime(item.received_at) }),
-      el("td", { textContent: nameOf(item.channel) }),
-      el("td", {}, el("span", { className: `tier tier-${codeOf(tier)}`, textContent: shortName(tier), title: tierTitle })),
-      el("td", { textContent: nameOf(item.subtype), title: item.subtype ? percent(item.subtype.probability) : "" }),
-      el("td", { className: confidence !== null && confidence < 0.5 ? "low" : "", textContent: percent(confidence) }),
-      el("td", { className: "sla-cell" }, firstResponse, resolution),
-    );
-    if (state.ticket && state.ticket.ticket_no === item.ticket_no) row.classList.add("selected");
-    row.addEventListener("click", () => openTicket(item.ticket_no));
-    row.addEventListener("keydown", (event) => {
-      if (event.key === "Enter") openTicket(item.ticket_no);
-    });
-    return row;
-  });
+  const rows = state.queue.map((item) => ticketRow(item));
   $("queue-body").replaceChildren(...rows);
   $("queue-count").textContent = `（${state.queue.length}${state.cursor ? "+" : ""}）`;
   $("queue-empty").hidden = state.queue.length > 0;
@@ -306,14 +365,96 @@ function renderQueue() {
   $("queue-more").hidden = !state.cursor;
 }
 
+/** One row of the queue (its confidence) or of the ticket list (its status). */
+function ticketRow(item, listed = false) {
+  const confidence = typeof item.confidence === "number" ? item.confidence : null;
+  const firstResponse = el("span", { className: "countdown" });
+  const resolution = el("span", { className: "countdown small" });
+  for (const [node, sla, due, prefix] of [
+    [firstResponse, item.first_response, item.first_response_due, "响应 "],
+    [resolution, item.resolution, item.resolution_due, "解决 "],
+  ]) {
+    if (sla && sla.done_at) node.textContent = `${prefix}已完成`;
+    else if (due) setCountdown(node, due, prefix);
+  }
+  const tier = item.routed_tier || item.tier;
+  const suggested = item.tier && typeof item.tier.probability === "number"
+    ? `；模型建议 ${nameOf(item.tier)} ${percent(item.tier.probability)}` : "";
+  const tierTitle = `${nameOf(tier)}${suggested}`;
+  const row = el(
+    "tr",
+    { dataset: { ticketNo: item.ticket_no }, tabIndex: 0, title: item.text || "" },
+    el("td", {}, el("span", { className: "ticket-link", textContent: item.ticket_no })),
+    el("td", { textContent: shortTime(item.received_at).slice(5), title: shortTime(item.received_at) }),
+    el("td", { textContent: nameOf(item.channel) }),
+    el("td", {}, el("span", { className: `tier tier-${codeOf(tier)}`, textContent: shortName(tier), title: tierTitle })),
+    el(
+      "td",
+      { className: "subtype-cell", title: item.subtype ? percent(item.subtype.probability) : "" },
+      el("div", { textContent: nameOf(item.subtype) }),
+      el("div", { className: "excerpt", textContent: Array.from(item.text || "").slice(0, 24).join("") }),
+    ),
+    listed
+    ? el("td", { textContent: nameOf(item.status) })
+    : el("td", { className: confidence !== null && confidence < 0.5 ? "low" : "", textContent: percent(confidence) }),
+    el("td", { className: "sla-cell" }, firstResponse, resolution),
+  );
+  if (state.ticket && state.ticket.ticket_no === item.ticket_no) row.classList.add("selected");
+  row.addEventListener("click", () => openTicket(item.ticket_no));
+  row.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") openTicket(item.ticket_no);
+  });
+  return row;
+}
+
+// ------------------------------------------------------------------------ ticket list
+
+/** The list of all tickets (newest first), with the filters of the list form. */
+async function loadList(more) {
+  const query = new URLSearchParams({ limit: String(QUEUE_PAGE) });
+  for (const [id, name] of [["list-tier", "tier"], ["list-status", "status"]]) {
+    if ($(id).value) query.set(name, $(id).value);
+  }
+  if ($("list-overdue").checked) query.set("overdue", "true");
+  if (more && state.listCursor) query.set("cursor", state.listCursor);
+  const page = await api("GET", `v1/tickets?${query}`);
+  state.list = more ? state.list.concat(page.items) : page.items;
+  state.listCursor = page.next_cursor || null;
+  $("list-body").replaceChildren(...state.list.map((item) => ticketRow(item, true)));
+  $("list-empty").hidden = state.list.length > 0;
+  $("list-table").hidden = state.list.length === 0;
+  $("list-more").hidden = !state.listCursor;
+}
+
+/** The list's filters: the model's tiers, and the statuses of the tracking sheet. */
+function fillListFilters() {
+  const all = { code: "", name: "全部" };
+  options($("list-tier"), [all, ...state.taxonomy.tiers], $("list-tier").value);
+  const statuses = Object.entries({ received: "已登记", ...STAGES }).map(([code, name]) => ({ code, name }));
+  options($("list-status"), [all, ...statuses], $("list-status").value);
+}
+
+function showTab(tab) {
+  for (const name of ["queue", "list"]) {
+    $(`${name}-panel`).hidden = name !== tab;
+    $(`tab-${name}`).setAttribute("aria-selected", String(name === tab));
+  }
+  if (tab === "list") loadList(false).catch((error) => showError("读取工单列表", error));
+}
+
 // ------------------------------------------------------------------------------ ticket
 
-async function openTicket(ticketNo) {
-  clearMessage();
+/** Open a ticket; `keepMessage` leaves the message shown (a success that led here). */
+async function openTicket(ticketNo, keepMessage = false) {
+  if (!keepMessage) clearMessage();
   try {
-    const ticket = await api("GET", `v1/tickets/${encodeURIComponent(ticketNo)}`);
-    renderTicket(ticket);
-    history.replaceState(null, "", `#${ticket.ticket_no}`);
+    renderTicket(await fetchTicket(ticketNo));
+    history.replaceState(null, "", `#${state.ticket.ticket_no}`);
+    const view = $("ticket-view");
+    if (view.getBoundingClientRect().top < 0 || view.getBoundingClientRect().top > window.innerHeight) {
+      view.scrollIntoView({ block: "start" });
+    }
+    $("ticket-heading").focus({ preventScroll: true });
   } catch (error) {
     showError(`打开工单 ${ticketNo} `, error);
   }
@@ -324,7 +465,7 @@ function renderTicket(ticket) {
   $("ticket-view").hidden = false;
   $("ticket-no").textContent = ticket.ticket_no;
   $("ticket-status").textContent = nameOf(ticket.status);
-  document.querySelectorAll("#queue-body tr").forEach((row) => {
+  document.querySelectorAll("#queue-body tr, #list-body tr").forEach((row) => {
     row.classList.toggle("selected", row.dataset.ticketNo === ticket.ticket_no);
   });
   renderFacts(ticket);
@@ -358,10 +499,12 @@ function renderFacts(ticket) {
     ["负责人", ticket.owner || "—"],
     ["情绪指数", `${ticket.emotion_index}${ticket.emotion_risk ? "（有升级风险）" : ""}`],
     ["升级规则", ticket.escalations && ticket.escalations.length
-      ? ticket.escalations.map((rule) => `${rule.name}：${rule.matched} → ${rule.tier}`).join("；")
+      ? ticket.escalations.map((rule) => `${rule.name}：${rule.matched} → ${shortName(codeName("tier", rule.tier))}`).join("；")
       : ticket.escalation_rule || "无"],
     ["重复投诉", ticket.repeat_of || "否"],
     ["待审核原因", reasons.length ? reasons.join("、") : "—"],
+    ["客户姓名", ticket.customer_name || "—"],
+    ["联系方式", ticket.contact || "—"],
     ["客户编号", ticket.customer_id || "—"],
     ["订单号", ticket.order_id || "—"],
     ["产品", ticket.product || "—"],
@@ -472,6 +615,11 @@ function renderText() {
  * code or the text-length bin used by the tier head) its Chinese name. */
 function termLabel(term) {
   const spans = term.spans || [];
+  if (term.kind === "cue") {
+    const chars = Array.from(state.ticket.text);
+    const words = [...new Set(spans.map((span) => chars.slice(...spanOffsets(span)).join("")))];
+    return `${CUE_NAMES[term.term] || term.term}规则词${words.length ? `「${words.join("、")}」` : ""}`;
+  }
   if (spans.length) {
     const [start, end] = spanOffsets(spans[0]);
     return Array.from(state.ticket.text).slice(start, end).join("");
@@ -542,7 +690,7 @@ function renderSuggestion(ticket) {
   });
   $("suggestion-body").replaceChildren(...rows);
   const top = (suggestion.top_subtypes || []).map((item) => `${item.name} ${percent(item.probability)}`);
-  $("top-subtypes").textContent = top.length ? top.join("，") : "—";
+  $("top-subtypes").textContent = top.length ? `${top.join("，")}（首项是所选大类中最可能的子类）` : "—";
 }
 
 function renderReviewState(ticket) {
@@ -578,6 +726,17 @@ function options(select, items, selected) {
   if (selected && items.some((item) => item.code === selected)) select.value = selected;
 }
 
+/** The subtypes of the chosen category; when the chosen subtype is not one of them (and there
+ * is more than one), the agent picks: nothing is chosen silently. */
+function fillSubtypes(selected) {
+  const subtypes = subtypesOf($("correct-category").value);
+  options($("correct-subtype"), subtypes, selected);
+  if (subtypes.length > 1 && !subtypes.some((item) => item.code === selected)) {
+    $("correct-subtype").prepend(el("option", { value: "", textContent: "— 请选择子类 —" }));
+    $("correct-subtype").value = "";
+  }
+}
+
 function subtypesOf(categoryCode) {
   const category = state.taxonomy.categories.find((item) => item.code === categoryCode);
   return category ? category.subtypes : [];
@@ -586,7 +745,7 @@ function subtypesOf(categoryCode) {
 function fillCorrectionForm(ticket) {
   const taxonomy = state.taxonomy;
   options($("correct-category"), taxonomy.categories, codeOf(ticket.category));
-  options($("correct-subtype"), subtypesOf($("correct-category").value), codeOf(ticket.subtype));
+  fillSubtypes(codeOf(ticket.subtype));
   options($("correct-tier"), taxonomy.tiers, codeOf(ticket.tier));
   options($("correct-demand"), taxonomy.demands, codeOf(ticket.demand));
   $("correct-comment").value = "";
@@ -608,25 +767,34 @@ function updateDowngradeHint() {
   $("correct-comment").classList.toggle("required", downgrade);
 }
 
+/** Send a review; after an accept, open the next ticket of the queue (the way through it). */
 async function submitReview(body, done) {
   const ticketNo = state.ticket.ticket_no;
+  const position = state.queue.findIndex((item) => item.ticket_no === ticketNo);
   clearMessage();
   const buttons = [$("accept"), $("save-correction")];
   buttons.forEach((button) => (button.disabled = true));
   try {
-    await api("POST", `v1/tickets/${encodeURIComponent(ticketNo)}/review`, body);
-    renderTicket(await api("GET", `v1/tickets/${encodeURIComponent(ticketNo)}`));
-    showMessage(`${ticketNo}：${done}`, "success");
+    renderTicket(await changeTicket("/review", body));
     await loadQueue(false);
+    const next = body.action === "accept" && position >= 0 ? state.queue[Math.min(position, state.queue.length - 1)] : null;
+    if (next && next.ticket_no !== ticketNo) {
+      showMessage(`${ticketNo}：${done}已打开下一张待审核工单 ${next.ticket_no}。`, "success");
+      await openTicket(next.ticket_no, true);
+    } else {
+      showMessage(`${ticketNo}：${done}`, "success");
+    }
   } catch (error) {
-    showError(body.action === "accept" ? "确认建议" : "保存修改", error);
+    showError(body.action === "accept" ? "确认" : "保存修改", error);
+    await reloadAfter(error);
   } finally {
     buttons.forEach((button) => (button.disabled = false));
   }
 }
 
 function accept() {
-  return submitReview({ action: "accept" }, "已确认模型建议。");
+  const reviewed = Boolean(state.ticket.review && state.ticket.review.reviewed_at);
+  return submitReview({ action: "accept" }, reviewed ? "已确认当前标签。" : "已确认模型建议。");
 }
 
 function saveCorrection(event) {
@@ -641,8 +809,10 @@ function saveCorrection(event) {
   }
   if ($("correct-tier").value !== codeOf(ticket.tier)) body.tier = $("correct-tier").value;
   if ($("correct-demand").value !== codeOf(ticket.demand)) body.demand = $("correct-demand").value;
+  if (!subtype) return refuse("请选择子类。", "correct-subtype");
   const comment = $("correct-comment").value.trim();
   if (comment) body.comment = comment;
+  if (isDowngrade() && !comment) return refuse("调低级别需要在备注中说明原因。", "correct-comment");
   if (Object.keys(body).length === 1 || (Object.keys(body).length === 2 && body.comment)) {
     showMessage("没有修改任何标签：如果模型建议正确，请点击「确认建议」。");
     return undefined;
@@ -733,14 +903,23 @@ async function addEvent(event) {
   if ((stage === "assigned" || stage === "escalated") && owner) body.owner = owner;
   if (stage === "resolved") body.resolution = $("event-resolution").value.trim();
   if (stage === "closed") body.feedback = $("event-feedback").value;
+  if (stage === "assigned" && !owner) return refuse("请填写负责人。", "event-owner");
+  if (stage === "resolved" && !body.resolution) return refuse("请填写处理结果。", "event-resolution");
   clearMessage();
+  const button = $("add-event");
+  if (button.disabled) return undefined; // one click, one event
+  button.disabled = true;
   try {
-    renderTicket(await api("POST", `v1/tickets/${encodeURIComponent(ticketNo)}/events`, body));
+    renderTicket(await changeTicket("/events", body));
     ["event-note", "event-owner", "event-resolution"].forEach((id) => ($(id).value = ""));
     showMessage(`${ticketNo}：已记录「${STAGES[stage]}」。`, "success");
   } catch (error) {
     showError("记录环节", error);
+    await reloadAfter(error);
+  } finally {
+    button.disabled = false;
   }
+  return undefined;
 }
 
 // ------------------------------------------------------------------------------- start
@@ -750,7 +929,10 @@ function wire() {
     event.preventDefault();
     clearMessage();
     const key = $("api-key").value.trim();
-    if (!key) return;
+    if (!key) {
+      refuse("请输入 API 密钥。", "api-key");
+      return;
+    }
     if (await logIn(key)) {
       $("api-key").value = "";
       if (location.hash.length > 1) openTicket(decodeURIComponent(location.hash.slice(1)));
@@ -770,8 +952,19 @@ function wire() {
   });
   $("accept").addEventListener("click", accept);
   $("correct-form").addEventListener("submit", saveCorrection);
-  $("correct-category").addEventListener("change", () => {
-    options($("correct-subtype"), subtypesOf($("correct-category").value), $("correct-subtype").value);
+  $("correct-category").addEventListener("change", () => fillSubtypes($("correct-subtype").value));
+  $("tab-queue").addEventListener("click", () => showTab("queue"));
+  $("tab-list").addEventListener("click", () => showTab("list"));
+  $("list-form").addEventListener("change", () => loadList(false).catch((error) => showError("读取工单列表", error)));
+  $("list-more").addEventListener("click", () => loadList(true).catch((error) => showError("加载更多", error)));
+  $("open-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const ticketNo = $("open-number").value.trim().toUpperCase();
+    if (ticketNo) openTicket(ticketNo);
+  });
+  window.addEventListener("hashchange", () => {
+    const ticketNo = decodeURIComponent(location.hash.slice(1));
+    if (state.key && ticketNo && (!state.ticket || state.ticket.ticket_no !== ticketNo)) openTicket(ticketNo);
   });
   $("correct-tier").addEventListener("change", updateDowngradeHint);
   options(

@@ -95,6 +95,13 @@ class LiveApp:
         result: dict[str, Any] = response.json()
         return result
 
+    def review(self, ticket_no: str, **body: Any) -> dict[str, Any]:
+        """Review a ticket as another agent would, through the API."""
+        response = self.http.post(f"/v1/tickets/{ticket_no}/review", json=body, headers=headers("admin"))
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
     def queue(self) -> list[str]:
         """The ticket numbers of the review queue, in its order."""
         response = self.http.get("/v1/review-queue", params={"limit": 200}, headers=headers("agent"))
@@ -212,7 +219,8 @@ def test_an_agent_corrects_and_accepts_suggestions_in_the_browser(live_app: Live
     expect(rows).to_have_count(3)
     assert [rows.nth(index).get_attribute("data-ticket-no") for index in range(3)] == queue
     row = page.locator(f'#queue-body tr[data-ticket-no="{parcel["ticket_no"]}"]')
-    expect(row.locator("td").nth(4)).to_have_text(parcel["subtype"]["name"])
+    expect(row.locator("td").nth(4).locator("div").first).to_have_text(parcel["subtype"]["name"])
+    expect(row.locator(".excerpt")).to_have_text(parcel["text"][:24])
     expect(row.locator(".countdown").first).to_contain_text("剩余")
 
     # open a ticket: masked text, its explanation terms highlighted per head, the suggestion
@@ -238,13 +246,15 @@ def test_an_agent_corrects_and_accepts_suggestions_in_the_browser(live_app: Live
     assert parcel["tier"]["code"] != "P3"
     page.select_option("#correct-category", "after_sales")
     subtypes = page.locator("#correct-subtype option")
-    expect(subtypes).to_have_count(3)
-    assert subtypes.all_inner_texts() == ["退款退货", "维修保修", "价格费用"]
+    expect(subtypes).to_have_count(4)  # nothing is chosen for the agent
+    assert subtypes.all_inner_texts() == ["— 请选择子类 —", "退款退货", "维修保修", "价格费用"]
+    page.click("#save-correction")
+    expect(page.locator("#message")).to_contain_text("请选择子类")
     page.select_option("#correct-subtype", "refund_return")
     page.select_option("#correct-tier", "P3")
     expect(page.locator("#downgrade-hint")).to_be_visible()
-    page.click("#save-correction")  # without a comment: the API's 422 is shown
-    expect(page.locator("#message")).to_contain_text("needs a comment")
+    page.click("#save-correction")  # without a comment: the page says so before asking the API
+    expect(page.locator("#message")).to_contain_text("调低级别需要在备注中说明原因")
     assert live_app.ticket(parcel["ticket_no"])["review"] is None
     page.fill("#correct-comment", "客户要的是退款，物流已经送到")
     page.click("#save-correction")
@@ -276,11 +286,13 @@ def test_an_agent_corrects_and_accepts_suggestions_in_the_browser(live_app: Live
     expect(page.locator("#review-state")).to_contain_text("备注：客户要的是退款，物流已经送到")
     expect(page.locator(f'#queue-body tr[data-ticket-no="{parcel["ticket_no"]}"]')).to_have_count(0)
 
-    # one click accepts another ticket's suggestion
+    # one click accepts another ticket's suggestion, and the next one of the queue opens
     page.click(f'#queue-body tr[data-ticket-no="{rude["ticket_no"]}"]')
     expect(page.locator("#ticket-no")).to_have_text(rude["ticket_no"])
     page.click("#accept")
     expect(page.locator("#message")).to_contain_text("已确认模型建议")
+    expect(page.locator("#ticket-no")).to_have_text(vague["ticket_no"])
+    expect(page.locator("#message")).to_contain_text(f"已打开下一张待审核工单 {vague['ticket_no']}")
     accepted = live_app.ticket(rude["ticket_no"])["review"]
     assert accepted["action"] == "accept" and accepted["reviewed_by"] == "agent-tester"
     assert accepted["subtype"]["code"] == rude["subtype"]["code"] and accepted["tier"]["code"] == rude["tier"]["code"]
@@ -341,3 +353,53 @@ def test_an_agent_sees_breached_deadlines_and_records_tracking_stages(live_app: 
     expect(page.locator("#message")).to_contain_text("与工单当前状态冲突")
     expect(page.locator("#message")).to_contain_text("已解决")
     assert len(live_app.ticket(ticket["ticket_no"])["history"]) == 1
+
+
+def test_a_decision_on_a_stale_page_is_refused_and_the_page_reloads(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL, contact="13912345678", customer_name="王小明")
+    log_in(page, KEYS["agent"])
+    page.click(f'#queue-body tr[data-ticket-no="{ticket["ticket_no"]}"]')
+    expect(page.locator("#ticket-no")).to_have_text(ticket["ticket_no"])
+    expect(page.locator("#ticket-facts")).to_contain_text("王小明")  # the call-back details, for agents
+    expect(page.locator("#ticket-facts")).to_contain_text("13912345678")
+    # another agent corrects the tier while this page still shows the suggestion
+    other = live_app.review(ticket["ticket_no"], action="correct", tier="P1", comment="客户说孩子吃了")
+    page.click("#accept")
+    expect(page.locator("#message")).to_contain_text("已被他人更新")
+    expect(page.locator("#review-state")).to_contain_text("admin-tester")  # the page shows the ticket as it is now
+    review = live_app.ticket(ticket["ticket_no"])["review"]
+    assert review["action"] == "correct" and review["reviewed_by"] == "admin-tester"
+    assert review["tier"]["code"] == other["tier"]["code"] == "P1"
+    # now based on what it shows, the same click goes through
+    page.click("#accept")
+    expect(page.locator("#message")).to_contain_text("已确认当前标签")
+    assert live_app.ticket(ticket["ticket_no"])["review"]["reviewed_by"] == "agent-tester"
+
+
+def test_every_ticket_can_be_listed_filtered_and_opened_by_number(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    done = live_app.create_ticket(RUDE_AGENT)
+    live_app.review(done["ticket_no"], action="correct", tier="P1")  # reviewed: out of the queue
+    waiting = live_app.create_ticket(LATE_PARCEL)
+    log_in(page, KEYS["agent"])
+    expect(page.locator("#queue-body tr")).to_have_count(1)
+    page.click("#tab-list")
+    rows = page.locator("#list-body tr")
+    expect(rows).to_have_count(2)
+    assert rows.first.get_attribute("data-ticket-no") == waiting["ticket_no"]  # newest first
+    page.select_option("#list-tier", "P1")
+    expect(rows).to_have_count(1)
+    assert rows.first.get_attribute("data-ticket-no") == done["ticket_no"]
+    rows.first.click()
+    expect(page.locator("#ticket-no")).to_have_text(done["ticket_no"])
+    page.fill("#open-number", waiting["ticket_no"].lower())
+    page.press("#open-number", "Enter")
+    expect(page.locator("#ticket-no")).to_have_text(waiting["ticket_no"])
+    page.evaluate(f"() => {{ location.hash = '#{done['ticket_no']}'; }}")  # a link or Back
+    expect(page.locator("#ticket-no")).to_have_text(done["ticket_no"])
+    page.fill("#open-number", "TS-20990101-000001")
+    page.press("#open-number", "Enter")
+    expect(page.locator("#message")).to_contain_text("未找到")
