@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sklearn.metrics import f1_score
 from typer.testing import CliRunner
 
 from model.artifact import FORMAT, METADATA, save_model
@@ -16,7 +17,7 @@ from model.files import with_umask
 from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
 from training.cli import app
-from training.compare import compare_models
+from training.compare import Comparison, compare_models
 from training.data import LabeledRow
 from training.registry import Registry, RegistryError
 from training.thresholds import NEVER, THRESHOLDS_FILE, lowest_threshold
@@ -75,6 +76,33 @@ def test_compare_finds_the_worse_tier_head(
     assert comparison.disagreements
     summary = comparison.to_dict()
     assert set(summary["heads"]["tier"]["per_class_f1"]) == {"P1", "P2", "P3"}
+
+
+def test_the_verdicts_and_their_margin(
+    good_model: TriageModel, worse_model: TriageModel, halves: tuple[list[LabeledRow], list[LabeledRow]]
+) -> None:
+    rows = halves[1]
+    better = compare_models(good_model, worse_model, rows)
+    assert better.verdict == "better" and better.worse_heads == []
+    same = compare_models(good_model, good_model, rows)
+    assert same.verdict == "equivalent" and [same.delta(h) for h in ("category", "subtype", "tier")] == [0, 0, 0]
+    # the macro-F1 the gate compares is scikit-learn's, on the model's predictions
+    predicted = [p.tier.code for p in good_model.predict_many([row.text for row in rows])]
+    truth = [row.tier for row in rows]
+    assert same.candidate["tier"]["macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"), abs=1e-4)
+    # a loss of exactly the margin is allowed; a hair more is not
+    figures = {head: {"macro_f1": 0.5} for head in ("category", "subtype")}
+    at_margin = Comparison(
+        "c", "b", 0.01, {**figures, "tier": {"macro_f1": 0.49}, "n": 1}, {**figures, "tier": {"macro_f1": 0.5}, "n": 1}
+    )
+    beyond = Comparison(
+        "c",
+        "b",
+        0.01,
+        {**figures, "tier": {"macro_f1": 0.4899}, "n": 1},
+        {**figures, "tier": {"macro_f1": 0.5}, "n": 1},
+    )
+    assert at_margin.verdict == "equivalent" and beyond.verdict == "worse" and beyond.worse_heads == ["tier"]
 
 
 def test_promote_gate_refuses_a_worse_model_and_force_is_recorded(
@@ -158,8 +186,20 @@ def test_lowest_threshold_meets_the_precision() -> None:
     assert lowest_threshold([0.9, 0.8], [False, False], 0.5) == NEVER
 
 
+def _lowest_by_brute_force(confidence: list[float], correct: list[bool], precision: float) -> float:
+    """The lowest probability t at which the predictions with p ≥ t reach `precision` (NEVER if none)."""
+    for t in sorted(set(confidence)):
+        chosen = [ok for p, ok in zip(confidence, correct) if p >= t]
+        if sum(chosen) / len(chosen) >= precision:
+            return t
+    return NEVER
+
+
 def test_thresholds_command_writes_them_beside_the_model(
-    registry: Registry, tmp_path: Path, halves: tuple[list[LabeledRow], list[LabeledRow]]
+    registry: Registry,
+    tmp_path: Path,
+    halves: tuple[list[LabeledRow], list[LabeledRow]],
+    good_model: TriageModel,
 ) -> None:
     good, _ = versions(registry)
     holdout = eval_csv(tmp_path, halves[1])
@@ -171,8 +211,19 @@ def test_thresholds_command_writes_them_beside_the_model(
     assert "auto-filled:" in result.output
     written = json.loads((registry.root / good / THRESHOLDS_FILE).read_text(encoding="utf-8"))
     assert written["precision"] == 0.9
-    assert set(written["heads"]) == {"category", "subtype", "tier"}
-    assert all(0 < value <= NEVER for value in written["heads"].values())
+    # every threshold worked out here, by trying each probability of the held-out predictions
+    predictions = good_model.predict_many([row.text for row in halves[1]])
+    for head in ("category", "subtype", "tier"):
+        codes = [getattr(p, head).code for p in predictions]
+        confidence = [getattr(p, head).probability for p in predictions]
+        correct = [getattr(row, head) == code for row, code in zip(halves[1], codes)]
+        assert written["heads"][head] == _lowest_by_brute_force(confidence, correct, 0.9), head
+        frequent = {code for code in codes if codes.count(code) >= 20}
+        assert set(written["per_class"][head]) == frequent, head
+        for code in frequent:
+            mine = [i for i, c in enumerate(codes) if c == code]
+            expected = _lowest_by_brute_force([confidence[i] for i in mine], [correct[i] for i in mine], 0.9)
+            assert written["per_class"][head][code] == expected, (head, code)
     assert [path.name for path in (registry.root / good).iterdir() if path.name.startswith(".")] == []
     assert (registry.root / good / THRESHOLDS_FILE).stat().st_mode & 0o777 == with_umask(0o666)
     # Too few rows to mean anything: refused, and the thresholds already written stay.
@@ -292,10 +343,14 @@ def test_broken_registry_files_are_clear_errors_not_tracebacks(
     # a history that is a folder: promote and rollback say so, CURRENT stays
     history.unlink()
     history.mkdir()
-    for command in (["rollback"], ["promote", good, "--force", "--data", str(eval_csv(tmp_path, halves[1]))]):
+    holdout = str(eval_csv(tmp_path, halves[1]))
+    for command, message in (
+        (["rollback"], "history.jsonl: cannot read the history"),
+        (["promote", good, "--force", "--data", holdout], "cannot change the current version"),
+    ):
         result = runner.invoke(app, [*command, *root])
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
-        assert "history" in result.output or "cannot change the current version" in result.output
+        assert message in result.output, result.output
     assert registry.current_version() == worse
 
 

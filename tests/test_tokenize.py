@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from model.tokenize import resource_hashes, tokenize, tokenize_with_spans
+import hashlib
+
+from model.tokenize import DEFAULT_STOP_WORDS, DEFAULT_USER_DICT, resource_hashes, tokenize, tokenize_with_spans
 
 
 def test_domain_words_stay_whole() -> None:
@@ -23,11 +25,13 @@ def test_placeholders_are_single_tokens() -> None:
 
 def test_spans_point_at_the_tokens() -> None:
     text = "快递员把包裹放驿站了"
-    for token, start, end in tokenize_with_spans(text):
+    spans = tokenize_with_spans(text)
+    assert [token for token, _, _ in spans] == tokenize(text) != []
+    for token, start, end in spans:
         assert text[start:end] == token
 
 
 def test_resource_hashes_identify_the_dictionary_files() -> None:
     hashes = resource_hashes()
-    assert len(hashes["user_dict_sha256"]) == 64
-    assert len(hashes["stop_words_sha256"]) == 64
+    assert hashes["user_dict_sha256"] == hashlib.sha256(DEFAULT_USER_DICT.read_bytes()).hexdigest()
+    assert hashes["stop_words_sha256"] == hashlib.sha256(DEFAULT_STOP_WORDS.read_bytes()).hexdigest()

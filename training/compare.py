@@ -22,6 +22,9 @@ class Disagreement:
     baseline: tuple[str, str, str]
 
 
+_NOISE = 1e-9
+
+
 @dataclass
 class Comparison:
     """Both models' metrics on the same rows, their per-head macro-F1 deltas and the verdict."""
@@ -39,15 +42,16 @@ class Comparison:
 
     @property
     def worse_heads(self) -> list[str]:
-        """Heads on which the candidate loses more than the margin."""
-        return [head for head in HEADS if self.delta(head) < -self.margin]
+        """Heads on which the candidate loses more than the margin (a loss of exactly the margin, up
+        to floating-point noise such as 0.49 − 0.50 = −0.010000000000000009, is not more)."""
+        return [head for head in HEADS if self.delta(head) < -self.margin - _NOISE]
 
     @property
     def verdict(self) -> str:
         """`worse`, `better` or `equivalent` (within the margin on every head)."""
         if self.worse_heads:
             return "worse"
-        if any(self.delta(head) > self.margin for head in HEADS):
+        if any(self.delta(head) > self.margin + _NOISE for head in HEADS):
             return "better"
         return "equivalent"
 

@@ -275,7 +275,7 @@ def test_an_agent_corrects_and_accepts_suggestions_in_the_browser(live_app: Live
     )
     assert stored["suggestion"]["subtype"]["code"] == parcel["suggestion"]["subtype"]["code"]
     expect(page.locator("#review-state")).to_contain_text("已审核：agent-tester")
-    expect(page.locator("#history-body")).to_contain_text("子类 配送延迟 → 退款退货")
+    expect(page.locator("#history-body")).to_contain_text(f"子类 {parcel['subtype']['name']} → 退款退货")
     expect(rows).to_have_count(2)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 

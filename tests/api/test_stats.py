@@ -339,6 +339,12 @@ def test_drift_flags_a_shifted_class_mix_and_new_vocabulary(
     assert vocabulary["reference"] == 0.0 and vocabulary["rate"] > 0.05 and vocabulary["drifted"] is True
     assert any("subtype" in reason for reason in report["reasons"])
     assert any("out-of-vocabulary" in reason for reason in report["reasons"])
+    # the same drift from fewer tickets than the minimum: shown, but no retraining recommended
+    cautious = make_client(registry=root, drift_min_tickets=6)
+    small = cautious.get("/v1/stats/drift?from=2026-11-23&to=2026-11-23", headers=headers("analyst")).json()
+    assert small["tickets"] == 5 and small["enough_tickets"] is False
+    assert small["heads"]["subtype"]["drifted"] is True and small["out_of_vocabulary"]["drifted"] is True
+    assert small["retrain_recommended"] is False
 
 
 def test_no_drift_when_the_period_looks_like_the_training_data(
