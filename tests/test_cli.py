@@ -119,6 +119,19 @@ def test_predict_a_file_in_batches(registry: Path, tmp_path: Path) -> None:
     assert "text" not in rows[0]  # the unmasked text is not copied to the output
 
 
+def test_predict_masks_personal_data_in_the_other_columns_too(registry: Path, tmp_path: Path) -> None:
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text(
+        "text,comment,category\n快递三天没到,客户电话13812345678 邮箱a@b.cn,logistics\n", encoding="utf-8"
+    )
+    result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8") as stream:
+        (row,) = list(csv.DictReader(stream))
+    assert row["comment"] == "客户电话[PHONE] 邮箱[EMAIL]" and row["given_category"] == "logistics"
+    assert "13812345678" not in out.read_text(encoding="utf-8")
+
+
 def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(registry: Path, tmp_path: Path) -> None:
     source = tmp_path / "labeled.csv"
     source.write_text(" text ,category,tier\n热水器漏电，差点出事,product,P1\n", encoding="utf-8")
@@ -144,6 +157,7 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
     [
         ('text,channel\n快递三天没到,phone\n"手机坏了,phone\n快递丢了,online\n', "row 3:", "never closed"),
         ("text,channel,text\n快递三天没到,phone,手机坏了\n", "row 1", "text appear more than once"),
+        ("text,,\n快递三天没到,a,b\n", "row 1", "2 columns have no name"),
         ("text,channel\n快递三天没到,phone,extra\n", "row 2", "more fields than the header"),
         ("channel\nphone\n", "row 1", "no 'text' column"),
     ],

@@ -25,6 +25,7 @@ from model.errors import ModelError
 from model.files import replaced_atomically
 from model.predictor import TriageModel
 from model.taxonomy import DEFAULT_TAXONOMY, Taxonomy, load_taxonomy
+from model.text import mask_pii
 from training.compare import DEFAULT_MARGIN, Comparison, compare_models
 from training.data import (
     LabeledRow,
@@ -358,7 +359,8 @@ def predict_command(
             for row, p in zip(batch, model.predict_many([row["text"] or "" for row in batch])):
                 scored.append(
                     {
-                        **{_given(name): value for name, value in row.items()},
+                        # the input's other columns too may hold a phone number or an e-mail
+                        **{_given(name): mask_pii(value or "") for name, value in row.items()},
                         "category": p.category.code,
                         "category_p": p.category.probability,
                         "subtype": p.subtype.code,

@@ -313,9 +313,12 @@ class NumberedRecords:
 
 
 def repeated_columns(header: Sequence[str]) -> str | None:
-    """The problem of a header that names a column twice, or None."""
+    """The problem of a header that names a column twice (or leaves two unnamed), or None."""
     repeated = sorted({name for name in header if header.count(name) > 1 and name})
-    return f"column(s) {', '.join(repeated)} appear more than once" if repeated else None
+    problems = [f"column(s) {', '.join(repeated)} appear more than once"] if repeated else []
+    if header.count("") > 1:  # their values would land on one key, all but the last lost
+        problems.append(f"{header.count('')} columns have no name")
+    return "; ".join(problems) or None
 
 
 EXTRA_FIELDS = "more fields than the header has columns"
