@@ -94,6 +94,12 @@ def test_a_repeated_column_name_is_one_problem_of_the_header(tmp_path: Path, tax
     assert problem.row == 1 and "text appear more than once" in problem.message
 
 
+def test_unnamed_columns_of_trailing_commas_are_not_read(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    path = write(tmp_path, "trailing.csv", GOOD.rstrip("\n") + ",,\n", header=HEADER.rstrip("\n") + ",,\n")
+    dataset = load_datasets([path], taxonomy)
+    assert dataset.problems == [] and len(dataset.rows) == 1
+
+
 def test_a_text_beyond_the_csv_field_limit_is_one_row_problem_and_reading_goes_on(
     tmp_path: Path, taxonomy: Taxonomy
 ) -> None:

@@ -337,6 +337,8 @@ def predict_command(
             renamed = repeated_columns([_given(name) for name in header])
             if repeated is None and renamed is not None:
                 repeated = f"{renamed} (label columns are renamed given_<name> in the output)"
+            if repeated is None and header.count("") > 1:  # copied to the output, all but one would be lost
+                repeated = f"{header.count('')} columns have no name"
             if repeated is not None:
                 fail(f"{file}, row {records.row}: {repeated}")
             for number, record in records:

@@ -313,12 +313,10 @@ class NumberedRecords:
 
 
 def repeated_columns(header: Sequence[str]) -> str | None:
-    """The problem of a header that names a column twice (or leaves two unnamed), or None."""
+    """The problem of a header that names a column twice, or None (unnamed columns, which the
+    training data's trailing commas make, are not read)."""
     repeated = sorted({name for name in header if header.count(name) > 1 and name})
-    problems = [f"column(s) {', '.join(repeated)} appear more than once"] if repeated else []
-    if header.count("") > 1:  # their values would land on one key, all but the last lost
-        problems.append(f"{header.count('')} columns have no name")
-    return "; ".join(problems) or None
+    return f"column(s) {', '.join(repeated)} appear more than once" if repeated else None
 
 
 EXTRA_FIELDS = "more fields than the header has columns"
