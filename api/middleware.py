@@ -43,7 +43,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        method = scope["method"]  # before HeadMiddleware turns a HEAD into a GET
+        method = scope["method"]
         status = 500
 
         async def send_status(message: Message) -> None:
@@ -68,10 +68,19 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def repeated_header(scope: Scope, name: bytes) -> bool:
-    """True when header `name` (lower case) comes more than once with different values."""
+def presented_keys(scope: Scope) -> set[str]:
+    """Every distinct key the request presents, in X-API-Key and Authorization: Bearer headers."""
+    keys = set()
     headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", [])
-    return len({value for key, value in headers if key.lower() == name}) > 1
+    for name, raw in headers:
+        value = raw.decode("latin-1").strip()
+        if name.lower() == b"x-api-key" and value:
+            keys.add(value)
+        elif name.lower() == b"authorization":
+            scheme, _, credentials = value.partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                keys.add(credentials.strip())
+    return keys
 
 
 def presented_key(scope: Scope) -> str | None:
@@ -98,7 +107,7 @@ class AuthMiddleware:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        if repeated_header(scope, b"x-api-key") or repeated_header(scope, b"authorization"):
+        if len(presented_keys(scope)) > 1:
             error = Unauthorized(
                 "more than one API key: send one X-API-Key (or Authorization) header",
                 loc=["header", "X-API-Key"],
@@ -146,10 +155,14 @@ class HeadMiddleware:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        # Changed in place: the middleware outside reads the matched route from this same scope.
-        scope["method"] = "GET"
-        scope[HEAD_REQUEST] = True
-        await self.app(scope, receive, headers_only)
+        # A copy: the server's own scope must keep saying HEAD (uvicorn's httptools protocol then
+        # expects no body). The matched route is copied back for the metrics outside.
+        child = {**scope, "method": "GET", HEAD_REQUEST: True}
+        try:
+            await self.app(child, receive, headers_only)
+        finally:
+            if "route" in child:
+                scope["route"] = child["route"]
 
 
 class BodyLimitMiddleware:

@@ -47,6 +47,7 @@ from api.services.tracking import EVENT_NAMES, FEEDBACK_NAMES, STATUS_NAMES
 from api.tables import Survey, Ticket, TicketEvent
 from model.prediction import LabelScore
 from model.taxonomy import Category, Demand, Subtype, Taxonomy, Tier
+from model.text import mask_optional
 
 QUEUE_TEXT_CHARS = 200
 
@@ -168,7 +169,8 @@ class TicketPresenter:
             "status": Label(code=ticket.status, name=STATUS_NAMES.get(ticket.status, ticket.status)),
             "received_at": self._local(ticket.received_at),
             "channel": Label(code=ticket.channel, name=CHANNEL_NAMES.get(ticket.channel, ticket.channel)),
-            "customer_id": ticket.customer_id,
+            # an id may be a phone number: as sent only in an agent's view of the ticket (`full`)
+            "customer_id": mask_optional(ticket.customer_id),
             "text": ticket.text,
             "category": names.category(ticket.category),
             "subtype": names.subtype(ticket.subtype),
@@ -322,11 +324,11 @@ class TicketPresenter:
         survey: Survey | None,
         with_contact: bool,
     ) -> TicketPublic:
-        """The single-ticket view; the contact only when `with_contact`."""
+        """The single-ticket view; the contact, and the identifiers as sent, only when `with_contact`."""
         fields = {
             **self.summary_fields(ticket, repeat_of),
             "customer_name": ticket.customer_name,
-            "order_id": ticket.order_id,
+            "order_id": ticket.order_id if with_contact else mask_optional(ticket.order_id),
             "product": ticket.product,
             "occurred_at": self._maybe_local(ticket.occurred_at),
             "text_issues": list(ticket.text_issues),
@@ -338,7 +340,9 @@ class TicketPresenter:
             "survey": self.survey(survey, ticket.ticket_no) if survey is not None else None,
         }
         if with_contact:
-            return TicketWithContact.model_validate({**fields, "contact": ticket.contact})
+            return TicketWithContact.model_validate(
+                {**fields, "customer_id": ticket.customer_id, "contact": ticket.contact}
+            )
         return TicketPublic.model_validate(fields)
 
 

@@ -34,16 +34,19 @@ TicketStatus = Literal[
 ]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# Control characters but tab, line feed and carriage return: NUL breaks database encodings, the
-# others (terminal escapes, bells) are nothing a person wrote.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Control characters that separate (vertical tab, as Word writes a line break; form feed; the
+# information separators; next line) become a space, as the model's normalisation reads them, so
+# that "数量2\x0b13812345678" keeps its phone number apart; the others (NUL, which breaks database
+# encodings, terminal escapes, bells) are nothing a person wrote and go.
+_SEPARATING_CONTROL = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 _NUMBER = re.compile(r"\s*[-+]?\d+(?:\.\d*)?\s*")
 
 
 def clean_text(value: str) -> str:
-    """Remove control characters (tab and line breaks stay) and replace lone surrogates (which
-    break database encodings)."""
-    return _SURROGATE.sub("\ufffd", _CONTROL.sub("", value))
+    """Remove control characters (tab and line breaks stay, separating ones become a space) and
+    replace lone surrogates (which break database encodings)."""
+    return _SURROGATE.sub("\ufffd", _CONTROL.sub("", _SEPARATING_CONTROL.sub(" ", value)))
 
 
 def _required(value: str) -> str:

@@ -178,6 +178,8 @@ def test_a_non_string_is_a_clear_error(sample_model: TriageModel) -> None:
         ("不要道歉，要求赔偿", "compensation"),
         ("不要换货，修好就行", "repair"),
         ("要求商家别再骗人，公开道歉", "apology"),  # a refusal inside the demand's own words is not one
+        ("商家不要脸，要求道歉", "apology"),  # 不要脸 is no refusal, and the demand inside a refused match counts
+        ("我们不得不要求维修", "repair"),
         # more ways to say it
         ("用了三天就坏，希望能换个新的", "exchange"),
         ("请安排师傅上门修理", "repair"),

@@ -362,7 +362,7 @@ def predict_command(
                 scored.append(
                     {
                         # the input's other columns too may hold a phone number or an e-mail
-                        **{_given(name): mask_pii(value or "") for name, value in row.items()},
+                        **{_given(name): mask_pii(value or "") for name, value in row.items() if name != "text"},
                         "category": p.category.code,
                         "category_p": p.category.probability,
                         "subtype": p.subtype.code,

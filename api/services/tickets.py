@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,15 +50,25 @@ def etag(ticket: Ticket) -> str:
     return f'"{ticket.revision}"'
 
 
+_ENTITY_TAGS = re.compile(r'\s*(?:W/)?"[!#-~]*"\s*(?:,\s*(?:W/)?"[!#-~]*"\s*)*')
+
+
 def check_unchanged(ticket: Ticket, if_match: str | None) -> None:
     """412 when `If-Match` names another revision than the ticket's (nothing when it is absent or *).
 
     A page that shows a ticket sends the ETag it read, so that a review or event based on what
-    it showed is not applied over another agent's change made meanwhile.
+    it showed is not applied over another agent's change made meanwhile. The comparison is
+    strong (RFC 9110): a weak tag (W/"3") never matches; a header that is no list of entity tags
+    is a 422, not a 412 that reloading could never cure.
     """
     if if_match is None or if_match.strip() == "*":
         return
-    tags = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    if not _ENTITY_TAGS.fullmatch(if_match):
+        raise InvalidInput(
+            f'{IF_MATCH} must be "*" or entity tags such as "3" (quotes included), got {quoted(if_match)}',
+            loc=["header", IF_MATCH],
+        )
+    tags = {tag.strip() for tag in if_match.split(",")}
     if etag(ticket) not in tags:
         raise PreconditionFailed(
             f"the ticket changed since it was read (now {etag(ticket)}, the request names {quoted(if_match)}); "
@@ -168,13 +179,12 @@ def build_ticket(
     return Ticket(
         received_at=now,
         channel=payload.channel,
-        # Identifiers and names are shown in lists and to every reader: personal data in them (a
-        # phone number sent as the customer id) is masked like the text. Only `contact` keeps it,
-        # shown to agents only, since it is how the customer is called back.
-        customer_id=mask_optional(payload.customer_id),
+        # Identifiers are kept as sent (an order number that looks like a card number is still the
+        # order's), and shown as sent to agents only (`TicketPresenter`); a name is free text.
+        customer_id=payload.customer_id,
         customer_name=mask_optional(payload.customer_name),
         contact=payload.contact,
-        order_id=mask_optional(payload.order_id),
+        order_id=payload.order_id,
         product=mask_optional(payload.product),
         occurred_at=_occurred_at(payload, settings, now),
         text=stored_text,
@@ -235,8 +245,7 @@ def create_ticket(
         claimed = idempotency.claim(session, key=key, digest=digest, now=now, ttl=ttl)
         repeat = find_repeat(
             session,
-            # a masked id ("[PHONE]") no longer tells one customer from another
-            customer_id=ticket.customer_id if ticket.customer_id == payload.customer_id else None,
+            customer_id=ticket.customer_id,
             category=ticket.category,
             now=now,
             window=timedelta(days=settings.repeat_window_days),

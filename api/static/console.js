@@ -776,19 +776,25 @@ async function submitReview(body, done) {
   buttons.forEach((button) => (button.disabled = true));
   try {
     renderTicket(await changeTicket("/review", body));
-    await loadQueue(false);
-    const next = body.action === "accept" && position >= 0 ? state.queue[Math.min(position, state.queue.length - 1)] : null;
-    if (next && next.ticket_no !== ticketNo) {
-      showMessage(`${ticketNo}：${done}已打开下一张待审核工单 ${next.ticket_no}。`, "success");
-      await openTicket(next.ticket_no, true);
-    } else {
-      showMessage(`${ticketNo}：${done}`, "success");
-    }
   } catch (error) {
     showError(body.action === "accept" ? "确认" : "保存修改", error);
     await reloadAfter(error);
+    return;
   } finally {
     buttons.forEach((button) => (button.disabled = false));
+  }
+  showMessage(`${ticketNo}：${done}`, "success");
+  try {
+    // the review is saved: a queue that cannot be read now is a separate problem
+    await loadQueue(false);
+  } catch (error) {
+    showError(`${ticketNo}：${done}刷新待审核队列`, error);
+    return;
+  }
+  const next = body.action === "accept" && position >= 0 ? state.queue[Math.min(position, state.queue.length - 1)] : null;
+  if (next && next.ticket_no !== ticketNo) {
+    showMessage(`${ticketNo}：${done}已打开下一张待审核工单 ${next.ticket_no}。`, "success");
+    await openTicket(next.ticket_no, true);
   }
 }
 

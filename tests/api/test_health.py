@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -38,6 +40,38 @@ def test_every_get_route_answers_head_with_the_status_and_headers_only(client: T
     assert refused.status_code == 405 and refused.headers["allow"] == "POST"
     listed = client.request("PUT", "/v1/tickets", headers=headers("admin"))
     assert listed.headers["allow"] == "GET, HEAD, POST"
+
+
+def test_head_leaves_the_servers_own_scope_saying_head(client: TestClient) -> None:
+    # A server such as uvicorn's httptools protocol reads its scope's method while sending the
+    # response: it must still be HEAD, or the server waits for the body a GET would have.
+    scope: dict[str, Any] = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "HEAD",
+        "scheme": "http",
+        "path": "/healthz",
+        "raw_path": b"/healthz",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1),
+    }
+    methods_while_sending: list[str] = []
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        methods_while_sending.append(scope["method"])
+        messages.append(message)
+
+    asyncio.run(client.app(scope, receive, send))  # type: ignore[arg-type]
+    assert set(methods_while_sending) == {"HEAD"}
+    assert messages[0]["status"] == 200 and messages[-1]["body"] == b""
+    assert getattr(scope.get("route"), "path", None) == "/healthz"  # for the metrics outside
 
 
 def test_made_up_methods_do_not_become_metric_labels(client: TestClient) -> None:

@@ -185,6 +185,17 @@ def test_a_review_or_event_based_on_a_stale_read_is_412_and_changes_nothing(stor
     )
     assert accepted.status_code == 200 and accepted.headers["ETag"] not in (seen, current)
     assert accepted.json()["tier"]["code"] == "P1"
+    now = accepted.headers["ETag"]
+    # strong comparison: a weak tag never matches; a header that is no entity tag is a 422
+    for if_match, status in ((f"W/{now}", 412), (f'"0", {now}', 201), (now.strip('"'), 422), ('"0", *', 422)):
+        response = store_client.post(
+            f"/v1/tickets/{ticket_no}/events",
+            json={"stage": "assigned", "owner": "王工"},
+            headers=headers("agent", **{"If-Match": if_match}),
+        )
+        assert response.status_code == status, (if_match, response.text)
+        if status == 201:
+            now = response.headers["ETag"]
 
 
 def test_a_closed_ticket_is_not_reviewed_until_it_is_reopened(store_client: TestClient) -> None:
