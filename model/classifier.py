@@ -223,7 +223,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
     def _head(self, C: float, labels: NDArray[np.str_], ensemble: bool) -> CalibratedClassifierCV:
         return CalibratedClassifierCV(
-            LinearSVC(C=C, class_weight=self.class_weight),
+            LinearSVC(C=C, class_weight=self.class_weight, random_state=0),  # liblinear shuffles: fix it
             method="temperature",
             cv=self._folds(labels),
             ensemble=ensemble,
