@@ -179,15 +179,18 @@ _DROPPED = re.compile(
 # Digits not written as digits: circled (①), parenthesised (⑴), with a full stop (⒈), superscript
 # (¹), fractions (½). NFKC would turn a list marker into a digit glued to the number after it
 # ("①13812345678" → "113812345678"), which then is no phone number to the masking: they become
-# a space instead, before NFKC.
+# a space instead, before NFKC. They all lie in the first two planes (tests/test_text.py checks
+# the whole range): scanning only those keeps 70 ms off every start-up.
+NUMBER_SIGN_PLANES = 0x20000
+
+
+def is_number_sign(char: str) -> bool:
+    """A digit that is not written as a digit: "other number" that NFKC turns into digits."""
+    return unicodedata.category(char) == "No" and any(c.isdigit() for c in unicodedata.normalize("NFKC", char))
+
+
 _NUMBER_SIGNS = re.compile(
-    "["
-    + "".join(
-        re.escape(char)
-        for char in map(chr, range(0x110000))
-        if unicodedata.category(char) == "No" and any(c.isdigit() for c in unicodedata.normalize("NFKC", char))
-    )
-    + "]"
+    "[" + "".join(re.escape(char) for char in map(chr, range(NUMBER_SIGN_PLANES)) if is_number_sign(char)) + "]"
 )
 
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.text import find_pii, is_luhn_valid, is_valid_id_card, mask_pii, normalise, prepare
+from model.text import (
+    NUMBER_SIGN_PLANES,
+    find_pii,
+    is_luhn_valid,
+    is_number_sign,
+    is_valid_id_card,
+    mask_pii,
+    normalise,
+    prepare,
+)
 
 VALID_ID = "11010519491231002X"  # the check digit of the published example number
 VALID_CARD = "6222021234567890128"  # 19 digits, UnionPay prefix, Luhn-valid
@@ -187,3 +198,9 @@ def test_long_digit_and_letter_runs_are_scanned_in_one_pass() -> None:
     # Quadratic back-tracking in the e-mail or card patterns would take minutes here.
     for text in ("1" * 100_000, "a" * 100_000 + "@", "a@" + "a." * 20_000, "1 " * 50_000):
         assert find_pii(normalise(text)) == []
+
+
+def test_every_number_sign_lies_in_the_planes_scanned_at_start_up() -> None:
+    beyond = [hex(code) for code in range(NUMBER_SIGN_PLANES, sys.maxunicode + 1) if is_number_sign(chr(code))]
+    assert beyond == []
+    assert is_number_sign("①") and is_number_sign("¹") and not is_number_sign("1") and not is_number_sign("１")
