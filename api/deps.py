@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
 from api.auth import KeyRing, Principal
@@ -34,6 +34,7 @@ from api.middleware import PRINCIPAL
 from api.services.escalation import EscalationPolicy
 from api.services.model_holder import LoadedModel, ModelHolder
 from api.services.thresholds import Thresholds
+from api.services.tickets import IF_MATCH
 from api.settings import Settings
 
 
@@ -113,6 +114,10 @@ ModelDep = Annotated[LoadedModel, Depends(get_model)]
 PolicyDep = Annotated[EscalationPolicy, Depends(get_policy)]
 ThresholdsDep = Annotated[Thresholds, Depends(get_thresholds)]
 NowDep = Annotated[datetime, Depends(get_now)]
+# The ETag of a ticket as the client read it (api.services.tickets.check_unchanged).
+IfMatch = Annotated[
+    str | None, Header(alias=IF_MATCH, description="The ETag of the ticket as read: 412 if it changed since.")
+]
 
 
 class RoleGuard:

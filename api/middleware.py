@@ -83,19 +83,6 @@ def presented_keys(scope: Scope) -> set[str]:
     return keys
 
 
-def presented_key(scope: Scope) -> str | None:
-    """The key from `X-API-Key`, else from `Authorization: Bearer <key>`."""
-    key = _header(scope, b"x-api-key")
-    if key is not None and key.strip():
-        return key.strip()
-    authorization = _header(scope, b"authorization")
-    if authorization is not None:
-        scheme, _, credentials = authorization.strip().partition(" ")
-        if scheme.lower() == "bearer" and credentials.strip():
-            return credentials.strip()
-    return None
-
-
 class AuthMiddleware:
     """401 for a missing or unknown key on every path except the open ones; stores the principal."""
 
@@ -107,7 +94,8 @@ class AuthMiddleware:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        if len(presented_keys(scope)) > 1:
+        keys = presented_keys(scope)
+        if len(keys) > 1:
             error = Unauthorized(
                 "more than one API key: send one X-API-Key (or Authorization) header",
                 loc=["header", "X-API-Key"],
@@ -115,7 +103,7 @@ class AuthMiddleware:
             )
             await _reject(error, scope, receive, send)
             return
-        key = presented_key(scope)
+        key = next(iter(keys), None)
         if key is None:
             error = Unauthorized(
                 "missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>",

@@ -7,7 +7,6 @@ database or the service (export, report, serve) to these.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import sys
@@ -433,10 +432,11 @@ def _version_cells(metadata: dict[str, Any]) -> list[str]:
     ]
 
 
-def _comparison_rows(data: Path, model: TriageModel) -> list[LabeledRow]:
+def _comparison_rows(data: Path, model: TriageModel) -> tuple[list[LabeledRow], str]:
+    """The rows of a held-out file, and the file's SHA-256 as training metadata records files."""
     dataset = load_datasets([data], model.taxonomy)
     _report_problems(dataset.problems)
-    return dataset.rows
+    return dataset.rows, str(dataset.files[0]["sha256"])
 
 
 def _print_comparison(comparison: Comparison, show: int) -> None:
@@ -485,8 +485,8 @@ def compare_command(
     registry = open_registry(registry_root)
     candidate_model = resolve_model(candidate, registry)
     baseline_model = resolve_model(baseline, registry)
-    rows = _comparison_rows(data, candidate_model)
-    problem = _unfit_for_comparison(data, rows, registry, (candidate_model.version, baseline_model.version))
+    rows, digest = _comparison_rows(data, candidate_model)
+    problem = _unfit_for_comparison(data, rows, digest, registry, (candidate_model.version, baseline_model.version))
     if problem is not None:
         console.print(f"[yellow]warning:[/] {problem}", highlight=False)
     comparison = compare_models(candidate_model, baseline_model, rows, margin)
@@ -501,29 +501,27 @@ def compare_command(
 MIN_GATE_ROWS = 50
 
 
-def _training_files(registry: Registry, versions: Sequence[str]) -> dict[str, str]:
-    """SHA-256 → version of every file the given versions were trained on (from their metadata)."""
-    found: dict[str, str] = {}
+def _trained_on(digest: str, registry: Registry, versions: Sequence[str]) -> str | None:
+    """The first of `versions` whose metadata lists a training file with this SHA-256, or None."""
     for version in versions:
         try:
             training = read_metadata(registry.path_of(version)).get("training_data")
         except (RegistryError, ModelError):
             continue
         files = training.get("files") if isinstance(training, dict) else None
-        for item in files if isinstance(files, list) else []:
-            if isinstance(item, dict) and isinstance(item.get("sha256"), str):
-                found[item["sha256"]] = version
-    return found
+        if isinstance(files, list) and any(isinstance(item, dict) and item.get("sha256") == digest for item in files):
+            return version
+    return None
 
 
 def _unfit_for_comparison(
-    data: Path, rows: Sequence[LabeledRow], registry: Registry, versions: Sequence[str]
+    data: Path, rows: Sequence[LabeledRow], digest: str, registry: Registry, versions: Sequence[str]
 ) -> str | None:
-    """Why `data` cannot judge the versions: too few rows, or a file one of them was trained on."""
+    """Why `data` (SHA-256 `digest`) cannot judge the versions: too few rows, or a file one of
+    them was trained on."""
     if len(rows) < MIN_GATE_ROWS:
         return f"{data} has {len(rows)} rows; a comparison needs at least {MIN_GATE_ROWS} held-out rows"
-    digest = hashlib.sha256(data.read_bytes()).hexdigest()
-    trained = _training_files(registry, versions).get(digest)
+    trained = _trained_on(digest, registry, versions)
     if trained is not None:
         return f"{data} is training data of version {trained}, not held out"
     return None
@@ -566,8 +564,8 @@ def promote_command(
         else:
             if data is None:
                 fail("the gate needs a held-out comparison set: give --data CSV (or set TRIAGE_COMPARISON_DATA)")
-            rows = _comparison_rows(data, candidate_model)
-            problem = _unfit_for_comparison(data, rows, registry, (version, current))
+            rows, digest = _comparison_rows(data, candidate_model)
+            problem = _unfit_for_comparison(data, rows, digest, registry, (version, current))
             if problem is not None and not force:
                 fail(f"promotion refused: {problem}; use --force to promote anyway (it is recorded)")
             comparison = compare_models(candidate_model, current_model, rows, margin)
@@ -595,8 +593,8 @@ def thresholds_command(
     """Derive per-head and per-class confidence thresholds and write them beside the model."""
     registry = open_registry(registry_root)
     model = resolve_model(model_ref, registry)
-    rows = _comparison_rows(data, model)
-    trained = _training_files(registry, [model.version]).get(hashlib.sha256(data.read_bytes()).hexdigest())
+    rows, digest = _comparison_rows(data, model)
+    trained = _trained_on(digest, registry, [model.version])
     if trained is not None:
         fail(f"{data} is training data of version {trained}: thresholds need held-out rows, or they promise too much")
     if len(rows) < 2 * min_support:

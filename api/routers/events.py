@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response, status
 
-from fastapi import APIRouter, Header, Response, status
-
-from api.deps import AgentUser, NowDep, SessionDep
+from api.deps import AgentUser, IfMatch, NowDep, SessionDep
 from api.presenters import PresenterDep, ticket_view
 from api.schemas import EventCreate, TicketPublic, TicketWithContact, error_responses
 from api.services.events import add_event
-from api.services.tickets import IF_MATCH, check_unchanged, etag, get_ticket
+from api.services.tickets import check_unchanged, etag, get_ticket
 
 router = APIRouter(
     prefix="/v1/tickets", tags=["tracking"], responses=error_responses(401, 403, 404, 409, 412, 413, 422, 503)
@@ -32,9 +30,7 @@ def record_event(
     session: SessionDep,
     view: PresenterDep,
     now: NowDep,
-    if_match: Annotated[
-        str | None, Header(alias=IF_MATCH, description="The ETag of the ticket as read: 412 if it changed since.")
-    ] = None,
+    if_match: IfMatch = None,
 ) -> TicketPublic:
     """Record the event with its time and actor; returns the ticket with its full history."""
     ticket = get_ticket(session, ticket_no)

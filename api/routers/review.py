@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from api.deps import AgentUser, ModelDep, NowDep, SessionDep
+from api.deps import AgentUser, IfMatch, ModelDep, NowDep, SessionDep
 from api.presenters import PresenterDep, ticket_view
 from api.schemas import QueuePage, ReviewRequest, TicketPublic, TicketWithContact, error_responses
 from api.services.review import review_ticket
 from api.services.review_queue import decode_queue_cursor, review_queue
-from api.services.tickets import IF_MATCH, check_unchanged, etag, get_ticket
+from api.services.tickets import check_unchanged, etag, get_ticket
 
 router = APIRouter(tags=["review"], responses=error_responses(401, 403, 413, 422, 503))
 
@@ -31,9 +31,7 @@ def review(
     loaded: ModelDep,
     view: PresenterDep,
     now: NowDep,
-    if_match: Annotated[
-        str | None, Header(alias=IF_MATCH, description="The ETag of the ticket as read: 412 if it changed since.")
-    ] = None,
+    if_match: IfMatch = None,
 ) -> TicketPublic:
     """Record the final labels, who reviewed and when; returns the ticket as GET shows it.
 
