@@ -930,6 +930,42 @@ async function addEvent(event) {
 
 // ------------------------------------------------------------------------------- start
 
+// --------------------------------------------------------------------------- shortcuts
+
+/** Keys that work while no form field has the focus (letters in either case, no modifier):
+ * A accepts the suggestion, J / K open the next / previous ticket of the shown table, C moves
+ * to the correction form, / to the ticket number box. A key held down acts once. */
+const SHORTCUTS = {
+  a: () => state.ticket && !$("accept").disabled && $("accept").click(),
+  j: () => openNeighbour(1),
+  k: () => openNeighbour(-1),
+  c: () => state.ticket && $("correct-category").focus(),
+  "/": () => $("open-number").focus(),
+};
+
+function openNeighbour(step) {
+  const body = $("list-panel").hidden ? $("queue-body") : $("list-body");
+  const rows = Array.from(body.querySelectorAll("tr"));
+  if (!rows.length) return;
+  const current = rows.findIndex((row) => state.ticket && row.dataset.ticketNo === state.ticket.ticket_no);
+  const index = current < 0 ? 0 : current + step;
+  if (index >= 0 && index < rows.length) {
+    rows[index].focus({ preventScroll: true });
+    rows[index].scrollIntoView({ block: "nearest" });
+    openTicket(rows[index].dataset.ticketNo);
+  }
+}
+
+function onShortcut(event) {
+  const target = event.target;
+  const typing = target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName));
+  if (typing || event.ctrlKey || event.metaKey || event.altKey || $("console-view").hidden) return;
+  const action = SHORTCUTS[event.key.toLowerCase()];
+  if (!action) return;
+  event.preventDefault();
+  if (!event.repeat) action();
+}
+
 function wire() {
   $("login-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -957,6 +993,7 @@ function wire() {
     }
   });
   $("accept").addEventListener("click", accept);
+  document.addEventListener("keydown", onShortcut);
   $("correct-form").addEventListener("submit", saveCorrection);
   $("correct-category").addEventListener("change", () => fillSubtypes($("correct-subtype").value));
   $("tab-queue").addEventListener("click", () => showTab("queue"));

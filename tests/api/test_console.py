@@ -403,3 +403,46 @@ def test_every_ticket_can_be_listed_filtered_and_opened_by_number(live_app: Live
     page.fill("#open-number", "TS-20990101-000001")
     page.press("#open-number", "Enter")
     expect(page.locator("#message")).to_contain_text("未找到")
+
+
+def test_an_agent_works_the_queue_from_the_keyboard(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    for text in (LATE_PARCEL, RUDE_AGENT, VAGUE):
+        live_app.create_ticket(text)
+    queue = live_app.queue()
+    log_in(page, KEYS["agent"])
+    expect(page.locator("#queue-body tr")).to_have_count(3)
+    ticket_no = page.locator("#ticket-no")
+
+    page.keyboard.press("j")  # nothing open yet: the first of the queue
+    expect(ticket_no).to_have_text(queue[0])
+    page.keyboard.press("j")
+    expect(ticket_no).to_have_text(queue[1])
+    page.keyboard.press("k")
+    expect(ticket_no).to_have_text(queue[0])
+    page.keyboard.press("k")  # the first has no previous one: it stays open
+    expect(ticket_no).to_have_text(queue[0])
+
+    # letters typed into a field are text, not commands
+    page.click("#correct-comment")
+    page.keyboard.type("a j")
+    expect(page.locator("#correct-comment")).to_have_value("a j")
+    expect(ticket_no).to_have_text(queue[0])
+    assert live_app.ticket(queue[0])["review"] is None
+
+    page.locator("#ticket-heading").focus()
+    page.keyboard.press("A")  # accepts, and the next of the queue opens
+    expect(page.locator("#message")).to_contain_text("已确认模型建议")
+    expect(ticket_no).to_have_text(queue[1])
+    assert live_app.ticket(queue[0])["review"]["action"] == "accept"
+    assert live_app.queue() == queue[1:]
+
+    page.keyboard.press("c")
+    assert page.evaluate("() => document.activeElement.id") == "correct-category"
+    page.locator("#ticket-heading").focus()
+    page.keyboard.press("/")
+    assert page.evaluate("() => document.activeElement.id") == "open-number"
+    page.keyboard.type(queue[2])
+    page.keyboard.press("Enter")
+    expect(ticket_no).to_have_text(queue[2])
