@@ -57,7 +57,8 @@ def queue(
     cursor: Annotated[str | None, Query(max_length=1000, description="next_cursor of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> QueuePage:
-    """Unreviewed tickets flagged needs_review: lowest confidence (min of the three heads) first, then oldest."""
+    """Unreviewed tickets flagged needs_review that are not closed: lowest confidence (min of the three heads)
+    first, then oldest."""
     position = decode_queue_cursor(cursor) if cursor is not None else None
     page, next_cursor = review_queue(session, cursor=position, limit=limit)
     return QueuePage(

@@ -1,4 +1,5 @@
-"""The review queue: tickets flagged `needs_review` that no agent has reviewed yet.
+"""The review queue: tickets flagged `needs_review` that no agent has reviewed yet and that are
+not closed (a closed ticket is not reviewed until it is reopened, when it is back in the queue).
 
 Order: lowest confidence first, then oldest received, then ticket id, where confidence is the
 lowest of the suggestion's category, subtype and tier probabilities. Pagination is by keyset:
@@ -18,6 +19,7 @@ from sqlalchemy import ColumnElement, and_, case, or_, select
 from sqlalchemy.orm import Session
 
 from api.services.listing import encode_cursor, invalid_cursor, read_cursor
+from api.services.tracking import OPEN_STATUSES
 from api.tables import Ticket
 
 
@@ -66,7 +68,9 @@ def review_queue(
 ) -> tuple[list[Ticket], QueueCursor | None]:
     """One page of the queue and the cursor of the next page (None on the last page)."""
     confidence = confidence_column()
-    statement = select(Ticket).where(Ticket.needs_review.is_(True), Ticket.reviewed_at.is_(None))
+    statement = select(Ticket).where(
+        Ticket.needs_review.is_(True), Ticket.reviewed_at.is_(None), Ticket.status.in_(OPEN_STATUSES)
+    )
     if cursor is not None:
         statement = statement.where(
             or_(

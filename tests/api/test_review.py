@@ -285,3 +285,29 @@ def test_a_long_text_is_cut_in_the_queue(make_client: Callable[..., TestClient])
     create_ticket(client, text="快递一直没送到，" * 60)
     [item] = client.get("/v1/review-queue", headers=headers("agent")).json()["items"]
     assert len(item["text"]) == 200 and item["text"].endswith("…")
+
+
+def test_a_closed_ticket_leaves_the_queue_until_it_is_reopened(
+    make_client: Callable[..., TestClient], database_url: str
+) -> None:
+    client = make_client(database_url=database_url, threshold_category=1.0, threshold_subtype=1.0, threshold_tier=1.0)
+    closing, waiting = create_ticket(client, text=LATE), create_ticket(client, text=QUEUE_TEXTS[1])
+
+    def queued() -> set[str]:
+        return {item["ticket_no"] for item in client.get("/v1/review-queue", headers=headers("agent")).json()["items"]}
+
+    def stage(stage: str, **fields: str) -> None:
+        path = f"/v1/tickets/{closing['ticket_no']}/events"
+        response = client.post(path, json={"stage": stage, **fields}, headers=headers("agent"))
+        assert response.status_code == 201, response.text
+
+    assert queued() == {closing["ticket_no"], waiting["ticket_no"]}
+    stage("resolved", resolution="已补发")
+    assert queued() == {closing["ticket_no"], waiting["ticket_no"]}  # resolved: still reviewable
+    stage("closed", feedback="satisfied")
+    assert queued() == {waiting["ticket_no"]}  # what the queue offers can be reviewed
+    assert review(client, closing["ticket_no"], action="accept").status_code == 409
+    stage("reopened")
+    assert queued() == {closing["ticket_no"], waiting["ticket_no"]}
+    assert review(client, closing["ticket_no"], action="accept").status_code == 200
+    assert queued() == {waiting["ticket_no"]}
