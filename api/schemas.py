@@ -195,7 +195,8 @@ class ResolvedEvent(_EventIn):
 
 
 class ClosedEvent(_EventIn):
-    """The customer confirmed: satisfied 满意 / mostly 基本满意 / not 不满意."""
+    """The customer's answer to the solution: satisfied 满意 / mostly 基本满意 / not 不满意 (then the
+    agent's note must say why the ticket is closed anyway)."""
 
     stage: Literal["closed"]
     feedback: Feedback

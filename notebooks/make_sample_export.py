@@ -80,11 +80,13 @@ def _work_on(client: TestClient, clock: Clock, ticket: dict, row: dict[str, str]
             body = {"action": "correct", "subtype": row["subtype"], "tier": row["tier"], "comment": "按投诉原文修正"}
         client.post(f"/v1/tickets/{number}/review", json=body, headers=agent).raise_for_status()
     hours = random.expovariate(1 / 1.5)  # first contact: usually within the hour, sometimes late
+    feedback = random.choice(["satisfied", "satisfied", "mostly", "not"])
+    closing = {"feedback": feedback, **({"note": "主管确认已按政策处理，客户仍不满意"} if feedback == "not" else {})}
     stages = [
         ("assigned", {"owner": "agent-wang"}, 0.1),
         ("customer_contacted", {}, hours),
         ("resolved", {"resolution": "已与客户沟通并处理"}, hours + random.expovariate(1 / 30)),
-        ("closed", {"feedback": random.choice(["satisfied", "satisfied", "mostly", "not"])}, None),
+        ("closed", closing, None),
     ]
     for stage, extra, after in stages:
         if stage == "closed":

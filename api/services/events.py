@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from api.errors import Conflict
+from api.errors import Conflict, InvalidInput
 from api.schemas import AssignedEvent, ClosedEvent, EscalatedEvent, EventCreate, ResolvedEvent
-from api.services.tracking import FIRST_RESPONSE_STAGES, STATUS_NAMES, allowed_next, can_follow
+from api.services.tracking import FIRST_RESPONSE_STAGES, STATUS_NAMES, UNCONFIRMED, allowed_next, can_follow
 from api.tables import Ticket, TicketEvent
 from model.text import mask_optional, mask_pii
 
@@ -32,6 +32,15 @@ def add_event(session: Session, *, ticket: Ticket, event: EventCreate, actor: st
             type="illegal_transition",
             status=status,
             allowed=allowed,
+        )
+    if isinstance(event, ClosedEvent) and event.feedback == UNCONFIRMED and not event.note:
+        # Practice: a ticket is closed once the customer confirms the problem is solved. Closing
+        # over the customer's "not satisfied" is a decision someone must account for.
+        raise InvalidInput(
+            "closing a ticket the customer does not confirm as solved (feedback 'not', 不满意) needs a note "
+            "saying why it is closed anyway; otherwise record 'reopened' and agree a new solution",
+            loc=["body", "note"],
+            type="note_required",
         )
     details: dict[str, Any] = {}
     owner: str | None = None

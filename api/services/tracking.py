@@ -2,7 +2,8 @@
 
 A ticket's status is the stage of its last stage event (`received` at intake). From each status only
 some stages may follow (`ALLOWED`); anything else is refused with the allowed list. A ticket is
-closed only after it was resolved; after `closed` only `reopened` may follow.
+closed only after it was resolved, and when the customer does not confirm the solution (feedback
+`not`, 不满意) only with a note saying why; after `closed` only `reopened` may follow.
 
 First response = the first `customer_contacted` or `resolved` event (the customer heard from
 us); resolution = the last `resolved` event of a ticket that is resolved or closed (a reopen
@@ -40,6 +41,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 FIRST_RESPONSE_STAGES = ("customer_contacted", "resolved")
 
 FEEDBACK_NAMES = {"satisfied": "满意", "mostly": "基本满意", "not": "不满意"}
+# The closing feedback that is no confirmation that the problem is solved: closing needs a comment then.
+UNCONFIRMED = "not"
 
 
 def allowed_next(status: str) -> tuple[str, ...]:

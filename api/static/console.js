@@ -40,6 +40,7 @@ const STATUS_MEANING = {
 /** The API's error types, said in Chinese (anything else shows the API's own message). */
 const ERROR_TEXT = {
   comment_required: "调低级别需要在备注中说明原因。",
+  note_required: "客户不满意时闭环，需要在备注中说明原因。",
   ticket_closed: "工单已闭环：请先记录「重新打开」再审核。",
   ticket_changed: "工单已被他人更新，页面已重新加载最新内容，请核对后再操作。",
   concurrent_update: "工单刚被他人更新，请重试。",
@@ -911,6 +912,9 @@ async function addEvent(event) {
   if (stage === "closed") body.feedback = $("event-feedback").value;
   if (stage === "assigned" && !owner) return refuse("请填写负责人。", "event-owner");
   if (stage === "resolved" && !body.resolution) return refuse("请填写处理结果。", "event-resolution");
+  if (stage === "closed" && body.feedback === "not" && !note) {
+    return refuse("客户不满意时闭环，请在备注中说明原因；否则请选择「重新打开」继续处理。", "event-note");
+  }
   clearMessage();
   const button = $("add-event");
   if (button.disabled) return undefined; // one click, one event

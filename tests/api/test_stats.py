@@ -116,7 +116,7 @@ def build_history(client: TestClient, clock: Clock) -> list[Record]:
     _review(client, t4, action="correct", subtype="poor_quality", comment="质量问题")
     _event(client, clock, t4, 1, "customer_contacted")
     _event(client, clock, t4, 5, "resolved", resolution="已换新")
-    _event(client, clock, t4, 6, "closed", feedback="not")
+    _event(client, clock, t4, 6, "closed", feedback="not", note="主管决定闭环")
     _survey(client, t4, (2, 2, 1, 2))
     _event(client, clock, outside_after, 1, "customer_contacted")
     assert outside_before.ticket["ticket_no"] != outside_after.ticket["ticket_no"]

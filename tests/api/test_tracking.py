@@ -276,3 +276,21 @@ def test_the_status_type_of_the_api_lists_every_status_of_the_state_machine() ->
     from api.services.tracking import STATUS_NAMES
 
     assert list(get_args(TicketStatus)) == list(STATUS_NAMES)
+
+
+def test_closing_over_the_customers_not_satisfied_needs_a_note(client: TestClient) -> None:
+    ticket_no = create_ticket(client)["ticket_no"]
+    assert post_event(client, ticket_no, stage="resolved", resolution="已补发").status_code == 201
+    for fields in ({}, {"comment": "客户说还是没解决"}):  # the customer's words are no reason
+        refused = post_event(client, ticket_no, stage="closed", feedback="not", **fields)
+        assert refused.status_code == 422, refused.text
+        [detail] = refused.json()["detail"]
+        assert detail["loc"] == ["body", "note"] and detail["type"] == "note_required"
+    ticket = client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent")).json()
+    assert ticket["status"]["code"] == "resolved" and len(ticket["history"]) == 1  # nothing recorded
+    reason = "主管决定：已按政策全额退款，客户仍要求额外赔偿"
+    closed = post_event(client, ticket_no, stage="closed", feedback="not", note=reason)
+    assert closed.status_code == 201, closed.text
+    closing = closed.json()["history"][-1]
+    assert closing["feedback"] == {"code": "not", "name": "不满意"}
+    assert closing["note"] == reason
