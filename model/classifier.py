@@ -492,7 +492,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
 def _explains(char_term: str) -> bool:
     """Whether a character n-gram means something to a reader: not a space, no piece of a Latin
-    word, a number or a placeholder ("p" of APP, "p闪" of APP闪退, "[" or "E]" of [PHONE], "12" of
+    word, a number or brackets ("p" of APP, "p闪" of APP闪退, "[" or "E]" of [E], "12" of
     12315; the word block shows whole words and numbers), and not punctuation alone but for ! and ?
     (a comma says nothing; "!!" says how upset the customer is)."""
     stripped = char_term.strip()

@@ -15,7 +15,7 @@ from model.demand import DemandExtractor
 from model.errors import InputTextError
 from model.prediction import ExplanationTerm, LabelScore, Prediction, TermSpan
 from model.taxonomy import Taxonomy
-from model.text import PLACEHOLDERS, PreparedText, normalise, prepare
+from model.text import PreparedText, normalise, normalise_checked, prepare
 from model.tokenize import tokenize, tokenize_with_spans
 
 # Longer texts are classified on their first MAX_CHARS characters (and flagged "truncated").
@@ -45,19 +45,14 @@ def clip(text: str) -> str:
 MIN_CJK_CHARS = 4
 _CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-_PLACEHOLDER_TEXT = tuple(PLACEHOLDERS.values())
 
 
 def text_issues(normalised: str, truncated: bool = False) -> tuple[str, ...]:
     """Why a normalised text cannot be judged: empty, no_chinese, too_short; plus truncated."""
     issues: list[str] = []
-    content = normalised
-    if "[" in content:
-        for placeholder in _PLACEHOLDER_TEXT:
-            content = content.replace(placeholder, "")
     # Counting stops at MIN_CJK_CHARS: only whether there are that many matters.
-    cjk = sum(1 for _ in islice(_CJK.finditer(content), MIN_CJK_CHARS))
-    if not content.strip():
+    cjk = sum(1 for _ in islice(_CJK.finditer(normalised), MIN_CJK_CHARS))
+    if not normalised.strip():
         issues.append("empty")
     elif cjk == 0:
         issues.append("no_chinese")
@@ -95,7 +90,8 @@ class TriageModel:
         if not texts:
             return []
         clipped = [clip(text) for text in texts]
-        normalised = [normalise(text) for text in clipped]
+        checked = [normalise_checked(text) for text in clipped]
+        normalised = [norm for norm, _ in checked]
         issues = [
             text_issues(norm, truncated=len(text) < len(original))
             for norm, text, original in zip(normalised, clipped, texts)
@@ -122,7 +118,7 @@ class TriageModel:
         predictions = []
         for i, (text, norm, labels) in enumerate(zip(clipped, normalised, decoded)):
             category_code, subtype_code, tier_code = labels
-            prepared = prepare(text) if explain or any(p in norm for p in _PLACEHOLDER_TEXT) else None
+            prepared = prepare(text) if explain or checked[i][1] else None
             explanation: dict[str, tuple[ExplanationTerm, ...]] = {}
             if explain and not judgeable[i]:
                 explanation = {head: () for head in HEADS}

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import opencc
 
-# Placeholders are ASCII words so that jieba keeps each one as a single token.
+# What personal data becomes in the masked text that is stored and shown.
 PLACEHOLDERS: dict[str, str] = {
     "email": "[EMAIL]",
     "id_card": "[IDCARD]",
@@ -25,24 +25,29 @@ PLACEHOLDERS: dict[str, str] = {
     "landline": "[PHONE]",
 }
 
-# A letter may come before a number ("Tel13812345678", "ID1101…"), not a digit; after it neither.
+# A letter may come before or after a number ("Tel13812345678", "13812345678vx同号"), a digit not.
 _NO_DIGIT_BEFORE = r"(?<![0-9])"
-_NO_ALNUM_AFTER = r"(?![0-9A-Za-z])"
+_NO_DIGIT_AFTER = r"(?![0-9])"
+# Phone numbers are written in groups set apart by a space, a dash or a dot, maybe with spaces
+# around it ("139 - 1234 - 5678", "139.1234.5678", "139—1234—5678").
+_SEP = r"(?: ?[\-.\u2013\u2014] ?| )?"
 # The local part starts where its run starts and is taken whole (possessive), and each domain
 # label is atomic: without that, long digit or letter runs with no '@' cost quadratic time.
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]++@(?>[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}")
 # ID numbers too may be written in groups ("110105 19491231 002X").
-_ID_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){16}[ \-]?[\dXx]" + _NO_ALNUM_AFTER)
+_ID_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){16}[ \-]?[\dXx]" + _NO_DIGIT_AFTER)
+# First-generation ID numbers (before 1999): 15 digits, the birth date as YYMMDD.
+_OLD_ID_CARD = re.compile(_NO_DIGIT_BEFORE + r"[1-8]\d{14}" + _NO_DIGIT_AFTER)
 # Card numbers may be written in groups separated by spaces or dashes; a run of such groups may
 # hold more than the card ("卡号6222… 100元"), so `_bank_card_spans` looks inside it.
-_BANK_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){14,}" + _NO_ALNUM_AFTER)
+_BANK_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){14,}" + _NO_DIGIT_AFTER)
 _DIGIT_GROUP = re.compile(r"\d+")
 # Mainland mobiles (1[3-9]x xxxx xxxx, maybe after +86), and Taiwan's (09xx xxx xxx, or +886 9xx…),
 # which the traditional-Chinese complaints give.
 _MOBILE = re.compile(
     _NO_DIGIT_BEFORE
-    + r"(?:(?:(?:\+|00)?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}|(?:(?:\+|00)?886[ \-]?|0)9\d{2}(?:[ \-]?\d{3}){2})"
-    + _NO_ALNUM_AFTER
+    + rf"(?:(?:(?:\+|00)?86{_SEP})?1[3-9]\d(?:{_SEP}\d{{4}}){{2}}|(?:(?:\+|00)?886{_SEP}|0)9\d{{2}}(?:{_SEP}\d{{3}}){{2}})"
+    + _NO_DIGIT_AFTER
 )
 # Area codes without their leading 0: 10 (Beijing), 2x, or three digits from 3xx to 9xx. With the
 # country code (+86, 0086, "86-") the 0 is usually left out. The local number has 7 or 8 digits,
@@ -50,14 +55,23 @@ _MOBILE = re.compile(
 _AREA = r"(?:10|2\d|[3-9]\d{2})"
 _LANDLINE = re.compile(
     _NO_DIGIT_BEFORE
-    + rf"(?:(?:(?:\+|00)86[ \-]?|86[ \-])\(?0?{_AREA}\)?|\(0{_AREA}\)|0{_AREA})"
-    + r"[ \-]?[2-9]\d{2,3}[ \-]?\d{4}(?:[ \-]?转\d{1,5}|-\d{1,5})?"
-    + _NO_ALNUM_AFTER
+    + rf"(?:(?:(?:\+|00)86{_SEP}|86[ \-])\(?0?{_AREA}\)?|\(0{_AREA}\)|0{_AREA})"
+    + rf"{_SEP}[2-9]\d{{2,3}}{_SEP}\d{{4}}(?:[ \-]?转\d{{1,5}}|-\d{{1,5}})?"
+    + _NO_DIGIT_AFTER
 )
 _WHITESPACE = re.compile(r"\s+")
-# Every kind of personal data has an '@' or seven digits apart at most by single spaces or dashes
-# (the shortest is a landline's local number): texts without one skip the scan.
-_PII_HINT = re.compile(r"@|\d(?:[ \-]?\d){6}")
+# Chinese is written without spaces: a space or line break beside a Chinese character or CJK
+# punctuation is layout (a wrapped line, a space after a comma), not content, and would otherwise
+# change the character n-grams and the length the tier head reads. Spaces between other
+# characters ("iPhone 15 Pro", "139 1234 5678") stay, one of each run.
+_CJK_CHARS = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_LAYOUT_SPACE = re.compile(rf"^ +| +$|(?<=[{_CJK_CHARS}]) +| +(?=[{_CJK_CHARS}])| +(?= )")
+# A placeholder written in the text itself: an exported, already masked text read again.
+_PLACEHOLDER = re.compile(r"\[(?:PHONE|EMAIL|IDCARD|BANKCARD)\]")
+_PLACEHOLDER_KINDS = {"[PHONE]": "mobile", "[EMAIL]": "email", "[IDCARD]": "id_card", "[BANKCARD]": "bank_card"}
+# Every kind of personal data has an '@', a placeholder, or seven digits set apart at most by the
+# phone separators (the shortest is a landline's local number): texts without one skip the scan.
+_PII_HINT = re.compile(rf"@|\[[A-Z]+\]|\d(?:{_SEP}\d){{6}}")
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -75,6 +89,17 @@ def is_valid_id_card(number: str) -> bool:
         return False
     total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS))
     return _ID_CHECK[total % 11] == number[17].upper()
+
+
+def is_valid_old_id_card(number: str) -> bool:
+    """True for a 15-digit first-generation ID number with a real birth date (19YYMMDD)."""
+    if len(number) != 15 or not number.isdigit():
+        return False
+    try:
+        date(1900 + int(number[6:8]), int(number[8:10]), int(number[10:12]))
+    except ValueError:
+        return False
+    return True
 
 
 def is_luhn_valid(digits: str) -> bool:
@@ -146,10 +171,15 @@ def find_pii(text: str) -> list[PiiMatch]:
             for index in range(start, end):
                 taken[index] = True
 
+    for match in _PLACEHOLDER.finditer(text):
+        claim(_PLACEHOLDER_KINDS[match.group()], match.start(), match.end())
     for match in _EMAIL.finditer(text):
         claim("email", match.start(), match.end())
     for match in _ID_CARD.finditer(text):
         if is_valid_id_card(re.sub(r"[ \-]", "", match.group())):
+            claim("id_card", match.start(), match.end())
+    for match in _OLD_ID_CARD.finditer(text):
+        if is_valid_old_id_card(match.group()):
             claim("id_card", match.start(), match.end())
     for match in _BANK_CARD.finditer(text):
         for start, end in _bank_card_spans(match.group()):
@@ -199,7 +229,7 @@ class PreparedText:
     """The text a classifier sees, and where each of its characters came from.
 
     `origin[i]` is the [start, end) span of the original text that produced character `i` of
-    `text`; a PII placeholder maps every one of its characters to the whole masked span.
+    `text`; the space that stands for a masked span in `text` maps to that whole span.
     `pii` holds the masked spans in original-text offsets.
     """
 
@@ -265,10 +295,7 @@ def _fold(text: str) -> tuple[str, list[tuple[int, int]]]:
                 previous_space = False
             chars.append(char)
             origin.append((start, end))
-    while chars and chars[-1] == " ":
-        chars.pop()
-        origin.pop()
-    folded = "".join(chars)
+    folded, origin = _without_layout_spaces("".join(chars), origin)
     simplified = _converter().convert(folded)
     if len(simplified) != len(folded):
         # OpenCC converted a phrase to one of another length: convert character by character so
@@ -279,8 +306,22 @@ def _fold(text: str) -> tuple[str, list[tuple[int, int]]]:
     return simplified, origin
 
 
+def _without_layout_spaces(text: str, origin: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """`text` without its layout spaces (`_LAYOUT_SPACE`), and the origins of what is left."""
+    dropped = {index for match in _LAYOUT_SPACE.finditer(text) for index in range(match.start(), match.end())}
+    if not dropped:
+        return text, origin
+    kept = [index for index in range(len(text)) if index not in dropped]
+    return "".join(text[index] for index in kept), [origin[index] for index in kept]
+
+
 def prepare(text: str) -> PreparedText:
-    """Normalise and mask a text, keeping the map back to the original characters."""
+    """Normalise and mask a text, keeping the map back to the original characters.
+
+    Personal data becomes a placeholder in the masked text (`masked_original`) but leaves no
+    trace in the classifier's text (`text`): a phone number or an e-mail address says nothing
+    about the complaint, so it is a separating space there, like any space, dropped beside Chinese.
+    """
     folded, origin = _fold(text)
     pii = find_pii(folded)
     if not pii:
@@ -292,35 +333,41 @@ def prepare(text: str) -> PreparedText:
     for match in pii:
         chars.append(folded[cursor : match.start])
         new_origin.extend(origin[cursor : match.start])
-        placeholder = PLACEHOLDERS[match.kind]
         span = (origin[match.start][0], origin[match.end - 1][1])
-        chars.append(f" {placeholder} ")
-        new_origin.extend([span] * (len(placeholder) + 2))
+        chars.append(" ")
+        new_origin.append(span)
         original_pii.append(PiiMatch(match.kind, *span))
         cursor = match.end
     chars.append(folded[cursor:])
     new_origin.extend(origin[cursor:])
-    return PreparedText(text, "".join(chars), tuple(new_origin), tuple(original_pii))
+    masked, masked_origin = _without_layout_spaces("".join(chars), new_origin)
+    return PreparedText(text, masked, tuple(masked_origin), tuple(original_pii))
 
 
 def normalise(text: str) -> str:
     """Normalised, masked text for the classifier: the `text` of `prepare`, computed faster."""
+    return normalise_checked(text)[0]
+
+
+def normalise_checked(text: str) -> tuple[str, bool]:
+    """`normalise(text)`, and whether personal data was found in it (then `mask_pii` changes it)."""
     folded = unicodedata.normalize("NFKC", _NUMBER_SIGNS.sub(" ", text))
-    folded = _WHITESPACE.sub(" ", _DROPPED.sub("", folded)).strip()
+    folded = _LAYOUT_SPACE.sub("", _WHITESPACE.sub(" ", _DROPPED.sub("", folded)))
     simplified = str(_converter().convert(folded))
     if len(simplified) != len(folded):
-        return prepare(text).text
+        prepared = prepare(text)
+        return prepared.text, bool(prepared.pii)
     pii = find_pii(simplified)
     if not pii:
-        return simplified
+        return simplified, False
     pieces: list[str] = []
     cursor = 0
     for match in pii:
         pieces.append(simplified[cursor : match.start])
-        pieces.append(f" {PLACEHOLDERS[match.kind]} ")
+        pieces.append(" ")
         cursor = match.end
     pieces.append(simplified[cursor:])
-    return "".join(pieces)
+    return _LAYOUT_SPACE.sub("", "".join(pieces)), True
 
 
 def mask_pii(text: str) -> str:

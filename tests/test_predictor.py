@@ -197,3 +197,20 @@ def test_a_numeric_cue_does_not_fire_inside_an_order_number_or_a_date(sample_mod
     escalation = [name for name, _ in classifier.cue_patterns_].index("escalation")
     flags = classifier._cues(["订单号2024031598的快递还没到", "20240315下的单", "已经打了315投诉", "打12315"])
     assert flags.toarray()[:, escalation].tolist() == [0.0, 0.0, classifier.cue_weight, classifier.cue_weight]
+
+
+def test_personal_data_and_line_breaks_do_not_move_the_prediction(sample_model: TriageModel) -> None:
+    # The team corpus gives phone numbers mostly in urgent complaints; a number is still no
+    # evidence of urgency, and a wrapped line none of anything.
+    plain = "严重影响我的生活，造成精神压力，快递一个星期都没送到，客服也不管，电话联系我，邮箱也行"
+    variants = [
+        plain.replace("电话", "电话13912345678"),
+        plain.replace("邮箱", "邮箱 zhang.san@example.com "),
+        plain.replace("，", "，\n"),
+        plain.replace("快递", "快递\u3000"),
+    ]
+    expected = sample_model.predict(plain, explain=False)
+    for text in variants:
+        got = sample_model.predict(text, explain=False)
+        assert got.tier_probabilities == expected.tier_probabilities, text
+        assert (got.category, got.subtype, got.tier) == (expected.category, expected.subtype, expected.tier), text

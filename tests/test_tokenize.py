@@ -19,10 +19,6 @@ def test_stop_words_and_punctuation_are_removed_but_negations_stay() -> None:
     assert "没有" in tokens
 
 
-def test_placeholders_are_single_tokens() -> None:
-    assert "PHONE" in tokenize("电话 [PHONE] 打不通")
-
-
 def test_spans_point_at_the_tokens() -> None:
     text = "快递员把包裹放驿站了"
     spans = tokenize_with_spans(text)
