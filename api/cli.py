@@ -45,6 +45,10 @@ DatabaseOption = Annotated[
     typer.Option("--database-url", envvar="DATABASE_URL", help="Ticket database (default: the service's SQLite file)."),
 ]
 MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+# How long a worker process may take to answer uvicorn's first health check. Each worker imports
+# the service (scikit-learn, jieba, pandas: 3-18 s on a busy 2-core machine) before it answers;
+# with uvicorn's 5 s every worker was killed as hung and started again, forever.
+WORKER_START_SECONDS = 120
 
 
 def _settings(database_url: str) -> Settings:
@@ -186,7 +190,15 @@ def serve_command(
     except Exception as error:  # every start-up failure ends the command the same way
         fail(f"the ticket service cannot start: {error}")
     stop_services(services)
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_config=log_config)
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config,
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
+    )
 
 
 def service_log_config() -> dict[str, Any]:

@@ -46,6 +46,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 # admits at most POOL_SIZE + POOL_OVERFLOW at a time, so no request thread ever waits on the pool.
 POOL_SIZE = 5
 POOL_OVERFLOW = 10
+# Seconds to wait for PostgreSQL to accept a connection (libpq waits forever, psycopg 130 s): a
+# server that hangs makes requests and /readyz fail fast with 503 instead of holding every
+# session. A `connect_timeout` in the URL wins.
+CONNECT_TIMEOUT = 5
 
 
 def make_engine(url: str, create: bool = True) -> Engine:
@@ -78,7 +82,12 @@ def make_engine(url: str, create: bool = True) -> Engine:
         return engine
     try:
         return create_engine(
-            parsed, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True, hide_parameters=True
+            parsed,
+            connect_args={} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT},
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            pool_pre_ping=True,
+            hide_parameters=True,
         )
     except (ImportError, NoSuchModuleError):
         raise SchemaError(

@@ -46,7 +46,8 @@ _DIGIT_GROUP = re.compile(r"\d+")
 # which the traditional-Chinese complaints give.
 _MOBILE = re.compile(
     _NO_DIGIT_BEFORE
-    + rf"(?:(?:(?:\+|00)?86{_SEP})?1[3-9]\d(?:{_SEP}\d{{4}}){{2}}|(?:(?:\+|00)?886{_SEP}|0)9\d{{2}}(?:{_SEP}\d{{3}}){{2}})"
+    + rf"(?:(?:(?:\+|00)?86{_SEP})?1[3-9]\d(?:{_SEP}\d{{4}}){{2}}"
+    + rf"|(?:(?:\+|00)?886{_SEP}|0)9\d{{2}}(?:{_SEP}\d{{3}}){{2}})"
     + _NO_DIGIT_AFTER
 )
 # Area codes without their leading 0: 10 (Beijing), 2x, or three digits from 3xx to 9xx. With the

@@ -35,6 +35,6 @@ def record_event(
     """Record the event with its time and actor; returns the ticket with its full history."""
     ticket = get_ticket(session, ticket_no)
     check_unchanged(ticket, if_match)
-    add_event(session, ticket=ticket, event=event, actor=principal.name, now=now)
+    add_event(session, ticket=ticket, event=event, actor=principal.name, now=now, if_match=if_match)
     response.headers["ETag"] = etag(ticket)
     return ticket_view(session, ticket, view, principal)

@@ -43,7 +43,13 @@ def review(
     ticket = get_ticket(session, ticket_no)
     check_unchanged(ticket, if_match)
     review_ticket(
-        session, ticket=ticket, request=payload, taxonomy=loaded.model.taxonomy, actor=principal.name, now=now
+        session,
+        ticket=ticket,
+        request=payload,
+        taxonomy=loaded.model.taxonomy,
+        actor=principal.name,
+        now=now,
+        if_match=if_match,
     )
     response.headers["ETag"] = etag(ticket)
     return ticket_view(session, ticket, view, principal)

@@ -9,18 +9,20 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from api.errors import Conflict, InvalidInput
+from api.errors import Conflict, InvalidInput, PreconditionFailed, quoted
 from api.schemas import AssignedEvent, ClosedEvent, EscalatedEvent, EventCreate, ResolvedEvent
 from api.services.tracking import FIRST_RESPONSE_STAGES, STATUS_NAMES, UNCONFIRMED, allowed_next, can_follow
 from api.tables import Ticket, TicketEvent
 from model.text import mask_optional, mask_pii
 
 
-def add_event(session: Session, *, ticket: Ticket, event: EventCreate, actor: str, now: datetime) -> TicketEvent:
+def add_event(
+    session: Session, *, ticket: Ticket, event: EventCreate, actor: str, now: datetime, if_match: str | None = None
+) -> TicketEvent:
     """Record a stage change; 409 with the allowed stages when it may not follow the status.
 
-    The ticket row is updated with an optimistic lock: when another event was recorded
-    meanwhile, nothing is written and the caller gets a 409 to retry.
+    The ticket row is updated with an optimistic lock: when another change was recorded
+    meanwhile, nothing is written and the caller gets a 409 to retry (412 when it sent `if_match`).
     """
     status = ticket.status
     if not can_follow(status, event.stage):
@@ -75,14 +77,18 @@ def add_event(session: Session, *, ticket: Ticket, event: EventCreate, actor: st
     if event.stage == "reopened":
         ticket.resolved_at = None
         ticket.closed_at = None
-    return commit_event(session, ticket, record, "this event")
+    return commit_event(session, ticket, record, "this event", if_match)
 
 
-def commit_event(session: Session, ticket: Ticket, record: TicketEvent, what: str) -> TicketEvent:
+def commit_event(
+    session: Session, ticket: Ticket, record: TicketEvent, what: str, if_match: str | None = None
+) -> TicketEvent:
     """Add the event and commit it with the ticket's change; 409 when another change came first.
 
     The ticket's optimistic lock (`revision`) finds a concurrent commit: nothing is written and
-    the caller gets `concurrent_update`, naming `what` was being recorded, to retry. Every event
+    the caller gets `concurrent_update`, naming `what` was being recorded, to retry; or, when
+    the request named the revision it was based on (`if_match`, already checked against the
+    revision read), the 412 `ticket_changed` that a later request would have got. Every event
     raises the revision, even one that changes no column of the ticket (a second accept): its
     history changed, and so does its ETag.
     """
@@ -92,6 +98,12 @@ def commit_event(session: Session, ticket: Ticket, record: TicketEvent, what: st
         session.commit()
     except StaleDataError:
         session.rollback()
+        if if_match is not None and if_match.strip() != "*":
+            raise PreconditionFailed(
+                f"the ticket changed while {what} was being recorded (the request names {quoted(if_match)}); "
+                "reload it and apply the change again",
+                loc=["header", "If-Match"],
+            ) from None
         raise Conflict(
             f"the ticket changed while {what} was being recorded; reload it and retry",
             loc=["path", "ticket_no"],

@@ -145,6 +145,7 @@ def review_ticket(
     taxonomy: Taxonomy,
     actor: str,
     now: datetime,
+    if_match: str | None = None,
 ) -> TicketEvent:
     """Apply a review and record it; everything is written in one transaction (or nothing).
 
@@ -197,4 +198,4 @@ def review_ticket(
             "tier_downgrade": downgrade,
         },
     )
-    return commit_event(session, ticket, event, "the review")
+    return commit_event(session, ticket, event, "the review", if_match)

@@ -185,3 +185,32 @@ def test_the_default_database_is_a_sqlite_file_under_var_in_wal_mode(client: Tes
 def test_unsupported_database_urls_are_refused(url: str, message: str) -> None:
     with pytest.raises(SchemaError, match=message):
         Database(url)
+
+
+def test_a_postgresql_server_that_never_answers_is_given_up_not_waited_for() -> None:
+    import socket
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    errors: list[Exception] = []
+
+    def connect(database: Database) -> None:
+        try:
+            with database.engine.connect():
+                pass
+        except OperationalError as error:
+            errors.append(error)
+
+    # A server that accepts the connection and then says nothing, like a hung database. The
+    # driver's own default would wait 130 s; the bound here is far from both that and the 5 s.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        database = Database(f"postgresql+psycopg://nobody@127.0.0.1:{listener.getsockname()[1]}/none")
+        attempt = threading.Thread(target=connect, args=(database,), daemon=True)
+        attempt.start()
+        attempt.join(timeout=60)
+        assert not attempt.is_alive(), "still waiting for a server that never answers"
+        database.dispose()
+    assert len(errors) == 1 and "timeout expired" in str(errors[0])

@@ -122,3 +122,41 @@ def test_a_bad_database_url_stops_serve_saying_why(
     assert f"the ticket service cannot start: {says}" in output
     assert output.count("cannot start") == 1, output
     assert "Traceback" not in output
+
+
+def test_serve_with_two_workers_starts_both_and_answers(registry: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "serve.log"
+    with log.open("w") as stream:
+        command = [sys.executable, "-m", "api.cli", "serve", "--registry", str(registry), "--port", str(port)]
+        server = subprocess.Popen([*command, "--workers", "2"], stdout=stream, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        ready = 0
+        while time.monotonic() < deadline and ready < 2:
+            try:
+                # two answers in a row: the first worker up is not enough on its own
+                ready = ready + 1 if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200 else 0
+            except httpx.HTTPError:
+                ready = 0
+            time.sleep(0.5)
+        output = log.read_text()
+        assert ready == 2, output
+        started = time.monotonic()
+        while output.count("Application startup complete") < 2 and time.monotonic() - started < 120:
+            time.sleep(1)
+            output = log.read_text()
+        assert output.count("Application startup complete") == 2, output
+        assert "did not answer" not in output and "Traceback" not in output, output
+        assert server.poll() is None
+    finally:
+        server.terminate()
+        server.wait(timeout=60)

@@ -182,8 +182,8 @@ def test_free_text_of_events_is_masked(client: TestClient) -> None:
 def test_a_stale_ticket_cannot_be_updated(client: TestClient) -> None:
     from sqlalchemy import select
 
-    from api.errors import Conflict
-    from api.schemas import InProgressEvent, ResolvedEvent
+    from api.errors import Conflict, PreconditionFailed
+    from api.schemas import CustomerContactedEvent, InProgressEvent, ResolvedEvent
     from api.services.events import add_event
     from api.tables import Ticket
 
@@ -208,6 +208,22 @@ def test_a_stale_ticket_cannot_be_updated(client: TestClient) -> None:
         assert error.value.type == "concurrent_update"
     history = client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent")).json()["history"]
     assert [event["stage"] for event in history] == ["in_progress"]
+
+    # The same race when the loser named the revision it read (If-Match, checked before the
+    # winner committed): the 412 a later request with that If-Match gets, not a 409.
+    with database.session() as first, database.session() as second:
+        mine = first.scalar(select(Ticket).where(Ticket.ticket_no == ticket_no))
+        theirs = second.scalar(select(Ticket).where(Ticket.ticket_no == ticket_no))
+        assert mine is not None and theirs is not None
+        seen = f'"{theirs.revision}"'
+        contacted = CustomerContactedEvent(stage="customer_contacted")
+        add_event(first, ticket=mine, event=contacted, actor="a", now=mine.received_at)
+        with pytest.raises(PreconditionFailed) as changed:
+            resolved = ResolvedEvent(stage="resolved", resolution="done")
+            add_event(second, ticket=theirs, event=resolved, actor="b", now=theirs.received_at, if_match=seen)
+        assert changed.value.status_code == 412 and changed.value.type == "ticket_changed"
+    history = client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent")).json()["history"]
+    assert [event["stage"] for event in history] == ["in_progress", "customer_contacted"]
 
 
 SURVEY = {"timeliness": 5, "effectiveness": 4, "attitude": 5, "overall": 4}
