@@ -3,7 +3,7 @@
 Tickets keep the model's suggestion (`suggested_*`, probabilities, `needs_review`,
 `model_version`) next to the reviewer's final labels (`final_*`, nullable until reviewed) and the
 effective labels the ticket is worked with (`category`, `subtype`, `tier`, `demand`,
-`department`: the suggestion, raised to P1 by an escalation rule, replaced by the review).
+`department`: the suggestion, its tier raised by an escalation rule, replaced by the review).
 Every time is stored in UTC.
 """
 
@@ -119,7 +119,7 @@ class Ticket(Base):
 
     # escalation and emotion
     emotion_index: Mapped[int] = mapped_column(SmallInteger)
-    escalation_rule: Mapped[str | None] = mapped_column(String(64))
+    escalation_rule: Mapped[str | None] = mapped_column(String(64))  # the first fired rule of the ticket's tier
     escalations: Mapped[list[dict[str, Any]]] = mapped_column(Json)
 
     # SLA

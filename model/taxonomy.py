@@ -119,6 +119,21 @@ def _entries(mapping: Any, key: str, where: str) -> list[Any]:
     return value
 
 
+TOP_LEVEL_KEYS = ("version", "departments", "categories", "tiers", "tier_cues", "demands")
+CATEGORY_KEYS = ("code", "name", "subtypes")
+SUBTYPE_KEYS = ("code", "name", "department")
+TIER_KEYS = ("code", "name", "first_response_hours", "resolution_hours")
+DEMAND_KEYS = ("code", "name", "patterns")
+SUBTYPE_HINT = "; a subtype's tier is raised by a 'subtypes' rule of the escalation rules file"
+
+
+def _known_keys(entry: dict[Any, Any], allowed: tuple[str, ...], where: str, hint: str = "") -> None:
+    """Refuse a key the taxonomy does not read (a typo or a setting put in the wrong file)."""
+    for key in entry:
+        if key not in allowed:
+            raise TaxonomyError(f"{where}: unknown key '{key}' (expected {', '.join(allowed)}){hint}")
+
+
 def _code(value: Any, where: str) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", value):
         raise TaxonomyError(f"{where}: code {value!r} must be an ASCII identifier")
@@ -129,21 +144,29 @@ def parse_taxonomy(raw: Any, source: str = "<taxonomy>") -> Taxonomy:
     """Build and check a taxonomy from parsed YAML; errors name the file and the entry."""
     if not isinstance(raw, dict):
         raise TaxonomyError(f"{source}: expected a mapping at the top level")
+    _known_keys(raw, TOP_LEVEL_KEYS, source)
     departments_raw = _require(raw, "departments", source)
     if not isinstance(departments_raw, dict):
         raise TaxonomyError(f"{source}: 'departments' must map codes to names")
-    departments = {_code(k, f"{source}, departments"): str(v) for k, v in departments_raw.items()}
+    departments = {}
+    for key, value in departments_raw.items():
+        department = _code(key, f"{source}, departments")
+        if not isinstance(value, str) or not value:
+            raise TaxonomyError(f"{source}, departments.{department}: the name must be a non-empty string")
+        departments[department] = value
 
     categories: dict[str, Category] = {}
     subtypes: dict[str, Subtype] = {}
     for index, entry in enumerate(_entries(raw, "categories", source)):
         where = f"{source}, categories[{index}]"
+        _known_keys(entry, CATEGORY_KEYS, where)
         code = _code(_require(entry, "code", where), where)
         if code in categories:
             raise TaxonomyError(f"{where}: duplicate category code '{code}'")
         codes = []
         for sub_index, sub in enumerate(_entries(entry, "subtypes", where)):
             sub_where = f"{where}.subtypes[{sub_index}]"
+            _known_keys(sub, SUBTYPE_KEYS, sub_where, SUBTYPE_HINT)
             sub_code = _code(_require(sub, "code", sub_where), sub_where)
             if sub_code in subtypes:
                 raise TaxonomyError(f"{sub_where}: duplicate subtype code '{sub_code}'")
@@ -157,6 +180,7 @@ def parse_taxonomy(raw: Any, source: str = "<taxonomy>") -> Taxonomy:
     tiers: dict[str, Tier] = {}
     for index, entry in enumerate(_entries(raw, "tiers", source)):
         where = f"{source}, tiers[{index}]"
+        _known_keys(entry, TIER_KEYS, where)
         code = _code(_require(entry, "code", where), where)
         if code in tiers:
             raise TaxonomyError(f"{where}: duplicate tier code '{code}'")
@@ -172,6 +196,7 @@ def parse_taxonomy(raw: Any, source: str = "<taxonomy>") -> Taxonomy:
     demands: dict[str, Demand] = {}
     for index, entry in enumerate(_entries(raw, "demands", source)):
         where = f"{source}, demands[{index}]"
+        _known_keys(entry, DEMAND_KEYS, where)
         code = _code(_require(entry, "code", where), where)
         if code in demands:
             raise TaxonomyError(f"{where}: duplicate demand code '{code}'")
@@ -190,6 +215,10 @@ def parse_taxonomy(raw: Any, source: str = "<taxonomy>") -> Taxonomy:
     cues_raw = raw.get("tier_cues") or {}
     if not isinstance(cues_raw, dict) or not all(isinstance(v, list) for v in cues_raw.values()):
         raise TaxonomyError(f"{source}, tier_cues: expected a mapping of group name to a list of words")
+    for name, words in cues_raw.items():
+        for word_index, word in enumerate(words):
+            if isinstance(word, bool) or not isinstance(word, str | int):
+                raise TaxonomyError(f"{source}, tier_cues.{name}[{word_index}]: expected a word, got {word!r}")
     tier_cues = {str(name): tuple(str(word) for word in words if str(word)) for name, words in cues_raw.items()}
     return Taxonomy(departments, categories, subtypes, tiers, demands, tier_cues, source)
 

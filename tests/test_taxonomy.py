@@ -75,3 +75,57 @@ def test_missing_and_unparsable_files_say_so(tmp_path: Path) -> None:
     bad.write_text("categories: [unclosed", encoding="utf-8")
     with pytest.raises(TaxonomyError, match="not valid YAML"):
         load_taxonomy(bad)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda raw: raw.update(escalation={"late_delivery": "P2"}),
+            "custom.yaml: unknown key 'escalation' "
+            "(expected version, departments, categories, tiers, tier_cues, demands)",
+        ),
+        (
+            lambda raw: raw["categories"][2].update(tier="P2"),
+            "custom.yaml, categories[2]: unknown key 'tier' (expected code, name, subtypes)",
+        ),
+        (
+            lambda raw: raw["categories"][2]["subtypes"][0].update(tier="P1"),
+            "custom.yaml, categories[2].subtypes[0]: unknown key 'tier' (expected code, name, department); "
+            "a subtype's tier is raised by a 'subtypes' rule of the escalation rules file",
+        ),
+        (
+            lambda raw: raw["tiers"][1].update(first_reponse_hours=2),
+            "custom.yaml, tiers[1]: unknown key 'first_reponse_hours' "
+            "(expected code, name, first_response_hours, resolution_hours)",
+        ),
+        (
+            lambda raw: raw["demands"][0].update(pattern=["退款"]),
+            "custom.yaml, demands[0]: unknown key 'pattern' (expected code, name, patterns)",
+        ),
+        (
+            lambda raw: raw["departments"].update(logistics={"name": "物流部", "tier": "P2"}),
+            "custom.yaml, departments.logistics: the name must be a non-empty string",
+        ),
+        (
+            lambda raw: raw["tier_cues"]["safety"].append({"word": "中毒", "tier": "P1"}),
+            "custom.yaml, tier_cues.safety[17]: expected a word, got {'word': '中毒', 'tier': 'P1'}",
+        ),
+    ],
+)
+def test_an_unknown_key_is_refused_on_one_line_naming_file_entry_and_key(edit, message: str) -> None:  # type: ignore[no-untyped-def]
+    """A key the taxonomy does not read (a typo, or a subtype's `tier`) is an error, not ignored."""
+    raw = _raw()
+    edit(raw)
+    with pytest.raises(TaxonomyError) as error:
+        parse_taxonomy(raw, "custom.yaml")
+    assert str(error.value) == message
+
+
+def test_an_unknown_key_in_the_file_names_the_file(tmp_path: Path) -> None:
+    raw = _raw()
+    raw["categories"][2]["subtypes"][0]["tier"] = "P1"
+    path = tmp_path / "taxonomy.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(TaxonomyError, match=r"taxonomy\.yaml, categories\[2\]\.subtypes\[0\]: unknown key 'tier'"):
+        load_taxonomy(path)

@@ -6,8 +6,11 @@ words, angry words, insults, bursts of ! and ?, threats to go outside and words 
 the model's probability of the most urgent tier. 0 means no sign of emotion; above
 `risk_threshold` (70, as in the analysis report) the ticket is an escalation risk.
 
-A rule fires on a pattern match that is not negated just before it (`没有变质`), or on an
-emotion index at or above its `min_emotion`. Every firing rule forces its tier.
+A rule fires on a pattern match that is not negated just before it (`没有变质`), on an emotion
+index at or above its `min_emotion`, or on a predicted subtype in its `subtypes` (how an operator
+raises a subtype's tier, say 配送延迟 to P2 during a surge). A rule never lowers a tier: the
+ticket gets the most urgent of the model's tier and the tiers of the rules that fired
+(`api.services.scoring.routed_tier`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from model.taxonomy import Taxonomy, read_yaml
+
+RULE_KINDS = ("patterns", "min_emotion", "subtypes")
+"""What a rule fires on; a rule gives exactly one of them."""
 
 
 class EscalationConfigError(ValueError):
@@ -39,13 +45,15 @@ class EmotionFeature:
 
 @dataclass(frozen=True)
 class EscalationRule:
-    """A rule that forces `tier`: on a text pattern, or on an emotion index ≥ `min_emotion`."""
+    """A rule that raises the tier to `tier`: on a text pattern, on an emotion index ≥
+    `min_emotion`, or on a predicted subtype among `subtypes` (codes mapped to their names)."""
 
     code: str
     name: str
     tier: str
     pattern: re.Pattern[str] | None
     min_emotion: int | None
+    subtypes: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,16 +117,20 @@ class EscalationPolicy:
         index = min(100, max(0, round(100 * (1 - math.exp(-strength)))))
         return Emotion(index, index > self.risk_threshold, signals)
 
-    def fire(self, text: str, emotion_index: int) -> list[Firing]:
-        """Every rule that fires on a normalised text and its emotion index, in file order."""
+    def fire(self, text: str, emotion_index: int, subtype: str | None = None) -> list[Firing]:
+        """Every rule that fires on a normalised text, its emotion index and its predicted
+        subtype, in file order (without a subtype, the `subtypes` rules do not fire)."""
         fired = []
         for rule in self.rules:
             if rule.pattern is not None:
                 matches = self._matches(rule.pattern, text)
                 if matches:
                     fired.append(Firing(rule.code, rule.name, rule.tier, "、".join(dict.fromkeys(matches))[:100]))
-            elif rule.min_emotion is not None and emotion_index >= rule.min_emotion:
-                fired.append(Firing(rule.code, rule.name, rule.tier, f"情绪指数 {emotion_index}"))
+            elif rule.min_emotion is not None:
+                if emotion_index >= rule.min_emotion:
+                    fired.append(Firing(rule.code, rule.name, rule.tier, f"情绪指数 {emotion_index}"))
+            elif rule.subtypes is not None and subtype is not None and subtype in rule.subtypes:
+                fired.append(Firing(rule.code, rule.name, rule.tier, rule.subtypes[subtype]))
         return fired
 
     def describe(self) -> dict[str, Any]:
@@ -126,7 +138,13 @@ class EscalationPolicy:
         return {
             "risk_threshold": self.risk_threshold,
             "rules": [
-                {"code": rule.code, "name": rule.name, "tier": rule.tier, "min_emotion": rule.min_emotion}
+                {
+                    "code": rule.code,
+                    "name": rule.name,
+                    "tier": rule.tier,
+                    "min_emotion": rule.min_emotion,
+                    "subtypes": list(rule.subtypes) if rule.subtypes is not None else None,
+                }
                 for rule in self.rules
             ],
         }
@@ -143,6 +161,17 @@ def _compile(patterns: Any, where: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
 
 
+def _subtypes(codes: Any, taxonomy: Taxonomy, where: str) -> dict[str, str]:
+    """The subtype codes of a rule, each mapped to its name; every code must be the taxonomy's."""
+    if not isinstance(codes, list) or not codes or not all(isinstance(code, str) and code for code in codes):
+        raise EscalationConfigError(f"{where}: 'subtypes' must be a non-empty list of subtype codes")
+    for code in codes:
+        if code not in taxonomy.subtypes:
+            known = ", ".join(taxonomy.subtypes)
+            raise EscalationConfigError(f"{where}: subtype {code!r} is not in the taxonomy (one of {known})")
+    return {code: taxonomy.subtypes[code].name for code in codes}
+
+
 def _field(entry: Any, key: str, where: str) -> Any:
     if not isinstance(entry, dict) or entry.get(key) in (None, ""):
         raise EscalationConfigError(f"{where}: missing '{key}'")
@@ -157,7 +186,7 @@ def _number(entry: dict[str, Any], key: str, where: str, low: float, high: float
 
 
 def parse_policy(raw: Any, taxonomy: Taxonomy, source: str = "<escalation>") -> EscalationPolicy:
-    """Build and check the policy from parsed YAML; tiers must exist in `taxonomy`."""
+    """Build and check the policy from parsed YAML; tiers and subtypes must exist in `taxonomy`."""
     if not isinstance(raw, dict):
         raise EscalationConfigError(f"{source}: expected a mapping at the top level")
     try:
@@ -195,17 +224,20 @@ def parse_policy(raw: Any, taxonomy: Taxonomy, source: str = "<escalation>") -> 
         tier = str(_field(entry, "tier", rule_where))
         if tier not in taxonomy.tiers:
             raise EscalationConfigError(f"{rule_where}: tier {tier!r} is not one of {', '.join(taxonomy.tiers)}")
-        has_patterns = "patterns" in entry
-        has_emotion = "min_emotion" in entry
-        if has_patterns == has_emotion:
-            raise EscalationConfigError(f"{rule_where}: give either 'patterns' or 'min_emotion'")
+        kinds = [kind for kind in RULE_KINDS if kind in entry]
+        if len(kinds) != 1:
+            given = " and ".join(f"'{kind}'" for kind in kinds) or "none of them"
+            raise EscalationConfigError(
+                f"{rule_where}: give exactly one of 'patterns', 'min_emotion' or 'subtypes' (the rule has {given})"
+            )
         rules.append(
             EscalationRule(
                 code,
                 str(_field(entry, "name", rule_where)),
                 tier,
-                _compile(entry["patterns"], rule_where) if has_patterns else None,
-                int(_number(entry, "min_emotion", rule_where, 0, 100)) if has_emotion else None,
+                _compile(entry["patterns"], rule_where) if "patterns" in entry else None,
+                int(_number(entry, "min_emotion", rule_where, 0, 100)) if "min_emotion" in entry else None,
+                _subtypes(entry["subtypes"], taxonomy, rule_where) if "subtypes" in entry else None,
             )
         )
     return EscalationPolicy(

@@ -13,6 +13,9 @@ the labels before and after; a re-review replaces the final labels (the last one
   subtype must still belong to it (or the category must have a single subtype).
 - A tier less urgent than the ticket's current tier (tiers are listed most urgent first in the
   taxonomy) is a downgrade: it needs a comment and is flagged in the event.
+- The escalation rules run at intake only: a review does not run them again. The agent's tier
+  wins, even below the tier a rule raised (a downgrade), and a subtype corrected into one that a
+  `subtypes` rule raises keeps the ticket's tier; the intake firings stay on the ticket.
 - A closed ticket is not reviewed (409 `ticket_closed`): reopen it first.
 """
 

@@ -15,8 +15,8 @@ from model.predictor import TriageModel
 class Assessment:
     """The model's prediction with the service's judgement on top of it.
 
-    `tier` is the tier the ticket gets: the model's, or the tier of the first escalation rule
-    that fired.
+    `tier` is the tier the ticket gets: the most urgent of the model's tier and the tiers of the
+    escalation rules that fired (`routed_tier`); a rule raises a tier, never lowers it.
     """
 
     prediction: Prediction
@@ -31,18 +31,24 @@ class Assessment:
         """True when an agent must check the suggestion."""
         return bool(self.review_reasons)
 
+    @property
+    def escalation_rule(self) -> str | None:
+        """The first fired rule (in file order) whose tier the ticket got, if any: the rule that
+        set the tier, or confirmed the model's. None when no rule fired, or when every rule that
+        fired asked for a less urgent tier than the model's."""
+        return next((firing.rule for firing in self.escalations if firing.tier == self.tier), None)
+
 
 def top_tier_probability(model: TriageModel, prediction: Prediction) -> float:
     """P(most urgent tier of the taxonomy) from the model's tier head."""
     return prediction.tier_probabilities.get(next(iter(model.taxonomy.tiers)), 0.0)
 
 
-def _routed_tier(model: TriageModel, fired: Sequence[Firing], model_tier: str) -> str:
-    """The first fired rule's tier (if the model's taxonomy has it), else the model's tier."""
-    for firing in fired:
-        if firing.tier in model.taxonomy.tiers:
-            return firing.tier
-    return model_tier
+def routed_tier(tiers: Sequence[str], model_tier: str, fired: Sequence[Firing]) -> str:
+    """The most urgent of the model's tier and the fired rules' tiers (`tiers` lists the
+    taxonomy's tiers, most urgent first; a rule's tier missing from it is ignored)."""
+    candidates = [model_tier, *(firing.tier for firing in fired if firing.tier in tiers)]
+    return min(candidates, key=lambda tier: tiers.index(tier) if tier in tiers else len(tiers))
 
 
 def assess(
@@ -60,7 +66,9 @@ def assess(
         norm = prediction.normalised_text
         probability = top_tier_probability(model, prediction)
         emotion = policy.emotion(norm, probability)
-        fired = tuple(policy.fire(norm, emotion.index))
+        # A text the model cannot judge gets the empty text's subtype: no evidence to fire on.
+        subtype = prediction.subtype.code if prediction.judgeable else None
+        fired = tuple(policy.fire(norm, emotion.index, subtype))
         assessments.append(
             Assessment(
                 prediction=prediction,
@@ -68,7 +76,7 @@ def assess(
                 emotion=emotion,
                 escalations=fired,
                 review_reasons=tuple(thresholds.review_reasons(prediction)),
-                tier=_routed_tier(model, fired, prediction.tier.code),
+                tier=routed_tier(list(model.taxonomy.tiers), prediction.tier.code, fired),
             )
         )
     return assessments

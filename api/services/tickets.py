@@ -212,7 +212,7 @@ def build_ticket(
         review_reasons=list(assessment.review_reasons),
         model_version=loaded.version,
         emotion_index=assessment.emotion.index,
-        escalation_rule=assessment.escalations[0].rule if assessment.escalations else None,
+        escalation_rule=assessment.escalation_rule,
         escalations=[firing.to_dict() for firing in assessment.escalations],
         first_response_due=due.first_response_due,
         resolution_due=due.resolution_due,

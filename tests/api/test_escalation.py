@@ -13,14 +13,19 @@ import yaml
 from sklearn.metrics import roc_auc_score
 
 from api.services.escalation import EscalationConfigError, EscalationPolicy, load_policy, parse_policy
-from api.services.scoring import top_tier_probability
+from api.services.scoring import assess, top_tier_probability
+from api.services.thresholds import Thresholds
 from api.settings import DEFAULT_ESCALATION
 from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
 from model.text import normalise
 
 from ..conftest import shared_csv
-from .conftest import TestClient, create_ticket
+from .conftest import TestClient, create_ticket, headers
+
+LATE = "快递一直没送到，已经超过承诺时间五天了"  # late_delivery, P3 for the model
+LATE_AND_THREAT = "快递晚了三天才到，我要投诉到12315"  # late_delivery, P1 for the model
+SURGE = {"code": "late_delivery_surge", "name": "物流延迟投诉激增", "tier": "P2", "subtypes": ["late_delivery"]}
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +132,27 @@ def _mutated(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     [
         (lambda raw: raw["rules"][0].update(tier="P0"), "rules[0]: tier 'P0' is not one of P1, P2, P3"),
         (lambda raw: raw["rules"][1].update(patterns=["(unclosed"]), "rules[1]: bad pattern '(unclosed'"),
-        (lambda raw: raw["rules"][2].pop("patterns"), "rules[2]: give either 'patterns' or 'min_emotion'"),
+        (
+            lambda raw: raw["rules"][2].pop("patterns"),
+            "rules[2]: give exactly one of 'patterns', 'min_emotion' or 'subtypes' (the rule has none of them)",
+        ),
+        (
+            lambda raw: raw["rules"][1].update(subtypes=["late_delivery"]),
+            "rules[1]: give exactly one of 'patterns', 'min_emotion' or 'subtypes' "
+            "(the rule has 'patterns' and 'subtypes')",
+        ),
+        (
+            lambda raw: raw["rules"].append({**SURGE, "subtypes": ["late"]}),
+            "rules[5]: subtype 'late' is not in the taxonomy (one of malfunction, poor_quality,",
+        ),
+        (
+            lambda raw: raw["rules"].append({**SURGE, "subtypes": "late_delivery"}),
+            "rules[5]: 'subtypes' must be a non-empty list of subtype codes",
+        ),
+        (
+            lambda raw: raw["rules"].append({**SURGE, "subtypes": []}),
+            "rules[5]: 'subtypes' must be a non-empty list of subtype codes",
+        ),
         (lambda raw: raw["rules"].append(dict(raw["rules"][0])), "duplicate rule code 'safety_health'"),
         (lambda raw: raw["emotion"].update(p_top_tier_weight="high"), "'p_top_tier_weight' must be a number"),
         (lambda raw: raw["emotion"]["features"][0].pop("weight"), "features[0]: missing 'weight'"),
@@ -171,3 +196,140 @@ def test_the_emotion_index_separates_p1_on_the_shared_data(policy: EscalationPol
     assert roc_auc_score(is_p1, lexical) > 0.62
     high = index >= 85  # the very_negative_emotion rule
     assert is_p1[high].mean() > 0.7
+
+
+# --- Subtype rules: an operator raises a subtype's tier in configuration ---------------------
+
+
+def read_ticket(client: TestClient, ticket_no: str) -> dict[str, Any]:
+    """GET one ticket as an agent."""
+    response = client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent"))
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def review(client: TestClient, ticket_no: str, **body: Any) -> dict[str, Any]:
+    """POST an agent's review and return the reviewed ticket."""
+    response = client.post(f"/v1/tickets/{ticket_no}/review", json=body, headers=headers("agent"))
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _rules_file(tmp_path: Path, rules: list[dict[str, Any]]) -> Path:
+    """The default escalation file with `rules` instead of its rules."""
+    raw = _mutated(lambda raw: raw.update(rules=rules))
+    path = tmp_path / "escalation.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _default_rules() -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = _mutated(lambda raw: None)["rules"]
+    return rules
+
+
+def test_an_unknown_subtype_in_a_rule_names_the_file_and_the_rule(taxonomy: Taxonomy, tmp_path: Path) -> None:
+    path = _rules_file(tmp_path, [*_default_rules(), {**SURGE, "subtypes": ["late_delivery", "lost_parcel"]}])
+    with pytest.raises(EscalationConfigError) as error:
+        load_policy(path, taxonomy)
+    message = str(error.value)
+    assert message.startswith(f"{path}, rules[5]: subtype 'lost_parcel' is not in the taxonomy (one of ")
+    assert "late_delivery" in message and "\n" not in message
+
+
+def test_a_subtype_rule_raises_the_tier_of_its_subtype(make_client: Callable[..., TestClient], tmp_path: Path) -> None:
+    before = create_ticket(make_client(), text=LATE)  # the default rules: the model's P3
+    assert before["suggestion"]["subtype"]["code"] == "late_delivery" and before["suggestion"]["tier"]["code"] == "P3"
+    assert before["tier"]["code"] == "P3" and before["escalations"] == [] and before["escalation_rule"] is None
+
+    client = make_client(escalation_rules=_rules_file(tmp_path, [*_default_rules(), SURGE]))
+    ticket = create_ticket(client, text=LATE)
+    assert ticket["tier"] == {"code": "P2", "name": "二级（重要）"}
+    assert ticket["suggestion"]["tier"]["code"] == "P3"  # the model's tier is kept beside it
+    assert ticket["escalation_rule"] == "late_delivery_surge"
+    assert ticket["escalations"] == [
+        {"rule": "late_delivery_surge", "name": "物流延迟投诉激增", "tier": "P2", "matched": "配送延迟"}
+    ]
+    assert ticket["first_response"]["due"] == "2026-11-23T12:00:00+08:00"  # P2: 2 h and 48 h
+    assert ticket["resolution_due"] == "2026-11-25T10:00:00+08:00"
+    assert read_ticket(client, ticket["ticket_no"])["escalations"] == ticket["escalations"]
+    assert 'triage_escalations_total{rule="late_delivery_surge"} 1.0' in client.get("/metrics").text
+    other = create_ticket(client, text="客服态度非常差，说话很不耐烦，还直接挂我电话。")
+    assert other["suggestion"]["subtype"]["code"] != "late_delivery"
+    assert all(firing["rule"] != "late_delivery_surge" for firing in other["escalations"])
+    rules = client.get("/v1/model", headers=headers("analyst")).json()["escalation"]["rules"]
+    assert rules[-1]["subtypes"] == ["late_delivery"] and rules[0]["subtypes"] is None
+
+
+def test_a_rule_never_lowers_the_tier(make_client: Callable[..., TestClient], tmp_path: Path) -> None:
+    """A P2 subtype rule, or a P3 pattern rule, on a complaint the model calls P1 leaves it P1;
+    the firings are still recorded, but none of them is the ticket's escalation_rule."""
+    lower = {"code": "mild_threat", "name": "提到12315", "tier": "P3", "patterns": ["12315"]}
+    client = make_client(escalation_rules=_rules_file(tmp_path, [SURGE, lower]))
+    ticket = create_ticket(client, text=LATE_AND_THREAT)
+    assert ticket["suggestion"]["subtype"]["code"] == "late_delivery" and ticket["suggestion"]["tier"]["code"] == "P1"
+    assert ticket["tier"]["code"] == "P1"
+    assert ticket["first_response"]["due"] == "2026-11-23T11:00:00+08:00"
+    assert [(firing["rule"], firing["tier"]) for firing in ticket["escalations"]] == [
+        ("late_delivery_surge", "P2"),
+        ("mild_threat", "P3"),
+    ]
+    assert ticket["escalation_rule"] is None
+
+
+def test_the_most_urgent_fired_rule_wins_whatever_the_file_order(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """A P2 rule listed before a P1 rule that also fires: the ticket is P1, because of the P1 rule."""
+    client = make_client(escalation_rules=_rules_file(tmp_path, [SURGE, *_default_rules()]))
+    ticket = create_ticket(client, text="快递一直没送到，已经超过承诺时间五天了，还扣款了两次")
+    assert ticket["suggestion"]["subtype"]["code"] == "late_delivery" and ticket["suggestion"]["tier"]["code"] == "P3"
+    assert ticket["tier"]["code"] == "P1" and ticket["escalation_rule"] == "money_at_risk"
+    assert [firing["rule"] for firing in ticket["escalations"]] == ["late_delivery_surge", "money_at_risk"]
+
+
+def test_a_text_the_model_cannot_judge_fires_no_subtype_rule(
+    sample_model: TriageModel, taxonomy: Taxonomy, tmp_path: Path
+) -> None:
+    """Such a text gets the empty text's subtype, a guess without evidence: no rule fires on it."""
+    every = {**SURGE, "code": "every_subtype", "subtypes": list(taxonomy.subtypes)}
+    policy = load_policy(_rules_file(tmp_path, [every]), taxonomy)
+    unjudgeable, judged = assess(sample_model, ["！！！", LATE], policy=policy, thresholds=Thresholds(), explain=False)
+    assert not unjudgeable.prediction.judgeable and unjudgeable.escalations == ()
+    assert [firing.rule for firing in judged.escalations] == ["every_subtype"] and judged.tier == "P2"
+
+
+def test_reviews_do_not_run_the_rules_again(make_client: Callable[..., TestClient], tmp_path: Path) -> None:
+    """At review the agent's tier wins: a subtype corrected into a raised subtype keeps its tier,
+    and an agent may lower a tier a rule raised (a downgrade, with a comment)."""
+    client = make_client(escalation_rules=_rules_file(tmp_path, [*_default_rules(), SURGE]))
+    colour = create_ticket(client, text="衣服颜色和图片不太一样")
+    assert colour["subtype"]["code"] == "cosmetic" and colour["tier"]["code"] == "P3"
+    corrected = review(client, colour["ticket_no"], action="correct", subtype="late_delivery", comment="其实是物流")
+    assert corrected["subtype"]["code"] == "late_delivery" and corrected["tier"]["code"] == "P3"
+    assert corrected["escalations"] == []
+
+    raised = create_ticket(client, text=LATE)
+    assert raised["tier"]["code"] == "P2"
+    lowered = review(client, raised["ticket_no"], action="correct", tier="P3", comment="客户说不急")
+    assert lowered["tier"]["code"] == "P3" and lowered["review"]["tier_downgrade"] is True
+    assert lowered["escalations"] == raised["escalations"]  # why intake raised it stays on record
+    accepted = review(client, raised["ticket_no"], action="accept")
+    assert accepted["tier"]["code"] == "P3"
+
+
+def test_the_surge_example_of_the_file_header_works_and_is_off_by_default(
+    taxonomy: Taxonomy, policy: EscalationPolicy
+) -> None:
+    header = DEFAULT_ESCALATION.read_text(encoding="utf-8").split("\nversion:")[0]
+    example = "\n".join(line[2:] for line in header.splitlines() if line.startswith("#   "))
+    [rule] = yaml.safe_load(example)
+    assert rule["subtypes"] == ["late_delivery"] and rule["tier"] == "P2"
+    assert all("subtypes" not in entry for entry in _default_rules())  # not enabled by default
+    enabled = parse_policy(_mutated(lambda raw: raw["rules"].append(rule)), taxonomy, "escalation.yaml")
+    firing = enabled.fire(normalise(LATE), 0, "late_delivery")
+    assert [(f.rule, f.tier, f.matched) for f in firing] == [("late_delivery_surge", "P2", "配送延迟")]
+    assert policy.fire(normalise(LATE), 0, "late_delivery") == []
+    assert enabled.fire(normalise(LATE), 0, "damaged_package") == enabled.fire(normalise(LATE), 0) == []
