@@ -459,13 +459,14 @@ class Review(BaseModel):
 
 
 class ReviewedLabels(BaseModel):
-    """A ticket's effective labels, department and due times before or after a review."""
+    """A ticket's effective labels, department, owner and due times before or after a review."""
 
     category: str
     subtype: str
     tier: str
     demand: str
     department: str
+    owner: str | None = None  # reviews recorded before owners were kept show none
     first_response_due: datetime
     resolution_due: datetime
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import AgentUser, IfMatch, ModelDep, NowDep, SessionDep
+from api.deps import AgentUser, IfMatch, ModelDep, NowDep, SessionDep, SettingsDep
 from api.presenters import PresenterDep, ticket_view
 from api.schemas import QueuePage, ReviewRequest, TicketPublic, TicketWithContact, error_responses
 from api.services.review import review_ticket
@@ -31,6 +32,7 @@ def review(
     loaded: ModelDep,
     view: PresenterDep,
     now: NowDep,
+    settings: SettingsDep,
     if_match: IfMatch = None,
 ) -> TicketPublic:
     """Record the final labels, who reviewed and when; returns the ticket as GET shows it.
@@ -49,6 +51,7 @@ def review(
         taxonomy=loaded.model.taxonomy,
         actor=principal.name,
         now=now,
+        repeat_window=timedelta(days=settings.repeat_window_days),
         if_match=if_match,
     )
     response.headers["ETag"] = etag(ticket)

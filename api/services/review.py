@@ -17,12 +17,15 @@ the labels before and after; a re-review replaces the final labels (the last one
   wins, even below the tier a rule raised (a downgrade), and a subtype corrected into one that a
   `subtypes` rule raises keeps the ticket's tier; the intake firings stay on the ticket.
 - A closed ticket is not reviewed (409 `ticket_closed`): reopen it first.
+- When the category changes, `repeat_of` is looked up again (the customer's earlier ticket of
+  the new category, as intake would have found it); when the department changes, the owner of
+  the old department is no longer the ticket's (the new department assigns one).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -31,6 +34,7 @@ from api.errors import Conflict, InvalidInput
 from api.schemas import ReviewRequest
 from api.services.events import commit_event
 from api.services.routing import sla_due
+from api.services.tickets import find_repeat
 from api.tables import Ticket, TicketEvent
 from model.taxonomy import Taxonomy
 from model.text import mask_optional
@@ -56,6 +60,7 @@ def _snapshot(ticket: Ticket) -> dict[str, Any]:
         "tier": ticket.tier,
         "demand": ticket.demand,
         "department": ticket.department,
+        "owner": ticket.owner,
         "first_response_due": ticket.first_response_due.isoformat(),
         "resolution_due": ticket.resolution_due.isoformat(),
     }
@@ -148,6 +153,7 @@ def review_ticket(
     taxonomy: Taxonomy,
     actor: str,
     now: datetime,
+    repeat_window: timedelta,
     if_match: str | None = None,
 ) -> TicketEvent:
     """Apply a review and record it; everything is written in one transaction (or nothing).
@@ -174,12 +180,23 @@ def review_ticket(
         due = sla_due(ticket.received_at, taxonomy.tiers[labels.tier])
         ticket.first_response_due = due.first_response_due
         ticket.resolution_due = due.resolution_due
+    if labels.category != ticket.category:
+        repeat = find_repeat(
+            session,
+            customer_id=ticket.customer_id,
+            category=labels.category,
+            received_at=ticket.received_at,
+            window=repeat_window,
+            before_id=ticket.id,
+        )
+        ticket.repeat_of_id = repeat.id if repeat is not None else None
     ticket.category = labels.category
     ticket.subtype = labels.subtype
     ticket.tier = labels.tier
     ticket.demand = labels.demand
-    if labels.subtype in taxonomy.subtypes:
+    if labels.subtype in taxonomy.subtypes and taxonomy.department_of(labels.subtype) != ticket.department:
         ticket.department = taxonomy.department_of(labels.subtype)
+        ticket.owner = None
     ticket.final_category, ticket.final_subtype = labels.category, labels.subtype
     ticket.final_tier, ticket.final_demand = labels.tier, labels.demand
     ticket.reviewed_by = actor

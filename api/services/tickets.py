@@ -21,7 +21,6 @@ from api.services.numbering import next_ticket_no
 from api.services.routing import sla_due
 from api.services.scoring import Assessment, assess
 from api.services.thresholds import Thresholds
-from api.services.tracking import OPEN_STATUSES
 from api.settings import Settings
 from api.tables import IdempotencyKey, Survey, Ticket, TicketEvent
 from model.predictor import MAX_CHARS
@@ -105,22 +104,31 @@ def ticket_numbers(session: Session, ids: set[int]) -> dict[int, str]:
 
 
 def find_repeat(
-    session: Session, *, customer_id: str | None, category: str, now: datetime, window: timedelta
+    session: Session,
+    *,
+    customer_id: str | None,
+    category: str,
+    received_at: datetime,
+    window: timedelta,
+    before_id: int | None = None,
 ) -> Ticket | None:
-    """The customer's latest earlier ticket of the same category that is open or within the window."""
+    """The customer's latest earlier ticket of the same category that was still open when a ticket
+    received at `received_at` came in, or closed less than `window` before it.
+
+    `before_id`: the ticket asked about, when it is stored already (only tickets created before
+    it count); at intake every stored ticket is earlier.
+    """
     if customer_id is None:
         return None
-    statement = (
-        select(Ticket)
-        .where(
-            Ticket.customer_id == customer_id,
-            Ticket.category == category,
-            or_(Ticket.status.in_(OPEN_STATUSES), Ticket.received_at >= now - window),
-        )
-        .order_by(Ticket.received_at.desc(), Ticket.id.desc())
-        .limit(1)
+    statement = select(Ticket).where(
+        Ticket.customer_id == customer_id,
+        Ticket.category == category,
+        Ticket.received_at <= received_at,
+        or_(Ticket.closed_at.is_(None), Ticket.closed_at >= received_at - window),
     )
-    return session.scalar(statement)
+    if before_id is not None:
+        statement = statement.where(Ticket.id < before_id)
+    return session.scalar(statement.order_by(Ticket.received_at.desc(), Ticket.id.desc()).limit(1))
 
 
 def _explanation(assessment: Assessment) -> dict[str, Any]:
@@ -243,15 +251,18 @@ def create_ticket(
     ticket = build_ticket(payload, assessment, loaded=loaded, settings=settings, now=now)
     try:
         claimed = idempotency.claim(session, key=key, digest=digest, now=now, ttl=ttl)
+        # The number first: the day's counter row stays locked until this commits, so every ticket
+        # created before this one has committed and the repeat look-up sees it (on PostgreSQL, a
+        # customer's tickets sent at once otherwise missed each other).
+        ticket.ticket_no = next_ticket_no(session, received_at=now, zone=settings.zone)
         repeat = find_repeat(
             session,
             customer_id=ticket.customer_id,
             category=ticket.category,
-            now=now,
+            received_at=now,
             window=timedelta(days=settings.repeat_window_days),
         )
         ticket.repeat_of_id = repeat.id if repeat is not None else None
-        ticket.ticket_no = next_ticket_no(session, received_at=now, zone=settings.zone)
         session.add(ticket)
         session.flush()
         claimed.ticket_id = ticket.id

@@ -835,12 +835,14 @@ const REVIEW_FIELDS = [
   ["tier", "级别"],
   ["demand", "诉求"],
   ["department", "部门"],
+  ["owner", "负责人"],
 ];
 
-/** The Chinese name of a taxonomy code of `field` (category, subtype, tier, demand, department). */
+/** The Chinese name of a taxonomy code of `field` (category, subtype, tier, demand, department), or the owner. */
 function codeName(field, code) {
   const taxonomy = state.taxonomy;
   if (!taxonomy) return code;
+  if (field === "owner") return code || "（待新部门指派）";
   if (field === "department") return taxonomy.departments[code] || code;
   if (field === "subtype") {
     for (const category of taxonomy.categories) {

@@ -355,6 +355,54 @@ def test_open_tickets_count_as_repeats_after_30_days(store_client: TestClient, c
     assert create_ticket(store_client)["repeat_of"] == first
 
 
+def test_the_repeat_window_counts_from_the_earlier_tickets_closure(store_client: TestClient, clock: Clock) -> None:
+    first = create_ticket(store_client)["ticket_no"]
+    clock.advance(days=28)  # handled for four weeks, closed
+    for event in ({"stage": "resolved", "resolution": "已补发"}, {"stage": "closed", "feedback": "mostly"}):
+        assert store_client.post(f"/v1/tickets/{first}/events", json=event, headers=headers("agent")).status_code == 201
+    clock.advance(days=5)  # received 33 days after the first, 5 after it was closed
+    assert create_ticket(store_client)["repeat_of"] == first
+
+
+def test_a_review_that_changes_the_category_looks_for_the_repeat_again(store_client: TestClient, clock: Clock) -> None:
+    late = create_ticket(store_client, text="快递一个星期还没送到，物流信息也不更新")
+    assert late["category"]["code"] == "logistics"
+    clock.advance(days=2)
+    rude = create_ticket(store_client, text="客服态度非常差，说话很不耐烦，还挂我电话")
+    assert rude["category"]["code"] == "service" and rude["repeat_of"] is None
+    clock.advance(hours=1)
+    path = f"/v1/tickets/{rude['ticket_no']}"
+    body = {"action": "correct", "subtype": "courier_service", "comment": "骂人的是快递员"}
+    corrected = store_client.post(f"{path}/review", json=body, headers=headers("agent")).json()
+    assert corrected["category"]["code"] == "logistics" and corrected["repeat_of"] == late["ticket_no"]
+    # back to service: the customer's earlier logistics ticket is no repeat of it any more
+    body = {"action": "correct", "subtype": "attitude"}
+    again = store_client.post(f"{path}/review", json=body, headers=headers("agent")).json()
+    assert again["repeat_of"] is None
+    # a later ticket of the customer never counts as the earlier one
+    assert (
+        store_client.post(f"/v1/tickets/{late['ticket_no']}/review", json=body, headers=headers("agent")).json()[
+            "repeat_of"
+        ]
+        is None
+    )
+
+
+def test_a_review_that_moves_the_ticket_to_another_department_drops_the_old_owner(store_client: TestClient) -> None:
+    ticket = create_ticket(store_client, text="快递一个星期还没送到，物流信息也不更新")
+    path = f"/v1/tickets/{ticket['ticket_no']}"
+    assigned = {"stage": "assigned", "owner": "物流部 王工"}
+    assert store_client.post(f"{path}/events", json=assigned, headers=headers("agent")).status_code == 201
+    same = {"action": "correct", "subtype": "damaged_package"}  # still 物流部
+    assert store_client.post(f"{path}/review", json=same, headers=headers("agent")).json()["owner"] == "物流部 王工"
+    moved = store_client.post(
+        f"{path}/review", json={"action": "correct", "subtype": "refund_return"}, headers=headers("agent")
+    ).json()
+    assert moved["department"]["code"] == "after_sales" and moved["owner"] is None
+    review = moved["history"][-1]
+    assert (review["before"]["owner"], review["after"]["owner"]) == ("物流部 王工", None)
+
+
 def _all_pages(client: TestClient, query: str, limit: int) -> list[str]:
     numbers: list[str] = []
     cursor = None
