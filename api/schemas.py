@@ -49,9 +49,20 @@ def clean_text(value: str) -> str:
     return _SURROGATE.sub("\ufffd", _CONTROL.sub("", _SEPARATING_CONTROL.sub(" ", value)))
 
 
+def without_surrogates(value: str) -> str:
+    """Lone surrogates (which no encoding can write) replaced, one character for one: offsets
+    into the result are offsets into the text as submitted."""
+    return _SURROGATE.sub("\ufffd", value)
+
+
+def is_blank(value: str) -> bool:
+    """Nothing visible: whitespace, control and format characters (zero-width space, byte-order
+    mark, direction marks) only."""
+    return all(char.isspace() or unicodedata.category(char) in ("Cc", "Cf") for char in value)
+
+
 def _required(value: str) -> str:
-    # Format characters (zero-width space, byte-order mark, direction marks) are invisible too.
-    if all(char.isspace() or unicodedata.category(char) == "Cf" for char in value):
+    if is_blank(value):
         raise ValueError("must not be empty or only whitespace or invisible characters")
     return value
 
@@ -95,6 +106,9 @@ def _clean_optional(value: str | None) -> str | None:
 # length check of pydantic's own, which cannot count a lone surrogate before `clean_text` has run.
 _NOT_EMPTY = Field(json_schema_extra={"minLength": 1})
 Text = Annotated[str, _NOT_EMPTY, AfterValidator(clean_text), AfterValidator(_required)]
+# A text that is classified, not stored, is kept as sent (the model drops control characters
+# itself), so that the offsets of its explanation point into the text the client holds.
+ClassifyText = Annotated[str, _NOT_EMPTY, AfterValidator(without_surrogates), AfterValidator(_required)]
 Name = Annotated[str, _NOT_EMPTY, Field(max_length=100), AfterValidator(clean_text), AfterValidator(_required)]
 LongText = Annotated[str, _NOT_EMPTY, Field(max_length=4000), AfterValidator(clean_text), AfterValidator(_required)]
 OptionalId = Annotated[str | None, Field(max_length=64), AfterValidator(_clean_optional)]
@@ -111,7 +125,7 @@ class _In(BaseModel):
 class ClassifyRequest(_In):
     """One complaint text to classify."""
 
-    text: Text = Field(description="The complaint, up to the configured limit (5,000 characters by default).")
+    text: ClassifyText = Field(description="The complaint, up to the configured limit (5,000 characters by default).")
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"text": "买的手机三天就无法开机，客服一直推脱，要求退款！"}]}
@@ -320,14 +334,15 @@ class ScoredLabel(Label):
 
 
 class Span(BaseModel):
-    """[start, end) character offsets."""
+    """[start, end) offsets in Unicode code points (Python string indices; in JavaScript, index
+    `Array.from(text)`, not the string's UTF-16 units, which count an emoji twice)."""
 
     start: int
     end: int
 
 
 class TextSpan(Span):
-    """Offsets in the submitted text and in the masked text."""
+    """Offsets in the text as submitted (`start`, `end`) and in `masked_text` (`masked_*`)."""
 
     masked_start: int
     masked_end: int

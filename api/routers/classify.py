@@ -16,8 +16,9 @@ from api.schemas import (
     ClassifyRequest,
     ClassifyResult,
     ItemError,
-    clean_text,
     error_responses,
+    is_blank,
+    without_surrogates,
 )
 from api.services.scoring import assess
 from api.settings import Settings
@@ -47,9 +48,11 @@ def _item_error(index: int, value: Any, settings: Settings) -> tuple[str | None,
     loc: list[str | int] = ["body", "texts", index]
     if not isinstance(value, str):
         return None, ItemError(loc=loc, msg="expected a string", type="string_type")
-    text = clean_text(value)
-    if not text.strip():
-        return None, ItemError(loc=loc, msg="the text is empty or only whitespace", type="value_error")
+    text = without_surrogates(value)
+    if is_blank(text):
+        return None, ItemError(
+            loc=loc, msg="the text is empty or only whitespace or invisible characters", type="value_error"
+        )
     if len(text) > settings.max_text_chars:
         return None, ItemError(
             loc=loc,

@@ -59,6 +59,26 @@ def test_classify_applies_escalation_and_the_emotion_index(client: TestClient) -
     assert body["emotion_index"] == expected.index > 0
 
 
+def test_offsets_point_into_the_text_as_sent_control_characters_and_emoji_included(client: TestClient) -> None:
+    # A terminal escape and a bell before the words: the model drops them, the offsets count them.
+    text = "\x07\x1b[0m快递员态度很差😡，把包裹扔在驿站不送上门，打电话13812345678也不接。"
+    body = client.post("/v1/classify", json={"text": text}, headers=headers("intake")).json()
+    located = [
+        (term["term"], span)
+        for terms in body["explanation"].values()
+        for term in terms
+        if term["kind"] in ("word", "char")
+        for span in term["spans"]
+    ]
+    assert located
+    for term, span in located:
+        assert text[span["start"] : span["end"]] == term.replace(" ", "")
+        assert body["masked_text"][span["masked_start"] : span["masked_end"]] == term.replace(" ", "")
+    assert body["masked_text"].startswith("\x07\x1b[0m快递员") and "[PHONE]" in body["masked_text"]
+    only_controls = client.post("/v1/classify", json={"text": "\x07\x1b\x00"}, headers=headers("intake"))
+    assert only_controls.status_code == 422 and only_controls.json()["detail"][0]["loc"] == ["body", "text"]
+
+
 def test_text_that_cannot_be_judged_needs_review(client: TestClient) -> None:
     body = client.post("/v1/classify", json={"text": "The parcel never came!!!"}, headers=headers("intake")).json()
     assert body["judgeable"] is False
