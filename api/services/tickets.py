@@ -23,7 +23,7 @@ from api.services.scoring import Assessment, assess
 from api.services.thresholds import Thresholds
 from api.services.tracking import OPEN_STATUSES
 from api.settings import Settings
-from api.tables import IdempotencyKey, Survey, Ticket, TicketEvent
+from api.tables import IdempotencyKey, Ticket, TicketEvent
 from model.predictor import MAX_CHARS
 from model.text import mask_optional, mask_pii
 
@@ -89,11 +89,6 @@ def get_ticket(session: Session, ticket_no: str) -> Ticket:
 def history_of(session: Session, ticket: Ticket) -> list[TicketEvent]:
     """The ticket's events, oldest first."""
     return list(session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)))
-
-
-def survey_of(session: Session, ticket: Ticket) -> Survey | None:
-    """The ticket's survey, if any."""
-    return session.scalar(select(Survey).where(Survey.ticket_id == ticket.id))
 
 
 def ticket_numbers(session: Session, ids: set[int]) -> dict[int, str]:
@@ -170,8 +165,10 @@ def build_ticket(
     loaded: LoadedModel,
     settings: Settings,
     now: datetime,
+    received_by: str,
 ) -> Ticket:
-    """A new, unnumbered ticket from a request and its assessment."""
+    """A new, unnumbered ticket from a request and its assessment, received by the API client
+    named `received_by` (接收人)."""
     prediction = assessment.prediction
     taxonomy = loaded.model.taxonomy
     due = sla_due(now, taxonomy.tiers[assessment.tier])
@@ -187,8 +184,11 @@ def build_ticket(
         order_id=payload.order_id,
         product=mask_optional(payload.product),
         occurred_at=_occurred_at(payload, settings, now),
+        location=mask_optional(payload.location),
         text=stored_text,
         text_issues=list(prediction.issues),
+        demand_note=mask_optional(payload.demand_note),
+        received_by=received_by,
         status="received",
         owner=None,
         category=prediction.category.code,
@@ -240,7 +240,7 @@ def create_ticket(
     if record is not None:
         return _replay(session, record, digest)
     assessment = assess(loaded.model, [payload.text], policy=policy, thresholds=thresholds, explain=True)[0]
-    ticket = build_ticket(payload, assessment, loaded=loaded, settings=settings, now=now)
+    ticket = build_ticket(payload, assessment, loaded=loaded, settings=settings, now=now, received_by=client)
     try:
         claimed = idempotency.claim(session, key=key, digest=digest, now=now, ttl=ttl)
         repeat = find_repeat(
