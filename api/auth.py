@@ -16,6 +16,9 @@ from pathlib import Path
 ROLES = ("intake", "agent", "analyst", "admin")
 ADMIN = "admin"
 MIN_KEY_LENGTH = 8
+# A name is stored as the actor of events, reviews and surveys and as a ticket's 接收人
+# (`received_by`): columns of 100 characters.
+MAX_NAME_LENGTH = 100
 
 
 class KeyConfigError(ValueError):
@@ -87,6 +90,8 @@ def parse_entries(text: str, source: str, separator: str) -> list[tuple[str, Pri
         seen[digest] = number
         fingerprint = digest.hex()[:8]
         name = parts[2].strip() if len(parts) == 3 and parts[2].strip() else f"{role}#{fingerprint}"
+        if len(name) > MAX_NAME_LENGTH:
+            raise KeyConfigError(f"{source}, entry {number}: the name is longer than {MAX_NAME_LENGTH} characters")
         entries.append((key, Principal(role, name)))
     return entries
 

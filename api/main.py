@@ -54,7 +54,7 @@ log = logging.getLogger("api")
 DESCRIPTION = """\
 Classifies Chinese customer complaints, fills the complaint ticket (客户投诉登记表), routes it
 to the responsible department with SLA due times, tracks it to closure (投诉处理进度跟踪表) and
-records the satisfaction survey (满意度调查问卷).
+records the satisfaction survey of each closure (满意度调查问卷).
 
 Send an API key in `X-API-Key` (or `Authorization: Bearer <key>`). Every error body is
 `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}` with `loc` naming the field.

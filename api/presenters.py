@@ -42,7 +42,8 @@ from api.services.review import REVIEWED
 from api.services.review_queue import confidence_of
 from api.services.routing import SLA_STATES, sla_state
 from api.services.scoring import Assessment
-from api.services.tickets import history_of, survey_of, ticket_numbers
+from api.services.surveys import CLOSED, current_closure_id, survey_due, surveys_of
+from api.services.tickets import history_of, ticket_numbers
 from api.services.tracking import EVENT_NAMES, FEEDBACK_NAMES, STATUS_NAMES
 from api.tables import Survey, Ticket, TicketEvent
 from model.prediction import LabelScore
@@ -188,6 +189,7 @@ class TicketPresenter:
             "resolution": self._sla(ticket.resolution_due, ticket.resolved_at),
             "overdue": is_overdue(ticket, self.now),
             "repeat_of": repeat_of,
+            "received_by": ticket.received_by,
         }
 
     def summary(self, ticket: Ticket, repeat_of: str | None) -> TicketSummary:
@@ -295,11 +297,13 @@ class TicketPresenter:
             overdue=is_overdue(ticket, self.now),
         )
 
-    def survey(self, survey: Survey, ticket_no: str) -> SurveyOut:
-        """A recorded survey."""
+    def survey(self, survey: Survey, ticket_no: str, *, closed_at: datetime | None, current: bool) -> SurveyOut:
+        """A recorded survey of the closure at `closed_at`."""
         scores = (survey.timeliness, survey.effectiveness, survey.attitude, survey.overall)
         return SurveyOut(
             ticket_no=ticket_no,
+            closed_at=self._maybe_local(closed_at),
+            current=current,
             timeliness=survey.timeliness,
             effectiveness=survey.effectiveness,
             attitude=survey.attitude,
@@ -321,23 +325,42 @@ class TicketPresenter:
         *,
         repeat_of: str | None,
         history: list[TicketEvent],
-        survey: Survey | None,
+        surveys: list[Survey],
         with_contact: bool,
     ) -> TicketPublic:
-        """The single-ticket view; the contact, and the identifiers as sent, only when `with_contact`."""
+        """The single-ticket view; the contact, and the identifiers as sent, only when `with_contact`.
+
+        `surveys` are all of the ticket's (oldest first); the current one is the survey of the
+        closure that closed it, found in `history`.
+        """
+        closure = current_closure_id(ticket, history)
+        closed_at = {event.id: event.at for event in history if event.stage == CLOSED}
+        shown = [
+            self.survey(
+                survey,
+                ticket.ticket_no,
+                closed_at=closed_at.get(survey.closed_event_id) if survey.closed_event_id is not None else None,
+                current=closure is not None and survey.closed_event_id == closure,
+            )
+            for survey in surveys
+        ]
         fields = {
             **self.summary_fields(ticket, repeat_of),
             "customer_name": ticket.customer_name,
             "order_id": ticket.order_id if with_contact else mask_optional(ticket.order_id),
             "product": ticket.product,
             "occurred_at": self._maybe_local(ticket.occurred_at),
+            "location": ticket.location,
+            "demand_note": ticket.demand_note,
             "text_issues": list(ticket.text_issues),
             "review_reasons": list(ticket.review_reasons),
             "escalations": [EscalationOut(**item) for item in ticket.escalations],
             "suggestion": self._suggestion(ticket),
             "review": self._review(ticket, history),
             "history": [self.event(event) for event in history],
-            "survey": self.survey(survey, ticket.ticket_no) if survey is not None else None,
+            "survey": next((item for item in shown if item.current), None),
+            "surveys": shown,
+            "survey_due": self._maybe_local(survey_due(ticket)),
         }
         if with_contact:
             return TicketWithContact.model_validate(
@@ -362,6 +385,6 @@ def ticket_view(session: Session, ticket: Ticket, view: TicketPresenter, princip
         ticket,
         repeat_of=repeat.get(ticket.repeat_of_id) if ticket.repeat_of_id else None,
         history=history_of(session, ticket),
-        survey=survey_of(session, ticket),
+        surveys=surveys_of(session, ticket),
         with_contact=principal.role in ("agent", "admin"),
     )

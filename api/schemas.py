@@ -114,6 +114,7 @@ LongText = Annotated[str, _NOT_EMPTY, Field(max_length=4000), AfterValidator(cle
 OptionalId = Annotated[str | None, Field(max_length=64), AfterValidator(_clean_optional)]
 OptionalName = Annotated[str | None, Field(max_length=100), AfterValidator(_clean_optional)]
 OptionalShort = Annotated[str | None, Field(max_length=200), AfterValidator(_clean_optional)]
+OptionalLine = Annotated[str | None, Field(max_length=500), AfterValidator(_clean_optional)]
 OptionalNote = Annotated[str | None, Field(max_length=2000), AfterValidator(_clean_optional)]
 
 
@@ -151,9 +152,17 @@ class TicketCreate(_In):
     customer_name: OptionalName = None
     contact: OptionalShort = Field(default=None, description="Phone or e-mail; shown only to agents.")
     order_id: OptionalId = None
-    product: OptionalShort = None
+    product: OptionalShort = Field(default=None, description="The product or service concerned (涉及产品/服务).")
     occurred_at: Annotated[IsoTime | None, AfterValidator(plausible_time)] = Field(
         default=None, description="When the problem happened (ISO 8601; without offset: business time zone)."
+    )
+    location: OptionalShort = Field(
+        default=None, description="Where it happened (地点): a store, an address, a city; personal data is masked."
+    )
+    demand_note: OptionalLine = Field(
+        default=None,
+        description="The customer's demand in their own words (客户诉求, 其他（请注明）); personal data is masked. "
+        "The demand code is still predicted from the complaint.",
     )
 
     model_config = ConfigDict(
@@ -506,9 +515,17 @@ class EventOut(BaseModel):
 
 
 class SurveyOut(BaseModel):
-    """A recorded satisfaction survey."""
+    """A recorded satisfaction survey, of one closure of its ticket."""
 
     ticket_no: str
+    closed_at: datetime | None = Field(
+        description="When the ticket was closed, the closure whose handling the survey judged "
+        "(null only for a survey of an older version whose ticket has no closure on record)."
+    )
+    current: bool = Field(
+        description="The survey of the ticket's latest closure, while it is closed: the one shown as the "
+        "ticket's survey and counted in statistics, exports and the monthly report."
+    )
     timeliness: int
     effectiveness: int
     attitude: int
@@ -547,22 +564,37 @@ class TicketSummary(BaseModel):
     resolution: Sla
     overdue: bool
     repeat_of: str | None
+    received_by: str | None = Field(
+        description="接收人: the name of the API key that created the ticket (null for tickets created "
+        "before it was recorded)."
+    )
 
 
 class TicketPublic(TicketSummary):
-    """The filled ticket (客户投诉登记表) with its suggestion, history and survey."""
+    """The filled ticket (客户投诉登记表) with its suggestion, history and surveys."""
 
     customer_name: str | None
     order_id: str | None
     product: str | None
     occurred_at: datetime | None
+    location: str | None = Field(description="地点, personal data masked.")
+    demand_note: str | None = Field(description="The customer's demand in their words, personal data masked.")
     text_issues: list[str]
     review_reasons: list[str]
     escalations: list[EscalationOut]
     suggestion: Suggestion
     review: Review | None
     history: list[EventOut]
-    survey: SurveyOut | None
+    survey: SurveyOut | None = Field(
+        description="The current survey: the one of the ticket's latest closure, while it is closed."
+    )
+    surveys: list[SurveyOut] = Field(
+        description="Every survey of the ticket, oldest first, one per closure; earlier ones judged a "
+        "handling that was reopened."
+    )
+    survey_due: datetime | None = Field(
+        description="While the ticket is closed: when the survey of this closure is due (closed_at + 48 h)."
+    )
 
 
 class TicketWithContact(TicketPublic):

@@ -86,8 +86,13 @@ class Ticket(Base):
     order_id: Mapped[str | None] = mapped_column(String(64))
     product: Mapped[str | None] = mapped_column(String(200))
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    location: Mapped[str | None] = mapped_column(Text)  # 地点, PII masked (Text: masking may lengthen it)
     text: Mapped[str] = mapped_column(Text)  # PII masked
+    demand_note: Mapped[str | None] = mapped_column(Text)  # 客户诉求 in the customer's words, PII masked
     text_issues: Mapped[list[str]] = mapped_column(Json)
+
+    # 接收人: the name of the intake API key that created the ticket (null before revision 0002)
+    received_by: Mapped[str | None] = mapped_column(String(100))
 
     status: Mapped[str] = mapped_column(String(24))
     owner: Mapped[str | None] = mapped_column(String(100))
@@ -175,12 +180,18 @@ class TicketEvent(Base):
 
 
 class Survey(Base):
-    """The 客户满意度调查问卷 of a closed ticket: four 1–5 scores and free text."""
+    """The 客户满意度调查问卷 of one closure of a ticket: four 1–5 scores and free text.
+
+    A survey judges the handling that ended in one `closed` event (`closed_event_id`, unique: one
+    survey per closure); a ticket closed again after a reopen may get another. Null only for a
+    survey migrated from revision 0001 whose ticket has no `closed` event (the API never made one).
+    """
 
     __tablename__ = "surveys"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    ticket_id: Mapped[int] = mapped_column(Id, ForeignKey("tickets.id"), unique=True)
+    ticket_id: Mapped[int] = mapped_column(Id, ForeignKey("tickets.id"))
+    closed_event_id: Mapped[int | None] = mapped_column(Id, ForeignKey("ticket_events.id"), unique=True)
     timeliness: Mapped[int] = mapped_column(SmallInteger)
     effectiveness: Mapped[int] = mapped_column(SmallInteger)
     attitude: Mapped[int] = mapped_column(SmallInteger)
@@ -192,9 +203,12 @@ class Survey(Base):
     surveyed_by: Mapped[str] = mapped_column(String(100))
     surveyed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = tuple(
-        CheckConstraint(f"{score} BETWEEN 1 AND 5", name=f"{score}_range")
-        for score in ("timeliness", "effectiveness", "attitude", "overall")
+    __table_args__ = (
+        Index(None, "ticket_id"),
+        *(
+            CheckConstraint(f"{score} BETWEEN 1 AND 5", name=f"{score}_range")
+            for score in ("timeliness", "effectiveness", "attitude", "overall")
+        ),
     )
 
 

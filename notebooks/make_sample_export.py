@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "data" / "sample_export.csv"
-KEYS = "intake-key-0001:intake,agent-key-0001:agent:agent-wang,analyst-key-0001:analyst"
+KEYS = "intake-key-0001:intake:hotline,agent-key-0001:agent:agent-wang,analyst-key-0001:analyst"
 
 
 class Clock:

@@ -3,6 +3,8 @@
 Reads the CSV that `triage export --all` writes (one row per ticket, see EXPORT_COLUMNS; the SLA
 columns hold met / breached / pending, booleans are "true"/"false") so that
 the notebook, the `triage report` command and anyone with a spreadsheet work from the same file.
+An export made before a column was added (`location`, `demand_note` and `received_by` came with
+the ticket fields of schema revision 0002) is still read: a missing column reads as empty.
 Labels on the charts are the taxonomy's ASCII codes, so no CJK font is needed to draw them.
 """
 
@@ -35,6 +37,7 @@ EXPORT_COLUMNS = (
     "first_response_sla", "resolution_sla",
     "repeat_of", "emotion_index",
     "survey_timeliness", "survey_effectiveness", "survey_attitude", "survey_overall",
+    "location", "demand_note", "received_by",
 )  # fmt: skip
 SURVEY = ("timeliness", "effectiveness", "attitude", "overall")
 HEADS = ("category", "subtype", "tier")
@@ -43,8 +46,9 @@ TIME_COLUMNS = ("created_at", "first_response_at", "resolved_at")
 
 
 def read_export(path: Path) -> list[dict[str, str]]:
-    """Rows of an export CSV; raises ValueError naming every row and column it cannot use (up to
-    ten), or an unusable file."""
+    """Rows of an export CSV, each with every column of EXPORT_COLUMNS (empty when the file has not
+    got it) and the file's other columns; raises ValueError naming every row and column it cannot
+    use (up to ten), or an unusable file."""
     problem = unreadable_input(path)
     if problem is not None:
         raise ValueError(f"{path}: {problem}")
@@ -59,9 +63,10 @@ def read_export(path: Path) -> list[dict[str, str]]:
             missing = [column for column in REQUIRED if column not in records.header]
             if missing:
                 raise ValueError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
+            absent = dict.fromkeys((column for column in EXPORT_COLUMNS if column not in records.header), "")
             for number, record in records:
                 problems += [f"{path}, row {number}{where}: {what}" for where, what in _export_problems(record)]
-                rows.append({str(name): value or "" for name, value in record.items()})
+                rows.append({**absent, **{str(name): value or "" for name, value in record.items()}})
     except csv.Error as error:
         raise ValueError(f"{path}, row {records.row + 1}: {csv_error(error)}") from None
     if problems:

@@ -1,4 +1,4 @@
-"""POST /v1/tickets/{ticket_no}/survey: the satisfaction survey of a closed ticket."""
+"""POST /v1/tickets/{ticket_no}/survey: the satisfaction survey of a closed ticket (one per closure)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ router = APIRouter(prefix="/v1/tickets", tags=["surveys"], responses=error_respo
     "/{ticket_no}/survey",
     response_model=SurveyOut,
     status_code=status.HTTP_201_CREATED,
-    summary="Record the satisfaction survey (one per closed ticket)",
-    responses={409: {"description": "The ticket is not closed, or already has a survey"}},
+    summary="Record the satisfaction survey (one per closure of a ticket)",
+    responses={409: {"description": "The ticket is not closed, or its closure already has a survey"}},
 )
 def record_survey(
     principal: SurveyUser,
@@ -28,7 +28,9 @@ def record_survey(
     view: PresenterDep,
     now: NowDep,
 ) -> SurveyOut:
-    """Four 1–5 scores (timeliness, effectiveness, attitude, overall) and free text."""
+    """Four 1–5 scores (timeliness, effectiveness, attitude, overall) and free text, for the closure
+    that closed the ticket; reopened and closed again, a ticket takes another survey, which then
+    replaces the earlier one as the ticket's current survey (the earlier one stays listed)."""
     ticket = get_ticket(session, ticket_no)
-    survey = add_survey(session, ticket=ticket, payload=payload, actor=principal.name, now=now)
-    return view.survey(survey, ticket.ticket_no)
+    survey, closure = add_survey(session, ticket=ticket, payload=payload, actor=principal.name, now=now)
+    return view.survey(survey, ticket.ticket_no, closed_at=closure.at, current=True)

@@ -13,7 +13,10 @@ Two uses, one format:
 Tickets are selected by received time (business time zone) and written oldest first. Times are
 ISO 8601 in the business time zone, empty when unset; booleans are "true"/"false"; the SLA
 columns hold met / breached / pending at the time of the export; the text is the stored
-(PII-masked) text.
+(PII-masked) text, and `location` and `demand_note` are stored masked too; `received_by` is the
+API client that created the ticket (empty for tickets created before it was recorded). The
+survey columns hold the ticket's current survey (of its latest closure, while it is closed; see
+`api.services.surveys`), empty when it has none.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from api.services.routing import sla_state
+from api.services.surveys import is_current_survey
 from api.tables import Survey, Ticket
 from model.files import replaced_atomically
 from model.taxonomy import Taxonomy
@@ -56,7 +60,8 @@ def _flag(value: bool) -> str:
 def export_row(
     ticket: Ticket, survey: Survey | None, repeat_of: str | None, *, zone: tzinfo, now: datetime
 ) -> dict[str, str]:
-    """One ticket as an export row (final labels when reviewed, else the effective ones)."""
+    """One ticket as an export row (final labels when reviewed, else the effective ones) with its
+    current survey."""
     reviewed = ticket.reviewed_at is not None
     labels = {
         "category": (ticket.final_category if reviewed else None) or ticket.category,
@@ -91,6 +96,9 @@ def export_row(
         "repeat_of": repeat_of or "",
         "emotion_index": str(ticket.emotion_index),
         **{f"survey_{score}": str(getattr(survey, score)) if survey is not None else "" for score in SURVEY_SCORES},
+        "location": ticket.location or "",
+        "demand_note": ticket.demand_note or "",
+        "received_by": ticket.received_by or "",
     }
     return {column: row[column] for column in EXPORT_COLUMNS}
 
@@ -102,7 +110,8 @@ def ticket_rows(
     earlier = aliased(Ticket)
     statement = (
         select(Ticket, Survey, earlier.ticket_no)
-        .outerjoin(Survey, Survey.ticket_id == Ticket.id)
+        .select_from(Ticket)
+        .outerjoin(Survey, is_current_survey())
         .outerjoin(earlier, earlier.id == Ticket.repeat_of_id)
         .where(Ticket.received_at >= start, Ticket.received_at < end)
         .order_by(Ticket.received_at, Ticket.id)

@@ -4,8 +4,10 @@ Keys belong to the client that sent them (the name of its API key), so two intak
 use the same key. A key is kept `idempotency_ttl_hours` (at least 24 h). The same key with the
 same body (compared by the SHA-256 of its validated, canonical JSON form, where `occurred_at`
 is the instant it names, however written) gives back the same ticket; with another body it is
-a conflict. Concurrent duplicates race on the key's primary key: the loser's insert fails with
-an IntegrityError and it replays the winner's ticket.
+a conflict. Every field is part of the hash, `location` and `demand_note` included when given;
+absent, they are left out of it, so that a body sent before they existed hashes as it did then
+and its retry after an upgrade still finds its ticket. Concurrent duplicates race on the key's
+primary key: the loser's insert fails with an IntegrityError and it replays the winner's ticket.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from api.schemas import TicketCreate
 from api.tables import IdempotencyKey
 
 HEADER = "Idempotency-Key"
+# Fields added to TicketCreate after keys were first stored: hashed only when given.
+LATER_FIELDS = ("location", "demand_note")
 
 
 def stored_key(client: str, key: str) -> str:
@@ -32,6 +36,9 @@ def request_hash(payload: TicketCreate, zone: tzinfo) -> str:
     """SHA-256 of the validated request in canonical JSON (field order and spacing do not matter;
     `occurred_at` in UTC, a time without offset read in the business time zone `zone`)."""
     fields = payload.model_dump(mode="json")
+    for name in LATER_FIELDS:
+        if fields[name] is None:
+            del fields[name]
     if payload.occurred_at is not None:
         occurred = payload.occurred_at
         occurred = occurred if occurred.tzinfo is not None else occurred.replace(tzinfo=zone)

@@ -14,7 +14,9 @@ Every figure is computed over the tickets of the period:
   when nothing is decided yet.
 - resolution rate: tickets resolved (or closed) / tickets.
 - repeat rate: tickets with `repeat_of` / tickets.
-- survey: number of surveys and the mean of each 1–5 score over them.
+- survey: number of current surveys (the survey of a closed ticket's latest closure; one taken
+  before a reopen no longer counts, see `api.services.surveys`) and the mean of each 1–5 score
+  over them.
 - live accuracy per head (category, subtype, tier, demand): over reviewed tickets, the share whose
   suggestion equals the agent's final label (the suggested tier is the model's, before escalation).
 - autofilled share: tickets with `needs_review` false / tickets.
@@ -34,6 +36,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from api.services.routing import sla_state
+from api.services.surveys import is_current_survey
 from api.tables import Survey, Ticket
 from model.taxonomy import Taxonomy
 
@@ -113,10 +116,11 @@ def day_bounds(first: date, last: date, zone: tzinfo) -> tuple[datetime, datetim
 
 
 def load_rows(session: Session, start: datetime, end: datetime) -> list[Row[Any]]:
-    """The columns statistics need, for tickets received in [start, end), with their survey."""
+    """The columns statistics need, for tickets received in [start, end), with their current survey."""
     statement = (
         select(*COLUMNS)
-        .outerjoin(Survey, Survey.ticket_id == Ticket.id)
+        .select_from(Ticket)
+        .outerjoin(Survey, is_current_survey())
         .where(Ticket.received_at >= start, Ticket.received_at < end)
         .order_by(Ticket.received_at, Ticket.id)
     )

@@ -1,31 +1,106 @@
-"""Recording the satisfaction survey (满意度调查问卷) of a closed ticket: one per ticket."""
+"""The satisfaction survey (满意度调查问卷): one per closure of a ticket.
+
+A survey judges the handling that ended in one closure, the `closed` event it followed
+(`Survey.closed_event_id`). A closed ticket takes at most one survey; reopened and closed again,
+it may take another, for its new closure. The ticket's **current** survey is the one of its
+latest closure while it is closed: only that one is shown as the ticket's `survey` and counted
+in statistics, exports and the monthly report. Once the ticket is reopened, its survey no longer
+counts (the handling it judged was not final) until the next closure gets its own. Earlier
+surveys stay stored and are listed in the ticket's `surveys`.
+
+A survey is due `SURVEY_DUE_HOURS` after the closure (practice: 24–48 h after the handling is
+complete); a late survey is still recorded.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.errors import Conflict
 from api.schemas import SurveyCreate
-from api.services.tickets import survey_of
-from api.tables import Survey, Ticket
+from api.tables import Survey, Ticket, TicketEvent
 from model.text import mask_optional
 
+CLOSED = "closed"
+SURVEY_DUE_HOURS = 48
 
-def add_survey(session: Session, *, ticket: Ticket, payload: SurveyCreate, actor: str, now: datetime) -> Survey:
-    """Store the survey; 409 when the ticket is not closed or already has one."""
-    if ticket.status != "closed":
+
+def survey_due(ticket: Ticket) -> datetime | None:
+    """When the survey of the ticket's closure is due (closed_at + 48 h); None unless it is closed."""
+    if ticket.status != CLOSED or ticket.closed_at is None:
+        return None
+    return ticket.closed_at + timedelta(hours=SURVEY_DUE_HOURS)
+
+
+def last_closure(session: Session, ticket: Ticket) -> TicketEvent | None:
+    """The `closed` event that closed the ticket, while it is closed (None when it is not)."""
+    if ticket.status != CLOSED:
+        return None
+    return session.scalar(
+        select(TicketEvent)
+        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.stage == CLOSED)
+        .order_by(TicketEvent.id.desc())
+        .limit(1)
+    )
+
+
+def surveys_of(session: Session, ticket: Ticket) -> list[Survey]:
+    """Every survey of the ticket, oldest first."""
+    return list(session.scalars(select(Survey).where(Survey.ticket_id == ticket.id).order_by(Survey.id)))
+
+
+def current_closure_id(ticket: Ticket, history: list[TicketEvent]) -> int | None:
+    """The id of the `closed` event that closed the ticket, from its history; None unless closed."""
+    if ticket.status != CLOSED:
+        return None
+    return next((event.id for event in reversed(history) if event.stage == CLOSED), None)
+
+
+def is_current_survey() -> ColumnElement[bool]:
+    """SQL: the `Survey` row is the current survey of the `Ticket` row (to join surveys to tickets,
+    at most one per ticket)."""
+    latest_closure = (
+        select(func.max(TicketEvent.id))
+        .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.stage == CLOSED)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+    return and_(Survey.ticket_id == Ticket.id, Ticket.status == CLOSED, Survey.closed_event_id == latest_closure)
+
+
+def _exists(ticket: Ticket) -> Conflict:
+    return Conflict(
+        f"{ticket.ticket_no} already has a survey of its current closure; a ticket takes one survey "
+        "per closure (reopened and closed again, it may take another)",
+        loc=["path", "ticket_no"],
+        type="survey_exists",
+    )
+
+
+def add_survey(
+    session: Session, *, ticket: Ticket, payload: SurveyCreate, actor: str, now: datetime
+) -> tuple[Survey, TicketEvent]:
+    """Store the survey of the ticket's current closure, and return it with that closure.
+
+    409 `ticket_not_closed` when the ticket is not closed, `survey_exists` when its closure
+    already has a survey (also when a concurrent request recorded one first).
+    """
+    closure = last_closure(session, ticket)
+    if closure is None:
         raise Conflict(
             f"a survey is recorded for a closed ticket; {ticket.ticket_no} is {ticket.status}",
             loc=["path", "ticket_no"],
             type="ticket_not_closed",
         )
-    if survey_of(session, ticket) is not None:
-        raise Conflict(f"{ticket.ticket_no} already has a survey", loc=["path", "ticket_no"], type="survey_exists")
+    if session.scalar(select(Survey.id).where(Survey.closed_event_id == closure.id)) is not None:
+        raise _exists(ticket)
     survey = Survey(
         ticket_id=ticket.id,
+        closed_event_id=closure.id,
         timeliness=payload.timeliness,
         effectiveness=payload.effectiveness,
         attitude=payload.attitude,
@@ -42,10 +117,8 @@ def add_survey(session: Session, *, ticket: Ticket, payload: SurveyCreate, actor
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise Conflict(
-            f"{ticket.ticket_no} already has a survey", loc=["path", "ticket_no"], type="survey_exists"
-        ) from None
+        raise _exists(ticket) from None
     except BaseException:
         session.rollback()
         raise
-    return survey
+    return survey, closure

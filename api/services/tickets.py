@@ -22,7 +22,7 @@ from api.services.routing import sla_due
 from api.services.scoring import Assessment, assess
 from api.services.thresholds import Thresholds
 from api.settings import Settings
-from api.tables import IdempotencyKey, Survey, Ticket, TicketEvent
+from api.tables import IdempotencyKey, Ticket, TicketEvent
 from model.predictor import MAX_CHARS
 from model.text import mask_optional, mask_pii
 
@@ -88,11 +88,6 @@ def get_ticket(session: Session, ticket_no: str) -> Ticket:
 def history_of(session: Session, ticket: Ticket) -> list[TicketEvent]:
     """The ticket's events, oldest first."""
     return list(session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)))
-
-
-def survey_of(session: Session, ticket: Ticket) -> Survey | None:
-    """The ticket's survey, if any."""
-    return session.scalar(select(Survey).where(Survey.ticket_id == ticket.id))
 
 
 def ticket_numbers(session: Session, ids: set[int]) -> dict[int, str]:
@@ -178,8 +173,10 @@ def build_ticket(
     loaded: LoadedModel,
     settings: Settings,
     now: datetime,
+    received_by: str,
 ) -> Ticket:
-    """A new, unnumbered ticket from a request and its assessment."""
+    """A new, unnumbered ticket from a request and its assessment, received by the API client
+    named `received_by` (接收人)."""
     prediction = assessment.prediction
     taxonomy = loaded.model.taxonomy
     due = sla_due(now, taxonomy.tiers[assessment.tier])
@@ -195,8 +192,11 @@ def build_ticket(
         order_id=payload.order_id,
         product=mask_optional(payload.product),
         occurred_at=_occurred_at(payload, settings, now),
+        location=mask_optional(payload.location),
         text=stored_text,
         text_issues=list(prediction.issues),
+        demand_note=mask_optional(payload.demand_note),
+        received_by=received_by,
         status="received",
         owner=None,
         category=prediction.category.code,
@@ -248,7 +248,7 @@ def create_ticket(
     if record is not None:
         return _replay(session, record, digest)
     assessment = assess(loaded.model, [payload.text], policy=policy, thresholds=thresholds, explain=True)[0]
-    ticket = build_ticket(payload, assessment, loaded=loaded, settings=settings, now=now)
+    ticket = build_ticket(payload, assessment, loaded=loaded, settings=settings, now=now, received_by=client)
     try:
         claimed = idempotency.claim(session, key=key, digest=digest, now=now, ttl=ttl)
         # The number first: the day's counter row stays locked until this commits, so every ticket

@@ -509,10 +509,21 @@ function renderFacts(ticket) {
     ["客户编号", ticket.customer_id || "—"],
     ["订单号", ticket.order_id || "—"],
     ["产品", ticket.product || "—"],
+    ["地点", ticket.location || "—"],
+    ["诉求说明", ticket.demand_note || "—"],
+    ["接收人", ticket.received_by || "—"],
+    ["满意度回访", surveyFact(ticket)],
   ];
   $("ticket-facts").replaceChildren(
     ...facts.flatMap(([term, value]) => [el("dt", { textContent: term }), el("dd", { textContent: value })]),
   );
+}
+
+/** The survey of the ticket's closure: recorded (with its overall score), or when it is due. */
+function surveyFact(ticket) {
+  if (ticket.survey) return `已回访 ${shortTime(ticket.survey.surveyed_at)}（整体满意度 ${ticket.survey.overall} 分）`;
+  if (ticket.survey_due) return `待回访，截止 ${shortTime(ticket.survey_due)}`;
+  return "—";
 }
 
 function renderSla(node, dueNode, sla, dueIso) {

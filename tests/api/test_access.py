@@ -149,6 +149,8 @@ def test_keys_come_from_the_variable_and_the_file(tmp_path: Path) -> None:
         ("short:agent", "shorter than 8 characters"),
         ("no-role-given-here", "expected key:role"),
         ("same-key-twice:agent,same-key-twice:intake", "entry 2: the same key as entry 1"),
+        # the name is stored as a ticket's 接收人 and as the actor of events: 100 characters at most
+        ("some-long-key:intake:" + "呼" * 101, "entry 1: the name is longer than 100 characters"),
     ],
 )
 def test_bad_key_configuration_is_refused_without_showing_the_key(spec: str, message: str) -> None:

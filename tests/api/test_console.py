@@ -358,12 +358,21 @@ def test_an_agent_sees_breached_deadlines_and_records_tracking_stages(live_app: 
 def test_a_decision_on_a_stale_page_is_refused_and_the_page_reloads(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
-    ticket = live_app.create_ticket(LATE_PARCEL, contact="13912345678", customer_name="王小明")
+    ticket = live_app.create_ticket(
+        LATE_PARCEL,
+        contact="13912345678",
+        customer_name="王小明",
+        location="杭州西湖区驿站",
+        demand_note="今天必须送到",
+    )
     log_in(page, KEYS["agent"])
     page.click(f'#queue-body tr[data-ticket-no="{ticket["ticket_no"]}"]')
     expect(page.locator("#ticket-no")).to_have_text(ticket["ticket_no"])
     expect(page.locator("#ticket-facts")).to_contain_text("王小明")  # the call-back details, for agents
     expect(page.locator("#ticket-facts")).to_contain_text("13912345678")
+    # the other fields of the 客户投诉登记表: where, the demand in the customer's words, who received it
+    for term, value in (("地点", "杭州西湖区驿站"), ("诉求说明", "今天必须送到"), ("接收人", "intake-tester")):
+        expect(page.locator("#ticket-facts dt", has_text=term).locator("+ dd")).to_have_text(value)
     # another agent corrects the tier while this page still shows the suggestion
     other = live_app.review(ticket["ticket_no"], action="correct", tier="P1", comment="客户说孩子吃了")
     page.click("#accept")

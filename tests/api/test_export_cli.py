@@ -15,7 +15,7 @@ from api.cli import app
 from model.files import with_umask
 from model.taxonomy import Taxonomy
 from training.data import load_datasets
-from training.monthly import EXPORT_COLUMNS
+from training.monthly import EXPORT_COLUMNS, read_export, summarise
 from training.train import DEFAULT_SAMPLE
 
 from .conftest import Clock, TestClient, create_ticket, headers
@@ -37,7 +37,9 @@ def tickets(store_client: TestClient, clock: Clock) -> dict[str, dict[str, Any]]
     """Four tickets of 2026-11-23: corrected, accepted (closed, surveyed), unreviewed, and unusable text."""
     made = {
         "corrected": create_ticket(store_client, text=LATE, channel="online"),
-        "accepted": create_ticket(store_client, text=RUDE, channel="phone"),
+        "accepted": create_ticket(
+            store_client, text=RUDE, channel="phone", location="南京西路门店", demand_note="要店长道歉，回电13912345678"
+        ),
         "unreviewed": create_ticket(store_client, text=LATE + "已经第二次了", channel="email"),
         "no_letters": create_ticket(store_client, text="？？？！！！", channel="social"),
     }
@@ -118,6 +120,9 @@ def test_export_writes_reviewed_tickets_as_training_rows(
     assert [accepted[f"survey_{name}"] for name in ("timeliness", "effectiveness", "attitude", "overall")] == list(
         "2343"
     )
+    assert (accepted["location"], accepted["demand_note"]) == ("南京西路门店", "要店长道歉，回电[PHONE]")
+    assert accepted["received_by"] == corrected["received_by"] == "intake-tester"
+    assert corrected["location"] == corrected["demand_note"] == ""
     # training accepts it, alone and beside the base data
     alone = load_datasets([out], taxonomy)
     assert not alone.fatal and len(alone.rows) == 2
@@ -159,6 +164,42 @@ def test_report_from_the_database_and_from_an_export_agree(
     assert report == (tmp_path / "file" / "report.md").read_text(encoding="utf-8")
     for name in ("weekly_volume.png", "suggested_vs_final_subtype.png", "sla_and_csat.png"):
         assert (tmp_path / "db" / name).stat().st_size > 1000
+
+
+def test_an_export_made_before_the_new_columns_is_still_read(
+    tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path
+) -> None:
+    new_columns = ("location", "demand_note", "received_by")
+    assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
+    header, rows = _read(tmp_path / "all.csv")
+    old_header = [column for column in header if column not in new_columns]
+    assert len(old_header) == len(header) - 3
+    old = tmp_path / "old.csv"  # the columns of an export of the previous release
+    with old.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=old_header, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    read = read_export(old)
+    assert [row["ticket_no"] for row in read] == [row["ticket_no"] for row in rows]
+    assert all(row[column] == "" for row in read for column in new_columns)
+    assert summarise(read) == summarise(read_export(tmp_path / "all.csv"))
+    reports = {}
+    for name in ("old", "all"):
+        made = runner.invoke(
+            app,
+            [
+                "report",
+                "--month",
+                "2026-11",
+                "--out",
+                str(tmp_path / f"report-{name}"),
+                "--data",
+                str(tmp_path / f"{name}.csv"),
+            ],
+        )
+        assert made.exit_code == 0, made.output
+        reports[name] = (tmp_path / f"report-{name}" / "report.md").read_text(encoding="utf-8")
+    assert reports["old"] == reports["all"] and "4 tickets" in reports["old"]
 
 
 def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(

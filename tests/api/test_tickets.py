@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 import re
@@ -70,6 +71,9 @@ def test_a_ticket_is_filled_routed_and_numbered(store_client: TestClient) -> Non
     assert ticket["customer_name"] == "张先生" and ticket["order_id"] == "JD-20261120-77"
     assert "contact" not in ticket
     assert ticket["history"] == [] and ticket["survey"] is None and ticket["review"] is None
+    assert ticket["surveys"] == [] and ticket["survey_due"] is None
+    assert ticket["received_by"] == "intake-tester"  # 接收人: the name of the intake API key
+    assert ticket["location"] is None and ticket["demand_note"] is None
     assert ticket["repeat_of"] is None
     second = create_ticket(store_client)
     assert second["ticket_no"] == "TS-20261123-000002"
@@ -120,6 +124,95 @@ def test_ids_are_kept_as_sent_for_agents_and_masked_for_others_names_and_owners_
     listing = store_client.get("/v1/tickets", headers=headers("agent")).text
     for number in ("13812345678", fields["order_id"], "13712345678", "13612345678", "13512345678"):
         assert number not in listing and number not in str(analyst)
+
+
+LOCATION = "上海市徐汇区天钥桥路门店，店长电话13912345678"
+DEMAND_NOTE = "退一赔三，再补偿一张优惠券，结果发到zhang@example.com"
+
+
+def test_location_demand_note_and_receiver_are_stored_masked_and_shown(store_client: TestClient) -> None:
+    ticket = create_ticket(store_client, location=LOCATION, demand_note=DEMAND_NOTE)
+    ticket_no = ticket["ticket_no"]
+    masked = {
+        "location": "上海市徐汇区天钥桥路门店，店长电话[PHONE]",
+        "demand_note": "退一赔三，再补偿一张优惠券，结果发到[EMAIL]",
+        "received_by": "intake-tester",
+    }
+    for role in ("agent", "analyst"):
+        shown = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers(role)).json()
+        assert {field: shown[field] for field in masked} == masked, role
+    assert {field: ticket[field] for field in masked} == masked
+    database = services_of(store_client).database
+    assert database is not None
+    with database.session() as session:
+        stored = session.scalar(select(Ticket).where(Ticket.ticket_no == ticket_no))
+        assert stored is not None
+        assert (stored.location, stored.demand_note, stored.received_by) == tuple(masked.values())
+    # the list shows who received a ticket, not the free text
+    [item] = store_client.get("/v1/tickets", headers=headers("agent")).json()["items"]
+    assert item["received_by"] == "intake-tester" and "location" not in item and "demand_note" not in item
+    listing = store_client.get("/v1/tickets", headers=headers("analyst")).text
+    for secret in ("13912345678", "zhang@example.com"):
+        assert secret not in listing and secret not in str(ticket)
+    # another client's ticket names that client; blank text is no value
+    other = store_client.post(
+        "/v1/tickets",
+        json={**COMPLAINT, "location": "  ", "demand_note": ""},
+        headers=headers("admin", **{"Idempotency-Key": uuid.uuid4().hex}),
+    )
+    assert other.status_code == 201, other.text
+    assert other.json()["received_by"] == "admin-tester"
+    assert other.json()["location"] is None and other.json()["demand_note"] is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"location": "地" * 201}, "location"),
+        ({"demand_note": "退" * 501}, "demand_note"),
+        ({"location": 12}, "location"),
+        ({"received_by": "someone-else"}, "received_by"),  # set by the service, never sent
+    ],
+)
+def test_the_new_fields_are_limited(store_client: TestClient, change: dict[str, Any], field: str) -> None:
+    response = store_client.post(
+        "/v1/tickets", json={**COMPLAINT, **change}, headers=headers("intake", **{"Idempotency-Key": uuid.uuid4().hex})
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert count(store_client, Ticket) == 0
+
+
+def test_the_new_fields_are_part_of_the_idempotent_request(store_client: TestClient) -> None:
+    key = uuid.uuid4().hex
+    body = {**COMPLAINT, "location": LOCATION, "demand_note": DEMAND_NOTE}
+    first = store_client.post("/v1/tickets", json=body, headers=headers("intake", **{"Idempotency-Key": key}))
+    assert first.status_code == 201
+    replay = store_client.post("/v1/tickets", json=body, headers=headers("intake", **{"Idempotency-Key": key}))
+    assert replay.status_code == 200 and replay.json()["ticket_no"] == first.json()["ticket_no"]
+    for change in ({"location": "北京"}, {"demand_note": None}, {"location": None, "demand_note": None}):
+        other = store_client.post(
+            "/v1/tickets", json={**body, **change}, headers=headers("intake", **{"Idempotency-Key": key})
+        )
+        assert other.status_code == 409 and other.json()["detail"][0]["type"] == "idempotency_conflict", change
+    assert count(store_client, Ticket) == 1
+
+
+def test_a_body_without_the_new_fields_hashes_as_before_them() -> None:
+    # A key stored by the previous release (kept 48 h) still replays its ticket after an upgrade:
+    # the hash of a body that leaves the new fields out is the canonical JSON of the old fields.
+    from zoneinfo import ZoneInfo
+
+    from api.schemas import TicketCreate
+    from api.services.idempotency import request_hash
+
+    old_fields = ("text", "channel", "customer_id", "customer_name", "contact", "order_id", "product", "occurred_at")
+    before = {name: COMPLAINT.get(name) for name in old_fields}
+    canonical = json.dumps(before, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    zone = ZoneInfo("Asia/Shanghai")
+    assert request_hash(TicketCreate.model_validate(COMPLAINT), zone) == hashlib.sha256(canonical.encode()).hexdigest()
+    given = TicketCreate.model_validate({**COMPLAINT, "location": "北京"})
+    assert request_hash(given, zone) != request_hash(TicketCreate.model_validate(COMPLAINT), zone)
 
 
 def test_the_contact_is_shown_to_agents_only(store_client: TestClient) -> None:

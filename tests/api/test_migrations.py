@@ -1,0 +1,258 @@
+"""Upgrading a database of schema revision 0001, with its tickets, events and surveys, to the
+newest revision, on SQLite and PostgreSQL: nothing is lost and every survey keeps counting as it
+should (the survey of a ticket's latest closure, while it is closed).
+
+The 0001 rows are written with SQL against the tables as 0001 made them (reflected), not through
+today's models, as a database of the previous release holds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import Connection, MetaData, func, select, text
+
+from api.db import Database, alembic_config, current_revisions, head_revisions
+
+from .conftest import TestClient, headers
+
+NAMES = ("timeliness", "effectiveness", "attitude", "overall")
+DAY = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, three days before the app's clock
+LABELS = ("product", "defect", "P2", "repair")  # category, subtype, tier, demand
+HEADS = ("category", "subtype", "tier", "demand")
+
+
+def at(hours: float) -> datetime:
+    return DAY + timedelta(hours=hours)
+
+
+class Rows0001:
+    """Inserts rows into a database at revision 0001."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.sqlite = connection.dialect.name == "sqlite"
+        metadata = MetaData()
+        metadata.reflect(connection)
+        self.tables = metadata.tables
+
+    def time(self, moment: datetime) -> datetime:
+        # SQLite's reflected DATETIME stores the wall time it is given: UTC, as the service writes it
+        return moment.replace(tzinfo=None) if self.sqlite else moment
+
+    def _insert(self, table: str, **values: Any) -> int:
+        # ids come from the database (its sequences), as the service's inserts get them
+        key = self.connection.execute(self.tables[table].insert().values(**values)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def ticket(self, number: int, status: str, closed_at: datetime | None) -> int:
+        received = at(0)
+        return self._insert(
+            "tickets",
+            ticket_no=f"TS-20261120-{number:06d}",
+            received_at=self.time(received),
+            channel="phone",
+            customer_id=f"C-{number}",
+            customer_name="李女士",
+            contact="13812345678",
+            order_id=None,
+            product="热水器",
+            occurred_at=None,
+            text=f"热水器漏水，第{number}次投诉，电话[PHONE]",
+            text_issues=[],
+            status=status,
+            owner="王工",
+            revision=5,
+            **dict(zip(HEADS, LABELS)),
+            department="tech",
+            **{f"suggested_{head}": code for head, code in zip(HEADS, LABELS)},
+            suggested_department="tech",
+            category_probability=0.9,
+            subtype_probability=0.8,
+            tier_probability=0.7,
+            department_probability=0.9,
+            top_tier_probability=0.1,
+            top_subtypes=[{"code": LABELS[1], "probability": 0.8}],
+            explanation={"subtype": [{"term": "漏水", "kind": "word", "weight": 1.5, "spans": [[3, 5]]}]},
+            needs_review=False,
+            review_reasons=[],
+            model_version="previous-release",
+            emotion_index=40,
+            escalation_rule=None,
+            escalations=[],
+            first_response_due=self.time(at(2)),
+            resolution_due=self.time(at(48)),
+            first_responded_at=self.time(at(1)),
+            resolved_at=self.time(at(20)) if status == "closed" else None,
+            closed_at=self.time(closed_at) if closed_at is not None else None,
+            repeat_of_id=None,
+            updated_at=self.time(at(30)),
+        )
+
+    def event(self, ticket_id: int, stage: str, hours: float, **details: Any) -> int:
+        return self._insert(
+            "ticket_events",
+            ticket_id=ticket_id,
+            stage=stage,
+            from_status="x",
+            actor="agent-old",
+            at=self.time(at(hours)),
+            owner=None,
+            note=None,
+            details=details,
+        )
+
+    def survey(self, ticket_id: int, hours: float, scores: tuple[int, int, int, int]) -> int:
+        return self._insert(
+            "surveys",
+            ticket_id=ticket_id,
+            **dict(zip(NAMES, scores)),
+            method="phone",
+            best_aspects=["attitude"],
+            improve_aspects=[],
+            comment="还可以",
+            surveyed_by="agent-old",
+            surveyed_at=self.time(at(hours)),
+        )
+
+
+def build_0001(url: str) -> int:
+    """A database at revision 0001 with three tickets of the previous release:
+
+    1. closed once and surveyed (its survey is current);
+    2. closed, surveyed, reopened, closed again: the previous release refused a second survey, so
+       its only survey judged the first closure and is not current;
+    3. closed, surveyed, then reopened and still open (no current survey).
+
+    Returns the id of ticket 2's second `closed` event.
+    """
+    database = Database(url)
+    try:
+        with database.engine.connect() as connection:
+            command.upgrade(alembic_config(connection), "0001")
+            connection.commit()
+        with database.engine.begin() as connection:
+            rows = Rows0001(connection)
+            first = rows.ticket(1, "closed", at(21))
+            rows.event(first, "resolved", 20, resolution="已更换")
+            rows.event(first, "closed", 21, feedback="satisfied")
+            rows.survey(first, 40, (5, 4, 5, 5))
+
+            second = rows.ticket(2, "closed", at(60))
+            rows.event(second, "resolved", 20, resolution="已维修")
+            rows.event(second, "closed", 21, feedback="mostly")
+            rows.survey(second, 30, (4, 4, 4, 4))
+            rows.event(second, "reopened", 50)
+            rows.event(second, "resolved", 59, resolution="已更换")
+            last_closure = rows.event(second, "closed", 60, feedback="satisfied")
+
+            third = rows.ticket(3, "reopened", None)
+            rows.event(third, "resolved", 20, resolution="已维修")
+            rows.event(third, "closed", 21, feedback="satisfied")
+            rows.survey(third, 25, (2, 2, 2, 2))
+            rows.event(third, "reopened", 40)
+    finally:
+        database.dispose()
+    return last_closure
+
+
+def same_time(shown: str | None, moment: datetime) -> bool:
+    return shown is not None and datetime.fromisoformat(shown) == moment
+
+
+def test_a_database_of_revision_0001_is_upgraded_without_losing_a_survey(
+    database_url: str, make_client: Callable[..., TestClient]
+) -> None:
+    build_0001(database_url)
+    client = make_client(database_url=database_url)  # starts with auto-migration (the default)
+    database = Database(database_url)
+    try:
+        with database.engine.connect() as connection:
+            assert current_revisions(connection) == head_revisions() == {"0002"}
+            assert connection.execute(text("SELECT count(*) FROM surveys")).scalar_one() == 3
+            assert connection.execute(text("SELECT count(*) FROM ticket_events")).scalar_one() == 10
+    finally:
+        database.dispose()
+
+    def read(number: int, role: str = "agent") -> dict[str, Any]:
+        response = client.get(f"/v1/tickets/TS-20261120-{number:06d}", headers=headers(role))
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    once, twice, open_again = read(1), read(2), read(3)
+    # the ticket itself reads as before, with the new fields empty
+    assert once["text"] == "热水器漏水，第1次投诉，电话[PHONE]" and once["contact"] == "13812345678"
+    assert once["customer_name"] == "李女士" and once["product"] == "热水器" and once["owner"] == "王工"
+    assert once["suggestion"]["explanation"]["subtype"][0]["term"] == "漏水"
+    assert (once["location"], once["demand_note"], once["received_by"]) == (None, None, None)
+    assert [event["stage"] for event in twice["history"]] == ["resolved", "closed", "reopened", "resolved", "closed"]
+
+    # 1: its survey is the survey of its (only) closure, current
+    assert [survey["overall"] for survey in once["surveys"]] == [5]
+    assert once["survey"] == once["surveys"][0] and once["survey"]["current"] is True
+    assert same_time(once["survey"]["closed_at"], at(21)) and same_time(once["survey"]["surveyed_at"], at(40))
+    assert same_time(once["survey_due"], at(21 + 48))
+    # 2: its survey judged the first closure; the second has none yet, and may now get one
+    assert twice["survey"] is None
+    assert [(s["overall"], s["current"]) for s in twice["surveys"]] == [(4, False)]
+    assert same_time(twice["surveys"][0]["closed_at"], at(21)) and same_time(twice["survey_due"], at(60 + 48))
+    # 3: reopened, its survey no longer counts
+    assert open_again["survey"] is None and open_again["survey_due"] is None
+    assert [(s["overall"], s["current"]) for s in open_again["surveys"]] == [(2, False)]
+
+    stats = client.get("/v1/stats?from=2026-11-20&to=2026-11-20&group_by=month", headers=headers("analyst")).json()
+    assert stats["total"]["tickets"] == 3
+    assert stats["total"]["survey"] == {
+        "responses": 1,
+        "timeliness": 5.0,
+        "effectiveness": 4.0,
+        "attitude": 5.0,
+        "overall": 5.0,
+    }
+
+    again = client.post(
+        "/v1/tickets/TS-20261120-000002/survey", json=dict(zip(NAMES, (3, 2, 3, 3))), headers=headers("agent")
+    )
+    assert again.status_code == 201, again.text
+    assert [(s["overall"], s["current"]) for s in read(2)["surveys"]] == [(4, False), (3, True)]
+    refused = client.post(
+        "/v1/tickets/TS-20261120-000001/survey", json=dict(zip(NAMES, (1, 1, 1, 1))), headers=headers("agent")
+    )
+    assert refused.status_code == 409 and refused.json()["detail"][0]["type"] == "survey_exists"
+    stats = client.get("/v1/stats?from=2026-11-20&to=2026-11-20&group_by=month", headers=headers("analyst")).json()
+    assert stats["total"]["survey"]["responses"] == 2 and stats["total"]["survey"]["overall"] == 4.0  # (5 + 3) / 2
+
+
+def test_going_back_to_0001_is_refused_while_a_ticket_has_several_surveys(database_url: str) -> None:
+    last_closure = build_0001(database_url)
+    database = Database(database_url)
+    try:
+        database.prepare(auto_migrate=True)
+        with database.engine.connect() as connection:
+            # without a ticket of several surveys, the way back works and keeps every survey
+            command.downgrade(alembic_config(connection), "0001")
+            connection.commit()
+            assert current_revisions(connection) == {"0001"}
+            assert connection.execute(text("SELECT count(*) FROM surveys")).scalar_one() == 3
+        database.prepare(auto_migrate=True)
+        with database.engine.begin() as connection:
+            metadata = MetaData()
+            metadata.reflect(connection)
+            surveys = metadata.tables["surveys"]
+            copy = dict(connection.execute(select(surveys).where(surveys.c.overall == 4)).mappings().one())
+            del copy["id"]
+            connection.execute(surveys.insert().values({**copy, "closed_event_id": last_closure}))
+        with database.engine.connect() as connection:
+            with pytest.raises(RuntimeError, match="1 ticket\\(s\\) have several surveys"):
+                command.downgrade(alembic_config(connection), "0001")
+            connection.rollback()
+            assert current_revisions(connection) == {"0002"}
+            assert connection.execute(select(func.count()).select_from(surveys)).scalar_one() == 4
+    finally:
+        database.dispose()
