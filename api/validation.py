@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import InstrumentedAttribute
+
 from api.errors import InvalidInput
 from api.settings import Settings
+from model.text import mask_optional
 
 
 def check_length(text: str, settings: Settings, loc: list[str | int]) -> None:
@@ -14,3 +17,17 @@ def check_length(text: str, settings: Settings, loc: list[str | int]) -> None:
             loc=loc,
             type="string_too_long",
         )
+
+
+def masked_to_fit(value: str | None, column: InstrumentedAttribute[str | None], loc: list[str | int]) -> str | None:
+    """`mask_optional(value)`, or a 422 naming the field when the masked value is longer than
+    its column: a placeholder can be longer than what it replaces ("a@b.cn" → "[EMAIL]")."""
+    masked = mask_optional(value)
+    limit = getattr(column.type, "length", None)
+    if masked is not None and limit is not None and len(masked) > limit:
+        raise InvalidInput(
+            f"{len(masked)} characters once personal data is masked ([PHONE], [EMAIL] …); at most {limit}",
+            loc=loc,
+            type="string_too_long",
+        )
+    return masked

@@ -13,6 +13,7 @@ from api.errors import Conflict, InvalidInput, PreconditionFailed, quoted
 from api.schemas import AssignedEvent, ClosedEvent, EscalatedEvent, EventCreate, ResolvedEvent
 from api.services.tracking import FIRST_RESPONSE_STAGES, STATUS_NAMES, UNCONFIRMED, allowed_next, can_follow
 from api.tables import Ticket, TicketEvent
+from api.validation import masked_to_fit
 from model.text import mask_optional, mask_pii
 
 
@@ -47,7 +48,7 @@ def add_event(
     details: dict[str, Any] = {}
     owner: str | None = None
     if isinstance(event, AssignedEvent | EscalatedEvent):
-        owner = mask_optional(event.owner)
+        owner = masked_to_fit(event.owner, TicketEvent.owner, ["body", "owner"])
     if isinstance(event, ResolvedEvent):
         details["resolution"] = mask_pii(event.resolution)
     if isinstance(event, ClosedEvent):

@@ -23,6 +23,7 @@ from api.services.scoring import Assessment, assess
 from api.services.thresholds import Thresholds
 from api.settings import Settings
 from api.tables import IdempotencyKey, Ticket, TicketEvent
+from api.validation import masked_to_fit
 from model.predictor import MAX_CHARS
 from model.text import mask_optional, mask_pii
 
@@ -187,10 +188,10 @@ def build_ticket(
         # Identifiers are kept as sent (an order number that looks like a card number is still the
         # order's), and shown as sent to agents only (`TicketPresenter`); a name is free text.
         customer_id=payload.customer_id,
-        customer_name=mask_optional(payload.customer_name),
+        customer_name=masked_to_fit(payload.customer_name, Ticket.customer_name, ["body", "customer_name"]),
         contact=payload.contact,
         order_id=payload.order_id,
-        product=mask_optional(payload.product),
+        product=masked_to_fit(payload.product, Ticket.product, ["body", "product"]),
         occurred_at=_occurred_at(payload, settings, now),
         location=mask_optional(payload.location),
         text=stored_text,

@@ -635,3 +635,24 @@ def test_a_flood_of_concurrent_requests_waits_for_the_pool_without_a_thread(stor
         return [response.status_code for response in responses]
 
     assert asyncio.run(flood()) == [200] * 150
+
+
+def test_a_field_that_masking_makes_too_long_is_422_not_a_database_error(store_client: TestClient) -> None:
+    # "a@b.cn" (6 characters) becomes "[EMAIL]" (7): within the field's limit as sent, over the
+    # column's once masked; PostgreSQL refused the insert with a 500 before.
+    for field, limit in (("product", 200), ("customer_name", 100)):
+        value = " ".join(["a@b.cn"] * (limit // 7))
+        assert len(value) <= limit
+        response = store_client.post(
+            "/v1/tickets",
+            json={**COMPLAINT, field: value},
+            headers=headers("intake", **{"Idempotency-Key": uuid.uuid4().hex}),
+        )
+        assert response.status_code == 422, response.text
+        [detail] = response.json()["detail"]
+        assert detail["loc"] == ["body", field] and "once personal data is masked" in detail["msg"]
+    ticket_no = create_ticket(store_client)["ticket_no"]
+    owner = {"stage": "assigned", "owner": " ".join(["a@b.cn"] * 14)}
+    refused = store_client.post(f"/v1/tickets/{ticket_no}/events", json=owner, headers=headers("agent"))
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "owner"]
+    assert store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent")).json()["history"] == []
