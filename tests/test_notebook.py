@@ -47,7 +47,17 @@ def test_report_command_figures_agree_with_counts_from_the_file(tmp_path: Path) 
     reviewed = [row for row in month_rows if row["reviewed"] == "true"]
     agree = sum(row["subtype"] == row["suggested_subtype"] for row in reviewed)
     assert summary["live_accuracy"]["subtype"] == round(agree / len(reviewed), 3)
-    assert f"{len(month_rows)} tickets" in path.read_text(encoding="utf-8")
+    report = path.read_text(encoding="utf-8")
+    assert f"{len(month_rows)} tickets" in report
+    for tier in ("P1", "P2", "P3"):
+        decided = [row["first_response_sla"] for row in month_rows if row["tier"] == tier]
+        decided = [state for state in decided if state in ("met", "breached")]
+        rate = decided.count("breached") / len(decided)
+        assert summary["first_response_sla_breach_rate"][tier] == round(rate, 3)
+        assert f"| first response SLA breached, {tier} | {100 * round(rate, 3):.1f} % |" in report
+    closed = [row for row in month_rows if row["status"] == "closed"]
+    coverage = sum(bool(row["survey_overall"]) for row in closed) / len(closed)
+    assert summary["survey_coverage"] == round(coverage, 3) and 0 < coverage < 1
     assert os.path.getsize(tmp_path / "weekly_volume.png") > 1000
 
 

@@ -132,7 +132,8 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
-    """Volumes, response and resolution times, SLA breaches, repeats, CSAT and live accuracy."""
+    """Volumes, response and resolution times, SLA breaches (first response and resolution, per
+    tier), repeats, survey coverage and means, and live accuracy."""
     summary: dict[str, Any] = {"tickets": len(rows)}
     for column in ("category", "subtype", "tier", "department", "channel"):
         summary[f"by_{column}"] = dict(Counter(row.get(column, "") for row in rows).most_common())
@@ -140,15 +141,20 @@ def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     resolution = [h for row in rows if (h := _hours(row["created_at"], row.get("resolved_at", ""))) is not None]
     summary["mean_first_response_hours"] = _mean(first)
     summary["mean_resolution_hours"] = _mean(resolution)
-    breaches: dict[str, list[bool]] = defaultdict(list)
-    for row in rows:
-        if row.get("resolution_sla") in ("met", "breached"):
-            breaches[row["tier"]].append(row["resolution_sla"] == "breached")
-    summary["resolution_sla_breach_rate"] = {
-        tier: round(sum(flags) / len(flags), 3) for tier, flags in sorted(breaches.items())
-    }
+    for sla in ("first_response", "resolution"):
+        breaches: dict[str, list[bool]] = defaultdict(list)
+        for row in rows:
+            if row.get(f"{sla}_sla") in ("met", "breached"):
+                breaches[row["tier"]].append(row[f"{sla}_sla"] == "breached")
+        summary[f"{sla}_sla_breach_rate"] = {
+            tier: round(sum(flags) / len(flags), 3) for tier, flags in sorted(breaches.items())
+        }
     summary["resolution_rate"] = round(sum(bool(row.get("resolved_at")) for row in rows) / max(1, len(rows)), 3)
     summary["repeat_rate"] = round(sum(bool(row.get("repeat_of")) for row in rows) / max(1, len(rows)), 3)
+    # 回访覆盖率 (practice document 000: target 100 %): closed tickets with their survey.
+    closed = [row for row in rows if row.get("status") == "closed"]
+    surveyed = sum(bool(row.get("survey_overall")) for row in closed)
+    summary["survey_coverage"] = round(surveyed / len(closed), 3) if closed else None
     summary["survey_means"] = {
         name: _mean([float(row[f"survey_{name}"]) for row in rows if row.get(f"survey_{name}")]) for name in SURVEY
     }
@@ -252,7 +258,10 @@ def _write_report(summary: dict[str, Any], month: str, figures: Sequence[Path], 
         f"| mean resolution | {summary['mean_resolution_hours'] or '–'} h |",
         f"| resolution rate | {pct(summary['resolution_rate'])} |",
         f"| repeat-complaint rate (target 10 %) | {pct(summary['repeat_rate'])} |",
+        *[f"| first response SLA breached, {t} | {pct(v)} |"
+          for t, v in summary["first_response_sla_breach_rate"].items()],
         *[f"| resolution SLA breached, {t} | {pct(v)} |" for t, v in summary["resolution_sla_breach_rate"].items()],
+        f"| survey coverage of closed tickets (target 100 %) | {pct(summary['survey_coverage'])} |",
         *[f"| survey {name} (1–5) | {v if v is not None else '–'} |" for name, v in summary["survey_means"].items()],
         *[f"| suggestion = final, {head} | {pct(v)} |" for head, v in summary["live_accuracy"].items()],
         "",
