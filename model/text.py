@@ -68,8 +68,8 @@ _WHITESPACE = re.compile(r"\s+")
 _CJK_CHARS = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _LAYOUT_SPACE = re.compile(rf"^ +| +$|(?<=[{_CJK_CHARS}]) +| +(?=[{_CJK_CHARS}])| +(?= )")
 # A placeholder written in the text itself: an exported, already masked text read again.
-_PLACEHOLDER = re.compile(r"\[(?:PHONE|EMAIL|IDCARD|BANKCARD)\]")
-_PLACEHOLDER_KINDS = {"[PHONE]": "mobile", "[EMAIL]": "email", "[IDCARD]": "id_card", "[BANKCARD]": "bank_card"}
+_PLACEHOLDER_KINDS = {placeholder: kind for kind, placeholder in PLACEHOLDERS.items()}
+_PLACEHOLDER = re.compile("|".join(map(re.escape, _PLACEHOLDER_KINDS)))
 # Every kind of personal data has an '@', a placeholder, or seven digits set apart at most by the
 # phone separators (the shortest is a landline's local number): texts without one skip the scan.
 _PII_HINT = re.compile(rf"@|\[[A-Z]+\]|\d(?:{_SEP}\d){{6}}")
