@@ -23,3 +23,17 @@ def test_expected_calibration_error_weighs_each_bin_gap_by_its_share_of_predicti
     assert expected_calibration_error(confidence, correct) == pytest.approx(gaps)
     assert expected_calibration_error([0.8] * 10, [True] * 8 + [False] * 2) == pytest.approx(0.0)
     assert expected_calibration_error([], []) == 0.0
+
+
+def test_macro_f1_counts_a_class_predicted_but_absent_from_the_file() -> None:
+    from sklearn.metrics import f1_score
+
+    from training.evaluate import head_metrics
+
+    # A file of product complaints only, some predicted as logistics: scikit-learn's macro-F1
+    # averages over both classes; over the file's classes alone it was higher than accuracy.
+    truth = ["product"] * 8
+    predicted = ["product"] * 6 + ["logistics"] * 2
+    metrics = head_metrics(truth, predicted, [0.9] * 8)
+    assert metrics["macro_f1"] == round(f1_score(truth, predicted, average="macro", zero_division=0), 4)
+    assert metrics["macro_f1"] < metrics["accuracy"] == 0.75

@@ -367,3 +367,27 @@ def test_models_lists_the_others_past_a_damaged_version_and_warns_of_a_broken_on
     assert result.exit_code == 0, result.output
     assert f"not listed: {good}: " in result.output and "not in the expected form" in result.output
     assert "the version in service" in result.output and "missing payload" in result.output
+
+
+def test_an_empty_pointer_is_damage_not_an_empty_registry(registry: Registry, taxonomy: Taxonomy) -> None:
+    from training.defaults import ensure_current_model
+
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    (registry.root / "CURRENT").write_text("", encoding="utf-8")  # as a crash while writing it may leave
+    with pytest.raises(RegistryError, match="CURRENT is empty"):
+        registry.current_version()
+    # the service does not train the default model over the real one
+    with pytest.raises(RegistryError, match="CURRENT is empty"):
+        ensure_current_model(registry)
+    assert versions(registry) == [good, worse]
+    root = ["--registry", str(registry.root)]
+    listed = runner.invoke(app, ["models", *root])
+    assert listed.exit_code == 0 and good in listed.output and "CURRENT is empty" in listed.output
+    refused = runner.invoke(app, ["promote", worse, *root])
+    assert refused.exit_code == 1 and "CURRENT is empty" in refused.output
+    repaired = runner.invoke(app, ["promote", good, "--force", "--actor", "ana", *root])
+    assert repaired.exit_code == 0, repaired.output
+    assert registry.current_version() == good
+    last = registry.history()[-1]
+    assert last["forced"] is True and last["previous"] is None and "repair of the pointer" in last["note"]

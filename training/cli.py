@@ -101,7 +101,7 @@ def open_registry(root: Path) -> Registry:
     if root.exists() and not root.is_dir():
         fail(f"{root}: not a folder; --registry (TRIAGE_REGISTRY) names the model registry folder")
     try:
-        registry.current_version()
+        registry.pointer()  # unreadable: every command stops; empty: those that need it say so
     except RegistryError as error:
         fail(str(error))
     return registry
@@ -216,7 +216,11 @@ def train_command(
         table.add_row(head, f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}", f"{m['ece']:.3f}")
     console.print(table)
     console.print(f"report: {result.folder / 'report.md'}")
-    if promote or registry.current_version() is None:
+    try:
+        make_current = promote or registry.current_version() is None
+    except RegistryError as error:
+        fail(f"version {result.version} was written but not made current: {error}")
+    if make_current:
         try:
             registry.set_current(result.version, action="promote", note="at training")
         except RegistryError as error:
@@ -409,7 +413,11 @@ def models_command(*, registry_root: RegistryOption) -> None:
     stdout_console().print(table)
     if not table.row_count:
         stdout_console().print(f"no model versions in {registry_root}; train one with: triage train", highlight=False)
-    current_version = registry.current_version()
+    try:
+        current_version = registry.current_version()
+    except RegistryError as error:
+        current_version = None
+        console.print(f"[yellow]warning:[/] {error}", highlight=False)
     for version, problem in unreadable.items():
         current = " (in service)" if version == current_version else ""
         stdout_console().print(f"not listed: {version}{current}: {problem}", highlight=False, soft_wrap=True)
@@ -548,10 +556,15 @@ def promote_command(
         version = registry.path_of(version).name  # 'current' names the version it points at
     except RegistryError as error:
         fail(str(error))
-    current = registry.current_version()
+    note = "first model"
+    try:
+        current = registry.current_version()
+    except RegistryError as error:
+        if not force:
+            fail(str(error))
+        current, note = None, f"repair of the pointer: {error}"
     if current == version:
         fail(f"version {version} is already current")
-    note = "first model"
     candidate_model = resolve_model(version, registry)
     if current is not None:
         try:

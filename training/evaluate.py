@@ -68,9 +68,7 @@ def head_metrics(truth: Sequence[str], predicted: Sequence[str], confidence: Seq
     precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=labels, zero_division=0)
     return {
         "accuracy": round(float(accuracy_score(truth, predicted)), 4),
-        "macro_f1": round(
-            float(f1_score(truth, predicted, labels=sorted(set(truth)), average="macro", zero_division=0)), 4
-        ),
+        "macro_f1": round(float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)), 4),
         "ece": round(expected_calibration_error(confidence, [t == p for t, p in zip(truth, predicted)]), 4),
         "per_class": {
             label: {

@@ -69,15 +69,28 @@ class Registry:
             raise RegistryError(f"{self.root}: no model version '{version}' (known: {known})")
         return path
 
-    def current_version(self) -> str | None:
-        """The version id in service, or None when nothing was promoted yet."""
+    def pointer(self) -> str | None:
+        """What CURRENT says ("" when it is empty), or None when there is no CURRENT."""
         try:
-            value = (self.root / POINTER).read_text(encoding="utf-8").strip()
+            return (self.root / POINTER).read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as error:
             raise RegistryError(f"{self.root / POINTER}: cannot read the current version ({error})") from None
-        return value or None
+
+    def current_version(self) -> str | None:
+        """The version id in service, or None when nothing was promoted yet."""
+        value = self.pointer()
+        if value is None:
+            return None
+        if not value:
+            # An empty pointer is damage (a crash while it was written), not "never promoted": read
+            # as no model, the service would train and promote the default model over the real one.
+            raise RegistryError(
+                f"{self.root / POINTER} is empty: the version in service is unknown; "
+                f"`triage promote VERSION --force` names it again (see `triage models`)"
+            )
+        return value
 
     def current_path(self) -> Path | None:
         """Folder of the version in service, or None."""
@@ -92,7 +105,7 @@ class Registry:
         """Every version folder, read once: the readable ones, oldest first, and what is wrong
         with each of the others whose metadata this release cannot read (an older model format,
         a damaged file). A folder without metadata is not a version and is in neither."""
-        current = self.current_version()
+        current = self.pointer()  # an empty pointer names no version
         found = []
         unreadable = {}
         for path in self._folders():
@@ -139,7 +152,7 @@ class Registry:
         """Point CURRENT at `version` (an id of this registry, or 'current') atomically and append
         the change to the history."""
         version = self.path_of(version).name
-        previous = self.current_version()
+        previous = self.pointer() or None  # an empty pointer is repaired by naming a version again
         entry = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "action": action,
