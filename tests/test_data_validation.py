@@ -222,3 +222,17 @@ def test_a_quote_closed_in_the_wrong_place_does_not_merge_two_rows(tmp_path: Pat
     legitimate = 'x2,"客户来电：\n手机用了一周就总是死机, 请尽快处理",product,malfunction,P2,none,phone\n'
     dataset = load_datasets([write(tmp_path, "fine.csv", GOOD + legitimate)], taxonomy)
     assert not dataset.fatal and len(dataset.rows) == 2
+
+
+def test_rows_of_an_export_that_no_agent_reviewed_are_left_out(taxonomy: Taxonomy) -> None:
+    import csv
+
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample_export.csv"
+    with sample.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    reviewed = sum(row["reviewed"] == "true" for row in rows)
+    assert 0 < reviewed < len(rows)
+    dataset = load_datasets([sample], taxonomy)
+    left_out = [problem for problem in dataset.problems if problem.column == "reviewed"]
+    assert len(left_out) == len(rows) - reviewed and not any(problem.fatal for problem in left_out)
+    assert len(dataset.rows) + sum("duplicate" in problem.message for problem in dataset.problems) == reviewed

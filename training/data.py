@@ -4,7 +4,7 @@ Row numbers are the rows a spreadsheet shows: the header is row 1, the first rec
 a record whose text spans several lines is still one row. Problems of the file's bytes (encoding)
 name the line instead.
 A fatal problem stops training before anything is written; a warning (a duplicate that was
-dropped) is reported and training goes on.
+dropped, an export row no agent reviewed) is reported and training goes on.
 """
 
 from __future__ import annotations
@@ -254,6 +254,12 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
             broken = broken_record(record, header)
             if broken is not None:
                 problems.append(Problem(str(path), row, *broken))
+                continue
+            if (record.get("reviewed") or "").strip().lower() == "false":
+                # An export of every ticket (`triage export --all`): an unreviewed row's labels are
+                # the model's own suggestion, and training on them would teach it its mistakes.
+                message = "not reviewed by an agent: its labels are the model's suggestion; left out"
+                problems.append(Problem(str(path), row, "reviewed", message, fatal=False))
                 continue
             record_id = (record.get("id") or "").strip()
             if record_id and record_id in ids:
