@@ -6,6 +6,8 @@ its whole duration, so a swap never changes a model under a request. At most eve
 a background thread loads and warms that version (with the review thresholds stored beside it)
 and then replaces the reference in one assignment, so the model and its thresholds change
 together. A version that fails to load is logged and skipped; the old one keeps serving.
+Thresholds written beside the version in service (`triage thresholds` on it) are taken up at
+the next check as well.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from model.artifact import load_model, read_metadata
 from model.errors import ArtifactError, ModelError
 from model.predictor import TriageModel
 from training.registry import Registry, RegistryError
+from training.thresholds import THRESHOLDS_FILE
 
 WARM_UP_TEXT = "快递三天没送到，打客服电话也没人接，要求退款。"
 
@@ -40,11 +43,21 @@ class LoadedModel:
     path: Path
     loaded_at: datetime
     thresholds: Thresholds | None = None
+    thresholds_stamp: tuple[int, int] | None = None  # (mtime_ns, size) of thresholds.json when read
 
     @property
     def version(self) -> str:
         """The version id."""
         return self.model.version
+
+
+def _thresholds_stamp(folder: Path) -> tuple[int, int] | None:
+    """When and how big the version's thresholds file is (None when it has none)."""
+    try:
+        status = (folder / THRESHOLDS_FILE).stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
 
 
 _cache_lock = threading.Lock()
@@ -106,7 +119,23 @@ class ModelHolder:
 
     def _load(self, path: Path) -> LoadedModel:
         model, metadata = self._loader(path)
-        return LoadedModel(model, metadata, path, datetime.now(UTC), load_version_thresholds(path))
+        stamp = _thresholds_stamp(path)
+        return LoadedModel(model, metadata, path, datetime.now(UTC), load_version_thresholds(path), stamp)
+
+    def _reread_thresholds(self, current: LoadedModel) -> bool:
+        """Take up thresholds written beside the version in service (`triage thresholds` on it)."""
+        stamp = _thresholds_stamp(current.path)
+        if stamp == current.thresholds_stamp:
+            return False
+        try:
+            thresholds = load_version_thresholds(current.path)
+        except ArtifactError as error:
+            log.error("keeping the review thresholds in service: %s", error)
+            self._current = replace(current, thresholds_stamp=stamp)  # said once, not at every check
+            return False
+        self._current = replace(current, thresholds=thresholds, thresholds_stamp=stamp)
+        log.info("review thresholds of %s re-read from %s", current.version, current.path)
+        return True
 
     @property
     def ready(self) -> bool:
@@ -144,7 +173,9 @@ class ModelHolder:
             log.error("keeping the model in service: %s", error)
             return False
         current = self._current
-        if version is None or (current is not None and version == current.path.name) or version == self._failed:
+        if current is not None and version == current.path.name:
+            return self._reread_thresholds(current)
+        if version is None or version == self._failed:
             return False
         path = self.registry.root / version
         try:

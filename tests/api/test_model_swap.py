@@ -95,6 +95,27 @@ def test_a_version_with_thresholds_json_brings_its_thresholds_and_takes_them_awa
     assert classify(client, LATE)["needs_review"] is False
 
 
+def test_thresholds_written_beside_the_version_in_service_are_taken_up(
+    make_client: Callable[..., TestClient], versions: Registry, sample_model: TriageModel
+) -> None:
+    late_subtype = sample_model.predict(LATE).subtype.code
+    client = make_client(registry=versions.root, threshold_category=0, threshold_subtype=0, threshold_tier=0)
+    holder = services_of(client).models
+    assert holder is not None
+    assert classify(client, LATE)["needs_review"] is False
+    assert holder.refresh() is False  # nothing changed
+    # `triage thresholds` on the version in service writes its file; no promotion, no restart
+    heads = {"category": 0.0, "subtype": 0.0, "tier": 0.0}
+    write_thresholds(versions.root / "v1", {"heads": heads, "per_class": {"subtype": {late_subtype: NEVER}}})
+    assert holder.refresh() is True
+    assert classify(client, LATE)["review_reasons"] == ["low_confidence:subtype"]
+    assert client.get("/v1/model", headers=headers("analyst")).json()["thresholds"]["source"] == THRESHOLDS_FILE
+    # a broken rewrite keeps the thresholds in service
+    (versions.root / "v1" / THRESHOLDS_FILE).write_text("{not json", encoding="utf-8")
+    assert holder.refresh() is False
+    assert classify(client, LATE)["review_reasons"] == ["low_confidence:subtype"]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
