@@ -391,3 +391,17 @@ def test_an_empty_pointer_is_damage_not_an_empty_registry(registry: Registry, ta
     assert registry.current_version() == good
     last = registry.history()[-1]
     assert last["forced"] is True and last["previous"] is None and "repair of the pointer" in last["note"]
+
+
+def test_a_history_line_whose_change_never_reached_current_is_not_rolled_back_to(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    registry.set_current(worse, action="promote")
+    # killed after the history line of a promotion of `good` was written, before CURRENT changed
+    with (registry.root / "history.jsonl").open("a", encoding="utf-8") as history:
+        history.write(json.dumps({"action": "promote", "version": good, "previous": worse}) + "\n")
+    assert registry.current_version() == worse
+    assert registry.previous_version() == good  # the stack as it really was
+    result = runner.invoke(app, ["rollback", "--registry", str(registry.root)])
+    assert result.exit_code == 0, result.output
+    assert registry.current_version() == good

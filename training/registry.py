@@ -172,7 +172,7 @@ class Registry:
                 try:
                     with replaced_atomically(self.root / POINTER) as stream:
                         stream.write(version + "\n")
-                except OSError:
+                except BaseException:  # an OSError, or Ctrl-C between the two writes
                     history.truncate(start)
                     raise
         except OSError as error:
@@ -182,9 +182,15 @@ class Registry:
         """The version `rollback` returns to: the one promoted before the current one.
 
         Promotions form a stack; a rollback pops it, so two rollbacks go two versions back.
+        History lines after the last one that names the version in service record changes that
+        never reached CURRENT (the process was killed between the two writes) and are skipped.
         """
+        entries = self.history()
+        current = self.pointer()
+        while current and entries and entries[-1]["version"] != current:
+            entries.pop()
         stack: list[str] = []
-        for entry in self.history():
+        for entry in entries:
             if entry["action"] == "rollback" and stack:
                 stack.pop()
                 if not stack or stack[-1] != entry["version"]:
