@@ -13,6 +13,7 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -60,10 +61,16 @@ def new_version_id(now: datetime | None = None) -> str:
     return moment.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex()
 
 
-def save_model(model: TriageModel, folder: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def save_model(
+    model: TriageModel,
+    folder: Path,
+    extra: dict[str, Any] | None = None,
+    add_files: Callable[[Path, dict[str, Any]], object] | None = None,
+) -> dict[str, Any]:
     """Write `model` to a new version folder (atomically: a half-written folder never appears).
 
-    `extra` is merged into the metadata (training data, metrics, …). Returns the metadata.
+    `extra` is merged into the metadata (training data, metrics, …); `add_files(folder, metadata)`
+    writes more files (a report) into the folder before it appears. Returns the metadata.
     """
     if folder.exists():
         raise ArtifactError(f"{folder}: already exists; a version folder is never overwritten")
@@ -84,6 +91,8 @@ def save_model(model: TriageModel, folder: Path, extra: dict[str, Any] | None = 
             **(extra or {}),
         }
         (staging / METADATA).write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
+        if add_files is not None:
+            add_files(staging, metadata)
         os.replace(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -130,3 +130,21 @@ def test_the_same_rows_train_the_same_model(sample_rows: list[LabeledRow], taxon
     a, b = first.predict_heads([normalise(t) for t in texts]), second.predict_heads([normalise(t) for t in texts])
     for head in ("category", "subtype", "tier"):
         assert np.array_equal(a[head].proba, b[head].proba), head
+
+
+def test_files_added_before_the_folder_appears_and_a_failure_leaves_nothing(
+    sample_model: TriageModel, tmp_path: Path
+) -> None:
+    def report(folder: Path, metadata: dict[str, object]) -> None:
+        assert not (tmp_path / "v1").exists()  # written while the version is not there yet
+        (folder / "report.md").write_text(f"# Model {metadata['version']}\n", encoding="utf-8")
+
+    save_model(sample_model, tmp_path / "v1", add_files=report)
+    assert (tmp_path / "v1" / "report.md").read_text(encoding="utf-8") == f"# Model {sample_model.version}\n"
+
+    def broken(folder: Path, metadata: dict[str, object]) -> None:
+        raise KeyboardInterrupt  # Ctrl-C while the report is written
+
+    with pytest.raises(KeyboardInterrupt):
+        save_model(sample_model, tmp_path / "v2", add_files=broken)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["v1"]  # no version, no staging folder

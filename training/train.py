@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -192,10 +191,9 @@ def train(
         "metrics": metrics,
     }
     step("saving")
-    metadata = save_model(model, folder, extra)
-    try:
-        write_report(folder, metadata, eval_rows, predictions)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)  # no version without its report
-        raise
+    # The report is written into the folder before it appears: no version without its report,
+    # even when the process is killed while writing it.
+    metadata = save_model(
+        model, folder, extra, add_files=lambda staging, saved: write_report(staging, saved, eval_rows, predictions)
+    )
     return TrainResult(version, folder, metadata, [str(problem) for problem in dataset.warnings])
