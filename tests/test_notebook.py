@@ -67,3 +67,14 @@ def test_a_month_without_reviewed_tickets_still_gets_its_report(tmp_path: Path) 
     path = write_monthly_report(rows, month, tmp_path)
     assert "0 reviewed" in path.read_text(encoding="utf-8")
     assert os.path.getsize(tmp_path / "suggested_vs_final_subtype.png") > 1000  # a figure saying so
+
+
+def test_a_mean_of_zero_hours_is_shown_as_zero_not_as_missing(tmp_path: Path) -> None:
+    rows = read_export(SAMPLE_EXPORT)
+    month = max(row["created_at"][:7] for row in rows)
+    answered = [{**row, "first_response_at": row["created_at"]} for row in rows]  # answered at once
+    report = write_monthly_report(answered, month, tmp_path).read_text(encoding="utf-8")
+    assert "| mean first response | 0.0 h |" in report
+    unanswered = [{**row, "first_response_at": ""} for row in rows]
+    report = write_monthly_report(unanswered, month, tmp_path / "none").read_text(encoding="utf-8")
+    assert "| mean first response | – |" in report

@@ -246,6 +246,9 @@ def _write_report(summary: dict[str, Any], month: str, figures: Sequence[Path], 
     def pct(value: float | None) -> str:
         return "–" if value is None else f"{100 * value:.1f} %"
 
+    def hours(value: float | None) -> str:
+        return "–" if value is None else f"{value} h"  # 0.0 h is a figure, not a missing one
+
     lines = [
         f"# Complaints in {month}",
         "",
@@ -254,8 +257,8 @@ def _write_report(summary: dict[str, Any], month: str, figures: Sequence[Path], 
         "",
         "| figure | value |",
         "|---|---|",
-        f"| mean first response | {summary['mean_first_response_hours'] or '–'} h |",
-        f"| mean resolution | {summary['mean_resolution_hours'] or '–'} h |",
+        f"| mean first response | {hours(summary['mean_first_response_hours'])} |",
+        f"| mean resolution | {hours(summary['mean_resolution_hours'])} |",
         f"| resolution rate | {pct(summary['resolution_rate'])} |",
         f"| repeat-complaint rate (target 10 %) | {pct(summary['repeat_rate'])} |",
         *[f"| first response SLA breached, {t} | {pct(v)} |"
