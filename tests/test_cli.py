@@ -448,3 +448,21 @@ def test_option_mistakes_are_one_clear_line(registry: Path, tmp_path: Path, argu
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert f"error: {message}" in result.output
     assert not (tmp_path / "models").exists()
+
+
+def test_thresholds_refuse_a_copy_of_the_training_data_found_row_by_row(
+    registry: Path, tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    from training.train import TRAINED_TEXTS, text_key
+
+    (version,) = Registry(registry).versions()
+    keys = set((version.path / TRAINED_TEXTS).read_text(encoding="ascii").split())
+    team = {text_key(row.text) for row in load_datasets(list(TEAM_CORPUS), taxonomy).rows}
+    evaluated = version.metadata["evaluation"]["rows"]
+    assert keys <= team and len(keys) == len(team) - evaluated  # every text it trained on, no held-out one
+    # the team corpus with a byte-order mark: another file hash, the same rows
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(b"\xef\xbb\xbf" + DEFAULT_SAMPLE.read_bytes())
+    result = runner.invoke(app, ["thresholds", "--registry", str(registry), "--data", str(copy), "--precision", "0.9"])
+    assert result.exit_code == 1
+    assert f"rows of {copy} are texts version {version.version} was trained on" in result.output

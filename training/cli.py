@@ -40,7 +40,7 @@ from training.data import (
 from training.evaluate import evaluate, predict_rows, summary
 from training.registry import POINTER, Registry, RegistryError, default_registry_root
 from training.thresholds import THRESHOLDS_FILE, autofill_report, derive_thresholds, write_thresholds
-from training.train import TEAM_CORPUS, TRAIN_STEPS, DataError, train
+from training.train import TEAM_CORPUS, TRAIN_STEPS, DataError, text_key, train, trained_texts
 
 app = typer.Typer(
     help="Complaint triage: train, evaluate, compare and promote the complaint classifier.", no_args_is_help=True
@@ -522,17 +522,38 @@ def _trained_on(digest: str, registry: Registry, versions: Sequence[str]) -> str
     return None
 
 
-def _unfit_for_comparison(
+# A comparison file may share a few texts with a model's training data by chance (the same short
+# complaint written twice); from this share on, it is no held-out set for that model.
+MAX_TRAINED_SHARE = 0.05
+
+
+def _seen_in_training(
     data: Path, rows: Sequence[LabeledRow], digest: str, registry: Registry, versions: Sequence[str]
 ) -> str | None:
-    """Why `data` (SHA-256 `digest`) cannot judge the versions: too few rows, or a file one of
-    them was trained on."""
-    if len(rows) < MIN_GATE_ROWS:
-        return f"{data} has {len(rows)} rows; a comparison needs at least {MIN_GATE_ROWS} held-out rows"
+    """Why `data` (SHA-256 `digest`) is no held-out set for the versions: it is one of their
+    training files, or at least `MAX_TRAINED_SHARE` of its rows are texts one was trained on."""
     trained = _trained_on(digest, registry, versions)
     if trained is not None:
         return f"{data} is training data of version {trained}, not held out"
+    keys = [text_key(row.text) for row in rows]
+    for version in versions:
+        try:
+            seen = trained_texts(registry.path_of(version))
+        except RegistryError:
+            continue
+        overlap = sum(key in seen for key in keys) if seen is not None else 0
+        if rows and overlap >= MAX_TRAINED_SHARE * len(rows):
+            return f"{overlap} of the {len(rows)} rows of {data} are texts version {version} was trained on"
     return None
+
+
+def _unfit_for_comparison(
+    data: Path, rows: Sequence[LabeledRow], digest: str, registry: Registry, versions: Sequence[str]
+) -> str | None:
+    """Why `data` cannot judge the versions: too few rows, or rows they were trained on."""
+    if len(rows) < MIN_GATE_ROWS:
+        return f"{data} has {len(rows)} rows; a comparison needs at least {MIN_GATE_ROWS} held-out rows"
+    return _seen_in_training(data, rows, digest, registry, versions)
 
 
 @app.command("promote")
@@ -604,12 +625,14 @@ def thresholds_command(
     registry_root: RegistryOption,
 ) -> None:
     """Derive per-head and per-class confidence thresholds and write them beside the model."""
+    if not 0 < precision <= 1:  # said before any file is read (written so that NaN is refused too)
+        fail(f"--precision must be in (0, 1], got {precision}")
     registry = open_registry(registry_root)
     model = resolve_model(model_ref, registry)
     rows, digest = _comparison_rows(data, model)
-    trained = _trained_on(digest, registry, [model.version])
-    if trained is not None:
-        fail(f"{data} is training data of version {trained}: thresholds need held-out rows, or they promise too much")
+    seen = _seen_in_training(data, rows, digest, registry, [model.version])
+    if seen is not None:
+        fail(f"{seen}: thresholds need held-out rows, or they promise too much")
     if len(rows) < 2 * min_support:
         # The split-half check below needs --min-support rows on each side to mean anything.
         fail(f"{data}: {len(rows)} rows; thresholds need at least {2 * min_support} (twice --min-support)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,6 +32,22 @@ TRAIN_STEPS = 4  # the calls of `step` in `train`: validate, fit, evaluate, save
 # The heads calibrate by cross-validation inside the cross-validation of the tier stacking:
 # with two rows a class has one in a fold's training part, which cannot be split again.
 MIN_CLASS_ROWS = 3
+# Beside the model: one line per text it was trained on, a hash of the normalised text, so that
+# a comparison file can be checked row by row for rows the model has seen (the gate's check).
+TRAINED_TEXTS = "trained_texts.sha256"
+
+
+def text_key(text: str) -> str:
+    """What `TRAINED_TEXTS` holds for a text: the first 16 hex digits of SHA-256 of its normalised form."""
+    return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()[:16]
+
+
+def trained_texts(folder: Path) -> frozenset[str] | None:
+    """The text keys a version was trained on (None for a version saved without them)."""
+    try:
+        return frozenset((folder / TRAINED_TEXTS).read_text(encoding="ascii").split())
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 class DataError(Exception):
@@ -193,7 +210,11 @@ def train(
     step("saving")
     # The report is written into the folder before it appears: no version without its report,
     # even when the process is killed while writing it.
-    metadata = save_model(
-        model, folder, extra, add_files=lambda staging, saved: write_report(staging, saved, eval_rows, predictions)
-    )
+    keys = sorted({text_key(row.text) for row in [*train_rows, *corpus_rows]})
+
+    def add_files(staging: Path, saved: dict[str, Any]) -> None:
+        (staging / TRAINED_TEXTS).write_text("".join(f"{key}\n" for key in keys), encoding="ascii")
+        write_report(staging, saved, eval_rows, predictions)
+
+    metadata = save_model(model, folder, extra, add_files=add_files)
     return TrainResult(version, folder, metadata, [str(problem) for problem in dataset.warnings])
