@@ -39,7 +39,7 @@ from training.data import (
 )
 from training.evaluate import evaluate, predict_rows, summary
 from training.registry import POINTER, Registry, RegistryError, default_registry_root
-from training.thresholds import THRESHOLDS_FILE, autofill_report, derive_thresholds, write_thresholds
+from training.thresholds import THRESHOLDS_FILE, autofill_report, check_precision, derive_thresholds, write_thresholds
 from training.train import TEAM_CORPUS, TRAIN_STEPS, DataError, text_key, train, trained_texts
 
 app = typer.Typer(
@@ -625,8 +625,10 @@ def thresholds_command(
     registry_root: RegistryOption,
 ) -> None:
     """Derive per-head and per-class confidence thresholds and write them beside the model."""
-    if not 0 < precision <= 1:  # said before any file is read (written so that NaN is refused too)
-        fail(f"--precision must be in (0, 1], got {precision}")
+    try:
+        check_precision(precision)  # said before any file is read
+    except ValueError as error:
+        fail(str(error))
     registry = open_registry(registry_root)
     model = resolve_model(model_ref, registry)
     rows, digest = _comparison_rows(data, model)

@@ -65,12 +65,17 @@ class ThresholdSet:
         return {"precision": self.precision, "heads": self.heads, "per_class": self.per_class}
 
 
+def check_precision(precision: float) -> None:
+    """ValueError unless 0 < precision ≤ 1 (written so that NaN is refused too)."""
+    if not 0 < precision <= 1:
+        raise ValueError(f"--precision must be in (0, 1], got {precision}")
+
+
 def derive_thresholds(
     rows: Sequence[LabeledRow], predictions: Sequence[Prediction], precision: float, min_support: int = 20
 ) -> ThresholdSet:
     """Thresholds that make auto-filled predictions reach `precision` on these rows."""
-    if not 0 < precision <= 1:
-        raise ValueError(f"--precision must be in (0, 1], got {precision}")
+    check_precision(precision)
     heads: dict[str, float] = {}
     per_class: dict[str, dict[str, float]] = {}
     for head in HEADS:
