@@ -31,9 +31,13 @@ _NO_DIGIT_AFTER = r"(?![0-9])"
 # Phone numbers are written in groups set apart by a space, a dash or a dot, maybe with spaces
 # around it ("139 - 1234 - 5678", "139.1234.5678", "139—1234—5678").
 _SEP = r"(?: ?[\-.\u2013\u2014] ?| )?"
-# The local part starts where its run starts and is taken whole (possessive), and each domain
-# label is atomic: without that, long digit or letter runs with no '@' cost quadratic time.
-_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]++@(?>[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}")
+# The local part is taken from where its run starts, whole (possessive), and each domain label is
+# atomic: without that, long digit or letter runs with no '@' cost quadratic time. Chinese has no
+# spaces to end a run ("联系abc@qq.com", "邮箱是张三@qq.com"): `_email_local_part` picks the address.
+_EMAIL = re.compile(r"(?<![\w.%+\-])[\w.%+\-]++@(?>[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}")
+_EMAIL_INTRO = re.compile(r".*(?:邮箱|邮件|信箱|地址|是|为)")
+_ASCII_TAIL = re.compile(r"[A-Za-z0-9._%+\-]+$")
+_EMAIL_LOCAL_MAX = 64  # the longest local part there is
 # ID numbers too may be written in groups ("110105 19491231 002X").
 _ID_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){16}[ \-]?[\dXx]" + _NO_DIGIT_AFTER)
 # First-generation ID numbers (before 1999): 15 digits, the birth date as YYMMDD.
@@ -60,6 +64,15 @@ _LANDLINE = re.compile(
     + rf"{_SEP}[2-9]\d{{2,3}}{_SEP}\d{{4}}(?:[ \-]?转\d{{1,5}}|-\d{{1,5}})?"
     + _NO_DIGIT_AFTER
 )
+# Mobile numbers said aloud and written down in Chinese numerals (幺 and 两 are the spoken 1 and 2),
+# maybe mixed with digits: "幺三九一二三四五六七八". Eleven of them, then `_chinese_mobile` checks
+# the mobile's shape, so "一二三四五六七八九十" is no number.
+_CHINESE_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
+_CHINESE_NUMERAL = "零〇一幺二两三四五六七八九0-9"
+_CHINESE_MOBILE = re.compile(
+    rf"(?<![{_CHINESE_NUMERAL}])[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{10}}(?![{_CHINESE_NUMERAL}])"
+)
+_MOBILE_DIGITS = re.compile(r"1[3-9]\d{9}")
 _WHITESPACE = re.compile(r"\s+")
 # Chinese is written without spaces: a space or line break beside a Chinese character or CJK
 # punctuation is layout (a wrapped line, a space after a comma), not content, and would otherwise
@@ -70,9 +83,10 @@ _LAYOUT_SPACE = re.compile(rf"^ +| +$|(?<=[{_CJK_CHARS}]) +| +(?=[{_CJK_CHARS}])
 # A placeholder written in the text itself: an exported, already masked text read again.
 _PLACEHOLDER_KINDS = {placeholder: kind for kind, placeholder in PLACEHOLDERS.items()}
 _PLACEHOLDER = re.compile("|".join(map(re.escape, _PLACEHOLDER_KINDS)))
-# Every kind of personal data has an '@', a placeholder, or seven digits set apart at most by the
-# phone separators (the shortest is a landline's local number): texts without one skip the scan.
-_PII_HINT = re.compile(rf"@|\[[A-Z]+\]|\d(?:{_SEP}\d){{6}}")
+# Every kind of personal data has an '@', a placeholder, or seven digits (or Chinese numerals) set
+# apart at most by the phone separators (the shortest is a landline's local number): texts without
+# one skip the scan.
+_PII_HINT = re.compile(rf"@|\[[A-Z]+\]|[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{6}}")
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -146,6 +160,27 @@ def _bank_card_spans(run: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _email_local_part(run: str) -> str:
+    """The local part of an e-mail address at the end of `run`, the word characters before '@'.
+
+    After the last word that introduces an address ("邮箱是张三" → "张三"); failing one, its ASCII
+    end ("联系abc" → "abc") or, when the run ends in Chinese ("客户李娜"), the whole run: masking a
+    word too many costs less than leaking a name. Never more than 64 characters.
+    """
+    run = run[-_EMAIL_LOCAL_MAX:]
+    intro = _EMAIL_INTRO.match(run)
+    if intro and intro.end() < len(run):
+        return run[intro.end() :]
+    tail = _ASCII_TAIL.search(run)
+    return tail.group() if tail else run
+
+
+def _chinese_mobile(written: str) -> bool:
+    """True when eleven (Chinese) numerals, with at least one Chinese one, read as a mainland mobile."""
+    digits = re.sub(r"\D", "", written.translate(_CHINESE_DIGITS))
+    return not written.isascii() and _MOBILE_DIGITS.fullmatch(digits) is not None
+
+
 @dataclass(frozen=True)
 class PiiMatch:
     """One personal-data span in a text: its kind and [start, end) offsets."""
@@ -175,7 +210,8 @@ def find_pii(text: str) -> list[PiiMatch]:
     for match in _PLACEHOLDER.finditer(text):
         claim(_PLACEHOLDER_KINDS[match.group()], match.start(), match.end())
     for match in _EMAIL.finditer(text):
-        claim("email", match.start(), match.end())
+        at = match.start() + match.group().index("@")
+        claim("email", at - len(_email_local_part(text[match.start() : at])), match.end())
     for match in _ID_CARD.finditer(text):
         if is_valid_id_card(re.sub(r"[ \-]", "", match.group())):
             claim("id_card", match.start(), match.end())
@@ -189,6 +225,9 @@ def find_pii(text: str) -> list[PiiMatch]:
         claim("mobile", match.start(), match.end())
     for match in _LANDLINE.finditer(text):
         claim("landline", match.start(), match.end())
+    for match in _CHINESE_MOBILE.finditer(text):
+        if _chinese_mobile(match.group()):
+            claim("mobile", match.start(), match.end())
     return sorted(found, key=lambda item: item.start)
 
 

@@ -99,6 +99,10 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("电话139 - 1234 - 5678", "[PHONE]"),
         ("老身份证110105491231002", "[IDCARD]"),  # first generation: 15 digits, born 1949-12-31
         ("导出的文本：电话[PHONE]，邮箱[EMAIL]", "[PHONE]"),  # an already masked text read again
+        # said aloud and noted in Chinese numerals (幺 = 1), maybe in groups or mixed with digits
+        ("电话幺三八一二三四五六七八找我", "[PHONE]"),
+        ("手机一三八-一二三四-五六七八", "[PHONE]"),
+        ("手机138一二三四五六七八", "[PHONE]"),
     ],
 )
 def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> None:
@@ -123,11 +127,28 @@ def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> No
         "订单号0123456789",  # no area code starts 01 but 010
         "编号 0012345678",
         "第⑩条写着7天无理由",
+        "一二三四五六七八九十分都不给",  # numerals that are no mobile number
+        "三八一二三四五六七八九",  # eleven, but not a mobile's shape
+        "一三八一二三四五六七八九零",  # twelve
     ],
 )
 def test_text_that_only_looks_like_personal_data_is_kept(text: str) -> None:
     assert mask_pii(text) == text
     assert find_pii(normalise(text)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("邮箱：张三@example.com，请回复", "邮箱：[EMAIL]，请回复"),
+        ("我的邮箱是王小明2026@163.com。", "我的邮箱是[EMAIL]。"),  # the word that introduces it stays
+        ("客户李娜@qq.com反映", "[EMAIL]反映"),  # no such word: the whole run, rather than a leak
+        ("联系abc@qq.com", "联系[EMAIL]"),  # an ASCII local part is taken alone, as always
+    ],
+)
+def test_e_mail_addresses_with_chinese_local_parts_are_masked(text: str, masked: str) -> None:
+    assert mask_pii(text) == masked
+    assert "@" not in normalise(text)
 
 
 def test_id_card_check_digit_and_birth_date_are_verified() -> None:
@@ -194,11 +215,23 @@ _FILLER = list("0123456789１３８ \t\n\x0b\x0c\x1c\x1f\x85\u3000\u00a0-@.+()�
     "戶",
     "退",
     "款",
+    "三",
+    "幺",
     "，",
     "：",
 ]
 _SEPARATORS = [" ", "，", "：", "\x0b", "\u3000"]
-_ITEMS = ["13812345678", "+86 138-1234-5678", "010-62345678", VALID_ID, "110105 19491231 002X", VALID_CARD, "a@b.cn"]
+_ITEMS = [
+    "13812345678",
+    "+86 138-1234-5678",
+    "010-62345678",
+    VALID_ID,
+    "110105 19491231 002X",
+    VALID_CARD,
+    "a@b.cn",
+    "幺三八一二三四五六七八",
+    "张三@example.com",
+]
 _PIECES = st.one_of(
     st.sampled_from(_FILLER),
     st.builds(
@@ -222,8 +255,9 @@ def test_prepare_and_normalise_agree_and_the_masked_text_keeps_no_personal_data(
 
 def test_long_digit_and_letter_runs_are_scanned_in_one_pass() -> None:
     # Quadratic back-tracking in the e-mail or card patterns would take minutes here.
-    for text in ("1" * 100_000, "a" * 100_000 + "@", "a@" + "a." * 20_000, "1 " * 50_000):
+    for text in ("1" * 100_000, "a" * 100_000 + "@", "a@" + "a." * 20_000, "1 " * 50_000, "一" * 100_000):
         assert find_pii(normalise(text)) == []
+    assert mask_pii("张" * 100_000 + "@example.com") == "张" * (100_000 - 64) + "[EMAIL]"
 
 
 def test_every_number_sign_lies_in_the_planes_scanned_at_start_up() -> None:
