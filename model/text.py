@@ -23,6 +23,8 @@ PLACEHOLDERS: dict[str, str] = {
     "bank_card": "[BANKCARD]",
     "mobile": "[PHONE]",
     "landline": "[PHONE]",
+    "qq": "[QQ]",
+    "wechat": "[WECHAT]",
 }
 
 # A letter may come before or after a number ("Tel13812345678", "13812345678vx同号"), a digit not.
@@ -73,6 +75,16 @@ _CHINESE_MOBILE = re.compile(
     rf"(?<![{_CHINESE_NUMERAL}])[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{10}}(?![{_CHINESE_NUMERAL}])"
 )
 _MOBILE_DIGITS = re.compile(r"1[3-9]\d{9}")
+# QQ numbers and WeChat ids are only told from order numbers and words by the word before them
+# ("QQ号：12345678", "加我vx abc_123456"). Only the number or id is masked. A WeChat id (6-20
+# characters, a letter first) also needs a word saying it is one (微信号, 微信id, 微信:) or a digit,
+# '_' or '-' in it, so that "微信Android版" keeps its word.
+_QQ = re.compile(r"(?i:qq|扣扣)(?:号码|号|群)?(?:是|为)?[: ]?([1-9]\d{4,11})(?!\d)")
+_WECHAT = re.compile(
+    r"(?i:微信|薇信|v信|vx|wx|weixin|wechat)((?i:号码|账号|帐号|号|id))?(?:是|为)?(:)? ?"
+    r"([A-Za-z][A-Za-z0-9_\-]{5,19})(?![A-Za-z0-9_\-])"
+)
+_ID_MARK = re.compile(r"[0-9_\-]")
 _WHITESPACE = re.compile(r"\s+")
 # Chinese is written without spaces: a space or line break beside a Chinese character or CJK
 # punctuation is layout (a wrapped line, a space after a comma), not content, and would otherwise
@@ -83,10 +95,13 @@ _LAYOUT_SPACE = re.compile(rf"^ +| +$|(?<=[{_CJK_CHARS}]) +| +(?=[{_CJK_CHARS}])
 # A placeholder written in the text itself: an exported, already masked text read again.
 _PLACEHOLDER_KINDS = {placeholder: kind for kind, placeholder in PLACEHOLDERS.items()}
 _PLACEHOLDER = re.compile("|".join(map(re.escape, _PLACEHOLDER_KINDS)))
-# Every kind of personal data has an '@', a placeholder, or seven digits (or Chinese numerals) set
-# apart at most by the phone separators (the shortest is a landline's local number): texts without
-# one skip the scan.
-_PII_HINT = re.compile(rf"@|\[[A-Z]+\]|[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{6}}")
+# Every kind of personal data has an '@', a placeholder, seven digits (or Chinese numerals) set
+# apart at most by the phone separators (the shortest is a landline's local number), or the word
+# before a QQ number or WeChat id: texts without one skip the scan.
+_PII_HINT = re.compile(
+    rf"@|\[[A-Z]+\]|[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{6}}"
+    r"|(?i:qq|扣扣|微信|薇信|v信|vx|wx|weixin|wechat)"
+)
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -191,7 +206,7 @@ class PiiMatch:
 
 
 def find_pii(text: str) -> list[PiiMatch]:
-    """Find personal data in (normalised) text: e-mail, ID card, bank card, mobile, landline.
+    """Find personal data in (normalised) text: e-mail, ID card, bank card, mobile, landline, QQ, WeChat.
 
     Digit runs that only look like personal data (an 18-digit order number with a wrong check
     digit, a card-length number that fails Luhn) are left alone.
@@ -228,6 +243,11 @@ def find_pii(text: str) -> list[PiiMatch]:
     for match in _CHINESE_MOBILE.finditer(text):
         if _chinese_mobile(match.group()):
             claim("mobile", match.start(), match.end())
+    for match in _QQ.finditer(text):
+        claim("qq", *match.span(1))
+    for match in _WECHAT.finditer(text):
+        if match.group(1) or match.group(2) or _ID_MARK.search(match.group(3)):
+            claim("wechat", *match.span(3))
     return sorted(found, key=lambda item: item.start)
 
 

@@ -103,6 +103,12 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("电话幺三八一二三四五六七八找我", "[PHONE]"),
         ("手机一三八-一二三四-五六七八", "[PHONE]"),
         ("手机138一二三四五六七八", "[PHONE]"),
+        # QQ numbers and WeChat ids, told by the word before them
+        ("加我QQ：12345678谢谢", "[QQ]"),
+        ("qq号码是 1234567890", "[QQ]"),
+        ("加我vx abc_123456", "[WECHAT]"),
+        ("微信号是wxid_abcdefg", "[WECHAT]"),
+        ("客服微信账号:Zhang5678】", "[WECHAT]"),
     ],
 )
 def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> None:
@@ -129,6 +135,9 @@ def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> No
         "第⑩条写着7天无理由",
         "一二三四五六七八九十分都不给",  # numerals that are no mobile number
         "三八一二三四五六七八九",  # eleven, but not a mobile's shape
+        "QQ10元礼券没到账",  # too short for a QQ number
+        "微信Android版闪退",  # a word, not an id: no digit and no 微信号
+        "微信小程序IRR计算器算错了",
         "一三八一二三四五六七八九零",  # twelve
     ],
 )
@@ -231,6 +240,8 @@ _ITEMS = [
     "a@b.cn",
     "幺三八一二三四五六七八",
     "张三@example.com",
+    "QQ 12345678",
+    "微信号:abc_12345",
 ]
 _PIECES = st.one_of(
     st.sampled_from(_FILLER),
