@@ -25,7 +25,7 @@ ComplaintClassifier` with its defaults) on the same folds, trained on the traini
 and on the training folds plus the team corpus (`training.train.TEAM_CORPUS`, rows that only
 train: its rows are never in a test fold and never calibrate).
 
-Run from /work/main:  python bench/cv_search.py [--dev] [--product-only]
+Run from /work/main:  python bench/cv_search.py [--dev] [--product-only] [--seed N]
 """
 
 from __future__ import annotations
@@ -609,32 +609,45 @@ def header() -> str:
     return f"{'configuration (category blend, F=flat/H=hierarchical subtype)':72s} | {cols}"
 
 
-def product_section(train: Split, folds) -> None:
-    """CV rows of the shipped estimator, without and with the team corpus."""
+def product_section(train: Split, folds) -> dict[str, dict]:
+    """CV rows of the shipped estimator, without and with the team corpus; their results by name."""
     runs = (("shipped ComplaintClassifier", ()), ("shipped ComplaintClassifier + team corpus", TEAM_CORPUS))
+    results = {}
     for name, files in runs:
         t = time.time()
-        print(format_row(name, cross_validate_product(train, folds, files), True, time.time() - t), flush=True)
+        results[name] = cross_validate_product(train, folds, files)
+        print(format_row(name, results[name], True, time.time() - t), flush=True)
+    return results
+
+
+def print_margins(results: dict[str, dict], best: dict[str, float]) -> None:
+    """Each result's macro-F1 margin over the best CV baseline, per head."""
+    for name, result in results.items():
+        margins = "  ".join(f"{head} {result[head]['f1'] - best[head]:+.3f}" for head in HEADS)
+        print(f"  {name}: margin over the best CV baseline {margins}")
 
 
 def main() -> None:
+    global SEED
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dev", action="store_true", help="after the search, score winner and baselines once on dev")
-    parser.add_argument("--product-only", action="store_true", help="only cross-validate the shipped estimator")
+    parser.add_argument(
+        "--product-only", action="store_true", help="only cross-validate the shipped estimator and the baselines"
+    )
+    parser.add_argument("--seed", type=int, default=SEED, help="seed of the fold split (and of LinearSVC)")
     args = parser.parse_args()
+    SEED = args.seed
     start = time.time()
 
     train = load_split("train")
     mapping = subtype_categories(train)
     folds = list(StratifiedKFold(N_FOLDS, shuffle=True, random_state=SEED).split(train.texts, train.labels["subtype"]))
     print(
-        f"train: {len(train.texts)} texts, {N_FOLDS}-fold CV stratified by subtype; "
+        f"train: {len(train.texts)} texts, {N_FOLDS}-fold CV stratified by subtype (seed {SEED}); "
         f"F1 = macro-F1 (mean over folds), ECE = top-label ECE of pooled out-of-fold predictions"
     )
     print(header())
-    product_section(train, folds)
-    if args.product_only:
-        return
+    product_results = product_section(train, folds)
 
     baseline_results = {}
     for cand in BASELINES:
@@ -643,6 +656,9 @@ def main() -> None:
         baseline_results[cand.name] = result
         print(format_row(cand.name, result, False, time.time() - t), flush=True)
     best = {h: max(r[h]["f1"] for r in baseline_results.values()) for h in HEADS}
+    print_margins(product_results, best)
+    if args.product_only:
+        return
 
     winner_result = None
     for cand, variants in SEARCH:
