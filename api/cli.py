@@ -140,8 +140,6 @@ def report_command(
     if data is not None:
         try:
             rows = read_export(data)
-        except (OSError, UnicodeDecodeError) as error:
-            fail(f"{data}: cannot be read ({error})")
         except ValueError as error:
             fail(str(error))
     else:

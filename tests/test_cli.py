@@ -172,6 +172,29 @@ def test_predict_a_file_that_is_not_what_its_header_says_writes_nothing(
     assert not out.exists()
 
 
+def test_predict_a_file_that_is_not_utf8_names_the_file_and_line_and_writes_nothing(
+    registry: Path, tmp_path: Path
+) -> None:
+    lines = ["ticket,text", *[f"t{i},快递第{i}天还没送到" for i in range(2, 80)]]
+    bad_byte = tmp_path / "bad_byte.csv"
+    raw = [line.encode("utf-8") for line in lines]
+    raw[56] += b"\xff"  # one byte that is no UTF-8, on the file's line 57
+    bad_byte.write_bytes(b"\n".join(raw) + b"\n")
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("\n".join(lines).encode("gbk"))  # Excel's "CSV" on a Chinese Windows
+    out = tmp_path / "out.csv"
+    out.write_text("last week's scores\n", encoding="utf-8")
+    for source, line in ((bad_byte, 57), (gbk, 2)):
+        result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), "--registry", str(registry)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        (message,) = result.output.strip().splitlines()  # one line, no traceback
+        assert f"{source}: not valid UTF-8 at line {line}" in message
+        assert "the file must be UTF-8: save it as CSV UTF-8" in message
+        assert ("looks GBK-encoded" in message) == (source == gbk)
+        assert out.read_text(encoding="utf-8") == "last week's scores\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bad_byte.csv", "gbk.csv", "out.csv"]
+
+
 def test_inputs_that_are_not_regular_files_are_refused_before_reading(registry: Path, tmp_path: Path) -> None:
     pipe = tmp_path / "pipe.csv"
     os.mkfifo(pipe)  # reading it would wait for ever

@@ -91,19 +91,31 @@ class Dataset:
         return [problem for problem in self.problems if not problem.fatal]
 
 
-def _decode(path: Path, raw: bytes, problems: list[Problem]) -> str | None:
+class InputError(ValueError):
+    """An input file that cannot be read as text; the message says why and where, not which file."""
+
+
+def decode_utf8(raw: bytes) -> str:
+    """The text of a CSV file's bytes (a UTF-8 byte-order mark dropped); InputError naming the line
+    and byte of the first one that is not UTF-8, or a UTF-16 file."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        problems.append(
-            Problem(str(path), None, None, "UTF-16 text (Excel's 'Unicode text'); save the file as CSV UTF-8")
-        )
-        return None
+        raise InputError("UTF-16 text (Excel's 'Unicode text'); save the file as CSV UTF-8")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        message = f"not valid UTF-8 at line {line}, byte {error.start} ({error.reason}); save the file as UTF-8"
-        problems.append(Problem(str(path), None, None, message))
-        return None
+        message = f"not valid UTF-8 at line {line}, byte {error.start} ({error.reason})"
+        if _reads_as_gbk(raw):  # Chinese UTF-8 text does not: its 3-byte characters break GBK's pairs
+            message += "; it looks GBK-encoded (Excel's CSV on a Chinese Windows)"
+        raise InputError(f"{message}; the file must be UTF-8: save it as CSV UTF-8") from None
+
+
+def _reads_as_gbk(raw: bytes) -> bool:
+    try:
+        raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _check_row(
@@ -205,21 +217,28 @@ def allow_long_fields() -> None:
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
 
 
+def read_input(path: Path) -> tuple[bytes, str]:
+    """The bytes of an input CSV and their text, read the one way every command reads its input
+    files; InputError (without the file's name) when the file is missing, not a regular file, too
+    large, unreadable or not UTF-8 (naming the line)."""
+    problem = unreadable_input(path)
+    if problem is not None:
+        raise InputError(problem)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read the file ({error.strerror})") from None
+    return raw, decode_utf8(raw)
+
+
 def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = None) -> Dataset:
     """Read one CSV into `dataset` (a new one by default), checking every row."""
     dataset = dataset if dataset is not None else Dataset()
     problems = dataset.problems
-    problem = unreadable_input(path)
-    if problem is None:
-        try:
-            raw = path.read_bytes()
-        except OSError as error:
-            problem = f"cannot read the file ({error.strerror})"
-    if problem is not None:
-        problems.append(Problem(str(path), None, None, problem))
-        return dataset
-    content = _decode(path, raw, problems)
-    if content is None:
+    try:
+        raw, content = read_input(path)
+    except InputError as error:
+        problems.append(Problem(str(path), None, None, str(error)))
         return dataset
     if content.lstrip()[:1] in ("{", "["):
         problems.append(Problem(str(path), None, None, "this looks like JSON; give a CSV file with a header row"))

@@ -11,6 +11,7 @@ Labels on the charts are the taxonomy's ASCII codes, so no CJK font is needed to
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
 import tempfile
@@ -25,7 +26,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from training.data import EXTRA_FIELDS, NumberedRecords, allow_long_fields, csv_error, unreadable_input  # noqa: E402
+from training.data import (  # noqa: E402
+    EXTRA_FIELDS,
+    InputError,
+    NumberedRecords,
+    allow_long_fields,
+    csv_error,
+    read_input,
+)
 from training.report import plot_confusion  # noqa: E402
 
 EXPORT_COLUMNS = (
@@ -49,24 +57,24 @@ def read_export(path: Path) -> list[dict[str, str]]:
     """Rows of an export CSV, each with every column of EXPORT_COLUMNS (empty when the file has not
     got it) and the file's other columns; raises ValueError naming every row and column it cannot
     use (up to ten), or an unusable file."""
-    problem = unreadable_input(path)
-    if problem is not None:
-        raise ValueError(f"{path}: {problem}")
+    try:
+        _, content = read_input(path)  # as `triage train` reads its files
+    except InputError as error:
+        raise ValueError(f"{path}: {error}") from None
     allow_long_fields()
     problems: list[str] = []
     rows: list[dict[str, str]] = []
+    records = NumberedRecords(io.StringIO(content, newline=""))
     try:
-        with path.open(encoding="utf-8-sig", newline="") as stream:
-            records = NumberedRecords(stream)
-            if not records.header:
-                raise ValueError(f"{path}: empty file, no header row")
-            missing = [column for column in REQUIRED if column not in records.header]
-            if missing:
-                raise ValueError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
-            absent = dict.fromkeys((column for column in EXPORT_COLUMNS if column not in records.header), "")
-            for number, record in records:
-                problems += [f"{path}, row {number}{where}: {what}" for where, what in _export_problems(record)]
-                rows.append({**absent, **{str(name): value or "" for name, value in record.items()}})
+        if not records.header:
+            raise ValueError(f"{path}: empty file, no header row")
+        missing = [column for column in REQUIRED if column not in records.header]
+        if missing:
+            raise ValueError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
+        absent = dict.fromkeys((column for column in EXPORT_COLUMNS if column not in records.header), "")
+        for number, record in records:
+            problems += [f"{path}, row {number}{where}: {what}" for where, what in _export_problems(record)]
+            rows.append({**absent, **{str(name): value or "" for name, value in record.items()}})
     except csv.Error as error:
         raise ValueError(f"{path}, row {records.row + 1}: {csv_error(error)}") from None
     if problems:

@@ -248,6 +248,25 @@ def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
     assert (out / "report.md").read_text(encoding="utf-8") == "last month's"
 
 
+def test_a_report_on_an_export_that_is_not_utf8_names_the_file_and_line(tmp_path: Path) -> None:
+    raw = (Path(__file__).resolve().parents[2] / "data" / "sample_export.csv").read_bytes()
+    lines = raw.split(b"\n")
+    lines[56] = lines[56].replace(b",", b",\xff", 1)  # one byte that is no UTF-8, on the file's line 57
+    bad_byte = tmp_path / "bad_byte.csv"
+    bad_byte.write_bytes(b"\n".join(lines))
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(raw.decode("utf-8").encode("gbk", errors="replace"))  # re-saved by Excel on Windows
+    for data, line in ((bad_byte, 57), (gbk, 2)):
+        out = tmp_path / f"report-{data.stem}"
+        result = runner.invoke(app, ["report", "--month", "2026-10", "--out", str(out), "--data", str(data)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        (message,) = result.output.strip().splitlines()  # one line, no traceback
+        assert f"{data}: not valid UTF-8 at line {line}" in message
+        assert "the file must be UTF-8: save it as CSV UTF-8" in message
+        assert ("looks GBK-encoded" in message) == (data == gbk)
+        assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("arguments", "code", "message"),
     [
