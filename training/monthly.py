@@ -47,39 +47,52 @@ EXPORT_COLUMNS = (
     "survey_timeliness", "survey_effectiveness", "survey_attitude", "survey_overall",
     "location", "demand_note", "received_by",
 )  # fmt: skip
+# The project's sample export, found from this file: the notebook reads it by default from any folder.
+SAMPLE_EXPORT = Path(__file__).resolve().parent.parent / "data" / "sample_export.csv"
 SURVEY = ("timeliness", "effectiveness", "attitude", "overall")
 HEADS = ("category", "subtype", "tier")
 REQUIRED = ("ticket_no", "created_at", *HEADS)
 TIME_COLUMNS = ("created_at", "first_response_at", "resolved_at")
 
 
+class ExportError(ValueError):
+    """An export the report cannot use; the message names the file and the rows and columns.
+
+    A notebook shows the message alone, as `triage report` prints it, not a traceback of the
+    reading code (IPython's `_render_traceback_`).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return f"error: {self}".splitlines()
+
+
 def read_export(path: Path) -> list[dict[str, str]]:
     """Rows of an export CSV, each with every column of EXPORT_COLUMNS (empty when the file has not
-    got it) and the file's other columns; raises ValueError naming every row and column it cannot
+    got it) and the file's other columns; raises ExportError naming every row and column it cannot
     use (up to ten), or an unusable file."""
     try:
         _, content = read_input(path)  # as `triage train` reads its files
     except InputError as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise ExportError(f"{path}: {error}") from None
     allow_long_fields()
     problems: list[str] = []
     rows: list[dict[str, str]] = []
     records = NumberedRecords(io.StringIO(content, newline=""))
     try:
         if not records.header:
-            raise ValueError(f"{path}: empty file, no header row")
+            raise ExportError(f"{path}: empty file, no header row")
         missing = [column for column in REQUIRED if column not in records.header]
         if missing:
-            raise ValueError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
+            raise ExportError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
         absent = dict.fromkeys((column for column in EXPORT_COLUMNS if column not in records.header), "")
         for number, record in records:
             problems += [f"{path}, row {number}{where}: {what}" for where, what in _export_problems(record)]
             rows.append({**absent, **{str(name): value or "" for name, value in record.items()}})
     except csv.Error as error:
-        raise ValueError(f"{path}, row {records.row + 1}: {csv_error(error)}") from None
+        raise ExportError(f"{path}, row {records.row + 1}: {csv_error(error)}") from None
     if problems:
         more = f"\n… and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise ValueError("\n".join(problems[:10]) + more)
+        raise ExportError("\n".join(problems[:10]) + more)
     return rows
 
 
