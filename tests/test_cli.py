@@ -158,7 +158,8 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
         ('text,channel\n快递三天没到,phone\n"手机坏了,phone\n快递丢了,online\n', "row 3:", "never closed"),
         ("text,channel,text\n快递三天没到,phone,手机坏了\n", "row 1", "text appear more than once"),
         ("text,,\n快递三天没到,a,b\n", "row 1", "2 columns have no name"),
-        ("text,channel\n快递三天没到,phone,extra\n", "row 2", "more fields than the header"),
+        ("text,channel\n快递三天没到,phone,extra\n", "row 2", "more fields than the header has columns (3 of 2)"),
+        ("ticket,text,channel\nt1,快递三天没到\n", "row 2", "fewer fields than the header has columns (2 of 3)"),
         ("channel\nphone\n", "row 1", "no 'text' column"),
     ],
 )

@@ -347,7 +347,7 @@ def predict_command(
         if repeated is not None:
             fail(f"{file}, row {records.row}: {repeated}")
         for number, record in records:
-            broken = broken_record(record, header)
+            broken = broken_record(record, header, records.width)
             if broken is not None:
                 column, message = broken
                 fail(f"{file}, row {number}{f', column {column}' if column else ''}: {message}")

@@ -270,7 +270,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     try:
         for row, record in records:
             count += 1
-            broken = broken_record(record, header)
+            broken = broken_record(record, header, records.width)
             if broken is not None:
                 problems.append(Problem(str(path), row, *broken))
                 continue
@@ -310,6 +310,7 @@ class NumberedRecords:
     def __init__(self, stream: Iterable[str]) -> None:
         self._reader = csv.reader(stream, strict=True)  # a quote left open is an error, not a merge
         self.row = 0  # the last row read
+        self.width = 0  # how many fields the record last yielded has (for field_count_problem)
         self._header: list[str] | None = None
 
     @property
@@ -330,6 +331,7 @@ class NumberedRecords:
             self.row += 1
             if not fields:
                 continue
+            self.width = len(fields)
             record: dict[str | None, Any] = dict.fromkeys(header)
             record.update(zip(header, fields))
             if len(fields) > len(header):
@@ -344,14 +346,22 @@ def repeated_columns(header: Sequence[str]) -> str | None:
     return f"column(s) {', '.join(repeated)} appear more than once" if repeated else None
 
 
-EXTRA_FIELDS = "more fields than the header has columns"
+def field_count_problem(header: Sequence[str], width: int) -> str | None:
+    """The problem of a record of `width` fields under `header`, or None: more fields than columns,
+    or fewer (unless those missing are only of unnamed columns, such as trailing commas make)."""
+    if width > len(header):
+        return f"more fields than the header has columns ({width} of {len(header)})"
+    if any(header[width:]):
+        return f"fewer fields than the header has columns ({width} of {len(header)})"
+    return None
 
 
-def broken_record(record: dict[str | None, Any], header: Sequence[str]) -> tuple[str | None, str] | None:
-    """(column or None, problem) when a record is not a row of the file as its header describes:
-    more fields than columns, or a line break in a column other than `text`."""
-    if None in record:
-        return None, EXTRA_FIELDS
+def broken_record(record: dict[str | None, Any], header: Sequence[str], width: int) -> tuple[str | None, str] | None:
+    """(column or None, problem) when a record of `width` fields is not a row of the file as its
+    header describes: more or fewer fields than columns, or a line break in a column other than `text`."""
+    problem = field_count_problem(header, width)
+    if problem is not None:
+        return None, problem
     for column in header:
         value = record.get(column) or ""
         if column != "text" and ("\n" in value or "\r" in value):

@@ -27,11 +27,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from training.data import (  # noqa: E402
-    EXTRA_FIELDS,
     InputError,
     NumberedRecords,
     allow_long_fields,
     csv_error,
+    field_count_problem,
     read_input,
 )
 from training.report import plot_confusion  # noqa: E402
@@ -86,7 +86,8 @@ def read_export(path: Path) -> list[dict[str, str]]:
             raise ExportError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
         absent = dict.fromkeys((column for column in EXPORT_COLUMNS if column not in records.header), "")
         for number, record in records:
-            problems += [f"{path}, row {number}{where}: {what}" for where, what in _export_problems(record)]
+            found = _export_problems(record, field_count_problem(records.header, records.width))
+            problems += [f"{path}, row {number}{where}: {what}" for where, what in found]
             rows.append({**absent, **{str(name): value or "" for name, value in record.items()}})
     except csv.Error as error:
         raise ExportError(f"{path}, row {records.row + 1}: {csv_error(error)}") from None
@@ -96,12 +97,11 @@ def read_export(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def _export_problems(record: dict[str | None, Any]) -> list[tuple[str, str]]:
-    """(", column X" or "", problem) for what the report cannot use in one exported row."""
-    if None in record:
-        return [("", EXTRA_FIELDS)]
-    if any(value is None for value in record.values()):
-        return [("", "fewer fields than the header has columns")]
+def _export_problems(record: dict[str | None, Any], fields: str | None) -> list[tuple[str, str]]:
+    """(", column X" or "", problem) for what the report cannot use in one exported row; `fields`
+    is the problem of its number of fields, if it has one."""
+    if fields is not None:
+        return [("", fields)]
     found = []
     for head in HEADS:
         if not (record.get(head) or "").strip():

@@ -227,6 +227,12 @@ def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
     assert "row 2, column created_at" in bad.output and "row 3, column survey_overall" in bad.output
     assert "row 4, column tier: empty" in bad.output and "row 5, column resolved_at" in bad.output
     assert "before created_at" in bad.output
+    columns = len(rows[0])
+    short = tmp_path / "short.csv"
+    short.write_text(",".join(rows[0]) + "\n" + ",".join(rows[0].values())[:40] + "\n", encoding="utf-8")
+    cut = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), "--data", str(short)])
+    assert cut.exit_code == 1 and "row 2: fewer fields than the header has columns (" in cut.output, cut.output
+    assert f"of {columns})" in cut.output
     (tmp_path / "blank.csv").write_text("", encoding="utf-8")
     blank = runner.invoke(
         app, ["report", "--month", "2026-11", "--out", str(out), "--data", str(tmp_path / "blank.csv")]
