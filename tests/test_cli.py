@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import threading
@@ -263,7 +264,9 @@ def test_a_clash_with_the_team_corpus_says_how_to_leave_it_out(tmp_path: Path) -
     assert "--no-team-corpus leaves it out" in result.output
 
 
-def test_a_text_in_the_evaluation_file_never_trains(tmp_path: Path, taxonomy: Taxonomy) -> None:
+def test_a_text_in_the_evaluation_file_never_trains(
+    tmp_path: Path, taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     export = tmp_path / "export.csv"
     export.write_bytes(DEFAULT_SAMPLE.read_bytes())
     with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
@@ -275,13 +278,20 @@ def test_a_text_in_the_evaluation_file_never_trains(tmp_path: Path, taxonomy: Ta
         writer.writeheader()
         writer.writerows(rows)
     out = tmp_path / "models"
+    monkeypatch.chdir(tmp_path)  # the files given relative to the working folder
     result = runner.invoke(
-        app, ["train", "--data", str(export), "--eval", str(holdout), "--no-team-corpus", "--out", str(out)]
+        app, ["train", "--data", "export.csv", "--eval", "./holdout.csv", "--no-team-corpus", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert "same text as a held-out evaluation row; left out of training" in result.output
     (version,) = Registry(out).versions()
     training_data = version.metadata["training_data"]
+    # recorded resolved, so that they still name the files when read from another folder
+    recorded = [*training_data["files"], *version.metadata["evaluation"]["files"]]
+    assert [(item["path"], item["sha256"]) for item in recorded] == [
+        (str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()) for path in (export, holdout)
+    ]
+    assert version.metadata["evaluation"]["split"] == f"file {holdout.resolve()}"
     assert training_data["left_out_as_held_out"] == 100
     assert training_data["rows_used"] == len(load_datasets([export], taxonomy).rows) - 100
     assert version.metadata["evaluation"]["rows"] == 100

@@ -648,7 +648,9 @@ def thresholds_command(
     )
     folder = Path(model_ref) if (Path(model_ref) / "metadata.json").is_file() else registry.path_of(model_ref)
     try:
-        path = write_thresholds(folder, thresholds, {"data": str(data), "rows": len(rows), "model": model.version})
+        path = write_thresholds(
+            folder, thresholds, {"data": str(data.resolve()), "rows": len(rows), "model": model.version}
+        )
     except OSError as error:
         fail(f"{folder / THRESHOLDS_FILE}: cannot be written ({error.strerror})")
     report = autofill_report(thresholds, rows, predictions)

@@ -243,7 +243,8 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     if content.lstrip()[:1] in ("{", "["):
         problems.append(Problem(str(path), None, None, "this looks like JSON; give a CSV file with a header row"))
         return dataset
-    dataset.files.append({"path": str(path), "sha256": hashlib.sha256(raw).hexdigest(), "rows": 0})
+    # Resolved: the model metadata keeps it, and a relative path would mean nothing read from elsewhere.
+    dataset.files.append({"path": str(path.resolve()), "sha256": hashlib.sha256(raw).hexdigest(), "rows": 0})
     allow_long_fields()
     records = NumberedRecords(io.StringIO(content, newline=""))
     try:
