@@ -130,6 +130,53 @@ def test_export_writes_reviewed_tickets_as_training_rows(
     assert not load_datasets([DEFAULT_SAMPLE, out], taxonomy).fatal
 
 
+def test_export_never_replaces_a_file_unless_forced_nor_leaves_one_half_written(
+    tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    out = folder / "export.csv"
+    out.write_text("last month's export\n", encoding="utf-8")
+    refused = _export(database_url, out)
+    assert refused.exit_code == 1 and isinstance(refused.exception, SystemExit), refused.output
+    assert f"--out {out} already exists" in refused.output and "--force" in refused.output
+    assert out.read_text(encoding="utf-8") == "last month's export\n"
+    # Forced, and the disk fills up halfway: the file keeps its old content, no temporary file stays.
+    original_writerow = csv.DictWriter.writerow
+
+    def writerow_until_full(writer: csv.DictWriter[str], row: Any) -> Any:
+        if row.get("ticket_no") == tickets["accepted"]["ticket_no"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original_writerow(writer, row)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(csv.DictWriter, "writerow", writerow_until_full)
+        full = _export(database_url, out, "--force")
+    assert full.exit_code == 1 and "No space left" in full.output, full.output
+    assert out.read_text(encoding="utf-8") == "last month's export\n"
+    assert [path.name for path in folder.iterdir()] == ["export.csv"]
+    forced = _export(database_url, out, "--force")
+    assert forced.exit_code == 0, forced.output
+    header, rows = _read(out)
+    assert tuple(header) == EXPORT_COLUMNS and len(rows) == 2
+    # Another export of the same name finishes first, while this one reads the tickets: it is kept.
+    other = folder / "other.csv"
+
+    def writerow_racing(writer: csv.DictWriter[str], row: Any) -> Any:
+        if not other.exists():
+            other.write_text("the other export\n", encoding="utf-8")
+        return original_writerow(writer, row)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(csv.DictWriter, "writerow", writerow_racing)
+        raced = _export(database_url, other)
+    assert raced.exit_code == 1 and f"--out {other} already exists" in raced.output, raced.output
+    assert other.read_text(encoding="utf-8") == "the other export\n"
+    assert sorted(path.name for path in folder.iterdir()) == ["export.csv", "other.csv"]
+    in_a_file = _export(database_url, out / "export.csv", "--force")
+    assert in_a_file.exit_code == 1 and f"{out} is a file, not a folder" in in_a_file.output, in_a_file.output
+
+
 def test_export_all_has_every_ticket_with_effective_labels(
     tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path
 ) -> None:
