@@ -35,6 +35,7 @@ from training.data import (  # noqa: E402
     read_input,
 )
 from training.report import plot_confusion  # noqa: E402
+from training.weekly import month_weeks, weekly_figure, weekly_note  # noqa: E402
 
 EXPORT_COLUMNS = (
     "ticket_no", "created_at", "channel", "status", "text",
@@ -188,30 +189,15 @@ def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     return summary
 
 
-def draw_figures(rows: Sequence[dict[str, str]], out: Path) -> list[Path]:
-    """Weekly volume per category, suggested-vs-final confusion, SLA breaches per tier, CSAT."""
+def draw_figures(rows: Sequence[dict[str, str]], out: Path, month: str) -> list[Path]:
+    """Weekly volume per category in `month` (YYYY-MM; tickets per day, see training.weekly),
+    suggested-vs-final confusion, SLA breaches per tier, CSAT."""
     out.mkdir(parents=True, exist_ok=True)
     paths = []
 
-    weekly: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in rows:
-        created = _time(row["created_at"])
-        if created is not None:
-            year, week, _ = created.isocalendar()
-            weekly[row["category"]][f"{year}-W{week:02d}"] += 1
-    weeks = sorted({week for counts in weekly.values() for week in counts})
-    figure, axes = plt.subplots(figsize=(8, 4))
-    for category, counts in sorted(weekly.items()):
-        axes.plot(weeks, [counts[week] for week in weeks], marker="o", label=category)
-    axes.set_title("tickets per week by category")
-    axes.set_ylabel("tickets")
-    axes.tick_params(axis="x", rotation=45)
-    if weekly:
-        axes.legend(fontsize=8)
-    figure.tight_layout()
+    figure = weekly_figure(month_weeks(rows, month))
     paths.append(out / "weekly_volume.png")
     figure.savefig(paths[-1], dpi=100)
-    plt.close(figure)
 
     reviewed = [row for row in rows if row.get("reviewed") == "true"]
     labels = sorted({row["subtype"] for row in reviewed} | {row["suggested_subtype"] for row in reviewed})
@@ -251,7 +237,7 @@ def write_monthly_report(rows: Sequence[dict[str, str]], month: str, out: Path) 
     # Staged inside `out` (whose parent may not be writable), moved up once everything is made.
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
-        figures = draw_figures(month_rows, staging)
+        figures = draw_figures(month_rows, staging, month)
         _write_report(summary, month, figures, staging / "report.md")
         for made in (*figures, staging / "report.md"):
             os.replace(made, out / made.name)
@@ -293,6 +279,8 @@ def _write_report(summary: dict[str, Any], month: str, figures: Sequence[Path], 
         "",
         *[f"- {column}: " + ", ".join(f"{k} {v}" for k, v in summary[f"by_{column}"].items())
           for column in ("category", "tier", "department", "channel")],
+        "",
+        weekly_note(month),
         "",
         *[f"![{path.stem}]({path.name})" for path in figures],
         "",
