@@ -84,13 +84,17 @@ def export_command(
     all_tickets: Annotated[
         bool, typer.Option("--all", help="Every ticket (for the monthly report), not only the reviewed ones.")
     ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
     database_url: DatabaseOption = "",
     taxonomy_path: TaxonomyOption = DEFAULT_TAXONOMY,
 ) -> None:
     """Reviewed tickets as training rows (final labels, masked text, the suggestion beside them).
 
-    With --all, every ticket received in the range, reviewed or not, in the same columns.
+    With --all, every ticket received in the range, reviewed or not, in the same columns. An
+    existing --out file is replaced only with --force, and only once the export is complete.
     """
+    if out.is_file() and not force:  # said before the database is read (and checked again at the end)
+        fail(_exists(out))
     first, last = since.date(), until.date()
     for day, option in ((first, "--since"), (last, "--until")):
         if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
@@ -107,7 +111,11 @@ def export_command(
     with ticket_session(settings) as session:
         rows = ticket_rows(session, start=start, end=end, all_tickets=all_tickets, zone=settings.zone, now=now)
         try:
-            result = write_export(out, rows, taxonomy=None if all_tickets else taxonomy)
+            result = write_export(out, rows, taxonomy=None if all_tickets else taxonomy, overwrite=force)
+        except FileExistsError as error:
+            if out.exists():  # made while the tickets were read
+                fail(_exists(out))
+            fail(f"{out}: cannot be written ({error.filename} is a file, not a folder)")
         except OSError as error:
             fail(f"{out}: cannot be written ({error.strerror})")
     for problem in result.skipped:
@@ -115,6 +123,10 @@ def export_command(
     kind = "tickets" if all_tickets else "reviewed tickets"
     skipped = f" ({len(result.skipped)} left out, see above)" if result.skipped else ""
     console.print(f"wrote {result.written} {kind} received {first}..{last} to {out}{skipped}", highlight=False)
+
+
+def _exists(out: Path) -> str:
+    return f"--out {out} already exists; nothing was written (give --force to replace it, or another file name)"
 
 
 def _month(value: str) -> tuple[date, date]:
@@ -140,8 +152,6 @@ def report_command(
     if data is not None:
         try:
             rows = read_export(data)
-        except (OSError, UnicodeDecodeError) as error:
-            fail(f"{data}: cannot be read ({error})")
         except ValueError as error:
             fail(str(error))
     else:

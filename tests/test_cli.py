@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import threading
@@ -158,7 +159,8 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
         ('text,channel\n快递三天没到,phone\n"手机坏了,phone\n快递丢了,online\n', "row 3:", "never closed"),
         ("text,channel,text\n快递三天没到,phone,手机坏了\n", "row 1", "text appear more than once"),
         ("text,,\n快递三天没到,a,b\n", "row 1", "2 columns have no name"),
-        ("text,channel\n快递三天没到,phone,extra\n", "row 2", "more fields than the header"),
+        ("text,channel\n快递三天没到,phone,extra\n", "row 2", "more fields than the header has columns (3 of 2)"),
+        ("ticket,text,channel\nt1,快递三天没到\n", "row 2", "fewer fields than the header has columns (2 of 3)"),
         ("channel\nphone\n", "row 1", "no 'text' column"),
     ],
 )
@@ -170,6 +172,29 @@ def test_predict_a_file_that_is_not_what_its_header_says_writes_nothing(
     result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), "--registry", str(registry)])
     assert result.exit_code == 1 and where in result.output and what in result.output, result.output
     assert not out.exists()
+
+
+def test_predict_a_file_that_is_not_utf8_names_the_file_and_line_and_writes_nothing(
+    registry: Path, tmp_path: Path
+) -> None:
+    lines = ["ticket,text", *[f"t{i},快递第{i}天还没送到" for i in range(2, 80)]]
+    bad_byte = tmp_path / "bad_byte.csv"
+    raw = [line.encode("utf-8") for line in lines]
+    raw[56] += b"\xff"  # one byte that is no UTF-8, on the file's line 57
+    bad_byte.write_bytes(b"\n".join(raw) + b"\n")
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("\n".join(lines).encode("gbk"))  # Excel's "CSV" on a Chinese Windows
+    out = tmp_path / "out.csv"
+    out.write_text("last week's scores\n", encoding="utf-8")
+    for source, line in ((bad_byte, 57), (gbk, 2)):
+        result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), "--registry", str(registry)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        (message,) = result.output.strip().splitlines()  # one line, no traceback
+        assert f"{source}: not valid UTF-8 at line {line}" in message
+        assert "the file must be UTF-8: save it as CSV UTF-8" in message
+        assert ("looks GBK-encoded" in message) == (source == gbk)
+        assert out.read_text(encoding="utf-8") == "last week's scores\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bad_byte.csv", "gbk.csv", "out.csv"]
 
 
 def test_inputs_that_are_not_regular_files_are_refused_before_reading(registry: Path, tmp_path: Path) -> None:
@@ -239,7 +264,9 @@ def test_a_clash_with_the_team_corpus_says_how_to_leave_it_out(tmp_path: Path) -
     assert "--no-team-corpus leaves it out" in result.output
 
 
-def test_a_text_in_the_evaluation_file_never_trains(tmp_path: Path, taxonomy: Taxonomy) -> None:
+def test_a_text_in_the_evaluation_file_never_trains(
+    tmp_path: Path, taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     export = tmp_path / "export.csv"
     export.write_bytes(DEFAULT_SAMPLE.read_bytes())
     with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
@@ -251,13 +278,20 @@ def test_a_text_in_the_evaluation_file_never_trains(tmp_path: Path, taxonomy: Ta
         writer.writeheader()
         writer.writerows(rows)
     out = tmp_path / "models"
+    monkeypatch.chdir(tmp_path)  # the files given relative to the working folder
     result = runner.invoke(
-        app, ["train", "--data", str(export), "--eval", str(holdout), "--no-team-corpus", "--out", str(out)]
+        app, ["train", "--data", "export.csv", "--eval", "./holdout.csv", "--no-team-corpus", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert "same text as a held-out evaluation row; left out of training" in result.output
     (version,) = Registry(out).versions()
     training_data = version.metadata["training_data"]
+    # recorded resolved, so that they still name the files when read from another folder
+    recorded = [*training_data["files"], *version.metadata["evaluation"]["files"]]
+    assert [(item["path"], item["sha256"]) for item in recorded] == [
+        (str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()) for path in (export, holdout)
+    ]
+    assert version.metadata["evaluation"]["split"] == f"file {holdout.resolve()}"
     assert training_data["left_out_as_held_out"] == 100
     assert training_data["rows_used"] == len(load_datasets([export], taxonomy).rows) - 100
     assert version.metadata["evaluation"]["rows"] == 100

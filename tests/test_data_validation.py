@@ -144,6 +144,26 @@ def test_extra_fields_empty_and_missing_files(tmp_path: Path, taxonomy: Taxonomy
     assert any("missing.csv" in m and "cannot read" in m for m in messages)
 
 
+def test_a_row_with_fewer_or_more_fields_than_the_header_says_so_with_the_counts(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    short = "x2,手机坏了,product,malfunction\n"  # the tier and what follows are missing: 4 fields of 7
+    long = "x3,手机坏了,product,malfunction,P2,none,phone,oops\n"
+    path = write(tmp_path, "fields.csv", GOOD + short + long)
+    dataset = load_datasets([path], taxonomy)
+    assert [str(problem) for problem in dataset.fatal] == [
+        f"{path}, row 3: fewer fields than the header has columns (4 of 7)",
+        f"{path}, row 4: more fields than the header has columns (8 of 7)",
+    ]
+    assert len(dataset.rows) == 1
+
+
+def test_a_row_without_the_fields_of_unnamed_trailing_columns_is_read(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    path = write(tmp_path, "trailing.csv", GOOD, header=HEADER.replace("\n", ",,\n"))  # a header's trailing commas
+    dataset = load_datasets([path], taxonomy)
+    assert not dataset.problems and len(dataset.rows) == 1
+
+
 def test_duplicates_across_files_are_dropped_and_reported(tmp_path: Path, taxonomy: Taxonomy) -> None:
     first = write(tmp_path, "base.csv", GOOD)
     # The same text after normalisation (full-width comma) with the same labels.

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from training.monthly import read_export, summarise, write_monthly_report
 
@@ -15,21 +18,51 @@ NOTEBOOK = ROOT / "notebooks" / "monthly_report.ipynb"
 SAMPLE_EXPORT = ROOT / "data" / "sample_export.csv"
 
 
-def test_the_notebook_executes_and_draws_its_figures(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def _execute(monkeypatch: pytest.MonkeyPatch, cwd: Path) -> tuple[Any, CellExecutionError | None]:
+    """The notebook run in a kernel started in `cwd`, importing this checkout's code; and the error
+    that stopped it, if one did."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        return notebook, error
+    return notebook, None
+
+
+def _outputs(notebook: Any) -> list[Any]:
+    return [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
+
+
+def test_the_notebook_executes_from_any_folder_and_draws_its_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rows = read_export(SAMPLE_EXPORT)
     month = max(row["created_at"][:7] for row in rows)
-    monkeypatch.setenv("TRIAGE_EXPORT", str(SAMPLE_EXPORT))
-    monkeypatch.setenv("TRIAGE_MONTH", month)
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(
-        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
-    ).execute()
-    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
-    assert not [output for output in outputs if output.get("output_type") == "error"]
+    monkeypatch.delenv("TRIAGE_EXPORT", raising=False)  # the default: the project's sample export
+    monkeypatch.delenv("TRIAGE_MONTH", raising=False)  # the default: its latest month
+    notebook, error = _execute(monkeypatch, tmp_path)  # a folder outside the project
+    assert error is None, error
+    outputs = _outputs(notebook)
     images = [output for output in outputs if "image/png" in output.get("data", {})]
     assert len(images) == 3
     text = "".join(output.get("text", "") for output in outputs)
-    assert f"in {month}" in text
+    assert f"{len(rows)} tickets in {SAMPLE_EXPORT.name}" in text and f"in {month}" in text
+
+
+def test_the_notebook_on_a_gbk_export_shows_the_error_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(SAMPLE_EXPORT.read_text(encoding="utf-8").encode("gbk", errors="replace"))
+    monkeypatch.setenv("TRIAGE_EXPORT", str(gbk))
+    notebook, error = _execute(monkeypatch, NOTEBOOK.parent)
+    assert error is not None  # the run stops at the cell that reads the export
+    (failure,) = [output for output in _outputs(notebook) if output.get("output_type") == "error"]
+    (line,) = failure["traceback"]  # the message alone, no traceback
+    assert line.startswith(f"error: {gbk}: not valid UTF-8 at line 2") and "the file must be UTF-8" in line
+    assert line == f"error: {read_error(gbk)}"  # what `triage report --data` says
 
 
 def test_report_command_figures_agree_with_counts_from_the_file(tmp_path: Path) -> None:
@@ -78,3 +111,10 @@ def test_a_mean_of_zero_hours_is_shown_as_zero_not_as_missing(tmp_path: Path) ->
     unanswered = [{**row, "first_response_at": ""} for row in rows]
     report = write_monthly_report(unanswered, month, tmp_path / "none").read_text(encoding="utf-8")
     assert "| mean first response | – |" in report
+
+
+def read_error(path: Path) -> str:
+    """The message of read_export's error on `path`."""
+    with pytest.raises(ValueError) as raised:
+        read_export(path)
+    return str(raised.value)

@@ -7,6 +7,7 @@ database or the service (export, report, serve) to these.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import sys
@@ -27,6 +28,7 @@ from model.taxonomy import DEFAULT_TAXONOMY, Taxonomy, load_taxonomy
 from model.text import mask_pii
 from training.compare import DEFAULT_MARGIN, Comparison, compare_models
 from training.data import (
+    InputError,
     LabeledRow,
     NumberedRecords,
     Problem,
@@ -34,8 +36,8 @@ from training.data import (
     broken_record,
     csv_error,
     load_datasets,
+    read_input,
     repeated_columns,
-    unreadable_input,
 )
 from training.evaluate import evaluate, predict_rows, summary
 from training.registry import POINTER, Registry, RegistryError, default_registry_root
@@ -323,39 +325,35 @@ def predict_command(
         fail(f"--out {out} is the input file; write the scores to another file")
     if out.is_dir() or not out.parent.is_dir():
         fail(f"--out {out}: {'is a folder' if out.is_dir() else 'its folder does not exist'}; give a file path")
-    problem = unreadable_input(file)
-    if problem is not None:
-        fail(f"{file}: {problem}")
+    try:
+        _, content = read_input(file)  # as `triage train` reads it
+    except InputError as error:
+        fail(f"{file}: {error}")
     allow_long_fields()  # an over-long text is scored (clipped and flagged), as the API would
     rows: list[dict[str, Any]] = []
+    records = NumberedRecords(io.StringIO(content, newline=""))
     try:
-        with file.open(encoding="utf-8-sig", newline="") as stream:
-            records = NumberedRecords(stream)  # as `triage train` reads them
-            header = records.header
-            if not header:
-                fail(f"{file}: empty file, no header row")
-            if "text" not in header:
-                fail(f"{file}, row {records.row}: no 'text' column (header is {', '.join(header)})")
-            repeated = repeated_columns(header)
-            renamed = repeated_columns([_given(name) for name in header])
-            if repeated is None and renamed is not None:
-                repeated = f"{renamed} (label columns are renamed given_<name> in the output)"
-            if repeated is None and header.count("") > 1:  # copied to the output, all but one would be lost
-                repeated = f"{header.count('')} columns have no name"
-            if repeated is not None:
-                fail(f"{file}, row {records.row}: {repeated}")
-            for number, record in records:
-                broken = broken_record(record, header)
-                if broken is not None:
-                    column, message = broken
-                    fail(f"{file}, row {number}{f', column {column}' if column else ''}: {message}")
-                rows.append({str(name): value for name, value in record.items()})
+        header = records.header
+        if not header:
+            fail(f"{file}: empty file, no header row")
+        if "text" not in header:
+            fail(f"{file}, row {records.row}: no 'text' column (header is {', '.join(header)})")
+        repeated = repeated_columns(header)
+        renamed = repeated_columns([_given(name) for name in header])
+        if repeated is None and renamed is not None:
+            repeated = f"{renamed} (label columns are renamed given_<name> in the output)"
+        if repeated is None and header.count("") > 1:  # copied to the output, all but one would be lost
+            repeated = f"{header.count('')} columns have no name"
+        if repeated is not None:
+            fail(f"{file}, row {records.row}: {repeated}")
+        for number, record in records:
+            broken = broken_record(record, header, records.width)
+            if broken is not None:
+                column, message = broken
+                fail(f"{file}, row {number}{f', column {column}' if column else ''}: {message}")
+            rows.append({str(name): value for name, value in record.items()})
     except csv.Error as error:
         fail(f"{file}, row {records.row + 1}: {csv_error(error)}")
-    except UnicodeDecodeError as error:
-        fail(f"{file}: not valid UTF-8 ({error.reason}); save the file as CSV UTF-8")
-    except OSError as error:
-        fail(f"{file}: cannot read ({error.strerror})")
     scored: list[dict[str, Any]] = []
     with progress() as bar:
         task = bar.add_task("scoring", total=len(rows))
@@ -650,7 +648,9 @@ def thresholds_command(
     )
     folder = Path(model_ref) if (Path(model_ref) / "metadata.json").is_file() else registry.path_of(model_ref)
     try:
-        path = write_thresholds(folder, thresholds, {"data": str(data), "rows": len(rows), "model": model.version})
+        path = write_thresholds(
+            folder, thresholds, {"data": str(data.resolve()), "rows": len(rows), "model": model.version}
+        )
     except OSError as error:
         fail(f"{folder / THRESHOLDS_FILE}: cannot be written ({error.strerror})")
     report = autofill_report(thresholds, rows, predictions)

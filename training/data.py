@@ -91,19 +91,31 @@ class Dataset:
         return [problem for problem in self.problems if not problem.fatal]
 
 
-def _decode(path: Path, raw: bytes, problems: list[Problem]) -> str | None:
+class InputError(ValueError):
+    """An input file that cannot be read as text; the message says why and where, not which file."""
+
+
+def decode_utf8(raw: bytes) -> str:
+    """The text of a CSV file's bytes (a UTF-8 byte-order mark dropped); InputError naming the line
+    and byte of the first one that is not UTF-8, or a UTF-16 file."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        problems.append(
-            Problem(str(path), None, None, "UTF-16 text (Excel's 'Unicode text'); save the file as CSV UTF-8")
-        )
-        return None
+        raise InputError("UTF-16 text (Excel's 'Unicode text'); save the file as CSV UTF-8")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        message = f"not valid UTF-8 at line {line}, byte {error.start} ({error.reason}); save the file as UTF-8"
-        problems.append(Problem(str(path), None, None, message))
-        return None
+        message = f"not valid UTF-8 at line {line}, byte {error.start} ({error.reason})"
+        if _reads_as_gbk(raw):  # Chinese UTF-8 text does not: its 3-byte characters break GBK's pairs
+            message += "; it looks GBK-encoded (Excel's CSV on a Chinese Windows)"
+        raise InputError(f"{message}; the file must be UTF-8: save it as CSV UTF-8") from None
+
+
+def _reads_as_gbk(raw: bytes) -> bool:
+    try:
+        raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _check_row(
@@ -205,26 +217,34 @@ def allow_long_fields() -> None:
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
 
 
+def read_input(path: Path) -> tuple[bytes, str]:
+    """The bytes of an input CSV and their text, read the one way every command reads its input
+    files; InputError (without the file's name) when the file is missing, not a regular file, too
+    large, unreadable or not UTF-8 (naming the line)."""
+    problem = unreadable_input(path)
+    if problem is not None:
+        raise InputError(problem)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read the file ({error.strerror})") from None
+    return raw, decode_utf8(raw)
+
+
 def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = None) -> Dataset:
     """Read one CSV into `dataset` (a new one by default), checking every row."""
     dataset = dataset if dataset is not None else Dataset()
     problems = dataset.problems
-    problem = unreadable_input(path)
-    if problem is None:
-        try:
-            raw = path.read_bytes()
-        except OSError as error:
-            problem = f"cannot read the file ({error.strerror})"
-    if problem is not None:
-        problems.append(Problem(str(path), None, None, problem))
-        return dataset
-    content = _decode(path, raw, problems)
-    if content is None:
+    try:
+        raw, content = read_input(path)
+    except InputError as error:
+        problems.append(Problem(str(path), None, None, str(error)))
         return dataset
     if content.lstrip()[:1] in ("{", "["):
         problems.append(Problem(str(path), None, None, "this looks like JSON; give a CSV file with a header row"))
         return dataset
-    dataset.files.append({"path": str(path), "sha256": hashlib.sha256(raw).hexdigest(), "rows": 0})
+    # Resolved: the model metadata keeps it, and a relative path would mean nothing read from elsewhere.
+    dataset.files.append({"path": str(path.resolve()), "sha256": hashlib.sha256(raw).hexdigest(), "rows": 0})
     allow_long_fields()
     records = NumberedRecords(io.StringIO(content, newline=""))
     try:
@@ -251,7 +271,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     try:
         for row, record in records:
             count += 1
-            broken = broken_record(record, header)
+            broken = broken_record(record, header, records.width)
             if broken is not None:
                 problems.append(Problem(str(path), row, *broken))
                 continue
@@ -291,6 +311,7 @@ class NumberedRecords:
     def __init__(self, stream: Iterable[str]) -> None:
         self._reader = csv.reader(stream, strict=True)  # a quote left open is an error, not a merge
         self.row = 0  # the last row read
+        self.width = 0  # how many fields the record last yielded has (for field_count_problem)
         self._header: list[str] | None = None
 
     @property
@@ -311,6 +332,7 @@ class NumberedRecords:
             self.row += 1
             if not fields:
                 continue
+            self.width = len(fields)
             record: dict[str | None, Any] = dict.fromkeys(header)
             record.update(zip(header, fields))
             if len(fields) > len(header):
@@ -325,14 +347,22 @@ def repeated_columns(header: Sequence[str]) -> str | None:
     return f"column(s) {', '.join(repeated)} appear more than once" if repeated else None
 
 
-EXTRA_FIELDS = "more fields than the header has columns"
+def field_count_problem(header: Sequence[str], width: int) -> str | None:
+    """The problem of a record of `width` fields under `header`, or None: more fields than columns,
+    or fewer (unless those missing are only of unnamed columns, such as trailing commas make)."""
+    if width > len(header):
+        return f"more fields than the header has columns ({width} of {len(header)})"
+    if any(header[width:]):
+        return f"fewer fields than the header has columns ({width} of {len(header)})"
+    return None
 
 
-def broken_record(record: dict[str | None, Any], header: Sequence[str]) -> tuple[str | None, str] | None:
-    """(column or None, problem) when a record is not a row of the file as its header describes:
-    more fields than columns, or a line break in a column other than `text`."""
-    if None in record:
-        return None, EXTRA_FIELDS
+def broken_record(record: dict[str | None, Any], header: Sequence[str], width: int) -> tuple[str | None, str] | None:
+    """(column or None, problem) when a record of `width` fields is not a row of the file as its
+    header describes: more or fewer fields than columns, or a line break in a column other than `text`."""
+    problem = field_count_problem(header, width)
+    if problem is not None:
+        return None, problem
     for column in header:
         value = record.get(column) or ""
         if column != "text" and ("\n" in value or "\r" in value):

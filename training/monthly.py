@@ -11,6 +11,7 @@ Labels on the charts are the taxonomy's ASCII codes, so no CJK font is needed to
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
 import tempfile
@@ -25,8 +26,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from training.data import EXTRA_FIELDS, NumberedRecords, allow_long_fields, csv_error, unreadable_input  # noqa: E402
+from training.data import (  # noqa: E402
+    InputError,
+    NumberedRecords,
+    allow_long_fields,
+    csv_error,
+    field_count_problem,
+    read_input,
+)
 from training.report import plot_confusion  # noqa: E402
+from training.weekly import month_weeks, weekly_figure, weekly_note  # noqa: E402
 
 EXPORT_COLUMNS = (
     "ticket_no", "created_at", "channel", "status", "text",
@@ -39,48 +48,61 @@ EXPORT_COLUMNS = (
     "survey_timeliness", "survey_effectiveness", "survey_attitude", "survey_overall",
     "location", "demand_note", "received_by",
 )  # fmt: skip
+# The project's sample export, found from this file: the notebook reads it by default from any folder.
+SAMPLE_EXPORT = Path(__file__).resolve().parent.parent / "data" / "sample_export.csv"
 SURVEY = ("timeliness", "effectiveness", "attitude", "overall")
 HEADS = ("category", "subtype", "tier")
 REQUIRED = ("ticket_no", "created_at", *HEADS)
 TIME_COLUMNS = ("created_at", "first_response_at", "resolved_at")
 
 
+class ExportError(ValueError):
+    """An export the report cannot use; the message names the file and the rows and columns.
+
+    A notebook shows the message alone, as `triage report` prints it, not a traceback of the
+    reading code (IPython's `_render_traceback_`).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return f"error: {self}".splitlines()
+
+
 def read_export(path: Path) -> list[dict[str, str]]:
     """Rows of an export CSV, each with every column of EXPORT_COLUMNS (empty when the file has not
-    got it) and the file's other columns; raises ValueError naming every row and column it cannot
+    got it) and the file's other columns; raises ExportError naming every row and column it cannot
     use (up to ten), or an unusable file."""
-    problem = unreadable_input(path)
-    if problem is not None:
-        raise ValueError(f"{path}: {problem}")
+    try:
+        _, content = read_input(path)  # as `triage train` reads its files
+    except InputError as error:
+        raise ExportError(f"{path}: {error}") from None
     allow_long_fields()
     problems: list[str] = []
     rows: list[dict[str, str]] = []
+    records = NumberedRecords(io.StringIO(content, newline=""))
     try:
-        with path.open(encoding="utf-8-sig", newline="") as stream:
-            records = NumberedRecords(stream)
-            if not records.header:
-                raise ValueError(f"{path}: empty file, no header row")
-            missing = [column for column in REQUIRED if column not in records.header]
-            if missing:
-                raise ValueError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
-            absent = dict.fromkeys((column for column in EXPORT_COLUMNS if column not in records.header), "")
-            for number, record in records:
-                problems += [f"{path}, row {number}{where}: {what}" for where, what in _export_problems(record)]
-                rows.append({**absent, **{str(name): value or "" for name, value in record.items()}})
+        if not records.header:
+            raise ExportError(f"{path}: empty file, no header row")
+        missing = [column for column in REQUIRED if column not in records.header]
+        if missing:
+            raise ExportError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
+        absent = dict.fromkeys((column for column in EXPORT_COLUMNS if column not in records.header), "")
+        for number, record in records:
+            found = _export_problems(record, field_count_problem(records.header, records.width))
+            problems += [f"{path}, row {number}{where}: {what}" for where, what in found]
+            rows.append({**absent, **{str(name): value or "" for name, value in record.items()}})
     except csv.Error as error:
-        raise ValueError(f"{path}, row {records.row + 1}: {csv_error(error)}") from None
+        raise ExportError(f"{path}, row {records.row + 1}: {csv_error(error)}") from None
     if problems:
         more = f"\n… and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise ValueError("\n".join(problems[:10]) + more)
+        raise ExportError("\n".join(problems[:10]) + more)
     return rows
 
 
-def _export_problems(record: dict[str | None, Any]) -> list[tuple[str, str]]:
-    """(", column X" or "", problem) for what the report cannot use in one exported row."""
-    if None in record:
-        return [("", EXTRA_FIELDS)]
-    if any(value is None for value in record.values()):
-        return [("", "fewer fields than the header has columns")]
+def _export_problems(record: dict[str | None, Any], fields: str | None) -> list[tuple[str, str]]:
+    """(", column X" or "", problem) for what the report cannot use in one exported row; `fields`
+    is the problem of its number of fields, if it has one."""
+    if fields is not None:
+        return [("", fields)]
     found = []
     for head in HEADS:
         if not (record.get(head) or "").strip():
@@ -167,30 +189,15 @@ def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     return summary
 
 
-def draw_figures(rows: Sequence[dict[str, str]], out: Path) -> list[Path]:
-    """Weekly volume per category, suggested-vs-final confusion, SLA breaches per tier, CSAT."""
+def draw_figures(rows: Sequence[dict[str, str]], out: Path, month: str) -> list[Path]:
+    """Weekly volume per category in `month` (YYYY-MM; tickets per day, see training.weekly),
+    suggested-vs-final confusion, SLA breaches per tier, CSAT."""
     out.mkdir(parents=True, exist_ok=True)
     paths = []
 
-    weekly: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in rows:
-        created = _time(row["created_at"])
-        if created is not None:
-            year, week, _ = created.isocalendar()
-            weekly[row["category"]][f"{year}-W{week:02d}"] += 1
-    weeks = sorted({week for counts in weekly.values() for week in counts})
-    figure, axes = plt.subplots(figsize=(8, 4))
-    for category, counts in sorted(weekly.items()):
-        axes.plot(weeks, [counts[week] for week in weeks], marker="o", label=category)
-    axes.set_title("tickets per week by category")
-    axes.set_ylabel("tickets")
-    axes.tick_params(axis="x", rotation=45)
-    if weekly:
-        axes.legend(fontsize=8)
-    figure.tight_layout()
+    figure = weekly_figure(month_weeks(rows, month))
     paths.append(out / "weekly_volume.png")
     figure.savefig(paths[-1], dpi=100)
-    plt.close(figure)
 
     reviewed = [row for row in rows if row.get("reviewed") == "true"]
     labels = sorted({row["subtype"] for row in reviewed} | {row["suggested_subtype"] for row in reviewed})
@@ -230,7 +237,7 @@ def write_monthly_report(rows: Sequence[dict[str, str]], month: str, out: Path) 
     # Staged inside `out` (whose parent may not be writable), moved up once everything is made.
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
-        figures = draw_figures(month_rows, staging)
+        figures = draw_figures(month_rows, staging, month)
         _write_report(summary, month, figures, staging / "report.md")
         for made in (*figures, staging / "report.md"):
             os.replace(made, out / made.name)
@@ -272,6 +279,8 @@ def _write_report(summary: dict[str, Any], month: str, figures: Sequence[Path], 
         "",
         *[f"- {column}: " + ", ".join(f"{k} {v}" for k, v in summary[f"by_{column}"].items())
           for column in ("category", "tier", "department", "channel")],
+        "",
+        weekly_note(month),
         "",
         *[f"![{path.stem}]({path.name})" for path in figures],
         "",

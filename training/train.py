@@ -141,9 +141,9 @@ def train(
     corpus_files = {str(path) for path in corpus}
     corpus_rows = [row for row in dataset.rows if row.file in corpus_files]
     data_rows = [row for row in dataset.rows if row.file not in corpus_files]
-    if eval_set is not None:
+    if eval_data is not None and eval_set is not None:
         train_rows, eval_rows = data_rows, eval_set.rows
-        split = f"file {eval_data}"
+        split = f"file {eval_data.resolve()}"
     else:
         train_rows, eval_rows = split_rows(data_rows, eval_split)
         split = f"stratified {eval_split:.0%} of {', '.join(path.name for path in data)} (seed {SEED})"

@@ -123,14 +123,17 @@ def ticket_rows(
         yield export_row(ticket, survey, repeat_of, zone=zone, now=now)
 
 
-def write_export(path: Path, rows: Iterable[dict[str, str]], *, taxonomy: Taxonomy | None = None) -> ExportResult:
+def write_export(
+    path: Path, rows: Iterable[dict[str, str]], *, taxonomy: Taxonomy | None = None, overwrite: bool = True
+) -> ExportResult:
     """Write rows as CSV (all or nothing: a temporary file renamed into place).
 
     With `taxonomy`, rows that training would refuse are left out and reported in `skipped`.
+    Without `overwrite`, a file already at `path` when the rows are written is kept (FileExistsError).
     """
     result = ExportResult()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with replaced_atomically(path, newline="") as stream:
+    with replaced_atomically(path, newline="", overwrite=overwrite) as stream:
         writer = csv.DictWriter(stream, fieldnames=EXPORT_COLUMNS)
         writer.writeheader()
         for row in rows:

@@ -130,6 +130,53 @@ def test_export_writes_reviewed_tickets_as_training_rows(
     assert not load_datasets([DEFAULT_SAMPLE, out], taxonomy).fatal
 
 
+def test_export_never_replaces_a_file_unless_forced_nor_leaves_one_half_written(
+    tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    out = folder / "export.csv"
+    out.write_text("last month's export\n", encoding="utf-8")
+    refused = _export(database_url, out)
+    assert refused.exit_code == 1 and isinstance(refused.exception, SystemExit), refused.output
+    assert f"--out {out} already exists" in refused.output and "--force" in refused.output
+    assert out.read_text(encoding="utf-8") == "last month's export\n"
+    # Forced, and the disk fills up halfway: the file keeps its old content, no temporary file stays.
+    original_writerow = csv.DictWriter.writerow
+
+    def writerow_until_full(writer: csv.DictWriter[str], row: Any) -> Any:
+        if row.get("ticket_no") == tickets["accepted"]["ticket_no"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original_writerow(writer, row)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(csv.DictWriter, "writerow", writerow_until_full)
+        full = _export(database_url, out, "--force")
+    assert full.exit_code == 1 and "No space left" in full.output, full.output
+    assert out.read_text(encoding="utf-8") == "last month's export\n"
+    assert [path.name for path in folder.iterdir()] == ["export.csv"]
+    forced = _export(database_url, out, "--force")
+    assert forced.exit_code == 0, forced.output
+    header, rows = _read(out)
+    assert tuple(header) == EXPORT_COLUMNS and len(rows) == 2
+    # Another export of the same name finishes first, while this one reads the tickets: it is kept.
+    other = folder / "other.csv"
+
+    def writerow_racing(writer: csv.DictWriter[str], row: Any) -> Any:
+        if not other.exists():
+            other.write_text("the other export\n", encoding="utf-8")
+        return original_writerow(writer, row)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(csv.DictWriter, "writerow", writerow_racing)
+        raced = _export(database_url, other)
+    assert raced.exit_code == 1 and f"--out {other} already exists" in raced.output, raced.output
+    assert other.read_text(encoding="utf-8") == "the other export\n"
+    assert sorted(path.name for path in folder.iterdir()) == ["export.csv", "other.csv"]
+    in_a_file = _export(database_url, out / "export.csv", "--force")
+    assert in_a_file.exit_code == 1 and f"{out} is a file, not a folder" in in_a_file.output, in_a_file.output
+
+
 def test_export_all_has_every_ticket_with_effective_labels(
     tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path
 ) -> None:
@@ -227,6 +274,12 @@ def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
     assert "row 2, column created_at" in bad.output and "row 3, column survey_overall" in bad.output
     assert "row 4, column tier: empty" in bad.output and "row 5, column resolved_at" in bad.output
     assert "before created_at" in bad.output
+    columns = len(rows[0])
+    short = tmp_path / "short.csv"
+    short.write_text(",".join(rows[0]) + "\n" + ",".join(rows[0].values())[:40] + "\n", encoding="utf-8")
+    cut = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), "--data", str(short)])
+    assert cut.exit_code == 1 and "row 2: fewer fields than the header has columns (" in cut.output, cut.output
+    assert f"of {columns})" in cut.output
     (tmp_path / "blank.csv").write_text("", encoding="utf-8")
     blank = runner.invoke(
         app, ["report", "--month", "2026-11", "--out", str(out), "--data", str(tmp_path / "blank.csv")]
@@ -246,6 +299,25 @@ def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
     assert full.exit_code == 1 and "No space left" in full.output and saved
     assert [path.name for path in out.iterdir()] == ["report.md"]
     assert (out / "report.md").read_text(encoding="utf-8") == "last month's"
+
+
+def test_a_report_on_an_export_that_is_not_utf8_names_the_file_and_line(tmp_path: Path) -> None:
+    raw = (Path(__file__).resolve().parents[2] / "data" / "sample_export.csv").read_bytes()
+    lines = raw.split(b"\n")
+    lines[56] = lines[56].replace(b",", b",\xff", 1)  # one byte that is no UTF-8, on the file's line 57
+    bad_byte = tmp_path / "bad_byte.csv"
+    bad_byte.write_bytes(b"\n".join(lines))
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(raw.decode("utf-8").encode("gbk", errors="replace"))  # re-saved by Excel on Windows
+    for data, line in ((bad_byte, 57), (gbk, 2)):
+        out = tmp_path / f"report-{data.stem}"
+        result = runner.invoke(app, ["report", "--month", "2026-10", "--out", str(out), "--data", str(data)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        (message,) = result.output.strip().splitlines()  # one line, no traceback
+        assert f"{data}: not valid UTF-8 at line {line}" in message
+        assert "the file must be UTF-8: save it as CSV UTF-8" in message
+        assert ("looks GBK-encoded" in message) == (data == gbk)
+        assert not out.exists()
 
 
 @pytest.mark.parametrize(
