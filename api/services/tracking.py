@@ -22,8 +22,9 @@ STATUS_NAMES = {
     "closed": "已闭环",
     "reopened": "重新打开",
 }
-# Events that are not stage changes (the status stays): an agent's review of the labels.
-EVENT_NAMES = {**STATUS_NAMES, "reviewed": "已审核"}
+# Events that are not stage changes (the status stays): an agent's review of the labels, and the
+# deadline sweep's escalation of a near or passed deadline to the supervisor.
+EVENT_NAMES = {**STATUS_NAMES, "reviewed": "已审核", "deadline_escalated": "时限升级至主管"}
 STAGES = tuple(code for code in STATUS_NAMES if code != "received")
 OPEN_STATUSES = tuple(code for code in STATUS_NAMES if code != "closed")
 
