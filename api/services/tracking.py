@@ -44,6 +44,9 @@ FIRST_RESPONSE_STAGES = ("customer_contacted", "resolved")
 FEEDBACK_NAMES = {"satisfied": "满意", "mostly": "基本满意", "not": "不满意"}
 # The closing feedback that is no confirmation that the problem is solved: closing needs a comment then.
 UNCONFIRMED = "not"
+# The closing feedback that confirms the solution: the closures the closure-confirmation rate counts
+# as confirmed (`training.monthly.CONFIRMING_FEEDBACK` says the same for exports).
+CONFIRMING_FEEDBACK = tuple(code for code in FEEDBACK_NAMES if code != UNCONFIRMED)
 
 
 def allowed_next(status: str) -> tuple[str, ...]:
