@@ -105,13 +105,9 @@ def warning_time(received_at: datetime, due: datetime, share: float) -> datetime
     return due - (due - received_at) * share
 
 
-def _open(ticket: Ticket) -> bool:
-    return ticket.status != CLOSED
-
-
 def is_pending(ticket: Ticket, deadline: Deadline) -> bool:
     """The ticket is not closed and has not met the deadline."""
-    return _open(ticket) and deadline.done_of(ticket) is None
+    return ticket.status != CLOSED and deadline.done_of(ticket) is None
 
 
 def deadline_warning(ticket: Ticket, deadline: Deadline, share: float) -> datetime:
