@@ -1,8 +1,9 @@
 """The `triage` command: the model commands of `training.cli` plus those that need the ticket service.
 
 `export` and `report` read the ticket database (`DATABASE_URL`, default the SQLite file under
-`var/`, as the service uses); `serve` starts the service. Dates are days in the business time
-zone (`TRIAGE_TIMEZONE`, default Asia/Shanghai), both ends inclusive.
+`var/`, as the service uses), `sweep` escalates its near and passed deadlines; `serve` starts the
+service. Dates are days in the business time zone (`TRIAGE_TIMEZONE`, default Asia/Shanghai),
+both ends inclusive.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from api.db import Database, SchemaError
 from api.schemas import EARLIEST_YEAR, LATEST_YEAR
+from api.services.deadline_escalation import sweep_deadlines
 from api.services.export import ticket_rows, write_export
 from api.services.stats import day_bounds
 from api.settings import Settings
@@ -170,6 +172,26 @@ def report_command(
     except ValueError as error:
         fail(str(error))
     console.print(f"wrote {path} and its figures ({sum(row['created_at'][:7] == month for row in rows)} tickets)")
+
+
+@app.command("sweep")
+def sweep_command(database_url: DatabaseOption = "") -> None:
+    """Escalate to the supervisor, once, every open ticket whose deadline is near or passed: one
+    sweep of the deadlines, for cron (the service sweeps by itself every TRIAGE_DEADLINE_SWEEP_SECONDS)."""
+    settings = _settings(database_url)
+    with ticket_session(settings) as session:
+        done = sweep_deadlines(session, now=datetime.now(UTC), share=settings.deadline_warning_share)
+    for escalation in done:
+        due = escalation.due.astimezone(settings.zone).isoformat(timespec="minutes")
+        state = "passed" if escalation.passed else "near"
+        console.print(
+            f"  {escalation.ticket_no} {escalation.tier}: {escalation.deadline} due {due} ({state})", highlight=False
+        )
+    share = f"{100 * settings.deadline_warning_share:g} %"
+    if done:
+        console.print(f"escalated {len(done)} deadline(s) to the supervisor (warning at {share} of the window left)")
+    else:
+        console.print(f"no deadline to escalate (warning at {share} of the window left)")
 
 
 @app.command("serve")

@@ -2,7 +2,8 @@
 
 The lifespan opens the database and migrates it (or refuses to start when the schema is behind
 and auto-migration is off), loads the model in service (training the default one when the
-registry is empty), warms jieba, and reads the escalation rules. Nothing happens at import time;
+registry is empty), warms jieba, and reads the escalation rules; then it starts the deadline sweep
+(`api.deadline_sweeper`), which it stops before closing the database. Nothing happens at import time;
 `uvicorn --factory api.main:create_app` runs it.
 """
 
@@ -29,6 +30,7 @@ from starlette.routing import compile_path
 
 from api.auth import load_key_ring
 from api.db import Database
+from api.deadline_sweeper import DeadlineSweeper
 from api.deps import Services
 from api.errors import ApiError, quoted
 from api.metrics import Metrics
@@ -280,9 +282,15 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         # and concurrent first requests race while doing it.
         for _ in iter_route_contexts(application.routes):
             pass
+        interval = services.settings.deadline_sweep_seconds
+        sweeper = DeadlineSweeper(services, interval) if interval > 0 else None
+        if sweeper is not None:
+            sweeper.start()
         try:
             yield
         finally:
+            if sweeper is not None:
+                await sweeper.stop()
             stop_services(services)
 
     app = FastAPI(

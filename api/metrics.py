@@ -6,7 +6,11 @@
   `method` one of the standard methods or OTHER;
 - `triage_predictions_total{head,label}`: predicted classes per head (classify and intake);
 - `triage_tickets_created_total{tier}`, `triage_escalations_total{rule}`;
-- `triage_model_info{version}` = 1 for the version in service.
+- `triage_model_info{version}` = 1 for the version in service;
+- `triage_deadline_escalations_total{deadline,tier}`: deadlines (first_response, resolution)
+  escalated to the supervisor by this process's deadline sweeps, and
+  `triage_deadline_sweeps_total{outcome}` (ok / failed): its sweeps. Escalations made by
+  `triage sweep` (another process) are not counted here; with several workers, each counts its own.
 """
 
 from __future__ import annotations
@@ -44,6 +48,18 @@ class Metrics:
         self.tickets = Counter("triage_tickets_created", "Tickets created per tier", ["tier"], registry=self.registry)
         self.escalations = Counter(
             "triage_escalations", "Escalation rules fired at intake", ["rule"], registry=self.registry
+        )
+        self.deadline_escalations = Counter(
+            "triage_deadline_escalations",
+            "Deadlines escalated to the supervisor by this process's deadline sweeps",
+            ["deadline", "tier"],
+            registry=self.registry,
+        )
+        self.deadline_sweeps = Counter(
+            "triage_deadline_sweeps",
+            "Deadline sweeps run by this process, by outcome",
+            ["outcome"],
+            registry=self.registry,
         )
         self.model_info = Gauge(
             "triage_model_info", "The model version in service", ["version"], registry=self.registry

@@ -37,7 +37,17 @@ from api.schemas import (
     TicketSummary,
     TicketWithContact,
 )
-from api.services.listing import is_overdue
+from api.services.deadlines import (
+    DEADLINES,
+    FIRST_RESPONSE,
+    RESOLUTION,
+    Deadline,
+    deadline_warning,
+    escalated_at,
+    escalation_level,
+    is_due_soon,
+    is_overdue,
+)
 from api.services.review import REVIEWED
 from api.services.review_queue import confidence_of
 from api.services.routing import SLA_STATES, sla_state
@@ -141,11 +151,14 @@ def classify_result(assessment: Assessment, taxonomy: Taxonomy) -> ClassifyResul
 class TicketPresenter:
     """Builds ticket views for one request (one taxonomy, one clock, one time zone)."""
 
-    def __init__(self, taxonomy: Taxonomy, *, zone: tzinfo, now: datetime, risk_threshold: int) -> None:
+    def __init__(
+        self, taxonomy: Taxonomy, *, zone: tzinfo, now: datetime, risk_threshold: int, warning_share: float
+    ) -> None:
         self.names = Names(taxonomy)
         self.zone = zone
         self.now = now
         self.risk_threshold = risk_threshold
+        self.warning_share = warning_share
 
     def _local(self, moment: datetime) -> datetime:
         return moment.astimezone(self.zone)
@@ -153,13 +166,16 @@ class TicketPresenter:
     def _maybe_local(self, moment: datetime | None) -> datetime | None:
         return moment.astimezone(self.zone) if moment is not None else None
 
-    def _sla(self, due: datetime, done_at: datetime | None) -> dict[str, object]:
+    def _sla(self, ticket: Ticket, deadline: Deadline) -> dict[str, object]:
+        due, done_at = deadline.due_of(ticket), deadline.done_of(ticket)
         state = sla_state(due, done_at, self.now)
         return {
             "due": self._local(due),
             "done_at": self._maybe_local(done_at),
             "state": state,
             "state_name": SLA_STATES[state],
+            "warn_at": self._local(deadline_warning(ticket, deadline, self.warning_share)),
+            "escalated_at": self._maybe_local(deadline.escalated_of(ticket)),
         }
 
     def summary_fields(self, ticket: Ticket, repeat_of: str | None) -> dict[str, object]:
@@ -185,9 +201,12 @@ class TicketPresenter:
             "escalation_rule": ticket.escalation_rule,
             "first_response_due": self._local(ticket.first_response_due),
             "resolution_due": self._local(ticket.resolution_due),
-            "first_response": self._sla(ticket.first_response_due, ticket.first_responded_at),
-            "resolution": self._sla(ticket.resolution_due, ticket.resolved_at),
+            "first_response": self._sla(ticket, FIRST_RESPONSE),
+            "resolution": self._sla(ticket, RESOLUTION),
             "overdue": is_overdue(ticket, self.now),
+            "due_soon": is_due_soon(ticket, self.now, self.warning_share),
+            "escalation_level": escalation_level(ticket),
+            "escalated_at": self._maybe_local(escalated_at(ticket)),
             "repeat_of": repeat_of,
             "received_by": ticket.received_by,
         }
@@ -254,6 +273,8 @@ class TicketPresenter:
     def event(self, event: TicketEvent) -> EventOut:
         """One tracking-sheet line."""
         feedback = event.details.get("feedback")
+        deadline = DEADLINES.get(str(event.details.get("deadline")))
+        due = event.details.get("due")
         return EventOut(
             stage=event.stage,
             stage_name=EVENT_NAMES.get(event.stage, event.stage),
@@ -265,6 +286,9 @@ class TicketPresenter:
             resolution=event.details.get("resolution"),
             feedback=Label(code=feedback, name=FEEDBACK_NAMES.get(feedback, feedback)) if feedback else None,
             comment=event.details.get("comment"),
+            deadline=Label(code=deadline.kind, name=deadline.name) if deadline is not None else None,
+            due=self._local(datetime.fromisoformat(due)) if isinstance(due, str) else None,
+            deadline_passed=event.details.get("passed"),
             action=event.details.get("action"),
             before=self._reviewed_labels(event.details.get("before")),
             after=self._reviewed_labels(event.details.get("after")),
@@ -295,6 +319,8 @@ class TicketPresenter:
             first_response_due=self._local(ticket.first_response_due),
             resolution_due=self._local(ticket.resolution_due),
             overdue=is_overdue(ticket, self.now),
+            due_soon=is_due_soon(ticket, self.now, self.warning_share),
+            escalation_level=escalation_level(ticket),
         )
 
     def survey(self, survey: Survey, ticket_no: str, *, closed_at: datetime | None, current: bool) -> SurveyOut:
@@ -372,7 +398,13 @@ class TicketPresenter:
 def ticket_presenter(services: ServicesDep, loaded: ModelDep, now: NowDep) -> TicketPresenter:
     """A presenter for this request (the dependency behind `PresenterDep`)."""
     risk = services.policy.risk_threshold if services.policy is not None else 70
-    return TicketPresenter(loaded.model.taxonomy, zone=services.settings.zone, now=now, risk_threshold=risk)
+    return TicketPresenter(
+        loaded.model.taxonomy,
+        zone=services.settings.zone,
+        now=now,
+        risk_threshold=risk,
+        warning_share=services.settings.deadline_warning_share,
+    )
 
 
 PresenterDep = Annotated[TicketPresenter, Depends(ticket_presenter)]

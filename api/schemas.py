@@ -452,12 +452,21 @@ class BatchResponse(BaseModel):
 
 
 class Sla(BaseModel):
-    """One SLA of a ticket: due time, when it was done, and met / breached / pending."""
+    """One SLA of a ticket: due time, when it was done, and met / breached / pending; when it
+    becomes near (`warn_at`) and when it was escalated to the supervisor."""
 
     due: datetime
     done_at: datetime | None
     state: str
     state_name: str
+    warn_at: datetime = Field(
+        description="When the deadline becomes near: the configured share of its window (received → due) is "
+        "left (20 % by default). From then on, while it is not met and the ticket is open, the ticket is "
+        "due soon, then overdue, and the deadline sweep escalates it to the supervisor."
+    )
+    escalated_at: datetime | None = Field(
+        description="When the deadline sweep escalated this deadline to the supervisor (once per deadline)."
+    )
 
 
 class Suggestion(PredictedLabels):
@@ -508,6 +517,13 @@ class EventOut(BaseModel):
     resolution: str | None = None
     feedback: Label | None = None
     comment: str | None = None
+    deadline: Label | None = Field(
+        default=None, description="Deadline escalations: first_response 首次响应 or resolution 解决."
+    )
+    due: datetime | None = Field(default=None, description="Deadline escalations: the deadline's due time.")
+    deadline_passed: bool | None = Field(
+        default=None, description="Deadline escalations: the deadline had passed when it was escalated."
+    )
     action: str | None = Field(default=None, description="Review events: accept or correct.")
     before: ReviewedLabels | None = Field(default=None, description="Review events: the labels before.")
     after: ReviewedLabels | None = Field(default=None, description="Review events: the labels after.")
@@ -563,6 +579,14 @@ class TicketSummary(BaseModel):
     first_response: Sla
     resolution: Sla
     overdue: bool
+    due_soon: bool = Field(
+        description="Open, with a deadline not met that is near (past its warn_at) but not yet past due."
+    )
+    escalation_level: int = Field(
+        description="0: not escalated; 1: a deadline of the ticket came near or passed and the ticket was "
+        "escalated to the supervisor (上级主管)."
+    )
+    escalated_at: datetime | None = Field(description="When the ticket was first escalated to the supervisor.")
     repeat_of: str | None
     received_by: str | None = Field(
         description="接收人: the name of the API key that created the ticket (null for tickets created "
@@ -636,6 +660,8 @@ class QueueItem(BaseModel):
     first_response_due: datetime
     resolution_due: datetime
     overdue: bool
+    due_soon: bool
+    escalation_level: int
 
 
 class QueuePage(BaseModel):

@@ -73,6 +73,19 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: float = Field(default=48, ge=24, description="How long Idempotency-Keys are kept.")
     repeat_window_days: int = Field(default=30, ge=1, description="Window of `repeat_of` for closed tickets.")
     timezone: str = Field(default="Asia/Shanghai", description="Business time zone: ticket numbers and times shown.")
+    deadline_warning_share: float = Field(
+        default=0.2,
+        ge=0,
+        lt=1,
+        description="Share of an SLA window (received → due) left when the deadline counts as near and the "
+        "ticket is escalated to the supervisor; 0: only once the deadline has passed.",
+    )
+    deadline_sweep_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="How often the service looks for deadlines to escalate (the first look at start); 0 turns the "
+        "service's own sweep off (`triage sweep` from cron then does it).",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -29,6 +29,21 @@ class SurveyMeans(BaseModel):
     overall: float | None
 
 
+class ConfirmationCounts(BaseModel):
+    """Closed tickets whose closure recorded the customer's answer, those the customer confirmed as
+    solved (满意 or 基本满意), and confirmed / closed."""
+
+    closed: int
+    confirmed: int
+    rate: float | None
+
+
+class ClosureConfirmation(ConfirmationCounts):
+    """The closure-confirmation rate (闭环确认率), overall and per department."""
+
+    by_department: dict[str, ConfirmationCounts] = Field(description="department code → counts")
+
+
 class StatsFigures(BaseModel):
     """The figures of a set of tickets (rates are null when there is nothing to divide by)."""
 
@@ -40,6 +55,7 @@ class StatsFigures(BaseModel):
     resolution_rate: float | None
     repeat_rate: float | None
     survey: SurveyMeans
+    closure_confirmation: ClosureConfirmation
     reviewed: int
     live_accuracy: dict[str, float | None] = Field(
         description="head → share of reviewed tickets whose suggestion was kept"

@@ -133,6 +133,10 @@ class Ticket(Base):
     first_responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # when the deadline sweep escalated each deadline to the supervisor (null: not escalated; at
+    # most once per deadline, see api.services.deadline_escalation)
+    first_response_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     repeat_of_id: Mapped[int | None] = mapped_column(Id, ForeignKey("tickets.id"))
 

@@ -47,7 +47,10 @@ def main() -> None:
         complaints = sorted(csv.DictReader(stream), key=lambda row: row["created_at"])
     with tempfile.TemporaryDirectory() as folder:
         database = f"sqlite:///{folder}/triage.db"
-        settings = Settings(var_dir=Path(folder), database_url=database, api_keys=KEYS, model_poll_seconds=0)
+        # no deadline sweep in the background: the script moves the clock back and forth itself
+        settings = Settings(
+            var_dir=Path(folder), database_url=database, api_keys=KEYS, model_poll_seconds=0, deadline_sweep_seconds=0
+        )
         clock = Clock()
         with TestClient(create_app(settings, clock=clock)) as client:
             for index, row in enumerate(complaints):

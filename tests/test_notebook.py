@@ -91,6 +91,17 @@ def test_report_command_figures_agree_with_counts_from_the_file(tmp_path: Path) 
     closed = [row for row in month_rows if row["status"] == "closed"]
     coverage = sum(bool(row["survey_overall"]) for row in closed) / len(closed)
     assert summary["survey_coverage"] == round(coverage, 3) and 0 < coverage < 1
+    # 闭环确认率: closures the customer confirmed (满意 or 基本满意), of the closed tickets, per department too
+    confirmed = [row["closing_feedback"] in ("satisfied", "mostly") for row in closed]
+    assert all(row["closing_feedback"] for row in closed)
+    rate = round(sum(confirmed) / len(confirmed), 3)
+    assert summary["closure_confirmation_rate"] == rate and 0 < rate < 1
+    assert f"| closures the customer confirmed (满意 or 基本满意) | {100 * rate:.1f} % |" in report
+    for department, share in summary["closure_confirmation_by_department"].items():
+        mine = [row["closing_feedback"] != "not" for row in closed if row["department"] == department]
+        assert share == round(sum(mine) / len(mine), 3)
+        assert f"| closures confirmed, {department} | {100 * share:.1f} % |" in report
+    assert set(summary["closure_confirmation_by_department"]) == {row["department"] for row in closed}
     assert os.path.getsize(tmp_path / "weekly_volume.png") > 1000
 
 

@@ -4,7 +4,8 @@ Reads the CSV that `triage export --all` writes (one row per ticket, see EXPORT_
 columns hold met / breached / pending, booleans are "true"/"false") so that
 the notebook, the `triage report` command and anyone with a spreadsheet work from the same file.
 An export made before a column was added (`location`, `demand_note` and `received_by` came with
-the ticket fields of schema revision 0002) is still read: a missing column reads as empty.
+the ticket fields of schema revision 0002, `closing_feedback` after them) is still read: a missing
+column reads as empty (an export without `closing_feedback` has no closure-confirmation rate).
 Labels on the charts are the taxonomy's ASCII codes, so no CJK font is needed to draw them.
 """
 
@@ -47,9 +48,15 @@ EXPORT_COLUMNS = (
     "repeat_of", "emotion_index",
     "survey_timeliness", "survey_effectiveness", "survey_attitude", "survey_overall",
     "location", "demand_note", "received_by",
+    "closing_feedback",
 )  # fmt: skip
 # The project's sample export, found from this file: the notebook reads it by default from any folder.
 SAMPLE_EXPORT = Path(__file__).resolve().parent.parent / "data" / "sample_export.csv"
+# The customer's answer when the ticket was closed (`closing_feedback`, empty unless the ticket is
+# closed): satisfied 满意, mostly 基本满意, not 不满意; the first two confirm the solution. The codes
+# of the service's `closed` event (api.services.tracking, which training does not import).
+CLOSING_FEEDBACK = ("satisfied", "mostly", "not")
+CONFIRMING_FEEDBACK = ("satisfied", "mostly")
 SURVEY = ("timeliness", "effectiveness", "attitude", "overall")
 HEADS = ("category", "subtype", "tier")
 REQUIRED = ("ticket_no", "created_at", *HEADS)
@@ -128,6 +135,9 @@ def _export_problems(record: dict[str | None, Any], fields: str | None) -> list[
         value = record.get(f"survey_{name}") or ""
         if value and value not in {"1", "2", "3", "4", "5"}:
             found.append((f", column survey_{name}", f"{value!r} is not a score from 1 to 5"))
+    feedback = record.get("closing_feedback") or ""
+    if feedback and feedback not in CLOSING_FEEDBACK:
+        found.append((", column closing_feedback", f"{feedback!r} is not one of {', '.join(CLOSING_FEEDBACK)}"))
     if record.get("reviewed") == "true":
         for head in HEADS:
             if not record.get(f"suggested_{head}"):
@@ -153,9 +163,26 @@ def _mean(values: Sequence[float]) -> float | None:
     return round(sum(values) / len(values), 3) if values else None
 
 
+def _share(count: int, total: int) -> float | None:
+    return round(count / total, 3) if total else None
+
+
+def closure_confirmation(rows: Sequence[dict[str, str]]) -> tuple[float | None, dict[str, float | None]]:
+    """The closure-confirmation rate (闭环确认率): of the closed tickets whose closing feedback is
+    known, the share the customer confirmed as solved (satisfied or mostly), overall and per
+    department; None where no such ticket is (an export without `closing_feedback`)."""
+    answered = [row for row in rows if row.get("status") == "closed" and row.get("closing_feedback")]
+    departments: dict[str, list[bool]] = defaultdict(list)
+    for row in answered:
+        departments[row.get("department", "")].append(row["closing_feedback"] in CONFIRMING_FEEDBACK)
+    overall = _share(sum(row["closing_feedback"] in CONFIRMING_FEEDBACK for row in answered), len(answered))
+    return overall, {department: _share(sum(flags), len(flags)) for department, flags in sorted(departments.items())}
+
+
 def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     """Volumes, response and resolution times, SLA breaches (first response and resolution, per
-    tier), repeats, survey coverage and means, and live accuracy."""
+    tier), repeats, survey coverage and means, the closure-confirmation rate (overall and per
+    department), and live accuracy."""
     summary: dict[str, Any] = {"tickets": len(rows)}
     for column in ("category", "subtype", "tier", "department", "channel"):
         summary[f"by_{column}"] = dict(Counter(row.get(column, "") for row in rows).most_common())
@@ -176,7 +203,10 @@ def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     # 回访覆盖率 (practice document 000: target 100 %): closed tickets with their survey.
     closed = [row for row in rows if row.get("status") == "closed"]
     surveyed = sum(bool(row.get("survey_overall")) for row in closed)
-    summary["survey_coverage"] = round(surveyed / len(closed), 3) if closed else None
+    summary["survey_coverage"] = _share(surveyed, len(closed))
+    confirmed, by_department = closure_confirmation(rows)
+    summary["closure_confirmation_rate"] = confirmed
+    summary["closure_confirmation_by_department"] = by_department
     summary["survey_means"] = {
         name: _mean([float(row[f"survey_{name}"]) for row in rows if row.get(f"survey_{name}")]) for name in SURVEY
     }
@@ -272,6 +302,9 @@ def _write_report(summary: dict[str, Any], month: str, figures: Sequence[Path], 
           for t, v in summary["first_response_sla_breach_rate"].items()],
         *[f"| resolution SLA breached, {t} | {pct(v)} |" for t, v in summary["resolution_sla_breach_rate"].items()],
         f"| survey coverage of closed tickets (target 100 %) | {pct(summary['survey_coverage'])} |",
+        f"| closures the customer confirmed (满意 or 基本满意) | {pct(summary['closure_confirmation_rate'])} |",
+        *[f"| closures confirmed, {department} | {pct(v)} |"
+          for department, v in summary["closure_confirmation_by_department"].items()],
         *[f"| survey {name} (1–5) | {v if v is not None else '–'} |" for name, v in summary["survey_means"].items()],
         *[f"| suggestion = final, {head} | {pct(v)} |" for head, v in summary["live_accuracy"].items()],
         "",

@@ -122,6 +122,12 @@ def list_(
     created_from: Annotated[IsoTime | None, Query(description="Received at or after (ISO 8601).")] = None,
     created_to: Annotated[IsoTime | None, Query(description="Received before (ISO 8601).")] = None,
     overdue: Annotated[bool | None, Query(description="Open and past a due time.")] = None,
+    due_soon: Annotated[
+        bool | None, Query(description="Open, with a deadline near (past its warn_at) but not yet past due.")
+    ] = None,
+    escalated: Annotated[
+        bool | None, Query(description="A deadline of the ticket was escalated to the supervisor.")
+    ] = None,
     needs_review: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -146,9 +152,18 @@ def list_(
         created_to=end,
         overdue=overdue,
         needs_review=needs_review,
+        due_soon=due_soon,
+        escalated=escalated,
     )
     position = decode_cursor(cursor, filters) if cursor is not None else None
-    page, next_cursor = list_tickets(session, filters=filters, cursor=position, limit=limit, now=now)
+    page, next_cursor = list_tickets(
+        session,
+        filters=filters,
+        cursor=position,
+        limit=limit,
+        now=now,
+        warning_share=services.settings.deadline_warning_share,
+    )
     numbers = ticket_numbers(session, {t.repeat_of_id for t in page if t.repeat_of_id is not None})
     return TicketPage(
         items=[view.summary(t, numbers.get(t.repeat_of_id) if t.repeat_of_id else None) for t in page],

@@ -16,7 +16,8 @@ columns hold met / breached / pending at the time of the export; the text is the
 (PII-masked) text, and `location` and `demand_note` are stored masked too; `received_by` is the
 API client that created the ticket (empty for tickets created before it was recorded). The
 survey columns hold the ticket's current survey (of its latest closure, while it is closed; see
-`api.services.surveys`), empty when it has none.
+`api.services.surveys`), empty when it has none; `closing_feedback` the customer's answer recorded
+with that closure (satisfied / mostly / not), empty unless the ticket is closed.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from api.services.routing import sla_state
-from api.services.surveys import is_current_survey
-from api.tables import Survey, Ticket
+from api.services.surveys import is_current_closure, is_current_survey
+from api.tables import Survey, Ticket, TicketEvent
 from model.files import replaced_atomically
 from model.taxonomy import Taxonomy
 from training.data import Problem, check_record
@@ -58,10 +59,16 @@ def _flag(value: bool) -> str:
 
 
 def export_row(
-    ticket: Ticket, survey: Survey | None, repeat_of: str | None, *, zone: tzinfo, now: datetime
+    ticket: Ticket,
+    survey: Survey | None,
+    repeat_of: str | None,
+    *,
+    closure: TicketEvent | None,
+    zone: tzinfo,
+    now: datetime,
 ) -> dict[str, str]:
     """One ticket as an export row (final labels when reviewed, else the effective ones) with its
-    current survey."""
+    current survey and the feedback of its closure (`closure`, the `closed` event that closed it)."""
     reviewed = ticket.reviewed_at is not None
     labels = {
         "category": (ticket.final_category if reviewed else None) or ticket.category,
@@ -99,6 +106,7 @@ def export_row(
         "location": ticket.location or "",
         "demand_note": ticket.demand_note or "",
         "received_by": ticket.received_by or "",
+        "closing_feedback": str(closure.details.get("feedback") or "") if closure is not None else "",
     }
     return {column: row[column] for column in EXPORT_COLUMNS}
 
@@ -108,19 +116,21 @@ def ticket_rows(
 ) -> Iterator[dict[str, str]]:
     """Export rows of the tickets received in [start, end), oldest first (reviewed ones only by default)."""
     earlier = aliased(Ticket)
+    closure = aliased(TicketEvent)
     statement = (
-        select(Ticket, Survey, earlier.ticket_no)
+        select(Ticket, Survey, earlier.ticket_no, closure)
         .select_from(Ticket)
         .outerjoin(Survey, is_current_survey())
         .outerjoin(earlier, earlier.id == Ticket.repeat_of_id)
+        .outerjoin(closure, is_current_closure(closure))
         .where(Ticket.received_at >= start, Ticket.received_at < end)
         .order_by(Ticket.received_at, Ticket.id)
         .execution_options(yield_per=500)
     )
     if not all_tickets:
         statement = statement.where(Ticket.reviewed_at.is_not(None))
-    for ticket, survey, repeat_of in session.execute(statement):
-        yield export_row(ticket, survey, repeat_of, zone=zone, now=now)
+    for ticket, survey, repeat_of, closed in session.execute(statement):
+        yield export_row(ticket, survey, repeat_of, closure=closed, zone=zone, now=now)
 
 
 def write_export(

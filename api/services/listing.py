@@ -16,11 +16,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, not_, or_, select
+from sqlalchemy import Select, and_, not_, or_, select
 from sqlalchemy.orm import Session
 
 from api.errors import InvalidInput
 from api.schemas import plausible_time
+from api.services.deadlines import due_soon_clause, escalated_clause, overdue_clause
 from api.tables import Ticket
 
 
@@ -37,6 +38,8 @@ class TicketFilters:
     created_to: datetime | None = None
     overdue: bool | None = None
     needs_review: bool | None = None
+    due_soon: bool | None = None
+    escalated: bool | None = None
 
     def digest(self) -> str:
         """A short hash identifying these filters (bound into cursors)."""
@@ -100,27 +103,7 @@ def decode_cursor(value: str, filters: TicketFilters) -> Cursor:
     return Cursor(received_at, ticket_id, digest)
 
 
-def overdue_clause(now: datetime) -> ColumnElement[bool]:
-    """SQL condition: open and past a due time that is not yet met."""
-    return and_(
-        Ticket.status != "closed",
-        or_(
-            and_(Ticket.first_responded_at.is_(None), Ticket.first_response_due < now),
-            and_(Ticket.resolved_at.is_(None), Ticket.resolution_due < now),
-        ),
-    )
-
-
-def is_overdue(ticket: Ticket, now: datetime) -> bool:
-    """The same condition as `overdue_clause`, for one loaded ticket."""
-    if ticket.status == "closed":
-        return False
-    late_response = ticket.first_responded_at is None and ticket.first_response_due < now
-    late_resolution = ticket.resolved_at is None and ticket.resolution_due < now
-    return late_response or late_resolution
-
-
-def _filtered(filters: TicketFilters, now: datetime) -> Select[Ticket]:
+def _filtered(filters: TicketFilters, now: datetime, warning_share: float) -> Select[Ticket]:
     statement = select(Ticket)
     if filters.status:
         statement = statement.where(Ticket.status.in_(filters.status))
@@ -138,18 +121,28 @@ def _filtered(filters: TicketFilters, now: datetime) -> Select[Ticket]:
         statement = statement.where(Ticket.received_at < filters.created_to)
     if filters.needs_review is not None:
         statement = statement.where(Ticket.needs_review.is_(filters.needs_review))
-    if filters.overdue is True:
-        statement = statement.where(overdue_clause(now))
-    elif filters.overdue is False:
-        statement = statement.where(not_(overdue_clause(now)))
+    for wanted, clause in (
+        (filters.overdue, overdue_clause(now)),
+        (filters.due_soon, due_soon_clause(now, warning_share)),
+        (filters.escalated, escalated_clause()),
+    ):
+        if wanted is not None:
+            statement = statement.where(clause if wanted else not_(clause))
     return statement
 
 
 def list_tickets(
-    session: Session, *, filters: TicketFilters, cursor: Cursor | None, limit: int, now: datetime
+    session: Session,
+    *,
+    filters: TicketFilters,
+    cursor: Cursor | None,
+    limit: int,
+    now: datetime,
+    warning_share: float,
 ) -> tuple[list[Ticket], Cursor | None]:
-    """One page of tickets and the cursor of the next page (None on the last page)."""
-    statement = _filtered(filters, now)
+    """One page of tickets and the cursor of the next page (None on the last page); `now` and
+    `warning_share` decide which deadlines are overdue and due soon (`api.services.deadlines`)."""
+    statement = _filtered(filters, now, warning_share)
     if cursor is not None:
         statement = statement.where(
             or_(

@@ -17,6 +17,11 @@ Every figure is computed over the tickets of the period:
 - survey: number of current surveys (the survey of a closed ticket's latest closure; one taken
   before a reopen no longer counts, see `api.services.surveys`) and the mean of each 1–5 score
   over them.
+- closure confirmation (闭环确认率), overall and per effective department: of the closed tickets,
+  `confirmed` / `closed`, where `confirmed` are those whose closing feedback (the customer's answer
+  recorded with the latest closure) confirms the solution: satisfied 满意 or mostly 基本满意, not
+  not 不满意 (closing over it needs a note). A closure that was reopened no longer counts, like its
+  survey; a closure recorded without feedback (none of this service's) is left out.
 - live accuracy per head (category, subtype, tier, demand): over reviewed tickets, the share whose
   suggestion equals the agent's final label (the suggested tier is the model's, before escalation).
 - autofilled share: tickets with `needs_review` false / tickets.
@@ -33,11 +38,12 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 
 from sqlalchemy import Row, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from api.services.routing import sla_state
-from api.services.surveys import is_current_survey
-from api.tables import Survey, Ticket
+from api.services.surveys import is_current_closure, is_current_survey
+from api.services.tracking import CONFIRMING_FEEDBACK, FEEDBACK_NAMES
+from api.tables import Survey, Ticket, TicketEvent
 from model.taxonomy import Taxonomy
 
 GroupBy = Literal["week", "month"]
@@ -45,6 +51,7 @@ VOLUME_COLUMNS = ("category", "subtype", "tier", "department", "channel")
 SURVEY_SCORES = ("timeliness", "effectiveness", "attitude", "overall")
 ACCURACY_HEADS = ("category", "subtype", "tier", "demand")
 SLA_KINDS = ("first_response", "resolution")
+CLOSURE = aliased(TicketEvent, name="closure")  # the `closed` event that closed a ticket
 
 COLUMNS = (
     Ticket.received_at,
@@ -73,6 +80,7 @@ COLUMNS = (
     Survey.effectiveness,
     Survey.attitude,
     Survey.overall,
+    CLOSURE.details.label("closure_details"),
 )
 
 
@@ -121,6 +129,7 @@ def load_rows(session: Session, start: datetime, end: datetime) -> list[Row[Any]
         select(*COLUMNS)
         .select_from(Ticket)
         .outerjoin(Survey, is_current_survey())
+        .outerjoin(CLOSURE, is_current_closure(CLOSURE))
         .where(Ticket.received_at >= start, Ticket.received_at < end)
         .order_by(Ticket.received_at, Ticket.id)
     )
@@ -162,6 +171,27 @@ def _sla(rows: Sequence[Row[Any]], tiers: Sequence[str], now: datetime) -> dict[
     return result
 
 
+def _confirmation(feedback: Sequence[str]) -> dict[str, Any]:
+    confirmed = sum(code in CONFIRMING_FEEDBACK for code in feedback)
+    return {"closed": len(feedback), "confirmed": confirmed, "rate": _share(confirmed, len(feedback))}
+
+
+def _closure_confirmation(rows: Sequence[Row[Any]]) -> dict[str, Any]:
+    """Closures confirmed by the customer over closed tickets with a closing feedback, overall and per department."""
+    answered = [
+        (row.department, feedback)
+        for row in rows
+        if row.closure_details is not None and (feedback := row.closure_details.get("feedback")) in FEEDBACK_NAMES
+    ]
+    departments: dict[str, list[str]] = {}
+    for department, feedback in answered:
+        departments.setdefault(department, []).append(feedback)
+    return {
+        **_confirmation([feedback for _, feedback in answered]),
+        "by_department": {department: _confirmation(codes) for department, codes in sorted(departments.items())},
+    }
+
+
 def summarise(rows: Sequence[Row[Any]], taxonomy: Taxonomy, now: datetime) -> dict[str, Any]:
     """Every figure of the module docstring over `rows`."""
     total = len(rows)
@@ -183,6 +213,7 @@ def summarise(rows: Sequence[Row[Any]], taxonomy: Taxonomy, now: datetime) -> di
             "responses": len(surveyed),
             **{score: _mean([float(getattr(row, score)) for row in surveyed]) for score in SURVEY_SCORES},
         },
+        "closure_confirmation": _closure_confirmation(rows),
         "reviewed": len(reviewed),
         "live_accuracy": {
             head: _share(

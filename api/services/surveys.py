@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,16 +60,27 @@ def current_closure_id(ticket: Ticket, history: list[TicketEvent]) -> int | None
     return next((event.id for event in reversed(history) if event.stage == CLOSED), None)
 
 
-def is_current_survey() -> ColumnElement[bool]:
-    """SQL: the `Survey` row is the current survey of the `Ticket` row (to join surveys to tickets,
-    at most one per ticket)."""
-    latest_closure = (
+def _latest_closure_id() -> ScalarSelect[int]:
+    """SQL: the id of the `Ticket` row's latest `closed` event."""
+    return (
         select(func.max(TicketEvent.id))
         .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.stage == CLOSED)
         .correlate(Ticket)
         .scalar_subquery()
     )
-    return and_(Survey.ticket_id == Ticket.id, Ticket.status == CLOSED, Survey.closed_event_id == latest_closure)
+
+
+def is_current_survey() -> ColumnElement[bool]:
+    """SQL: the `Survey` row is the current survey of the `Ticket` row (to join surveys to tickets,
+    at most one per ticket)."""
+    return and_(Survey.ticket_id == Ticket.id, Ticket.status == CLOSED, Survey.closed_event_id == _latest_closure_id())
+
+
+def is_current_closure(closure: type[TicketEvent]) -> ColumnElement[bool]:
+    """SQL: the `closure` row (an alias of `TicketEvent`) is the `closed` event that closed the
+    `Ticket` row, while it is closed (to join each closed ticket to its closure, whose details hold
+    the customer's feedback)."""
+    return and_(closure.ticket_id == Ticket.id, Ticket.status == CLOSED, closure.id == _latest_closure_id())
 
 
 def _exists(ticket: Ticket) -> Conflict:

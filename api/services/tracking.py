@@ -22,8 +22,9 @@ STATUS_NAMES = {
     "closed": "已闭环",
     "reopened": "重新打开",
 }
-# Events that are not stage changes (the status stays): an agent's review of the labels.
-EVENT_NAMES = {**STATUS_NAMES, "reviewed": "已审核"}
+# Events that are not stage changes (the status stays): an agent's review of the labels, and the
+# deadline sweep's escalation of a near or passed deadline to the supervisor.
+EVENT_NAMES = {**STATUS_NAMES, "reviewed": "已审核", "deadline_escalated": "时限升级至主管"}
 STAGES = tuple(code for code in STATUS_NAMES if code != "received")
 OPEN_STATUSES = tuple(code for code in STATUS_NAMES if code != "closed")
 
@@ -43,6 +44,9 @@ FIRST_RESPONSE_STAGES = ("customer_contacted", "resolved")
 FEEDBACK_NAMES = {"satisfied": "满意", "mostly": "基本满意", "not": "不满意"}
 # The closing feedback that is no confirmation that the problem is solved: closing needs a comment then.
 UNCONFIRMED = "not"
+# The closing feedback that confirms the solution: the closures the closure-confirmation rate counts
+# as confirmed (`training.monthly.CONFIRMING_FEEDBACK` says the same for exports).
+CONFIRMING_FEEDBACK = tuple(code for code in FEEDBACK_NAMES if code != UNCONFIRMED)
 
 
 def allowed_next(status: str) -> tuple[str, ...]:

@@ -144,18 +144,24 @@ function countdown(dueIso, now = Date.now()) {
   return ms >= 0 ? { text: `剩余 ${duration(minutes)}`, overdue: false } : { text: `已超时 ${duration(minutes)}`, overdue: true };
 }
 
-/** Fill an element with a live countdown (re-rendered every minute by `tick`). */
-function setCountdown(node, dueIso, prefix = "") {
+/** Fill an element with a live countdown (re-rendered every minute by `tick`); from `warnIso`, the
+ * deadline's warning time, on it is shown as near ("soon"). */
+function setCountdown(node, dueIso, prefix = "", warnIso = null) {
   node.dataset.due = dueIso;
   node.dataset.prefix = prefix;
+  if (warnIso) node.dataset.warn = warnIso;
+  else delete node.dataset.warn;
   renderCountdown(node);
 }
 
 function renderCountdown(node) {
-  const { text, overdue } = countdown(node.dataset.due);
+  const now = Date.now();
+  const { text, overdue } = countdown(node.dataset.due, now);
+  const soon = !overdue && Boolean(node.dataset.warn) && Date.parse(node.dataset.warn) <= now;
   node.textContent = node.dataset.prefix + text;
   node.classList.toggle("overdue", overdue);
-  node.classList.toggle("pending", !overdue);
+  node.classList.toggle("soon", soon);
+  node.classList.toggle("pending", !overdue && !soon);
 }
 
 function tick() {
@@ -376,7 +382,7 @@ function ticketRow(item, listed = false) {
     [resolution, item.resolution, item.resolution_due, "解决 "],
   ]) {
     if (sla && sla.done_at) node.textContent = `${prefix}已完成`;
-    else if (due) setCountdown(node, due, prefix);
+    else if (due) setCountdown(node, due, prefix, sla && sla.warn_at);
   }
   const tier = item.routed_tier || item.tier;
   const suggested = item.tier && typeof item.tier.probability === "number"
@@ -398,7 +404,15 @@ function ticketRow(item, listed = false) {
     listed
     ? el("td", { textContent: nameOf(item.status) })
     : el("td", { className: confidence !== null && confidence < 0.5 ? "low" : "", textContent: percent(confidence) }),
-    el("td", { className: "sla-cell" }, firstResponse, resolution),
+    el(
+      "td",
+      { className: "sla-cell" },
+      firstResponse,
+      resolution,
+      item.escalation_level > 0
+        ? el("span", { className: "escalated-badge", textContent: "已升级主管", title: escalationTitle(item) })
+        : null,
+    ),
   );
   if (state.ticket && state.ticket.ticket_no === item.ticket_no) row.classList.add("selected");
   row.addEventListener("click", () => openTicket(item.ticket_no));
@@ -410,13 +424,23 @@ function ticketRow(item, listed = false) {
 
 // ------------------------------------------------------------------------ ticket list
 
+/** When and for which deadlines a ticket was escalated to the supervisor (list items have the SLAs). */
+function escalationTitle(item) {
+  const deadlines = [["首次响应", item.first_response], ["解决", item.resolution]]
+    .filter(([, sla]) => sla && sla.escalated_at)
+    .map(([name, sla]) => `${name}时限 ${shortTime(sla.escalated_at)}`);
+  return deadlines.length ? `时限临近或超时，已自动升级至上级主管：${deadlines.join("；")}` : "已自动升级至上级主管";
+}
+
 /** The list of all tickets (newest first), with the filters of the list form. */
 async function loadList(more) {
   const query = new URLSearchParams({ limit: String(QUEUE_PAGE) });
   for (const [id, name] of [["list-tier", "tier"], ["list-status", "status"]]) {
     if ($(id).value) query.set(name, $(id).value);
   }
-  if ($("list-overdue").checked) query.set("overdue", "true");
+  for (const [id, name] of [["list-overdue", "overdue"], ["list-due-soon", "due_soon"], ["list-escalated", "escalated"]]) {
+    if ($(id).checked) query.set(name, "true");
+  }
   if (more && state.listCursor) query.set("cursor", state.listCursor);
   const page = await api("GET", `v1/tickets?${query}`);
   state.list = more ? state.list.concat(page.items) : page.items;
@@ -502,6 +526,7 @@ function renderFacts(ticket) {
     ["升级规则", ticket.escalations && ticket.escalations.length
       ? ticket.escalations.map((rule) => `${rule.name}：${rule.matched} → ${shortName(codeName("tier", rule.tier))}`).join("；")
       : ticket.escalation_rule || "无"],
+    ["时限升级", escalationFact(ticket)],
     ["重复投诉", ticket.repeat_of || "否"],
     ["待审核原因", reasons.length ? reasons.join("、") : "—"],
     ["客户姓名", ticket.customer_name || "—"],
@@ -519,6 +544,12 @@ function renderFacts(ticket) {
   );
 }
 
+/** Whether a deadline of the ticket came near or passed and it was escalated to the supervisor. */
+function escalationFact(ticket) {
+  if (ticket.escalation_level > 0) return escalationTitle(ticket);
+  return ticket.due_soon ? "时限临近，尚未升级" : "未升级";
+}
+
 /** The survey of the ticket's closure: recorded (with its overall score), or when it is due. */
 function surveyFact(ticket) {
   if (ticket.survey) return `已回访 ${shortTime(ticket.survey.surveyed_at)}（整体满意度 ${ticket.survey.overall} 分）`;
@@ -528,14 +559,15 @@ function surveyFact(ticket) {
 
 function renderSla(node, dueNode, sla, dueIso) {
   delete node.dataset.due;
-  node.classList.remove("overdue", "pending", "done");
+  node.classList.remove("overdue", "soon", "pending", "done");
   const due = (sla && sla.due) || dueIso;
-  dueNode.textContent = due ? `截止 ${shortTime(due)}` : "";
+  const escalated = sla && sla.escalated_at ? `；${shortTime(sla.escalated_at)} 已升级主管` : "";
+  dueNode.textContent = due ? `截止 ${shortTime(due)}${escalated}` : "";
   if (sla && sla.done_at) {
     node.textContent = `已完成（${sla.state_name || sla.state}）`;
     node.classList.add(sla.state === "breached" ? "overdue" : "done");
   } else if (due) {
-    setCountdown(node, due);
+    setCountdown(node, due, "", sla && sla.warn_at);
   } else {
     node.textContent = "—";
   }
@@ -890,6 +922,9 @@ function renderHistory(ticket) {
       event.resolution ? `处理结果：${event.resolution}` : null,
       event.feedback ? `客户反馈：${nameOf(event.feedback)}` : null,
       event.comment ? `客户意见：${event.comment}` : null,
+      event.deadline
+        ? `${nameOf(event.deadline)}时限（截止 ${shortTime(event.due)}）${event.deadline_passed ? "已超时" : "临近"}，已自动升级至上级主管`
+        : null,
       event.note ? `备注：${event.note}` : null,
     ].filter(Boolean);
     return el(

@@ -121,6 +121,8 @@ def make_settings(tmp_path: Path, model_registry: Path) -> Callable[..., Setting
             "api_keys": KEY_SPEC,
             "model_poll_seconds": 0,
             "train_default_model": False,
+            # no sweep in the background of tests that do not ask for one (they run it themselves)
+            "deadline_sweep_seconds": 0,
         }
         values.update(overrides)
         return Settings(**values)

@@ -9,6 +9,7 @@ Chromium is Debian's (`/usr/bin/chromium`): Playwright's own browser download is
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -23,9 +24,11 @@ import httpx
 import pytest
 import uvicorn
 
+from api.db import Database
 from api.main import create_app
 from api.middleware import OPEN_PATHS
 from api.routers.console import CONSOLE_FILES
+from api.services.deadline_escalation import sweep_deadlines
 from api.settings import Settings
 
 from .conftest import KEYS, TestClient, headers
@@ -70,12 +73,24 @@ def test_only_the_console_files_are_open_not_the_data_it_shows(client: TestClien
 
 
 # ------------------------------------------------------------------------- in Chromium
+class LaggingClock:
+    """The live app's clock: the real time, `lag` behind (settable while the app runs)."""
+
+    def __init__(self, lag: timedelta) -> None:
+        self.lag = lag
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) - self.lag
+
+
 @dataclass
 class LiveApp:
     """The real app served over HTTP, with a client that talks to it like any other."""
 
     url: str
     http: httpx.Client
+    database_url: str
+    clock: LaggingClock
 
     def create_ticket(self, text: str, **fields: Any) -> dict[str, Any]:
         """Create a ticket with the intake key."""
@@ -102,6 +117,16 @@ class LiveApp:
         result: dict[str, Any] = response.json()
         return result
 
+    def sweep_deadlines(self) -> list[str]:
+        """One deadline sweep on the app's database at the app's time; the ticket numbers escalated."""
+        database = Database(self.database_url)
+        try:
+            with database.session() as session:
+                done = sweep_deadlines(session, now=self.clock(), share=0.2)
+        finally:
+            database.dispose()
+        return [item.ticket_no for item in done]
+
     def queue(self) -> list[str]:
         """The ticket numbers of the review queue, in its order."""
         response = self.http.get("/v1/review-queue", params={"limit": 200}, headers=headers("agent"))
@@ -118,7 +143,8 @@ def live_app(request: pytest.FixtureRequest, make_settings: Callable[..., Settin
     """
     lag: timedelta = getattr(request, "param", timedelta(0))
     settings = make_settings(threshold_category=1.0, threshold_subtype=1.0, threshold_tier=1.0)
-    app = create_app(settings, clock=lambda: datetime.now(UTC) - lag)
+    clock = LaggingClock(lag)
+    app = create_app(settings, clock=clock)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="on"))
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
@@ -133,7 +159,7 @@ def live_app(request: pytest.FixtureRequest, make_settings: Callable[..., Settin
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, timeout=30) as http:
-            yield LiveApp(url=url, http=http)
+            yield LiveApp(url=url, http=http, database_url=settings.resolved_database_url, clock=clock)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -353,6 +379,52 @@ def test_an_agent_sees_breached_deadlines_and_records_tracking_stages(live_app: 
     expect(page.locator("#message")).to_contain_text("与工单当前状态冲突")
     expect(page.locator("#message")).to_contain_text("已解决")
     assert len(live_app.ticket(ticket["ticket_no"])["history"]) == 1
+
+
+def test_an_agent_sees_near_deadlines_and_tickets_escalated_to_the_supervisor(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    # received 100 minutes ago: a P2 first response (2 h) has 20 minutes left, less than 20 % of its window
+    live_app.clock.lag = timedelta(minutes=100)
+    escalated = live_app.create_ticket(RUDE_AGENT)
+    live_app.clock.lag = timedelta(0)
+    assert live_app.ticket(escalated["ticket_no"])["due_soon"] is True and escalated["tier"]["code"] == "P2"
+    assert live_app.sweep_deadlines() == [escalated["ticket_no"]]
+    live_app.clock.lag = timedelta(minutes=100)
+    waiting = live_app.create_ticket(RUDE_AGENT, customer_id="C-3003")  # near too, not swept
+    live_app.clock.lag = timedelta(0)
+    log_in(page, KEYS["agent"])
+    page.click("#tab-list")
+    rows = page.locator("#list-body tr")
+    expect(rows).to_have_count(2)
+    row = page.locator(f'#list-body tr[data-ticket-no="{escalated["ticket_no"]}"]')
+    expect(row.locator(".escalated-badge")).to_have_text("已升级主管")
+    expect(row.locator(".countdown.soon")).to_contain_text("响应 剩余 ")
+    other = page.locator(f'#list-body tr[data-ticket-no="{waiting["ticket_no"]}"]')
+    expect(other.locator(".countdown.soon")).to_contain_text("响应 剩余 ")
+    expect(other.locator(".escalated-badge")).to_have_count(0)
+    page.check("#list-escalated")
+    expect(rows).to_have_count(1)
+    assert rows.first.get_attribute("data-ticket-no") == escalated["ticket_no"]
+    page.uncheck("#list-escalated")
+    page.check("#list-due-soon")
+    expect(rows).to_have_count(2)
+    page.check("#list-overdue")
+    expect(page.locator("#list-empty")).to_be_visible()  # near, not yet past due
+    page.uncheck("#list-overdue")
+    expect(rows).to_have_count(2)
+
+    page.locator(f'#list-body tr[data-ticket-no="{escalated["ticket_no"]}"]').click()
+    expect(page.locator("#ticket-no")).to_have_text(escalated["ticket_no"])
+    fact = page.locator("#ticket-facts dt", has_text="时限升级").locator("+ dd")
+    expect(fact).to_contain_text("已自动升级至上级主管：首次响应时限")
+    expect(page.locator("#sla-first")).to_have_class(re.compile(r"\bsoon\b"))
+    expect(page.locator("#sla-first-due")).to_contain_text("已升级主管")
+    expect(page.locator("#history-body")).to_contain_text("时限升级至主管")
+    expect(page.locator("#history-body")).to_contain_text("临近，已自动升级至上级主管")
+    page.locator(f'#list-body tr[data-ticket-no="{waiting["ticket_no"]}"]').click()
+    expect(page.locator("#ticket-no")).to_have_text(waiting["ticket_no"])
+    expect(page.locator("#ticket-facts dt", has_text="时限升级").locator("+ dd")).to_have_text("时限临近，尚未升级")
 
 
 def test_a_decision_on_a_stale_page_is_refused_and_the_page_reloads(live_app: LiveApp, page: Any) -> None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import csv
 import errno
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 from api.cli import app
+from api.schemas import Feedback
+from api.services import tracking
+from api.services.tracking import FEEDBACK_NAMES
 from model.files import with_umask
 from model.taxonomy import Taxonomy
 from training.data import load_datasets
-from training.monthly import EXPORT_COLUMNS, read_export, summarise
+from training.monthly import CLOSING_FEEDBACK, CONFIRMING_FEEDBACK, EXPORT_COLUMNS, read_export, summarise
 from training.train import DEFAULT_SAMPLE
 
 from .conftest import Clock, TestClient, create_ticket, headers
@@ -123,6 +126,7 @@ def test_export_writes_reviewed_tickets_as_training_rows(
     assert (accepted["location"], accepted["demand_note"]) == ("南京西路门店", "要店长道歉，回电[PHONE]")
     assert accepted["received_by"] == corrected["received_by"] == "intake-tester"
     assert corrected["location"] == corrected["demand_note"] == ""
+    assert (accepted["closing_feedback"], corrected["closing_feedback"]) == ("mostly", "")  # corrected is open
     # training accepts it, alone and beside the base data
     alone = load_datasets([out], taxonomy)
     assert not alone.fatal and len(alone.rows) == 2
@@ -208,6 +212,8 @@ def test_report_from_the_database_and_from_an_export_agree(
     assert from_file.exit_code == 0, from_file.output
     report = (tmp_path / "db" / "report.md").read_text(encoding="utf-8")
     assert report.startswith("# Complaints in 2026-11") and "4 tickets; 3 reviewed by agents" in report
+    assert "| closures the customer confirmed (满意 or 基本满意) | 100.0 % |" in report  # the one closed: mostly
+    assert f"| closures confirmed, {tickets['accepted']['department']['code']} | 100.0 % |" in report
     assert report == (tmp_path / "file" / "report.md").read_text(encoding="utf-8")
     for name in ("weekly_volume.png", "suggested_vs_final_subtype.png", "sla_and_csat.png"):
         assert (tmp_path / "db" / name).stat().st_size > 1000
@@ -249,6 +255,49 @@ def test_an_export_made_before_the_new_columns_is_still_read(
     assert reports["old"] == reports["all"] and "4 tickets" in reports["old"]
 
 
+def test_an_export_without_the_closing_feedback_is_read_without_a_confirmation_rate(
+    tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path, store_client: TestClient
+) -> None:
+    accepted = tickets["accepted"]["ticket_no"]
+    assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
+    header, rows = _read(tmp_path / "all.csv")
+    assert header[-1] == "closing_feedback" and [row["closing_feedback"] for row in rows] == ["", "mostly", "", ""]
+    old = tmp_path / "old.csv"  # an export of the release before closing_feedback
+    with old.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=header[:-1], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    before, now = summarise(read_export(old)), summarise(read_export(tmp_path / "all.csv"))
+    assert (before["closure_confirmation_rate"], before["closure_confirmation_by_department"]) == (None, {})
+    assert now["closure_confirmation_rate"] == 1.0
+    assert {key: value for key, value in before.items() if not key.startswith("closure_confirmation")} == {
+        key: value for key, value in now.items() if not key.startswith("closure_confirmation")
+    }
+    made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(tmp_path / "r"), "--data", str(old)])
+    assert made.exit_code == 0, made.output
+    assert "| closures the customer confirmed (满意 or 基本满意) | – |" in (tmp_path / "r" / "report.md").read_text(
+        encoding="utf-8"
+    )
+    # reopened, the ticket's closure no longer counts; closed again over 不满意, it is not confirmed
+    reopen = {"stage": "reopened", "note": "客户又来电"}
+    _post(store_client, f"/v1/tickets/{accepted}/events", reopen, 201)
+    assert _export(database_url, tmp_path / "reopened.csv", "--all").exit_code == 0
+    assert summarise(read_export(tmp_path / "reopened.csv"))["closure_confirmation_rate"] is None
+    _post(store_client, f"/v1/tickets/{accepted}/events", {"stage": "resolved", "resolution": "店长已致歉"}, 201)
+    closing = {"stage": "closed", "feedback": "not", "note": "客户仍不满意，主管同意闭环"}
+    _post(store_client, f"/v1/tickets/{accepted}/events", closing, 201)
+    assert _export(database_url, tmp_path / "again.csv", "--all").exit_code == 0
+    again = read_export(tmp_path / "again.csv")
+    assert [row["closing_feedback"] for row in again if row["ticket_no"] == accepted] == ["not"]
+    assert summarise(again)["closure_confirmation_rate"] == 0.0
+
+
+def test_exports_and_the_service_agree_on_the_closing_feedback() -> None:
+    # training/ does not import api/: the export format repeats the service's codes
+    assert CLOSING_FEEDBACK == tuple(FEEDBACK_NAMES) == get_args(Feedback)
+    assert CONFIRMING_FEEDBACK == tracking.CONFIRMING_FEEDBACK == ("satisfied", "mostly")
+
+
 def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
     tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,6 +313,7 @@ def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
     rows[1]["survey_overall"] = "很好"
     rows[2]["tier"] = ""
     rows[3]["resolved_at"] = "2020-01-01T00:00:00+08:00"
+    rows[3]["closing_feedback"] = "很满意"
     broken = tmp_path / "broken.csv"
     with broken.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
@@ -274,6 +324,7 @@ def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
     assert "row 2, column created_at" in bad.output and "row 3, column survey_overall" in bad.output
     assert "row 4, column tier: empty" in bad.output and "row 5, column resolved_at" in bad.output
     assert "before created_at" in bad.output
+    assert "row 5, column closing_feedback: '很满意' is not one of satisfied, mostly, not" in bad.output
     columns = len(rows[0])
     short = tmp_path / "short.csv"
     short.write_text(",".join(rows[0]) + "\n" + ",".join(rows[0].values())[:40] + "\n", encoding="utf-8")

@@ -1,9 +1,10 @@
-"""Upgrading a database of schema revision 0001, with its tickets, events and surveys, to the
-newest revision, on SQLite and PostgreSQL: nothing is lost and every survey keeps counting as it
-should (the survey of a ticket's latest closure, while it is closed).
+"""Upgrading databases of earlier schema revisions, with their tickets, events and surveys, to the
+newest revision, on SQLite and PostgreSQL: nothing is lost, every survey keeps counting as it
+should (the survey of a ticket's latest closure, while it is closed), and tickets of before the
+deadline escalation (0003) are escalated once, when their deadline is near or passed.
 
-The 0001 rows are written with SQL against the tables as 0001 made them (reflected), not through
-today's models, as a database of the previous release holds them.
+The old rows are written with SQL against the tables as their revision made them (reflected), not
+through today's models, as a database of the previous release holds them.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, MetaData, func, select, text
+from sqlalchemy import Connection, MetaData, func, inspect, select, text
 
 from api.db import Database, alembic_config, current_revisions, head_revisions
+from api.services.deadline_escalation import sweep_deadlines
 
-from .conftest import TestClient, headers
+from .conftest import Clock, TestClient, headers
 
 NAMES = ("timeliness", "effectiveness", "attitude", "overall")
 DAY = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, three days before the app's clock
@@ -50,10 +52,11 @@ class Rows0001:
         assert key is not None
         return int(key[0])
 
-    def ticket(self, number: int, status: str, closed_at: datetime | None) -> int:
+    def ticket(self, number: int, status: str, closed_at: datetime | None, **changes: Any) -> int:
+        """A P2 ticket received at(0), answered at(1) (due at(2)), resolved at(20) when it is closed
+        (due at(48)); `changes` replace any of its values."""
         received = at(0)
-        return self._insert(
-            "tickets",
+        values = dict(
             ticket_no=f"TS-20261120-{number:06d}",
             received_at=self.time(received),
             channel="phone",
@@ -93,6 +96,7 @@ class Rows0001:
             repeat_of_id=None,
             updated_at=self.time(at(30)),
         )
+        return self._insert("tickets", **{**values, **changes})
 
     def event(self, ticket_id: int, stage: str, hours: float, **details: Any) -> int:
         return self._insert(
@@ -173,7 +177,7 @@ def test_a_database_of_revision_0001_is_upgraded_without_losing_a_survey(
     database = Database(database_url)
     try:
         with database.engine.connect() as connection:
-            assert current_revisions(connection) == head_revisions() == {"0002"}
+            assert current_revisions(connection) == head_revisions() == {"0003"}
             assert connection.execute(text("SELECT count(*) FROM surveys")).scalar_one() == 3
             assert connection.execute(text("SELECT count(*) FROM ticket_events")).scalar_one() == 10
     finally:
@@ -249,10 +253,87 @@ def test_going_back_to_0001_is_refused_while_a_ticket_has_several_surveys(databa
             del copy["id"]
             connection.execute(surveys.insert().values({**copy, "closed_event_id": last_closure}))
         with database.engine.connect() as connection:
+            # to 0002 first: SQLite commits each revision's step (PostgreSQL the whole run), so the
+            # refusal of 0002's step leaves both at 0002
+            command.downgrade(alembic_config(connection), "0002")
+            connection.commit()
             with pytest.raises(RuntimeError, match="1 ticket\\(s\\) have several surveys"):
                 command.downgrade(alembic_config(connection), "0001")
             connection.rollback()
             assert current_revisions(connection) == {"0002"}
             assert connection.execute(select(func.count()).select_from(surveys)).scalar_one() == 4
+    finally:
+        database.dispose()
+
+
+def test_a_database_of_revision_0002_is_upgraded_and_its_late_tickets_escalated_once(
+    database_url: str, make_client: Callable[..., TestClient], clock: Clock
+) -> None:
+    database = Database(database_url)
+    try:
+        with database.engine.connect() as connection:
+            command.upgrade(alembic_config(connection), "0002")
+            connection.commit()
+        with database.engine.begin() as connection:
+            rows = Rows0001(connection)  # the tables as 0002 has them; its new columns are left empty
+            closed = rows.ticket(1, "closed", at(21))
+            rows.event(closed, "resolved", 20, resolution="已更换")
+            rows.event(closed, "closed", 21, feedback="satisfied")
+            late = rows.ticket(2, "in_progress", None)  # answered; its resolution was due at(48)
+            rows.event(late, "customer_contacted", 1)
+            rows.ticket(  # received an hour before the app's clock, at(73): not near
+                3,
+                "received",
+                None,
+                received_at=rows.time(at(72)),
+                first_response_due=rows.time(at(74)),
+                resolution_due=rows.time(at(120)),
+                first_responded_at=None,
+            )
+        client = make_client(database_url=database_url)  # upgrades to the newest revision
+        assert clock.now == at(73)
+
+        def read(number: int) -> dict[str, Any]:
+            response = client.get(f"/v1/tickets/TS-20261120-{number:06d}", headers=headers("agent"))
+            assert response.status_code == 200, response.text
+            result: dict[str, Any] = response.json()
+            return result
+
+        before = [read(number) for number in (1, 2, 3)]
+        assert [(t["escalation_level"], t["overdue"], t["due_soon"]) for t in before] == [
+            (0, False, False),
+            (0, True, False),
+            (0, False, False),
+        ]
+        assert before[1]["resolution"]["escalated_at"] is None and before[1]["owner"] == "王工"
+        assert [event["stage"] for event in before[0]["history"]] == ["resolved", "closed"]
+
+        def sweep() -> list[tuple[str, str, bool]]:
+            with database.session() as session:
+                done = sweep_deadlines(session, now=clock.now, share=0.2)
+            return [(item.ticket_no, item.deadline, item.passed) for item in done]
+
+        assert sweep() == [("TS-20261120-000002", "resolution", True)]  # once, the first sweep after the upgrade
+        assert sweep() == []
+        escalated = read(2)
+        assert escalated["escalation_level"] == 1 and same_time(escalated["resolution"]["escalated_at"], at(73))
+        assert [event["stage"] for event in escalated["history"]] == ["customer_contacted", "deadline_escalated"]
+        assert read(1)["escalation_level"] == read(3)["escalation_level"] == 0
+
+        # back to 0002 and up again: the escalation event stayed, and the column is filled from it
+        with database.engine.connect() as connection:
+            command.downgrade(alembic_config(connection), "0002")
+            connection.commit()
+            assert current_revisions(connection) == {"0002"}
+            columns = {column["name"] for column in inspect(connection).get_columns("tickets")}
+            assert not columns & {"first_response_escalated_at", "resolution_escalated_at"}
+            escalations = "SELECT count(*) FROM ticket_events WHERE stage = 'deadline_escalated'"
+            assert connection.execute(text(escalations)).scalar_one() == 1
+        database.prepare(auto_migrate=True)
+        assert sweep() == []
+        again = read(2)
+        assert again["escalation_level"] == 1 and same_time(again["resolution"]["escalated_at"], at(73))
+        assert again["first_response"]["escalated_at"] is None and len(again["history"]) == 2
+        assert read(3)["escalation_level"] == 0
     finally:
         database.dispose()

@@ -42,6 +42,7 @@ class Record:
     first_response: datetime | None = None
     resolved: datetime | None = None
     survey: tuple[int, int, int, int] | None = None
+    closing_feedback: str | None = None  # the customer's answer at the closure that closed it
 
     def label(self, head: str) -> str:
         code: str = self.ticket[head]["code"]
@@ -67,6 +68,10 @@ def _event(client: TestClient, clock: Clock, record: Record, hours: float, stage
     if stage == "resolved":
         record.first_response = record.first_response or clock.now
         record.resolved = clock.now
+    if stage == "closed":
+        record.closing_feedback = body["feedback"]
+    if stage == "reopened":
+        record.resolved = record.closing_feedback = None
 
 
 def _review(client: TestClient, record: Record, **body: Any) -> None:
@@ -112,6 +117,12 @@ def build_history(client: TestClient, clock: Clock) -> list[Record]:
     _review(client, t2, action="accept")
     _event(client, clock, t2, 3, "customer_contacted")
     _event(client, clock, t2, 10, "resolved", resolution="已道歉")
+    _event(client, clock, t2, 11, "closed", feedback="mostly")
+
+    # closed as satisfied, then reopened: that closure no longer counts
+    _event(client, clock, t3, 2, "resolved", resolution="已补发")
+    _event(client, clock, t3, 3, "closed", feedback="satisfied")
+    _event(client, clock, t3, 30, "reopened", note="补发的也没到")
 
     _review(client, t4, action="correct", subtype="poor_quality", comment="质量问题")
     _event(client, clock, t4, 1, "customer_contacted")
@@ -131,6 +142,11 @@ def _sla_state(due: datetime, done: datetime | None, now: datetime) -> str:
 
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def _confirmation(feedback: list[str]) -> dict[str, Any]:
+    confirmed = sum(code in ("satisfied", "mostly") for code in feedback)
+    return {"closed": len(feedback), "confirmed": confirmed, "rate": confirmed / len(feedback) if feedback else None}
 
 
 def expected_figures(records: list[Record], now: datetime) -> dict[str, Any]:
@@ -158,6 +174,8 @@ def expected_figures(records: list[Record], now: datetime) -> dict[str, Any]:
             }
     reviewed = [r for r in records if r.reviewed]
     surveyed = [r.survey for r in records if r.survey is not None]
+    closures = [(r.label("department"), r.closing_feedback) for r in records if r.closing_feedback is not None]
+    departments = sorted({department for department, _ in closures})
     return {
         "tickets": n,
         "volume": {
@@ -181,6 +199,13 @@ def expected_figures(records: list[Record], now: datetime) -> dict[str, Any]:
             **{
                 name: _mean([float(scores[i]) for scores in surveyed])
                 for i, name in enumerate(("timeliness", "effectiveness", "attitude", "overall"))
+            },
+        },
+        "closure_confirmation": {
+            **_confirmation([feedback for _, feedback in closures]),
+            "by_department": {
+                department: _confirmation([feedback for owner, feedback in closures if owner == department])
+                for department in departments
             },
         },
         "reviewed": len(reviewed),
@@ -222,6 +247,15 @@ def test_monthly_figures_match_counts_computed_from_the_tickets(store_client: Te
     assert october["survey"]["overall"] == 4.0 and november["survey"]["timeliness"] == 2.0
     assert stats["total"]["reviewed"] == 3 and stats["total"]["resolution_rate"] == pytest.approx(3 / 5)
     assert november["repeat_rate"] == pytest.approx(1 / 4)  # t3 repeats t1 (same customer, same category)
+    # t1 satisfied; t2 mostly, t4 not (closed anyway, with a note); t3's closure was reopened
+    assert october["closure_confirmation"] | {"by_department": None} == {
+        "closed": 1,
+        "confirmed": 1,
+        "rate": 1.0,
+        "by_department": None,
+    }
+    assert (november["closure_confirmation"]["closed"], november["closure_confirmation"]["confirmed"]) == (2, 1)
+    assert stats["total"]["closure_confirmation"]["rate"] == pytest.approx(2 / 3)
 
 
 def test_weekly_periods_are_iso_weeks_clipped_to_the_range(store_client: TestClient, clock: Clock) -> None:

@@ -1,0 +1,80 @@
+"""The service's own deadline sweep: a task of the app's lifespan that escalates near and passed
+deadlines (`api.services.deadline_escalation`) every `deadline_sweep_seconds`, the first time
+right after start-up.
+
+Each sweep runs in a worker thread at the app's clock and the configured warning share; what it
+escalates is logged (ticket numbers, no customer data) and counted in the app's metrics. A sweep
+that fails (the database is away) is logged and counted, and the next one runs at the next
+interval. At shutdown the task lets a running sweep finish before the database is closed. Every
+worker process runs its own task; the sweeps do not get in each other's way (the claim of a
+deadline is a single conditional UPDATE), they only repeat the look-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from api.deps import Services
+from api.services.deadline_escalation import Escalation, sweep_deadlines
+
+log = logging.getLogger("api.deadlines")
+LOGGED = 20  # escalations named in a sweep's log line; the others are counted
+
+
+def _reason(error: Exception) -> str:
+    """The error's type and the first line of its message (SQL parameters are never shown: the
+    engines hide them)."""
+    first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+class DeadlineSweeper:
+    """Runs the deadline sweep of one app periodically while the app runs."""
+
+    def __init__(self, services: Services, interval: float) -> None:
+        self.services = services
+        self.interval = interval
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def sweep_once(self) -> list[Escalation]:
+        """One sweep at the app's clock (blocking); a failure is logged and counted, not raised."""
+        services = self.services
+        if services.database is None:
+            return []
+        try:
+            with services.database.session() as session:
+                done = sweep_deadlines(session, now=services.clock(), share=services.settings.deadline_warning_share)
+        except Exception as error:  # the next sweep tries again
+            services.metrics.deadline_sweeps.labels("failed").inc()
+            log.error("deadline sweep failed: %s", _reason(error))
+            return []
+        services.metrics.deadline_sweeps.labels("ok").inc()
+        for escalation in done:
+            services.metrics.deadline_escalations.labels(escalation.deadline, escalation.tier).inc()
+        if done:
+            shown = ", ".join(
+                f"{item.ticket_no} {item.deadline}{' (passed)' if item.passed else ''}" for item in done[:LOGGED]
+            )
+            more = f" and {len(done) - LOGGED} more" if len(done) > LOGGED else ""
+            log.info("escalated %d deadline(s) to the supervisor: %s%s", len(done), shown, more)
+        return done
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            await asyncio.to_thread(self.sweep_once)
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
+            except TimeoutError:
+                continue
+
+    def start(self) -> None:
+        """Start sweeping (in the running event loop)."""
+        self._task = asyncio.create_task(self._run(), name="deadline-sweep")
+
+    async def stop(self) -> None:
+        """Stop after the running sweep, if any, has finished."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task

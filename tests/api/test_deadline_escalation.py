@@ -1,0 +1,327 @@
+"""Deadline escalation: a ticket whose first-response or resolution deadline is near (20 % of its
+window left by default) or passed is escalated to the supervisor once per deadline, by the
+service's own sweep or by `triage sweep`, and shows it (fields, filters, history, metrics).
+
+The app's clock is the test's `Clock` (2026-11-23 10:00 in Shanghai); a complaint like
+`COMPLAINT` is P2: first response due at 12:00 (near from 11:36), resolution 48 h later (near
+from 00:24 on the 25th).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import func, select, text
+from typer.testing import CliRunner
+
+from api.cli import app as cli
+from api.db import Database
+from api.services.deadline_escalation import Escalation, escalate, sweep_deadlines
+from api.services.deadlines import FIRST_RESPONSE, RESOLUTION, warning_time
+from api.settings import Settings
+from api.tables import Ticket, TicketEvent
+from model.taxonomy import Taxonomy
+
+from .conftest import Clock, TestClient, create_ticket, headers
+
+SHARE = 0.2
+runner = CliRunner()
+
+
+def read(client: TestClient, ticket_no: str) -> dict[str, Any]:
+    response = client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent"))
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def listed(client: TestClient, query: str) -> list[str]:
+    response = client.get(f"/v1/tickets?{query}", headers=headers("agent"))
+    assert response.status_code == 200, response.text
+    return [item["ticket_no"] for item in response.json()["items"]]
+
+
+def sweep(client: TestClient, clock: Clock, share: float = SHARE) -> list[Escalation]:
+    """One sweep on the app's database at the app's clock."""
+    database = client.app.state.services.database  # type: ignore[attr-defined]
+    with database.session() as session:
+        result: list[Escalation] = sweep_deadlines(session, now=clock.now, share=share)
+    return result
+
+
+def post_event(client: TestClient, ticket_no: str, **event: Any) -> dict[str, Any]:
+    response = client.post(f"/v1/tickets/{ticket_no}/events", json=event, headers=headers("agent"))
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def escalations(ticket: dict[str, Any]) -> list[dict[str, Any]]:
+    return [event for event in ticket["history"] if event["stage"] == "deadline_escalated"]
+
+
+def test_the_warning_time_leaves_the_configured_share_of_each_window(taxonomy: Taxonomy) -> None:
+    received = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    lead = {  # tier → minutes before the first response and the resolution are due (README)
+        "P1": (12, 4 * 60 + 48),
+        "P2": (24, 9 * 60 + 36),
+        "P3": (48, 14 * 60 + 24),
+    }
+    for code, (first, resolution) in lead.items():
+        tier = taxonomy.tiers[code]
+        for hours, minutes in ((tier.first_response_hours, first), (tier.resolution_hours, resolution)):
+            due = received + timedelta(hours=hours)
+            assert due - warning_time(received, due, SHARE) == timedelta(minutes=minutes)
+    due = received + timedelta(hours=2)
+    assert warning_time(received, due, 0.0) == due  # share 0: only once the deadline has passed
+
+
+def test_a_near_deadline_is_escalated_once_and_shown_on_the_ticket(store_client: TestClient, clock: Clock) -> None:
+    ticket = create_ticket(store_client)
+    number = ticket["ticket_no"]
+    etag = store_client.get(f"/v1/tickets/{number}", headers=headers("agent")).headers["ETag"]
+    assert ticket["tier"]["code"] == "P2"
+    assert ticket["first_response"]["warn_at"] == "2026-11-23T11:36:00+08:00"
+    assert ticket["resolution"]["warn_at"] == "2026-11-25T00:24:00+08:00"
+    assert (ticket["due_soon"], ticket["escalation_level"], ticket["escalated_at"]) == (False, 0, None)
+
+    clock.advance(minutes=95)  # 25 minutes left: not near yet
+    assert sweep(store_client, clock) == []
+    assert read(store_client, number)["due_soon"] is False and listed(store_client, "due_soon=true") == []
+
+    clock.advance(minutes=2)  # 23 minutes left of 120: near
+    shown = read(store_client, number)
+    assert shown["due_soon"] is True and shown["overdue"] is False and shown["escalation_level"] == 0
+    assert listed(store_client, "due_soon=true") == [number] and listed(store_client, "escalated=true") == []
+    done = sweep(store_client, clock)
+    assert [(item.ticket_no, item.deadline, item.tier, item.passed) for item in done] == [
+        (number, "first_response", "P2", False)
+    ]
+    assert sweep(store_client, clock) == []  # once per deadline, not on every sweep
+    escalated = read(store_client, number)
+    assert escalated["escalation_level"] == 1 and escalated["escalated_at"] == "2026-11-23T11:37:00+08:00"
+    assert escalated["first_response"]["escalated_at"] == "2026-11-23T11:37:00+08:00"
+    assert escalated["resolution"]["escalated_at"] is None
+    assert escalated["status"]["code"] == "received" and escalated["owner"] is None  # the status stays
+    (event,) = escalations(escalated)
+    assert event["stage_name"] == "时限升级至主管" and event["actor"] == "deadline-sweep"
+    assert event["from_status"] == "received" and event["at"] == "2026-11-23T11:37:00+08:00"
+    assert event["deadline"] == {"code": "first_response", "name": "首次响应"}
+    assert event["due"] == "2026-11-23T12:00:00+08:00" and event["deadline_passed"] is False
+    # its history changed, so did its ETag: a page based on the old one is told to reload
+    assert store_client.get(f"/v1/tickets/{number}", headers=headers("agent")).headers["ETag"] != etag
+    assert listed(store_client, "escalated=true") == [number] and listed(store_client, "escalated=false") == []
+    assert listed(store_client, "escalated=true&due_soon=true") == [number]
+
+    clock.advance(minutes=30)  # the first response is overdue now: not escalated again
+    assert sweep(store_client, clock) == []
+    overdue = read(store_client, number)
+    assert (overdue["overdue"], overdue["due_soon"]) == (True, False)
+    assert listed(store_client, "due_soon=true") == [] and listed(store_client, "due_soon=false") == [number]
+
+    post_event(store_client, number, stage="customer_contacted")
+    clock.now = datetime(2026, 11, 24, 16, 25, tzinfo=UTC)  # 00:25 on the 25th: the resolution is near
+    assert listed(store_client, "due_soon=true") == [number]
+    assert [(item.deadline, item.passed) for item in sweep(store_client, clock)] == [("resolution", False)]
+    final = read(store_client, number)
+    assert [event["deadline"]["code"] for event in escalations(final)] == ["first_response", "resolution"]
+    assert escalations(final)[1]["from_status"] == "customer_contacted"
+    assert final["escalated_at"] == "2026-11-23T11:37:00+08:00"  # the first escalation
+    assert final["resolution"]["escalated_at"] == "2026-11-25T00:25:00+08:00"
+
+
+def test_met_deadlines_and_closed_tickets_are_not_escalated(store_client: TestClient, clock: Clock) -> None:
+    answered = create_ticket(store_client)["ticket_no"]
+    closed = create_ticket(store_client, customer_id="C-2002")["ticket_no"]
+    clock.advance(minutes=30)
+    post_event(store_client, answered, stage="customer_contacted")
+    post_event(store_client, closed, stage="resolved", resolution="已上门维修")
+    post_event(store_client, closed, stage="closed", feedback="satisfied")
+    clock.advance(hours=10)  # both first responses are past due, but were met in time
+    assert sweep(store_client, clock) == []
+    clock.advance(days=5)  # both resolutions are past due: the closed ticket's does not count
+    done = sweep(store_client, clock)
+    assert [(item.ticket_no, item.deadline, item.passed) for item in done] == [(answered, "resolution", True)]
+    assert escalations(read(store_client, closed)) == []
+    assert listed(store_client, "escalated=false") == [closed]
+
+    # reopened after its resolution deadline, the closed ticket is overdue and escalated
+    post_event(store_client, closed, stage="reopened", note="又坏了")
+    assert [(item.ticket_no, item.deadline, item.passed) for item in sweep(store_client, clock)] == [
+        (closed, "resolution", True)
+    ]
+    assert escalations(read(store_client, closed))[0]["from_status"] == "reopened"
+
+
+def test_a_review_that_changes_the_tier_moves_the_warning_but_does_not_escalate_twice(
+    store_client: TestClient, clock: Clock
+) -> None:
+    number = create_ticket(store_client)["ticket_no"]  # P2: first response near at 11:36
+    clock.advance(minutes=50)
+    assert sweep(store_client, clock) == []
+    corrected = store_client.post(
+        f"/v1/tickets/{number}/review", json={"action": "correct", "tier": "P1"}, headers=headers("agent")
+    ).json()
+    assert corrected["first_response"]["warn_at"] == "2026-11-23T10:48:00+08:00"  # P1: 1 h, 12 min before
+    assert corrected["overdue"] is False and corrected["due_soon"] is True
+    assert [(item.deadline, item.tier) for item in sweep(store_client, clock)] == [("first_response", "P1")]
+    clock.advance(minutes=30)  # past the P1 due time
+    assert sweep(store_client, clock) == []
+    assert len(escalations(read(store_client, number))) == 1
+
+
+def test_a_deadline_met_after_the_sweep_picked_it_is_not_escalated(store_client: TestClient, clock: Clock) -> None:
+    number = create_ticket(store_client)["ticket_no"]
+    clock.advance(hours=3)  # the first response is overdue: a sweep would pick it
+    database: Database = store_client.app.state.services.database  # type: ignore[attr-defined]
+    with database.session() as session:
+        ticket_id, revision = session.execute(
+            select(Ticket.id, Ticket.revision).where(Ticket.ticket_no == number)
+        ).one()
+    post_event(store_client, number, stage="customer_contacted")  # an agent answers meanwhile
+    with database.session() as session:
+        assert escalate(session, ticket_id=ticket_id, deadline=FIRST_RESPONSE, now=clock.now, share=SHARE) is None
+        events = select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
+        assert session.scalar(events) == 1  # the agent's
+        assert (
+            session.scalar(select(Ticket.revision).where(Ticket.id == ticket_id)) == revision + 1
+        )  # the agent's event
+        assert escalate(session, ticket_id=ticket_id, deadline=RESOLUTION, now=clock.now, share=SHARE) is None
+    assert escalations(read(store_client, number)) == []
+
+
+def test_sweeps_running_at_once_escalate_each_deadline_once(
+    store_client: TestClient, clock: Clock, database_url: str
+) -> None:
+    numbers = {create_ticket(store_client, customer_id=f"C-{index}")["ticket_no"] for index in range(12)}
+    clock.advance(hours=3)  # every first response overdue
+    results: list[list[Escalation]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def worker() -> None:
+        database = Database(database_url)  # a process of its own would have its own engine
+        try:
+            start.wait()
+            with database.session() as session:
+                results.append(sweep_deadlines(session, now=clock.now, share=SHARE))
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finally:
+            database.dispose()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    escalated = [item.ticket_no for result in results for item in result]
+    assert sorted(escalated) == sorted(numbers)  # each once, whichever sweep got it
+    for number in numbers:
+        assert len(escalations(read(store_client, number))) == 1
+
+
+def test_the_service_sweeps_by_itself_and_counts_what_it_escalated(
+    make_client: Callable[..., TestClient], clock: Clock
+) -> None:
+    client = make_client(deadline_sweep_seconds=0.05)
+    number = create_ticket(client)["ticket_no"]
+    clock.advance(minutes=100)
+    deadline = time.monotonic() + 20
+    while not escalations(read(client, number)):
+        assert time.monotonic() < deadline, "the service's sweep did not escalate the near deadline"
+        time.sleep(0.05)
+    time.sleep(0.3)  # a few more sweeps: nothing more to escalate
+    assert len(escalations(read(client, number))) == 1
+    metrics = client.get("/metrics").text
+    assert 'triage_deadline_escalations_total{deadline="first_response",tier="P2"} 1.0' in metrics
+    swept = next(line for line in metrics.splitlines() if line.startswith('triage_deadline_sweeps_total{outcome="ok"}'))
+    assert float(swept.split()[-1]) >= 2
+
+
+def test_a_failed_sweep_is_logged_and_the_next_one_goes_on(
+    make_client: Callable[..., TestClient], clock: Clock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client(deadline_sweep_seconds=0.05)
+    number = create_ticket(client)["ticket_no"]
+    database: Database = client.app.state.services.database  # type: ignore[attr-defined]
+    with database.engine.begin() as connection:  # the events table goes away for a moment
+        connection.execute(text("ALTER TABLE ticket_events RENAME TO ticket_events_away"))
+    clock.advance(minutes=100)
+    deadline = time.monotonic() + 20
+    while "deadline sweep failed" not in caplog.text:
+        assert time.monotonic() < deadline, "no failed sweep was logged"
+        time.sleep(0.05)
+    with database.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE ticket_events_away RENAME TO ticket_events"))
+    while not escalations(read(client, number)):
+        assert time.monotonic() < deadline, "the sweeps did not go on after the failure"
+        time.sleep(0.05)
+    assert "OperationalError" in caplog.text
+    failed = 'triage_deadline_sweeps_total{outcome="failed"}'
+    assert any(line.startswith(failed) for line in client.get("/metrics").text.splitlines())
+    # the failed sweeps wrote nothing half: the one escalation is whole
+    shown = read(client, number)
+    assert len(escalations(shown)) == 1 and shown["first_response"]["escalated_at"] is not None
+
+
+def test_triage_sweep_escalates_once_for_cron(
+    make_client: Callable[..., TestClient], clock: Clock, database_url: str
+) -> None:
+    clock.now = datetime.now(UTC) - timedelta(hours=3)  # the command sweeps at the real time
+    client = make_client(database_url=database_url)
+    late = create_ticket(client)["ticket_no"]  # P2: its first response has been due for an hour
+    clock.now = datetime.now(UTC)
+    fresh = create_ticket(client, customer_id="C-2002")["ticket_no"]
+    first = runner.invoke(cli, ["sweep", "--database-url", database_url])
+    assert first.exit_code == 0, first.output
+    assert f"{late} P2: first_response due" in first.output and "(passed)" in first.output
+    assert "escalated 1 deadline(s) to the supervisor (warning at 20 % of the window left)" in first.output
+    assert fresh not in first.output
+    again = runner.invoke(cli, ["sweep", "--database-url", database_url])
+    assert again.exit_code == 0 and "no deadline to escalate" in again.output
+    (event,) = escalations(read(client, late))
+    assert event["actor"] == "deadline-sweep" and event["deadline_passed"] is True
+    assert escalations(read(client, fresh)) == []
+
+
+def test_triage_sweep_refuses_a_database_it_does_not_know(tmp_path: Path) -> None:
+    (tmp_path / "empty.db").touch()
+    result = runner.invoke(cli, ["sweep", "--database-url", f"sqlite:///{tmp_path / 'empty.db'}"])
+    assert result.exit_code == 1 and "alembic" in result.output
+    missing = runner.invoke(cli, ["sweep", "--database-url", f"sqlite:///{tmp_path / 'typo' / 'triage.db'}"])
+    assert missing.exit_code == 1 and "no SQLite database at" in missing.output
+    assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize(
+    ("query", "field"), [("due_soon=maybe", "due_soon"), ("escalated=2", "escalated"), ("overdue=x", "overdue")]
+)
+def test_bad_deadline_filters_are_422_naming_the_parameter(client: TestClient, query: str, field: str) -> None:
+    response = client.get(f"/v1/tickets?{query}", headers=headers("agent"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", field]
+
+
+def test_the_sweep_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings()
+    assert (defaults.deadline_warning_share, defaults.deadline_sweep_seconds) == (0.2, 60)
+    monkeypatch.setenv("TRIAGE_DEADLINE_WARNING_SHARE", "0.25")
+    monkeypatch.setenv("TRIAGE_DEADLINE_SWEEP_SECONDS", "0")
+    configured = Settings()
+    assert (configured.deadline_warning_share, configured.deadline_sweep_seconds) == (0.25, 0)
+    for name, value in (
+        ("deadline_warning_share", 1.0),
+        ("deadline_warning_share", -0.1),
+        ("deadline_sweep_seconds", -1),
+    ):
+        with pytest.raises(ValidationError, match=name):
+            Settings(**{name: value})
