@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -110,8 +110,12 @@ def export_command(
         fail(str(error))
     now = datetime.now(settings.zone)
     start, end = day_bounds(first, last, settings.zone)
-    with ticket_session(settings) as session:
-        rows = ticket_rows(session, start=start, end=end, all_tickets=all_tickets, zone=settings.zone, now=now)
+    with (
+        ticket_session(settings) as session,
+        closing(
+            ticket_rows(session, start=start, end=end, all_tickets=all_tickets, zone=settings.zone, now=now)
+        ) as rows,
+    ):
         try:
             result = write_export(out, rows, taxonomy=None if all_tickets else taxonomy, overwrite=force)
         except FileExistsError as error:

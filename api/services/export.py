@@ -23,7 +23,7 @@ with that closure (satisfied / mostly / not), empty unless the ticket is closed.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -113,8 +113,11 @@ def export_row(
 
 def ticket_rows(
     session: Session, *, start: datetime, end: datetime, all_tickets: bool, zone: tzinfo, now: datetime
-) -> Iterator[dict[str, str]]:
-    """Export rows of the tickets received in [start, end), oldest first (reviewed ones only by default)."""
+) -> Generator[dict[str, str]]:
+    """Export rows of the tickets received in [start, end), oldest first (reviewed ones only by default).
+
+    Rows are streamed: close the generator when not reading it to the end.
+    """
     earlier = aliased(Ticket)
     closure = aliased(TicketEvent)
     statement = (
@@ -129,8 +132,11 @@ def ticket_rows(
     )
     if not all_tickets:
         statement = statement.where(Ticket.reviewed_at.is_not(None))
-    for ticket, survey, repeat_of, closed in session.execute(statement):
-        yield export_row(ticket, survey, repeat_of, closure=closed, zone=zone, now=now)
+    # Closing the generator (`contextlib.closing`) closes the result, and with it PostgreSQL's
+    # server-side cursor, when the writer fails halfway.
+    with session.execute(statement) as result:
+        for ticket, survey, repeat_of, closed in result:
+            yield export_row(ticket, survey, repeat_of, closure=closed, zone=zone, now=now)
 
 
 def write_export(
