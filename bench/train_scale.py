@@ -1,0 +1,171 @@
+"""Training-time benchmark: how the fit's time and memory grow with the number of rows.
+
+Run: `nice -n 10 python bench/train_scale.py [--rows 2000 10000 30000 100000] [--set C=0.5 ...]`.
+
+The rows: the real training split (/work/shared/data/complaints_train.csv, 2,230 rows), read as
+`triage train` reads it, resampled to N rows in memory (never written anywhere). Up to 2,230 rows
+are a random subset of the real rows; beyond that every extra row is a real row with light
+perturbation, so that a large file still has new texts and a growing vocabulary: with
+probability ½ one of its clauses is replaced by a clause of another row of the same subtype,
+then one to three characters are deleted and, with probability ⅓, two neighbours swapped. The
+labels are the source row's. Without the shared data, data/sample_complaints.csv stands in.
+As `triage train` does, the team corpus (`training.train.TEAM_CORPUS`, 2,112 rows) trains beside
+the N rows without calibrating.
+
+Each N runs in a fresh process (so that the peak resident memory is that size's own), which
+times, after jieba's dictionary is loaded:
+
+- normalise: `model.text.normalise` (normalisation and masking) of every text, once;
+- tokenise: jieba over every normalised text (`model.tokenize.tokenize`), measured on its own;
+- features: the fit's TF-IDF step less the tokenise time (the features segment the texts again);
+- then each sub-step of `ComplaintClassifier.fit`, timed through its `progress` callback and
+  summed per head: all the linear models of the head (its calibrated head and the models that give
+  its out-of-fold probabilities), and the final temperatures and confidence maps ("calibration");
+
+and prints one row per N: seconds per step, the total (normalise + fit), the peak RSS, and the
+size of the feature matrix. `--set NAME=VALUE` passes classifier parameters (Python literals).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import random
+import re
+import resource
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from model import tokenize as tokenizer_module  # noqa: E402
+from model.classifier import HEADS, ComplaintClassifier  # noqa: E402
+from model.taxonomy import load_taxonomy  # noqa: E402
+from model.text import normalise  # noqa: E402
+from training.data import LabeledRow, load_datasets  # noqa: E402
+from training.train import DEFAULT_SAMPLE, TEAM_CORPUS  # noqa: E402
+
+SHARED_TRAIN = ROOT.parent / "shared" / "data" / "complaints_train.csv"
+COLUMNS = ("normalise", "tokenise", "features", "category", "subtype", "tier", "calibration")
+_CLAUSE = re.compile(r"(?<=[，。！？；,.!?;\s])")
+
+
+def resample(rows: list[LabeledRow], n: int, seed: int) -> list[LabeledRow]:
+    """`n` rows made from `rows`: a random subset up to len(rows), perturbed copies beyond."""
+    rng = random.Random(seed)
+    shuffled = rows[:]
+    rng.shuffle(shuffled)
+    if n <= len(rows):
+        return shuffled[:n]
+    clauses: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        clauses[row.subtype].extend(piece for piece in _CLAUSE.split(row.text) if piece)
+    made = list(shuffled)
+    while len(made) < n:
+        source = rng.choice(rows)
+        pieces = [piece for piece in _CLAUSE.split(source.text) if piece]
+        if len(pieces) > 1 and rng.random() < 0.5:
+            pieces[rng.randrange(len(pieces))] = rng.choice(clauses[source.subtype])
+        chars = list("".join(pieces))
+        for _ in range(rng.randint(1, 3)):
+            if len(chars) > 8:
+                del chars[rng.randrange(len(chars))]
+        if len(chars) > 8 and rng.random() < 1 / 3:
+            i = rng.randrange(len(chars) - 1)
+            chars[i], chars[i + 1] = chars[i + 1], chars[i]
+        made.append(LabeledRow("".join(chars), source.category, source.subtype, source.tier, source.demand))
+    return made
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_one(n: int, seed: int, params: dict[str, Any]) -> dict[str, Any]:
+    """Time one training of `n` rows (plus the team corpus) in this process."""
+    taxonomy = load_taxonomy()
+    source = SHARED_TRAIN if SHARED_TRAIN.exists() else DEFAULT_SAMPLE
+    rows = resample(load_datasets([source], taxonomy).rows, n, seed)
+    corpus = load_datasets(list(TEAM_CORPUS), taxonomy).rows
+    every = [*rows, *corpus]
+    tokenizer_module.configure()
+    seconds: dict[str, float] = defaultdict(float)
+
+    start = time.perf_counter()
+    texts = [normalise(row.text) for row in every]
+    seconds["normalise"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for text in texts:
+        tokenizer_module.tokenize(text)
+    seconds["tokenise"] = time.perf_counter() - start
+
+    classifier = ComplaintClassifier(
+        subtype_categories={code: subtype.category for code, subtype in taxonomy.subtypes.items()},
+        cue_groups=dict(taxonomy.tier_cues),
+        **params,
+    )
+    current = [""]
+    began = [time.perf_counter()]
+
+    def progress(step: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if current[0]:
+            seconds[current[0]] += now - began[0]
+        current[0] = step.split()[0] if step.split()[0] in HEADS else step
+        began[0] = now
+
+    fit_start = time.perf_counter()
+    classifier.fit(texts, [row.labels for row in every], [True] * len(rows) + [False] * len(corpus), progress)
+    fit = time.perf_counter() - fit_start
+    seconds["features"] -= seconds["tokenise"]
+    base = classifier.features_.transform(texts[:1])
+    return {
+        "rows": n,
+        "corpus": len(corpus),
+        "seconds": dict(seconds),
+        "total": seconds["normalise"] + fit,
+        "peak_rss_mib": peak_rss_mib(),
+        "features": base.shape[1],
+        "fit": "nested" if len(every) <= classifier.nested_max_rows else "cross",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[2000, 10000, 30000, 100000])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a classifier parameter")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child process: one size, JSON out
+    args = parser.parse_args()
+    params = {name: ast.literal_eval(value) for name, value in (item.split("=", 1) for item in args.set)}
+    if args.one is not None:
+        print(json.dumps(run_one(args.one, args.seed, params)))
+        return
+
+    print(f"seconds per step; {' '.join(args.set) or 'default parameters'}; + team corpus rows (train only)")
+    heading = ["rows", "fit", *COLUMNS, "total", "peak RSS", "features"]
+    print(" | ".join(heading))
+    print("|".join("---" for _ in heading))
+    for n in args.rows:
+        command = [sys.executable, __file__, "--one", str(n), "--seed", str(args.seed)]
+        command += [item for value in args.set for item in ("--set", value)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"{n:,}: failed\n{done.stderr[-2000:]}", flush=True)
+            continue
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        cells = [f"{n:,} + {result['corpus']:,}", result["fit"]]
+        cells += [f"{result['seconds'].get(name, 0.0):.1f}" for name in COLUMNS]
+        cells += [f"{result['total']:.0f} s", f"{result['peak_rss_mib']:,.0f} MiB", f"{result['features']:,}"]
+        print(" | ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()
