@@ -25,6 +25,12 @@ times, after jieba's dictionary is loaded:
 
 and prints one row per N: seconds per step, the total (normalise + fit), the peak RSS, and the
 size of the feature matrix. `--set NAME=VALUE` passes classifier parameters (Python literals).
+
+`--compare-fits N` instead checks that the fit for large files (above `nested_max_rows`) is no
+worse than the nested one at the size where it takes over: the 5-fold CV of bench/cv_search.py
+(seed 0), each fold's training part resampled as above to N rows (perturbed copies of that part
+only, never of the held-out fold) plus the team corpus, fitted both ways and scored on the real
+held-out texts (macro-F1, accuracy, ECE per head).
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from sklearn.model_selection import StratifiedKFold  # noqa: E402
 
 from model import tokenize as tokenizer_module  # noqa: E402
 from model.classifier import HEADS, ComplaintClassifier  # noqa: E402
@@ -137,14 +146,59 @@ def run_one(n: int, seed: int, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def compare_fits(n: int, seed: int) -> None:
+    """Print the CV figures of the nested and the cross fit on `n` resampled rows per fold."""
+    import cv_search  # beside this file
+
+    taxonomy = load_taxonomy()
+    split = cv_search.load_split("train")
+    rows = [LabeledRow(text, *labels) for text, labels in zip(split.texts, zip(*split.labels.values()))]
+    corpus = load_datasets(list(TEAM_CORPUS), taxonomy).rows
+    labels = np.array([row.labels for row in rows], dtype=object)
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(split.texts, split.labels["subtype"]))
+    print(f"{n:,} resampled training rows per fold + {len(corpus):,} of the team corpus")
+    print(cv_search.header())
+    for name, nested_max_rows in (("cross", 0), ("nested", 10**9)):
+        start = time.perf_counter()
+        pred = np.empty((len(rows), 3), dtype=object)
+        conf = np.zeros((len(rows), 3))
+        for train_idx, test_idx in folds:
+            every = [*resample([rows[i] for i in train_idx], n, seed), *corpus]
+            classifier = ComplaintClassifier(
+                subtype_categories={code: subtype.category for code, subtype in taxonomy.subtypes.items()},
+                cue_groups=dict(taxonomy.tier_cues),
+                nested_max_rows=nested_max_rows,
+            ).fit(
+                [normalise(row.text) for row in every],
+                [row.labels for row in every],
+                calibrate_on=[True] * n + [False] * len(corpus),
+            )
+            heads = classifier.predict_heads([split.texts[i] for i in test_idx])
+            decoded = np.array(classifier.decode(heads), dtype=object)
+            pred[test_idx] = decoded
+            for j, head in enumerate(HEADS):
+                column = {code: k for k, code in enumerate(heads[head].classes)}
+                chosen = [column[code] for code in decoded[:, j]]
+                conf[test_idx, j] = heads[head].proba[np.arange(len(test_idx)), chosen]
+        scores = {
+            head: cv_search.fold_scores(labels[:, j].astype(str), pred[:, j], conf[:, j], folds)
+            for j, head in enumerate(HEADS)
+        }
+        print(cv_search.format_row(f"{name} fit", scores, True, time.perf_counter() - start), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[2000, 10000, 30000, 100000])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a classifier parameter")
+    parser.add_argument("--compare-fits", type=int, metavar="N", help="CV of both fits on N rows per fold")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child process: one size, JSON out
     args = parser.parse_args()
     params = {name: ast.literal_eval(value) for name, value in (item.split("=", 1) for item in args.set)}
+    if args.compare_fits is not None:
+        compare_fits(args.compare_fits, args.seed)
+        return
     if args.one is not None:
         print(json.dumps(run_one(args.one, args.seed, params)))
         return

@@ -43,6 +43,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -62,6 +63,9 @@ LENGTH_EDGES = (0, 12, 20, 32, 50, 80, 130, 200)
 # Fewer rows to calibrate on than this and the temperatures are fitted on every row instead: a
 # temperature fitted on a handful of rows swings to its bounds.
 MIN_CALIBRATION_ROWS = 200
+# Up to this many training rows, the out-of-fold predictions come from a nested cross-validation
+# (`ComplaintClassifier.nested_max_rows`).
+NESTED_MAX_ROWS = 10_000
 # Temperatures are searched within [e^-2, e^2].
 _LOG_T_BOUNDS = (-2.0, 2.0)
 
@@ -223,7 +227,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         recalibrate: bool = True,
         tier_subtype_weight: float = 1.0,
         tier_length_weight: float = 0.5,
-        nested_max_rows: int = 10_000,
+        nested_max_rows: int = NESTED_MAX_ROWS,
     ) -> None:
         self.subtype_categories = subtype_categories
         self.word_ngram_range = word_ngram_range
@@ -241,6 +245,11 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         self.tier_subtype_weight = tier_subtype_weight
         self.tier_length_weight = tier_length_weight
         self.nested_max_rows = nested_max_rows
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; a model saved before `nested_max_rows` existed was fitted the nested way."""
+        state.setdefault("nested_max_rows", NESTED_MAX_ROWS)
+        super().__setstate__(state)
 
     # ------------------------------------------------------------------ fitting
     def _folds(self, labels: NDArray[np.str_]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pickle
 import random
 
 import numpy as np
@@ -207,3 +208,14 @@ def test_the_fit_reports_each_sub_step_as_it_begins(
     for head in HEADS:
         np.testing.assert_allclose(heads[head].proba.sum(axis=1), 1.0)
     assert (fitted.predict(texts) == np.array([row.labels for row in sample_rows])).mean(axis=0).min() > 0.8
+
+
+def test_a_model_pickled_before_nested_max_rows_reports_its_parameters(sample_model: TriageModel) -> None:
+    # Versions in a registry were saved before the parameter existed; the API describes them.
+    state = pickle.loads(pickle.dumps(sample_model.classifier)).__dict__.copy()
+    del state["nested_max_rows"]
+    old = ComplaintClassifier.__new__(ComplaintClassifier)
+    old.__setstate__(state)
+    assert old.get_params()["nested_max_rows"] == 10_000
+    texts = ["买的热水器用了两天就漏电"]
+    assert old.predict(texts).tolist() == sample_model.classifier.predict(texts).tolist()
