@@ -203,11 +203,12 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
     nested_max_rows:
         up to this many training rows, the out-of-fold predictions (the tier head's subtype
         features, the final calibration) come from separately fitted heads, each calibrated by
-        its own inner cross-validation: 4 + 2k + 2k(k + 1) + k² linear models with k folds (102
-        with 5). Above it, they come from the folds of the heads' own calibration, which are
-        the same k splits of the rows: 3k + 2 models (17), about five times less work, at the
-        price of each temperature being fitted on the out-of-fold predictions that it then
-        scales (one number fitted on thousands of rows: no visible bias).
+        its own inner cross-validation: (3k + 2)(k + 1) linear models with k folds (102 with
+        5). Above it, they come from the fold models of the heads' own calibration, the same k
+        splits of the rows: 3k + 2 models (17), k + 1 times fewer, at the price of each
+        temperature being fitted on the out-of-fold predictions that it then scales (one number
+        fitted on thousands of rows) and of the subtype's out-of-fold probabilities coming from
+        one fold model, not an average of k.
     """
 
     def __init__(
