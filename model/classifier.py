@@ -28,6 +28,11 @@ The design and its defaults were chosen by 5-fold cross-validation on the traini
 - tier: the same features plus out-of-fold subtype probabilities (stacking) and a one-hot bin of
   the text length (mild P3 complaints are short, P1 ones long).
 
+The out-of-fold predictions come from heads fitted apart, in a nested cross-validation, up to
+`nested_max_rows` training rows (10,000: 102 linear models with five folds); above it, from the
+fold models of the heads' own calibration (17 models), so that a monthly file of 100,000 rows
+trains in minutes rather than hours (bench/train_scale.py). Every LinearSVC uses the dual solver.
+
 The fitted heads are kept as `StackedHead`s (each head's calibrated models in one matrix), which
 give scikit-learn's probabilities without its per-call input checks.
 """
@@ -38,13 +43,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.optimize import minimize, minimize_scalar
-from scipy.special import expit, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin
+from scipy.special import expit, logsumexp, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
@@ -57,8 +63,16 @@ LENGTH_EDGES = (0, 12, 20, 32, 50, 80, 130, 200)
 # Fewer rows to calibrate on than this and the temperatures are fitted on every row instead: a
 # temperature fitted on a handful of rows swings to its bounds.
 MIN_CALIBRATION_ROWS = 200
+# Up to this many training rows, the out-of-fold predictions come from a nested cross-validation
+# (`ComplaintClassifier.nested_max_rows`).
+NESTED_MAX_ROWS = 10_000
 # Temperatures are searched within [e^-2, e^2].
 _LOG_T_BOUNDS = (-2.0, 2.0)
+
+FitProgress = Callable[[str, int, int], None]
+"""`progress(step, done, total)` of `ComplaintClassifier.fit`: called as each sub-step of the fit
+begins, with its name, how many of the `total` sub-steps are done, and once more at the end as
+("done", total, total)."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +101,17 @@ class StackedHead:
     def of(cls, head: CalibratedClassifierCV) -> StackedHead:
         """The stack of a fitted `CalibratedClassifierCV` of linear models, method "temperature"."""
         models = head.calibrated_classifiers_
+        return cls.of_models(
+            [model.estimator for model in models], [float(model.calibrators[0].beta_) for model in models]
+        )
+
+    @classmethod
+    def of_models(cls, models: Sequence[LinearSVC], betas: Sequence[float]) -> StackedHead:
+        """The stack of fitted linear models (same classes) with their inverse temperatures."""
         return cls(
-            np.ascontiguousarray(np.hstack([model.estimator.coef_.T for model in models])),
-            np.concatenate([model.estimator.intercept_ for model in models]),
-            np.array([float(model.calibrators[0].beta_) for model in models]),
+            np.ascontiguousarray(np.hstack([model.coef_.T for model in models])),
+            np.concatenate([model.intercept_ for model in models]),
+            np.asarray(betas, dtype=np.float64),
         )
 
     def class_weights(self, index: int) -> NDArray[np.float64]:
@@ -179,6 +200,15 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
     tier_subtype_weight, tier_length_weight:
         weights of the (out-of-fold) subtype probabilities and of the text-length bins among the
         tier head's features (0 leaves the length bins out).
+    nested_max_rows:
+        up to this many training rows, the out-of-fold predictions (the tier head's subtype
+        features, the final calibration) come from separately fitted heads, each calibrated by
+        its own inner cross-validation: (3k + 2)(k + 1) linear models with k folds (102 with
+        5). Above it, they come from the fold models of the heads' own calibration, the same k
+        splits of the rows: 3k + 2 models (17), k + 1 times fewer, at the price of each
+        temperature being fitted on the out-of-fold predictions that it then scales (one number
+        fitted on thousands of rows) and of the subtype's out-of-fold probabilities coming from
+        one fold model, not an average of k.
     """
 
     def __init__(
@@ -198,6 +228,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         recalibrate: bool = True,
         tier_subtype_weight: float = 1.0,
         tier_length_weight: float = 0.5,
+        nested_max_rows: int = NESTED_MAX_ROWS,
     ) -> None:
         self.subtype_categories = subtype_categories
         self.word_ngram_range = word_ngram_range
@@ -214,6 +245,12 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         self.recalibrate = recalibrate
         self.tier_subtype_weight = tier_subtype_weight
         self.tier_length_weight = tier_length_weight
+        self.nested_max_rows = nested_max_rows
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; a model saved before `nested_max_rows` existed was fitted the nested way."""
+        state.setdefault("nested_max_rows", NESTED_MAX_ROWS)
+        super().__setstate__(state)
 
     # ------------------------------------------------------------------ fitting
     def _folds(self, labels: NDArray[np.str_]) -> int:
@@ -221,16 +258,25 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         _, counts = np.unique(labels, return_counts=True)
         return max(2, min(self.calibration_folds, int(counts.min())))
 
+    def _svc(self, C: float) -> LinearSVC:
+        # The dual solver, always: "auto" switches to the primal one once the rows outnumber the
+        # features, which is 10–30 times slower on these features. liblinear shuffles: fix it.
+        return LinearSVC(C=C, class_weight=self.class_weight, dual=True, random_state=0)
+
     def _head(self, C: float, labels: NDArray[np.str_], ensemble: bool) -> CalibratedClassifierCV:
         return CalibratedClassifierCV(
-            LinearSVC(C=C, class_weight=self.class_weight, random_state=0),  # liblinear shuffles: fix it
+            self._svc(C),
             method="temperature",
             cv=self._folds(labels),
             ensemble=ensemble,
         )
 
     def fit(
-        self, X: Sequence[str], y: Sequence[Sequence[str]], calibrate_on: Sequence[bool] | None = None
+        self,
+        X: Sequence[str],
+        y: Sequence[Sequence[str]],
+        calibrate_on: Sequence[bool] | None = None,
+        progress: FitProgress | None = None,
     ) -> ComplaintClassifier:
         """Learn from normalised texts `X` and label rows `y` = (category, subtype, tier).
 
@@ -240,6 +286,9 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         heads without making the probabilities over-confident. With fewer than
         `MIN_CALIBRATION_ROWS` flagged rows, every row calibrates (`calibration_rows_` says how
         many did).
+
+        `progress` (see `FitProgress`) is told as each sub-step begins: the features, each head,
+        each fold of the out-of-fold predictions, the final calibration.
         """
         labels = np.asarray(y, dtype=object)
         if labels.ndim != 2 or labels.shape[1] != 3 or labels.shape[0] != len(X):
@@ -258,28 +307,31 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             for name, words in (self.cue_groups or {}).items()
             if words
         ]
+        category, subtype, tier = (labels[:, i].astype(str) for i in range(3))
+        n_folds = self._folds(subtype)
+        nested = len(X) <= self.nested_max_rows
+        if nested:
+            steps = _Steps(progress, 4 + n_folds + (2 * n_folds + 1 if self.recalibrate else 0))
+        else:
+            steps = _Steps(progress, 3 * n_folds + 3 + self.recalibrate)
+        steps.begin("features")
         self.features_ = TextFeatures(self.word_ngram_range, self.char_ngram_range, self.min_df)
         base = sp.hstack([self.features_.fit_transform(X), self._cues(X)], format="csr")
-        category, subtype, tier = (labels[:, i].astype(str) for i in range(3))
-
-        heads: dict[str, CalibratedClassifierCV] = {
-            "category": self._head(self.C, category, ensemble=False).fit(base, category),
-            "subtype": self._head(self.subtype_C, subtype, self.subtype_ensemble).fit(base, subtype),
-        }
-        classes = {head: heads[head].classes_ for head in ("category", "subtype")}
-        self.member_ = np.array([[mapping[s] == c for s in classes["subtype"]] for c in classes["category"]], float)
         # The tier head learns from subtype probabilities it would see on unseen texts, and the
         # temperatures are fitted on predictions for unseen texts: both need out-of-fold heads.
-        splits = list(StratifiedKFold(self._folds(subtype), shuffle=True, random_state=0).split(base, subtype))
-        out_of_fold = self._out_of_fold(splits, base, subtype, self.subtype_C, self.subtype_ensemble)
-        tier_features = self._tier_features(base, out_of_fold, self._lengths(X))
-        heads["tier"] = self._head(self.C, tier, ensemble=False).fit(tier_features, tier)
-        classes["tier"] = heads["tier"].classes_
+        splits = list(StratifiedKFold(n_folds, shuffle=True, random_state=0).split(base, subtype))
+        lengths = self._lengths(X)
+        if nested:
+            fitted = self._fit_nested(splits, base, lengths, (category, subtype, tier), steps)
+        else:
+            fitted = self._fit_cross(splits, base, lengths, (category, subtype, tier), steps)
+        self.heads_, classes, out_of_fold = fitted
 
         self.temperatures_ = dict.fromkeys(HEADS, 1.0)
         self.confidence_maps_ = dict.fromkeys(HEADS, IDENTITY)
         self.calibration_rows_ = 0
         if self.recalibrate:
+            steps.begin("calibration")
             if calibration_rows.sum() < MIN_CALIBRATION_ROWS:
                 calibration_rows = np.ones(len(X), dtype=bool)
             self.calibration_rows_ = int(calibration_rows.sum())
@@ -287,19 +339,73 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
                 head: np.searchsorted(classes[head], values[calibration_rows])
                 for head, values in zip(HEADS, (category, subtype, tier))
             }
-            category_out_of_fold = self._out_of_fold(splits, base, category, self.C, False)
+            rows = {head: out_of_fold[head][calibration_rows] for head in HEADS}
+            self._fit_calibration(self._blend(rows["category"], rows["subtype"]), rows["subtype"], rows["tier"], truth)
+        self.classes_ = {head: tuple(str(c) for c in classes[head]) for head in HEADS}
+        steps.end()
+        return self
+
+    def _fit_nested(
+        self,
+        splits: Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]],
+        base: sp.csr_matrix,
+        lengths: sp.csr_matrix,
+        labels: tuple[NDArray[np.str_], NDArray[np.str_], NDArray[np.str_]],
+        steps: _Steps,
+    ) -> tuple[dict[str, StackedHead], dict[str, NDArray[np.str_]], dict[str, NDArray[np.float64]]]:
+        """The heads, their classes and out-of-fold probabilities (category and tier ones only
+        with `recalibrate`), from heads calibrated by their own cross-validation, the out-of-fold
+        ones fitted in a nested loop (`nested_max_rows`)."""
+        category, subtype, tier = labels
+        steps.begin("category head")
+        heads = {"category": self._head(self.C, category, ensemble=False).fit(base, category)}
+        steps.begin("subtype head")
+        heads["subtype"] = self._head(self.subtype_C, subtype, self.subtype_ensemble).fit(base, subtype)
+        categories, subtypes = heads["category"].classes_, heads["subtype"].classes_
+        self.member_ = np.array([[self.subtype_categories_[s] == c for s in subtypes] for c in categories], float)
+        out_of_fold = {
+            "subtype": self._out_of_fold(splits, base, subtype, self.subtype_C, self.subtype_ensemble, steps, "subtype")
+        }
+        tier_features = self._tier_features(base, out_of_fold["subtype"], lengths)
+        steps.begin("tier head")
+        heads["tier"] = self._head(self.C, tier, ensemble=False).fit(tier_features, tier)
+        if self.recalibrate:
+            out_of_fold["category"] = self._out_of_fold(splits, base, category, self.C, False, steps, "category")
             # The subtype columns of tier_features come from models that saw the held fold's
             # subtype labels (not its tiers): a small leak, accepted to save a nested loop.
-            tier_out_of_fold = self._out_of_fold(splits, tier_features, tier, self.C, False)
-            self._fit_calibration(
-                self._blend(category_out_of_fold[calibration_rows], out_of_fold[calibration_rows]),
-                out_of_fold[calibration_rows],
-                tier_out_of_fold[calibration_rows],
-                truth,
-            )
-        self.classes_ = {head: tuple(str(c) for c in heads[head].classes_) for head in HEADS}
-        self.heads_ = {head: StackedHead.of(heads[head]) for head in HEADS}
-        return self
+            out_of_fold["tier"] = self._out_of_fold(splits, tier_features, tier, self.C, False, steps, "tier")
+        classes = {head: heads[head].classes_ for head in HEADS}
+        return {head: StackedHead.of(heads[head]) for head in HEADS}, classes, out_of_fold
+
+    def _fit_cross(
+        self,
+        splits: Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]],
+        base: sp.csr_matrix,
+        lengths: sp.csr_matrix,
+        labels: tuple[NDArray[np.str_], NDArray[np.str_], NDArray[np.str_]],
+        steps: _Steps,
+    ) -> tuple[dict[str, StackedHead], dict[str, NDArray[np.str_]], dict[str, NDArray[np.float64]]]:
+        """The heads, their classes and out-of-fold probabilities, each head calibrated on the
+        `splits` and its out-of-fold probabilities those of its own fold models (above
+        `nested_max_rows`)."""
+        category, subtype, tier = labels
+        heads: dict[str, StackedHead] = {}
+        classes: dict[str, NDArray[np.str_]] = {}
+        out_of_fold: dict[str, NDArray[np.float64]] = {}
+        heads["category"], classes["category"], out_of_fold["category"] = _cross_fitted_head(
+            self._svc(self.C), splits, base, category, False, steps, "category"
+        )
+        heads["subtype"], classes["subtype"], out_of_fold["subtype"] = _cross_fitted_head(
+            self._svc(self.subtype_C), splits, base, subtype, self.subtype_ensemble, steps, "subtype"
+        )
+        self.member_ = np.array(
+            [[self.subtype_categories_[s] == c for s in classes["subtype"]] for c in classes["category"]], float
+        )
+        tier_features = self._tier_features(base, out_of_fold["subtype"], lengths)
+        heads["tier"], classes["tier"], out_of_fold["tier"] = _cross_fitted_head(
+            self._svc(self.C), splits, tier_features, tier, False, steps, "tier"
+        )
+        return heads, classes, out_of_fold
 
     def _fit_calibration(
         self,
@@ -349,11 +455,15 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         labels: NDArray[np.str_],
         C: float,
         ensemble: bool,
+        steps: _Steps,
+        head_name: str,
     ) -> NDArray[np.float64]:
-        """Probabilities of every row from a head trained without the row's fold (columns: sorted classes)."""
+        """Probabilities of every row from a head trained without the row's fold (columns: sorted
+        classes); `steps` is told as each fold begins."""
         classes = np.unique(labels)
         proba = np.zeros((len(labels), len(classes)))
-        for train, held in splits:
+        for fold, (train, held) in enumerate(splits, 1):
+            steps.begin(f"{head_name} out-of-fold {fold}/{len(splits)}")
             head = self._head(C, labels[train], ensemble).fit(features[train], labels[train])
             proba[np.ix_(held, np.searchsorted(classes, head.classes_))] = head.predict_proba(features[held])
         return proba
@@ -488,6 +598,80 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             ranked = sorted(scored.values(), key=lambda item: item.weight, reverse=True)
             explained[head] = [item for item in ranked if item.weight > 0][:top]
         return explained
+
+
+def _cross_fitted_head(
+    svc: LinearSVC,
+    splits: Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]],
+    features: sp.csr_matrix,
+    labels: NDArray[np.str_],
+    ensemble: bool,
+    steps: _Steps,
+    name: str,
+) -> tuple[StackedHead, NDArray[np.str_], NDArray[np.float64]]:
+    """A head calibrated by temperature scaling as `CalibratedClassifierCV(svc, method=
+    "temperature", cv=splits, ensemble=ensemble)` fits it, its classes, and the probabilities of
+    every row from the fold model that did not see it.
+
+    With `ensemble`, the head is the fold models, each with the temperature fitted on its held-out
+    fold; without, one model fitted on every row, with the temperature fitted on the fold models'
+    out-of-fold decision values (which give the out-of-fold probabilities)."""
+    classes = np.unique(labels)
+    truth = np.searchsorted(classes, labels)
+    decision = np.zeros((len(labels), len(classes)))
+    models: list[LinearSVC] = []
+    betas: list[float] = []
+    for fold, (train, held) in enumerate(splits, 1):
+        steps.begin(f"{name} fold {fold}/{len(splits)}")
+        model = clone(svc).fit(features[train], labels[train])
+        if not np.array_equal(model.classes_, classes):
+            raise ValueError(f"every {name} class needs training rows in every fold")
+        decision[held] = model.decision_function(features[held])
+        if ensemble:
+            models.append(model)
+            betas.append(_fit_inverse_temperature(decision[held], truth[held]))
+    if not ensemble:
+        steps.begin(f"{name} final")
+        models = [clone(svc).fit(features, labels)]
+        betas = [_fit_inverse_temperature(decision, truth)]
+    proba = np.zeros_like(decision)
+    for index, (_, held) in enumerate(splits):
+        proba[held] = softmax(betas[index if ensemble else 0] * decision[held], axis=1)
+    return StackedHead.of_models(models, betas), classes, proba
+
+
+def _fit_inverse_temperature(decision: NDArray[np.float64], truth: NDArray[np.intp]) -> float:
+    """The inverse temperature β minimising the log-loss of softmax(β × decision values) against
+    true class indices, searched as `CalibratedClassifierCV`'s temperature method does (ln β
+    within [−10, 10])."""
+    rows = np.arange(len(truth))
+
+    def log_loss(log_beta: float) -> float:
+        logits = np.exp(log_beta) * decision
+        return float(np.mean(logsumexp(logits, axis=1) - logits[rows, truth]))
+
+    found = minimize_scalar(log_loss, bounds=(-10.0, 10.0), method="bounded", options={"xatol": 1e-10})
+    return float(np.exp(found.x))
+
+
+class _Steps:
+    """Counts the sub-steps of a fit and tells a `FitProgress` (if any) as each one begins."""
+
+    def __init__(self, progress: FitProgress | None, total: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.done = -1
+
+    def begin(self, step: str) -> None:
+        """Sub-step `step` begins (the one before it, if any, is done)."""
+        self.done += 1
+        if self.progress is not None:
+            self.progress(step, self.done, self.total)
+
+    def end(self) -> None:
+        """The last sub-step is done."""
+        if self.progress is not None:
+            self.progress("done", self.total, self.total)
 
 
 def _explains(char_term: str) -> bool:

@@ -29,6 +29,8 @@ def word_ngrams(tokens: list[str], low: int, high: int) -> list[str]:
     return grams
 
 
+# Texts read at once by `TextFeatures`: the temporary arrays of a chunk take about 15 kB a text.
+CHUNK_ROWS = 10_000
 _BITS = 21  # every Unicode code point fits in 21 bits, so a 1–3-gram fits in one int64
 _MASK = (1 << _BITS) - 1
 
@@ -125,21 +127,45 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def fit_transform(self, X: Sequence[str], y: object = None, **fit_params: object) -> sp.csr_matrix:
-        """Fit and return the feature matrix of X."""
-        words = self._words(X)
+        """Fit and return the feature matrix of X.
+
+        The texts are read in chunks of `CHUNK_ROWS`: each is segmented once, its word n-grams
+        kept as integers (one per occurrence) until the vocabulary is known, its character
+        n-grams counted and made again for the matrix (cheap), so that the temporary arrays stay
+        the size of a chunk, not of the file (the matrix is the same as from one chunk).
+        """
         frequency: Counter[str] = Counter()
-        for grams in words:
-            frequency.update(set(grams))
+        word_ids: dict[str, int] = {}  # every word n-gram seen → a provisional id
+        chunks: list[tuple[int, NDArray[np.int64], NDArray[np.int64]]] = []  # (start, ids, lengths)
+        char_keys: list[NDArray[np.int64]] = []
+        char_counts: list[NDArray[np.int64]] = []
+        for start in range(0, len(X), CHUNK_ROWS):
+            chunk = X[start : start + CHUNK_ROWS]
+            words = self._words(chunk)
+            for grams in words:
+                frequency.update(set(grams))
+            lengths = np.fromiter((len(grams) for grams in words), dtype=np.int64, count=len(words))
+            ids = np.fromiter(
+                (word_ids.setdefault(gram, len(word_ids)) for grams in words for gram in grams),
+                dtype=np.int64,
+                count=int(lengths.sum()),
+            )
+            chunks.append((start, ids, lengths))
+            keys, counts = _document_frequency(*self._chars(chunk))
+            char_keys.append(keys)
+            char_counts.append(counts)
+
         terms = sorted(term for term, df in frequency.items() if df >= self.min_df)
         self.word_vocabulary_ = {term: column for column, term in enumerate(terms)}
         word_idf = _idf(np.array([frequency[term] for term in terms], dtype=np.float64), len(X))
+        column_of_id = np.full(len(word_ids), -1, dtype=np.int64)
+        column_of_id[np.array([word_ids[term] for term in terms], dtype=np.int64)] = np.arange(len(terms))
+        del word_ids, frequency
 
-        owners, keys = self._chars(X)
-        order = np.lexsort((owners, keys))
-        keys_sorted, owners_sorted = keys[order], owners[order]
-        first = np.ones(len(keys_sorted), dtype=bool)
-        first[1:] = (keys_sorted[1:] != keys_sorted[:-1]) | (owners_sorted[1:] != owners_sorted[:-1])
-        unique_keys, document_frequency = np.unique(keys_sorted[first], return_counts=True)
+        every_key = np.concatenate(char_keys) if char_keys else np.zeros(0, dtype=np.int64)
+        unique_keys, inverse = np.unique(every_key, return_inverse=True)
+        document_frequency = np.bincount(inverse, weights=np.concatenate(char_counts) if char_counts else None)
+        document_frequency = document_frequency.astype(np.int64)
         kept = document_frequency >= self.min_df
         self.char_keys_ = unique_keys[kept]
         char_idf = _idf(document_frequency[kept].astype(np.float64), len(X))
@@ -148,26 +174,43 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         self.feature_names_ = [("word", term) for term in terms] + [
             ("char", char_ngram_text(int(key))) for key in self.char_keys_
         ]
-        return self._matrix(words, (owners, keys), len(X))
+        blocks = [
+            self._matrix(column_of_id[ids], lengths, self._chars(X[start : start + CHUNK_ROWS]), len(lengths))
+            for start, ids, lengths in chunks
+        ]
+        return _stack(blocks, len(self.idf_))
 
     def transform(self, X: Sequence[str]) -> sp.csr_matrix:
-        """The feature matrix of normalised texts."""
-        return self._matrix(self._words(X), self._chars(X), len(X))
+        """The feature matrix of normalised texts (in chunks of `CHUNK_ROWS`)."""
+        blocks = []
+        for start in range(0, len(X), CHUNK_ROWS):
+            chunk = X[start : start + CHUNK_ROWS]
+            words = self._words(chunk)
+            lengths = np.fromiter((len(grams) for grams in words), dtype=np.int64, count=len(words))
+            # One C-level pass of dictionary look-ups over the whole chunk.
+            columns = np.fromiter(
+                map(self.word_vocabulary_.get, chain.from_iterable(words), repeat(-1)),
+                dtype=np.int64,
+                count=int(lengths.sum()),
+            )
+            blocks.append(self._matrix(columns, lengths, self._chars(chunk), len(chunk)))
+        return _stack(blocks, len(self.idf_))
 
     def _matrix(
-        self, words: list[list[str]], chars: tuple[NDArray[np.int64], NDArray[np.int64]], n_documents: int
+        self,
+        word_columns: NDArray[np.int64],
+        lengths: NDArray[np.int64],
+        chars: tuple[NDArray[np.int64], NDArray[np.int64]],
+        n_documents: int,
     ) -> sp.csr_matrix:
+        """Rows of `n_documents` texts from the word column of each word n-gram (-1: not in the
+        vocabulary; `lengths` of them per text) and their character n-grams."""
         n_words = len(self.word_vocabulary_)
-        # Words: one C-level pass of dictionary look-ups over the whole batch.
-        lengths = np.fromiter((len(grams) for grams in words), dtype=np.int64, count=n_documents)
-        columns = np.fromiter(
-            map(self.word_vocabulary_.get, chain.from_iterable(words), repeat(-1)),
-            dtype=np.int64,
-            count=int(lengths.sum()),
-        )
         rows = np.repeat(np.arange(n_documents), lengths)
-        known = columns >= 0
-        word_block = _tfidf(rows[known], columns[known], (n_documents, n_words), self.idf_[:n_words], self.sublinear_tf)
+        known = word_columns >= 0
+        word_block = _tfidf(
+            rows[known], word_columns[known], (n_documents, n_words), self.idf_[:n_words], self.sublinear_tf
+        )
         # Characters: binary search of the packed keys in the sorted vocabulary.
         owners, keys = chars
         # Sorted needles make the binary search cache-friendly (about 2.5× faster here).
@@ -180,3 +223,24 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             owners[found], position[found], (n_documents, len(self.char_keys_)), self.idf_[n_words:], self.sublinear_tf
         )
         return sp.hstack([word_block, char_block], format="csr")
+
+
+def _document_frequency(
+    owners: NDArray[np.int64], keys: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The distinct keys of (document, key) occurrences and in how many documents each occurs."""
+    order = np.lexsort((owners, keys))
+    keys_sorted, owners_sorted = keys[order], owners[order]
+    first = np.ones(len(keys_sorted), dtype=bool)
+    first[1:] = (keys_sorted[1:] != keys_sorted[:-1]) | (owners_sorted[1:] != owners_sorted[:-1])
+    unique_keys, counts = np.unique(keys_sorted[first], return_counts=True)
+    return unique_keys, counts.astype(np.int64)
+
+
+def _stack(blocks: list[sp.csr_matrix], n_features: int) -> sp.csr_matrix:
+    """The rows of `blocks` one under the other (no rows: an empty matrix)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    if not blocks:
+        return sp.csr_matrix((0, n_features))
+    return sp.vstack(blocks, format="csr")

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import copy
+import pickle
 import random
 
 import numpy as np
 import pytest
+from scipy.special import softmax
+from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-from model.classifier import HEADS, IDENTITY, ComplaintClassifier, StackedHead, _fit_confidence_map, _remap_top
+from model.classifier import (
+    HEADS,
+    IDENTITY,
+    ComplaintClassifier,
+    StackedHead,
+    _cross_fitted_head,
+    _fit_confidence_map,
+    _remap_top,
+    _Steps,
+)
 from model.features import TextFeatures
 from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
@@ -142,3 +155,67 @@ def test_remap_top_keeps_rows_summing_to_one_when_the_other_classes_are_tiny() -
     remapped = _remap_top(proba, np.array([0.7, 0.5]))
     np.testing.assert_allclose(remapped.sum(axis=1), 1.0, rtol=0, atol=1e-15)
     np.testing.assert_allclose(remapped[:, 0], [0.7, 0.5])
+
+
+@pytest.mark.parametrize("ensemble", [True, False])
+def test_a_head_fitted_on_its_folds_is_the_calibrated_head_of_those_folds(
+    sample_rows: list[LabeledRow], ensemble: bool
+) -> None:
+    # Above `nested_max_rows` the heads are fitted fold by fold (so that their fold models also
+    # give the out-of-fold probabilities): the head must be scikit-learn's calibrated head on the
+    # same folds, and each row's out-of-fold probabilities those of the fold model without it.
+    texts = [normalise(row.text) for row in sample_rows]
+    subtypes = np.array([row.subtype for row in sample_rows])
+    features = TextFeatures((1, 1), (1, 2)).fit_transform(texts)
+    splits = list(StratifiedKFold(3, shuffle=True, random_state=0).split(features, subtypes))
+    svc = LinearSVC(C=0.3, dual=True, random_state=0)
+    seen: list[str] = []
+    steps = _Steps(lambda step, done, total: seen.append(step), 4)
+    head, classes, out_of_fold = _cross_fitted_head(svc, splits, features, subtypes, ensemble, steps, "subtype")
+    folds = [f"subtype fold {fold}/3" for fold in (1, 2, 3)]
+    assert seen == folds + ([] if ensemble else ["subtype final"])
+    expected = CalibratedClassifierCV(svc, method="temperature", cv=splits, ensemble=ensemble).fit(features, subtypes)
+    assert classes.tolist() == expected.classes_.tolist()
+    np.testing.assert_allclose(head.predict_proba(features), expected.predict_proba(features), atol=1e-6)
+    np.testing.assert_allclose(out_of_fold.sum(axis=1), 1.0)
+    for index, (train, held) in enumerate(splits):
+        fold_model = clone(svc).fit(features[train], subtypes[train])
+        beta = head.betas[index] if ensemble else head.betas[0]
+        np.testing.assert_allclose(out_of_fold[held], softmax(beta * fold_model.decision_function(features[held]), 1))
+
+
+@pytest.mark.parametrize("nested_max_rows", [10_000, 0])
+def test_the_fit_reports_each_sub_step_as_it_begins(
+    sample_rows: list[LabeledRow], taxonomy: Taxonomy, nested_max_rows: int
+) -> None:
+    texts = [normalise(row.text) for row in sample_rows]
+    calls: list[tuple[str, int, int]] = []
+    fitted = classifier(taxonomy).set_params(nested_max_rows=nested_max_rows)
+    fitted.fit(texts, [row.labels for row in sample_rows], progress=lambda *call: calls.append(call))
+    steps, done, totals = zip(*calls)
+    total = totals[0]
+    assert set(totals) == {total} and list(done) == list(range(total + 1))
+    assert steps[0] == "features" and steps[-2:] == ("calibration", "done")
+    # Every head, and every fold of the out-of-fold predictions, is a step of its own.
+    for head in HEADS:
+        assert sum(step.startswith(head) for step in steps) >= 5
+    if nested_max_rows:
+        assert "subtype out-of-fold 5/5" in steps and total == 20
+    else:
+        assert "tier fold 5/5" in steps and "tier final" in steps and total == 19
+    # Either way the model serves calibrated probabilities.
+    heads = fitted.predict_heads(texts[:40])
+    for head in HEADS:
+        np.testing.assert_allclose(heads[head].proba.sum(axis=1), 1.0)
+    assert (fitted.predict(texts) == np.array([row.labels for row in sample_rows])).mean(axis=0).min() > 0.8
+
+
+def test_a_model_pickled_before_nested_max_rows_reports_its_parameters(sample_model: TriageModel) -> None:
+    # Versions in a registry were saved before the parameter existed; the API describes them.
+    state = pickle.loads(pickle.dumps(sample_model.classifier)).__dict__.copy()
+    del state["nested_max_rows"]
+    old = ComplaintClassifier.__new__(ComplaintClassifier)
+    old.__setstate__(state)
+    assert old.get_params()["nested_max_rows"] == 10_000
+    texts = ["买的热水器用了两天就漏电"]
+    assert old.predict(texts).tolist() == sample_model.classifier.predict(texts).tolist()

@@ -26,11 +26,25 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A registry with one version trained by `triage train`, and what the command printed."""
     root = tmp_path_factory.mktemp("models")
     result = runner.invoke(app, ["train", "--out", str(root)])
     assert result.exit_code == 0, result.output
-    return root
+    return root, result.output
+
+
+@pytest.fixture(scope="module")
+def registry(trained: tuple[Path, str]) -> Path:
+    return trained[0]
+
+
+def test_train_shows_the_progress_of_the_fit_sub_steps(trained: tuple[Path, str]) -> None:
+    # Besides validate, fit, evaluate, save: a second bar counts the fit's own sub-steps (the
+    # features, each head, each calibration fold), which take most of the time on a large file.
+    output = trained[1]
+    assert "done" in output and "4/4" in output
+    assert "fit: done" in output and "20/20" in output
 
 
 def test_train_writes_a_complete_version_and_makes_the_first_one_current(registry: Path) -> None:

@@ -180,12 +180,16 @@ def train_command(
     registry = open_registry(out)
     with progress() as bar:
         task = bar.add_task("training", total=TRAIN_STEPS)
+        fit_task = bar.add_task("  fit", total=None, visible=False)  # the fit's sub-steps, while it runs
         begun = 0
 
         def step(message: str) -> None:
             nonlocal begun  # each step that begins marks the previous one done
             bar.update(task, description=message, completed=begun)
             begun += 1
+
+        def fit_step(name: str, done: int, total: int) -> None:
+            bar.update(fit_task, description=f"  fit: {name}", completed=done, total=total, visible=True)
 
         try:
             result = train(
@@ -196,6 +200,7 @@ def train_command(
                 eval_data=eval_data,
                 eval_split=0.2 if eval_split is None else eval_split,
                 step=step,
+                fit_progress=fit_step,
             )
             bar.update(task, description="done", completed=TRAIN_STEPS)
         except DataError as error:

@@ -13,7 +13,7 @@ from typing import Any
 from sklearn.model_selection import train_test_split
 
 from model.artifact import new_version_id, save_model
-from model.classifier import ComplaintClassifier
+from model.classifier import ComplaintClassifier, FitProgress
 from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
 from model.text import normalise
@@ -74,10 +74,12 @@ def fit_model(
     taxonomy: Taxonomy,
     version: str = "",
     corpus: Sequence[LabeledRow] = (),
+    progress: FitProgress | None = None,
     **params: Any,
 ) -> TriageModel:
     """Fit the classifier on labeled rows plus `corpus` rows (parameters override the classifier's
-    defaults). The heads' final calibration (temperature and confidence map) is fitted on `rows` alone."""
+    defaults). The heads' final calibration (temperature and confidence map) is fitted on `rows` alone.
+    `progress` is told as each sub-step of the fit begins (see `ComplaintClassifier.fit`)."""
     subtype_categories = {code: subtype.category for code, subtype in taxonomy.subtypes.items()}
     params = {"cue_groups": dict(taxonomy.tier_cues), **params}
     classifier = ComplaintClassifier(subtype_categories=subtype_categories, **params)
@@ -86,6 +88,7 @@ def fit_model(
         [normalise(row.text) for row in every],
         [row.labels for row in every],
         calibrate_on=[True] * len(rows) + [False] * len(corpus),
+        progress=progress,
     )
     return TriageModel(taxonomy, classifier, version)
 
@@ -122,12 +125,14 @@ def train(
     eval_split: float = 0.2,
     params: dict[str, Any] | None = None,
     step: Callable[[str], None] = lambda message: None,
+    fit_progress: FitProgress | None = None,
 ) -> TrainResult:
     """Validate, train, evaluate on held-out rows and write a new version folder with its report.
 
     `corpus` files (such as `TEAM_CORPUS`) are validated like `data` but only ever train: the
     held-out rows come from `eval_data`, or from `data` alone. Raises DataError (listing every
-    fatal problem) before writing anything.
+    fatal problem) before writing anything. `step` is told as each of the `TRAIN_STEPS` steps
+    begins, `fit_progress` as each sub-step of the fit does.
     """
     step("validating data")
     given = {path.resolve() for path in data}
@@ -180,7 +185,7 @@ def train(
         raise DataError(dataset)
     version = new_version_id()
     step(f"fitting on {len(train_rows) + len(corpus_rows)} rows")
-    model = fit_model(train_rows, taxonomy, version, corpus_rows, **(params or {}))
+    model = fit_model(train_rows, taxonomy, version, corpus_rows, fit_progress, **(params or {}))
     step(f"evaluating on {len(eval_rows)} held-out rows")
     predictions = predict_rows(model, eval_rows)
     metrics = evaluate_predictions(eval_rows, predictions)
