@@ -128,6 +128,14 @@ class StackedHead:
         return proba
 
 
+Splits = Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]]
+"""(training rows, held-out rows) of each cross-validation fold."""
+LabelColumns = tuple[NDArray[np.str_], NDArray[np.str_], NDArray[np.str_]]
+"""The category, subtype and tier label of every training row."""
+FittedHeads = tuple[dict[str, StackedHead], dict[str, NDArray[np.str_]], dict[str, NDArray[np.float64]]]
+"""Per head: the fitted stack, its classes and its out-of-fold probabilities."""
+
+
 @dataclass(frozen=True)
 class ConfidenceMap:
     """Beta calibration of a shown probability p (Kull, Silva Filho and Flach, 2017):
@@ -347,12 +355,12 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_nested(
         self,
-        splits: Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]],
+        splits: Splits,
         base: sp.csr_matrix,
         lengths: sp.csr_matrix,
-        labels: tuple[NDArray[np.str_], NDArray[np.str_], NDArray[np.str_]],
+        labels: LabelColumns,
         steps: _Steps,
-    ) -> tuple[dict[str, StackedHead], dict[str, NDArray[np.str_]], dict[str, NDArray[np.float64]]]:
+    ) -> FittedHeads:
         """The heads, their classes and out-of-fold probabilities (category and tier ones only
         with `recalibrate`), from heads calibrated by their own cross-validation, the out-of-fold
         ones fitted in a nested loop (`nested_max_rows`)."""
@@ -379,12 +387,12 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_cross(
         self,
-        splits: Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]],
+        splits: Splits,
         base: sp.csr_matrix,
         lengths: sp.csr_matrix,
-        labels: tuple[NDArray[np.str_], NDArray[np.str_], NDArray[np.str_]],
+        labels: LabelColumns,
         steps: _Steps,
-    ) -> tuple[dict[str, StackedHead], dict[str, NDArray[np.str_]], dict[str, NDArray[np.float64]]]:
+    ) -> FittedHeads:
         """The heads, their classes and out-of-fold probabilities, each head calibrated on the
         `splits` and its out-of-fold probabilities those of its own fold models (above
         `nested_max_rows`)."""
@@ -450,7 +458,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
     def _out_of_fold(
         self,
-        splits: Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]],
+        splits: Splits,
         features: sp.csr_matrix,
         labels: NDArray[np.str_],
         C: float,
@@ -602,7 +610,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
 def _cross_fitted_head(
     svc: LinearSVC,
-    splits: Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]],
+    splits: Splits,
     features: sp.csr_matrix,
     labels: NDArray[np.str_],
     ensemble: bool,
