@@ -5,7 +5,8 @@ right after start-up.
 Each sweep runs in a worker thread at the app's clock and the configured warning share; what it
 escalates is logged (ticket numbers, no customer data) and counted in the app's metrics. A sweep
 that fails (the database is away) is logged and counted, and the next one runs at the next
-interval. At shutdown the task lets a running sweep finish before the database is closed. Every
+interval. At shutdown a running sweep stops before its next claim, and the task waits for it
+before the database is closed. Every
 worker process runs its own task; the sweeps do not get in each other's way (the claim of a
 deadline is a single conditional UPDATE), they only repeat the look-up.
 """
@@ -45,7 +46,12 @@ class DeadlineSweeper:
             return []
         try:
             with services.database.session() as session:
-                done = sweep_deadlines(session, now=services.clock(), share=services.settings.deadline_warning_share)
+                done = sweep_deadlines(
+                    session,
+                    now=services.clock(),
+                    share=services.settings.deadline_warning_share,
+                    stopping=self._stop.is_set,
+                )
         except Exception as error:  # the next sweep tries again
             services.metrics.deadline_sweeps.labels("failed").inc()
             log.error("deadline sweep failed: %s", _reason(error))

@@ -25,6 +25,7 @@ usually overdue by then).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -91,13 +92,19 @@ def escalate(session: Session, *, ticket_id: int, deadline: Deadline, now: datet
     return Escalation(ticket_no, deadline.kind, tier, due, passed)
 
 
-def sweep_deadlines(session: Session, *, now: datetime, share: float) -> list[Escalation]:
+def sweep_deadlines(
+    session: Session, *, now: datetime, share: float, stopping: Callable[[], bool] = lambda: False
+) -> list[Escalation]:
     """Escalate every deadline that needs it at `now` (first responses first, then resolutions,
-    each by ticket id), one transaction per deadline; returns what this sweep escalated."""
+    each by ticket id), one transaction per deadline; returns what this sweep escalated.
+
+    `stopping` is asked before each claim: once it says True the sweep returns what it has done
+    (a service shutting down does not wait for the first sweep after an upgrade, which may
+    escalate every open overdue ticket; the next sweep carries on)."""
     done: list[Escalation] = []
     for deadline in DEADLINES.values():
         after = -1
-        while True:
+        while not stopping():
             ids = list(
                 session.scalars(
                     select(Ticket.id)
@@ -108,6 +115,8 @@ def sweep_deadlines(session: Session, *, now: datetime, share: float) -> list[Es
             )
             session.rollback()  # end the read: each claim is a transaction of its own
             for ticket_id in ids:
+                if stopping():
+                    return done
                 found = escalate(session, ticket_id=ticket_id, deadline=deadline, now=now, share=share)
                 if found is not None:
                     done.append(found)

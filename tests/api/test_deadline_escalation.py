@@ -177,6 +177,27 @@ def test_a_review_that_changes_the_tier_moves_the_warning_but_does_not_escalate_
     assert len(escalations(read(store_client, number))) == 1
 
 
+def test_a_sweep_asked_to_stop_returns_before_its_next_claim_and_the_next_one_carries_on(
+    store_client: TestClient, clock: Clock
+) -> None:
+    numbers = [create_ticket(store_client, key=f"stop-{index}")["ticket_no"] for index in range(3)]
+    clock.advance(hours=3)  # every first response is overdue
+    database: Database = store_client.app.state.services.database  # type: ignore[attr-defined]
+    asked = 0
+
+    def stop_after_two_questions() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked > 2  # the loop's question, then the first claim's: one claim made
+
+    with database.session() as session:
+        first = sweep_deadlines(session, now=clock.now, share=SHARE, stopping=stop_after_two_questions)
+    assert [item.ticket_no for item in first] == numbers[:1]
+    rest = sweep(store_client, clock)
+    assert [item.ticket_no for item in rest] == numbers[1:]
+    assert all(len(escalations(read(store_client, number))) == 1 for number in numbers)
+
+
 def test_a_deadline_met_after_the_sweep_picked_it_is_not_escalated(store_client: TestClient, clock: Clock) -> None:
     number = create_ticket(store_client)["ticket_no"]
     clock.advance(hours=3)  # the first response is overdue: a sweep would pick it
