@@ -179,3 +179,11 @@ def create_ticket(client: TestClient, key: str | None = None, **fields: Any) -> 
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+def read_ticket(client: TestClient, ticket_no: str) -> dict[str, Any]:
+    """GET one ticket as an agent (asserting it is found)."""
+    response = client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent"))
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result

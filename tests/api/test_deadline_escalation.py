@@ -29,17 +29,10 @@ from api.settings import Settings
 from api.tables import Ticket, TicketEvent
 from model.taxonomy import Taxonomy
 
-from .conftest import Clock, TestClient, create_ticket, headers
+from .conftest import Clock, TestClient, create_ticket, headers, read_ticket
 
 SHARE = 0.2
 runner = CliRunner()
-
-
-def read(client: TestClient, ticket_no: str) -> dict[str, Any]:
-    response = client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent"))
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 def listed(client: TestClient, query: str) -> list[str]:
@@ -94,10 +87,10 @@ def test_a_near_deadline_is_escalated_once_and_shown_on_the_ticket(store_client:
 
     clock.advance(minutes=95)  # 25 minutes left: not near yet
     assert sweep(store_client, clock) == []
-    assert read(store_client, number)["due_soon"] is False and listed(store_client, "due_soon=true") == []
+    assert read_ticket(store_client, number)["due_soon"] is False and listed(store_client, "due_soon=true") == []
 
     clock.advance(minutes=2)  # 23 minutes left of 120: near
-    shown = read(store_client, number)
+    shown = read_ticket(store_client, number)
     assert shown["due_soon"] is True and shown["overdue"] is False and shown["escalation_level"] == 0
     assert listed(store_client, "due_soon=true") == [number] and listed(store_client, "escalated=true") == []
     done = sweep(store_client, clock)
@@ -105,7 +98,7 @@ def test_a_near_deadline_is_escalated_once_and_shown_on_the_ticket(store_client:
         (number, "first_response", "P2", False)
     ]
     assert sweep(store_client, clock) == []  # once per deadline, not on every sweep
-    escalated = read(store_client, number)
+    escalated = read_ticket(store_client, number)
     assert escalated["escalation_level"] == 1 and escalated["escalated_at"] == "2026-11-23T11:37:00+08:00"
     assert escalated["first_response"]["escalated_at"] == "2026-11-23T11:37:00+08:00"
     assert escalated["resolution"]["escalated_at"] is None
@@ -122,7 +115,7 @@ def test_a_near_deadline_is_escalated_once_and_shown_on_the_ticket(store_client:
 
     clock.advance(minutes=30)  # the first response is overdue now: not escalated again
     assert sweep(store_client, clock) == []
-    overdue = read(store_client, number)
+    overdue = read_ticket(store_client, number)
     assert (overdue["overdue"], overdue["due_soon"]) == (True, False)
     assert listed(store_client, "due_soon=true") == [] and listed(store_client, "due_soon=false") == [number]
 
@@ -130,7 +123,7 @@ def test_a_near_deadline_is_escalated_once_and_shown_on_the_ticket(store_client:
     clock.now = datetime(2026, 11, 24, 16, 25, tzinfo=UTC)  # 00:25 on the 25th: the resolution is near
     assert listed(store_client, "due_soon=true") == [number]
     assert [(item.deadline, item.passed) for item in sweep(store_client, clock)] == [("resolution", False)]
-    final = read(store_client, number)
+    final = read_ticket(store_client, number)
     assert [event["deadline"]["code"] for event in escalations(final)] == ["first_response", "resolution"]
     assert escalations(final)[1]["from_status"] == "customer_contacted"
     assert final["escalated_at"] == "2026-11-23T11:37:00+08:00"  # the first escalation
@@ -149,7 +142,7 @@ def test_met_deadlines_and_closed_tickets_are_not_escalated(store_client: TestCl
     clock.advance(days=5)  # both resolutions are past due: the closed ticket's does not count
     done = sweep(store_client, clock)
     assert [(item.ticket_no, item.deadline, item.passed) for item in done] == [(answered, "resolution", True)]
-    assert escalations(read(store_client, closed)) == []
+    assert escalations(read_ticket(store_client, closed)) == []
     assert listed(store_client, "escalated=false") == [closed]
 
     # reopened after its resolution deadline, the closed ticket is overdue and escalated
@@ -157,7 +150,7 @@ def test_met_deadlines_and_closed_tickets_are_not_escalated(store_client: TestCl
     assert [(item.ticket_no, item.deadline, item.passed) for item in sweep(store_client, clock)] == [
         (closed, "resolution", True)
     ]
-    assert escalations(read(store_client, closed))[0]["from_status"] == "reopened"
+    assert escalations(read_ticket(store_client, closed))[0]["from_status"] == "reopened"
 
 
 def test_a_review_that_changes_the_tier_moves_the_warning_but_does_not_escalate_twice(
@@ -174,7 +167,7 @@ def test_a_review_that_changes_the_tier_moves_the_warning_but_does_not_escalate_
     assert [(item.deadline, item.tier) for item in sweep(store_client, clock)] == [("first_response", "P1")]
     clock.advance(minutes=30)  # past the P1 due time
     assert sweep(store_client, clock) == []
-    assert len(escalations(read(store_client, number))) == 1
+    assert len(escalations(read_ticket(store_client, number))) == 1
 
 
 def test_a_sweep_asked_to_stop_returns_before_its_next_claim_and_the_next_one_carries_on(
@@ -195,7 +188,7 @@ def test_a_sweep_asked_to_stop_returns_before_its_next_claim_and_the_next_one_ca
     assert [item.ticket_no for item in first] == numbers[:1]
     rest = sweep(store_client, clock)
     assert [item.ticket_no for item in rest] == numbers[1:]
-    assert all(len(escalations(read(store_client, number))) == 1 for number in numbers)
+    assert all(len(escalations(read_ticket(store_client, number))) == 1 for number in numbers)
 
 
 def test_a_deadline_met_after_the_sweep_picked_it_is_not_escalated(store_client: TestClient, clock: Clock) -> None:
@@ -215,7 +208,7 @@ def test_a_deadline_met_after_the_sweep_picked_it_is_not_escalated(store_client:
             session.scalar(select(Ticket.revision).where(Ticket.id == ticket_id)) == revision + 1
         )  # the agent's event
         assert escalate(session, ticket_id=ticket_id, deadline=RESOLUTION, now=clock.now, share=SHARE) is None
-    assert escalations(read(store_client, number)) == []
+    assert escalations(read_ticket(store_client, number)) == []
 
 
 def test_sweeps_running_at_once_escalate_each_deadline_once(
@@ -247,7 +240,7 @@ def test_sweeps_running_at_once_escalate_each_deadline_once(
     escalated = [item.ticket_no for result in results for item in result]
     assert sorted(escalated) == sorted(numbers)  # each once, whichever sweep got it
     for number in numbers:
-        assert len(escalations(read(store_client, number))) == 1
+        assert len(escalations(read_ticket(store_client, number))) == 1
 
 
 def test_the_service_sweeps_by_itself_and_counts_what_it_escalated(
@@ -257,11 +250,11 @@ def test_the_service_sweeps_by_itself_and_counts_what_it_escalated(
     number = create_ticket(client)["ticket_no"]
     clock.advance(minutes=100)
     deadline = time.monotonic() + 20
-    while not escalations(read(client, number)):
+    while not escalations(read_ticket(client, number)):
         assert time.monotonic() < deadline, "the service's sweep did not escalate the near deadline"
         time.sleep(0.05)
     time.sleep(0.3)  # a few more sweeps: nothing more to escalate
-    assert len(escalations(read(client, number))) == 1
+    assert len(escalations(read_ticket(client, number))) == 1
     metrics = client.get("/metrics").text
     assert 'triage_deadline_escalations_total{deadline="first_response",tier="P2"} 1.0' in metrics
     swept = next(line for line in metrics.splitlines() if line.startswith('triage_deadline_sweeps_total{outcome="ok"}'))
@@ -283,14 +276,14 @@ def test_a_failed_sweep_is_logged_and_the_next_one_goes_on(
         time.sleep(0.05)
     with database.engine.begin() as connection:
         connection.execute(text("ALTER TABLE ticket_events_away RENAME TO ticket_events"))
-    while not escalations(read(client, number)):
+    while not escalations(read_ticket(client, number)):
         assert time.monotonic() < deadline, "the sweeps did not go on after the failure"
         time.sleep(0.05)
     assert "OperationalError" in caplog.text
     failed = 'triage_deadline_sweeps_total{outcome="failed"}'
     assert any(line.startswith(failed) for line in client.get("/metrics").text.splitlines())
     # the failed sweeps wrote nothing half: the one escalation is whole
-    shown = read(client, number)
+    shown = read_ticket(client, number)
     assert len(escalations(shown)) == 1 and shown["first_response"]["escalated_at"] is not None
 
 
@@ -309,9 +302,9 @@ def test_triage_sweep_escalates_once_for_cron(
     assert fresh not in first.output
     again = runner.invoke(cli, ["sweep", "--database-url", database_url])
     assert again.exit_code == 0 and "no deadline to escalate" in again.output
-    (event,) = escalations(read(client, late))
+    (event,) = escalations(read_ticket(client, late))
     assert event["actor"] == "deadline-sweep" and event["deadline_passed"] is True
-    assert escalations(read(client, fresh)) == []
+    assert escalations(read_ticket(client, fresh)) == []
 
 
 def test_triage_sweep_refuses_a_database_it_does_not_know(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from model.taxonomy import Taxonomy
 from model.text import normalise
 
 from ..conftest import shared_csv
-from .conftest import TestClient, create_ticket, headers
+from .conftest import TestClient, create_ticket, headers, read_ticket
 
 LATE = "快递一直没送到，已经超过承诺时间五天了"  # late_delivery, P3 for the model
 LATE_AND_THREAT = "快递晚了三天才到，我要投诉到12315"  # late_delivery, P1 for the model
@@ -199,14 +199,6 @@ def test_the_emotion_index_separates_p1_on_the_shared_data(policy: EscalationPol
 
 
 # --- Subtype rules: an operator raises a subtype's tier in configuration ---------------------
-
-
-def read_ticket(client: TestClient, ticket_no: str) -> dict[str, Any]:
-    """GET one ticket as an agent."""
-    response = client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent"))
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 def review(client: TestClient, ticket_no: str, **body: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Clock, TestClient, create_ticket, headers
+from .conftest import Clock, TestClient, create_ticket, headers, read_ticket
 
 # A clear late-delivery complaint and texts of other subtypes, for the queue's confidence order.
 LATE = "快递显示已发货五天了还没送到，物流信息一直不更新，要求尽快送达。"
@@ -28,21 +28,13 @@ def review(client: TestClient, ticket_no: str, role: str = "agent", **body: Any)
     return client.post(f"/v1/tickets/{ticket_no}/review", json=body, headers=headers(role))
 
 
-def read(client: TestClient, ticket_no: str) -> dict[str, Any]:
-    """GET one ticket as an agent."""
-    response = client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent"))
-    assert response.status_code == 200
-    result: dict[str, Any] = response.json()
-    return result
-
-
 def test_accept_confirms_the_shown_labels_and_keeps_the_suggestion(store_client: TestClient, clock: Clock) -> None:
     ticket = create_ticket(store_client, text=LATE)
     clock.advance(minutes=5)
     response = review(store_client, ticket["ticket_no"], action="accept")
     assert response.status_code == 200, response.text
     reviewed = response.json()
-    assert reviewed == read(store_client, ticket["ticket_no"])  # the same view as GET
+    assert reviewed == read_ticket(store_client, ticket["ticket_no"])  # the same view as GET
     final = reviewed["review"]
     for head in ("category", "subtype", "tier", "demand"):
         assert final[head]["code"] == ticket[head]["code"] == reviewed[head]["code"]
@@ -92,7 +84,7 @@ def test_a_tier_downgrade_needs_a_comment_and_is_recorded(store_client: TestClie
     detail = refused.json()["detail"][0]
     assert detail["loc"] == ["body", "comment"] and detail["type"] == "comment_required"
     assert "P1" in detail["msg"] and "P3" in detail["msg"]
-    unchanged = read(store_client, ticket["ticket_no"])
+    unchanged = read_ticket(store_client, ticket["ticket_no"])
     assert unchanged["review"] is None and unchanged["history"] == [] and unchanged["tier"]["code"] == "P1"
     done = review(
         store_client, ticket["ticket_no"], action="correct", tier="P3", comment="客户只是咨询，电话13812345678"
@@ -150,7 +142,7 @@ def test_bad_reviews_are_422_naming_the_field_and_write_nothing(
     assert detail["loc"] == (["body", field] if field else ["body"]) and detail["type"] == kind
     if kind in ("unknown_code", "subtype_not_in_category", "subtype_required"):
         assert detail["allowed"] and all(code in detail["msg"] for code in detail["allowed"])
-    assert read(client, ticket["ticket_no"])["history"] == []
+    assert read_ticket(client, ticket["ticket_no"])["history"] == []
 
 
 def test_a_category_with_a_single_subtype_needs_no_subtype(client: TestClient) -> None:
@@ -205,10 +197,10 @@ def test_a_closed_ticket_is_not_reviewed_until_it_is_reopened(store_client: Test
         {"stage": "closed", "feedback": "satisfied"},
     ):
         assert store_client.post(f"/v1/tickets/{ticket_no}/events", json=event, headers=headers("agent")).is_success
-    before = read(store_client, ticket_no)
+    before = read_ticket(store_client, ticket_no)
     response = review(store_client, ticket_no, action="correct", tier="P1")
     assert response.status_code == 409 and response.json()["detail"][0]["type"] == "ticket_closed"
-    after = read(store_client, ticket_no)
+    after = read_ticket(store_client, ticket_no)
     assert after["tier"] == before["tier"] and after["resolution"] == before["resolution"]
     reopen = {"stage": "reopened", "note": "标签有误"}
     assert store_client.post(f"/v1/tickets/{ticket_no}/events", json=reopen, headers=headers("agent")).is_success

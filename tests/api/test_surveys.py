@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 
-from .conftest import Clock, TestClient, create_ticket, headers
+from .conftest import Clock, TestClient, create_ticket, headers, read_ticket
 
 NAMES = ("timeliness", "effectiveness", "attitude", "overall")
 SURVEY_DUE = timedelta(hours=48)  # practice: the survey 24–48 h after the handling is complete
@@ -43,13 +43,6 @@ def survey(client: TestClient, ticket_no: str, scores: tuple[int, int, int, int]
     return client.post(f"/v1/tickets/{ticket_no}/survey", json=dict(zip(NAMES, scores)), headers=headers("agent"))
 
 
-def read(client: TestClient, ticket_no: str) -> dict[str, Any]:
-    response = client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent"))
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
 def scores_of(shown: dict[str, Any]) -> tuple[int, ...]:
     return tuple(shown[name] for name in NAMES)
 
@@ -59,7 +52,7 @@ def test_a_reopened_ticket_closed_again_takes_a_new_survey_which_becomes_its_cur
 ) -> None:
     ticket_no = create_ticket(store_client)["ticket_no"]
     first_close = close(store_client, clock, ticket_no)
-    closed = read(store_client, ticket_no)
+    closed = read_ticket(store_client, ticket_no)
     assert closed["survey"] is None and closed["surveys"] == []
     assert datetime.fromisoformat(closed["survey_due"]) == first_close + SURVEY_DUE
 
@@ -79,7 +72,7 @@ def test_a_reopened_ticket_closed_again_takes_a_new_survey_which_becomes_its_cur
     assert refused.status_code == 409 and refused.json()["detail"][0]["type"] == "ticket_not_closed"
 
     second_close = close(store_client, clock, ticket_no)
-    closed_again = read(store_client, ticket_no)
+    closed_again = read_ticket(store_client, ticket_no)
     assert closed_again["survey"] is None  # the new closure has no survey yet
     assert datetime.fromisoformat(closed_again["survey_due"]) == second_close + SURVEY_DUE
     clock.advance(hours=30)
@@ -87,7 +80,7 @@ def test_a_reopened_ticket_closed_again_takes_a_new_survey_which_becomes_its_cur
     assert second.status_code == 201, second.text
     assert datetime.fromisoformat(second.json()["closed_at"]) == second_close
 
-    shown = read(store_client, ticket_no)
+    shown = read_ticket(store_client, ticket_no)
     assert scores_of(shown["survey"]) == (2, 3, 2, 1) and shown["survey"]["current"] is True
     assert [(scores_of(s), s["current"]) for s in shown["surveys"]] == [((5, 5, 4, 5), False), ((2, 3, 2, 1), True)]
     assert [datetime.fromisoformat(s["closed_at"]) for s in shown["surveys"]] == [first_close, second_close]
@@ -95,7 +88,7 @@ def test_a_reopened_ticket_closed_again_takes_a_new_survey_which_becomes_its_cur
     assert closures == [first_close, second_close]
     # analysts see the same surveys
     assert (
-        read(store_client, ticket_no)["surveys"]
+        read_ticket(store_client, ticket_no)["surveys"]
         == store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("analyst")).json()["surveys"]
     )
 
@@ -119,7 +112,7 @@ def test_concurrent_surveys_of_one_closure_record_exactly_one(store_client: Test
     for thread in threads:
         thread.join()
     assert sorted(statuses) == [201] + [409] * 5
-    assert len(read(store_client, ticket_no)["surveys"]) == 1
+    assert len(read_ticket(store_client, ticket_no)["surveys"]) == 1
 
 
 def _export_rows(database_url: str, out: Path) -> dict[str, dict[str, str]]:
