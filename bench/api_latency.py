@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fastapi.testclient import TestClient  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
 
 from api.main import create_app  # noqa: E402
 from api.settings import Settings  # noqa: E402
@@ -32,7 +33,7 @@ def main() -> None:
     with (ROOT / "data" / "sample_complaints.csv").open(encoding="utf-8") as stream:
         texts = [row["text"] for row in csv.DictReader(stream)]
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(var_dir=Path(folder), api_keys="bench-intake-key:intake", model_poll_seconds=0)
+        settings = Settings(var_dir=Path(folder), api_keys=SecretStr("bench-intake-key:intake"), model_poll_seconds=0)
         started = time.perf_counter()
         with TestClient(create_app(settings)) as client:
             startup = time.perf_counter() - started

@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -65,6 +66,11 @@ DATA_DIR = ROOT.parent / "shared" / "data"
 HEADS = ("category", "subtype", "tier")
 N_FOLDS = 5
 SEED = 0
+
+Folds = list[tuple[NDArray[np.intp], NDArray[np.intp]]]
+Scores = dict[str, float]  # f1, f1_sd, acc, ece
+HeadScores = dict[str, Scores]  # per head
+Variant = tuple[float, bool]  # (category blend, hierarchical)
 
 # Cue words of the tier definition: the taxonomy's `tier_cues`, each group one feature.
 KEYWORD_GROUPS: dict[str, tuple[str, ...]] = load_taxonomy().tier_cues
@@ -143,7 +149,9 @@ class Features:
         return "+".join(parts)
 
 
-def fit_features(spec: Features, train: Split, train_idx: NDArray, test_sets: Sequence[tuple[Split, NDArray]]):
+def fit_features(
+    spec: Features, train: Split, train_idx: NDArray[np.intp], test_sets: Sequence[tuple[Split, NDArray[np.intp]]]
+) -> tuple[sp.csr_matrix, list[sp.csr_matrix]]:
     """Fit the vectorisers on `train[train_idx]`; return the train matrix and one per test set."""
     common = dict(min_df=spec.min_df, max_df=spec.max_df, sublinear_tf=spec.sublinear_tf)
     blocks: list[tuple[TfidfVectorizer, str, float]] = []  # (vectoriser, input, weight)
@@ -154,7 +162,7 @@ def fit_features(spec: Features, train: Split, train_idx: NDArray, test_sets: Se
         vectorizer = TfidfVectorizer(analyzer="char", ngram_range=spec.char, lowercase=True, **common)
         blocks.append((vectorizer, "texts", spec.char_weight))
 
-    def pick(split: Split, idx: NDArray, source: str) -> list:
+    def pick(split: Split, idx: NDArray[np.intp], source: str) -> list[Any]:
         items = split.tokens if source == "tokens" else split.texts
         return [items[i] for i in idx]
 
@@ -186,7 +194,7 @@ class Head:
             name += f" {self.calibration[:4]}" + ("-ens" if self.ensemble else "")
         return name
 
-    def estimator(self):
+    def estimator(self) -> Any:
         if self.kind == "svm":
             return LinearSVC(C=self.C, class_weight=self.class_weight, random_state=SEED)
         if self.kind == "lr":
@@ -195,7 +203,7 @@ class Head:
             return RidgeClassifier(alpha=1.0 / self.C, class_weight=self.class_weight)
         raise ValueError(f"unknown head kind {self.kind!r}")
 
-    def fit(self, X, y):
+    def fit(self, X: sp.csr_matrix, y: NDArray[np.str_]) -> Any:
         if self.calibration:
             model = CalibratedClassifierCV(
                 self.estimator(), method=self.calibration, cv=N_FOLDS, ensemble=self.ensemble
@@ -205,21 +213,25 @@ class Head:
         return model.fit(X, y)
 
 
-def scores(model, X) -> NDArray[np.float64]:
+def scores(model: Any, X: sp.csr_matrix) -> NDArray[np.float64]:
     """Probabilities when the model has them, else a softmax of the decision values.
 
     The softmax only serves ranking (arg-max, summing per category); its "confidence" is not
     calibrated, and ECE is only meaningful for calibrated or logistic heads.
     """
     if hasattr(model, "predict_proba"):
-        return model.predict_proba(X)
+        proba: NDArray[np.float64] = model.predict_proba(X)
+        return proba
     decision = model.decision_function(X)
     decision = decision - decision.max(axis=1, keepdims=True)
     exp = np.exp(decision)
-    return exp / exp.sum(axis=1, keepdims=True)
+    softmax: NDArray[np.float64] = exp / exp.sum(axis=1, keepdims=True)
+    return softmax
 
 
-def average_heads(heads: Sequence[Head], X, y, X_tests) -> tuple[NDArray, list[NDArray]]:
+def average_heads(
+    heads: Sequence[Head], X: sp.csr_matrix, y: NDArray[np.str_], X_tests: Sequence[sp.csr_matrix]
+) -> tuple[NDArray[np.str_], list[NDArray[np.float64]]]:
     """Fit every head on (X, y) and average their probabilities on each test matrix."""
     models = [head.fit(X, y) for head in heads]
     classes = models[0].classes_
@@ -250,7 +262,9 @@ class HeadProbabilities:
     proba: dict[str, NDArray[np.float64]]
 
 
-def fit_heads(cand: Candidate, train: Split, train_idx, test_sets) -> list[HeadProbabilities]:
+def fit_heads(
+    cand: Candidate, train: Split, train_idx: NDArray[np.intp], test_sets: Sequence[tuple[Split, NDArray[np.intp]]]
+) -> list[HeadProbabilities]:
     """Train the three heads of `cand` on train[train_idx]; their probabilities per test set."""
     X, X_tests = fit_features(cand.features, train, train_idx, test_sets)
     y = {head: train.labels[head][train_idx] for head in HEADS}
@@ -267,8 +281,10 @@ def fit_heads(cand: Candidate, train: Split, train_idx, test_sets) -> list[HeadP
         inner = StratifiedKFold(N_FOLDS, shuffle=True, random_state=SEED)
         oof = np.zeros((X.shape[0], len(sub_classes)))
         for inner_train, inner_test in inner.split(X, y["subtype"]):
-            classes, (probs,) = average_heads(sub_heads, X[inner_train], y["subtype"][inner_train], [X[inner_test]])
-            oof[np.ix_(inner_test, np.searchsorted(sub_classes, classes))] = probs
+            inner_classes, (probs,) = average_heads(
+                sub_heads, X[inner_train], y["subtype"][inner_train], [X[inner_test]]
+            )
+            oof[np.ix_(inner_test, np.searchsorted(sub_classes, inner_classes))] = probs
         w = cand.tier_subtype_weight
         X_tier = sp.hstack([X_tier, w * sp.csr_matrix(oof)], format="csr")
         X_tier_tests = [sp.hstack([Xt, w * sp.csr_matrix(p)], format="csr") for Xt, p in zip(X_tier_tests, sub_tests)]
@@ -281,7 +297,9 @@ def fit_heads(cand: Candidate, train: Split, train_idx, test_sets) -> list[HeadP
     ]
 
 
-def decode(heads: HeadProbabilities, mapping, category_blend: float, hierarchical: bool) -> dict[str, tuple]:
+def decode(
+    heads: HeadProbabilities, mapping: dict[str, str], category_blend: float, hierarchical: bool
+) -> dict[str, tuple[NDArray[np.str_], NDArray[np.float64]]]:
     """(predicted labels, top-label confidence) per head.
 
     Category probabilities = blend × direct head + (1 − blend) × subtype probabilities summed
@@ -308,7 +326,7 @@ def decode(heads: HeadProbabilities, mapping, category_blend: float, hierarchica
 
 
 # ------------------------------------------------------------------------- metrics
-def head_metrics(y_true, y_pred, confidence) -> dict[str, float]:
+def head_metrics(y_true: NDArray[np.str_], y_pred: NDArray[np.str_], confidence: NDArray[np.float64]) -> Scores:
     correct = (y_true == y_pred).astype(float)
     return {
         "f1": f1_score(y_true, y_pred, average="macro"),
@@ -317,7 +335,9 @@ def head_metrics(y_true, y_pred, confidence) -> dict[str, float]:
     }
 
 
-def cross_validate(cand: Candidate, train: Split, folds, mapping, variants=None) -> dict:
+def cross_validate(
+    cand: Candidate, train: Split, folds: Folds, mapping: dict[str, str], variants: list[Variant] | None = None
+) -> dict[Variant, HeadScores]:
     """Per head: mean over folds of macro-F1 and accuracy, and ECE of the pooled out-of-fold
     predictions, for each decoding variant.
 
@@ -336,7 +356,7 @@ def cross_validate(cand: Candidate, train: Split, folds, mapping, variants=None)
     return {v: {head: fold_scores(train.labels[head], *oof[v][head], folds) for head in HEADS} for v in variants}
 
 
-def fold_scores(y: NDArray, pred: NDArray, conf: NDArray, folds) -> dict[str, float]:
+def fold_scores(y: NDArray[np.str_], pred: NDArray[Any], conf: NDArray[np.float64], folds: Folds) -> Scores:
     """Macro-F1 and accuracy averaged over the folds, and ECE of the pooled out-of-fold predictions."""
     f1 = [f1_score(y[t], pred[t].astype(str), average="macro") for _, t in folds]
     acc = [float(np.mean(y[t] == pred[t])) for _, t in folds]
@@ -348,7 +368,7 @@ def fold_scores(y: NDArray, pred: NDArray, conf: NDArray, folds) -> dict[str, fl
     }
 
 
-def evaluate_on(cand: Candidate, train: Split, test: Split, mapping) -> dict[str, dict[str, float]]:
+def evaluate_on(cand: Candidate, train: Split, test: Split, mapping: dict[str, str]) -> HeadScores:
     """Train on the whole of `train`, score on `test` once."""
     (probs,) = fit_heads(cand, train, np.arange(len(train.texts)), [(test, np.arange(len(test.texts)))])
     decoded = decode(probs, mapping, cand.category_blend, cand.hierarchical)
@@ -402,7 +422,7 @@ WINNER = Candidate(
 # ~30 s per fold; ridge ties LinearSVC and is 4x slower; sigmoid/isotonic calibration cost
 # macro-F1 because they move the arg-max, temperature scaling does not (ensemble=False).
 FLAT, HIER = (1.0, False), (0.5, True)
-SEARCH: tuple[tuple[Candidate, tuple], ...] = (
+SEARCH: tuple[tuple[Candidate, tuple[Variant, ...]], ...] = (
     (Candidate("word bal", Features(word=(1, 1)), (_svm(),)), (FLAT,)),
     (Candidate("word sublinear bal", Features(word=(1, 1), sublinear_tf=True), (_svm(),)), (FLAT,)),
     (Candidate("word1-2 sublinear bal", Features(word=(1, 2), sublinear_tf=True), (_svm(),)), (FLAT,)),
@@ -583,7 +603,7 @@ SEARCH: tuple[tuple[Candidate, tuple], ...] = (
 # corpus .763/.559/.762; seed 1 .777/.606/.773 and .756/.563/.760. The plain baselines on the same
 # folds (now printed by --product-only): best .727/.513/.714 on seed 0 and .733/.506/.717 on seed
 # 1, margins +5.4/+9.3/+6.1 and +4.4/+10.0/+5.7 with the team corpus.
-def cross_validate_product(train: Split, folds, corpus_files: Sequence[Path] = ()) -> dict:
+def cross_validate_product(train: Split, folds: Folds, corpus_files: Sequence[Path] = ()) -> HeadScores:
     """The shipped `ComplaintClassifier` (defaults) on the CV folds; `corpus_files` rows only train."""
     taxonomy = load_taxonomy()
     corpus = load_datasets(corpus_files, taxonomy).rows if corpus_files else []
@@ -617,7 +637,7 @@ def is_calibrated(cand: Candidate) -> bool:
     return all(h.calibration or h.kind == "lr" for h in heads)
 
 
-def format_row(name: str, result: dict, calibrated: bool, seconds: float | None = None) -> str:
+def format_row(name: str, result: HeadScores, calibrated: bool, seconds: float | None = None) -> str:
     cells = []
     for head in HEADS:
         r = result[head]
@@ -632,10 +652,10 @@ def header() -> str:
     return f"{'configuration (category blend, F=flat/H=hierarchical subtype)':72s} | {cols}"
 
 
-def product_section(train: Split, folds) -> dict[str, dict]:
+def product_section(train: Split, folds: Folds) -> dict[str, HeadScores]:
     """CV rows of the shipped estimator, without and with the team corpus; their results by name."""
     runs = (("shipped ComplaintClassifier", ()), ("shipped ComplaintClassifier + team corpus", TEAM_CORPUS))
-    results = {}
+    results: dict[str, HeadScores] = {}
     for name, files in runs:
         t = time.time()
         results[name] = cross_validate_product(train, folds, files)
@@ -643,7 +663,7 @@ def product_section(train: Split, folds) -> dict[str, dict]:
     return results
 
 
-def print_margins(results: dict[str, dict], best: dict[str, float]) -> None:
+def print_margins(results: dict[str, HeadScores], best: dict[str, float]) -> None:
     """Each result's macro-F1 margin over the best CV baseline, per head."""
     for name, result in results.items():
         margins = "  ".join(f"{head} {result[head]['f1'] - best[head]:+.3f}" for head in HEADS)
@@ -672,7 +692,7 @@ def main() -> None:
     print(header())
     product_results = product_section(train, folds)
 
-    baseline_results = {}
+    baseline_results: dict[str, HeadScores] = {}
     for cand in BASELINES:
         t = time.time()
         (result,) = cross_validate(cand, train, folds, mapping).values()
