@@ -33,6 +33,13 @@ class SchemaError(RuntimeError):
     """The database schema is not the one this code needs, or the database cannot be used."""
 
 
+def describe_error(error: Exception) -> str:
+    """The error's type and the first line of its message, for a log line (SQL parameters are
+    never shown: the engines hide them)."""
+    first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -16,18 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from api.db import describe_error
 from api.deps import Services
 from api.services.deadline_escalation import Escalation, sweep_deadlines
 
 log = logging.getLogger("api.deadlines")
 LOGGED = 20  # escalations named in a sweep's log line; the others are counted
-
-
-def _reason(error: Exception) -> str:
-    """The error's type and the first line of its message (SQL parameters are never shown: the
-    engines hide them)."""
-    first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 class DeadlineSweeper:
@@ -54,7 +48,7 @@ class DeadlineSweeper:
                 )
         except Exception as error:  # the next sweep tries again
             services.metrics.deadline_sweeps.labels("failed").inc()
-            log.error("deadline sweep failed: %s", _reason(error))
+            log.error("deadline sweep failed: %s", describe_error(error))
             return []
         services.metrics.deadline_sweeps.labels("ok").inc()
         for escalation in done:

@@ -43,6 +43,7 @@ from api.middleware import (
     MetricsMiddleware,
 )
 from api.routers import classify, console, events, health, model, review, stats, surveys, tickets
+from api.services.backlog import TierBacklog, scrape_backlog
 from api.services.escalation import load_policy
 from api.services.model_holder import ModelHolder
 from api.services.thresholds import Thresholds
@@ -106,6 +107,17 @@ def announce(services: Services, version: str) -> None:
     log.info("ticket service ready: database %s, model %s, API keys: %s", database, version, roles)
     if not len(services.keys):
         log.warning("no API keys configured (TRIAGE_API_KEYS / TRIAGE_API_KEYS_FILE): every /v1 route answers 401")
+
+
+def read_backlog(services: Services) -> dict[str, TierBacklog] | None:
+    """The open tickets per tier at the app's clock, for the metrics (every tier of the taxonomy of
+    the model in service, zeros included); None while the database is not open."""
+    if services.database is None:
+        return None
+    tiers = services.models.get().model.taxonomy.tiers if services.models is not None and services.models.ready else ()
+    return scrape_backlog(
+        services.database, now=services.clock(), share=services.settings.deadline_warning_share, tiers=tiers
+    )
 
 
 def stop_services(services: Services) -> None:
@@ -269,6 +281,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         metrics=Metrics(),
         clock=clock or (lambda: datetime.now(UTC)),
     )
+    services.metrics.track_backlog(lambda: read_backlog(services))
 
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:

@@ -11,19 +11,104 @@
   escalated to the supervisor by this process's deadline sweeps, and
   `triage_deadline_sweeps_total{outcome}` (ok / failed): its sweeps. Escalations made by
   `triage sweep` (another process) are not counted here; with several workers, each counts its own.
+
+The backlog, read from the database at each scrape (`BacklogCollector`, one grouped query of
+`api.services.backlog`, whose docstring defines the states), so every worker reports the same
+numbers and escalations by `triage sweep` are included:
+
+- `triage_open_tickets{tier,state}`: open (not closed) tickets by deadline state, `overdue`, else
+  `due_soon`, else `on_time` (exclusive: the three add up to the tier's open tickets; 0 for each
+  tier of the taxonomy without open tickets);
+- `triage_open_escalated_tickets{tier}`: open tickets with at least one deadline escalated;
+- `triage_oldest_open_ticket_age_seconds{tier}`: since the oldest open ticket was received (only
+  tiers with an open ticket);
+- `triage_backlog_up`: 1 when this scrape read the backlog, else 0 (and none of the three above);
+  `triage_backlog_scrape_errors_total`: scrapes whose read failed. A failing read never fails the
+  scrape; it is logged once per run of failures (a warning), and its recovery once (info).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from api.db import describe_error
+from api.services.backlog import STATES, TierBacklog
 from model.prediction import Prediction
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+log = logging.getLogger("api.metrics")
+
+BacklogReader = Callable[[], Mapping[str, TierBacklog] | None]
+"""Reads the backlog per tier (a database error raised); None when there is no database to read."""
+
+
+class BacklogCollector:
+    """The backlog gauges, read by `read` at each scrape (a custom collector of the registry)."""
+
+    def __init__(self, read: BacklogReader) -> None:
+        self._read = read
+        self._lock = threading.Lock()
+        self._errors = 0
+        self._failing = False
+
+    def describe(self) -> list[Metric]:
+        """The families without samples (so that registering does not read the database)."""
+        return list(self._families(None))
+
+    def collect(self) -> Iterator[Metric]:
+        """The backlog now, or only `triage_backlog_up` 0 when it cannot be read."""
+        try:
+            backlog = self._read()
+        except Exception as error:  # whatever the database says, /metrics still answers
+            backlog = None
+            with self._lock:
+                self._errors += 1
+                if not self._failing:
+                    log.warning(
+                        "backlog metrics: the database could not be read (%s); logged once until it recovers",
+                        describe_error(error),
+                    )
+                self._failing = True
+        else:
+            with self._lock:
+                if self._failing:
+                    log.info("backlog metrics: the database is read again")
+                self._failing = False
+        yield from self._families(backlog)
+
+    def _families(self, backlog: Mapping[str, TierBacklog] | None) -> Iterator[Metric]:
+        tickets = GaugeMetricFamily(
+            "triage_open_tickets", "Open tickets by tier and deadline state", labels=["tier", "state"]
+        )
+        escalated = GaugeMetricFamily(
+            "triage_open_escalated_tickets", "Open tickets with a deadline escalated", labels=["tier"]
+        )
+        oldest = GaugeMetricFamily(
+            "triage_oldest_open_ticket_age_seconds", "Age of the oldest open ticket", labels=["tier"]
+        )
+        for tier, counts in (backlog or {}).items():
+            for state in STATES:
+                tickets.add_metric([tier, state], counts.tickets[state])
+            escalated.add_metric([tier], counts.escalated)
+            if counts.oldest_age_seconds is not None:
+                oldest.add_metric([tier], counts.oldest_age_seconds)
+        yield tickets
+        yield escalated
+        yield oldest
+        yield GaugeMetricFamily(
+            "triage_backlog_up", "1 when this scrape read the backlog from the database", value=int(backlog is not None)
+        )
+        with self._lock:
+            errors = self._errors
+        yield CounterMetricFamily("triage_backlog_scrape_errors", "Scrapes whose backlog read failed", value=errors)
 
 
 class Metrics:
@@ -66,6 +151,10 @@ class Metrics:
         )
         self._version: str | None = None
         self._version_lock = threading.Lock()
+
+    def track_backlog(self, read: BacklogReader) -> None:
+        """Report the backlog that `read` gives at each scrape (`BacklogCollector`)."""
+        self.registry.register(BacklogCollector(read))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count a finished request (a method outside the standard ones as OTHER: a client cannot

@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -60,6 +61,9 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+
+OPEN_TICKETS = text("status != 'closed'")
+"""The predicate of the partial index `ix_tickets_open`: the ticket is not closed."""
 
 Json = JSON().with_variant(JSONB(), "postgresql")
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -160,6 +164,9 @@ class Ticket(Base):
         Index(None, "channel"),
         Index(None, "customer_id", "category"),
         Index(None, "needs_review"),
+        # the open tickets (revision 0004): the deadline sweep's look-up and the backlog metrics;
+        # its predicate is the literal `api.services.deadlines.open_clause` writes
+        Index("ix_tickets_open", "id", sqlite_where=OPEN_TICKETS, postgresql_where=OPEN_TICKETS),
         CheckConstraint("emotion_index BETWEEN 0 AND 100", name="emotion_index_range"),
     )
     __mapper_args__ = {"version_id_col": revision}

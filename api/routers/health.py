@@ -45,5 +45,7 @@ def readyz(services: ServicesDep) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(services: ServicesDep) -> Response:
-    """Requests, latencies, predictions per class, tickets per tier, in Prometheus text format."""
+    """Requests, latencies, predictions per class, tickets per tier, and the backlog of open tickets
+    read from the database (`api.metrics`), in Prometheus text format; 200 even when the database
+    cannot be read (`triage_backlog_up` 0)."""
     return Response(services.metrics.render(), media_type=CONTENT_TYPE)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from api.services.deadlines import DEADLINES, SUPERVISOR_LEVEL, Deadline, needs_escalation_clause
@@ -92,6 +92,17 @@ def escalate(session: Session, *, ticket_id: int, deadline: Deadline, now: datet
     return Escalation(ticket_no, deadline.kind, tier, due, passed)
 
 
+def needing_escalation(deadline: Deadline, *, after: int, now: datetime, share: float) -> Select[int]:
+    """The sweep's look-up: the ids, past `after`, of the next `BATCH` tickets whose `deadline`
+    needs escalation at `now`, in id order (on open tickets: the partial index `ix_tickets_open`)."""
+    return (
+        select(Ticket.id)
+        .where(Ticket.id > after, needs_escalation_clause(deadline, now, share))
+        .order_by(Ticket.id)
+        .limit(BATCH)
+    )
+
+
 def sweep_deadlines(
     session: Session, *, now: datetime, share: float, stopping: Callable[[], bool] = lambda: False
 ) -> list[Escalation]:
@@ -105,14 +116,7 @@ def sweep_deadlines(
     for deadline in DEADLINES.values():
         after = -1
         while not stopping():
-            ids = list(
-                session.scalars(
-                    select(Ticket.id)
-                    .where(Ticket.id > after, needs_escalation_clause(deadline, now, share))
-                    .order_by(Ticket.id)
-                    .limit(BATCH)
-                )
-            )
+            ids = list(session.scalars(needing_escalation(deadline, after=after, now=now, share=share)))
             session.rollback()  # end the read: each claim is a transaction of its own
             for ticket_id in ids:
                 if stopping():

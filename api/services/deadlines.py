@@ -21,7 +21,10 @@ escalated by the next sweep (`api.services.deadline_escalation`), which stamps
 `<deadline>_escalated_at`.
 
 Each condition is written once for a loaded ticket and once as SQL. The SQL compares times as
-seconds since the epoch (`epoch_seconds`), which SQLite and PostgreSQL compute alike.
+seconds since the epoch (`epoch_seconds`), which SQLite and PostgreSQL compute alike. "Not
+closed" is written in the SQL as the literal `status != 'closed'` (`open_clause`), the predicate
+of the partial index `ix_tickets_open` (revision 0004): a bound parameter in its place would keep
+SQLite, and PostgreSQL's generic plans, from using that index.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, or_
+from sqlalchemy import ColumnElement, Float, and_, literal, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -139,8 +142,13 @@ def escalation_level(ticket: Ticket) -> int:
     return SUPERVISOR_LEVEL if escalated_at(ticket) is not None else 0
 
 
+def open_clause() -> ColumnElement[bool]:
+    """SQL: the ticket is not closed (`status != 'closed'`, the literal in the SQL text)."""
+    return Ticket.status != literal(CLOSED, literal_execute=True)
+
+
 def _pending_clause(deadline: Deadline) -> ColumnElement[bool]:
-    return and_(Ticket.status != CLOSED, deadline.done.is_(None))
+    return and_(open_clause(), deadline.done.is_(None))
 
 
 def _warned_clause(deadline: Deadline, now: datetime, share: float) -> ColumnElement[bool]:

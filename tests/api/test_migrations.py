@@ -1,7 +1,8 @@
 """Upgrading databases of earlier schema revisions, with their tickets, events and surveys, to the
 newest revision, on SQLite and PostgreSQL: nothing is lost, every survey keeps counting as it
 should (the survey of a ticket's latest closure, while it is closed), and tickets of before the
-deadline escalation (0003) are escalated once, when their deadline is near or passed.
+deadline escalation (0003) are escalated once, when their deadline is near or passed; the index
+of open tickets (0004) is what the sweep and the backlog metrics read.
 
 The old rows are written with SQL against the tables as their revision made them (reflected), not
 through today's models, as a database of the previous release holds them.
@@ -18,7 +19,9 @@ from alembic import command
 from sqlalchemy import Connection, MetaData, func, inspect, select, text
 
 from api.db import Database, alembic_config, current_revisions, head_revisions
-from api.services.deadline_escalation import sweep_deadlines
+from api.services.backlog import backlog_statement
+from api.services.deadline_escalation import needing_escalation, sweep_deadlines
+from api.services.deadlines import FIRST_RESPONSE
 
 from .conftest import Clock, TestClient, headers
 
@@ -177,7 +180,7 @@ def test_a_database_of_revision_0001_is_upgraded_without_losing_a_survey(
     database = Database(database_url)
     try:
         with database.engine.connect() as connection:
-            assert current_revisions(connection) == head_revisions() == {"0003"}
+            assert current_revisions(connection) == head_revisions() == {"0004"}
             assert connection.execute(text("SELECT count(*) FROM surveys")).scalar_one() == 3
             assert connection.execute(text("SELECT count(*) FROM ticket_events")).scalar_one() == 10
     finally:
@@ -335,5 +338,35 @@ def test_a_database_of_revision_0002_is_upgraded_and_its_late_tickets_escalated_
         assert again["escalation_level"] == 1 and same_time(again["resolution"]["escalated_at"], at(73))
         assert again["first_response"]["escalated_at"] is None and len(again["history"]) == 2
         assert read(3)["escalation_level"] == 0
+    finally:
+        database.dispose()
+
+
+def test_revision_0004_indexes_the_open_tickets_for_the_sweep_and_the_backlog(database_url: str) -> None:
+    database = Database(database_url)
+
+    def indexes(connection: Connection) -> set[str]:
+        return {str(index["name"]) for index in inspect(connection).get_indexes("tickets")}
+
+    try:
+        database.prepare(auto_migrate=True)
+        with database.engine.connect() as connection:
+            assert "ix_tickets_open" in indexes(connection)
+            if connection.dialect.name == "sqlite":  # without ANALYZE statistics, as the service runs
+                for statement in (
+                    needing_escalation(FIRST_RESPONSE, after=-1, now=at(0), share=0.2),
+                    backlog_statement(at(0), 0.2),
+                ):
+                    sql = str(statement.compile(connection, compile_kwargs={"literal_binds": True}))
+                    plan = " ".join(row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+                    assert "USING INDEX ix_tickets_open" in plan, plan
+            connection.rollback()
+            command.downgrade(alembic_config(connection), "0003")
+            connection.commit()
+            assert "ix_tickets_open" not in indexes(connection)
+            assert current_revisions(connection) == {"0003"}
+        database.prepare(auto_migrate=True)
+        with database.engine.connect() as connection:
+            assert "ix_tickets_open" in indexes(connection)
     finally:
         database.dispose()

@@ -1,0 +1,110 @@
+"""The backlog of open tickets, read from the database when /metrics is scraped: per tier, how many
+open tickets are in each deadline state, how many were escalated, and how old the oldest one is.
+
+An **open** ticket is one that is not closed (`deadlines.open_clause`; a resolved ticket waiting
+for the customer's confirmation is open). Its **deadline state** is one of, in this order:
+
+- `overdue`: a pending deadline of the ticket is past its due time (`deadlines.overdue_clause`,
+  the ticket's `overdue`, `GET /v1/tickets?overdue=true`);
+- `due_soon`: not overdue, and a pending deadline is between its warning and its due time
+  (`deadlines.due_soon_clause`: `?due_soon=true&overdue=false`);
+- `on_time`: neither (no pending deadline has reached its warning time, or none is pending).
+
+A ticket whose first response is overdue while its resolution is near counts as overdue only, so
+the three states add up to the open tickets. **Escalated** open tickets are those with at least
+one deadline escalated to the supervisor (`deadlines.escalated_clause`), by whichever process
+swept. The states depend on the warning share (`TRIAGE_DEADLINE_WARNING_SHARE`) and on `now`.
+
+One grouped query reads it all (`backlog_statement`), on the open tickets only: with the partial
+index `ix_tickets_open` (revision 0004) its cost follows the open tickets, not the table (see
+bench/backlog_query.py). `scrape_backlog` holds a connection for that query alone, and on
+PostgreSQL bounds it with a statement timeout of `STATEMENT_TIMEOUT_MS` (a lock wait included);
+SQLite has no statement timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, case, func, select
+
+from api.db import Database
+from api.services.deadlines import due_soon_clause, escalated_clause, open_clause, overdue_clause
+from api.tables import Ticket
+
+STATES = ("on_time", "due_soon", "overdue")
+STATEMENT_TIMEOUT_MS = 2000
+"""The longest a backlog query may run on PostgreSQL before it is cancelled (below Prometheus's
+default scrape timeout of 10 s)."""
+
+
+@dataclass(frozen=True)
+class TierBacklog:
+    """The open tickets of one tier."""
+
+    tickets: dict[str, int]
+    """Open tickets per deadline state (every state of `STATES`, 0 included)."""
+    escalated: int
+    """Open tickets with at least one deadline escalated."""
+    oldest_age_seconds: float | None
+    """Seconds since the oldest open ticket was received (None: no open ticket)."""
+
+
+def backlog_statement(now: datetime, share: float) -> Select[Any]:
+    """SQL: one row per tier and deadline state present among the open tickets, with the number of
+    tickets, how many of them were escalated, and the earliest `received_at`."""
+    state = case((overdue_clause(now), "overdue"), (due_soon_clause(now, share), "due_soon"), else_="on_time")
+    escalated = case((escalated_clause(), 1), else_=0)
+    open_tickets = (
+        select(Ticket.tier, state.label("state"), escalated.label("escalated"), Ticket.received_at)
+        .where(open_clause())
+        .subquery("open_tickets")
+    )
+    columns = open_tickets.c
+    # grouped by state first: grouped by tier first, SQLite (without ANALYZE statistics) walks the
+    # whole of ix_tickets_tier to save the sort of a few rows instead of reading ix_tickets_open
+    return select(
+        columns.tier,
+        columns.state,
+        func.count().label("tickets"),
+        func.sum(columns.escalated).label("escalated"),
+        func.min(columns.received_at).label("oldest"),
+    ).group_by(columns.state, columns.tier)
+
+
+def read_backlog(
+    connection: Connection, *, now: datetime, share: float, tiers: Iterable[str] = ()
+) -> dict[str, TierBacklog]:
+    """The backlog at `now` per tier: each of `tiers` (with zeros when it has no open ticket) and
+    every other tier an open ticket has."""
+    rows = connection.execute(backlog_statement(now, share)).all()
+    counts: dict[str, dict[str, int]] = {tier: dict.fromkeys(STATES, 0) for tier in tiers}
+    escalated: dict[str, int] = dict.fromkeys(counts, 0)
+    oldest: dict[str, datetime] = {}
+    for tier, state, tickets, escalated_tickets, received_at in rows:
+        counts.setdefault(tier, dict.fromkeys(STATES, 0))[state] = int(tickets)
+        escalated[tier] = escalated.get(tier, 0) + int(escalated_tickets)
+        oldest[tier] = min(oldest.get(tier, received_at), received_at)
+    return {
+        tier: TierBacklog(
+            tickets=states,
+            escalated=escalated[tier],
+            oldest_age_seconds=(now - oldest[tier]).total_seconds() if tier in oldest else None,
+        )
+        for tier, states in sorted(counts.items())
+    }
+
+
+def scrape_backlog(
+    database: Database, *, now: datetime, share: float, tiers: Iterable[str] = ()
+) -> dict[str, TierBacklog]:
+    """`read_backlog` on a connection of its own, held for the query only (on PostgreSQL cancelled
+    after `STATEMENT_TIMEOUT_MS`); a database error is raised."""
+    with database.engine.connect() as connection:
+        if database.dialect == "postgresql":
+            # SET LOCAL: for this transaction only, which ends (rolled back) with the connection
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
+        return read_backlog(connection, now=now, share=share, tiers=tiers)
