@@ -230,8 +230,8 @@ def deadline_escalation(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
         departments[row.get("department", "")].append(flag)
     return {
         "rate": _share(sum(flags), len(flags)),
-        "by_tier": {tier: _share(sum(flags), len(flags)) for tier, flags in sorted(tiers.items())},
-        "by_department": {name: _share(sum(flags), len(flags)) for name, flags in sorted(departments.items())},
+        "by_tier": {tier: _share(sum(marks), len(marks)) for tier, marks in sorted(tiers.items())},
+        "by_department": {name: _share(sum(marks), len(marks)) for name, marks in sorted(departments.items())},
         "deadlines": deadlines,
     }
 
