@@ -44,6 +44,33 @@ class ClosureConfirmation(ConfirmationCounts):
     by_department: dict[str, ConfirmationCounts] = Field(description="department code → counts")
 
 
+class EscalatedTickets(BaseModel):
+    """Tickets, those with at least one deadline escalated to the supervisor, and escalated / tickets."""
+
+    tickets: int
+    escalated: int = Field(description="Tickets with their first-response or resolution deadline escalated.")
+    rate: float | None = Field(description="escalated / tickets (null without tickets).")
+
+
+class EscalatedDeadlines(BaseModel):
+    """The escalations of one deadline (first response or resolution)."""
+
+    escalated: int = Field(description="Tickets whose deadline the deadline sweep escalated to the supervisor.")
+    passed: int = Field(
+        description="Of them, escalated after the deadline's due time (as the ticket has it now), i.e. found "
+        "overdue rather than near."
+    )
+
+
+class DeadlineEscalation(EscalatedTickets):
+    """The deadline escalation rate (时限升级率), overall and per department, and the escalations of
+    each deadline."""
+
+    by_department: dict[str, EscalatedTickets] = Field(description="department code → counts")
+    first_response: EscalatedDeadlines = Field(description="首次响应: first-response deadlines escalated.")
+    resolution: EscalatedDeadlines = Field(description="解决: resolution deadlines escalated.")
+
+
 class StatsFigures(BaseModel):
     """The figures of a set of tickets (rates are null when there is nothing to divide by)."""
 
@@ -56,6 +83,7 @@ class StatsFigures(BaseModel):
     repeat_rate: float | None
     survey: SurveyMeans
     closure_confirmation: ClosureConfirmation
+    deadline_escalation: DeadlineEscalation
     reviewed: int
     live_accuracy: dict[str, float | None] = Field(
         description="head → share of reviewed tickets whose suggestion was kept"

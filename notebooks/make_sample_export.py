@@ -7,6 +7,13 @@ agent review the tickets that need it (accepting the suggestion when it matches 
 label, correcting it otherwise), tracks each ticket through its stages with realistic delays,
 records a survey for most closed tickets, and writes `triage export --all`. Random choices are
 seeded, so the file is the same on every run with the same model.
+
+Deadline escalations come from the real sweep (`sweep_deadlines`, what `triage sweep` runs), as
+if cron ran it every quarter of an hour (the service's own sweep off): before each step of a
+ticket, the script sweeps at the first quarter hour after each warning time of the ticket's
+pending deadlines that comes before the step (only the ticket being worked on has pending
+deadlines: the ones before it are resolved). A P1 first response is near 12 minutes before it is
+due, so a quarter-hourly sweep sometimes finds it already passed.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import csv
 import random
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +32,8 @@ from typer.testing import CliRunner
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "data" / "sample_export.csv"
 KEYS = "intake-key-0001:intake:hotline,agent-key-0001:agent:agent-wang,analyst-key-0001:analyst"
+AGENT = {"X-API-Key": "agent-key-0001"}
+SWEEP_MINUTES = 15  # `triage sweep` from cron at :00, :15, :30 and :45
 
 
 class Clock:
@@ -40,6 +50,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from api.cli import app as cli
     from api.main import create_app
+    from api.services.deadline_escalation import sweep_deadlines
     from api.settings import Settings
 
     random.seed(20261123)
@@ -53,6 +64,12 @@ def main() -> None:
         )
         clock = Clock()
         with TestClient(create_app(settings, clock=clock)) as client:
+            store = client.app.state.services.database  # type: ignore[attr-defined]
+
+            def sweep() -> int:
+                with store.session() as session:
+                    return len(sweep_deadlines(session, now=clock.now, share=settings.deadline_warning_share))
+
             for index, row in enumerate(complaints):
                 clock.now = datetime.fromisoformat(row["created_at"]).astimezone(UTC)
                 created = client.post(
@@ -61,9 +78,9 @@ def main() -> None:
                     headers={"X-API-Key": "intake-key-0001", "Idempotency-Key": f"sample-{row['id']}"},
                 )
                 created.raise_for_status()
-                _work_on(client, clock, created.json(), row)
+                _work_on(client, clock, sweep, created.json(), row)
         result = CliRunner().invoke(
-            cli, ["export", "--all", "--since", "2026-08-01", "--until", "2026-10-31", "--out", str(OUT),
+            cli, ["export", "--all", "--since", "2026-08-01", "--until", "2026-10-31", "--out", str(OUT), "--force",
                   "--database-url", database],
         )  # fmt: skip
         if result.exit_code != 0:
@@ -71,17 +88,40 @@ def main() -> None:
     print(f"wrote {OUT}")
 
 
-def _work_on(client: TestClient, clock: Clock, ticket: dict, row: dict[str, str]) -> None:  # type: ignore[type-arg]
-    agent = {"X-API-Key": "agent-key-0001"}
+def _next_sweep(moment: datetime) -> datetime:
+    """The first sweep after `moment` (the next quarter hour)."""
+    quarter = moment.replace(minute=moment.minute - moment.minute % SWEEP_MINUTES, second=0, microsecond=0)
+    return quarter + timedelta(minutes=SWEEP_MINUTES)
+
+
+def _sweep_until(client: TestClient, clock: Clock, sweep: Callable[[], int], number: str, until: datetime) -> None:
+    """The sweeps that escalate the ticket's pending deadlines whose warning time comes before `until`."""
+    while True:
+        ticket = client.get(f"/v1/tickets/{number}", headers=AGENT).json()
+        sweeps = [
+            _next_sweep(datetime.fromisoformat(sla["warn_at"]))
+            for sla in (ticket["first_response"], ticket["resolution"])
+            if sla["done_at"] is None and sla["escalated_at"] is None
+        ]
+        if not sweeps or min(sweeps) >= until:
+            return
+        clock.now = min(sweeps)
+        if not sweep():
+            sys.exit(f"{number}: the sweep at {clock.now} escalated nothing")
+
+
+def _work_on(client: TestClient, clock: Clock, sweep: Callable[[], int], ticket: dict, row: dict[str, str]) -> None:  # type: ignore[type-arg]
     number = ticket["ticket_no"]
     start = clock.now
     if ticket["needs_review"] or random.random() < 0.2:
-        clock.now = start + timedelta(minutes=random.randint(5, 90))
+        reviewed = start + timedelta(minutes=random.randint(5, 90))
+        _sweep_until(client, clock, sweep, number, reviewed)
+        clock.now = reviewed
         if ticket["suggestion"]["subtype"]["code"] == row["subtype"] and ticket["tier"]["code"] == row["tier"]:
             body: dict[str, str] = {"action": "accept"}
         else:
             body = {"action": "correct", "subtype": row["subtype"], "tier": row["tier"], "comment": "按投诉原文修正"}
-        client.post(f"/v1/tickets/{number}/review", json=body, headers=agent).raise_for_status()
+        client.post(f"/v1/tickets/{number}/review", json=body, headers=AGENT).raise_for_status()
     hours = random.expovariate(1 / 1.5)  # first contact: usually within the hour, sometimes late
     feedback = random.choice(["satisfied", "satisfied", "mostly", "not"])
     closing = {"feedback": feedback, **({"note": "主管确认已按政策处理，客户仍不满意"} if feedback == "not" else {})}
@@ -96,13 +136,14 @@ def _work_on(client: TestClient, clock: Clock, ticket: dict, row: dict[str, str]
             if random.random() < 0.15:
                 return  # still open at the end of the export
             after = stages[2][2] + random.uniform(1, 24)  # type: ignore[operator]
+        _sweep_until(client, clock, sweep, number, start + timedelta(hours=after))  # type: ignore[arg-type]
         clock.now = start + timedelta(hours=after)  # type: ignore[arg-type]
-        response = client.post(f"/v1/tickets/{number}/events", json={"stage": stage, **extra}, headers=agent)
+        response = client.post(f"/v1/tickets/{number}/events", json={"stage": stage, **extra}, headers=AGENT)
         response.raise_for_status()
     if random.random() < 0.7:
         scores = {name: random.choice([2, 3, 4, 4, 5, 5]) for name in ("timeliness", "effectiveness", "attitude")}
         scores["overall"] = round(sum(scores.values()) / 3)
-        client.post(f"/v1/tickets/{number}/survey", json={**scores, "comment": ""}, headers=agent).raise_for_status()
+        client.post(f"/v1/tickets/{number}/survey", json={**scores, "comment": ""}, headers=AGENT).raise_for_status()
 
 
 if __name__ == "__main__":

@@ -1,10 +1,22 @@
-"""The weekly volume of the monthly report: ISO weeks cut to the month, compared per day."""
+"""The monthly report: the weekly volume (ISO weeks cut to the month, compared per day) and the
+deadline escalation rate on a small export written here."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
-from training.monthly import SAMPLE_EXPORT, read_export, write_monthly_report
+import pytest
+
+from training.monthly import (
+    ESCALATION_COLUMNS,
+    EXPORT_COLUMNS,
+    SAMPLE_EXPORT,
+    ExportError,
+    read_export,
+    summarise,
+    write_monthly_report,
+)
 from training.weekly import month_weeks, weekly_figure
 
 
@@ -54,3 +66,118 @@ def test_the_report_says_how_the_weekly_chart_counts(tmp_path: Path) -> None:
     report = write_monthly_report(rows, "2026-10", tmp_path).read_text(encoding="utf-8")
     assert "mean number of tickets per day" in report
     assert "2026-W40 (10-01..10-04, 4 of 7 days) and 2026-W44 (10-26..10-31, 6 of 7 days)" in report
+
+
+def _ticket(number: int, tier: str, department: str, **times: str) -> dict[str, str]:
+    """An exported ticket of 2026-10-08 09:00 whose deadlines are due at 10:00 and 2026-10-09 09:00."""
+    return {
+        **dict.fromkeys(EXPORT_COLUMNS, ""),
+        "ticket_no": f"TS-20261008-{number:06d}",
+        "created_at": "2026-10-08T09:00:00+08:00",
+        "channel": "phone",
+        "status": "in_progress",
+        "category": "service",
+        "subtype": "attitude",
+        "tier": tier,
+        "department": department,
+        "reviewed": "false",
+        "needs_review": "false",
+        "first_response_due": "2026-10-08T10:00:00+08:00",
+        "resolution_due": "2026-10-09T09:00:00+08:00",
+        **times,
+    }
+
+
+ESCALATED = [
+    _ticket(1, "P1", "tech", first_response_escalated_at="2026-10-08T09:50:00+08:00"),  # near
+    _ticket(
+        2,
+        "P1",
+        "cs",
+        first_response_escalated_at="2026-10-08T10:05:00+08:00",  # passed
+        resolution_escalated_at="2026-10-09T09:00:01+08:00",  # passed, by a second
+    ),
+    _ticket(3, "P2", "tech", resolution_escalated_at="2026-10-09T09:00:00+08:00"),  # at the due time: not passed
+    _ticket(4, "P2", "cs"),
+    _ticket(5, "P3", "tech"),
+    # November: not in October's figures
+    {
+        **_ticket(6, "P3", "cs", first_response_escalated_at="2026-11-01T10:05:00+08:00"),
+        "created_at": "2026-11-01T09:00:00+08:00",
+    },
+]
+
+
+def _write(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] = EXPORT_COLUMNS) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_the_report_gives_the_deadline_escalation_rate_per_tier_department_and_deadline(tmp_path: Path) -> None:
+    rows = read_export(_write(tmp_path / "export.csv", ESCALATED))
+    summary = summarise(rows[:5])
+    assert summary["deadline_escalation_rate"] == 0.6  # tickets 1, 2 and 3 of 5
+    assert summary["deadline_escalation_by_tier"] == {"P1": 1.0, "P2": 0.5, "P3": 0.0}
+    assert summary["deadline_escalation_by_department"] == {"cs": 0.5, "tech": 0.667}
+    assert summary["deadline_escalations"] == {
+        "first_response": {"escalated": 2, "passed": 1},
+        "resolution": {"escalated": 2, "passed": 1},
+    }
+    report = write_monthly_report(rows, "2026-10", tmp_path / "report").read_text(encoding="utf-8")
+    assert "5 tickets;" in report
+    for line in (
+        "| tickets escalated on a deadline (时限升级) | 60.0 % |",
+        "| escalated on a deadline, P1 | 100.0 % |",
+        "| escalated on a deadline, P3 | 0.0 % |",
+        "| escalated on a deadline, tech | 66.7 % |",
+        "| deadlines escalated, first response (首次响应) | 2 (1 already passed) |",
+        "| deadlines escalated, resolution (解决) | 2 (1 already passed) |",
+    ):
+        assert line in report
+
+
+def test_an_export_without_the_escalation_columns_has_no_escalation_figures_rather_than_zero(
+    tmp_path: Path,
+) -> None:
+    older = tuple(column for column in EXPORT_COLUMNS if column not in ESCALATION_COLUMNS)
+    rows = read_export(_write(tmp_path / "older.csv", ESCALATED, older))
+    assert not any(column in row for row in rows for column in ESCALATION_COLUMNS)
+    summary = summarise(rows[:5])
+    assert (
+        summary["deadline_escalation_rate"],
+        summary["deadline_escalation_by_tier"],
+        summary["deadline_escalation_by_department"],
+        summary["deadline_escalations"],
+    ) == (None, {}, {}, {})
+    figures = summarise(read_export(_write(tmp_path / "export.csv", ESCALATED))[:5])
+    assert {key: value for key, value in summary.items() if not key.startswith("deadline_escalation")} == {
+        key: value for key, value in figures.items() if not key.startswith("deadline_escalation")
+    }
+    report = write_monthly_report(rows, "2026-10", tmp_path / "report").read_text(encoding="utf-8")
+    assert "| tickets escalated on a deadline (时限升级) | – |" in report
+    assert "escalated on a deadline, " not in report and "deadlines escalated" not in report
+    # an export whose tickets were not escalated has a rate of zero
+    none = read_export(_write(tmp_path / "none.csv", [_ticket(1, "P1", "tech")]))
+    assert summarise(none)["deadline_escalation_rate"] == 0.0
+
+
+def test_escalation_times_the_report_cannot_use_are_named(tmp_path: Path) -> None:
+    rows = [
+        _ticket(1, "P1", "tech", first_response_escalated_at="2026-10-08 09:50"),
+        _ticket(2, "P1", "tech", resolution_escalated_at="2026-10-08T08:00:00+08:00"),
+        _ticket(3, "P1", "tech", first_response_escalated_at="2026-10-08T09:50:00+08:00", first_response_due=""),
+    ]
+    with pytest.raises(ExportError) as raised:
+        read_export(_write(tmp_path / "broken.csv", rows))
+    problems = str(raised.value).splitlines()
+    assert problems == [
+        f"{tmp_path / 'broken.csv'}, row 2, column first_response_escalated_at: '2026-10-08 09:50' has no UTC offset "
+        "(exports write one)",
+        f"{tmp_path / 'broken.csv'}, row 3, column resolution_escalated_at: '2026-10-08T08:00:00+08:00' is before "
+        "created_at",
+        f"{tmp_path / 'broken.csv'}, row 4, column first_response_due: '': an escalated deadline needs its ISO due "
+        "time",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,9 @@ def test_the_notebook_executes_from_any_folder_and_draws_its_figures(
     assert len(images) == 3
     text = "".join(output.get("text", "") for output in outputs)
     assert f"{len(rows)} tickets in {SAMPLE_EXPORT.name}" in text and f"in {month}" in text
+    figures = "".join(output.get("data", {}).get("text/markdown", "") for output in outputs)
+    rate = summarise([row for row in rows if row["created_at"].startswith(month)])["deadline_escalation_rate"]
+    assert f"| deadline_escalation_rate | {rate} |" in figures and "| deadline_escalations: resolution |" in figures
 
 
 def test_the_notebook_on_a_gbk_export_shows_the_error_in_one_line(
@@ -102,6 +106,24 @@ def test_report_command_figures_agree_with_counts_from_the_file(tmp_path: Path) 
         assert share == round(sum(mine) / len(mine), 3)
         assert f"| closures confirmed, {department} | {100 * share:.1f} % |" in report
     assert set(summary["closure_confirmation_by_department"]) == {row["department"] for row in closed}
+    # 时限升级率: tickets with a deadline escalated to the supervisor, of the month's tickets, per tier
+    # and department; per deadline, those escalated and those already passed when escalated
+    escalated = [bool(row["first_response_escalated_at"] or row["resolution_escalated_at"]) for row in month_rows]
+    rate = round(sum(escalated) / len(escalated), 3)
+    assert summary["deadline_escalation_rate"] == rate and 0 < rate < 1
+    assert f"| tickets escalated on a deadline (时限升级) | {100 * rate:.1f} % |" in report
+    for column in ("tier", "department"):
+        for value, share in summary[f"deadline_escalation_by_{column}"].items():
+            mine = [flag for row, flag in zip(month_rows, escalated) if row[column] == value]
+            assert share == round(sum(mine) / len(mine), 3)
+            assert f"| escalated on a deadline, {value} | {100 * share:.1f} % |" in report
+        assert set(summary[f"deadline_escalation_by_{column}"]) == {row[column] for row in month_rows}
+    for kind, name in (("first_response", "first response (首次响应)"), ("resolution", "resolution (解决)")):
+        times = [(row[f"{kind}_escalated_at"], row[f"{kind}_due"]) for row in month_rows if row[f"{kind}_escalated_at"]]
+        passed = sum(datetime.fromisoformat(at) > datetime.fromisoformat(due) for at, due in times)
+        assert summary["deadline_escalations"][kind] == {"escalated": len(times), "passed": passed}
+        assert f"| deadlines escalated, {name} | {len(times)} ({passed} already passed) |" in report
+    assert summary["deadline_escalations"]["first_response"]["passed"] > 0  # the sample sweeps quarter-hourly
     assert os.path.getsize(tmp_path / "weekly_volume.png") > 1000
 
 

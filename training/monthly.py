@@ -4,8 +4,11 @@ Reads the CSV that `triage export --all` writes (one row per ticket, see EXPORT_
 columns hold met / breached / pending, booleans are "true"/"false") so that
 the notebook, the `triage report` command and anyone with a spreadsheet work from the same file.
 An export made before a column was added (`location`, `demand_note` and `received_by` came with
-the ticket fields of schema revision 0002, `closing_feedback` after them) is still read: a missing
-column reads as empty (an export without `closing_feedback` has no closure-confirmation rate).
+the ticket fields of schema revision 0002, `closing_feedback` after them, then
+`first_response_escalated_at` and `resolution_escalated_at`) is still read: a missing column reads
+as empty (an export without `closing_feedback` has no closure-confirmation rate), except the two
+escalation columns, which an empty value could not tell from "not escalated": rows of a file
+without them do not have them, and their escalation figures are unavailable (None), not zero.
 Labels on the charts are the taxonomy's ASCII codes, so no CJK font is needed to draw them.
 """
 
@@ -49,6 +52,7 @@ EXPORT_COLUMNS = (
     "survey_timeliness", "survey_effectiveness", "survey_attitude", "survey_overall",
     "location", "demand_note", "received_by",
     "closing_feedback",
+    "first_response_escalated_at", "resolution_escalated_at",
 )  # fmt: skip
 # The project's sample export, found from this file: the notebook reads it by default from any folder.
 SAMPLE_EXPORT = Path(__file__).resolve().parent.parent / "data" / "sample_export.csv"
@@ -57,10 +61,15 @@ SAMPLE_EXPORT = Path(__file__).resolve().parent.parent / "data" / "sample_export
 # of the service's `closed` event (api.services.tracking, which training does not import).
 CLOSING_FEEDBACK = ("satisfied", "mostly", "not")
 CONFIRMING_FEEDBACK = ("satisfied", "mostly")
+# The two deadlines the service's sweep escalates to the supervisor (api.services.deadlines): an
+# export has `<kind>_due` and `<kind>_escalated_at`, empty while that deadline was not escalated.
+DEADLINE_KINDS = ("first_response", "resolution")
+DEADLINE_NAMES = {"first_response": "first response (首次响应)", "resolution": "resolution (解决)"}
+ESCALATION_COLUMNS = tuple(f"{kind}_escalated_at" for kind in DEADLINE_KINDS)
 SURVEY = ("timeliness", "effectiveness", "attitude", "overall")
 HEADS = ("category", "subtype", "tier")
 REQUIRED = ("ticket_no", "created_at", *HEADS)
-TIME_COLUMNS = ("created_at", "first_response_at", "resolved_at")
+TIME_COLUMNS = ("created_at", "first_response_at", "resolved_at", *ESCALATION_COLUMNS)
 
 
 class ExportError(ValueError):
@@ -76,8 +85,9 @@ class ExportError(ValueError):
 
 def read_export(path: Path) -> list[dict[str, str]]:
     """Rows of an export CSV, each with every column of EXPORT_COLUMNS (empty when the file has not
-    got it) and the file's other columns; raises ExportError naming every row and column it cannot
-    use (up to ten), or an unusable file."""
+    got it, except ESCALATION_COLUMNS, left out: see the module docstring) and the file's other
+    columns; raises ExportError naming every row and column it cannot use (up to ten), or an
+    unusable file."""
     try:
         _, content = read_input(path)  # as `triage train` reads its files
     except InputError as error:
@@ -92,7 +102,9 @@ def read_export(path: Path) -> list[dict[str, str]]:
         missing = [column for column in REQUIRED if column not in records.header]
         if missing:
             raise ExportError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
-        absent = dict.fromkeys((column for column in EXPORT_COLUMNS if column not in records.header), "")
+        absent = dict.fromkeys(
+            (c for c in EXPORT_COLUMNS if c not in records.header and c not in ESCALATION_COLUMNS), ""
+        )
         for number, record in records:
             found = _export_problems(record, field_count_problem(records.header, records.width))
             problems += [f"{path}, row {number}{where}: {what}" for where, what in found]
@@ -131,6 +143,10 @@ def _export_problems(record: dict[str | None, Any], fields: str | None) -> list[
     for column, moment in times.items():
         if created is not None and moment < created:
             found.append((f", column {column}", f"{record[column]!r} is before created_at"))
+    for kind in DEADLINE_KINDS:
+        due = record.get(f"{kind}_due") or ""
+        if f"{kind}_escalated_at" in times and not _is_zoned_time(due):
+            found.append((f", column {kind}_due", f"{due!r}: an escalated deadline needs its ISO due time"))
     for name in SURVEY:
         value = record.get(f"survey_{name}") or ""
         if value and value not in {"1", "2", "3", "4", "5"}:
@@ -143,6 +159,13 @@ def _export_problems(record: dict[str | None, Any], fields: str | None) -> list[
             if not record.get(f"suggested_{head}"):
                 found.append((f", column suggested_{head}", "a reviewed ticket needs the model's suggestion"))
     return found
+
+
+def _is_zoned_time(value: str) -> bool:
+    try:
+        return datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def _time(value: str) -> datetime | None:
@@ -179,10 +202,46 @@ def closure_confirmation(rows: Sequence[dict[str, str]]) -> tuple[float | None, 
     return overall, {department: _share(sum(flags), len(flags)) for department, flags in sorted(departments.items())}
 
 
+def deadline_escalation(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
+    """The deadline escalation rate (时限升级率): the share of `rows` (tickets) with at least one
+    deadline escalated to the supervisor, overall (`rate`), per tier and per department (the
+    ticket's effective ones at the export), and per deadline kind the deadlines `escalated` and,
+    of them, those `passed`: escalated after the due time the export gives (a deadline near its
+    due time is escalated before it; one found overdue, after; a review that re-tiered the ticket
+    after the escalation moved its due time, which the export shows as it is now).
+
+    Unavailable (rate None, empty breakdowns) when a row has not got the escalation columns: an
+    export made before them, whose empty values would read as "not escalated"."""
+    if any(column not in row for row in rows for column in ESCALATION_COLUMNS):
+        return {"rate": None, "by_tier": {}, "by_department": {}, "deadlines": {}}
+    deadlines = {}
+    for kind in DEADLINE_KINDS:
+        escalated = [row for row in rows if row[f"{kind}_escalated_at"]]
+        passed = sum(
+            datetime.fromisoformat(row[f"{kind}_escalated_at"]) > datetime.fromisoformat(row[f"{kind}_due"])
+            for row in escalated
+        )
+        deadlines[kind] = {"escalated": len(escalated), "passed": passed}
+    flags = [any(row[column] for column in ESCALATION_COLUMNS) for row in rows]
+    tiers: dict[str, list[bool]] = defaultdict(list)
+    departments: dict[str, list[bool]] = defaultdict(list)
+    for row, flag in zip(rows, flags, strict=True):
+        tiers[row["tier"]].append(flag)
+        departments[row.get("department", "")].append(flag)
+    return {
+        "rate": _share(sum(flags), len(flags)),
+        "by_tier": {tier: _share(sum(marks), len(marks)) for tier, marks in sorted(tiers.items())},
+        "by_department": {name: _share(sum(marks), len(marks)) for name, marks in sorted(departments.items())},
+        "deadlines": deadlines,
+    }
+
+
 def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     """Volumes, response and resolution times, SLA breaches (first response and resolution, per
     tier), repeats, survey coverage and means, the closure-confirmation rate (overall and per
-    department), and live accuracy."""
+    department), the deadline escalation rate (overall, per tier and department, and the deadlines
+    escalated and passed per kind; None and empty for an export without its columns), and live
+    accuracy."""
     summary: dict[str, Any] = {"tickets": len(rows)}
     for column in ("category", "subtype", "tier", "department", "channel"):
         summary[f"by_{column}"] = dict(Counter(row.get(column, "") for row in rows).most_common())
@@ -207,6 +266,11 @@ def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     confirmed, by_department = closure_confirmation(rows)
     summary["closure_confirmation_rate"] = confirmed
     summary["closure_confirmation_by_department"] = by_department
+    escalation = deadline_escalation(rows)
+    summary["deadline_escalation_rate"] = escalation["rate"]
+    summary["deadline_escalation_by_tier"] = escalation["by_tier"]
+    summary["deadline_escalation_by_department"] = escalation["by_department"]
+    summary["deadline_escalations"] = escalation["deadlines"]
     summary["survey_means"] = {
         name: _mean([float(row[f"survey_{name}"]) for row in rows if row.get(f"survey_{name}")]) for name in SURVEY
     }
@@ -305,6 +369,13 @@ def _write_report(summary: dict[str, Any], month: str, figures: Sequence[Path], 
         f"| closures the customer confirmed (满意 or 基本满意) | {pct(summary['closure_confirmation_rate'])} |",
         *[f"| closures confirmed, {department} | {pct(v)} |"
           for department, v in summary["closure_confirmation_by_department"].items()],
+        f"| tickets escalated on a deadline (时限升级) | {pct(summary['deadline_escalation_rate'])} |",
+        *[f"| escalated on a deadline, {tier} | {pct(v)} |"
+          for tier, v in summary["deadline_escalation_by_tier"].items()],
+        *[f"| escalated on a deadline, {department} | {pct(v)} |"
+          for department, v in summary["deadline_escalation_by_department"].items()],
+        *[f"| deadlines escalated, {DEADLINE_NAMES[kind]} | {n['escalated']} ({n['passed']} already passed) |"
+          for kind, n in summary["deadline_escalations"].items()],
         *[f"| survey {name} (1–5) | {v if v is not None else '–'} |" for name, v in summary["survey_means"].items()],
         *[f"| suggestion = final, {head} | {pct(v)} |" for head, v in summary["live_accuracy"].items()],
         "",

@@ -48,7 +48,8 @@ def stats(
     group_by: Annotated[GroupBy, Query(description="week (ISO weeks) or month.")] = "month",
 ) -> StatsResponse:
     """Volumes, response and resolution times, SLA breaches per tier, resolution and repeat rates,
-    survey means, live accuracy of the suggestions and the auto-filled share (see `api.services.stats`)."""
+    survey means, the closure-confirmation and deadline escalation rates, live accuracy of the
+    suggestions and the auto-filled share (see `api.services.stats`)."""
     _check_range(first, last, settings)
     figures = ticket_stats(
         session,

@@ -18,6 +18,9 @@ API client that created the ticket (empty for tickets created before it was reco
 survey columns hold the ticket's current survey (of its latest closure, while it is closed; see
 `api.services.surveys`), empty when it has none; `closing_feedback` the customer's answer recorded
 with that closure (satisfied / mostly / not), empty unless the ticket is closed.
+`first_response_escalated_at` and `resolution_escalated_at` are when the deadline sweep escalated
+that deadline to the supervisor (`api.services.deadline_escalation`, once per deadline), empty
+when it did not; they come last, so that a reader of the earlier columns reads the file as before.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from api.services.deadlines import DEADLINES
 from api.services.routing import sla_state
 from api.services.surveys import is_current_closure, is_current_survey
 from api.tables import Survey, Ticket, TicketEvent
@@ -107,6 +111,10 @@ def export_row(
         "demand_note": ticket.demand_note or "",
         "received_by": ticket.received_by or "",
         "closing_feedback": str(closure.details.get("feedback") or "") if closure is not None else "",
+        **{
+            f"{deadline.kind}_escalated_at": _time(deadline.escalated_of(ticket), zone)
+            for deadline in DEADLINES.values()
+        },
     }
     return {column: row[column] for column in EXPORT_COLUMNS}
 

@@ -1,4 +1,5 @@
-"""Ticket statistics per week or month: volumes, response times, SLA, repeats, CSAT, live accuracy.
+"""Ticket statistics per week or month: volumes, response times, SLA, repeats, CSAT, closure
+confirmation, deadline escalations, live accuracy.
 
 A ticket belongs to the period in which it was received (business time zone). A range
 `from..to` is inclusive of both days; weeks are ISO weeks (Monday to Sunday, key `2026-W48`),
@@ -22,6 +23,12 @@ Every figure is computed over the tickets of the period:
   recorded with the latest closure) confirms the solution: satisfied 满意 or mostly 基本满意, not
   not 不满意 (closing over it needs a note). A closure that was reopened no longer counts, like its
   survey; a closure recorded without feedback (none of this service's) is left out.
+- deadline escalation (时限升级率), overall and per effective department: `escalated` / `tickets`,
+  where `escalated` are the tickets with at least one deadline (first response or resolution)
+  escalated to the supervisor by the deadline sweep (`api.services.deadline_escalation`); and per
+  deadline the deadlines `escalated` and, of them, those `passed`: escalated after the ticket's due
+  time (the due time as it is now: a review that re-tiered the ticket after the escalation moved
+  it), as the monthly report derives it from an export.
 - live accuracy per head (category, subtype, tier, demand): over reviewed tickets, the share whose
   suggestion equals the agent's final label (the suggested tier is the model's, before escalation).
 - autofilled share: tickets with `needs_review` false / tickets.
@@ -40,6 +47,7 @@ from typing import Any, Literal
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, aliased
 
+from api.services.deadlines import DEADLINES
 from api.services.routing import sla_state
 from api.services.surveys import is_current_closure, is_current_survey
 from api.services.tracking import CONFIRMING_FEEDBACK, FEEDBACK_NAMES
@@ -76,6 +84,8 @@ COLUMNS = (
     Ticket.resolution_due,
     Ticket.first_responded_at,
     Ticket.resolved_at,
+    Ticket.first_response_escalated_at,
+    Ticket.resolution_escalated_at,
     Survey.timeliness,
     Survey.effectiveness,
     Survey.attitude,
@@ -192,6 +202,32 @@ def _closure_confirmation(rows: Sequence[Row[Any]]) -> dict[str, Any]:
     }
 
 
+def _escalated_share(flags: Sequence[bool]) -> dict[str, Any]:
+    return {"tickets": len(flags), "escalated": sum(flags), "rate": _share(sum(flags), len(flags))}
+
+
+def _deadline_escalation(rows: Sequence[Row[Any]]) -> dict[str, Any]:
+    """Tickets with a deadline escalated over tickets, overall and per department, and the
+    deadlines escalated (and escalated after their due time) per deadline."""
+    deadlines: dict[str, dict[str, int]] = {}
+    for deadline in DEADLINES.values():
+        times = [
+            (moment, getattr(row, deadline.due.key))
+            for row in rows
+            if (moment := getattr(row, deadline.escalated.key)) is not None
+        ]
+        deadlines[deadline.kind] = {"escalated": len(times), "passed": sum(moment > due for moment, due in times)}
+    flags = [any(getattr(row, deadline.escalated.key) is not None for deadline in DEADLINES.values()) for row in rows]
+    departments: dict[str, list[bool]] = {}
+    for row, flag in zip(rows, flags, strict=True):
+        departments.setdefault(row.department, []).append(flag)
+    return {
+        **_escalated_share(flags),
+        "by_department": {department: _escalated_share(marks) for department, marks in sorted(departments.items())},
+        **deadlines,
+    }
+
+
 def summarise(rows: Sequence[Row[Any]], taxonomy: Taxonomy, now: datetime) -> dict[str, Any]:
     """Every figure of the module docstring over `rows`."""
     total = len(rows)
@@ -214,6 +250,7 @@ def summarise(rows: Sequence[Row[Any]], taxonomy: Taxonomy, now: datetime) -> di
             **{score: _mean([float(getattr(row, score)) for row in surveyed]) for score in SURVEY_SCORES},
         },
         "closure_confirmation": _closure_confirmation(rows),
+        "deadline_escalation": _deadline_escalation(rows),
         "reviewed": len(reviewed),
         "live_accuracy": {
             head: _share(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import errno
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
@@ -14,11 +15,21 @@ from typer.testing import CliRunner
 from api.cli import app
 from api.schemas import Feedback
 from api.services import tracking
+from api.services.deadline_escalation import sweep_deadlines
+from api.services.deadlines import DEADLINES
 from api.services.tracking import FEEDBACK_NAMES
 from model.files import with_umask
 from model.taxonomy import Taxonomy
 from training.data import load_datasets
-from training.monthly import CLOSING_FEEDBACK, CONFIRMING_FEEDBACK, EXPORT_COLUMNS, read_export, summarise
+from training.monthly import (
+    CLOSING_FEEDBACK,
+    CONFIRMING_FEEDBACK,
+    DEADLINE_KINDS,
+    ESCALATION_COLUMNS,
+    EXPORT_COLUMNS,
+    read_export,
+    summarise,
+)
 from training.train import DEFAULT_SAMPLE
 
 from .conftest import Clock, TestClient, create_ticket, headers
@@ -261,17 +272,18 @@ def test_an_export_without_the_closing_feedback_is_read_without_a_confirmation_r
     accepted = tickets["accepted"]["ticket_no"]
     assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
     header, rows = _read(tmp_path / "all.csv")
-    assert header[-1] == "closing_feedback" and [row["closing_feedback"] for row in rows] == ["", "mostly", "", ""]
-    old = tmp_path / "old.csv"  # an export of the release before closing_feedback
+    assert [row["closing_feedback"] for row in rows] == ["", "mostly", "", ""]
+    old = tmp_path / "old.csv"  # an export of the release before closing_feedback (and the columns after it)
     with old.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=header[:-1], extrasaction="ignore")
+        writer = csv.DictWriter(stream, fieldnames=header[: header.index("closing_feedback")], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     before, now = summarise(read_export(old)), summarise(read_export(tmp_path / "all.csv"))
     assert (before["closure_confirmation_rate"], before["closure_confirmation_by_department"]) == (None, {})
     assert now["closure_confirmation_rate"] == 1.0
-    assert {key: value for key, value in before.items() if not key.startswith("closure_confirmation")} == {
-        key: value for key, value in now.items() if not key.startswith("closure_confirmation")
+    newer = ("closure_confirmation", "deadline_escalation")
+    assert {key: value for key, value in before.items() if not key.startswith(newer)} == {
+        key: value for key, value in now.items() if not key.startswith(newer)
     }
     made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(tmp_path / "r"), "--data", str(old)])
     assert made.exit_code == 0, made.output
@@ -292,10 +304,110 @@ def test_an_export_without_the_closing_feedback_is_read_without_a_confirmation_r
     assert summarise(again)["closure_confirmation_rate"] == 0.0
 
 
-def test_exports_and_the_service_agree_on_the_closing_feedback() -> None:
+def _sweep(client: TestClient, local_time: str) -> list[tuple[str, str, bool]]:
+    """The real deadline sweep on the app's database at a time of Shanghai: (ticket, deadline, passed)."""
+    now = datetime.fromisoformat(local_time + "+08:00").astimezone(UTC)
+    with client.app.state.services.database.session() as session:  # type: ignore[attr-defined]
+        return [(done.ticket_no, done.deadline, done.passed) for done in sweep_deadlines(session, now=now, share=0.2)]
+
+
+def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them(
+    tickets: dict[str, dict[str, Any]],
+    database_url: str,
+    tmp_path: Path,
+    store_client: TestClient,
+    clock: Clock,
+    taxonomy: Taxonomy,
+) -> None:
+    # every ticket of the fixture is P2, received at 10:00: first response due at 12:00 (near from
+    # 11:36), resolution on the 25th at 10:00 (near from 00:24); `accepted` was answered at 10:30
+    number = {name: ticket["ticket_no"] for name, ticket in tickets.items()}
+    assert {ticket["tier"]["code"] for ticket in tickets.values()} == {"P2"}
+    clock.advance(minutes=105)
+    late = create_ticket(store_client, text=RUDE, channel="phone")["ticket_no"]  # 11:45, P2: due at 13:45
+    near = _sweep(store_client, "2026-11-23T11:40:00")
+    assert near == [(number[name], "first_response", False) for name in ("corrected", "unreviewed", "no_letters")]
+    clock.advance(minutes=5)
+    _post(store_client, f"/v1/tickets/{number['corrected']}/events", {"stage": "customer_contacted"}, 201)
+    clock.advance(hours=22, minutes=10)  # 2026-11-24 10:00
+    _post(store_client, f"/v1/tickets/{number['corrected']}/events", {"stage": "resolved", "resolution": "已补发"}, 201)
+    later = _sweep(store_client, "2026-11-25T09:00:00")
+    assert sorted(later) == sorted(
+        [(late, "first_response", True), (late, "resolution", False)]
+        + [(number[name], "resolution", False) for name in ("unreviewed", "no_letters")]
+    )
+    assert _sweep(store_client, "2026-11-26T10:00:00") == []  # once per deadline
+
+    assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
+    header, rows = _read(tmp_path / "all.csv")
+    assert tuple(header[-2:]) == ESCALATION_COLUMNS == ("first_response_escalated_at", "resolution_escalated_at")
+    escalated = {row["ticket_no"]: (row["first_response_escalated_at"], row["resolution_escalated_at"]) for row in rows}
+    assert escalated == {
+        number["corrected"]: ("2026-11-23T11:40:00+08:00", ""),
+        number["accepted"]: ("", ""),
+        number["unreviewed"]: ("2026-11-23T11:40:00+08:00", "2026-11-25T09:00:00+08:00"),
+        number["no_letters"]: ("2026-11-23T11:40:00+08:00", "2026-11-25T09:00:00+08:00"),
+        late: ("2026-11-25T09:00:00+08:00", "2026-11-25T09:00:00+08:00"),
+    }
+    summary = summarise(read_export(tmp_path / "all.csv"))
+    assert summary["deadline_escalation_rate"] == 0.8  # 4 of the 5 tickets
+    departments = {number[name]: ticket["department"]["code"] for name, ticket in tickets.items()}
+    assert [departments[number[name]] for name in ("corrected", "unreviewed", "no_letters", "accepted")] == [
+        "logistics",
+        "logistics",
+        "tech",
+        "cs",
+    ]
+    assert summary["deadline_escalation_by_department"] == {"cs": 0.5, "logistics": 1.0, "tech": 1.0}  # late: cs
+    assert summary["deadline_escalation_by_tier"] == {"P2": 0.8}
+    assert summary["deadline_escalations"] == {
+        "first_response": {"escalated": 4, "passed": 1},
+        "resolution": {"escalated": 3, "passed": 0},
+    }
+    reports = {}
+    for source in (["--database-url", database_url], ["--data", str(tmp_path / "all.csv")]):
+        out = tmp_path / f"report-{source[0][2:]}"
+        made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), *source])
+        assert made.exit_code == 0, made.output
+        reports[source[0]] = (out / "report.md").read_text(encoding="utf-8")
+    assert reports["--database-url"] == reports["--data"]
+    for line in (
+        "| tickets escalated on a deadline (时限升级) | 80.0 % |",
+        "| escalated on a deadline, P2 | 80.0 % |",
+        "| escalated on a deadline, cs | 50.0 % |",
+        "| deadlines escalated, first response (首次响应) | 4 (1 already passed) |",
+        "| deadlines escalated, resolution (解决) | 3 (0 already passed) |",
+    ):
+        assert line in reports["--data"]
+    # training reads the export of reviewed tickets, escalation columns and all, as before
+    assert _export(database_url, tmp_path / "reviewed.csv").exit_code == 0
+    _, reviewed = _read(tmp_path / "reviewed.csv")
+    assert [row["first_response_escalated_at"] for row in reviewed] == ["2026-11-23T11:40:00+08:00", ""]
+    dataset = load_datasets([tmp_path / "reviewed.csv"], taxonomy)
+    assert not dataset.fatal and len(dataset.rows) == 2
+    # the export of the release before the escalation columns: read, the escalation figures unavailable
+    older = tmp_path / "older.csv"
+    with older.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=header[:-2], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    before = summarise(read_export(older))
+    assert before["deadline_escalation_rate"] is None and before["deadline_escalations"] == {}
+    assert {key: value for key, value in before.items() if not key.startswith("deadline_escalation")} == {
+        key: value for key, value in summary.items() if not key.startswith("deadline_escalation")
+    }
+    made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(tmp_path / "r"), "--data", str(older)])
+    assert made.exit_code == 0, made.output
+    report = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "| tickets escalated on a deadline (时限升级) | – |" in report and "deadlines escalated" not in report
+
+
+def test_exports_and_the_service_agree_on_the_closing_feedback_and_the_deadlines() -> None:
     # training/ does not import api/: the export format repeats the service's codes
     assert CLOSING_FEEDBACK == tuple(FEEDBACK_NAMES) == get_args(Feedback)
     assert CONFIRMING_FEEDBACK == tracking.CONFIRMING_FEEDBACK == ("satisfied", "mostly")
+    # and the service's deadlines, whose escalation columns the export writes
+    assert tuple(DEADLINES) == DEADLINE_KINDS
 
 
 def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from api.services.deadline_escalation import sweep_deadlines
 from model.artifact import save_model
 from model.predictor import TriageModel
 from training.data import LabeledRow
@@ -43,6 +44,7 @@ class Record:
     resolved: datetime | None = None
     survey: tuple[int, int, int, int] | None = None
     closing_feedback: str | None = None  # the customer's answer at the closure that closed it
+    escalated: dict[str, bool] = field(default_factory=dict)  # deadline escalated by a sweep → passed
 
     def label(self, head: str) -> str:
         code: str = self.ticket[head]["code"]
@@ -89,6 +91,15 @@ def _survey(client: TestClient, record: Record, scores: tuple[int, int, int, int
     record.survey = scores
 
 
+def _sweep(client: TestClient, clock: Clock, records: list[Record], moment: datetime) -> None:
+    """The real deadline sweep at `moment` (default warning share, 20 %), noted on the records."""
+    _at(clock, moment)
+    by_number = {record.ticket["ticket_no"]: record for record in records}
+    with client.app.state.services.database.session() as session:  # type: ignore[attr-defined]
+        for done in sweep_deadlines(session, now=clock.now, share=0.2):
+            by_number[done.ticket_no].escalated[done.deadline] = done.passed
+
+
 def _create(client: TestClient, clock: Clock, when: str, text: str, channel: str, customer: str | None) -> Record:
     received = local(when)
     _at(clock, received)
@@ -131,6 +142,13 @@ def build_history(client: TestClient, clock: Clock) -> list[Record]:
     _survey(client, t4, (2, 2, 1, 2))
     _event(client, clock, outside_after, 1, "customer_contacted")
     assert outside_before.ticket["ticket_no"] != outside_after.ticket["ticket_no"]
+
+    # deadline sweeps: five minutes before t5's first response is due (near), which also finds t3's
+    # reopened resolution and both of outside_before's deadlines overdue; then at the test's `now`,
+    # which finds t5's resolution overdue
+    everything = [outside_before, t1, t2, t3, t4, t5, outside_after]
+    _sweep(client, clock, everything, datetime.fromisoformat(t5.ticket["first_response_due"]) - timedelta(minutes=5))
+    _sweep(client, clock, everything, local("2026-11-24T12:00:00"))
     return [t1, t2, t3, t4, t5]
 
 
@@ -147,6 +165,11 @@ def _mean(values: list[float]) -> float | None:
 def _confirmation(feedback: list[str]) -> dict[str, Any]:
     confirmed = sum(code in ("satisfied", "mostly") for code in feedback)
     return {"closed": len(feedback), "confirmed": confirmed, "rate": confirmed / len(feedback) if feedback else None}
+
+
+def _escalated_share(records: list[Record]) -> dict[str, Any]:
+    escalated = sum(bool(r.escalated) for r in records)
+    return {"tickets": len(records), "escalated": escalated, "rate": escalated / len(records) if records else None}
 
 
 def expected_figures(records: list[Record], now: datetime) -> dict[str, Any]:
@@ -208,6 +231,20 @@ def expected_figures(records: list[Record], now: datetime) -> dict[str, Any]:
                 for department in departments
             },
         },
+        "deadline_escalation": {
+            **_escalated_share(records),
+            "by_department": {
+                department: _escalated_share([r for r in records if r.label("department") == department])
+                for department in sorted({r.label("department") for r in records})
+            },
+            **{
+                kind: {
+                    "escalated": sum(kind in r.escalated for r in records),
+                    "passed": sum(r.escalated.get(kind, False) for r in records),
+                }
+                for kind in ("first_response", "resolution")
+            },
+        },
         "reviewed": len(reviewed),
         "live_accuracy": {
             head: (
@@ -256,6 +293,12 @@ def test_monthly_figures_match_counts_computed_from_the_tickets(store_client: Te
     }
     assert (november["closure_confirmation"]["closed"], november["closure_confirmation"]["confirmed"]) == (2, 1)
     assert stats["total"]["closure_confirmation"]["rate"] == pytest.approx(2 / 3)
+    # t5's first response escalated while near, t3's reopened resolution and t5's once overdue
+    escalation = [period["deadline_escalation"] for period in (october, november, stats["total"])]
+    assert [(e["tickets"], e["escalated"], e["rate"]) for e in escalation] == [(1, 0, 0.0), (4, 2, 0.5), (5, 2, 0.4)]
+    assert escalation[-1]["first_response"] == {"escalated": 1, "passed": 0}
+    assert escalation[-1]["resolution"] == {"escalated": 2, "passed": 2}
+    assert escalation[-1]["by_department"]["logistics"] == {"tickets": 2, "escalated": 1, "rate": 0.5}  # t1, t3
 
 
 def test_weekly_periods_are_iso_weeks_clipped_to_the_range(store_client: TestClient, clock: Clock) -> None:
