@@ -51,17 +51,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # Connections per process. Requests take a session only through `api.deps.SessionDep`, which
 # admits at most POOL_SIZE + POOL_OVERFLOW at a time, so no request thread ever waits on the pool.
+# The deadline sweep and the metrics scrapes have pools of their own (`Database`).
 POOL_SIZE = 5
 POOL_OVERFLOW = 10
+# Seconds a metrics scrape waits for a connection of its own pool (two scrapes at once get one
+# each; a third waits): far below Prometheus's scrape timeout of 10 s.
+SCRAPE_POOL_TIMEOUT = 1.0
 # Seconds to wait for PostgreSQL to accept a connection (libpq waits forever, psycopg 130 s): a
 # server that hangs makes requests and /readyz fail fast with 503 instead of holding every
 # session. A `connect_timeout` in the URL wins.
 CONNECT_TIMEOUT = 5
 
 
-def make_engine(url: str, create: bool = True) -> Engine:
+def make_engine(
+    url: str,
+    create: bool = True,
+    *,
+    pool_size: int = POOL_SIZE,
+    max_overflow: int = POOL_OVERFLOW,
+    pool_timeout: float = 30.0,
+) -> Engine:
     """An engine for a SQLite file (created with its folder unless `create` is false: then the
-    file must exist) or a PostgreSQL URL."""
+    file must exist) or a PostgreSQL URL, with a pool of `pool_size` + `max_overflow` connections
+    that a caller waits `pool_timeout` seconds for."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
@@ -81,8 +93,9 @@ def make_engine(url: str, create: bool = True) -> Engine:
         engine = create_engine(
             parsed,
             connect_args={"timeout": 30, "check_same_thread": False},
-            pool_size=POOL_SIZE,
-            max_overflow=POOL_OVERFLOW,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
             hide_parameters=True,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -91,8 +104,9 @@ def make_engine(url: str, create: bool = True) -> Engine:
         return create_engine(
             parsed,
             connect_args={} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT},
-            pool_size=POOL_SIZE,
-            max_overflow=POOL_OVERFLOW,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
             pool_pre_ping=True,
             hide_parameters=True,
         )
@@ -123,11 +137,19 @@ def current_revisions(connection: Connection) -> set[str]:
 
 
 class Database:
-    """One engine and its session factory."""
+    """The requests' engine and its session factory, and the engines of the background work.
+
+    The deadline sweep (`sweep_engine`, one connection) and the metrics scrapes (`scrape_engine`,
+    two, waited for `SCRAPE_POOL_TIMEOUT`) have pools of their own, so that they never take a
+    connection an admitted request counts on, and a scrape never waits behind busy requests.
+    Engines connect on first use.
+    """
 
     def __init__(self, url: str, create: bool = True) -> None:
         self.engine = make_engine(url, create)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.sweep_engine = make_engine(url, create, pool_size=1, max_overflow=0)
+        self.scrape_engine = make_engine(url, create, pool_size=1, max_overflow=1, pool_timeout=SCRAPE_POOL_TIMEOUT)
 
     @property
     def dialect(self) -> str:
@@ -210,6 +232,11 @@ class Database:
         """A new session (use as a context manager)."""
         return self.sessions()
 
+    def sweep_session(self) -> Session:
+        """A new session of the deadline sweep's own pool (use as a context manager)."""
+        return Session(self.sweep_engine, expire_on_commit=False)
+
     def dispose(self) -> None:
         """Close every pooled connection."""
-        self.engine.dispose()
+        for engine in (self.engine, self.sweep_engine, self.scrape_engine):
+            engine.dispose()

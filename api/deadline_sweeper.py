@@ -39,7 +39,7 @@ class DeadlineSweeper:
         if services.database is None:
             return []
         try:
-            with services.database.session() as session:
+            with services.database.sweep_session() as session:
                 done = sweep_deadlines(
                     session,
                     now=services.clock(),

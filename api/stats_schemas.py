@@ -57,8 +57,9 @@ class EscalatedDeadlines(BaseModel):
 
     escalated: int = Field(description="Tickets whose deadline the deadline sweep escalated to the supervisor.")
     passed: int = Field(
-        description="Of them, escalated after the deadline's due time (as the ticket has it now), i.e. found "
-        "overdue rather than near."
+        description="Of them, escalated after the deadline's due time as the ticket has it now, both to the "
+        "second (as an export gives them): a review that re-tiered the ticket after its escalation moved that "
+        "due time, so this can differ from the escalation event's own `passed`."
     )
 
 

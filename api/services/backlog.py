@@ -17,9 +17,11 @@ swept. The states depend on the warning share (`TRIAGE_DEADLINE_WARNING_SHARE`) 
 
 One grouped query reads it all (`backlog_statement`), on the open tickets only: with the partial
 index `ix_tickets_open` (revision 0004) its cost follows the open tickets, not the table (see
-bench/backlog_query.py). `scrape_backlog` holds a connection for that query alone, and on
-PostgreSQL bounds it with a statement timeout of `STATEMENT_TIMEOUT_MS` (a lock wait included);
-SQLite has no statement timeout.
+bench/backlog_query.py). `scrape_backlog` holds a connection of the scrapes' own pool
+(`Database.scrape_engine`: busy requests never make a scrape wait, and a scrape waits at most
+`api.db.SCRAPE_POOL_TIMEOUT` for its connection) for that query alone, and on PostgreSQL bounds
+it with a statement timeout of `STATEMENT_TIMEOUT_MS` (a lock wait included); SQLite has no
+statement timeout.
 """
 
 from __future__ import annotations
@@ -101,9 +103,9 @@ def read_backlog(
 def scrape_backlog(
     database: Database, *, now: datetime, share: float, tiers: Iterable[str] = ()
 ) -> dict[str, TierBacklog]:
-    """`read_backlog` on a connection of its own, held for the query only (on PostgreSQL cancelled
+    """`read_backlog` on a connection of the scrapes' own pool, held for the query only (on PostgreSQL cancelled
     after `STATEMENT_TIMEOUT_MS`); a database error is raised."""
-    with database.engine.connect() as connection:
+    with database.scrape_engine.connect() as connection:
         if database.dialect == "postgresql":
             # SET LOCAL: for this transaction only, which ends (rolled back) with the connection
             connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")

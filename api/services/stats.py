@@ -28,7 +28,7 @@ Every figure is computed over the tickets of the period:
   escalated to the supervisor by the deadline sweep (`api.services.deadline_escalation`); and per
   deadline the deadlines `escalated` and, of them, those `passed`: escalated after the ticket's due
   time (the due time as it is now: a review that re-tiered the ticket after the escalation moved
-  it), as the monthly report derives it from an export.
+  it), both times to the second, as the monthly report derives it from an export.
 - live accuracy per head (category, subtype, tier, demand): over reviewed tickets, the share whose
   suggestion equals the agent's final label (the suggested tier is the model's, before escalation).
 - autofilled share: tickets with `needs_review` false / tickets.
@@ -216,7 +216,9 @@ def _deadline_escalation(rows: Sequence[Row[Any]]) -> dict[str, Any]:
             for row in rows
             if (moment := getattr(row, deadline.escalated.key)) is not None
         ]
-        deadlines[deadline.kind] = {"escalated": len(times), "passed": sum(moment > due for moment, due in times)}
+        # to the second, as the export writes them, so that the monthly report counts the same
+        passed = sum(moment.replace(microsecond=0) > due.replace(microsecond=0) for moment, due in times)
+        deadlines[deadline.kind] = {"escalated": len(times), "passed": passed}
     flags = [any(getattr(row, deadline.escalated.key) is not None for deadline in DEADLINES.values()) for row in rows]
     departments: dict[str, list[bool]] = {}
     for row, flag in zip(rows, flags, strict=True):

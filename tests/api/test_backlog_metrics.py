@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from api.db import Database
+from api.db import POOL_OVERFLOW, POOL_SIZE, Database
 from api.deps import Services
 from api.services import backlog
 from api.services.deadline_escalation import sweep_deadlines
@@ -177,7 +177,7 @@ def test_a_database_that_cannot_be_read_leaves_metrics_answering(
     (warning,) = warned()
     assert "the database could not be read" in warning
     assert "no such table: tickets" in warning or 'relation "tickets" does not exist' in warning
-    assert database.engine.pool.checkedout() == 0
+    assert database.scrape_engine.pool.checkedout() == 0
 
     rename("tickets_away", "tickets")
     samples = scrape(store_client)
@@ -189,6 +189,20 @@ def test_a_database_that_cannot_be_read_leaves_metrics_answering(
     assert scrape(store_client)["triage_backlog_scrape_errors_total"] == {(): 3}
     assert len(warned()) == 2
     rename("tickets_away", "tickets")
+
+
+def test_a_scrape_does_not_wait_behind_requests_holding_every_connection(store_client: TestClient) -> None:
+    create_ticket(store_client)
+    database = database_of(store_client)
+    held = [database.engine.connect() for _ in range(POOL_SIZE + POOL_OVERFLOW)]  # the requests' whole pool
+    try:
+        samples = scrape(store_client)
+    finally:
+        for connection in held:
+            connection.close()
+    assert samples["triage_backlog_up"] == {(): 1}
+    assert open_tickets(samples) == {("P2", "on_time"): 1}
+    assert database.scrape_engine.pool.checkedout() == 0
 
 
 def test_an_unreachable_database_leaves_metrics_answering(client: TestClient) -> None:

@@ -301,6 +301,20 @@ def test_monthly_figures_match_counts_computed_from_the_tickets(store_client: Te
     assert escalation[-1]["by_department"]["logistics"] == {"tickets": 2, "escalated": 1, "rate": 0.5}  # t1, t3
 
 
+def test_a_deadline_escalated_within_its_due_second_is_not_counted_as_passed(
+    store_client: TestClient, clock: Clock
+) -> None:
+    # The export writes times to the second, and the monthly report compares those: the stats must
+    # count the same, even though the sweep (at full precision) found this deadline just passed.
+    record = _create(store_client, clock, "2026-11-23T10:00:00.200000", RUDE, "phone", None)
+    first_response = datetime.fromisoformat(record.ticket["first_response_due"])
+    _sweep(store_client, clock, [record], first_response + timedelta(milliseconds=500))
+    assert record.escalated["first_response"] is True  # the sweep's own verdict
+    response = store_client.get("/v1/stats?from=2026-11-23&to=2026-11-23", headers=headers("analyst"))
+    assert response.status_code == 200, response.text
+    assert response.json()["total"]["deadline_escalation"]["first_response"] == {"escalated": 1, "passed": 0}
+
+
 def test_weekly_periods_are_iso_weeks_clipped_to_the_range(store_client: TestClient, clock: Clock) -> None:
     records = build_history(store_client, clock)
     _at(clock, local("2026-11-24T12:00:00"))
