@@ -41,6 +41,7 @@ from api.middleware import (
     BodyLimitMiddleware,
     HeadMiddleware,
     MetricsMiddleware,
+    UnexpectedErrorMiddleware,
 )
 from api.routers import classify, console, events, health, model, review, stats, surveys, tickets
 from api.services.backlog import TierBacklog, scrape_backlog
@@ -325,11 +326,11 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.add_exception_handler(InterfaceError, _database_error)
     app.add_exception_handler(PoolTimeout, _database_error)  # no connection free within the pool's timeout
     app.add_exception_handler(ModelError, _model_error)
-    app.add_exception_handler(Exception, _unexpected)
     # added last = outermost: metrics see every response, auth runs before the body is read
     app.add_middleware(HeadMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuthMiddleware, keys=services.keys)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    app.add_middleware(UnexpectedErrorMiddleware, respond=_unexpected)  # metrics count its 500s
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

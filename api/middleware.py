@@ -1,4 +1,4 @@
-"""ASGI middleware: request metrics, authentication, the request-body size limit, HEAD.
+"""ASGI middleware: unexpected errors, request metrics, authentication, the request-body size limit, HEAD.
 
 Authentication runs before anything reads the request, so a request without a valid key gets a
 401 on every path but the open ones, whatever its body; roles are checked per route by the
@@ -8,9 +8,10 @@ Authentication runs before anything reads the request, so a request without a va
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
@@ -29,6 +30,39 @@ OPEN_PATHS = frozenset(
 async def _reject(error: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
     response = JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
     await response(scope, receive, send)
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an exception that no handler took with `respond`'s response (a 500), and ends there.
+
+    Starlette's own last resort re-raises the exception after answering, so that the server logs
+    it with its message, and a message may hold request data (a driver's error quotes the value it
+    refused); `respond` logs the type and the stack only. An exception raised after the response
+    has started is left to the server: there is nothing left to answer with.
+    """
+
+    def __init__(self, app: ASGIApp, respond: Callable[[Request, Exception], Awaitable[Response]]) -> None:
+        self.app = app
+        self.respond = respond
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_started(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_started)
+        except Exception as error:
+            if started:
+                raise
+            response = await self.respond(Request(scope), error)
+            await response(scope, receive, send)
 
 
 class MetricsMiddleware:

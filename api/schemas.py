@@ -80,10 +80,11 @@ IsoTime = Annotated[datetime, BeforeValidator(iso_only)]
 
 
 def _optional(value: str | None) -> str | None:
-    if value is None:
+    """None for nothing visible (`is_blank`): a zero-width space is no comment, and a required
+    one (a tier downgrade's, a note closing over 不满意) is then missing."""
+    if value is None or is_blank(value):
         return None
-    stripped = value.strip()
-    return stripped or None
+    return value.strip()
 
 
 # Before 1970 some zones were on local mean time, whose offsets have seconds that ISO times

@@ -22,6 +22,10 @@ from model.tokenize import tokenize, tokenize_with_spans
 MAX_CHARS = 5000
 
 
+# An explanation term gives where it occurs up to this many times (a page highlights those): a
+# long repetitive text would otherwise make an explained batch answer hundreds of megabytes.
+MAX_SPANS = 20
+
 # NFKC turns one character into at most 18 (U+FDFA does).
 _MAX_NFKC_GROWTH = 18
 
@@ -195,7 +199,8 @@ def _locate(
     tokens: list[tuple[str, int, int]],
     cue_patterns: dict[str, re.Pattern[str]],
 ) -> ExplanationTerm:
-    """Find where a contributing term occurs in the prepared text, as original/masked spans."""
+    """Find where a contributing term occurs in the prepared text, as original/masked spans (its
+    first `MAX_SPANS` occurrences)."""
     spans: list[tuple[int, int]] = []
     if contribution.kind in ("subtype", "length"):
         pass  # the tier head's subtype probabilities and length bin: nowhere in particular in the text
@@ -215,7 +220,7 @@ def _locate(
             spans.append((start, start + len(contribution.term)))
             start = haystack.find(contribution.term, start + len(contribution.term))
     located = []
-    for start, end in spans:
+    for start, end in spans[:MAX_SPANS]:
         original_start, original_end = prepared.original_span(start, end)
         masked_start, masked_end = prepared.masked_span(original_start, original_end)
         located.append(TermSpan(original_start, original_end, masked_start, max(masked_start, masked_end)))

@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from model.errors import InputTextError
-from model.predictor import MAX_CHARS, TriageModel
+from model.predictor import MAX_CHARS, MAX_SPANS, TriageModel
 from model.taxonomy import Taxonomy
 from tests.conftest import shared_csv
 from training.data import LabeledRow
@@ -73,6 +73,16 @@ def test_explanation_terms_drive_the_prediction_and_point_into_the_text(sample_m
             assert original == masked
             assert original  # the span covers text, in its original (traditional) script
     assert "13812345678" not in prediction.masked_text and "[PHONE]" in prediction.masked_text
+
+
+def test_a_term_repeated_many_times_gives_its_first_occurrences_only(sample_model: TriageModel) -> None:
+    text = "快递丢了，要求退款。" * 300
+    terms = [term for terms in sample_model.predict(text).explanation.values() for term in terms if term.spans]
+    assert terms
+    for term in terms:
+        assert len(term.spans) == MAX_SPANS  # every term here occurs 300 times
+        starts = [span.start for span in term.spans]
+        assert starts == sorted(starts) and starts[0] < len("快递丢了，要求退款。")  # the first ones, in order
 
 
 def test_explanations_never_show_a_space_or_a_piece_of_a_word_number_or_placeholder(

@@ -7,6 +7,7 @@ update, and a rolled-back ticket gives its number back.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, tzinfo
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,6 +17,8 @@ from api.tables import TicketCounter
 
 PREFIX = "TS"
 MAX_PER_DAY = 999_999
+TICKET_NO = re.compile(rf"{PREFIX}-[0-9]{{8}}-[0-9]{{6}}")
+"""The shape of every ticket number this service gives."""
 
 
 class NumberingError(RuntimeError):

@@ -17,7 +17,7 @@ from api.schemas import TicketCreate
 from api.services import idempotency
 from api.services.escalation import EscalationPolicy
 from api.services.model_holder import LoadedModel
-from api.services.numbering import next_ticket_no
+from api.services.numbering import PREFIX, TICKET_NO, next_ticket_no
 from api.services.routing import sla_due
 from api.services.scoring import Assessment, assess
 from api.services.thresholds import Thresholds
@@ -79,7 +79,13 @@ def check_unchanged(ticket: Ticket, if_match: str | None) -> None:
 
 
 def get_ticket(session: Session, ticket_no: str) -> Ticket:
-    """The ticket with this number, or 404 naming it."""
+    """The ticket with this number, or 404 naming it (without asking the database when the number
+    does not have the shape of one: PostgreSQL refuses a NUL byte in a text parameter)."""
+    if not TICKET_NO.fullmatch(ticket_no):
+        raise NotFound(
+            f"no ticket {quoted(ticket_no)}: ticket numbers look like {PREFIX}-YYYYMMDD-NNNNNN",
+            loc=["path", "ticket_no"],
+        )
     ticket = session.scalar(select(Ticket).where(Ticket.ticket_no == ticket_no))
     if ticket is None:
         raise NotFound(f"no ticket {quoted(ticket_no)}", loc=["path", "ticket_no"])

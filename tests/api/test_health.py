@@ -102,6 +102,24 @@ def test_readyz_is_503_with_the_reason_when_the_database_is_unreachable(client: 
         services.database = working
 
 
+def test_an_unexpected_error_is_a_500_whose_message_reaches_neither_client_nor_log(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "13812345678 from the request"
+
+    def fail() -> None:
+        raise RuntimeError(secret)  # as a driver error quoting a value it refused
+
+    client.app.add_api_route("/v1/fail", fail)  # type: ignore[attr-defined]
+    # The test client re-raises what escapes the app, as a server would log it with its message
+    # (Starlette's last resort answers and then re-raises): here nothing escapes.
+    response = client.get("/v1/fail", headers=headers("agent"))
+    assert response.status_code == 500
+    assert response.json()["detail"][0]["type"] == "internal_error" and secret not in response.text
+    assert "unhandled RuntimeError in GET /v1/fail" in caplog.text and secret not in caplog.text
+    assert 'triage_http_requests_total{method="GET",route="/v1/fail",status="500"} 1.0' in client.get("/metrics").text
+
+
 def test_metrics_count_requests_by_route_template_predictions_and_tickets(client: TestClient) -> None:
     ticket_no = create_ticket(client)["ticket_no"]
     client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent"))

@@ -79,11 +79,12 @@ def test_a_tier_upgrade_recomputes_the_due_times_from_the_received_time(store_cl
 def test_a_tier_downgrade_needs_a_comment_and_is_recorded(store_client: TestClient) -> None:
     ticket = create_ticket(store_client, text="吃了你们的外卖拉肚子进了医院，我要投诉到12315！")
     assert ticket["tier"]["code"] == "P1"
-    refused = review(store_client, ticket["ticket_no"], action="correct", tier="P3")
-    assert refused.status_code == 422
-    detail = refused.json()["detail"][0]
-    assert detail["loc"] == ["body", "comment"] and detail["type"] == "comment_required"
-    assert "P1" in detail["msg"] and "P3" in detail["msg"]
+    for comment in (None, "  ", "\u200b\u200d\ufeff"):  # nothing visible is no comment
+        refused = review(store_client, ticket["ticket_no"], action="correct", tier="P3", comment=comment)
+        assert refused.status_code == 422
+        detail = refused.json()["detail"][0]
+        assert detail["loc"] == ["body", "comment"] and detail["type"] == "comment_required"
+        assert "P1" in detail["msg"] and "P3" in detail["msg"]
     unchanged = read_ticket(store_client, ticket["ticket_no"])
     assert unchanged["review"] is None and unchanged["history"] == [] and unchanged["tier"]["code"] == "P1"
     done = review(

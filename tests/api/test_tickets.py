@@ -26,6 +26,8 @@ from api.tables import IdempotencyKey, Ticket
 
 from .conftest import COMPLAINT, KEYS, Clock, TestClient, create_ticket, headers
 
+SURVEY_ASPECTS = ("timeliness", "effectiveness", "attitude", "overall")
+
 TICKET_NO = re.compile(r"TS-\d{8}-\d{6}")
 
 
@@ -236,6 +238,26 @@ def test_unknown_ticket_is_404_naming_the_number(store_client: TestClient) -> No
     # a long value is quoted in part only
     long = store_client.get("/v1/tickets/" + "x" * 5000, headers=headers("agent")).json()["detail"][0]["msg"]
     assert "x" * 40 in long and "x" * 41 not in long and "5000 characters" in long
+
+
+@pytest.mark.parametrize("number", ["%00", "TS-20261123-000001%00", "ts-20261123-000001", "TS-20261123-000001%20"])
+def test_a_number_not_shaped_like_one_is_404_on_every_ticket_route(store_client: TestClient, number: str) -> None:
+    # a NUL byte reaching PostgreSQL as a text parameter was a 500 (the driver refuses it)
+    created = create_ticket(store_client)["ticket_no"]
+    path = f"/v1/tickets/{number.replace('TS-20261123-000001', created)}"
+    answers = [
+        store_client.get(path, headers=headers("agent")),
+        store_client.post(f"{path}/review", json={"action": "accept"}, headers=headers("agent")),
+        store_client.post(f"{path}/events", json={"stage": "customer_contacted"}, headers=headers("agent")),
+        store_client.post(f"{path}/survey", json=dict.fromkeys(SURVEY_ASPECTS, 5), headers=headers("agent")),
+    ]
+    for response in answers:
+        assert response.status_code == 404, response.text
+        (detail,) = response.json()["detail"]
+        assert detail["loc"] == ["path", "ticket_no"] and "TS-YYYYMMDD-NNNNNN" in detail["msg"]
+    # nothing happened to the ticket with the number inside the malformed one
+    ticket = store_client.get(f"/v1/tickets/{created}", headers=headers("agent")).json()
+    assert ticket["review"] is None and ticket["status"]["code"] == "received" and ticket["survey"] is None
 
 
 def test_same_key_same_body_returns_the_same_ticket_without_a_new_row(store_client: TestClient) -> None:

@@ -297,7 +297,8 @@ def test_the_status_type_of_the_api_lists_every_status_of_the_state_machine() ->
 def test_closing_over_the_customers_not_satisfied_needs_a_note(client: TestClient) -> None:
     ticket_no = create_ticket(client)["ticket_no"]
     assert post_event(client, ticket_no, stage="resolved", resolution="已补发").status_code == 201
-    for fields in ({}, {"comment": "客户说还是没解决"}):  # the customer's words are no reason
+    # the customer's words are no reason, nor is a note with nothing visible in it
+    for fields in ({}, {"comment": "客户说还是没解决"}, {"note": "\u200b"}, {"note": " \ufeff "}):
         refused = post_event(client, ticket_no, stage="closed", feedback="not", **fields)
         assert refused.status_code == 422, refused.text
         [detail] = refused.json()["detail"]
