@@ -86,6 +86,7 @@ def create(
     else:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/v1/tickets/{ticket.ticket_no}"
+    response.headers["ETag"] = etag(ticket)
     return ticket_view(session, ticket, view, principal)
 
 

@@ -272,6 +272,9 @@ def test_same_key_same_body_returns_the_same_ticket_without_a_new_row(store_clie
     assert replay.json()["ticket_no"] == first["ticket_no"]
     assert replay.headers["Location"] == f"/v1/tickets/{first['ticket_no']}"
     assert count(store_client, Ticket) == 1
+    # the ticket's revision, as a GET gives it: If-Match needs no GET first
+    shown = store_client.get(f"/v1/tickets/{first['ticket_no']}", headers=headers("agent"))
+    assert replay.headers["ETag"] == shown.headers["ETag"] == '"1"'
 
 
 def test_same_key_different_body_is_409_and_writes_nothing(store_client: TestClient) -> None:
