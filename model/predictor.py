@@ -135,7 +135,8 @@ class TriageModel:
                     for head, items in contributions.items()
                 }
             department_code = taxonomy.department_of(subtype_code)
-            demand = self.demands.extract(norm).code
+            # judged like the empty text, as the labels are: a lone 退款 is not a complaint's demand yet
+            demand = self.demands.extract(norm if judgeable[i] else "").code
             predictions.append(
                 Prediction(
                     category=LabelScore(

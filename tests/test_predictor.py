@@ -130,6 +130,9 @@ def test_threatening_to_go_to_the_regulator_raises_the_p1_probability_on_average
         ("The phone I bought is broken and nobody answers", "no_chinese"),
         ("太差", "too_short"),
         ("\x00\x01\x02坏\x03", "too_short"),
+        ("退款", "too_short"),
+        ("😡赔偿😡", "too_short"),
+        ("refund 换货", "too_short"),
     ],
 )
 def test_text_the_model_cannot_judge_is_flagged_not_guessed(sample_model: TriageModel, text: str, issue: str) -> None:
@@ -140,6 +143,7 @@ def test_text_the_model_cannot_judge_is_flagged_not_guessed(sample_model: Triage
     # the empty text, with nothing to explain.
     empty = sample_model.predict("")
     assert (prediction.category, prediction.subtype, prediction.tier) == (empty.category, empty.subtype, empty.tier)
+    assert prediction.demand == empty.demand and prediction.demand.code == "none"
     assert all(terms == () for terms in prediction.explanation.values())
 
 

@@ -78,6 +78,28 @@ def test_compare_finds_the_worse_tier_head(
     assert set(summary["heads"]["tier"]["per_class_f1"]) == {"P1", "P2", "P3"}
 
 
+def test_both_models_are_averaged_over_the_same_classes(
+    good_model: TriageModel, halves: tuple[list[LabeledRow], list[LabeledRow]], taxonomy: Taxonomy
+) -> None:
+    # The candidate predicts a subtype the rows do not have and the baseline never predicts (it
+    # was trained without it): each model's own class set would give the candidate an extra 0.
+    rows = halves[1]
+    predicted = [p.subtype.code for p in good_model.predict_many([row.text for row in rows])]
+    absent = min(code for code, row in zip(predicted, rows) if code != row.subtype)
+    baseline = fit_model([row for row in halves[0] if row.subtype != absent], taxonomy, "narrow")
+    subset = [row for row in rows if row.subtype != absent]
+    comparison = compare_models(good_model, baseline, subset)
+    for head in ("category", "subtype", "tier"):
+        assert comparison.candidate[head]["labels"] == comparison.baseline[head]["labels"]
+    assert absent in comparison.baseline["subtype"]["labels"]
+    assert comparison.candidate["subtype"]["per_class"][absent]["f1"] == 0  # predicted, never there
+    assert comparison.baseline["subtype"]["per_class"][absent]["f1"] == 0  # neither
+    per_class = comparison.candidate["subtype"]["per_class"]
+    assert comparison.candidate["subtype"]["macro_f1"] == pytest.approx(
+        sum(item["f1"] for item in per_class.values()) / len(per_class), abs=1e-4
+    )
+
+
 def test_the_verdicts_and_their_margin(
     good_model: TriageModel, worse_model: TriageModel, halves: tuple[list[LabeledRow], list[LabeledRow]]
 ) -> None:

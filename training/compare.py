@@ -102,12 +102,17 @@ def compare_models(
         raise ValueError("the comparison set has no rows")
     candidate_predictions = predict_rows(candidate, rows)
     baseline_predictions = predict_rows(baseline, rows)
+    # Both macro averages over the same classes: those of the rows and those either model predicts.
+    # Each model's own set would give a model an extra 0 for a class the rows lack that it alone
+    # predicted once, and the gate could refuse a candidate that is as good on every class the
+    # rows have.
+    classes = {head: {getattr(p, head).code for p in (*candidate_predictions, *baseline_predictions)} for head in HEADS}
     comparison = Comparison(
         candidate.version,
         baseline.version,
         margin,
-        evaluate_predictions(rows, candidate_predictions),
-        evaluate_predictions(rows, baseline_predictions),
+        evaluate_predictions(rows, candidate_predictions, classes),
+        evaluate_predictions(rows, baseline_predictions, classes),
     )
     for row, c, b in zip(rows, candidate_predictions, baseline_predictions):
         c_labels = (c.category.code, c.subtype.code, c.tier.code)

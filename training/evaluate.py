@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,9 +62,18 @@ def predict_rows(model: TriageModel, rows: Sequence[LabeledRow], progress: Any =
     return predictions
 
 
-def head_metrics(truth: Sequence[str], predicted: Sequence[str], confidence: Sequence[float]) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision/recall/F1/support, confusion matrix, ECE."""
-    labels = sorted(set(truth) | set(predicted))
+def head_metrics(
+    truth: Sequence[str],
+    predicted: Sequence[str],
+    confidence: Sequence[float],
+    classes: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support, confusion matrix, ECE.
+
+    The macro average is over the classes of `truth`, of `predicted` and `classes`: a class the
+    rows do not have but that is predicted counts (its F1 is 0), and `classes` lets two models be
+    averaged over the same set (see `training.compare`)."""
+    labels = sorted(set(truth) | set(predicted) | set(classes))
     precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=labels, zero_division=0)
     return {
         "accuracy": round(float(accuracy_score(truth, predicted)), 4),
@@ -84,14 +93,20 @@ def head_metrics(truth: Sequence[str], predicted: Sequence[str], confidence: Seq
     }
 
 
-def evaluate_predictions(rows: Sequence[LabeledRow], predictions: Sequence[Prediction]) -> dict[str, Any]:
-    """Metrics of every head (and of the demand where the rows carry one)."""
+def evaluate_predictions(
+    rows: Sequence[LabeledRow],
+    predictions: Sequence[Prediction],
+    classes: Mapping[str, Iterable[str]] | None = None,
+) -> dict[str, Any]:
+    """Metrics of every head (and of the demand where the rows carry one); `classes` per head are
+    averaged over besides those of the rows and the predictions (`head_metrics`)."""
     result: dict[str, Any] = {"n": len(rows)}
     for head in HEADS:
         result[head] = head_metrics(
             [getattr(row, head) for row in rows],
             [getattr(p, head).code for p in predictions],
             [getattr(p, head).probability for p in predictions],
+            (classes or {}).get(head, ()),
         )
     with_demand = [(row.demand, p.demand.code) for row, p in zip(rows, predictions) if row.demand]
     if with_demand:
