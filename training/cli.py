@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from model.artifact import load_model, read_metadata, verify_model
+from model.artifact import METADATA, load_model, read_metadata, verify_model
 from model.errors import ModelError
 from model.files import replaced_atomically
 from model.predictor import TriageModel
@@ -450,7 +450,14 @@ def _comparison_rows(data: Path, model: TriageModel) -> tuple[list[LabeledRow], 
     return dataset.rows, str(dataset.files[0]["sha256"])
 
 
-def _print_comparison(comparison: Comparison, show: int) -> None:
+def _print_comparison(comparison: Comparison, show: int, unfit: str | None = None) -> None:
+    out = stdout_console()
+    if unfit is not None:
+        out.print(
+            f"not a fair comparison: {unfit}; the figures below cannot judge the models",
+            highlight=False,
+            soft_wrap=True,
+        )
     table = Table(title=f"{comparison.candidate_version} (candidate) vs {comparison.baseline_version} (baseline)")
     for column in ("head", "class", "candidate F1", "baseline F1", "delta"):
         table.add_column(column)
@@ -468,9 +475,10 @@ def _print_comparison(comparison: Comparison, show: int) -> None:
             table.add_row(
                 "", label, f"{f1['candidate']:.3f}", f"{f1['baseline']:.3f}", f"{f1['candidate'] - f1['baseline']:+.3f}"
             )
-    out = stdout_console()
     out.print(table)
-    out.print(f"{len(comparison.disagreements)} of {summary_['n']} rows labeled differently; the first {show}:")
+    shown = min(show, len(comparison.disagreements))
+    listed = "" if not shown else ":" if shown == len(comparison.disagreements) else f"; the first {shown}:"
+    out.print(f"{len(comparison.disagreements)} of {summary_['n']} rows labeled differently{listed}")
     for item in comparison.disagreements[:show]:
         out.print(
             f"  {item.row.file}, row {item.row.row}: truth {'/'.join(item.row.labels)}; "
@@ -478,7 +486,10 @@ def _print_comparison(comparison: Comparison, show: int) -> None:
             highlight=False,
             markup=False,
         )
-    out.print(f"verdict: {comparison.explain()}", highlight=False)
+    verdict = (
+        comparison.explain() if unfit is None else f"unfit ({unfit}); the figures alone say: {comparison.explain()}"
+    )
+    out.print(f"verdict: {verdict}", highlight=False, soft_wrap=True)
 
 
 @app.command("compare")
@@ -498,13 +509,22 @@ def compare_command(
     baseline_model = resolve_model(baseline, registry)
     rows, digest = _comparison_rows(data, candidate_model)
     problem = _unfit_for_comparison(data, rows, digest, registry, (candidate_model.version, baseline_model.version))
-    if problem is not None:
-        console.print(f"[yellow]warning:[/] {problem}", highlight=False)
     comparison = compare_models(candidate_model, baseline_model, rows, margin)
     if as_json:
-        print(json.dumps(comparison.to_dict(), ensure_ascii=False))
+        if problem is not None:
+            console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+        print(json.dumps(_comparison_json(comparison, problem), ensure_ascii=False))
     else:
-        _print_comparison(comparison, show)
+        _print_comparison(comparison, show, problem)
+
+
+def _comparison_json(comparison: Comparison, unfit: str | None) -> dict[str, Any]:
+    """The comparison as `compare --json` prints it: when the file cannot judge the models, the
+    verdict is "unfit", `unfit` says why, and `figures_verdict` is what the figures alone say."""
+    result = comparison.to_dict()
+    if unfit is not None:
+        result = {**result, "verdict": "unfit", "unfit": unfit, "figures_verdict": comparison.verdict}
+    return result
 
 
 # Fewer held-out rows than this and the gate's verdict is noise (a macro-F1 on 20 rows moves by
@@ -581,12 +601,13 @@ def promote_command(
     except RegistryError as error:
         fail(str(error))
     note = "first model"
+    forced = False  # recorded only when --force overrode a refusal, not when the gate passed
     try:
         current = registry.current_version()
     except RegistryError as error:
         if not force:
             fail(str(error))
-        current, note = None, f"repair of the pointer: {error}"
+        current, note, forced = None, f"repair of the pointer: {error}", True
     if current == version:
         fail(f"version {version} is already current")
     candidate_model = resolve_model(version, registry)
@@ -598,6 +619,7 @@ def promote_command(
             note = f"the version in service, {current}, cannot be loaded, so nothing was compared: {error}"
             if not force:
                 fail(f"promotion refused: {note}; use --force to promote without the gate (it is recorded)")
+            forced = True
         else:
             if data is None:
                 fail("the gate needs a held-out comparison set: give --data CSV (or set TRIAGE_COMPARISON_DATA)")
@@ -609,11 +631,12 @@ def promote_command(
             note = comparison.explain() + (f" ({problem})" if problem else "")
             if comparison.verdict == "worse" and not force:
                 fail(f"promotion refused: {note}; use --force to override (it is recorded)")
+            forced = problem is not None or comparison.verdict == "worse"
     try:
-        registry.set_current(version, action="promote", forced=force, actor=actor, note=note)
+        registry.set_current(version, action="promote", forced=forced, actor=actor, note=note)
     except RegistryError as error:
         fail(str(error))
-    console.print(f"version {version} is now current{' (forced)' if force else ''}: {note}", highlight=False)
+    console.print(f"version {version} is now current{' (forced)' if forced else ''}: {note}", highlight=False)
 
 
 @app.command("thresholds")
@@ -695,6 +718,13 @@ def rollback_command(
             fail("nothing to roll back: no version is current")
         previous = registry.previous_version()
         if previous is None or previous == current:
+            if not (registry.root / current / METADATA).is_file():
+                # previous_version finds none when the history never names the version CURRENT names
+                fail(
+                    f"{registry.root / POINTER} names version '{current}', which is not in the registry: "
+                    "the version in service is unknown; `triage promote VERSION --force` names one "
+                    "(see `triage models`)"
+                )
             fail("nothing to roll back to: no version served before the current one")
         verify_model(registry.path_of(previous))  # the service could not load it either
         registry.set_current(previous, action="rollback", actor=actor)
