@@ -94,6 +94,32 @@ def test_evaluate_accepts_a_folder_and_refuses_an_unknown_version(registry: Path
     assert bad.exit_code == 1 and "no model version 'v404'" in bad.output
 
 
+def test_a_model_folder_that_is_none_says_why(registry: Path, tmp_path: Path) -> None:
+    version = Registry(registry).current_version()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    a_file = tmp_path / "file"
+    a_file.write_text("x", encoding="utf-8")
+    for reference, message in (
+        (str(tmp_path / "nothere" / "v1"), "no such folder"),
+        (str(a_file), "not a folder"),
+        (str(plain), "no metadata.json in this folder"),
+        (
+            str(registry),
+            f"a model registry, not a version: give one of its version folders such as {registry / str(version)}",
+        ),
+    ):
+        result = runner.invoke(app, ["predict", "快递没到", "--model", reference, "--registry", str(registry)])
+        assert result.exit_code == 1, result.output
+        assert f"--model {reference}: {message}" in " ".join(result.output.split()), result.output
+        assert "is not a version id" not in result.output
+    # a version id is still one, and a folder that is a version loads
+    assert (
+        runner.invoke(app, ["predict", "快递没到", "--model", str(version), "--registry", str(registry)]).exit_code == 0
+    )
+    assert runner.invoke(app, ["predict", "快递没到", "--model", str(registry / str(version))]).exit_code == 0
+
+
 def test_predict_one_text_prints_json(registry: Path) -> None:
     result = runner.invoke(app, ["predict", "热水器漏电，差点出事，我要投诉到12315", "--registry", str(registry)])
     assert result.exit_code == 0, result.output

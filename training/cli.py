@@ -113,11 +113,47 @@ def resolve_model(reference: str, registry: Registry) -> TriageModel:
     """Load a model (with its own taxonomy) from a folder path, a version id, or 'current'."""
     path = Path(reference)
     try:
-        folder = path if (path / "metadata.json").is_file() else registry.path_of(reference)
+        if (path / METADATA).is_file():
+            folder = path
+        elif _names_a_folder(reference, registry):
+            fail(f"--model {reference}: {_not_a_version_folder(path)}")
+        else:
+            folder = registry.path_of(reference)
         model, _ = load_model(folder)
     except (RegistryError, ModelError) as error:
         fail(str(error))
     return model
+
+
+def _names_a_folder(reference: str, registry: Registry) -> bool:
+    """Whether --model names a folder rather than a version id of the registry: a path (with a
+    separator, or a leading dot), or a folder here that is no version of the registry."""
+    if reference == "current":
+        return False
+    if Path(reference).name != reference or reference.startswith("."):
+        return True
+    return Path(reference).exists() and not (registry.root / reference / METADATA).is_file()
+
+
+def _not_a_version_folder(path: Path) -> str:
+    """Why `path`, which has no metadata.json, is no model version folder."""
+    hint = "give a model version folder, a version id or 'current'"
+    if not path.exists():
+        return f"no such folder; {hint}"
+    if not path.is_dir():
+        return f"not a folder; {hint}"
+    try:
+        versions = Registry(path).versions()
+        is_registry = bool(versions) or (path / POINTER).exists()
+    except (OSError, RegistryError):
+        versions, is_registry = [], False
+    if is_registry:
+        example = f" such as {path / versions[-1].version}" if versions else ""
+        return (
+            f"a model registry, not a version: give one of its version folders{example}, "
+            f"or --registry {path} and a version id"
+        )
+    return f"no {METADATA} in this folder, so it is no model version; {hint}"
 
 
 def _taxonomy(path: Path) -> Taxonomy:
