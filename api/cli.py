@@ -165,6 +165,8 @@ def report_command(
     emotion index, survey scores, feedback, times): every problem is listed and nothing is written.
     """
     first, last = _month(month)
+    if out.exists() and not out.is_dir():  # said before the export or the database is read
+        fail(f"--out {out} is a file; give a folder (report.md and the figures are written into it)")
     if data is not None:
         try:
             rows = read_export(data, load_taxonomy(taxonomy_path))

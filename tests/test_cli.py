@@ -190,6 +190,13 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
         (row,) = list(csv.DictReader(stream))
     assert (row["given_category"], row["given_tier"]) == ("product", "P1")
     assert row["category"] and row["tier"] in {"P1", "P2", "P3"}
+    # an existing output is kept unless --force, as `triage export` keeps its --out
+    out.write_text("last week's scores\n", encoding="utf-8")
+    again = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), *flags])
+    assert again.exit_code == 1 and f"--out {out} already exists; nothing was written" in again.output
+    assert "give --force to replace it" in again.output and out.read_text(encoding="utf-8") == "last week's scores\n"
+    forced = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), "--force", *flags])
+    assert forced.exit_code == 0 and "masked_text" in out.read_text(encoding="utf-8")
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
 
 
@@ -227,7 +234,9 @@ def test_predict_a_file_that_is_not_utf8_names_the_file_and_line_and_writes_noth
     out = tmp_path / "out.csv"
     out.write_text("last week's scores\n", encoding="utf-8")
     for source, line in ((bad_byte, 57), (gbk, 2)):
-        result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), "--registry", str(registry)])
+        result = runner.invoke(
+            app, ["predict", "--file", str(source), "--out", str(out), "--force", "--registry", str(registry)]
+        )
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
         (message,) = result.output.strip().splitlines()  # one line, no traceback
         assert f"{source}: not valid UTF-8 at line {line}" in message
@@ -456,7 +465,10 @@ def test_predict_out_follows_a_link_and_writes_into_a_pipe(registry: Path, tmp_p
     link = tmp_path / "link.csv"
     link.symlink_to(target)
     flags = ["--registry", str(registry)]
-    result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(link), *flags])
+    refused = runner.invoke(app, ["predict", "--file", str(source), "--out", str(link), *flags])
+    assert refused.exit_code == 1 and "already exists" in refused.output and "--force" in refused.output
+    assert target.read_text(encoding="utf-8") == "old\n"
+    result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(link), "--force", *flags])
     assert result.exit_code == 0, result.output
     assert link.is_symlink() and "masked_text" in target.read_text(encoding="utf-8")
     pipe = tmp_path / "pipe"

@@ -349,10 +349,14 @@ def predict_command(
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the scored CSV.")] = None,
     model_ref: Annotated[str, typer.Option("--model", help="Version folder, version id or 'current'.")] = "current",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 500,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
     *,
     registry_root: RegistryOption,
 ) -> None:
-    """Classify one text (printed as JSON) or a whole CSV file (--file IN.csv --out OUT.csv)."""
+    """Classify one text (printed as JSON) or a whole CSV file (--file IN.csv --out OUT.csv).
+
+    An existing --out file is replaced only with --force, and only once every row is scored.
+    """
     if (text is None) == (file is None):
         fail("give either a TEXT argument or --file IN.csv --out OUT.csv")
     model = resolve_model(model_ref, open_registry(registry_root))
@@ -366,6 +370,8 @@ def predict_command(
         fail(f"--out {out} is the input file; write the scores to another file")
     if out.is_dir() or not out.parent.is_dir():
         fail(f"--out {out}: {'is a folder' if out.is_dir() else 'its folder does not exist'}; give a file path")
+    if out.is_file() and not force:  # said before anything is read (and checked again when written)
+        fail(_out_exists(out))
     try:
         _, content = read_input(file)  # as `triage train` reads it
     except InputError as error:
@@ -422,13 +428,19 @@ def predict_command(
     # The raw text is left out (masked_text replaces it); the input's own labels stay, renamed.
     columns = [_given(name) for name in header if name != "text"] + list(PREDICTION_COLUMNS)
     try:  # an existing OUT is never left half written
-        with replaced_atomically(out, newline="") as stream:
+        with replaced_atomically(out, newline="", overwrite=force) as stream:
             writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(scored)
+    except FileExistsError:  # made while the rows were scored
+        fail(_out_exists(out))
     except OSError as error:
         fail(f"--out {out}: cannot write ({error.strerror})")
     console.print(f"wrote {len(scored)} rows to {out}")
+
+
+def _out_exists(out: Path) -> str:
+    return f"--out {out} already exists; nothing was written (give --force to replace it, or another file name)"
 
 
 def _given(column: str) -> str:

@@ -448,6 +448,12 @@ def test_a_report_on_an_export_with_values_the_service_never_writes_lists_them_a
     ):
         assert f"{broken}, {where}: {what}" in result.output
     assert not out.exists()
+    # an --out that is a file is said before the export is read
+    a_file = tmp_path / "afile"
+    a_file.write_text("x", encoding="utf-8")
+    on_file = runner.invoke(app, ["report", "--month", "2026-10", "--out", str(a_file), "--data", str(sample)])
+    assert on_file.exit_code == 1 and f"--out {a_file} is a file; give a folder" in on_file.output
+    assert "File exists" not in on_file.output and a_file.read_text(encoding="utf-8") == "x"
     # the codes are the taxonomy's that --taxonomy names
     renamed = tmp_path / "taxonomy.yaml"
     taxonomy_file = Path(__file__).resolve().parents[2] / "data" / "taxonomy.yaml"
