@@ -131,6 +131,21 @@ def test_predict_one_text_prints_json(registry: Path) -> None:
     assert prediction == expected
 
 
+def test_predict_output_is_valid_utf8_without_control_characters(registry: Path, tmp_path: Path) -> None:
+    # a byte of the command line that is no UTF-8 (0xff) arrives as the lone surrogate U+DCFF
+    result = runner.invoke(app, ["predict", "\udcff买的手机坏了", "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.decode("utf-8")  # strict: no raw byte written back
+    assert json.loads(result.stdout)["masked_text"] == "\ufffd买的手机坏了"
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("text,comment\n快递\x00三天没到\x1b[31m,备注\x00\x07电话\x0b13812345678\n", encoding="utf-8")
+    scored = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), "--registry", str(registry)])
+    assert scored.exit_code == 0, scored.output
+    with out.open(encoding="utf-8", newline="") as stream:
+        (row,) = list(csv.DictReader(stream))
+    assert row["masked_text"] == "快递三天没到[31m" and row["comment"] == "备注电话 [PHONE]"
+
+
 def test_predict_a_file_in_batches(registry: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     with source.open("w", encoding="utf-8", newline="") as stream:

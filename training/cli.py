@@ -25,7 +25,7 @@ from model.errors import ModelError
 from model.files import replaced_atomically
 from model.predictor import TriageModel
 from model.taxonomy import DEFAULT_TAXONOMY, Taxonomy, load_taxonomy
-from model.text import mask_pii
+from model.text import clean_text, mask_pii, without_surrogates
 from training.compare import DEFAULT_MARGIN, Comparison, compare_models
 from training.data import (
     InputError,
@@ -361,7 +361,9 @@ def predict_command(
         fail("give either a TEXT argument or --file IN.csv --out OUT.csv")
     model = resolve_model(model_ref, open_registry(registry_root))
     if text is not None:
-        print(json.dumps(model.predict(text).to_dict(), ensure_ascii=False, indent=2))
+        # A byte of the command line that is no UTF-8 arrives as a lone surrogate, which stdout
+        # would write back as that byte: replaced (U+FFFD) first, as the service's classify does.
+        print(json.dumps(model.predict(without_surrogates(text)).to_dict(), ensure_ascii=False, indent=2))
         return
     assert file is not None
     if out is None:
@@ -406,11 +408,17 @@ def predict_command(
         task = bar.add_task("scoring", total=len(rows))
         for start in range(0, len(rows), batch_size):
             batch = rows[start : start + batch_size]
-            for row, p in zip(batch, model.predict_many([row["text"] or "" for row in batch])):
+            # Control characters (a NUL, a terminal escape) are dropped as the service drops them
+            # from a ticket's text; the input's other columns too may hold a phone number or an e-mail.
+            texts = [clean_text(row["text"] or "") for row in batch]
+            for row, p in zip(batch, model.predict_many(texts)):
                 scored.append(
                     {
-                        # the input's other columns too may hold a phone number or an e-mail
-                        **{_given(name): mask_pii(value or "") for name, value in row.items() if name != "text"},
+                        **{
+                            _given(name): mask_pii(clean_text(value or ""))
+                            for name, value in row.items()
+                            if name != "text"
+                        },
                         "category": p.category.code,
                         "category_p": p.category.probability,
                         "subtype": p.subtype.code,
