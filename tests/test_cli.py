@@ -20,7 +20,7 @@ from model.text import mask_pii
 from training.cli import app
 from training.data import load_datasets
 from training.registry import Registry
-from training.train import DEFAULT_SAMPLE, TEAM_CORPUS, split_rows
+from training.train import DEFAULT_SAMPLE, TEAM_CORPUS, percent, split_rows
 
 runner = CliRunner()
 
@@ -82,6 +82,15 @@ def test_evaluate_json_prints_one_object_with_every_head(registry: Path, tmp_pat
         guess = [getattr(prediction, head).code for prediction in predicted]
         assert payload[head]["accuracy"] == pytest.approx(accuracy_score(truth, guess), abs=1e-3)
         assert payload[head]["macro_f1"] == pytest.approx(f1_score(truth, guess, average="macro"), abs=1e-3)
+
+
+def test_evaluate_table_shows_no_calibration_error_for_the_demand(registry: Path) -> None:
+    result = runner.invoke(
+        app, ["evaluate", "--model", "current", "--data", str(DEFAULT_SAMPLE), "--registry", str(registry)]
+    )
+    assert result.exit_code == 0, result.output
+    (demand,) = [line for line in result.stdout.splitlines() if "demand" in line]
+    assert demand.split("│")[-2].strip() == "–" and "nan" not in result.stdout
 
 
 def test_evaluate_accepts_a_folder_and_refuses_an_unknown_version(registry: Path) -> None:
@@ -389,6 +398,18 @@ def test_training_refuses_a_file_as_registry_and_too_few_rows_to_hold_out(tmp_pa
     few = runner.invoke(app, ["train", "--data", str(small), "--no-team-corpus", "--out", str(out)])
     assert few.exit_code == 1 and "too few to hold out 20%" in few.output and "--eval" in few.output
     assert not out.exists()
+    # a share near 0 or 1 is shown as given, not rounded to 0% or 100%
+    for share, shown in (("1e-9", "0.0000001%"), ("0.999", "99.9%")):
+        flags = ["--eval-split", share, "--data", str(small), "--no-team-corpus", "--out", str(out)]
+        tiny = runner.invoke(app, ["train", *flags])
+        assert tiny.exit_code == 1 and f"too few to hold out {shown} with" in tiny.output, tiny.output
+    assert [percent(share) for share in (0.2, 0.05, 0.2345, 0.5, 0.9999999)] == [
+        "20%",
+        "5%",
+        "23.45%",
+        "50%",
+        "99.99999%",
+    ]
 
 
 def test_eval_file_and_eval_split_together_are_refused_and_a_repeated_file_is_read_once(tmp_path: Path) -> None:

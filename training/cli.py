@@ -303,7 +303,9 @@ def evaluate_command(
     for head in ("category", "subtype", "tier", "demand"):
         if head in short:
             m = short[head]
-            table.add_row(head, f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}", f"{m.get('ece', float('nan')):.3f}")
+            # the demand has no calibration error: its detector gives no probability
+            ece = f"{m['ece']:.3f}" if "ece" in m else "–"
+            table.add_row(head, f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}", ece)
     stdout_console().print(table)
 
 
