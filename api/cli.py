@@ -152,12 +152,26 @@ def report_command(
         Path | None, typer.Option("--data", help="An export (triage export --all); default: read the database.")
     ] = None,
     database_url: DatabaseOption = "",
+    taxonomy_path: Annotated[
+        Path,
+        typer.Option(
+            "--taxonomy", envvar="TRIAGE_TAXONOMY", help="Taxonomy YAML file whose codes an export file (--data) holds."
+        ),
+    ] = DEFAULT_TAXONOMY,
 ) -> None:
-    """The monthly report (markdown summary and PNG figures) from an export file or the database."""
+    """The monthly report (markdown summary and PNG figures) from an export file or the database.
+
+    The values of an export file are checked first (taxonomy codes, channel, status, SLA states,
+    emotion index, survey scores, feedback, times): every problem is listed and nothing is written.
+    """
     first, last = _month(month)
+    if out.exists() and not out.is_dir():  # said before the export or the database is read
+        fail(f"--out {out} is a file; give a folder (report.md and the figures are written into it)")
     if data is not None:
         try:
-            rows = read_export(data)
+            rows = read_export(data, load_taxonomy(taxonomy_path))
+        except ModelError as error:
+            fail(str(error))
         except ValueError as error:
             fail(str(error))
     else:

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from model.text import clean_text, without_surrogates
+
 CHANNEL_NAMES = {"phone": "电话", "online": "在线", "email": "邮件", "social": "社交媒体", "store": "门店"}
 SURVEY_METHOD_NAMES = {"phone": "电话回访", "online": "在线问卷", "sms": "短信", "app": "APP推送"}
 ASPECT_NAMES = {
@@ -33,26 +35,7 @@ TicketStatus = Literal[
     "received", "assigned", "in_progress", "customer_contacted", "escalated", "resolved", "closed", "reopened"
 ]
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-# Control characters that separate (vertical tab, as Word writes a line break; form feed; the
-# information separators; next line) become a space, as the model's normalisation reads them, so
-# that "数量2\x0b13812345678" keeps its phone number apart; the others (NUL, which breaks database
-# encodings, terminal escapes, bells) are nothing a person wrote and go.
-_SEPARATING_CONTROL = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 _NUMBER = re.compile(r"\s*[-+]?\d+(?:\.\d*)?\s*")
-
-
-def clean_text(value: str) -> str:
-    """Remove control characters (tab and line breaks stay, separating ones become a space) and
-    replace lone surrogates (which break database encodings)."""
-    return _SURROGATE.sub("\ufffd", _CONTROL.sub("", _SEPARATING_CONTROL.sub(" ", value)))
-
-
-def without_surrogates(value: str) -> str:
-    """Lone surrogates (which no encoding can write) replaced, one character for one: offsets
-    into the result are offsets into the text as submitted."""
-    return _SURROGATE.sub("\ufffd", value)
 
 
 def is_blank(value: str) -> bool:

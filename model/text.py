@@ -266,6 +266,28 @@ _DROPPED = re.compile(
 )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Control characters that separate (vertical tab, as Word writes a line break; form feed; the
+# information separators; next line) become a space, as the model's normalisation reads them, so
+# that "数量2\x0b13812345678" keeps its phone number apart; the others (NUL, which breaks database
+# encodings, terminal escapes, bells) are nothing a person wrote and go.
+_SEPARATING_CONTROL = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+
+
+def clean_text(value: str) -> str:
+    """Remove control characters (tab and line breaks stay, separating ones become a space) and
+    replace lone surrogates (which break database encodings and UTF-8 output): what the service
+    stores of a text, and what `triage predict` writes."""
+    return _SURROGATE.sub("\ufffd", _CONTROL.sub("", _SEPARATING_CONTROL.sub(" ", value)))
+
+
+def without_surrogates(value: str) -> str:
+    """Lone surrogates (which no encoding can write) replaced, one character for one: offsets
+    into the result are offsets into the text as submitted."""
+    return _SURROGATE.sub("\ufffd", value)
+
+
 # Digits not written as digits: circled (①), parenthesised (⑴), with a full stop (⒈), superscript
 # (¹), fractions (½). NFKC would turn a list marker into a digit glued to the number after it
 # ("①13812345678" → "113812345678"), which then is no phone number to the masking: they become

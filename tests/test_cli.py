@@ -20,7 +20,7 @@ from model.text import mask_pii
 from training.cli import app
 from training.data import load_datasets
 from training.registry import Registry
-from training.train import DEFAULT_SAMPLE, TEAM_CORPUS, split_rows
+from training.train import DEFAULT_SAMPLE, TEAM_CORPUS, percent, split_rows
 
 runner = CliRunner()
 
@@ -84,6 +84,15 @@ def test_evaluate_json_prints_one_object_with_every_head(registry: Path, tmp_pat
         assert payload[head]["macro_f1"] == pytest.approx(f1_score(truth, guess, average="macro"), abs=1e-3)
 
 
+def test_evaluate_table_shows_no_calibration_error_for_the_demand(registry: Path) -> None:
+    result = runner.invoke(
+        app, ["evaluate", "--model", "current", "--data", str(DEFAULT_SAMPLE), "--registry", str(registry)]
+    )
+    assert result.exit_code == 0, result.output
+    (demand,) = [line for line in result.stdout.splitlines() if "demand" in line]
+    assert demand.split("│")[-2].strip() == "–" and "nan" not in result.stdout
+
+
 def test_evaluate_accepts_a_folder_and_refuses_an_unknown_version(registry: Path) -> None:
     folder = Registry(registry).current_path()
     ok = runner.invoke(app, ["evaluate", "--model", str(folder), "--data", str(DEFAULT_SAMPLE), "--json"])
@@ -92,6 +101,32 @@ def test_evaluate_accepts_a_folder_and_refuses_an_unknown_version(registry: Path
         app, ["evaluate", "--model", "v404", "--data", str(DEFAULT_SAMPLE), "--registry", str(registry)]
     )
     assert bad.exit_code == 1 and "no model version 'v404'" in bad.output
+
+
+def test_a_model_folder_that_is_none_says_why(registry: Path, tmp_path: Path) -> None:
+    version = Registry(registry).current_version()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    a_file = tmp_path / "file"
+    a_file.write_text("x", encoding="utf-8")
+    for reference, message in (
+        (str(tmp_path / "nothere" / "v1"), "no such folder"),
+        (str(a_file), "not a folder"),
+        (str(plain), "no metadata.json in this folder"),
+        (
+            str(registry),
+            f"a model registry, not a version: give one of its version folders such as {registry / str(version)}",
+        ),
+    ):
+        result = runner.invoke(app, ["predict", "快递没到", "--model", reference, "--registry", str(registry)])
+        assert result.exit_code == 1, result.output
+        assert f"--model {reference}: {message}" in " ".join(result.output.split()), result.output
+        assert "is not a version id" not in result.output
+    # a version id is still one, and a folder that is a version loads
+    assert (
+        runner.invoke(app, ["predict", "快递没到", "--model", str(version), "--registry", str(registry)]).exit_code == 0
+    )
+    assert runner.invoke(app, ["predict", "快递没到", "--model", str(registry / str(version))]).exit_code == 0
 
 
 def test_predict_one_text_prints_json(registry: Path) -> None:
@@ -103,6 +138,21 @@ def test_predict_one_text_prints_json(registry: Path) -> None:
         json.dumps(model.predict("热水器漏电，差点出事，我要投诉到12315").to_dict(), ensure_ascii=False)
     )
     assert prediction == expected
+
+
+def test_predict_output_is_valid_utf8_without_control_characters(registry: Path, tmp_path: Path) -> None:
+    # a byte of the command line that is no UTF-8 (0xff) arrives as the lone surrogate U+DCFF
+    result = runner.invoke(app, ["predict", "\udcff买的手机坏了", "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.decode("utf-8")  # strict: no raw byte written back
+    assert json.loads(result.stdout)["masked_text"] == "\ufffd买的手机坏了"
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("text,comment\n快递\x00三天没到\x1b[31m,备注\x00\x07电话\x0b13812345678\n", encoding="utf-8")
+    scored = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), "--registry", str(registry)])
+    assert scored.exit_code == 0, scored.output
+    with out.open(encoding="utf-8", newline="") as stream:
+        (row,) = list(csv.DictReader(stream))
+    assert row["masked_text"] == "快递三天没到[31m" and row["comment"] == "备注电话 [PHONE]"
 
 
 def test_predict_a_file_in_batches(registry: Path, tmp_path: Path) -> None:
@@ -164,6 +214,13 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
         (row,) = list(csv.DictReader(stream))
     assert (row["given_category"], row["given_tier"]) == ("product", "P1")
     assert row["category"] and row["tier"] in {"P1", "P2", "P3"}
+    # an existing output is kept unless --force, as `triage export` keeps its --out
+    out.write_text("last week's scores\n", encoding="utf-8")
+    again = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), *flags])
+    assert again.exit_code == 1 and f"--out {out} already exists; nothing was written" in again.output
+    assert "give --force to replace it" in again.output and out.read_text(encoding="utf-8") == "last week's scores\n"
+    forced = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), "--force", *flags])
+    assert forced.exit_code == 0 and "masked_text" in out.read_text(encoding="utf-8")
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
 
 
@@ -201,7 +258,9 @@ def test_predict_a_file_that_is_not_utf8_names_the_file_and_line_and_writes_noth
     out = tmp_path / "out.csv"
     out.write_text("last week's scores\n", encoding="utf-8")
     for source, line in ((bad_byte, 57), (gbk, 2)):
-        result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), "--registry", str(registry)])
+        result = runner.invoke(
+            app, ["predict", "--file", str(source), "--out", str(out), "--force", "--registry", str(registry)]
+        )
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
         (message,) = result.output.strip().splitlines()  # one line, no traceback
         assert f"{source}: not valid UTF-8 at line {line}" in message
@@ -339,6 +398,18 @@ def test_training_refuses_a_file_as_registry_and_too_few_rows_to_hold_out(tmp_pa
     few = runner.invoke(app, ["train", "--data", str(small), "--no-team-corpus", "--out", str(out)])
     assert few.exit_code == 1 and "too few to hold out 20%" in few.output and "--eval" in few.output
     assert not out.exists()
+    # a share near 0 or 1 is shown as given, not rounded to 0% or 100%
+    for share, shown in (("1e-9", "0.0000001%"), ("0.999", "99.9%")):
+        flags = ["--eval-split", share, "--data", str(small), "--no-team-corpus", "--out", str(out)]
+        tiny = runner.invoke(app, ["train", *flags])
+        assert tiny.exit_code == 1 and f"too few to hold out {shown} with" in tiny.output, tiny.output
+    assert [percent(share) for share in (0.2, 0.05, 0.2345, 0.5, 0.9999999)] == [
+        "20%",
+        "5%",
+        "23.45%",
+        "50%",
+        "99.99999%",
+    ]
 
 
 def test_eval_file_and_eval_split_together_are_refused_and_a_repeated_file_is_read_once(tmp_path: Path) -> None:
@@ -430,7 +501,10 @@ def test_predict_out_follows_a_link_and_writes_into_a_pipe(registry: Path, tmp_p
     link = tmp_path / "link.csv"
     link.symlink_to(target)
     flags = ["--registry", str(registry)]
-    result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(link), *flags])
+    refused = runner.invoke(app, ["predict", "--file", str(source), "--out", str(link), *flags])
+    assert refused.exit_code == 1 and "already exists" in refused.output and "--force" in refused.output
+    assert target.read_text(encoding="utf-8") == "old\n"
+    result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(link), "--force", *flags])
     assert result.exit_code == 0, result.output
     assert link.is_symlink() and "masked_text" in target.read_text(encoding="utf-8")
     pipe = tmp_path / "pipe"

@@ -88,6 +88,15 @@ def test_a_quote_never_closed_is_found_where_it_opens_not_silently_swallowing_ro
     assert problem.row == 3 and "never closed" in problem.message
 
 
+def test_a_quote_never_closed_in_the_only_data_row_is_the_one_problem(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    path = write(tmp_path, "only.csv", 'x1,"快递三天都没送到,logistics,late_delivery,P2,none,online\n')
+    dataset = load_datasets([path], taxonomy)
+    assert [(problem.row, "never closed" in problem.message) for problem in dataset.problems] == [(2, True)]
+    # a file with a header alone has no data rows
+    empty = load_datasets([write(tmp_path, "header.csv", "")], taxonomy)
+    assert [problem.message for problem in empty.problems] == ["no data rows"]
+
+
 def test_a_repeated_column_name_is_one_problem_of_the_header(tmp_path: Path, taxonomy: Taxonomy) -> None:
     path = write(tmp_path, "dup.csv", GOOD.rstrip("\n") + ",\n", header=HEADER.rstrip("\n") + ",text\n")
     (problem,) = load_datasets([path], taxonomy).fatal

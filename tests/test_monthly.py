@@ -84,6 +84,9 @@ def _ticket(number: int, tier: str, department: str, **times: str) -> dict[str, 
         "needs_review": "false",
         "first_response_due": "2026-10-08T10:00:00+08:00",
         "resolution_due": "2026-10-09T09:00:00+08:00",
+        "first_response_sla": "pending",
+        "resolution_sla": "pending",
+        "emotion_index": "12",
         **times,
     }
 
@@ -181,3 +184,52 @@ def test_escalation_times_the_report_cannot_use_are_named(tmp_path: Path) -> Non
         f"{tmp_path / 'broken.csv'}, row 4, column first_response_due: '': an escalated deadline needs its ISO due "
         "time",
     ]
+
+
+def test_values_the_export_never_writes_are_named_and_nothing_is_counted(tmp_path: Path) -> None:
+    good = _ticket(1, "P1", "tech")
+    rows = [
+        {**good, "tier": "P9", "department": "nope", "channel": "fax"},
+        {**good, "status": "weird", "first_response_sla": "weird", "resolution_sla": "late", "emotion_index": "NaN"},
+        {**good, "category": "Product", "subtype": "nope"},
+        {**good, "category": "product", "subtype": "late_delivery"},
+        {**good, "emotion_index": "101"},
+        {**good, "emotion_index": "-1", "status": "", "channel": ""},
+        {**good, "emotion_index": "0", "first_response_sla": "breached", "resolution_sla": "met", "status": "closed"},
+    ]
+    path = _write(tmp_path / "codes.csv", rows)
+    with pytest.raises(ExportError) as raised:
+        read_export(path)
+    assert str(raised.value).splitlines() == [
+        f"{path}, row 2, column tier: 'P9' is not a tier of the taxonomy (expected one of P1, P2, P3)",
+        f"{path}, row 2, column department: 'nope' is not a department of the taxonomy "
+        "(expected one of tech, ops, cs, logistics, after_sales)",
+        f"{path}, row 2, column channel: 'fax' is not a channel (expected one of phone, online, email, social, store)",
+        f"{path}, row 3, column status: 'weird' is not a ticket status (expected one of received, assigned, "
+        "in_progress, customer_contacted, escalated, resolved, closed, reopened)",
+        f"{path}, row 3, column first_response_sla: 'weird' is not an SLA state (expected one of met, breached, "
+        "pending)",
+        f"{path}, row 3, column resolution_sla: 'late' is not an SLA state (expected one of met, breached, pending)",
+        f"{path}, row 3, column emotion_index: 'NaN' is not an integer from 0 to 100",
+        f"{path}, row 4, column category: 'Product' is not a category of the taxonomy "
+        "(expected one of product, service, logistics, after_sales, other)",
+        f"{path}, row 4, column subtype: 'nope' is not a subtype of the taxonomy (expected one of malfunction, "
+        "poor_quality, cosmetic, safety, not_as_described, attitude, slow_response, unresolved, misinformation, "
+        "late_delivery, damaged_package, wrong_missing_item, courier_service, refund_return, repair_warranty, "
+        "billing, other)",
+        f"{path}, row 5, column subtype: 'late_delivery' is a subtype of logistics, not of product",
+        "… and 4 more",
+    ]
+    # the rest, and the last row alone is read
+    with pytest.raises(ExportError) as raised:
+        read_export(_write(tmp_path / "rest.csv", rows[4:]))
+    assert str(raised.value).splitlines() == [
+        f"{tmp_path / 'rest.csv'}, row 2, column emotion_index: '101' is not an integer from 0 to 100",
+        f"{tmp_path / 'rest.csv'}, row 3, column channel: empty: the export fills it for every ticket",
+        f"{tmp_path / 'rest.csv'}, row 3, column status: empty: the export fills it for every ticket",
+        f"{tmp_path / 'rest.csv'}, row 3, column emotion_index: '-1' is not an integer from 0 to 100",
+    ]
+    assert len(read_export(_write(tmp_path / "fine.csv", rows[6:]))) == 1
+    # a column the file has not got is not checked (it reads as empty, as before)
+    without = tuple(column for column in EXPORT_COLUMNS if column not in ("status", "emotion_index"))
+    assert [row["status"] for row in read_export(_write(tmp_path / "older.csv", [good], without))] == [""]

@@ -144,6 +144,12 @@ def test_promote_gate_refuses_a_worse_model_and_force_is_recorded(
     assert registry.current_version() == worse
     last = registry.history()[-1]
     assert last["forced"] is True and last["actor"] == "ana" and "worse" in last["note"]
+    # --force on a promotion the gate lets through overrides nothing: not recorded as forced
+    back = runner.invoke(app, ["promote", good, "--data", str(holdout), "--force", "--actor", "ana", *root])
+    assert back.exit_code == 0, back.output
+    assert registry.current_version() == good and "(forced)" not in back.output and "better" in back.output
+    last = registry.history()[-1]
+    assert last["forced"] is False and last["version"] == good
 
 
 def test_rollback_walks_back_the_promotions(registry: Registry) -> None:
@@ -198,6 +204,11 @@ def test_rollback_names_a_broken_history_or_a_missing_version(registry: Registry
     missing = runner.invoke(app, ["rollback", *root])
     assert missing.exit_code == 1 and f"no model version '{good}'" in missing.output
     assert registry.current_version() == worse
+    # CURRENT names a version the registry has not got (and the history never named)
+    (registry.root / "CURRENT").write_text("20261201-000000-gone\n", encoding="utf-8")
+    gone = runner.invoke(app, ["rollback", *root])
+    assert gone.exit_code == 1 and "names version '20261201-000000-gone', which is not in the registry" in gone.output
+    assert "triage promote VERSION --force" in gone.output and "no version served before" not in gone.output
 
 
 def test_lowest_threshold_meets_the_precision() -> None:
@@ -331,13 +342,27 @@ def test_the_gate_refuses_too_few_rows_or_a_models_own_training_data(
     one_row = eval_csv(tmp_path, halves[1][:1])
     refused = runner.invoke(app, ["promote", worse, "--data", str(one_row), *root])
     assert refused.exit_code == 1 and "has 1 rows; a comparison needs at least 50" in refused.output
+    thirty = eval_csv(tmp_path, halves[1][:30])
+    few = runner.invoke(app, ["compare", "--candidate", worse, "--data", str(thirty), "--json", *root])
+    assert few.exit_code == 0, few.output
+    payload = json.loads(few.stdout)
+    assert payload["verdict"] == "unfit" and "has 30 rows; a comparison needs at least 50" in payload["unfit"]
     holdout = eval_csv(tmp_path, halves[1])
     _record_training_file(registry, good, holdout)
     trained = runner.invoke(app, ["promote", worse, "--data", str(holdout), *root])
     assert trained.exit_code == 1 and f"is training data of version {good}" in trained.output
     assert registry.current_version() == good
+    # compare scores them still (exit 0, as for any verdict), but says first that the file cannot judge them
     compared = runner.invoke(app, ["compare", "--candidate", worse, "--data", str(holdout), *root])
-    assert compared.exit_code == 0 and "warning" in compared.output and "training data" in compared.output
+    assert compared.exit_code == 0, compared.output
+    first, *_, last = compared.stdout.strip().splitlines()
+    assert first.startswith("not a fair comparison: ") and f"is training data of version {good}" in first
+    assert last.startswith("verdict: unfit (") and "the figures alone say: candidate" in last
+    as_json = runner.invoke(app, ["compare", "--candidate", worse, "--data", str(holdout), "--json", *root])
+    assert as_json.exit_code == 0, as_json.output
+    payload = json.loads(as_json.stdout)
+    assert payload["verdict"] == "unfit" and f"is training data of version {good}" in payload["unfit"]
+    assert payload["figures_verdict"] == "worse" and set(payload["heads"]) == {"category", "subtype", "tier"}
     thresholds = ["thresholds", "--precision", "0.9", "--data", str(holdout), "--model", good, *root]
     refused_thresholds = runner.invoke(app, thresholds)
     assert refused_thresholds.exit_code == 1 and "training data" in refused_thresholds.output
@@ -427,3 +452,25 @@ def test_a_history_line_whose_change_never_reached_current_is_not_rolled_back_to
     result = runner.invoke(app, ["rollback", "--registry", str(registry.root)])
     assert result.exit_code == 0, result.output
     assert registry.current_version() == good
+
+
+def test_compare_on_a_fit_file_has_a_plain_verdict_and_lists_no_rows_when_none_disagree(
+    registry: Registry, tmp_path: Path, halves: tuple[list[LabeledRow], list[LabeledRow]]
+) -> None:
+    good, worse = versions(registry)
+    root = ["--registry", str(registry.root)]
+    holdout = str(eval_csv(tmp_path, halves[1]))
+    payload = json.loads(
+        runner.invoke(
+            app, ["compare", "--candidate", worse, "--baseline", good, "--data", holdout, "--json", *root]
+        ).stdout
+    )
+    assert payload["verdict"] == "worse" and "unfit" not in payload and "figures_verdict" not in payload
+    same = runner.invoke(app, ["compare", "--candidate", good, "--baseline", good, "--data", holdout, *root])
+    assert same.exit_code == 0, same.output
+    assert f"0 of {len(halves[1])} rows labeled differently\n" in same.stdout and "the first" not in same.stdout
+    assert "not a fair comparison" not in same.stdout and "verdict: candidate" in same.stdout
+    shown = runner.invoke(
+        app, ["compare", "--candidate", worse, "--baseline", good, "--data", holdout, "--show", "2", *root]
+    )
+    assert "rows labeled differently; the first 2:" in shown.stdout

@@ -20,12 +20,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from model.artifact import load_model, read_metadata, verify_model
+from model.artifact import METADATA, load_model, read_metadata, verify_model
 from model.errors import ModelError
 from model.files import replaced_atomically
 from model.predictor import TriageModel
 from model.taxonomy import DEFAULT_TAXONOMY, Taxonomy, load_taxonomy
-from model.text import mask_pii
+from model.text import clean_text, mask_pii, without_surrogates
 from training.compare import DEFAULT_MARGIN, Comparison, compare_models
 from training.data import (
     InputError,
@@ -113,11 +113,47 @@ def resolve_model(reference: str, registry: Registry) -> TriageModel:
     """Load a model (with its own taxonomy) from a folder path, a version id, or 'current'."""
     path = Path(reference)
     try:
-        folder = path if (path / "metadata.json").is_file() else registry.path_of(reference)
+        if (path / METADATA).is_file():
+            folder = path
+        elif _names_a_folder(reference, registry):
+            fail(f"--model {reference}: {_not_a_version_folder(path)}")
+        else:
+            folder = registry.path_of(reference)
         model, _ = load_model(folder)
     except (RegistryError, ModelError) as error:
         fail(str(error))
     return model
+
+
+def _names_a_folder(reference: str, registry: Registry) -> bool:
+    """Whether --model names a folder rather than a version id of the registry: a path (with a
+    separator, or a leading dot), or a folder here that is no version of the registry."""
+    if reference == "current":
+        return False
+    if Path(reference).name != reference or reference.startswith("."):
+        return True
+    return Path(reference).exists() and not (registry.root / reference / METADATA).is_file()
+
+
+def _not_a_version_folder(path: Path) -> str:
+    """Why `path`, which has no metadata.json, is no model version folder."""
+    hint = "give a model version folder, a version id or 'current'"
+    if not path.exists():
+        return f"no such folder; {hint}"
+    if not path.is_dir():
+        return f"not a folder; {hint}"
+    try:
+        versions = Registry(path).versions()
+        is_registry = bool(versions) or (path / POINTER).exists()
+    except (OSError, RegistryError):
+        versions, is_registry = [], False
+    if is_registry:
+        example = f" such as {path / versions[-1].version}" if versions else ""
+        return (
+            f"a model registry, not a version: give one of its version folders{example}, "
+            f"or --registry {path} and a version id"
+        )
+    return f"no {METADATA} in this folder, so it is no model version; {hint}"
 
 
 def _taxonomy(path: Path) -> Taxonomy:
@@ -267,7 +303,9 @@ def evaluate_command(
     for head in ("category", "subtype", "tier", "demand"):
         if head in short:
             m = short[head]
-            table.add_row(head, f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}", f"{m.get('ece', float('nan')):.3f}")
+            # the demand has no calibration error: its detector gives no probability
+            ece = f"{m['ece']:.3f}" if "ece" in m else "–"
+            table.add_row(head, f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}", ece)
     stdout_console().print(table)
 
 
@@ -313,15 +351,21 @@ def predict_command(
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the scored CSV.")] = None,
     model_ref: Annotated[str, typer.Option("--model", help="Version folder, version id or 'current'.")] = "current",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 500,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
     *,
     registry_root: RegistryOption,
 ) -> None:
-    """Classify one text (printed as JSON) or a whole CSV file (--file IN.csv --out OUT.csv)."""
+    """Classify one text (printed as JSON) or a whole CSV file (--file IN.csv --out OUT.csv).
+
+    An existing --out file is replaced only with --force, and only once every row is scored.
+    """
     if (text is None) == (file is None):
         fail("give either a TEXT argument or --file IN.csv --out OUT.csv")
     model = resolve_model(model_ref, open_registry(registry_root))
     if text is not None:
-        print(json.dumps(model.predict(text).to_dict(), ensure_ascii=False, indent=2))
+        # A byte of the command line that is no UTF-8 arrives as a lone surrogate, which stdout
+        # would write back as that byte: replaced (U+FFFD) first, as the service's classify does.
+        print(json.dumps(model.predict(without_surrogates(text)).to_dict(), ensure_ascii=False, indent=2))
         return
     assert file is not None
     if out is None:
@@ -330,6 +374,8 @@ def predict_command(
         fail(f"--out {out} is the input file; write the scores to another file")
     if out.is_dir() or not out.parent.is_dir():
         fail(f"--out {out}: {'is a folder' if out.is_dir() else 'its folder does not exist'}; give a file path")
+    if out.is_file() and not force:  # said before anything is read (and checked again when written)
+        fail(_out_exists(out))
     try:
         _, content = read_input(file)  # as `triage train` reads it
     except InputError as error:
@@ -364,11 +410,17 @@ def predict_command(
         task = bar.add_task("scoring", total=len(rows))
         for start in range(0, len(rows), batch_size):
             batch = rows[start : start + batch_size]
-            for row, p in zip(batch, model.predict_many([row["text"] or "" for row in batch])):
+            # Control characters (a NUL, a terminal escape) are dropped as the service drops them
+            # from a ticket's text; the input's other columns too may hold a phone number or an e-mail.
+            texts = [clean_text(row["text"] or "") for row in batch]
+            for row, p in zip(batch, model.predict_many(texts)):
                 scored.append(
                     {
-                        # the input's other columns too may hold a phone number or an e-mail
-                        **{_given(name): mask_pii(value or "") for name, value in row.items() if name != "text"},
+                        **{
+                            _given(name): mask_pii(clean_text(value or ""))
+                            for name, value in row.items()
+                            if name != "text"
+                        },
                         "category": p.category.code,
                         "category_p": p.category.probability,
                         "subtype": p.subtype.code,
@@ -386,13 +438,19 @@ def predict_command(
     # The raw text is left out (masked_text replaces it); the input's own labels stay, renamed.
     columns = [_given(name) for name in header if name != "text"] + list(PREDICTION_COLUMNS)
     try:  # an existing OUT is never left half written
-        with replaced_atomically(out, newline="") as stream:
+        with replaced_atomically(out, newline="", overwrite=force) as stream:
             writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(scored)
+    except FileExistsError:  # made while the rows were scored
+        fail(_out_exists(out))
     except OSError as error:
         fail(f"--out {out}: cannot write ({error.strerror})")
     console.print(f"wrote {len(scored)} rows to {out}")
+
+
+def _out_exists(out: Path) -> str:
+    return f"--out {out} already exists; nothing was written (give --force to replace it, or another file name)"
 
 
 def _given(column: str) -> str:
@@ -450,7 +508,14 @@ def _comparison_rows(data: Path, model: TriageModel) -> tuple[list[LabeledRow], 
     return dataset.rows, str(dataset.files[0]["sha256"])
 
 
-def _print_comparison(comparison: Comparison, show: int) -> None:
+def _print_comparison(comparison: Comparison, show: int, unfit: str | None = None) -> None:
+    out = stdout_console()
+    if unfit is not None:
+        out.print(
+            f"not a fair comparison: {unfit}; the figures below cannot judge the models",
+            highlight=False,
+            soft_wrap=True,
+        )
     table = Table(title=f"{comparison.candidate_version} (candidate) vs {comparison.baseline_version} (baseline)")
     for column in ("head", "class", "candidate F1", "baseline F1", "delta"):
         table.add_column(column)
@@ -468,9 +533,10 @@ def _print_comparison(comparison: Comparison, show: int) -> None:
             table.add_row(
                 "", label, f"{f1['candidate']:.3f}", f"{f1['baseline']:.3f}", f"{f1['candidate'] - f1['baseline']:+.3f}"
             )
-    out = stdout_console()
     out.print(table)
-    out.print(f"{len(comparison.disagreements)} of {summary_['n']} rows labeled differently; the first {show}:")
+    shown = min(show, len(comparison.disagreements))
+    listed = "" if not shown else ":" if shown == len(comparison.disagreements) else f"; the first {shown}:"
+    out.print(f"{len(comparison.disagreements)} of {summary_['n']} rows labeled differently{listed}")
     for item in comparison.disagreements[:show]:
         out.print(
             f"  {item.row.file}, row {item.row.row}: truth {'/'.join(item.row.labels)}; "
@@ -478,7 +544,10 @@ def _print_comparison(comparison: Comparison, show: int) -> None:
             highlight=False,
             markup=False,
         )
-    out.print(f"verdict: {comparison.explain()}", highlight=False)
+    verdict = (
+        comparison.explain() if unfit is None else f"unfit ({unfit}); the figures alone say: {comparison.explain()}"
+    )
+    out.print(f"verdict: {verdict}", highlight=False, soft_wrap=True)
 
 
 @app.command("compare")
@@ -498,13 +567,22 @@ def compare_command(
     baseline_model = resolve_model(baseline, registry)
     rows, digest = _comparison_rows(data, candidate_model)
     problem = _unfit_for_comparison(data, rows, digest, registry, (candidate_model.version, baseline_model.version))
-    if problem is not None:
-        console.print(f"[yellow]warning:[/] {problem}", highlight=False)
     comparison = compare_models(candidate_model, baseline_model, rows, margin)
     if as_json:
-        print(json.dumps(comparison.to_dict(), ensure_ascii=False))
+        if problem is not None:
+            console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+        print(json.dumps(_comparison_json(comparison, problem), ensure_ascii=False))
     else:
-        _print_comparison(comparison, show)
+        _print_comparison(comparison, show, problem)
+
+
+def _comparison_json(comparison: Comparison, unfit: str | None) -> dict[str, Any]:
+    """The comparison as `compare --json` prints it: when the file cannot judge the models, the
+    verdict is "unfit", `unfit` says why, and `figures_verdict` is what the figures alone say."""
+    result = comparison.to_dict()
+    if unfit is not None:
+        result = {**result, "verdict": "unfit", "unfit": unfit, "figures_verdict": comparison.verdict}
+    return result
 
 
 # Fewer held-out rows than this and the gate's verdict is noise (a macro-F1 on 20 rows moves by
@@ -581,12 +659,13 @@ def promote_command(
     except RegistryError as error:
         fail(str(error))
     note = "first model"
+    forced = False  # recorded only when --force overrode a refusal, not when the gate passed
     try:
         current = registry.current_version()
     except RegistryError as error:
         if not force:
             fail(str(error))
-        current, note = None, f"repair of the pointer: {error}"
+        current, note, forced = None, f"repair of the pointer: {error}", True
     if current == version:
         fail(f"version {version} is already current")
     candidate_model = resolve_model(version, registry)
@@ -598,6 +677,7 @@ def promote_command(
             note = f"the version in service, {current}, cannot be loaded, so nothing was compared: {error}"
             if not force:
                 fail(f"promotion refused: {note}; use --force to promote without the gate (it is recorded)")
+            forced = True
         else:
             if data is None:
                 fail("the gate needs a held-out comparison set: give --data CSV (or set TRIAGE_COMPARISON_DATA)")
@@ -609,11 +689,12 @@ def promote_command(
             note = comparison.explain() + (f" ({problem})" if problem else "")
             if comparison.verdict == "worse" and not force:
                 fail(f"promotion refused: {note}; use --force to override (it is recorded)")
+            forced = problem is not None or comparison.verdict == "worse"
     try:
-        registry.set_current(version, action="promote", forced=force, actor=actor, note=note)
+        registry.set_current(version, action="promote", forced=forced, actor=actor, note=note)
     except RegistryError as error:
         fail(str(error))
-    console.print(f"version {version} is now current{' (forced)' if force else ''}: {note}", highlight=False)
+    console.print(f"version {version} is now current{' (forced)' if forced else ''}: {note}", highlight=False)
 
 
 @app.command("thresholds")
@@ -695,6 +776,13 @@ def rollback_command(
             fail("nothing to roll back: no version is current")
         previous = registry.previous_version()
         if previous is None or previous == current:
+            if not (registry.root / current / METADATA).is_file():
+                # previous_version finds none when the history never names the version CURRENT names
+                fail(
+                    f"{registry.root / POINTER} names version '{current}', which is not in the registry: "
+                    "the version in service is unknown; `triage promote VERSION --force` names one "
+                    "(see `triage models`)"
+                )
             fail("nothing to roll back to: no version served before the current one")
         verify_model(registry.path_of(previous))  # the service could not load it either
         registry.set_current(previous, action="rollback", actor=actor)

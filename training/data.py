@@ -294,8 +294,11 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
                 dataset.rows.append(checked)
     except csv.Error as error:  # reading cannot go on: the rest of the file is not checked
         problems.append(Problem(str(path), records.row + 1, None, csv_error(error)))
+        unread = True  # a row was there, though it could not be read: not "no data rows"
+    else:
+        unread = False
     dataset.files[-1]["rows"] = count
-    if count == 0:
+    if count == 0 and not unread:
         problems.append(Problem(str(path), None, None, "no data rows"))
     return dataset
 

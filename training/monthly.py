@@ -3,6 +3,10 @@
 Reads the CSV that `triage export --all` writes (one row per ticket, see EXPORT_COLUMNS; the SLA
 columns hold met / breached / pending, booleans are "true"/"false") so that
 the notebook, the `triage report` command and anyone with a spreadsheet work from the same file.
+A file's values are checked before anything is counted (`read_export`): the labels and the
+department against the taxonomy, the channel, status and SLA states against the closed sets the
+service writes (CHANNELS, STATUSES, SLA_STATES), emotion_index as an integer from 0 to 100, the
+survey scores, closing feedback and times; a column the file has not got is not checked.
 An export made before a column was added (`location`, `demand_note` and `received_by` came with
 the ticket fields of schema revision 0002, `closing_feedback` after them, then
 `first_response_escalated_at` and `resolution_escalated_at`) is still read: a missing column reads
@@ -30,7 +34,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from model.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
 from training.data import (  # noqa: E402
+    CHANNELS,
     InputError,
     NumberedRecords,
     allow_long_fields,
@@ -67,6 +73,16 @@ DEADLINE_KINDS = ("first_response", "resolution")
 DEADLINE_NAMES = {"first_response": "first response (首次响应)", "resolution": "resolution (解决)"}
 ESCALATION_COLUMNS = tuple(f"{kind}_escalated_at" for kind in DEADLINE_KINDS)
 SURVEY = ("timeliness", "effectiveness", "attitude", "overall")
+# A ticket's status: the stages of the service's tracking sheet (api.services.tracking.STATUS_NAMES,
+# which training does not import; a test of the service holds the two equal).
+STATUSES = (
+    "received", "assigned", "in_progress", "customer_contacted", "escalated", "resolved", "closed", "reopened"
+)  # fmt: skip
+# The state of a deadline at the export (api.services.routing.sla_state).
+SLA_STATES = ("met", "breached", "pending")
+# Columns the export always fills (the channel as CHANNELS has it): empty in a file that has the
+# column, a value is missing.
+FILLED_COLUMNS = ("channel", "status", "department", "first_response_sla", "resolution_sla", "emotion_index")
 HEADS = ("category", "subtype", "tier")
 REQUIRED = ("ticket_no", "created_at", *HEADS)
 TIME_COLUMNS = ("created_at", "first_response_at", "resolved_at", *ESCALATION_COLUMNS)
@@ -83,11 +99,13 @@ class ExportError(ValueError):
         return f"error: {self}".splitlines()
 
 
-def read_export(path: Path) -> list[dict[str, str]]:
+def read_export(path: Path, taxonomy: Taxonomy | None = None) -> list[dict[str, str]]:
     """Rows of an export CSV, each with every column of EXPORT_COLUMNS (empty when the file has not
     got it, except ESCALATION_COLUMNS, left out: see the module docstring) and the file's other
     columns; raises ExportError naming every row and column it cannot use (up to ten), or an
-    unusable file."""
+    unusable file. Labels and departments are codes of `taxonomy` (default: data/taxonomy.yaml)."""
+    if taxonomy is None:
+        taxonomy = load_taxonomy()
     try:
         _, content = read_input(path)  # as `triage train` reads its files
     except InputError as error:
@@ -106,7 +124,7 @@ def read_export(path: Path) -> list[dict[str, str]]:
             (c for c in EXPORT_COLUMNS if c not in records.header and c not in ESCALATION_COLUMNS), ""
         )
         for number, record in records:
-            found = _export_problems(record, field_count_problem(records.header, records.width))
+            found = _export_problems(record, field_count_problem(records.header, records.width), taxonomy)
             problems += [f"{path}, row {number}{where}: {what}" for where, what in found]
             rows.append({**absent, **{str(name): value or "" for name, value in record.items()}})
     except csv.Error as error:
@@ -117,7 +135,7 @@ def read_export(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def _export_problems(record: dict[str | None, Any], fields: str | None) -> list[tuple[str, str]]:
+def _export_problems(record: dict[str | None, Any], fields: str | None, taxonomy: Taxonomy) -> list[tuple[str, str]]:
     """(", column X" or "", problem) for what the report cannot use in one exported row; `fields`
     is the problem of its number of fields, if it has one."""
     if fields is not None:
@@ -126,6 +144,7 @@ def _export_problems(record: dict[str | None, Any], fields: str | None) -> list[
     for head in HEADS:
         if not (record.get(head) or "").strip():
             found.append((f", column {head}", "empty: every exported ticket has a category, subtype and tier"))
+    found += _code_problems(record, taxonomy)
     times: dict[str, datetime] = {}
     for column in TIME_COLUMNS:
         value = record.get(column) or ""
@@ -158,6 +177,38 @@ def _export_problems(record: dict[str | None, Any], fields: str | None) -> list[
         for head in HEADS:
             if not record.get(f"suggested_{head}"):
                 found.append((f", column suggested_{head}", "a reviewed ticket needs the model's suggestion"))
+    return found
+
+
+def _code_problems(record: dict[str | None, Any], taxonomy: Taxonomy) -> list[tuple[str, str]]:
+    """The labels, department, channel, status, SLA states and emotion index of one exported row
+    that are not values the export writes (a column the file has not got is not checked)."""
+    found: list[tuple[str, str]] = []
+    for column in FILLED_COLUMNS:
+        if record.get(column) == "":
+            found.append((f", column {column}", "empty: the export fills it for every ticket"))
+    closed_sets: dict[str, tuple[str, Sequence[str]]] = {
+        "category": ("a category of the taxonomy", tuple(taxonomy.categories)),
+        "subtype": ("a subtype of the taxonomy", tuple(taxonomy.subtypes)),
+        "tier": ("a tier of the taxonomy", tuple(taxonomy.tiers)),
+        "department": ("a department of the taxonomy", tuple(taxonomy.departments)),
+        "channel": ("a channel", CHANNELS),
+        "status": ("a ticket status", STATUSES),
+        "first_response_sla": ("an SLA state", SLA_STATES),
+        "resolution_sla": ("an SLA state", SLA_STATES),
+    }
+    for column, (kind, allowed) in closed_sets.items():
+        value = record.get(column)
+        if value and value not in allowed:
+            found.append((f", column {column}", f"{value!r} is not {kind} (expected one of {', '.join(allowed)})"))
+    category, subtype = record.get("category"), record.get("subtype")
+    if category in taxonomy.categories and subtype in taxonomy.subtypes:
+        owner = taxonomy.subtypes[subtype].category
+        if owner != category:
+            found.append((", column subtype", f"{subtype!r} is a subtype of {owner}, not of {category}"))
+    emotion = record.get("emotion_index")
+    if emotion and not (emotion.isascii() and emotion.isdigit() and int(emotion) <= 100):
+        found.append((", column emotion_index", f"{emotion!r} is not an integer from 0 to 100"))
     return found
 
 

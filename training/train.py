@@ -93,6 +93,17 @@ def fit_model(
     return TriageModel(taxonomy, classifier, version)
 
 
+def percent(fraction: float) -> str:
+    """A share as a percentage with as few decimals as show it (within 0.1 % of itself): 20%,
+    99.9%, 0.0000001%; a share strictly between 0 and 1 never reads 0% or 100%."""
+    for digits in range(16):
+        text = f"{fraction:.{digits}%}"
+        shown = float(text[:-1]) / 100
+        if abs(shown - fraction) <= 1e-3 * abs(fraction) and (shown not in (0, 1) or fraction in (0, 1)):
+            return text
+    return f"{fraction:%}"
+
+
 def split_rows(rows: Sequence[LabeledRow], fraction: float) -> tuple[list[LabeledRow], list[LabeledRow]]:
     """A stratified (by subtype) train/held-out split; subtypes too rare to split stay in train."""
     if not 0 < fraction < 1:
@@ -106,7 +117,7 @@ def split_rows(rows: Sequence[LabeledRow], fraction: float) -> tuple[list[Labele
     held_out = math.ceil(fraction * len(splittable))  # as train_test_split counts it
     if not splittable or held_out < subtypes or len(splittable) - held_out < subtypes:
         raise ValueError(
-            f"{len(rows)} rows are too few to hold out {fraction:.0%} with every one of {subtypes} subtypes on "
+            f"{len(rows)} rows are too few to hold out {percent(fraction)} with every one of {subtypes} subtypes on "
             "both sides; give more data or a held-out file with --eval"
         )
     train_rows, eval_rows = train_test_split(
@@ -151,7 +162,7 @@ def train(
         split = f"file {eval_data.resolve()}"
     else:
         train_rows, eval_rows = split_rows(data_rows, eval_split)
-        split = f"stratified {eval_split:.0%} of {', '.join(path.name for path in data)} (seed {SEED})"
+        split = f"stratified {percent(eval_split)} of {', '.join(path.name for path in data)} (seed {SEED})"
     # A text being evaluated on must not also train (the team corpus or an export may hold it).
     duplicates_dropped = len(dataset.warnings)
     held_out = {normalise(row.text) for row in eval_rows}

@@ -18,11 +18,11 @@ from api.schemas import (
     ItemError,
     error_responses,
     is_blank,
-    without_surrogates,
 )
 from api.services.scoring import assess
 from api.settings import Settings
 from api.validation import check_length
+from model.text import without_surrogates
 
 router = APIRouter(prefix="/v1/classify", tags=["classify"], responses=error_responses(401, 403, 413, 422, 503))
 

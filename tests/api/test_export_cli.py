@@ -13,20 +13,22 @@ from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.schemas import Feedback
-from api.services import tracking
+from api.schemas import CHANNEL_NAMES, Channel, Feedback, TicketStatus
+from api.services import routing, tracking
 from api.services.deadline_escalation import sweep_deadlines
 from api.services.deadlines import DEADLINES
 from api.services.tracking import FEEDBACK_NAMES
 from model.files import with_umask
 from model.taxonomy import Taxonomy
-from training.data import load_datasets
+from training.data import CHANNELS, load_datasets
 from training.monthly import (
     CLOSING_FEEDBACK,
     CONFIRMING_FEEDBACK,
     DEADLINE_KINDS,
     ESCALATION_COLUMNS,
     EXPORT_COLUMNS,
+    SLA_STATES,
+    STATUSES,
     read_export,
     summarise,
 )
@@ -408,6 +410,59 @@ def test_exports_and_the_service_agree_on_the_closing_feedback_and_the_deadlines
     assert CONFIRMING_FEEDBACK == tracking.CONFIRMING_FEEDBACK == ("satisfied", "mostly")
     # and the service's deadlines, whose escalation columns the export writes
     assert tuple(DEADLINES) == DEADLINE_KINDS
+    # the closed sets a report checks an export file against: statuses, channels, SLA states
+    assert STATUSES == tuple(tracking.STATUS_NAMES) == get_args(TicketStatus)
+    assert CHANNELS == tuple(CHANNEL_NAMES) == get_args(Channel)
+    assert tuple(routing.SLA_STATES) == SLA_STATES
+
+
+def test_a_report_on_an_export_with_values_the_service_never_writes_lists_them_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample_export.csv"
+    with sample.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    october = [row for row in rows if row["created_at"].startswith("2026-10")]
+    october[0].update(tier="P9", status="weird", first_response_sla="weird", emotion_index="NaN")
+    october[1].update(department="nope", channel="fax", category="Product")
+    october[2].update(category="product", subtype="late_delivery")
+    broken = tmp_path / "broken.csv"
+    with broken.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    number = {row["ticket_no"]: index + 2 for index, row in enumerate(rows)}
+    first, second, third = (number[row["ticket_no"]] for row in october[:3])
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["report", "--month", "2026-10", "--out", str(out), "--data", str(broken)])
+    assert result.exit_code == 1, result.output
+    for where, what in (
+        (f"row {first}, column tier", "'P9' is not a tier"),
+        (f"row {first}, column status", "'weird' is not a ticket status"),
+        (f"row {first}, column first_response_sla", "'weird' is not an SLA state"),
+        (f"row {first}, column emotion_index", "'NaN' is not an integer from 0 to 100"),
+        (f"row {second}, column department", "'nope' is not a department"),
+        (f"row {second}, column channel", "'fax' is not a channel"),
+        (f"row {second}, column category", "'Product' is not a category"),
+        (f"row {third}, column subtype", "'late_delivery' is a subtype of logistics, not of product"),
+    ):
+        assert f"{broken}, {where}: {what}" in result.output
+    assert not out.exists()
+    # an --out that is a file is said before the export is read
+    a_file = tmp_path / "afile"
+    a_file.write_text("x", encoding="utf-8")
+    on_file = runner.invoke(app, ["report", "--month", "2026-10", "--out", str(a_file), "--data", str(sample)])
+    assert on_file.exit_code == 1 and f"--out {a_file} is a file; give a folder" in on_file.output
+    assert "File exists" not in on_file.output and a_file.read_text(encoding="utf-8") == "x"
+    # the codes are the taxonomy's that --taxonomy names
+    renamed = tmp_path / "taxonomy.yaml"
+    taxonomy_file = Path(__file__).resolve().parents[2] / "data" / "taxonomy.yaml"
+    renamed.write_text(taxonomy_file.read_text(encoding="utf-8").replace("P3,", "P9,"), encoding="utf-8")
+    other = runner.invoke(
+        app, ["report", "--month", "2026-10", "--out", str(out), "--data", str(sample), "--taxonomy", str(renamed)]
+    )
+    assert other.exit_code == 1 and "'P3' is not a tier of the taxonomy (expected one of P1, P2, P9)" in other.output
+    assert not out.exists()
 
 
 def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
