@@ -37,3 +37,14 @@ def test_macro_f1_counts_a_class_predicted_but_absent_from_the_file() -> None:
     metrics = head_metrics(truth, predicted, [0.9] * 8)
     assert metrics["macro_f1"] == round(f1_score(truth, predicted, average="macro", zero_division=0), 4)
     assert metrics["macro_f1"] < metrics["accuracy"] == 0.75
+
+
+def test_a_file_of_one_class_all_predicted_right_gives_a_one_by_one_matrix_without_a_warning() -> None:
+    import warnings
+
+    from training.evaluate import head_metrics
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn warned here, which tests turn into failures
+        metrics = head_metrics(["P2"], ["P2"], [0.8])
+    assert metrics["confusion"] == [[1]] and metrics["macro_f1"] == 1.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,8 +90,17 @@ def head_metrics(
             for label, p, r, f, s in zip(labels, precision, recall, f1, support)
         },
         "labels": labels,
-        "confusion": confusion_matrix(truth, predicted, labels=labels).tolist(),
+        "confusion": _confusion(truth, predicted, labels),
     }
+
+
+def _confusion(truth: Sequence[str], predicted: Sequence[str], labels: list[str]) -> list[list[int]]:
+    with warnings.catch_warnings():
+        # scikit-learn warns that one class makes a 1×1 matrix even when given `labels`, which is
+        # what makes it the right shape (rows of a single class, all predicted as it).
+        warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
+        matrix: list[list[int]] = confusion_matrix(truth, predicted, labels=labels).tolist()
+    return matrix
 
 
 def evaluate_predictions(
