@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, ScalarSelect, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
 
 from api.errors import Conflict
 from api.schemas import SurveyCreate
@@ -98,7 +100,8 @@ def add_survey(
     """Store the survey of the ticket's current closure, and return it with that closure.
 
     409 `ticket_not_closed` when the ticket is not closed, `survey_exists` when its closure
-    already has a survey (also when a concurrent request recorded one first).
+    already has a survey (also when a concurrent request recorded one first), `concurrent_update`
+    when the ticket changed otherwise meanwhile (a reopen). The ticket's revision is raised.
     """
     closure = last_closure(session, ticket)
     if closure is None:
@@ -124,11 +127,23 @@ def add_survey(
         surveyed_at=now,
     )
     session.add(survey)
+    # The ticket shows its survey: its revision, and so its ETag, changes; and a reopen committed
+    # meanwhile (the closure no longer current) makes this commit fail instead of surveying it.
+    flag_modified(ticket, "updated_at")
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
         raise _exists(ticket) from None
+    except StaleDataError:
+        session.rollback()
+        if session.scalar(select(Survey.id).where(Survey.closed_event_id == closure.id)) is not None:
+            raise _exists(ticket) from None
+        raise Conflict(
+            f"{ticket.ticket_no} changed while its survey was being recorded; reload it and retry",
+            loc=["path", "ticket_no"],
+            type="concurrent_update",
+        ) from None
     except BaseException:
         session.rollback()
         raise

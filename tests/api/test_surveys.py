@@ -93,6 +93,22 @@ def test_a_reopened_ticket_closed_again_takes_a_new_survey_which_becomes_its_cur
     )
 
 
+def test_a_survey_changes_the_tickets_etag(store_client: TestClient, clock: Clock) -> None:
+    ticket_no = create_ticket(store_client)["ticket_no"]
+    close(store_client, clock, ticket_no)
+    before = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent")).headers["ETag"]
+    assert survey(store_client, ticket_no, (4, 4, 4, 4)).status_code == 201
+    after = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent")).headers["ETag"]
+    assert after != before  # the ticket shows its survey now
+    # a page loaded before the survey is stale: its reopen is refused until it reloads
+    stale = store_client.post(
+        f"/v1/tickets/{ticket_no}/events",
+        json={"stage": "reopened", "note": "客户说又坏了"},
+        headers={**headers("agent"), "If-Match": before},
+    )
+    assert stale.status_code == 412, stale.text
+
+
 def test_concurrent_surveys_of_one_closure_record_exactly_one(store_client: TestClient, clock: Clock) -> None:
     ticket_no = create_ticket(store_client)["ticket_no"]
     close(store_client, clock, ticket_no)
