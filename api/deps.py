@@ -114,10 +114,21 @@ ModelDep = Annotated[LoadedModel, Depends(get_model)]
 PolicyDep = Annotated[EscalationPolicy, Depends(get_policy)]
 ThresholdsDep = Annotated[Thresholds, Depends(get_thresholds)]
 NowDep = Annotated[datetime, Depends(get_now)]
-# The ETag of a ticket as the client read it (api.services.tickets.check_unchanged).
-IfMatch = Annotated[
-    str | None, Header(alias=IF_MATCH, description="The ETag of the ticket as read: 412 if it changed since.")
-]
+
+
+def if_match(
+    lines: Annotated[
+        list[str] | None,
+        Header(alias=IF_MATCH, description="The ETag of the ticket as read: 412 if it changed since."),
+    ] = None,
+) -> str | None:
+    """The If-Match header, its field lines joined into one list (RFC 9110 5.3: `If-Match: "1"`
+    and `If-Match: "2"` on two lines mean `If-Match: "1", "2"`); None when absent."""
+    return ", ".join(lines) if lines else None
+
+
+# The ETag(s) of a ticket as the client read it (api.services.tickets.check_unchanged).
+IfMatch = Annotated[str | None, Depends(if_match)]
 
 
 class RoleGuard:

@@ -30,7 +30,7 @@ def record_event(
     session: SessionDep,
     view: PresenterDep,
     now: NowDep,
-    if_match: IfMatch = None,
+    if_match: IfMatch,
 ) -> TicketPublic:
     """Record the event with its time and actor; returns the ticket with its full history."""
     ticket = get_ticket(session, ticket_no)

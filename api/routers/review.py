@@ -33,7 +33,7 @@ def review(
     view: PresenterDep,
     now: NowDep,
     settings: SettingsDep,
-    if_match: IfMatch = None,
+    if_match: IfMatch,
 ) -> TicketPublic:
     """Record the final labels, who reviewed and when; returns the ticket as GET shows it.
 

@@ -189,6 +189,15 @@ def test_a_review_or_event_based_on_a_stale_read_is_412_and_changes_nothing(stor
         assert response.status_code == status, (if_match, response.text)
         if status == 201:
             now = response.headers["ETag"]
+    # the same list on two header lines (RFC 9110: they combine): the second line matches
+    lines = [*headers("agent").items(), ("If-Match", '"0"'), ("If-Match", now)]
+    two_lines = store_client.post(f"/v1/tickets/{ticket_no}/events", json=event, headers=lines)
+    assert two_lines.status_code == 201, two_lines.text
+    stale_lines = [*headers("agent").items(), ("If-Match", '"0"'), ("If-Match", now)]  # now stale
+    assert (
+        store_client.post(f"/v1/tickets/{ticket_no}/review", json={"action": "accept"}, headers=stale_lines).status_code
+        == 412
+    )
 
 
 def test_a_closed_ticket_is_not_reviewed_until_it_is_reopened(store_client: TestClient) -> None:
