@@ -31,7 +31,7 @@ from starlette.routing import compile_path
 from api.auth import load_key_ring
 from api.db import Database
 from api.deadline_sweeper import DeadlineSweeper
-from api.deps import Services
+from api.deps import RoleGuard, Services
 from api.errors import ApiError, quoted
 from api.metrics import Metrics
 from api.middleware import (
@@ -160,8 +160,28 @@ def _clean_validation_item(error: dict[str, Any]) -> dict[str, Any]:
     return {"loc": loc, "msg": msg, "type": kind}
 
 
+def _role_refusal(request: Request) -> ApiError | None:
+    """The 401/403 the route's role check (`RoleGuard`) gives this request, if any. FastAPI reads
+    and validates the body before it runs a route's dependencies, so a caller without the role
+    would otherwise be told about its body rather than that it may not use the route."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    pending = list(dependant.dependencies) if dependant is not None else []
+    while pending:
+        dependency = pending.pop()
+        if isinstance(dependency.call, RoleGuard):
+            try:
+                dependency.call(request)
+            except ApiError as refusal:
+                return refusal
+        pending.extend(dependency.dependencies)
+    return None
+
+
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
+    refusal = _role_refusal(request)
+    if refusal is not None:
+        return _error_response(refusal)
     errors = list(error.errors())
     content_type = request.headers.get("content-type", "")
     body_error = any(tuple(item.get("loc", ()))[:1] == ("body",) for item in errors)
