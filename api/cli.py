@@ -32,7 +32,7 @@ from api.settings import Settings
 from model.errors import ModelError
 from model.taxonomy import DEFAULT_TAXONOMY, load_taxonomy
 from training import cli as model_cli
-from training.cli import RegistryOption, TaxonomyOption, console, fail, open_registry
+from training.cli import RegistryOption, TaxonomyOption, console, fail, open_registry, out_exists
 from training.monthly import read_export, write_monthly_report
 
 app = typer.Typer(
@@ -96,7 +96,7 @@ def export_command(
     existing --out file is replaced only with --force, and only once the export is complete.
     """
     if out.is_file() and not force:  # said before the database is read (and checked again at the end)
-        fail(_exists(out))
+        fail(out_exists(out))
     first, last = since.date(), until.date()
     for day, option in ((first, "--since"), (last, "--until")):
         if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
@@ -120,7 +120,7 @@ def export_command(
             result = write_export(out, rows, taxonomy=None if all_tickets else taxonomy, overwrite=force)
         except FileExistsError as error:
             if out.exists():  # made while the tickets were read
-                fail(_exists(out))
+                fail(out_exists(out))
             fail(f"{out}: cannot be written ({error.filename} is a file, not a folder)")
         except OSError as error:
             fail(f"{out}: cannot be written ({error.strerror})")
@@ -129,10 +129,6 @@ def export_command(
     kind = "tickets" if all_tickets else "reviewed tickets"
     skipped = f" ({len(result.skipped)} left out, see above)" if result.skipped else ""
     console.print(f"wrote {result.written} {kind} received {first}..{last} to {out}{skipped}", highlight=False)
-
-
-def _exists(out: Path) -> str:
-    return f"--out {out} already exists; nothing was written (give --force to replace it, or another file name)"
 
 
 def _month(value: str) -> tuple[date, date]:

@@ -52,9 +52,9 @@ from api.services.review import REVIEWED
 from api.services.review_queue import confidence_of
 from api.services.routing import SLA_STATES, sla_state
 from api.services.scoring import Assessment
-from api.services.surveys import CLOSED, current_closure_id, survey_due, surveys_of
+from api.services.surveys import current_closure_id, survey_due, surveys_of
 from api.services.tickets import history_of, ticket_numbers
-from api.services.tracking import EVENT_NAMES, FEEDBACK_NAMES, STATUS_NAMES
+from api.services.tracking import CLOSED, EVENT_NAMES, FEEDBACK_NAMES, STATUS_NAMES
 from api.tables import Survey, Ticket, TicketEvent
 from model.prediction import LabelScore
 from model.taxonomy import Category, Demand, Subtype, Taxonomy, Tier

@@ -375,7 +375,7 @@ def predict_command(
     if out.is_dir() or not out.parent.is_dir():
         fail(f"--out {out}: {'is a folder' if out.is_dir() else 'its folder does not exist'}; give a file path")
     if out.is_file() and not force:  # said before anything is read (and checked again when written)
-        fail(_out_exists(out))
+        fail(out_exists(out))
     try:
         _, content = read_input(file)  # as `triage train` reads it
     except InputError as error:
@@ -443,13 +443,14 @@ def predict_command(
             writer.writeheader()
             writer.writerows(scored)
     except FileExistsError:  # made while the rows were scored
-        fail(_out_exists(out))
+        fail(out_exists(out))
     except OSError as error:
         fail(f"--out {out}: cannot write ({error.strerror})")
     console.print(f"wrote {len(scored)} rows to {out}")
 
 
-def _out_exists(out: Path) -> str:
+def out_exists(out: Path) -> str:
+    """Why an existing --out file was not replaced (`predict`, `export`: they need --force)."""
     return f"--out {out} already exists; nothing was written (give --force to replace it, or another file name)"
 
 

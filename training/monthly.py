@@ -69,8 +69,8 @@ CLOSING_FEEDBACK = ("satisfied", "mostly", "not")
 CONFIRMING_FEEDBACK = ("satisfied", "mostly")
 # The two deadlines the service's sweep escalates to the supervisor (api.services.deadlines): an
 # export has `<kind>_due` and `<kind>_escalated_at`, empty while that deadline was not escalated.
-DEADLINE_KINDS = ("first_response", "resolution")
 DEADLINE_NAMES = {"first_response": "first response (首次响应)", "resolution": "resolution (解决)"}
+DEADLINE_KINDS = tuple(DEADLINE_NAMES)
 ESCALATION_COLUMNS = tuple(f"{kind}_escalated_at" for kind in DEADLINE_KINDS)
 SURVEY = ("timeliness", "effectiveness", "attitude", "overall")
 # A ticket's status: the stages of the service's tracking sheet (api.services.tracking.STATUS_NAMES,

@@ -39,9 +39,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from api.services.tracking import CLOSED
 from api.tables import Ticket
 
-CLOSED = "closed"
 SUPERVISOR_LEVEL = 1
 """`escalation_level` of a ticket one of whose deadlines was escalated: the supervisor (上级主管)."""
 ESCALATION_LEVEL_NAMES = {0: "未升级", SUPERVISOR_LEVEL: "上级主管"}

@@ -81,6 +81,15 @@ def add_event(
     return commit_event(session, ticket, record, "this event", if_match)
 
 
+def concurrent_update(what: str) -> Conflict:
+    """The 409 for a change that lost the race to another commit of the ticket (its revision)."""
+    return Conflict(
+        f"the ticket changed while {what} was being recorded; reload it and retry",
+        loc=["path", "ticket_no"],
+        type="concurrent_update",
+    )
+
+
 def commit_event(
     session: Session, ticket: Ticket, record: TicketEvent, what: str, if_match: str | None = None
 ) -> TicketEvent:
@@ -105,11 +114,7 @@ def commit_event(
                 "reload it and apply the change again",
                 loc=["header", "If-Match"],
             ) from None
-        raise Conflict(
-            f"the ticket changed while {what} was being recorded; reload it and retry",
-            loc=["path", "ticket_no"],
-            type="concurrent_update",
-        ) from None
+        raise concurrent_update(what) from None
     except BaseException:
         session.rollback()
         raise

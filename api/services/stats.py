@@ -58,7 +58,6 @@ GroupBy = Literal["week", "month"]
 VOLUME_COLUMNS = ("category", "subtype", "tier", "department", "channel")
 SURVEY_SCORES = ("timeliness", "effectiveness", "attitude", "overall")
 ACCURACY_HEADS = ("category", "subtype", "tier", "demand")
-SLA_KINDS = ("first_response", "resolution")
 CLOSURE = aliased(TicketEvent, name="closure")  # the `closed` event that closed a ticket
 
 COLUMNS = (
@@ -160,16 +159,12 @@ def _hours(start: datetime, end: datetime | None) -> float | None:
 
 def _sla(rows: Sequence[Row[Any]], tiers: Sequence[str], now: datetime) -> dict[str, dict[str, dict[str, Any]]]:
     result: dict[str, dict[str, dict[str, Any]]] = {}
-    for kind in SLA_KINDS:
+    for deadline in DEADLINES.values():
         per_tier: dict[str, Counter[str]] = {tier: Counter() for tier in tiers}
         for row in rows:
-            due, done = (
-                (row.first_response_due, row.first_responded_at)
-                if kind == "first_response"
-                else (row.resolution_due, row.resolved_at)
-            )
+            due, done = getattr(row, deadline.due.key), getattr(row, deadline.done.key)
             per_tier.setdefault(row.tier, Counter())[sla_state(due, done, now)] += 1
-        result[kind] = {
+        result[deadline.kind] = {
             tier: {
                 "met": counts["met"],
                 "breached": counts["breached"],

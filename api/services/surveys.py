@@ -24,10 +24,11 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from api.errors import Conflict
 from api.schemas import SurveyCreate
+from api.services.events import concurrent_update
+from api.services.tracking import CLOSED
 from api.tables import Survey, Ticket, TicketEvent
 from model.text import mask_optional
 
-CLOSED = "closed"
 SURVEY_DUE_HOURS = 48
 
 
@@ -139,11 +140,7 @@ def add_survey(
         session.rollback()
         if session.scalar(select(Survey.id).where(Survey.closed_event_id == closure.id)) is not None:
             raise _exists(ticket) from None
-        raise Conflict(
-            f"{ticket.ticket_no} changed while its survey was being recorded; reload it and retry",
-            loc=["path", "ticket_no"],
-            type="concurrent_update",
-        ) from None
+        raise concurrent_update("its survey") from None
     except BaseException:
         session.rollback()
         raise

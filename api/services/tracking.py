@@ -12,6 +12,8 @@ clears it).
 
 from __future__ import annotations
 
+CLOSED = "closed"
+"""The status of a closed ticket (已闭环): no deadline is pending, only a reopen may follow."""
 STATUS_NAMES = {
     "received": "已登记",
     "assigned": "已分派",
@@ -26,7 +28,7 @@ STATUS_NAMES = {
 # deadline sweep's escalation of a near or passed deadline to the supervisor.
 EVENT_NAMES = {**STATUS_NAMES, "reviewed": "已审核", "deadline_escalated": "时限升级至主管"}
 STAGES = tuple(code for code in STATUS_NAMES if code != "received")
-OPEN_STATUSES = tuple(code for code in STATUS_NAMES if code != "closed")
+OPEN_STATUSES = tuple(code for code in STATUS_NAMES if code != CLOSED)
 
 _WORKING = ("assigned", "in_progress", "customer_contacted", "escalated", "resolved")
 ALLOWED: dict[str, tuple[str, ...]] = {
