@@ -128,6 +128,19 @@ class Rows0001:
         )
 
 
+def database_at(url: str, revision: str) -> Database:
+    """The (empty) database at `url` migrated up to `revision`, as an older release left it."""
+    database = Database(url)
+    try:
+        with database.engine.connect() as connection:
+            command.upgrade(alembic_config(connection), revision)
+            connection.commit()
+    except BaseException:
+        database.dispose()
+        raise
+    return database
+
+
 def build_0001(url: str) -> int:
     """A database at revision 0001 with three tickets of the previous release:
 
@@ -138,11 +151,8 @@ def build_0001(url: str) -> int:
 
     Returns the id of ticket 2's second `closed` event.
     """
-    database = Database(url)
+    database = database_at(url, "0001")
     try:
-        with database.engine.connect() as connection:
-            command.upgrade(alembic_config(connection), "0001")
-            connection.commit()
         with database.engine.begin() as connection:
             rows = Rows0001(connection)
             first = rows.ticket(1, "closed", at(21))
@@ -272,11 +282,8 @@ def test_going_back_to_0001_is_refused_while_a_ticket_has_several_surveys(databa
 def test_a_database_of_revision_0002_is_upgraded_and_its_late_tickets_escalated_once(
     database_url: str, make_client: Callable[..., TestClient], clock: Clock
 ) -> None:
-    database = Database(database_url)
+    database = database_at(database_url, "0002")
     try:
-        with database.engine.connect() as connection:
-            command.upgrade(alembic_config(connection), "0002")
-            connection.commit()
         with database.engine.begin() as connection:
             rows = Rows0001(connection)  # the tables as 0002 has them; its new columns are left empty
             closed = rows.ticket(1, "closed", at(21))
