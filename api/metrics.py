@@ -16,12 +16,13 @@ The backlog, read from the database at each scrape (`BacklogCollector`, one grou
 `api.services.backlog`, whose docstring defines the states), so every worker reports the same
 numbers and escalations by `triage sweep` are included:
 
-- `triage_open_tickets{tier,state}`: open (not closed) tickets by deadline state, `overdue`, else
-  `due_soon`, else `on_time` (exclusive: the three add up to the tier's open tickets; 0 for each
-  tier of the taxonomy without open tickets);
+- `triage_open_tickets{tier,state}`: open (not closed) tickets by state, `awaiting_confirmation`
+  (resolved, the customer's confirmation pending), else `overdue`, else `due_soon`, else `on_time`
+  (exclusive: the four add up to the tier's open tickets; 0 for each tier of the taxonomy without
+  open tickets);
 - `triage_open_escalated_tickets{tier}`: open tickets with at least one deadline escalated;
-- `triage_oldest_open_ticket_age_seconds{tier}`: since the oldest open ticket was received (only
-  tiers with an open ticket);
+- `triage_oldest_open_ticket_age_seconds{tier}`: since the oldest open ticket still being worked
+  on (not awaiting confirmation) was received (only tiers with such a ticket);
 - `triage_backlog_up`: 1 when this scrape read the backlog, else 0 (and none of the three above);
   `triage_backlog_scrape_errors_total`: scrapes whose read failed. A failing read never fails the
   scrape; it is logged once per run of failures (a warning), and its recovery once (info).
@@ -86,13 +87,17 @@ class BacklogCollector:
 
     def _families(self, backlog: Mapping[str, TierBacklog] | None) -> Iterator[Metric]:
         tickets = GaugeMetricFamily(
-            "triage_open_tickets", "Open tickets by tier and deadline state", labels=["tier", "state"]
+            "triage_open_tickets",
+            "Open tickets by tier and state (deadline state, or awaiting confirmation)",
+            labels=["tier", "state"],
         )
         escalated = GaugeMetricFamily(
             "triage_open_escalated_tickets", "Open tickets with a deadline escalated", labels=["tier"]
         )
         oldest = GaugeMetricFamily(
-            "triage_oldest_open_ticket_age_seconds", "Age of the oldest open ticket", labels=["tier"]
+            "triage_oldest_open_ticket_age_seconds",
+            "Age of the oldest open ticket not awaiting confirmation",
+            labels=["tier"],
         )
         for tier, counts in (backlog or {}).items():
             for state in STATES:

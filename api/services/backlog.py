@@ -1,17 +1,21 @@
 """The backlog of open tickets, read from the database when /metrics is scraped: per tier, how many
 open tickets are in each deadline state, how many were escalated, and how old the oldest one is.
 
-An **open** ticket is one that is not closed (`deadlines.open_clause`; a resolved ticket waiting
-for the customer's confirmation is open). Its **deadline state** is one of, in this order:
+An **open** ticket is one that is not closed (`deadlines.open_clause`). Its **state** is one of,
+in this order:
 
+- `awaiting_confirmation`: resolved, waiting for the customer's confirmation (status `resolved`;
+  resolving met both deadlines, so none is pending, but a reopen may follow);
 - `overdue`: a pending deadline of the ticket is past its due time (`deadlines.overdue_clause`,
   the ticket's `overdue`, `GET /v1/tickets?overdue=true`);
 - `due_soon`: not overdue, and a pending deadline is between its warning and its due time
   (`deadlines.due_soon_clause`: `?due_soon=true&overdue=false`);
-- `on_time`: neither (no pending deadline has reached its warning time, or none is pending).
+- `on_time`: none of these (no pending deadline has reached its warning time).
 
 A ticket whose first response is overdue while its resolution is near counts as overdue only, so
-the three states add up to the open tickets. **Escalated** open tickets are those with at least
+the four states add up to the open tickets. The **oldest** ticket is the oldest still being
+worked on: a resolved ticket waiting for a customer who never answers would otherwise set the
+age for days while nobody has anything to do. **Escalated** open tickets are those with at least
 one deadline escalated to the supervisor (`deadlines.escalated_clause`), by whichever process
 swept. The states depend on the warning share (`TRIAGE_DEADLINE_WARNING_SHARE`) and on `now`.
 
@@ -35,9 +39,11 @@ from sqlalchemy import Connection, Select, case, func, select
 
 from api.db import Database
 from api.services.deadlines import due_soon_clause, escalated_clause, open_clause, overdue_clause
+from api.services.tracking import RESOLVED
 from api.tables import Ticket
 
-STATES = ("on_time", "due_soon", "overdue")
+AWAITING_CONFIRMATION = "awaiting_confirmation"
+STATES = ("on_time", "due_soon", "overdue", AWAITING_CONFIRMATION)
 STATEMENT_TIMEOUT_MS = 2000
 """The longest a backlog query may run on PostgreSQL before it is cancelled (below Prometheus's
 default scrape timeout of 10 s)."""
@@ -52,13 +58,19 @@ class TierBacklog:
     escalated: int
     """Open tickets with at least one deadline escalated."""
     oldest_age_seconds: float | None
-    """Seconds since the oldest open ticket was received (None: no open ticket)."""
+    """Seconds since the oldest open ticket still being worked on (not awaiting confirmation) was
+    received (None: no such ticket)."""
 
 
 def backlog_statement(now: datetime, share: float) -> Select[Any]:
     """SQL: one row per tier and deadline state present among the open tickets, with the number of
     tickets, how many of them were escalated, and the earliest `received_at`."""
-    state = case((overdue_clause(now), "overdue"), (due_soon_clause(now, share), "due_soon"), else_="on_time")
+    state = case(
+        (Ticket.status == RESOLVED, AWAITING_CONFIRMATION),
+        (overdue_clause(now), "overdue"),
+        (due_soon_clause(now, share), "due_soon"),
+        else_="on_time",
+    )
     escalated = case((escalated_clause(), 1), else_=0)
     open_tickets = (
         select(Ticket.tier, state.label("state"), escalated.label("escalated"), Ticket.received_at)
@@ -89,7 +101,8 @@ def read_backlog(
     for tier, state, tickets, escalated_tickets, received_at in rows:
         counts.setdefault(tier, dict.fromkeys(STATES, 0))[state] = int(tickets)
         escalated[tier] = escalated.get(tier, 0) + int(escalated_tickets)
-        oldest[tier] = min(oldest.get(tier, received_at), received_at)
+        if state != AWAITING_CONFIRMATION:
+            oldest[tier] = min(oldest.get(tier, received_at), received_at)
     return {
         tier: TierBacklog(
             tickets=states,

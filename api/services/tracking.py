@@ -14,6 +14,9 @@ from __future__ import annotations
 
 CLOSED = "closed"
 """The status of a closed ticket (已闭环): no deadline is pending, only a reopen may follow."""
+RESOLVED = "resolved"
+"""The status of a resolved ticket (已解决) waiting for the customer's confirmation: open, but no
+deadline is pending (resolving meets both), only closing or a reopen may follow."""
 STATUS_NAMES = {
     "received": "已登记",
     "assigned": "已分派",

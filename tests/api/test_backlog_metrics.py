@@ -30,7 +30,7 @@ from api.services.deadline_escalation import sweep_deadlines
 from .conftest import Clock, TestClient, create_ticket, headers
 
 TIERS = ("P1", "P2", "P3")
-STATES = ("on_time", "due_soon", "overdue")
+STATES = ("on_time", "due_soon", "overdue", "awaiting_confirmation")
 Samples = dict[str, dict[tuple[str, ...], float]]
 
 
@@ -53,7 +53,7 @@ def open_tickets(samples: Samples) -> dict[tuple[str, ...], float]:
 
 
 def expect_zeros_elsewhere(samples: Samples) -> None:
-    """Every tier of the taxonomy has all three states, and only those."""
+    """Every tier of the taxonomy has all four states, and only those."""
     assert set(samples["triage_open_tickets"]) == {(tier, state) for tier in TIERS for state in STATES}
 
 
@@ -130,6 +130,35 @@ def test_the_backlog_gauges_count_open_tickets_by_tier_and_deadline_state(
     assert open_tickets(samples) == {("P1", "overdue"): 1, ("P2", "overdue"): 1, ("P2", "due_soon"): 1}
     assert samples["triage_oldest_open_ticket_age_seconds"] == {("P1",): 40 * 3600, ("P2",): 40 * 3600}
     assert database_of(store_client).engine.pool.checkedout() == 0  # no connection kept by a scrape
+
+
+def test_a_resolved_ticket_awaits_confirmation_and_does_not_set_the_oldest_age(
+    store_client: TestClient, clock: Clock
+) -> None:
+    t0 = clock.now
+    clock.now = t0 - timedelta(hours=30)
+    waiting = create_ticket(store_client)["ticket_no"]  # P2, received 30 h before t0
+    post_event(store_client, waiting, stage="resolved", resolution="已退款")
+    clock.now = t0 - timedelta(hours=1)
+    worked = create_ticket(store_client, customer_id="C-2002")["ticket_no"]
+    post_event(store_client, worked, stage="customer_contacted")
+    clock.now = t0
+
+    samples = scrape(store_client)
+    expect_zeros_elsewhere(samples)
+    assert open_tickets(samples) == {("P2", "awaiting_confirmation"): 1, ("P2", "on_time"): 1}
+    assert samples["triage_oldest_open_ticket_age_seconds"] == {("P2",): 3600}  # not the 30 h of the resolved one
+
+    post_event(store_client, worked, stage="resolved", resolution="已更换")  # nothing is being worked on
+    samples = scrape(store_client)
+    assert open_tickets(samples) == {("P2", "awaiting_confirmation"): 2}
+    assert not samples.get("triage_oldest_open_ticket_age_seconds")
+
+    # reopened: worked on again (its resolution due 48 h after intake, 18 h from now), it sets the age again
+    post_event(store_client, waiting, stage="reopened")
+    samples = scrape(store_client)
+    assert open_tickets(samples) == {("P2", "awaiting_confirmation"): 1, ("P2", "on_time"): 1}
+    assert samples["triage_oldest_open_ticket_age_seconds"] == {("P2",): 30 * 3600}
 
 
 def test_escalations_by_triage_sweep_show_in_every_workers_gauges(
