@@ -64,9 +64,12 @@ class EscalatedDeadlines(BaseModel):
 
 
 class DeadlineEscalation(EscalatedTickets):
-    """The deadline escalation rate (时限升级率), overall and per department, and the escalations of
-    each deadline."""
+    """The deadline escalation rate (时限升级率), overall, per tier and per department, and the
+    escalations of each deadline."""
 
+    by_tier: dict[str, EscalatedTickets] = Field(
+        description="tier code → counts (the ticket's tier now; every tier of the taxonomy, 0 included)"
+    )
     by_department: dict[str, EscalatedTickets] = Field(description="department code → counts")
     first_response: EscalatedDeadlines = Field(description="首次响应: first-response deadlines escalated.")
     resolution: EscalatedDeadlines = Field(description="解决: resolution deadlines escalated.")

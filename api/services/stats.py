@@ -23,7 +23,8 @@ Every figure is computed over the tickets of the period:
   recorded with the latest closure) confirms the solution: satisfied 满意 or mostly 基本满意, not
   not 不满意 (closing over it needs a note). A closure that was reopened no longer counts, like its
   survey; a closure recorded without feedback (none of this service's) is left out.
-- deadline escalation (时限升级率), overall and per effective department: `escalated` / `tickets`,
+- deadline escalation (时限升级率), overall, per effective tier and per effective department:
+  `escalated` / `tickets`,
   where `escalated` are the tickets with at least one deadline (first response or resolution)
   escalated to the supervisor by the deadline sweep (`api.services.deadline_escalation`); and per
   deadline the deadlines `escalated` and, of them, those `passed`: escalated after the ticket's due
@@ -201,9 +202,10 @@ def _escalated_share(flags: Sequence[bool]) -> dict[str, Any]:
     return {"tickets": len(flags), "escalated": sum(flags), "rate": _share(sum(flags), len(flags))}
 
 
-def _deadline_escalation(rows: Sequence[Row[Any]]) -> dict[str, Any]:
-    """Tickets with a deadline escalated over tickets, overall and per department, and the
-    deadlines escalated (and escalated after their due time) per deadline."""
+def _deadline_escalation(rows: Sequence[Row[Any]], tiers: Sequence[str]) -> dict[str, Any]:
+    """Tickets with a deadline escalated over tickets, overall, per tier (each of `tiers`, and any
+    other a ticket has) and per department, and the deadlines escalated (and escalated after their
+    due time) per deadline."""
     deadlines: dict[str, dict[str, int]] = {}
     for deadline in DEADLINES.values():
         times = [
@@ -215,11 +217,14 @@ def _deadline_escalation(rows: Sequence[Row[Any]]) -> dict[str, Any]:
         passed = sum(moment.replace(microsecond=0) > due.replace(microsecond=0) for moment, due in times)
         deadlines[deadline.kind] = {"escalated": len(times), "passed": passed}
     flags = [any(getattr(row, deadline.escalated.key) is not None for deadline in DEADLINES.values()) for row in rows]
+    by_tier: dict[str, list[bool]] = {tier: [] for tier in tiers}
     departments: dict[str, list[bool]] = {}
     for row, flag in zip(rows, flags, strict=True):
+        by_tier.setdefault(row.tier, []).append(flag)
         departments.setdefault(row.department, []).append(flag)
     return {
         **_escalated_share(flags),
+        "by_tier": {tier: _escalated_share(marks) for tier, marks in by_tier.items()},
         "by_department": {department: _escalated_share(marks) for department, marks in sorted(departments.items())},
         **deadlines,
     }
@@ -247,7 +252,7 @@ def summarise(rows: Sequence[Row[Any]], taxonomy: Taxonomy, now: datetime) -> di
             **{score: _mean([float(getattr(row, score)) for row in surveyed]) for score in SURVEY_SCORES},
         },
         "closure_confirmation": _closure_confirmation(rows),
-        "deadline_escalation": _deadline_escalation(rows),
+        "deadline_escalation": _deadline_escalation(rows, list(taxonomy.tiers)),
         "reviewed": len(reviewed),
         "live_accuracy": {
             head: _share(

@@ -233,6 +233,7 @@ def expected_figures(records: list[Record], now: datetime) -> dict[str, Any]:
         },
         "deadline_escalation": {
             **_escalated_share(records),
+            "by_tier": {tier: _escalated_share([r for r in records if r.label("tier") == tier]) for tier in SLA_HOURS},
             "by_department": {
                 department: _escalated_share([r for r in records if r.label("department") == department])
                 for department in sorted({r.label("department") for r in records})
@@ -299,6 +300,7 @@ def test_monthly_figures_match_counts_computed_from_the_tickets(store_client: Te
     assert escalation[-1]["first_response"] == {"escalated": 1, "passed": 0}
     assert escalation[-1]["resolution"] == {"escalated": 2, "passed": 2}
     assert escalation[-1]["by_department"]["logistics"] == {"tickets": 2, "escalated": 1, "rate": 0.5}  # t1, t3
+    assert escalation[0]["by_tier"]["P3"] == {"tickets": 0, "escalated": 0, "rate": None}  # every tier, 0 included
 
 
 def test_a_deadline_escalated_within_its_due_second_is_not_counted_as_passed(
