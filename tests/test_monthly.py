@@ -79,6 +79,11 @@ def _ticket(number: int, tier: str, department: str, **times: str) -> dict[str, 
         "category": "service",
         "subtype": "attitude",
         "tier": tier,
+        "demand": "apology",
+        "suggested_category": "service",
+        "suggested_subtype": "attitude",
+        "suggested_tier": tier,
+        "suggested_demand": "apology",
         "department": department,
         "reviewed": "false",
         "needs_review": "false",
@@ -233,3 +238,32 @@ def test_values_the_export_never_writes_are_named_and_nothing_is_counted(tmp_pat
     # a column the file has not got is not checked (it reads as empty, as before)
     without = tuple(column for column in EXPORT_COLUMNS if column not in ("status", "emotion_index"))
     assert [row["status"] for row in read_export(_write(tmp_path / "older.csv", [good], without))] == [""]
+
+
+def test_the_demand_and_the_models_suggestion_are_checked_like_the_labels(tmp_path: Path) -> None:
+    good = _ticket(1, "P2", "cs")
+    rows = [
+        {**good, "demand": "money", "suggested_demand": ""},
+        {**good, "suggested_category": "logistics", "suggested_tier": "P0"},
+        {**good, "suggested_category": "service", "suggested_subtype": "late_delivery", "reviewed": "true"},
+    ]
+    path = _write(tmp_path / "suggested.csv", rows)
+    with pytest.raises(ExportError) as raised:
+        read_export(path)
+    assert str(raised.value).splitlines() == [
+        f"{path}, row 2, column suggested_demand: empty: the export fills it for every ticket",
+        f"{path}, row 2, column demand: 'money' is not a demand of the taxonomy "
+        "(expected one of refund, exchange, repair, compensation, apology, none)",
+        f"{path}, row 3, column suggested_tier: 'P0' is not a tier of the taxonomy (expected one of P1, P2, P3)",
+        f"{path}, row 3, column suggested_subtype: 'attitude' is a subtype of service, not of logistics",
+        f"{path}, row 4, column suggested_subtype: 'late_delivery' is a subtype of logistics, not of service",
+    ]
+    # an export without the suggestion's columns is read, unless a reviewed ticket needs them
+    without = tuple(column for column in EXPORT_COLUMNS if not column.startswith("suggested_"))
+    assert len(read_export(_write(tmp_path / "older.csv", [good], without))) == 1
+    with pytest.raises(ExportError) as raised:
+        read_export(_write(tmp_path / "reviewed.csv", [{**good, "reviewed": "true"}], without))
+    assert str(raised.value).splitlines()[0] == (
+        f"{tmp_path / 'reviewed.csv'}, row 2, column suggested_category: missing: a reviewed ticket needs the "
+        "model's suggestion"
+    )

@@ -82,8 +82,19 @@ STATUSES = (
 SLA_STATES = ("met", "breached", "pending")
 # Columns the export always fills (the channel as CHANNELS has it): empty in a file that has the
 # column, a value is missing.
-FILLED_COLUMNS = ("channel", "status", "department", "first_response_sla", "resolution_sla", "emotion_index")
 HEADS = ("category", "subtype", "tier")
+LABELS = (*HEADS, "demand")
+SUGGESTED = tuple(f"suggested_{label}" for label in LABELS)
+FILLED_COLUMNS = (
+    "demand",
+    *SUGGESTED,
+    "channel",
+    "status",
+    "department",
+    "first_response_sla",
+    "resolution_sla",
+    "emotion_index",
+)
 REQUIRED = ("ticket_no", "created_at", *HEADS)
 TIME_COLUMNS = ("created_at", "first_response_at", "resolved_at", *ESCALATION_COLUMNS)
 
@@ -173,24 +184,30 @@ def _export_problems(record: dict[str | None, Any], fields: str | None, taxonomy
     feedback = record.get("closing_feedback") or ""
     if feedback and feedback not in CLOSING_FEEDBACK:
         found.append((", column closing_feedback", f"{feedback!r} is not one of {', '.join(CLOSING_FEEDBACK)}"))
-    if record.get("reviewed") == "true":
+    if record.get("reviewed") == "true":  # (an empty suggestion is named above, for every ticket)
         for head in HEADS:
-            if not record.get(f"suggested_{head}"):
-                found.append((f", column suggested_{head}", "a reviewed ticket needs the model's suggestion"))
+            if record.get(f"suggested_{head}") is None:
+                found.append((f", column suggested_{head}", "missing: a reviewed ticket needs the model's suggestion"))
     return found
 
 
 def _code_problems(record: dict[str | None, Any], taxonomy: Taxonomy) -> list[tuple[str, str]]:
-    """The labels, department, channel, status, SLA states and emotion index of one exported row
-    that are not values the export writes (a column the file has not got is not checked)."""
+    """The labels, the model's suggestion, department, channel, status, SLA states and emotion
+    index of one exported row that are not values the export writes (a column the file has not got
+    is not checked)."""
     found: list[tuple[str, str]] = []
     for column in FILLED_COLUMNS:
         if record.get(column) == "":
             found.append((f", column {column}", "empty: the export fills it for every ticket"))
-    closed_sets: dict[str, tuple[str, Sequence[str]]] = {
+    labels: dict[str, tuple[str, Sequence[str]]] = {
         "category": ("a category of the taxonomy", tuple(taxonomy.categories)),
         "subtype": ("a subtype of the taxonomy", tuple(taxonomy.subtypes)),
         "tier": ("a tier of the taxonomy", tuple(taxonomy.tiers)),
+        "demand": ("a demand of the taxonomy", tuple(taxonomy.demands)),
+    }
+    closed_sets: dict[str, tuple[str, Sequence[str]]] = {
+        **labels,
+        **{f"suggested_{label}": codes for label, codes in labels.items()},
         "department": ("a department of the taxonomy", tuple(taxonomy.departments)),
         "channel": ("a channel", CHANNELS),
         "status": ("a ticket status", STATUSES),
@@ -201,11 +218,12 @@ def _code_problems(record: dict[str | None, Any], taxonomy: Taxonomy) -> list[tu
         value = record.get(column)
         if value and value not in allowed:
             found.append((f", column {column}", f"{value!r} is not {kind} (expected one of {', '.join(allowed)})"))
-    category, subtype = record.get("category"), record.get("subtype")
-    if category in taxonomy.categories and subtype in taxonomy.subtypes:
-        owner = taxonomy.subtypes[subtype].category
-        if owner != category:
-            found.append((", column subtype", f"{subtype!r} is a subtype of {owner}, not of {category}"))
+    for prefix in ("", "suggested_"):
+        category, subtype = record.get(f"{prefix}category"), record.get(f"{prefix}subtype")
+        if category in taxonomy.categories and subtype in taxonomy.subtypes:
+            owner = taxonomy.subtypes[subtype].category
+            if owner != category:
+                found.append((f", column {prefix}subtype", f"{subtype!r} is a subtype of {owner}, not of {category}"))
     emotion = record.get("emotion_index")
     if emotion and not (emotion.isascii() and emotion.isdigit() and int(emotion) <= 100):
         found.append((", column emotion_index", f"{emotion!r} is not an integer from 0 to 100"))
