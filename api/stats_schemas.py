@@ -57,9 +57,9 @@ class EscalatedDeadlines(BaseModel):
 
     escalated: int = Field(description="Tickets whose deadline the deadline sweep escalated to the supervisor.")
     passed: int = Field(
-        description="Of them, escalated after the deadline's due time as the ticket has it now, both to the "
-        "second (as an export gives them): a review that re-tiered the ticket after its escalation moved that "
-        "due time, so this can differ from the escalation event's own `passed`."
+        description="Of them, already past their due time when the sweep escalated them: the escalation "
+        "event's own `passed` (the sweep's verdict), which a review that re-tiers the ticket afterwards does not "
+        "change, as the export's `<deadline>_escalated_passed`."
     )
 
 

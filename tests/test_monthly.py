@@ -11,6 +11,7 @@ import pytest
 from training.monthly import (
     ESCALATION_COLUMNS,
     EXPORT_COLUMNS,
+    PASSED_COLUMNS,
     SAMPLE_EXPORT,
     ExportError,
     read_export,
@@ -96,24 +97,49 @@ def _ticket(number: int, tier: str, department: str, **times: str) -> dict[str, 
     }
 
 
+def _escalated(kind: str, at: str, passed: bool) -> dict[str, str]:
+    """The columns of a deadline the sweep escalated at `at`, already passed or not (its verdict)."""
+    return {f"{kind}_escalated_at": at, f"{kind}_escalated_passed": "true" if passed else "false"}
+
+
 ESCALATED = [
-    _ticket(1, "P1", "tech", first_response_escalated_at="2026-10-08T09:50:00+08:00"),  # near
+    _ticket(1, "P1", "tech", **_escalated("first_response", "2026-10-08T09:50:00+08:00", False)),  # near
     _ticket(
         2,
         "P1",
         "cs",
-        first_response_escalated_at="2026-10-08T10:05:00+08:00",  # passed
-        resolution_escalated_at="2026-10-09T09:00:01+08:00",  # passed, by a second
+        **_escalated("first_response", "2026-10-08T10:05:00+08:00", True),  # passed
+        **_escalated("resolution", "2026-10-09T09:00:01+08:00", True),  # passed, by a second
     ),
-    _ticket(3, "P2", "tech", resolution_escalated_at="2026-10-09T09:00:00+08:00"),  # at the due time: not passed
+    # at the due time: not passed
+    _ticket(3, "P2", "tech", **_escalated("resolution", "2026-10-09T09:00:00+08:00", False)),
     _ticket(4, "P2", "cs"),
     _ticket(5, "P3", "tech"),
     # November: not in October's figures
     {
-        **_ticket(6, "P3", "cs", first_response_escalated_at="2026-11-01T10:05:00+08:00"),
+        **_ticket(6, "P3", "cs", **_escalated("first_response", "2026-11-01T10:05:00+08:00", True)),
         "created_at": "2026-11-01T09:00:00+08:00",
     },
 ]
+# Escalated at 09:50 while near (due at 10:00), then re-tiered: due at 09:40 now; and escalated at
+# 10:05 once passed, then re-tiered: due at 11:00 now.
+RE_TIERED = [
+    _ticket(
+        7,
+        "P1",
+        "tech",
+        first_response_due="2026-10-08T09:40:00+08:00",
+        **_escalated("first_response", "2026-10-08T09:50:00+08:00", False),
+    ),
+    _ticket(
+        8,
+        "P3",
+        "cs",
+        first_response_due="2026-10-08T11:00:00+08:00",
+        **_escalated("first_response", "2026-10-08T10:05:00+08:00", True),
+    ),
+]
+UNJUDGED = tuple(column for column in EXPORT_COLUMNS if column not in PASSED_COLUMNS)  # before the verdicts
 
 
 def _write(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] = EXPORT_COLUMNS) -> Path:
@@ -147,12 +173,32 @@ def test_the_report_gives_the_deadline_escalation_rate_per_tier_department_and_d
         assert line in report
 
 
+def test_passed_is_the_sweeps_verdict_and_from_the_times_only_in_an_export_without_it(tmp_path: Path) -> None:
+    def passed(rows: list[dict[str, str]]) -> int:
+        count: int = summarise(rows)["deadline_escalations"]["first_response"]["passed"]
+        return count
+
+    judged = read_export(_write(tmp_path / "export.csv", RE_TIERED))
+    assert [passed([row]) for row in judged] == [0, 1]  # the verdicts, whatever the due times say now
+    report = write_monthly_report(judged[:1], "2026-10", tmp_path / "report").read_text(encoding="utf-8")
+    assert "| deadlines escalated, first response (首次响应) | 1 (0 already passed) |" in report
+    # an export of the release before the verdicts: escalated after the due time it gives, to the second
+    unjudged = read_export(_write(tmp_path / "unjudged.csv", RE_TIERED, UNJUDGED))
+    assert not any(column in row for row in unjudged for column in PASSED_COLUMNS)
+    assert [passed([row]) for row in unjudged] == [1, 0]
+    older = read_export(_write(tmp_path / "older.csv", ESCALATED, UNJUDGED))
+    assert summarise(older[:5])["deadline_escalations"] == {
+        "first_response": {"escalated": 2, "passed": 1},  # 10:05 after 10:00
+        "resolution": {"escalated": 2, "passed": 1},  # a second after, and at the due time
+    }
+
+
 def test_an_export_without_the_escalation_columns_has_no_escalation_figures_rather_than_zero(
     tmp_path: Path,
 ) -> None:
-    older = tuple(column for column in EXPORT_COLUMNS if column not in ESCALATION_COLUMNS)
+    older = tuple(column for column in UNJUDGED if column not in ESCALATION_COLUMNS)
     rows = read_export(_write(tmp_path / "older.csv", ESCALATED, older))
-    assert not any(column in row for row in rows for column in ESCALATION_COLUMNS)
+    assert not any(column in row for row in rows for column in (*ESCALATION_COLUMNS, *PASSED_COLUMNS))
     summary = summarise(rows[:5])
     assert (
         summary["deadline_escalation_rate"],
@@ -174,9 +220,11 @@ def test_an_export_without_the_escalation_columns_has_no_escalation_figures_rath
 
 def test_escalation_times_the_report_cannot_use_are_named(tmp_path: Path) -> None:
     rows = [
-        _ticket(1, "P1", "tech", first_response_escalated_at="2026-10-08 09:50"),
-        _ticket(2, "P1", "tech", resolution_escalated_at="2026-10-08T08:00:00+08:00"),
-        _ticket(3, "P1", "tech", first_response_escalated_at="2026-10-08T09:50:00+08:00", first_response_due=""),
+        _ticket(1, "P1", "tech", **_escalated("first_response", "2026-10-08 09:50", False)),
+        _ticket(2, "P1", "tech", **_escalated("resolution", "2026-10-08T08:00:00+08:00", False)),
+        _ticket(
+            3, "P1", "tech", first_response_due="", **_escalated("first_response", "2026-10-08T09:50:00+08:00", False)
+        ),
     ]
     with pytest.raises(ExportError) as raised:
         read_export(_write(tmp_path / "broken.csv", rows))
@@ -189,6 +237,37 @@ def test_escalation_times_the_report_cannot_use_are_named(tmp_path: Path) -> Non
         f"{tmp_path / 'broken.csv'}, row 4, column first_response_due: '': an escalated deadline needs its ISO due "
         "time",
     ]
+
+
+def test_verdicts_the_report_cannot_use_are_named(tmp_path: Path) -> None:
+    at = "2026-10-08T09:50:00+08:00"
+    rows = [
+        _ticket(1, "P1", "tech", first_response_escalated_at=at, first_response_escalated_passed="yes"),
+        _ticket(2, "P1", "tech", resolution_escalated_passed="true"),
+        _ticket(3, "P1", "tech", first_response_escalated_at=at),
+        _ticket(4, "P1", "tech", first_response_escalated_at=at, first_response_escalated_passed="True"),
+    ]
+    path = _write(tmp_path / "verdicts.csv", rows)
+    with pytest.raises(ExportError) as raised:
+        read_export(path)
+    assert str(raised.value).splitlines() == [
+        f"{path}, row 2, column first_response_escalated_passed: 'yes' is not true, false or empty",
+        f"{path}, row 3, column resolution_escalated_passed: 'true' without resolution_escalated_at: only an "
+        "escalated deadline has a verdict",
+        f"{path}, row 4, column first_response_escalated_passed: empty: the export fills it for an escalated "
+        "deadline (first_response_escalated_at)",
+        f"{path}, row 5, column first_response_escalated_passed: 'True' is not true, false or empty",
+    ]
+    # a verdict in a file without the escalation times has nothing it could be the verdict on
+    without = tuple(column for column in EXPORT_COLUMNS if column not in ESCALATION_COLUMNS)
+    with pytest.raises(ExportError) as raised:
+        read_export(
+            _write(tmp_path / "without.csv", [{**rows[0], "first_response_escalated_passed": "false"}], without)
+        )
+    assert str(raised.value) == (
+        f"{tmp_path / 'without.csv'}, row 2, column first_response_escalated_passed: 'false' without "
+        "first_response_escalated_at: only an escalated deadline has a verdict"
+    )
 
 
 def test_values_the_export_never_writes_are_named_and_nothing_is_counted(tmp_path: Path) -> None:

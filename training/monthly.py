@@ -9,10 +9,13 @@ service writes (CHANNELS, STATUSES, SLA_STATES), emotion_index as an integer fro
 survey scores, closing feedback and times; a column the file has not got is not checked.
 An export made before a column was added (`location`, `demand_note` and `received_by` came with
 the ticket fields of schema revision 0002, `closing_feedback` after them, then
-`first_response_escalated_at` and `resolution_escalated_at`) is still read: a missing column reads
-as empty (an export without `closing_feedback` has no closure-confirmation rate), except the two
-escalation columns, which an empty value could not tell from "not escalated": rows of a file
-without them do not have them, and their escalation figures are unavailable (None), not zero.
+`first_response_escalated_at` and `resolution_escalated_at`, then `first_response_escalated_passed`
+and `resolution_escalated_passed`) is still read: a missing column reads as empty (an export without
+`closing_feedback` has no closure-confirmation rate), except the escalation columns, which an empty
+value could not tell from "not escalated" or "not passed": rows of a file without them do not have
+them. Without the escalation times the escalation figures are unavailable (None), not zero; with
+the times but without the sweep's verdicts, "passed" is derived from the times (see
+`deadline_escalation`).
 Labels on the charts are the taxonomy's ASCII codes, so no CJK font is needed to draw them.
 """
 
@@ -59,6 +62,7 @@ EXPORT_COLUMNS = (
     "location", "demand_note", "received_by",
     "closing_feedback",
     "first_response_escalated_at", "resolution_escalated_at",
+    "first_response_escalated_passed", "resolution_escalated_passed",
 )  # fmt: skip
 # The project's sample export, found from this file: the notebook reads it by default from any folder.
 SAMPLE_EXPORT = Path(__file__).resolve().parent.parent / "data" / "sample_export.csv"
@@ -68,10 +72,13 @@ SAMPLE_EXPORT = Path(__file__).resolve().parent.parent / "data" / "sample_export
 CLOSING_FEEDBACK = ("satisfied", "mostly", "not")
 CONFIRMING_FEEDBACK = ("satisfied", "mostly")
 # The two deadlines the service's sweep escalates to the supervisor (api.services.deadlines): an
-# export has `<kind>_due` and `<kind>_escalated_at`, empty while that deadline was not escalated.
+# export has `<kind>_due`, `<kind>_escalated_at` and `<kind>_escalated_passed` (whether the sweep
+# found the deadline already passed, "true"/"false"), both empty while it was not escalated.
 DEADLINE_NAMES = {"first_response": "first response (首次响应)", "resolution": "resolution (解决)"}
 DEADLINE_KINDS = tuple(DEADLINE_NAMES)
 ESCALATION_COLUMNS = tuple(f"{kind}_escalated_at" for kind in DEADLINE_KINDS)
+# (the labels of api.services.deadline_escalation.escalation_passed; a test of the service holds them equal)
+PASSED_COLUMNS = tuple(f"{kind}_escalated_passed" for kind in DEADLINE_KINDS)
 SURVEY = ("timeliness", "effectiveness", "attitude", "overall")
 # A ticket's status: the stages of the service's tracking sheet (api.services.tracking.STATUS_NAMES,
 # which training does not import; a test of the service holds the two equal).
@@ -112,9 +119,10 @@ class ExportError(ValueError):
 
 def read_export(path: Path, taxonomy: Taxonomy | None = None) -> list[dict[str, str]]:
     """Rows of an export CSV, each with every column of EXPORT_COLUMNS (empty when the file has not
-    got it, except ESCALATION_COLUMNS, left out: see the module docstring) and the file's other
-    columns; raises ExportError naming every row and column it cannot use (up to ten), or an
-    unusable file. Labels and departments are codes of `taxonomy` (default: data/taxonomy.yaml)."""
+    got it, except ESCALATION_COLUMNS and PASSED_COLUMNS, left out: see the module docstring) and
+    the file's other columns; raises ExportError naming every row and column it cannot use (up to
+    ten), or an unusable file. Labels and departments are codes of `taxonomy` (default:
+    data/taxonomy.yaml)."""
     if taxonomy is None:
         taxonomy = load_taxonomy()
     try:
@@ -132,7 +140,8 @@ def read_export(path: Path, taxonomy: Taxonomy | None = None) -> list[dict[str, 
         if missing:
             raise ExportError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
         absent = dict.fromkeys(
-            (c for c in EXPORT_COLUMNS if c not in records.header and c not in ESCALATION_COLUMNS), ""
+            (c for c in EXPORT_COLUMNS if c not in records.header and c not in (*ESCALATION_COLUMNS, *PASSED_COLUMNS)),
+            "",
         )
         for number, record in records:
             found = _export_problems(record, field_count_problem(records.header, records.width), taxonomy)
@@ -177,6 +186,7 @@ def _export_problems(record: dict[str | None, Any], fields: str | None, taxonomy
         due = record.get(f"{kind}_due") or ""
         if f"{kind}_escalated_at" in times and not _is_zoned_time(due):
             found.append((f", column {kind}_due", f"{due!r}: an escalated deadline needs its ISO due time"))
+        found += _passed_problems(record, kind)
     for name in SURVEY:
         value = record.get(f"survey_{name}") or ""
         if value and value not in {"1", "2", "3", "4", "5"}:
@@ -189,6 +199,22 @@ def _export_problems(record: dict[str | None, Any], fields: str | None, taxonomy
             if record.get(f"suggested_{head}") is None:
                 found.append((f", column suggested_{head}", "missing: a reviewed ticket needs the model's suggestion"))
     return found
+
+
+def _passed_problems(record: dict[str | None, Any], kind: str) -> list[tuple[str, str]]:
+    """The sweep's verdict on one deadline of an exported row (`<kind>_escalated_passed`, not
+    checked when the file has not got the column): "true" or "false" when it was escalated, else empty."""
+    column, escalated = f"{kind}_escalated_passed", f"{kind}_escalated_at"
+    value = record.get(column)
+    if value is None:
+        return []
+    if value not in ("true", "false", ""):
+        return [(f", column {column}", f"{value!r} is not true, false or empty")]
+    if value and not record.get(escalated):
+        return [(f", column {column}", f"{value!r} without {escalated}: only an escalated deadline has a verdict")]
+    if not value and record.get(escalated):
+        return [(f", column {column}", f"empty: the export fills it for an escalated deadline ({escalated})")]
+    return []
 
 
 def _code_problems(record: dict[str | None, Any], taxonomy: Taxonomy) -> list[tuple[str, str]]:
@@ -271,13 +297,26 @@ def closure_confirmation(rows: Sequence[dict[str, str]]) -> tuple[float | None, 
     return overall, {department: _share(sum(flags), len(flags)) for department, flags in sorted(departments.items())}
 
 
+def _passed(row: dict[str, str], kind: str) -> bool:
+    """Whether the escalated deadline `kind` of `row` had passed: the sweep's verdict, or for an
+    export without it, the escalation time after the due time."""
+    verdict = row.get(f"{kind}_escalated_passed")
+    if verdict is not None:
+        return verdict == "true"
+    return datetime.fromisoformat(row[f"{kind}_escalated_at"]) > datetime.fromisoformat(row[f"{kind}_due"])
+
+
 def deadline_escalation(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     """The deadline escalation rate (时限升级率): the share of `rows` (tickets) with at least one
     deadline escalated to the supervisor, overall (`rate`), per tier and per department (the
     ticket's effective ones at the export), and per deadline kind the deadlines `escalated` and,
-    of them, those `passed`: escalated after the due time the export gives (a deadline near its
-    due time is escalated before it; one found overdue, after; a review that re-tiered the ticket
-    after the escalation moved its due time, which the export shows as it is now).
+    of them, those `passed`: already past their due time when the sweep escalated them (a deadline
+    near its due time is escalated before it; one found overdue, after).
+
+    "Passed" is the sweep's verdict, `<kind>_escalated_passed`, which a review that re-tiered the
+    ticket after the escalation does not change. A row without that column (an export made before
+    it) has it derived from the times it gives: escalated after the due time, to the second, the
+    due time as it was at the export (moved by such a review).
 
     Unavailable (rate None, empty breakdowns) when a row has not got the escalation columns: an
     export made before them, whose empty values would read as "not escalated"."""
@@ -286,10 +325,7 @@ def deadline_escalation(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     deadlines = {}
     for kind in DEADLINE_KINDS:
         escalated = [row for row in rows if row[f"{kind}_escalated_at"]]
-        passed = sum(
-            datetime.fromisoformat(row[f"{kind}_escalated_at"]) > datetime.fromisoformat(row[f"{kind}_due"])
-            for row in escalated
-        )
+        passed = sum(_passed(row, kind) for row in escalated)
         deadlines[kind] = {"escalated": len(escalated), "passed": passed}
     flags = [any(row[column] for column in ESCALATION_COLUMNS) for row in rows]
     tiers: dict[str, list[bool]] = defaultdict(list)

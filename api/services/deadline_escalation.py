@@ -20,7 +20,11 @@ or re-tiered after it was picked is judged by its row at the time of the UPDATE.
 Once per deadline: a later sweep, the deadline passing after its warning was escalated, or a
 review that moves the due times does not escalate that deadline again. A reopened ticket's
 resolution is pending again; if it was never escalated, the next sweep escalates it (it is
-usually overdue by then).
+usually overdue by then); if it was, it is not escalated again (a reopen keeps the stamp).
+
+The event's `passed` is the sweep's verdict, `due < now` at the escalation, and it stays what it
+was: a review that re-tiers the ticket afterwards moves the due times, not the verdict. Statistics
+and exports count "passed" from it (`escalation_passed`), not from the due time as it is now.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import ColumnElement, Label, Select, case, func, select, update
 from sqlalchemy.orm import Session
 
 from api.services.deadlines import DEADLINES, SUPERVISOR_LEVEL, Deadline, needs_escalation_clause
@@ -90,6 +94,32 @@ def escalate(session: Session, *, ticket_id: int, deadline: Deadline, now: datet
         session.rollback()
         raise
     return Escalation(ticket_no, deadline.kind, tier, due, passed)
+
+
+def escalation_passed(deadline: Deadline) -> Label[bool | None]:
+    """SQL, for the `Ticket` row: whether `deadline` had passed when the sweep escalated it, labelled
+    `<deadline>_escalated_passed`; null while that deadline is not escalated (`<deadline>_escalated_at`).
+
+    The verdict is the `passed` of the ticket's latest `deadline_escalated` event of that deadline:
+    the one the sweep wrote with the stamp (a deadline is escalated once; a reopen keeps the stamp).
+    A stamp without its event, which this service never writes, falls back to comparing the stamp
+    with the due time. Looked up for escalated deadlines only, on the events' (ticket_id, id) index."""
+    verdict: ColumnElement[bool] = (
+        select(TicketEvent.details["passed"].as_boolean())
+        .where(
+            TicketEvent.ticket_id == Ticket.id,
+            TicketEvent.stage == ESCALATED,
+            TicketEvent.details["deadline"].as_string() == deadline.kind,
+        )
+        .order_by(TicketEvent.id.desc())
+        .limit(1)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+    stamped = deadline.escalated.is_not(None)
+    return case((stamped, func.coalesce(verdict, deadline.escalated > deadline.due))).label(
+        f"{deadline.kind}_escalated_passed"
+    )
 
 
 def needing_escalation(deadline: Deadline, *, after: int, now: datetime, share: float) -> Select[int]:

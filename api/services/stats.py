@@ -27,9 +27,10 @@ Every figure is computed over the tickets of the period:
   `escalated` / `tickets`,
   where `escalated` are the tickets with at least one deadline (first response or resolution)
   escalated to the supervisor by the deadline sweep (`api.services.deadline_escalation`); and per
-  deadline the deadlines `escalated` and, of them, those `passed`: escalated after the ticket's due
-  time (the due time as it is now: a review that re-tiered the ticket after the escalation moved
-  it), both times to the second, as the monthly report derives it from an export.
+  deadline the deadlines `escalated` and, of them, those `passed`: already past their due time when
+  the sweep escalated them, the sweep's own verdict recorded in its event (a review that re-tiered
+  the ticket afterwards moved the due time, not the verdict), as the export writes it for the
+  monthly report.
 - live accuracy per head (category, subtype, tier, demand): over reviewed tickets, the share whose
   suggestion equals the agent's final label (the suggested tier is the model's, before escalation).
 - autofilled share: tickets with `needs_review` false / tickets.
@@ -48,6 +49,7 @@ from typing import Any, Literal
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, aliased
 
+from api.services.deadline_escalation import escalation_passed
 from api.services.deadlines import DEADLINES
 from api.services.routing import sla_state
 from api.services.surveys import is_current_closure, is_current_survey
@@ -86,6 +88,7 @@ COLUMNS = (
     Ticket.resolved_at,
     Ticket.first_response_escalated_at,
     Ticket.resolution_escalated_at,
+    *(escalation_passed(deadline) for deadline in DEADLINES.values()),
     Survey.timeliness,
     Survey.effectiveness,
     Survey.attitude,
@@ -134,7 +137,8 @@ def day_bounds(first: date, last: date, zone: tzinfo) -> tuple[datetime, datetim
 
 
 def load_rows(session: Session, start: datetime, end: datetime) -> list[Row[Any]]:
-    """The columns statistics need, for tickets received in [start, end), with their current survey."""
+    """The columns statistics need, for tickets received in [start, end), with their current survey,
+    closure and the sweep's verdict on each escalated deadline (`escalation_passed`): one query."""
     statement = (
         select(*COLUMNS)
         .select_from(Ticket)
@@ -204,18 +208,13 @@ def _escalated_share(flags: Sequence[bool]) -> dict[str, Any]:
 
 def _deadline_escalation(rows: Sequence[Row[Any]], tiers: Sequence[str]) -> dict[str, Any]:
     """Tickets with a deadline escalated over tickets, overall, per tier (each of `tiers`, and any
-    other a ticket has) and per department, and the deadlines escalated (and escalated after their
-    due time) per deadline."""
+    other a ticket has) and per department, and the deadlines escalated (and already passed when
+    escalated, the sweep's verdict) per deadline."""
     deadlines: dict[str, dict[str, int]] = {}
     for deadline in DEADLINES.values():
-        times = [
-            (moment, getattr(row, deadline.due.key))
-            for row in rows
-            if (moment := getattr(row, deadline.escalated.key)) is not None
-        ]
-        # to the second, as the export writes them, so that the monthly report counts the same
-        passed = sum(moment.replace(microsecond=0) > due.replace(microsecond=0) for moment, due in times)
-        deadlines[deadline.kind] = {"escalated": len(times), "passed": passed}
+        column = escalation_passed(deadline).name
+        verdicts = [getattr(row, column) for row in rows if getattr(row, deadline.escalated.key) is not None]
+        deadlines[deadline.kind] = {"escalated": len(verdicts), "passed": sum(verdict is True for verdict in verdicts)}
     flags = [any(getattr(row, deadline.escalated.key) is not None for deadline in DEADLINES.values()) for row in rows]
     by_tier: dict[str, list[bool]] = {tier: [] for tier in tiers}
     departments: dict[str, list[bool]] = {}

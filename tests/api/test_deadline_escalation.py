@@ -18,12 +18,18 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from typer.testing import CliRunner
 
 from api.cli import app as cli
 from api.db import Database
-from api.services.deadline_escalation import Escalation, escalate, sweep_deadlines
+from api.services.deadline_escalation import (
+    ESCALATED,
+    Escalation,
+    escalate,
+    escalation_passed,
+    sweep_deadlines,
+)
 from api.services.deadlines import FIRST_RESPONSE, RESOLUTION, warning_time
 from api.settings import Settings
 from api.tables import Ticket, TicketEvent
@@ -168,6 +174,50 @@ def test_a_review_that_changes_the_tier_moves_the_warning_but_does_not_escalate_
     clock.advance(minutes=30)  # past the P1 due time
     assert sweep(store_client, clock) == []
     assert len(escalations(read_ticket(store_client, number))) == 1
+
+
+def test_the_escalation_keeps_the_sweeps_verdict_when_a_review_moves_the_due_time_across_it(
+    store_client: TestClient, clock: Clock
+) -> None:
+    late = create_ticket(store_client)["ticket_no"]  # P2 at 10:00: first response due at 12:00
+    clock.advance(minutes=150)  # 12:30
+    near = create_ticket(store_client, customer_id="C-2002")["ticket_no"]  # P2: due at 14:30, near from 14:06
+    assert [(item.ticket_no, item.passed) for item in sweep(store_client, clock)] == [(late, True)]
+    review = {"action": "correct", "tier": "P3", "comment": "客户只要求上门维修"}
+    downgraded = store_client.post(f"/v1/tickets/{late}/review", json=review, headers=headers("agent")).json()
+    assert downgraded["first_response_due"] == "2026-11-23T14:00:00+08:00"  # P3: 4 h, after the escalation
+    clock.advance(minutes=100)  # 14:10
+    assert [(item.ticket_no, item.passed) for item in sweep(store_client, clock)] == [(near, False)]
+    review = {"action": "correct", "tier": "P1"}
+    raised = store_client.post(f"/v1/tickets/{near}/review", json=review, headers=headers("agent")).json()
+    assert raised["first_response_due"] == "2026-11-23T13:30:00+08:00"  # P1: 1 h, before the escalation
+    # each event keeps the due time it was escalated against and the verdict of that moment
+    (passed,) = escalations(read_ticket(store_client, late))
+    assert (passed["at"], passed["due"], passed["deadline_passed"]) == (
+        "2026-11-23T12:30:00+08:00",
+        "2026-11-23T12:00:00+08:00",
+        True,
+    )
+    (warned,) = escalations(read_ticket(store_client, near))
+    assert (warned["at"], warned["due"], warned["deadline_passed"]) == (
+        "2026-11-23T14:10:00+08:00",
+        "2026-11-23T14:30:00+08:00",
+        False,
+    )
+    assert sweep(store_client, clock) == []  # and neither is escalated again
+    # what statistics and exports count as passed: those verdicts, not the due times as they are now
+    database: Database = store_client.app.state.services.database  # type: ignore[attr-defined]
+    verdicts = select(Ticket.ticket_no, *(escalation_passed(deadline) for deadline in (FIRST_RESPONSE, RESOLUTION)))
+    with database.session() as session:
+        assert {number: (first, resolution) for number, first, resolution in session.execute(verdicts)} == {
+            late: (True, None),
+            near: (False, None),
+        }
+        # a stamp without its event (none of this service's) falls back to the times
+        session.execute(delete(TicketEvent).where(TicketEvent.stage == ESCALATED))
+        session.commit()
+        first_responses = select(Ticket.ticket_no, escalation_passed(FIRST_RESPONSE))
+        assert {number: verdict for number, verdict in session.execute(first_responses)} == {late: False, near: True}
 
 
 def test_a_sweep_asked_to_stop_returns_before_its_next_claim_and_the_next_one_carries_on(

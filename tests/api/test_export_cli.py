@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from api.schemas import CHANNEL_NAMES, Channel, Feedback, TicketStatus
 from api.services import routing, tracking
-from api.services.deadline_escalation import sweep_deadlines
+from api.services.deadline_escalation import escalation_passed, sweep_deadlines
 from api.services.deadlines import DEADLINES
 from api.services.tracking import FEEDBACK_NAMES
 from model.files import with_umask
@@ -27,6 +27,7 @@ from training.monthly import (
     DEADLINE_KINDS,
     ESCALATION_COLUMNS,
     EXPORT_COLUMNS,
+    PASSED_COLUMNS,
     SLA_STATES,
     STATUSES,
     read_export,
@@ -342,7 +343,8 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
 
     assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
     header, rows = _read(tmp_path / "all.csv")
-    assert tuple(header[-2:]) == ESCALATION_COLUMNS == ("first_response_escalated_at", "resolution_escalated_at")
+    assert tuple(header[-4:-2]) == ESCALATION_COLUMNS == ("first_response_escalated_at", "resolution_escalated_at")
+    assert tuple(header[-2:]) == PASSED_COLUMNS == ("first_response_escalated_passed", "resolution_escalated_passed")
     escalated = {row["ticket_no"]: (row["first_response_escalated_at"], row["resolution_escalated_at"]) for row in rows}
     assert escalated == {
         number["corrected"]: ("2026-11-23T11:40:00+08:00", ""),
@@ -350,6 +352,15 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
         number["unreviewed"]: ("2026-11-23T11:40:00+08:00", "2026-11-25T09:00:00+08:00"),
         number["no_letters"]: ("2026-11-23T11:40:00+08:00", "2026-11-25T09:00:00+08:00"),
         late: ("2026-11-25T09:00:00+08:00", "2026-11-25T09:00:00+08:00"),
+    }
+    # the sweep's verdicts, as it returned them above
+    verdicts = {row["ticket_no"]: tuple(row[column] for column in PASSED_COLUMNS) for row in rows}
+    assert verdicts == {
+        number["corrected"]: ("false", ""),
+        number["accepted"]: ("", ""),
+        number["unreviewed"]: ("false", "false"),
+        number["no_letters"]: ("false", "false"),
+        late: ("true", "false"),
     }
     summary = summarise(read_export(tmp_path / "all.csv"))
     assert summary["deadline_escalation_rate"] == 0.8  # 4 of the 5 tickets
@@ -387,12 +398,11 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     assert [row["first_response_escalated_at"] for row in reviewed] == ["2026-11-23T11:40:00+08:00", ""]
     dataset = load_datasets([tmp_path / "reviewed.csv"], taxonomy)
     assert not dataset.fatal and len(dataset.rows) == 2
+    # the export of the release before the verdicts: "passed" from the times, the same here (no re-tiering)
+    unjudged = _columns(tmp_path / "unjudged.csv", header[:-2], rows)
+    assert summarise(read_export(unjudged)) == summary
     # the export of the release before the escalation columns: read, the escalation figures unavailable
-    older = tmp_path / "older.csv"
-    with older.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=header[:-2], extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    older = _columns(tmp_path / "older.csv", header[:-4], rows)
     before = summarise(read_export(older))
     assert before["deadline_escalation_rate"] is None and before["deadline_escalations"] == {}
     assert {key: value for key, value in before.items() if not key.startswith("deadline_escalation")} == {
@@ -404,12 +414,72 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     assert "| tickets escalated on a deadline (时限升级) | – |" in report and "deadlines escalated" not in report
 
 
+def _columns(path: Path, columns: list[str], rows: list[dict[str, str]]) -> Path:
+    """`rows` written to `path` with `columns` only, as an export of an earlier release."""
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_passed_is_the_sweeps_verdict_in_the_export_its_report_and_the_stats_after_a_re_tiering(
+    database_url: str, tmp_path: Path, store_client: TestClient, clock: Clock
+) -> None:
+    # P2 tickets: `late` received at 10:00 (first response due at 12:00) and escalated at 12:30,
+    # passed, then re-tiered P3 (due at 14:00, after the escalation); `near` and `nearer` received
+    # at 12:30 (due at 14:30) and escalated at 14:10, near, then re-tiered P1 (due at 13:30, before)
+    late = create_ticket(store_client, text=RUDE, channel="phone")["ticket_no"]
+    clock.advance(minutes=150)
+    near = create_ticket(store_client, text=LATE, channel="online")["ticket_no"]
+    nearer = create_ticket(store_client, text=LATE + "已经第二次了", channel="email")["ticket_no"]
+    assert _sweep(store_client, "2026-11-23T12:30:00") == [(late, "first_response", True)]
+    _post(store_client, f"/v1/tickets/{late}/review", {"action": "correct", "tier": "P3", "comment": "只要求道歉"})
+    assert _sweep(store_client, "2026-11-23T14:10:00") == [
+        (near, "first_response", False),
+        (nearer, "first_response", False),
+    ]
+    for number in (near, nearer):
+        _post(store_client, f"/v1/tickets/{number}/review", {"action": "correct", "tier": "P1"})
+
+    assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
+    header, rows = _read(tmp_path / "all.csv")
+    by_number = {row["ticket_no"]: row for row in rows}
+    columns = ("tier", "first_response_due", "first_response_escalated_at", "first_response_escalated_passed")
+    assert {number: tuple(row[column] for column in columns) for number, row in by_number.items()} == {
+        late: ("P3", "2026-11-23T14:00:00+08:00", "2026-11-23T12:30:00+08:00", "true"),
+        near: ("P1", "2026-11-23T13:30:00+08:00", "2026-11-23T14:10:00+08:00", "false"),
+        nearer: ("P1", "2026-11-23T13:30:00+08:00", "2026-11-23T14:10:00+08:00", "false"),
+    }
+    exported = read_export(tmp_path / "all.csv")
+    assert summarise(exported)["deadline_escalations"]["first_response"] == {"escalated": 3, "passed": 1}
+    for number, passed in ((late, 1), (near, 0)):
+        (row,) = [row for row in exported if row["ticket_no"] == number]
+        assert summarise([row])["deadline_escalations"]["first_response"] == {"escalated": 1, "passed": passed}
+    # the report of that export, and the one made from the database, say the same
+    reports = {}
+    for source in (["--database-url", database_url], ["--data", str(tmp_path / "all.csv")]):
+        out = tmp_path / f"report-{source[0][2:]}"
+        made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), *source])
+        assert made.exit_code == 0, made.output
+        reports[source[0]] = (out / "report.md").read_text(encoding="utf-8")
+    assert reports["--database-url"] == reports["--data"]
+    assert "| deadlines escalated, first response (首次响应) | 3 (1 already passed) |" in reports["--data"]
+    # so do the stats
+    stats = store_client.get("/v1/stats?from=2026-11-23&to=2026-11-23", headers=headers("analyst")).json()
+    assert stats["total"]["deadline_escalation"]["first_response"] == {"escalated": 3, "passed": 1}
+    # an export without the verdicts (an earlier release's) can only compare the times it gives
+    unjudged = summarise(read_export(_columns(tmp_path / "unjudged.csv", header[:-2], rows)))
+    assert unjudged["deadline_escalations"]["first_response"] == {"escalated": 3, "passed": 2}
+
+
 def test_exports_and_the_service_agree_on_the_closing_feedback_and_the_deadlines() -> None:
     # training/ does not import api/: the export format repeats the service's codes
     assert CLOSING_FEEDBACK == tuple(FEEDBACK_NAMES) == get_args(Feedback)
     assert CONFIRMING_FEEDBACK == tracking.CONFIRMING_FEEDBACK == ("satisfied", "mostly")
-    # and the service's deadlines, whose escalation columns the export writes
+    # and the service's deadlines, whose escalation columns the export writes, with the sweep's verdicts
     assert tuple(DEADLINES) == DEADLINE_KINDS
+    assert tuple(escalation_passed(deadline).name for deadline in DEADLINES.values()) == PASSED_COLUMNS
     # the closed sets a report checks an export file against: statuses, channels, SLA states
     assert STATUSES == tuple(tracking.STATUS_NAMES) == get_args(TicketStatus)
     assert CHANNELS == tuple(CHANNEL_NAMES) == get_args(Channel)

@@ -6,7 +6,7 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,8 +14,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from api.services.deadline_escalation import sweep_deadlines
+from api.services.export import ticket_rows
+from api.services.stats import day_bounds
 from model.artifact import save_model
 from model.predictor import TriageModel
+from training import monthly
 from training.data import LabeledRow
 from training.registry import Registry
 
@@ -303,18 +306,65 @@ def test_monthly_figures_match_counts_computed_from_the_tickets(store_client: Te
     assert escalation[0]["by_tier"]["P3"] == {"tickets": 0, "escalated": 0, "rate": None}  # every tier, 0 included
 
 
-def test_a_deadline_escalated_within_its_due_second_is_not_counted_as_passed(
+def test_a_deadline_the_sweep_found_passed_within_its_due_second_counts_as_passed_in_stats_and_export(
     store_client: TestClient, clock: Clock
 ) -> None:
-    # The export writes times to the second, and the monthly report compares those: the stats must
-    # count the same, even though the sweep (at full precision) found this deadline just passed.
+    # The export writes times to the second (due and escalated at 10:00:00 here), but "passed" is
+    # the sweep's verdict at full precision, which the export writes too: the two count the same.
     record = _create(store_client, clock, "2026-11-23T10:00:00.200000", RUDE, "phone", None)
     first_response = datetime.fromisoformat(record.ticket["first_response_due"])
     _sweep(store_client, clock, [record], first_response + timedelta(milliseconds=500))
     assert record.escalated["first_response"] is True  # the sweep's own verdict
     response = store_client.get("/v1/stats?from=2026-11-23&to=2026-11-23", headers=headers("analyst"))
     assert response.status_code == 200, response.text
-    assert response.json()["total"]["deadline_escalation"]["first_response"] == {"escalated": 1, "passed": 0}
+    assert response.json()["total"]["deadline_escalation"]["first_response"] == {"escalated": 1, "passed": 1}
+    (row,) = _export_rows(store_client, "2026-11-23")
+    assert row["first_response_escalated_at"] == row["first_response_due"]  # to the second
+    assert row["first_response_escalated_passed"] == "true"
+    assert monthly.summarise([row])["deadline_escalations"]["first_response"] == {"escalated": 1, "passed": 1}
+
+
+def _export_rows(client: TestClient, day: str) -> list[dict[str, str]]:
+    """The export rows of every ticket received on `day` (business time zone), as `triage export --all`."""
+    start, end = day_bounds(date.fromisoformat(day), date.fromisoformat(day), SHANGHAI)
+    with client.app.state.services.database.session() as session:  # type: ignore[attr-defined]
+        return list(ticket_rows(session, start=start, end=end, all_tickets=True, zone=SHANGHAI, now=start))
+
+
+def test_passed_is_the_sweeps_verdict_even_after_a_review_moved_the_due_time_across_the_escalation(
+    store_client: TestClient, clock: Clock
+) -> None:
+    # October: P2, received at 09:00, first response due at 11:00, escalated at 11:40 once passed;
+    # then re-tiered P3, due at 13:00, after the escalation: still passed.
+    late = _create(store_client, clock, "2026-10-30T09:00:00", RUDE, "phone", "A")
+    assert late.label("tier") == "P2"
+    _sweep(store_client, clock, [late], local("2026-10-30T11:40:00"))
+    _at(clock, local("2026-10-30T11:45:00"))
+    _review(store_client, late, action="correct", tier="P3", comment="客户只要求道歉")
+    _event(store_client, clock, late, 3, "resolved", resolution="已致歉")  # no other deadline to escalate
+    # November: P2, received at 10:00, first response due at 12:00, escalated at 11:40 while near;
+    # then re-tiered P1, due at 11:00, before the escalation: still not passed.
+    near = _create(store_client, clock, "2026-11-02T10:00:00", LATE, "online", "B")
+    assert near.label("tier") == "P2"
+    _sweep(store_client, clock, [late, near], local("2026-11-02T11:40:00"))
+    _at(clock, local("2026-11-02T11:45:00"))
+    _review(store_client, near, action="correct", tier="P1")
+    assert (late.escalated, near.escalated) == ({"first_response": True}, {"first_response": False})
+    escalated_at = {"late": local("2026-10-30T11:40:00"), "near": local("2026-11-02T11:40:00")}
+    assert datetime.fromisoformat(late.ticket["first_response_due"]) > escalated_at["late"]  # now 13:00
+    assert datetime.fromisoformat(near.ticket["first_response_due"]) < escalated_at["near"]  # now 11:00
+
+    now = local("2026-11-03T12:00:00")
+    _at(clock, now)
+    response = store_client.get("/v1/stats?from=2026-10-30&to=2026-11-02&group_by=month", headers=headers("analyst"))
+    assert response.status_code == 200, response.text
+    stats = response.json()
+    october, november = stats["periods"]
+    assert october["deadline_escalation"]["first_response"] == {"escalated": 1, "passed": 1}
+    assert november["deadline_escalation"]["first_response"] == {"escalated": 1, "passed": 0}
+    for got, mine in ((october, [late]), (november, [near]), (stats["total"], [late, near])):
+        figures = {key: value for key, value in got.items() if key not in ("period", "start", "end")}
+        assert figures == _approx(expected_figures(mine, now))
 
 
 def test_weekly_periods_are_iso_weeks_clipped_to_the_range(store_client: TestClient, clock: Clock) -> None:
