@@ -116,8 +116,13 @@ def read_backlog(services: Services) -> dict[str, TierBacklog] | None:
     if services.database is None:
         return None
     tiers = services.models.get().model.taxonomy.tiers if services.models is not None and services.models.ready else ()
+    settings = services.settings
     return scrape_backlog(
-        services.database, now=services.clock(), share=services.settings.deadline_warning_share, tiers=tiers
+        services.database,
+        now=services.clock(),
+        share=settings.deadline_warning_share,
+        timeout=settings.metrics_query_timeout_seconds,
+        tiers=tiers,
     )
 
 

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
         description="How often the service looks for deadlines to escalate (the first look at start); 0 turns the "
         "service's own sweep off (`triage sweep` from cron then does it).",
     )
+    metrics_query_timeout_seconds: float = Field(
+        default=2,
+        gt=0,
+        le=60,
+        description="On PostgreSQL, the longest the backlog query of a /metrics scrape may run (a lock wait included) "
+        "before it is cancelled and the scrape reports triage_backlog_up 0; keep it below the scrape timeout.",
+    )
 
     @field_validator("timezone")
     @classmethod

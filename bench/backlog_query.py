@@ -46,11 +46,13 @@ from api.services.backlog import STATES, backlog_statement, scrape_backlog  # no
 from api.services.deadline_escalation import needing_escalation, sweep_deadlines  # noqa: E402
 from api.services.deadlines import DEADLINES, FIRST_RESPONSE, warning_time  # noqa: E402
 from api.services.tracking import OPEN_STATUSES  # noqa: E402
+from api.settings import Settings  # noqa: E402
 from api.tables import Ticket  # noqa: E402
 from model.taxonomy import load_taxonomy  # noqa: E402
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 SHARE = 0.2
+TIMEOUT: float = Settings.model_fields["metrics_query_timeout_seconds"].default  # the service's default
 BENCH_DATABASE = "backlog_bench"
 BATCH = 5000
 
@@ -170,7 +172,7 @@ def measure(database: Database, args: argparse.Namespace) -> list[tuple[str, lis
     started = time.perf_counter()
     fill(database, args.revision, args.tickets, args.open)
     print(f"{database.dialect}: {args.tickets:,} tickets written in {time.perf_counter() - started:.0f} s", flush=True)
-    backlog = scrape_backlog(database, now=NOW, share=SHARE)
+    backlog = scrape_backlog(database, now=NOW, share=SHARE, timeout=TIMEOUT)
     counts = {state: sum(tier.tickets[state] for tier in backlog.values()) for state in STATES}
     print(f"  open tickets by state: {counts}; escalated: {sum(tier.escalated for tier in backlog.values())}")
     assert sum(counts.values()) == args.open, counts
@@ -182,7 +184,7 @@ def measure(database: Database, args: argparse.Namespace) -> list[tuple[str, lis
     if args.explain:
         explain(database)
     return [
-        ("scrape_backlog", timed(lambda: scrape_backlog(database, now=NOW, share=SHARE), args.repeat)),
+        ("scrape_backlog", timed(lambda: scrape_backlog(database, now=NOW, share=SHARE, timeout=TIMEOUT), args.repeat)),
         ("sweep_deadlines (2 look-ups)", timed(sweep, args.repeat)),
     ]
 

@@ -270,9 +270,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # Control characters that separate (vertical tab, as Word writes a line break; form feed; the
 # information separators; next line) become a space, as the model's normalisation reads them, so
 # that "数量2\x0b13812345678" keeps its phone number apart; the others (NUL, which breaks database
-# encodings, terminal escapes, bells) are nothing a person wrote and go.
+# encodings, terminal escapes, bells) are nothing a person wrote and go, as do the bidirectional
+# embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), which a Chinese complaint never
+# needs and which would reverse how the rest of a line is shown ("Trojan Source" spoofing of a name).
 _SEPARATING_CONTROL = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def clean_text(value: str) -> str:

@@ -24,8 +24,8 @@ index `ix_tickets_open` (revision 0004) its cost follows the open tickets, not t
 bench/backlog_query.py). `scrape_backlog` holds a connection of the scrapes' own pool
 (`Database.scrape_engine`: busy requests never make a scrape wait, and a scrape waits at most
 `api.db.SCRAPE_POOL_TIMEOUT` for its connection) for that query alone, and on PostgreSQL bounds
-it with a statement timeout of `STATEMENT_TIMEOUT_MS` (a lock wait included); SQLite has no
-statement timeout.
+it with a statement timeout (`TRIAGE_METRICS_QUERY_TIMEOUT_SECONDS`, 2 s by default, a lock wait
+included); SQLite has no statement timeout.
 """
 
 from __future__ import annotations
@@ -44,9 +44,6 @@ from api.tables import Ticket
 
 AWAITING_CONFIRMATION = "awaiting_confirmation"
 STATES = ("on_time", "due_soon", "overdue", AWAITING_CONFIRMATION)
-STATEMENT_TIMEOUT_MS = 2000
-"""The longest a backlog query may run on PostgreSQL before it is cancelled (below Prometheus's
-default scrape timeout of 10 s)."""
 
 
 @dataclass(frozen=True)
@@ -114,12 +111,12 @@ def read_backlog(
 
 
 def scrape_backlog(
-    database: Database, *, now: datetime, share: float, tiers: Iterable[str] = ()
+    database: Database, *, now: datetime, share: float, timeout: float, tiers: Iterable[str] = ()
 ) -> dict[str, TierBacklog]:
     """`read_backlog` on a connection of the scrapes' own pool, held for the query only (on PostgreSQL cancelled
-    after `STATEMENT_TIMEOUT_MS`); a database error is raised."""
+    after `timeout` seconds); a database error is raised."""
     with database.scrape_engine.connect() as connection:
         if database.dialect == "postgresql":
             # SET LOCAL: for this transaction only, which ends (rolled back) with the connection
-            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}")
         return read_backlog(connection, now=now, share=share, tiers=tiers)

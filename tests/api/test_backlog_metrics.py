@@ -24,7 +24,6 @@ from typer.testing import CliRunner
 from api.cli import app as cli
 from api.db import POOL_OVERFLOW, POOL_SIZE, Database
 from api.deps import Services
-from api.services import backlog
 from api.services.deadline_escalation import sweep_deadlines
 
 from .conftest import Clock, TestClient, create_ticket, headers
@@ -249,10 +248,9 @@ def test_an_unreachable_database_leaves_metrics_answering(client: TestClient) ->
 
 
 def test_a_scrape_waiting_for_a_locked_table_is_cancelled_on_postgresql(
-    postgres_url: str, make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+    postgres_url: str, make_client: Callable[..., TestClient]
 ) -> None:
-    client = make_client(database_url=postgres_url)
-    monkeypatch.setattr(backlog, "STATEMENT_TIMEOUT_MS", 300)
+    client = make_client(database_url=postgres_url, metrics_query_timeout_seconds=0.3)
     locker = create_engine(postgres_url)
     connection = locker.connect()
     connection.execute(text("LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE"))  # e.g. a migration

@@ -377,3 +377,29 @@ def test_revision_0004_indexes_the_open_tickets_for_the_sweep_and_the_backlog(da
             assert "ix_tickets_open" in indexes(connection)
     finally:
         database.dispose()
+
+
+def test_on_postgresql_revision_0004_replaces_an_invalid_index_a_failed_concurrent_build_left(
+    postgres_url: str,
+) -> None:
+    # CREATE INDEX CONCURRENTLY that fails (a cancelled upgrade, a lost connection) leaves the index
+    # behind, marked invalid, and the schema at 0003: the next upgrade must not stop at "already exists"
+    database = database_at(postgres_url, "0003")
+
+    def validity(connection: Connection) -> list[bool]:
+        query = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tickets_open'::regclass"
+        return [bool(valid) for (valid,) in connection.execute(text(query))]
+
+    try:
+        with database.engine.begin() as connection:
+            connection.execute(text("CREATE INDEX ix_tickets_open ON tickets (id) WHERE status != 'closed'"))
+            connection.execute(
+                text("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'ix_tickets_open'::regclass")
+            )
+            assert validity(connection) == [False]
+        database.prepare(auto_migrate=True)
+        with database.engine.connect() as connection:
+            assert current_revisions(connection) == {"0004"}
+            assert validity(connection) == [True]
+    finally:
+        database.dispose()

@@ -438,6 +438,9 @@ def test_nul_characters_and_lone_surrogates_do_not_break_the_store(store_client:
     # a separating control character (Word's line break) becomes a space: the number stays apart
     separated = create_ticket(store_client, text="快递没送到，数量2\x0b13812345678联系我")
     assert separated["text"] == "快递没送到，数量2 [PHONE]联系我"
+    # a right-to-left override would show the name and the text after it reversed
+    spoofed = create_ticket(store_client, text="快递\u202e没送到\u202c，太慢了", customer_name="王\u202e小明")
+    assert spoofed["text"] == "快递没送到，太慢了" and spoofed["customer_name"] == "王小明"
 
 
 def test_repeat_of_links_the_customers_earlier_ticket_of_the_same_category(
