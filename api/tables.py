@@ -141,6 +141,10 @@ class Ticket(Base):
     # most once per deadline, see api.services.deadline_escalation)
     first_response_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolution_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # whether that deadline had already passed when it was escalated (the sweep's verdict, written
+    # with the time; null while not escalated; a later re-tier moves the due time, not this)
+    first_response_escalated_passed: Mapped[bool | None] = mapped_column(Boolean)
+    resolution_escalated_passed: Mapped[bool | None] = mapped_column(Boolean)
 
     repeat_of_id: Mapped[int | None] = mapped_column(Id, ForeignKey("tickets.id"))
 

@@ -77,7 +77,7 @@ CONFIRMING_FEEDBACK = ("satisfied", "mostly")
 DEADLINE_NAMES = {"first_response": "first response (首次响应)", "resolution": "resolution (解决)"}
 DEADLINE_KINDS = tuple(DEADLINE_NAMES)
 ESCALATION_COLUMNS = tuple(f"{kind}_escalated_at" for kind in DEADLINE_KINDS)
-# (the labels of api.services.deadline_escalation.escalation_passed; a test of the service holds them equal)
+# (the export columns of api.services.deadlines.Deadline.passed; a test of the service holds them equal)
 PASSED_COLUMNS = tuple(f"{kind}_escalated_passed" for kind in DEADLINE_KINDS)
 SURVEY = ("timeliness", "effectiveness", "attitude", "overall")
 # A ticket's status: the stages of the service's tracking sheet (api.services.tracking.STATUS_NAMES,

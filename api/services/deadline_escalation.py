@@ -22,9 +22,10 @@ review that moves the due times does not escalate that deadline again. A reopene
 resolution is pending again; if it was never escalated, the next sweep escalates it (it is
 usually overdue by then); if it was, it is not escalated again (a reopen keeps the stamp).
 
-The event's `passed` is the sweep's verdict, `due < now` at the escalation, and it stays what it
-was: a review that re-tiers the ticket afterwards moves the due times, not the verdict. Statistics
-and exports count "passed" from it (`escalation_passed`), not from the due time as it is now.
+The sweep's verdict, whether the deadline had already passed (`due < now` at the escalation), is
+stamped with the time (`<deadline>_escalated_passed`, in the same UPDATE) and in the event, and it
+stays what it was: a review that re-tiers the ticket afterwards moves the due times, not the
+verdict. Statistics and exports count "passed" from that column, not from the due time as it is now.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Label, Select, case, func, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from api.services.deadlines import DEADLINES, SUPERVISOR_LEVEL, Deadline, needs_escalation_clause
@@ -63,15 +64,22 @@ def escalate(session: Session, *, ticket_id: int, deadline: Deadline, now: datet
         claimed = session.execute(
             update(Ticket)
             .where(Ticket.id == ticket_id, needs_escalation_clause(deadline, now, share))
-            .values({deadline.escalated: now, Ticket.revision: Ticket.revision + 1, Ticket.updated_at: now})
-            .returning(Ticket.ticket_no, Ticket.status, Ticket.tier, deadline.due)
+            .values(
+                {
+                    deadline.escalated: now,
+                    deadline.passed: deadline.due < now,
+                    Ticket.revision: Ticket.revision + 1,
+                    Ticket.updated_at: now,
+                }
+            )
+            .returning(Ticket.ticket_no, Ticket.status, Ticket.tier, deadline.due, deadline.passed)
             .execution_options(synchronize_session=False)
         ).one_or_none()
         if claimed is None:
             session.rollback()
             return None
-        ticket_no, status, tier, due = claimed
-        passed = due < now
+        ticket_no, status, tier, due, stamped = claimed
+        passed = bool(stamped)  # the verdict the UPDATE stamped, `due < now`
         session.add(
             TicketEvent(
                 ticket_id=ticket_id,
@@ -94,32 +102,6 @@ def escalate(session: Session, *, ticket_id: int, deadline: Deadline, now: datet
         session.rollback()
         raise
     return Escalation(ticket_no, deadline.kind, tier, due, passed)
-
-
-def escalation_passed(deadline: Deadline) -> Label[bool | None]:
-    """SQL, for the `Ticket` row: whether `deadline` had passed when the sweep escalated it, labelled
-    `<deadline>_escalated_passed`; null while that deadline is not escalated (`<deadline>_escalated_at`).
-
-    The verdict is the `passed` of the ticket's latest `deadline_escalated` event of that deadline:
-    the one the sweep wrote with the stamp (a deadline is escalated once; a reopen keeps the stamp).
-    A stamp without its event, which this service never writes, falls back to comparing the stamp
-    with the due time. Looked up for escalated deadlines only, on the events' (ticket_id, id) index."""
-    verdict: ColumnElement[bool] = (
-        select(TicketEvent.details["passed"].as_boolean())
-        .where(
-            TicketEvent.ticket_id == Ticket.id,
-            TicketEvent.stage == ESCALATED,
-            TicketEvent.details["deadline"].as_string() == deadline.kind,
-        )
-        .order_by(TicketEvent.id.desc())
-        .limit(1)
-        .correlate(Ticket)
-        .scalar_subquery()
-    )
-    stamped = deadline.escalated.is_not(None)
-    return case((stamped, func.coalesce(verdict, deadline.escalated > deadline.due))).label(
-        f"{deadline.kind}_escalated_passed"
-    )
 
 
 def needing_escalation(deadline: Deadline, *, after: int, now: datetime, share: float) -> Select[int]:

@@ -49,13 +49,15 @@ ESCALATION_LEVEL_NAMES = {0: "未升级", SUPERVISOR_LEVEL: "上级主管"}
 
 @dataclass(frozen=True)
 class Deadline:
-    """One of a ticket's deadlines: its code, its Chinese name and its three columns."""
+    """One of a ticket's deadlines: its code, its Chinese name and its four columns."""
 
     kind: str
     name: str
     due: InstrumentedAttribute[datetime]
     done: InstrumentedAttribute[datetime | None]
     escalated: InstrumentedAttribute[datetime | None]
+    passed: InstrumentedAttribute[bool | None]
+    """Whether the deadline had passed when it was escalated (null: not escalated)."""
 
     def due_of(self, ticket: Ticket) -> datetime:
         """The ticket's due time of this deadline."""
@@ -72,6 +74,11 @@ class Deadline:
         value: datetime | None = getattr(ticket, self.escalated.key)
         return value
 
+    def passed_of(self, ticket: Ticket) -> bool | None:
+        """Whether this deadline had passed when it was escalated (None: not escalated)."""
+        value: bool | None = getattr(ticket, self.passed.key)
+        return value
+
 
 FIRST_RESPONSE = Deadline(
     "first_response",
@@ -79,8 +86,16 @@ FIRST_RESPONSE = Deadline(
     Ticket.first_response_due,
     Ticket.first_responded_at,
     Ticket.first_response_escalated_at,
+    Ticket.first_response_escalated_passed,
 )
-RESOLUTION = Deadline("resolution", "解决", Ticket.resolution_due, Ticket.resolved_at, Ticket.resolution_escalated_at)
+RESOLUTION = Deadline(
+    "resolution",
+    "解决",
+    Ticket.resolution_due,
+    Ticket.resolved_at,
+    Ticket.resolution_escalated_at,
+    Ticket.resolution_escalated_passed,
+)
 DEADLINES = {deadline.kind: deadline for deadline in (FIRST_RESPONSE, RESOLUTION)}
 
 

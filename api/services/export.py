@@ -21,7 +21,7 @@ with that closure (satisfied / mostly / not), empty unless the ticket is closed.
 `first_response_escalated_at` and `resolution_escalated_at` are when the deadline sweep escalated
 that deadline to the supervisor (`api.services.deadline_escalation`, once per deadline), empty
 when it did not; `first_response_escalated_passed` and `resolution_escalated_passed` whether that
-deadline had already passed then ("true"/"false", the sweep's verdict recorded in its event, which
+deadline had already passed then ("true"/"false", the sweep's verdict stamped with the time, which
 a later re-tiering does not change; empty when not escalated). New columns come last, so that a
 reader of the earlier columns reads the file as before.
 """
@@ -29,7 +29,7 @@ reader of the earlier columns reads the file as before.
 from __future__ import annotations
 
 import csv
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -37,7 +37,6 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from api.services.deadline_escalation import escalation_passed
 from api.services.deadlines import DEADLINES
 from api.services.routing import sla_state
 from api.services.surveys import is_current_closure, is_current_survey
@@ -76,13 +75,11 @@ def export_row(
     repeat_of: str | None,
     *,
     closure: TicketEvent | None,
-    passed: Mapping[str, bool | None],
     zone: tzinfo,
     now: datetime,
 ) -> dict[str, str]:
     """One ticket as an export row (final labels when reviewed, else the effective ones) with its
-    current survey, the feedback of its closure (`closure`, the `closed` event that closed it) and
-    the sweep's verdict on each escalated deadline (`passed`: column name → `escalation_passed`)."""
+    current survey and the feedback of its closure (`closure`, the `closed` event that closed it)."""
     reviewed = ticket.reviewed_at is not None
     labels = {
         "category": (ticket.final_category if reviewed else None) or ticket.category,
@@ -125,7 +122,10 @@ def export_row(
             f"{deadline.kind}_escalated_at": _time(deadline.escalated_of(ticket), zone)
             for deadline in DEADLINES.values()
         },
-        **{column: _optional_flag(verdict) for column, verdict in passed.items()},
+        **{
+            f"{deadline.kind}_escalated_passed": _optional_flag(deadline.passed_of(ticket))
+            for deadline in DEADLINES.values()
+        },
     }
     return {column: row[column] for column in EXPORT_COLUMNS}
 
@@ -139,10 +139,8 @@ def ticket_rows(
     """
     earlier = aliased(Ticket)
     closure = aliased(TicketEvent)
-    verdicts = [escalation_passed(deadline) for deadline in DEADLINES.values()]
-    names = [verdict.name for verdict in verdicts]  # the export's <deadline>_escalated_passed
     statement = (
-        select(Ticket, Survey, earlier.ticket_no, closure, *verdicts)
+        select(Ticket, Survey, earlier.ticket_no, closure)
         .select_from(Ticket)
         .outerjoin(Survey, is_current_survey())
         .outerjoin(earlier, earlier.id == Ticket.repeat_of_id)
@@ -156,16 +154,8 @@ def ticket_rows(
     # Closing the generator (`contextlib.closing`) closes the result, and with it PostgreSQL's
     # server-side cursor, when the writer fails halfway.
     with session.execute(statement) as result:
-        for ticket, survey, repeat_of, closed, *passed in result:
-            yield export_row(
-                ticket,
-                survey,
-                repeat_of,
-                closure=closed,
-                passed=dict(zip(names, passed, strict=True)),
-                zone=zone,
-                now=now,
-            )
+        for ticket, survey, repeat_of, closed in result:
+            yield export_row(ticket, survey, repeat_of, closure=closed, zone=zone, now=now)
 
 
 def write_export(

@@ -28,7 +28,7 @@ Every figure is computed over the tickets of the period:
   where `escalated` are the tickets with at least one deadline (first response or resolution)
   escalated to the supervisor by the deadline sweep (`api.services.deadline_escalation`); and per
   deadline the deadlines `escalated` and, of them, those `passed`: already past their due time when
-  the sweep escalated them, the sweep's own verdict recorded in its event (a review that re-tiered
+  the sweep escalated them, the sweep's own verdict stamped with the escalation (a review that re-tiered
   the ticket afterwards moved the due time, not the verdict), as the export writes it for the
   monthly report.
 - live accuracy per head (category, subtype, tier, demand): over reviewed tickets, the share whose
@@ -49,7 +49,6 @@ from typing import Any, Literal
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, aliased
 
-from api.services.deadline_escalation import escalation_passed
 from api.services.deadlines import DEADLINES
 from api.services.routing import sla_state
 from api.services.surveys import is_current_closure, is_current_survey
@@ -88,7 +87,8 @@ COLUMNS = (
     Ticket.resolved_at,
     Ticket.first_response_escalated_at,
     Ticket.resolution_escalated_at,
-    *(escalation_passed(deadline) for deadline in DEADLINES.values()),
+    Ticket.first_response_escalated_passed,
+    Ticket.resolution_escalated_passed,
     Survey.timeliness,
     Survey.effectiveness,
     Survey.attitude,
@@ -137,8 +137,7 @@ def day_bounds(first: date, last: date, zone: tzinfo) -> tuple[datetime, datetim
 
 
 def load_rows(session: Session, start: datetime, end: datetime) -> list[Row[Any]]:
-    """The columns statistics need, for tickets received in [start, end), with their current survey,
-    closure and the sweep's verdict on each escalated deadline (`escalation_passed`): one query."""
+    """The columns statistics need, for tickets received in [start, end), with their current survey."""
     statement = (
         select(*COLUMNS)
         .select_from(Ticket)
@@ -212,8 +211,9 @@ def _deadline_escalation(rows: Sequence[Row[Any]], tiers: Sequence[str]) -> dict
     escalated, the sweep's verdict) per deadline."""
     deadlines: dict[str, dict[str, int]] = {}
     for deadline in DEADLINES.values():
-        column = escalation_passed(deadline).name
-        verdicts = [getattr(row, column) for row in rows if getattr(row, deadline.escalated.key) is not None]
+        verdicts = [
+            getattr(row, deadline.passed.key) for row in rows if getattr(row, deadline.escalated.key) is not None
+        ]
         deadlines[deadline.kind] = {"escalated": len(verdicts), "passed": sum(verdict is True for verdict in verdicts)}
     flags = [any(getattr(row, deadline.escalated.key) is not None for deadline in DEADLINES.values()) for row in rows]
     by_tier: dict[str, list[bool]] = {tier: [] for tier in tiers}

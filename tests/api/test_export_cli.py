@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from api.schemas import CHANNEL_NAMES, Channel, Feedback, TicketStatus
 from api.services import routing, tracking
-from api.services.deadline_escalation import escalation_passed, sweep_deadlines
+from api.services.deadline_escalation import sweep_deadlines
 from api.services.deadlines import DEADLINES
 from api.services.tracking import FEEDBACK_NAMES
 from model.files import with_umask
@@ -479,7 +479,7 @@ def test_exports_and_the_service_agree_on_the_closing_feedback_and_the_deadlines
     assert CONFIRMING_FEEDBACK == tracking.CONFIRMING_FEEDBACK == ("satisfied", "mostly")
     # and the service's deadlines, whose escalation columns the export writes, with the sweep's verdicts
     assert tuple(DEADLINES) == DEADLINE_KINDS
-    assert tuple(escalation_passed(deadline).name for deadline in DEADLINES.values()) == PASSED_COLUMNS
+    assert tuple(deadline.passed.key for deadline in DEADLINES.values()) == PASSED_COLUMNS
     # the closed sets a report checks an export file against: statuses, channels, SLA states
     assert STATUSES == tuple(tracking.STATUS_NAMES) == get_args(TicketStatus)
     assert CHANNELS == tuple(CHANNEL_NAMES) == get_args(Channel)

@@ -190,7 +190,7 @@ def test_a_database_of_revision_0001_is_upgraded_without_losing_a_survey(
     database = Database(database_url)
     try:
         with database.engine.connect() as connection:
-            assert current_revisions(connection) == head_revisions() == {"0004"}
+            assert current_revisions(connection) == head_revisions() == {"0005"}
             assert connection.execute(text("SELECT count(*) FROM surveys")).scalar_one() == 3
             assert connection.execute(text("SELECT count(*) FROM ticket_events")).scalar_one() == 10
     finally:
@@ -399,7 +399,62 @@ def test_on_postgresql_revision_0004_replaces_an_invalid_index_a_failed_concurre
             assert validity(connection) == [False]
         database.prepare(auto_migrate=True)
         with database.engine.connect() as connection:
-            assert current_revisions(connection) == {"0004"}
+            assert current_revisions(connection) == head_revisions()
             assert validity(connection) == [True]
+    finally:
+        database.dispose()
+
+
+def test_revision_0005_stamps_the_sweeps_verdict_of_deadlines_escalated_before_it(
+    database_url: str, make_client: Callable[..., TestClient], clock: Clock
+) -> None:
+    # escalated by the previous release, then re-tiered so that the due times moved past the verdicts:
+    # 1. first response escalated near (passed false), since re-tiered so that it is due before then;
+    # 2. resolution escalated passed (true), since re-tiered so that it is due after then;
+    # 3. a stamp without its event (never written by the service): judged by the times;
+    # 4. nothing escalated.
+    database = database_at(database_url, "0004")
+    try:
+        with database.engine.begin() as connection:
+            rows = Rows0001(connection)  # the tables as 0004 has them
+            near = rows.ticket(
+                1,
+                "received",
+                None,
+                first_responded_at=None,
+                first_response_escalated_at=rows.time(at(1.7)),
+                first_response_due=rows.time(at(1)),  # re-tiered P2 → P1 after the escalation
+            )
+            rows.event(near, "deadline_escalated", 1.7, deadline="first_response", due=at(2).isoformat(), passed=False)
+            late = rows.ticket(
+                2, "in_progress", None, resolution_escalated_at=rows.time(at(50)), resolution_due=rows.time(at(72))
+            )
+            rows.event(late, "deadline_escalated", 50, deadline="resolution", due=at(48).isoformat(), passed=True)
+            rows.ticket(3, "in_progress", None, resolution_escalated_at=rows.time(at(50)))  # due at(48): passed
+            rows.ticket(4, "in_progress", None)
+        database.prepare(auto_migrate=True)
+        verdicts = "SELECT ticket_no, first_response_escalated_passed, resolution_escalated_passed FROM tickets"
+        with database.engine.connect() as connection:
+            stamped = {number: (first, resolution) for number, first, resolution in connection.execute(text(verdicts))}
+        assert {
+            number[-1]: tuple(None if v is None else bool(v) for v in pair) for number, pair in stamped.items()
+        } == {
+            "1": (False, None),
+            "2": (None, True),
+            "3": (None, True),
+            "4": (None, None),
+        }
+        clock.now = at(80)
+        client = make_client(database_url=database_url)
+        response = client.get("/v1/stats?from=2026-11-20&to=2026-11-20", headers=headers("analyst"))
+        assert response.status_code == 200, response.text
+        escalation = response.json()["total"]["deadline_escalation"]
+        assert escalation["first_response"] == {"escalated": 1, "passed": 0}
+        assert escalation["resolution"] == {"escalated": 2, "passed": 2}
+        with database.engine.connect() as connection:
+            command.downgrade(alembic_config(connection), "0004")
+            connection.commit()
+            columns = {column["name"] for column in inspect(connection).get_columns("tickets")}
+            assert not columns & {"first_response_escalated_passed", "resolution_escalated_passed"}
     finally:
         database.dispose()
