@@ -121,6 +121,7 @@ def synthetic_tickets(total: int, open_count: int, seed: int = 0) -> Iterator[di
                 warn_at = warning_time(received, due, SHARE)
                 if row[deadline.done.key] is None and warn_at <= NOW:
                     row[deadline.escalated.key] = warn_at
+                    row[deadline.passed.key] = False  # escalated at its warning time, before it was due
         yield row
 
 
