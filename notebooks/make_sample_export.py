@@ -122,13 +122,23 @@ def _work_on(client: TestClient, clock: Clock, sweep: Callable[[], int], ticket:
         else:
             body = {"action": "correct", "subtype": row["subtype"], "tier": row["tier"], "comment": "按投诉原文修正"}
         client.post(f"/v1/tickets/{number}/review", json=body, headers=AGENT).raise_for_status()
-    hours = random.expovariate(1 / 1.5)  # first contact: usually within the hour, sometimes late
+    # Response times follow the tier's windows (after the review, which may change the tier): on
+    # average a third of the first-response window to the first contact and of the resolution
+    # window to the solution, so that about one deadline in ten reaches its warning time and one in
+    # twenty passes, rather than most P1 tickets escalated.
+    current = client.get(f"/v1/tickets/{number}", headers=AGENT).json()
+    received = datetime.fromisoformat(current["received_at"])
+    windows = [
+        (datetime.fromisoformat(current[sla]["due"]) - received).total_seconds() / 3600
+        for sla in ("first_response", "resolution")
+    ]
+    hours = random.expovariate(1 / (windows[0] / 3))
     feedback = random.choice(["satisfied", "satisfied", "mostly", "not"])
     closing = {"feedback": feedback, **({"note": "主管确认已按政策处理，客户仍不满意"} if feedback == "not" else {})}
     stages = [
         ("assigned", {"owner": "agent-wang"}, 0.1),
         ("customer_contacted", {}, hours),
-        ("resolved", {"resolution": "已与客户沟通并处理"}, hours + random.expovariate(1 / 30)),
+        ("resolved", {"resolution": "已与客户沟通并处理"}, hours + random.expovariate(1 / (windows[1] / 3))),
         ("closed", closing, None),
     ]
     for stage, extra, after in stages:
