@@ -36,7 +36,7 @@ OUT = ROOT / "data" / "sample_export.csv"
 KEYS = "intake-key-0001:intake:hotline,agent-key-0001:agent:agent-wang,analyst-key-0001:analyst"
 AGENT = {"X-API-Key": "agent-key-0001"}
 SWEEP_MINUTES = 15  # `triage sweep` from cron at :00, :15, :30 and :45
-ESCALATED_TO_HEAD = "deadline_escalated_to_head"  # the event of api.services.deadline_escalation
+ESCALATED_TO_HEAD = "deadline_head_escalated"  # the event of api.services.deadline_escalation
 
 
 class Clock:

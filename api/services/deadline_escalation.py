@@ -11,7 +11,7 @@ supervisor and not to the head yet. It escalates each deadline, level by level, 
 of its own per level: it stamps the ticket's `<deadline>_escalated_at` (level 1) or
 `<deadline>_head_escalated_at` (level 2), raises its revision (its history changes, and so does
 its ETag) and adds an event by `deadline-sweep`, `deadline_escalated` (level 1) or
-`deadline_escalated_to_head` (level 2), naming the deadline, its due time, whether it had passed
+`deadline_head_escalated` (level 2), naming the deadline, its due time, whether it had passed
 and the level. A deadline found already overdue by the sweep (the first sweep after an upgrade, a
 reopen, a sweep that did not run for a while) is escalated to the supervisor and then to the head
 in the same sweep, two events in that order: the head always comes after the supervisor. The
@@ -55,7 +55,7 @@ from api.tables import Ticket, TicketEvent
 
 ESCALATED = "deadline_escalated"
 """The stage of the event an escalation to the supervisor records (not a status: the ticket's stays)."""
-ESCALATED_TO_HEAD = "deadline_escalated_to_head"
+ESCALATED_TO_HEAD = "deadline_head_escalated"
 """The stage of the event an escalation to the department head records (its own stage, so that the
 tracking sheet names it: 时限超时升级至部门负责人)."""
 EVENT_STAGES = {SUPERVISOR_LEVEL: ESCALATED, **dict.fromkeys(LEVELS[1:], ESCALATED_TO_HEAD)}

@@ -34,7 +34,7 @@ EVENT_NAMES = {
     **STATUS_NAMES,
     "reviewed": "已审核",
     "deadline_escalated": "时限升级至主管",
-    "deadline_escalated_to_head": "时限超时升级至部门负责人",
+    "deadline_head_escalated": "时限超时升级至部门负责人",
 }
 STAGES = tuple(code for code in STATUS_NAMES if code != "received")
 OPEN_STATUSES = tuple(code for code in STATUS_NAMES if code != CLOSED)

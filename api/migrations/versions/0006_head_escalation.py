@@ -11,7 +11,7 @@ Create Date: 2026-12-21
   the department head, once, every open ticket whose deadline is already overdue and unmet (those
   not escalated to the supervisor yet are escalated to the supervisor first, in the same sweep).
 - A database that was at this revision before (downgraded, then upgraded again) keeps the
-  `deadline_escalated_to_head` events of its tickets; the columns are filled again from the
+  `deadline_head_escalated` events of its tickets; the columns are filled again from the
   earliest such event of each deadline, so that no deadline is escalated to the head twice.
 
 Written for both SQLite and PostgreSQL: nullable columns without constraints, a plain ALTER TABLE
@@ -39,10 +39,10 @@ _DEADLINE_OF_EVENT = {
 _REFILL = """
 UPDATE tickets SET {deadline}_head_escalated_at = (
     SELECT min(ticket_events.at) FROM ticket_events
-    WHERE ticket_events.ticket_id = tickets.id AND ticket_events.stage = 'deadline_escalated_to_head'
+    WHERE ticket_events.ticket_id = tickets.id AND ticket_events.stage = 'deadline_head_escalated'
       AND {deadline_of_event} = '{deadline}'
 )
-WHERE tickets.id IN (SELECT ticket_id FROM ticket_events WHERE stage = 'deadline_escalated_to_head')
+WHERE tickets.id IN (SELECT ticket_id FROM ticket_events WHERE stage = 'deadline_head_escalated')
 """
 
 
@@ -57,7 +57,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the two times; the `deadline_escalated_to_head` events stay in the tickets' history
+    """Drop the two times; the `deadline_head_escalated` events stay in the tickets' history
     (revision 0005 shows them under their code)."""
     for deadline in reversed(DEADLINES):
         op.drop_column("tickets", f"{deadline}_head_escalated_at")
