@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-21
+Create Date: 2026-12-07
 
 - `tickets` gains `first_response_head_escalated_at` and `resolution_head_escalated_at`, null until
   the deadline sweep escalates that deadline to the department head (部门负责人, level 2): once it
