@@ -183,6 +183,21 @@ def same_time(shown: str | None, moment: datetime) -> bool:
     return shown is not None and datetime.fromisoformat(shown) == moment
 
 
+def read_ticket_number(client: TestClient, number: int) -> dict[str, Any]:
+    """Ticket `number` of those Rows0001 writes, as an agent reads it."""
+    response = client.get(f"/v1/tickets/TS-20261120-{number:06d}", headers=headers("agent"))
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def swept(database: Database, clock: Clock) -> list[tuple[str, str, bool, int]]:
+    """One sweep at the app's clock: (ticket number, deadline, passed, level) of what it escalated."""
+    with database.session() as session:
+        done = sweep_deadlines(session, now=clock.now, share=0.2)
+    return [(item.ticket_no, item.deadline, item.passed, item.level) for item in done]
+
+
 def test_a_database_of_revision_0001_is_upgraded_without_losing_a_survey(
     database_url: str, make_client: Callable[..., TestClient]
 ) -> None:
@@ -305,10 +320,7 @@ def test_a_database_of_revision_0002_is_upgraded_and_its_late_tickets_escalated_
         assert clock.now == at(73)
 
         def read(number: int) -> dict[str, Any]:
-            response = client.get(f"/v1/tickets/TS-20261120-{number:06d}", headers=headers("agent"))
-            assert response.status_code == 200, response.text
-            result: dict[str, Any] = response.json()
-            return result
+            return read_ticket_number(client, number)
 
         before = [read(number) for number in (1, 2, 3)]
         assert [(t["escalation_level"], t["overdue"], t["due_soon"]) for t in before] == [
@@ -320,9 +332,7 @@ def test_a_database_of_revision_0002_is_upgraded_and_its_late_tickets_escalated_
         assert [event["stage"] for event in before[0]["history"]] == ["resolved", "closed"]
 
         def sweep() -> list[tuple[str, str, bool, int]]:
-            with database.session() as session:
-                done = sweep_deadlines(session, now=clock.now, share=0.2)
-            return [(item.ticket_no, item.deadline, item.passed, item.level) for item in done]
+            return swept(database, clock)
 
         # once, the first sweep after the upgrade: to the supervisor, then (passed) to the department head
         assert sweep() == [("TS-20261120-000002", "resolution", True, 1), ("TS-20261120-000002", "resolution", True, 2)]
@@ -503,18 +513,13 @@ def test_revision_0006_lets_the_first_sweep_escalate_overdue_tickets_to_the_depa
             assert {"first_response_head_escalated_at", "resolution_head_escalated_at"} <= columns
 
         def sweep() -> list[tuple[str, str, int]]:
-            with database.session() as session:
-                done = sweep_deadlines(session, now=clock.now, share=0.2)
-            return [(item.ticket_no[-1], item.deadline, item.level) for item in done]
+            return [(number[-1], deadline, level) for number, deadline, _, level in swept(database, clock)]
 
         assert sweep() == [("1", "resolution", 2), ("2", "resolution", 1), ("2", "resolution", 2)]
         assert sweep() == []
 
         def read(number: int) -> dict[str, Any]:
-            response = client.get(f"/v1/tickets/TS-20261120-{number:06d}", headers=headers("agent"))
-            assert response.status_code == 200, response.text
-            result: dict[str, Any] = response.json()
-            return result
+            return read_ticket_number(client, number)
 
         assert [read(number)["escalation_level"] for number in (1, 2, 3, 4)] == [2, 2, 1, 0]
         assert [event["stage"] for event in read(1)["history"]] == ["deadline_escalated", "deadline_head_escalated"]
