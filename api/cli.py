@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from api.db import Database, SchemaError
 from api.schemas import EARLIEST_YEAR, LATEST_YEAR
-from api.services.deadline_escalation import sweep_deadlines
+from api.services.deadline_escalation import LEVEL_ROLES, summary, sweep_deadlines
 from api.services.export import ticket_rows, write_export
 from api.services.stats import day_bounds
 from api.settings import Settings
@@ -190,8 +190,9 @@ def report_command(
 
 @app.command("sweep")
 def sweep_command(database_url: DatabaseOption = "") -> None:
-    """Escalate to the supervisor, once, every open ticket whose deadline is near or passed: one
-    sweep of the deadlines, for cron (the service sweeps by itself every TRIAGE_DEADLINE_SWEEP_SECONDS)."""
+    """Escalate to the supervisor, once, every open ticket whose deadline is near or passed, and to the
+    department head, once, those whose deadline then passed unmet: one sweep of the deadlines, for
+    cron (the service sweeps by itself every TRIAGE_DEADLINE_SWEEP_SECONDS)."""
     settings = _settings(database_url)
     with ticket_session(settings) as session:
         done = sweep_deadlines(session, now=datetime.now(UTC), share=settings.deadline_warning_share)
@@ -199,11 +200,13 @@ def sweep_command(database_url: DatabaseOption = "") -> None:
         due = escalation.due.astimezone(settings.zone).isoformat(timespec="minutes")
         state = "passed" if escalation.passed else "near"
         console.print(
-            f"  {escalation.ticket_no} {escalation.tier}: {escalation.deadline} due {due} ({state})", highlight=False
+            f"  {escalation.ticket_no} {escalation.tier}: {escalation.deadline} due {due} ({state}), "
+            f"to {LEVEL_ROLES[escalation.level]}",
+            highlight=False,
         )
     share = f"{100 * settings.deadline_warning_share:g} %"
     if done:
-        console.print(f"escalated {len(done)} deadline(s) to the supervisor (warning at {share} of the window left)")
+        console.print(f"escalated {summary(done)} (warning at {share} of the window left)")
     else:
         console.print(f"no deadline to escalate (warning at {share} of the window left)")
 

@@ -1,9 +1,9 @@
 """The service's own deadline sweep: a task of the app's lifespan that escalates near and passed
-deadlines (`api.services.deadline_escalation`) every `deadline_sweep_seconds`, the first time
-right after start-up.
+deadlines (`api.services.deadline_escalation`, to the supervisor and then to the department head)
+every `deadline_sweep_seconds`, the first time right after start-up.
 
 Each sweep runs in a worker thread at the app's clock and the configured warning share; what it
-escalates is logged (ticket numbers, no customer data) and counted in the app's metrics. A sweep
+escalates is logged (ticket numbers, no customer data) and counted in the app's metrics, per level. A sweep
 that fails (the database is away) is logged and counted, and the next one runs at the next
 interval. At shutdown a running sweep stops before its next claim, and the task waits for it
 before the database is closed. Every
@@ -18,7 +18,7 @@ import logging
 
 from api.db import describe_error
 from api.deps import Services
-from api.services.deadline_escalation import Escalation, sweep_deadlines
+from api.services.deadline_escalation import Escalation, summary, sweep_deadlines
 
 log = logging.getLogger("api.deadlines")
 LOGGED = 20  # escalations named in a sweep's log line; the others are counted
@@ -52,13 +52,16 @@ class DeadlineSweeper:
             return []
         services.metrics.deadline_sweeps.labels("ok").inc()
         for escalation in done:
-            services.metrics.deadline_escalations.labels(escalation.deadline, escalation.tier).inc()
+            services.metrics.deadline_escalations.labels(
+                escalation.deadline, escalation.tier, str(escalation.level)
+            ).inc()
         if done:
             shown = ", ".join(
-                f"{item.ticket_no} {item.deadline}{' (passed)' if item.passed else ''}" for item in done[:LOGGED]
+                f"{item.ticket_no} {item.deadline}{' (passed)' if item.passed else ''} level {item.level}"
+                for item in done[:LOGGED]
             )
             more = f" and {len(done) - LOGGED} more" if len(done) > LOGGED else ""
-            log.info("escalated %d deadline(s) to the supervisor: %s%s", len(done), shown, more)
+            log.info("escalated %s: %s%s", summary(done), shown, more)
         return done
 
     async def _run(self) -> None:

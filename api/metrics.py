@@ -7,8 +7,9 @@
 - `triage_predictions_total{head,label}`: predicted classes per head (classify and intake);
 - `triage_tickets_created_total{tier}`, `triage_escalations_total{rule}`;
 - `triage_model_info{version}` = 1 for the version in service;
-- `triage_deadline_escalations_total{deadline,tier}`: deadlines (first_response, resolution)
-  escalated to the supervisor by this process's deadline sweeps, and
+- `triage_deadline_escalations_total{deadline,tier,level}`: deadlines (first_response, resolution)
+  escalated by this process's deadline sweeps to the supervisor (`level` "1") or to the department
+  head (`level` "2"), and
   `triage_deadline_sweeps_total{outcome}` (ok / failed): its sweeps. Escalations made by
   `triage sweep` (another process) are not counted here; with several workers, each counts its own.
 
@@ -20,7 +21,10 @@ numbers and escalations by `triage sweep` are included:
   (resolved, the customer's confirmation pending), else `overdue`, else `due_soon`, else `on_time`
   (exclusive: the four add up to the tier's open tickets; 0 for each tier of the taxonomy without
   open tickets);
-- `triage_open_escalated_tickets{tier}`: open tickets with at least one deadline escalated;
+- `triage_open_escalated_tickets{tier,level}`: open tickets whose highest escalation level is
+  `level`: "1", a deadline escalated to the supervisor and none to the department head, "2", a
+  deadline escalated to the department head (0 for each level of each tier shown; summed over
+  `level`, the open tickets with at least one deadline escalated, as before the label);
 - `triage_oldest_open_ticket_age_seconds{tier}`: since the oldest open ticket still being worked
   on (not awaiting confirmation) was received (only tiers with such a ticket);
 - `triage_backlog_up`: 1 when this scrape read the backlog, else 0 (and none of the three above);
@@ -92,7 +96,9 @@ class BacklogCollector:
             labels=["tier", "state"],
         )
         escalated = GaugeMetricFamily(
-            "triage_open_escalated_tickets", "Open tickets with a deadline escalated", labels=["tier"]
+            "triage_open_escalated_tickets",
+            "Open tickets with a deadline escalated, by the highest level reached",
+            labels=["tier", "level"],
         )
         oldest = GaugeMetricFamily(
             "triage_oldest_open_ticket_age_seconds",
@@ -102,7 +108,8 @@ class BacklogCollector:
         for tier, counts in (backlog or {}).items():
             for state in STATES:
                 tickets.add_metric([tier, state], counts.tickets[state])
-            escalated.add_metric([tier], counts.escalated)
+            for level, count in counts.escalated.items():
+                escalated.add_metric([tier, str(level)], count)
             if counts.oldest_age_seconds is not None:
                 oldest.add_metric([tier], counts.oldest_age_seconds)
         yield tickets
@@ -141,8 +148,8 @@ class Metrics:
         )
         self.deadline_escalations = Counter(
             "triage_deadline_escalations",
-            "Deadlines escalated to the supervisor by this process's deadline sweeps",
-            ["deadline", "tier"],
+            "Deadlines escalated by this process's deadline sweeps, by level (1 supervisor, 2 department head)",
+            ["deadline", "tier", "level"],
             registry=self.registry,
         )
         self.deadline_sweeps = Counter(

@@ -61,6 +61,10 @@ class EscalatedDeadlines(BaseModel):
         "event's own `passed` (the sweep's verdict), which a review that re-tiers the ticket afterwards does not "
         "change, as the export's `<deadline>_escalated_passed`."
     )
+    head_escalated: int = Field(
+        description="Of them, those that then passed unmet and that the sweep escalated to the department head "
+        "(部门负责人, level 2), as the export's `<deadline>_head_escalated_at`."
+    )
 
 
 class DeadlineEscalation(EscalatedTickets):

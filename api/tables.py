@@ -145,6 +145,10 @@ class Ticket(Base):
     # with the time; null while not escalated; a later re-tier moves the due time, not this)
     first_response_escalated_passed: Mapped[bool | None] = mapped_column(Boolean)
     resolution_escalated_passed: Mapped[bool | None] = mapped_column(Boolean)
+    # when the sweep escalated that deadline, overdue and unmet after the supervisor's escalation,
+    # to the department head (level 2; null: not; at most once per deadline, revision 0006)
+    first_response_head_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_head_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     repeat_of_id: Mapped[int | None] = mapped_column(Id, ForeignKey("tickets.id"))
 

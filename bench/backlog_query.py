@@ -9,8 +9,9 @@ Fills a temporary database, migrated to `--revision` (0003: before the index of 
 customer data): `--tickets` in all, received over the past year, of which `--open` are open,
 received over the last four days (so that some are due soon and some overdue), of the three
 tiers with their SLAs from the taxonomy. Every pending deadline past its warning time is already
-escalated, as the sweep leaves them, so a sweep finds nothing and only its two look-ups (one per
-deadline) are timed. Then times, `--repeat` times each after one warm-up run:
+escalated, and every one past its due time escalated to the department head too, as the sweep
+leaves them, so a sweep finds nothing and only its two look-ups (one per deadline, for both
+levels) are timed. Then times, `--repeat` times each after one warm-up run:
 
 - `scrape_backlog`: the backlog query of a scrape, with its connection from the pool;
 - `sweep_deadlines`: a sweep that has nothing to escalate (its look-ups).
@@ -44,7 +45,7 @@ from sqlalchemy import create_engine, insert, make_url, text  # noqa: E402
 from api.db import Database, alembic_config  # noqa: E402
 from api.services.backlog import STATES, backlog_statement, scrape_backlog  # noqa: E402
 from api.services.deadline_escalation import needing_escalation, sweep_deadlines  # noqa: E402
-from api.services.deadlines import DEADLINES, FIRST_RESPONSE, warning_time  # noqa: E402
+from api.services.deadlines import DEADLINES, FIRST_RESPONSE, LEVELS, warning_time  # noqa: E402
 from api.services.tracking import OPEN_STATUSES  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from api.tables import Ticket  # noqa: E402
@@ -122,6 +123,8 @@ def synthetic_tickets(total: int, open_count: int, seed: int = 0) -> Iterator[di
                 if row[deadline.done.key] is None and warn_at <= NOW:
                     row[deadline.escalated.key] = warn_at
                     row[deadline.passed.key] = False  # escalated at its warning time, before it was due
+                    if due < NOW:  # and to the department head once it had passed
+                        row[deadline.head_escalated.key] = due
         yield row
 
 
@@ -175,7 +178,8 @@ def measure(database: Database, args: argparse.Namespace) -> list[tuple[str, lis
     print(f"{database.dialect}: {args.tickets:,} tickets written in {time.perf_counter() - started:.0f} s", flush=True)
     backlog = scrape_backlog(database, now=NOW, share=SHARE, timeout=TIMEOUT)
     counts = {state: sum(tier.tickets[state] for tier in backlog.values()) for state in STATES}
-    print(f"  open tickets by state: {counts}; escalated: {sum(tier.escalated for tier in backlog.values())}")
+    levels = {level: sum(tier.escalated[level] for tier in backlog.values()) for level in LEVELS}
+    print(f"  open tickets by state: {counts}; escalated, by highest level: {levels}")
     assert sum(counts.values()) == args.open, counts
 
     def sweep() -> None:

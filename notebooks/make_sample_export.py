@@ -10,10 +10,12 @@ seeded, so the file is the same on every run with the same model.
 
 Deadline escalations come from the real sweep (`sweep_deadlines`, what `triage sweep` runs), as
 if cron ran it every quarter of an hour (the service's own sweep off): before each step of a
-ticket, the script sweeps at the first quarter hour after each warning time of the ticket's
-pending deadlines that comes before the step (only the ticket being worked on has pending
-deadlines: the ones before it are resolved). A P1 first response is near 12 minutes before it is
-due, so a quarter-hourly sweep sometimes finds it already passed.
+ticket, the script sweeps at the first quarter hour after each warning time, and after each due
+time, of the ticket's pending deadlines that comes before the step (only the ticket being worked
+on has pending deadlines: the ones before it are resolved): the first escalates the deadline to
+the supervisor, the second, once it has passed unmet, to the department head. A P1 first response
+is near 12 minutes before it is due, so a quarter-hourly sweep sometimes finds it already passed
+and escalates it to both in one sweep.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ OUT = ROOT / "data" / "sample_export.csv"
 KEYS = "intake-key-0001:intake:hotline,agent-key-0001:agent:agent-wang,analyst-key-0001:analyst"
 AGENT = {"X-API-Key": "agent-key-0001"}
 SWEEP_MINUTES = 15  # `triage sweep` from cron at :00, :15, :30 and :45
+ESCALATED_TO_HEAD = "deadline_head_escalated"  # the event of api.services.deadline_escalation
 
 
 class Clock:
@@ -95,13 +98,15 @@ def _next_sweep(moment: datetime) -> datetime:
 
 
 def _sweep_until(client: TestClient, clock: Clock, sweep: Callable[[], int], number: str, until: datetime) -> None:
-    """The sweeps that escalate the ticket's pending deadlines whose warning time comes before `until`."""
+    """The sweeps that escalate the ticket's pending deadlines whose warning time (to the supervisor)
+    or due time (to the department head) comes before `until`."""
     while True:
         ticket = client.get(f"/v1/tickets/{number}", headers=AGENT).json()
+        at_head = {event["deadline"]["code"] for event in ticket["history"] if event["stage"] == ESCALATED_TO_HEAD}
         sweeps = [
-            _next_sweep(datetime.fromisoformat(sla["warn_at"]))
-            for sla in (ticket["first_response"], ticket["resolution"])
-            if sla["done_at"] is None and sla["escalated_at"] is None
+            _next_sweep(datetime.fromisoformat(sla["warn_at"] if sla["escalated_at"] is None else sla["due"]))
+            for kind in ("first_response", "resolution")
+            if (sla := ticket[kind])["done_at"] is None and kind not in at_head
         ]
         if not sweeps or min(sweeps) >= until:
             return

@@ -11,6 +11,7 @@ import pytest
 from training.monthly import (
     ESCALATION_COLUMNS,
     EXPORT_COLUMNS,
+    HEAD_COLUMNS,
     PASSED_COLUMNS,
     SAMPLE_EXPORT,
     ExportError,
@@ -110,10 +111,20 @@ ESCALATED = [
         "cs",
         **_escalated("first_response", "2026-10-08T10:05:00+08:00", True),  # passed
         **_escalated("resolution", "2026-10-09T09:00:01+08:00", True),  # passed, by a second
+        # found passed: to the department head in the same sweep
+        first_response_head_escalated_at="2026-10-08T10:05:00+08:00",
+        resolution_head_escalated_at="2026-10-09T09:00:01+08:00",
     ),
     # at the due time: not passed
     _ticket(3, "P2", "tech", **_escalated("resolution", "2026-10-09T09:00:00+08:00", False)),
-    _ticket(4, "P2", "cs"),
+    # escalated near, then to the head once passed unmet
+    _ticket(
+        4,
+        "P2",
+        "cs",
+        **_escalated("first_response", "2026-10-08T09:50:00+08:00", False),
+        first_response_head_escalated_at="2026-10-08T10:15:00+08:00",
+    ),
     _ticket(5, "P3", "tech"),
     # November: not in October's figures
     {
@@ -139,7 +150,8 @@ RE_TIERED = [
         **_escalated("first_response", "2026-10-08T10:05:00+08:00", True),
     ),
 ]
-UNJUDGED = tuple(column for column in EXPORT_COLUMNS if column not in PASSED_COLUMNS)  # before the verdicts
+# an export of the release before the verdicts, which had no escalations to the head either
+UNJUDGED = tuple(column for column in EXPORT_COLUMNS if column not in (*PASSED_COLUMNS, *HEAD_COLUMNS))
 
 
 def _write(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] = EXPORT_COLUMNS) -> Path:
@@ -153,24 +165,72 @@ def _write(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] = EX
 def test_the_report_gives_the_deadline_escalation_rate_per_tier_department_and_deadline(tmp_path: Path) -> None:
     rows = read_export(_write(tmp_path / "export.csv", ESCALATED))
     summary = summarise(rows[:5])
-    assert summary["deadline_escalation_rate"] == 0.6  # tickets 1, 2 and 3 of 5
-    assert summary["deadline_escalation_by_tier"] == {"P1": 1.0, "P2": 0.5, "P3": 0.0}
-    assert summary["deadline_escalation_by_department"] == {"cs": 0.5, "tech": 0.667}
+    assert summary["deadline_escalation_rate"] == 0.8  # tickets 1, 2, 3 and 4 of 5
+    assert summary["deadline_escalation_by_tier"] == {"P1": 1.0, "P2": 1.0, "P3": 0.0}
+    assert summary["deadline_escalation_by_department"] == {"cs": 1.0, "tech": 0.667}
     assert summary["deadline_escalations"] == {
-        "first_response": {"escalated": 2, "passed": 1},
-        "resolution": {"escalated": 2, "passed": 1},
+        "first_response": {"escalated": 3, "passed": 1, "head_escalated": 2},
+        "resolution": {"escalated": 2, "passed": 1, "head_escalated": 1},
     }
     report = write_monthly_report(rows, "2026-10", tmp_path / "report").read_text(encoding="utf-8")
     assert "5 tickets;" in report
     for line in (
-        "| tickets escalated on a deadline (时限升级) | 60.0 % |",
+        "| tickets escalated on a deadline (时限升级) | 80.0 % |",
         "| escalated on a deadline, P1 | 100.0 % |",
         "| escalated on a deadline, P3 | 0.0 % |",
         "| escalated on a deadline, tech | 66.7 % |",
-        "| deadlines escalated, first response (首次响应) | 2 (1 already passed) |",
+        "| deadlines escalated, first response (首次响应) | 3 (1 already passed) |",
         "| deadlines escalated, resolution (解决) | 2 (1 already passed) |",
+        "| deadlines escalated to the department head (部门负责人), first response (首次响应) | 2 |",
+        "| deadlines escalated to the department head (部门负责人), resolution (解决) | 1 |",
     ):
         assert line in report
+
+
+def test_an_export_without_the_head_columns_has_the_head_figures_unavailable_rather_than_zero(tmp_path: Path) -> None:
+    before = tuple(column for column in EXPORT_COLUMNS if column not in HEAD_COLUMNS)
+    rows = read_export(_write(tmp_path / "before.csv", ESCALATED, before))
+    assert not any(column in row for row in rows for column in HEAD_COLUMNS)
+    summary = summarise(rows[:5])
+    assert summary["deadline_escalations"] == {
+        "first_response": {"escalated": 3, "passed": 1, "head_escalated": None},
+        "resolution": {"escalated": 2, "passed": 1, "head_escalated": None},
+    }
+    figures = summarise(read_export(_write(tmp_path / "export.csv", ESCALATED))[:5])
+    assert {key: value for key, value in summary.items() if key != "deadline_escalations"} == {
+        key: value for key, value in figures.items() if key != "deadline_escalations"
+    }
+    report = write_monthly_report(rows, "2026-10", tmp_path / "report").read_text(encoding="utf-8")
+    assert "| deadlines escalated to the department head (部门负责人), first response (首次响应) | – |" in report
+    assert "| deadlines escalated, first response (首次响应) | 3 (1 already passed) |" in report
+    # none escalated to the head in a file with the columns: 0, not unavailable
+    none = read_export(_write(tmp_path / "none.csv", [_ticket(1, "P1", "tech")]))
+    assert summarise(none)["deadline_escalations"]["resolution"] == {"escalated": 0, "passed": 0, "head_escalated": 0}
+
+
+def test_escalations_to_the_head_the_report_cannot_use_are_named(tmp_path: Path) -> None:
+    near = _escalated("first_response", "2026-10-08T09:50:00+08:00", False)
+    rows = [
+        _ticket(1, "P1", "tech", **near, first_response_head_escalated_at="2026-10-08 10:15"),
+        _ticket(2, "P1", "tech", **near, first_response_head_escalated_at="2026-10-08T08:00:00+08:00"),
+        _ticket(3, "P1", "tech", resolution_head_escalated_at="2026-10-09T10:00:00+08:00"),
+        _ticket(4, "P1", "tech", **near, first_response_head_escalated_at="2026-10-08T09:45:00+08:00"),
+        _ticket(5, "P1", "tech", **near, first_response_head_escalated_at="2026-10-08T10:15:00+08:00"),  # good
+    ]
+    path = _write(tmp_path / "heads.csv", rows)
+    with pytest.raises(ExportError) as raised:
+        read_export(path)
+    assert str(raised.value).splitlines() == [
+        f"{path}, row 2, column first_response_head_escalated_at: '2026-10-08 10:15' has no UTC offset "
+        "(exports write one)",
+        f"{path}, row 3, column first_response_head_escalated_at: '2026-10-08T08:00:00+08:00' is before created_at",
+        f"{path}, row 3, column first_response_head_escalated_at: '2026-10-08T08:00:00+08:00' is before "
+        "first_response_escalated_at",
+        f"{path}, row 4, column resolution_head_escalated_at: '2026-10-09T10:00:00+08:00' without "
+        "resolution_escalated_at: the head comes after the supervisor",
+        f"{path}, row 5, column first_response_head_escalated_at: '2026-10-08T09:45:00+08:00' is before "
+        "first_response_escalated_at",
+    ]
 
 
 def test_passed_is_the_sweeps_verdict_and_from_the_times_only_in_an_export_without_it(tmp_path: Path) -> None:
@@ -188,8 +248,8 @@ def test_passed_is_the_sweeps_verdict_and_from_the_times_only_in_an_export_witho
     assert [passed([row]) for row in unjudged] == [1, 0]
     older = read_export(_write(tmp_path / "older.csv", ESCALATED, UNJUDGED))
     assert summarise(older[:5])["deadline_escalations"] == {
-        "first_response": {"escalated": 2, "passed": 1},  # 10:05 after 10:00
-        "resolution": {"escalated": 2, "passed": 1},  # a second after, and at the due time
+        "first_response": {"escalated": 3, "passed": 1, "head_escalated": None},  # 10:05 after 10:00
+        "resolution": {"escalated": 2, "passed": 1, "head_escalated": None},  # a second after, and at the due time
     }
 
 

@@ -106,7 +106,8 @@ def test_report_command_figures_agree_with_counts_from_the_file(tmp_path: Path) 
         assert f"| closures confirmed, {department} | {100 * share:.1f} % |" in report
     assert set(summary["closure_confirmation_by_department"]) == {row["department"] for row in closed}
     # 时限升级率: tickets with a deadline escalated to the supervisor, of the month's tickets, per tier
-    # and department; per deadline, those escalated and those already passed when escalated (the sweep's verdict)
+    # and department; per deadline, those escalated and those already passed when escalated (the sweep's
+    # verdict), and those escalated to the department head (passed unmet)
     escalated = [bool(row["first_response_escalated_at"] or row["resolution_escalated_at"]) for row in month_rows]
     rate = round(sum(escalated) / len(escalated), 3)
     assert summary["deadline_escalation_rate"] == rate and 0 < rate < 1
@@ -121,8 +122,16 @@ def test_report_command_figures_agree_with_counts_from_the_file(tmp_path: Path) 
         verdicts = [row[f"{kind}_escalated_passed"] for row in month_rows if row[f"{kind}_escalated_at"]]
         assert set(verdicts) <= {"true", "false"}
         passed = verdicts.count("true")
-        assert summary["deadline_escalations"][kind] == {"escalated": len(verdicts), "passed": passed}
+        heads = [row for row in month_rows if row[f"{kind}_head_escalated_at"]]
+        assert all(row[f"{kind}_escalated_at"] <= row[f"{kind}_head_escalated_at"] for row in heads)
+        assert summary["deadline_escalations"][kind] == {
+            "escalated": len(verdicts),
+            "passed": passed,
+            "head_escalated": len(heads),
+        }
         assert f"| deadlines escalated, {name} | {len(verdicts)} ({passed} already passed) |" in report
+        assert f"| deadlines escalated to the department head (部门负责人), {name} | {len(heads)} |" in report
+        assert passed <= len(heads) < len(verdicts)  # those found passed, and some that passed later
     assert summary["deadline_escalations"]["first_response"]["passed"] > 0  # the sample sweeps quarter-hourly
     assert os.path.getsize(tmp_path / "weekly_volume.png") > 1000
 

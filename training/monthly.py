@@ -10,12 +10,14 @@ survey scores, closing feedback and times; a column the file has not got is not 
 An export made before a column was added (`location`, `demand_note` and `received_by` came with
 the ticket fields of schema revision 0002, `closing_feedback` after them, then
 `first_response_escalated_at` and `resolution_escalated_at`, then `first_response_escalated_passed`
-and `resolution_escalated_passed`) is still read: a missing column reads as empty (an export without
+and `resolution_escalated_passed`, then `first_response_head_escalated_at` and
+`resolution_head_escalated_at`) is still read: a missing column reads as empty (an export without
 `closing_feedback` has no closure-confirmation rate), except the escalation columns, which an empty
 value could not tell from "not escalated" or "not passed": rows of a file without them do not have
 them. Without the escalation times the escalation figures are unavailable (None), not zero; with
 the times but without the sweep's verdicts, "passed" is derived from the times (see
-`deadline_escalation`).
+`deadline_escalation`); without the times of the escalations to the department head, their count
+is unavailable (None).
 Labels on the charts are the taxonomy's ASCII codes, so no CJK font is needed to draw them.
 """
 
@@ -63,6 +65,7 @@ EXPORT_COLUMNS = (
     "closing_feedback",
     "first_response_escalated_at", "resolution_escalated_at",
     "first_response_escalated_passed", "resolution_escalated_passed",
+    "first_response_head_escalated_at", "resolution_head_escalated_at",
 )  # fmt: skip
 # The project's sample export, found from this file: the notebook reads it by default from any folder.
 SAMPLE_EXPORT = Path(__file__).resolve().parent.parent / "data" / "sample_export.csv"
@@ -77,8 +80,12 @@ CONFIRMING_FEEDBACK = ("satisfied", "mostly")
 DEADLINE_NAMES = {"first_response": "first response (首次响应)", "resolution": "resolution (解决)"}
 DEADLINE_KINDS = tuple(DEADLINE_NAMES)
 ESCALATION_COLUMNS = tuple(f"{kind}_escalated_at" for kind in DEADLINE_KINDS)
-# (the export columns of api.services.deadlines.Deadline.passed; a test of the service holds them equal)
+# (the export columns of api.services.deadlines.Deadline.passed and .head_escalated, when the sweep
+# escalated the deadline, passed unmet, to the department head; a test of the service holds them equal)
 PASSED_COLUMNS = tuple(f"{kind}_escalated_passed" for kind in DEADLINE_KINDS)
+HEAD_COLUMNS = tuple(f"{kind}_head_escalated_at" for kind in DEADLINE_KINDS)
+OPTIONAL_ESCALATION_COLUMNS = (*ESCALATION_COLUMNS, *PASSED_COLUMNS, *HEAD_COLUMNS)
+"""Columns a row of a file without them does not get (see the module docstring)."""
 SURVEY = ("timeliness", "effectiveness", "attitude", "overall")
 # A ticket's status: the stages of the service's tracking sheet (api.services.tracking.STATUS_NAMES,
 # which training does not import; a test of the service holds the two equal).
@@ -103,7 +110,7 @@ FILLED_COLUMNS = (
     "emotion_index",
 )
 REQUIRED = ("ticket_no", "created_at", *HEADS)
-TIME_COLUMNS = ("created_at", "first_response_at", "resolved_at", *ESCALATION_COLUMNS)
+TIME_COLUMNS = ("created_at", "first_response_at", "resolved_at", *ESCALATION_COLUMNS, *HEAD_COLUMNS)
 
 
 class ExportError(ValueError):
@@ -119,7 +126,7 @@ class ExportError(ValueError):
 
 def read_export(path: Path, taxonomy: Taxonomy | None = None) -> list[dict[str, str]]:
     """Rows of an export CSV, each with every column of EXPORT_COLUMNS (empty when the file has not
-    got it, except ESCALATION_COLUMNS and PASSED_COLUMNS, left out: see the module docstring) and
+    got it, except OPTIONAL_ESCALATION_COLUMNS, left out: see the module docstring) and
     the file's other columns; raises ExportError naming every row and column it cannot use (up to
     ten), or an unusable file. Labels and departments are codes of `taxonomy` (default:
     data/taxonomy.yaml)."""
@@ -140,8 +147,7 @@ def read_export(path: Path, taxonomy: Taxonomy | None = None) -> list[dict[str, 
         if missing:
             raise ExportError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
         absent = dict.fromkeys(
-            (c for c in EXPORT_COLUMNS if c not in records.header and c not in (*ESCALATION_COLUMNS, *PASSED_COLUMNS)),
-            "",
+            (c for c in EXPORT_COLUMNS if c not in records.header and c not in OPTIONAL_ESCALATION_COLUMNS), ""
         )
         for number, record in records:
             found = _export_problems(record, field_count_problem(records.header, records.width), taxonomy)
@@ -187,6 +193,7 @@ def _export_problems(record: dict[str | None, Any], fields: str | None, taxonomy
         if f"{kind}_escalated_at" in times and not _is_zoned_time(due):
             found.append((f", column {kind}_due", f"{due!r}: an escalated deadline needs its ISO due time"))
         found += _passed_problems(record, kind)
+        found += _head_problems(record, kind, times)
     for name in SURVEY:
         value = record.get(f"survey_{name}") or ""
         if value and value not in {"1", "2", "3", "4", "5"}:
@@ -214,6 +221,20 @@ def _passed_problems(record: dict[str | None, Any], kind: str) -> list[tuple[str
         return [(f", column {column}", f"{value!r} without {escalated}: only an escalated deadline has a verdict")]
     if not value and record.get(escalated):
         return [(f", column {column}", f"empty: the export fills it for an escalated deadline ({escalated})")]
+    return []
+
+
+def _head_problems(record: dict[str | None, Any], kind: str, times: dict[str, datetime]) -> list[tuple[str, str]]:
+    """The escalation of one deadline to the department head in an exported row
+    (`<kind>_head_escalated_at`, its time already checked into `times`): only after the escalation
+    to the supervisor, and not before it."""
+    head, escalated = f"{kind}_head_escalated_at", f"{kind}_escalated_at"
+    if head not in times:
+        return []
+    if not record.get(escalated):
+        return [(f", column {head}", f"{record[head]!r} without {escalated}: the head comes after the supervisor")]
+    if escalated in times and times[head] < times[escalated]:
+        return [(f", column {head}", f"{record[head]!r} is before {escalated}")]
     return []
 
 
@@ -311,7 +332,9 @@ def deadline_escalation(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     deadline escalated to the supervisor, overall (`rate`), per tier and per department (the
     ticket's effective ones at the export), and per deadline kind the deadlines `escalated` and,
     of them, those `passed`: already past their due time when the sweep escalated them (a deadline
-    near its due time is escalated before it; one found overdue, after).
+    near its due time is escalated before it; one found overdue, after), and those
+    `head_escalated`: passed unmet and escalated to the department head (None for an export
+    without `<kind>_head_escalated_at`).
 
     "Passed" is the sweep's verdict, `<kind>_escalated_passed`, which a review that re-tiered the
     ticket after the escalation does not change. A row without that column (an export made before
@@ -326,7 +349,9 @@ def deadline_escalation(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     for kind in DEADLINE_KINDS:
         escalated = [row for row in rows if row[f"{kind}_escalated_at"]]
         passed = sum(_passed(row, kind) for row in escalated)
-        deadlines[kind] = {"escalated": len(escalated), "passed": passed}
+        column = f"{kind}_head_escalated_at"
+        head = None if any(column not in row for row in rows) else sum(bool(row[column]) for row in rows)
+        deadlines[kind] = {"escalated": len(escalated), "passed": passed, "head_escalated": head}
     flags = [any(row[column] for column in ESCALATION_COLUMNS) for row in rows]
     tiers: dict[str, list[bool]] = defaultdict(list)
     departments: dict[str, list[bool]] = defaultdict(list)
@@ -480,6 +505,9 @@ def _write_report(summary: dict[str, Any], month: str, figures: Sequence[Path], 
         *[f"| escalated on a deadline, {department} | {pct(v)} |"
           for department, v in summary["deadline_escalation_by_department"].items()],
         *[f"| deadlines escalated, {DEADLINE_NAMES[kind]} | {n['escalated']} ({n['passed']} already passed) |"
+          for kind, n in summary["deadline_escalations"].items()],
+        *[f"| deadlines escalated to the department head (部门负责人), {DEADLINE_NAMES[kind]} | "
+          f"{'–' if n['head_escalated'] is None else n['head_escalated']} |"
           for kind, n in summary["deadline_escalations"].items()],
         *[f"| survey {name} (1–5) | {v if v is not None else '–'} |" for name, v in summary["survey_means"].items()],
         *[f"| suggestion = final, {head} | {pct(v)} |" for head, v in summary["live_accuracy"].items()],

@@ -127,7 +127,12 @@ def list_(
         bool | None, Query(description="Open, with a deadline near (past its warn_at) but not yet past due.")
     ] = None,
     escalated: Annotated[
-        bool | None, Query(description="A deadline of the ticket was escalated to the supervisor.")
+        bool | None,
+        Query(description="A deadline of the ticket was escalated (to the supervisor, perhaps then to the head)."),
+    ] = None,
+    head_escalated: Annotated[
+        bool | None,
+        Query(description="A deadline of the ticket passed unmet and was escalated to the department head."),
     ] = None,
     needs_review: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
@@ -155,6 +160,7 @@ def list_(
         needs_review=needs_review,
         due_soon=due_soon,
         escalated=escalated,
+        head_escalated=head_escalated,
     )
     position = decode_cursor(cursor, filters) if cursor is not None else None
     page, next_cursor = list_tickets(

@@ -15,9 +15,10 @@ in this order:
 A ticket whose first response is overdue while its resolution is near counts as overdue only, so
 the four states add up to the open tickets. The **oldest** ticket is the oldest still being
 worked on: a resolved ticket waiting for a customer who never answers would otherwise set the
-age for days while nobody has anything to do. **Escalated** open tickets are those with at least
-one deadline escalated to the supervisor (`deadlines.escalated_clause`), by whichever process
-swept. The states depend on the warning share (`TRIAGE_DEADLINE_WARNING_SHARE`) and on `now`.
+age for days while nobody has anything to do. **Escalated** open tickets are counted by their
+`escalation_level` (`deadlines.escalation_level_case`): 1, a deadline escalated to the supervisor
+and none to the department head; 2, a deadline escalated to the department head; by whichever
+process swept. The states depend on the warning share (`TRIAGE_DEADLINE_WARNING_SHARE`) and on `now`.
 
 One grouped query reads it all (`backlog_statement`), on the open tickets only: with the partial
 index `ix_tickets_open` (revision 0004) its cost follows the open tickets, not the table (see
@@ -38,7 +39,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, case, func, select
 
 from api.db import Database
-from api.services.deadlines import due_soon_clause, escalated_clause, open_clause, overdue_clause
+from api.services.deadlines import LEVELS, due_soon_clause, escalation_level_case, open_clause, overdue_clause
 from api.services.tracking import RESOLVED
 from api.tables import Ticket
 
@@ -52,8 +53,8 @@ class TierBacklog:
 
     tickets: dict[str, int]
     """Open tickets per deadline state (every state of `STATES`, 0 included)."""
-    escalated: int
-    """Open tickets with at least one deadline escalated."""
+    escalated: dict[int, int]
+    """Open tickets per highest escalation level (every level of `LEVELS`, 0 included)."""
     oldest_age_seconds: float | None
     """Seconds since the oldest open ticket still being worked on (not awaiting confirmation) was
     received (None: no such ticket)."""
@@ -61,16 +62,16 @@ class TierBacklog:
 
 def backlog_statement(now: datetime, share: float) -> Select[Any]:
     """SQL: one row per tier and deadline state present among the open tickets, with the number of
-    tickets, how many of them were escalated, and the earliest `received_at`."""
+    tickets, how many of them reached each escalation level as their highest (`level_1`, `level_2`),
+    and the earliest `received_at`."""
     state = case(
         (Ticket.status == RESOLVED, AWAITING_CONFIRMATION),
         (overdue_clause(now), "overdue"),
         (due_soon_clause(now, share), "due_soon"),
         else_="on_time",
     )
-    escalated = case((escalated_clause(), 1), else_=0)
     open_tickets = (
-        select(Ticket.tier, state.label("state"), escalated.label("escalated"), Ticket.received_at)
+        select(Ticket.tier, state.label("state"), escalation_level_case().label("level"), Ticket.received_at)
         .where(open_clause())
         .subquery("open_tickets")
     )
@@ -81,7 +82,7 @@ def backlog_statement(now: datetime, share: float) -> Select[Any]:
         columns.tier,
         columns.state,
         func.count().label("tickets"),
-        func.sum(columns.escalated).label("escalated"),
+        *(func.sum(case((columns.level == level, 1), else_=0)).label(f"level_{level}") for level in LEVELS),
         func.min(columns.received_at).label("oldest"),
     ).group_by(columns.state, columns.tier)
 
@@ -93,11 +94,14 @@ def read_backlog(
     every other tier an open ticket has."""
     rows = connection.execute(backlog_statement(now, share)).all()
     counts: dict[str, dict[str, int]] = {tier: dict.fromkeys(STATES, 0) for tier in tiers}
-    escalated: dict[str, int] = dict.fromkeys(counts, 0)
+    escalated: dict[str, dict[int, int]] = {tier: dict.fromkeys(LEVELS, 0) for tier in counts}
     oldest: dict[str, datetime] = {}
-    for tier, state, tickets, escalated_tickets, received_at in rows:
-        counts.setdefault(tier, dict.fromkeys(STATES, 0))[state] = int(tickets)
-        escalated[tier] = escalated.get(tier, 0) + int(escalated_tickets)
+    for row in rows:
+        tier, state, received_at = row.tier, row.state, row.oldest
+        counts.setdefault(tier, dict.fromkeys(STATES, 0))[state] = int(row.tickets)
+        levels = escalated.setdefault(tier, dict.fromkeys(LEVELS, 0))
+        for level in LEVELS:
+            levels[level] += int(row._mapping[f"level_{level}"])
         if state != AWAITING_CONFIRMATION:
             oldest[tier] = min(oldest.get(tier, received_at), received_at)
     return {

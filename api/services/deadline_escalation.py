@@ -1,29 +1,41 @@
 """The deadline sweep: an open ticket whose deadline is near or passed is escalated to the
-supervisor (practice document 004: 当处理时限临近时，系统自动升级至上级主管), once per deadline.
+supervisor (level 1, practice document 004: 当处理时限临近时，系统自动升级至上级主管), and one whose
+deadline then passes unmet to the department head (level 2: 紧急投诉需第一时间升级至部门负责人（如客服
+经理）协调处理，杜绝拖延), once per deadline and level.
 
-A sweep at `now` looks for pending deadlines whose warning time has come and that were not
-escalated yet (`deadlines.needs_escalation_clause`; the rule and its default share are in
-`api.services.deadlines`) and escalates each one in a transaction of its own: it stamps the
-ticket's `<deadline>_escalated_at`, raises its revision (its history changes, and so does its
-ETag) and adds a `deadline_escalated` event by `deadline-sweep` naming the deadline, its due time
-and whether it had passed. The ticket's status, owner and labels stay as they are: the escalation
-tells the supervisor level, it does not take the ticket from whoever works it.
+A sweep at `now` looks for pending deadlines that need either level
+(`deadlines.needs_escalation_clause`; the rules and the default warning share are in
+`api.services.deadlines`): to the supervisor, those whose warning time has come and that were not
+escalated yet; to the department head, those past their due time that were escalated to the
+supervisor and not to the head yet. It escalates each deadline, level by level, in a transaction
+of its own per level: it stamps the ticket's `<deadline>_escalated_at` (level 1) or
+`<deadline>_head_escalated_at` (level 2), raises its revision (its history changes, and so does
+its ETag) and adds an event by `deadline-sweep`, `deadline_escalated` (level 1) or
+`deadline_head_escalated` (level 2), naming the deadline, its due time, whether it had passed
+and the level. A deadline found already overdue by the sweep (the first sweep after an upgrade, a
+reopen, a sweep that did not run for a while) is escalated to the supervisor and then to the head
+in the same sweep, two events in that order: the head always comes after the supervisor. The
+ticket's status, owner and labels stay as they are: the escalation tells the level above, it does
+not take the ticket from whoever works it.
 
 No double escalation, whoever sweeps: the claim is one UPDATE whose WHERE repeats the whole
-condition, `<deadline>_escalated_at IS NULL` included, and the event is written only when that
-UPDATE changed the row, in the same transaction. Of two sweeps that picked the same deadline (two
+condition of its level, the level's stamp `IS NULL` included, and the event is written only when
+that UPDATE changed the row, in the same transaction. Of two sweeps that picked the same deadline (two
 workers, the service and `triage sweep` from cron, two hosts), on PostgreSQL the second UPDATE
 waits for the first one's row lock and then re-reads the row, which no longer matches; on SQLite
 writes are serialised and the second sees the first's commit. A ticket answered, resolved, closed
 or re-tiered after it was picked is judged by its row at the time of the UPDATE.
 
-Once per deadline: a later sweep, the deadline passing after its warning was escalated, or a
-review that moves the due times does not escalate that deadline again. A reopened ticket's
-resolution is pending again; if it was never escalated, the next sweep escalates it (it is
-usually overdue by then); if it was, it is not escalated again (a reopen keeps the stamp).
+Once per deadline and level: a later sweep or a review that moves the due times does not escalate
+that deadline to a level again; a deadline met, a ticket closed, or re-tiered so that the deadline
+is no longer overdue before the claim is not escalated to the head. A reopened ticket's resolution
+is pending again; at each level, if it was never escalated to it, the next sweep escalates it (it
+is usually overdue by then: to the supervisor, then to the head); if it was, it is not escalated
+to it again (a reopen keeps the stamps).
 
-The sweep's verdict, whether the deadline had already passed (`due < now` at the escalation), is
-stamped with the time (`<deadline>_escalated_passed`, in the same UPDATE) and in the event, and it
+The sweep's verdict on the escalation to the supervisor, whether the deadline had already passed
+(`due < now` at the escalation), is stamped with the time (`<deadline>_escalated_passed`, in the
+same UPDATE) and in the event (an escalation to the head is always of a passed deadline), and it
 stays what it was: a review that re-tiers the ticket afterwards moves the due times, not the
 verdict. Statistics and exports count "passed" from that column, not from the due time as it is now.
 """
@@ -33,15 +45,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from api.services.deadlines import DEADLINES, SUPERVISOR_LEVEL, Deadline, needs_escalation_clause
+from api.services.deadlines import DEADLINES, LEVELS, SUPERVISOR_LEVEL, Deadline, needs_escalation_clause
 from api.tables import Ticket, TicketEvent
 
 ESCALATED = "deadline_escalated"
-"""The stage of the event a deadline escalation records (not a status: the ticket's stays)."""
+"""The stage of the event an escalation to the supervisor records (not a status: the ticket's stays)."""
+ESCALATED_TO_HEAD = "deadline_head_escalated"
+"""The stage of the event an escalation to the department head records (its own stage, so that the
+tracking sheet names it: 时限超时升级至部门负责人)."""
+EVENT_STAGES = {SUPERVISOR_LEVEL: ESCALATED, **dict.fromkeys(LEVELS[1:], ESCALATED_TO_HEAD)}
+LEVEL_ROLES = {SUPERVISOR_LEVEL: "the supervisor", **dict.fromkeys(LEVELS[1:], "the department head")}
+"""Whom each level escalates to, as the sweep's log and `triage sweep` say it."""
 SWEEP_ACTOR = "deadline-sweep"
 BATCH = 200
 
@@ -55,23 +74,33 @@ class Escalation:
     tier: str
     due: datetime
     passed: bool
+    level: int
+    """`SUPERVISOR_LEVEL` or `HEAD_LEVEL` (api.services.deadlines)."""
 
 
-def escalate(session: Session, *, ticket_id: int, deadline: Deadline, now: datetime, share: float) -> Escalation | None:
-    """Escalate one deadline of one ticket if it still needs it, committing the stamp and the event
-    together; None (and nothing written) when it does not, or another sweep did it first."""
+def summary(done: list[Escalation]) -> str:
+    """How many deadlines a sweep escalated to whom: "3 deadline(s): 2 to the supervisor, 1 to the department head"."""
+    counts = [
+        f"{count} to {role}"
+        for level, role in LEVEL_ROLES.items()
+        if (count := sum(item.level == level for item in done))
+    ]
+    return f"{len(done)} deadline(s): {', '.join(counts)}"
+
+
+def escalate(
+    session: Session, *, ticket_id: int, deadline: Deadline, now: datetime, share: float, level: int = SUPERVISOR_LEVEL
+) -> Escalation | None:
+    """Escalate one deadline of one ticket to `level` if it still needs it, committing the stamp and
+    the event together; None (and nothing written) when it does not, or another sweep did it first."""
+    stamps: dict[Any, Any] = {deadline.stamp(level): now}
+    if level == SUPERVISOR_LEVEL:
+        stamps[deadline.passed] = deadline.due < now
     try:
         claimed = session.execute(
             update(Ticket)
-            .where(Ticket.id == ticket_id, needs_escalation_clause(deadline, now, share))
-            .values(
-                {
-                    deadline.escalated: now,
-                    deadline.passed: deadline.due < now,
-                    Ticket.revision: Ticket.revision + 1,
-                    Ticket.updated_at: now,
-                }
-            )
+            .where(Ticket.id == ticket_id, needs_escalation_clause(deadline, now, share, levels=(level,)))
+            .values({**stamps, Ticket.revision: Ticket.revision + 1, Ticket.updated_at: now})
             .returning(Ticket.ticket_no, Ticket.status, Ticket.tier, deadline.due, deadline.passed)
             .execution_options(synchronize_session=False)
         ).one_or_none()
@@ -79,11 +108,12 @@ def escalate(session: Session, *, ticket_id: int, deadline: Deadline, now: datet
             session.rollback()
             return None
         ticket_no, status, tier, due, stamped = claimed
-        passed = bool(stamped)  # the verdict the UPDATE stamped, `due < now`
+        # the verdict the UPDATE stamped, `due < now`; the head's claim needs `due < now`
+        passed = level != SUPERVISOR_LEVEL or bool(stamped)
         session.add(
             TicketEvent(
                 ticket_id=ticket_id,
-                stage=ESCALATED,
+                stage=EVENT_STAGES[level],
                 from_status=status,
                 actor=SWEEP_ACTOR,
                 at=now,
@@ -93,7 +123,7 @@ def escalate(session: Session, *, ticket_id: int, deadline: Deadline, now: datet
                     "deadline": deadline.kind,
                     "due": due.isoformat(),
                     "passed": passed,
-                    "level": SUPERVISOR_LEVEL,
+                    "level": level,
                 },
             )
         )
@@ -101,12 +131,13 @@ def escalate(session: Session, *, ticket_id: int, deadline: Deadline, now: datet
     except BaseException:
         session.rollback()
         raise
-    return Escalation(ticket_no, deadline.kind, tier, due, passed)
+    return Escalation(ticket_no, deadline.kind, tier, due, passed, level)
 
 
 def needing_escalation(deadline: Deadline, *, after: int, now: datetime, share: float) -> Select[int]:
     """The sweep's look-up: the ids, past `after`, of the next `BATCH` tickets whose `deadline`
-    needs escalation at `now`, in id order (on open tickets: the partial index `ix_tickets_open`)."""
+    needs escalation to either level at `now`, in id order (one look-up for both levels, on open
+    tickets: the partial index `ix_tickets_open`)."""
     return (
         select(Ticket.id)
         .where(Ticket.id > after, needs_escalation_clause(deadline, now, share))
@@ -119,7 +150,8 @@ def sweep_deadlines(
     session: Session, *, now: datetime, share: float, stopping: Callable[[], bool] = lambda: False
 ) -> list[Escalation]:
     """Escalate every deadline that needs it at `now` (first responses first, then resolutions,
-    each by ticket id), one transaction per deadline; returns what this sweep escalated.
+    each by ticket id, each deadline to the supervisor and then to the head), one transaction per
+    deadline and level; returns what this sweep escalated, in that order.
 
     `stopping` is asked before each claim: once it says True the sweep returns what it has done
     (a service shutting down does not wait for the first sweep after an upgrade, which may
@@ -131,11 +163,12 @@ def sweep_deadlines(
             ids = list(session.scalars(needing_escalation(deadline, after=after, now=now, share=share)))
             session.rollback()  # end the read: each claim is a transaction of its own
             for ticket_id in ids:
-                if stopping():
-                    return done
-                found = escalate(session, ticket_id=ticket_id, deadline=deadline, now=now, share=share)
-                if found is not None:
-                    done.append(found)
+                for level in LEVELS:
+                    if stopping():
+                        return done
+                    found = escalate(session, ticket_id=ticket_id, deadline=deadline, now=now, share=share, level=level)
+                    if found is not None:
+                        done.append(found)
             if len(ids) < BATCH:
                 break
             after = ids[-1]

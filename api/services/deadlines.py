@@ -16,9 +16,11 @@ taxonomy's SLAs without a setting per tier, and a review that changes the tier (
 times) moves the warning time with them.
 
 A pending deadline is **due soon** from its warning time to its due time, and **overdue** after
-it. One that has reached its warning time (due soon or overdue) and was not escalated yet is
-escalated by the next sweep (`api.services.deadline_escalation`), which stamps
-`<deadline>_escalated_at`.
+it. The sweep (`api.services.deadline_escalation`) escalates it in two levels, once each: to the
+supervisor (上级主管, `SUPERVISOR_LEVEL`) once it has reached its warning time (due soon or
+overdue), stamping `<deadline>_escalated_at`; to the department head (部门负责人, `HEAD_LEVEL`)
+once it is overdue and was escalated to the supervisor, stamping `<deadline>_head_escalated_at`.
+A ticket's `escalation_level` is the highest level any of its deadlines reached.
 
 Each condition is written once for a loaded ticket and once as SQL. The SQL compares times as
 seconds since the epoch (`epoch_seconds`), which SQLite and PostgreSQL compute alike. "Not
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, literal, or_
+from sqlalchemy import ColumnElement, Float, and_, case, literal, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -44,12 +46,16 @@ from api.tables import Ticket
 
 SUPERVISOR_LEVEL = 1
 """`escalation_level` of a ticket one of whose deadlines was escalated: the supervisor (上级主管)."""
-ESCALATION_LEVEL_NAMES = {0: "未升级", SUPERVISOR_LEVEL: "上级主管"}
+HEAD_LEVEL = 2
+"""`escalation_level` of a ticket one of whose deadlines passed unmet after it was escalated to the
+supervisor: the department head (部门负责人, such as the customer-service manager)."""
+LEVELS = (SUPERVISOR_LEVEL, HEAD_LEVEL)
+ESCALATION_LEVEL_NAMES = {0: "未升级", SUPERVISOR_LEVEL: "上级主管", HEAD_LEVEL: "部门负责人"}
 
 
 @dataclass(frozen=True)
 class Deadline:
-    """One of a ticket's deadlines: its code, its Chinese name and its four columns."""
+    """One of a ticket's deadlines: its code, its Chinese name and its five columns."""
 
     kind: str
     name: str
@@ -58,6 +64,12 @@ class Deadline:
     escalated: InstrumentedAttribute[datetime | None]
     passed: InstrumentedAttribute[bool | None]
     """Whether the deadline had passed when it was escalated (null: not escalated)."""
+    head_escalated: InstrumentedAttribute[datetime | None]
+    """When the deadline was escalated to the department head (null: not)."""
+
+    def stamp(self, level: int) -> InstrumentedAttribute[datetime | None]:
+        """The column of when this deadline was escalated to `level` (one of `LEVELS`)."""
+        return self.escalated if level == SUPERVISOR_LEVEL else self.head_escalated
 
     def due_of(self, ticket: Ticket) -> datetime:
         """The ticket's due time of this deadline."""
@@ -69,9 +81,9 @@ class Deadline:
         value: datetime | None = getattr(ticket, self.done.key)
         return value
 
-    def escalated_of(self, ticket: Ticket) -> datetime | None:
-        """When this deadline of the ticket was escalated (None: not)."""
-        value: datetime | None = getattr(ticket, self.escalated.key)
+    def escalated_of(self, ticket: Ticket, level: int = SUPERVISOR_LEVEL) -> datetime | None:
+        """When this deadline of the ticket was escalated to `level` (None: not)."""
+        value: datetime | None = getattr(ticket, self.stamp(level).key)
         return value
 
     def passed_of(self, ticket: Ticket) -> bool | None:
@@ -87,6 +99,7 @@ FIRST_RESPONSE = Deadline(
     Ticket.first_responded_at,
     Ticket.first_response_escalated_at,
     Ticket.first_response_escalated_passed,
+    Ticket.first_response_head_escalated_at,
 )
 RESOLUTION = Deadline(
     "resolution",
@@ -95,6 +108,7 @@ RESOLUTION = Deadline(
     Ticket.resolved_at,
     Ticket.resolution_escalated_at,
     Ticket.resolution_escalated_passed,
+    Ticket.resolution_head_escalated_at,
 )
 DEADLINES = {deadline.kind: deadline for deadline in (FIRST_RESPONSE, RESOLUTION)}
 
@@ -153,8 +167,16 @@ def escalated_at(ticket: Ticket) -> datetime | None:
 
 
 def escalation_level(ticket: Ticket) -> int:
-    """0, or `SUPERVISOR_LEVEL` once one of the ticket's deadlines was escalated."""
-    return SUPERVISOR_LEVEL if escalated_at(ticket) is not None else 0
+    """The highest level one of the ticket's deadlines was escalated to (0: none was; as `escalation_level_case`)."""
+    return max(
+        (
+            level
+            for level in LEVELS
+            for deadline in DEADLINES.values()
+            if deadline.escalated_of(ticket, level) is not None
+        ),
+        default=0,
+    )
 
 
 def open_clause() -> ColumnElement[bool]:
@@ -187,11 +209,32 @@ def due_soon_clause(now: datetime, share: float) -> ColumnElement[bool]:
     )
 
 
-def escalated_clause() -> ColumnElement[bool]:
-    """SQL: one of the ticket's deadlines was escalated."""
-    return or_(*(deadline.escalated.is_not(None) for deadline in DEADLINES.values()))
+def escalated_clause(level: int = SUPERVISOR_LEVEL) -> ColumnElement[bool]:
+    """SQL: one of the ticket's deadlines was escalated to `level` (to the supervisor: at any level,
+    since a deadline reaches the department head only after the supervisor)."""
+    return or_(*(deadline.stamp(level).is_not(None) for deadline in DEADLINES.values()))
 
 
-def needs_escalation_clause(deadline: Deadline, now: datetime, share: float) -> ColumnElement[bool]:
-    """SQL: the deadline is pending, its warning time has come, and it was not escalated yet."""
-    return and_(_pending_clause(deadline), deadline.escalated.is_(None), _warned_clause(deadline, now, share))
+def escalation_level_case() -> ColumnElement[int]:
+    """SQL: the ticket's `escalation_level`, the highest level one of its deadlines was escalated to (or 0)."""
+    return case(*((escalated_clause(level), level) for level in reversed(LEVELS)), else_=0)
+
+
+def _reached_clause(deadline: Deadline, level: int, now: datetime, share: float) -> ColumnElement[bool]:
+    """SQL: the deadline has reached `level` at `now` and was not escalated to it yet: to the
+    supervisor from its warning time, to the department head once overdue after the supervisor."""
+    if level == SUPERVISOR_LEVEL:
+        reached = _warned_clause(deadline, now, share)
+    else:
+        reached = and_(deadline.escalated.is_not(None), deadline.due < now)
+    return and_(deadline.stamp(level).is_(None), reached)
+
+
+def needs_escalation_clause(
+    deadline: Deadline, now: datetime, share: float, levels: tuple[int, ...] = LEVELS
+) -> ColumnElement[bool]:
+    """SQL: the deadline is pending and needs escalating to one of `levels` (`_reached_clause`).
+
+    The pending condition comes first and once, outside the levels' OR: SQLite uses the partial
+    index `ix_tickets_open` only when its predicate is a term of the WHERE's top-level AND."""
+    return and_(_pending_clause(deadline), or_(*(_reached_clause(deadline, level, now, share) for level in levels)))

@@ -22,8 +22,10 @@ with that closure (satisfied / mostly / not), empty unless the ticket is closed.
 that deadline to the supervisor (`api.services.deadline_escalation`, once per deadline), empty
 when it did not; `first_response_escalated_passed` and `resolution_escalated_passed` whether that
 deadline had already passed then ("true"/"false", the sweep's verdict stamped with the time, which
-a later re-tiering does not change; empty when not escalated). New columns come last, so that a
-reader of the earlier columns reads the file as before.
+a later re-tiering does not change; empty when not escalated); `first_response_head_escalated_at`
+and `resolution_head_escalated_at` when the sweep escalated that deadline, passed unmet, to the
+department head (level 2), empty when it did not. New columns come last, so that a reader of the
+earlier columns reads the file as before.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from api.services.deadlines import DEADLINES
+from api.services.deadlines import DEADLINES, HEAD_LEVEL
 from api.services.routing import sla_state
 from api.services.surveys import is_current_closure, is_current_survey
 from api.tables import Survey, Ticket, TicketEvent
@@ -124,6 +126,10 @@ def export_row(
         },
         **{
             f"{deadline.kind}_escalated_passed": _optional_flag(deadline.passed_of(ticket))
+            for deadline in DEADLINES.values()
+        },
+        **{
+            f"{deadline.kind}_head_escalated_at": _time(deadline.escalated_of(ticket, HEAD_LEVEL), zone)
             for deadline in DEADLINES.values()
         },
     }

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import InvalidInput
 from api.schemas import plausible_time
-from api.services.deadlines import due_soon_clause, escalated_clause, overdue_clause
+from api.services.deadlines import HEAD_LEVEL, due_soon_clause, escalated_clause, overdue_clause
 from api.tables import Ticket
 
 
@@ -40,6 +40,7 @@ class TicketFilters:
     needs_review: bool | None = None
     due_soon: bool | None = None
     escalated: bool | None = None
+    head_escalated: bool | None = None
 
     def digest(self) -> str:
         """A short hash identifying these filters (bound into cursors)."""
@@ -125,6 +126,7 @@ def _filtered(filters: TicketFilters, now: datetime, warning_share: float) -> Se
         (filters.overdue, overdue_clause(now)),
         (filters.due_soon, due_soon_clause(now, warning_share)),
         (filters.escalated, escalated_clause()),
+        (filters.head_escalated, escalated_clause(HEAD_LEVEL)),
     ):
         if wanted is not None:
             statement = statement.where(clause if wanted else not_(clause))

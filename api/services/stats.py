@@ -29,8 +29,9 @@ Every figure is computed over the tickets of the period:
   escalated to the supervisor by the deadline sweep (`api.services.deadline_escalation`); and per
   deadline the deadlines `escalated` and, of them, those `passed`: already past their due time when
   the sweep escalated them, the sweep's own verdict stamped with the escalation (a review that re-tiered
-  the ticket afterwards moved the due time, not the verdict), as the export writes it for the
-  monthly report.
+  the ticket afterwards moved the due time, not the verdict), and `head_escalated`: those that then
+  passed unmet and were escalated to the department head (level 2), as the export writes them for
+  the monthly report.
 - live accuracy per head (category, subtype, tier, demand): over reviewed tickets, the share whose
   suggestion equals the agent's final label (the suggested tier is the model's, before escalation).
 - autofilled share: tickets with `needs_review` false / tickets.
@@ -89,6 +90,7 @@ COLUMNS = (
     Ticket.resolution_escalated_at,
     Ticket.first_response_escalated_passed,
     Ticket.resolution_escalated_passed,
+    *(deadline.head_escalated for deadline in DEADLINES.values()),
     Survey.timeliness,
     Survey.effectiveness,
     Survey.attitude,
@@ -207,14 +209,18 @@ def _escalated_share(flags: Sequence[bool]) -> dict[str, Any]:
 
 def _deadline_escalation(rows: Sequence[Row[Any]], tiers: Sequence[str]) -> dict[str, Any]:
     """Tickets with a deadline escalated over tickets, overall, per tier (each of `tiers`, and any
-    other a ticket has) and per department, and the deadlines escalated (and already passed when
-    escalated, the sweep's verdict) per deadline."""
+    other a ticket has) and per department, and per deadline the deadlines escalated, already passed
+    when escalated (the sweep's verdict), and escalated to the department head."""
     deadlines: dict[str, dict[str, int]] = {}
     for deadline in DEADLINES.values():
         verdicts = [
             getattr(row, deadline.passed.key) for row in rows if getattr(row, deadline.escalated.key) is not None
         ]
-        deadlines[deadline.kind] = {"escalated": len(verdicts), "passed": sum(verdict is True for verdict in verdicts)}
+        deadlines[deadline.kind] = {
+            "escalated": len(verdicts),
+            "passed": sum(verdict is True for verdict in verdicts),
+            "head_escalated": sum(getattr(row, deadline.head_escalated.key) is not None for row in rows),
+        }
     flags = [any(getattr(row, deadline.escalated.key) is not None for deadline in DEADLINES.values()) for row in rows]
     by_tier: dict[str, list[bool]] = {tier: [] for tier in tiers}
     departments: dict[str, list[bool]] = {}

@@ -28,8 +28,14 @@ STATUS_NAMES = {
     "reopened": "重新打开",
 }
 # Events that are not stage changes (the status stays): an agent's review of the labels, and the
-# deadline sweep's escalation of a near or passed deadline to the supervisor.
-EVENT_NAMES = {**STATUS_NAMES, "reviewed": "已审核", "deadline_escalated": "时限升级至主管"}
+# deadline sweep's escalations (api.services.deadline_escalation): of a near or passed deadline to
+# the supervisor, and of one that passed unmet after it to the department head.
+EVENT_NAMES = {
+    **STATUS_NAMES,
+    "reviewed": "已审核",
+    "deadline_escalated": "时限升级至主管",
+    "deadline_head_escalated": "时限超时升级至部门负责人",
+}
 STAGES = tuple(code for code in STATUS_NAMES if code != "received")
 OPEN_STATUSES = tuple(code for code in STATUS_NAMES if code != CLOSED)
 

@@ -29,6 +29,7 @@ from api.services.deadline_escalation import sweep_deadlines
 from .conftest import Clock, TestClient, create_ticket, headers
 
 TIERS = ("P1", "P2", "P3")
+LEVELS = ("1", "2")
 STATES = ("on_time", "due_soon", "overdue", "awaiting_confirmation")
 Samples = dict[str, dict[tuple[str, ...], float]]
 
@@ -52,8 +53,14 @@ def open_tickets(samples: Samples) -> dict[tuple[str, ...], float]:
 
 
 def expect_zeros_elsewhere(samples: Samples) -> None:
-    """Every tier of the taxonomy has all four states, and only those."""
+    """Every tier of the taxonomy has all four states, and only those, and both escalation levels."""
     assert set(samples["triage_open_tickets"]) == {(tier, state) for tier in TIERS for state in STATES}
+    assert set(samples["triage_open_escalated_tickets"]) == {(tier, level) for tier in TIERS for level in LEVELS}
+
+
+def escalated(samples: Samples) -> dict[tuple[str, ...], float]:
+    """`triage_open_escalated_tickets{tier,level}` without its zeros."""
+    return {labels: value for labels, value in samples["triage_open_escalated_tickets"].items() if value}
 
 
 def database_of(client: TestClient) -> Database:
@@ -62,11 +69,11 @@ def database_of(client: TestClient) -> Database:
     return services.database
 
 
-def sweep(client: TestClient, clock: Clock) -> list[tuple[str, str]]:
-    """One sweep of the real deadline sweep on the app's database at the app's clock."""
+def sweep(client: TestClient, clock: Clock) -> list[tuple[str, str, int]]:
+    """One sweep of the real deadline sweep on the app's database at the app's clock: (ticket, deadline, level)."""
     with database_of(client).session() as session:
         done = sweep_deadlines(session, now=clock.now, share=0.2)
-    return [(item.ticket_no, item.deadline) for item in done]
+    return [(item.ticket_no, item.deadline, item.level) for item in done]
 
 
 def post_event(client: TestClient, ticket_no: str, **event: Any) -> None:
@@ -98,28 +105,32 @@ def test_the_backlog_gauges_count_open_tickets_by_tier_and_deadline_state(
     samples = scrape(store_client)
     expect_zeros_elsewhere(samples)
     assert open_tickets(samples) == {("P1", "on_time"): 1, ("P2", "on_time"): 2}
-    assert samples["triage_open_escalated_tickets"] == {("P1",): 0, ("P2",): 0, ("P3",): 0}
+    assert escalated(samples) == {}
     assert samples["triage_oldest_open_ticket_age_seconds"] == {("P1",): 0, ("P2",): 0}  # none for P3
     assert samples["triage_backlog_up"] == {(): 1} and samples["triage_backlog_scrape_errors_total"] == {(): 0}
 
     clock.now = t0 + timedelta(minutes=50)  # the P1 first response is near
     assert open_tickets(scrape(store_client)) == {("P1", "due_soon"): 1, ("P2", "on_time"): 2}
-    assert sweep(store_client, clock) == [(p1, "first_response")]
+    assert sweep(store_client, clock) == [(p1, "first_response", 1)]
     samples = scrape(store_client)
     assert open_tickets(samples) == {("P1", "due_soon"): 1, ("P2", "on_time"): 2}
-    assert samples["triage_open_escalated_tickets"] == {("P1",): 1, ("P2",): 0, ("P3",): 0}
+    assert escalated(samples) == {("P1", "1"): 1}
 
     clock.now = t0 + timedelta(minutes=100)  # the P1 first response is overdue, the P2 one near
     samples = scrape(store_client)
     expect_zeros_elsewhere(samples)
     assert open_tickets(samples) == {("P1", "overdue"): 1, ("P2", "due_soon"): 1, ("P2", "on_time"): 1}
-    assert samples["triage_open_escalated_tickets"] == {("P1",): 1, ("P2",): 0, ("P3",): 0}
+    assert escalated(samples) == {("P1", "1"): 1}  # overdue, not swept since
     assert samples["triage_oldest_open_ticket_age_seconds"] == {("P1",): 6000, ("P2",): 6000}
-    assert sweep(store_client, clock) == [(p2, "first_response")]
+    # the P2 first response near: to the supervisor; the P1 one passed unmet: to the department head
+    assert sweep(store_client, clock) == [(p2, "first_response", 1), (p1, "first_response", 2)]
+    samples = scrape(store_client)
+    assert escalated(samples) == {("P1", "2"): 1, ("P2", "1"): 1}  # by the highest level only
     post_event(store_client, p1, stage="customer_contacted")  # met late: on time again, still escalated
     samples = scrape(store_client)
+    expect_zeros_elsewhere(samples)
     assert open_tickets(samples) == {("P1", "on_time"): 1, ("P2", "due_soon"): 1, ("P2", "on_time"): 1}
-    assert samples["triage_open_escalated_tickets"] == {("P1",): 1, ("P2",): 1, ("P3",): 0}
+    assert escalated(samples) == {("P1", "2"): 1, ("P2", "1"): 1}
 
     # t0 + 40 h: the P2 ticket's first response is overdue and its resolution near: overdue only
     clock.now = t0 + timedelta(hours=40)
@@ -174,7 +185,7 @@ def test_escalations_by_triage_sweep_show_in_every_workers_gauges(
     for client in (worker, other_worker):
         samples = scrape(client)
         assert open_tickets(samples) == {("P2", "overdue"): 1, ("P2", "on_time"): 1}
-        assert samples["triage_open_escalated_tickets"] == {("P1",): 0, ("P2",): 1, ("P3",): 0}
+        assert escalated(samples) == {("P2", "2"): 1}  # found passed: to the supervisor and the head
         # the per-process counter of the service's own sweeps did not see it
         assert "triage_deadline_escalations_total" not in samples
 

@@ -27,6 +27,7 @@ from training.monthly import (
     DEADLINE_KINDS,
     ESCALATION_COLUMNS,
     EXPORT_COLUMNS,
+    HEAD_COLUMNS,
     PASSED_COLUMNS,
     SLA_STATES,
     STATUSES,
@@ -307,11 +308,12 @@ def test_an_export_without_the_closing_feedback_is_read_without_a_confirmation_r
     assert summarise(again)["closure_confirmation_rate"] == 0.0
 
 
-def _sweep(client: TestClient, local_time: str) -> list[tuple[str, str, bool]]:
-    """The real deadline sweep on the app's database at a time of Shanghai: (ticket, deadline, passed)."""
+def _sweep(client: TestClient, local_time: str) -> list[tuple[str, str, bool, int]]:
+    """The real deadline sweep on the app's database at a time of Shanghai: (ticket, deadline, passed, level)."""
     now = datetime.fromisoformat(local_time + "+08:00").astimezone(UTC)
     with client.app.state.services.database.session() as session:  # type: ignore[attr-defined]
-        return [(done.ticket_no, done.deadline, done.passed) for done in sweep_deadlines(session, now=now, share=0.2)]
+        done = sweep_deadlines(session, now=now, share=0.2)
+    return [(item.ticket_no, item.deadline, item.passed, item.level) for item in done]
 
 
 def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them(
@@ -329,22 +331,27 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     clock.advance(minutes=105)
     late = create_ticket(store_client, text=RUDE, channel="phone")["ticket_no"]  # 11:45, P2: due at 13:45
     near = _sweep(store_client, "2026-11-23T11:40:00")
-    assert near == [(number[name], "first_response", False) for name in ("corrected", "unreviewed", "no_letters")]
+    assert near == [(number[name], "first_response", False, 1) for name in ("corrected", "unreviewed", "no_letters")]
     clock.advance(minutes=5)
     _post(store_client, f"/v1/tickets/{number['corrected']}/events", {"stage": "customer_contacted"}, 201)
     clock.advance(hours=22, minutes=10)  # 2026-11-24 10:00
     _post(store_client, f"/v1/tickets/{number['corrected']}/events", {"stage": "resolved", "resolution": "已补发"}, 201)
     later = _sweep(store_client, "2026-11-25T09:00:00")
+    unanswered = ("unreviewed", "no_letters")  # their first responses passed unmet: to the head
     assert sorted(later) == sorted(
-        [(late, "first_response", True), (late, "resolution", False)]
-        + [(number[name], "resolution", False) for name in ("unreviewed", "no_letters")]
+        [(late, "first_response", True, 1), (late, "first_response", True, 2), (late, "resolution", False, 1)]
+        + [(number[name], "first_response", True, 2) for name in unanswered]
+        + [(number[name], "resolution", False, 1) for name in unanswered]
     )
-    assert _sweep(store_client, "2026-11-26T10:00:00") == []  # once per deadline
+    passed = _sweep(store_client, "2026-11-26T10:00:00")  # the resolutions passed unmet: to the head
+    assert sorted(passed) == sorted((number, "resolution", True, 2) for number in (late, *map(number.get, unanswered)))
+    assert _sweep(store_client, "2026-11-27T10:00:00") == []  # once per deadline and level
 
     assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
     header, rows = _read(tmp_path / "all.csv")
-    assert tuple(header[-4:-2]) == ESCALATION_COLUMNS == ("first_response_escalated_at", "resolution_escalated_at")
-    assert tuple(header[-2:]) == PASSED_COLUMNS == ("first_response_escalated_passed", "resolution_escalated_passed")
+    assert tuple(header[-6:-4]) == ESCALATION_COLUMNS == ("first_response_escalated_at", "resolution_escalated_at")
+    assert tuple(header[-4:-2]) == PASSED_COLUMNS == ("first_response_escalated_passed", "resolution_escalated_passed")
+    assert tuple(header[-2:]) == HEAD_COLUMNS == ("first_response_head_escalated_at", "resolution_head_escalated_at")
     escalated = {row["ticket_no"]: (row["first_response_escalated_at"], row["resolution_escalated_at"]) for row in rows}
     assert escalated == {
         number["corrected"]: ("2026-11-23T11:40:00+08:00", ""),
@@ -362,6 +369,16 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
         number["no_letters"]: ("false", "false"),
         late: ("true", "false"),
     }
+    heads = {row["ticket_no"]: tuple(row[column] for column in HEAD_COLUMNS) for row in rows}
+    assert heads == {
+        number["corrected"]: ("", ""),
+        number["accepted"]: ("", ""),
+        **{
+            number[name]: ("2026-11-25T09:00:00+08:00", "2026-11-26T10:00:00+08:00")
+            for name in ("unreviewed", "no_letters")
+        },
+        late: ("2026-11-25T09:00:00+08:00", "2026-11-26T10:00:00+08:00"),
+    }
     summary = summarise(read_export(tmp_path / "all.csv"))
     assert summary["deadline_escalation_rate"] == 0.8  # 4 of the 5 tickets
     departments = {number[name]: ticket["department"]["code"] for name, ticket in tickets.items()}
@@ -374,8 +391,8 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     assert summary["deadline_escalation_by_department"] == {"cs": 0.5, "logistics": 1.0, "tech": 1.0}  # late: cs
     assert summary["deadline_escalation_by_tier"] == {"P2": 0.8}
     assert summary["deadline_escalations"] == {
-        "first_response": {"escalated": 4, "passed": 1},
-        "resolution": {"escalated": 3, "passed": 0},
+        "first_response": {"escalated": 4, "passed": 1, "head_escalated": 3},
+        "resolution": {"escalated": 3, "passed": 0, "head_escalated": 3},
     }
     reports = {}
     for source in (["--database-url", database_url], ["--data", str(tmp_path / "all.csv")]):
@@ -390,6 +407,8 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
         "| escalated on a deadline, cs | 50.0 % |",
         "| deadlines escalated, first response (首次响应) | 4 (1 already passed) |",
         "| deadlines escalated, resolution (解决) | 3 (0 already passed) |",
+        "| deadlines escalated to the department head (部门负责人), first response (首次响应) | 3 |",
+        "| deadlines escalated to the department head (部门负责人), resolution (解决) | 3 |",
     ):
         assert line in reports["--data"]
     # training reads the export of reviewed tickets, escalation columns and all, as before
@@ -398,11 +417,22 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     assert [row["first_response_escalated_at"] for row in reviewed] == ["2026-11-23T11:40:00+08:00", ""]
     dataset = load_datasets([tmp_path / "reviewed.csv"], taxonomy)
     assert not dataset.fatal and len(dataset.rows) == 2
+    # the export of the release before the escalations to the head: their counts unavailable, not 0
+    no_heads = _columns(tmp_path / "no_heads.csv", header[:-2], rows)
+    unavailable = {
+        kind: {**figures, "head_escalated": None} for kind, figures in summary["deadline_escalations"].items()
+    }
+    assert summarise(read_export(no_heads)) == {**summary, "deadline_escalations": unavailable}
+    made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(tmp_path / "h"), "--data", str(no_heads)])
+    assert made.exit_code == 0, made.output
+    report = (tmp_path / "h" / "report.md").read_text(encoding="utf-8")
+    assert "| deadlines escalated to the department head (部门负责人), resolution (解决) | – |" in report
+    assert "| deadlines escalated, resolution (解决) | 3 (0 already passed) |" in report
     # the export of the release before the verdicts: "passed" from the times, the same here (no re-tiering)
-    unjudged = _columns(tmp_path / "unjudged.csv", header[:-2], rows)
-    assert summarise(read_export(unjudged)) == summary
+    unjudged = _columns(tmp_path / "unjudged.csv", header[:-4], rows)
+    assert summarise(read_export(unjudged)) == {**summary, "deadline_escalations": unavailable}
     # the export of the release before the escalation columns: read, the escalation figures unavailable
-    older = _columns(tmp_path / "older.csv", header[:-4], rows)
+    older = _columns(tmp_path / "older.csv", header[:-6], rows)
     before = summarise(read_export(older))
     assert before["deadline_escalation_rate"] is None and before["deadline_escalations"] == {}
     assert {key: value for key, value in before.items() if not key.startswith("deadline_escalation")} == {
@@ -433,11 +463,14 @@ def test_passed_is_the_sweeps_verdict_in_the_export_its_report_and_the_stats_aft
     clock.advance(minutes=150)
     near = create_ticket(store_client, text=LATE, channel="online")["ticket_no"]
     nearer = create_ticket(store_client, text=LATE + "已经第二次了", channel="email")["ticket_no"]
-    assert _sweep(store_client, "2026-11-23T12:30:00") == [(late, "first_response", True)]
+    assert _sweep(store_client, "2026-11-23T12:30:00") == [
+        (late, "first_response", True, 1),
+        (late, "first_response", True, 2),  # found passed: to the head in the same sweep
+    ]
     _post(store_client, f"/v1/tickets/{late}/review", {"action": "correct", "tier": "P3", "comment": "只要求道歉"})
     assert _sweep(store_client, "2026-11-23T14:10:00") == [
-        (near, "first_response", False),
-        (nearer, "first_response", False),
+        (near, "first_response", False, 1),
+        (nearer, "first_response", False, 1),
     ]
     for number in (near, nearer):
         _post(store_client, f"/v1/tickets/{number}/review", {"action": "correct", "tier": "P1"})
@@ -452,10 +485,12 @@ def test_passed_is_the_sweeps_verdict_in_the_export_its_report_and_the_stats_aft
         nearer: ("P1", "2026-11-23T13:30:00+08:00", "2026-11-23T14:10:00+08:00", "false"),
     }
     exported = read_export(tmp_path / "all.csv")
-    assert summarise(exported)["deadline_escalations"]["first_response"] == {"escalated": 3, "passed": 1}
+    figures = {"escalated": 3, "passed": 1, "head_escalated": 1}
+    assert summarise(exported)["deadline_escalations"]["first_response"] == figures
     for number, passed in ((late, 1), (near, 0)):
         (row,) = [row for row in exported if row["ticket_no"] == number]
-        assert summarise([row])["deadline_escalations"]["first_response"] == {"escalated": 1, "passed": passed}
+        mine = {"escalated": 1, "passed": passed, "head_escalated": passed}
+        assert summarise([row])["deadline_escalations"]["first_response"] == mine
     # the report of that export, and the one made from the database, say the same
     reports = {}
     for source in (["--database-url", database_url], ["--data", str(tmp_path / "all.csv")]):
@@ -467,10 +502,10 @@ def test_passed_is_the_sweeps_verdict_in_the_export_its_report_and_the_stats_aft
     assert "| deadlines escalated, first response (首次响应) | 3 (1 already passed) |" in reports["--data"]
     # so do the stats
     stats = store_client.get("/v1/stats?from=2026-11-23&to=2026-11-23", headers=headers("analyst")).json()
-    assert stats["total"]["deadline_escalation"]["first_response"] == {"escalated": 3, "passed": 1}
+    assert stats["total"]["deadline_escalation"]["first_response"] == figures
     # an export without the verdicts (an earlier release's) can only compare the times it gives
-    unjudged = summarise(read_export(_columns(tmp_path / "unjudged.csv", header[:-2], rows)))
-    assert unjudged["deadline_escalations"]["first_response"] == {"escalated": 3, "passed": 2}
+    unjudged = summarise(read_export(_columns(tmp_path / "unjudged.csv", header[:-4], rows)))
+    assert unjudged["deadline_escalations"]["first_response"] == {"escalated": 3, "passed": 2, "head_escalated": None}
 
 
 def test_exports_and_the_service_agree_on_the_closing_feedback_and_the_deadlines() -> None:
@@ -480,6 +515,7 @@ def test_exports_and_the_service_agree_on_the_closing_feedback_and_the_deadlines
     # and the service's deadlines, whose escalation columns the export writes, with the sweep's verdicts
     assert tuple(DEADLINES) == DEADLINE_KINDS
     assert tuple(deadline.passed.key for deadline in DEADLINES.values()) == PASSED_COLUMNS
+    assert tuple(deadline.head_escalated.key for deadline in DEADLINES.values()) == HEAD_COLUMNS
     # the closed sets a report checks an export file against: statuses, channels, SLA states
     assert STATUSES == tuple(tracking.STATUS_NAMES) == get_args(TicketStatus)
     assert CHANNELS == tuple(CHANNEL_NAMES) == get_args(Channel)

@@ -2,7 +2,8 @@
 newest revision, on SQLite and PostgreSQL: nothing is lost, every survey keeps counting as it
 should (the survey of a ticket's latest closure, while it is closed), and tickets of before the
 deadline escalation (0003) are escalated once, when their deadline is near or passed; the index
-of open tickets (0004) is what the sweep and the backlog metrics read.
+of open tickets (0004) is what the sweep and the backlog metrics read; and tickets of before the
+escalation to the department head (0006) already overdue are escalated to it once.
 
 The old rows are written with SQL against the tables as their revision made them (reflected), not
 through today's models, as a database of the previous release holds them.
@@ -182,6 +183,21 @@ def same_time(shown: str | None, moment: datetime) -> bool:
     return shown is not None and datetime.fromisoformat(shown) == moment
 
 
+def read_ticket_number(client: TestClient, number: int) -> dict[str, Any]:
+    """Ticket `number` of those Rows0001 writes, as an agent reads it."""
+    response = client.get(f"/v1/tickets/TS-20261120-{number:06d}", headers=headers("agent"))
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def swept(database: Database, clock: Clock) -> list[tuple[str, str, bool, int]]:
+    """One sweep at the app's clock: (ticket number, deadline, passed, level) of what it escalated."""
+    with database.session() as session:
+        done = sweep_deadlines(session, now=clock.now, share=0.2)
+    return [(item.ticket_no, item.deadline, item.passed, item.level) for item in done]
+
+
 def test_a_database_of_revision_0001_is_upgraded_without_losing_a_survey(
     database_url: str, make_client: Callable[..., TestClient]
 ) -> None:
@@ -190,7 +206,7 @@ def test_a_database_of_revision_0001_is_upgraded_without_losing_a_survey(
     database = Database(database_url)
     try:
         with database.engine.connect() as connection:
-            assert current_revisions(connection) == head_revisions() == {"0005"}
+            assert current_revisions(connection) == head_revisions() == {"0006"}
             assert connection.execute(text("SELECT count(*) FROM surveys")).scalar_one() == 3
             assert connection.execute(text("SELECT count(*) FROM ticket_events")).scalar_one() == 10
     finally:
@@ -304,10 +320,7 @@ def test_a_database_of_revision_0002_is_upgraded_and_its_late_tickets_escalated_
         assert clock.now == at(73)
 
         def read(number: int) -> dict[str, Any]:
-            response = client.get(f"/v1/tickets/TS-20261120-{number:06d}", headers=headers("agent"))
-            assert response.status_code == 200, response.text
-            result: dict[str, Any] = response.json()
-            return result
+            return read_ticket_number(client, number)
 
         before = [read(number) for number in (1, 2, 3)]
         assert [(t["escalation_level"], t["overdue"], t["due_soon"]) for t in before] == [
@@ -318,16 +331,19 @@ def test_a_database_of_revision_0002_is_upgraded_and_its_late_tickets_escalated_
         assert before[1]["resolution"]["escalated_at"] is None and before[1]["owner"] == "王工"
         assert [event["stage"] for event in before[0]["history"]] == ["resolved", "closed"]
 
-        def sweep() -> list[tuple[str, str, bool]]:
-            with database.session() as session:
-                done = sweep_deadlines(session, now=clock.now, share=0.2)
-            return [(item.ticket_no, item.deadline, item.passed) for item in done]
+        def sweep() -> list[tuple[str, str, bool, int]]:
+            return swept(database, clock)
 
-        assert sweep() == [("TS-20261120-000002", "resolution", True)]  # once, the first sweep after the upgrade
+        # once, the first sweep after the upgrade: to the supervisor, then (passed) to the department head
+        assert sweep() == [("TS-20261120-000002", "resolution", True, 1), ("TS-20261120-000002", "resolution", True, 2)]
         assert sweep() == []
         escalated = read(2)
-        assert escalated["escalation_level"] == 1 and same_time(escalated["resolution"]["escalated_at"], at(73))
-        assert [event["stage"] for event in escalated["history"]] == ["customer_contacted", "deadline_escalated"]
+        assert escalated["escalation_level"] == 2 and same_time(escalated["resolution"]["escalated_at"], at(73))
+        assert [event["stage"] for event in escalated["history"]] == [
+            "customer_contacted",
+            "deadline_escalated",
+            "deadline_head_escalated",
+        ]
         assert read(1)["escalation_level"] == read(3)["escalation_level"] == 0
 
         # back to 0002 and up again: the escalation event stayed, and the column is filled from it
@@ -342,8 +358,8 @@ def test_a_database_of_revision_0002_is_upgraded_and_its_late_tickets_escalated_
         database.prepare(auto_migrate=True)
         assert sweep() == []
         again = read(2)
-        assert again["escalation_level"] == 1 and same_time(again["resolution"]["escalated_at"], at(73))
-        assert again["first_response"]["escalated_at"] is None and len(again["history"]) == 2
+        assert again["escalation_level"] == 2 and same_time(again["resolution"]["escalated_at"], at(73))
+        assert again["first_response"]["escalated_at"] is None and len(again["history"]) == 3
         assert read(3)["escalation_level"] == 0
     finally:
         database.dispose()
@@ -449,12 +465,84 @@ def test_revision_0005_stamps_the_sweeps_verdict_of_deadlines_escalated_before_i
         response = client.get("/v1/stats?from=2026-11-20&to=2026-11-20", headers=headers("analyst"))
         assert response.status_code == 200, response.text
         escalation = response.json()["total"]["deadline_escalation"]
-        assert escalation["first_response"] == {"escalated": 1, "passed": 0}
-        assert escalation["resolution"] == {"escalated": 2, "passed": 2}
+        assert escalation["first_response"] == {"escalated": 1, "passed": 0, "head_escalated": 0}
+        assert escalation["resolution"] == {"escalated": 2, "passed": 2, "head_escalated": 0}
         with database.engine.connect() as connection:
             command.downgrade(alembic_config(connection), "0004")
             connection.commit()
             columns = {column["name"] for column in inspect(connection).get_columns("tickets")}
             assert not columns & {"first_response_escalated_passed", "resolution_escalated_passed"}
+    finally:
+        database.dispose()
+
+
+def test_revision_0006_lets_the_first_sweep_escalate_overdue_tickets_to_the_department_head_once(
+    database_url: str, make_client: Callable[..., TestClient], clock: Clock
+) -> None:
+    # tickets of the previous release (0005), the app's clock at(73):
+    # 1. resolution escalated to the supervisor while near, now overdue and unmet;
+    # 2. resolution overdue, never escalated (no sweep ran): to the supervisor, then to the head;
+    # 3. resolution escalated near, then met (resolved): nothing;
+    # 4. closed: nothing.
+    database = database_at(database_url, "0005")
+    try:
+        with database.engine.begin() as connection:
+            rows = Rows0001(connection)  # the tables as 0005 has them
+            warned = rows.ticket(
+                1,
+                "in_progress",
+                None,
+                resolution_escalated_at=rows.time(at(40)),
+                resolution_escalated_passed=False,
+            )
+            rows.event(warned, "deadline_escalated", 40, deadline="resolution", due=at(48).isoformat(), passed=False)
+            rows.ticket(2, "in_progress", None)
+            rows.ticket(
+                3,
+                "resolved",
+                None,
+                resolved_at=rows.time(at(45)),
+                resolution_escalated_at=rows.time(at(40)),
+                resolution_escalated_passed=False,
+            )
+            rows.ticket(4, "closed", at(21), resolved_at=rows.time(at(20)))
+        client = make_client(database_url=database_url)  # upgrades to the newest revision
+        assert clock.now == at(73)
+        with database.engine.connect() as connection:
+            columns = {column["name"] for column in inspect(connection).get_columns("tickets")}
+            assert {"first_response_head_escalated_at", "resolution_head_escalated_at"} <= columns
+
+        def sweep() -> list[tuple[str, str, int]]:
+            return [(number[-1], deadline, level) for number, deadline, _, level in swept(database, clock)]
+
+        assert sweep() == [("1", "resolution", 2), ("2", "resolution", 1), ("2", "resolution", 2)]
+        assert sweep() == []
+
+        def read(number: int) -> dict[str, Any]:
+            return read_ticket_number(client, number)
+
+        assert [read(number)["escalation_level"] for number in (1, 2, 3, 4)] == [2, 2, 1, 0]
+        assert [event["stage"] for event in read(1)["history"]] == ["deadline_escalated", "deadline_head_escalated"]
+        response = client.get("/v1/tickets?head_escalated=true", headers=headers("agent"))
+        assert sorted(item["ticket_no"][-1] for item in response.json()["items"]) == ["1", "2"]
+
+        # back to 0005 and up again: the events stayed, and the columns are filled from them
+        heads = "SELECT count(*) FROM ticket_events WHERE stage = 'deadline_head_escalated'"
+        with database.engine.connect() as connection:
+            command.downgrade(alembic_config(connection), "0005")
+            connection.commit()
+            assert current_revisions(connection) == {"0005"}
+            columns = {column["name"] for column in inspect(connection).get_columns("tickets")}
+            assert not columns & {"first_response_head_escalated_at", "resolution_head_escalated_at"}
+            assert connection.execute(text(heads)).scalar_one() == 2
+        database.prepare(auto_migrate=True)
+        assert sweep() == []
+        stamps = (
+            "SELECT ticket_no, resolution_head_escalated_at FROM tickets WHERE resolution_head_escalated_at IS NOT NULL"
+        )
+        with database.engine.connect() as connection:
+            assert sorted(number[-1] for number, _ in connection.execute(text(stamps))) == ["1", "2"]
+            assert connection.execute(text(heads)).scalar_one() == 2
+        assert [read(number)["escalation_level"] for number in (1, 2, 3, 4)] == [2, 2, 1, 0]
     finally:
         database.dispose()

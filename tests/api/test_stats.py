@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from api.services.deadline_escalation import sweep_deadlines
+from api.services.deadlines import SUPERVISOR_LEVEL
 from api.services.export import ticket_rows
 from api.services.stats import day_bounds
 from model.artifact import save_model
@@ -48,6 +49,7 @@ class Record:
     survey: tuple[int, int, int, int] | None = None
     closing_feedback: str | None = None  # the customer's answer at the closure that closed it
     escalated: dict[str, bool] = field(default_factory=dict)  # deadline escalated by a sweep → passed
+    head: set[str] = field(default_factory=set)  # deadlines escalated by a sweep to the department head
 
     def label(self, head: str) -> str:
         code: str = self.ticket[head]["code"]
@@ -100,7 +102,10 @@ def _sweep(client: TestClient, clock: Clock, records: list[Record], moment: date
     by_number = {record.ticket["ticket_no"]: record for record in records}
     with client.app.state.services.database.session() as session:  # type: ignore[attr-defined]
         for done in sweep_deadlines(session, now=clock.now, share=0.2):
-            by_number[done.ticket_no].escalated[done.deadline] = done.passed
+            if done.level == SUPERVISOR_LEVEL:
+                by_number[done.ticket_no].escalated[done.deadline] = done.passed
+            else:
+                by_number[done.ticket_no].head.add(done.deadline)
 
 
 def _create(client: TestClient, clock: Clock, when: str, text: str, channel: str, customer: str | None) -> Record:
@@ -147,8 +152,9 @@ def build_history(client: TestClient, clock: Clock) -> list[Record]:
     assert outside_before.ticket["ticket_no"] != outside_after.ticket["ticket_no"]
 
     # deadline sweeps: five minutes before t5's first response is due (near), which also finds t3's
-    # reopened resolution and both of outside_before's deadlines overdue; then at the test's `now`,
-    # which finds t5's resolution overdue
+    # reopened resolution and both of outside_before's deadlines overdue (escalated to the supervisor
+    # and the department head); then at the test's `now`, which finds t5's first response overdue
+    # (to the head) and its resolution overdue (to both)
     everything = [outside_before, t1, t2, t3, t4, t5, outside_after]
     _sweep(client, clock, everything, datetime.fromisoformat(t5.ticket["first_response_due"]) - timedelta(minutes=5))
     _sweep(client, clock, everything, local("2026-11-24T12:00:00"))
@@ -245,6 +251,7 @@ def expected_figures(records: list[Record], now: datetime) -> dict[str, Any]:
                 kind: {
                     "escalated": sum(kind in r.escalated for r in records),
                     "passed": sum(r.escalated.get(kind, False) for r in records),
+                    "head_escalated": sum(kind in r.head for r in records),
                 }
                 for kind in ("first_response", "resolution")
             },
@@ -297,11 +304,12 @@ def test_monthly_figures_match_counts_computed_from_the_tickets(store_client: Te
     }
     assert (november["closure_confirmation"]["closed"], november["closure_confirmation"]["confirmed"]) == (2, 1)
     assert stats["total"]["closure_confirmation"]["rate"] == pytest.approx(2 / 3)
-    # t5's first response escalated while near, t3's reopened resolution and t5's once overdue
+    # t5's first response escalated while near (to the head once overdue), t3's reopened resolution
+    # and t5's once overdue (both to the head in the same sweep)
     escalation = [period["deadline_escalation"] for period in (october, november, stats["total"])]
     assert [(e["tickets"], e["escalated"], e["rate"]) for e in escalation] == [(1, 0, 0.0), (4, 2, 0.5), (5, 2, 0.4)]
-    assert escalation[-1]["first_response"] == {"escalated": 1, "passed": 0}
-    assert escalation[-1]["resolution"] == {"escalated": 2, "passed": 2}
+    assert escalation[-1]["first_response"] == {"escalated": 1, "passed": 0, "head_escalated": 1}
+    assert escalation[-1]["resolution"] == {"escalated": 2, "passed": 2, "head_escalated": 2}
     assert escalation[-1]["by_department"]["logistics"] == {"tickets": 2, "escalated": 1, "rate": 0.5}  # t1, t3
     assert escalation[0]["by_tier"]["P3"] == {"tickets": 0, "escalated": 0, "rate": None}  # every tier, 0 included
 
@@ -317,11 +325,13 @@ def test_a_deadline_the_sweep_found_passed_within_its_due_second_counts_as_passe
     assert record.escalated["first_response"] is True  # the sweep's own verdict
     response = store_client.get("/v1/stats?from=2026-11-23&to=2026-11-23", headers=headers("analyst"))
     assert response.status_code == 200, response.text
-    assert response.json()["total"]["deadline_escalation"]["first_response"] == {"escalated": 1, "passed": 1}
+    found = {"escalated": 1, "passed": 1, "head_escalated": 1}  # found passed: to the supervisor and the head
+    assert response.json()["total"]["deadline_escalation"]["first_response"] == found
     (row,) = _export_rows(store_client, "2026-11-23")
     assert row["first_response_escalated_at"] == row["first_response_due"]  # to the second
     assert row["first_response_escalated_passed"] == "true"
-    assert monthly.summarise([row])["deadline_escalations"]["first_response"] == {"escalated": 1, "passed": 1}
+    assert row["first_response_head_escalated_at"] == row["first_response_escalated_at"]  # in the same sweep
+    assert monthly.summarise([row])["deadline_escalations"]["first_response"] == found
 
 
 def _export_rows(client: TestClient, day: str) -> list[dict[str, str]]:
@@ -360,8 +370,9 @@ def test_passed_is_the_sweeps_verdict_even_after_a_review_moved_the_due_time_acr
     assert response.status_code == 200, response.text
     stats = response.json()
     october, november = stats["periods"]
-    assert october["deadline_escalation"]["first_response"] == {"escalated": 1, "passed": 1}
-    assert november["deadline_escalation"]["first_response"] == {"escalated": 1, "passed": 0}
+    # late was found passed: to the head in the same sweep; near was not swept again once overdue
+    assert october["deadline_escalation"]["first_response"] == {"escalated": 1, "passed": 1, "head_escalated": 1}
+    assert november["deadline_escalation"]["first_response"] == {"escalated": 1, "passed": 0, "head_escalated": 0}
     for got, mine in ((october, [late]), (november, [near]), (stats["total"], [late, near])):
         figures = {key: value for key, value in got.items() if key not in ("period", "start", "end")}
         assert figures == _approx(expected_figures(mine, now))
