@@ -395,32 +395,6 @@ def test_revision_0004_indexes_the_open_tickets_for_the_sweep_and_the_backlog(da
         database.dispose()
 
 
-def test_on_postgresql_revision_0004_replaces_an_invalid_index_a_failed_concurrent_build_left(
-    postgres_url: str,
-) -> None:
-    # CREATE INDEX CONCURRENTLY that fails (a cancelled upgrade, a lost connection) leaves the index
-    # behind, marked invalid, and the schema at 0003: the next upgrade must not stop at "already exists"
-    database = database_at(postgres_url, "0003")
-
-    def validity(connection: Connection) -> list[bool]:
-        query = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tickets_open'::regclass"
-        return [bool(valid) for (valid,) in connection.execute(text(query))]
-
-    try:
-        with database.engine.begin() as connection:
-            connection.execute(text("CREATE INDEX ix_tickets_open ON tickets (id) WHERE status != 'closed'"))
-            connection.execute(
-                text("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'ix_tickets_open'::regclass")
-            )
-            assert validity(connection) == [False]
-        database.prepare(auto_migrate=True)
-        with database.engine.connect() as connection:
-            assert current_revisions(connection) == head_revisions()
-            assert validity(connection) == [True]
-    finally:
-        database.dispose()
-
-
 def test_revision_0005_stamps_the_sweeps_verdict_of_deadlines_escalated_before_it(
     database_url: str, make_client: Callable[..., TestClient], clock: Clock
 ) -> None:
@@ -546,3 +520,33 @@ def test_revision_0006_lets_the_first_sweep_escalate_overdue_tickets_to_the_depa
         assert [read(number)["escalation_level"] for number in (1, 2, 3, 4)] == [2, 2, 1, 0]
     finally:
         database.dispose()
+
+
+def test_workers_starting_at_once_on_an_empty_database_migrate_it_once_and_all_start(database_url: str) -> None:
+    # one migrates under the lock (api.db) while the others wait for it, then find the schema current
+    import threading
+
+    workers = [Database(database_url) for _ in range(4)]
+    failures: list[BaseException] = []
+    ready = threading.Barrier(len(workers))
+
+    def start(database: Database) -> None:
+        ready.wait()
+        try:
+            database.prepare(auto_migrate=True)
+        except BaseException as error:  # the test reports it below
+            failures.append(error)
+
+    threads = [threading.Thread(target=start, args=(database,)) for database in workers]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not any(thread.is_alive() for thread in threads), "a worker is still waiting"
+        assert failures == []
+        with workers[0].engine.connect() as connection:
+            assert current_revisions(connection) == head_revisions()
+    finally:
+        for database in workers:
+            database.dispose()
