@@ -565,7 +565,7 @@ function ticketRow(item, listed = false) {
   const row = el(
     "tr",
     { dataset: { ticketNo: item.ticket_no }, tabIndex: 0, title: item.text || "" },
-    el("td", { className: "number-cell" }, ticketNumber(item.ticket_no)),
+    el("td", {}, ticketNumber(item.ticket_no)),
     el("td", { textContent: shortTime(item.received_at).slice(5), title: shortTime(item.received_at) }),
     el("td", { textContent: nameOf(item.channel) }),
     el("td", {}, el("span", { className: `tier tier-${codeOf(tier)}`, textContent: shortName(tier), title: tierTitle })),
