@@ -3,8 +3,9 @@
 Every error body is `{"detail": [{"loc": [...], "msg": "...", "type": "...", ...}]}` — the
 shape of FastAPI's validation errors — where `loc` names the field (`["body", "text"]`,
 `["header", "Idempotency-Key"]`, `["path", "ticket_no"]`, `["query", "cursor"]`). Some errors add
-keys to the item (`allowed` for an illegal transition). An input is echoed back only to say which
-value was wrong, and then at most its first `QUOTE_CHARS` characters (`quoted`).
+keys to the item (`allowed` for an illegal transition, `max_length` for a string that is too
+long). An input is echoed back only to say which value was wrong, and then at most its first
+`QUOTE_CHARS` characters (`quoted`).
 
 | status | type | when |
 |---|---|---|

@@ -162,7 +162,10 @@ def _clean_validation_item(error: dict[str, Any]) -> dict[str, Any]:
         position = loc[1] if len(loc) > 1 else "?"
         msg = f"malformed JSON at character {position}: {context.get('error', 'decode error')}"
         loc = ["body"]
-    return {"loc": loc, "msg": msg, "type": kind}
+    item: dict[str, Any] = {"loc": loc, "msg": msg, "type": kind}
+    if kind == "string_too_long" and isinstance(context.get("max_length"), int):
+        item["max_length"] = context["max_length"]  # as the service's own length checks give it
+    return item
 
 
 def _role_refusal(request: Request) -> ApiError | None:

@@ -27,6 +27,7 @@ from api.schemas import (
     Review,
     ReviewedLabels,
     ScoredLabel,
+    Sla,
     SlaHours,
     Span,
     Suggestion,
@@ -54,7 +55,7 @@ from api.services.routing import SLA_STATES, sla_state
 from api.services.scoring import Assessment
 from api.services.surveys import current_closure_id, survey_due, surveys_of
 from api.services.tickets import history_of, ticket_numbers
-from api.services.tracking import CLOSED, EVENT_NAMES, FEEDBACK_NAMES, STATUS_NAMES
+from api.services.tracking import CLOSED, EVENT_NAMES, FEEDBACK_NAMES, STATUS_NAMES, allowed_next
 from api.tables import Survey, Ticket, TicketEvent
 from model.prediction import LabelScore
 from model.taxonomy import Category, Demand, Subtype, Taxonomy, Tier
@@ -166,17 +167,18 @@ class TicketPresenter:
     def _maybe_local(self, moment: datetime | None) -> datetime | None:
         return moment.astimezone(self.zone) if moment is not None else None
 
-    def _sla(self, ticket: Ticket, deadline: Deadline) -> dict[str, object]:
+    def _sla(self, ticket: Ticket, deadline: Deadline) -> Sla:
+        """One deadline of the ticket, as every view of a ticket (list, queue, single) shows it."""
         due, done_at = deadline.due_of(ticket), deadline.done_of(ticket)
         state = sla_state(due, done_at, self.now)
-        return {
-            "due": self._local(due),
-            "done_at": self._maybe_local(done_at),
-            "state": state,
-            "state_name": SLA_STATES[state],
-            "warn_at": self._local(deadline_warning(ticket, deadline, self.warning_share)),
-            "escalated_at": self._maybe_local(deadline.escalated_of(ticket)),
-        }
+        return Sla(
+            due=self._local(due),
+            done_at=self._maybe_local(done_at),
+            state=state,
+            state_name=SLA_STATES[state],
+            warn_at=self._local(deadline_warning(ticket, deadline, self.warning_share)),
+            escalated_at=self._maybe_local(deadline.escalated_of(ticket)),
+        )
 
     def summary_fields(self, ticket: Ticket, repeat_of: str | None) -> dict[str, object]:
         """The fields shared by every ticket view."""
@@ -318,9 +320,12 @@ class TicketPresenter:
             emotion_index=ticket.emotion_index,
             first_response_due=self._local(ticket.first_response_due),
             resolution_due=self._local(ticket.resolution_due),
+            first_response=self._sla(ticket, FIRST_RESPONSE),
+            resolution=self._sla(ticket, RESOLUTION),
             overdue=is_overdue(ticket, self.now),
             due_soon=is_due_soon(ticket, self.now, self.warning_share),
             escalation_level=escalation_level(ticket),
+            escalated_at=self._maybe_local(escalated_at(ticket)),
         )
 
     def survey(self, survey: Survey, ticket_no: str, *, closed_at: datetime | None, current: bool) -> SurveyOut:
@@ -387,6 +392,7 @@ class TicketPresenter:
             "survey": next((item for item in shown if item.current), None),
             "surveys": shown,
             "survey_due": self._maybe_local(survey_due(ticket)),
+            "next_stages": [Label(code=stage, name=STATUS_NAMES[stage]) for stage in allowed_next(ticket.status)],
         }
         if with_contact:
             return TicketWithContact.model_validate(

@@ -603,6 +603,10 @@ class TicketPublic(TicketSummary):
     survey_due: datetime | None = Field(
         description="While the ticket is closed: when the survey of this closure is due (closed_at + 48 h)."
     )
+    next_stages: list[Label] = Field(
+        description="The tracking stages that may be recorded next (POST /v1/tickets/{ticket_no}/events), "
+        "from the ticket's status; any other is refused with 409 illegal_transition."
+    )
 
 
 class TicketWithContact(TicketPublic):
@@ -643,9 +647,12 @@ class QueueItem(BaseModel):
     emotion_index: int
     first_response_due: datetime
     resolution_due: datetime
+    first_response: Sla = Field(description="The first-response deadline, as in the ticket list and view.")
+    resolution: Sla = Field(description="The resolution deadline, as in the ticket list and view.")
     overdue: bool
     due_soon: bool
     escalation_level: int
+    escalated_at: datetime | None = Field(description="When the ticket was first escalated to the supervisor.")
 
 
 class QueuePage(BaseModel):

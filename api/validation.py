@@ -16,6 +16,7 @@ def check_length(text: str, settings: Settings, loc: list[str | int]) -> None:
             f"the text has {len(text)} characters; the limit is {settings.max_text_chars}",
             loc=loc,
             type="string_too_long",
+            max_length=settings.max_text_chars,
         )
 
 
@@ -29,5 +30,6 @@ def masked_to_fit(value: str | None, column: InstrumentedAttribute[str | None], 
             f"{len(masked)} characters once personal data is masked ([PHONE], [EMAIL] …); at most {limit}",
             loc=loc,
             type="string_too_long",
+            max_length=limit,
         )
     return masked

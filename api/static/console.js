@@ -5,6 +5,8 @@
 const KEY_STORAGE = "complaint-triage.api-key";
 const QUEUE_PAGE = 50;
 const TICK_MS = 60 * 1000;
+/** How often the page tries again while the service cannot be reached. */
+const RETRY_MS = 10 * 1000;
 
 /** The three heads of the model, each with its own highlight colour. */
 const HEADS = [
@@ -23,29 +25,76 @@ const STAGES = {
   reopened: "重新打开",
 };
 
+/** What a ticket's status is called (a new ticket is 已登记, every other status is its last stage). */
+const STATUS_NAMES = { received: "已登记", ...STAGES };
+
+/** Accounts that are the service itself, not an agent (the actor of their history entries). */
+const ACTOR_NAMES = {
+  "deadline-sweep": "系统（时限升级）",
+};
+
 const STATUS_MEANING = {
   0: "无法连接服务，请检查网络后重试",
+  200: "服务的应答无法识别",
   400: "请求有误",
   401: "API 密钥无效或缺失",
   403: "无权限",
   404: "未找到",
+  405: "请求方式不被接受",
   409: "与工单当前状态冲突",
-  412: "工单已被他人更新",
+  412: "工单已有新的变化",
   413: "内容过大",
   422: "输入有误",
   500: "服务内部错误",
+  502: "网关错误",
   503: "服务暂不可用",
+  504: "网关超时",
 };
 
-/** The API's error types, said in Chinese (anything else shows the API's own message). */
+/** The API's error types (api/errors.py and the validation errors), said in Chinese: a text, or a
+ * function of the error item, the Chinese name of its field and the request's body that gives
+ * one (or null: then the API's own message is shown, after the field's name). */
 const ERROR_TEXT = {
   comment_required: "调低级别需要在备注中说明原因。",
   note_required: "客户不满意时闭环，需要在备注中说明原因。",
   ticket_closed: "工单已闭环：请先记录「重新打开」再审核。",
-  ticket_changed: "工单已被他人更新，页面已重新加载最新内容，请核对后再操作。",
-  concurrent_update: "工单刚被他人更新，请重试。",
+  ticket_changed: "工单在本页打开后有了新的变化，这次操作没有生效。",
+  concurrent_update: "工单刚刚被同时更新，这次操作没有生效，请核对后重试。",
   subtype_not_in_category: "所选子类不属于所选大类。",
   subtype_required: "请选择子类。",
+  illegal_transition: (item, field, body) => {
+    const from = STATUS_NAMES[item.status] || item.status;
+    const stage = body && body.stage ? `「${STAGES[body.stage] || body.stage}」` : "这个环节";
+    const allowed = Array.isArray(item.allowed) ? item.allowed.map((code) => STAGES[code] || code) : [];
+    const next = allowed.length ? `当前可记录：${allowed.join("、")}` : "当前不能记录任何环节";
+    return `工单当前为「${from || "—"}」，不能记录${stage}（${next}）。`;
+  },
+  not_found: (item) =>
+    item.loc && item.loc.includes("ticket_no")
+      ? "没有这个工单号（工单号形如 TS-20261123-000001）。"
+      : "服务没有这个地址：页面可能与服务的版本不一致，请刷新页面。",
+  string_too_long: (item, field) => `${field || "内容"}过长${item.max_length ? `：最多 ${item.max_length} 字` : ""}。`,
+  missing: (item, field) => `请填写${field || "必填项"}。`,
+  // the only value_error of the console's fields: nothing visible (api/schemas.py `_required`)
+  value_error: (item, field) =>
+    /must not be empty/.test(String(item.msg)) ? `请填写${field || "内容"}（不能只有空格或不可见字符）。` : null,
+  unknown_code: (item, field) => `${field || "所选的值"}不是可选的值，请刷新页面后重选。`,
+  literal_error: (item, field) => `${field || "所选的值"}不是可选的值，请刷新页面后重选。`,
+  missing_correction: "没有修改任何标签。",
+  unexpected_label: "确认建议时不能同时修改标签。",
+  invalid_api_key: "API 密钥无效（可能已被停用），请重新登录。",
+  missing_api_key: "缺少 API 密钥，请重新登录。",
+  forbidden: "该密钥的角色无权进行这项操作。",
+  body_too_large: "提交的内容过大。",
+  json_invalid: "页面发出的请求格式有误，请刷新页面后重试。",
+  wrong_content_type: "页面发出的请求格式有误，请刷新页面后重试。",
+  extra_forbidden: "页面发出的请求含有服务不认识的内容，请刷新页面后重试。",
+  method_not_allowed: "页面发出的请求方式不被服务接受，请刷新页面后重试。",
+  survey_exists: "这次闭环已经录入过满意度回访。",
+  ticket_not_closed: "工单尚未闭环，不能录入满意度回访。",
+  internal_error: "服务内部出错，这次操作没有生效，请稍后重试。",
+  database_unavailable: "数据库暂时不可用，这次操作没有生效，请稍后重试。",
+  model_unavailable: "模型暂时不可用（服务可能正在启动），请稍后重试。",
 };
 
 /** Chinese names of the fields an error can name. */
@@ -60,6 +109,13 @@ const FIELD_NAMES = {
   subtype: "子类",
   tier: "级别",
   demand: "诉求",
+  action: "审核操作",
+  ticket_no: "工单号",
+  text: "投诉内容",
+  cursor: "分页位置",
+  limit: "每页条数",
+  "X-API-Key": "API 密钥",
+  "If-Match": "工单版本（If-Match）",
 };
 
 /** The tier-cue groups of the taxonomy (the tier head's rule words), by their codes. */
@@ -80,6 +136,11 @@ const state = {
   ticket: null,
   etag: null,
   hiddenHeads: new Set(),
+  /** The labels the correction form was filled with (what counts as the agent's edit). */
+  formBase: null,
+  /** The subtype last chosen in the correction form for each category (switching back keeps it). */
+  subtypeChoice: {},
+  retryTimer: null,
 };
 
 // ------------------------------------------------------------------------------ helpers
@@ -116,6 +177,18 @@ function shortName(label) {
 function codeOf(label) {
   if (label === null || label === undefined) return null;
   return typeof label === "object" ? label.code : String(label);
+}
+
+/** Text someone typed (a complaint, a name, a note) in an element of its own whose direction is
+ * isolated (<bdi>), so that a direction control it holds (U+202E) cannot turn the page's text
+ * around it; the style sheet isolates the blocks that show such text alone. */
+function typed(text) {
+  return el("bdi", { textContent: text });
+}
+
+/** Who did something: the service's own accounts by their Chinese name, an agent as named. */
+function actorName(actor) {
+  return ACTOR_NAMES[actor] || actor || "—";
 }
 
 function percent(probability) {
@@ -170,9 +243,12 @@ function tick() {
 
 // ---------------------------------------------------------------------------- messages
 
-function showMessage(text, kind = "error") {
+/** Show a message: a text (one line per "\n"), or a list of lines, each a text or a list of
+ * parts (texts and elements, such as `typed` names). */
+function showMessage(content, kind = "error") {
   const box = $("message");
-  box.replaceChildren(...String(text).split("\n").map((line) => el("div", { textContent: line })));
+  const lines = Array.isArray(content) ? content : String(content).split("\n");
+  box.replaceChildren(...lines.map((line) => el("div", {}, ...(Array.isArray(line) ? line : [line]))));
   box.className = `message ${kind}`;
   box.hidden = false;
   box.scrollIntoView({ block: "nearest" });
@@ -190,18 +266,24 @@ class ApiError extends Error {
   }
 }
 
-function describeDetail(item) {
-  if (ERROR_TEXT[item.type]) return ERROR_TEXT[item.type];
+/** One item of an error answer in Chinese (ERROR_TEXT), naming its field in Chinese; `body` is
+ * the request's (what the agent tried, for the texts that say it). */
+function describeDetail(item, body) {
   const parts = Array.isArray(item.loc) ? item.loc.filter((part) => part !== "body") : [];
   const field = parts.length ? String(parts[parts.length - 1]) : "";
-  if (item.type === "missing" && FIELD_NAMES[field]) return `请填写${FIELD_NAMES[field]}。`;
+  const fieldName = FIELD_NAMES[field] || field;
+  const known = Object.hasOwn(ERROR_TEXT, item.type) ? ERROR_TEXT[item.type] : null;
+  const text = typeof known === "function" ? known(item, fieldName, body) : known;
+  if (text) return text;
   const loc = parts.map((part) => FIELD_NAMES[part] || part).join(".");
-  let text = loc ? `${loc}：${item.msg}` : String(item.msg);
-  if (Array.isArray(item.allowed)) {
-    const names = item.allowed.map((stage) => STAGES[stage] || stage);
-    text += names.length ? `（当前可记录：${names.join("、")}）` : "（当前不能记录任何环节）";
-  }
-  return text;
+  return loc ? `${loc}：${item.msg}` : String(item.msg);
+}
+
+/** What the page says of an answer it cannot read (no JSON: a proxy's error page, a cut answer). */
+function unreadableAnswer(status) {
+  if (status >= 500) return "服务或其前面的网关出错，返回的不是服务的应答，请稍后重试。";
+  if (status >= 400) return "请求被拒绝，返回的不是服务的应答，请刷新页面后重试。";
+  return "服务返回的内容无法识别，请稍后重试；刚才若是保存操作，请重新打开工单核对是否已保存。";
 }
 
 function showError(action, error) {
@@ -235,21 +317,22 @@ async function request(method, path, body, extraHeaders = {}) {
   } catch (error) {
     throw new ApiError(0, ["请检查网络或服务是否在运行。"]);
   }
-  const text = await response.text();
   let data = null;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch (_) {
-      data = null;
-    }
+  try {
+    data = JSON.parse(await response.text());
+  } catch (_) {
+    data = null; // no JSON: a proxy's error page, a cut answer
   }
   if (!response.ok) {
     const messages =
-      data && Array.isArray(data.detail) ? data.detail.map(describeDetail) : [text.slice(0, 300) || response.statusText];
+      data && Array.isArray(data.detail)
+        ? data.detail.map((item) => describeDetail(item, body))
+        : [unreadableAnswer(response.status)];
     if (response.status === 401) forgetKey();
     throw new ApiError(response.status, messages);
   }
+  // every answer of the API the page asks for is a JSON object
+  if (data === null || typeof data !== "object") throw new ApiError(200, [unreadableAnswer(response.status)]);
   return { data, etag: response.headers.get("ETag") };
 }
 
@@ -278,14 +361,54 @@ async function changeTicket(suffix, body) {
   return data;
 }
 
-/** After a refused change (409, 412): show the ticket as it is now, keeping the message. */
-async function reloadAfter(error) {
+/** Say why a change of the open ticket failed; after a refusal because of the ticket's state (409)
+ * or revision (412), show the ticket as it is now, with what changed since the page read it (the
+ * new history entries: who, which stage, when), keeping what the agent typed in the forms. */
+async function reportRefusal(action, error) {
+  showError(action, error);
   if (!(error instanceof ApiError) || ![409, 412].includes(error.status) || !state.ticket) return;
+  const before = state.ticket;
+  let answer;
   try {
-    renderTicket(await fetchTicket(state.ticket.ticket_no));
+    answer = await request("GET", ticketPath(before.ticket_no));
   } catch (_) {
-    // the error message already says what went wrong
+    return; // the message already says what went wrong
   }
+  if (!state.ticket || state.ticket.ticket_no !== before.ticket_no) return; // another ticket was opened meanwhile
+  state.etag = answer.etag;
+  renderTicket(answer.data);
+  const changes = changesSince(before, answer.data);
+  if (error.status !== 412 && !changes.length) return;
+  const said =
+    error.status === 412
+      ? [`${action}失败：工单在本页打开后有了新的变化，这次操作没有生效。`]
+      : [`${action}失败（${STATUS_MEANING[error.status]}）：`, ...error.messages];
+  const kept = unsavedWork().length ? "您填写的内容仍在表单中，" : "";
+  showMessage([
+    ...said,
+    "在此期间：",
+    ...(changes.length ? changes : ["· 工单有更新（处理记录没有新增）"]),
+    `页面已载入工单的最新内容，${kept}请核对后再操作。`,
+  ]);
+}
+
+/** What happened to a ticket between two readings of it: its new history entries, one line each,
+ * and a new survey. */
+function changesSince(before, now) {
+  const lines = (now.history || []).slice((before.history || []).length).map((event) => {
+    const details = eventDetails(event);
+    return [
+      `· ${shortTime(event.at)} `,
+      typed(actorName(event.actor)),
+      `：${event.stage_name || STAGES[event.stage] || event.stage}`,
+      ...(details.length ? ["（", ...details, "）"] : []),
+    ];
+  });
+  const surveys = now.surveys || [];
+  for (const survey of surveys.slice((before.surveys || []).length)) {
+    lines.push([`· ${shortTime(survey.surveyed_at)} `, typed(survey.surveyed_by), "：录入满意度回访"]);
+  }
+  return lines;
 }
 
 // ------------------------------------------------------------------------- log in / out
@@ -298,11 +421,16 @@ function forgetKey() {
 
 function showView(view) {
   $("login-view").hidden = view !== "login";
+  $("offline-view").hidden = view !== "offline";
   $("console-view").hidden = view !== "console";
   $("logout").hidden = view !== "console";
+  if (view !== "offline") stopRetrying();
   if (view === "login") $("api-key").focus();
 }
 
+/** Log in with `key`: "ok" (the console is shown); "refused" (a wrong key or role: said, and the
+ * key forgotten); or else the error that kept the service from answering (not the key's fault:
+ * the caller says so, and keeps the key). */
 async function logIn(key) {
   state.key = key;
   try {
@@ -313,24 +441,57 @@ async function logIn(key) {
     await loadQueue(false);
   } catch (error) {
     $("model-version").textContent = "";
-    if (error instanceof ApiError && error.status === 403) {
-      state.key = null;
-      showMessage("登录失败：该密钥的角色不能审核工单（需要 agent 角色的密钥）。");
-      return false;
+    if (error instanceof ApiError && [401, 403].includes(error.status)) {
+      forgetKey();
+      showMessage(
+        error.status === 403
+          ? "登录失败：该密钥的角色不能审核工单（需要 agent 角色的密钥）。"
+          : "登录失败：API 密钥无效。",
+      );
+      return "refused";
     }
-    if (state.key === null || (error instanceof ApiError && error.status === 401)) {
-      showMessage("登录失败：API 密钥无效。");
-    } else {
-      showError("登录", error);
-    }
-    return false;
+    return error;
   }
   sessionStorage.setItem(KEY_STORAGE, key);
   showView("console");
-  return true;
+  return "ok";
+}
+
+/** Why the service could not be asked, in a sentence (its error answer, or the network). */
+function serviceProblem(error) {
+  if (!(error instanceof ApiError)) return `页面出错：${error && error.message ? error.message : error}`;
+  if (error.status === 0) return "无法连接服务：网络中断，或服务没有运行。";
+  const meaning = STATUS_MEANING[error.status] ? `HTTP ${error.status}，${STATUS_MEANING[error.status]}` : `HTTP ${error.status}`;
+  return `服务暂时不能正常应答（${meaning}）：${error.messages.join(" ")}`;
+}
+
+/** Log in again with the key this tab keeps (a reload, a retry): on success the console and the
+ * ticket of the address; when the service cannot be asked, say so and try again every RETRY_MS. */
+async function resume(key) {
+  stopRetrying();
+  $("retry").disabled = true;
+  const result = await logIn(key);
+  $("retry").disabled = false;
+  if (result === "ok") {
+    if (location.hash.length > 1) await openTicket(decodeURIComponent(location.hash.slice(1)), { confirmed: true });
+    return;
+  }
+  if (result === "refused") return;
+  clearMessage();
+  $("offline-reason").textContent = serviceProblem(result);
+  const time = new Date().toLocaleTimeString("zh-CN", { hour12: false });
+  $("offline-when").textContent = `最近一次尝试：${time}。每 ${RETRY_MS / 1000} 秒自动重试一次。`;
+  showView("offline");
+  state.retryTimer = setTimeout(() => resume(key), RETRY_MS);
+}
+
+function stopRetrying() {
+  if (state.retryTimer !== null) clearTimeout(state.retryTimer);
+  state.retryTimer = null;
 }
 
 function logOut() {
+  if (!mayDiscard("退出登录")) return;
   forgetKey();
   state.taxonomy = null;
   state.ticket = null;
@@ -372,17 +533,30 @@ function renderQueue() {
   $("queue-more").hidden = !state.cursor;
 }
 
-/** One row of the queue (its confidence) or of the ticket list (its status). */
+/** A ticket number that may wrap after its date ("TS-20261207-" / "000145") in a narrow column. */
+function ticketNumber(ticketNo) {
+  const cut = ticketNo.lastIndexOf("-") + 1;
+  return el("span", { className: "ticket-link" }, ticketNo.slice(0, cut), el("wbr"), ticketNo.slice(cut));
+}
+
+/** One row of the queue (its confidence) or of the ticket list (its status); both kinds of item
+ * carry the deadlines (`first_response`, `resolution`) the same way as the ticket itself. */
 function ticketRow(item, listed = false) {
   const confidence = typeof item.confidence === "number" ? item.confidence : null;
   const firstResponse = el("span", { className: "countdown" });
   const resolution = el("span", { className: "countdown small" });
-  for (const [node, sla, due, prefix] of [
-    [firstResponse, item.first_response, item.first_response_due, "响应 "],
-    [resolution, item.resolution, item.resolution_due, "解决 "],
+  for (const [node, sla, prefix] of [
+    [firstResponse, item.first_response, "响应 "],
+    [resolution, item.resolution, "解决 "],
   ]) {
-    if (sla && sla.done_at) node.textContent = `${prefix}已完成`;
-    else if (due) setCountdown(node, due, prefix, sla && sla.warn_at);
+    if (sla.done_at) {
+      node.textContent = `${prefix}已完成${sla.state === "breached" ? "（超时）" : ""}`;
+      node.title = `${shortTime(sla.done_at)} 完成（${sla.state_name}），截止 ${shortTime(sla.due)}`;
+      node.classList.add("done");
+    } else {
+      setCountdown(node, sla.due, prefix, sla.warn_at);
+      node.title = `截止 ${shortTime(sla.due)}`;
+    }
   }
   const tier = item.routed_tier || item.tier;
   const suggested = item.tier && typeof item.tier.probability === "number"
@@ -391,7 +565,7 @@ function ticketRow(item, listed = false) {
   const row = el(
     "tr",
     { dataset: { ticketNo: item.ticket_no }, tabIndex: 0, title: item.text || "" },
-    el("td", {}, el("span", { className: "ticket-link", textContent: item.ticket_no })),
+    el("td", {}, ticketNumber(item.ticket_no)),
     el("td", { textContent: shortTime(item.received_at).slice(5), title: shortTime(item.received_at) }),
     el("td", { textContent: nameOf(item.channel) }),
     el("td", {}, el("span", { className: `tier tier-${codeOf(tier)}`, textContent: shortName(tier), title: tierTitle })),
@@ -399,7 +573,7 @@ function ticketRow(item, listed = false) {
       "td",
       { className: "subtype-cell", title: item.subtype ? percent(item.subtype.probability) : "" },
       el("div", { textContent: nameOf(item.subtype) }),
-      el("div", { className: "excerpt", textContent: Array.from(item.text || "").slice(0, 24).join("") }),
+      el("div", { className: "excerpt" }, typed(Array.from(item.text || "").slice(0, 24).join(""))),
     ),
     listed
     ? el("td", { textContent: nameOf(item.status) })
@@ -424,7 +598,7 @@ function ticketRow(item, listed = false) {
 
 // ------------------------------------------------------------------------ ticket list
 
-/** When and for which deadlines a ticket was escalated to the supervisor (list items have the SLAs). */
+/** When and for which deadlines a ticket was escalated to the supervisor. */
 function escalationTitle(item) {
   const deadlines = [["首次响应", item.first_response], ["解决", item.resolution]]
     .filter(([, sla]) => sla && sla.escalated_at)
@@ -455,7 +629,7 @@ async function loadList(more) {
 function fillListFilters() {
   const all = { code: "", name: "全部" };
   options($("list-tier"), [all, ...state.taxonomy.tiers], $("list-tier").value);
-  const statuses = Object.entries({ received: "已登记", ...STAGES }).map(([code, name]) => ({ code, name }));
+  const statuses = Object.entries(STATUS_NAMES).map(([code, name]) => ({ code, name }));
   options($("list-status"), [all, ...statuses], $("list-status").value);
 }
 
@@ -469,23 +643,32 @@ function showTab(tab) {
 
 // ------------------------------------------------------------------------------ ticket
 
-/** Open a ticket; `keepMessage` leaves the message shown (a success that led here). */
-async function openTicket(ticketNo, keepMessage = false) {
+/** Open a ticket: true once it is shown. `keepMessage` leaves the message shown (a success that
+ * led here); `confirmed`: the agent already agreed to leave the open ticket's unsaved input (else
+ * they are asked here, when another ticket is opened). */
+async function openTicket(ticketNo, { keepMessage = false, confirmed = false } = {}) {
+  const other = state.ticket && state.ticket.ticket_no !== ticketNo;
+  if (other && !confirmed && !mayDiscard(`打开工单 ${ticketNo}`)) return false;
   if (!keepMessage) clearMessage();
   try {
     renderTicket(await fetchTicket(ticketNo));
-    history.replaceState(null, "", `#${state.ticket.ticket_no}`);
-    const view = $("ticket-view");
-    if (view.getBoundingClientRect().top < 0 || view.getBoundingClientRect().top > window.innerHeight) {
-      view.scrollIntoView({ block: "start" });
-    }
-    $("ticket-heading").focus({ preventScroll: true });
   } catch (error) {
     showError(`打开工单 ${ticketNo} `, error);
+    return false;
   }
+  history.replaceState(null, "", `#${state.ticket.ticket_no}`);
+  const view = $("ticket-view");
+  if (view.getBoundingClientRect().top < 0 || view.getBoundingClientRect().top > window.innerHeight) {
+    view.scrollIntoView({ block: "start" });
+  }
+  $("ticket-heading").focus({ preventScroll: true });
+  return true;
 }
 
+/** Show a ticket. Another ticket number empties both forms for it; the same ticket again (after a
+ * refused change, a new log-in) keeps what the agent typed and has not saved yet. */
 function renderTicket(ticket) {
+  const same = Boolean(state.ticket) && state.ticket.ticket_no === ticket.ticket_no;
   state.ticket = ticket;
   $("ticket-view").hidden = false;
   $("ticket-no").textContent = ticket.ticket_no;
@@ -494,15 +677,17 @@ function renderTicket(ticket) {
     row.classList.toggle("selected", row.dataset.ticketNo === ticket.ticket_no);
   });
   renderFacts(ticket);
-  renderSla($("sla-first"), $("sla-first-due"), ticket.first_response, ticket.first_response_due);
-  renderSla($("sla-resolution"), $("sla-resolution-due"), ticket.resolution, ticket.resolution_due);
+  renderSla($("sla-first"), $("sla-first-due"), ticket.first_response);
+  renderSla($("sla-resolution"), $("sla-resolution-due"), ticket.resolution);
   renderLegend();
   renderText();
   renderTerms();
   renderSuggestion(ticket);
   renderReviewState(ticket);
-  fillCorrectionForm(ticket);
+  if (same && correctionEdits().length) updateDowngradeHint();
+  else fillCorrectionForm(ticket);
   renderHistory(ticket);
+  fillEventForm(ticket, !same);
 }
 
 const REASON_NAMES = {
@@ -557,19 +742,16 @@ function surveyFact(ticket) {
   return "—";
 }
 
-function renderSla(node, dueNode, sla, dueIso) {
+function renderSla(node, dueNode, sla) {
   delete node.dataset.due;
   node.classList.remove("overdue", "soon", "pending", "done");
-  const due = (sla && sla.due) || dueIso;
-  const escalated = sla && sla.escalated_at ? `；${shortTime(sla.escalated_at)} 已升级主管` : "";
-  dueNode.textContent = due ? `截止 ${shortTime(due)}${escalated}` : "";
-  if (sla && sla.done_at) {
+  const escalated = sla.escalated_at ? `；${shortTime(sla.escalated_at)} 已升级主管` : "";
+  dueNode.textContent = `截止 ${shortTime(sla.due)}${escalated}`;
+  if (sla.done_at) {
     node.textContent = `已完成（${sla.state_name || sla.state}）`;
     node.classList.add(sla.state === "breached" ? "overdue" : "done");
-  } else if (due) {
-    setCountdown(node, due, "", sla && sla.warn_at);
   } else {
-    node.textContent = "—";
+    setCountdown(node, sla.due, "", sla.warn_at);
   }
 }
 
@@ -668,17 +850,10 @@ function termLabel(term) {
     const [start, end] = spanOffsets(spans[0]);
     return Array.from(state.ticket.text).slice(start, end).join("");
   }
-  const taxonomy = state.taxonomy;
-  const code = term.term;
-  if (term.kind === "length") return `文本长度 ${code} 字`;
-  if (taxonomy && /^[A-Za-z_]+$/.test(code)) {
-    for (const category of taxonomy.categories) {
-      if (category.code === code) return `${category.name}（大类特征）`;
-      const subtype = category.subtypes.find((item) => item.code === code);
-      if (subtype) return `${subtype.name}（子类特征）`;
-    }
-  }
-  return code;
+  // the tier head's features without a place in the text: its length bin, a subtype's probability
+  if (term.kind === "length") return `文本长度 ${term.term} 字`;
+  if (term.kind === "subtype") return `${codeName("subtype", term.term)}（子类特征）`;
+  return term.term;
 }
 
 function renderTerms() {
@@ -723,18 +898,40 @@ function renderSuggestion(ticket) {
     ["责任部门", suggestion.department, ticket.department],
   ].map(([head, suggested, current]) => {
     const changed = codeOf(suggested) !== codeOf(current);
+    const rules = changed && head === "级别" ? raisingRules(ticket) : [];
+    let shown = el("td", { textContent: nameOf(current) + (changed ? " ✎" : ""), title: changed ? "审核人修改" : "" });
+    if (rules.length) {
+      shown = el(
+        "td",
+        { title: `由升级规则提高，不是人工修改：${rules.join("、")}` },
+        nameOf(current),
+        el("span", { className: "raised", textContent: ` ↑ 升级规则「${rules.join("、")}」` }),
+      );
+    }
     return el(
       "tr",
-      { className: changed ? "changed" : "" },
+      { className: rules.length ? "raised-row" : changed ? "changed" : "" },
       el("th", { textContent: head }),
       el("td", { textContent: nameOf(suggested) }),
       probabilityCell(suggested ? suggested.probability : undefined),
-      el("td", { textContent: nameOf(current) + (changed ? " ✎" : "") }),
+      shown,
     );
   });
   $("suggestion-body").replaceChildren(...rows);
   const top = (suggestion.top_subtypes || []).map((item) => `${item.name} ${percent(item.probability)}`);
   $("top-subtypes").textContent = top.length ? `${top.join("，")}（首项是所选大类中最可能的子类）` : "—";
+}
+
+/** The names of the escalation rules that raised the ticket's tier above the model's suggestion
+ * at intake, while no review has changed the tier since (empty otherwise). */
+function raisingRules(ticket) {
+  const suggested = ticket.suggestion && codeOf(ticket.suggestion.tier);
+  const tier = codeOf(ticket.tier);
+  if (!suggested || suggested === tier) return [];
+  const reviewed = (ticket.history || []).some((event) => event.before && event.after && event.before.tier !== event.after.tier);
+  if (reviewed) return [];
+  const rules = (ticket.escalations || []).filter((rule) => rule.tier === tier).map((rule) => rule.name);
+  return rules.length ? rules : ticket.escalation_rule ? [ticket.escalation_rule] : [];
 }
 
 function renderReviewState(ticket) {
@@ -753,11 +950,12 @@ function renderReviewState(ticket) {
   ]
     .filter(([, label]) => label)
     .map(([head, label]) => `${head} ${nameOf(label)}`);
-  box.replaceChildren(
-    el("strong", { textContent: `已审核：${review.reviewed_by || "—"} 于 ${shortTime(review.reviewed_at)}` }),
-    el("div", { textContent: finals.length ? `最终标签：${finals.join("，")}` : "" }),
-    review.comment ? el("div", { textContent: `备注：${review.comment}` }) : null,
-  );
+  const parts = [
+    el("strong", {}, "已审核：", typed(review.reviewed_by || "—"), ` 于 ${shortTime(review.reviewed_at)}`),
+    finals.length ? el("div", { textContent: `最终标签：${finals.join("，")}` }) : null,
+    review.comment ? el("div", {}, "备注：", typed(review.comment)) : null,
+  ];
+  box.replaceChildren(...parts.filter(Boolean));
   box.hidden = false;
 }
 
@@ -771,8 +969,9 @@ function options(select, items, selected) {
 }
 
 /** The subtypes of the chosen category; when the chosen subtype is not one of them (and there
- * is more than one), the agent picks: nothing is chosen silently. */
-function fillSubtypes(selected) {
+ * is more than one), the agent picks: nothing is chosen silently. Without `selected`, the subtype
+ * last chosen in that category (the ticket's own in its category) is chosen again. */
+function fillSubtypes(selected = state.subtypeChoice[$("correct-category").value]) {
   const subtypes = subtypesOf($("correct-category").value);
   options($("correct-subtype"), subtypes, selected);
   if (subtypes.length > 1 && !subtypes.some((item) => item.code === selected)) {
@@ -786,14 +985,74 @@ function subtypesOf(categoryCode) {
   return category ? category.subtypes : [];
 }
 
+/** Fill the correction form with the ticket's labels, dropping anything typed in it. */
 function fillCorrectionForm(ticket) {
   const taxonomy = state.taxonomy;
-  options($("correct-category"), taxonomy.categories, codeOf(ticket.category));
-  fillSubtypes(codeOf(ticket.subtype));
-  options($("correct-tier"), taxonomy.tiers, codeOf(ticket.tier));
-  options($("correct-demand"), taxonomy.demands, codeOf(ticket.demand));
+  const base = {
+    category: codeOf(ticket.category),
+    subtype: codeOf(ticket.subtype),
+    tier: codeOf(ticket.tier),
+    demand: codeOf(ticket.demand),
+  };
+  state.formBase = base;
+  state.subtypeChoice = { [base.category]: base.subtype };
+  options($("correct-category"), taxonomy.categories, base.category);
+  fillSubtypes(base.subtype);
+  options($("correct-tier"), taxonomy.tiers, base.tier);
+  options($("correct-demand"), taxonomy.demands, base.demand);
   $("correct-comment").value = "";
   updateDowngradeHint();
+}
+
+const CORRECTION_FIELDS = [
+  ["correct-category", "category", "大类"],
+  ["correct-subtype", "subtype", "子类"],
+  ["correct-tier", "tier", "级别"],
+  ["correct-demand", "demand", "诉求"],
+];
+
+/** What the agent changed in the correction form and has not saved: ["级别 二级 → 一级", "备注"]. */
+function correctionEdits() {
+  const base = state.formBase;
+  if (!base || !state.taxonomy) return [];
+  const edits = CORRECTION_FIELDS.filter(([id, field]) => $(id).value !== base[field]).map(
+    ([id, field, name]) => `${name} ${shortName(codeName(field, base[field]))} → ${$(id).value ? shortName(codeName(field, $(id).value)) : "（未选）"}`,
+  );
+  if ($("correct-comment").value.trim()) edits.push("备注");
+  return edits;
+}
+
+/** The fields of the tracking form the agent filled in and has not recorded: ["处理结果", "备注"]. */
+function eventEdits() {
+  return EVENT_TEXT_FIELDS.filter(([id, fieldId]) => $(id).value.trim() && !(fieldId && $(fieldId).hidden)).map(
+    ([, , name]) => name,
+  );
+}
+
+/** Everything typed for the open ticket and not saved, one line per form. */
+function unsavedWork() {
+  const lines = [];
+  const edits = correctionEdits();
+  if (edits.length) lines.push(`修改标签：${edits.join("；")}`);
+  const filled = eventEdits();
+  if (filled.length) lines.push(`处理进度（${STAGES[$("event-stage").value] || "新环节"}）：${filled.join("、")}`);
+  return lines;
+}
+
+/** True when nothing typed would be lost by `what` ("打开工单 …", "确认建议"), or the agent agrees
+ * to drop it (a dialog); else the page says that it kept it and puts the focus on it. */
+function mayDiscard(what) {
+  const lines = unsavedWork();
+  if (!lines.length || !state.ticket) return true;
+  const ticketNo = state.ticket.ticket_no;
+  const question = `工单 ${ticketNo} 有尚未保存的内容：\n${lines.map((line) => `· ${line}`).join("\n")}\n\n${what}将放弃这些内容。确定放弃吗？`;
+  if (window.confirm(question)) return true;
+  showMessage(`已保留工单 ${ticketNo} 尚未保存的内容：请先保存（或改回），再${what}。`, "info");
+  const edited = CORRECTION_FIELDS.find(([id, field]) => state.formBase && $(id).value !== state.formBase[field]);
+  const typedIn = [["correct-comment"], ...EVENT_TEXT_FIELDS].find(([id]) => $(id).value.trim());
+  const focus = edited || typedIn;
+  if (focus) $(focus[0]).focus();
+  return false;
 }
 
 function tierRank(code) {
@@ -820,13 +1079,13 @@ async function submitReview(body, done) {
   buttons.forEach((button) => (button.disabled = true));
   try {
     renderTicket(await changeTicket("/review", body));
+    fillCorrectionForm(state.ticket); // saved: the form starts again from the ticket's labels
   } catch (error) {
-    showError(body.action === "accept" ? "确认" : "保存修改", error);
-    await reloadAfter(error);
-    return;
-  } finally {
     buttons.forEach((button) => (button.disabled = false));
+    await reportRefusal(body.action === "accept" ? "确认" : "保存修改", error);
+    return;
   }
+  buttons.forEach((button) => (button.disabled = false));
   showMessage(`${ticketNo}：${done}`, "success");
   try {
     // the review is saved: a queue that cannot be read now is a separate problem
@@ -838,13 +1097,20 @@ async function submitReview(body, done) {
   const next = body.action === "accept" && position >= 0 ? state.queue[Math.min(position, state.queue.length - 1)] : null;
   if (next && next.ticket_no !== ticketNo) {
     showMessage(`${ticketNo}：${done}已打开下一张待审核工单 ${next.ticket_no}。`, "success");
-    await openTicket(next.ticket_no, true);
+    await openTicket(next.ticket_no, { keepMessage: true, confirmed: true });
   }
 }
 
+/** Accept the ticket's labels as they are (asking first when the agent typed a correction). */
 function accept() {
-  const reviewed = Boolean(state.ticket.review && state.ticket.review.reviewed_at);
-  return submitReview({ action: "accept" }, reviewed ? "已确认当前标签。" : "已确认模型建议。");
+  if (!mayDiscard("确认建议")) return undefined;
+  const ticket = state.ticket;
+  const reviewed = Boolean(ticket.review && ticket.review.reviewed_at);
+  const rules = raisingRules(ticket);
+  let done = "已确认模型建议。";
+  if (reviewed) done = "已确认当前标签。";
+  else if (rules.length) done = `已确认模型建议，及升级规则「${rules.join("、")}」提高的级别（${shortName(ticket.tier)}）。`;
+  return submitReview({ action: "accept" }, done);
 }
 
 function saveCorrection(event) {
@@ -914,30 +1180,57 @@ function reviewChanges(event) {
   return changes.length ? `${action}：${changes.join("；")}${downgrade}` : `${action}：标签不变`;
 }
 
+/** What a history entry says besides its time, stage and actor: a list of parts (texts, and what
+ * someone typed in elements of its own), "；" between its items; empty when there is nothing. */
+function eventDetails(event) {
+  const items = [
+    event.action ? [reviewChanges(event)] : null,
+    event.owner ? ["负责人 ", typed(event.owner)] : null,
+    event.resolution ? ["处理结果：", typed(event.resolution)] : null,
+    event.feedback ? [`客户反馈：${nameOf(event.feedback)}`] : null,
+    event.comment ? ["客户意见：", typed(event.comment)] : null,
+    event.deadline
+      ? [`${nameOf(event.deadline)}时限（截止 ${shortTime(event.due)}）${event.deadline_passed ? "已超时" : "临近"}，已自动升级至上级主管`]
+      : null,
+    event.note ? ["备注：", typed(event.note)] : null,
+  ].filter(Boolean);
+  return items.flatMap((parts, index) => (index ? ["；", ...parts] : parts));
+}
+
 function renderHistory(ticket) {
   const rows = (ticket.history || []).map((event) => {
-    const details = [
-      event.action ? reviewChanges(event) : null,
-      event.owner ? `负责人 ${event.owner}` : null,
-      event.resolution ? `处理结果：${event.resolution}` : null,
-      event.feedback ? `客户反馈：${nameOf(event.feedback)}` : null,
-      event.comment ? `客户意见：${event.comment}` : null,
-      event.deadline
-        ? `${nameOf(event.deadline)}时限（截止 ${shortTime(event.due)}）${event.deadline_passed ? "已超时" : "临近"}，已自动升级至上级主管`
-        : null,
-      event.note ? `备注：${event.note}` : null,
-    ].filter(Boolean);
+    const details = eventDetails(event);
     return el(
       "tr",
       {},
       el("td", { textContent: shortTime(event.at) }),
       el("td", { textContent: event.stage_name || STAGES[event.stage] || event.stage }),
-      el("td", { textContent: event.actor }),
-      el("td", { textContent: details.join("；") || "—" }),
+      el("td", { title: event.actor }, typed(actorName(event.actor))),
+      el("td", {}, ...(details.length ? details : ["—"])),
     );
   });
   $("history-body").replaceChildren(...rows);
   $("history-empty").hidden = rows.length > 0;
+}
+
+/** The text fields of the tracking form: id, the id of the label that hides it for some stages, name. */
+const EVENT_TEXT_FIELDS = [
+  ["event-owner", "event-owner-field", "负责人"],
+  ["event-resolution", "event-resolution-field", "处理结果"],
+  ["event-note", null, "备注"],
+];
+
+/** The tracking form for the ticket: only the stages that may follow its status (`next_stages`);
+ * `reset` (another ticket) empties it, else what the agent chose and typed stays. */
+function fillEventForm(ticket, reset) {
+  const stages = ticket.next_stages || [];
+  options($("event-stage"), stages, reset ? null : $("event-stage").value);
+  $("event-stage").disabled = stages.length === 0;
+  if (reset) {
+    EVENT_TEXT_FIELDS.forEach(([id]) => ($(id).value = ""));
+    $("event-feedback").value = "satisfied";
+  }
+  updateEventFields();
 }
 
 function updateEventFields() {
@@ -951,6 +1244,7 @@ async function addEvent(event) {
   event.preventDefault();
   const ticketNo = state.ticket.ticket_no;
   const stage = $("event-stage").value;
+  if (!stage) return refuse("当前不能记录任何环节。", null);
   const body = { stage };
   const note = $("event-note").value.trim();
   if (note) body.note = note;
@@ -969,18 +1263,15 @@ async function addEvent(event) {
   button.disabled = true;
   try {
     renderTicket(await changeTicket("/events", body));
-    ["event-note", "event-owner", "event-resolution"].forEach((id) => ($(id).value = ""));
+    EVENT_TEXT_FIELDS.forEach(([id]) => ($(id).value = ""));
     showMessage(`${ticketNo}：已记录「${STAGES[stage]}」。`, "success");
   } catch (error) {
-    showError("记录环节", error);
-    await reloadAfter(error);
+    await reportRefusal("记录环节", error);
   } finally {
     button.disabled = false;
   }
   return undefined;
 }
-
-// ------------------------------------------------------------------------------- start
 
 // --------------------------------------------------------------------------- shortcuts
 
@@ -1001,11 +1292,32 @@ function openNeighbour(step) {
   if (!rows.length) return;
   const current = rows.findIndex((row) => state.ticket && row.dataset.ticketNo === state.ticket.ticket_no);
   const index = current < 0 ? 0 : current + step;
-  if (index >= 0 && index < rows.length) {
-    rows[index].focus({ preventScroll: true });
-    rows[index].scrollIntoView({ block: "nearest" });
-    openTicket(rows[index].dataset.ticketNo);
-  }
+  if (index < 0 || index >= rows.length) return;
+  const ticketNo = rows[index].dataset.ticketNo;
+  if (!mayDiscard(`打开工单 ${ticketNo}`)) return;
+  rows[index].focus({ preventScroll: true });
+  rows[index].scrollIntoView({ block: "nearest" });
+  openTicket(ticketNo, { confirmed: true });
+}
+
+/** A paste that would not fit a field's maxlength (the API's limit) is cut to fit, and the page
+ * says so (the browser would cut it silently). */
+function onPasteIntoLimited(event) {
+  const field = event.target;
+  const limit = field.maxLength;
+  if (!(limit > 0) || !event.clipboardData) return;
+  let pasted = event.clipboardData.getData("text/plain");
+  if (field.tagName === "INPUT") pasted = pasted.replace(/[\r\n]+/g, " ");
+  const room = Math.max(0, limit - field.value.length + (field.selectionEnd - field.selectionStart));
+  if (pasted.length <= room) return;
+  event.preventDefault();
+  let kept = pasted.slice(0, room);
+  if (/[\ud800-\udbff]$/.test(kept)) kept = kept.slice(0, -1); // not half of a character
+  field.setRangeText(kept, field.selectionStart, field.selectionEnd, "end");
+  field.dispatchEvent(new Event("input", { bubbles: true }));
+  const name = field.closest("label").firstChild.textContent.trim();
+  const cut = Array.from(pasted).length - Array.from(kept).length;
+  showMessage(`${name}最多 ${limit} 字：粘贴的内容有 ${cut} 字放不下，已截去，请检查结尾。`, "info");
 }
 
 function onShortcut(event) {
@@ -1027,12 +1339,17 @@ function wire() {
       refuse("请输入 API 密钥。", "api-key");
       return;
     }
-    if (await logIn(key)) {
+    const result = await logIn(key);
+    if (result === "ok") {
       $("api-key").value = "";
       if (location.hash.length > 1) openTicket(decodeURIComponent(location.hash.slice(1)));
+    } else if (result !== "refused") {
+      showMessage(`暂时无法登录：${serviceProblem(result)}\n密钥尚未验证，请稍后再试。`);
     }
   });
   $("logout").addEventListener("click", logOut);
+  $("retry").addEventListener("click", () => resume(state.key || sessionStorage.getItem(KEY_STORAGE)));
+  $("offline-logout").addEventListener("click", forgetKey);
   $("refresh-queue").addEventListener("click", () => {
     clearMessage();
     refreshQueue();
@@ -1047,7 +1364,13 @@ function wire() {
   $("accept").addEventListener("click", accept);
   document.addEventListener("keydown", onShortcut);
   $("correct-form").addEventListener("submit", saveCorrection);
-  $("correct-category").addEventListener("change", () => fillSubtypes($("correct-subtype").value));
+  $("correct-category").addEventListener("change", () => {
+    fillSubtypes();
+    updateDowngradeHint();
+  });
+  $("correct-subtype").addEventListener("change", () => {
+    if ($("correct-subtype").value) state.subtypeChoice[$("correct-category").value] = $("correct-subtype").value;
+  });
   $("tab-queue").addEventListener("click", () => showTab("queue"));
   $("tab-list").addEventListener("click", () => showTab("list"));
   $("list-form").addEventListener("change", () => loadList(false).catch((error) => showError("读取工单列表", error)));
@@ -1057,21 +1380,23 @@ function wire() {
     const ticketNo = $("open-number").value.trim().toUpperCase();
     if (ticketNo) openTicket(ticketNo);
   });
-  window.addEventListener("hashchange", () => {
+  window.addEventListener("hashchange", async () => {
     const ticketNo = decodeURIComponent(location.hash.slice(1));
-    if (state.key && ticketNo && (!state.ticket || state.ticket.ticket_no !== ticketNo)) openTicket(ticketNo);
+    if (!state.key || !ticketNo || (state.ticket && state.ticket.ticket_no === ticketNo)) return;
+    const shown = state.ticket && state.ticket.ticket_no;
+    if (!(await openTicket(ticketNo)) && shown) history.replaceState(null, "", `#${shown}`);
   });
   $("correct-tier").addEventListener("change", updateDowngradeHint);
-  options(
-    $("event-stage"),
-    Object.entries(STAGES).map(([code, name]) => ({ code, name })),
-    "assigned",
+  ["correct-comment", "event-owner", "event-resolution", "event-note"].forEach((id) =>
+    $(id).addEventListener("paste", onPasteIntoLimited),
   );
   $("event-stage").addEventListener("change", updateEventFields);
   updateEventFields();
   $("event-form").addEventListener("submit", addEvent);
   setInterval(tick, TICK_MS);
 }
+
+// ------------------------------------------------------------------------------- start
 
 async function start() {
   wire();
@@ -1080,9 +1405,7 @@ async function start() {
     showView("login");
     return;
   }
-  if ((await logIn(saved)) && location.hash.length > 1) {
-    await openTicket(decodeURIComponent(location.hash.slice(1)));
-  }
+  await resume(saved);
 }
 
 document.addEventListener("DOMContentLoaded", start);

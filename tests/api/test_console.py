@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,6 +118,15 @@ class LiveApp:
         result: dict[str, Any] = response.json()
         return result
 
+    def record(self, ticket_no: str, stage: str, **fields: Any) -> dict[str, Any]:
+        """Record a tracking stage as another agent would, through the API."""
+        response = self.http.post(
+            f"/v1/tickets/{ticket_no}/events", json={"stage": stage, **fields}, headers=headers("admin")
+        )
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
     def sweep_deadlines(self) -> list[str]:
         """One deadline sweep on the app's database at the app's time; the ticket numbers escalated."""
         database = Database(self.database_url)
@@ -180,10 +190,11 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-@pytest.fixture
-def page(chromium: Any, live_app: LiveApp) -> Iterator[Any]:
-    """A fresh browser tab on the live app; fails the test on any script error or CSP violation."""
-    context = chromium.new_context(base_url=live_app.url, viewport={"width": 1440, "height": 1000}, locale="zh-CN")
+@contextmanager
+def browser_tab(chromium: Any, live_app: LiveApp, width: int = 1440, height: int = 1000) -> Iterator[Any]:
+    """A fresh browser tab on the live app, `width` × `height`; fails the test on any script error
+    or CSP violation."""
+    context = chromium.new_context(base_url=live_app.url, viewport={"width": width, "height": height}, locale="zh-CN")
     context.set_default_timeout(WAIT_MS)
     tab = context.new_page()
     problems: list[str] = []
@@ -194,6 +205,13 @@ def page(chromium: Any, live_app: LiveApp) -> Iterator[Any]:
     # a 4xx answer the page asked for shows up as a console error: only script errors count
     scripts = [problem for problem in problems if "Failed to load resource" not in problem]
     assert not scripts, scripts
+
+
+@pytest.fixture
+def page(chromium: Any, live_app: LiveApp) -> Iterator[Any]:
+    """A fresh browser tab on the live app, 1440 × 1000 (see `browser_tab`)."""
+    with browser_tab(chromium, live_app) as tab:
+        yield tab
 
 
 def log_in(page: Any, key: str) -> None:
@@ -373,11 +391,22 @@ def test_an_agent_sees_breached_deadlines_and_records_tracking_stages(live_app: 
         ("assigned", "张三", "agent-tester")
     ]
 
-    page.select_option("#event-stage", "closed")  # an unresolved ticket cannot be closed: the 409 is shown
+    # the stages offered are those that may follow the ticket's status, as the API says
+    allowed = [stage["code"] for stage in live_app.ticket(ticket["ticket_no"])["next_stages"]]
+    assert "closed" not in allowed and "resolved" in allowed
+    expect(page.locator("#event-stage option")).to_have_count(len(allowed))
+    assert page.eval_on_selector_all("#event-stage option", "options => options.map(o => o.value)") == allowed
+
+    # a stage the ticket's status does not allow (an option of an older page): the 409 is said in Chinese
+    page.evaluate("() => document.getElementById('event-stage').append(new Option('已闭环', 'closed'))")
+    page.select_option("#event-stage", "closed")
     expect(page.locator("#event-feedback-field")).to_be_visible()
     page.click("#add-event")
-    expect(page.locator("#message")).to_contain_text("与工单当前状态冲突")
-    expect(page.locator("#message")).to_contain_text("已解决")
+    message = page.locator("#message")
+    expect(message).to_contain_text("与工单当前状态冲突")
+    expect(message).to_contain_text("工单当前为「已分派」，不能记录「已闭环」")
+    expect(message).to_contain_text("已解决")
+    assert "cannot become" not in message.inner_text()
     assert len(live_app.ticket(ticket["ticket_no"])["history"]) == 1
 
 
@@ -448,7 +477,9 @@ def test_a_decision_on_a_stale_page_is_refused_and_the_page_reloads(live_app: Li
     # another agent corrects the tier while this page still shows the suggestion
     other = live_app.review(ticket["ticket_no"], action="correct", tier="P1", comment="客户说孩子吃了")
     page.click("#accept")
-    expect(page.locator("#message")).to_contain_text("已被他人更新")
+    message = page.locator("#message")
+    expect(message).to_contain_text("工单在本页打开后有了新的变化")
+    expect(message).to_contain_text("admin-tester：已审核（修改标签：级别")  # who changed what, since the page read it
     expect(page.locator("#review-state")).to_contain_text("admin-tester")  # the page shows the ticket as it is now
     review = live_app.ticket(ticket["ticket_no"])["review"]
     assert review["action"] == "correct" and review["reviewed_by"] == "admin-tester"
@@ -513,8 +544,11 @@ def test_an_agent_works_the_queue_from_the_keyboard(live_app: LiveApp, page: Any
     assert live_app.ticket(queue[0])["review"] is None
 
     page.locator("#ticket-heading").focus()
-    page.keyboard.press("A")  # accepts, and the next of the queue opens
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.keyboard.press("A")  # asks first (the comment typed above), then accepts, and the next of the queue opens
     expect(page.locator("#message")).to_contain_text("已确认模型建议")
+    assert len(asked) == 1 and "备注" in asked[0] and "确认建议将放弃" in asked[0]
     expect(ticket_no).to_have_text(queue[1])
     assert live_app.ticket(queue[0])["review"]["action"] == "accept"
     assert live_app.queue() == queue[1:]
@@ -527,3 +561,479 @@ def test_an_agent_works_the_queue_from_the_keyboard(live_app: LiveApp, page: Any
     page.keyboard.type(queue[2])
     page.keyboard.press("Enter")
     expect(ticket_no).to_have_text(queue[2])
+
+
+# ------------------------------------------------------------- forms, refusals, outages
+def open_row(page: Any, ticket_no: str) -> None:
+    """Click a ticket's row in the queue and wait for it to open."""
+    from playwright.sync_api import expect
+
+    page.click(f'#queue-body tr[data-ticket-no="{ticket_no}"]')
+    expect(page.locator("#ticket-no")).to_have_text(ticket_no)
+
+
+def test_the_tracking_form_starts_empty_for_every_other_ticket(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    for text in (LATE_PARCEL, RUDE_AGENT, VAGUE):
+        live_app.create_ticket(text)
+    queue = live_app.queue()
+    log_in(page, KEYS["agent"])
+    expect(page.locator("#queue-body tr")).to_have_count(3)
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    ticket_no = page.locator("#ticket-no")
+
+    def type_an_event(ticket_no: str) -> None:
+        page.select_option("#event-stage", "resolved")
+        page.fill("#event-resolution", f"已为 {ticket_no} 的客户全额退款")
+        page.fill("#event-note", f"{ticket_no} 的客户同意")
+
+    def expect_it_empty() -> None:
+        for field in ("#event-resolution", "#event-note", "#event-owner"):
+            expect(page.locator(field)).to_have_value("")
+        expect(page.locator("#event-stage")).to_have_value("assigned")  # the first stage the new ticket allows
+
+    open_row(page, queue[0])
+    type_an_event(queue[0])
+    page.click(f'#queue-body tr[data-ticket-no="{queue[1]}"]')  # another row
+    expect(ticket_no).to_have_text(queue[1])
+    expect_it_empty()
+    assert "处理结果、备注" in asked[-1] and f"打开工单 {queue[1]}" in asked[-1]
+    type_an_event(queue[1])
+    page.locator("#ticket-heading").focus()
+    page.keyboard.press("j")  # the next one by key
+    expect(ticket_no).to_have_text(queue[2])
+    expect_it_empty()
+    type_an_event(queue[2])
+    page.fill("#open-number", queue[0])  # one by number
+    page.press("#open-number", "Enter")
+    expect(ticket_no).to_have_text(queue[0])
+    expect_it_empty()
+    type_an_event(queue[0])
+    page.click("#accept")  # the next of the queue, opened after an accept
+    expect(page.locator("#message")).to_contain_text(f"已打开下一张待审核工单 {queue[1]}")
+    expect(ticket_no).to_have_text(queue[1])
+    expect_it_empty()
+    assert len(asked) == 4
+    # nothing typed for one ticket was recorded on another
+    for number in queue:
+        assert [event["stage"] for event in live_app.ticket(number)["history"]] == (
+            ["reviewed"] if number == queue[0] else []
+        )
+    type_an_event(queue[1])
+    page.click("#add-event")
+    expect(page.locator("#message")).to_contain_text(f"{queue[1]}：已记录「已解决」")
+    [resolved] = live_app.ticket(queue[1])["history"]
+    assert (resolved["resolution"], resolved["note"]) == (f"已为 {queue[1]} 的客户全额退款", f"{queue[1]} 的客户同意")
+
+
+def test_an_unsaved_correction_is_not_dropped_without_asking(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    live_app.create_ticket(LATE_PARCEL)
+    live_app.create_ticket(VAGUE)
+    queue = live_app.queue()
+    log_in(page, KEYS["agent"])
+    open_row(page, queue[0])
+    tier = live_app.ticket(queue[0])["tier"]["code"]
+    other_tier = "P1" if tier != "P1" else "P2"
+    page.select_option("#correct-tier", other_tier)
+    page.fill("#correct-comment", "应升为一级：客户提到孩子受伤")
+    asked: list[str] = []
+    agree = {"now": False}
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        if agree["now"]:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.on("dialog", answer)
+    message = page.locator("#message")
+    ticket_no = page.locator("#ticket-no")
+
+    # declined: nothing happens, the page says it kept the correction and puts the focus on it
+    page.locator("#ticket-heading").focus()
+    page.keyboard.press("a")
+    expect(message).to_contain_text(f"已保留工单 {queue[0]} 尚未保存的内容")
+    assert page.evaluate("() => document.activeElement.id") == "correct-tier"
+    page.click("#accept")
+    page.locator("#ticket-heading").focus()
+    page.keyboard.press("j")
+    page.click(f'#queue-body tr[data-ticket-no="{queue[1]}"]')
+    page.evaluate(f"() => {{ location.hash = '#{queue[1]}'; }}")
+    expect(message).to_contain_text("再打开工单")
+    page.wait_for_function("() => location.hash === '#' + document.getElementById('ticket-no').textContent")
+    expect(ticket_no).to_have_text(queue[0])
+    assert len(asked) == 5
+    assert all("修改标签：级别" in question and "备注" in question for question in asked)
+    assert live_app.ticket(queue[0])["review"] is None
+    expect(page.locator("#correct-tier")).to_have_value(other_tier)
+    expect(page.locator("#correct-comment")).to_have_value("应升为一级：客户提到孩子受伤")
+
+    # agreed: the other ticket opens with its own labels in the form
+    agree["now"] = True
+    page.locator("#ticket-heading").focus()
+    page.keyboard.press("j")
+    expect(ticket_no).to_have_text(queue[1])
+    expect(page.locator("#correct-tier")).to_have_value(live_app.ticket(queue[1])["tier"]["code"])
+    expect(page.locator("#correct-comment")).to_have_value("")
+    assert len(asked) == 6
+
+
+def test_a_correction_survives_the_deadline_sweeps_change_and_the_page_says_what_changed(
+    live_app: LiveApp, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    live_app.clock.lag = timedelta(minutes=100)  # the first response (2 h) is near: the sweep will escalate it
+    ticket = live_app.create_ticket(RUDE_AGENT)
+    live_app.clock.lag = timedelta(0)
+    assert ticket["tier"]["code"] == "P2"
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    page.select_option("#correct-tier", "P1")
+    page.fill("#correct-comment", "客户情绪激动，提高级别")
+    assert live_app.sweep_deadlines() == [ticket["ticket_no"]]  # meanwhile: a new revision of the ticket
+
+    page.click("#save-correction")
+    message = page.locator("#message")
+    expect(message).to_contain_text("保存修改失败：工单在本页打开后有了新的变化")
+    expect(message).to_contain_text("系统（时限升级）：时限升级至主管（首次响应时限")
+    expect(message).to_contain_text("您填写的内容仍在表单中")
+    assert "他人" not in message.inner_text()
+    expect(page.locator("#correct-tier")).to_have_value("P1")
+    expect(page.locator("#correct-comment")).to_have_value("客户情绪激动，提高级别")
+    expect(page.locator("#history-body")).to_contain_text("系统（时限升级）")
+    assert "deadline-sweep" not in page.locator("#history-body").inner_text()
+    assert live_app.ticket(ticket["ticket_no"])["review"] is None
+
+    page.click("#save-correction")  # checked, saved again
+    expect(message).to_contain_text("修改已保存")
+    stored = live_app.ticket(ticket["ticket_no"])
+    assert stored["tier"]["code"] == "P1" and stored["review"]["comment"] == "客户情绪激动，提高级别"
+    expect(page.locator("#correct-comment")).to_have_value("")
+
+
+def test_a_correction_survives_logging_in_again(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    page.select_option("#correct-tier", "P1")
+    page.fill("#correct-comment", "客户说孩子吃了")
+    # the service's answer to a key it does not take (a revoked key), given once to the page's save
+    refused = live_app.http.post(
+        f"/v1/tickets/{ticket['ticket_no']}/review", json={"action": "accept"}, headers={"X-API-Key": "revoked-key"}
+    )
+    assert refused.status_code == 401
+    page.route(
+        f"**/v1/tickets/{ticket['ticket_no']}/review",
+        lambda route: route.fulfill(status=401, body=refused.text, headers={"Content-Type": "application/json"}),
+        times=1,
+    )
+    page.click("#save-correction")
+    expect(page.locator("#login-view")).to_be_visible()
+    expect(page.locator("#message")).to_contain_text("API 密钥无效（可能已被停用），请重新登录")
+    page.fill("#api-key", KEYS["agent"])
+    page.click("#login")
+    expect(page.locator("#console-view")).to_be_visible()
+    expect(page.locator("#ticket-no")).to_have_text(ticket["ticket_no"])
+    expect(page.locator("#correct-tier")).to_have_value("P1")
+    expect(page.locator("#correct-comment")).to_have_value("客户说孩子吃了")
+    page.click("#save-correction")
+    expect(page.locator("#message")).to_contain_text("修改已保存")
+    assert live_app.ticket(ticket["ticket_no"])["review"]["comment"] == "客户说孩子吃了"
+
+
+def test_every_queue_row_shows_the_deadlines_the_api_gives(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    live_app.clock.lag = timedelta(hours=10)  # P2: first response due 2 h after receipt
+    answered = live_app.create_ticket(RUDE_AGENT)
+    late = live_app.create_ticket(RUDE_AGENT, customer_id="C-4001")
+    live_app.clock.lag = timedelta(minutes=100)  # 20 minutes before the first response is due: near
+    swept = live_app.create_ticket(RUDE_AGENT, customer_id="C-4002")
+    live_app.clock.lag = timedelta(0)
+    assert set(live_app.sweep_deadlines()) == {late["ticket_no"], swept["ticket_no"], answered["ticket_no"]}
+    live_app.clock.lag = timedelta(minutes=100)
+    near = live_app.create_ticket(RUDE_AGENT, customer_id="C-4003")  # near, not swept
+    live_app.clock.lag = timedelta(0)
+    fresh = live_app.create_ticket(VAGUE)
+    live_app.record(answered["ticket_no"], "customer_contacted")  # answered 10 h after receipt: done, late
+    response = live_app.http.get("/v1/review-queue", params={"limit": 200}, headers=headers("agent"))
+    items = response.json()["items"]
+    assert {item["ticket_no"] for item in items} == {
+        ticket["ticket_no"] for ticket in (answered, late, swept, near, fresh)
+    }
+
+    log_in(page, KEYS["agent"])
+    expect(page.locator("#queue-body tr")).to_have_count(len(items))
+    now = datetime.now(UTC)
+    seen: set[str] = set()
+    for item in items:
+        row = page.locator(f'#queue-body tr[data-ticket-no="{item["ticket_no"]}"]')
+        for index, (prefix, sla) in enumerate((("响应 ", item["first_response"]), ("解决 ", item["resolution"]))):
+            node = row.locator(".countdown").nth(index)
+            text, classes = node.inner_text(), set(node.get_attribute("class").split())
+            if sla["done_at"]:
+                state = "done"
+                assert text == prefix + ("已完成（超时）" if sla["state"] == "breached" else "已完成"), text
+            elif datetime.fromisoformat(sla["due"]) < now:
+                state = "overdue"
+                assert text.startswith(prefix + "已超时 "), text
+            else:
+                state = "soon" if datetime.fromisoformat(sla["warn_at"]) <= now else "pending"
+                assert text.startswith(prefix + "剩余 "), text
+            assert classes & {"done", "overdue", "soon", "pending"} == {state}, (item["ticket_no"], text, classes)
+            seen.add(state)
+        badge = row.locator(".escalated-badge")
+        if item["escalation_level"]:
+            title = badge.get_attribute("title")
+            for name, sla in (("首次响应", item["first_response"]), ("解决", item["resolution"])):
+                if sla["escalated_at"]:
+                    assert f"{name}时限 {sla['escalated_at'][:16].replace('T', ' ')}" in title, title
+        else:
+            expect(badge).to_have_count(0)
+    assert seen == {"done", "overdue", "soon", "pending"}
+    answered_row = page.locator(f'#queue-body tr[data-ticket-no="{answered["ticket_no"]}"]')
+    expect(answered_row.locator(".countdown").first).to_have_text("响应 已完成（超时）")
+    expect(page.locator(f'#queue-body tr[data-ticket-no="{near["ticket_no"]}"] .countdown.soon')).to_have_count(1)
+
+
+def test_a_reload_while_the_service_cannot_be_reached_waits_for_it_with_the_key(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    page.route("**/v1/**", lambda route: route.abort("connectionrefused"))
+    page.reload()
+    offline = page.locator("#offline-view")
+    expect(offline).to_be_visible()
+    expect(offline).to_contain_text("无法连接服务")
+    expect(offline).to_contain_text("每 10 秒自动重试")
+    expect(page.locator("#login-view")).to_be_hidden()
+    expect(page.locator("#console-view")).to_be_hidden()
+    assert "登录失败" not in page.locator("body").inner_text()
+    assert page.evaluate("() => Object.values(sessionStorage)") == [KEYS["agent"]]
+
+    # a service that answers 503, or a gateway's error page: said in Chinese, never shown raw
+    page.unroute("**/v1/**")
+    unavailable = {"detail": [{"loc": [], "msg": "the database is unavailable", "type": "database_unavailable"}]}
+    page.route("**/v1/**", lambda route: route.fulfill(status=503, json=unavailable))
+    page.click("#retry")
+    expect(offline).to_contain_text("数据库暂时不可用")
+    page.unroute("**/v1/**")
+    page.route(
+        "**/v1/**",
+        lambda route: route.fulfill(status=502, body="<html><h1>502 Bad Gateway</h1></html>", content_type="text/html"),
+    )
+    page.click("#retry")
+    expect(offline).to_contain_text("HTTP 502")
+    assert "Bad Gateway" not in offline.inner_text() and "登录失败" not in page.locator("body").inner_text()
+
+    # back: the page gets in again by itself, with the kept key, and opens the ticket it showed
+    page.unroute("**/v1/**")
+    expect(page.locator("#console-view")).to_be_visible(timeout=20_000)
+    expect(page.locator("#ticket-no")).to_have_text(ticket["ticket_no"])
+    expect(offline).to_be_hidden()
+
+
+def test_a_review_without_a_comment_shows_no_null(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(VAGUE)
+    live_app.review(ticket["ticket_no"], action="accept")
+    log_in(page, KEYS["agent"])
+    page.fill("#open-number", ticket["ticket_no"])
+    page.press("#open-number", "Enter")
+    state = page.locator("#review-state")
+    expect(state).to_contain_text("已审核：admin-tester")
+    assert "null" not in state.inner_text() and "备注" not in state.inner_text()
+
+
+def test_the_apis_refusals_are_said_in_chinese(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    message = page.locator("#message")
+
+    def said(text: str) -> None:
+        expect(message).to_contain_text(text)
+        assert not re.search(r"[a-z]{3,}", message.inner_text()), message.inner_text()  # no English of the API
+
+    page.select_option("#event-stage", "assigned")
+    page.fill("#event-owner", "\u200b\u200b")  # nothing visible: the API's empty-value error
+    page.click("#add-event")
+    said("负责人（不能只有空格或不可见字符）")
+    page.fill("#event-owner", " ".join(["a@b.cn"] * 14))  # 97 characters, 111 once the addresses are masked
+    page.click("#add-event")
+    said("负责人过长：最多 100 字")
+    page.fill("#event-owner", "")
+    page.fill("#open-number", "TS-20990101-000001")
+    page.press("#open-number", "Enter")
+    said("没有这个工单号")
+    assert live_app.ticket(ticket["ticket_no"])["history"] == []
+    # a route the service does not have, asked the way the page asks
+    answer = page.evaluate("() => api('GET', 'v1/no-such-route').catch((error) => [error.status, error.messages])")
+    assert answer == [404, ["服务没有这个地址：页面可能与服务的版本不一致，请刷新页面。"]]
+
+
+def test_answers_that_are_not_json_are_said_plainly(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)
+    log_in(page, KEYS["agent"])
+    path = f"**/v1/tickets/{ticket['ticket_no']}"
+    message = page.locator("#message")
+    maintenance = "<html>维护中</html>"
+    page.route(path, lambda route: route.fulfill(status=200, body=maintenance, content_type="text/html"), times=1)
+    page.fill("#open-number", ticket["ticket_no"])
+    page.press("#open-number", "Enter")
+    expect(message).to_contain_text("服务返回的内容无法识别")
+    expect(page.locator("#ticket-view")).to_be_hidden()
+    error_page = "<html><body><h1>502 Bad Gateway</h1>" + "nginx " * 100 + "</body></html>"
+    page.route(path, lambda route: route.fulfill(status=502, body=error_page, content_type="text/html"), times=1)
+    page.press("#open-number", "Enter")
+    expect(message).to_contain_text("网关错误")
+    assert "nginx" not in message.inner_text() and "<" not in message.inner_text()
+    page.press("#open-number", "Enter")
+    expect(page.locator("#ticket-no")).to_have_text(ticket["ticket_no"])
+
+
+def test_the_correction_form_keeps_the_subtype_and_names_subtype_terms(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    parcel = live_app.create_ticket(LATE_PARCEL)
+    advice = live_app.create_ticket("提个建议。")
+    terms = [term for term in advice["suggestion"]["explanation"]["tier"] if term["kind"] == "subtype"]
+    assert [term["term"] for term in terms if term["term"] == "other"] == ["other"]  # the subtype 其他, in 其他问题
+    log_in(page, KEYS["agent"])
+    open_row(page, advice["ticket_no"])
+    expect(page.locator("#explanation-terms")).to_contain_text("其他（子类特征）")
+    assert "大类特征" not in page.locator("#explanation-terms").inner_text()
+
+    open_row(page, parcel["ticket_no"])
+    subtype = parcel["subtype"]["code"]
+    page.select_option("#correct-category", "after_sales")
+    expect(page.locator("#correct-subtype")).to_have_value("")
+    page.select_option("#correct-category", parcel["category"]["code"])  # back: the ticket's own subtype again
+    expect(page.locator("#correct-subtype")).to_have_value(subtype)
+    page.select_option("#correct-category", "after_sales")
+    page.select_option("#correct-subtype", "billing")
+    page.select_option("#correct-category", parcel["category"]["code"])
+    page.select_option("#correct-category", "after_sales")  # and the one chosen in the other category
+    expect(page.locator("#correct-subtype")).to_have_value("billing")
+
+
+def test_a_tier_raised_by_a_rule_is_not_shown_as_an_agents_edit(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket("会员自动扣费了，请帮忙查一下。")
+    assert ticket["tier"]["code"] != ticket["suggestion"]["tier"]["code"]  # the model said less urgent
+    [rule] = [rule for rule in ticket["escalations"] if rule["tier"] == ticket["tier"]["code"]]
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    shown = page.locator("#suggestion-body tr").nth(2).locator("td").last
+    expect(shown).to_contain_text(f"升级规则「{rule['name']}」")
+    assert "✎" not in shown.inner_text()
+    page.click("#accept")
+    expect(page.locator("#message")).to_contain_text(f"已确认模型建议，及升级规则「{rule['name']}」提高的级别")
+
+
+def test_a_pasted_comment_is_cut_to_the_apis_limit_and_the_page_says_so(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    assert page.get_attribute("#correct-comment", "maxlength") == "2000"
+    page.focus("#correct-comment")
+    page.evaluate(
+        """text => {
+            const data = new DataTransfer();
+            data.setData("text/plain", text);
+            const paste = new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true });
+            document.getElementById("correct-comment").dispatchEvent(paste);
+        }""",
+        "很长的备注。" * 400,
+    )
+    assert len(page.input_value("#correct-comment")) == 2000
+    expect(page.locator("#message")).to_contain_text("备注最多 2000 字：粘贴的内容有 400 字放不下")
+
+
+def test_right_to_left_text_and_direction_controls_stay_inside_what_was_typed(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    # a right-to-left word (Hebrew) reorders the neutral characters next to it, and a RIGHT-TO-LEFT
+    # OVERRIDE (U+202E) would turn the rest of its line around, wherever the service keeps it
+    rtl = "\u202eשלום"
+    created = live_app.create_ticket(f"{LATE_PARCEL}{rtl} 123", customer_name=f"王小明{rtl}", location=f"{rtl}杭州")
+    live_app.record(created["ticket_no"], "assigned", owner=f"张三{rtl}", note=f"{rtl}请尽快 2")
+    ticket = live_app.ticket(created["ticket_no"])
+    [event] = ticket["history"]
+    typed = [ticket["text"], ticket["customer_name"], ticket["location"], event["owner"], event["note"]]
+    assert all("שלום" in value for value in typed)
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    expect(page.locator("#history-body")).to_contain_text("请尽快")
+    # every text holding such characters is inside an element isolated for direction that holds only what was typed
+    holders: list[list[str]] = page.evaluate(
+        """() => {
+            const found = [];
+            for (const root of [document.getElementById("ticket-view"), document.getElementById("queue-body")]) {
+                const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+                while (walker.nextNode()) {
+                    if (!/[\u0590-\u05ff\u202a-\u202e]/.test(walker.currentNode.data)) continue;
+                    let node = walker.currentNode.parentElement;
+                    while (node && !["isolate", "plaintext"].includes(getComputedStyle(node).unicodeBidi)) {
+                        node = node.parentElement;
+                    }
+                    found.push([node ? node.tagName : "none", node ? node.textContent : ""]);
+                }
+            }
+            return found;
+        }"""
+    )
+    assert len(holders) >= 6, holders  # the text, the name, the place, the owner (twice), the note
+    for tag, text in holders:
+        assert any(value.startswith(text) for value in typed), (tag, text)
+
+
+@pytest.mark.parametrize("live_app", [timedelta(days=3, hours=5)], indirect=True)
+def test_the_queue_fits_its_card_at_1280_and_the_page_a_phone(chromium: Any, live_app: LiveApp) -> None:
+    from playwright.sync_api import expect
+
+    # received 3 days 5 hours ago: the longest countdowns ("已超时 3 天 3 小时"), each escalated
+    texts = (
+        LATE_PARCEL,
+        RUDE_AGENT,
+        VAGUE,
+        "积分没有到账，请帮忙查一下，谢谢。",
+        "客服说好三天内回电，结果没人联系我。",
+    )
+    for text in texts:
+        live_app.create_ticket(text, channel="social")
+    live_app.clock.lag = timedelta(0)
+    assert len(set(live_app.sweep_deadlines())) == 5  # both deadlines of each
+    queue = live_app.queue()
+    for width, height in ((1280, 800), (1400, 900), (390, 844)):
+        with browser_tab(chromium, live_app, width, height) as tab:
+            log_in(tab, KEYS["agent"])
+            expect(tab.locator("#queue-body tr .escalated-badge")).to_have_count(5)
+            open_row(tab, queue[0])
+            scroll, table, box = tab.evaluate(
+                """() => {
+                    const table = document.getElementById("queue-table");
+                    const box = table.parentElement;
+                    return [box.scrollWidth, table.scrollWidth, box.clientWidth];
+                }"""
+            )
+            assert table <= box and scroll <= box, (width, table, box)
+            assert tab.evaluate("() => document.documentElement.scrollWidth") <= width, width

@@ -143,6 +143,8 @@ def test_bad_reviews_are_422_naming_the_field_and_write_nothing(
     assert detail["loc"] == (["body", field] if field else ["body"]) and detail["type"] == kind
     if kind in ("unknown_code", "subtype_not_in_category", "subtype_required"):
         assert detail["allowed"] and all(code in detail["msg"] for code in detail["allowed"])
+    if kind == "string_too_long":
+        assert detail["max_length"] == 40
     assert read_ticket(client, ticket["ticket_no"])["history"] == []
 
 
@@ -266,6 +268,9 @@ def test_the_queue_lists_unreviewed_flagged_tickets_least_confident_then_oldest_
     assert (
         item["first_response_due"] == source["first_response_due"] and "low_confidence:tier" in item["review_reasons"]
     )
+    # the deadlines as the ticket and the list show them (due, warn_at, done_at, escalated_at, state)
+    assert item["first_response"] == source["first_response"] and item["resolution"] == source["resolution"]
+    assert (item["escalation_level"], item["escalated_at"]) == (source["escalation_level"], source["escalated_at"])
 
 
 def test_auto_filled_tickets_are_not_queued_and_bad_cursors_are_422(make_client: Callable[..., TestClient]) -> None:

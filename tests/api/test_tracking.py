@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from api.services.tracking import ALLOWED, STAGES
+from api.services.tracking import ALLOWED, STAGES, STATUS_NAMES
 
-from .conftest import Clock, TestClient, create_ticket, headers
+from .conftest import Clock, TestClient, create_ticket, headers, read_ticket
 
 # The tracking sheet's rules, written out here rather than read from the code: work stages follow
 # one another freely, except that in_progress does not repeat and escalated does not follow
@@ -142,6 +142,10 @@ def test_the_state_machine_allows_exactly_the_listed_stages(client: TestClient, 
         ticket_no = create_ticket(client)["ticket_no"]
         for step in path:
             assert post_event(client, ticket_no, **EVENT_BODIES[step]).status_code == 201
+        if stage == STAGES[0]:  # the ticket says which stages may follow, with their names
+            shown = read_ticket(client, ticket_no)["next_stages"]
+            assert {item["code"] for item in shown} == MAY_FOLLOW[status]
+            assert all(item["name"] == STATUS_NAMES[item["code"]] for item in shown)
         response = post_event(client, ticket_no, **EVENT_BODIES[stage])
         expected = 201 if stage in MAY_FOLLOW[status] else 409
         assert response.status_code == expected, (status, stage, response.text)
@@ -163,6 +167,8 @@ def test_event_field_errors_name_the_field(client: TestClient) -> None:
         response = post_event(client, ticket_no, **event)
         assert response.status_code == 422, (event, response.text)
         assert response.json()["detail"][0]["loc"] == loc, event
+        if response.json()["detail"][0]["type"] == "string_too_long":  # the limit, for a client to say
+            assert response.json()["detail"][0]["max_length"] == 4000
     assert post_event(client, "TS-20990101-000009", stage="in_progress").status_code == 404
 
 
@@ -289,7 +295,6 @@ def test_the_status_type_of_the_api_lists_every_status_of_the_state_machine() ->
     from typing import get_args
 
     from api.schemas import TicketStatus
-    from api.services.tracking import STATUS_NAMES
 
     assert list(get_args(TicketStatus)) == list(STATUS_NAMES)
 
