@@ -40,7 +40,9 @@ from api.schemas import (
 )
 from api.services.deadlines import (
     DEADLINES,
+    ESCALATION_LEVEL_NAMES,
     FIRST_RESPONSE,
+    HEAD_LEVEL,
     RESOLUTION,
     Deadline,
     deadline_warning,
@@ -178,11 +180,13 @@ class TicketPresenter:
             state_name=SLA_STATES[state],
             warn_at=self._local(deadline_warning(ticket, deadline, self.warning_share)),
             escalated_at=self._maybe_local(deadline.escalated_of(ticket)),
+            head_escalated_at=self._maybe_local(deadline.escalated_of(ticket, HEAD_LEVEL)),
         )
 
     def summary_fields(self, ticket: Ticket, repeat_of: str | None) -> dict[str, object]:
         """The fields shared by every ticket view."""
         names = self.names
+        level = escalation_level(ticket)
         return {
             "ticket_no": ticket.ticket_no,
             "status": Label(code=ticket.status, name=STATUS_NAMES.get(ticket.status, ticket.status)),
@@ -207,7 +211,8 @@ class TicketPresenter:
             "resolution": self._sla(ticket, RESOLUTION),
             "overdue": is_overdue(ticket, self.now),
             "due_soon": is_due_soon(ticket, self.now, self.warning_share),
-            "escalation_level": escalation_level(ticket),
+            "escalation_level": level,
+            "escalation_level_name": ESCALATION_LEVEL_NAMES[level],
             "escalated_at": self._maybe_local(escalated_at(ticket)),
             "repeat_of": repeat_of,
             "received_by": ticket.received_by,
@@ -291,6 +296,7 @@ class TicketPresenter:
             deadline=Label(code=deadline.kind, name=deadline.name) if deadline is not None else None,
             due=self._local(datetime.fromisoformat(due)) if isinstance(due, str) else None,
             deadline_passed=event.details.get("passed"),
+            level=event.details.get("level") if deadline is not None else None,
             action=event.details.get("action"),
             before=self._reviewed_labels(event.details.get("before")),
             after=self._reviewed_labels(event.details.get("after")),
@@ -300,7 +306,7 @@ class TicketPresenter:
     def queue_item(self, ticket: Ticket) -> QueueItem:
         """A ticket of the review queue: the suggestion with its probabilities."""
         names = self.names
-
+        level = escalation_level(ticket)
         text = ticket.text if len(ticket.text) <= QUEUE_TEXT_CHARS else ticket.text[: QUEUE_TEXT_CHARS - 1] + "…"
         return QueueItem(
             ticket_no=ticket.ticket_no,
@@ -324,7 +330,8 @@ class TicketPresenter:
             resolution=self._sla(ticket, RESOLUTION),
             overdue=is_overdue(ticket, self.now),
             due_soon=is_due_soon(ticket, self.now, self.warning_share),
-            escalation_level=escalation_level(ticket),
+            escalation_level=level,
+            escalation_level_name=ESCALATION_LEVEL_NAMES[level],
             escalated_at=self._maybe_local(escalated_at(ticket)),
         )
 

@@ -437,7 +437,7 @@ class BatchResponse(BaseModel):
 
 class Sla(BaseModel):
     """One SLA of a ticket: due time, when it was done, and met / breached / pending; when it
-    becomes near (`warn_at`) and when it was escalated to the supervisor."""
+    becomes near (`warn_at`) and when it was escalated to the supervisor and to the department head."""
 
     due: datetime
     done_at: datetime | None
@@ -450,6 +450,11 @@ class Sla(BaseModel):
     )
     escalated_at: datetime | None = Field(
         description="When the deadline sweep escalated this deadline to the supervisor (once per deadline)."
+    )
+    head_escalated_at: datetime | None = Field(
+        default=None,
+        description="When the deadline sweep escalated this deadline, passed unmet, to the department head "
+        "(部门负责人; once per deadline, always after the supervisor).",
     )
 
 
@@ -507,6 +512,9 @@ class EventOut(BaseModel):
     due: datetime | None = Field(default=None, description="Deadline escalations: the deadline's due time.")
     deadline_passed: bool | None = Field(
         default=None, description="Deadline escalations: the deadline had passed when it was escalated."
+    )
+    level: int | None = Field(
+        default=None, description="Deadline escalations: 1 to the supervisor (上级主管), 2 to the department head."
     )
     action: str | None = Field(default=None, description="Review events: accept or correct.")
     before: ReviewedLabels | None = Field(default=None, description="Review events: the labels before.")
@@ -568,8 +576,10 @@ class TicketSummary(BaseModel):
     )
     escalation_level: int = Field(
         description="0: not escalated; 1: a deadline of the ticket came near or passed and the ticket was "
-        "escalated to the supervisor (上级主管)."
+        "escalated to the supervisor (上级主管); 2: a deadline then passed unmet and the ticket was escalated to "
+        "the department head (部门负责人)."
     )
+    escalation_level_name: str = Field(description="The level's Chinese name: 未升级, 上级主管 or 部门负责人.")
     escalated_at: datetime | None = Field(description="When the ticket was first escalated to the supervisor.")
     repeat_of: str | None
     received_by: str | None = Field(
@@ -651,7 +661,8 @@ class QueueItem(BaseModel):
     resolution: Sla = Field(description="The resolution deadline, as in the ticket list and view.")
     overdue: bool
     due_soon: bool
-    escalation_level: int
+    escalation_level: int = Field(description="0, 1 (上级主管) or 2 (部门负责人), as in the ticket view.")
+    escalation_level_name: str
     escalated_at: datetime | None = Field(description="When the ticket was first escalated to the supervisor.")
 
 

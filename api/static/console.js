@@ -584,7 +584,11 @@ function ticketRow(item, listed = false) {
       firstResponse,
       resolution,
       item.escalation_level > 0
-        ? el("span", { className: "escalated-badge", textContent: "已升级主管", title: escalationTitle(item) })
+        ? el("span", {
+            className: item.escalation_level > 1 ? "escalated-badge head" : "escalated-badge",
+            textContent: item.escalation_level > 1 ? "已升级部门负责人" : "已升级主管",
+            title: escalationTitle(item),
+          })
         : null,
     ),
   );
@@ -598,12 +602,20 @@ function ticketRow(item, listed = false) {
 
 // ------------------------------------------------------------------------ ticket list
 
-/** When and for which deadlines a ticket was escalated to the supervisor. */
+/** When and for which deadlines a ticket was escalated to the supervisor, and to the department head. */
 function escalationTitle(item) {
-  const deadlines = [["首次响应", item.first_response], ["解决", item.resolution]]
-    .filter(([, sla]) => sla && sla.escalated_at)
+  const slas = [["首次响应", item.first_response], ["解决", item.resolution]].filter(([, sla]) => sla);
+  const supervisor = slas
+    .filter(([, sla]) => sla.escalated_at)
     .map(([name, sla]) => `${name}时限 ${shortTime(sla.escalated_at)}`);
-  return deadlines.length ? `时限临近或超时，已自动升级至上级主管：${deadlines.join("；")}` : "已自动升级至上级主管";
+  const head = slas
+    .filter(([, sla]) => sla.head_escalated_at)
+    .map(([name, sla]) => `${name}时限 ${shortTime(sla.head_escalated_at)}`);
+  const parts = [
+    supervisor.length ? `时限临近或超时，已自动升级至上级主管：${supervisor.join("；")}` : "已自动升级至上级主管",
+  ];
+  if (head.length) parts.push(`时限已过仍未完成，已升级至部门负责人：${head.join("；")}`);
+  return parts.join("。");
 }
 
 /** The list of all tickets (newest first), with the filters of the list form. */
@@ -745,7 +757,9 @@ function surveyFact(ticket) {
 function renderSla(node, dueNode, sla) {
   delete node.dataset.due;
   node.classList.remove("overdue", "soon", "pending", "done");
-  const escalated = sla.escalated_at ? `；${shortTime(sla.escalated_at)} 已升级主管` : "";
+  const escalated =
+    (sla.escalated_at ? `；${shortTime(sla.escalated_at)} 已升级主管` : "") +
+    (sla.head_escalated_at ? `；${shortTime(sla.head_escalated_at)} 已升级部门负责人` : "");
   dueNode.textContent = `截止 ${shortTime(sla.due)}${escalated}`;
   if (sla.done_at) {
     node.textContent = `已完成（${sla.state_name || sla.state}）`;
@@ -1190,7 +1204,10 @@ function eventDetails(event) {
     event.feedback ? [`客户反馈：${nameOf(event.feedback)}`] : null,
     event.comment ? ["客户意见：", typed(event.comment)] : null,
     event.deadline
-      ? [`${nameOf(event.deadline)}时限（截止 ${shortTime(event.due)}）${event.deadline_passed ? "已超时" : "临近"}，已自动升级至上级主管`]
+      ? [
+          `${nameOf(event.deadline)}时限（截止 ${shortTime(event.due)}）${event.deadline_passed ? "已超时" : "临近"}，` +
+            (event.level > 1 ? "仍未完成，已自动升级至部门负责人" : "已自动升级至上级主管"),
+        ]
       : null,
     event.note ? ["备注：", typed(event.note)] : null,
   ].filter(Boolean);

@@ -456,6 +456,29 @@ def test_an_agent_sees_near_deadlines_and_tickets_escalated_to_the_supervisor(li
     expect(page.locator("#ticket-facts dt", has_text="时限升级").locator("+ dd")).to_have_text("时限临近，尚未升级")
 
 
+def test_a_deadline_passed_unmet_shows_the_escalation_to_the_department_head(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    # received 3 hours ago: its P2 first response (2 h) has passed unmet, so one sweep escalates it
+    # to the supervisor and then to the department head
+    live_app.clock.lag = timedelta(hours=3)
+    late = live_app.create_ticket(RUDE_AGENT)
+    live_app.clock.lag = timedelta(0)
+    assert live_app.sweep_deadlines() == [late["ticket_no"]] * 2
+    shown = live_app.ticket(late["ticket_no"])
+    assert (shown["escalation_level"], shown["escalation_level_name"]) == (2, "部门负责人")
+    assert [event["level"] for event in shown["history"] if event["deadline"]] == [1, 2]
+    log_in(page, KEYS["agent"])
+    page.click("#tab-list")
+    badge = page.locator(f'#list-body tr[data-ticket-no="{late["ticket_no"]}"] .escalated-badge')
+    expect(badge).to_have_text("已升级部门负责人")
+    assert "已升级至部门负责人：首次响应时限" in (badge.get_attribute("title") or "")
+    page.locator(f'#list-body tr[data-ticket-no="{late["ticket_no"]}"]').click()
+    expect(page.locator("#ticket-no")).to_have_text(late["ticket_no"])
+    expect(page.locator("#sla-first-due")).to_contain_text("已升级部门负责人")
+    expect(page.locator("#history-body")).to_contain_text("仍未完成，已自动升级至部门负责人")
+
+
 def test_a_decision_on_a_stale_page_is_refused_and_the_page_reloads(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
