@@ -308,6 +308,19 @@ def test_an_export_without_the_closing_feedback_is_read_without_a_confirmation_r
     assert summarise(again)["closure_confirmation_rate"] == 0.0
 
 
+def _same_report(database_url: str, tmp_path: Path) -> str:
+    """November's monthly report made from the database and from its export `tmp_path/all.csv`,
+    asserted to be the same; its text."""
+    reports = []
+    for source in (["--database-url", database_url], ["--data", str(tmp_path / "all.csv")]):
+        out = tmp_path / f"report-{source[0][2:]}"
+        made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), *source])
+        assert made.exit_code == 0, made.output
+        reports.append((out / "report.md").read_text(encoding="utf-8"))
+    assert reports[0] == reports[1]
+    return reports[1]
+
+
 def _sweep(client: TestClient, local_time: str) -> list[tuple[str, str, bool, int]]:
     """The real deadline sweep on the app's database at a time of Shanghai: (ticket, deadline, passed, level)."""
     now = datetime.fromisoformat(local_time + "+08:00").astimezone(UTC)
@@ -394,13 +407,7 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
         "first_response": {"escalated": 4, "passed": 1, "head_escalated": 3},
         "resolution": {"escalated": 3, "passed": 0, "head_escalated": 3},
     }
-    reports = {}
-    for source in (["--database-url", database_url], ["--data", str(tmp_path / "all.csv")]):
-        out = tmp_path / f"report-{source[0][2:]}"
-        made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), *source])
-        assert made.exit_code == 0, made.output
-        reports[source[0]] = (out / "report.md").read_text(encoding="utf-8")
-    assert reports["--database-url"] == reports["--data"]
+    report = _same_report(database_url, tmp_path)
     for line in (
         "| tickets escalated on a deadline (时限升级) | 80.0 % |",
         "| escalated on a deadline, P2 | 80.0 % |",
@@ -410,7 +417,7 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
         "| deadlines escalated to the department head (部门负责人), first response (首次响应) | 3 |",
         "| deadlines escalated to the department head (部门负责人), resolution (解决) | 3 |",
     ):
-        assert line in reports["--data"]
+        assert line in report
     # training reads the export of reviewed tickets, escalation columns and all, as before
     assert _export(database_url, tmp_path / "reviewed.csv").exit_code == 0
     _, reviewed = _read(tmp_path / "reviewed.csv")
@@ -492,14 +499,8 @@ def test_passed_is_the_sweeps_verdict_in_the_export_its_report_and_the_stats_aft
         mine = {"escalated": 1, "passed": passed, "head_escalated": passed}
         assert summarise([row])["deadline_escalations"]["first_response"] == mine
     # the report of that export, and the one made from the database, say the same
-    reports = {}
-    for source in (["--database-url", database_url], ["--data", str(tmp_path / "all.csv")]):
-        out = tmp_path / f"report-{source[0][2:]}"
-        made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), *source])
-        assert made.exit_code == 0, made.output
-        reports[source[0]] = (out / "report.md").read_text(encoding="utf-8")
-    assert reports["--database-url"] == reports["--data"]
-    assert "| deadlines escalated, first response (首次响应) | 3 (1 already passed) |" in reports["--data"]
+    report = _same_report(database_url, tmp_path)
+    assert "| deadlines escalated, first response (首次响应) | 3 (1 already passed) |" in report
     # so do the stats
     stats = store_client.get("/v1/stats?from=2026-11-23&to=2026-11-23", headers=headers("analyst")).json()
     assert stats["total"]["deadline_escalation"]["first_response"] == figures
