@@ -1403,6 +1403,10 @@ function wire() {
     const shown = state.ticket && state.ticket.ticket_no;
     if (!(await openTicket(ticketNo)) && shown) history.replaceState(null, "", `#${shown}`);
   });
+  // closing or reloading the tab: the browser's own "leave the page?" question (it shows its own text)
+  window.addEventListener("beforeunload", (event) => {
+    if (state.ticket && unsavedWork().length) event.preventDefault();
+  });
   $("correct-tier").addEventListener("change", updateDowngradeHint);
   ["correct-comment", "event-owner", "event-resolution", "event-note"].forEach((id) =>
     $(id).addEventListener("paste", onPasteIntoLimited),

@@ -706,6 +706,29 @@ def test_an_unsaved_correction_is_not_dropped_without_asking(live_app: LiveApp, 
     assert len(asked) == 6
 
 
+def test_closing_the_tab_with_unsaved_input_asks_first(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    kinds: list[str] = []
+
+    def stay(dialog: Any) -> None:
+        kinds.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", stay)
+    page.fill("#event-note", "已致电客户，约明天上午回电")
+    page.close(run_before_unload=True)  # the browser asks its own question; the agent stays
+    expect(page.locator("#event-note")).to_have_value("已致电客户，约明天上午回电")
+    assert kinds == ["beforeunload"] and not page.is_closed()
+    page.fill("#event-note", "")  # nothing unsaved: the tab closes without a question
+    page.close(run_before_unload=True)
+    page.wait_for_event("close")
+    assert kinds == ["beforeunload"]
+
+
 def test_a_correction_survives_the_deadline_sweeps_change_and_the_page_says_what_changed(
     live_app: LiveApp, page: Any
 ) -> None:
