@@ -222,11 +222,14 @@ def escalation_level_case() -> ColumnElement[int]:
 
 def _reached_clause(deadline: Deadline, level: int, now: datetime, share: float) -> ColumnElement[bool]:
     """SQL: the deadline has reached `level` at `now` and was not escalated to it yet: to the
-    supervisor from its warning time, to the department head once overdue after the supervisor."""
+    supervisor from its warning time, to the department head once overdue after the supervisor
+    (escalated at or before `now`: a sweep whose `now` is older than another's supervisor stamp,
+    as when several workers sweep at once, leaves the head to a later sweep rather than stamping
+    the head before the supervisor)."""
     if level == SUPERVISOR_LEVEL:
         reached = _warned_clause(deadline, now, share)
     else:
-        reached = and_(deadline.escalated.is_not(None), deadline.due < now)
+        reached = and_(deadline.escalated.is_not(None), deadline.escalated <= now, deadline.due < now)
     return and_(deadline.stamp(level).is_(None), reached)
 
 

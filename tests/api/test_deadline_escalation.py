@@ -362,6 +362,30 @@ def test_a_deadline_met_or_closed_after_the_sweep_picked_it_for_the_head_is_not_
     assert sweep(store_client, clock) == []
 
 
+def test_a_sweep_older_than_the_supervisors_stamp_leaves_the_head_to_a_later_sweep(
+    store_client: TestClient, clock: Clock
+) -> None:
+    # two sweeps with different clocks (a long one started earlier, cron's `triage sweep` later, or
+    # workers whose sweeps began a moment apart): the later one escalates to the supervisor first
+    number = create_ticket(store_client)["ticket_no"]
+    clock.advance(hours=3)  # the first response is overdue
+    earlier, later = clock.now, clock.now + timedelta(minutes=30)
+    database: Database = store_client.app.state.services.database  # type: ignore[attr-defined]
+    with database.session() as session:
+        ticket_id = session.execute(select(Ticket.id).where(Ticket.ticket_no == number)).scalar_one()
+        first = escalate(session, ticket_id=ticket_id, deadline=FIRST_RESPONSE, now=later, share=SHARE)
+        assert first is not None and first.level == 1
+        stale = escalate(
+            session, ticket_id=ticket_id, deadline=FIRST_RESPONSE, now=earlier, share=SHARE, level=HEAD_LEVEL
+        )
+        assert stale is None  # not a head escalation stamped before the supervisor's
+        head = escalate(session, ticket_id=ticket_id, deadline=FIRST_RESPONSE, now=later, share=SHARE, level=HEAD_LEVEL)
+        assert head is not None and head.level == 2
+    shown = read_ticket(store_client, number)
+    assert shown["first_response"]["escalated_at"] == shown["first_response"]["head_escalated_at"]
+    assert [event["level"] for event in shown["history"] if event["deadline"]] == [1, 2]
+
+
 @pytest.mark.parametrize("warned_first", [False, True], ids=["found-overdue", "warned-then-overdue"])
 def test_sweeps_running_at_once_escalate_each_deadline_once_to_each_level(
     store_client: TestClient, clock: Clock, database_url: str, warned_first: bool
