@@ -43,8 +43,11 @@ class TicketFilters:
     head_escalated: bool | None = None
 
     def digest(self) -> str:
-        """A short hash identifying these filters (bound into cursors)."""
-        encoded = json.dumps(asdict(self), sort_keys=True, default=str).encode("utf-8")
+        """A short hash identifying these filters (bound into cursors). Filters left unset are not
+        part of it, so that a filter added later does not invalidate the cursors of listings
+        without it (this form changed every cursor's hash once, with `head_escalated`)."""
+        given = {name: value for name, value in asdict(self).items() if value is not None}
+        encoded = json.dumps(given, sort_keys=True, default=str).encode("utf-8")
         return hashlib.sha256(encoded).hexdigest()[:16]
 
 
