@@ -47,8 +47,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, case, literal, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.services.deadlines import DEADLINES, LEVELS, SUPERVISOR_LEVEL, Deadline, needs_escalation_clause
 from api.tables import Ticket, TicketEvent
@@ -100,7 +100,8 @@ def escalate(
         claimed = session.execute(
             update(Ticket)
             .where(Ticket.id == ticket_id, needs_escalation_clause(deadline, now, share, levels=(level,)))
-            .values({**stamps, Ticket.revision: Ticket.revision + 1, Ticket.updated_at: now})
+            # `now` is the sweep's start: a change made since then keeps the later updated_at
+            .values({**stamps, Ticket.revision: Ticket.revision + 1, Ticket.updated_at: _later(Ticket.updated_at, now)})
             .returning(Ticket.ticket_no, Ticket.status, Ticket.tier, deadline.due, deadline.passed)
             .execution_options(synchronize_session=False)
         ).one_or_none()
@@ -132,6 +133,11 @@ def escalate(
         session.rollback()
         raise
     return Escalation(ticket_no, deadline.kind, tier, due, passed, level)
+
+
+def _later(column: InstrumentedAttribute[datetime], moment: datetime) -> ColumnElement[datetime]:
+    """SQL: the later of a stored time and `moment` (GREATEST, which SQLite lacks)."""
+    return case((column > moment, column), else_=literal(moment, column.type))
 
 
 def needing_escalation(deadline: Deadline, *, after: int, now: datetime, share: float) -> Select[int]:

@@ -386,6 +386,22 @@ def test_a_sweep_older_than_the_supervisors_stamp_leaves_the_head_to_a_later_swe
     assert [event["level"] for event in shown["history"] if event["deadline"]] == [1, 2]
 
 
+def test_a_claim_by_a_sweep_that_began_before_the_last_change_keeps_the_later_updated_at(
+    store_client: TestClient, clock: Clock
+) -> None:
+    number = create_ticket(store_client)["ticket_no"]
+    clock.advance(hours=3)  # the first response is overdue
+    post_event(store_client, number, stage="assigned", owner="王工")  # not an answer: still pending
+    database: Database = store_client.app.state.services.database  # type: ignore[attr-defined]
+    with database.session() as session:
+        ticket_id, changed = session.execute(
+            select(Ticket.id, Ticket.updated_at).where(Ticket.ticket_no == number)
+        ).one()
+        started = clock.now - timedelta(minutes=5)  # the sweep's clock, fixed when it began
+        assert escalate(session, ticket_id=ticket_id, deadline=FIRST_RESPONSE, now=started, share=SHARE) is not None
+        assert session.scalar(select(Ticket.updated_at).where(Ticket.id == ticket_id)) == changed
+
+
 @pytest.mark.parametrize("warned_first", [False, True], ids=["found-overdue", "warned-then-overdue"])
 def test_sweeps_running_at_once_escalate_each_deadline_once_to_each_level(
     store_client: TestClient, clock: Clock, database_url: str, warned_first: bool
