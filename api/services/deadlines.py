@@ -23,7 +23,9 @@ once it is overdue and was escalated to the supervisor, stamping `<deadline>_hea
 A ticket's `escalation_level` is the highest level any of its deadlines reached.
 
 Each condition is written once for a loaded ticket and once as SQL. The SQL compares times as
-seconds since the epoch (`epoch_seconds`), which SQLite and PostgreSQL compute alike. "Not
+seconds since the epoch (`epoch_seconds`), which SQLite and PostgreSQL compute alike, to within
+a millisecond (SQLite's julianday keeps milliseconds; both round floats): exactly at a warning
+time the two may disagree for that long, so a sweep may leave a deadline to the next one. "Not
 closed" is written in the SQL as the literal `status != 'closed'` (`open_clause`), the predicate
 of the partial index `ix_tickets_open` (revision 0004): a bound parameter in its place would keep
 SQLite, and PostgreSQL's generic plans, from using that index.
