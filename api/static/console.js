@@ -25,6 +25,27 @@ const STAGES = {
   reopened: "重新打开",
 };
 
+/** The 满意度调查问卷's four scores (1–5), by the API's field names (api/schemas.py `SurveyCreate`). */
+const SURVEY_SCORES = [
+  ["timeliness", "处理及时性"],
+  ["effectiveness", "解决方案有效性"],
+  ["attitude", "服务态度"],
+  ["overall", "整体满意度"],
+];
+
+/** How the customer was surveyed (the API's `SurveyMethod`) and the aspects of the handling they
+ * may name (`Aspect`), with their Chinese names as the API gives them (`SURVEY_METHOD_NAMES`, `ASPECT_NAMES`). */
+const SURVEY_METHODS = { phone: "电话回访", online: "在线问卷", sms: "短信", app: "APP推送" };
+const ASPECTS = {
+  response_speed: "响应速度",
+  result: "处理结果",
+  attitude: "服务态度",
+  communication: "沟通清晰度",
+  other: "其他",
+};
+/** The most aspects one list of a survey may name (`SurveyCreate.best_aspects`, `improve_aspects`). */
+const ASPECT_LIMIT = 5;
+
 /** What a ticket's status is called (a new ticket is 已登记, every other status is its last stage). */
 const STATUS_NAMES = { received: "已登记", ...STAGES };
 
@@ -91,6 +112,9 @@ const ERROR_TEXT = {
   extra_forbidden: "页面发出的请求含有服务不认识的内容，请刷新页面后重试。",
   method_not_allowed: "页面发出的请求方式不被服务接受，请刷新页面后重试。",
   survey_exists: "这次闭环已经录入过满意度回访。",
+  too_long: (item, field) => `${field || "所选的项"}选得过多：最多 ${ASPECT_LIMIT} 项。`,
+  greater_than_equal: (item, field) => `${field || "评分"}须为 1 到 5 分。`,
+  less_than_equal: (item, field) => `${field || "评分"}须为 1 到 5 分。`,
   ticket_not_closed: "工单尚未闭环，不能录入满意度回访。",
   internal_error: "服务内部出错，这次操作没有生效，请稍后重试。",
   database_unavailable: "数据库暂时不可用，这次操作没有生效，请稍后重试。",
@@ -117,6 +141,24 @@ const FIELD_NAMES = {
   "X-API-Key": "API 密钥",
   "If-Match": "工单版本（If-Match）",
 };
+
+/** The names of the survey's fields (its `comment` is the customer's 其他建议, not an agent's 备注). */
+const SURVEY_FIELD_NAMES = {
+  ...Object.fromEntries(SURVEY_SCORES),
+  method: "回访方式",
+  best_aspects: "最满意的环节",
+  improve_aspects: "需改进的环节",
+  comment: "其他建议",
+};
+
+/** The Chinese name of a field an error names, for the request `body` it came from. */
+function fieldNameOf(field, body) {
+  if (body && typeof body === "object") {
+    if (Object.hasOwn(body, "overall") && Object.hasOwn(SURVEY_FIELD_NAMES, field)) return SURVEY_FIELD_NAMES[field];
+    if (body.stage === "closed" && field === "comment") return "客户意见";
+  }
+  return FIELD_NAMES[field] || field;
+}
 
 /** The tier-cue groups of the taxonomy (the tier head's rule words), by their codes. */
 const CUE_NAMES = {
@@ -270,12 +312,14 @@ class ApiError extends Error {
  * the request's (what the agent tried, for the texts that say it). */
 function describeDetail(item, body) {
   const parts = Array.isArray(item.loc) ? item.loc.filter((part) => part !== "body") : [];
-  const field = parts.length ? String(parts[parts.length - 1]) : "";
-  const fieldName = FIELD_NAMES[field] || field;
+  // the field, not the place in its list (["best_aspects", 0]: the first aspect named)
+  const names = parts.filter((part) => typeof part !== "number");
+  const field = names.length ? String(names[names.length - 1]) : "";
+  const fieldName = fieldNameOf(field, body);
   const known = Object.hasOwn(ERROR_TEXT, item.type) ? ERROR_TEXT[item.type] : null;
   const text = typeof known === "function" ? known(item, fieldName, body) : known;
   if (text) return text;
-  const loc = parts.map((part) => FIELD_NAMES[part] || part).join(".");
+  const loc = parts.map((part) => fieldNameOf(part, body)).join(".");
   return loc ? `${loc}：${item.msg}` : String(item.msg);
 }
 
@@ -700,6 +744,8 @@ function renderTicket(ticket) {
   else fillCorrectionForm(ticket);
   renderHistory(ticket);
   fillEventForm(ticket, !same);
+  renderSurveys(ticket);
+  fillSurveyForm(ticket, !same);
 }
 
 const REASON_NAMES = {
@@ -716,6 +762,7 @@ function renderFacts(ticket) {
   const reasons = (ticket.review_reasons || []).map((reason) => REASON_NAMES[reason] || reason);
   const facts = [
     ["受理时间", shortTime(ticket.received_at)],
+    ["发生时间", ticket.occurred_at ? shortTime(ticket.occurred_at) : "—"],
     ["渠道", nameOf(ticket.channel)],
     ["责任部门", nameOf(ticket.department)],
     ["负责人", ticket.owner || "—"],
@@ -1050,6 +1097,8 @@ function unsavedWork() {
   if (edits.length) lines.push(`修改标签：${edits.join("；")}`);
   const filled = eventEdits();
   if (filled.length) lines.push(`处理进度（${STAGES[$("event-stage").value] || "新环节"}）：${filled.join("、")}`);
+  const answered = surveyEdits();
+  if (answered.length) lines.push(`满意度回访：${answered.map(([name]) => name).join("、")}`);
   return lines;
 }
 
@@ -1066,6 +1115,7 @@ function mayDiscard(what) {
   const typedIn = [["correct-comment"], ...EVENT_TEXT_FIELDS].find(([id]) => $(id).value.trim());
   const focus = edited || typedIn;
   if (focus) $(focus[0]).focus();
+  else if (surveyEdits().length) surveyEdits()[0][1].focus();
   return false;
 }
 
@@ -1234,6 +1284,7 @@ function renderHistory(ticket) {
 const EVENT_TEXT_FIELDS = [
   ["event-owner", "event-owner-field", "负责人"],
   ["event-resolution", "event-resolution-field", "处理结果"],
+  ["event-comment", "event-comment-field", "客户意见"],
   ["event-note", null, "备注"],
 ];
 
@@ -1255,6 +1306,7 @@ function updateEventFields() {
   $("event-owner-field").hidden = stage !== "assigned" && stage !== "escalated";
   $("event-resolution-field").hidden = stage !== "resolved";
   $("event-feedback-field").hidden = stage !== "closed";
+  $("event-comment-field").hidden = stage !== "closed";
 }
 
 async function addEvent(event) {
@@ -1268,7 +1320,11 @@ async function addEvent(event) {
   const owner = $("event-owner").value.trim();
   if ((stage === "assigned" || stage === "escalated") && owner) body.owner = owner;
   if (stage === "resolved") body.resolution = $("event-resolution").value.trim();
-  if (stage === "closed") body.feedback = $("event-feedback").value;
+  if (stage === "closed") {
+    body.feedback = $("event-feedback").value;
+    const comment = $("event-comment").value.trim();
+    if (comment) body.comment = comment;
+  }
   if (stage === "assigned" && !owner) return refuse("请填写负责人。", "event-owner");
   if (stage === "resolved" && !body.resolution) return refuse("请填写处理结果。", "event-resolution");
   if (stage === "closed" && body.feedback === "not" && !note) {
@@ -1287,6 +1343,164 @@ async function addEvent(event) {
   } finally {
     button.disabled = false;
   }
+  return undefined;
+}
+
+// ------------------------------------------------------------------------------ survey
+
+/** The latest `closed` event of the ticket's history (the closure a new survey is for), or null. */
+function latestClosure(ticket) {
+  const closures = (ticket.history || []).filter((event) => event.stage === "closed");
+  return closures.length ? closures[closures.length - 1] : null;
+}
+
+/** True when the ticket is closed and its latest closure has no survey yet: the form is offered. */
+function surveyOpen(ticket) {
+  return codeOf(ticket.status) === "closed" && !ticket.survey;
+}
+
+/** The four scores of a survey in a line: "处理及时性 4 分，…，整体满意度 5 分（平均 4.5）". */
+function surveyScores(survey) {
+  const scores = SURVEY_SCORES.map(([code, name]) => `${name} ${survey[code]} 分`).join("，");
+  return typeof survey.average === "number" ? `${scores}（平均 ${survey.average.toFixed(2).replace(/\.?0+$/, "")}）` : scores;
+}
+
+/** Every survey of the ticket, oldest first, read-only: the current one (of the latest closure,
+ * while it is closed) and earlier ones, of closures that were reopened. */
+function renderSurveys(ticket) {
+  const surveys = ticket.surveys || [];
+  const records = surveys.map((survey) => {
+    const heading = survey.current ? "本次闭环的回访" : "此前闭环的回访（工单其后重新打开，不再计入统计）";
+    const method = survey.method ? `，${nameOf(survey.method)}` : "";
+    const aspects = [
+      ["最满意的环节", survey.best_aspects],
+      ["需改进的环节", survey.improve_aspects],
+    ]
+      .filter(([, list]) => list && list.length)
+      .map(([name, list]) => el("div", { textContent: `${name}：${list.map(nameOf).join("、")}` }));
+    return el(
+      "div",
+      { className: survey.current ? "survey-record current" : "survey-record", dataset: { current: String(survey.current) } },
+      el("div", {}, el("strong", { textContent: heading }), survey.closed_at ? `（闭环于 ${shortTime(survey.closed_at)}）` : ""),
+      el("div", {}, "回访人 ", typed(survey.surveyed_by), `，${shortTime(survey.surveyed_at)} 录入${method}`),
+      el("div", { className: "survey-scores", textContent: surveyScores(survey) }),
+      ...aspects,
+      survey.comment ? el("div", {}, "其他建议：", typed(survey.comment)) : null,
+    );
+  });
+  $("survey-list").replaceChildren(...records);
+  $("survey-empty").hidden = records.length > 0 || surveyOpen(ticket);
+}
+
+/** The form's controls, made once: a 1–5 radio group per score, the methods, the aspects. */
+function buildSurveyForm() {
+  const groups = SURVEY_SCORES.map(([code, name]) =>
+    el(
+      "div",
+      { className: "score-row", role: "radiogroup", ariaLabel: name },
+      el("span", { className: "score-name", textContent: name }),
+      ...[1, 2, 3, 4, 5].map((score) =>
+        el(
+          "label",
+          { className: "score" },
+          el("input", { type: "radio", name: `survey-${code}`, id: `survey-${code}-${score}`, value: String(score) }),
+          String(score),
+        ),
+      ),
+    ),
+  );
+  $("survey-scores").append(...groups);
+  options($("survey-method"), [{ code: "", name: "— 未记录 —" }, ...Object.entries(SURVEY_METHODS).map(([code, name]) => ({ code, name }))], "");
+  for (const [id, list] of [["survey-best", "best"], ["survey-improve", "improve"]]) {
+    $(id).append(
+      ...Object.entries(ASPECTS).map(([code, name]) =>
+        el("label", { className: "check" }, el("input", { type: "checkbox", name: `survey-${list}`, value: code }), name),
+      ),
+    );
+  }
+}
+
+/** The aspects checked in one list of the form ("survey-best", "survey-improve"), in the form's order. */
+function checkedAspects(id) {
+  return Array.from($(id).querySelectorAll("input:checked")).map((box) => box.value);
+}
+
+/** What the agent entered in the survey form and has not saved: [name, element to focus], none
+ * while the form is not offered. */
+function surveyEdits() {
+  if ($("survey-form").hidden) return [];
+  const edits = SURVEY_SCORES.map(([code, name]) => [name, document.querySelector(`input[name="survey-${code}"]:checked`)]);
+  edits.push(["回访方式", $("survey-method").value ? $("survey-method") : null]);
+  for (const [id, name] of [["survey-best", "最满意的环节"], ["survey-improve", "需改进的环节"]]) {
+    edits.push([name, $(id).querySelector("input:checked")]);
+  }
+  edits.push(["其他建议", $("survey-comment").value.trim() ? $("survey-comment") : null]);
+  return edits.filter(([, node]) => node);
+}
+
+function resetSurveyForm() {
+  $("survey-form").reset();
+  $("survey-method").value = "";
+}
+
+/** Offer the form while the ticket's latest closure has no survey; `reset` (another ticket)
+ * empties it, else what the agent entered stays (a refusal, a new log-in). */
+function fillSurveyForm(ticket, reset) {
+  if (reset) resetSurveyForm();
+  const open = surveyOpen(ticket);
+  $("survey-form").hidden = !open;
+  if (!open) return;
+  const closure = latestClosure(ticket);
+  const parts = [];
+  if (closure) {
+    parts.push(`本次闭环：${shortTime(closure.at)}`);
+    if (closure.feedback) parts.push(`客户反馈 ${nameOf(closure.feedback)}`);
+  }
+  if (ticket.survey_due) parts.push(`回访截止 ${shortTime(ticket.survey_due)}（逾期仍可录入）`);
+  $("survey-for").textContent = parts.join("；");
+}
+
+/** Record the survey of the ticket's latest closure; the ticket is read again to show it. (The
+ * survey route takes no If-Match: one survey per closure is the service's own check, 409.) */
+async function saveSurvey(event) {
+  event.preventDefault();
+  const ticketNo = state.ticket.ticket_no;
+  const body = {};
+  for (const [code, name] of SURVEY_SCORES) {
+    const chosen = document.querySelector(`input[name="survey-${code}"]:checked`);
+    if (!chosen) return refuse(`请为「${name}」评分（1–5 分）。`, `survey-${code}-1`);
+    body[code] = Number(chosen.value);
+  }
+  if ($("survey-method").value) body.method = $("survey-method").value;
+  body.best_aspects = checkedAspects("survey-best");
+  body.improve_aspects = checkedAspects("survey-improve");
+  for (const [list, name] of [["best_aspects", "最满意的环节"], ["improve_aspects", "需改进的环节"]]) {
+    if (body[list].length > ASPECT_LIMIT) return refuse(`${name}最多选 ${ASPECT_LIMIT} 项。`, null);
+  }
+  const comment = $("survey-comment").value.trim();
+  if (comment) body.comment = comment;
+  clearMessage();
+  const button = $("save-survey");
+  if (button.disabled) return undefined; // one click, one survey
+  button.disabled = true;
+  try {
+    await request("POST", ticketPath(ticketNo, "/survey"), body);
+  } catch (error) {
+    await reportRefusal("录入满意度回访", error);
+    return undefined;
+  } finally {
+    button.disabled = false;
+  }
+  if (!state.ticket || state.ticket.ticket_no !== ticketNo) return undefined; // another ticket was opened meanwhile
+  resetSurveyForm();
+  $("survey-form").hidden = true; // recorded: not offered again, even before the ticket is read again
+  try {
+    renderTicket(await fetchTicket(ticketNo));
+  } catch (error) {
+    showError(`${ticketNo}：满意度回访已录入；重新读取工单`, error);
+    return undefined;
+  }
+  showMessage(`${ticketNo}：已录入满意度回访（整体满意度 ${body.overall} 分）。`, "success");
   return undefined;
 }
 
@@ -1408,12 +1622,14 @@ function wire() {
     if (state.ticket && unsavedWork().length) event.preventDefault();
   });
   $("correct-tier").addEventListener("change", updateDowngradeHint);
-  ["correct-comment", "event-owner", "event-resolution", "event-note"].forEach((id) =>
+  ["correct-comment", "event-owner", "event-resolution", "event-comment", "event-note", "survey-comment"].forEach((id) =>
     $(id).addEventListener("paste", onPasteIntoLimited),
   );
   $("event-stage").addEventListener("change", updateEventFields);
   updateEventFields();
   $("event-form").addEventListener("submit", addEvent);
+  buildSurveyForm();
+  $("survey-form").addEventListener("submit", saveSurvey);
   setInterval(tick, TICK_MS);
 }
 

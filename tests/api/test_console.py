@@ -29,6 +29,7 @@ from api.db import Database
 from api.main import create_app
 from api.middleware import OPEN_PATHS
 from api.routers.console import CONSOLE_FILES
+from api.schemas import ASPECT_NAMES, SURVEY_METHOD_NAMES, SurveyCreate
 from api.services.deadline_escalation import sweep_deadlines
 from api.settings import Settings
 
@@ -126,6 +127,15 @@ class LiveApp:
         assert response.status_code == 201, response.text
         result: dict[str, Any] = response.json()
         return result
+
+    def close(self, ticket_no: str, feedback: str = "satisfied", **fields: Any) -> None:
+        """Resolve and close a ticket as another agent would, through the API."""
+        self.record(ticket_no, "resolved", resolution="已补发商品")
+        self.record(ticket_no, "closed", feedback=feedback, **fields)
+
+    def survey(self, ticket_no: str, **body: Any) -> httpx.Response:
+        """Record a survey of the ticket's closure as another agent would, through the API (the answer as is)."""
+        return self.http.post(f"/v1/tickets/{ticket_no}/survey", json=body, headers=headers("admin"))
 
     def sweep_deadlines(self) -> list[str]:
         """One deadline sweep on the app's database at the app's time; the ticket numbers escalated."""
@@ -1083,3 +1093,250 @@ def test_the_queue_fits_its_card_at_1280_and_the_page_a_phone(chromium: Any, liv
             )
             assert table <= box and scroll <= box, (width, table, box)
             assert tab.evaluate("() => document.documentElement.scrollWidth") <= width, width
+
+
+# ------------------------------------------- the survey, the customer's words at closing, the time
+SCORES = {"timeliness": 4, "effectiveness": 3, "attitude": 5, "overall": 4}
+"""The scores the page's agent enters, by the API's field names."""
+
+
+def open_number(page: Any, ticket_no: str) -> None:
+    """Open a ticket by its number (a closed ticket is in no queue) and wait for it to open."""
+    from playwright.sync_api import expect
+
+    page.fill("#open-number", ticket_no)
+    page.press("#open-number", "Enter")
+    expect(page.locator("#ticket-no")).to_have_text(ticket_no)
+
+
+def answer_survey(page: Any, scores: dict[str, int]) -> None:
+    """Choose the survey form's scores."""
+    for field, score in scores.items():
+        page.check(f"#survey-{field}-{score}")
+
+
+def test_an_agent_records_the_survey_of_the_latest_closure_and_earlier_ones_stay_listed(
+    live_app: LiveApp, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    ticket_no = live_app.create_ticket(LATE_PARCEL)["ticket_no"]
+    live_app.close(ticket_no, feedback="mostly")
+    earlier = dict(timeliness=2, effectiveness=2, attitude=3, overall=2, comment="第一次处理太慢")
+    assert live_app.survey(ticket_no, **earlier).status_code == 201
+    live_app.record(ticket_no, "reopened", note="客户说包裹又丢了")
+    live_app.close(ticket_no, feedback="satisfied")
+    log_in(page, KEYS["agent"])
+    open_number(page, ticket_no)
+
+    # the survey of the reopened closure is listed, read-only; the form is for the latest closure
+    records = page.locator("#survey-list .survey-record")
+    expect(records).to_have_count(1)
+    expect(records.first).to_have_attribute("data-current", "false")
+    expect(records.first).to_contain_text("此前闭环的回访")
+    expect(records.first).to_contain_text("整体满意度 2 分")
+    expect(records.first).to_contain_text("其他建议：第一次处理太慢")
+    assert records.first.locator("input, select, textarea, button").count() == 0
+    form = page.locator("#survey-form")
+    expect(form).to_be_visible()
+    expect(page.locator("#survey-for")).to_contain_text("客户反馈 满意")
+    # its choices are the API's codes with the API's Chinese names
+    names = [label.inner_text().strip() for label in page.locator("#survey-scores .score-name").all()]
+    assert names == [SurveyCreate.model_fields[field].description for field in SCORES]
+    methods = page.eval_on_selector_all("#survey-method option", "options => options.map(o => [o.value, o.text])")
+    assert methods == [["", "— 未记录 —"], *map(list, SURVEY_METHOD_NAMES.items())]
+    for box in ("#survey-best", "#survey-improve"):
+        aspects = page.eval_on_selector_all(
+            f"{box} label", "labels => labels.map(l => [l.firstChild.value, l.textContent])"
+        )
+        assert aspects == [*map(list, ASPECT_NAMES.items())]
+    assert page.get_attribute("#survey-comment", "maxlength") == "2000"
+
+    # a score left out is said before the API is asked
+    answer_survey(page, {field: score for field, score in SCORES.items() if field != "overall"})
+    page.click("#save-survey")
+    expect(page.locator("#message")).to_contain_text("请为「整体满意度」评分")
+    assert page.evaluate("() => document.activeElement.id") == "survey-overall-1"
+    # the API's 422 (a method of an older page) is said in Chinese, and what was entered stays
+    page.evaluate("() => document.getElementById('survey-method').append(new Option('邮件', 'email'))")
+    answer_survey(page, {"overall": SCORES["overall"]})
+    page.select_option("#survey-method", "email")
+    page.check('#survey-best input[value="result"]')
+    page.fill("#survey-comment", "希望物流信息及时更新")
+    page.click("#save-survey")
+    message = page.locator("#message")
+    expect(message).to_contain_text("录入满意度回访失败（输入有误）")
+    expect(message).to_contain_text("回访方式不是可选的值")
+    for field, score in SCORES.items():
+        expect(page.locator(f"#survey-{field}-{score}")).to_be_checked()
+    expect(page.locator('#survey-best input[value="result"]')).to_be_checked()
+    expect(page.locator("#survey-comment")).to_have_value("希望物流信息及时更新")
+    assert len(live_app.ticket(ticket_no)["surveys"]) == 1
+
+    page.select_option("#survey-method", "phone")
+    page.check('#survey-best input[value="attitude"]')
+    page.check('#survey-improve input[value="response_speed"]')
+    page.click("#save-survey")
+    expect(message).to_contain_text(f"{ticket_no}：已录入满意度回访（整体满意度 4 分）")
+    expect(form).to_be_hidden()
+    expect(records).to_have_count(2)
+    current = records.nth(1)
+    expect(current).to_have_attribute("data-current", "true")
+    expect(current).to_contain_text("回访人 agent-tester")
+    expect(current).to_contain_text("处理及时性 4 分，解决方案有效性 3 分，服务态度 5 分，整体满意度 4 分")
+    expect(current).to_contain_text("电话回访")
+    expect(current).to_contain_text("最满意的环节：处理结果、服务态度")
+    expect(current).to_contain_text("需改进的环节：响应速度")
+    expect(current).to_contain_text("其他建议：希望物流信息及时更新")
+    expect(page.locator("#ticket-facts dt", has_text="满意度回访").locator("+ dd")).to_contain_text("已回访")
+
+    stored = live_app.ticket(ticket_no)
+    survey = stored["survey"]
+    assert {field: survey[field] for field in SCORES} == SCORES
+    assert survey["method"]["code"] == "phone" and survey["surveyed_by"] == "agent-tester" and survey["current"]
+    assert [aspect["code"] for aspect in survey["best_aspects"]] == ["result", "attitude"]
+    assert [aspect["code"] for aspect in survey["improve_aspects"]] == ["response_speed"]
+    assert survey["comment"] == "希望物流信息及时更新"
+    assert [item["current"] for item in stored["surveys"]] == [False, True]
+    assert stored["surveys"][0]["comment"] == "第一次处理太慢"
+    expect(current).to_contain_text(survey["surveyed_at"][:16].replace("T", " "))
+
+
+def test_a_closure_takes_one_survey_and_a_second_is_refused_in_chinese(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket_no = live_app.create_ticket(LATE_PARCEL)["ticket_no"]
+    open_no = live_app.create_ticket(RUDE_AGENT)["ticket_no"]
+    live_app.close(ticket_no)
+    log_in(page, KEYS["agent"])
+    open_number(page, ticket_no)
+    form = page.locator("#survey-form")
+    expect(form).to_be_visible()
+    answer_survey(page, SCORES)
+    # meanwhile another agent records the survey of this closure: the page's is refused, in Chinese
+    assert live_app.survey(ticket_no, timeliness=5, effectiveness=5, attitude=5, overall=5).status_code == 201
+    page.click("#save-survey")
+    message = page.locator("#message")
+    expect(message).to_contain_text("录入满意度回访失败（与工单当前状态冲突）")
+    expect(message).to_contain_text("这次闭环已经录入过满意度回访")
+    expect(message).to_contain_text("admin-tester：录入满意度回访")  # what changed since the page read the ticket
+    expect(form).to_be_hidden()  # the closure has its survey: no second one is offered
+    records = page.locator("#survey-list .survey-record")
+    expect(records).to_have_count(1)
+    expect(records.first).to_contain_text("回访人 admin-tester")
+    expect(records.first).to_contain_text("整体满意度 5 分")
+    page.reload()
+    expect(page.locator("#ticket-no")).to_have_text(ticket_no)
+    expect(records).to_have_count(1)
+    expect(form).to_be_hidden()
+
+    # a second POST forced through a form shown by hand is refused by the API, said in Chinese
+    page.evaluate("() => { document.getElementById('survey-form').hidden = false; }")
+    answer_survey(page, SCORES)
+    page.click("#save-survey")
+    expect(message).to_contain_text("这次闭环已经录入过满意度回访")
+    expect(form).to_be_hidden()  # the ticket read again: still no form
+    stored = live_app.ticket(ticket_no)
+    assert [survey["surveyed_by"] for survey in stored["surveys"]] == ["admin-tester"]
+    assert stored["survey"]["overall"] == 5
+
+    # an open ticket is offered no survey; a forced one is refused as well
+    open_row(page, open_no)
+    expect(form).to_be_hidden()
+    expect(records).to_have_count(0)
+    expect(page.locator("#survey-empty")).to_be_visible()
+    page.evaluate("() => { document.getElementById('survey-form').hidden = false; }")
+    answer_survey(page, SCORES)
+    page.click("#save-survey")
+    expect(message).to_contain_text("工单尚未闭环，不能录入满意度回访")
+    assert live_app.ticket(open_no)["surveys"] == []
+
+
+def test_unsaved_survey_answers_are_not_dropped_without_asking(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket_no = live_app.create_ticket(LATE_PARCEL)["ticket_no"]
+    other_no = live_app.create_ticket(VAGUE)["ticket_no"]
+    live_app.close(ticket_no)
+    log_in(page, KEYS["agent"])
+    open_number(page, ticket_no)
+    page.check("#survey-attitude-5")
+    page.fill("#survey-comment", "客服很耐心")
+    asked: list[tuple[str, str]] = []
+    agree = {"now": False}
+
+    def answer(dialog: Any) -> None:
+        asked.append((dialog.type, dialog.message))
+        if agree["now"]:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.on("dialog", answer)
+    page.click(f'#queue-body tr[data-ticket-no="{other_no}"]')
+    expect(page.locator("#message")).to_contain_text(f"已保留工单 {ticket_no} 尚未保存的内容")
+    assert asked == [("confirm", asked[0][1])] and "满意度回访：服务态度、其他建议" in asked[0][1]
+    expect(page.locator("#ticket-no")).to_have_text(ticket_no)
+    assert page.evaluate("() => document.activeElement.id") == "survey-attitude-5"
+    expect(page.locator("#survey-attitude-5")).to_be_checked()
+    expect(page.locator("#survey-comment")).to_have_value("客服很耐心")
+    page.close(run_before_unload=True)  # closing the tab: the browser's own question, the agent stays
+    expect(page.locator("#survey-comment")).to_have_value("客服很耐心")
+    assert [kind for kind, _ in asked] == ["confirm", "beforeunload"] and not page.is_closed()
+
+    agree["now"] = True
+    page.click(f'#queue-body tr[data-ticket-no="{other_no}"]')
+    expect(page.locator("#ticket-no")).to_have_text(other_no)
+    assert len(asked) == 3
+    open_number(page, ticket_no)  # nothing was entered for it now: no question, an empty form
+    expect(page.locator("#survey-form")).to_be_visible()
+    expect(page.locator("#survey-comment")).to_have_value("")
+    assert page.locator("#survey-form input:checked").count() == 0
+    assert len(asked) == 3 and live_app.ticket(ticket_no)["surveys"] == []
+
+
+def test_the_customers_own_words_at_closing_reach_the_api_and_the_history(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket_no = live_app.create_ticket(LATE_PARCEL)["ticket_no"]
+    live_app.record(ticket_no, "resolved", resolution="已补发商品")
+    log_in(page, KEYS["agent"])
+    open_number(page, ticket_no)
+    field = page.locator("#event-comment-field")
+    page.select_option("#event-stage", "reopened")
+    expect(field).to_be_hidden()
+    page.select_option("#event-stage", "closed")
+    expect(field).to_be_visible()
+    expect(field).to_contain_text("客户意见")
+    assert page.get_attribute("#event-comment", "maxlength") == "2000"
+    page.select_option("#event-feedback", "mostly")
+    page.fill("#event-comment", "东西到了，就是慢了点")
+    page.fill("#event-note", "电话确认")
+    page.click("#add-event")
+    expect(page.locator("#message")).to_contain_text(f"{ticket_no}：已记录「已闭环」")
+    expect(page.locator("#history-body")).to_contain_text(
+        "客户反馈：基本满意；客户意见：东西到了，就是慢了点；备注：电话确认"
+    )
+    expect(page.locator("#event-comment")).to_have_value("")
+    closed = live_app.ticket(ticket_no)["history"][-1]
+    assert (closed["stage"], closed["feedback"]["code"], closed["comment"], closed["note"]) == (
+        "closed",
+        "mostly",
+        "东西到了，就是慢了点",
+        "电话确认",
+    )
+    expect(page.locator("#survey-form")).to_be_visible()  # now closed: its survey is due
+
+
+def test_the_time_the_problem_happened_is_shown_in_the_business_time_zone(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    told = live_app.create_ticket(LATE_PARCEL, occurred_at="2026-11-20T01:30:00Z")["ticket_no"]
+    untold = live_app.create_ticket(VAGUE)["ticket_no"]
+    assert live_app.ticket(told)["occurred_at"].startswith("2026-11-20T09:30:00")  # Asia/Shanghai
+    log_in(page, KEYS["agent"])
+    open_row(page, told)
+    fact = page.locator("#ticket-facts dt", has_text="发生时间").locator("+ dd")
+    expect(fact).to_have_text("2026-11-20 09:30")
+    open_row(page, untold)
+    expect(fact).to_have_text("—")
