@@ -1444,10 +1444,11 @@ function resetSurveyForm() {
 }
 
 /** Offer the form while the ticket's latest closure has no survey; `reset` (another ticket)
- * empties it, else what the agent entered stays (a refusal, a new log-in). */
+ * empties it, else what the agent entered stays (a refusal, a new log-in) as long as the form is
+ * offered: once it is not (reopened, or surveyed meanwhile), its answers are for nothing and go. */
 function fillSurveyForm(ticket, reset) {
-  if (reset) resetSurveyForm();
   const open = surveyOpen(ticket);
+  if (reset || !open) resetSurveyForm();
   $("survey-form").hidden = !open;
   if (!open) return;
   const closure = latestClosure(ticket);
