@@ -5,6 +5,11 @@
 const KEY_STORAGE = "complaint-triage.api-key";
 const QUEUE_PAGE = 50;
 const TICK_MS = 60 * 1000;
+/** How often the queue and the ticket list are read again on their own while the tab is shown
+ * (with the countdowns' minute); also whenever the tab is shown again. */
+const REFRESH_MS = TICK_MS;
+/** The most rows the API gives in one page (`limit`): a refresh reloads as many rows as shown, up to this. */
+const PAGE_LIMIT = 200;
 /** How often the page tries again while the service cannot be reached. */
 const RETRY_MS = 10 * 1000;
 
@@ -183,6 +188,17 @@ const state = {
   /** The subtype last chosen in the correction form for each category (switching back keeps it). */
   subtypeChoice: {},
   retryTimer: null,
+  /** True once the ticket list was read (its tab opened): the refresh reads it again too. */
+  listLoaded: false,
+  /** Each load of the queue / the list counts here: an answer arriving after a later load began
+   * (a refresh overtaken by 加载更多 or a filter change) is dropped. */
+  loads: { queue: 0, list: 0 },
+  /** Loads of the queue / the list under way: no refresh starts while one is. */
+  loading: { queue: 0, list: 0 },
+  /** True while a refresh of the lists runs (one at a time). */
+  refreshing: false,
+  /** A saved change asked for a refresh while one ran: it runs again once done. */
+  refreshAgain: false,
 };
 
 // ------------------------------------------------------------------------------ helpers
@@ -540,7 +556,11 @@ function logOut() {
   state.taxonomy = null;
   state.ticket = null;
   state.queue = [];
+  state.list = [];
+  state.listLoaded = false;
   $("queue-body").replaceChildren();
+  $("list-body").replaceChildren();
+  $("refresh-failed").hidden = true;
   $("ticket-view").hidden = true;
   $("model-version").textContent = "";
   history.replaceState(null, "", location.pathname);
@@ -549,20 +569,88 @@ function logOut() {
 
 // ------------------------------------------------------------------------------- queue
 
-/** Load the queue: its next page (`more`), or again from the start with as many rows as shown. */
+/** Load the queue: its next page (`more`), or again from the start with as many rows as shown
+ * (up to PAGE_LIMIT). An answer overtaken by a later load of the queue is dropped. */
 async function loadQueue(more) {
-  const shown = Math.min(200, Math.max(QUEUE_PAGE, state.queue.length));
+  const shown = Math.min(PAGE_LIMIT, Math.max(QUEUE_PAGE, state.queue.length));
   const query = new URLSearchParams({ limit: String(more ? QUEUE_PAGE : shown) });
   if (more && state.cursor) query.set("cursor", state.cursor);
-  const page = await api("GET", `v1/review-queue?${query}`);
+  const page = await load("queue", `v1/review-queue?${query}`);
+  if (!page) return;
   state.queue = more ? state.queue.concat(page.items) : page.items;
   state.cursor = page.next_cursor || null;
-  renderQueue();
+  keepingPlace("queue-body", renderQueue);
+}
+
+/** GET one page of the queue or the list (`which`): its data, or null when a later load of the
+ * same list began meanwhile (its answer is the one to show). */
+async function load(which, path) {
+  const mine = ++state.loads[which];
+  state.loading[which] += 1;
+  try {
+    const page = await api("GET", path);
+    return mine === state.loads[which] ? page : null;
+  } finally {
+    state.loading[which] -= 1;
+  }
+}
+
+/** Rebuild a table's rows (`render`) without the agent losing their place: the page keeps its
+ * scroll position, and a row that had the focus has it again (its new row, by ticket number). */
+function keepingPlace(bodyId, render) {
+  const active = document.activeElement;
+  const focused = active && active.parentElement === $(bodyId) ? active.dataset.ticketNo : null;
+  const scrollers = Array.from(document.querySelectorAll(".scroll")).map((node) => [node, node.scrollLeft]);
+  const [x, y] = [window.scrollX, window.scrollY];
+  render();
+  if (focused) {
+    const row = Array.from($(bodyId).children).find((node) => node.dataset.ticketNo === focused);
+    if (row) row.focus({ preventScroll: true });
+  }
+  scrollers.forEach(([node, left]) => (node.scrollLeft = left));
+  if (window.scrollX !== x || window.scrollY !== y) window.scrollTo(x, y);
+}
+
+/** Read the queue again, and the ticket list if its tab was opened, keeping the open ticket and
+ * what was typed in it: every REFRESH_MS and when the tab is shown again (`auto`: only while the
+ * console is shown in a visible tab), and after a change of a ticket was saved. Not while another
+ * refresh or a load of the same list runs, nor for more rows than PAGE_LIMIT. A failure is said in
+ * a line of its own under the tabs; the rows shown stay. */
+async function refreshLists(auto = false) {
+  if (!state.key || $("console-view").hidden) return;
+  if (auto && document.visibilityState !== "visible") return;
+  if (state.refreshing) {
+    // a refresh that may have read the lists before this change: it runs once more when done
+    if (!auto) state.refreshAgain = true;
+    return;
+  }
+  state.refreshing = true;
+  try {
+    const jobs = [];
+    if (!state.loading.queue && state.queue.length <= PAGE_LIMIT) jobs.push(loadQueue(false));
+    if (state.listLoaded && !state.loading.list && state.list.length <= PAGE_LIMIT) jobs.push(loadList(false));
+    const results = await Promise.allSettled(jobs);
+    sayRefreshFailed(results.some((result) => result.status === "rejected"));
+  } finally {
+    state.refreshing = false;
+  }
+  if (state.refreshAgain) {
+    state.refreshAgain = false;
+    await refreshLists();
+  }
+}
+
+/** The quiet line under the tabs: shown while the last refresh of the lists failed. */
+function sayRefreshFailed(failed) {
+  const time = new Date().toLocaleTimeString("zh-CN", { hour12: false, hour: "2-digit", minute: "2-digit" });
+  $("refresh-failed").textContent = failed ? `列表更新失败（${time}），稍后自动重试；下面仍是此前读到的工单。` : "";
+  $("refresh-failed").hidden = !failed;
 }
 
 async function refreshQueue() {
   try {
     await loadQueue(false);
+    if (!state.listLoaded) sayRefreshFailed(false);
   } catch (error) {
     showError("读取待审核队列", error);
   }
@@ -572,6 +660,9 @@ function renderQueue() {
   const rows = state.queue.map((item) => ticketRow(item));
   $("queue-body").replaceChildren(...rows);
   $("queue-count").textContent = `（${state.queue.length}${state.cursor ? "+" : ""}）`;
+  $("queue-count").title = state.cursor
+    ? `已载入 ${state.queue.length} 条，队列还有更多（「加载更多」）`
+    : `共 ${state.queue.length} 条`;
   $("queue-empty").hidden = state.queue.length > 0;
   $("queue-table").hidden = state.queue.length === 0;
   $("queue-more").hidden = !state.cursor;
@@ -662,9 +753,12 @@ function escalationTitle(item) {
   return parts.join("。");
 }
 
-/** The list of all tickets (newest first), with the filters of the list form. */
-async function loadList(more) {
-  const query = new URLSearchParams({ limit: String(QUEUE_PAGE) });
+/** The list of all tickets (newest first), with the filters of the list form: its next page
+ * (`more`), or again from the start with as many rows as shown (up to PAGE_LIMIT) — after a filter
+ * changed, the first page. An answer overtaken by a later load of the list is dropped. */
+async function loadList(more, { filtered = false } = {}) {
+  const shown = filtered ? QUEUE_PAGE : Math.min(PAGE_LIMIT, Math.max(QUEUE_PAGE, state.list.length));
+  const query = new URLSearchParams({ limit: String(more ? QUEUE_PAGE : shown) });
   for (const [id, name] of [["list-tier", "tier"], ["list-status", "status"]]) {
     if ($(id).value) query.set(name, $(id).value);
   }
@@ -672,13 +766,17 @@ async function loadList(more) {
     if ($(id).checked) query.set(name, "true");
   }
   if (more && state.listCursor) query.set("cursor", state.listCursor);
-  const page = await api("GET", `v1/tickets?${query}`);
+  const page = await load("list", `v1/tickets?${query}`);
+  if (!page) return;
   state.list = more ? state.list.concat(page.items) : page.items;
   state.listCursor = page.next_cursor || null;
-  $("list-body").replaceChildren(...state.list.map((item) => ticketRow(item, true)));
-  $("list-empty").hidden = state.list.length > 0;
-  $("list-table").hidden = state.list.length === 0;
-  $("list-more").hidden = !state.listCursor;
+  state.listLoaded = true;
+  keepingPlace("list-body", () => {
+    $("list-body").replaceChildren(...state.list.map((item) => ticketRow(item, true)));
+    $("list-empty").hidden = state.list.length > 0;
+    $("list-table").hidden = state.list.length === 0;
+    $("list-more").hidden = !state.listCursor;
+  });
 }
 
 /** The list's filters: the model's tiers, and the statuses of the tracking sheet. */
@@ -694,7 +792,7 @@ function showTab(tab) {
     $(`${name}-panel`).hidden = name !== tab;
     $(`tab-${name}`).setAttribute("aria-selected", String(name === tab));
   }
-  if (tab === "list") loadList(false).catch((error) => showError("读取工单列表", error));
+  if (tab === "list") loadList(false, { filtered: !state.listLoaded }).catch((error) => showError("读取工单列表", error));
 }
 
 // ------------------------------------------------------------------------------ ticket
@@ -1151,6 +1249,8 @@ async function submitReview(body, done) {
   }
   buttons.forEach((button) => (button.disabled = false));
   showMessage(`${ticketNo}：${done}`, "success");
+  // the ticket list's row shows the review too (a failure there: the quiet line under the tabs)
+  if (state.listLoaded) loadList(false).then(() => sayRefreshFailed(false), () => sayRefreshFailed(true));
   try {
     // the review is saved: a queue that cannot be read now is a separate problem
     await loadQueue(false);
@@ -1338,6 +1438,7 @@ async function addEvent(event) {
     renderTicket(await changeTicket("/events", body));
     EVENT_TEXT_FIELDS.forEach(([id]) => ($(id).value = ""));
     showMessage(`${ticketNo}：已记录「${STAGES[stage]}」。`, "success");
+    refreshLists(); // the ticket's rows show its new status and deadlines (a failure: the quiet line)
   } catch (error) {
     await reportRefusal("记录环节", error);
   } finally {
@@ -1605,7 +1706,9 @@ function wire() {
   });
   $("tab-queue").addEventListener("click", () => showTab("queue"));
   $("tab-list").addEventListener("click", () => showTab("list"));
-  $("list-form").addEventListener("change", () => loadList(false).catch((error) => showError("读取工单列表", error)));
+  $("list-form").addEventListener("change", () =>
+    loadList(false, { filtered: true }).catch((error) => showError("读取工单列表", error)),
+  );
   $("list-more").addEventListener("click", () => loadList(true).catch((error) => showError("加载更多", error)));
   $("open-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -1632,6 +1735,8 @@ function wire() {
   buildSurveyForm();
   $("survey-form").addEventListener("submit", saveSurvey);
   setInterval(tick, TICK_MS);
+  setInterval(() => refreshLists(true), REFRESH_MS);
+  document.addEventListener("visibilitychange", () => refreshLists(true));
 }
 
 // ------------------------------------------------------------------------------- start

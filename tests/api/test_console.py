@@ -1340,3 +1340,149 @@ def test_the_time_the_problem_happened_is_shown_in_the_business_time_zone(live_a
     expect(fact).to_have_text("2026-11-20 09:30")
     open_row(page, untold)
     expect(fact).to_have_text("—")
+
+
+# ------------------------------------------------------------ the lists refresh on their own
+REFRESH_MS = 60_000
+"""How often the console reads the queue and the ticket list again (console.js `REFRESH_MS`)."""
+
+QUEUE_PAGE = 50
+"""The rows of one page of the console's queue (console.js `QUEUE_PAGE`)."""
+
+
+def set_tab_visible(page: Any, visible: bool) -> None:
+    """Make the tab look hidden or shown again to the page (as switching tabs does), with its event."""
+    page.evaluate(
+        """(visible) => {
+            const value = visible ? "visible" : "hidden";
+            Object.defineProperty(document, "visibilityState", { configurable: true, get: () => value });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        visible,
+    )
+
+
+def test_the_queue_refreshes_on_its_own_and_keeps_the_open_ticket_and_what_was_typed(
+    live_app: LiveApp, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    first = live_app.create_ticket(LATE_PARCEL)["ticket_no"]
+    page.clock.install()  # the page's timers run when the test says (its time starts at the real time)
+    log_in(page, KEYS["agent"])
+    open_row(page, first)
+    page.fill("#correct-comment", "客户要求今天内回电")
+    rows = page.locator("#queue-body tr")
+    expect(rows).to_have_count(1)
+
+    second = live_app.create_ticket(RUDE_AGENT)["ticket_no"]  # meanwhile, at the intake
+    page.clock.run_for(REFRESH_MS - 1000)
+    page.wait_for_timeout(500)
+    expect(rows).to_have_count(1)  # not before the minute is up
+    page.clock.run_for(1000)
+    expect(page.locator(f'#queue-body tr[data-ticket-no="{second}"]')).to_be_visible()
+    expect(rows).to_have_count(2)
+    expect(page.locator("#queue-count")).to_have_text("（2）")
+    # the open ticket, its form, the focus and the marked row are as they were
+    expect(page.locator("#ticket-no")).to_have_text(first)
+    expect(page.locator("#correct-comment")).to_have_value("客户要求今天内回电")
+    assert page.evaluate("() => document.activeElement.id") == "correct-comment"
+    expect(page.locator(f'#queue-body tr[data-ticket-no="{first}"]')).to_have_class(re.compile(r"\bselected\b"))
+
+    # a hidden tab does not refresh; shown again, it does at once
+    set_tab_visible(page, False)
+    third = live_app.create_ticket(VAGUE)["ticket_no"]
+    page.clock.run_for(REFRESH_MS)
+    page.wait_for_timeout(500)
+    expect(rows).to_have_count(2)
+    set_tab_visible(page, True)
+    expect(page.locator(f'#queue-body tr[data-ticket-no="{third}"]')).to_be_visible()
+    expect(rows).to_have_count(3)
+
+    # a refresh that fails is said quietly, under the tabs; the rows stay, and the next one catches up
+    page.route("**/v1/review-queue*", lambda route: route.fulfill(status=503, body="upstream down"))
+    fourth = live_app.create_ticket("积分没有到账，请帮忙查一下，谢谢。")["ticket_no"]
+    page.clock.run_for(REFRESH_MS)
+    expect(page.locator("#refresh-failed")).to_be_visible()
+    expect(page.locator("#refresh-failed")).to_contain_text("列表更新失败")
+    expect(page.locator("#message")).to_be_hidden()
+    expect(rows).to_have_count(3)
+    page.unroute("**/v1/review-queue*")
+    page.clock.run_for(REFRESH_MS)
+    expect(page.locator(f'#queue-body tr[data-ticket-no="{fourth}"]')).to_be_visible()
+    expect(page.locator("#refresh-failed")).to_be_hidden()
+    expect(page.locator("#correct-comment")).to_have_value("客户要求今天内回电")
+    assert live_app.ticket(first)["review"] is None
+
+
+def test_a_recorded_stage_and_a_review_show_in_the_tickets_rows(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(RUDE_AGENT)
+    ticket_no = ticket["ticket_no"]
+    live_app.create_ticket(LATE_PARCEL)
+    log_in(page, KEYS["agent"])
+    page.click("#tab-list")
+    row = page.locator(f'#list-body tr[data-ticket-no="{ticket_no}"]')
+    status = row.locator("td").nth(5)
+    expect(status).to_have_text("已登记")
+    row.click()
+    expect(page.locator("#ticket-no")).to_have_text(ticket_no)
+
+    page.select_option("#event-stage", "assigned")
+    page.fill("#event-owner", "张三")
+    page.click("#add-event")
+    expect(page.locator("#message")).to_contain_text("已记录「已分派」")
+    expect(status).to_have_text("已分派")
+    expect(row).to_have_class(re.compile(r"\bselected\b"))
+
+    other_tier = "P1" if ticket["tier"]["code"] != "P1" else "P2"
+    page.select_option("#correct-tier", other_tier)
+    page.fill("#correct-comment", "客户投诉服务态度，按规定调整级别")
+    page.click("#save-correction")
+    expect(page.locator("#message")).to_contain_text("修改已保存")
+    expect(row.locator(".tier")).to_have_class(re.compile(rf"\btier-{other_tier}\b"))
+    assert live_app.ticket(ticket_no)["tier"]["code"] == other_tier
+    # the queue row went with the review (as before), the list row stays
+    expect(page.locator(f'#queue-body tr[data-ticket-no="{ticket_no}"]')).to_have_count(0)
+    expect(page.locator("#list-body tr")).to_have_count(2)
+
+
+def test_the_queue_count_says_when_there_is_more_and_a_refresh_keeps_as_many_rows(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    texts = (
+        LATE_PARCEL,
+        RUDE_AGENT,
+        VAGUE,
+        "积分没有到账，请帮忙查一下，谢谢。",
+        "客服说好三天内回电，结果没人联系我。",
+    )
+    for index in range(QUEUE_PAGE + 1):
+        live_app.create_ticket(texts[index % len(texts)])
+    page.clock.install()
+    log_in(page, KEYS["agent"])
+    rows = page.locator("#queue-body tr")
+    expect(rows).to_have_count(QUEUE_PAGE)
+    expect(page.locator("#queue-count")).to_have_text(f"（{QUEUE_PAGE}+）")
+    page.click("#queue-more")
+    expect(rows).to_have_count(QUEUE_PAGE + 1)
+    expect(page.locator("#queue-count")).to_have_text(f"（{QUEUE_PAGE + 1}）")
+    expect(page.locator("#queue-more")).to_be_hidden()
+
+    # a row far down has the focus, the page is scrolled to it: a refresh keeps both, and reads as
+    # many rows as were shown (a newcomer ahead of them pushes the last one behind 加载更多)
+    focused = rows.nth(40)
+    focused_no = focused.get_attribute("data-ticket-no")
+    focused.focus()
+    focused.scroll_into_view_if_needed()
+    scrolled = page.evaluate("() => window.scrollY")
+    assert scrolled > 0
+    newest = live_app.create_ticket("快递员态度恶劣，包裹被扔在门口摔坏了。")["ticket_no"]
+    page.clock.run_for(REFRESH_MS)
+    expect(page.locator(f'#queue-body tr[data-ticket-no="{newest}"]')).to_have_count(1)
+    expect(rows).to_have_count(QUEUE_PAGE + 1)
+    expect(page.locator("#queue-count")).to_have_text(f"（{QUEUE_PAGE + 1}+）")
+    expect(page.locator("#queue-more")).to_be_visible()
+    assert page.evaluate("() => document.activeElement.dataset.ticketNo") == focused_no
+    assert page.evaluate("() => window.scrollY") == scrolled
