@@ -37,6 +37,13 @@ OCTOBER = [
 ]
 
 
+def _problems(path: Path) -> list[str]:
+    """The lines of the ExportError that reading the export at `path` raises (asserting it raises one)."""
+    with pytest.raises(ExportError) as raised:
+        read_export(path)
+    return str(raised.value).splitlines()
+
+
 def test_the_weeks_of_a_month_are_cut_to_its_days_and_compared_per_day() -> None:
     weeks = month_weeks(OCTOBER, "2026-10")
     assert [(week.label, week.days, week.partial) for week in weeks] == [
@@ -218,9 +225,7 @@ def test_escalations_to_the_head_the_report_cannot_use_are_named(tmp_path: Path)
         _ticket(5, "P1", "tech", **near, first_response_head_escalated_at="2026-10-08T10:15:00+08:00"),  # good
     ]
     path = _write(tmp_path / "heads.csv", rows)
-    with pytest.raises(ExportError) as raised:
-        read_export(path)
-    assert str(raised.value).splitlines() == [
+    assert _problems(path) == [
         f"{path}, row 2, column first_response_head_escalated_at: '2026-10-08 10:15' has no UTC offset "
         "(exports write one)",
         f"{path}, row 3, column first_response_head_escalated_at: '2026-10-08T08:00:00+08:00' is before created_at",
@@ -286,9 +291,7 @@ def test_escalation_times_the_report_cannot_use_are_named(tmp_path: Path) -> Non
             3, "P1", "tech", first_response_due="", **_escalated("first_response", "2026-10-08T09:50:00+08:00", False)
         ),
     ]
-    with pytest.raises(ExportError) as raised:
-        read_export(_write(tmp_path / "broken.csv", rows))
-    problems = str(raised.value).splitlines()
+    problems = _problems(_write(tmp_path / "broken.csv", rows))
     assert problems == [
         f"{tmp_path / 'broken.csv'}, row 2, column first_response_escalated_at: '2026-10-08 09:50' has no UTC offset "
         "(exports write one)",
@@ -308,9 +311,7 @@ def test_verdicts_the_report_cannot_use_are_named(tmp_path: Path) -> None:
         _ticket(4, "P1", "tech", first_response_escalated_at=at, first_response_escalated_passed="True"),
     ]
     path = _write(tmp_path / "verdicts.csv", rows)
-    with pytest.raises(ExportError) as raised:
-        read_export(path)
-    assert str(raised.value).splitlines() == [
+    assert _problems(path) == [
         f"{path}, row 2, column first_response_escalated_passed: 'yes' is not true, false or empty",
         f"{path}, row 3, column resolution_escalated_passed: 'true' without resolution_escalated_at: only an "
         "escalated deadline has a verdict",
@@ -320,14 +321,11 @@ def test_verdicts_the_report_cannot_use_are_named(tmp_path: Path) -> None:
     ]
     # a verdict in a file without the escalation times has nothing it could be the verdict on
     without = tuple(column for column in EXPORT_COLUMNS if column not in ESCALATION_COLUMNS)
-    with pytest.raises(ExportError) as raised:
-        read_export(
-            _write(tmp_path / "without.csv", [{**rows[0], "first_response_escalated_passed": "false"}], without)
-        )
-    assert str(raised.value) == (
+    written = _write(tmp_path / "without.csv", [{**rows[0], "first_response_escalated_passed": "false"}], without)
+    assert _problems(written) == [
         f"{tmp_path / 'without.csv'}, row 2, column first_response_escalated_passed: 'false' without "
         "first_response_escalated_at: only an escalated deadline has a verdict"
-    )
+    ]
 
 
 def test_values_the_export_never_writes_are_named_and_nothing_is_counted(tmp_path: Path) -> None:
@@ -342,9 +340,7 @@ def test_values_the_export_never_writes_are_named_and_nothing_is_counted(tmp_pat
         {**good, "emotion_index": "0", "first_response_sla": "breached", "resolution_sla": "met", "status": "closed"},
     ]
     path = _write(tmp_path / "codes.csv", rows)
-    with pytest.raises(ExportError) as raised:
-        read_export(path)
-    assert str(raised.value).splitlines() == [
+    assert _problems(path) == [
         f"{path}, row 2, column tier: 'P9' is not a tier of the taxonomy (expected one of P1, P2, P3)",
         f"{path}, row 2, column department: 'nope' is not a department of the taxonomy "
         "(expected one of tech, ops, cs, logistics, after_sales)",
@@ -365,9 +361,7 @@ def test_values_the_export_never_writes_are_named_and_nothing_is_counted(tmp_pat
         "… and 4 more",
     ]
     # the rest, and the last row alone is read
-    with pytest.raises(ExportError) as raised:
-        read_export(_write(tmp_path / "rest.csv", rows[4:]))
-    assert str(raised.value).splitlines() == [
+    assert _problems(_write(tmp_path / "rest.csv", rows[4:])) == [
         f"{tmp_path / 'rest.csv'}, row 2, column emotion_index: '101' is not an integer from 0 to 100",
         f"{tmp_path / 'rest.csv'}, row 3, column channel: empty: the export fills it for every ticket",
         f"{tmp_path / 'rest.csv'}, row 3, column status: empty: the export fills it for every ticket",
@@ -387,9 +381,7 @@ def test_the_demand_and_the_models_suggestion_are_checked_like_the_labels(tmp_pa
         {**good, "suggested_category": "service", "suggested_subtype": "late_delivery", "reviewed": "true"},
     ]
     path = _write(tmp_path / "suggested.csv", rows)
-    with pytest.raises(ExportError) as raised:
-        read_export(path)
-    assert str(raised.value).splitlines() == [
+    assert _problems(path) == [
         f"{path}, row 2, column suggested_demand: empty: the export fills it for every ticket",
         f"{path}, row 2, column demand: 'money' is not a demand of the taxonomy "
         "(expected one of refund, exchange, repair, compensation, apology, none)",
@@ -400,9 +392,7 @@ def test_the_demand_and_the_models_suggestion_are_checked_like_the_labels(tmp_pa
     # an export without the suggestion's columns is read, unless a reviewed ticket needs them
     without = tuple(column for column in EXPORT_COLUMNS if not column.startswith("suggested_"))
     assert len(read_export(_write(tmp_path / "older.csv", [good], without))) == 1
-    with pytest.raises(ExportError) as raised:
-        read_export(_write(tmp_path / "reviewed.csv", [{**good, "reviewed": "true"}], without))
-    assert str(raised.value).splitlines()[0] == (
+    assert _problems(_write(tmp_path / "reviewed.csv", [{**good, "reviewed": "true"}], without))[0] == (
         f"{tmp_path / 'reviewed.csv'}, row 2, column suggested_category: missing: a reviewed ticket needs the "
         "model's suggestion"
     )
