@@ -52,6 +52,9 @@ WAIT_MS = 15_000
 LATE_PARCEL = "快递寄了一个星期还没送到，物流信息一直不更新，联系电话13912345678。"
 RUDE_AGENT = "客服态度非常差，说话很不耐烦，还挂我电话，必须道歉！"
 VAGUE = "东西还行吧。"
+POINTS = "积分没有到账，请帮忙查一下，谢谢。"
+CALLBACK = "客服说好三天内回电，结果没人联系我。"
+FIVE_COMPLAINTS = (LATE_PARCEL, RUDE_AGENT, VAGUE, POINTS, CALLBACK)
 
 
 # ------------------------------------------------------------------- without a browser
@@ -550,7 +553,8 @@ def test_every_ticket_can_be_listed_filtered_and_opened_by_number(live_app: Live
     expect(page.locator("#message")).to_contain_text("未找到")
 
 
-def test_an_agent_works_the_queue_from_the_keyboard(live_app: LiveApp, page: Any) -> None:
+def three_in_the_queue(live_app: LiveApp, page: Any) -> list[str]:
+    """Three tickets created, an agent logged in with the three in the queue: their numbers in queue order."""
     from playwright.sync_api import expect
 
     for text in (LATE_PARCEL, RUDE_AGENT, VAGUE):
@@ -558,6 +562,13 @@ def test_an_agent_works_the_queue_from_the_keyboard(live_app: LiveApp, page: Any
     queue = live_app.queue()
     log_in(page, KEYS["agent"])
     expect(page.locator("#queue-body tr")).to_have_count(3)
+    return queue
+
+
+def test_an_agent_works_the_queue_from_the_keyboard(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    queue = three_in_the_queue(live_app, page)
     ticket_no = page.locator("#ticket-no")
 
     page.keyboard.press("j")  # nothing open yet: the first of the queue
@@ -608,11 +619,7 @@ def open_row(page: Any, ticket_no: str) -> None:
 def test_the_tracking_form_starts_empty_for_every_other_ticket(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
-    for text in (LATE_PARCEL, RUDE_AGENT, VAGUE):
-        live_app.create_ticket(text)
-    queue = live_app.queue()
-    log_in(page, KEYS["agent"])
-    expect(page.locator("#queue-body tr")).to_have_count(3)
+    queue = three_in_the_queue(live_app, page)
     asked: list[str] = []
     page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     ticket_no = page.locator("#ticket-no")
@@ -1067,14 +1074,7 @@ def test_the_queue_fits_its_card_at_1280_and_the_page_a_phone(chromium: Any, liv
     from playwright.sync_api import expect
 
     # received 3 days 5 hours ago: the longest countdowns ("已超时 3 天 3 小时"), each escalated
-    texts = (
-        LATE_PARCEL,
-        RUDE_AGENT,
-        VAGUE,
-        "积分没有到账，请帮忙查一下，谢谢。",
-        "客服说好三天内回电，结果没人联系我。",
-    )
-    for text in texts:
+    for text in FIVE_COMPLAINTS:
         live_app.create_ticket(text, channel="social")
     live_app.clock.lag = timedelta(0)
     assert len(set(live_app.sweep_deadlines())) == 5  # both deadlines of each
@@ -1401,7 +1401,7 @@ def test_the_queue_refreshes_on_its_own_and_keeps_the_open_ticket_and_what_was_t
 
     # a refresh that fails is said quietly, under the tabs; the rows stay, and the next one catches up
     page.route("**/v1/review-queue*", lambda route: route.fulfill(status=503, body="upstream down"))
-    fourth = live_app.create_ticket("积分没有到账，请帮忙查一下，谢谢。")["ticket_no"]
+    fourth = live_app.create_ticket(POINTS)["ticket_no"]
     page.clock.run_for(REFRESH_MS)
     expect(page.locator("#refresh-failed")).to_be_visible()
     expect(page.locator("#refresh-failed")).to_contain_text("列表更新失败")
@@ -1451,13 +1451,7 @@ def test_a_recorded_stage_and_a_review_show_in_the_tickets_rows(live_app: LiveAp
 def test_the_queue_count_says_when_there_is_more_and_a_refresh_keeps_as_many_rows(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
-    texts = (
-        LATE_PARCEL,
-        RUDE_AGENT,
-        VAGUE,
-        "积分没有到账，请帮忙查一下，谢谢。",
-        "客服说好三天内回电，结果没人联系我。",
-    )
+    texts = FIVE_COMPLAINTS
     for index in range(QUEUE_PAGE + 1):
         live_app.create_ticket(texts[index % len(texts)])
     page.clock.install()
