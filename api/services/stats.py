@@ -82,15 +82,12 @@ COLUMNS = (
     Ticket.reviewed_at,
     Ticket.needs_review,
     Ticket.repeat_of_id,
-    Ticket.first_response_due,
-    Ticket.resolution_due,
-    Ticket.first_responded_at,
-    Ticket.resolved_at,
-    Ticket.first_response_escalated_at,
-    Ticket.resolution_escalated_at,
-    Ticket.first_response_escalated_passed,
-    Ticket.resolution_escalated_passed,
-    *(deadline.head_escalated for deadline in DEADLINES.values()),
+    # each deadline's columns, as `DEADLINES` names them
+    *(
+        column
+        for deadline in DEADLINES.values()
+        for column in (deadline.due, deadline.done, deadline.escalated, deadline.passed, deadline.head_escalated)
+    ),
     Survey.timeliness,
     Survey.effectiveness,
     Survey.attitude,
