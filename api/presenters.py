@@ -7,7 +7,7 @@ service; a code it does not know (a ticket from an older taxonomy) is shown as i
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 from sqlalchemy.orm import Session
@@ -183,10 +183,24 @@ class TicketPresenter:
             head_escalated_at=self._maybe_local(deadline.escalated_of(ticket, HEAD_LEVEL)),
         )
 
+    def _deadline_fields(self, ticket: Ticket) -> dict[str, Any]:
+        """The ticket's deadlines and escalation, as every view of a ticket (list, queue, single) shows them."""
+        level = escalation_level(ticket)
+        return {
+            "first_response_due": self._local(ticket.first_response_due),
+            "resolution_due": self._local(ticket.resolution_due),
+            "first_response": self._sla(ticket, FIRST_RESPONSE),
+            "resolution": self._sla(ticket, RESOLUTION),
+            "overdue": is_overdue(ticket, self.now),
+            "due_soon": is_due_soon(ticket, self.now, self.warning_share),
+            "escalation_level": level,
+            "escalation_level_name": ESCALATION_LEVEL_NAMES[level],
+            "escalated_at": self._maybe_local(escalated_at(ticket)),
+        }
+
     def summary_fields(self, ticket: Ticket, repeat_of: str | None) -> dict[str, object]:
         """The fields shared by every ticket view."""
         names = self.names
-        level = escalation_level(ticket)
         return {
             "ticket_no": ticket.ticket_no,
             "status": Label(code=ticket.status, name=STATUS_NAMES.get(ticket.status, ticket.status)),
@@ -205,15 +219,7 @@ class TicketPresenter:
             "emotion_index": ticket.emotion_index,
             "emotion_risk": ticket.emotion_index > self.risk_threshold,
             "escalation_rule": ticket.escalation_rule,
-            "first_response_due": self._local(ticket.first_response_due),
-            "resolution_due": self._local(ticket.resolution_due),
-            "first_response": self._sla(ticket, FIRST_RESPONSE),
-            "resolution": self._sla(ticket, RESOLUTION),
-            "overdue": is_overdue(ticket, self.now),
-            "due_soon": is_due_soon(ticket, self.now, self.warning_share),
-            "escalation_level": level,
-            "escalation_level_name": ESCALATION_LEVEL_NAMES[level],
-            "escalated_at": self._maybe_local(escalated_at(ticket)),
+            **self._deadline_fields(ticket),
             "repeat_of": repeat_of,
             "received_by": ticket.received_by,
         }
@@ -306,7 +312,6 @@ class TicketPresenter:
     def queue_item(self, ticket: Ticket) -> QueueItem:
         """A ticket of the review queue: the suggestion with its probabilities."""
         names = self.names
-        level = escalation_level(ticket)
         text = ticket.text if len(ticket.text) <= QUEUE_TEXT_CHARS else ticket.text[: QUEUE_TEXT_CHARS - 1] + "…"
         return QueueItem(
             ticket_no=ticket.ticket_no,
@@ -324,15 +329,7 @@ class TicketPresenter:
             review_reasons=list(ticket.review_reasons),
             escalation_rule=ticket.escalation_rule,
             emotion_index=ticket.emotion_index,
-            first_response_due=self._local(ticket.first_response_due),
-            resolution_due=self._local(ticket.resolution_due),
-            first_response=self._sla(ticket, FIRST_RESPONSE),
-            resolution=self._sla(ticket, RESOLUTION),
-            overdue=is_overdue(ticket, self.now),
-            due_soon=is_due_soon(ticket, self.now, self.warning_share),
-            escalation_level=level,
-            escalation_level_name=ESCALATION_LEVEL_NAMES[level],
-            escalated_at=self._maybe_local(escalated_at(ticket)),
+            **self._deadline_fields(ticket),
         )
 
     def survey(self, survey: Survey, ticket_no: str, *, closed_at: datetime | None, current: bool) -> SurveyOut:
