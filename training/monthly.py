@@ -3,8 +3,9 @@
 Reads the CSV that `triage export --all` writes (one row per ticket, see EXPORT_COLUMNS; the SLA
 columns hold met / breached / pending, booleans are "true"/"false") so that
 the notebook, the `triage report` command and anyone with a spreadsheet work from the same file.
-A file's values are checked before anything is counted (`read_export`): the labels and the
-department against the taxonomy, the channel, status and SLA states against the closed sets the
+A file's values are checked before anything is counted (`read_export`): the labels, the demand,
+the model's suggestion (`suggested_*`, its subtype inside its category) and the department against
+the taxonomy, the channel, status and SLA states against the closed sets the
 service writes (CHANNELS, STATUSES, SLA_STATES), emotion_index as an integer from 0 to 100, the
 survey scores, closing feedback and times; a column the file has not got is not checked.
 An export made before a column was added (`location`, `demand_note` and `received_by` came with
