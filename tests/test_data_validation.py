@@ -103,6 +103,12 @@ def test_a_repeated_column_name_is_one_problem_of_the_header(tmp_path: Path, tax
     assert problem.row == 1 and "text appear more than once" in problem.message
 
 
+def test_the_header_row_repeated_in_the_file_is_one_problem_of_its_row(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    path = write(tmp_path, "pasted.csv", GOOD + HEADER + GOOD.replace("x1", "x2"))
+    (problem,) = load_datasets([path], taxonomy).fatal
+    assert (problem.row, problem.column) == (3, None) and "the header row again" in problem.message
+
+
 def test_unnamed_columns_of_trailing_commas_are_not_read(tmp_path: Path, taxonomy: Taxonomy) -> None:
     path = write(tmp_path, "trailing.csv", GOOD.rstrip("\n") + ",,\n", header=HEADER.rstrip("\n") + ",,\n")
     dataset = load_datasets([path], taxonomy)

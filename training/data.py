@@ -360,12 +360,23 @@ def field_count_problem(header: Sequence[str], width: int) -> str | None:
     return None
 
 
+HEADER_AGAIN = "the header row again (two files pasted into one?); delete this row"
+
+
+def repeats_header(record: dict[str | None, Any], header: Sequence[str]) -> bool:
+    """Whether a record is the file's header row once more (its names, spaces around them aside)."""
+    return any(header) and all((record.get(name) or "").strip() == name for name in header if name)
+
+
 def broken_record(record: dict[str | None, Any], header: Sequence[str], width: int) -> tuple[str | None, str] | None:
     """(column or None, problem) when a record of `width` fields is not a row of the file as its
-    header describes: more or fewer fields than columns, or a line break in a column other than `text`."""
+    header describes: more or fewer fields than columns, the header row again, or a line break in
+    a column other than `text`."""
     problem = field_count_problem(header, width)
     if problem is not None:
         return None, problem
+    if repeats_header(record, header):
+        return None, HEADER_AGAIN
     for column in header:
         value = record.get(column) or ""
         if column != "text" and ("\n" in value or "\r" in value):
