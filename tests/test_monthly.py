@@ -379,6 +379,14 @@ def test_the_header_row_repeated_in_an_export_is_named_once(tmp_path: Path) -> N
     assert _problems(path) == [f"{path}, row 3: the header row again (two files pasted into one?); delete this row"]
 
 
+def test_a_column_named_twice_in_an_export_is_refused(tmp_path: Path) -> None:
+    # the second would silently win over the first, whatever they hold
+    path = tmp_path / "twice.csv"
+    header, row = ",".join(EXPORT_COLUMNS), ",".join(_ticket(1, "P1", "tech").values())
+    path.write_text(f"{header},status\n{row},closed\n", encoding="utf-8")
+    assert _problems(path) == [f"{path}, row 1: column(s) status appear more than once"]
+
+
 def test_the_demand_and_the_models_suggestion_are_checked_like_the_labels(tmp_path: Path) -> None:
     good = _ticket(1, "P2", "cs")
     rows = [

@@ -50,6 +50,7 @@ from training.data import (  # noqa: E402
     csv_error,
     field_count_problem,
     read_input,
+    repeated_columns,
     repeats_header,
 )
 from training.report import plot_confusion  # noqa: E402
@@ -146,6 +147,9 @@ def read_export(path: Path, taxonomy: Taxonomy | None = None) -> list[dict[str, 
     try:
         if not records.header:
             raise ExportError(f"{path}: empty file, no header row")
+        repeated = repeated_columns(records.header)
+        if repeated:
+            raise ExportError(f"{path}, row {records.row}: {repeated}")
         missing = [column for column in REQUIRED if column not in records.header]
         if missing:
             raise ExportError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
