@@ -440,6 +440,24 @@ def test_an_empty_pointer_is_damage_not_an_empty_registry(registry: Registry, ta
     assert last["forced"] is True and last["previous"] is None and "repair of the pointer" in last["note"]
 
 
+def test_a_pointer_that_is_no_version_id_is_damage_promote_force_repairs(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    root = ["--registry", str(registry.root)]
+    for damage in (b"\xff\xfe2\x000\x002\x006\x00", f"{good}\n{worse}\n".encode()):  # UTF-16; two lines
+        (registry.root / "CURRENT").write_bytes(damage)
+        with pytest.raises(RegistryError, match="CURRENT is damaged"):
+            registry.current_version()
+        # the versions are still listed, to pick the one to name
+        listed = runner.invoke(app, ["models", *root])
+        assert listed.exit_code == 0 and good in listed.output and "CURRENT is damaged" in listed.output
+        refused = runner.invoke(app, ["promote", worse, *root])
+        assert refused.exit_code == 1 and "CURRENT is damaged" in refused.output
+        repaired = runner.invoke(app, ["promote", good, "--force", *root])
+        assert repaired.exit_code == 0, repaired.output
+        assert registry.current_version() == good and "repair of the pointer" in registry.history()[-1]["note"]
+
+
 def test_a_history_line_whose_change_never_reached_current_is_not_rolled_back_to(registry: Registry) -> None:
     good, worse = versions(registry)
     registry.set_current(good, action="promote")

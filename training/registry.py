@@ -72,11 +72,14 @@ class Registry:
     def pointer(self) -> str | None:
         """What CURRENT says ("" when it is empty), or None when there is no CURRENT."""
         try:
-            return (self.root / POINTER).read_text(encoding="utf-8").strip()
+            raw = (self.root / POINTER).read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as error:
+        except OSError as error:
             raise RegistryError(f"{self.root / POINTER}: cannot read the current version ({error})") from None
+        # Bytes that are no UTF-8 are damage like an empty pointer, which current_version names and
+        # `promote --force` repairs; refused here, they stopped even `models` and that repair.
+        return raw.decode("utf-8", errors="replace").strip()
 
     def current_version(self) -> str | None:
         """The version id in service, or None when nothing was promoted yet."""
@@ -89,6 +92,11 @@ class Registry:
             raise RegistryError(
                 f"{self.root / POINTER} is empty: the version in service is unknown; "
                 f"`triage promote VERSION --force` names it again (see `triage models`)"
+            )
+        if "\ufffd" in value or not value.isprintable():  # no version id: not UTF-8, or several lines
+            raise RegistryError(
+                f"{self.root / POINTER} is damaged ({value[:40]!r} is no version id): the version in service "
+                f"is unknown; `triage promote VERSION --force` names it again (see `triage models`)"
             )
         return value
 
