@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -456,6 +457,24 @@ def test_a_pointer_that_is_no_version_id_is_damage_promote_force_repairs(registr
         repaired = runner.invoke(app, ["promote", good, "--force", *root])
         assert repaired.exit_code == 0, repaired.output
         assert registry.current_version() == good and "repair of the pointer" in registry.history()[-1]["note"]
+
+
+def test_promotions_at_the_same_time_are_recorded_in_the_order_current_saw_them(registry: Registry) -> None:
+    good, worse = versions(registry)
+
+    def promote(version: str) -> None:
+        for _ in range(100):
+            Registry(registry.root).set_current(version, action="promote")
+
+    threads = [threading.Thread(target=promote, args=(version,)) for version in (good, worse)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    history = registry.history()
+    assert len(history) == 200 and history[-1]["version"] == registry.current_version()
+    # each change replaced the one recorded before it, not one another promotion had meanwhile replaced
+    assert [entry["previous"] for entry in history[1:]] == [entry["version"] for entry in history[:-1]]
 
 
 def test_a_history_line_whose_change_never_reached_current_is_not_rolled_back_to(registry: Registry) -> None:

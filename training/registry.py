@@ -13,6 +13,7 @@ old or the new version, never a half-written pointer.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from dataclasses import dataclass
@@ -160,21 +161,23 @@ class Registry:
         """Point CURRENT at `version` (an id of this registry, or 'current') atomically and append
         the change to the history."""
         version = self.path_of(version).name
-        previous = self.pointer() or None  # an empty pointer is repaired by naming a version again
-        entry = {
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "action": action,
-            "version": version,
-            "previous": previous,
-            "forced": forced,
-            "actor": actor,
-            "note": note,
-        }
         try:
             # The history line is written first and taken back if CURRENT cannot be replaced: the
             # history never misses a change, nor records one that was not made.
             with (self.root / HISTORY).open("a", encoding="utf-8") as history:
-                start = history.tell()
+                # One change at a time (two promotions at once): otherwise both record the same
+                # previous version, and the history may end on the one CURRENT does not name.
+                fcntl.flock(history, fcntl.LOCK_EX)
+                entry = {
+                    "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "action": action,
+                    "version": version,
+                    "previous": self.pointer() or None,  # an empty pointer is repaired by naming a version again
+                    "forced": forced,
+                    "actor": actor,
+                    "note": note,
+                }
+                start = history.seek(0, os.SEEK_END)  # the end now, after what others appended meanwhile
                 history.write(json.dumps(entry, ensure_ascii=False) + "\n")
                 history.flush()
                 try:
