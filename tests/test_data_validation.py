@@ -132,6 +132,13 @@ def test_missing_required_columns_are_named(tmp_path: Path, taxonomy: Taxonomy) 
     assert (other.row, other.column) == (3, "category")
 
 
+def test_columns_named_in_upper_case_are_one_problem_that_says_so(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    body = 'x1,"快递三天没到\n第二行",logistics,late_delivery,P2,none,online\n'
+    path = write(tmp_path, "upper.csv", body, header=HEADER.upper())
+    (problem,) = load_datasets([path], taxonomy).fatal  # not also "a line break in TEXT" for every text
+    assert problem.row == 1 and "names are lower case: rename TEXT to text, CATEGORY to category" in problem.message
+
+
 def test_bad_encoding_names_the_line(tmp_path: Path, taxonomy: Taxonomy) -> None:
     path = tmp_path / "gbk.csv"
     path.write_bytes((HEADER + GOOD + "x2,手机坏了,product,malfunction,P2,none,phone\n").encode("gbk"))
