@@ -46,7 +46,7 @@ DatabaseOption = Annotated[
     str,
     typer.Option("--database-url", envvar="DATABASE_URL", help="Ticket database (default: the service's SQLite file)."),
 ]
-MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")  # ASCII digits: \d matches full-width ones too
 # How long a worker process may take to answer uvicorn's first health check. Each worker imports
 # the service (scikit-learn, jieba, pandas: 3-18 s on a busy 2-core machine) before it answers;
 # with uvicorn's 5 s every worker was killed as hung and started again, forever.

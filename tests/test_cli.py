@@ -233,6 +233,8 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
         ("text,channel\n快递三天没到,phone,extra\n", "row 2", "more fields than the header has columns (3 of 2)"),
         ("ticket,text,channel\nt1,快递三天没到\n", "row 2", "fewer fields than the header has columns (2 of 3)"),
         ("channel\nphone\n", "row 1", "no 'text' column"),
+        # two exports pasted into one file: the second header would be scored as a complaint
+        ("ticket,text\nt1,快递三天没到\n ticket , text \nt2,手机坏了\n", "row 3", "the header row again"),
     ],
 )
 def test_predict_a_file_that_is_not_what_its_header_says_writes_nothing(
@@ -379,6 +381,30 @@ def test_training_that_would_leave_nothing_to_train_on_is_refused(tmp_path: Path
     alone = runner.invoke(app, ["train", "--no-team-corpus", "--out", str(out)])
     assert alone.exit_code == 1 and "--no-team-corpus needs --data" in alone.output
     assert not out.exists()
+
+
+def test_ctrl_c_while_training_or_scoring_says_nothing_was_written(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    # while the version folder is being written
+    monkeypatch.setattr("training.train.write_report", interrupted)
+    out = tmp_path / "models"
+    trained = runner.invoke(app, ["train", "--out", str(out)])
+    assert trained.exit_code == 130 and "interrupted; nothing was promoted" in trained.output, trained.output
+    assert [path.name for path in out.iterdir()] == []
+    # while the rows are scored: last week's scores stay
+    source, scores = tmp_path / "in.csv", tmp_path / "scores.csv"
+    source.write_text("text\n快递三天没到\n", encoding="utf-8")
+    scores.write_text("last week's scores\n", encoding="utf-8")
+    monkeypatch.setattr("model.predictor.TriageModel.predict_many", interrupted)
+    scored = runner.invoke(
+        app, ["predict", "--file", str(source), "--out", str(scores), "--force", "--registry", str(registry)]
+    )
+    assert scored.exit_code == 130 and f"interrupted; {scores} was left as it was" in scored.output, scored.output
+    assert scores.read_text(encoding="utf-8") == "last week's scores\n"
 
 
 def test_training_refuses_a_file_as_registry_and_too_few_rows_to_hold_out(tmp_path: Path) -> None:

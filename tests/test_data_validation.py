@@ -103,6 +103,12 @@ def test_a_repeated_column_name_is_one_problem_of_the_header(tmp_path: Path, tax
     assert problem.row == 1 and "text appear more than once" in problem.message
 
 
+def test_the_header_row_repeated_in_the_file_is_one_problem_of_its_row(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    path = write(tmp_path, "pasted.csv", GOOD + HEADER + GOOD.replace("x1", "x2"))
+    (problem,) = load_datasets([path], taxonomy).fatal
+    assert (problem.row, problem.column) == (3, None) and "the header row again" in problem.message
+
+
 def test_unnamed_columns_of_trailing_commas_are_not_read(tmp_path: Path, taxonomy: Taxonomy) -> None:
     path = write(tmp_path, "trailing.csv", GOOD.rstrip("\n") + ",,\n", header=HEADER.rstrip("\n") + ",,\n")
     dataset = load_datasets([path], taxonomy)
@@ -124,6 +130,13 @@ def test_missing_required_columns_are_named(tmp_path: Path, taxonomy: Taxonomy) 
     assert problem.row == 1 and "subtype, tier" in problem.message
     # the columns that are there are still checked
     assert (other.row, other.column) == (3, "category")
+
+
+def test_columns_named_in_upper_case_are_one_problem_that_says_so(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    body = 'x1,"快递三天没到\n第二行",logistics,late_delivery,P2,none,online\n'
+    path = write(tmp_path, "upper.csv", body, header=HEADER.upper())
+    (problem,) = load_datasets([path], taxonomy).fatal  # not also "a line break in TEXT" for every text
+    assert problem.row == 1 and "names are lower case: rename TEXT to text, CATEGORY to category" in problem.message
 
 
 def test_bad_encoding_names_the_line(tmp_path: Path, taxonomy: Taxonomy) -> None:

@@ -373,6 +373,20 @@ def test_values_the_export_never_writes_are_named_and_nothing_is_counted(tmp_pat
     assert [row["status"] for row in read_export(_write(tmp_path / "older.csv", [good], without))] == [""]
 
 
+def test_the_header_row_repeated_in_an_export_is_named_once(tmp_path: Path) -> None:
+    # two months' exports pasted into one file: one problem, not one per column of the header
+    path = _write(tmp_path / "pasted.csv", [_ticket(1, "P1", "tech"), dict(zip(EXPORT_COLUMNS, EXPORT_COLUMNS))])
+    assert _problems(path) == [f"{path}, row 3: the header row again (two files pasted into one?); delete this row"]
+
+
+def test_a_column_named_twice_in_an_export_is_refused(tmp_path: Path) -> None:
+    # the second would silently win over the first, whatever they hold
+    path = tmp_path / "twice.csv"
+    header, row = ",".join(EXPORT_COLUMNS), ",".join(_ticket(1, "P1", "tech").values())
+    path.write_text(f"{header},status\n{row},closed\n", encoding="utf-8")
+    assert _problems(path) == [f"{path}, row 1: column(s) status appear more than once"]
+
+
 def test_the_demand_and_the_models_suggestion_are_checked_like_the_labels(tmp_path: Path) -> None:
     good = _ticket(1, "P2", "cs")
     rows = [

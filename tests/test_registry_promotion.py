@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -438,6 +439,42 @@ def test_an_empty_pointer_is_damage_not_an_empty_registry(registry: Registry, ta
     assert registry.current_version() == good
     last = registry.history()[-1]
     assert last["forced"] is True and last["previous"] is None and "repair of the pointer" in last["note"]
+
+
+def test_a_pointer_that_is_no_version_id_is_damage_promote_force_repairs(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    root = ["--registry", str(registry.root)]
+    for damage in (b"\xff\xfe2\x000\x002\x006\x00", f"{good}\n{worse}\n".encode()):  # UTF-16; two lines
+        (registry.root / "CURRENT").write_bytes(damage)
+        with pytest.raises(RegistryError, match="CURRENT is damaged"):
+            registry.current_version()
+        # the versions are still listed, to pick the one to name
+        listed = runner.invoke(app, ["models", *root])
+        assert listed.exit_code == 0 and good in listed.output and "CURRENT is damaged" in listed.output
+        refused = runner.invoke(app, ["promote", worse, *root])
+        assert refused.exit_code == 1 and "CURRENT is damaged" in refused.output
+        repaired = runner.invoke(app, ["promote", good, "--force", *root])
+        assert repaired.exit_code == 0, repaired.output
+        assert registry.current_version() == good and "repair of the pointer" in registry.history()[-1]["note"]
+
+
+def test_promotions_at_the_same_time_are_recorded_in_the_order_current_saw_them(registry: Registry) -> None:
+    good, worse = versions(registry)
+
+    def promote(version: str) -> None:
+        for _ in range(100):
+            Registry(registry.root).set_current(version, action="promote")
+
+    threads = [threading.Thread(target=promote, args=(version,)) for version in (good, worse)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    history = registry.history()
+    assert len(history) == 200 and history[-1]["version"] == registry.current_version()
+    # each change replaced the one recorded before it, not one another promotion had meanwhile replaced
+    assert [entry["previous"] for entry in history[1:]] == [entry["version"] for entry in history[:-1]]
 
 
 def test_a_history_line_whose_change_never_reached_current_is_not_rolled_back_to(registry: Registry) -> None:

@@ -249,6 +249,8 @@ def train_command(
             fail(str(error))
         except OSError as error:
             fail(f"cannot write the model version under {out} ({error.strerror}); nothing was promoted")
+        except KeyboardInterrupt:  # typer would exit 130 without a word
+            fail("interrupted; nothing was promoted, and a version folder is never left half written", 130)
     _print_warnings(result.warnings)
     metrics = result.metadata["metrics"]
     table = Table(title=f"version {result.version}: held-out {result.metadata['evaluation']['split']}")
@@ -405,6 +407,26 @@ def predict_command(
             rows.append({str(name): value for name, value in record.items()})
     except csv.Error as error:
         fail(f"{file}, row {records.row + 1}: {csv_error(error)}")
+    try:
+        scored = _score(model, rows, batch_size)
+    except KeyboardInterrupt:  # typer would exit 130 without a word
+        fail(f"interrupted; {out} was {'left as it was' if out.exists() else 'not written'}", 130)
+    # The raw text is left out (masked_text replaces it); the input's own labels stay, renamed.
+    columns = [_given(name) for name in header if name != "text"] + list(PREDICTION_COLUMNS)
+    try:  # an existing OUT is never left half written
+        with replaced_atomically(out, newline="", overwrite=force) as stream:
+            writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(scored)
+    except FileExistsError:  # made while the rows were scored
+        fail(out_exists(out))
+    except OSError as error:
+        fail(f"--out {out}: cannot write ({error.strerror})")
+    console.print(f"wrote {len(scored)} rows to {out}")
+
+
+def _score(model: TriageModel, rows: list[dict[str, Any]], batch_size: int) -> list[dict[str, Any]]:
+    """The rows of `predict --file` with their predictions, in batches, with a progress bar."""
     scored: list[dict[str, Any]] = []
     with progress() as bar:
         task = bar.add_task("scoring", total=len(rows))
@@ -435,18 +457,7 @@ def predict_command(
                     }
                 )
             bar.advance(task, len(batch))
-    # The raw text is left out (masked_text replaces it); the input's own labels stay, renamed.
-    columns = [_given(name) for name in header if name != "text"] + list(PREDICTION_COLUMNS)
-    try:  # an existing OUT is never left half written
-        with replaced_atomically(out, newline="", overwrite=force) as stream:
-            writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(scored)
-    except FileExistsError:  # made while the rows were scored
-        fail(out_exists(out))
-    except OSError as error:
-        fail(f"--out {out}: cannot write ({error.strerror})")
-    console.print(f"wrote {len(scored)} rows to {out}")
+    return scored
 
 
 def out_exists(out: Path) -> str:

@@ -265,6 +265,9 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
         separator = next((name for sign, name in (("\t", "tabs"), (";", "semicolons")) if sign in header[0]), None)
         if len(header) == 1 and separator:
             message += f"; the columns look separated by {separator}: the file must be comma-separated"
+        renamed = [f"{name} to {name.lower()}" for name in header if name.lower() in missing]
+        if renamed:
+            message += f"; column names are lower case: rename {', '.join(renamed)}"
         problems.append(Problem(str(path), records.row, None, message))
     count = 0
     ids: dict[str, int] = {}
@@ -360,15 +363,27 @@ def field_count_problem(header: Sequence[str], width: int) -> str | None:
     return None
 
 
+HEADER_AGAIN = "the header row again (two files pasted into one?); delete this row"
+
+
+def repeats_header(record: dict[str | None, Any], header: Sequence[str]) -> bool:
+    """Whether a record is the file's header row once more (its names, spaces around them aside)."""
+    return any(header) and all((record.get(name) or "").strip() == name for name in header if name)
+
+
 def broken_record(record: dict[str | None, Any], header: Sequence[str], width: int) -> tuple[str | None, str] | None:
     """(column or None, problem) when a record of `width` fields is not a row of the file as its
-    header describes: more or fewer fields than columns, or a line break in a column other than `text`."""
+    header describes: more or fewer fields than columns, the header row again, or a line break in
+    a column other than `text`."""
     problem = field_count_problem(header, width)
     if problem is not None:
         return None, problem
+    if repeats_header(record, header):
+        return None, HEADER_AGAIN
     for column in header:
         value = record.get(column) or ""
-        if column != "text" and ("\n" in value or "\r" in value):
+        # (a text column named in another case is reported as the missing `text`, not here)
+        if column.lower() != "text" and ("\n" in value or "\r" in value):
             return column, "a line break in a field other than text: is a quote in the row above left open?"
     return None
 

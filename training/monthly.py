@@ -43,12 +43,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 from model.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
 from training.data import (  # noqa: E402
     CHANNELS,
+    HEADER_AGAIN,
     InputError,
     NumberedRecords,
     allow_long_fields,
     csv_error,
     field_count_problem,
     read_input,
+    repeated_columns,
+    repeats_header,
 )
 from training.report import plot_confusion  # noqa: E402
 from training.weekly import month_weeks, weekly_figure, weekly_note  # noqa: E402
@@ -144,6 +147,9 @@ def read_export(path: Path, taxonomy: Taxonomy | None = None) -> list[dict[str, 
     try:
         if not records.header:
             raise ExportError(f"{path}: empty file, no header row")
+        repeated = repeated_columns(records.header)
+        if repeated:
+            raise ExportError(f"{path}, row {records.row}: {repeated}")
         missing = [column for column in REQUIRED if column not in records.header]
         if missing:
             raise ExportError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")
@@ -151,7 +157,10 @@ def read_export(path: Path, taxonomy: Taxonomy | None = None) -> list[dict[str, 
             (c for c in EXPORT_COLUMNS if c not in records.header and c not in OPTIONAL_ESCALATION_COLUMNS), ""
         )
         for number, record in records:
-            found = _export_problems(record, field_count_problem(records.header, records.width), taxonomy)
+            shape = field_count_problem(records.header, records.width)
+            if shape is None and repeats_header(record, records.header):
+                shape = HEADER_AGAIN
+            found = _export_problems(record, shape, taxonomy)
             problems += [f"{path}, row {number}{where}: {what}" for where, what in found]
             rows.append({**absent, **{str(name): value or "" for name, value in record.items()}})
     except csv.Error as error:
@@ -164,7 +173,7 @@ def read_export(path: Path, taxonomy: Taxonomy | None = None) -> list[dict[str, 
 
 def _export_problems(record: dict[str | None, Any], fields: str | None, taxonomy: Taxonomy) -> list[tuple[str, str]]:
     """(", column X" or "", problem) for what the report cannot use in one exported row; `fields`
-    is the problem of its number of fields, if it has one."""
+    is the problem of its number of fields (or the header row repeated), if it has one."""
     if fields is not None:
         return [("", fields)]
     found = []

@@ -13,6 +13,7 @@ old or the new version, never a half-written pointer.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from dataclasses import dataclass
@@ -72,11 +73,14 @@ class Registry:
     def pointer(self) -> str | None:
         """What CURRENT says ("" when it is empty), or None when there is no CURRENT."""
         try:
-            return (self.root / POINTER).read_text(encoding="utf-8").strip()
+            raw = (self.root / POINTER).read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as error:
+        except OSError as error:
             raise RegistryError(f"{self.root / POINTER}: cannot read the current version ({error})") from None
+        # Bytes that are no UTF-8 are damage like an empty pointer, which current_version names and
+        # `promote --force` repairs; refused here, they stopped even `models` and that repair.
+        return raw.decode("utf-8", errors="replace").strip()
 
     def current_version(self) -> str | None:
         """The version id in service, or None when nothing was promoted yet."""
@@ -89,6 +93,11 @@ class Registry:
             raise RegistryError(
                 f"{self.root / POINTER} is empty: the version in service is unknown; "
                 f"`triage promote VERSION --force` names it again (see `triage models`)"
+            )
+        if "\ufffd" in value or not value.isprintable():  # no version id: not UTF-8, or several lines
+            raise RegistryError(
+                f"{self.root / POINTER} is damaged ({value[:40]!r} is no version id): the version in service "
+                f"is unknown; `triage promote VERSION --force` names it again (see `triage models`)"
             )
         return value
 
@@ -152,21 +161,23 @@ class Registry:
         """Point CURRENT at `version` (an id of this registry, or 'current') atomically and append
         the change to the history."""
         version = self.path_of(version).name
-        previous = self.pointer() or None  # an empty pointer is repaired by naming a version again
-        entry = {
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "action": action,
-            "version": version,
-            "previous": previous,
-            "forced": forced,
-            "actor": actor,
-            "note": note,
-        }
         try:
             # The history line is written first and taken back if CURRENT cannot be replaced: the
             # history never misses a change, nor records one that was not made.
             with (self.root / HISTORY).open("a", encoding="utf-8") as history:
-                start = history.tell()
+                # One change at a time (two promotions at once): otherwise both record the same
+                # previous version, and the history may end on the one CURRENT does not name.
+                fcntl.flock(history, fcntl.LOCK_EX)
+                entry = {
+                    "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "action": action,
+                    "version": version,
+                    "previous": self.pointer() or None,  # an empty pointer is repaired by naming a version again
+                    "forced": forced,
+                    "actor": actor,
+                    "note": note,
+                }
+                start = history.seek(0, os.SEEK_END)  # the end now, after what others appended meanwhile
                 history.write(json.dumps(entry, ensure_ascii=False) + "\n")
                 history.flush()
                 try:

@@ -650,6 +650,10 @@ def test_a_report_on_an_export_that_is_not_utf8_names_the_file_and_line(tmp_path
     [
         (["report", "--month", "2026-13", "--out", "x"], 1, "expected YYYY-MM"),
         (["report", "--month", "9999-12", "--out", "x"], 1, "expected YYYY-MM"),
+        (["report", "--month", "2026-1", "--out", "x"], 1, "expected YYYY-MM"),
+        (["report", "--month", "", "--out", "x"], 1, "expected YYYY-MM"),
+        # a year in full-width digits (a Chinese input method) is no month of the export's created_at
+        (["report", "--month", "２０２６-10", "--out", "x"], 1, "expected YYYY-MM"),
         (
             ["report", "--month", "2026-11", "--out", "x", "--data", "missing.csv"],
             1,
