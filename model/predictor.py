@@ -201,7 +201,7 @@ def _locate(
     cue_patterns: dict[str, re.Pattern[str]],
 ) -> ExplanationTerm:
     """Find where a contributing term occurs in the prepared text, as original/masked spans (its
-    first `MAX_SPANS` occurrences)."""
+    first `MAX_SPANS` occurrences that do not run across masked personal data)."""
     spans: list[tuple[int, int]] = []
     if contribution.kind in ("subtype", "length"):
         pass  # the tier head's subtype probabilities and length bin: nowhere in particular in the text
@@ -221,8 +221,14 @@ def _locate(
             spans.append((start, start + len(contribution.term)))
             start = haystack.find(contribution.term, start + len(contribution.term))
     located = []
-    for start, end in spans[:MAX_SPANS]:
+    for start, end in spans:
         original_start, original_end = prepared.original_span(start, end)
+        # Personal data leaves no trace in the text the model reads, so a term may run across
+        # where it was ("快递" + phone number + "员"): that occurrence is not in the text as shown.
+        if any(match.start < original_end and original_start < match.end for match in prepared.pii):
+            continue
         masked_start, masked_end = prepared.masked_span(original_start, original_end)
         located.append(TermSpan(original_start, original_end, masked_start, max(masked_start, masked_end)))
+        if len(located) == MAX_SPANS:
+            break
     return ExplanationTerm(contribution.term, contribution.kind, round(contribution.weight, 4), tuple(located))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import pytest
 
@@ -73,6 +74,19 @@ def test_explanation_terms_drive_the_prediction_and_point_into_the_text(sample_m
             assert original == masked
             assert original  # the span covers text, in its original (traditional) script
     assert "13812345678" not in prediction.masked_text and "[PHONE]" in prediction.masked_text
+
+
+def test_a_term_joined_across_masked_personal_data_is_not_located_over_it(sample_model: TriageModel) -> None:
+    # The model reads the text without the phone number, so "快递员" and "包裹" are whole words
+    # to it; a span over "快递[PHONE]员" would highlight the masked number as the reason.
+    text = "快递13812345678员态度很差，把包a@b.cn裹扔在驿站不送上门"
+    prediction = sample_model.predict(text)
+    masked = [(match.start(), match.end()) for match in re.finditer(r"13812345678|a@b\.cn", text)]
+    spans = [span for terms in prediction.explanation.values() for term in terms for span in term.spans]
+    assert spans
+    for span in spans:
+        assert text[span.start : span.end] == prediction.masked_text[span.masked_start : span.masked_end]
+        assert not [(start, end) for start, end in masked if span.start < end and start < span.end]
 
 
 def test_a_term_repeated_many_times_gives_its_first_occurrences_only(sample_model: TriageModel) -> None:
