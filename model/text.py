@@ -33,10 +33,12 @@ _NO_DIGIT_AFTER = r"(?![0-9])"
 # Phone numbers are written in groups set apart by a space, a dash or a dot, maybe with spaces
 # around it ("139 - 1234 - 5678", "139.1234.5678", "139—1234—5678").
 _SEP = r"(?: ?[\-.\u2013\u2014] ?| )?"
-# The local part is taken from where its run starts, whole (possessive), and each domain label is
-# atomic: without that, long digit or letter runs with no '@' cost quadratic time. Chinese has no
-# spaces to end a run ("联系abc@qq.com", "邮箱是张三@qq.com"): `_email_local_part` picks the address.
-_EMAIL = re.compile(r"(?<![\w.%+\-])[\w.%+\-]++@(?>[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}")
+# An address is found by its '@' and domain (each domain label atomic: long letter runs cost no
+# quadratic time), then its local part in the run of word characters before the '@', at most 64 of
+# them and none of the address before it: Chinese has no spaces to end a run ("联系abc@qq.com",
+# "邮箱是张三@qq.com", "a@qq.com或者b@163.com"): `_email_local_part` picks the address.
+_EMAIL_DOMAIN = re.compile(r"(?<=[\w.%+\-])@(?>[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}")
+_EMAIL_RUN = re.compile(r"[\w.%+\-]++\Z")
 _EMAIL_INTRO = re.compile(r".*(?:邮箱|邮件|信箱|地址|是|为)")
 _ASCII_TAIL = re.compile(r"[A-Za-z0-9._%+\-]+$")
 _EMAIL_LOCAL_MAX = 64  # the longest local part there is
@@ -224,9 +226,13 @@ def find_pii(text: str) -> list[PiiMatch]:
 
     for match in _PLACEHOLDER.finditer(text):
         claim(_PLACEHOLDER_KINDS[match.group()], match.start(), match.end())
-    for match in _EMAIL.finditer(text):
-        at = match.start() + match.group().index("@")
-        claim("email", at - len(_email_local_part(text[match.start() : at])), match.end())
+    previous_end = 0
+    for match in _EMAIL_DOMAIN.finditer(text):
+        at = match.start()
+        run = _EMAIL_RUN.search(text, max(previous_end, at - _EMAIL_LOCAL_MAX), at)
+        if run:
+            claim("email", at - len(_email_local_part(run.group())), match.end())
+            previous_end = match.end()
     for match in _ID_CARD.finditer(text):
         if is_valid_id_card(re.sub(r"[ \-]", "", match.group())):
             claim("id_card", match.start(), match.end())

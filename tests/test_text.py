@@ -153,6 +153,9 @@ def test_text_that_only_looks_like_personal_data_is_kept(text: str) -> None:
         ("我的邮箱是王小明2026@163.com。", "我的邮箱是[EMAIL]。"),  # the word that introduces it stays
         ("客户李娜@qq.com反映", "[EMAIL]反映"),  # no such word: the whole run, rather than a leak
         ("联系abc@qq.com", "联系[EMAIL]"),  # an ASCII local part is taken alone, as always
+        # a second address after the first with no space or punctuation between them
+        ("邮箱a@qq.com或者zhangsan@163.com都行", "邮箱[EMAIL]或者[EMAIL]都行"),
+        ("邮箱abc@qq.com和李四@163.com", "邮箱[EMAIL][EMAIL]"),
     ],
 )
 def test_e_mail_addresses_with_chinese_local_parts_are_masked(text: str, masked: str) -> None:
