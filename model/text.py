@@ -70,11 +70,17 @@ _LANDLINE = re.compile(
 )
 # Mobile numbers said aloud and written down in Chinese numerals (幺 and 两 are the spoken 1 and 2),
 # maybe mixed with digits: "幺三九一二三四五六七八". Eleven of them, then `_chinese_mobile` checks
-# the mobile's shape, so "一二三四五六七八九十" is no number.
+# the mobile's shape, so "一二三四五六七八九十" is no number. The eleven touch no other Chinese
+# numeral, and a digit only where they end in Chinese numerals: a number in digits just before or
+# after them is another number, only the space between was dropped as layout beside Chinese
+# ("手机13912345678 幺三八…" is read "13912345678幺三八…").
 _CHINESE_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
-_CHINESE_NUMERAL = "零〇一幺二两三四五六七八九0-9"
+_CHINESE_ONLY = "零〇一幺二两三四五六七八九"
+_CHINESE_NUMERAL = _CHINESE_ONLY + "0-9"
 _CHINESE_MOBILE = re.compile(
-    rf"(?<![{_CHINESE_NUMERAL}])[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{10}}(?![{_CHINESE_NUMERAL}])"
+    rf"(?<![{_CHINESE_ONLY}])(?:(?<![0-9])|(?=[{_CHINESE_ONLY}]))"
+    rf"[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{10}}"
+    rf"(?![{_CHINESE_ONLY}])(?:(?![0-9])|(?<=[{_CHINESE_ONLY}]))"
 )
 _MOBILE_DIGITS = re.compile(r"1[3-9]\d{9}")
 # QQ numbers and WeChat ids are only told from order numbers and words by the word before them
