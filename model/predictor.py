@@ -30,9 +30,27 @@ MAX_SPANS = 20
 _MAX_NFKC_GROWTH = 18
 
 
+# The personal data the masking finds is shorter than this (an e-mail address has at most 64
+# characters before its '@'; only one with a domain of over 130 characters would be longer).
+_PII_REACH = 200
+
+
 def clip(text: str) -> str:
     """The first MAX_CHARS characters of `text`, fewer if NFKC would make them longer than that
-    (one character such as U+FDFA becomes 18, which would multiply the work per text)."""
+    (one character such as U+FDFA becomes 18, which would multiply the work per text), and fewer
+    if the cut would split personal data: the cut goes before it, since what is left of a phone
+    number or an ID number is none to the masking, and the masked text would end in it."""
+    clipped = _clip_length(text)
+    if len(clipped) == len(text):
+        return clipped
+    for match in prepare(text[: len(clipped) + _PII_REACH]).pii:
+        if match.start < len(clipped) < match.end:
+            return text[: match.start]
+    return clipped
+
+
+def _clip_length(text: str) -> str:
+    """The first MAX_CHARS characters of `text`, fewer if NFKC would make them longer than that."""
     clipped = text[:MAX_CHARS]
     # Texts too short to outgrow the limit (almost all) skip the extra NFKC pass.
     if len(clipped) * _MAX_NFKC_GROWTH <= MAX_CHARS or len(unicodedata.normalize("NFKC", clipped)) <= MAX_CHARS:

@@ -168,6 +168,19 @@ def test_very_long_text_is_classified_on_its_beginning_and_flagged(sample_model:
     assert len(prediction.masked_text) == MAX_CHARS
 
 
+@pytest.mark.parametrize(
+    "item", ["13812345678", "11010519491231002X", "zhangsan@example.com", "幺三八一二三四五六七八"]
+)
+def test_a_long_text_is_not_cut_inside_personal_data(sample_model: TriageModel, item: str) -> None:
+    # Cut after its fifth character, the item would be no phone number, ID or address to the
+    # masking, and the masked text would end in it.
+    text = "快" * (MAX_CHARS - 5) + item + "，快递一直没送到"
+    prediction = sample_model.predict(text)
+    assert "truncated" in prediction.issues
+    assert item[:5] not in prediction.masked_text
+    assert prediction.masked_text == text[: len(prediction.masked_text)]
+
+
 def test_characters_that_expand_under_nfkc_count_at_their_expanded_length(sample_model: TriageModel) -> None:
     text = "东西坏了要退款" + "\ufdfa" * 1000  # U+FDFA is one character that NFKC makes 18
     prediction = sample_model.predict(text)
