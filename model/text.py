@@ -270,9 +270,11 @@ def _converter() -> opencc.OpenCC:
 
 # Emoji, pictographs, symbols, control and format characters carry no complaint content.
 # Control characters that are whitespace (\x0b \x0c \x1c-\x1f \x85) are not dropped but folded
-# into a space like any other whitespace, in `normalise` and `prepare` alike.
+# into a space like any other whitespace, in `normalise` and `prepare` alike. The combining marks
+# for symbols (U+20D0-U+20FF) go too: a keycap emoji is a digit, U+FE0F and U+20E3, and a phone
+# number written in them ("1️⃣3️⃣8️⃣…") is then digits the masking finds.
 _DROPPED = re.compile(
-    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u20d0-\u20ff"
     "\ufeff\ufe00-\ufe0f\u2190-\u2bff\ue000-\uf8ff\ud800-\udfff"
     "\U0001f000-\U0001faff\U000e0000-\U000e007f]"
 )

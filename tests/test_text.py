@@ -78,6 +78,7 @@ def test_only_emoji_normalises_to_empty() -> None:
         (f"扣了100 {VALID_CARD}这张卡", "[BANKCARD]"),
         # list markers NFKC turns into digits do not glue onto the number after them
         ("联系方式：①13812345678", "[PHONE]"),
+        ("电话1️⃣3️⃣8️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣找我", "[PHONE]"),  # keycap emoji: digit, U+FE0F, U+20E3
         ("电话¹13812345678", "[PHONE]"),
         (f"身份证⑴{VALID_ID}", "[IDCARD]"),
         # numbers in groups of three, with no run of four digits anywhere in the text
