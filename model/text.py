@@ -42,8 +42,10 @@ _EMAIL_RUN = re.compile(r"[\w.%+\-]++\Z")
 _EMAIL_INTRO = re.compile(r".*(?:邮箱|邮件|信箱|地址|是|为)")
 _ASCII_TAIL = re.compile(r"[A-Za-z0-9._%+\-]+$")
 _EMAIL_LOCAL_MAX = 64  # the longest local part there is
-# ID numbers too may be written in groups ("110105 19491231 002X").
-_ID_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){16}[ \-]?[\dXx]" + _NO_DIGIT_AFTER)
+# ID numbers too may be written in groups ("110105 19491231 002X"), maybe after other groups
+# ("138 1234 5678 110105 19491231 002X"): the pattern is a lookahead, so that a candidate that
+# fails the check ("5678 110105 19491231") does not hide one that begins inside it.
+_ID_CARD = re.compile("(?=(" + _NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){16}[ \-]?[\dXx]" + _NO_DIGIT_AFTER + "))")
 # First-generation ID numbers (before 1999): 15 digits, the birth date as YYMMDD.
 _OLD_ID_CARD = re.compile(_NO_DIGIT_BEFORE + r"[1-8]\d{14}" + _NO_DIGIT_AFTER)
 # Card numbers may be written in groups separated by spaces or dashes; a run of such groups may
@@ -240,8 +242,8 @@ def find_pii(text: str) -> list[PiiMatch]:
             claim("email", at - len(_email_local_part(run.group())), match.end())
             previous_end = match.end()
     for match in _ID_CARD.finditer(text):
-        if is_valid_id_card(re.sub(r"[ \-]", "", match.group())):
-            claim("id_card", match.start(), match.end())
+        if is_valid_id_card(re.sub(r"[ \-]", "", match.group(1))):
+            claim("id_card", *match.span(1))
     for match in _OLD_ID_CARD.finditer(text):
         if is_valid_old_id_card(match.group()):
             claim("id_card", match.start(), match.end())

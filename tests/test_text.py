@@ -73,6 +73,7 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("Tel13812345678 VX同号", "[PHONE]"),  # a letter before the number does not hide it
         (f"ID{VALID_ID}", "[IDCARD]"),
         ("身份证 110105 19491231 002X", "[IDCARD]"),  # written in groups
+        ("138 1234 5678 110105 19491231 002X", "[IDCARD]"),  # after other groups of digits
         (f"身份证{VALID_ID[:14]}\x0b{VALID_ID[14:]}", "[IDCARD]"),  # a vertical tab inside
         (f"卡号{VALID_CARD} 100元被扣了", "[BANKCARD]"),  # the amount after it is not part of it
         (f"扣了100 {VALID_CARD}这张卡", "[BANKCARD]"),
