@@ -30,9 +30,27 @@ MAX_SPANS = 20
 _MAX_NFKC_GROWTH = 18
 
 
+# The personal data the masking finds is shorter than this (an e-mail address has at most 64
+# characters before its '@'; only one with a domain of over 130 characters would be longer).
+_PII_REACH = 200
+
+
 def clip(text: str) -> str:
     """The first MAX_CHARS characters of `text`, fewer if NFKC would make them longer than that
-    (one character such as U+FDFA becomes 18, which would multiply the work per text)."""
+    (one character such as U+FDFA becomes 18, which would multiply the work per text), and fewer
+    if the cut would split personal data: the cut goes before it, since what is left of a phone
+    number or an ID number is none to the masking, and the masked text would end in it."""
+    clipped = _clip_length(text)
+    if len(clipped) == len(text):
+        return clipped
+    for match in prepare(text[: len(clipped) + _PII_REACH]).pii:
+        if match.start < len(clipped) < match.end:
+            return text[: match.start]
+    return clipped
+
+
+def _clip_length(text: str) -> str:
+    """The first MAX_CHARS characters of `text`, fewer if NFKC would make them longer than that."""
     clipped = text[:MAX_CHARS]
     # Texts too short to outgrow the limit (almost all) skip the extra NFKC pass.
     if len(clipped) * _MAX_NFKC_GROWTH <= MAX_CHARS or len(unicodedata.normalize("NFKC", clipped)) <= MAX_CHARS:
@@ -201,7 +219,7 @@ def _locate(
     cue_patterns: dict[str, re.Pattern[str]],
 ) -> ExplanationTerm:
     """Find where a contributing term occurs in the prepared text, as original/masked spans (its
-    first `MAX_SPANS` occurrences)."""
+    first `MAX_SPANS` occurrences that do not run across masked personal data)."""
     spans: list[tuple[int, int]] = []
     if contribution.kind in ("subtype", "length"):
         pass  # the tier head's subtype probabilities and length bin: nowhere in particular in the text
@@ -221,8 +239,14 @@ def _locate(
             spans.append((start, start + len(contribution.term)))
             start = haystack.find(contribution.term, start + len(contribution.term))
     located = []
-    for start, end in spans[:MAX_SPANS]:
+    for start, end in spans:
         original_start, original_end = prepared.original_span(start, end)
+        # Personal data leaves no trace in the text the model reads, so a term may run across
+        # where it was ("快递" + phone number + "员"): that occurrence is not in the text as shown.
+        if any(match.start < original_end and original_start < match.end for match in prepared.pii):
+            continue
         masked_start, masked_end = prepared.masked_span(original_start, original_end)
         located.append(TermSpan(original_start, original_end, masked_start, max(masked_start, masked_end)))
+        if len(located) == MAX_SPANS:
+            break
     return ExplanationTerm(contribution.term, contribution.kind, round(contribution.weight, 4), tuple(located))

@@ -33,15 +33,19 @@ _NO_DIGIT_AFTER = r"(?![0-9])"
 # Phone numbers are written in groups set apart by a space, a dash or a dot, maybe with spaces
 # around it ("139 - 1234 - 5678", "139.1234.5678", "139—1234—5678").
 _SEP = r"(?: ?[\-.\u2013\u2014] ?| )?"
-# The local part is taken from where its run starts, whole (possessive), and each domain label is
-# atomic: without that, long digit or letter runs with no '@' cost quadratic time. Chinese has no
-# spaces to end a run ("联系abc@qq.com", "邮箱是张三@qq.com"): `_email_local_part` picks the address.
-_EMAIL = re.compile(r"(?<![\w.%+\-])[\w.%+\-]++@(?>[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}")
+# An address is found by its '@' and domain (each domain label atomic: long letter runs cost no
+# quadratic time), then its local part in the run of word characters before the '@', at most 64 of
+# them and none of the address before it: Chinese has no spaces to end a run ("联系abc@qq.com",
+# "邮箱是张三@qq.com", "a@qq.com或者b@163.com"): `_email_local_part` picks the address.
+_EMAIL_DOMAIN = re.compile(r"(?<=[\w.%+\-])@(?>[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}")
+_EMAIL_RUN = re.compile(r"[\w.%+\-]++\Z")
 _EMAIL_INTRO = re.compile(r".*(?:邮箱|邮件|信箱|地址|是|为)")
 _ASCII_TAIL = re.compile(r"[A-Za-z0-9._%+\-]+$")
 _EMAIL_LOCAL_MAX = 64  # the longest local part there is
-# ID numbers too may be written in groups ("110105 19491231 002X").
-_ID_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){16}[ \-]?[\dXx]" + _NO_DIGIT_AFTER)
+# ID numbers too may be written in groups ("110105 19491231 002X"), maybe after other groups
+# ("138 1234 5678 110105 19491231 002X"): the pattern is a lookahead, so that a candidate that
+# fails the check ("5678 110105 19491231") does not hide one that begins inside it.
+_ID_CARD = re.compile("(?=(" + _NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){16}[ \-]?[\dXx]" + _NO_DIGIT_AFTER + "))")
 # First-generation ID numbers (before 1999): 15 digits, the birth date as YYMMDD.
 _OLD_ID_CARD = re.compile(_NO_DIGIT_BEFORE + r"[1-8]\d{14}" + _NO_DIGIT_AFTER)
 # Card numbers may be written in groups separated by spaces or dashes; a run of such groups may
@@ -68,11 +72,17 @@ _LANDLINE = re.compile(
 )
 # Mobile numbers said aloud and written down in Chinese numerals (幺 and 两 are the spoken 1 and 2),
 # maybe mixed with digits: "幺三九一二三四五六七八". Eleven of them, then `_chinese_mobile` checks
-# the mobile's shape, so "一二三四五六七八九十" is no number.
+# the mobile's shape, so "一二三四五六七八九十" is no number. The eleven touch no other Chinese
+# numeral, and a digit only where they end in Chinese numerals: a number in digits just before or
+# after them is another number, only the space between was dropped as layout beside Chinese
+# ("手机13912345678 幺三八…" is read "13912345678幺三八…").
 _CHINESE_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
-_CHINESE_NUMERAL = "零〇一幺二两三四五六七八九0-9"
+_CHINESE_ONLY = "零〇一幺二两三四五六七八九"
+_CHINESE_NUMERAL = _CHINESE_ONLY + "0-9"
 _CHINESE_MOBILE = re.compile(
-    rf"(?<![{_CHINESE_NUMERAL}])[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{10}}(?![{_CHINESE_NUMERAL}])"
+    rf"(?<![{_CHINESE_ONLY}])(?:(?<![0-9])|(?=[{_CHINESE_ONLY}]))"
+    rf"[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{10}}"
+    rf"(?![{_CHINESE_ONLY}])(?:(?![0-9])|(?<=[{_CHINESE_ONLY}]))"
 )
 _MOBILE_DIGITS = re.compile(r"1[3-9]\d{9}")
 # QQ numbers and WeChat ids are only told from order numbers and words by the word before them
@@ -224,12 +234,16 @@ def find_pii(text: str) -> list[PiiMatch]:
 
     for match in _PLACEHOLDER.finditer(text):
         claim(_PLACEHOLDER_KINDS[match.group()], match.start(), match.end())
-    for match in _EMAIL.finditer(text):
-        at = match.start() + match.group().index("@")
-        claim("email", at - len(_email_local_part(text[match.start() : at])), match.end())
+    previous_end = 0
+    for match in _EMAIL_DOMAIN.finditer(text):
+        at = match.start()
+        run = _EMAIL_RUN.search(text, max(previous_end, at - _EMAIL_LOCAL_MAX), at)
+        if run:
+            claim("email", at - len(_email_local_part(run.group())), match.end())
+            previous_end = match.end()
     for match in _ID_CARD.finditer(text):
-        if is_valid_id_card(re.sub(r"[ \-]", "", match.group())):
-            claim("id_card", match.start(), match.end())
+        if is_valid_id_card(re.sub(r"[ \-]", "", match.group(1))):
+            claim("id_card", *match.span(1))
     for match in _OLD_ID_CARD.finditer(text):
         if is_valid_old_id_card(match.group()):
             claim("id_card", match.start(), match.end())
@@ -258,9 +272,11 @@ def _converter() -> opencc.OpenCC:
 
 # Emoji, pictographs, symbols, control and format characters carry no complaint content.
 # Control characters that are whitespace (\x0b \x0c \x1c-\x1f \x85) are not dropped but folded
-# into a space like any other whitespace, in `normalise` and `prepare` alike.
+# into a space like any other whitespace, in `normalise` and `prepare` alike. The combining marks
+# for symbols (U+20D0-U+20FF) go too: a keycap emoji is a digit, U+FE0F and U+20E3, and a phone
+# number written in them ("1️⃣3️⃣8️⃣…") is then digits the masking finds.
 _DROPPED = re.compile(
-    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u20d0-\u20ff"
     "\ufeff\ufe00-\ufe0f\u2190-\u2bff\ue000-\uf8ff\ud800-\udfff"
     "\U0001f000-\U0001faff\U000e0000-\U000e007f]"
 )

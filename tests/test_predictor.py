@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import pytest
 
@@ -73,6 +74,19 @@ def test_explanation_terms_drive_the_prediction_and_point_into_the_text(sample_m
             assert original == masked
             assert original  # the span covers text, in its original (traditional) script
     assert "13812345678" not in prediction.masked_text and "[PHONE]" in prediction.masked_text
+
+
+def test_a_term_joined_across_masked_personal_data_is_not_located_over_it(sample_model: TriageModel) -> None:
+    # The model reads the text without the phone number, so "快递员" and "包裹" are whole words
+    # to it; a span over "快递[PHONE]员" would highlight the masked number as the reason.
+    text = "快递13812345678员态度很差，把包a@b.cn裹扔在驿站不送上门"
+    prediction = sample_model.predict(text)
+    masked = [(match.start(), match.end()) for match in re.finditer(r"13812345678|a@b\.cn", text)]
+    spans = [span for terms in prediction.explanation.values() for term in terms for span in term.spans]
+    assert spans
+    for span in spans:
+        assert text[span.start : span.end] == prediction.masked_text[span.masked_start : span.masked_end]
+        assert not [(start, end) for start, end in masked if span.start < end and start < span.end]
 
 
 def test_a_term_repeated_many_times_gives_its_first_occurrences_only(sample_model: TriageModel) -> None:
@@ -152,6 +166,19 @@ def test_very_long_text_is_classified_on_its_beginning_and_flagged(sample_model:
     prediction = sample_model.predict(text)
     assert prediction.judgeable and "truncated" in prediction.issues
     assert len(prediction.masked_text) == MAX_CHARS
+
+
+@pytest.mark.parametrize(
+    "item", ["13812345678", "11010519491231002X", "zhangsan@example.com", "幺三八一二三四五六七八"]
+)
+def test_a_long_text_is_not_cut_inside_personal_data(sample_model: TriageModel, item: str) -> None:
+    # Cut after its fifth character, the item would be no phone number, ID or address to the
+    # masking, and the masked text would end in it.
+    text = "快" * (MAX_CHARS - 5) + item + "，快递一直没送到"
+    prediction = sample_model.predict(text)
+    assert "truncated" in prediction.issues
+    assert item[:5] not in prediction.masked_text
+    assert prediction.masked_text == text[: len(prediction.masked_text)]
 
 
 def test_characters_that_expand_under_nfkc_count_at_their_expanded_length(sample_model: TriageModel) -> None:

@@ -73,11 +73,13 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("Tel13812345678 VX同号", "[PHONE]"),  # a letter before the number does not hide it
         (f"ID{VALID_ID}", "[IDCARD]"),
         ("身份证 110105 19491231 002X", "[IDCARD]"),  # written in groups
+        ("138 1234 5678 110105 19491231 002X", "[IDCARD]"),  # after other groups of digits
         (f"身份证{VALID_ID[:14]}\x0b{VALID_ID[14:]}", "[IDCARD]"),  # a vertical tab inside
         (f"卡号{VALID_CARD} 100元被扣了", "[BANKCARD]"),  # the amount after it is not part of it
         (f"扣了100 {VALID_CARD}这张卡", "[BANKCARD]"),
         # list markers NFKC turns into digits do not glue onto the number after them
         ("联系方式：①13812345678", "[PHONE]"),
+        ("电话1️⃣3️⃣8️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣找我", "[PHONE]"),  # keycap emoji: digit, U+FE0F, U+20E3
         ("电话¹13812345678", "[PHONE]"),
         (f"身份证⑴{VALID_ID}", "[IDCARD]"),
         # numbers in groups of three, with no run of four digits anywhere in the text
@@ -153,11 +155,29 @@ def test_text_that_only_looks_like_personal_data_is_kept(text: str) -> None:
         ("我的邮箱是王小明2026@163.com。", "我的邮箱是[EMAIL]。"),  # the word that introduces it stays
         ("客户李娜@qq.com反映", "[EMAIL]反映"),  # no such word: the whole run, rather than a leak
         ("联系abc@qq.com", "联系[EMAIL]"),  # an ASCII local part is taken alone, as always
+        # a second address after the first with no space or punctuation between them
+        ("邮箱a@qq.com或者zhangsan@163.com都行", "邮箱[EMAIL]或者[EMAIL]都行"),
+        ("邮箱abc@qq.com和李四@163.com", "邮箱[EMAIL][EMAIL]"),
     ],
 )
 def test_e_mail_addresses_with_chinese_local_parts_are_masked(text: str, masked: str) -> None:
     assert mask_pii(text) == masked
     assert "@" not in normalise(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("手机13912345678 幺三八一二三四五六七八都行", "手机[PHONE] [PHONE]都行"),
+        ("订单123 幺三八一二三四五六七八是我电话", "订单123 [PHONE]是我电话"),
+        (f"电话一三八一二三四五六七八 {VALID_CARD}", "电话[PHONE] [BANKCARD]"),
+    ],
+)
+def test_a_mobile_in_chinese_numerals_beside_a_number_in_digits_is_masked(text: str, masked: str) -> None:
+    # The space between them is beside a Chinese character, layout that normalisation drops
+    # before the masking reads the text: the numerals then touch the digits.
+    assert mask_pii(text) == masked
+    assert find_pii(normalise(text)) == []
 
 
 def test_id_card_check_digit_and_birth_date_are_verified() -> None:
