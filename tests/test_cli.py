@@ -20,6 +20,7 @@ from model.text import mask_pii
 from training.cli import app
 from training.data import load_datasets
 from training.registry import Registry
+from training.spreadsheet import as_text_cell
 from training.train import DEFAULT_SAMPLE, TEAM_CORPUS, percent, split_rows
 
 runner = CliRunner()
@@ -178,7 +179,7 @@ def test_predict_a_file_in_batches(registry: Path, tmp_path: Path) -> None:
     assert [(row["category"], row["subtype"], row["tier"]) for row in rows] == [
         (p.category.code, p.subtype.code, p.tier.code) for p in expected
     ]
-    assert [row["masked_text"] for row in rows] == [mask_pii(text) for text in texts]
+    assert [row["masked_text"] for row in rows] == [as_text_cell(mask_pii(text)) for text in texts]
     assert len({row["subtype"] for row in rows}) > 1  # rows a misaligned batch would get wrong
     assert all("[PHONE]" in row["masked_text"] and "1381234" not in row["masked_text"] for row in rows)
     assert "text" not in rows[0]  # the unmasked text is not copied to the output
@@ -195,6 +196,20 @@ def test_predict_masks_personal_data_in_the_other_columns_too(registry: Path, tm
         (row,) = list(csv.DictReader(stream))
     assert row["comment"] == "客户电话[PHONE] 邮箱[EMAIL]" and row["given_category"] == "logistics"
     assert "13812345678" not in out.read_text(encoding="utf-8")
+
+
+def test_predict_writes_cells_a_spreadsheet_would_run_as_formulas_as_text(registry: Path, tmp_path: Path) -> None:
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    hostile = '=HYPERLINK("http://example.com","点我")快递三天没到'
+    with source.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows([["text", "note"], [hostile, "@客服 -态度差"], ["'=1+1 手机坏了", "'普通备注"]])
+    result = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8", newline="") as stream:
+        first, second = csv.DictReader(stream)
+    assert first["masked_text"] == "'" + hostile and first["note"] == "'@客服 -态度差"
+    # an input cell marked as text by a spreadsheet is read without the mark, and marked again
+    assert second["masked_text"] == "'=1+1 手机坏了" and second["note"] == "'普通备注"
 
 
 def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(registry: Path, tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ from training.data import (
 )
 from training.evaluate import evaluate, predict_rows, summary
 from training.registry import POINTER, Registry, RegistryError, default_registry_root
+from training.spreadsheet import text_row
 from training.thresholds import THRESHOLDS_FILE, autofill_report, check_precision, derive_thresholds, write_thresholds
 from training.train import TEAM_CORPUS, TRAIN_STEPS, DataError, text_key, train, trained_texts
 
@@ -417,7 +418,7 @@ def predict_command(
         with replaced_atomically(out, newline="", overwrite=force) as stream:
             writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
-            writer.writerows(scored)
+            writer.writerows(map(text_row, scored))
     except FileExistsError:  # made while the rows were scored
         fail(out_exists(out))
     except OSError as error:

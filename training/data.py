@@ -23,6 +23,7 @@ from typing import Any
 
 from model.taxonomy import Taxonomy
 from model.text import normalise
+from training.spreadsheet import cell_value
 
 REQUIRED_COLUMNS = ("text", "category", "subtype", "tier")
 OPTIONAL_COLUMNS = ("demand", "id", "channel", "created_at")
@@ -339,6 +340,7 @@ class NumberedRecords:
             if not fields:
                 continue
             self.width = len(fields)
+            fields = [cell_value(field) for field in fields]
             record: dict[str | None, Any] = dict.fromkeys(header)
             record.update(zip(header, fields))
             if len(fields) > len(header):

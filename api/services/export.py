@@ -47,6 +47,7 @@ from model.files import replaced_atomically
 from model.taxonomy import Taxonomy
 from training.data import Problem, check_record
 from training.monthly import EXPORT_COLUMNS
+from training.spreadsheet import text_row
 
 SURVEY_SCORES = ("timeliness", "effectiveness", "attitude", "overall")
 
@@ -184,6 +185,6 @@ def write_export(
                     where = f"ticket {row['ticket_no']}"
                     result.skipped.extend(Problem(where, None, p.column, p.message) for p in problems)
                     continue
-            writer.writerow(row)
+            writer.writerow(text_row(row))
             result.written += 1
     return result

@@ -149,6 +149,32 @@ def test_export_writes_reviewed_tickets_as_training_rows(
     assert not load_datasets([DEFAULT_SAMPLE, out], taxonomy).fatal
 
 
+def test_cells_a_spreadsheet_would_run_as_formulas_are_exported_as_text_and_read_back_as_sent(
+    store_client: TestClient, database_url: str, tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    # a Weibo post begins with "@brand"; a hostile text with "=HYPERLINK(...)": Excel runs both as formulas
+    weibo = "@某快递 包裹显示签收了但我根本没收到，打客服电话也没人接，要求马上处理。"
+    link = '=HYPERLINK("http://example.com/x","查看物流")快递五天了还没送到'
+    made = [
+        create_ticket(store_client, text=weibo, channel="social", location="-3楼快递柜"),
+        create_ticket(store_client, text=link, channel="online", demand_note="+尽快送达"),
+    ]
+    for ticket in made:
+        _post(store_client, f"/v1/tickets/{ticket['ticket_no']}/review", {"action": "accept"})
+    out = tmp_path / "export.csv"
+    assert _export(database_url, out).exit_code == 0
+    raw = out.read_text(encoding="utf-8")
+    assert "'@某快递" in raw and "'=HYPERLINK(" in raw and "'-3楼快递柜" in raw and "'+尽快送达" in raw
+    _, written = _read(out)
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in written for cell in row.values())
+    # what the project reads back is what was sent: the monthly report, training
+    by_no = {row["ticket_no"]: row for row in read_export(out, taxonomy)}
+    first, second = (by_no[ticket["ticket_no"]] for ticket in made)
+    assert (first["text"], first["location"]) == (weibo, "-3楼快递柜")
+    assert (second["text"], second["demand_note"]) == (link, "+尽快送达")
+    assert sorted(row.text for row in load_datasets([out], taxonomy).rows) == sorted([weibo, link])
+
+
 def test_export_never_replaces_a_file_unless_forced_nor_leaves_one_half_written(
     tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
