@@ -8,6 +8,7 @@ import random
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sklearn.metrics import f1_score
@@ -475,6 +476,38 @@ def test_promotions_at_the_same_time_are_recorded_in_the_order_current_saw_them(
     assert len(history) == 200 and history[-1]["version"] == registry.current_version()
     # each change replaced the one recorded before it, not one another promotion had meanwhile replaced
     assert [entry["previous"] for entry in history[1:]] == [entry["version"] for entry in history[:-1]]
+
+
+def test_a_change_judged_against_a_version_no_longer_in_service_is_refused(registry: Registry) -> None:
+    good, worse = versions(registry)
+    with pytest.raises(RegistryError, match="changed meanwhile"):
+        registry.set_current(good, action="promote", if_current=worse)
+    registry.set_current(good, action="promote", if_current=None)  # the first version of an empty registry
+    with pytest.raises(RegistryError, match=f"now {good}, none when this command began"):
+        registry.set_current(worse, action="promote", if_current=None)
+    assert registry.current_version() == good and len(registry.history()) == 1  # nothing changed
+    registry.set_current(worse, action="rollback", if_current=good)
+    assert registry.current_version() == worse
+
+
+def test_a_promotion_whose_gate_compared_with_a_replaced_version_changes_nothing(
+    registry: Registry,
+    tmp_path: Path,
+    halves: tuple[list[LabeledRow], list[LabeledRow]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+
+    def another_analyst_promotes_meanwhile(*arguments: Any) -> Comparison:
+        Registry(registry.root).set_current(worse, action="promote", actor="other")
+        return compare_models(*arguments)
+
+    monkeypatch.setattr("training.cli.compare_models", another_analyst_promotes_meanwhile)
+    flags = ["--data", str(eval_csv(tmp_path, halves[1])), "--force", "--registry", str(registry.root)]
+    result = runner.invoke(app, ["promote", worse, *flags])
+    assert result.exit_code == 1 and "changed meanwhile" in result.output and "run the command again" in result.output
+    assert registry.current_version() == worse and [entry["actor"] for entry in registry.history()] == ["", "other"]
 
 
 def test_a_history_line_whose_change_never_reached_current_is_not_rolled_back_to(registry: Registry) -> None:

@@ -40,7 +40,7 @@ from training.data import (
     repeated_columns,
 )
 from training.evaluate import evaluate, predict_rows, summary
-from training.registry import POINTER, Registry, RegistryError, default_registry_root
+from training.registry import POINTER, UNCHECKED, Registry, RegistryError, default_registry_root
 from training.spreadsheet import text_row
 from training.thresholds import THRESHOLDS_FILE, autofill_report, check_precision, derive_thresholds, write_thresholds
 from training.train import TEAM_CORPUS, TRAIN_STEPS, DataError, text_key, train, trained_texts
@@ -268,7 +268,9 @@ def train_command(
         fail(f"version {result.version} was written but not made current: {error}")
     if make_current:
         try:
-            registry.set_current(result.version, action="promote", note="at training")
+            registry.set_current(
+                result.version, action="promote", note="at training", if_current=UNCHECKED if promote else None
+            )
         except RegistryError as error:
             fail(f"version {result.version} was written but could not be made current: {error}")
         console.print(f"version {result.version} is now current")
@@ -673,12 +675,14 @@ def promote_command(
         fail(str(error))
     note = "first model"
     forced = False  # recorded only when --force overrode a refusal, not when the gate passed
+    repair = False  # CURRENT could not be read: whatever it holds is replaced
     try:
         current = registry.current_version()
     except RegistryError as error:
         if not force:
             fail(str(error))
         current, note, forced = None, f"repair of the pointer: {error}", True
+        repair = True
     if current == version:
         fail(f"version {version} is already current")
     candidate_model = resolve_model(version, registry)
@@ -704,7 +708,15 @@ def promote_command(
                 fail(f"promotion refused: {note}; use --force to override (it is recorded)")
             forced = problem is not None or comparison.verdict == "worse"
     try:
-        registry.set_current(version, action="promote", forced=forced, actor=actor, note=note)
+        # judged against `current`: refused if another promotion or a rollback replaced it meanwhile
+        registry.set_current(
+            version,
+            action="promote",
+            forced=forced,
+            actor=actor,
+            note=note,
+            if_current=UNCHECKED if repair else current,
+        )
     except RegistryError as error:
         fail(str(error))
     console.print(f"version {version} is now current{' (forced)' if forced else ''}: {note}", highlight=False)
@@ -798,7 +810,7 @@ def rollback_command(
                 )
             fail("nothing to roll back to: no version served before the current one")
         verify_model(registry.path_of(previous))  # the service could not load it either
-        registry.set_current(previous, action="rollback", actor=actor)
+        registry.set_current(previous, action="rollback", actor=actor, if_current=current)
     except (RegistryError, ModelError) as error:
         fail(f"cannot roll back: {error}")
     console.print(f"version {previous} is now current")

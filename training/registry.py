@@ -29,6 +29,14 @@ POINTER = "CURRENT"
 HISTORY = "history.jsonl"
 
 
+class _Unchecked:
+    """The type of `UNCHECKED`."""
+
+
+UNCHECKED = _Unchecked()
+"""`Registry.set_current` without `if_current`: whatever CURRENT names is replaced."""
+
+
 class RegistryError(Exception):
     """A registry operation that cannot be done (unknown version, nothing to roll back to)."""
 
@@ -157,9 +165,23 @@ class Registry:
             entries.append(entry)
         return entries
 
-    def set_current(self, version: str, *, action: str, forced: bool = False, actor: str = "", note: str = "") -> None:
+    def set_current(
+        self,
+        version: str,
+        *,
+        action: str,
+        forced: bool = False,
+        actor: str = "",
+        note: str = "",
+        if_current: str | None | _Unchecked = UNCHECKED,
+    ) -> None:
         """Point CURRENT at `version` (an id of this registry, or 'current') atomically and append
-        the change to the history."""
+        the change to the history.
+
+        With `if_current` (a version id, or None for "no version is current"), only if CURRENT still
+        names it: a promotion judged against the version in service when it began is refused
+        (RegistryError, nothing changed) when another promotion or a rollback changed it meanwhile.
+        """
         version = self.path_of(version).name
         try:
             # The history line is written first and taken back if CURRENT cannot be replaced: the
@@ -168,11 +190,18 @@ class Registry:
                 # One change at a time (two promotions at once): otherwise both record the same
                 # previous version, and the history may end on the one CURRENT does not name.
                 fcntl.flock(history, fcntl.LOCK_EX)
+                now_current = self.pointer() or None
+                if not isinstance(if_current, _Unchecked) and now_current != if_current:
+                    raise RegistryError(
+                        f"{self.root / POINTER}: the version in service changed meanwhile (now "
+                        f"{now_current or 'none'}, {if_current or 'none'} when this command began); "
+                        "nothing was changed: run the command again"
+                    )
                 entry = {
                     "at": datetime.now(UTC).isoformat(timespec="seconds"),
                     "action": action,
                     "version": version,
-                    "previous": self.pointer() or None,  # an empty pointer is repaired by naming a version again
+                    "previous": now_current,  # an empty pointer is repaired by naming a version again
                     "forced": forced,
                     "actor": actor,
                     "note": note,
