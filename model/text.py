@@ -253,7 +253,13 @@ def find_pii(text: str) -> list[PiiMatch]:
     for match in _MOBILE.finditer(text):
         claim("mobile", match.start(), match.end())
     for match in _LANDLINE.finditer(text):
-        claim("landline", match.start(), match.end())
+        start, end = match.span()
+        taken_at = next((index for index in range(start, end) if taken[index]), None)
+        if taken_at is not None:  # its extension runs into an e-mail ("转123@qq.com"): the number up to it
+            shorter = _LANDLINE.match(text, start, taken_at)
+            start, end = shorter.span() if shorter else (start, start)
+        if end > start:
+            claim("landline", start, end)
     for match in _CHINESE_MOBILE.finditer(text):
         if _chinese_mobile(match.group()):
             claim("mobile", match.start(), match.end())

@@ -65,6 +65,7 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("电话 +86 138-1234-5678 找我", "[PHONE]"),
         ("座机010-62345678", "[PHONE]"),
         ("座机(021)51234567转123", "[PHONE]"),
+        ("座机(021)51234567转123@qq.com", "[PHONE]"),  # the extension runs into an e-mail: the number still goes
         (f"身份证{VALID_ID}", "[IDCARD]"),
         (f"卡号{VALID_CARD}被盗刷", "[BANKCARD]"),
         ("卡号 6222 0212 3456 7890 128 被盗刷", "[BANKCARD]"),
