@@ -43,6 +43,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -114,10 +115,12 @@ class StackedHead:
             np.asarray(betas, dtype=np.float64),
         )
 
-    def class_weights(self, index: int) -> NDArray[np.float64]:
-        """The linear weights of class `index`, averaged over the models (one per feature)."""
+    def class_weights(self, index: int, features: NDArray[np.int32] | None = None) -> NDArray[np.float64]:
+        """The linear weights of class `index`, averaged over the models: one per feature, or one
+        per feature of `features` (indices) only, which is all an explanation of one text needs."""
         n_classes = len(self.intercepts) // len(self.betas)
-        weights: NDArray[np.float64] = self.weights[:, index::n_classes].mean(axis=1)
+        rows = self.weights if features is None else self.weights[features]
+        weights: NDArray[np.float64] = rows[:, index::n_classes].mean(axis=1)
         return weights
 
     def predict_proba(self, X: sp.csr_matrix) -> NDArray[np.float64]:
@@ -591,14 +594,14 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         explained = {}
         for head, label in zip(HEADS, labels):
             features, head_names = (tier_features, tier_names) if head == "tier" else (base, names)
-            coef = self.heads_[head].class_weights(self.classes_[head].index(label))
+            coef = self.heads_[head].class_weights(self.classes_[head].index(label), features.indices)
             scored: dict[str, Contribution] = {}
-            for j, value in zip(features.indices, features.data):
+            for j, value, class_weight in zip(features.indices, features.data, coef):
                 kind, term = head_names[j]
                 if kind == "char" and not _explains(term):
                     continue
                 key = f"{kind}:{term}" if kind in ("cue", "subtype", "length") else term.replace(" ", "")
-                weight = float(value * coef[j])
+                weight = float(value * class_weight)
                 if key in scored:
                     weight += scored[key].weight
                     kind, term = scored[key].kind, scored[key].term
@@ -682,6 +685,7 @@ class _Steps:
             self.progress("done", self.total, self.total)
 
 
+@lru_cache(maxsize=1 << 16)  # the same n-grams recur from text to text
 def _explains(char_term: str) -> bool:
     """Whether a character n-gram means something to a reader: not a space, no piece of a Latin
     word, a number or brackets ("p" of APP, "p闪" of APP闪退, "[" or "E]" of [E], "12" of
