@@ -16,7 +16,6 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.preprocessing import normalize
 
 from model.tokenize import tokenize
 
@@ -86,7 +85,12 @@ def _tfidf(
         np.log(matrix.data, out=matrix.data)
         matrix.data += 1
     matrix.data *= idf[matrix.indices]
-    return normalize(matrix, copy=False)
+    # L2 rows, as sklearn.preprocessing.normalize makes them, without its input checks: they took
+    # a third of the time of featurising one text
+    counts = np.diff(matrix.indptr)
+    norms = np.sqrt(np.bincount(np.repeat(np.arange(shape[0]), counts), weights=matrix.data**2, minlength=shape[0]))
+    matrix.data /= np.repeat(norms, counts)
+    return matrix
 
 
 def _idf(document_frequency: NDArray[np.float64], n_documents: int) -> NDArray[np.float64]:
