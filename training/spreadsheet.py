@@ -3,9 +3,8 @@
 Excel, WPS and LibreOffice read a cell that begins with = + - @ (or a tab or a carriage return)
 as a formula: a complaint sent as `=HYPERLINK("http://…","点击")` would become a live link in an
 analyst's sheet, and a Weibo post such as "@某品牌 …" a formula error. A cell this project writes
-that begins so gets a leading apostrophe, the spreadsheets' own mark of text (not shown in the
-cell); every CSV the project reads loses that apostrophe again, so a file it wrote reads back as
-it was, and so does one an analyst saved from a spreadsheet with such a mark.
+that begins so gets a leading apostrophe, the spreadsheets' own mark of text; every CSV the
+project reads loses that apostrophe again, so a file it wrote reads back as it was.
 """
 
 from __future__ import annotations
