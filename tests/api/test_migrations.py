@@ -206,7 +206,7 @@ def test_a_database_of_revision_0001_is_upgraded_without_losing_a_survey(
     database = Database(database_url)
     try:
         with database.engine.connect() as connection:
-            assert current_revisions(connection) == head_revisions() == {"0006"}
+            assert current_revisions(connection) == head_revisions() == {"0007"}
             assert connection.execute(text("SELECT count(*) FROM surveys")).scalar_one() == 3
             assert connection.execute(text("SELECT count(*) FROM ticket_events")).scalar_one() == 10
     finally:
