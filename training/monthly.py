@@ -12,11 +12,11 @@ An export made before a column was added (`location`, `demand_note` and `receive
 the ticket fields of schema revision 0002, `closing_feedback` after them, then
 `first_response_escalated_at` and `resolution_escalated_at`, then `first_response_escalated_passed`
 and `resolution_escalated_passed`, then `first_response_head_escalated_at` and
-`resolution_head_escalated_at`, then `head_escalated_at`) is still read: a missing column reads as empty (an export without
-`closing_feedback` has no closure-confirmation rate), except the escalation columns, which an empty
-value could not tell from "not escalated" or "not passed": rows of a file without them do not have
-them. Without the escalation times the escalation figures are unavailable (None), not zero; with
-the times but without the sweep's verdicts, "passed" is derived from the times (see
+`resolution_head_escalated_at`, then `head_escalated_at`) is still read: a missing column reads as
+empty (an export without `closing_feedback` has no closure-confirmation rate), except the escalation
+columns, which an empty value could not tell from "not escalated" or "not passed": rows of a file
+without them do not have them. Without the escalation times the escalation figures are unavailable
+(None), not zero; with the times but without the sweep's verdicts, "passed" is derived from the times (see
 `deadline_escalation`); without the times of the escalations to the department head, their count
 is unavailable (None). `head_escalated_at`, when an urgent ticket was escalated to the department
 head when filed or reviewed (not a deadline's escalation), is checked (a time, not before
