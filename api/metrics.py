@@ -7,6 +7,10 @@
 - `triage_predictions_total{head,label}`: predicted classes per head (classify and intake);
 - `triage_tickets_created_total{tier}`, `triage_escalations_total{rule}`;
 - `triage_model_info{version}` = 1 for the version in service;
+- `triage_intake_head_escalations_total{tier,trigger}`: tickets escalated to the department head
+  because their tier is one of the policy's `head_at_intake` (practice document 003), when filed
+  (`trigger` "intake") or by the review that gave them that tier ("review"); not deadlines, so not
+  in `triage_deadline_escalations_total`;
 - `triage_deadline_escalations_total{deadline,tier,level}`: deadlines (first_response, resolution)
   escalated by this process's deadline sweeps to the supervisor (`level` "1") or to the department
   head (`level` "2"), and
@@ -23,8 +27,9 @@ numbers and escalations by `triage sweep` are included:
   open tickets);
 - `triage_open_escalated_tickets{tier,level}`: open tickets whose highest escalation level is
   `level`: "1", a deadline escalated to the supervisor and none to the department head, "2", a
-  deadline escalated to the department head (0 for each level of each tier shown; summed over
-  `level`, the open tickets with at least one deadline escalated, as before the label);
+  deadline escalated to the department head or the ticket escalated to the head when filed or
+  reviewed as urgent (0 for each level of each tier shown; summed over `level`, the open tickets
+  escalated either way);
 - `triage_oldest_open_ticket_age_seconds{tier}`: since the oldest open ticket still being worked
   on (not awaiting confirmation) was received (only tiers with such a ticket);
 - `triage_backlog_up`: 1 when this scrape read the backlog, else 0 (and none of the three above);
@@ -97,7 +102,7 @@ class BacklogCollector:
         )
         escalated = GaugeMetricFamily(
             "triage_open_escalated_tickets",
-            "Open tickets with a deadline escalated, by the highest level reached",
+            "Open escalated tickets (a deadline, or an urgent ticket to the head), by the highest level reached",
             labels=["tier", "level"],
         )
         oldest = GaugeMetricFamily(
@@ -150,6 +155,12 @@ class Metrics:
             "triage_deadline_escalations",
             "Deadlines escalated by this process's deadline sweeps, by level (1 supervisor, 2 department head)",
             ["deadline", "tier", "level"],
+            registry=self.registry,
+        )
+        self.intake_head_escalations = Counter(
+            "triage_intake_head_escalations",
+            "Urgent tickets escalated to the department head when filed (intake) or reviewed (review)",
+            ["tier", "trigger"],
             registry=self.registry,
         )
         self.deadline_sweeps = Counter(

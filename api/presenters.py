@@ -58,6 +58,7 @@ from api.services.scoring import Assessment
 from api.services.surveys import current_closure_id, survey_due, surveys_of
 from api.services.tickets import history_of, ticket_numbers
 from api.services.tracking import CLOSED, EVENT_NAMES, FEEDBACK_NAMES, STATUS_NAMES, allowed_next
+from api.services.urgent_escalation import URGENT_HEAD_ESCALATED
 from api.tables import Survey, Ticket, TicketEvent
 from model.prediction import LabelScore
 from model.taxonomy import Category, Demand, Subtype, Taxonomy, Tier
@@ -196,6 +197,7 @@ class TicketPresenter:
             "escalation_level": level,
             "escalation_level_name": ESCALATION_LEVEL_NAMES[level],
             "escalated_at": self._maybe_local(escalated_at(ticket)),
+            "head_escalated_at": self._maybe_local(ticket.head_escalated_at),
         }
 
     def summary_fields(self, ticket: Ticket, repeat_of: str | None) -> dict[str, object]:
@@ -287,6 +289,7 @@ class TicketPresenter:
         """One tracking-sheet line."""
         feedback = event.details.get("feedback")
         deadline = DEADLINES.get(str(event.details.get("deadline")))
+        urgent = event.stage == URGENT_HEAD_ESCALATED
         due = event.details.get("due")
         return EventOut(
             stage=event.stage,
@@ -302,7 +305,9 @@ class TicketPresenter:
             deadline=Label(code=deadline.kind, name=deadline.name) if deadline is not None else None,
             due=self._local(datetime.fromisoformat(due)) if isinstance(due, str) else None,
             deadline_passed=event.details.get("passed"),
-            level=event.details.get("level") if deadline is not None else None,
+            level=event.details.get("level") if deadline is not None or urgent else None,
+            trigger=event.details.get("trigger") if urgent else None,
+            reviewed_by=event.details.get("reviewed_by") if urgent else None,
             action=event.details.get("action"),
             before=self._reviewed_labels(event.details.get("before")),
             after=self._reviewed_labels(event.details.get("after")),

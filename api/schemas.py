@@ -514,7 +514,16 @@ class EventOut(BaseModel):
         default=None, description="Deadline escalations: the deadline had passed when it was escalated."
     )
     level: int | None = Field(
-        default=None, description="Deadline escalations: 1 to the supervisor (上级主管), 2 to the department head."
+        default=None,
+        description="Escalations: 1 to the supervisor (上级主管), 2 to the department head (deadline and urgent).",
+    )
+    trigger: str | None = Field(
+        default=None,
+        description="Urgent escalations to the department head (urgent_head_escalated): intake, when the ticket "
+        "was filed with an urgent tier, or review, when a review gave it one (reviewed_by names the reviewer).",
+    )
+    reviewed_by: str | None = Field(
+        default=None, description="Urgent escalations made by a review: the agent whose review it was."
     )
     action: str | None = Field(default=None, description="Review events: accept or correct.")
     before: ReviewedLabels | None = Field(default=None, description="Review events: the labels before.")
@@ -576,11 +585,17 @@ class TicketSummary(BaseModel):
     )
     escalation_level: int = Field(
         description="0: not escalated; 1: a deadline of the ticket came near or passed and the ticket was "
-        "escalated to the supervisor (上级主管); 2: a deadline then passed unmet and the ticket was escalated to "
-        "the department head (部门负责人)."
+        "escalated to the supervisor (上级主管); 2: the ticket was escalated to the department head (部门负责人): "
+        "as urgent when filed or reviewed (head_escalated_at), or a deadline then passed unmet."
     )
     escalation_level_name: str = Field(description="The level's Chinese name: 未升级, 上级主管 or 部门负责人.")
     escalated_at: datetime | None = Field(description="When the ticket was first escalated to the supervisor.")
+    head_escalated_at: datetime | None = Field(
+        description="When the ticket was escalated to the department head as urgent (its tier one of the "
+        "escalation policy's head_at_intake, P1 by default): when filed, or at the review that gave it that "
+        "tier; kept when the tier is lowered later. Not a deadline's escalation (those are in first_response "
+        "and resolution)."
+    )
     repeat_of: str | None
     received_by: str | None = Field(
         description="接收人: the name of the API key that created the ticket (null for tickets created "
@@ -664,6 +679,9 @@ class QueueItem(BaseModel):
     escalation_level: int = Field(description="0, 1 (上级主管) or 2 (部门负责人), as in the ticket view.")
     escalation_level_name: str
     escalated_at: datetime | None = Field(description="When the ticket was first escalated to the supervisor.")
+    head_escalated_at: datetime | None = Field(
+        description="When the ticket was escalated to the department head as urgent, as in the ticket view."
+    )
 
 
 class QueuePage(BaseModel):

@@ -149,6 +149,10 @@ class Ticket(Base):
     # to the department head (level 2; null: not; at most once per deadline, revision 0006)
     first_response_head_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolution_head_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # when the ticket itself went to the department head because its tier is one of the policy's
+    # `head_at_intake` (at intake, or at the review that gave it that tier; null: not; at most once,
+    # kept when the tier is lowered later; revision 0007, see api.services.urgent_escalation)
+    head_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     repeat_of_id: Mapped[int | None] = mapped_column(Id, ForeignKey("tickets.id"))
 

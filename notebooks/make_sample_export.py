@@ -15,7 +15,9 @@ time, of the ticket's pending deadlines that comes before the step (only the tic
 on has pending deadlines: the ones before it are resolved): the first escalates the deadline to
 the supervisor, the second, once it has passed unmet, to the department head. A P1 first response
 is near 12 minutes before it is due, so a quarter-hourly sweep sometimes finds it already passed
-and escalates it to both in one sweep.
+and escalates it to both in one sweep. The service itself escalates a P1 ticket to the department
+head when it is filed, or when the review makes it P1 (`head_escalated_at`, `head_at_intake` of
+data/escalation.yaml).
 """
 
 from __future__ import annotations

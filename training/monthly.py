@@ -12,13 +12,15 @@ An export made before a column was added (`location`, `demand_note` and `receive
 the ticket fields of schema revision 0002, `closing_feedback` after them, then
 `first_response_escalated_at` and `resolution_escalated_at`, then `first_response_escalated_passed`
 and `resolution_escalated_passed`, then `first_response_head_escalated_at` and
-`resolution_head_escalated_at`) is still read: a missing column reads as empty (an export without
-`closing_feedback` has no closure-confirmation rate), except the escalation columns, which an empty
-value could not tell from "not escalated" or "not passed": rows of a file without them do not have
-them. Without the escalation times the escalation figures are unavailable (None), not zero; with
-the times but without the sweep's verdicts, "passed" is derived from the times (see
+`resolution_head_escalated_at`, then `head_escalated_at`) is still read: a missing column reads as
+empty (an export without `closing_feedback` has no closure-confirmation rate), except the escalation
+columns, which an empty value could not tell from "not escalated" or "not passed": rows of a file
+without them do not have them. Without the escalation times the escalation figures are unavailable
+(None), not zero; with the times but without the sweep's verdicts, "passed" is derived from the times (see
 `deadline_escalation`); without the times of the escalations to the department head, their count
-is unavailable (None).
+is unavailable (None). `head_escalated_at`, when an urgent ticket was escalated to the department
+head when filed or reviewed (not a deadline's escalation), is checked (a time, not before
+`created_at`, or empty) and not counted in the deadline figures.
 Labels on the charts are the taxonomy's ASCII codes, so no CJK font is needed to draw them.
 """
 
@@ -70,6 +72,7 @@ EXPORT_COLUMNS = (
     "first_response_escalated_at", "resolution_escalated_at",
     "first_response_escalated_passed", "resolution_escalated_passed",
     "first_response_head_escalated_at", "resolution_head_escalated_at",
+    "head_escalated_at",
 )  # fmt: skip
 # The project's sample export, found from this file: the notebook reads it by default from any folder.
 SAMPLE_EXPORT = Path(__file__).resolve().parent.parent / "data" / "sample_export.csv"
@@ -88,7 +91,11 @@ ESCALATION_COLUMNS = tuple(f"{kind}_escalated_at" for kind in DEADLINE_KINDS)
 # escalated the deadline, passed unmet, to the department head; a test of the service holds them equal)
 PASSED_COLUMNS = tuple(f"{kind}_escalated_passed" for kind in DEADLINE_KINDS)
 HEAD_COLUMNS = tuple(f"{kind}_head_escalated_at" for kind in DEADLINE_KINDS)
-OPTIONAL_ESCALATION_COLUMNS = (*ESCALATION_COLUMNS, *PASSED_COLUMNS, *HEAD_COLUMNS)
+# When the ticket itself went to the department head as urgent (its tier one of the escalation
+# policy's head_at_intake, when filed or reviewed; api.services.urgent_escalation): not a deadline's
+# escalation, so the deadline figures do not count it; checked as a time, or empty.
+URGENT_HEAD_COLUMNS = ("head_escalated_at",)
+OPTIONAL_ESCALATION_COLUMNS = (*ESCALATION_COLUMNS, *PASSED_COLUMNS, *HEAD_COLUMNS, *URGENT_HEAD_COLUMNS)
 """Columns a row of a file without them does not get (see the module docstring)."""
 SURVEY = ("timeliness", "effectiveness", "attitude", "overall")
 # A ticket's status: the stages of the service's tracking sheet (api.services.tracking.STATUS_NAMES,
@@ -114,7 +121,9 @@ FILLED_COLUMNS = (
     "emotion_index",
 )
 REQUIRED = ("ticket_no", "created_at", *HEADS)
-TIME_COLUMNS = ("created_at", "first_response_at", "resolved_at", *ESCALATION_COLUMNS, *HEAD_COLUMNS)
+TIME_COLUMNS = (
+    "created_at", "first_response_at", "resolved_at", *ESCALATION_COLUMNS, *HEAD_COLUMNS, *URGENT_HEAD_COLUMNS
+)  # fmt: skip
 
 
 class ExportError(ValueError):

@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import AgentUser, IfMatch, ModelDep, NowDep, SessionDep, SettingsDep
+from api.deps import AgentUser, IfMatch, ModelDep, NowDep, PolicyDep, ServicesDep, SessionDep, SettingsDep
 from api.presenters import PresenterDep, ticket_view
 from api.schemas import QueuePage, ReviewRequest, TicketPublic, TicketWithContact, error_responses
 from api.services.review import review_ticket
 from api.services.review_queue import decode_queue_cursor, review_queue
 from api.services.tickets import check_unchanged, etag, get_ticket
+from api.services.urgent_escalation import REVIEW
 
 router = APIRouter(tags=["review"], responses=error_responses(401, 403, 413, 422, 503))
 
@@ -33,6 +34,8 @@ def review(
     view: PresenterDep,
     now: NowDep,
     settings: SettingsDep,
+    policy: PolicyDep,
+    services: ServicesDep,
     if_match: IfMatch,
 ) -> TicketPublic:
     """Record the final labels, who reviewed and when; returns the ticket as GET shows it.
@@ -41,9 +44,12 @@ def review(
     subtype must belong to the category; a tier downgrade needs a `comment`. The department
     follows the subtype and the due times follow the tier (from the received time). Every review
     is a `reviewed` event in the history with the labels before and after; the last one wins.
+    A review that gives the ticket an urgent tier (the policy's `head_at_intake`) escalates it to
+    the department head, once per ticket (an `urgent_head_escalated` event after the review's).
     """
     ticket = get_ticket(session, ticket_no)
     check_unchanged(ticket, if_match)
+    told = ticket.head_escalated_at is not None
     review_ticket(
         session,
         ticket=ticket,
@@ -52,8 +58,11 @@ def review(
         actor=principal.name,
         now=now,
         repeat_window=timedelta(days=settings.repeat_window_days),
+        head_tiers=policy.head_at_intake,
         if_match=if_match,
     )
+    if not told and ticket.head_escalated_at is not None:
+        services.metrics.intake_head_escalations.labels(ticket.tier, REVIEW).inc()
     response.headers["ETag"] = etag(ticket)
     return ticket_view(session, ticket, view, principal)
 

@@ -24,6 +24,7 @@ from api.schemas import (
 from api.services import idempotency
 from api.services.listing import TicketFilters, decode_cursor, list_tickets
 from api.services.tickets import create_ticket, etag, get_ticket, ticket_numbers
+from api.services.urgent_escalation import INTAKE
 from api.validation import check_length
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=error_responses(401, 403, 404, 409, 413, 422, 503))
@@ -83,6 +84,8 @@ def create(
         services.metrics.tickets.labels(ticket.tier).inc()
         for firing in result.assessment.escalations:
             services.metrics.escalations.labels(firing.rule).inc()
+        if ticket.head_escalated_at is not None:
+            services.metrics.intake_head_escalations.labels(ticket.tier, INTAKE).inc()
     else:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/v1/tickets/{ticket.ticket_no}"
@@ -128,11 +131,17 @@ def list_(
     ] = None,
     escalated: Annotated[
         bool | None,
-        Query(description="A deadline of the ticket was escalated (to the supervisor, perhaps then to the head)."),
+        Query(
+            description="A deadline of the ticket was escalated (to the supervisor, perhaps then to the head); "
+            "an urgent ticket escalated to the head when filed or reviewed is not, until a deadline of it is."
+        ),
     ] = None,
     head_escalated: Annotated[
         bool | None,
-        Query(description="A deadline of the ticket passed unmet and was escalated to the department head."),
+        Query(
+            description="The department head was told: an urgent ticket escalated when filed or reviewed "
+            "(head_escalated_at), or a deadline that passed unmet and was escalated to the head."
+        ),
     ] = None,
     needs_review: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,

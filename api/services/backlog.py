@@ -17,8 +17,9 @@ the four states add up to the open tickets. The **oldest** ticket is the oldest 
 worked on: a resolved ticket waiting for a customer who never answers would otherwise set the
 age for days while nobody has anything to do. **Escalated** open tickets are counted by their
 `escalation_level` (`deadlines.escalation_level_case`): 1, a deadline escalated to the supervisor
-and none to the department head; 2, a deadline escalated to the department head; by whichever
-process swept. The states depend on the warning share (`TRIAGE_DEADLINE_WARNING_SHARE`) and on `now`.
+and none to the department head; 2, a deadline escalated to the department head (by whichever
+process swept), or the ticket escalated to the head as urgent when filed or reviewed. The states
+depend on the warning share (`TRIAGE_DEADLINE_WARNING_SHARE`) and on `now`.
 
 One grouped query reads it all (`backlog_statement`), on the open tickets only: with the partial
 index `ix_tickets_open` (revision 0004) its cost follows the open tickets, not the table (see

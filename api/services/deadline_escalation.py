@@ -1,7 +1,9 @@
 """The deadline sweep: an open ticket whose deadline is near or passed is escalated to the
 supervisor (level 1, practice document 004: 当处理时限临近时，系统自动升级至上级主管), and one whose
-deadline then passes unmet to the department head (level 2: 紧急投诉需第一时间升级至部门负责人（如客服
-经理）协调处理，杜绝拖延), once per deadline and level.
+deadline then passes unmet to the department head (level 2, the product's own rule: no practice
+document asks for it), once per deadline and level. Practice document 003's 紧急投诉需第一时间升级至
+部门负责人 is another escalation, of urgent tickets when they are filed or reviewed
+(`api.services.urgent_escalation`); the sweep neither makes nor counts it.
 
 A sweep at `now` looks for pending deadlines that need either level
 (`deadlines.needs_escalation_clause`; the rules and the default warning share are in

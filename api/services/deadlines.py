@@ -20,7 +20,9 @@ it. The sweep (`api.services.deadline_escalation`) escalates it in two levels, o
 supervisor (上级主管, `SUPERVISOR_LEVEL`) once it has reached its warning time (due soon or
 overdue), stamping `<deadline>_escalated_at`; to the department head (部门负责人, `HEAD_LEVEL`)
 once it is overdue and was escalated to the supervisor, stamping `<deadline>_head_escalated_at`.
-A ticket's `escalation_level` is the highest level any of its deadlines reached.
+A ticket's `escalation_level` is the highest level any of its deadlines reached, and 2 (the
+department head) when the ticket itself was escalated to the head as urgent when filed or reviewed
+(`head_escalated_at`, `api.services.urgent_escalation`), whatever its deadlines say.
 
 Each condition is written once for a loaded ticket and once as SQL. The SQL compares times as
 seconds since the epoch (`epoch_seconds`), which SQLite and PostgreSQL compute alike, to within
@@ -169,7 +171,10 @@ def escalated_at(ticket: Ticket) -> datetime | None:
 
 
 def escalation_level(ticket: Ticket) -> int:
-    """The highest level one of the ticket's deadlines was escalated to (0: none was; as `escalation_level_case`)."""
+    """The highest level one of the ticket's deadlines was escalated to (0: none was), or `HEAD_LEVEL`
+    when the ticket was escalated to the department head as urgent (as `escalation_level_case`)."""
+    if ticket.head_escalated_at is not None:
+        return HEAD_LEVEL
     return max(
         (
             level
@@ -217,9 +222,16 @@ def escalated_clause(level: int = SUPERVISOR_LEVEL) -> ColumnElement[bool]:
     return or_(*(deadline.stamp(level).is_not(None) for deadline in DEADLINES.values()))
 
 
+def head_told_clause() -> ColumnElement[bool]:
+    """SQL: the department head was told of the ticket: it was escalated to the head as urgent when
+    filed or reviewed, or one of its deadlines was (`GET /v1/tickets?head_escalated=true`)."""
+    return or_(Ticket.head_escalated_at.is_not(None), escalated_clause(HEAD_LEVEL))
+
+
 def escalation_level_case() -> ColumnElement[int]:
-    """SQL: the ticket's `escalation_level`, the highest level one of its deadlines was escalated to (or 0)."""
-    return case(*((escalated_clause(level), level) for level in reversed(LEVELS)), else_=0)
+    """SQL: the ticket's `escalation_level` (`escalation_level`): the department head when it was told,
+    else the highest level one of its deadlines was escalated to (or 0)."""
+    return case((head_told_clause(), HEAD_LEVEL), (escalated_clause(SUPERVISOR_LEVEL), SUPERVISOR_LEVEL), else_=0)
 
 
 def _reached_clause(deadline: Deadline, level: int, now: datetime, share: float) -> ColumnElement[bool]:

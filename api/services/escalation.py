@@ -11,6 +11,10 @@ index at or above its `min_emotion`, or on a predicted subtype in its `subtypes`
 raises a subtype's tier, say 配送延迟 to P2 during a surge). A rule never lowers a tier: the
 ticket gets the most urgent of the model's tier and the tiers of the rules that fired
 (`api.services.scoring.routed_tier`).
+
+`head_at_intake` lists the tiers whose tickets go to the department head (部门负责人) as soon as
+they are filed, or as soon as a review gives them such a tier (practice document 003: 紧急投诉需第一时间
+升级至部门负责人（如客服经理）协调处理; `api.services.urgent_escalation`); an empty list turns it off.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ class EscalationPolicy:
         top_tier_weight: float,
         risk_threshold: int,
         rules: Sequence[EscalationRule],
+        head_at_intake: Sequence[str] = (),
         source: str = "",
     ) -> None:
         self.negation = negation
@@ -97,6 +102,8 @@ class EscalationPolicy:
         self.top_tier_weight = top_tier_weight
         self.risk_threshold = risk_threshold
         self.rules = tuple(rules)
+        self.head_at_intake = frozenset(head_at_intake)
+        """Tiers escalated to the department head when a ticket gets them (at intake or review)."""
         self.source = source
 
     def _matches(self, pattern: re.Pattern[str], text: str) -> list[str]:
@@ -137,6 +144,7 @@ class EscalationPolicy:
         """JSON-ready summary (for the model endpoint)."""
         return {
             "risk_threshold": self.risk_threshold,
+            "head_at_intake": sorted(self.head_at_intake),
             "rules": [
                 {
                     "code": rule.code,
@@ -170,6 +178,26 @@ def _subtypes(codes: Any, taxonomy: Taxonomy, where: str) -> dict[str, str]:
             known = ", ".join(taxonomy.subtypes)
             raise EscalationConfigError(f"{where}: subtype {code!r} is not in the taxonomy (one of {known})")
     return {code: taxonomy.subtypes[code].name for code in codes}
+
+
+def _head_tiers(raw: dict[str, Any], taxonomy: Taxonomy, source: str) -> list[str]:
+    """`head_at_intake`: a list (perhaps empty) of distinct tier codes of the taxonomy."""
+    if "head_at_intake" not in raw:
+        raise EscalationConfigError(
+            f"{source}: missing 'head_at_intake' (the tiers escalated to the department head when filed, "
+            "such as [P1]; [] for none)"
+        )
+    codes = raw["head_at_intake"]
+    if not isinstance(codes, list):
+        raise EscalationConfigError(f"{source}: 'head_at_intake' must be a list of tier codes, got {codes!r}")
+    for index, code in enumerate(codes):
+        if not isinstance(code, str) or code not in taxonomy.tiers:
+            raise EscalationConfigError(
+                f"{source}, head_at_intake[{index}]: tier {code!r} is not one of {', '.join(taxonomy.tiers)}"
+            )
+        if code in codes[:index]:
+            raise EscalationConfigError(f"{source}, head_at_intake[{index}]: tier {code!r} is listed twice")
+    return [str(code) for code in codes]
 
 
 def _field(entry: Any, key: str, where: str) -> Any:
@@ -246,6 +274,7 @@ def parse_policy(raw: Any, taxonomy: Taxonomy, source: str = "<escalation>") -> 
         top_tier_weight=_number(emotion, "p_top_tier_weight", where, 0, 10),
         risk_threshold=int(_number(emotion, "risk_threshold", where, 0, 100)),
         rules=rules,
+        head_at_intake=_head_tiers(raw, taxonomy, source),
         source=source,
     )
 

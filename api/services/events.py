@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -91,7 +92,13 @@ def concurrent_update(what: str) -> Conflict:
 
 
 def commit_event(
-    session: Session, ticket: Ticket, record: TicketEvent, what: str, if_match: str | None = None
+    session: Session,
+    ticket: Ticket,
+    record: TicketEvent,
+    what: str,
+    if_match: str | None = None,
+    *,
+    follows: Sequence[TicketEvent] = (),
 ) -> TicketEvent:
     """Add the event and commit it with the ticket's change; 409 when another change came first.
 
@@ -100,10 +107,12 @@ def commit_event(
     the request named the revision it was based on (`if_match`, already checked against the
     revision read), the 412 `ticket_changed` that a later request would have got. Every event
     raises the revision, even one that changes no column of the ticket (a second accept): its
-    history changed, and so does its ETag.
+    history changed, and so does its ETag. `follows`: events the change caused, recorded after it
+    in the same commit (the escalation to the department head a review's tier makes).
     """
     flag_modified(ticket, "updated_at")
     session.add(record)
+    session.add_all(follows)
     try:
         session.commit()
     except StaleDataError:

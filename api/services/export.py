@@ -24,7 +24,9 @@ when it did not; `first_response_escalated_passed` and `resolution_escalated_pas
 deadline had already passed then ("true"/"false", the sweep's verdict stamped with the time, which
 a later re-tiering does not change; empty when not escalated); `first_response_head_escalated_at`
 and `resolution_head_escalated_at` when the sweep escalated that deadline, passed unmet, to the
-department head (level 2), empty when it did not. New columns come last, so that a reader of the
+department head (level 2), empty when it did not; `head_escalated_at` when the ticket itself was
+escalated to the department head as urgent, when filed or at the review that gave it an urgent
+tier (`api.services.urgent_escalation`), empty when it was not. New columns come last, so that a reader of the
 earlier columns reads the file as before.
 """
 
@@ -133,6 +135,7 @@ def export_row(
             f"{deadline.kind}_head_escalated_at": _time(deadline.escalated_of(ticket, HEAD_LEVEL), zone)
             for deadline in DEADLINES.values()
         },
+        "head_escalated_at": _time(ticket.head_escalated_at, zone),
     }
     return {column: row[column] for column in EXPORT_COLUMNS}
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import InvalidInput
 from api.schemas import plausible_time
-from api.services.deadlines import HEAD_LEVEL, due_soon_clause, escalated_clause, overdue_clause
+from api.services.deadlines import due_soon_clause, escalated_clause, head_told_clause, overdue_clause
 from api.tables import Ticket
 
 
@@ -129,7 +129,7 @@ def _filtered(filters: TicketFilters, now: datetime, warning_share: float) -> Se
         (filters.overdue, overdue_clause(now)),
         (filters.due_soon, due_soon_clause(now, warning_share)),
         (filters.escalated, escalated_clause()),
-        (filters.head_escalated, escalated_clause(HEAD_LEVEL)),
+        (filters.head_escalated, head_told_clause()),
     ):
         if wanted is not None:
             statement = statement.where(clause if wanted else not_(clause))

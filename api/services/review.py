@@ -16,6 +16,9 @@ the labels before and after; a re-review replaces the final labels (the last one
 - The escalation rules run at intake only: a review does not run them again. The agent's tier
   wins, even below the tier a rule raised (a downgrade), and a subtype corrected into one that a
   `subtypes` rule raises keeps the ticket's tier; the intake firings stay on the ticket.
+- A review that gives the ticket a tier of the policy's `head_at_intake` (P1 by default) escalates
+  it to the department head at once, in the same transaction, unless it was already
+  (`api.services.urgent_escalation`); a review that lowers the tier keeps that stamp.
 - A closed ticket is not reviewed (409 `ticket_closed`): reopen it first.
 - When the category changes, `repeat_of` is looked up again (the customer's earlier ticket of
   the new category, as intake would have found it); when the department changes, the owner of
@@ -24,6 +27,7 @@ the labels before and after; a re-review replaces the final labels (the last one
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +39,7 @@ from api.schemas import ReviewRequest
 from api.services.events import commit_event
 from api.services.routing import sla_due
 from api.services.tickets import find_repeat
+from api.services.urgent_escalation import REVIEW, escalate_to_head, needs_head
 from api.tables import Ticket, TicketEvent
 from model.taxonomy import Taxonomy
 from model.text import mask_optional
@@ -154,9 +159,13 @@ def review_ticket(
     actor: str,
     now: datetime,
     repeat_window: timedelta,
+    head_tiers: Collection[str],
     if_match: str | None = None,
 ) -> TicketEvent:
     """Apply a review and record it; everything is written in one transaction (or nothing).
+
+    `head_tiers`: the policy's `head_at_intake`; a ticket the review gives one of them is escalated
+    to the department head in the same transaction, once per ticket.
 
     A closed ticket is final (its SLA figures are counted): 409 until it is reopened.
     """
@@ -218,4 +227,7 @@ def review_ticket(
             "tier_downgrade": downgrade,
         },
     )
-    return commit_event(session, ticket, event, "the review", if_match)
+    follows = []
+    if needs_head(ticket, head_tiers):
+        follows.append(escalate_to_head(ticket, now=now, trigger=REVIEW, reviewed_by=actor))
+    return commit_event(session, ticket, event, "the review", if_match, follows=follows)

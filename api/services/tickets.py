@@ -21,6 +21,7 @@ from api.services.numbering import PREFIX, TICKET_NO, next_ticket_no
 from api.services.routing import sla_due
 from api.services.scoring import Assessment, assess
 from api.services.thresholds import Thresholds
+from api.services.urgent_escalation import INTAKE, escalate_to_head, needs_head
 from api.settings import Settings
 from api.tables import IdempotencyKey, Ticket, TicketEvent
 from api.validation import masked_to_fit
@@ -247,7 +248,8 @@ def create_ticket(
     settings: Settings,
     now: datetime,
 ) -> IntakeResult:
-    """Create a ticket once per idempotency key of a client; everything is written in one transaction."""
+    """Create a ticket once per idempotency key of a client; everything is written in one transaction,
+    the escalation to the department head of a ticket whose tier is one of `head_at_intake` included."""
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
     key = idempotency.stored_key(client, key)
     digest = idempotency.request_hash(payload, settings.zone)
@@ -256,6 +258,8 @@ def create_ticket(
         return _replay(session, record, digest)
     assessment = assess(loaded.model, [payload.text], policy=policy, thresholds=thresholds, explain=True)[0]
     ticket = build_ticket(payload, assessment, loaded=loaded, settings=settings, now=now, received_by=client)
+    # stamped before the INSERT: a change after the flush would be an UPDATE raising the revision
+    urgent = escalate_to_head(ticket, now=now, trigger=INTAKE) if needs_head(ticket, policy.head_at_intake) else None
     try:
         claimed = idempotency.claim(session, key=key, digest=digest, now=now, ttl=ttl)
         # The number first: the day's counter row stays locked until this commits, so every ticket
@@ -272,6 +276,9 @@ def create_ticket(
         ticket.repeat_of_id = repeat.id if repeat is not None else None
         session.add(ticket)
         session.flush()
+        if urgent is not None:
+            urgent.ticket_id = ticket.id
+            session.add(urgent)
         claimed.ticket_id = ticket.id
         session.commit()
     except IntegrityError:

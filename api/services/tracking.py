@@ -35,6 +35,7 @@ EVENT_NAMES = {
     "reviewed": "已审核",
     "deadline_escalated": "时限升级至主管",
     "deadline_head_escalated": "时限超时升级至部门负责人",
+    "urgent_head_escalated": "紧急投诉升级至部门负责人",
 }
 STAGES = tuple(code for code in STATUS_NAMES if code != "received")
 OPEN_STATUSES = tuple(code for code in STATUS_NAMES if code != CLOSED)

@@ -57,6 +57,7 @@ const STATUS_NAMES = { received: "已登记", ...STAGES };
 /** Accounts that are the service itself, not an agent (the actor of their history entries). */
 const ACTOR_NAMES = {
   "deadline-sweep": "系统（时限升级）",
+  "intake-policy": "系统（紧急投诉升级）",
 };
 
 const STATUS_MEANING = {
@@ -718,12 +719,15 @@ function ticketRow(item, listed = false) {
       { className: "sla-cell" },
       firstResponse,
       resolution,
-      item.escalation_level > 0
+      deadlineLevel(item) > 0
         ? el("span", {
-            className: item.escalation_level > 1 ? "escalated-badge head" : "escalated-badge",
-            textContent: item.escalation_level > 1 ? "已升级部门负责人" : "已升级主管",
+            className: deadlineLevel(item) > 1 ? "escalated-badge head" : "escalated-badge",
+            textContent: deadlineLevel(item) > 1 ? "已升级部门负责人" : "已升级主管",
             title: escalationTitle(item),
           })
+        : null,
+      item.head_escalated_at
+        ? el("span", { className: "urgent-badge", textContent: URGENT_BADGE, title: urgentTitle(item) })
         : null,
     ),
   );
@@ -736,6 +740,21 @@ function ticketRow(item, listed = false) {
 }
 
 // ------------------------------------------------------------------------ ticket list
+
+const URGENT_BADGE = "紧急·已升级部门负责人";
+
+/** The highest level a deadline of the ticket was escalated to (0: none); `escalation_level` also
+ * counts an urgent ticket's escalation to the department head when it was filed or reviewed. */
+function deadlineLevel(item) {
+  const slas = [item.first_response, item.resolution].filter(Boolean);
+  if (slas.some((sla) => sla.head_escalated_at)) return 2;
+  return slas.some((sla) => sla.escalated_at) ? 1 : 0;
+}
+
+/** When an urgent ticket was escalated to the department head (practice 003), for a title. */
+function urgentTitle(item) {
+  return `紧急投诉，${shortTime(item.head_escalated_at)} 已升级至部门负责人协调处理`;
+}
 
 /** When and for which deadlines a ticket was escalated to the supervisor, and to the department head. */
 function escalationTitle(item) {
@@ -827,6 +846,10 @@ function renderTicket(ticket) {
   $("ticket-view").hidden = false;
   $("ticket-no").textContent = ticket.ticket_no;
   $("ticket-status").textContent = nameOf(ticket.status);
+  const urgent = $("ticket-urgent");
+  urgent.hidden = !ticket.head_escalated_at;
+  urgent.textContent = ticket.head_escalated_at ? URGENT_BADGE : "";
+  urgent.title = ticket.head_escalated_at ? urgentTitle(ticket) : "";
   document.querySelectorAll("#queue-body tr, #list-body tr").forEach((row) => {
     row.classList.toggle("selected", row.dataset.ticketNo === ticket.ticket_no);
   });
@@ -869,6 +892,7 @@ function renderFacts(ticket) {
       ? ticket.escalations.map((rule) => `${rule.name}：${rule.matched} → ${shortName(codeName("tier", rule.tier))}`).join("；")
       : ticket.escalation_rule || "无"],
     ["时限升级", escalationFact(ticket)],
+    ["紧急升级", ticket.head_escalated_at ? urgentTitle(ticket) : "—"],
     ["重复投诉", ticket.repeat_of || "否"],
     ["待审核原因", reasons.length ? reasons.join("、") : "—"],
     ["客户姓名", ticket.customer_name || "—"],
@@ -888,7 +912,7 @@ function renderFacts(ticket) {
 
 /** Whether a deadline of the ticket came near or passed and it was escalated to the supervisor. */
 function escalationFact(ticket) {
-  if (ticket.escalation_level > 0) return escalationTitle(ticket);
+  if (deadlineLevel(ticket) > 0) return escalationTitle(ticket);
   return ticket.due_soon ? "时限临近，尚未升级" : "未升级";
 }
 

@@ -105,7 +105,8 @@ def test_the_backlog_gauges_count_open_tickets_by_tier_and_deadline_state(
     samples = scrape(store_client)
     expect_zeros_elsewhere(samples)
     assert open_tickets(samples) == {("P1", "on_time"): 1, ("P2", "on_time"): 2}
-    assert escalated(samples) == {}
+    # the review made it P1: escalated to the department head at once (practice 003), whatever its deadlines say
+    assert escalated(samples) == {("P1", "2"): 1}
     assert samples["triage_oldest_open_ticket_age_seconds"] == {("P1",): 0, ("P2",): 0}  # none for P3
     assert samples["triage_backlog_up"] == {(): 1} and samples["triage_backlog_scrape_errors_total"] == {(): 0}
 
@@ -114,13 +115,13 @@ def test_the_backlog_gauges_count_open_tickets_by_tier_and_deadline_state(
     assert sweep(store_client, clock) == [(p1, "first_response", 1)]
     samples = scrape(store_client)
     assert open_tickets(samples) == {("P1", "due_soon"): 1, ("P2", "on_time"): 2}
-    assert escalated(samples) == {("P1", "1"): 1}
+    assert escalated(samples) == {("P1", "2"): 1}  # the deadline to the supervisor: the head was told already
 
     clock.now = t0 + timedelta(minutes=100)  # the P1 first response is overdue, the P2 one near
     samples = scrape(store_client)
     expect_zeros_elsewhere(samples)
     assert open_tickets(samples) == {("P1", "overdue"): 1, ("P2", "due_soon"): 1, ("P2", "on_time"): 1}
-    assert escalated(samples) == {("P1", "1"): 1}  # overdue, not swept since
+    assert escalated(samples) == {("P1", "2"): 1}  # overdue, not swept since
     assert samples["triage_oldest_open_ticket_age_seconds"] == {("P1",): 6000, ("P2",): 6000}
     # the P2 first response near: to the supervisor; the P1 one passed unmet: to the department head
     assert sweep(store_client, clock) == [(p2, "first_response", 1), (p1, "first_response", 2)]

@@ -492,6 +492,38 @@ def test_a_deadline_passed_unmet_shows_the_escalation_to_the_department_head(liv
     expect(page.locator("#history-body")).to_contain_text("仍未完成，已自动升级至部门负责人")
 
 
+def test_an_urgent_ticket_shows_its_escalation_to_the_department_head_apart_from_the_deadlines(
+    live_app: LiveApp, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    urgent = live_app.create_ticket("买的热水器用了两天就漏电，差点出事，要求上门检修。")
+    plain = live_app.create_ticket(RUDE_AGENT, customer_id="C-3003")
+    assert urgent["tier"]["code"] == "P1" and urgent["head_escalated_at"] and urgent["escalation_level"] == 2
+    when = urgent["head_escalated_at"][:16].replace("T", " ")
+    log_in(page, KEYS["agent"])
+    page.click("#tab-list")
+    row = page.locator(f'#list-body tr[data-ticket-no="{urgent["ticket_no"]}"]')
+    badge = row.locator(".urgent-badge")
+    expect(badge).to_have_text("紧急·已升级部门负责人")
+    assert when in (badge.get_attribute("title") or "")
+    expect(row.locator(".escalated-badge")).to_have_count(0)  # no deadline was escalated
+    other = page.locator(f'#list-body tr[data-ticket-no="{plain["ticket_no"]}"]')
+    expect(other.locator(".urgent-badge")).to_have_count(0)
+    row.click()
+    expect(page.locator("#ticket-no")).to_have_text(urgent["ticket_no"])
+    expect(page.locator("#ticket-urgent")).to_be_visible()
+    expect(page.locator("#ticket-urgent")).to_have_text("紧急·已升级部门负责人")
+    assert when in (page.locator("#ticket-urgent").get_attribute("title") or "")
+    expect(page.locator("#ticket-facts dt", has_text="时限升级").locator("+ dd")).to_have_text("未升级")
+    history = page.locator("#history-body")
+    expect(history).to_contain_text("紧急投诉升级至部门负责人")
+    expect(history).to_contain_text("系统（紧急投诉升级）")
+    other.click()
+    expect(page.locator("#ticket-no")).to_have_text(plain["ticket_no"])
+    expect(page.locator("#ticket-urgent")).to_be_hidden()
+
+
 def test_a_decision_on_a_stale_page_is_refused_and_the_page_reloads(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 

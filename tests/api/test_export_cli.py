@@ -31,6 +31,7 @@ from training.monthly import (
     PASSED_COLUMNS,
     SLA_STATES,
     STATUSES,
+    URGENT_HEAD_COLUMNS,
     read_export,
     summarise,
 )
@@ -388,9 +389,10 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
 
     assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
     header, rows = _read(tmp_path / "all.csv")
-    assert tuple(header[-6:-4]) == ESCALATION_COLUMNS == ("first_response_escalated_at", "resolution_escalated_at")
-    assert tuple(header[-4:-2]) == PASSED_COLUMNS == ("first_response_escalated_passed", "resolution_escalated_passed")
-    assert tuple(header[-2:]) == HEAD_COLUMNS == ("first_response_head_escalated_at", "resolution_head_escalated_at")
+    assert tuple(header[-7:-5]) == ESCALATION_COLUMNS == ("first_response_escalated_at", "resolution_escalated_at")
+    assert tuple(header[-5:-3]) == PASSED_COLUMNS == ("first_response_escalated_passed", "resolution_escalated_passed")
+    assert tuple(header[-3:-1]) == HEAD_COLUMNS == ("first_response_head_escalated_at", "resolution_head_escalated_at")
+    assert tuple(header[-1:]) == URGENT_HEAD_COLUMNS == ("head_escalated_at",)
     escalated = {row["ticket_no"]: (row["first_response_escalated_at"], row["resolution_escalated_at"]) for row in rows}
     assert escalated == {
         number["corrected"]: ("2026-11-23T11:40:00+08:00", ""),
@@ -451,7 +453,9 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     dataset = load_datasets([tmp_path / "reviewed.csv"], taxonomy)
     assert not dataset.fatal and len(dataset.rows) == 2
     # the export of the release before the escalations to the head: their counts unavailable, not 0
-    no_heads = _columns(tmp_path / "no_heads.csv", header[:-2], rows)
+    # the export of the release before the urgent escalations to the head (head_escalated_at): the same figures
+    assert summarise(read_export(_columns(tmp_path / "no_urgent.csv", header[:-1], rows))) == summary
+    no_heads = _columns(tmp_path / "no_heads.csv", header[:-3], rows)
     unavailable = {
         kind: {**figures, "head_escalated": None} for kind, figures in summary["deadline_escalations"].items()
     }
@@ -462,10 +466,10 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     assert "| deadlines escalated to the department head (部门负责人), resolution (解决) | – |" in report
     assert "| deadlines escalated, resolution (解决) | 3 (0 already passed) |" in report
     # the export of the release before the verdicts: "passed" from the times, the same here (no re-tiering)
-    unjudged = _columns(tmp_path / "unjudged.csv", header[:-4], rows)
+    unjudged = _columns(tmp_path / "unjudged.csv", header[:-5], rows)
     assert summarise(read_export(unjudged)) == {**summary, "deadline_escalations": unavailable}
     # the export of the release before the escalation columns: read, the escalation figures unavailable
-    older = _columns(tmp_path / "older.csv", header[:-6], rows)
+    older = _columns(tmp_path / "older.csv", header[:-7], rows)
     before = summarise(read_export(older))
     assert before["deadline_escalation_rate"] is None and before["deadline_escalations"] == {}
     assert {key: value for key, value in before.items() if not key.startswith("deadline_escalation")} == {
@@ -531,7 +535,7 @@ def test_passed_is_the_sweeps_verdict_in_the_export_its_report_and_the_stats_aft
     stats = store_client.get("/v1/stats?from=2026-11-23&to=2026-11-23", headers=headers("analyst")).json()
     assert stats["total"]["deadline_escalation"]["first_response"] == figures
     # an export without the verdicts (an earlier release's) can only compare the times it gives
-    unjudged = summarise(read_export(_columns(tmp_path / "unjudged.csv", header[:-4], rows)))
+    unjudged = summarise(read_export(_columns(tmp_path / "unjudged.csv", header[:-5], rows)))
     assert unjudged["deadline_escalations"]["first_response"] == {"escalated": 3, "passed": 2, "head_escalated": None}
 
 

@@ -3,7 +3,8 @@ newest revision, on SQLite and PostgreSQL: nothing is lost, every survey keeps c
 should (the survey of a ticket's latest closure, while it is closed), and tickets of before the
 deadline escalation (0003) are escalated once, when their deadline is near or passed; the index
 of open tickets (0004) is what the sweep and the backlog metrics read; and tickets of before the
-escalation to the department head (0006) already overdue are escalated to it once.
+escalation to the department head (0006) already overdue are escalated to it once; and tickets of
+before the urgent escalation at intake (0007) are not back-filled: nobody told the head then.
 
 The old rows are written with SQL against the tables as their revision made them (reflected), not
 through today's models, as a database of the previous release holds them.
@@ -206,7 +207,7 @@ def test_a_database_of_revision_0001_is_upgraded_without_losing_a_survey(
     database = Database(database_url)
     try:
         with database.engine.connect() as connection:
-            assert current_revisions(connection) == head_revisions() == {"0006"}
+            assert current_revisions(connection) == head_revisions() == {"0007"}
             assert connection.execute(text("SELECT count(*) FROM surveys")).scalar_one() == 3
             assert connection.execute(text("SELECT count(*) FROM ticket_events")).scalar_one() == 10
     finally:
@@ -518,6 +519,57 @@ def test_revision_0006_lets_the_first_sweep_escalate_overdue_tickets_to_the_depa
             assert sorted(number[-1] for number, _ in connection.execute(text(stamps))) == ["1", "2"]
             assert connection.execute(text(heads)).scalar_one() == 2
         assert [read(number)["escalation_level"] for number in (1, 2, 3, 4)] == [2, 2, 1, 0]
+    finally:
+        database.dispose()
+
+
+def test_revision_0007_adds_the_urgent_escalation_empty_for_earlier_tickets_p1_ones_too(
+    database_url: str, make_client: Callable[..., TestClient], clock: Clock
+) -> None:
+    # tickets of the previous release (0006), answered in time and not yet due: a P1 and a P2 one
+    database = database_at(database_url, "0006")
+    try:
+        with database.engine.begin() as connection:
+            rows = Rows0001(connection)  # the tables as 0006 has them
+            urgent_tier = {"tier": "P1", "suggested_tier": "P1", "resolution_due": rows.time(at(96))}
+            rows.ticket(1, "in_progress", None, **urgent_tier)
+            rows.ticket(2, "in_progress", None, resolution_due=rows.time(at(96)))
+        client = make_client(database_url=database_url)  # upgrades to the newest revision
+        with database.engine.connect() as connection:
+            assert current_revisions(connection) == {"0007"}
+            assert "head_escalated_at" in {column["name"] for column in inspect(connection).get_columns("tickets")}
+            stamps = connection.execute(text("SELECT head_escalated_at FROM tickets ORDER BY id")).scalars().all()
+            assert stamps == [None, None]  # not back-filled, the P1 one included
+        old = [read_ticket_number(client, number) for number in (1, 2)]
+        assert [ticket["tier"]["code"] for ticket in old] == ["P1", "P2"]
+        assert [(ticket["head_escalated_at"], ticket["escalation_level"]) for ticket in old] == [(None, 0), (None, 0)]
+        assert [ticket["history"] for ticket in old] == [[], []]
+        assert swept(database, clock) == []  # and the sweep does not make up for it: deadlines only
+        response = client.post(
+            "/v1/tickets",
+            json={"text": "买的热水器用了两天就漏电，差点出事，要求上门检修。", "channel": "phone"},
+            headers=headers("intake", **{"Idempotency-Key": "urgent-after-0007"}),
+        )
+        assert response.status_code == 201 and response.json()["escalation_level"] == 2, response.text
+        urgent = response.json()["ticket_no"]
+        listed = client.get("/v1/tickets?head_escalated=true", headers=headers("agent")).json()["items"]
+        assert [item["ticket_no"] for item in listed] == [urgent]
+
+        # back to 0006 and up again: the event stayed, and the column is filled from it
+        events = "SELECT count(*) FROM ticket_events WHERE stage = 'urgent_head_escalated'"
+        with database.engine.connect() as connection:
+            command.downgrade(alembic_config(connection), "0006")
+            connection.commit()
+            assert current_revisions(connection) == {"0006"}
+            assert "head_escalated_at" not in {column["name"] for column in inspect(connection).get_columns("tickets")}
+            assert connection.execute(text(events)).scalar_one() == 1
+        database.prepare(auto_migrate=True)
+        with database.engine.connect() as connection:
+            stamped = "SELECT ticket_no FROM tickets WHERE head_escalated_at IS NOT NULL"
+            assert connection.execute(text(stamped)).scalars().all() == [urgent]
+            assert connection.execute(text(events)).scalar_one() == 1
+        again = client.get(f"/v1/tickets/{urgent}", headers=headers("agent")).json()
+        assert again["head_escalated_at"] == response.json()["head_escalated_at"] is not None
     finally:
         database.dispose()
 

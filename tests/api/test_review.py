@@ -86,7 +86,8 @@ def test_a_tier_downgrade_needs_a_comment_and_is_recorded(store_client: TestClie
         assert detail["loc"] == ["body", "comment"] and detail["type"] == "comment_required"
         assert "P1" in detail["msg"] and "P3" in detail["msg"]
     unchanged = read_ticket(store_client, ticket["ticket_no"])
-    assert unchanged["review"] is None and unchanged["history"] == [] and unchanged["tier"]["code"] == "P1"
+    assert unchanged["review"] is None and unchanged["tier"]["code"] == "P1"
+    assert [event["stage"] for event in unchanged["history"]] == ["urgent_head_escalated"]  # at intake only
     done = review(
         store_client, ticket["ticket_no"], action="correct", tier="P3", comment="客户只是咨询，电话13812345678"
     )
@@ -172,7 +173,8 @@ def test_a_review_or_event_based_on_a_stale_read_is_412_and_changes_nothing(stor
     )
     assert stale_event.status_code == 412
     after = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent"))
-    assert after.json()["status"]["code"] == "received" and len(after.json()["history"]) == 1
+    # the review, and the escalation to the department head its P1 made
+    assert after.json()["status"]["code"] == "received" and len(after.json()["history"]) == 2
     current = after.headers["ETag"]
     assert current != seen and current == problem["current"]
     accepted = store_client.post(
