@@ -418,6 +418,15 @@ def test_models_lists_the_others_past_a_damaged_version_and_warns_of_a_broken_on
     assert "the version in service" in result.output and "missing payload" in result.output
 
 
+def test_models_on_a_registry_of_damaged_versions_only_does_not_ask_to_train_one(registry: Registry) -> None:
+    for version in versions(registry):
+        (registry.root / version / METADATA).write_text("{bad", encoding="utf-8")
+    result = runner.invoke(app, ["models", "--registry", str(registry.root)])
+    assert result.exit_code == 0, result.output
+    assert f"no readable model versions in {registry.root}" in result.output and "train one" not in result.output
+    assert result.output.count("not listed: ") == 2 and "┃" not in result.output  # no empty table
+
+
 def test_an_empty_pointer_is_damage_not_an_empty_registry(registry: Registry, taxonomy: Taxonomy) -> None:
     from training.defaults import ensure_current_model
 

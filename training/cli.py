@@ -486,8 +486,11 @@ def models_command(*, registry_root: RegistryOption) -> None:
             table.add_row("*" if info.current else "", info.version, *_version_cells(info.metadata))
         except (AttributeError, KeyError, TypeError, ValueError):
             unreadable[info.version] = f"{info.path / 'metadata.json'}: its figures are not in the expected form"
-    stdout_console().print(table)
-    if not table.row_count:
+    if table.row_count:
+        stdout_console().print(table)
+    elif unreadable:  # not "train one": there are versions, and what is wrong with them is said below
+        stdout_console().print(f"no readable model versions in {registry_root}", highlight=False)
+    else:
         stdout_console().print(f"no model versions in {registry_root}; train one with: triage train", highlight=False)
     try:
         current_version = registry.current_version()
