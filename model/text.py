@@ -421,6 +421,9 @@ def _without_layout_spaces(text: str, origin: list[tuple[int, int]]) -> tuple[st
     return "".join(text[index] for index in kept), [origin[index] for index in kept]
 
 
+_TRAILING_MARKS = re.compile("[\ufe00-\ufe0f\u20d0-\u20ff]*")
+
+
 def prepare(text: str) -> PreparedText:
     """Normalise and mask a text, keeping the map back to the original characters.
 
@@ -439,7 +442,8 @@ def prepare(text: str) -> PreparedText:
     for match in pii:
         chars.append(folded[cursor : match.start])
         new_origin.extend(origin[cursor : match.start])
-        span = (origin[match.start][0], origin[match.end - 1][1])
+        # the marks of a keycap digit ("8️⃣": 8, U+FE0F, U+20E3), dropped from `folded`, go with the last one
+        span = (origin[match.start][0], _TRAILING_MARKS.match(text, origin[match.end - 1][1]).end())
         chars.append(" ")
         new_origin.append(span)
         original_pii.append(PiiMatch(match.kind, *span))

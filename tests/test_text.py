@@ -202,6 +202,8 @@ def test_personal_data_leaves_no_trace_in_the_text_the_model_reads() -> None:
 def test_masked_text_keeps_the_rest_of_the_original_as_written() -> None:
     text = "客戶來電：電話13812345678，ＡＢＣ訂單"
     assert mask_pii(text) == "客戶來電：電話[PHONE]，ＡＢＣ訂單"
+    # a number in keycap emoji: the marks of its last digit go with it, an emoji after it stays
+    assert mask_pii("电话1️⃣3️⃣8️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣😊找我") == "电话[PHONE]😊找我"
 
 
 def test_prepare_text_equals_fast_normalise_on_varied_input() -> None:
