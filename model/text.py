@@ -421,7 +421,11 @@ def _without_layout_spaces(text: str, origin: list[tuple[int, int]]) -> tuple[st
     return "".join(text[index] for index in kept), [origin[index] for index in kept]
 
 
-_TRAILING_MARKS = re.compile("[\ufe00-\ufe0f\u20d0-\u20ff]*")
+def _past_marks(text: str, end: int) -> int:
+    """`end` moved past the variation selectors and symbol marks (a keycap's U+FE0F U+20E3) there."""
+    while end < len(text) and ("\ufe00" <= text[end] <= "\ufe0f" or "\u20d0" <= text[end] <= "\u20ff"):
+        end += 1
+    return end
 
 
 def prepare(text: str) -> PreparedText:
@@ -443,7 +447,7 @@ def prepare(text: str) -> PreparedText:
         chars.append(folded[cursor : match.start])
         new_origin.extend(origin[cursor : match.start])
         # the marks of a keycap digit ("8️⃣": 8, U+FE0F, U+20E3), dropped from `folded`, go with the last one
-        span = (origin[match.start][0], _TRAILING_MARKS.match(text, origin[match.end - 1][1]).end())
+        span = (origin[match.start][0], _past_marks(text, origin[match.end - 1][1]))
         chars.append(" ")
         new_origin.append(span)
         original_pii.append(PiiMatch(match.kind, *span))
