@@ -176,6 +176,25 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_exported_as_text_and_read
     assert sorted(row.text for row in load_datasets([out], taxonomy).rows) == sorted([weibo, link])
 
 
+def test_a_cell_whose_own_apostrophe_precedes_a_formula_start_reads_back_as_sent(
+    client: TestClient, tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    # the customer's own apostrophe before "@": without a second mark, a spreadsheet and every
+    # reader of the project took it for the text mark and dropped it
+    quoted = "'@某快递 包裹显示签收了但我根本没收到，打客服电话也没人接，要求马上处理。"
+    ticket = create_ticket(client, text=quoted, channel="social", location="'-3楼快递柜")
+    assert ticket["text"] == quoted
+    _post(client, f"/v1/tickets/{ticket['ticket_no']}/review", {"action": "accept"})
+    database_url = client.app.state.services.settings.resolved_database_url  # type: ignore[attr-defined]
+    out = tmp_path / "export.csv"
+    assert _export(database_url, out).exit_code == 0
+    _, written = _read(out)
+    assert (written[0]["text"], written[0]["location"]) == ("'" + quoted, "''-3楼快递柜")
+    (row,) = read_export(out, taxonomy)
+    assert (row["text"], row["location"]) == (quoted, "'-3楼快递柜")
+    assert [item.text for item in load_datasets([out], taxonomy).rows] == [quoted]
+
+
 def test_export_never_replaces_a_file_unless_forced_nor_leaves_one_half_written(
     tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
