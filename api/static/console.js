@@ -781,7 +781,13 @@ async function loadList(more, { filtered = false } = {}) {
   for (const [id, name] of [["list-tier", "tier"], ["list-status", "status"]]) {
     if ($(id).value) query.set(name, $(id).value);
   }
-  for (const [id, name] of [["list-overdue", "overdue"], ["list-due-soon", "due_soon"], ["list-escalated", "escalated"]]) {
+  const checks = [
+    ["list-overdue", "overdue"],
+    ["list-due-soon", "due_soon"],
+    ["list-escalated", "escalated"],
+    ["list-head-escalated", "head_escalated"], // urgent at intake or review, or a deadline passed unmet
+  ];
+  for (const [id, name] of checks) {
     if ($(id).checked) query.set(name, "true");
   }
   if (more && state.listCursor) query.set("cursor", state.listCursor);

@@ -510,6 +510,15 @@ def test_an_urgent_ticket_shows_its_escalation_to_the_department_head_apart_from
     expect(row.locator(".escalated-badge")).to_have_count(0)  # no deadline was escalated
     other = page.locator(f'#list-body tr[data-ticket-no="{plain["ticket_no"]}"]')
     expect(other.locator(".urgent-badge")).to_have_count(0)
+    rows = page.locator("#list-body tr")
+    page.check("#list-head-escalated")  # the department head was told: the urgent one only
+    expect(rows).to_have_count(1)
+    assert rows.first.get_attribute("data-ticket-no") == urgent["ticket_no"]
+    page.check("#list-escalated")  # no deadline of it was escalated to the supervisor yet
+    expect(page.locator("#list-empty")).to_be_visible()
+    page.uncheck("#list-escalated")
+    page.uncheck("#list-head-escalated")
+    expect(rows).to_have_count(2)
     row.click()
     expect(page.locator("#ticket-no")).to_have_text(urgent["ticket_no"])
     expect(page.locator("#ticket-urgent")).to_be_visible()
