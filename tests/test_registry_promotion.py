@@ -427,6 +427,23 @@ def test_models_on_a_registry_of_damaged_versions_only_does_not_ask_to_train_one
     assert result.output.count("not listed: ") == 2 and "┃" not in result.output  # no empty table
 
 
+def test_a_default_model_trained_while_another_process_promoted_one_does_not_replace_it(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training import defaults
+    from training.train import TrainResult
+
+    good, worse = versions(registry)
+
+    def trained_while_another_worker_promoted_its_own(*arguments: Any) -> TrainResult:
+        Registry(registry.root).set_current(good, action="promote", actor="default")  # the other worker
+        return TrainResult(worse, registry.root / worse, {}, [])  # this worker's freshly trained version
+
+    monkeypatch.setattr(defaults, "train", trained_while_another_worker_promoted_its_own)
+    assert defaults.ensure_current_model(registry) == registry.root / good
+    assert registry.current_version() == good and [entry["version"] for entry in registry.history()] == [good]
+
+
 def test_an_empty_pointer_is_damage_not_an_empty_registry(registry: Registry, taxonomy: Taxonomy) -> None:
     from training.defaults import ensure_current_model
 

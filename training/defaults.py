@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from model.taxonomy import DEFAULT_TAXONOMY, load_taxonomy
-from training.registry import Registry
+from training.registry import Registry, RegistryError
 from training.train import TEAM_CORPUS, train
 
 
@@ -15,5 +15,14 @@ def ensure_current_model(registry: Registry, taxonomy_path: Path = DEFAULT_TAXON
     if current is not None:
         return current
     result = train(list(TEAM_CORPUS), load_taxonomy(taxonomy_path), registry.root)
-    registry.set_current(result.version, action="promote", actor="default", note="default model from data/")
+    try:
+        registry.set_current(
+            result.version, action="promote", actor="default", note="default model from data/", if_current=None
+        )
+    except RegistryError:
+        # another process (a second worker started at once) promoted its default meanwhile: that one serves
+        current = registry.current_path()
+        if current is None:
+            raise
+        return current
     return result.folder
