@@ -8,6 +8,7 @@ a fresh PostgreSQL schema per test, dropped afterwards.
 
 from __future__ import annotations
 
+import csv
 import os
 import uuid
 import warnings
@@ -187,3 +188,19 @@ def read_ticket(client: TestClient, ticket_no: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and the rows of a CSV (an export), as written: cells are not unmarked."""
+    with path.open(encoding="utf-8", newline="") as stream:
+        reader = csv.DictReader(stream)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict[str, str]]) -> Path:
+    """`rows` written to `path` with `columns` only (an export of an earlier release, say)."""
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

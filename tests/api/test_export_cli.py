@@ -37,7 +37,7 @@ from training.monthly import (
 )
 from training.train import DEFAULT_SAMPLE
 
-from .conftest import Clock, TestClient, create_ticket, headers
+from .conftest import Clock, TestClient, create_ticket, headers, read_csv, write_csv
 
 runner = CliRunner()
 LATE = "快递显示已发货五天了还没送到，物流信息一直不更新，要求尽快送达。"
@@ -83,12 +83,6 @@ def tickets(store_client: TestClient, clock: Clock) -> dict[str, dict[str, Any]]
     return made
 
 
-def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with path.open(encoding="utf-8", newline="") as stream:
-        reader = csv.DictReader(stream)
-        return list(reader.fieldnames or []), list(reader)
-
-
 def _export(database_url: str, out: Path, *extra: str) -> Any:
     return runner.invoke(
         app,
@@ -116,7 +110,7 @@ def test_export_writes_reviewed_tickets_as_training_rows(
     assert "wrote 2 reviewed tickets" in result.output and "1 left out" in result.output
     assert f"ticket {tickets['no_letters']['ticket_no']}, column text" in result.output
     assert out.stat().st_mode & 0o777 == with_umask(0o666)
-    header, rows = _read(out)
+    header, rows = read_csv(out)
     assert tuple(header) == EXPORT_COLUMNS
     by_no = {row["ticket_no"]: row for row in rows}
     assert set(by_no) == {tickets["corrected"]["ticket_no"], tickets["accepted"]["ticket_no"]}
@@ -166,7 +160,7 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_exported_as_text_and_read
     assert _export(database_url, out).exit_code == 0
     raw = out.read_text(encoding="utf-8")
     assert "'@某快递" in raw and "'=HYPERLINK(" in raw and "'-3楼快递柜" in raw and "'+尽快送达" in raw
-    _, written = _read(out)
+    _, written = read_csv(out)
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in written for cell in row.values())
     # what the project reads back is what was sent: the monthly report, training
     by_no = {row["ticket_no"]: row for row in read_export(out, taxonomy)}
@@ -188,7 +182,7 @@ def test_a_cell_whose_own_apostrophe_precedes_a_formula_start_reads_back_as_sent
     database_url = client.app.state.services.settings.resolved_database_url  # type: ignore[attr-defined]
     out = tmp_path / "export.csv"
     assert _export(database_url, out).exit_code == 0
-    _, written = _read(out)
+    _, written = read_csv(out)
     assert (written[0]["text"], written[0]["location"]) == ("'" + quoted, "''-3楼快递柜")
     (row,) = read_export(out, taxonomy)
     assert (row["text"], row["location"]) == (quoted, "'-3楼快递柜")
@@ -222,7 +216,7 @@ def test_export_never_replaces_a_file_unless_forced_nor_leaves_one_half_written(
     assert [path.name for path in folder.iterdir()] == ["export.csv"]
     forced = _export(database_url, out, "--force")
     assert forced.exit_code == 0, forced.output
-    header, rows = _read(out)
+    header, rows = read_csv(out)
     assert tuple(header) == EXPORT_COLUMNS and len(rows) == 2
     # Another export of the same name finishes first, while this one reads the tickets: it is kept.
     other = folder / "other.csv"
@@ -248,7 +242,7 @@ def test_export_all_has_every_ticket_with_effective_labels(
     out = tmp_path / "all.csv"
     result = _export(database_url, out, "--all")
     assert result.exit_code == 0, result.output
-    _, rows = _read(out)
+    _, rows = read_csv(out)
     assert [row["ticket_no"] for row in rows] == [ticket["ticket_no"] for ticket in tickets.values()]
     unreviewed = rows[2]
     assert unreviewed["reviewed"] == "false" and unreviewed["reviewed_by"] == "" and unreviewed["reviewed_at"] == ""
@@ -256,7 +250,7 @@ def test_export_all_has_every_ticket_with_effective_labels(
     assert unreviewed["tier"] == tickets["unreviewed"]["tier"]["code"]
     assert {row["first_response_sla"] for row in rows} <= {"met", "breached", "pending"}
     empty = _export(database_url, tmp_path / "none.csv", "--all", "--since", "2026-01-01", "--until", "2026-01-31")
-    assert empty.exit_code == 0 and _read(tmp_path / "none.csv") == (list(EXPORT_COLUMNS), [])
+    assert empty.exit_code == 0 and read_csv(tmp_path / "none.csv") == (list(EXPORT_COLUMNS), [])
 
 
 def test_report_from_the_database_and_from_an_export_agree(
@@ -285,14 +279,10 @@ def test_an_export_made_before_the_new_columns_is_still_read(
 ) -> None:
     new_columns = ("location", "demand_note", "received_by")
     assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
-    header, rows = _read(tmp_path / "all.csv")
+    header, rows = read_csv(tmp_path / "all.csv")
     old_header = [column for column in header if column not in new_columns]
     assert len(old_header) == len(header) - 3
-    old = tmp_path / "old.csv"  # the columns of an export of the previous release
-    with old.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=old_header, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    old = write_csv(tmp_path / "old.csv", old_header, rows)  # the columns of an export of the previous release
     read = read_export(old)
     assert [row["ticket_no"] for row in read] == [row["ticket_no"] for row in rows]
     assert all(row[column] == "" for row in read for column in new_columns)
@@ -321,13 +311,10 @@ def test_an_export_without_the_closing_feedback_is_read_without_a_confirmation_r
 ) -> None:
     accepted = tickets["accepted"]["ticket_no"]
     assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
-    header, rows = _read(tmp_path / "all.csv")
+    header, rows = read_csv(tmp_path / "all.csv")
     assert [row["closing_feedback"] for row in rows] == ["", "mostly", "", ""]
-    old = tmp_path / "old.csv"  # an export of the release before closing_feedback (and the columns after it)
-    with old.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=header[: header.index("closing_feedback")], extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    # an export of the release before closing_feedback (and the columns after it)
+    old = write_csv(tmp_path / "old.csv", header[: header.index("closing_feedback")], rows)
     before, now = summarise(read_export(old)), summarise(read_export(tmp_path / "all.csv"))
     assert (before["closure_confirmation_rate"], before["closure_confirmation_by_department"]) == (None, {})
     assert now["closure_confirmation_rate"] == 1.0
@@ -407,7 +394,7 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     assert _sweep(store_client, "2026-11-27T10:00:00") == []  # once per deadline and level
 
     assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
-    header, rows = _read(tmp_path / "all.csv")
+    header, rows = read_csv(tmp_path / "all.csv")
     assert tuple(header[-7:-5]) == ESCALATION_COLUMNS == ("first_response_escalated_at", "resolution_escalated_at")
     assert tuple(header[-5:-3]) == PASSED_COLUMNS == ("first_response_escalated_passed", "resolution_escalated_passed")
     assert tuple(header[-3:-1]) == HEAD_COLUMNS == ("first_response_head_escalated_at", "resolution_head_escalated_at")
@@ -467,14 +454,14 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
         assert line in report
     # training reads the export of reviewed tickets, escalation columns and all, as before
     assert _export(database_url, tmp_path / "reviewed.csv").exit_code == 0
-    _, reviewed = _read(tmp_path / "reviewed.csv")
+    _, reviewed = read_csv(tmp_path / "reviewed.csv")
     assert [row["first_response_escalated_at"] for row in reviewed] == ["2026-11-23T11:40:00+08:00", ""]
     dataset = load_datasets([tmp_path / "reviewed.csv"], taxonomy)
     assert not dataset.fatal and len(dataset.rows) == 2
-    # the export of the release before the escalations to the head: their counts unavailable, not 0
     # the export of the release before the urgent escalations to the head (head_escalated_at): the same figures
-    assert summarise(read_export(_columns(tmp_path / "no_urgent.csv", header[:-1], rows))) == summary
-    no_heads = _columns(tmp_path / "no_heads.csv", header[:-3], rows)
+    assert summarise(read_export(write_csv(tmp_path / "no_urgent.csv", header[:-1], rows))) == summary
+    # the export of the release before the escalations to the head: their counts unavailable, not 0
+    no_heads = write_csv(tmp_path / "no_heads.csv", header[:-3], rows)
     unavailable = {
         kind: {**figures, "head_escalated": None} for kind, figures in summary["deadline_escalations"].items()
     }
@@ -485,10 +472,10 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     assert "| deadlines escalated to the department head (部门负责人), resolution (解决) | – |" in report
     assert "| deadlines escalated, resolution (解决) | 3 (0 already passed) |" in report
     # the export of the release before the verdicts: "passed" from the times, the same here (no re-tiering)
-    unjudged = _columns(tmp_path / "unjudged.csv", header[:-5], rows)
+    unjudged = write_csv(tmp_path / "unjudged.csv", header[:-5], rows)
     assert summarise(read_export(unjudged)) == {**summary, "deadline_escalations": unavailable}
     # the export of the release before the escalation columns: read, the escalation figures unavailable
-    older = _columns(tmp_path / "older.csv", header[:-7], rows)
+    older = write_csv(tmp_path / "older.csv", header[:-7], rows)
     before = summarise(read_export(older))
     assert before["deadline_escalation_rate"] is None and before["deadline_escalations"] == {}
     assert {key: value for key, value in before.items() if not key.startswith("deadline_escalation")} == {
@@ -498,15 +485,6 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     assert made.exit_code == 0, made.output
     report = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
     assert "| tickets escalated on a deadline (时限升级) | – |" in report and "deadlines escalated" not in report
-
-
-def _columns(path: Path, columns: list[str], rows: list[dict[str, str]]) -> Path:
-    """`rows` written to `path` with `columns` only, as an export of an earlier release."""
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def test_passed_is_the_sweeps_verdict_in_the_export_its_report_and_the_stats_after_a_re_tiering(
@@ -532,7 +510,7 @@ def test_passed_is_the_sweeps_verdict_in_the_export_its_report_and_the_stats_aft
         _post(store_client, f"/v1/tickets/{number}/review", {"action": "correct", "tier": "P1"})
 
     assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
-    header, rows = _read(tmp_path / "all.csv")
+    header, rows = read_csv(tmp_path / "all.csv")
     by_number = {row["ticket_no"]: row for row in rows}
     columns = ("tier", "first_response_due", "first_response_escalated_at", "first_response_escalated_passed")
     assert {number: tuple(row[column] for column in columns) for number, row in by_number.items()} == {
@@ -554,7 +532,7 @@ def test_passed_is_the_sweeps_verdict_in_the_export_its_report_and_the_stats_aft
     stats = store_client.get("/v1/stats?from=2026-11-23&to=2026-11-23", headers=headers("analyst")).json()
     assert stats["total"]["deadline_escalation"]["first_response"] == figures
     # an export without the verdicts (an earlier release's) can only compare the times it gives
-    unjudged = summarise(read_export(_columns(tmp_path / "unjudged.csv", header[:-5], rows)))
+    unjudged = summarise(read_export(write_csv(tmp_path / "unjudged.csv", header[:-5], rows)))
     assert unjudged["deadline_escalations"]["first_response"] == {"escalated": 3, "passed": 2, "head_escalated": None}
 
 

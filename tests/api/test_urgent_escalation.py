@@ -9,7 +9,6 @@ is P1 (the safety rule: 漏电).
 
 from __future__ import annotations
 
-import csv
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from api.settings import DEFAULT_ESCALATION
 from model.taxonomy import Taxonomy
 from training.monthly import EXPORT_COLUMNS, ExportError, read_export, summarise
 
-from .conftest import Clock, TestClient, create_ticket, headers, read_ticket
+from .conftest import Clock, TestClient, create_ticket, headers, read_csv, read_ticket, write_csv
 
 URGENT = "买的热水器用了两天就漏电，差点出事，要求上门检修。"
 runner = CliRunner()
@@ -239,20 +238,6 @@ def test_the_default_policy_escalates_p1_quoting_practice_003(taxonomy: Taxonomy
     assert parse_policy(yaml.safe_load(text), taxonomy).head_at_intake == {"P1"}
 
 
-def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with path.open(encoding="utf-8", newline="") as stream:
-        reader = csv.DictReader(stream)
-        return list(reader.fieldnames or []), list(reader)
-
-
-def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=header, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
 def test_the_export_says_when_a_ticket_went_to_the_head_as_urgent(
     database_url: str, make_client: Callable[..., TestClient], clock: Clock, tmp_path: Path
 ) -> None:
@@ -271,7 +256,7 @@ def test_the_export_says_when_a_ticket_went_to_the_head_as_urgent(
         + ["--database-url", database_url],
     )
     assert made.exit_code == 0, made.output
-    header, rows = _read(out)
+    header, rows = read_csv(out)
     assert tuple(header) == EXPORT_COLUMNS and header[-1] == "head_escalated_at"
     assert {row["ticket_no"]: row["head_escalated_at"] for row in rows} == {
         urgent: "2026-11-23T10:00:00+08:00",
@@ -282,15 +267,15 @@ def test_the_export_says_when_a_ticket_went_to_the_head_as_urgent(
     # the deadline figures stay about deadlines: none was escalated
     assert summarise(exported)["deadline_escalation_rate"] == 0.0
     # an export of an earlier release, without the column, is read: its rows do not get it
-    older = read_export(_write(tmp_path / "older.csv", header[:-1], rows))
+    older = read_export(write_csv(tmp_path / "older.csv", header[:-1], rows))
     assert all("head_escalated_at" not in row for row in older)
     assert summarise(older) == summarise(exported)
     # the report checks the column: a time, or empty
     broken = [{**row, "head_escalated_at": "yesterday"} if row["ticket_no"] == urgent else row for row in rows]
     with pytest.raises(ExportError, match=r"row 2, column head_escalated_at: 'yesterday' is not an ISO time"):
-        read_export(_write(tmp_path / "broken.csv", header, broken))
+        read_export(write_csv(tmp_path / "broken.csv", header, broken))
     early = [
         {**row, "head_escalated_at": "2026-11-22T10:00:00+08:00"} if row["ticket_no"] == urgent else row for row in rows
     ]
     with pytest.raises(ExportError, match=r"row 2, column head_escalated_at: .* is before created_at"):
-        read_export(_write(tmp_path / "early.csv", header, early))
+        read_export(write_csv(tmp_path / "early.csv", header, early))
