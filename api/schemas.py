@@ -592,8 +592,8 @@ class TicketSummary(BaseModel):
     escalated_at: datetime | None = Field(description="When the ticket was first escalated to the supervisor.")
     head_escalated_at: datetime | None = Field(
         description="When the ticket was escalated to the department head as urgent (its tier one of the "
-        "escalation policy's head_at_intake, P1 by default): when filed, or at the review that gave it that "
-        "tier; kept when the tier is lowered later. Not a deadline's escalation (those are in first_response "
+        "escalation policy's head_at_intake, P1 by default): when filed, or at a later review that left it "
+        "with that tier; kept when the tier is lowered later. Not a deadline's escalation (those are in first_response "
         "and resolution)."
     )
     repeat_of: str | None

@@ -150,7 +150,7 @@ class Ticket(Base):
     first_response_head_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolution_head_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # when the ticket itself went to the department head because its tier is one of the policy's
-    # `head_at_intake` (at intake, or at the review that gave it that tier; null: not; at most once,
+    # `head_at_intake` (at intake, or at a later review that left it with that tier; null: not; at most once,
     # kept when the tier is lowered later; revision 0007, see api.services.urgent_escalation)
     head_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -25,8 +25,8 @@ deadline had already passed then ("true"/"false", the sweep's verdict stamped wi
 a later re-tiering does not change; empty when not escalated); `first_response_head_escalated_at`
 and `resolution_head_escalated_at` when the sweep escalated that deadline, passed unmet, to the
 department head (level 2), empty when it did not; `head_escalated_at` when the ticket itself was
-escalated to the department head as urgent, when filed or at the review that gave it an urgent
-tier (`api.services.urgent_escalation`), empty when it was not. New columns come last, so that a reader of the
+escalated to the department head as urgent, when filed or at a later review that left it with an
+urgent tier (`api.services.urgent_escalation`), empty when it was not. New columns come last, so that a reader of the
 earlier columns reads the file as before.
 """
 

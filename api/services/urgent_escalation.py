@@ -3,8 +3,9 @@
 
 A ticket whose tier is one of the escalation policy's `head_at_intake` (`data/escalation.yaml`, P1
 by default) is escalated to the department head (部门负责人, escalation level 2) when it is filed,
-in the transaction that creates it, or, when it was filed with another tier, at the review that
-gives it such a tier, in the review's transaction: the ticket's `head_escalated_at` is stamped and
+in the transaction that creates it, or, when it was not (filed with another tier, before revision
+0007, or while the list was empty), at its next review that leaves it with such a tier, in the
+review's transaction: the ticket's `head_escalated_at` is stamped and
 its history gets an `urgent_head_escalated` event by `INTAKE_ACTOR`. Once per ticket: a ticket
 already stamped is not stamped again, and a review that lowers the tier keeps the stamp (the
 department head was told; like the deadlines' stamps, an escalation that happened stays).
@@ -28,8 +29,7 @@ URGENT_HEAD_ESCALATED = "urgent_head_escalated"
 INTAKE_ACTOR = "intake-policy"
 """The event's actor: the service's policy, not a person (as the sweep's `deadline-sweep`)."""
 INTAKE, REVIEW = "intake", "review"
-TRIGGERS = (INTAKE, REVIEW)
-"""What made the ticket's tier one of `head_at_intake`: its filing, or a review."""
+"""The event's `trigger`: the ticket's filing, or a review that left it with an urgent tier."""
 
 
 def needs_head(ticket: Ticket, head_tiers: Collection[str]) -> bool:
@@ -39,7 +39,8 @@ def needs_head(ticket: Ticket, head_tiers: Collection[str]) -> bool:
 
 def escalate_to_head(ticket: Ticket, *, now: datetime, trigger: str, reviewed_by: str | None = None) -> TicketEvent:
     """Stamp the ticket escalated to the department head at `now` and return the event to add with
-    the change (the caller commits both together; the ticket must have its id)."""
+    the change (the caller commits both together; at intake, before the ticket's INSERT, the caller
+    sets the event's `ticket_id` once the ticket has its id)."""
     ticket.head_escalated_at = now
     details: dict[str, object] = {"level": HEAD_LEVEL, "tier": ticket.tier, "trigger": trigger}
     if trigger == REVIEW:
