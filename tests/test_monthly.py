@@ -95,6 +95,13 @@ def test_the_report_says_how_the_weekly_chart_counts(tmp_path: Path) -> None:
     assert "2026-W40 (10-01..10-04, 4 of 7 days) and 2026-W44 (10-26..10-31, 6 of 7 days)" in report
 
 
+def test_the_report_gives_each_target_as_the_practice_sets_it(tmp_path: Path) -> None:
+    # practice document 000: 回访覆盖率达100%, a floor; 同类问题重复投诉率下降至10%以内, a ceiling
+    report = write_monthly_report(read_export(SAMPLE_EXPORT), "2026-10", tmp_path).read_text(encoding="utf-8")
+    assert "| repeat-complaint rate (target: at most 10 %) | 1.9 % |" in report
+    assert "| survey coverage of closed tickets (target 100 %) | 70.1 % |" in report
+
+
 def _ticket(number: int, tier: str, department: str, **times: str) -> dict[str, str]:
     """An exported ticket of 2026-10-08 09:00 whose deadlines are due at 10:00 and 2026-10-09 09:00."""
     return {
