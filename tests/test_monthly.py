@@ -70,11 +70,36 @@ def test_the_weekly_chart_plots_tickets_per_day_and_labels_partial_weeks() -> No
     assert len(axes.patches) == 2  # the two partial weeks shaded
 
 
+def test_the_weekly_charts_legend_covers_no_point(tmp_path: Path) -> None:
+    # September of the sample export: the legend, placed inside the axes where it fitted best, hid
+    # the point of `other` in the last week (2026-W40)
+    rows = read_export(SAMPLE_EXPORT)
+    for month in sorted({row["created_at"][:7] for row in rows}):
+        figure = weekly_figure(month_weeks(rows, month))
+        figure.draw_without_rendering()
+        (axes,) = figure.axes
+        legend = axes.get_legend()
+        assert legend is not None
+        box = legend.get_window_extent()
+        for line in axes.get_lines():
+            margin = line.get_markersize() * figure.dpi / 72  # the marker's diameter, in pixels
+            for x, y in axes.transData.transform(line.get_xydata()):
+                covered = box.x0 - margin < x < box.x1 + margin and box.y0 - margin < y < box.y1 + margin
+                assert not covered, f"{month}: the legend covers {line.get_label()} at ({x:.0f}, {y:.0f})"
+
+
 def test_the_report_says_how_the_weekly_chart_counts(tmp_path: Path) -> None:
     rows = read_export(SAMPLE_EXPORT)
     report = write_monthly_report(rows, "2026-10", tmp_path).read_text(encoding="utf-8")
     assert "mean number of tickets per day" in report
     assert "2026-W40 (10-01..10-04, 4 of 7 days) and 2026-W44 (10-26..10-31, 6 of 7 days)" in report
+
+
+def test_the_report_gives_each_target_as_the_practice_sets_it(tmp_path: Path) -> None:
+    # practice document 000: 回访覆盖率达100%, a floor; 同类问题重复投诉率下降至10%以内, a ceiling
+    report = write_monthly_report(read_export(SAMPLE_EXPORT), "2026-10", tmp_path).read_text(encoding="utf-8")
+    assert "| repeat-complaint rate (target: at most 10 %) | 1.9 % |" in report
+    assert "| survey coverage of closed tickets (target 100 %) | 70.1 % |" in report
 
 
 def _ticket(number: int, tier: str, department: str, **times: str) -> dict[str, str]:

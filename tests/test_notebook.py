@@ -52,6 +52,10 @@ def test_the_notebook_executes_from_any_folder_and_draws_its_figures(
     figures = "".join(output.get("data", {}).get("text/markdown", "") for output in outputs)
     rate = summarise([row for row in rows if row["created_at"].startswith(month)])["deadline_escalation_rate"]
     assert f"| deadline_escalation_rate | {rate} |" in figures and "| deadline_escalations: resolution |" in figures
+    # the escalations to the department head too, as `triage report` gives them
+    escalations = summarise([row for row in rows if row["created_at"].startswith(month)])["deadline_escalations"]
+    for kind, counts in escalations.items():
+        assert f"| deadline_escalations_to_head: {kind} | {counts['head_escalated']} |" in figures
 
 
 def test_the_notebook_on_a_gbk_export_shows_the_error_in_one_line(

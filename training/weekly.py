@@ -110,8 +110,8 @@ def weekly_figure(weeks: Sequence[Week]) -> Figure:
     axes.set_title("tickets per day, by ISO week and category (shaded: weeks partly in another month)", fontsize=10)
     axes.set_ylabel("tickets per day (the week's days in the month)")
     axes.set_ylim(bottom=0)
-    if axes.get_lines():
-        axes.legend(fontsize=8)
+    if axes.get_lines():  # beside the axes: inside, wherever it went, it could hide a week's point
+        axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     figure.tight_layout()
     return figure
 
