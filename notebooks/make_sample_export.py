@@ -158,8 +158,11 @@ def _work_on(client: TestClient, clock: Clock, sweep: Callable[[], int], ticket:
             if random.random() < 0.15:
                 return  # still open at the end of the export
             after = stages[2][2] + random.uniform(1, 24)  # type: ignore[operator]
-        _sweep_until(client, clock, sweep, number, start + timedelta(hours=after))  # type: ignore[arg-type]
-        clock.now = start + timedelta(hours=after)  # type: ignore[arg-type]
+        # never before what the ticket went through already (a review up to 90 minutes in): the
+        # customer is contacted right after it then, not at a time the history has passed
+        at = max(clock.now, start + timedelta(hours=after))  # type: ignore[arg-type]
+        _sweep_until(client, clock, sweep, number, at)
+        clock.now = at
         response = client.post(f"/v1/tickets/{number}/events", json={"stage": stage, **extra}, headers=AGENT)
         response.raise_for_status()
     if random.random() < 0.7:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,18 @@ def read_error(path: Path) -> str:
     with pytest.raises(ValueError) as raised:
         read_export(path)
     return str(raised.value)
+
+
+def test_the_sample_export_tells_a_possible_story_in_time() -> None:
+    # made by notebooks/make_sample_export.py, whose clock once went back after a review: first
+    # responses before the review, deadlines escalated after they were met
+    rows = read_export(SAMPLE_EXPORT)
+    done = {"first_response": "first_response_at", "resolution": "resolved_at"}
+    for row in rows:
+        steps = [row["created_at"], row["reviewed_at"] if row["reviewed"] == "true" else "", row["first_response_at"]]
+        times = [datetime.fromisoformat(step) for step in steps if step]
+        assert times == sorted(times), row["ticket_no"]
+        for kind, column in done.items():
+            for stamp in (row[f"{kind}_escalated_at"], row[f"{kind}_head_escalated_at"]):
+                if stamp and row[column]:
+                    assert datetime.fromisoformat(stamp) <= datetime.fromisoformat(row[column]), row["ticket_no"]
