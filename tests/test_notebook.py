@@ -88,7 +88,15 @@ def test_report_command_figures_agree_with_counts_from_the_file(tmp_path: Path) 
     reviewed = [row for row in month_rows if row["reviewed"] == "true"]
     agree = sum(row["subtype"] == row["suggested_subtype"] for row in reviewed)
     assert summary["live_accuracy"]["subtype"] == round(agree / len(reviewed), 3)
+    # the auto-filled tickets an agent checked anyway: the estimate for those nobody reviews
+    checked = [row for row in reviewed if row["needs_review"] == "false"]
+    kept = sum(row["subtype"] == row["suggested_subtype"] for row in checked)
+    assert 0 < len(checked) < len(reviewed) and summary["spot_checked"] == len(checked)
+    assert summary["spot_check_accuracy"]["subtype"] == round(kept / len(checked), 3)
     report = path.read_text(encoding="utf-8")
+    rate = 100 * round(kept / len(checked), 3)
+    line = f"| suggestion = final on auto-filled tickets checked anyway ({len(checked)}), subtype | {rate:.1f} % |"
+    assert line in report
     assert f"{len(month_rows)} tickets" in report
     for tier in ("P1", "P2", "P3"):
         decided = [row["first_response_sla"] for row in month_rows if row["tier"] == tier]

@@ -429,6 +429,13 @@ def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     summary["live_accuracy"] = {
         head: _mean([float(row[head] == row[f"suggested_{head}"]) for row in reviewed]) for head in HEADS
     }
+    # The review queue holds the uncertain tickets, so the figure above is lower than what the
+    # tickets nobody had to review get; those an agent checked anyway (a spot check) estimate it.
+    spot_checked = [row for row in reviewed if row.get("needs_review") == "false"]
+    summary["spot_checked"] = len(spot_checked)
+    summary["spot_check_accuracy"] = {
+        head: _mean([float(row[head] == row[f"suggested_{head}"]) for row in spot_checked]) for head in HEADS
+    }
     summary["autofilled_share"] = round(sum(row.get("needs_review") == "false" for row in rows) / max(1, len(rows)), 3)
     return summary
 
@@ -531,6 +538,8 @@ def _write_report(summary: dict[str, Any], month: str, figures: Sequence[Path], 
           for kind, n in summary["deadline_escalations"].items()],
         *[f"| survey {name} (1–5) | {v if v is not None else '–'} |" for name, v in summary["survey_means"].items()],
         *[f"| suggestion = final, {head} | {pct(v)} |" for head, v in summary["live_accuracy"].items()],
+        *[f"| suggestion = final on auto-filled tickets checked anyway ({summary['spot_checked']}), {head} | {pct(v)} |"
+          for head, v in summary["spot_check_accuracy"].items()],
         "",
         "## Volume",
         "",
