@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,8 @@ def test_report_command_figures_agree_with_counts_from_the_file(tmp_path: Path) 
     line = f"| suggestion = final on auto-filled tickets checked anyway ({len(checked)}), subtype | {rate:.1f} % |"
     assert line in report
     assert f"{len(month_rows)} tickets" in report
+    top_subtype, count = Counter(row["subtype"] for row in month_rows).most_common(1)[0]
+    assert f"- subtype: {top_subtype} {count}, " in report  # the volume by subtype, most frequent first
     for tier in ("P1", "P2", "P3"):
         decided = [row["first_response_sla"] for row in month_rows if row["tier"] == tier]
         decided = [state for state in decided if state in ("met", "breached")]

@@ -544,7 +544,7 @@ def _write_report(summary: dict[str, Any], month: str, figures: Sequence[Path], 
         "## Volume",
         "",
         *[f"- {column}: " + ", ".join(f"{k} {v}" for k, v in summary[f"by_{column}"].items())
-          for column in ("category", "tier", "department", "channel")],
+          for column in ("category", "subtype", "tier", "department", "channel")],  # most frequent first
         "",
         weekly_note(month),
         "",
