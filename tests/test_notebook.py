@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from training.monthly import read_export, summarise, write_monthly_report
+from training.monthly import previous_month, read_export, summarise, write_monthly_report
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "monthly_report.ipynb"
@@ -58,6 +58,9 @@ def test_the_notebook_executes_from_any_folder_and_draws_its_figures(
     escalations = summarise([row for row in rows if row["created_at"].startswith(month)])["deadline_escalations"]
     for kind, counts in escalations.items():
         assert f"| deadline_escalations_to_head: {kind} | {counts['head_escalated']} |" in figures
+    # the month before beside it, as in the report
+    before, now = ([row for row in rows if row["created_at"].startswith(m)] for m in (previous_month(month), month))
+    assert f"| tickets | {len(before)} | {len(now)} |" in figures
 
 
 def test_the_notebook_on_a_gbk_export_shows_the_error_in_one_line(
@@ -191,3 +194,21 @@ def test_the_sample_export_tells_a_possible_story_in_time() -> None:
             for stamp in (row[f"{kind}_escalated_at"], row[f"{kind}_head_escalated_at"]):
                 if stamp and row[column]:
                     assert datetime.fromisoformat(stamp) <= datetime.fromisoformat(row[column]), row["ticket_no"]
+
+
+def test_the_report_compares_the_headline_figures_with_the_month_before(tmp_path: Path) -> None:
+    rows = read_export(SAMPLE_EXPORT)
+    months = sorted({row["created_at"][:7] for row in rows})
+    assert previous_month("2026-01") == "2025-12" and previous_month("2026-10") == "2026-09"
+    first, last = months[0], months[-1]
+    report = write_monthly_report(rows, last, tmp_path / "last").read_text(encoding="utf-8")
+    before, now = ([row for row in rows if row["created_at"].startswith(m)] for m in (previous_month(last), last))
+    assert f"## Compared with {previous_month(last)}" in report
+    assert f"| tickets | {len(before)} | {len(now)} |" in report
+    p1 = [sum(row["tier"] == "P1" for row in group) for group in (before, now)]
+    assert f"| P1 tickets | {p1[0]} | {p1[1]} |" in report
+    confirmed = [summarise(group)["closure_confirmation_rate"] for group in (before, now)]
+    assert f"| closures the customer confirmed | {100 * confirmed[0]:.1f} % | {100 * confirmed[1]:.1f} % |" in report
+    # the export's first month: nothing before it to compare with, said so
+    opening = write_monthly_report(rows, first, tmp_path / "first").read_text(encoding="utf-8")
+    assert f"The export holds no ticket created in {previous_month(first)}." in opening

@@ -32,7 +32,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -312,6 +312,12 @@ def in_month(rows: Sequence[dict[str, str]], month: str) -> list[dict[str, str]]
     return [row for row in rows if row["created_at"][:7] == month]
 
 
+def previous_month(month: str) -> str:
+    """The month before `month` (YYYY-MM)."""
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
+
+
 def _hours(start: str, end: str) -> float | None:
     begin, finish = _time(start), _time(end)
     return (finish - begin).total_seconds() / 3600 if begin and finish else None
@@ -483,13 +489,14 @@ def write_monthly_report(rows: Sequence[dict[str, str]], month: str, out: Path) 
     if not month_rows:
         raise ValueError(f"no tickets created in {month} ({len(rows)} tickets in all); nothing written")
     summary = summarise(month_rows)
+    earlier = in_month(rows, previous_month(month))
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     # Staged inside `out` (whose parent may not be writable), moved up once everything is made.
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
         figures = draw_figures(month_rows, staging, month)
-        _write_report(summary, month, figures, staging / "report.md")
+        _write_report(summary, month, figures, staging / "report.md", summarise(earlier) if earlier else None)
         for made in (*figures, staging / "report.md"):
             os.replace(made, out / made.name)
     except BaseException:
@@ -499,14 +506,12 @@ def write_monthly_report(rows: Sequence[dict[str, str]], month: str, out: Path) 
     return out / "report.md"
 
 
-def _write_report(summary: dict[str, Any], month: str, figures: Sequence[Path], path: Path) -> None:
-
-    def pct(value: float | None) -> str:
-        return "–" if value is None else f"{100 * value:.1f} %"
-
-    def hours(value: float | None) -> str:
-        return "–" if value is None else f"{value} h"  # 0.0 h is a figure, not a missing one
-
+def _write_report(
+    summary: dict[str, Any], month: str, figures: Sequence[Path], path: Path, before: dict[str, Any] | None
+) -> None:
+    """The markdown report of `summary`; `before`, the summary of the month before in the same
+    export (None when it has no ticket of it), gives the headline figures a column to compare."""
+    pct, hours = _percent, _hours_shown
     lines = [
         f"# Complaints in {month}",
         "",
@@ -546,9 +551,52 @@ def _write_report(summary: dict[str, Any], month: str, figures: Sequence[Path], 
         *[f"- {column}: " + ", ".join(f"{k} {v}" for k, v in summary[f"by_{column}"].items())
           for column in ("category", "subtype", "tier", "department", "channel")],  # most frequent first
         "",
+        *comparison(summary, before, month),
         weekly_note(month),
         "",
         *[f"![{path.stem}]({path.name})" for path in figures],
         "",
     ]  # fmt: skip
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def _hours_shown(value: float | None) -> str:
+    return "–" if value is None else f"{value} h"  # 0.0 h is a figure, not a missing one
+
+
+def comparison(summary: dict[str, Any], before: dict[str, Any] | None, month: str) -> list[str]:
+    """Markdown lines comparing the headline figures of `month` (`summary`) with the month before
+    (`before`, as far as the export holds it; None: it holds no ticket of it)."""
+    previous = previous_month(month)
+    pct, hours = _percent, _hours_shown
+
+    def number(value: float | None) -> str:
+        return "–" if value is None else str(value)
+
+    if before is None:
+        return [f"## Compared with {previous}", "", f"The export holds no ticket created in {previous}.", ""]
+    headline: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("tickets", lambda s: str(s["tickets"])),
+        ("P1 tickets", lambda s: str(s["by_tier"].get("P1", 0))),
+        ("mean first response", lambda s: hours(s["mean_first_response_hours"])),
+        ("mean resolution", lambda s: hours(s["mean_resolution_hours"])),
+        ("repeat-complaint rate", lambda s: pct(s["repeat_rate"])),
+        ("closures the customer confirmed", lambda s: pct(s["closure_confirmation_rate"])),
+        ("tickets escalated on a deadline", lambda s: pct(s["deadline_escalation_rate"])),
+        ("survey overall (1–5)", lambda s: number(s["survey_means"]["overall"])),
+        ("auto-filled", lambda s: pct(s["autofilled_share"])),
+        ("suggestion = final on auto-filled tickets checked anyway, subtype",
+         lambda s: pct(s["spot_check_accuracy"]["subtype"])),
+    ]  # fmt: skip
+    return [
+        f"## Compared with {previous}",
+        "",
+        f"| figure | {previous} | {month} |",
+        "|---|---|---|",
+        *[f"| {name} | {value(before)} | {value(summary)} |" for name, value in headline],
+        "",
+    ]
