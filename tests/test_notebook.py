@@ -206,7 +206,7 @@ def test_the_report_compares_the_headline_figures_with_the_month_before(tmp_path
     assert f"## Compared with {previous_month(last)}" in report
     assert f"| tickets | {len(before)} | {len(now)} |" in report
     p1 = [sum(row["tier"] == "P1" for row in group) for group in (before, now)]
-    assert f"| P1 tickets | {p1[0]} | {p1[1]} |" in report
+    assert f"| tickets of tier P1 | {p1[0]} | {p1[1]} |" in report
     confirmed = [summarise(group)["closure_confirmation_rate"] for group in (before, now)]
     assert f"| closures the customer confirmed | {100 * confirmed[0]:.1f} % | {100 * confirmed[1]:.1f} % |" in report
     # the export's first month: nothing before it to compare with, said so

@@ -581,7 +581,8 @@ def comparison(summary: dict[str, Any], before: dict[str, Any] | None, month: st
         return [f"## Compared with {previous}", "", f"The export holds no ticket created in {previous}.", ""]
     headline: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("tickets", lambda s: str(s["tickets"])),
-        ("P1 tickets", lambda s: str(s["by_tier"].get("P1", 0))),
+        *[(f"tickets of tier {tier}", lambda s, tier=tier: str(s["by_tier"].get(tier, 0)))
+          for tier in sorted({*before["by_tier"], *summary["by_tier"]})],
         ("mean first response", lambda s: hours(s["mean_first_response_hours"])),
         ("mean resolution", lambda s: hours(s["mean_resolution_hours"])),
         ("repeat-complaint rate", lambda s: pct(s["repeat_rate"])),
