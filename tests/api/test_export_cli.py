@@ -554,17 +554,12 @@ def test_a_report_on_an_export_with_values_the_service_never_writes_lists_them_a
     tmp_path: Path,
 ) -> None:
     sample = Path(__file__).resolve().parents[2] / "data" / "sample_export.csv"
-    with sample.open(encoding="utf-8", newline="") as stream:
-        rows = list(csv.DictReader(stream))
+    header, rows = read_csv(sample)
     october = [row for row in rows if row["created_at"].startswith("2026-10")]
     october[0].update(tier="P9", status="weird", first_response_sla="weird", emotion_index="NaN")
     october[1].update(department="nope", channel="fax", category="Product")
     october[2].update(category="product", subtype="late_delivery")
-    broken = tmp_path / "broken.csv"
-    with broken.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    broken = write_csv(tmp_path / "broken.csv", header, rows)
     number = {row["ticket_no"]: index + 2 for index, row in enumerate(rows)}
     first, second, third = (number[row["ticket_no"]] for row in october[:3])
     out = tmp_path / "report"
@@ -608,18 +603,13 @@ def test_a_report_it_cannot_make_leaves_the_folder_as_it_was(
     (out / "report.md").write_text("last month's", encoding="utf-8")
     empty = runner.invoke(app, ["report", "--month", "2026-09", "--out", str(out), "--data", str(tmp_path / "all.csv")])
     assert empty.exit_code == 1 and "no tickets created in 2026-09" in empty.output
-    with (tmp_path / "all.csv").open(encoding="utf-8", newline="") as stream:
-        rows = list(csv.DictReader(stream))
+    header, rows = read_csv(tmp_path / "all.csv")
     rows[0]["created_at"] = "2026-11-08 上午"
     rows[1]["survey_overall"] = "很好"
     rows[2]["tier"] = ""
     rows[3]["resolved_at"] = "2020-01-01T00:00:00+08:00"
     rows[3]["closing_feedback"] = "很满意"
-    broken = tmp_path / "broken.csv"
-    with broken.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    broken = write_csv(tmp_path / "broken.csv", header, rows)
     bad = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), "--data", str(broken)])
     assert bad.exit_code == 1, bad.output
     assert "row 2, column created_at" in bad.output and "row 3, column survey_overall" in bad.output
