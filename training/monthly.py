@@ -327,6 +327,11 @@ def _mean(values: Sequence[float]) -> float | None:
     return round(sum(values) / len(values), 3) if values else None
 
 
+def _suggestion_kept(rows: Sequence[dict[str, str]]) -> dict[str, float | None]:
+    """Per head, the share of `rows` (reviewed tickets) whose final label is the model's suggestion."""
+    return {head: _mean([float(row[head] == row[f"suggested_{head}"]) for row in rows]) for head in HEADS}
+
+
 def _share(count: int, total: int) -> float | None:
     return round(count / total, 3) if total else None
 
@@ -432,16 +437,12 @@ def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     }
     reviewed = [row for row in rows if row.get("reviewed") == "true"]
     summary["reviewed"] = len(reviewed)
-    summary["live_accuracy"] = {
-        head: _mean([float(row[head] == row[f"suggested_{head}"]) for row in reviewed]) for head in HEADS
-    }
+    summary["live_accuracy"] = _suggestion_kept(reviewed)
     # The review queue holds the uncertain tickets, so the figure above is lower than what the
     # tickets nobody had to review get; those an agent checked anyway (a spot check) estimate it.
     spot_checked = [row for row in reviewed if row.get("needs_review") == "false"]
     summary["spot_checked"] = len(spot_checked)
-    summary["spot_check_accuracy"] = {
-        head: _mean([float(row[head] == row[f"suggested_{head}"]) for row in spot_checked]) for head in HEADS
-    }
+    summary["spot_check_accuracy"] = _suggestion_kept(spot_checked)
     summary["autofilled_share"] = round(sum(row.get("needs_review") == "false" for row in rows) / max(1, len(rows)), 3)
     return summary
 
