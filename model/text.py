@@ -280,10 +280,12 @@ def _converter() -> opencc.OpenCC:
 # Control characters that are whitespace (\x0b \x0c \x1c-\x1f \x85) are not dropped but folded
 # into a space like any other whitespace, in `normalise` and `prepare` alike. The combining marks
 # for symbols (U+20D0-U+20FF) go too: a keycap emoji is a digit, U+FE0F and U+20E3, and a phone
-# number written in them ("1️⃣3️⃣8️⃣…") is then digits the masking finds.
+# number written in them ("1️⃣3️⃣8️⃣…") is then digits the masking finds; `_past_marks` takes those
+# after its last digit along with it.
+_SYMBOL_MARKS = "\ufe00-\ufe0f\u20d0-\u20ff"
 _DROPPED = re.compile(
-    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u20d0-\u20ff"
-    "\ufeff\ufe00-\ufe0f\u2190-\u2bff\ue000-\uf8ff\ud800-\udfff"
+    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    f"\ufeff{_SYMBOL_MARKS}\u2190-\u2bff\ue000-\uf8ff\ud800-\udfff"
     "\U0001f000-\U0001faff\U000e0000-\U000e007f]"
 )
 
@@ -421,11 +423,13 @@ def _without_layout_spaces(text: str, origin: list[tuple[int, int]]) -> tuple[st
     return "".join(text[index] for index in kept), [origin[index] for index in kept]
 
 
+_MARKS_RUN = re.compile(f"[{_SYMBOL_MARKS}]*")
+
+
 def _past_marks(text: str, end: int) -> int:
     """`end` moved past the variation selectors and symbol marks (a keycap's U+FE0F U+20E3) there."""
-    while end < len(text) and ("\ufe00" <= text[end] <= "\ufe0f" or "\u20d0" <= text[end] <= "\u20ff"):
-        end += 1
-    return end
+    run = _MARKS_RUN.match(text, end)
+    return run.end() if run else end
 
 
 def prepare(text: str) -> PreparedText:
