@@ -32,7 +32,7 @@ from api.settings import Settings
 from model.errors import ModelError
 from model.taxonomy import DEFAULT_TAXONOMY, load_taxonomy
 from training import cli as model_cli
-from training.cli import RegistryOption, TaxonomyOption, console, fail, open_registry, out_exists
+from training.cli import RegistryOption, TaxonomyOption, console, fail, open_registry, out_exists, output_file
 from training.monthly import read_export, write_monthly_report
 
 app = typer.Typer(
@@ -82,7 +82,7 @@ def ticket_session(settings: Settings) -> Iterator[Session]:
 def export_command(
     since: Annotated[datetime, typer.Option("--since", formats=["%Y-%m-%d"], help="First day received, YYYY-MM-DD.")],
     until: Annotated[datetime, typer.Option("--until", formats=["%Y-%m-%d"], help="Last day received, YYYY-MM-DD.")],
-    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.", parser=output_file)],
     all_tickets: Annotated[
         bool, typer.Option("--all", help="Every ticket (for the monthly report), not only the reviewed ones.")
     ] = False,

@@ -219,9 +219,15 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
     flags = ["--registry", str(registry)]
     same = runner.invoke(app, ["predict", "--file", str(source), "--out", str(source), *flags])
     assert same.exit_code == 1 and "is the input file" in same.output
-    for out in (tmp_path / "missing" / "out.csv", tmp_path):
-        bad = runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), *flags])
-        assert bad.exit_code == 1 and "give a file path" in bad.output and isinstance(bad.exception, SystemExit)
+    missing = runner.invoke(
+        app, ["predict", "--file", str(source), "--out", str(tmp_path / "missing" / "out.csv"), *flags]
+    )
+    assert missing.exit_code == 1 and "its folder does not exist" in missing.output
+    # a folder, or a path ending in a slash (which Path() would drop), is refused as a usage error
+    for out in (str(tmp_path), f"{tmp_path}/", f"{tmp_path / 'new'}/"):
+        bad = runner.invoke(app, ["predict", "--file", str(source), "--out", out, *flags], env={"COLUMNS": "400"})
+        assert bad.exit_code == 2 and f"{out} names a folder; give a file path" in bad.output, bad.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["labeled.csv"]
     assert source.read_bytes() == before
     out = tmp_path / "scored.csv"
     assert runner.invoke(app, ["predict", "--file", str(source), "--out", str(out), *flags]).exit_code == 0

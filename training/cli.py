@@ -85,6 +85,16 @@ MarginOption = Annotated[
 ]
 
 
+def output_file(value: str) -> Path:
+    """An --out file path (`predict`, `export`), refused at once if it names a folder.
+
+    Path() drops a trailing slash, so "scores/" would otherwise be written as a file "scores".
+    """
+    if value.endswith(("/", os.sep)) or Path(value).is_dir():
+        raise typer.BadParameter(f"{value} names a folder; give a file path such as {Path(value) / 'out.csv'}")
+    return Path(value)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error for a person (no traceback) and exit."""
     console.print(f"[bold red]error:[/] {message}", highlight=False)
@@ -353,7 +363,9 @@ PREDICTION_COLUMNS = (
 def predict_command(
     text: Annotated[str | None, typer.Argument(help="Complaint text to classify.")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="CSV with a 'text' column to score.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Where to write the scored CSV.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the scored CSV.", parser=output_file)
+    ] = None,
     model_ref: Annotated[str, typer.Option("--model", help="Version folder, version id or 'current'.")] = "current",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 500,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
@@ -377,8 +389,8 @@ def predict_command(
         fail("--file needs --out OUT.csv")
     if out.exists() and file.exists() and out.resolve() == file.resolve():
         fail(f"--out {out} is the input file; write the scores to another file")
-    if out.is_dir() or not out.parent.is_dir():
-        fail(f"--out {out}: {'is a folder' if out.is_dir() else 'its folder does not exist'}; give a file path")
+    if not out.parent.is_dir():
+        fail(f"--out {out}: its folder does not exist; give a file path in an existing folder")
     if out.is_file() and not force:  # said before anything is read (and checked again when written)
         fail(out_exists(out))
     try:

@@ -83,7 +83,7 @@ def tickets(store_client: TestClient, clock: Clock) -> dict[str, dict[str, Any]]
     return made
 
 
-def _export(database_url: str, out: Path, *extra: str) -> Any:
+def _export(database_url: str, out: Path | str, *extra: str) -> Any:
     return runner.invoke(
         app,
         [
@@ -98,6 +98,7 @@ def _export(database_url: str, out: Path, *extra: str) -> Any:
             database_url,
             *extra,
         ],
+        env={"COLUMNS": "400"},  # a long path in a usage error's box is not wrapped
     )
 
 
@@ -194,6 +195,10 @@ def test_export_never_replaces_a_file_unless_forced_nor_leaves_one_half_written(
 ) -> None:
     folder = tmp_path / "exports"
     folder.mkdir()
+    for named in (str(folder), f"{folder}/", f"{folder / 'november'}/"):
+        refused_folder = _export(database_url, named)
+        assert refused_folder.exit_code == 2 and f"{named} names a folder; give a file path" in refused_folder.output
+    assert list(folder.iterdir()) == []
     out = folder / "export.csv"
     out.write_text("last month's export\n", encoding="utf-8")
     refused = _export(database_url, out)
