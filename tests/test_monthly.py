@@ -14,6 +14,7 @@ from training.monthly import (
     HEAD_COLUMNS,
     PASSED_COLUMNS,
     SAMPLE_EXPORT,
+    URGENT_HEAD_COLUMNS,
     ExportError,
     read_export,
     summarise,
@@ -217,6 +218,40 @@ def test_the_report_gives_the_deadline_escalation_rate_per_tier_department_and_d
         "| deadlines escalated to the department head (部门负责人), resolution (解决) | 1 |",
     ):
         assert line in report
+
+
+def test_the_report_counts_urgent_tickets_escalated_to_the_head_apart_from_deadline_escalations(tmp_path: Path) -> None:
+    urgent = "2026-10-08T09:00:00+08:00"
+    october = [
+        _ticket(1, "P1", "tech", head_escalated_at=urgent),
+        _ticket(
+            2,
+            "P1",
+            "tech",
+            head_escalated_at=urgent,
+            **_escalated("first_response", "2026-10-08T09:50:00+08:00", False),
+        ),
+        _ticket(3, "P2", "cs"),
+    ]
+    september = [
+        {
+            **_ticket(4, "P1", "tech", head_escalated_at="2026-09-30T09:00:00+08:00"),
+            "created_at": "2026-09-30T09:00:00+08:00",
+        }
+    ]
+    rows = read_export(_write(tmp_path / "export.csv", [*october, *september]))
+    summary = summarise(rows[:3])
+    assert summary["urgent_head_escalations"] == 2
+    assert summary["deadline_escalation_rate"] == 0.333  # only ticket 2's deadline, not the urgent escalations
+    report = write_monthly_report(rows, "2026-10", tmp_path / "report").read_text(encoding="utf-8")
+    assert "| urgent tickets escalated to the department head at once (紧急升级) | 2 |" in report
+    assert "| urgent tickets escalated to the department head at once | 1 | 2 |" in report  # September, October
+    # an export made before the column: unavailable, not 0
+    before = tuple(column for column in EXPORT_COLUMNS if column not in URGENT_HEAD_COLUMNS)
+    older = read_export(_write(tmp_path / "before.csv", october, before))
+    assert summarise(older)["urgent_head_escalations"] is None
+    report = write_monthly_report(older, "2026-10", tmp_path / "older").read_text(encoding="utf-8")
+    assert "| urgent tickets escalated to the department head at once (紧急升级) | – |" in report
 
 
 def test_an_export_without_the_head_columns_has_the_head_figures_unavailable_rather_than_zero(tmp_path: Path) -> None:

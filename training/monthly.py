@@ -396,12 +396,21 @@ def deadline_escalation(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     }
 
 
+def urgent_head_escalations(rows: Sequence[dict[str, str]]) -> int | None:
+    """How many of `rows` went to the department head at once as urgent (`head_escalated_at`, set
+    when filed or reviewed with a tier of the policy's head_at_intake; not a deadline's escalation).
+    None for an export without the column, whose empty values would read as "not escalated"."""
+    if any(column not in row for row in rows for column in URGENT_HEAD_COLUMNS):
+        return None
+    return sum(bool(row["head_escalated_at"]) for row in rows)
+
+
 def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     """Volumes, response and resolution times, SLA breaches (first response and resolution, per
     tier), repeats, survey coverage and means, the closure-confirmation rate (overall and per
     department), the deadline escalation rate (overall, per tier and department, and the deadlines
-    escalated and passed per kind; None and empty for an export without its columns), and live
-    accuracy."""
+    escalated and passed per kind; None and empty for an export without its columns), the urgent
+    tickets escalated to the department head at once, and live accuracy."""
     summary: dict[str, Any] = {"tickets": len(rows)}
     for column in ("category", "subtype", "tier", "department", "channel"):
         summary[f"by_{column}"] = dict(Counter(row.get(column, "") for row in rows).most_common())
@@ -432,6 +441,7 @@ def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     summary["deadline_escalation_by_tier"] = escalation["by_tier"]
     summary["deadline_escalation_by_department"] = escalation["by_department"]
     summary["deadline_escalations"] = escalation["deadlines"]
+    summary["urgent_head_escalations"] = urgent_head_escalations(rows)
     summary["survey_means"] = {
         name: _mean([float(row[f"survey_{name}"]) for row in rows if row.get(f"survey_{name}")]) for name in SURVEY
     }
@@ -542,6 +552,8 @@ def _write_report(
         *[f"| deadlines escalated to the department head (部门负责人), {DEADLINE_NAMES[kind]} | "
           f"{'–' if n['head_escalated'] is None else n['head_escalated']} |"
           for kind, n in summary["deadline_escalations"].items()],
+        f"| urgent tickets escalated to the department head at once (紧急升级) | "
+        f"{_number(summary['urgent_head_escalations'])} |",
         *[f"| survey {name} (1–5) | {v if v is not None else '–'} |" for name, v in summary["survey_means"].items()],
         *[f"| suggestion = final, {head} | {pct(v)} |" for head, v in summary["live_accuracy"].items()],
         *[f"| suggestion = final on auto-filled tickets checked anyway ({summary['spot_checked']}), {head} | {pct(v)} |"
@@ -565,6 +577,10 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f} %"
 
 
+def _number(value: float | None) -> str:
+    return "–" if value is None else str(value)
+
+
 def _hours_shown(value: float | None) -> str:
     return "–" if value is None else f"{value} h"  # 0.0 h is a figure, not a missing one
 
@@ -574,9 +590,6 @@ def comparison(summary: dict[str, Any], before: dict[str, Any] | None, month: st
     (`before`, as far as the export holds it; None: it holds no ticket of it)."""
     previous = previous_month(month)
     pct, hours = _percent, _hours_shown
-
-    def number(value: float | None) -> str:
-        return "–" if value is None else str(value)
 
     if before is None:
         return [f"## Compared with {previous}", "", f"The export holds no ticket created in {previous}.", ""]
@@ -589,7 +602,8 @@ def comparison(summary: dict[str, Any], before: dict[str, Any] | None, month: st
         ("repeat-complaint rate", lambda s: pct(s["repeat_rate"])),
         ("closures the customer confirmed", lambda s: pct(s["closure_confirmation_rate"])),
         ("tickets escalated on a deadline", lambda s: pct(s["deadline_escalation_rate"])),
-        ("survey overall (1–5)", lambda s: number(s["survey_means"]["overall"])),
+        ("urgent tickets escalated to the department head at once", lambda s: _number(s["urgent_head_escalations"])),
+        ("survey overall (1–5)", lambda s: _number(s["survey_means"]["overall"])),
         ("auto-filled", lambda s: pct(s["autofilled_share"])),
         ("suggestion = final on auto-filled tickets checked anyway, subtype",
          lambda s: pct(s["spot_check_accuracy"]["subtype"])),
