@@ -323,7 +323,7 @@ def test_an_export_without_the_closing_feedback_is_read_without_a_confirmation_r
     before, now = summarise(read_export(old)), summarise(read_export(tmp_path / "all.csv"))
     assert (before["closure_confirmation_rate"], before["closure_confirmation_by_department"]) == (None, {})
     assert now["closure_confirmation_rate"] == 1.0
-    newer = ("closure_confirmation", "deadline_escalation")
+    newer = ("closure_confirmation", "deadline_escalation", "urgent_head_escalations")
     assert {key: value for key, value in before.items() if not key.startswith(newer)} == {
         key: value for key, value in now.items() if not key.startswith(newer)
     }
@@ -463,14 +463,18 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     assert [row["first_response_escalated_at"] for row in reviewed] == ["2026-11-23T11:40:00+08:00", ""]
     dataset = load_datasets([tmp_path / "reviewed.csv"], taxonomy)
     assert not dataset.fatal and len(dataset.rows) == 2
-    # the export of the release before the urgent escalations to the head (head_escalated_at): the same figures
-    assert summarise(read_export(write_csv(tmp_path / "no_urgent.csv", header[:-1], rows))) == summary
+    # the export of the release before the urgent escalations to the head (head_escalated_at): the same
+    # deadline figures, the urgent escalations unavailable rather than 0
+    assert summary["urgent_head_escalations"] == 0
+    no_urgent = summarise(read_export(write_csv(tmp_path / "no_urgent.csv", header[:-1], rows)))
+    assert no_urgent == {**summary, "urgent_head_escalations": None}
     # the export of the release before the escalations to the head: their counts unavailable, not 0
     no_heads = write_csv(tmp_path / "no_heads.csv", header[:-3], rows)
     unavailable = {
         kind: {**figures, "head_escalated": None} for kind, figures in summary["deadline_escalations"].items()
     }
-    assert summarise(read_export(no_heads)) == {**summary, "deadline_escalations": unavailable}
+    without = {"deadline_escalations": unavailable, "urgent_head_escalations": None}
+    assert summarise(read_export(no_heads)) == {**summary, **without}
     made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(tmp_path / "h"), "--data", str(no_heads)])
     assert made.exit_code == 0, made.output
     report = (tmp_path / "h" / "report.md").read_text(encoding="utf-8")
@@ -478,13 +482,15 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     assert "| deadlines escalated, resolution (解决) | 3 (0 already passed) |" in report
     # the export of the release before the verdicts: "passed" from the times, the same here (no re-tiering)
     unjudged = write_csv(tmp_path / "unjudged.csv", header[:-5], rows)
-    assert summarise(read_export(unjudged)) == {**summary, "deadline_escalations": unavailable}
+    assert summarise(read_export(unjudged)) == {**summary, **without}
     # the export of the release before the escalation columns: read, the escalation figures unavailable
     older = write_csv(tmp_path / "older.csv", header[:-7], rows)
     before = summarise(read_export(older))
     assert before["deadline_escalation_rate"] is None and before["deadline_escalations"] == {}
-    assert {key: value for key, value in before.items() if not key.startswith("deadline_escalation")} == {
-        key: value for key, value in summary.items() if not key.startswith("deadline_escalation")
+    newer = ("deadline_escalation", "urgent_head_escalations")
+    assert before["urgent_head_escalations"] is None
+    assert {key: value for key, value in before.items() if not key.startswith(newer)} == {
+        key: value for key, value in summary.items() if not key.startswith(newer)
     }
     made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(tmp_path / "r"), "--data", str(older)])
     assert made.exit_code == 0, made.output
