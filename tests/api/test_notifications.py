@@ -306,6 +306,28 @@ def test_a_deadline_sweep_escalation_is_notified_once_to_the_supervisor_then_the
     assert sweeper.sweep_once() == [] and dispatch(client) == {}
 
 
+def test_a_review_that_makes_a_ticket_urgent_is_notified_with_its_trigger(
+    notifying: Callable[..., TestClient], receiver: Receiver
+) -> None:
+    client = notifying()
+    ticket = create_ticket(client)  # P2: nothing to tell
+    response = client.post(
+        f"/v1/tickets/{ticket['ticket_no']}/review",
+        json={"action": "correct", "tier": "P1"},
+        headers=headers("agent"),
+    )
+    assert response.status_code == 200, response.text
+    assert dispatch(client) == {"delivered": 1}
+    body = receiver.received[0].json
+    assert (body["kind"], body["trigger"], body["level"], body["recipient"]) == (
+        "urgent_head_escalated",
+        "review",
+        2,
+        "客服经理",
+    )
+    assert "审核定为紧急后升级" in body["summary"] and "agent-tester" not in receiver.received[0].body.decode()
+
+
 def test_a_receiver_answering_500_then_200_gets_the_same_event_again(
     notifying: Callable[..., TestClient], receiver: Receiver, clock: Clock
 ) -> None:
