@@ -27,8 +27,9 @@ from api.db import Database, SchemaError
 from api.schemas import EARLIEST_YEAR, LATEST_YEAR
 from api.services.deadline_escalation import LEVEL_ROLES, summary, sweep_deadlines
 from api.services.export import ticket_rows, write_export
+from api.services.outbox import install_outbox
 from api.services.stats import day_bounds
-from api.settings import Settings
+from api.settings import Settings, settings_error
 from model.errors import ModelError
 from model.taxonomy import DEFAULT_TAXONOMY, load_taxonomy
 from training import cli as model_cli
@@ -57,12 +58,13 @@ def _settings(database_url: str) -> Settings:
     try:
         return Settings(database_url=database_url) if database_url else Settings()
     except ValidationError as error:
-        fail(f"the service settings are invalid: {error}")
+        fail(f"the service settings are invalid: {settings_error(error)}")
 
 
 @contextmanager
-def ticket_session(settings: Settings) -> Iterator[Session]:
-    """A session on the ticket database, which must be at the schema this code knows."""
+def ticket_session(settings: Settings, *, outbox: bool = False) -> Iterator[Session]:
+    """A session on the ticket database, which must be at the schema this code knows; `outbox`:
+    its escalation events get their notification rows (`api.services.outbox`)."""
     try:
         database = Database(settings.resolved_database_url, create=False)  # reading: never a new one
     except SchemaError as error:
@@ -72,6 +74,8 @@ def ticket_session(settings: Settings) -> Iterator[Session]:
             database.prepare(auto_migrate=False)
         except SchemaError as error:
             fail(str(error))
+        if outbox:
+            install_outbox(database.sessions)
         with database.session() as session:
             yield session
     finally:
@@ -192,9 +196,10 @@ def report_command(
 def sweep_command(database_url: DatabaseOption = "") -> None:
     """Escalate to the supervisor, once, every open ticket whose deadline is near or passed, and to the
     department head, once, those whose deadline then passed unmet: one sweep of the deadlines, for
-    cron (the service sweeps by itself every TRIAGE_DEADLINE_SWEEP_SECONDS)."""
+    cron (the service sweeps by itself every TRIAGE_DEADLINE_SWEEP_SECONDS). With TRIAGE_NOTIFY_URL set,
+    each escalation's notification is recorded with it, and the service sends it."""
     settings = _settings(database_url)
-    with ticket_session(settings) as session:
+    with ticket_session(settings, outbox=settings.notify_enabled) as session:
         done = sweep_deadlines(session, now=datetime.now(UTC), share=settings.deadline_warning_share)
     for escalation in done:
         due = escalation.due.astimezone(settings.zone).isoformat(timespec="minutes")
@@ -236,6 +241,8 @@ def serve_command(
     try:
         services = create_app().state.services
         start_services(services)
+    except ValidationError as error:
+        fail(f"the ticket service cannot start: {settings_error(error)}")
     except Exception as error:  # every start-up failure ends the command the same way
         fail(f"the ticket service cannot start: {error}")
     stop_services(services)

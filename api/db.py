@@ -139,16 +139,20 @@ def current_revisions(connection: Connection) -> set[str]:
 class Database:
     """The requests' engine and its session factory, and the engines of the background work.
 
-    The deadline sweep (`sweep_engine`, one connection) and the metrics scrapes (`scrape_engine`,
-    two, waited for `SCRAPE_POOL_TIMEOUT`) have pools of their own, so that they never take a
-    connection an admitted request counts on, and a scrape never waits behind busy requests.
-    Engines connect on first use.
+    The deadline sweep (`sweep_engine`, one connection), the notification dispatcher
+    (`notify_engine`, one) and the metrics scrapes (`scrape_engine`, two, waited for
+    `SCRAPE_POOL_TIMEOUT`) have pools of their own, so that they never take a connection an
+    admitted request counts on, and a scrape never waits behind busy requests. Engines connect on
+    first use. `sessions` and `sweep_sessions` are the factories of the sessions that record
+    escalations (`api.services.outbox.install_outbox` listens on both).
     """
 
     def __init__(self, url: str, create: bool = True) -> None:
         self.engine = make_engine(url, create)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.sweep_engine = make_engine(url, create, pool_size=1, max_overflow=0)
+        self.sweep_sessions = sessionmaker(self.sweep_engine, expire_on_commit=False)
+        self.notify_engine = make_engine(url, create, pool_size=1, max_overflow=0)
         self.scrape_engine = make_engine(url, create, pool_size=1, max_overflow=1, pool_timeout=SCRAPE_POOL_TIMEOUT)
 
     @property
@@ -234,9 +238,13 @@ class Database:
 
     def sweep_session(self) -> Session:
         """A new session of the deadline sweep's own pool (use as a context manager)."""
-        return Session(self.sweep_engine, expire_on_commit=False)
+        return self.sweep_sessions()
+
+    def notify_session(self) -> Session:
+        """A new session of the notification dispatcher's own pool (use as a context manager)."""
+        return Session(self.notify_engine, expire_on_commit=False)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
-        for engine in (self.engine, self.sweep_engine, self.scrape_engine):
+        for engine in (self.engine, self.sweep_engine, self.notify_engine, self.scrape_engine):
             engine.dispose()

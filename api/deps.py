@@ -14,6 +14,7 @@ of `roles` (admin may do everything). Which roles may use what:
 | GET /v1/model | analyst, agent |
 | POST /v1/tickets/{ticket_no}/review, GET /v1/review-queue | agent |
 | GET /v1/stats, /v1/stats/drift | analyst |
+| GET /v1/notifications | agent, analyst |
 """
 
 from __future__ import annotations

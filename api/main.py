@@ -3,7 +3,9 @@
 The lifespan opens the database and migrates it (or refuses to start when the schema is behind
 and auto-migration is off), loads the model in service (training the default one when the
 registry is empty), warms jieba, and reads the escalation rules; then it starts the deadline sweep
-(`api.deadline_sweeper`), which it stops before closing the database. Nothing happens at import time;
+(`api.deadline_sweeper`) and, while `TRIAGE_NOTIFY_URL` is set, the notification dispatcher
+(`api.notifier`; the outbox rows are written by `api.services.outbox`, installed here on the
+database's sessions), which it stops before closing the database. Nothing happens at import time;
 `uvicorn --factory api.main:create_app` runs it.
 """
 
@@ -43,10 +45,13 @@ from api.middleware import (
     MetricsMiddleware,
     UnexpectedErrorMiddleware,
 )
-from api.routers import classify, console, events, health, model, review, stats, surveys, tickets
+from api.notifier import Notifier
+from api.routers import classify, console, events, health, model, notifications, review, stats, surveys, tickets
 from api.services.backlog import TierBacklog, scrape_backlog
 from api.services.escalation import load_policy
 from api.services.model_holder import ModelHolder
+from api.services.outbox import OutboxBacklog, install_outbox
+from api.services.outbox import scrape_backlog as scrape_outbox
 from api.services.thresholds import Thresholds
 from api.services.tracking import STAGES
 from api.settings import Settings
@@ -91,6 +96,8 @@ def start_services(services: Services) -> str:
     except BaseException:
         database.dispose()
         raise
+    if settings.notify_enabled:
+        install_outbox(database.sessions, database.sweep_sessions)
     services.thresholds = Thresholds(
         category=settings.threshold_category, subtype=settings.threshold_subtype, tier=settings.threshold_tier
     )
@@ -124,6 +131,15 @@ def read_backlog(services: Services) -> dict[str, TierBacklog] | None:
         timeout=settings.metrics_query_timeout_seconds,
         tiers=tiers,
     )
+
+
+def read_outbox(services: Services) -> OutboxBacklog | None:
+    """The outbox's undelivered notifications at the app's clock, for the metrics; None while the
+    database is not open."""
+    if services.database is None:
+        return None
+    timeout = services.settings.metrics_query_timeout_seconds
+    return scrape_outbox(services.database, now=services.clock(), timeout=timeout)
 
 
 def stop_services(services: Services) -> None:
@@ -311,6 +327,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         clock=clock or (lambda: datetime.now(UTC)),
     )
     services.metrics.track_backlog(lambda: read_backlog(services))
+    if settings.notify_enabled:
+        services.metrics.track_outbox(lambda: read_outbox(services))
 
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
@@ -328,9 +346,15 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         sweeper = DeadlineSweeper(services, interval) if interval > 0 else None
         if sweeper is not None:
             sweeper.start()
+        every = services.settings.notify_interval_seconds
+        notifier = Notifier(services, every) if services.settings.notify_enabled and every > 0 else None
+        if notifier is not None:
+            notifier.start()
         try:
             yield
         finally:
+            if notifier is not None:
+                await notifier.stop()
             if sweeper is not None:
                 await sweeper.stop()
             stop_services(services)
@@ -346,6 +370,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         app.include_router(router)
     app.include_router(review.router)  # POST /v1/tickets/{no}/review, GET /v1/review-queue
     app.include_router(stats.router)  # GET /v1/stats, GET /v1/stats/drift
+    app.include_router(notifications.router)  # GET /v1/notifications
     app.include_router(console.router)  # GET /console: the agents' page (open; its API calls carry the key)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

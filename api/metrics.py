@@ -17,6 +17,16 @@
   `triage_deadline_sweeps_total{outcome}` (ok / failed): its sweeps. Escalations made by
   `triage sweep` (another process) are not counted here; with several workers, each counts its own.
 
+Escalation notifications (while `TRIAGE_NOTIFY_URL` is set, `api.notifier`):
+
+- `triage_notification_deliveries_total{outcome}`: this process's delivery attempts that ended
+  `delivered` (a 2xx answer), `retry` (failed, tried again after the back-off) or `failed` (the
+  last attempt failed: given up);
+- `triage_notifications_undelivered{state}`: the outbox's rows `pending` (not yet delivered, to be
+  tried) and `failed` (given up), and `triage_oldest_pending_notification_age_seconds`: since the
+  oldest pending one was written (absent when none is); read from the database at each scrape, as
+  the backlog below, so every worker gives the same numbers (`triage_backlog_up` 0 covers both).
+
 The backlog, read from the database at each scrape (`BacklogCollector`, one grouped query of
 `api.services.backlog`, whose docstring defines the states), so every worker reports the same
 numbers and escalations by `triage sweep` are included:
@@ -48,6 +58,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from api.db import describe_error
 from api.services.backlog import STATES, TierBacklog
+from api.services.outbox import OutboxBacklog
 from model.prediction import Prediction
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -128,6 +139,48 @@ class BacklogCollector:
         yield CounterMetricFamily("triage_backlog_scrape_errors", "Scrapes whose backlog read failed", value=errors)
 
 
+OutboxReader = Callable[[], OutboxBacklog | None]
+"""Reads the outbox's undelivered rows (a database error raised); None when there is no database."""
+
+
+class OutboxCollector:
+    """The outbox gauges, read by `read` at each scrape (nothing when it cannot be read: the
+    backlog's `triage_backlog_up` and its warning say the database failed)."""
+
+    def __init__(self, read: OutboxReader) -> None:
+        self._read = read
+
+    def describe(self) -> list[Metric]:
+        """The families without samples (so that registering does not read the database)."""
+        return list(self._families(None))
+
+    def collect(self) -> Iterator[Metric]:
+        """The outbox now, or no samples when it cannot be read."""
+        try:
+            outbox = self._read()
+        except Exception:  # counted and logged by the backlog's collector, which reads the same database
+            outbox = None
+        yield from self._families(outbox)
+
+    def _families(self, outbox: OutboxBacklog | None) -> Iterator[Metric]:
+        undelivered = GaugeMetricFamily(
+            "triage_notifications_undelivered",
+            "Escalation notifications not delivered: pending (to be tried) or failed (given up)",
+            labels=["state"],
+        )
+        oldest = GaugeMetricFamily(
+            "triage_oldest_pending_notification_age_seconds",
+            "Age of the oldest escalation notification still pending",
+        )
+        if outbox is not None:
+            undelivered.add_metric(["pending"], outbox.pending)
+            undelivered.add_metric(["failed"], outbox.failed)
+            if outbox.oldest_pending_age_seconds is not None:
+                oldest.add_metric([], outbox.oldest_pending_age_seconds)
+        yield undelivered
+        yield oldest
+
+
 class Metrics:
     """The metrics of one app."""
 
@@ -169,6 +222,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.notification_deliveries = Counter(
+            "triage_notification_deliveries",
+            "Escalation notification attempts of this process, by outcome (delivered, retry, failed)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.model_info = Gauge(
             "triage_model_info", "The model version in service", ["version"], registry=self.registry
         )
@@ -178,6 +237,10 @@ class Metrics:
     def track_backlog(self, read: BacklogReader) -> None:
         """Report the backlog that `read` gives at each scrape (`BacklogCollector`)."""
         self.registry.register(BacklogCollector(read))
+
+    def track_outbox(self, read: OutboxReader) -> None:
+        """Report the outbox that `read` gives at each scrape (`OutboxCollector`)."""
+        self.registry.register(OutboxCollector(read))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count a finished request (a method outside the standard ones as OTHER: a client cannot

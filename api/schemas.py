@@ -718,3 +718,31 @@ class Readiness(BaseModel):
     status: str
     model_version: str | None
     reasons: list[str]
+
+
+NotificationState = Literal["pending", "delivered", "failed"]
+
+
+class NotificationPublic(BaseModel):
+    """One escalation notification and its delivery (times in the business time zone)."""
+
+    event_id: int = Field(description="The escalation event; the Idempotency-Key / X-Triage-Event-Id sent.")
+    ticket_no: str
+    kind: Literal["deadline_escalated", "urgent_head_escalated"]
+    level: int = Field(description="1: the supervisor (上级主管), 2: the department head (部门负责人).")
+    level_name: str
+    recipient: str | None = Field(description="Whom the escalation file's contacts name for it (null: nobody).")
+    state: NotificationState
+    attempts: int = Field(description="Attempts started (a failed state: all of them failed).")
+    created_at: datetime = Field(description="Written with the escalation.")
+    next_attempt_at: datetime | None = Field(description="While pending: when it is tried next.")
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+    last_error: str | None = Field(description="What the last failed attempt met (a status code, an error type).")
+
+
+class NotificationPage(BaseModel):
+    """One page of notifications, newest first; pass `next_cursor` as `cursor` for the next one."""
+
+    items: list[NotificationPublic]
+    next_cursor: str | None

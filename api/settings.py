@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +94,48 @@ class Settings(BaseSettings):
         description="On PostgreSQL, the longest the backlog query of a /metrics scrape may run (a lock wait included) "
         "before it is cancelled and the scrape reports triage_backlog_up 0; keep it below the scrape timeout.",
     )
+    notify_url: str | None = Field(
+        default=None,
+        description="Where escalation notifications are POSTed (an http:// or https:// URL of the team's gateway); "
+        "unset: no notification is recorded or sent.",
+    )
+    notify_token: SecretStr | None = Field(
+        default=None, description="Sent as `Authorization: Bearer <token>` with each notification (never logged)."
+    )
+    notify_timeout_seconds: float = Field(
+        default=5, gt=0, le=60, description="The longest one notification POST may take before it counts as failed."
+    )
+    notify_interval_seconds: float = Field(
+        default=5,
+        ge=0,
+        le=3600,
+        description="How often each service process sends the notifications due (the first time at start); 0: this "
+        "process records them but leaves the sending to the other service processes.",
+    )
+    notify_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Attempts of a notification before it is given up (state `failed`)."
+    )
+    notify_backoff_seconds: float = Field(
+        default=30, gt=0, description="Wait before the second attempt; doubled after each failed attempt."
+    )
+    notify_backoff_max_seconds: float = Field(
+        default=3600, gt=0, description="The longest wait between two attempts (the doubling stops there)."
+    )
+
+    @field_validator("notify_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a port that is no number
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -116,6 +159,22 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.var_dir / 'triage.db').resolve()}"
 
     @property
+    def notify_enabled(self) -> bool:
+        """Escalation notifications are recorded and sent (`notify_url` is set)."""
+        return self.notify_url is not None
+
+    @property
     def registry_root(self) -> Path:
         """The model registry folder in use."""
         return self.registry if self.registry is not None else self.var_dir / "models"
+
+
+def settings_error(error: ValidationError) -> str:
+    """A settings error in one line naming each variable: "TRIAGE_NOTIFY_URL: must be an http:// …"."""
+    prefix = str(Settings.model_config.get("env_prefix", ""))
+    problems = []
+    for item in error.errors():
+        name = "_".join(str(part) for part in item.get("loc", ())) or "settings"
+        variable = name if name.isupper() else f"{prefix}{name}".upper()
+        problems.append(f"{variable}: {str(item.get('msg', 'invalid')).removeprefix('Value error, ')}")
+    return "; ".join(problems)

@@ -1,4 +1,5 @@
-"""The database tables (SQLAlchemy 2 typed models): tickets, events, surveys, idempotency keys.
+"""The database tables (SQLAlchemy 2 typed models): tickets, events, surveys, idempotency keys, and
+the outbox of escalation notifications.
 
 Tickets keep the model's suggestion (`suggested_*`, probabilities, `needs_review`,
 `model_version`) next to the reviewer's final labels (`final_*`, nullable until reviewed) and the
@@ -31,7 +32,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -255,3 +256,36 @@ class TicketCounter(Base):
 
     day: Mapped[str] = mapped_column(String(8), primary_key=True)
     last_value: Mapped[int] = mapped_column(Integer)
+
+
+NOTIFICATION_STATES = ("pending", "delivered", "failed")
+
+
+class Notification(Base):
+    """The outbox row of one escalation event to tell the team's gateway about (revision 0008).
+
+    Written in the transaction of its event (`api.services.outbox`), delivered by the dispatcher
+    (`api.notifier`): `pending` until a POST is answered 2xx (`delivered`) or the attempts run out
+    (`failed`). While pending, `next_attempt_at` is when it may be tried next; a dispatcher claims a
+    row by moving it past the attempt's lease. `last_error` says what went wrong in a few words (a
+    status code or an error type, never a response body).
+    """
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(Id, ForeignKey("ticket_events.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+    event: Mapped[TicketEvent] = relationship()
+
+    __table_args__ = (
+        Index(None, "state", "next_attempt_at"),
+        CheckConstraint("state IN ('pending', 'delivered', 'failed')", name="state_known"),
+    )

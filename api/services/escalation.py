@@ -15,6 +15,10 @@ ticket gets the most urgent of the model's tier and the tiers of the rules that 
 `head_at_intake` lists the tiers whose tickets go to the department head (部门负责人) as soon as
 they are filed, or as soon as a review gives them such a tier (practice document 003: 紧急投诉需第一时间
 升级至部门负责人（如客服经理）协调处理; `api.services.urgent_escalation`); an empty list turns it off.
+
+`contacts` (optional) names, per department of the taxonomy (its name, 技术部, or its code, tech),
+whom an escalation notification of each level is for: `supervisor` (level 1) and `head` (level 2),
+strings the receiving gateway routes on (`api.services.notifications`).
 """
 
 from __future__ import annotations
@@ -75,6 +79,17 @@ class Firing:
 
 
 @dataclass(frozen=True)
+class Contacts:
+    """Who is told of a department's escalations: its supervisor (level 1) and head (level 2)."""
+
+    supervisor: str | None = None
+    head: str | None = None
+
+
+CONTACT_KEYS = ("supervisor", "head")
+
+
+@dataclass(frozen=True)
 class Emotion:
     """An emotion index and the signal counts behind it."""
 
@@ -95,6 +110,7 @@ class EscalationPolicy:
         risk_threshold: int,
         rules: Sequence[EscalationRule],
         head_at_intake: Sequence[str] = (),
+        contacts: dict[str, Contacts] | None = None,
         source: str = "",
     ) -> None:
         self.negation = negation
@@ -104,6 +120,8 @@ class EscalationPolicy:
         self.rules = tuple(rules)
         self.head_at_intake = frozenset(head_at_intake)
         """Tiers escalated to the department head when a ticket gets them (at intake or review)."""
+        self.contacts = dict(contacts or {})
+        """Whom notifications are for, by department code (departments without an entry: nobody named)."""
         self.source = source
 
     def _matches(self, pattern: re.Pattern[str], text: str) -> list[str]:
@@ -200,6 +218,36 @@ def _head_tiers(raw: dict[str, Any], taxonomy: Taxonomy, source: str) -> list[st
     return [str(code) for code in codes]
 
 
+def _contacts(raw: dict[str, Any], taxonomy: Taxonomy, source: str) -> dict[str, Contacts]:
+    """`contacts`: departments of the taxonomy (by name or code) → their supervisor and head."""
+    entries = raw.get("contacts")
+    if entries is None:
+        return {}
+    if not isinstance(entries, dict):
+        raise EscalationConfigError(f"{source}: 'contacts' must map departments to their supervisor and head")
+    codes = {name: code for code, name in taxonomy.departments.items()} | {code: code for code in taxonomy.departments}
+    found: dict[str, Contacts] = {}
+    for key, entry in entries.items():
+        where = f"{source}, contacts.{key}"
+        code = codes.get(str(key))
+        if code is None:
+            known = ", ".join(f"{name} ({code})" for code, name in taxonomy.departments.items())
+            raise EscalationConfigError(f"{where}: {str(key)!r} is not a department of the taxonomy (one of {known})")
+        if code in found:
+            raise EscalationConfigError(f"{where}: department {code!r} is given twice (by its name and its code)")
+        if not isinstance(entry, dict):
+            raise EscalationConfigError(f"{where}: expected a mapping with 'supervisor' and/or 'head'")
+        for name, value in entry.items():
+            if name not in CONTACT_KEYS:
+                raise EscalationConfigError(f"{where}: unknown key {str(name)!r} (expected supervisor, head)")
+            if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+                raise EscalationConfigError(f"{where}.{name}: expected a name or id, got {value!r}")
+        found[code] = Contacts(
+            **{name: str(entry[name]).strip() for name in CONTACT_KEYS if entry.get(name) is not None}
+        )
+    return found
+
+
 def _field(entry: Any, key: str, where: str) -> Any:
     if not isinstance(entry, dict) or entry.get(key) in (None, ""):
         raise EscalationConfigError(f"{where}: missing '{key}'")
@@ -275,6 +323,7 @@ def parse_policy(raw: Any, taxonomy: Taxonomy, source: str = "<escalation>") -> 
         risk_threshold=int(_number(emotion, "risk_threshold", where, 0, 100)),
         rules=rules,
         head_at_intake=_head_tiers(raw, taxonomy, source),
+        contacts=_contacts(raw, taxonomy, source),
         source=source,
     )
 

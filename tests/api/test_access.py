@@ -93,6 +93,7 @@ def test_roles_per_route_are_those_of_the_issue(client: TestClient) -> None:
         ("GET", "/v1/review-queue"): {"agent"},
         ("GET", "/v1/stats"): {"analyst"},
         ("GET", "/v1/stats/drift"): {"analyst"},
+        ("GET", "/v1/notifications"): {"agent", "analyst"},
     }
     actual = {(method, path): set(guard.roles) for method, path, guard in _protected_routes(client) if guard}
     assert actual == expected

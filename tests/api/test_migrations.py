@@ -4,7 +4,8 @@ should (the survey of a ticket's latest closure, while it is closed), and ticket
 deadline escalation (0003) are escalated once, when their deadline is near or passed; the index
 of open tickets (0004) is what the sweep and the backlog metrics read; and tickets of before the
 escalation to the department head (0006) already overdue are escalated to it once; and tickets of
-before the urgent escalation at intake (0007) are not back-filled: nobody told the head then.
+before the urgent escalation at intake (0007) are not back-filled: nobody told the head then; nor
+are the escalations of before the notification outbox (0008): nobody is told late.
 
 The old rows are written with SQL against the tables as their revision made them (reflected), not
 through today's models, as a database of the previous release holds them.
@@ -207,7 +208,7 @@ def test_a_database_of_revision_0001_is_upgraded_without_losing_a_survey(
     database = Database(database_url)
     try:
         with database.engine.connect() as connection:
-            assert current_revisions(connection) == head_revisions() == {"0007"}
+            assert current_revisions(connection) == head_revisions() == {"0008"}
             assert connection.execute(text("SELECT count(*) FROM surveys")).scalar_one() == 3
             assert connection.execute(text("SELECT count(*) FROM ticket_events")).scalar_one() == 10
     finally:
@@ -536,7 +537,7 @@ def test_revision_0007_adds_the_urgent_escalation_empty_for_earlier_tickets_p1_o
             rows.ticket(2, "in_progress", None, resolution_due=rows.time(at(96)))
         client = make_client(database_url=database_url)  # upgrades to the newest revision
         with database.engine.connect() as connection:
-            assert current_revisions(connection) == {"0007"}
+            assert current_revisions(connection) == head_revisions()
             assert "head_escalated_at" in {column["name"] for column in inspect(connection).get_columns("tickets")}
             stamps = connection.execute(text("SELECT head_escalated_at FROM tickets ORDER BY id")).scalars().all()
             assert stamps == [None, None]  # not back-filled, the P1 one included
@@ -570,6 +571,37 @@ def test_revision_0007_adds_the_urgent_escalation_empty_for_earlier_tickets_p1_o
             assert connection.execute(text(events)).scalar_one() == 1
         again = client.get(f"/v1/tickets/{urgent}", headers=headers("agent")).json()
         assert again["head_escalated_at"] == response.json()["head_escalated_at"] is not None
+    finally:
+        database.dispose()
+
+
+def test_revision_0008_adds_the_notification_outbox_without_notifying_earlier_escalations(
+    database_url: str, make_client: Callable[..., TestClient]
+) -> None:
+    database = database_at(database_url, "0007")
+    try:
+        with database.engine.begin() as connection:
+            rows = Rows0001(connection)  # the tables as 0007 has them
+            urgent = rows.ticket(1, "in_progress", None, tier="P1", suggested_tier="P1", head_escalated_at=None)
+            rows.event(urgent, "urgent_head_escalated", 0, level=2, tier="P1", trigger="intake")
+        make_client(database_url=database_url, notify_url="http://127.0.0.1:9/hook", notify_interval_seconds=0)
+        with database.engine.connect() as connection:
+            assert current_revisions(connection) == {"0008"}
+            columns = {column["name"] for column in inspect(connection).get_columns("notifications")}
+            assert {"event_id", "state", "attempts", "created_at", "next_attempt_at", "delivered_at"} <= columns
+            assert {"last_error", "last_attempt_at"} <= columns
+            assert connection.execute(text("SELECT count(*) FROM notifications")).scalar_one() == 0
+
+        with database.engine.connect() as connection:
+            command.downgrade(alembic_config(connection), "0007")
+            connection.commit()
+            assert current_revisions(connection) == {"0007"}
+            assert "notifications" not in inspect(connection).get_table_names()
+            assert connection.execute(text("SELECT count(*) FROM ticket_events")).scalar_one() == 1
+        database.prepare(auto_migrate=True)
+        with database.engine.connect() as connection:
+            assert current_revisions(connection) == {"0008"}
+            assert "notifications" in inspect(connection).get_table_names()
     finally:
         database.dispose()
 

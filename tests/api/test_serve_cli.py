@@ -59,6 +59,18 @@ def test_a_model_of_an_older_format_stops_serve_with_what_to_do(registry: Path, 
     assert "Traceback" not in output
 
 
+def test_a_notify_url_that_is_not_http_stops_serve_in_one_line(
+    registry: Path, taken_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIAGE_NOTIFY_URL", "ftp://hooks.example.com/x")
+    code, output = serve(registry, taken_port)
+    assert code == 1
+    assert output.strip().splitlines() == [
+        "error: the ticket service cannot start: TRIAGE_NOTIFY_URL: must be an http:// or https:// URL with a host, "
+        "got 'ftp://hooks.example.com/x'"
+    ]
+
+
 def test_a_bad_api_key_stops_serve_naming_the_entry(
     registry: Path, taken_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,0 +1,167 @@
+"""The service's notification dispatcher: a task of the app's lifespan that POSTs the escalation
+notifications of the outbox (`api.services.outbox`) to `TRIAGE_NOTIFY_URL` every
+`notify_interval_seconds`, the first time right after start-up.
+
+Each round runs in a worker thread on a connection of its own pool (`Database.notify_engine`), as
+the deadline sweep does: it claims the due notifications one at a time, builds each payload
+(`api.services.notifications`), POSTs it with the timeout, and records the outcome: delivered on a
+2xx answer, else the error and the next attempt after the back-off, or failed after the last
+attempt. Requests never wait for it: intake only writes the outbox row. A round that fails (the
+database is away) is logged, and the next one runs at the next interval. At shutdown a running
+round stops before its next claim, and the task waits for it before the database is closed.
+Every worker process runs its own dispatcher; the claims keep them from sending a row twice at
+once. Logs name event ids and ticket numbers, never the token or a response body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy.orm import Session
+
+from api.db import describe_error
+from api.deps import Services
+from api.services.notifications import payload
+from api.services.outbox import FAILED, Claim, claim, due_ids, record_outcome
+
+log = logging.getLogger("api.notifier")
+BATCH = 100
+LEASE_MARGIN = timedelta(seconds=30)
+"""Beyond twice the timeout, how long a claimed attempt keeps other dispatchers off its row."""
+RETRY = "retry"
+
+
+def target(url: str) -> str:
+    """The URL's scheme, host and port only (for logs: a query may hold a secret)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+
+
+class Notifier:
+    """Sends the outbox's due notifications of one app periodically while the app runs."""
+
+    def __init__(self, services: Services, interval: float = 0) -> None:
+        settings = services.settings
+        if settings.notify_url is None:
+            raise ValueError("notifications are off (TRIAGE_NOTIFY_URL is not set)")
+        self.services = services
+        self.interval = interval
+        self.url = settings.notify_url
+        self.lease = 2 * timedelta(seconds=settings.notify_timeout_seconds) + LEASE_MARGIN
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "complaint-triage-notifier"}
+        if settings.notify_token is not None:
+            headers["Authorization"] = f"Bearer {settings.notify_token.get_secret_value()}"
+        self._client = httpx.Client(timeout=settings.notify_timeout_seconds, headers=headers, follow_redirects=False)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def dispatch_once(self) -> Counter[str]:
+        """One round at the app's clock (blocking): how many attempts ended delivered, retry or
+        failed. A database failure is logged, not raised."""
+        services = self.services
+        outcomes: Counter[str] = Counter()
+        if services.database is None:
+            return outcomes
+        try:
+            with services.database.notify_session() as session:
+                for notification_id in due_ids(session, now=services.clock(), limit=BATCH):
+                    if self._stop.is_set():
+                        break
+                    claimed = claim(session, notification_id=notification_id, now=services.clock(), lease=self.lease)
+                    if claimed is not None:
+                        outcome = self._attempt(session, claimed)
+                        if outcome is not None:
+                            outcomes[outcome] += 1
+                            services.metrics.notification_deliveries.labels(outcome).inc()
+        except Exception as error:  # the next round tries again
+            log.error("notification round failed: %s", describe_error(error))
+        return outcomes
+
+    def _attempt(self, session: Session, claimed: Claim) -> str | None:
+        """Send one claimed notification and record the outcome: delivered, retry or failed (None
+        when its row moved on meanwhile)."""
+        services = self.services
+        settings = services.settings
+        assert services.models is not None and services.policy is not None
+        error: str | None
+        ticket_no = "?"
+        try:
+            body = payload(
+                session,
+                claimed.event_id,
+                taxonomy=services.models.get().model.taxonomy,
+                contacts=services.policy.contacts,
+                zone=settings.zone,
+            )
+        except LookupError as missing:
+            error = f"no payload: {missing}"
+        else:
+            session.rollback()  # no transaction held open while the receiver answers
+            ticket_no = str(body["ticket_no"])
+            error = self._post(body)
+        state = record_outcome(
+            session,
+            claimed,
+            now=services.clock(),
+            error=error,
+            max_attempts=settings.notify_max_attempts,
+            backoff=settings.notify_backoff_seconds,
+            backoff_max=settings.notify_backoff_max_seconds,
+        )
+        if state is None:
+            log.warning("notification of event %s: attempt %s outlived its lease", claimed.event_id, claimed.attempt)
+            return None
+        if error is None:
+            return state
+        attempts = f"attempt {claimed.attempt} of {settings.notify_max_attempts}"
+        if state == FAILED:
+            log.error("notification of event %s (%s) given up: %s (%s)", claimed.event_id, ticket_no, error, attempts)
+            return state
+        log.warning("notification of event %s (%s) failed: %s (%s)", claimed.event_id, ticket_no, error, attempts)
+        return RETRY
+
+    def _post(self, body: dict[str, object]) -> str | None:
+        """POST the payload; None on a 2xx answer, else what went wrong in a few words."""
+        event_id = str(body["event_id"])
+        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        try:
+            response = self._client.post(
+                self.url, content=content, headers={"Idempotency-Key": event_id, "X-Triage-Event-Id": event_id}
+            )
+        except httpx.TimeoutException:
+            return f"timeout after {self.services.settings.notify_timeout_seconds:g} s"
+        except httpx.HTTPError as failure:
+            return f"{type(failure).__name__} ({target(self.url)})"
+        if 200 <= response.status_code < 300:
+            return None
+        return f"HTTP {response.status_code}"
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            await asyncio.to_thread(self.dispatch_once)
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
+            except TimeoutError:
+                continue
+
+    def start(self) -> None:
+        """Start sending (in the running event loop)."""
+        log.info("escalation notifications go to %s every %g s", target(self.url), self.interval)
+        self._task = asyncio.create_task(self._run(), name="notifier")
+
+    async def stop(self) -> None:
+        """Stop after the running round, if any, has finished; close the HTTP client."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP client's connections (`stop` does it for the lifespan's task)."""
+        self._client.close()

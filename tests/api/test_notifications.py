@@ -1,0 +1,580 @@
+"""Escalation notifications (practice document 003: 对超时未完成的节点及时提醒责任人; 紧急投诉需第一时间
+升级至部门负责人): every escalation event gets an outbox row in its own transaction, and the dispatcher
+POSTs it to TRIAGE_NOTIFY_URL, at least once, retrying with back-off, giving up after the limit.
+
+The receiver is a real HTTP server on 127.0.0.1 (a thread of the test); the dispatcher is the
+service's own `Notifier`, run one round at a time (`dispatch_once`) at the app's clock, except in
+the test of the lifespan's own task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import func, select, update
+from typer.testing import CliRunner
+
+from api.cli import app as cli
+from api.deadline_sweeper import DeadlineSweeper
+from api.deps import Services
+from api.notifier import Notifier
+from api.services.escalation import EscalationConfigError, parse_policy
+from api.services.urgent_escalation import INTAKE_ACTOR, URGENT_HEAD_ESCALATED
+from api.settings import DEFAULT_ESCALATION, Settings
+from api.tables import Notification, Ticket, TicketEvent
+from model.taxonomy import Taxonomy
+
+from .conftest import COMPLAINT, Clock, TestClient, create_ticket, headers, read_ticket
+
+PHONE = "13912345678"
+URGENT = f"买的热水器用了两天就漏电，差点出事，电话{PHONE}，要求上门检修。"
+CUSTOMER = {"customer_name": "王小明", "contact": "13700001111", "customer_id": "C-7788", "order_id": "JD-20261120-99"}
+TOKEN = "s3cret-notify-token"
+CONTACTS = {
+    "技术部": {"supervisor": "技术部主管", "head": "技术部负责人"},
+    "cs": {"supervisor": "客服主管", "head": "客服经理"},
+}
+runner = CliRunner()
+
+
+@dataclass
+class Received:
+    """One POST the receiver got."""
+
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.body.decode("utf-8"))
+        return result
+
+
+@dataclass
+class Receiver:
+    """A local HTTP receiver: records every POST and answers with the scripted statuses (then 200)."""
+
+    url: str
+    received: list[Received] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    delay: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, request: Received) -> int:
+        with self.lock:
+            self.received.append(request)
+            return self.statuses.pop(0) if self.statuses else 200
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1, port chosen by the system."""
+    state: dict[str, Receiver] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            length = int(self.headers.get("Content-Length", "0"))
+            request = Received({key.lower(): value for key, value in self.headers.items()}, self.rfile.read(length))
+            if state["receiver"].delay:
+                time.sleep(state["receiver"].delay)
+            status = state["receiver"].answer(request)
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["receiver"] = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks/escalation")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state["receiver"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def contacts_file(tmp_path: Path, contacts: Any) -> Path:
+    """The default escalation file with `contacts`."""
+    raw = yaml.safe_load(DEFAULT_ESCALATION.read_text(encoding="utf-8"))
+    raw["contacts"] = contacts
+    path = tmp_path / f"escalation-{uuid.uuid4().hex[:8]}.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def notifying(
+    database_url: str, make_client: Callable[..., TestClient], receiver: Receiver, tmp_path: Path
+) -> Callable[..., TestClient]:
+    """Start an app on each database that notifies the receiver (no background dispatcher unless
+    `notify_interval_seconds` is given), with `CONTACTS` for 技术部 and 客服部 (by its code)."""
+
+    def start(**overrides: Any) -> TestClient:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "notify_url": receiver.url,
+            "notify_token": TOKEN,
+            "notify_interval_seconds": 0,
+            "notify_backoff_seconds": 30,
+            "escalation_rules": contacts_file(tmp_path, CONTACTS),
+        }
+        return make_client(**{**values, **overrides})
+
+    return start
+
+
+def services_of(client: TestClient) -> Services:
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    return services
+
+
+def dispatcher(client: TestClient) -> Notifier:
+    """The service's dispatcher for the app (its rounds run by the test)."""
+    return Notifier(services_of(client))
+
+
+def dispatch(client: TestClient) -> dict[str, int]:
+    """One round of a fresh dispatcher of the app: outcomes and their counts."""
+    notifier = dispatcher(client)
+    try:
+        return dict(notifier.dispatch_once())
+    finally:
+        notifier.close()
+
+
+def notifications(client: TestClient, state: str | None = None) -> list[dict[str, Any]]:
+    response = client.get("/v1/notifications" + (f"?state={state}" if state else ""), headers=headers("analyst"))
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def outbox_rows(client: TestClient) -> int:
+    database = services_of(client).database
+    assert database is not None
+    with database.session() as session:
+        return int(session.scalar(select(func.count()).select_from(Notification)) or 0)
+
+
+def file_urgent(client: TestClient, key: str | None = None) -> tuple[dict[str, Any], Any]:
+    """POST an urgent (P1) complaint with customer data; the answer's ticket and the response."""
+    response = client.post(
+        "/v1/tickets",
+        json={"text": URGENT, "channel": "phone", **CUSTOMER},
+        headers=headers("intake", **{"Idempotency-Key": key or uuid.uuid4().hex}),
+    )
+    assert response.status_code in (200, 201), response.text
+    ticket: dict[str, Any] = response.json()
+    assert ticket["tier"]["code"] == "P1"
+    return ticket, response
+
+
+def metric(client: TestClient, name: str) -> dict[str, float]:
+    samples = {}
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            labels, value = line[len(name) :].rsplit(" ", 1)
+            samples[labels.strip("{}")] = float(value)
+    return samples
+
+
+def test_an_urgent_intake_is_delivered_once_with_its_payload_and_headers_and_no_customer_data(
+    notifying: Callable[..., TestClient], receiver: Receiver
+) -> None:
+    client = notifying()
+    ticket, _ = file_urgent(client, key="urgent-1")
+    assert outbox_rows(client) == 1  # written with the ticket
+    assert receiver.received == []  # nothing sent by the request itself
+    assert dispatch(client) == {"delivered": 1}
+
+    assert len(receiver.received) == 1
+    sent = receiver.received[0]
+    assert [item["stage"] for item in ticket["history"]] == [URGENT_HEAD_ESCALATED]
+    event_id = str(sent.json["event_id"])
+    assert sent.headers["idempotency-key"] == sent.headers["x-triage-event-id"] == event_id
+    assert sent.headers["authorization"] == f"Bearer {TOKEN}"
+    assert sent.headers["content-type"] == "application/json; charset=utf-8"
+    body = sent.json
+    assert body == {
+        "event_id": body["event_id"],
+        "kind": "urgent_head_escalated",
+        "level": 2,
+        "level_name": "部门负责人",
+        "recipient": "技术部负责人",
+        "ticket_no": ticket["ticket_no"],
+        "tier": {"code": "P1", "name": body["tier"]["name"]},
+        "category": {"code": ticket["category"]["code"], "name": ticket["category"]["name"]},
+        "subtype": {"code": ticket["subtype"]["code"], "name": ticket["subtype"]["name"]},
+        "department": {"code": "tech", "name": "技术部"},
+        "escalated_at": "2026-11-23T10:00:00+08:00",
+        "deadline": None,
+        "trigger": "intake",
+        "link": f"/console#{ticket['ticket_no']}",
+        "summary": body["summary"],
+    }
+    assert body["summary"].startswith(f"【紧急投诉·部门负责人】{ticket['ticket_no']}（P1 ")
+    raw = sent.body.decode("utf-8")
+    for private in (PHONE, *CUSTOMER.values(), "热水器", "漏电", TOKEN):
+        assert private not in raw, private
+
+    # an idempotent replay of the intake records and sends nothing more
+    again, response = file_urgent(client, key="urgent-1")
+    assert response.status_code == 200 and again["ticket_no"] == ticket["ticket_no"]
+    assert dispatch(client) == {}
+    assert len(receiver.received) == 1 and outbox_rows(client) == 1
+    (listed,) = notifications(client, "delivered")
+    assert listed["event_id"] == body["event_id"] and listed["ticket_no"] == ticket["ticket_no"]
+    assert (listed["state"], listed["attempts"], listed["last_error"], listed["recipient"]) == (
+        "delivered",
+        1,
+        None,
+        "技术部负责人",
+    )
+    assert notifications(client, "pending") == [] and notifications(client, "failed") == []
+    assert metric(client, "triage_notification_deliveries_total") == {'outcome="delivered"': 1.0}
+    assert metric(client, "triage_notifications_undelivered") == {'state="pending"': 0.0, 'state="failed"': 0.0}
+
+
+def test_the_services_own_dispatcher_delivers_soon_after_intake(
+    notifying: Callable[..., TestClient], receiver: Receiver
+) -> None:
+    client = notifying(notify_interval_seconds=0.2)
+    started = time.monotonic()
+    file_urgent(client)
+    while not receiver.received and time.monotonic() - started < 10:
+        time.sleep(0.01)
+    assert len(receiver.received) == 1, "not delivered within 10 s"
+    print(f"delivered {time.monotonic() - started:.3f} s after the intake was sent")
+
+
+def test_a_deadline_sweep_escalation_is_notified_once_to_the_supervisor_then_the_head(
+    notifying: Callable[..., TestClient], receiver: Receiver, clock: Clock
+) -> None:
+    client = notifying()
+    ticket = create_ticket(client)  # P2, 客服部 (nobody answers the service line)
+    assert ticket["tier"]["code"] == "P2" and ticket["department"]["code"] == "cs"
+    assert dispatch(client) == {}  # no escalation, nothing to tell
+    sweeper = DeadlineSweeper(services_of(client), 0)
+    clock.advance(minutes=100)  # 20 min before the P2 first response is due: near
+    assert [item.level for item in sweeper.sweep_once()] == [1]
+    assert dispatch(client) == {"delivered": 1}
+    body = receiver.received[-1].json
+    assert (body["kind"], body["level"], body["level_name"], body["recipient"]) == (
+        "deadline_escalated",
+        1,
+        "上级主管",
+        "客服主管",
+    )
+    assert body["deadline"] == {
+        "kind": "first_response",
+        "name": "首次响应",
+        "due": "2026-11-23T12:00:00+08:00",
+        "passed": False,
+    }
+    assert body["trigger"] is None and body["escalated_at"] == "2026-11-23T11:40:00+08:00"
+    assert "即将到期" in body["summary"]
+
+    clock.advance(minutes=30)  # now past due, unmet: to the department head
+    assert [item.level for item in sweeper.sweep_once()] == [2]
+    assert dispatch(client) == {"delivered": 1}
+    head = receiver.received[-1].json
+    assert (head["kind"], head["level"], head["recipient"], head["deadline"]["passed"]) == (
+        "deadline_escalated",
+        2,
+        "客服经理",
+        True,
+    )
+    assert len(receiver.received) == 2 and len({item.json["event_id"] for item in receiver.received}) == 2
+    assert sweeper.sweep_once() == [] and dispatch(client) == {}
+
+
+def test_a_review_that_makes_a_ticket_urgent_is_notified_with_its_trigger(
+    notifying: Callable[..., TestClient], receiver: Receiver
+) -> None:
+    client = notifying()
+    ticket = create_ticket(client)  # P2: nothing to tell
+    response = client.post(
+        f"/v1/tickets/{ticket['ticket_no']}/review",
+        json={"action": "correct", "tier": "P1"},
+        headers=headers("agent"),
+    )
+    assert response.status_code == 200, response.text
+    assert dispatch(client) == {"delivered": 1}
+    body = receiver.received[0].json
+    assert (body["kind"], body["trigger"], body["level"], body["recipient"]) == (
+        "urgent_head_escalated",
+        "review",
+        2,
+        "客服经理",
+    )
+    assert "审核定为紧急后升级" in body["summary"] and "agent-tester" not in receiver.received[0].body.decode()
+
+
+def test_a_receiver_answering_500_then_200_gets_the_same_event_again(
+    notifying: Callable[..., TestClient], receiver: Receiver, clock: Clock
+) -> None:
+    client = notifying()
+    receiver.statuses = [500]
+    file_urgent(client)
+    assert dispatch(client) == {"retry": 1}
+    (pending,) = notifications(client, "pending")
+    assert (pending["attempts"], pending["last_error"]) == (1, "HTTP 500")
+    assert pending["next_attempt_at"] == "2026-11-23T10:00:30+08:00"  # the back-off: 30 s
+    assert dispatch(client) == {}  # not before its time
+    clock.advance(seconds=30)
+    assert dispatch(client) == {"delivered": 1}
+    first, second = receiver.received
+    assert first.body == second.body
+    assert first.headers["x-triage-event-id"] == second.headers["x-triage-event-id"]
+    (delivered,) = notifications(client, "delivered")
+    assert (delivered["attempts"], delivered["last_error"], delivered["next_attempt_at"]) == (2, None, None)
+    assert metric(client, "triage_notification_deliveries_total") == {
+        'outcome="retry"': 1.0,
+        'outcome="delivered"': 1.0,
+    }
+
+
+def test_an_unreachable_receiver_is_retried_with_back_off_then_failed(
+    notifying: Callable[..., TestClient], clock: Clock
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = notifying(
+        notify_url=f"http://127.0.0.1:{port}/hook",
+        notify_max_attempts=3,
+        notify_backoff_seconds=10,
+        notify_backoff_max_seconds=15,
+    )
+    file_urgent(client)
+    assert dispatch(client) == {"retry": 1}
+    (pending,) = notifications(client, "pending")
+    assert pending["last_error"].startswith("ConnectError")
+    assert pending["next_attempt_at"] == "2026-11-23T10:00:10+08:00"
+    clock.advance(seconds=10)
+    assert dispatch(client) == {"retry": 1}
+    assert notifications(client, "pending")[0]["next_attempt_at"] == "2026-11-23T10:00:25+08:00"  # 20 s capped at 15
+    clock.advance(seconds=14)
+    assert dispatch(client) == {}
+    clock.advance(seconds=1)
+    assert dispatch(client) == {"failed": 1}
+    (failed,) = notifications(client, "failed")
+    assert (failed["attempts"], failed["next_attempt_at"], failed["delivered_at"]) == (3, None, None)
+    clock.advance(days=1)
+    assert dispatch(client) == {}  # given up for good
+    assert metric(client, "triage_notifications_undelivered") == {'state="pending"': 0.0, 'state="failed"': 1.0}
+    assert metric(client, "triage_notification_deliveries_total") == {'outcome="retry"': 2.0, 'outcome="failed"': 1.0}
+
+
+def test_a_pending_notification_shows_its_age_in_the_metrics(
+    notifying: Callable[..., TestClient], receiver: Receiver, clock: Clock
+) -> None:
+    client = notifying()
+    file_urgent(client)
+    clock.advance(seconds=90)
+    assert metric(client, "triage_oldest_pending_notification_age_seconds") == {"": 90.0}
+    assert metric(client, "triage_notifications_undelivered") == {'state="pending"': 1.0, 'state="failed"': 0.0}
+    dispatch(client)
+    assert metric(client, "triage_oldest_pending_notification_age_seconds") == {}
+
+
+def test_a_rolled_back_escalation_leaves_no_outbox_row(notifying: Callable[..., TestClient], clock: Clock) -> None:
+    client = notifying()
+    ticket = create_ticket(client)
+    database = services_of(client).database
+    assert database is not None
+    with database.session() as session:
+        ticket_id = session.scalar(select(Ticket.id))
+        session.add(
+            TicketEvent(
+                ticket_id=ticket_id,
+                stage=URGENT_HEAD_ESCALATED,
+                from_status="received",
+                actor=INTAKE_ACTOR,
+                at=clock.now,
+                owner=None,
+                note=None,
+                details={"level": 2, "tier": "P1", "trigger": "review"},
+            )
+        )
+        session.flush()
+        assert session.scalar(select(func.count()).select_from(Notification)) == 1  # in the transaction
+        session.rollback()
+    assert outbox_rows(client) == 0
+    assert read_ticket(client, ticket["ticket_no"])["history"] == []
+
+
+def test_with_notifications_off_nothing_is_recorded(
+    make_client: Callable[..., TestClient], database_url: str, clock: Clock, receiver: Receiver
+) -> None:
+    client = make_client(database_url=database_url)
+    file_urgent(client)
+    create_ticket(client)
+    clock.advance(hours=3)
+    assert len(DeadlineSweeper(services_of(client), 0).sweep_once()) >= 2
+    assert outbox_rows(client) == 0
+    assert notifications(client) == []
+    assert "triage_notifications_undelivered" not in client.get("/metrics").text
+    assert receiver.received == []
+
+
+def test_triage_sweep_from_cron_records_the_notifications_the_service_sends(
+    notifying: Callable[..., TestClient],
+    receiver: Receiver,
+    database_url: str,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = notifying()
+    create_ticket(client)  # P2, received at the test's clock: long past due at the real time `triage sweep` reads
+    monkeypatch.setenv("TRIAGE_NOTIFY_URL", receiver.url)
+    result = runner.invoke(cli, ["sweep", "--database-url", database_url])
+    assert result.exit_code == 0, result.output
+    assert outbox_rows(client) == 4  # both deadlines, to the supervisor then the head
+    clock.now = datetime.now(UTC) + timedelta(minutes=1)
+    assert dispatch(client) == {"delivered": 4}
+    assert {(item.json["deadline"]["kind"], item.json["level"]) for item in receiver.received} == {
+        ("first_response", 1),
+        ("first_response", 2),
+        ("resolution", 1),
+        ("resolution", 2),
+    }
+
+
+@pytest.mark.parametrize("url", ["ftp://hooks.example.com/x", "hooks.example.com/x", "http://", "https://h:port/"])
+def test_a_notify_url_that_is_not_http_is_a_start_up_error(url: str) -> None:
+    with pytest.raises(ValidationError, match="must be an http:// or https:// URL with a host"):
+        Settings(notify_url=url)
+
+
+def test_the_token_is_never_shown(receiver: Receiver) -> None:
+    settings = Settings(notify_url=receiver.url, notify_token=TOKEN)
+    assert TOKEN not in repr(settings) and TOKEN not in str(settings.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("contacts", "message"),
+    [
+        ({"法务部": {"head": "x"}}, "escalation.yaml, contacts.法务部: '法务部' is not a department of the taxonomy"),
+        ({"技术部": {"boss": "x"}}, "escalation.yaml, contacts.技术部: unknown key 'boss' (expected supervisor, head)"),
+        ({"技术部": {"head": ""}}, "escalation.yaml, contacts.技术部.head: expected a name or id"),
+        ({"技术部": {"head": "a"}, "tech": {"head": "b"}}, "contacts.tech: department 'tech' is given twice"),
+        ({"技术部": "x"}, "escalation.yaml, contacts.技术部: expected a mapping"),
+        (["技术部"], "escalation.yaml: 'contacts' must map departments"),
+    ],
+)
+def test_bad_contacts_are_a_clear_error(taxonomy: Taxonomy, contacts: Any, message: str) -> None:
+    raw = yaml.safe_load(DEFAULT_ESCALATION.read_text(encoding="utf-8"))
+    raw["contacts"] = contacts
+    with pytest.raises(EscalationConfigError) as error:
+        parse_policy(raw, taxonomy, "escalation.yaml")
+    assert message in str(error.value)
+
+
+def test_an_unknown_department_in_contacts_stops_the_start(
+    make_client: Callable[..., TestClient], tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    path = contacts_file(tmp_path, {"法务部": {"supervisor": "张三", "head": "李四"}})
+    with pytest.raises(EscalationConfigError, match=f"{path}, contacts.法务部: '法务部' is not a department"):
+        make_client(escalation_rules=path)
+    known = parse_policy(yaml.safe_load(path.read_text(encoding="utf-8")) | {"contacts": {"cs": {"head": 7}}}, taxonomy)
+    assert known.contacts["cs"].head == "7" and known.contacts["cs"].supervisor is None
+
+
+def test_a_department_without_contacts_is_sent_with_no_recipient(
+    notifying: Callable[..., TestClient], receiver: Receiver, tmp_path: Path
+) -> None:
+    client = notifying(escalation_rules=contacts_file(tmp_path, {"物流部": {"head": "物流经理"}}))
+    file_urgent(client)
+    assert dispatch(client) == {"delivered": 1}
+    assert receiver.received[0].json["recipient"] is None
+
+
+TRIALS = int(os.environ.get("NOTIFY_RACE_TRIALS", "30"))
+
+
+def test_two_dispatchers_at_once_deliver_each_notification_once(
+    notifying: Callable[..., TestClient], receiver: Receiver, database_url: str
+) -> None:
+    first, second = notifying(), notifying()  # two workers: two apps, two pools, one database
+    for _ in range(12):
+        file_urgent(first)
+    receiver.delay = 0.002  # a receiver that takes its time widens the window of a double claim
+    database = services_of(first).database
+    assert database is not None
+    trials = TRIALS if database.dialect == "postgresql" else max(3, TRIALS // 10)
+    dispatchers = [dispatcher(first), dispatcher(second)]
+    started = threading.Barrier(2)
+    shares: list[tuple[int, int]] = []
+    try:
+        for trial in range(trials):
+            receiver.received.clear()
+            with database.session() as session:  # every row due again, as if just written
+                session.execute(
+                    update(Notification).values(
+                        state="pending",
+                        attempts=0,
+                        next_attempt_at=Notification.created_at,
+                        delivered_at=None,
+                        last_error=None,
+                    )
+                )
+                session.commit()
+            done: list[dict[str, int]] = []
+
+            def run(notifier: Notifier, done: list[dict[str, int]] = done) -> None:
+                started.wait()
+                done.append(dict(notifier.dispatch_once()))
+
+            threads = [threading.Thread(target=run, args=(notifier,)) for notifier in dispatchers]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            sent = [item.json["event_id"] for item in receiver.received]
+            assert len(sent) == len(set(sent)) == 12, f"trial {trial}: {sorted(sent)}"
+            assert sum(outcomes.get("delivered", 0) for outcomes in done) == 12
+            shares.append(tuple(outcomes.get("delivered", 0) for outcomes in done))  # type: ignore[arg-type]
+            with database.session() as session:
+                states = session.execute(select(Notification.state, Notification.attempts)).all()
+            assert sorted(set(states)) == [("delivered", 1)], f"trial {trial}"
+    finally:
+        for notifier in dispatchers:
+            notifier.close()
+    print(f"{database.dialect}: {trials} trials, 12 rows each, split between the two dispatchers: {shares}")
+
+
+def test_notifications_are_listed_newest_first_with_a_cursor(
+    notifying: Callable[..., TestClient], receiver: Receiver
+) -> None:
+    client = notifying()
+    tickets = [file_urgent(client)[0]["ticket_no"] for _ in range(3)]
+    response = client.get("/v1/notifications?limit=2", headers=headers("agent"))
+    assert response.status_code == 200
+    page = response.json()
+    assert [item["ticket_no"] for item in page["items"]] == tickets[::-1][:2]
+    rest = client.get(f"/v1/notifications?limit=2&cursor={page['next_cursor']}", headers=headers("agent")).json()
+    assert [item["ticket_no"] for item in rest["items"]] == tickets[:1] and rest["next_cursor"] is None
+    wrong = client.get(f"/v1/notifications?state=failed&cursor={page['next_cursor']}", headers=headers("agent"))
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"] == ["query", "cursor"]
+    assert client.get("/v1/notifications?state=lost", headers=headers("agent")).status_code == 422
+    assert client.get("/v1/notifications", headers=headers("intake")).status_code == 403
+    assert COMPLAINT["contact"] not in response.text
