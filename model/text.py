@@ -488,6 +488,7 @@ def is_number_sign(char: str) -> bool:
     return unicodedata.category(char) == "No" and any(c.isdigit() for c in unicodedata.normalize("NFKC", char))
 
 
+_OTHER_DIGIT = re.compile(r"[^\D0-9]")
 _NUMBER_SIGNS = re.compile(
     "[" + "".join(re.escape(char) for char in map(chr, range(NUMBER_SIGN_PLANES)) if is_number_sign(char)) + "]"
 )
@@ -546,8 +547,20 @@ def _clusters(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _ascii_digits(text: str) -> str:
+    """`text` with every decimal digit (Unicode category Nd, what `\\d` matches) an ASCII one:
+    NFKC folds the full-width and mathematical digits but leaves those of other scripts
+    (Arabic-Indic ١٣٩, Extended Arabic-Indic ۱۳۹, Devanagari १३९, Bengali, Thai...), and a phone
+    number written in them would be no number to the masking. One character for one: offsets stay."""
+    if not _OTHER_DIGIT.search(text):
+        return text
+    return text.translate({ord(char): str(unicodedata.decimal(char)) for char in set(_OTHER_DIGIT.findall(text))})
+
+
 def _fold(text: str) -> tuple[str, list[tuple[int, int]]]:
-    """NFKC, traditional → simplified, emoji/control removal and whitespace folding, tracked."""
+    """Digits to ASCII, NFKC, traditional → simplified, emoji/control removal and whitespace
+    folding, tracked."""
+    text = _ascii_digits(text)
     chars: list[str] = []
     origin: list[tuple[int, int]] = []
     previous_space = True
@@ -665,7 +678,7 @@ def normalise(text: str) -> str:
 
 def normalise_checked(text: str) -> tuple[str, bool]:
     """`normalise(text)`, and whether personal data was found in it (then `mask_pii` changes it)."""
-    folded = unicodedata.normalize("NFKC", _NUMBER_SIGNS.sub(" ", text))
+    folded = unicodedata.normalize("NFKC", _NUMBER_SIGNS.sub(" ", _ascii_digits(text)))
     folded = _LAYOUT_SPACE.sub("", _WHITESPACE.sub(" ", _DROPPED.sub("", folded)))
     simplified = str(_converter().convert(folded))
     # A text with personal data goes through `prepare`, as one OpenCC changes in length does: what

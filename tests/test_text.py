@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
@@ -404,3 +405,39 @@ def test_masking_is_a_fixed_point_on_random_glued_text() -> None:
     ]
     for _ in range(400):
         _assert_masked_once_for_all("".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))))
+
+
+@pytest.mark.parametrize(
+    "digits",
+    [
+        "١٣٩١٢٣٤٥٦٧٨",  # Arabic-Indic
+        "۱۳۹۱۲۳۴۵۶۷۸",  # Extended Arabic-Indic
+        "१३९१२३४५६७८",  # Devanagari
+        "১৩৯১২৩৪৫৬৭৮",  # Bengali
+        "๑๓๙๑๒๓๔๕๖๗๘",  # Thai
+        "၁၃၉၁၂၃၄၅၆၇၈",  # Myanmar
+        "139١٢٣٤٥٦٧٨",  # mixed with ASCII digits
+    ],
+)
+def test_a_mobile_in_the_digits_of_another_script_is_masked(digits: str) -> None:
+    text = f"电话{digits}找我"
+    prepared = prepare(text)
+    assert prepared.masked_original() == "电话[PHONE]找我"
+    assert [text[match.start : match.end] for match in prepared.pii] == [digits]
+    assert normalise(text) == prepared.text == "电话找我"
+    _assert_masked_once_for_all(text)
+
+
+def test_every_decimal_digit_reads_as_its_ascii_digit() -> None:
+    digits = [chr(code) for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) == "Nd"]
+    assert len(digits) > 600
+    assert [normalise(digit) for digit in digits] == [str(unicodedata.decimal(digit)) for digit in digits]
+
+
+def test_offsets_of_glued_pieces_and_other_digits_point_at_the_original_characters() -> None:
+    text = f"客戶：{VALID_ID}{MOBILE}，電話٠٩١٢-٣٤٥-٦٧٨壞了"
+    prepared = prepare(text)
+    assert [text[match.start : match.end] for match in prepared.pii] == [VALID_ID, MOBILE, "٠٩١٢-٣٤٥-٦٧٨"]
+    assert prepared.masked_original() == "客戶：[IDCARD][PHONE]，電話[PHONE]壞了"
+    start = prepared.text.index("坏了")
+    assert text[slice(*prepared.original_span(start, start + 2))] == "壞了"
