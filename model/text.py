@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -95,6 +96,13 @@ _WECHAT = re.compile(
     r"([A-Za-z][A-Za-z0-9_\-]{5,19})(?![A-Za-z0-9_\-])"
 )
 _ID_MARK = re.compile(r"[0-9_\-]")
+# Personal data glued together with nothing between ("11010519491231002X13912345678"): each piece
+# touches a digit of the next, so the look-arounds above, which keep a longer number (an order
+# number) from being read as a phone, let none of them match. `_glued_pieces` splits such a run.
+_GLUED_RUN = re.compile(r"[0-9Xx]{22,}")  # two mobiles, the shortest two pieces, are 22 digits
+_MOBILE_PIECE = re.compile(r"1[3-9][0-9]{9}")
+_GLUED_START = re.compile(r"(?<![0-9])[0-9]")
+_SINGLE_PIECE_MAX = 19  # the longest card number: a stretch longer than this holds two pieces
 _WHITESPACE = re.compile(r"\s+")
 # Chinese is written without spaces: a space or line break beside a Chinese character or CJK
 # punctuation is layout (a wrapped line, a space after a comma), not content, and would otherwise
@@ -185,6 +193,70 @@ def _bank_card_spans(run: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _glued_piece_kind(piece: str) -> str | None:
+    """What `piece` of a glued run passes for, if anything: an ID number (its check digit right),
+    a card number (Luhn-valid, an issuer's prefix), a mainland mobile (1[3-9] and eleven digits)."""
+    if len(piece) == 18 and is_valid_id_card(piece):
+        return "id_card"
+    if piece.isdigit() and _is_bank_card(piece):
+        return "bank_card"
+    if _MOBILE_PIECE.fullmatch(piece):
+        return "mobile"
+    return None
+
+
+_GLUED_LENGTHS = (11, 15, 16, 17, 18, 19)
+
+
+def _glued_pieces(run: str) -> list[tuple[str, int, int]]:
+    """(kind, start, end) of the pieces of personal data glued together in `run`, a run of digits
+    and ID check letters with no digit either side.
+
+    A stretch of the run is masked when it splits exactly, with nothing left over, into two or
+    more pieces that each pass the strict checks of `_glued_piece_kind`; a stretch begins at the
+    run's start or after an ID's check letter, and ends at the run's end or before one. Any digit
+    that belongs to no piece makes it an order number or the like, left as it is: a random 22-digit
+    number is two mobiles about once in 200, and a number with an ID or card number in it far less.
+    From each start, the longest stretch that splits is taken.
+    """
+    # Every piece that begins where a stretch can reach, each place looked at once.
+    pieces_at: dict[int, list[tuple[int, str]]] = {}
+    starts = [match.start() for match in _GLUED_START.finditer(run)]
+    pending = list(starts)
+    while pending:
+        position = pending.pop()
+        if position in pieces_at:
+            continue
+        pieces_at[position] = []
+        for length in _GLUED_LENGTHS:
+            kind = _glued_piece_kind(run[position : position + length]) if position + length <= len(run) else None
+            if kind:
+                pieces_at[position].append((position + length, kind))
+                pending.append(position + length)
+    # From the right: the farthest end of a stretch from each place, and its first piece.
+    farthest: dict[int, int | None] = {}
+    first_piece: dict[int, tuple[int, str]] = {}
+    for position in sorted(pieces_at, reverse=True):
+        best = position if position == len(run) or run[position] in "Xx" else None
+        for end, kind in pieces_at[position]:
+            reach = farthest[end]
+            if reach is not None and (best is None or reach > best):
+                best = reach
+                first_piece[position] = (end, kind)
+        farthest[position] = best
+    pieces: list[tuple[str, int, int]] = []
+    for start in starts:
+        stretch_end = farthest[start]
+        if (pieces and start < pieces[-1][2]) or stretch_end is None or stretch_end - start <= _SINGLE_PIECE_MAX:
+            continue
+        position = start
+        while position < stretch_end:
+            end, kind = first_piece[position]
+            pieces.append((kind, position, end))
+            position = end
+    return pieces
+
+
 def _email_local_part(run: str) -> str:
     """The local part of an e-mail address at the end of `run`, the word characters before '@'.
 
@@ -219,10 +291,96 @@ def find_pii(text: str) -> list[PiiMatch]:
     """Find personal data in (normalised) text: e-mail, ID card, bank card, mobile, landline, QQ, WeChat.
 
     Digit runs that only look like personal data (an 18-digit order number with a wrong check
-    digit, a card-length number that fails Luhn) are left alone.
+    digit, a card-length number that fails Luhn) are left alone. Pieces glued together with
+    nothing between are found as `_glued_pieces` says.
+
+    The spans found are a fixed point: the text with each of them replaced by its placeholder holds
+    no more personal data, so that masking a masked text again changes nothing. A span can uncover
+    another next to it, which its digits kept from matching ("11010519491231002X" followed by a
+    Taiwan mobile: once the mobile is masked, the ID number ends before a non-digit); see `_rounds`.
+    """
+    return _rounds(text, model_text=False, snap=lambda match: match)
+
+
+# A text that masking keeps uncovering more of after this many rounds is masked as a whole (`_rounds`).
+_MAX_ROUNDS = 8
+
+
+def _rounds(text: str, model_text: bool, snap: Callable[[PiiMatch], PiiMatch]) -> list[PiiMatch]:
+    """The spans of `find_pii` (with `model_text`, those `prepare` and `normalise` mask), found
+    round by round until a round finds nothing new; `snap` grows each span found (`prepare` grows
+    it to whole characters of the text as written).
+
+    A round scans `text` with the spans found so far walled off, as their placeholders would be.
+    With `model_text`, a round that finds nothing there also scans the text the model reads
+    (`_spaced_text`), where a span is a space, dropped beside Chinese: what stood on either side of
+    it can meet there and make personal data that the placeholder kept apart ("QQ" + a mobile +
+    "12345678" reads "QQ 12345678"; "幺三八一二" + an e-mail + "三四五六七八" a mobile in Chinese
+    numerals), which is then masked as a whole, the spans inside it too.
+
+    A text a person writes needs one round that finds and one that finds nothing more, a few more
+    at most. A text that still gives something new after `_MAX_ROUNDS` holds a chain of personal
+    data, each piece hiding the next, or was written to make the masking slow (each round scans
+    the whole text): it is taken for personal data as a whole, of the kind of the first span found.
     """
     if not _PII_HINT.search(text):
         return []
+    found: list[PiiMatch] = []
+    for _ in range(_MAX_ROUNDS):
+        # Past the first round the hint is not asked again: walls do not give one, placeholders do.
+        more = [snap(match) for match in _scan(_walled(text, found)) if not _overlaps(match, found)]
+        if not more and found and model_text:
+            more = [snap(match) for match in _model_text_finds(text, found)]
+            found = [match for match in found if not _overlaps(match, more)]
+        if not more:
+            return found
+        found = _joined(sorted(found + more, key=lambda item: item.start))
+    return [PiiMatch(found[0].kind, 0, len(text))]
+
+
+def _joined(spans: list[PiiMatch]) -> list[PiiMatch]:
+    """`spans` (in order) with those that overlap made one, of the kind of the first."""
+    joined: list[PiiMatch] = []
+    for match in spans:
+        if joined and match.start < joined[-1].end:
+            joined[-1] = PiiMatch(joined[-1].kind, joined[-1].start, max(joined[-1].end, match.end))
+        else:
+            joined.append(match)
+    return joined
+
+
+def _model_text_finds(text: str, found: list[PiiMatch]) -> list[PiiMatch]:
+    """What `_scan` finds in the text the model reads, each span of `found` a space, in offsets of
+    `text`: a span found there covers the whole of each span of `found` whose space it holds."""
+    more = _scan(_spaced_text(text, found))
+    if not more:
+        return []
+    _, origin = _spaced(text, [(index, index + 1) for index in range(len(text))], found)
+    return [PiiMatch(match.kind, origin[match.start][0], origin[match.end - 1][1]) for match in more]
+
+
+def _walled(text: str, found: list[PiiMatch]) -> str:
+    """`text` with each span of `found` (in order, none shorter than "[QQ]") replaced, character
+    for character, by what a placeholder shows at its edges, "[" and "]", and NULs between, which
+    no pattern matches: the offsets stay those of `text`."""
+    if not found:
+        return text
+    pieces: list[str] = []
+    cursor = 0
+    for match in found:
+        pieces.append(text[cursor : match.start])
+        pieces.append("[" + "\0" * (match.end - match.start - 2) + "]")
+        cursor = match.end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def _overlaps(match: PiiMatch, found: list[PiiMatch]) -> bool:
+    return any(match.start < other.end and other.start < match.end for other in found)
+
+
+def _scan(text: str) -> list[PiiMatch]:
+    """One pass of the patterns over `text`: the personal data found, no two spans overlapping."""
     found: list[PiiMatch] = []
     taken = [False] * len(text)
 
@@ -241,6 +399,9 @@ def find_pii(text: str) -> list[PiiMatch]:
         if run:
             claim("email", at - len(_email_local_part(run.group())), match.end())
             previous_end = match.end()
+    for match in _GLUED_RUN.finditer(text):
+        for kind, start, end in _glued_pieces(match.group()):
+            claim(kind, match.start() + start, match.start() + end)
     for match in _ID_CARD.finditer(text):
         if is_valid_id_card(re.sub(r"[ \-]", "", match.group(1))):
             claim("id_card", *match.span(1))
@@ -268,7 +429,7 @@ def find_pii(text: str) -> list[PiiMatch]:
     for match in _WECHAT.finditer(text):
         if match.group(1) or match.group(2) or _ID_MARK.search(match.group(3)):
             claim("wechat", *match.span(3))
-    return sorted(found, key=lambda item: item.start)
+    return found
 
 
 @lru_cache(maxsize=1)
@@ -327,6 +488,7 @@ def is_number_sign(char: str) -> bool:
     return unicodedata.category(char) == "No" and any(c.isdigit() for c in unicodedata.normalize("NFKC", char))
 
 
+_OTHER_DIGIT = re.compile(r"[^\D0-9]")
 _NUMBER_SIGNS = re.compile(
     "[" + "".join(re.escape(char) for char in map(chr, range(NUMBER_SIGN_PLANES)) if is_number_sign(char)) + "]"
 )
@@ -385,8 +547,20 @@ def _clusters(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _ascii_digits(text: str) -> str:
+    """`text` with every decimal digit (Unicode category Nd, what `\\d` matches) an ASCII one:
+    NFKC folds the full-width and mathematical digits but leaves those of other scripts
+    (Arabic-Indic ١٣٩, Extended Arabic-Indic ۱۳۹, Devanagari १३९, Bengali, Thai...), and a phone
+    number written in them would be no number to the masking. One character for one: offsets stay."""
+    if not _OTHER_DIGIT.search(text):
+        return text
+    return text.translate({ord(char): str(unicodedata.decimal(char)) for char in set(_OTHER_DIGIT.findall(text))})
+
+
 def _fold(text: str) -> tuple[str, list[tuple[int, int]]]:
-    """NFKC, traditional → simplified, emoji/control removal and whitespace folding, tracked."""
+    """Digits to ASCII, NFKC, traditional → simplified, emoji/control removal and whitespace
+    folding, tracked."""
+    text = _ascii_digits(text)
     chars: list[str] = []
     origin: list[tuple[int, int]] = []
     previous_space = True
@@ -432,6 +606,51 @@ def _past_marks(text: str, end: int) -> int:
     return run.end() if run else end
 
 
+def _spaced(text: str, origin: list[tuple[int, int]], pii: list[PiiMatch]) -> tuple[str, list[tuple[int, int]]]:
+    """`text` with each span of `pii` a space, then without its layout spaces: what the model
+    reads; and for each of its characters, its `origin`, the whole span's for a span's space."""
+    chars: list[str] = []
+    new_origin: list[tuple[int, int]] = []
+    cursor = 0
+    for match in pii:
+        chars.append(text[cursor : match.start])
+        new_origin.extend(origin[cursor : match.start])
+        chars.append(" ")
+        new_origin.append((origin[match.start][0], origin[match.end - 1][1]))
+        cursor = match.end
+    chars.append(text[cursor:])
+    new_origin.extend(origin[cursor:])
+    return _without_layout_spaces("".join(chars), new_origin)
+
+
+def _spaced_text(text: str, pii: list[PiiMatch]) -> str:
+    """The text of `_spaced`, computed faster."""
+    pieces: list[str] = []
+    cursor = 0
+    for match in pii:
+        pieces.append(text[cursor : match.start])
+        pieces.append(" ")
+        cursor = match.end
+    pieces.append(text[cursor:])
+    return _LAYOUT_SPACE.sub("", "".join(pieces))
+
+
+def _whole_characters(match: PiiMatch, text: str, origin: list[tuple[int, int]]) -> PiiMatch:
+    """`match`, a span of the folded text that `origin` maps back to `text`, grown to whole
+    characters of `text`: over what NFKC made of the same one as its first or last character
+    ("㏧" is "8日"), and over what comes of the marks after it (`_past_marks`: a combining mark
+    on a keycap's U+FE0F), which masking the text as written replaces with it. Otherwise the text
+    the model reads would keep what the masked text does not, and a second masking could find
+    other personal data there."""
+    start, end = match.start, match.end
+    while start > 0 and origin[start - 1] == origin[start]:
+        start -= 1
+    last = _past_marks(text, origin[end - 1][1])
+    while end < len(origin) and origin[end][0] < last:
+        end += 1
+    return PiiMatch(match.kind, start, end)
+
+
 def prepare(text: str) -> PreparedText:
     """Normalise and mask a text, keeping the map back to the original characters.
 
@@ -440,26 +659,16 @@ def prepare(text: str) -> PreparedText:
     about the complaint, so it is a separating space there, like any space, dropped beside Chinese.
     """
     folded, origin = _fold(text)
-    pii = find_pii(folded)
+    pii = _rounds(folded, model_text=True, snap=lambda match: _whole_characters(match, text, origin))
     if not pii:
         return PreparedText(text, folded, tuple(origin), ())
-    chars: list[str] = []
-    new_origin: list[tuple[int, int]] = []
-    original_pii: list[PiiMatch] = []
-    cursor = 0
     for match in pii:
-        chars.append(folded[cursor : match.start])
-        new_origin.extend(origin[cursor : match.start])
         # the marks of a keycap digit ("8️⃣": 8, U+FE0F, U+20E3), dropped from `folded`, go with the last one
-        span = (origin[match.start][0], _past_marks(text, origin[match.end - 1][1]))
-        chars.append(" ")
-        new_origin.append(span)
-        original_pii.append(PiiMatch(match.kind, *span))
-        cursor = match.end
-    chars.append(folded[cursor:])
-    new_origin.extend(origin[cursor:])
-    masked, masked_origin = _without_layout_spaces("".join(chars), new_origin)
-    return PreparedText(text, masked, tuple(masked_origin), tuple(original_pii))
+        last_start, last_end = origin[match.end - 1]
+        origin[match.end - 1] = (last_start, _past_marks(text, last_end))
+    masked, masked_origin = _spaced(folded, origin, pii)
+    original_pii = tuple(PiiMatch(match.kind, origin[match.start][0], origin[match.end - 1][1]) for match in pii)
+    return PreparedText(text, masked, tuple(masked_origin), original_pii)
 
 
 def normalise(text: str) -> str:
@@ -469,23 +678,15 @@ def normalise(text: str) -> str:
 
 def normalise_checked(text: str) -> tuple[str, bool]:
     """`normalise(text)`, and whether personal data was found in it (then `mask_pii` changes it)."""
-    folded = unicodedata.normalize("NFKC", _NUMBER_SIGNS.sub(" ", text))
+    folded = unicodedata.normalize("NFKC", _NUMBER_SIGNS.sub(" ", _ascii_digits(text)))
     folded = _LAYOUT_SPACE.sub("", _WHITESPACE.sub(" ", _DROPPED.sub("", folded)))
     simplified = str(_converter().convert(folded))
-    if len(simplified) != len(folded):
+    # A text with personal data goes through `prepare`, as one OpenCC changes in length does: what
+    # is masked grows to whole characters as written (`_whole_characters`), which takes its map.
+    if len(simplified) != len(folded) or (_PII_HINT.search(simplified) and _scan(simplified)):
         prepared = prepare(text)
         return prepared.text, bool(prepared.pii)
-    pii = find_pii(simplified)
-    if not pii:
-        return simplified, False
-    pieces: list[str] = []
-    cursor = 0
-    for match in pii:
-        pieces.append(simplified[cursor : match.start])
-        pieces.append(" ")
-        cursor = match.end
-    pieces.append(simplified[cursor:])
-    return _LAYOUT_SPACE.sub("", "".join(pieces)), True
+    return simplified, False
 
 
 def mask_pii(text: str) -> str:

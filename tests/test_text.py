@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import sys
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +23,8 @@ from model.text import (
 
 VALID_ID = "11010519491231002X"  # the check digit of the published example number
 VALID_CARD = "6222021234567890128"  # 19 digits, UnionPay prefix, Luhn-valid
+OTHER_ID = "440304199003070026"  # a second valid ID number, its check digit a digit
+MOBILE = "13912345678"
 
 
 def test_full_width_letters_digits_and_punctuation_become_half_width() -> None:
@@ -298,3 +302,142 @@ def test_every_number_sign_lies_in_the_planes_scanned_at_start_up() -> None:
     beyond = [hex(code) for code in range(NUMBER_SIGN_PLANES, sys.maxunicode + 1) if is_number_sign(chr(code))]
     assert beyond == []
     assert is_number_sign("①") and is_number_sign("¹") and not is_number_sign("1") and not is_number_sign("１")
+
+
+def _assert_masked_once_for_all(text: str) -> None:
+    """Masking the masked text again changes nothing, the model reads no personal data, and the
+    two normalisations agree."""
+    masked = mask_pii(text)
+    assert mask_pii(masked) == masked
+    assert find_pii(normalise(text)) == []
+    assert prepare(text).text == normalise(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (f"身份证{VALID_ID}{OTHER_ID}两个人的", "身份证[IDCARD][IDCARD]两个人的"),
+        (f"身份证{VALID_ID}{MOBILE}", "身份证[IDCARD][PHONE]"),
+        (f"身份证{OTHER_ID}{MOBILE}", "身份证[IDCARD][PHONE]"),
+        (f"电话{MOBILE}{VALID_ID}", "电话[PHONE][IDCARD]"),
+        (f"电话{MOBILE}13812345678都打不通", "电话[PHONE][PHONE]都打不通"),
+        ("电话１３９１２３４５６７８１３８１２３４５６７８", "电话[PHONE][PHONE]"),  # full-width
+        (f"卡号{VALID_CARD}{MOBILE}", "卡号[BANKCARD][PHONE]"),
+        (f"电话{MOBILE}{VALID_CARD}", "电话[PHONE][BANKCARD]"),
+        (f"vx{MOBILE}{MOBILE}同号", "vx[PHONE][PHONE]同号"),
+        # what each piece's neighbour hid: the Taiwan mobile after the check letter X is found first,
+        # then the ID number before it, then the one before that
+        (f"{VALID_ID}{VALID_ID}0912-345-678", "[IDCARD][IDCARD][PHONE]"),
+        ("座机010-62345678(021)51234567", "座机[PHONE][PHONE]"),
+    ],
+)
+def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: str) -> None:
+    assert mask_pii(text) == masked
+    _assert_masked_once_for_all(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"订单号123456789012345678{MOBILE}",  # 18 + 11 digits: the 18 are no ID number
+        f"订单号{MOBILE}{MOBILE}1",  # a digit left over
+        f"订单号{VALID_ID}12345678901",  # an ID number, then eleven digits that are no mobile
+    ],
+)
+def test_a_digit_run_that_does_not_split_into_personal_data_is_kept(text: str) -> None:
+    assert mask_pii(text) == text
+    assert find_pii(normalise(text)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # a space in the text the model reads joins what the placeholder keeps apart
+        (f"QQ {MOBILE} 12345678", "QQ [PHONE] [QQ]"),
+        ("电话幺三八一二a@b.cn三四五六七八", "电话[PHONE]"),
+    ],
+)
+def test_what_meets_where_personal_data_was_taken_out_is_masked_too(text: str, masked: str) -> None:
+    assert mask_pii(text) == masked
+    _assert_masked_once_for_all(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked", "normalised"),
+    [
+        # a combining mark or a Hangul vowel on the U+FE0F after the number is one character with it
+        (f"电话{MOBILE}\ufe0f\u0301好", "电话[PHONE]好", "电话好"),
+        (f"身份证{VALID_ID}\ufe0f\u1161好", "身份证[IDCARD]好", "身份证好"),
+        # NFKC makes "8日" of one character: the model does not read half of what is masked
+        ("电话1391234567\u33e7", "电话[PHONE]", "电话"),
+    ],
+)
+def test_personal_data_is_masked_in_whole_characters_as_written(text: str, masked: str, normalised: str) -> None:
+    assert mask_pii(text) == masked
+    assert normalise(text) == normalised
+    _assert_masked_once_for_all(text)
+
+
+def test_a_chain_of_personal_data_each_piece_hiding_the_next_is_masked_as_a_whole() -> None:
+    # each landline after the first is found only once the one before it is masked: past a few
+    # rounds, the text is masked as a whole rather than scanned again for every number
+    text = "010-62345678" + "(021)51234567" * 380
+    assert mask_pii(text) == "[PHONE]"
+    assert normalise(text) == ""
+
+
+def test_masking_is_a_fixed_point_on_random_glued_text() -> None:
+    rng = random.Random(20261207)
+    pieces = [
+        *"0123456789Xx",
+        *"abqQ",
+        *"客户退款三八幺",
+        MOBILE,
+        VALID_ID,
+        OTHER_ID,
+        VALID_CARD,
+        "0912-345-678",
+        "(021)51234567",
+        "+86010-62345678",
+        "QQ",
+        "a@b.cn",
+        "幺三八一二三四五六七八",
+    ]
+    for _ in range(400):
+        _assert_masked_once_for_all("".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))))
+
+
+@pytest.mark.parametrize(
+    "digits",
+    [
+        "١٣٩١٢٣٤٥٦٧٨",  # Arabic-Indic
+        "۱۳۹۱۲۳۴۵۶۷۸",  # Extended Arabic-Indic
+        "१३९१२३४५६७८",  # Devanagari
+        "১৩৯১২৩৪৫৬৭৮",  # Bengali
+        "๑๓๙๑๒๓๔๕๖๗๘",  # Thai
+        "၁၃၉၁၂၃၄၅၆၇၈",  # Myanmar
+        "139١٢٣٤٥٦٧٨",  # mixed with ASCII digits
+    ],
+)
+def test_a_mobile_in_the_digits_of_another_script_is_masked(digits: str) -> None:
+    text = f"电话{digits}找我"
+    prepared = prepare(text)
+    assert prepared.masked_original() == "电话[PHONE]找我"
+    assert [text[match.start : match.end] for match in prepared.pii] == [digits]
+    assert normalise(text) == prepared.text == "电话找我"
+    _assert_masked_once_for_all(text)
+
+
+def test_every_decimal_digit_reads_as_its_ascii_digit() -> None:
+    digits = [chr(code) for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) == "Nd"]
+    assert len(digits) > 600
+    assert [normalise(digit) for digit in digits] == [str(unicodedata.decimal(digit)) for digit in digits]
+
+
+def test_offsets_of_glued_pieces_and_other_digits_point_at_the_original_characters() -> None:
+    text = f"客戶：{VALID_ID}{MOBILE}，電話٠٩١٢-٣٤٥-٦٧٨壞了"
+    prepared = prepare(text)
+    assert [text[match.start : match.end] for match in prepared.pii] == [VALID_ID, MOBILE, "٠٩١٢-٣٤٥-٦٧٨"]
+    assert prepared.masked_original() == "客戶：[IDCARD][PHONE]，電話[PHONE]壞了"
+    start = prepared.text.index("坏了")
+    assert text[slice(*prepared.original_span(start, start + 2))] == "壞了"
