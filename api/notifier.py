@@ -127,20 +127,23 @@ class Notifier:
         return RETRY
 
     def _post(self, body: dict[str, object]) -> str | None:
-        """POST the payload; None on a 2xx answer, else what went wrong in a few words."""
+        """POST the payload; None on a 2xx answer, else what went wrong in a few words. The answer's
+        status is all that counts: its body is never read (one that is huge, or never ends, would
+        hold the attempt past its timeout and its lease), and the connection is closed."""
         event_id = str(body["event_id"])
         content = json.dumps(body, ensure_ascii=False).encode("utf-8")
         try:
-            response = self._client.post(
-                self.url, content=content, headers={"Idempotency-Key": event_id, "X-Triage-Event-Id": event_id}
-            )
+            with self._client.stream(
+                "POST", self.url, content=content, headers={"Idempotency-Key": event_id, "X-Triage-Event-Id": event_id}
+            ) as response:
+                status = response.status_code
         except httpx.TimeoutException:
             return f"timeout after {self.services.settings.notify_timeout_seconds:g} s"
         except httpx.HTTPError as failure:
             return f"{type(failure).__name__} ({target(self.url)})"
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             return None
-        return f"HTTP {response.status_code}"
+        return f"HTTP {status}"
 
     async def _run(self) -> None:
         while not self._stop.is_set():

@@ -578,3 +578,52 @@ def test_notifications_are_listed_newest_first_with_a_cursor(
     assert client.get("/v1/notifications?state=lost", headers=headers("agent")).status_code == 422
     assert client.get("/v1/notifications", headers=headers("intake")).status_code == 403
     assert COMPLAINT["contact"] not in response.text
+
+
+@pytest.fixture
+def dripping_receiver() -> Iterator[str]:
+    """A receiver that answers 200 at once and then streams its body a byte every 0.1 s for 8 s
+    (a log stream, a misconfigured endpoint): its URL."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+                ends = time.monotonic() + 8
+                try:
+                    while time.monotonic() < ends and not stop.is_set():
+                        connection.sendall(b"1\r\nx\r\n")
+                        time.sleep(0.1)
+                    connection.sendall(b"0\r\n\r\n")
+                except OSError:  # the client hung up: what it should do
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        server.close()
+
+
+def test_a_response_body_that_never_ends_does_not_hold_the_attempt_past_its_timeout(
+    notifying: Callable[..., TestClient], dripping_receiver: str
+) -> None:
+    client = notifying(notify_url=dripping_receiver, notify_timeout_seconds=1)
+    file_urgent(client)
+    started = time.monotonic()
+    assert dispatch(client) == {"delivered": 1}  # the status is the answer: the body is not read
+    assert time.monotonic() - started < 3, "the attempt read the endless body"
