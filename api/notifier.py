@@ -6,8 +6,10 @@ Each round runs in a worker thread on a connection of its own pool (`Database.no
 the deadline sweep does: it claims the due notifications one at a time, builds each payload
 (`api.services.notifications`), POSTs it with the timeout, and records the outcome: delivered on a
 2xx answer, else the error and the next attempt after the back-off, or failed after the last
-attempt. Requests never wait for it: intake only writes the outbox row. A round that fails (the
-database is away) is logged, and the next one runs at the next interval. At shutdown a running
+attempt; whatever else an attempt meets (a payload that cannot be built, an error of the HTTP
+library) is that attempt's failure too, recorded by its type. Requests never wait for it: intake
+only writes the outbox row. A round that fails (the database is away) is logged, and the next one
+runs at the next interval. At shutdown a running
 round stops before its next claim, and the task waits for it before the database is closed.
 Every worker process runs its own dispatcher; the claims keep them from sending a row twice at
 once. Logs name event ids and ticket numbers, never the token or a response body.
@@ -89,8 +91,8 @@ class Notifier:
         services = self.services
         settings = services.settings
         assert services.models is not None and services.policy is not None
-        error: str | None
-        ticket_no = "?"
+        body: dict[str, object] | None = None
+        error: str | None = None
         try:
             body = payload(
                 session,
@@ -101,9 +103,10 @@ class Notifier:
             )
         except LookupError as missing:
             error = f"no payload: {missing}"
-        else:
-            session.rollback()  # no transaction held open while the receiver answers
-            ticket_no = str(body["ticket_no"])
+        except Exception as failure:  # this attempt failed: recorded, not a round that stops at this row
+            error = f"no payload: {type(failure).__name__}"  # the type only: a message may quote anything
+        session.rollback()  # no transaction held open while the receiver answers
+        if body is not None:
             error = self._post(body)
         state = record_outcome(
             session,
@@ -119,6 +122,7 @@ class Notifier:
             return None
         if error is None:
             return state
+        ticket_no = body["ticket_no"] if body is not None else "?"
         attempts = f"attempt {claimed.attempt} of {settings.notify_max_attempts}"
         if state == FAILED:
             log.error("notification of event %s (%s) given up: %s (%s)", claimed.event_id, ticket_no, error, attempts)
@@ -139,7 +143,7 @@ class Notifier:
                 status = response.status_code
         except httpx.TimeoutException:
             return f"timeout after {self.services.settings.notify_timeout_seconds:g} s"
-        except httpx.HTTPError as failure:
+        except Exception as failure:  # httpx.HTTPError, and what httpx raises besides (InvalidURL, UnicodeError)
             return f"{type(failure).__name__} ({target(self.url)})"
         if 200 <= status < 300:
             return None

@@ -627,3 +627,35 @@ def test_a_response_body_that_never_ends_does_not_hold_the_attempt_past_its_time
     started = time.monotonic()
     assert dispatch(client) == {"delivered": 1}  # the status is the answer: the body is not read
     assert time.monotonic() - started < 3, "the attempt read the endless body"
+
+
+def test_an_attempt_that_raises_is_recorded_as_failed_and_the_round_goes_on(
+    notifying: Callable[..., TestClient], receiver: Receiver, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # whatever an attempt meets (a payload that cannot be built, an error of the HTTP library that
+    # is not an httpx.HTTPError) ends that attempt: counted, backed off, failed at the limit; the
+    # rows after it are still sent, and the row does not come back every lease for ever
+    import api.notifier
+
+    client = notifying(notify_max_attempts=2)
+    broken = file_urgent(client)[0]["ticket_no"]
+    fine = file_urgent(client)[0]["ticket_no"]
+    build = api.notifier.payload
+
+    def payload(session: Any, event_id: int, **kwargs: Any) -> dict[str, Any]:
+        body = build(session, event_id, **kwargs)
+        if body["ticket_no"] == broken:
+            raise ValueError(f"cannot build the payload of {PHONE}")
+        return body
+
+    monkeypatch.setattr(api.notifier, "payload", payload)
+    assert dispatch(client) == {"retry": 1, "delivered": 1}
+    assert [item.json["ticket_no"] for item in receiver.received] == [fine]
+    (pending,) = notifications(client, "pending")
+    assert (pending["ticket_no"], pending["attempts"], pending["last_error"]) == (broken, 1, "no payload: ValueError")
+    clock.advance(seconds=30)
+    assert dispatch(client) == {"failed": 1}
+    clock.advance(days=1)
+    assert dispatch(client) == {}
+    (failed,) = notifications(client, "failed")
+    assert (failed["ticket_no"], failed["attempts"]) == (broken, 2)
