@@ -22,7 +22,6 @@ import json
 import logging
 from collections import Counter
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy.orm import Session
@@ -31,18 +30,13 @@ from api.db import describe_error
 from api.deps import Services
 from api.services.notifications import payload
 from api.services.outbox import FAILED, Claim, claim, due_ids, record_outcome
+from api.settings import url_origin
 
 log = logging.getLogger("api.notifier")
 BATCH = 100
 LEASE_MARGIN = timedelta(seconds=30)
 """Beyond twice the timeout, how long a claimed attempt keeps other dispatchers off its row."""
 RETRY = "retry"
-
-
-def target(url: str) -> str:
-    """The URL's scheme, host and port only (for logs: a query may hold a secret)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
 
 
 class Notifier:
@@ -144,7 +138,7 @@ class Notifier:
         except httpx.TimeoutException:
             return f"timeout after {self.services.settings.notify_timeout_seconds:g} s"
         except Exception as failure:  # httpx.HTTPError, and what httpx raises besides (InvalidURL, UnicodeError)
-            return f"{type(failure).__name__} ({target(self.url)})"
+            return f"{type(failure).__name__} ({url_origin(self.url)})"
         if 200 <= status < 300:
             return None
         return f"HTTP {status}"
@@ -159,7 +153,7 @@ class Notifier:
 
     def start(self) -> None:
         """Start sending (in the running event loop)."""
-        log.info("escalation notifications go to %s every %g s", target(self.url), self.interval)
+        log.info("escalation notifications go to %s every %g s", url_origin(self.url), self.interval)
         self._task = asyncio.create_task(self._run(), name="notifier")
 
     async def stop(self) -> None:

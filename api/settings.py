@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import httpx
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,7 +23,10 @@ class Settings(BaseSettings):
     `TRIAGE_API_KEYS_FILE`, which keep the names the issue gives them.
     """
 
-    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: an error's text never quotes the value (a token, a webhook URL's key)
+    model_config = SettingsConfigDict(
+        env_prefix="TRIAGE_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     var_dir: Path = Field(default=Path("var"), description="Folder for the default database and models.")
     database_url: str = Field(
@@ -134,8 +139,23 @@ class Settings(BaseSettings):
         except ValueError:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+            raise ValueError(f"must be an http:// or https:// URL with a host, got {url_origin(value)!r}")
+        try:  # what httpx and the resolver refuse at each POST (a control character, an empty label)
+            httpx.URL(value)
+            parts.hostname.encode("idna")
+        except (httpx.InvalidURL, UnicodeError):
+            raise ValueError(f"not a URL httpx can send to, got {url_origin(value)!r}") from None
         return value
+
+    @field_validator("notify_token")
+    @classmethod
+    def _header_token(cls, value: SecretStr | None) -> SecretStr | None:
+        token = value.get_secret_value().strip() if value is not None else ""
+        if not token:
+            return None
+        if not all("!" <= char <= "~" for char in token):
+            raise ValueError("must be printable ASCII without spaces, as an Authorization header carries it")
+        return SecretStr(token)
 
     @field_validator("timezone")
     @classmethod
@@ -167,6 +187,17 @@ class Settings(BaseSettings):
     def registry_root(self) -> Path:
         """The model registry folder in use."""
         return self.registry if self.registry is not None else self.var_dir / "models"
+
+
+def url_origin(url: str) -> str:
+    """The URL's scheme, host and port, "/…" for whatever follows (for logs and errors: the user,
+    path or query of a webhook URL may be its secret)."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    shown = f"{scheme}{separator}{host.rpartition('@')[2]}"
+    return shown + "/…" if rest.rstrip("/") != host else shown
 
 
 def settings_error(error: ValidationError) -> str:

@@ -34,7 +34,7 @@ from api.deps import Services
 from api.notifier import Notifier
 from api.services.escalation import EscalationConfigError, parse_policy
 from api.services.urgent_escalation import INTAKE_ACTOR, URGENT_HEAD_ESCALATED
-from api.settings import DEFAULT_ESCALATION, Settings
+from api.settings import DEFAULT_ESCALATION, Settings, url_origin
 from api.tables import Notification, Ticket, TicketEvent
 from model.taxonomy import Taxonomy
 
@@ -463,6 +463,34 @@ def test_triage_sweep_from_cron_records_the_notifications_the_service_sends(
 def test_a_notify_url_that_is_not_http_is_a_start_up_error(url: str) -> None:
     with pytest.raises(ValidationError, match="must be an http:// or https:// URL with a host"):
         Settings(notify_url=url)
+
+
+@pytest.mark.parametrize("url", ["https://hooks..example.com/send?key=s3cret", "http://h/\x7fs3cret"])
+def test_a_notify_url_httpx_cannot_send_to_is_a_start_up_error_that_does_not_show_its_secret(url: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        Settings(notify_url=url)
+    assert "not a URL httpx can send to" in str(error.value) and "s3cret" not in str(error.value)
+
+
+@pytest.mark.parametrize("token", ["s3cret\u200b", "s3cret token", "s3c\nret", "令牌"])
+def test_a_token_an_http_header_cannot_carry_is_a_start_up_error(token: str) -> None:
+    with pytest.raises(ValidationError, match="must be printable ASCII without spaces") as error:
+        Settings(notify_url="http://127.0.0.1:9/hook", notify_token=token)
+    assert token not in str(error.value)
+    assert Settings(notify_url="http://127.0.0.1:9/hook", notify_token="  ").notify_token is None
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:pw@hooks.example.com:8443/services/T0/B0/s3cret?key=k", "https://hooks.example.com:8443/…"),
+        ("http://127.0.0.1:9", "http://127.0.0.1:9"),
+        ("http://127.0.0.1:9/", "http://127.0.0.1:9"),
+        ("hooks.example.com/s3cret", "hooks.example.com/…"),
+    ],
+)
+def test_logs_and_errors_show_the_notify_url_without_its_path_query_or_user(url: str, shown: str) -> None:
+    assert url_origin(url) == shown
 
 
 def test_the_token_is_never_shown(receiver: Receiver) -> None:
