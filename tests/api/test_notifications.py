@@ -448,6 +448,7 @@ def test_triage_sweep_from_cron_records_the_notifications_the_service_sends(
     monkeypatch.setenv("TRIAGE_NOTIFY_URL", receiver.url)
     result = runner.invoke(cli, ["sweep", "--database-url", database_url])
     assert result.exit_code == 0, result.output
+    assert "notifications recorded for the service to send" in result.output
     assert outbox_rows(client) == 4  # both deadlines, to the supervisor then the head
     clock.now = datetime.now(UTC) + timedelta(minutes=1)
     assert dispatch(client) == {"delivered": 4}
@@ -457,6 +458,20 @@ def test_triage_sweep_from_cron_records_the_notifications_the_service_sends(
         ("resolution", 1),
         ("resolution", 2),
     }
+
+
+def test_triage_sweep_without_the_notify_url_says_that_its_escalations_are_not_notified(
+    notifying: Callable[..., TestClient], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cron's environment is not the service's: escalations recorded without an outbox row are never
+    # sent, so the command says so instead of leaving it to be found out
+    client = notifying()
+    create_ticket(client)
+    monkeypatch.delenv("TRIAGE_NOTIFY_URL", raising=False)
+    result = runner.invoke(cli, ["sweep", "--database-url", database_url])
+    assert result.exit_code == 0, result.output
+    assert "escalated 4 deadline(s)" in result.output and outbox_rows(client) == 0
+    assert "not notified: TRIAGE_NOTIFY_URL is not set for this command" in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize("url", ["ftp://hooks.example.com/x", "hooks.example.com/x", "http://", "https://h:port/"])
@@ -687,3 +702,23 @@ def test_an_attempt_that_raises_is_recorded_as_failed_and_the_round_goes_on(
     assert dispatch(client) == {}
     (failed,) = notifications(client, "failed")
     assert (failed["ticket_no"], failed["attempts"]) == (broken, 2)
+
+
+def test_codes_the_model_in_service_no_longer_has_are_sent_as_codes(
+    notifying: Callable[..., TestClient], receiver: Receiver
+) -> None:
+    # a model swap removed the ticket's subtype (and its department): the notification still goes,
+    # once, with the codes as their names, and the listing still lists it
+    client = notifying()
+    ticket = file_urgent(client)[0]
+    database = services_of(client).database
+    assert database is not None
+    with database.session() as session:
+        session.execute(update(Ticket).values(subtype="retired_subtype", department="retired_dept"))
+        session.commit()
+    assert dispatch(client) == {"delivered": 1}
+    body = receiver.received[0].json
+    assert body["subtype"] == {"code": "retired_subtype", "name": "retired_subtype"}
+    assert body["department"] == {"code": "retired_dept", "name": "retired_dept"} and body["recipient"] is None
+    assert f"{ticket['ticket_no']}（P1 " in body["summary"] and "/retired_subtype，retired_dept）" in body["summary"]
+    assert [item["state"] for item in notifications(client)] == ["delivered"]
