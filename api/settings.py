@@ -12,6 +12,8 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WEEK_SECONDS = 7 * 86400
+"""The longest back-off of a notification (beyond it the next attempt's time could overflow)."""
 DEFAULT_ESCALATION = PROJECT_ROOT / "data" / "escalation.yaml"
 
 
@@ -121,10 +123,16 @@ class Settings(BaseSettings):
         default=8, ge=1, le=100, description="Attempts of a notification before it is given up (state `failed`)."
     )
     notify_backoff_seconds: float = Field(
-        default=30, gt=0, description="Wait before the second attempt; doubled after each failed attempt."
+        default=30,
+        gt=0,
+        le=WEEK_SECONDS,
+        description="Wait before the second attempt; doubled after each failed attempt.",
     )
     notify_backoff_max_seconds: float = Field(
-        default=3600, gt=0, description="The longest wait between two attempts (the doubling stops there)."
+        default=3600,
+        gt=0,
+        le=WEEK_SECONDS,
+        description="The longest wait between two attempts (the doubling stops there).",
     )
 
     @field_validator("notify_url")

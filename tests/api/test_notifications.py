@@ -722,3 +722,12 @@ def test_codes_the_model_in_service_no_longer_has_are_sent_as_codes(
     assert body["department"] == {"code": "retired_dept", "name": "retired_dept"} and body["recipient"] is None
     assert f"{ticket['ticket_no']}（P1 " in body["summary"] and "/retired_subtype，retired_dept）" in body["summary"]
     assert [item["state"] for item in notifications(client)] == ["delivered"]
+
+
+@pytest.mark.parametrize("name", ["notify_backoff_seconds", "notify_backoff_max_seconds"])
+def test_a_back_off_beyond_a_week_is_a_start_up_error(name: str) -> None:
+    # a wait "for ever" (1e12 s) overflowed the next attempt's time at the first failure: the
+    # outcome was never recorded and the row came back every lease
+    with pytest.raises(ValidationError, match=name):
+        Settings(notify_url="http://127.0.0.1:9/hook", **{name: 1e12})
+    assert Settings(notify_url="http://127.0.0.1:9/hook", **{name: 7 * 86400})
