@@ -33,6 +33,7 @@ from api.deadline_sweeper import DeadlineSweeper
 from api.deps import Services
 from api.notifier import Notifier
 from api.services.escalation import EscalationConfigError, parse_policy
+from api.services.outbox import claim, due_ids
 from api.services.urgent_escalation import INTAKE_ACTOR, URGENT_HEAD_ESCALATED
 from api.settings import DEFAULT_ESCALATION, Settings, url_origin
 from api.tables import Notification, Ticket, TicketEvent
@@ -731,3 +732,52 @@ def test_a_back_off_beyond_a_week_is_a_start_up_error(name: str) -> None:
     with pytest.raises(ValidationError, match=name):
         Settings(notify_url="http://127.0.0.1:9/hook", **{name: 1e12})
     assert Settings(notify_url="http://127.0.0.1:9/hook", **{name: 7 * 86400})
+
+
+def test_a_redirect_is_not_followed_and_counts_as_a_failed_attempt(
+    notifying: Callable[..., TestClient], receiver: Receiver
+) -> None:
+    client = notifying()
+    receiver.statuses = [307]  # a redirect would resend the token to wherever it points
+    file_urgent(client)
+    assert dispatch(client) == {"retry": 1}
+    assert len(receiver.received) == 1 and notifications(client, "pending")[0]["last_error"] == "HTTP 307"
+
+
+def test_a_dispatcher_stopped_between_its_post_and_its_record_is_sent_again_after_the_lease(
+    notifying: Callable[..., TestClient], receiver: Receiver, clock: Clock
+) -> None:
+    # at least once: the claim of a dispatcher that died keeps the others off the row until its lease ends
+    client = notifying()
+    file_urgent(client)
+    database = services_of(client).database
+    assert database is not None
+    notifier = dispatcher(client)
+    try:
+        with database.notify_session() as session:
+            (notification_id,) = due_ids(session, now=clock.now, limit=10)
+            claimed = claim(session, notification_id=notification_id, now=clock.now, lease=notifier.lease)
+        assert claimed is not None and claimed.attempt == 1  # … POSTed, and the process was killed
+    finally:
+        notifier.close()
+    clock.advance(seconds=notifier.lease.total_seconds() - 1)
+    assert dispatch(client) == {}
+    clock.advance(seconds=1)
+    assert dispatch(client) == {"delivered": 1}
+    assert receiver.received[0].json["event_id"] == claimed.event_id
+    (delivered,) = notifications(client, "delivered")
+    assert delivered["attempts"] == 2
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        *("%%%", "e30", "W10", "bnVsbA", "gA", "x" * 200),
+        *("eyJ2IjoxLCJpZCI6LTEsInMiOiIifQ", "eyJ2IjoxLCJpZCI6dHJ1ZSwicyI6IiJ9"),
+    ],
+)
+def test_a_tampered_cursor_is_a_422(notifying: Callable[..., TestClient], cursor: str) -> None:
+    # {}, [], null, id -1, id true, bytes that are no UTF-8, and no base64 at all
+    client = notifying()
+    response = client.get("/v1/notifications", params={"cursor": cursor}, headers=headers("agent"))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "cursor"], response.text
