@@ -17,7 +17,6 @@ once. Logs name event ids and ticket numbers, never the token or a response body
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections import Counter
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from api.db import describe_error
 from api.deps import Services
+from api.periodic import Periodic
 from api.services.notifications import payload
 from api.services.outbox import FAILED, Claim, claim, due_ids, record_outcome
 from api.settings import url_origin
@@ -39,23 +39,23 @@ LEASE_MARGIN = timedelta(seconds=30)
 RETRY = "retry"
 
 
-class Notifier:
+class Notifier(Periodic):
     """Sends the outbox's due notifications of one app periodically while the app runs."""
+
+    name = "notifier"
 
     def __init__(self, services: Services, interval: float = 0) -> None:
         settings = services.settings
         if settings.notify_url is None:
             raise ValueError("notifications are off (TRIAGE_NOTIFY_URL is not set)")
+        super().__init__(interval)
         self.services = services
-        self.interval = interval
         self.url = settings.notify_url
         self.lease = 2 * timedelta(seconds=settings.notify_timeout_seconds) + LEASE_MARGIN
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "complaint-triage-notifier"}
         if settings.notify_token is not None:
             headers["Authorization"] = f"Bearer {settings.notify_token.get_secret_value()}"
         self._client = httpx.Client(timeout=settings.notify_timeout_seconds, headers=headers, follow_redirects=False)
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def dispatch_once(self) -> Counter[str]:
         """One round at the app's clock (blocking): how many attempts ended delivered, retry or
@@ -67,7 +67,7 @@ class Notifier:
         try:
             with services.database.notify_session() as session:
                 for notification_id in due_ids(session, now=services.clock(), limit=BATCH):
-                    if self._stop.is_set():
+                    if self.stopping():
                         break
                     claimed = claim(session, notification_id=notification_id, now=services.clock(), lease=self.lease)
                     if claimed is not None:
@@ -143,24 +143,18 @@ class Notifier:
             return None
         return f"HTTP {status}"
 
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            await asyncio.to_thread(self.dispatch_once)
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
-            except TimeoutError:
-                continue
+    def run_once(self) -> Counter[str]:
+        """One round (`dispatch_once`), for the periodic task."""
+        return self.dispatch_once()
 
     def start(self) -> None:
         """Start sending (in the running event loop)."""
         log.info("escalation notifications go to %s every %g s", url_origin(self.url), self.interval)
-        self._task = asyncio.create_task(self._run(), name="notifier")
+        super().start()
 
     async def stop(self) -> None:
         """Stop after the running round, if any, has finished; close the HTTP client."""
-        self._stop.set()
-        if self._task is not None:
-            await self._task
+        await super().stop()
         self.close()
 
     def close(self) -> None:
