@@ -110,7 +110,11 @@ class Settings(BaseSettings):
         default=None, description="Sent as `Authorization: Bearer <token>` with each notification (never logged)."
     )
     notify_timeout_seconds: float = Field(
-        default=5, gt=0, le=60, description="The longest one notification POST may take before it counts as failed."
+        default=5,
+        gt=0,
+        le=60,
+        description="The longest a notification POST may wait to connect, to send, and for the answer's status and "
+        "headers (each) before the attempt counts as failed; the answer's body is not read.",
     )
     notify_interval_seconds: float = Field(
         default=5,
