@@ -212,6 +212,14 @@ def sweep_command(database_url: DatabaseOption = "") -> None:
     share = f"{100 * settings.deadline_warning_share:g} %"
     if done:
         console.print(f"escalated {summary(done)} (warning at {share} of the window left)")
+        # cron's environment is not the service's: without the URL no outbox row was written
+        console.print(
+            "their notifications recorded for the service to send"
+            if settings.notify_enabled
+            else "not notified: TRIAGE_NOTIFY_URL is not set for this command (set it as the service has it, "
+            "and the service sends the notifications of the escalations recorded from then on)",
+            highlight=False,
+        )
     else:
         console.print(f"no deadline to escalate (warning at {share} of the window left)")
 

@@ -13,25 +13,25 @@ deadline is a single conditional UPDATE), they only repeat the look-up.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from api.db import describe_error
 from api.deps import Services
+from api.periodic import Periodic
 from api.services.deadline_escalation import Escalation, summary, sweep_deadlines
 
 log = logging.getLogger("api.deadlines")
 LOGGED = 20  # escalations named in a sweep's log line; the others are counted
 
 
-class DeadlineSweeper:
+class DeadlineSweeper(Periodic):
     """Runs the deadline sweep of one app periodically while the app runs."""
 
+    name = "deadline-sweep"
+
     def __init__(self, services: Services, interval: float) -> None:
+        super().__init__(interval)
         self.services = services
-        self.interval = interval
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def sweep_once(self) -> list[Escalation]:
         """One sweep at the app's clock (blocking); a failure is logged and counted, not raised."""
@@ -44,7 +44,7 @@ class DeadlineSweeper:
                     session,
                     now=services.clock(),
                     share=services.settings.deadline_warning_share,
-                    stopping=self._stop.is_set,
+                    stopping=self.stopping,
                 )
         except Exception as error:  # the next sweep tries again
             services.metrics.deadline_sweeps.labels("failed").inc()
@@ -64,20 +64,6 @@ class DeadlineSweeper:
             log.info("escalated %s: %s%s", summary(done), shown, more)
         return done
 
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            await asyncio.to_thread(self.sweep_once)
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
-            except TimeoutError:
-                continue
-
-    def start(self) -> None:
-        """Start sweeping (in the running event loop)."""
-        self._task = asyncio.create_task(self._run(), name="deadline-sweep")
-
-    async def stop(self) -> None:
-        """Stop after the running sweep, if any, has finished."""
-        self._stop.set()
-        if self._task is not None:
-            await self._task
+    def run_once(self) -> list[Escalation]:
+        """One sweep (`sweep_once`), for the periodic task."""
+        return self.sweep_once()

@@ -6,8 +6,10 @@ Each round runs in a worker thread on a connection of its own pool (`Database.no
 the deadline sweep does: it claims the due notifications one at a time, builds each payload
 (`api.services.notifications`), POSTs it with the timeout, and records the outcome: delivered on a
 2xx answer, else the error and the next attempt after the back-off, or failed after the last
-attempt. Requests never wait for it: intake only writes the outbox row. A round that fails (the
-database is away) is logged, and the next one runs at the next interval. At shutdown a running
+attempt; whatever else an attempt meets (a payload that cannot be built, an error of the HTTP
+library) is that attempt's failure too, recorded by its type. Requests never wait for it: intake
+only writes the outbox row. A round that fails (the database is away) is logged, and the next one
+runs at the next interval. At shutdown a running
 round stops before its next claim, and the task waits for it before the database is closed.
 Every worker process runs its own dispatcher; the claims keep them from sending a row twice at
 once. Logs name event ids and ticket numbers, never the token or a response body.
@@ -15,20 +17,20 @@ once. Logs name event ids and ticket numbers, never the token or a response body
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections import Counter
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy.orm import Session
 
 from api.db import describe_error
 from api.deps import Services
+from api.periodic import Periodic
 from api.services.notifications import payload
 from api.services.outbox import FAILED, Claim, claim, due_ids, record_outcome
+from api.settings import url_origin
 
 log = logging.getLogger("api.notifier")
 BATCH = 100
@@ -37,29 +39,23 @@ LEASE_MARGIN = timedelta(seconds=30)
 RETRY = "retry"
 
 
-def target(url: str) -> str:
-    """The URL's scheme, host and port only (for logs: a query may hold a secret)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
-
-
-class Notifier:
+class Notifier(Periodic):
     """Sends the outbox's due notifications of one app periodically while the app runs."""
+
+    name = "notifier"
 
     def __init__(self, services: Services, interval: float = 0) -> None:
         settings = services.settings
         if settings.notify_url is None:
             raise ValueError("notifications are off (TRIAGE_NOTIFY_URL is not set)")
+        super().__init__(interval)
         self.services = services
-        self.interval = interval
         self.url = settings.notify_url
         self.lease = 2 * timedelta(seconds=settings.notify_timeout_seconds) + LEASE_MARGIN
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "complaint-triage-notifier"}
         if settings.notify_token is not None:
             headers["Authorization"] = f"Bearer {settings.notify_token.get_secret_value()}"
         self._client = httpx.Client(timeout=settings.notify_timeout_seconds, headers=headers, follow_redirects=False)
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def dispatch_once(self) -> Counter[str]:
         """One round at the app's clock (blocking): how many attempts ended delivered, retry or
@@ -71,7 +67,7 @@ class Notifier:
         try:
             with services.database.notify_session() as session:
                 for notification_id in due_ids(session, now=services.clock(), limit=BATCH):
-                    if self._stop.is_set():
+                    if self.stopping():
                         break
                     claimed = claim(session, notification_id=notification_id, now=services.clock(), lease=self.lease)
                     if claimed is not None:
@@ -89,8 +85,8 @@ class Notifier:
         services = self.services
         settings = services.settings
         assert services.models is not None and services.policy is not None
-        error: str | None
-        ticket_no = "?"
+        body: dict[str, object] | None = None
+        error: str | None = None
         try:
             body = payload(
                 session,
@@ -101,9 +97,10 @@ class Notifier:
             )
         except LookupError as missing:
             error = f"no payload: {missing}"
-        else:
-            session.rollback()  # no transaction held open while the receiver answers
-            ticket_no = str(body["ticket_no"])
+        except Exception as failure:  # this attempt failed: recorded, not a round that stops at this row
+            error = f"no payload: {type(failure).__name__}"  # the type only: a message may quote anything
+        session.rollback()  # no transaction held open while the receiver answers
+        if body is not None:
             error = self._post(body)
         state = record_outcome(
             session,
@@ -119,6 +116,7 @@ class Notifier:
             return None
         if error is None:
             return state
+        ticket_no = body["ticket_no"] if body is not None else "?"
         attempts = f"attempt {claimed.attempt} of {settings.notify_max_attempts}"
         if state == FAILED:
             log.error("notification of event %s (%s) given up: %s (%s)", claimed.event_id, ticket_no, error, attempts)
@@ -127,39 +125,36 @@ class Notifier:
         return RETRY
 
     def _post(self, body: dict[str, object]) -> str | None:
-        """POST the payload; None on a 2xx answer, else what went wrong in a few words."""
+        """POST the payload; None on a 2xx answer, else what went wrong in a few words. The answer's
+        status is all that counts: its body is never read (one that is huge, or never ends, would
+        hold the attempt past its timeout and its lease), and the connection is closed."""
         event_id = str(body["event_id"])
         content = json.dumps(body, ensure_ascii=False).encode("utf-8")
         try:
-            response = self._client.post(
-                self.url, content=content, headers={"Idempotency-Key": event_id, "X-Triage-Event-Id": event_id}
-            )
+            with self._client.stream(
+                "POST", self.url, content=content, headers={"Idempotency-Key": event_id, "X-Triage-Event-Id": event_id}
+            ) as response:
+                status = response.status_code
         except httpx.TimeoutException:
             return f"timeout after {self.services.settings.notify_timeout_seconds:g} s"
-        except httpx.HTTPError as failure:
-            return f"{type(failure).__name__} ({target(self.url)})"
-        if 200 <= response.status_code < 300:
+        except Exception as failure:  # httpx.HTTPError, and what httpx raises besides (InvalidURL, UnicodeError)
+            return f"{type(failure).__name__} ({url_origin(self.url)})"
+        if 200 <= status < 300:
             return None
-        return f"HTTP {response.status_code}"
+        return f"HTTP {status}"
 
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            await asyncio.to_thread(self.dispatch_once)
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
-            except TimeoutError:
-                continue
+    def run_once(self) -> Counter[str]:
+        """One round (`dispatch_once`), for the periodic task."""
+        return self.dispatch_once()
 
     def start(self) -> None:
         """Start sending (in the running event loop)."""
-        log.info("escalation notifications go to %s every %g s", target(self.url), self.interval)
-        self._task = asyncio.create_task(self._run(), name="notifier")
+        log.info("escalation notifications go to %s every %g s", url_origin(self.url), self.interval)
+        super().start()
 
     async def stop(self) -> None:
         """Stop after the running round, if any, has finished; close the HTTP client."""
-        self._stop.set()
-        if self._task is not None:
-            await self._task
+        await super().stop()
         self.close()
 
     def close(self) -> None:

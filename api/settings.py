@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import httpx
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WEEK_SECONDS = 7 * 86400
+"""The longest back-off of a notification (beyond it the next attempt's time could overflow)."""
 DEFAULT_ESCALATION = PROJECT_ROOT / "data" / "escalation.yaml"
 
 
@@ -21,7 +25,10 @@ class Settings(BaseSettings):
     `TRIAGE_API_KEYS_FILE`, which keep the names the issue gives them.
     """
 
-    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: an error's text never quotes the value (a token, a webhook URL's key)
+    model_config = SettingsConfigDict(
+        env_prefix="TRIAGE_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     var_dir: Path = Field(default=Path("var"), description="Folder for the default database and models.")
     database_url: str = Field(
@@ -103,7 +110,11 @@ class Settings(BaseSettings):
         default=None, description="Sent as `Authorization: Bearer <token>` with each notification (never logged)."
     )
     notify_timeout_seconds: float = Field(
-        default=5, gt=0, le=60, description="The longest one notification POST may take before it counts as failed."
+        default=5,
+        gt=0,
+        le=60,
+        description="The longest a notification POST may wait to connect, to send, and for the answer's status and "
+        "headers (each) before the attempt counts as failed; the answer's body is not read.",
     )
     notify_interval_seconds: float = Field(
         default=5,
@@ -116,10 +127,16 @@ class Settings(BaseSettings):
         default=8, ge=1, le=100, description="Attempts of a notification before it is given up (state `failed`)."
     )
     notify_backoff_seconds: float = Field(
-        default=30, gt=0, description="Wait before the second attempt; doubled after each failed attempt."
+        default=30,
+        gt=0,
+        le=WEEK_SECONDS,
+        description="Wait before the second attempt; doubled after each failed attempt.",
     )
     notify_backoff_max_seconds: float = Field(
-        default=3600, gt=0, description="The longest wait between two attempts (the doubling stops there)."
+        default=3600,
+        gt=0,
+        le=WEEK_SECONDS,
+        description="The longest wait between two attempts (the doubling stops there).",
     )
 
     @field_validator("notify_url")
@@ -134,8 +151,23 @@ class Settings(BaseSettings):
         except ValueError:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+            raise ValueError(f"must be an http:// or https:// URL with a host, got {url_origin(value)!r}")
+        try:  # what httpx and the resolver refuse at each POST (a control character, an empty label)
+            httpx.URL(value)
+            parts.hostname.encode("idna")
+        except (httpx.InvalidURL, UnicodeError):
+            raise ValueError(f"not a URL httpx can send to, got {url_origin(value)!r}") from None
         return value
+
+    @field_validator("notify_token")
+    @classmethod
+    def _header_token(cls, value: SecretStr | None) -> SecretStr | None:
+        token = value.get_secret_value().strip() if value is not None else ""
+        if not token:
+            return None
+        if not all("!" <= char <= "~" for char in token):
+            raise ValueError("must be printable ASCII without spaces, as an Authorization header carries it")
+        return SecretStr(token)
 
     @field_validator("timezone")
     @classmethod
@@ -167,6 +199,17 @@ class Settings(BaseSettings):
     def registry_root(self) -> Path:
         """The model registry folder in use."""
         return self.registry if self.registry is not None else self.var_dir / "models"
+
+
+def url_origin(url: str) -> str:
+    """The URL's scheme, host and port, "/…" for whatever follows (for logs and errors: the user,
+    path or query of a webhook URL may be its secret)."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    shown = f"{scheme}{separator}{host.rpartition('@')[2]}"
+    return shown + "/…" if rest.rstrip("/") != host else shown
 
 
 def settings_error(error: ValidationError) -> str:

@@ -33,8 +33,9 @@ from api.deadline_sweeper import DeadlineSweeper
 from api.deps import Services
 from api.notifier import Notifier
 from api.services.escalation import EscalationConfigError, parse_policy
+from api.services.outbox import claim, due_ids
 from api.services.urgent_escalation import INTAKE_ACTOR, URGENT_HEAD_ESCALATED
-from api.settings import DEFAULT_ESCALATION, Settings
+from api.settings import DEFAULT_ESCALATION, Settings, url_origin
 from api.tables import Notification, Ticket, TicketEvent
 from model.taxonomy import Taxonomy
 
@@ -448,6 +449,7 @@ def test_triage_sweep_from_cron_records_the_notifications_the_service_sends(
     monkeypatch.setenv("TRIAGE_NOTIFY_URL", receiver.url)
     result = runner.invoke(cli, ["sweep", "--database-url", database_url])
     assert result.exit_code == 0, result.output
+    assert "notifications recorded for the service to send" in result.output
     assert outbox_rows(client) == 4  # both deadlines, to the supervisor then the head
     clock.now = datetime.now(UTC) + timedelta(minutes=1)
     assert dispatch(client) == {"delivered": 4}
@@ -459,10 +461,52 @@ def test_triage_sweep_from_cron_records_the_notifications_the_service_sends(
     }
 
 
+def test_triage_sweep_without_the_notify_url_says_that_its_escalations_are_not_notified(
+    notifying: Callable[..., TestClient], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cron's environment is not the service's: escalations recorded without an outbox row are never
+    # sent, so the command says so instead of leaving it to be found out
+    client = notifying()
+    create_ticket(client)
+    monkeypatch.delenv("TRIAGE_NOTIFY_URL", raising=False)
+    result = runner.invoke(cli, ["sweep", "--database-url", database_url])
+    assert result.exit_code == 0, result.output
+    assert "escalated 4 deadline(s)" in result.output and outbox_rows(client) == 0
+    assert "not notified: TRIAGE_NOTIFY_URL is not set for this command" in " ".join(result.output.split())
+
+
 @pytest.mark.parametrize("url", ["ftp://hooks.example.com/x", "hooks.example.com/x", "http://", "https://h:port/"])
 def test_a_notify_url_that_is_not_http_is_a_start_up_error(url: str) -> None:
     with pytest.raises(ValidationError, match="must be an http:// or https:// URL with a host"):
         Settings(notify_url=url)
+
+
+@pytest.mark.parametrize("url", ["https://hooks..example.com/send?key=s3cret", "http://h/\x7fs3cret"])
+def test_a_notify_url_httpx_cannot_send_to_is_a_start_up_error_that_does_not_show_its_secret(url: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        Settings(notify_url=url)
+    assert "not a URL httpx can send to" in str(error.value) and "s3cret" not in str(error.value)
+
+
+@pytest.mark.parametrize("token", ["s3cret\u200b", "s3cret token", "s3c\nret", "令牌"])
+def test_a_token_an_http_header_cannot_carry_is_a_start_up_error(token: str) -> None:
+    with pytest.raises(ValidationError, match="must be printable ASCII without spaces") as error:
+        Settings(notify_url="http://127.0.0.1:9/hook", notify_token=token)
+    assert token not in str(error.value)
+    assert Settings(notify_url="http://127.0.0.1:9/hook", notify_token="  ").notify_token is None
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:pw@hooks.example.com:8443/services/T0/B0/s3cret?key=k", "https://hooks.example.com:8443/…"),
+        ("http://127.0.0.1:9", "http://127.0.0.1:9"),
+        ("http://127.0.0.1:9/", "http://127.0.0.1:9"),
+        ("hooks.example.com/s3cret", "hooks.example.com/…"),
+    ],
+)
+def test_logs_and_errors_show_the_notify_url_without_its_path_query_or_user(url: str, shown: str) -> None:
+    assert url_origin(url) == shown
 
 
 def test_the_token_is_never_shown(receiver: Receiver) -> None:
@@ -578,3 +622,162 @@ def test_notifications_are_listed_newest_first_with_a_cursor(
     assert client.get("/v1/notifications?state=lost", headers=headers("agent")).status_code == 422
     assert client.get("/v1/notifications", headers=headers("intake")).status_code == 403
     assert COMPLAINT["contact"] not in response.text
+
+
+@pytest.fixture
+def dripping_receiver() -> Iterator[str]:
+    """A receiver that answers 200 at once and then streams its body a byte every 0.1 s for 8 s
+    (a log stream, a misconfigured endpoint): its URL."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+                ends = time.monotonic() + 8
+                try:
+                    while time.monotonic() < ends and not stop.is_set():
+                        connection.sendall(b"1\r\nx\r\n")
+                        time.sleep(0.1)
+                    connection.sendall(b"0\r\n\r\n")
+                except OSError:  # the client hung up: what it should do
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        server.close()
+
+
+def test_a_response_body_that_never_ends_does_not_hold_the_attempt_past_its_timeout(
+    notifying: Callable[..., TestClient], dripping_receiver: str
+) -> None:
+    client = notifying(notify_url=dripping_receiver, notify_timeout_seconds=1)
+    file_urgent(client)
+    started = time.monotonic()
+    assert dispatch(client) == {"delivered": 1}  # the status is the answer: the body is not read
+    assert time.monotonic() - started < 3, "the attempt read the endless body"
+
+
+def test_an_attempt_that_raises_is_recorded_as_failed_and_the_round_goes_on(
+    notifying: Callable[..., TestClient], receiver: Receiver, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # whatever an attempt meets (a payload that cannot be built, an error of the HTTP library that
+    # is not an httpx.HTTPError) ends that attempt: counted, backed off, failed at the limit; the
+    # rows after it are still sent, and the row does not come back every lease for ever
+    import api.notifier
+
+    client = notifying(notify_max_attempts=2)
+    broken = file_urgent(client)[0]["ticket_no"]
+    fine = file_urgent(client)[0]["ticket_no"]
+    build = api.notifier.payload
+
+    def payload(session: Any, event_id: int, **kwargs: Any) -> dict[str, Any]:
+        body = build(session, event_id, **kwargs)
+        if body["ticket_no"] == broken:
+            raise ValueError(f"cannot build the payload of {PHONE}")
+        return body
+
+    monkeypatch.setattr(api.notifier, "payload", payload)
+    assert dispatch(client) == {"retry": 1, "delivered": 1}
+    assert [item.json["ticket_no"] for item in receiver.received] == [fine]
+    (pending,) = notifications(client, "pending")
+    assert (pending["ticket_no"], pending["attempts"], pending["last_error"]) == (broken, 1, "no payload: ValueError")
+    clock.advance(seconds=30)
+    assert dispatch(client) == {"failed": 1}
+    clock.advance(days=1)
+    assert dispatch(client) == {}
+    (failed,) = notifications(client, "failed")
+    assert (failed["ticket_no"], failed["attempts"]) == (broken, 2)
+
+
+def test_codes_the_model_in_service_no_longer_has_are_sent_as_codes(
+    notifying: Callable[..., TestClient], receiver: Receiver
+) -> None:
+    # a model swap removed the ticket's subtype (and its department): the notification still goes,
+    # once, with the codes as their names, and the listing still lists it
+    client = notifying()
+    ticket = file_urgent(client)[0]
+    database = services_of(client).database
+    assert database is not None
+    with database.session() as session:
+        session.execute(update(Ticket).values(subtype="retired_subtype", department="retired_dept"))
+        session.commit()
+    assert dispatch(client) == {"delivered": 1}
+    body = receiver.received[0].json
+    assert body["subtype"] == {"code": "retired_subtype", "name": "retired_subtype"}
+    assert body["department"] == {"code": "retired_dept", "name": "retired_dept"} and body["recipient"] is None
+    assert f"{ticket['ticket_no']}（P1 " in body["summary"] and "/retired_subtype，retired_dept）" in body["summary"]
+    assert [item["state"] for item in notifications(client)] == ["delivered"]
+
+
+@pytest.mark.parametrize("name", ["notify_backoff_seconds", "notify_backoff_max_seconds"])
+def test_a_back_off_beyond_a_week_is_a_start_up_error(name: str) -> None:
+    # a wait "for ever" (1e12 s) overflowed the next attempt's time at the first failure: the
+    # outcome was never recorded and the row came back every lease
+    with pytest.raises(ValidationError, match=name):
+        Settings(notify_url="http://127.0.0.1:9/hook", **{name: 1e12})
+    assert Settings(notify_url="http://127.0.0.1:9/hook", **{name: 7 * 86400})
+
+
+def test_a_redirect_is_not_followed_and_counts_as_a_failed_attempt(
+    notifying: Callable[..., TestClient], receiver: Receiver
+) -> None:
+    client = notifying()
+    receiver.statuses = [307]  # a redirect would resend the token to wherever it points
+    file_urgent(client)
+    assert dispatch(client) == {"retry": 1}
+    assert len(receiver.received) == 1 and notifications(client, "pending")[0]["last_error"] == "HTTP 307"
+
+
+def test_a_dispatcher_stopped_between_its_post_and_its_record_is_sent_again_after_the_lease(
+    notifying: Callable[..., TestClient], receiver: Receiver, clock: Clock
+) -> None:
+    # at least once: the claim of a dispatcher that died keeps the others off the row until its lease ends
+    client = notifying()
+    file_urgent(client)
+    database = services_of(client).database
+    assert database is not None
+    notifier = dispatcher(client)
+    try:
+        with database.notify_session() as session:
+            (notification_id,) = due_ids(session, now=clock.now, limit=10)
+            claimed = claim(session, notification_id=notification_id, now=clock.now, lease=notifier.lease)
+        assert claimed is not None and claimed.attempt == 1  # … POSTed, and the process was killed
+    finally:
+        notifier.close()
+    clock.advance(seconds=notifier.lease.total_seconds() - 1)
+    assert dispatch(client) == {}
+    clock.advance(seconds=1)
+    assert dispatch(client) == {"delivered": 1}
+    assert receiver.received[0].json["event_id"] == claimed.event_id
+    (delivered,) = notifications(client, "delivered")
+    assert delivered["attempts"] == 2
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        *("%%%", "e30", "W10", "bnVsbA", "gA", "x" * 200),
+        *("eyJ2IjoxLCJpZCI6LTEsInMiOiIifQ", "eyJ2IjoxLCJpZCI6dHJ1ZSwicyI6IiJ9"),
+    ],
+)
+def test_a_tampered_cursor_is_a_422(notifying: Callable[..., TestClient], cursor: str) -> None:
+    # {}, [], null, id -1, id true, bytes that are no UTF-8, and no base64 at all
+    client = notifying()
+    response = client.get("/v1/notifications", params={"cursor": cursor}, headers=headers("agent"))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "cursor"], response.text

@@ -67,8 +67,27 @@ def test_a_notify_url_that_is_not_http_stops_serve_in_one_line(
     assert code == 1
     assert output.strip().splitlines() == [
         "error: the ticket service cannot start: TRIAGE_NOTIFY_URL: must be an http:// or https:// URL with a host, "
-        "got 'ftp://hooks.example.com/x'"
+        "got 'ftp://hooks.example.com/…'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("TRIAGE_NOTIFY_URL", "https://hooks..example.com/x?key=s3cret", "TRIAGE_NOTIFY_URL: not a URL httpx can"),
+        ("TRIAGE_NOTIFY_TOKEN", "s3cret\u200b", "TRIAGE_NOTIFY_TOKEN: must be printable ASCII"),
+    ],
+)
+def test_a_notify_url_or_token_that_cannot_be_sent_stops_serve_in_one_line_without_the_secret(
+    registry: Path, taken_port: int, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv("TRIAGE_NOTIFY_URL", "http://127.0.0.1:9/hook")
+    monkeypatch.setenv(variable, value)
+    code, output = serve(registry, taken_port)
+    assert code == 1
+    (line,) = output.strip().splitlines()
+    assert line.startswith("error: the ticket service cannot start: ") and message in line, line
+    assert "s3cret" not in output
 
 
 def test_a_bad_api_key_stops_serve_naming_the_entry(
