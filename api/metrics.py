@@ -19,7 +19,7 @@
 
 Escalation notifications (while `TRIAGE_NOTIFY_URL` is set, `api.notifier`):
 
-- `triage_notification_deliveries_total{outcome}`: this process's delivery attempts that ended
+- `triage_notification_attempts_total{outcome}`: this process's delivery attempts that ended
   `delivered` (a 2xx answer), `retry` (failed, tried again after the back-off) or `failed` (the
   last attempt failed: given up);
 - `triage_notifications_undelivered{state}`: the outbox's rows `pending` (not yet delivered, to be
@@ -222,8 +222,8 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
-        self.notification_deliveries = Counter(
-            "triage_notification_deliveries",
+        self.notification_attempts = Counter(
+            "triage_notification_attempts",
             "Escalation notification attempts of this process, by outcome (delivered, retry, failed)",
             ["outcome"],
             registry=self.registry,

@@ -49,6 +49,8 @@ class Notifier(Periodic):
         if settings.notify_url is None:
             raise ValueError("notifications are off (TRIAGE_NOTIFY_URL is not set)")
         super().__init__(interval)
+        # httpx logs each request's whole URL at INFO, and a webhook's secret may be in its path or query.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self.services = services
         self.url = settings.notify_url
         self.lease = 2 * timedelta(seconds=settings.notify_timeout_seconds) + LEASE_MARGIN
@@ -74,7 +76,7 @@ class Notifier(Periodic):
                         outcome = self._attempt(session, claimed)
                         if outcome is not None:
                             outcomes[outcome] += 1
-                            services.metrics.notification_deliveries.labels(outcome).inc()
+                            services.metrics.notification_attempts.labels(outcome).inc()
         except Exception as error:  # the next round tries again
             log.error("notification round failed: %s", describe_error(error))
         return outcomes

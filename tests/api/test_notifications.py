@@ -10,6 +10,7 @@ the test of the lifespan's own task.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -250,7 +251,7 @@ def test_an_urgent_intake_is_delivered_once_with_its_payload_and_headers_and_no_
         "技术部负责人",
     )
     assert notifications(client, "pending") == [] and notifications(client, "failed") == []
-    assert metric(client, "triage_notification_deliveries_total") == {'outcome="delivered"': 1.0}
+    assert metric(client, "triage_notification_attempts_total") == {'outcome="delivered"': 1.0}
     assert metric(client, "triage_notifications_undelivered") == {'state="pending"': 0.0, 'state="failed"': 0.0}
 
 
@@ -347,7 +348,7 @@ def test_a_receiver_answering_500_then_200_gets_the_same_event_again(
     assert first.headers["x-triage-event-id"] == second.headers["x-triage-event-id"]
     (delivered,) = notifications(client, "delivered")
     assert (delivered["attempts"], delivered["last_error"], delivered["next_attempt_at"]) == (2, None, None)
-    assert metric(client, "triage_notification_deliveries_total") == {
+    assert metric(client, "triage_notification_attempts_total") == {
         'outcome="retry"': 1.0,
         'outcome="delivered"': 1.0,
     }
@@ -382,7 +383,7 @@ def test_an_unreachable_receiver_is_retried_with_back_off_then_failed(
     clock.advance(days=1)
     assert dispatch(client) == {}  # given up for good
     assert metric(client, "triage_notifications_undelivered") == {'state="pending"': 0.0, 'state="failed"': 1.0}
-    assert metric(client, "triage_notification_deliveries_total") == {'outcome="retry"': 2.0, 'outcome="failed"': 1.0}
+    assert metric(client, "triage_notification_attempts_total") == {'outcome="retry"': 2.0, 'outcome="failed"': 1.0}
 
 
 def test_a_pending_notification_shows_its_age_in_the_metrics(
@@ -507,6 +508,18 @@ def test_a_token_an_http_header_cannot_carry_is_a_start_up_error(token: str) -> 
 )
 def test_logs_and_errors_show_the_notify_url_without_its_path_query_or_user(url: str, shown: str) -> None:
     assert url_origin(url) == shown
+
+
+def test_a_secret_in_the_webhook_url_stays_out_of_the_logs_even_at_info(
+    notifying: Callable[..., TestClient], receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "key-" + uuid.uuid4().hex
+    client = notifying(notify_url=f"{receiver.url}?key={secret}")
+    file_urgent(client)
+    with caplog.at_level(logging.DEBUG):  # a deployment whose root logger shows everything
+        assert dispatch(client) == {"delivered": 1}
+    assert receiver.received and caplog.records
+    assert secret not in caplog.text
 
 
 def test_the_token_is_never_shown(receiver: Receiver) -> None:
