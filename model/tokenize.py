@@ -11,7 +11,7 @@ import hashlib
 import logging
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jieba
@@ -31,12 +31,26 @@ _CONTENT = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbfA-Za-z0-9]")
 jieba.setLogLevel(logging.WARNING)
 
 
+# Tokens whose verdict (kept or not) `_Segmenter` remembers: a dictionary look-up is three times
+# cheaper than the stop-word and content checks; the bound keeps odd input from growing it for ever.
+KEPT_CACHE_MAX = 200_000
+
+
 @dataclass
 class _Segmenter:
     tokenizer: jieba.Tokenizer
     stop_words: frozenset[str]
     user_dict_sha256: str
     stop_words_sha256: str
+    kept: dict[str, bool] = field(default_factory=dict)
+
+    def keeps(self, token: str) -> bool:
+        """Whether `token` is a content word: not a stop word, and holding a CJK character, a
+        letter or a digit (remembered while the cache has room)."""
+        verdict = token not in self.stop_words and _CONTENT.search(token) is not None
+        if len(self.kept) < KEPT_CACHE_MAX:
+            self.kept[token] = verdict
+        return verdict
 
 
 _lock = threading.Lock()
@@ -86,9 +100,11 @@ def resource_hashes() -> dict[str, str]:
 def tokenize(text: str) -> list[str]:
     """The content words of (normalised) text: jieba pieces without stop words and punctuation."""
     segmenter = _current()
-    stop_words = segmenter.stop_words
+    known = segmenter.kept.get
     return [
-        token for token in segmenter.tokenizer.cut(text, HMM=HMM) if token not in stop_words and _CONTENT.search(token)
+        token
+        for token in segmenter.tokenizer.cut(text, HMM=HMM)
+        if (kept := known(token)) or (kept is None and segmenter.keeps(token))
     ]
 
 
@@ -99,6 +115,6 @@ def tokenize_with_spans(text: str) -> list[tuple[str, int, int]]:
     position = 0
     for token in segmenter.tokenizer.cut(text, HMM=HMM):
         start, position = position, position + len(token)
-        if token not in segmenter.stop_words and _CONTENT.search(token):
+        if segmenter.keeps(token):
             spans.append((token, start, position))
     return spans

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
+from model import tokenize as tokenizer_module
 from model.tokenize import DEFAULT_STOP_WORDS, DEFAULT_USER_DICT, resource_hashes, tokenize, tokenize_with_spans
 
 
@@ -17,6 +20,21 @@ def test_stop_words_and_punctuation_are_removed_but_negations_stay() -> None:
     tokens = tokenize("我的手机 没有 坏了，。！")
     assert "的" not in tokens and "," not in tokens and "。" not in tokens
     assert "没有" in tokens
+
+
+def test_remembered_verdicts_give_the_same_tokens_and_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "我的快递三天没到，客服态度差！！ABC123 ㄅㄆ 𠀀"  # stop words, punctuation, letters, bopomofo, CJK ext. B
+    tokenizer_module.configure()  # a new segmenter: nothing remembered yet
+    first = tokenize(text)
+    segmenter = tokenizer_module._current()
+    assert first == tokenize(text) == [token for token, _, _ in tokenize_with_spans(text)]
+    assert "的" not in first and "！" not in first and "快递" in first and "ABC123" in first
+    assert segmenter.kept["的"] is False and segmenter.kept["快递"] is True
+    monkeypatch.setattr(tokenizer_module, "KEPT_CACHE_MAX", len(segmenter.kept))
+    other = "手机屏幕碎了要求换货"
+    assert tokenize(other) == tokenize(other) and "换货" in tokenize(other)
+    assert len(segmenter.kept) == tokenizer_module.KEPT_CACHE_MAX  # full: the verdicts are computed, not kept
+    assert "换货" not in segmenter.kept
 
 
 def test_spans_point_at_the_tokens() -> None:
