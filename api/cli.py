@@ -27,7 +27,7 @@ from api.db import Database, SchemaError
 from api.schemas import EARLIEST_YEAR, LATEST_YEAR
 from api.services.deadline_escalation import LEVEL_ROLES, summary, sweep_deadlines
 from api.services.export import ticket_rows, write_export
-from api.services.outbox import install_outbox
+from api.services.outbox import install_outbox, requeue_failed
 from api.services.stats import day_bounds
 from api.settings import Settings, settings_error
 from model.errors import ModelError
@@ -222,6 +222,25 @@ def sweep_command(database_url: DatabaseOption = "") -> None:
         )
     else:
         console.print(f"no deadline to escalate (warning at {share} of the window left)")
+
+
+@app.command("notify-retry")
+def notify_retry_command(database_url: DatabaseOption = "") -> None:
+    """Queue every failed escalation notification again (once the gateway is mended): each gets the
+    whole back-off again, and the service sends it within TRIAGE_NOTIFY_INTERVAL_SECONDS."""
+    settings = _settings(database_url)
+    with ticket_session(settings) as session:
+        count = requeue_failed(session, now=datetime.now(UTC))
+        session.commit()
+    if not count:
+        console.print("no failed notification to send again")
+        return
+    console.print(f"queued {count} failed notification(s) again; the service sends them at its next round")
+    if not settings.notify_enabled:
+        console.print(
+            "TRIAGE_NOTIFY_URL is not set for this command: make sure the service has it, or nothing is sent",
+            highlight=False,
+        )
 
 
 @app.command("serve")

@@ -21,7 +21,7 @@ its lease, sends the event again, with the same event id for the receiver to dro
 
 **Back-off**: after the n-th failed attempt the row waits `backoff × 2^(n−1)` seconds, at most
 `backoff_max`; after `max_attempts` failed ones it is `failed` (and stays, listed by
-`GET /v1/notifications?state=failed`).
+`GET /v1/notifications?state=failed`, until `triage notify-retry` queues it again: `requeue_failed`).
 """
 
 from __future__ import annotations
@@ -156,6 +156,19 @@ def record_outcome(
         session.rollback()
         raise
     return str(values["state"]) if getattr(result, "rowcount", 0) == 1 else None
+
+
+def requeue_failed(session: Session, *, now: datetime) -> int:
+    """Make every `failed` notification pending again, due at `now`, its attempts counted from zero
+    (so it gets the whole back-off again); its last error stays until the next attempt. Returns how
+    many; the caller commits."""
+    result = session.execute(
+        update(Notification)
+        .where(Notification.state == FAILED)
+        .values(state=PENDING, attempts=0, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))
 
 
 @dataclass(frozen=True)

@@ -386,6 +386,33 @@ def test_an_unreachable_receiver_is_retried_with_back_off_then_failed(
     assert metric(client, "triage_notification_attempts_total") == {'outcome="retry"': 2.0, 'outcome="failed"': 1.0}
 
 
+def test_failed_notifications_are_sent_again_after_notify_retry(
+    notifying: Callable[..., TestClient],
+    receiver: Receiver,
+    database_url: str,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = notifying(notify_max_attempts=1)
+    receiver.statuses = [503, 503]  # the gateway is down: both given up at their only attempt
+    file_urgent(client)
+    file_urgent(client)
+    assert dispatch(client) == {"failed": 2}
+    monkeypatch.delenv("TRIAGE_NOTIFY_URL", raising=False)
+    retried = runner.invoke(cli, ["notify-retry", "--database-url", database_url])
+    assert retried.exit_code == 0, retried.output
+    said = " ".join(retried.output.split())
+    assert "queued 2 failed notification(s) again" in said and "TRIAGE_NOTIFY_URL is not set for this command" in said
+    pending = notifications(client, "pending")
+    assert [(item["attempts"], item["last_error"]) for item in pending] == [(0, "HTTP 503"), (0, "HTTP 503")]
+    assert notifications(client, "failed") == []
+    clock.now = datetime.now(UTC) + timedelta(minutes=1)  # the command queues them at the real time
+    assert dispatch(client) == {"delivered": 2}
+    assert len({item.headers["x-triage-event-id"] for item in receiver.received}) == 2 == len(receiver.received) / 2
+    nothing = runner.invoke(cli, ["notify-retry", "--database-url", database_url])
+    assert nothing.exit_code == 0 and "no failed notification to send again" in nothing.output
+
+
 def test_a_pending_notification_shows_its_age_in_the_metrics(
     notifying: Callable[..., TestClient], receiver: Receiver, clock: Clock
 ) -> None:
