@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy.orm import Session
@@ -29,11 +29,13 @@ from api.db import describe_error
 from api.deps import Services
 from api.periodic import Periodic
 from api.services.notifications import payload
-from api.services.outbox import FAILED, Claim, claim, due_ids, record_outcome
+from api.services.outbox import FAILED, Claim, claim, due_ids, prune_delivered, record_outcome
 from api.settings import url_origin
 
 log = logging.getLogger("api.notifier")
 BATCH = 100
+PRUNE_EVERY = timedelta(hours=1)
+"""How often a dispatcher deletes the notifications delivered longer ago than `notify_keep_days`."""
 LEASE_MARGIN = timedelta(seconds=30)
 """Beyond twice the timeout, how long a claimed attempt keeps other dispatchers off its row."""
 RETRY = "retry"
@@ -57,6 +59,7 @@ class Notifier(Periodic):
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "complaint-triage-notifier"}
         if settings.notify_token is not None:
             headers["Authorization"] = f"Bearer {settings.notify_token.get_secret_value()}"
+        self._pruned_at: datetime | None = None
         self._client = httpx.Client(timeout=settings.notify_timeout_seconds, headers=headers, follow_redirects=False)
 
     def dispatch_once(self) -> Counter[str]:
@@ -77,9 +80,22 @@ class Notifier(Periodic):
                         if outcome is not None:
                             outcomes[outcome] += 1
                             services.metrics.notification_attempts.labels(outcome).inc()
+                self._prune(session)
         except Exception as error:  # the next round tries again
             log.error("notification round failed: %s", describe_error(error))
         return outcomes
+
+    def _prune(self, session: Session) -> None:
+        """Delete the notifications delivered more than `notify_keep_days` ago, at most once per
+        PRUNE_EVERY of this dispatcher (the first round included)."""
+        now = self.services.clock()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        keep = timedelta(days=self.services.settings.notify_keep_days)
+        pruned = prune_delivered(session, before=now - keep)
+        self._pruned_at = now
+        if pruned:
+            log.info("deleted %d notifications delivered before %s", pruned, (now - keep).date())
 
     def _attempt(self, session: Session, claimed: Claim) -> str | None:
         """Send one claimed notification and record the outcome: delivered, retry or failed (None

@@ -138,6 +138,13 @@ class Settings(BaseSettings):
         le=WEEK_SECONDS,
         description="The longest wait between two attempts (the doubling stops there).",
     )
+    notify_keep_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="How long delivered notifications stay listed before the dispatcher deletes them (pending and "
+        "failed ones stay); the escalation events themselves are kept.",
+    )
 
     @field_validator("notify_url")
     @classmethod

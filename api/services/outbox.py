@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, event, func, select, update
+from sqlalchemy import Connection, delete, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import Database
@@ -168,6 +168,22 @@ def requeue_failed(session: Session, *, now: datetime) -> int:
         .values(state=PENDING, attempts=0, next_attempt_at=now)
         .execution_options(synchronize_session=False)
     )
+    return int(getattr(result, "rowcount", 0))
+
+
+def prune_delivered(session: Session, *, before: datetime) -> int:
+    """Delete the notifications delivered before `before` (their escalation events stay in the
+    tickets' history; pending and failed rows are never deleted). Returns how many; commits."""
+    try:
+        result = session.execute(
+            delete(Notification)
+            .where(Notification.state == DELIVERED, Notification.delivered_at < before)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
     return int(getattr(result, "rowcount", 0))
 
 

@@ -413,6 +413,24 @@ def test_failed_notifications_are_sent_again_after_notify_retry(
     assert nothing.exit_code == 0 and "no failed notification to send again" in nothing.output
 
 
+def test_delivered_notifications_are_deleted_after_the_days_kept_and_the_others_stay(
+    notifying: Callable[..., TestClient], receiver: Receiver, clock: Clock
+) -> None:
+    client = notifying(notify_max_attempts=1, notify_keep_days=30)
+    receiver.statuses = [200, 503]
+    delivered, _ = file_urgent(client)
+    file_urgent(client)
+    assert dispatch(client) == {"delivered": 1, "failed": 1}
+    clock.advance(days=29, hours=23)
+    assert dispatch(client) == {}
+    assert [item["state"] for item in notifications(client)] == ["failed", "delivered"]
+    clock.advance(hours=2)
+    assert dispatch(client) == {}
+    assert [item["state"] for item in notifications(client)] == ["failed"]  # given up: kept for an operator
+    stages = [event["stage"] for event in read_ticket(client, delivered["ticket_no"])["history"]]
+    assert "urgent_head_escalated" in stages  # the escalation itself stays in the ticket's history
+
+
 def test_a_pending_notification_shows_its_age_in_the_metrics(
     notifying: Callable[..., TestClient], receiver: Receiver, clock: Clock
 ) -> None:
