@@ -50,7 +50,7 @@ from api.routers import classify, console, events, health, model, notifications,
 from api.services.backlog import TierBacklog, scrape_backlog
 from api.services.escalation import load_policy
 from api.services.model_holder import ModelHolder
-from api.services.outbox import OutboxBacklog, install_outbox
+from api.services.outbox import OutboxBacklog, install_outbox, wake_on_commit
 from api.services.outbox import scrape_backlog as scrape_outbox
 from api.services.thresholds import Thresholds
 from api.services.tracking import STAGES
@@ -348,11 +348,18 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
             sweeper.start()
         every = services.settings.notify_interval_seconds
         notifier = Notifier(services, every) if services.settings.notify_enabled and every > 0 else None
+        unhook: list[Callable[[], None]] = []
         if notifier is not None:
             notifier.start()
+            database = services.database
+            assert database is not None
+            factories = (database.sessions, database.sweep_sessions)
+            unhook = [wake_on_commit(factory, notifier.wake) for factory in factories]
         try:
             yield
         finally:
+            for undo in unhook:
+                undo()
             if notifier is not None:
                 await notifier.stop()
             if sweeper is not None:

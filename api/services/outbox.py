@@ -26,6 +26,7 @@ its lease, sends the event again, with the same event id for the receiver to dro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,10 +45,15 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 MAX_ERROR = 200  # the column's length
 
 
+ENQUEUED = "outbox_enqueued"
+"""`Session.info` key: the session's transaction added an outbox row (read by `wake_on_commit`)."""
+
+
 def enqueue_escalations(session: Session, _context: Any, _instances: Any) -> None:
     """`before_flush`: an outbox row for each new escalation event of the flush (due at once)."""
     for record in list(session.new):
         if isinstance(record, TicketEvent) and record.stage in ESCALATION_STAGES:
+            session.info[ENQUEUED] = True
             session.add(
                 Notification(
                     event=record,
@@ -64,6 +70,28 @@ def install_outbox(*factories: sessionmaker[Session]) -> None:
     for factory in factories:
         if not event.contains(factory, "before_flush", enqueue_escalations):
             event.listen(factory, "before_flush", enqueue_escalations)
+
+
+def wake_on_commit(factory: sessionmaker[Session], wake: Callable[[], None]) -> Callable[[], None]:
+    """Call `wake` (the dispatcher's) after each commit of a session of `factory` whose transaction
+    added an outbox row, so that the notification goes out at once, not at the end of the interval;
+    returns the function that stops it. A rolled-back transaction wakes nobody."""
+
+    def after_commit(session: Session) -> None:
+        if session.info.pop(ENQUEUED, False):
+            wake()
+
+    def after_rollback(session: Session) -> None:
+        session.info.pop(ENQUEUED, None)
+
+    event.listen(factory, "after_commit", after_commit)
+    event.listen(factory, "after_rollback", after_rollback)
+
+    def stop() -> None:
+        event.remove(factory, "after_commit", after_commit)
+        event.remove(factory, "after_rollback", after_rollback)
+
+    return stop
 
 
 @dataclass(frozen=True)

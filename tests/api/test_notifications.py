@@ -34,7 +34,7 @@ from api.deadline_sweeper import DeadlineSweeper
 from api.deps import Services
 from api.notifier import Notifier
 from api.services.escalation import EscalationConfigError, parse_policy
-from api.services.outbox import claim, due_ids
+from api.services.outbox import claim, due_ids, wake_on_commit
 from api.services.urgent_escalation import INTAKE_ACTOR, URGENT_HEAD_ESCALATED
 from api.settings import DEFAULT_ESCALATION, Settings, url_origin
 from api.tables import Notification, Ticket, TicketEvent
@@ -255,16 +255,58 @@ def test_an_urgent_intake_is_delivered_once_with_its_payload_and_headers_and_no_
     assert metric(client, "triage_notifications_undelivered") == {'state="pending"': 0.0, 'state="failed"': 0.0}
 
 
-def test_the_services_own_dispatcher_delivers_soon_after_intake(
+def test_the_services_own_dispatcher_is_woken_by_the_intake_and_does_not_wait_for_its_interval(
     notifying: Callable[..., TestClient], receiver: Receiver
 ) -> None:
-    client = notifying(notify_interval_seconds=0.2)
+    client = notifying(notify_interval_seconds=600)  # its first round, at start, found nothing
+    time.sleep(0.5)
     started = time.monotonic()
     file_urgent(client)
-    while not receiver.received and time.monotonic() - started < 10:
+    while not receiver.received and time.monotonic() - started < 30:
         time.sleep(0.01)
-    assert len(receiver.received) == 1, "not delivered within 10 s"
+    assert len(receiver.received) == 1, "not delivered within 30 s, though the interval is 10 minutes"
     print(f"delivered {time.monotonic() - started:.3f} s after the intake was sent")
+    create_ticket(client)  # no escalation: nothing queued, nothing sent
+    time.sleep(0.5)
+    assert len(receiver.received) == 1
+
+
+def test_only_a_committed_transaction_that_queued_a_notification_wakes_the_dispatcher(
+    notifying: Callable[..., TestClient], clock: Clock
+) -> None:
+    client = notifying()
+    ticket = create_ticket(client)
+    database = services_of(client).database
+    assert database is not None
+    woken: list[bool] = []
+    stop = wake_on_commit(database.sessions, lambda: woken.append(True))
+    try:
+        for commit in (False, True):
+            with database.session() as session:
+                ticket_id = session.scalar(select(Ticket.id))
+                session.add(
+                    TicketEvent(
+                        ticket_id=ticket_id,
+                        stage=URGENT_HEAD_ESCALATED,
+                        from_status="received",
+                        actor=INTAKE_ACTOR,
+                        at=clock.now,
+                        owner=None,
+                        note=None,
+                        details={"level": 2, "tier": "P1", "trigger": "review"},
+                    )
+                )
+                session.flush()
+                if commit:
+                    session.commit()
+                else:
+                    session.rollback()
+                    session.commit()  # an empty transaction after the rollback: still nothing queued
+            assert woken == ([True] if commit else [])
+        read_ticket(client, ticket["ticket_no"])  # a request that queues nothing wakes nobody
+        assert woken == [True]
+    finally:
+        stop()
 
 
 def test_a_deadline_sweep_escalation_is_notified_once_to_the_supervisor_then_the_head(
