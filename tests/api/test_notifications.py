@@ -27,6 +27,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from api.cli import app as cli
@@ -176,6 +177,23 @@ def outbox_rows(client: TestClient) -> int:
         return int(session.scalar(select(func.count()).select_from(Notification)) or 0)
 
 
+def add_urgent_escalation(session: Session, clock: Clock) -> None:
+    """Add and flush an urgent escalation event of the first ticket, as a review would (not committed)."""
+    session.add(
+        TicketEvent(
+            ticket_id=session.scalar(select(Ticket.id)),
+            stage=URGENT_HEAD_ESCALATED,
+            from_status="received",
+            actor=INTAKE_ACTOR,
+            at=clock.now,
+            owner=None,
+            note=None,
+            details={"level": 2, "tier": "P1", "trigger": "review"},
+        )
+    )
+    session.flush()
+
+
 def file_urgent(client: TestClient, key: str | None = None) -> tuple[dict[str, Any], Any]:
     """POST an urgent (P1) complaint with customer data; the answer's ticket and the response."""
     response = client.post(
@@ -283,20 +301,7 @@ def test_only_a_committed_transaction_that_queued_a_notification_wakes_the_dispa
     try:
         for commit in (False, True):
             with database.session() as session:
-                ticket_id = session.scalar(select(Ticket.id))
-                session.add(
-                    TicketEvent(
-                        ticket_id=ticket_id,
-                        stage=URGENT_HEAD_ESCALATED,
-                        from_status="received",
-                        actor=INTAKE_ACTOR,
-                        at=clock.now,
-                        owner=None,
-                        note=None,
-                        details={"level": 2, "tier": "P1", "trigger": "review"},
-                    )
-                )
-                session.flush()
+                add_urgent_escalation(session, clock)
                 if commit:
                     session.commit()
                 else:
@@ -491,20 +496,7 @@ def test_a_rolled_back_escalation_leaves_no_outbox_row(notifying: Callable[..., 
     database = services_of(client).database
     assert database is not None
     with database.session() as session:
-        ticket_id = session.scalar(select(Ticket.id))
-        session.add(
-            TicketEvent(
-                ticket_id=ticket_id,
-                stage=URGENT_HEAD_ESCALATED,
-                from_status="received",
-                actor=INTAKE_ACTOR,
-                at=clock.now,
-                owner=None,
-                note=None,
-                details={"level": 2, "tier": "P1", "trigger": "review"},
-            )
-        )
-        session.flush()
+        add_urgent_escalation(session, clock)
         assert session.scalar(select(func.count()).select_from(Notification)) == 1  # in the transaction
         session.rollback()
     assert outbox_rows(client) == 0
