@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
-import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.deps import PolicyDep, SessionDep, SettingsDep, TicketReader
 from api.schemas import NotificationPage, NotificationPublic, NotificationState, error_responses
 from api.services.deadlines import ESCALATION_LEVEL_NAMES
-from api.services.listing import encode_cursor, invalid_cursor
+from api.services.listing import cursor_payload, encode_cursor, invalid_cursor
 from api.services.notifications import escalated, recipient
 from api.services.outbox import list_notifications
 from api.tables import Notification, TicketEvent
@@ -24,10 +22,10 @@ router = APIRouter(prefix="/v1/notifications", tags=["notifications"], responses
 def _cursor(value: str, state: str | None) -> int:
     """The id a cursor continues before; 422 when it is not one this listing issued."""
     try:
-        payload: Any = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        payload = cursor_payload(value)
         before = payload["id"]
-        valid = payload.get("v") == 1 and payload.get("s") == (state or "")
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        valid = payload.get("s") == (state or "")
+    except (ValueError, KeyError, binascii.Error, UnicodeDecodeError):
         raise invalid_cursor() from None
     if not valid or not isinstance(before, int) or isinstance(before, bool) or not 0 < before < 2**63:
         raise invalid_cursor()

@@ -69,14 +69,23 @@ def encode_cursor(payload: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+def cursor_payload(value: str) -> dict[str, Any]:
+    """The payload of a version-1 cursor (`encode_cursor`'s inverse).
+
+    Raises ValueError, binascii.Error or UnicodeDecodeError when malformed.
+    """
+    payload = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    if not isinstance(payload, dict) or payload.get("v") != 1:
+        raise ValueError("unknown cursor version")
+    return payload
+
+
 def read_cursor(value: str) -> tuple[dict[str, Any], datetime, int]:
     """A version-1 cursor's payload with its received time and ticket id.
 
     Raises ValueError, KeyError, TypeError, binascii.Error or UnicodeDecodeError when malformed.
     """
-    payload = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-    if not isinstance(payload, dict) or payload.get("v") != 1:
-        raise ValueError("unknown cursor version")
+    payload = cursor_payload(value)
     received_at = datetime.fromisoformat(str(payload["at"]))
     ticket_id = payload["id"]
     if received_at.tzinfo is None or not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
