@@ -313,7 +313,7 @@ def _rounds(text: str, model_text: bool, snap: Callable[[PiiMatch], PiiMatch]) -
 
     A round scans `text` with the spans found so far walled off, as their placeholders would be.
     With `model_text`, a round that finds nothing there also scans the text the model reads
-    (`_spaced_text`), where a span is a space, dropped beside Chinese: what stood on either side of
+    (`_spaced`), where a span is a space, dropped beside Chinese: what stood on either side of
     it can meet there and make personal data that the placeholder kept apart ("QQ" + a mobile +
     "12345678" reads "QQ 12345678"; "幺三八一二" + an e-mail + "三四五六七八" a mobile in Chinese
     numerals), which is then masked as a whole, the spans inside it too.
@@ -352,10 +352,8 @@ def _joined(spans: list[PiiMatch]) -> list[PiiMatch]:
 def _model_text_finds(text: str, found: list[PiiMatch]) -> list[PiiMatch]:
     """What `_scan` finds in the text the model reads, each span of `found` a space, in offsets of
     `text`: a span found there covers the whole of each span of `found` whose space it holds."""
-    more = _scan(_spaced_text(text, found))
-    if not more:
-        return []
-    _, origin = _spaced(text, [(index, index + 1) for index in range(len(text))], found)
+    spaced, origin = _spaced(text, [(index, index + 1) for index in range(len(text))], found)
+    more = _scan(spaced)
     return [PiiMatch(match.kind, origin[match.start][0], origin[match.end - 1][1]) for match in more]
 
 
@@ -621,18 +619,6 @@ def _spaced(text: str, origin: list[tuple[int, int]], pii: list[PiiMatch]) -> tu
     chars.append(text[cursor:])
     new_origin.extend(origin[cursor:])
     return _without_layout_spaces("".join(chars), new_origin)
-
-
-def _spaced_text(text: str, pii: list[PiiMatch]) -> str:
-    """The text of `_spaced`, computed faster."""
-    pieces: list[str] = []
-    cursor = 0
-    for match in pii:
-        pieces.append(text[cursor : match.start])
-        pieces.append(" ")
-        cursor = match.end
-    pieces.append(text[cursor:])
-    return _LAYOUT_SPACE.sub("", "".join(pieces))
 
 
 def _whole_characters(match: PiiMatch, text: str, origin: list[tuple[int, int]]) -> PiiMatch:
