@@ -15,7 +15,7 @@ from model.demand import DemandExtractor
 from model.errors import InputTextError
 from model.prediction import ExplanationTerm, LabelScore, Prediction, TermSpan
 from model.taxonomy import Taxonomy
-from model.text import PreparedText, normalise, normalise_checked, prepare
+from model.text import PreparedText, normalise, normalise_prepared, prepare
 from model.tokenize import tokenize, tokenize_with_spans
 
 # Longer texts are classified on their first MAX_CHARS characters (and flagged "truncated").
@@ -112,7 +112,7 @@ class TriageModel:
         if not texts:
             return []
         clipped = [clip(text) for text in texts]
-        checked = [normalise_checked(text) for text in clipped]
+        checked = [normalise_prepared(text) for text in clipped]  # each with its prepare() when it took one
         normalised = [norm for norm, _ in checked]
         issues = [
             text_issues(norm, truncated=len(text) < len(original))
@@ -140,7 +140,7 @@ class TriageModel:
         predictions = []
         for i, (text, norm, labels) in enumerate(zip(clipped, normalised, decoded)):
             category_code, subtype_code, tier_code = labels
-            prepared = prepare(text) if explain or checked[i][1] else None
+            prepared = checked[i][1] or (prepare(text) if explain else None)
             explanation: dict[str, tuple[ExplanationTerm, ...]] = {}
             if explain and not judgeable[i]:
                 explanation = {head: () for head in HEADS}

@@ -659,11 +659,12 @@ def prepare(text: str) -> PreparedText:
 
 def normalise(text: str) -> str:
     """Normalised, masked text for the classifier: the `text` of `prepare`, computed faster."""
-    return normalise_checked(text)[0]
+    return normalise_prepared(text)[0]
 
 
-def normalise_checked(text: str) -> tuple[str, bool]:
-    """`normalise(text)`, and whether personal data was found in it (then `mask_pii` changes it)."""
+def normalise_prepared(text: str) -> tuple[str, PreparedText | None]:
+    """`normalise(text)`, and the `prepare(text)` it took when the text holds personal data (or
+    changes length in OpenCC); None when it did not, and then `mask_pii` leaves the text as it is."""
     folded = unicodedata.normalize("NFKC", _NUMBER_SIGNS.sub(" ", _ascii_digits(text)))
     folded = _LAYOUT_SPACE.sub("", _WHITESPACE.sub(" ", _DROPPED.sub("", folded)))
     simplified = str(_converter().convert(folded))
@@ -671,8 +672,8 @@ def normalise_checked(text: str) -> tuple[str, bool]:
     # is masked grows to whole characters as written (`_whole_characters`), which takes its map.
     if len(simplified) != len(folded) or (_PII_HINT.search(simplified) and _scan(simplified)):
         prepared = prepare(text)
-        return prepared.text, bool(prepared.pii)
-    return simplified, False
+        return prepared.text, prepared
+    return simplified, None
 
 
 def mask_pii(text: str) -> str:
