@@ -120,8 +120,9 @@ class Settings(BaseSettings):
         default=5,
         ge=0,
         le=3600,
-        description="How often each service process sends the notifications due (the first time at start); 0: this "
-        "process records them but leaves the sending to the other service processes.",
+        description="How often each service process looks for due notifications (the first time at start; besides, "
+        "at once after its own commits that queued one); 0: this process records them but leaves the sending to "
+        "the other service processes.",
     )
     notify_max_attempts: int = Field(
         default=8, ge=1, le=100, description="Attempts of a notification before it is given up (state `failed`)."
