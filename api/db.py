@@ -244,6 +244,16 @@ class Database:
         """A new session of the notification dispatcher's own pool (use as a context manager)."""
         return Session(self.notify_engine, expire_on_commit=False)
 
+    @contextmanager
+    def scrape_connection(self, timeout: float) -> Iterator[Connection]:
+        """A connection of the scrapes' own pool, held for one read only; on PostgreSQL its
+        statements are cancelled after `timeout` seconds (a database error is raised)."""
+        with self.scrape_engine.connect() as connection:
+            if self.dialect == "postgresql":
+                # SET LOCAL: for this transaction only, which ends (rolled back) with the connection
+                connection.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}")
+            yield connection
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         for engine in (self.engine, self.sweep_engine, self.notify_engine, self.scrape_engine):

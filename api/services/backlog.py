@@ -120,8 +120,5 @@ def scrape_backlog(
 ) -> dict[str, TierBacklog]:
     """`read_backlog` on a connection of the scrapes' own pool, held for the query only (on PostgreSQL cancelled
     after `timeout` seconds); a database error is raised."""
-    with database.scrape_engine.connect() as connection:
-        if database.dialect == "postgresql":
-            # SET LOCAL: for this transaction only, which ends (rolled back) with the connection
-            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}")
+    with database.scrape_connection(timeout) as connection:
         return read_backlog(connection, now=now, share=share, tiers=tiers)

@@ -244,9 +244,7 @@ def read_backlog(session: Session | Connection, *, now: datetime) -> OutboxBackl
 def scrape_backlog(database: Database, *, now: datetime, timeout: float) -> OutboxBacklog:
     """`read_backlog` on a connection of the scrapes' own pool (on PostgreSQL cancelled after
     `timeout` seconds, as the ticket backlog's read); a database error is raised."""
-    with database.scrape_engine.connect() as connection:
-        if database.dialect == "postgresql":
-            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}")
+    with database.scrape_connection(timeout) as connection:
         return read_backlog(connection, now=now)
 
 
