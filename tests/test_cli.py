@@ -41,10 +41,10 @@ def registry(trained: tuple[Path, str]) -> Path:
 
 
 def test_train_shows_the_progress_of_the_fit_sub_steps(trained: tuple[Path, str]) -> None:
-    # Besides validate, fit, evaluate, save: a second bar counts the fit's own sub-steps (the
-    # features, each head, each calibration fold), which take most of the time on a large file.
+    # Besides validate, fit, evaluate, refit, save: a second bar counts the fit's own sub-steps
+    # (the features, each head, each calibration fold), which take most of the time on a large file.
     output = trained[1]
-    assert "done" in output and "4/4" in output
+    assert "done" in output and "5/5" in output
     assert "fit: done" in output and "20/20" in output
 
 
@@ -339,12 +339,53 @@ def test_the_team_corpus_trains_but_is_never_held_out(tmp_path: Path, taxonomy: 
         figures[flag] = version.metadata
     with_corpus, without = figures["--team-corpus"], figures["--no-team-corpus"]
     assert with_corpus["evaluation"]["rows"] == without["evaluation"]["rows"] == len(held_out)
+    assert with_corpus["evaluation"]["trained_rows"] == len(export_rows) - len(held_out) + len(domain_rows)
     assert with_corpus["training_data"]["corpus_rows"] == len(domain_rows)
-    assert with_corpus["training_data"]["rows_used"] == len(export_rows) - len(held_out) + len(domain_rows)
+    # the saved model was fitted again on every row (refit, the default)
+    assert with_corpus["training_data"]["rows_used"] == len(export_rows) + len(domain_rows)
     assert with_corpus["training_data"]["duplicates_dropped"] == len(export_rows)
-    assert sum(with_corpus["training_data"]["label_counts"]["tier"].values()) == len(export_rows) - len(held_out)
+    assert sum(with_corpus["training_data"]["label_counts"]["tier"].values()) == len(export_rows)
     assert without["training_data"]["corpus_rows"] == 0
-    assert without["training_data"]["rows_used"] == len(export_rows) - len(held_out)
+    assert without["evaluation"]["trained_rows"] == len(export_rows) - len(held_out)
+    assert without["training_data"]["rows_used"] == len(export_rows)
+
+
+def test_a_held_out_share_measures_the_model_then_trains_it_too(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    # Every labelled row counts: the figures come from the model trained without the held-out
+    # share, and the saved one is that model fitted again on every row (the one `fit_model`
+    # gives on the whole file), unless --no-refit saves the evaluated model itself.
+    from training.train import TRAINED_TEXTS, fit_model, text_key
+
+    rows = load_datasets([DEFAULT_SAMPLE], taxonomy).rows
+    _, held_out = split_rows(rows, 0.2)
+    versions = {}
+    for flag in ("--refit", "--no-refit"):
+        out = tmp_path / flag
+        command = ["train", "--data", str(DEFAULT_SAMPLE), "--no-team-corpus", flag, "--out", str(out)]
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, result.output
+        (versions[flag],) = Registry(out).versions()
+    refit, evaluated = versions["--refit"].metadata, versions["--no-refit"].metadata
+    assert refit["metrics"] == evaluated["metrics"]  # the same evaluated model
+    assert refit["evaluation"]["trained_rows"] == evaluated["evaluation"]["trained_rows"] == len(rows) - len(held_out)
+    assert refit["evaluation"]["refit"] and not evaluated["evaluation"]["refit"]
+    assert refit["training_data"]["rows_used"] == len(rows)
+    assert evaluated["training_data"]["rows_used"] == len(rows) - len(held_out)
+    held_keys = {text_key(row.text) for row in held_out}
+    refit_keys = set((versions["--refit"].path / TRAINED_TEXTS).read_text(encoding="ascii").split())
+    evaluated_keys = set((versions["--no-refit"].path / TRAINED_TEXTS).read_text(encoding="ascii").split())
+    assert held_keys <= refit_keys and not held_keys & evaluated_keys
+    assert "trained again on all" in (versions["--refit"].path / "report.md").read_text(encoding="utf-8")
+    assert "trained again" not in (versions["--no-refit"].path / "report.md").read_text(encoding="utf-8")
+
+    texts = [row.text for row in held_out]
+    expected = [
+        p.tier_probabilities | {"subtype": p.subtype.probability} for p in fit_model(rows, taxonomy).predict_many(texts)
+    ]
+    for flag, same in (("--refit", True), ("--no-refit", False)):
+        model, _ = load_model(versions[flag].path, taxonomy)
+        got = [p.tier_probabilities | {"subtype": p.subtype.probability} for p in model.predict_many(texts)]
+        assert (got == expected) is same, flag
 
 
 def test_a_clash_with_the_team_corpus_says_how_to_leave_it_out(tmp_path: Path) -> None:
@@ -628,7 +669,8 @@ def test_thresholds_refuse_a_copy_of_the_training_data_found_row_by_row(
     keys = set((version.path / TRAINED_TEXTS).read_text(encoding="ascii").split())
     team = {text_key(row.text) for row in load_datasets(list(TEAM_CORPUS), taxonomy).rows}
     evaluated = version.metadata["evaluation"]["rows"]
-    assert keys <= team and len(keys) == len(team) - evaluated  # every text it trained on, no held-out one
+    assert version.metadata["evaluation"]["refit"] and evaluated > 50
+    assert keys == team  # every text it trained on: refit, the held-out share too
     # the team corpus with a byte-order mark: another file hash, the same rows
     copy = tmp_path / "copy.csv"
     copy.write_bytes(b"\xef\xbb\xbf" + DEFAULT_SAMPLE.read_bytes())

@@ -191,6 +191,14 @@ def train_command(
     eval_split: Annotated[
         float | None, typer.Option("--eval-split", help="Share of --data held out (default 0.2); not with --eval.")
     ] = None,
+    refit: Annotated[
+        bool,
+        typer.Option(
+            "--refit/--no-refit",
+            help="With a held-out share of --data: once evaluated, train the saved model again on every row "
+            "(its figures are then those of the same settings without the held-out share).",
+        ),
+    ] = True,
     *,
     out: Annotated[
         Path,
@@ -205,7 +213,8 @@ def train_command(
     taxonomy_path: TaxonomyOption = DEFAULT_TAXONOMY,
     promote: Annotated[bool, typer.Option("--promote", help="Make the new version current right away.")] = False,
 ) -> None:
-    """Validate the data, train, evaluate on held-out rows, and write a new model version."""
+    """Validate the data, train, evaluate on held-out rows, and write a new model version (held out
+    from --data, the rows then train the saved model too, unless --no-refit)."""
     if not data and not team_corpus:
         fail("--no-team-corpus needs --data: without --data, triage train trains on the team corpus")
     if eval_data is not None and eval_split is not None:
@@ -246,6 +255,7 @@ def train_command(
                 corpus=TEAM_CORPUS if data and team_corpus else (),
                 eval_data=eval_data,
                 eval_split=0.2 if eval_split is None else eval_split,
+                refit=refit,
                 step=step,
                 fit_progress=fit_step,
             )
@@ -264,7 +274,11 @@ def train_command(
             fail("interrupted; nothing was promoted, and a version folder is never left half written", 130)
     _print_warnings(result.warnings)
     metrics = result.metadata["metrics"]
-    table = Table(title=f"version {result.version}: held-out {result.metadata['evaluation']['split']}")
+    evaluation = result.metadata["evaluation"]
+    title = f"version {result.version}: held-out {evaluation['split']}"
+    if evaluation["refit"]:
+        title += f", measured on a model trained without them ({evaluation['trained_rows']} rows)"
+    table = Table(title=title)
     for column in ("head", "accuracy", "macro-F1", "ECE"):
         table.add_column(column)
     for head in ("category", "subtype", "tier"):

@@ -95,6 +95,17 @@ def metrics_markdown(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _refit_lines(evaluation: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """What the figures of a refit version describe: its twin trained without the held-out rows."""
+    return [
+        "",
+        f"The figures below are those of a model trained with the same settings on the other "
+        f"{evaluation['trained_rows']} rows; the saved model was then trained again on all {data['rows_used']} rows, "
+        "the held-out ones included (`triage train --no-refit` saves the evaluated model itself). With more data "
+        "it is expected to do at least as well; only a file it has not seen can measure it.",
+    ]
+
+
 def write_report(
     folder: Path, metadata: dict[str, Any], rows: Sequence[LabeledRow], predictions: Sequence[Prediction]
 ) -> Path:
@@ -116,6 +127,7 @@ def write_report(
         *[f"- `{f['path']}` ({f['rows']} rows, SHA-256 `{str(f['sha256'])[:12]}…`)" for f in data["files"]],
         "",
         f"Evaluated on {evaluation['rows']} held-out rows: {evaluation['split']}.",
+        *(_refit_lines(evaluation, data) if evaluation.get("refit") else []),
         "",
         "## Metrics (held-out data only)",
         "",
