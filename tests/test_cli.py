@@ -74,6 +74,22 @@ def test_evaluate_json_prints_one_object_with_every_head(registry: Path, tmp_pat
     payload = json.loads(result.stdout.strip().splitlines()[-1])
     with DEFAULT_SAMPLE.open(encoding="utf-8") as stream:
         assert payload["n"] == sum(1 for _ in csv.DictReader(stream))
+    # the default model trained on every row of the sample (refit): said, and counted
+    assert payload["rows_seen_in_training"] == payload["n"]
+    assert f"{payload['n']} of the {payload['n']} rows of {DEFAULT_SAMPLE} are texts version" in result.stderr
+    assert "these figures are not held-out accuracy" in result.stderr
+    unseen = tmp_path / "unseen.csv"
+    unseen.write_text(
+        "text,category,subtype,tier\n"
+        "快递员把包裹扔在小区门口就走了，电话也不接，东西淋湿了,logistics,courier_service,P2\n"
+        "新买的热水器用了三天就不出热水，售后一直推脱不给上门,product,malfunction,P2\n",
+        encoding="utf-8",
+    )
+    fresh = runner.invoke(
+        app, ["evaluate", "--model", "current", "--data", str(unseen), "--json", "--registry", str(registry)]
+    )
+    assert fresh.exit_code == 0, fresh.output
+    assert json.loads(fresh.stdout)["rows_seen_in_training"] == 0 and "warning" not in fresh.stderr
     # worked out here from the model's own predictions, with scikit-learn's metrics
     model, _ = load_model(Registry(registry).path_of("current"))
     rows = load_datasets([DEFAULT_SAMPLE], model.taxonomy).rows

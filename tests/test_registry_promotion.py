@@ -371,6 +371,29 @@ def test_the_gate_refuses_too_few_rows_or_a_models_own_training_data(
     assert not (registry.root / good / THRESHOLDS_FILE).exists()
 
 
+def test_the_training_data_check_reads_versions_given_as_folders_outside_the_registry(
+    registry: Registry, tmp_path: Path, halves: tuple[list[LabeledRow], list[LabeledRow]]
+) -> None:
+    # Versions named by their folders, with --registry another (empty) registry: their own
+    # metadata and trained texts still say that the file trained one of them.
+    good, worse = versions(registry)
+    holdout = eval_csv(tmp_path, halves[1])
+    _record_training_file(registry, good, holdout)
+    elsewhere = ["--registry", str(tmp_path / "other")]
+    folders = [str(registry.root / good), str(registry.root / worse)]
+    compared = runner.invoke(
+        app,
+        ["compare", "--candidate", folders[1], "--baseline", folders[0], "--data", str(holdout), "--json", *elsewhere],
+    )
+    assert compared.exit_code == 0, compared.output
+    payload = json.loads(compared.stdout)
+    assert payload["verdict"] == "unfit" and f"is training data of version {good}" in payload["unfit"]
+    thresholds = ["thresholds", "--precision", "0.9", "--data", str(holdout), "--model", folders[0], *elsewhere]
+    refused = runner.invoke(app, thresholds)
+    assert refused.exit_code == 1 and f"is training data of version {good}" in refused.output
+    assert not (registry.root / good / THRESHOLDS_FILE).exists()
+
+
 def test_broken_registry_files_are_clear_errors_not_tracebacks(
     registry: Registry, tmp_path: Path, halves: tuple[list[LabeledRow], list[LabeledRow]]
 ) -> None:

@@ -120,8 +120,9 @@ def open_registry(root: Path) -> Registry:
     return registry
 
 
-def resolve_model(reference: str, registry: Registry) -> TriageModel:
-    """Load a model (with its own taxonomy) from a folder path, a version id, or 'current'."""
+def resolve_model(reference: str, registry: Registry) -> tuple[TriageModel, Path]:
+    """Load a model (with its own taxonomy) from a folder path, a version id, or 'current';
+    with its version folder."""
     path = Path(reference)
     try:
         if (path / METADATA).is_file():
@@ -133,7 +134,7 @@ def resolve_model(reference: str, registry: Registry) -> TriageModel:
         model, _ = load_model(folder)
     except (RegistryError, ModelError) as error:
         fail(str(error))
-    return model
+    return model, folder
 
 
 def _names_a_folder(reference: str, registry: Registry) -> bool:
@@ -315,7 +316,7 @@ def evaluate_command(
 
     Labels are checked against the model's own taxonomy.
     """
-    model = resolve_model(model_ref, open_registry(registry_root))
+    model, folder = resolve_model(model_ref, open_registry(registry_root))
     dataset = load_datasets([data], model.taxonomy)
     _report_problems(dataset.problems)
     with progress() as bar:
@@ -323,6 +324,15 @@ def evaluate_command(
         metrics = evaluate(model, dataset.rows, progress=lambda n: bar.advance(task, n))
     short = summary(metrics)
     short["model_version"] = model.version
+    # Figures on texts the model was trained on are no held-out accuracy: said, never silently.
+    seen = _rows_seen(dataset.rows, folder)
+    short["rows_seen_in_training"] = seen
+    if seen:
+        console.print(
+            f"[yellow]warning:[/] {seen} of the {len(dataset.rows)} rows of {data} are texts version {model.version} "
+            "was trained on: these figures are not held-out accuracy",
+            highlight=False,
+        )
     if as_json:
         print(json.dumps(short, ensure_ascii=False))
         return
@@ -392,7 +402,7 @@ def predict_command(
     """
     if (text is None) == (file is None):
         fail("give either a TEXT argument or --file IN.csv --out OUT.csv")
-    model = resolve_model(model_ref, open_registry(registry_root))
+    model, _ = resolve_model(model_ref, open_registry(registry_root))
     if text is not None:
         # A byte of the command line that is no UTF-8 arrives as a lone surrogate, which stdout
         # would write back as that byte: replaced (U+FFFD) first, as the service's classify does.
@@ -607,10 +617,11 @@ def compare_command(
 ) -> None:
     """Score two models on the same rows: per-head and per-class F1, disagreements, verdict."""
     registry = open_registry(registry_root)
-    candidate_model = resolve_model(candidate, registry)
-    baseline_model = resolve_model(baseline, registry)
+    candidate_model, candidate_folder = resolve_model(candidate, registry)
+    baseline_model, baseline_folder = resolve_model(baseline, registry)
     rows, digest = _comparison_rows(data, candidate_model)
-    problem = _unfit_for_comparison(data, rows, digest, registry, (candidate_model.version, baseline_model.version))
+    versions = ((candidate_model.version, candidate_folder), (baseline_model.version, baseline_folder))
+    problem = _unfit_for_comparison(data, rows, digest, versions)
     comparison = compare_models(candidate_model, baseline_model, rows, margin)
     if as_json:
         if problem is not None:
@@ -634,17 +645,23 @@ def _comparison_json(comparison: Comparison, unfit: str | None) -> dict[str, Any
 MIN_GATE_ROWS = 50
 
 
-def _trained_on(digest: str, registry: Registry, versions: Sequence[str]) -> str | None:
-    """The first of `versions` whose metadata lists a training file with this SHA-256, or None."""
-    for version in versions:
+def _trained_on(digest: str, versions: Sequence[tuple[str, Path]]) -> str | None:
+    """The first of `versions` (id, folder) whose metadata lists a training file with this SHA-256, or None."""
+    for version, folder in versions:
         try:
-            training = read_metadata(registry.path_of(version)).get("training_data")
-        except (RegistryError, ModelError):
+            training = read_metadata(folder).get("training_data")
+        except ModelError:
             continue
         files = training.get("files") if isinstance(training, dict) else None
         if isinstance(files, list) and any(isinstance(item, dict) and item.get("sha256") == digest for item in files):
             return version
     return None
+
+
+def _rows_seen(rows: Sequence[LabeledRow], folder: Path) -> int | None:
+    """How many of `rows` are texts the version in `folder` was trained on (None: it does not say)."""
+    seen = trained_texts(folder)
+    return None if seen is None else sum(text_key(row.text) in seen for row in rows)
 
 
 # A comparison file may share a few texts with a model's training data by chance (the same short
@@ -653,32 +670,27 @@ MAX_TRAINED_SHARE = 0.05
 
 
 def _seen_in_training(
-    data: Path, rows: Sequence[LabeledRow], digest: str, registry: Registry, versions: Sequence[str]
+    data: Path, rows: Sequence[LabeledRow], digest: str, versions: Sequence[tuple[str, Path]]
 ) -> str | None:
-    """Why `data` (SHA-256 `digest`) is no held-out set for the versions: it is one of their
-    training files, or at least `MAX_TRAINED_SHARE` of its rows are texts one was trained on."""
-    trained = _trained_on(digest, registry, versions)
+    """Why `data` (SHA-256 `digest`) is no held-out set for the versions (id, folder): it is one of
+    their training files, or at least `MAX_TRAINED_SHARE` of its rows are texts one was trained on."""
+    trained = _trained_on(digest, versions)
     if trained is not None:
         return f"{data} is training data of version {trained}, not held out"
-    keys = [text_key(row.text) for row in rows]
-    for version in versions:
-        try:
-            seen = trained_texts(registry.path_of(version))
-        except RegistryError:
-            continue
-        overlap = sum(key in seen for key in keys) if seen is not None else 0
+    for version, folder in versions:
+        overlap = _rows_seen(rows, folder) or 0
         if rows and overlap >= MAX_TRAINED_SHARE * len(rows):
             return f"{overlap} of the {len(rows)} rows of {data} are texts version {version} was trained on"
     return None
 
 
 def _unfit_for_comparison(
-    data: Path, rows: Sequence[LabeledRow], digest: str, registry: Registry, versions: Sequence[str]
+    data: Path, rows: Sequence[LabeledRow], digest: str, versions: Sequence[tuple[str, Path]]
 ) -> str | None:
-    """Why `data` cannot judge the versions: too few rows, or rows they were trained on."""
+    """Why `data` cannot judge the versions (id, folder): too few rows, or rows they were trained on."""
     if len(rows) < MIN_GATE_ROWS:
         return f"{data} has {len(rows)} rows; a comparison needs at least {MIN_GATE_ROWS} held-out rows"
-    return _seen_in_training(data, rows, digest, registry, versions)
+    return _seen_in_training(data, rows, digest, versions)
 
 
 @app.command("promote")
@@ -714,10 +726,11 @@ def promote_command(
         repair = True
     if current == version:
         fail(f"version {version} is already current")
-    candidate_model = resolve_model(version, registry)
+    candidate_model, candidate_folder = resolve_model(version, registry)
     if current is not None:
         try:
-            current_model, _ = load_model(registry.path_of(current))
+            current_folder = registry.path_of(current)
+            current_model, _ = load_model(current_folder)
         except (RegistryError, ModelError) as error:
             # A version this release cannot load (an older model format, say) cannot be compared.
             note = f"the version in service, {current}, cannot be loaded, so nothing was compared: {error}"
@@ -728,7 +741,9 @@ def promote_command(
             if data is None:
                 fail("the gate needs a held-out comparison set: give --data CSV (or set TRIAGE_COMPARISON_DATA)")
             rows, digest = _comparison_rows(data, candidate_model)
-            problem = _unfit_for_comparison(data, rows, digest, registry, (version, current))
+            problem = _unfit_for_comparison(
+                data, rows, digest, ((version, candidate_folder), (current, current_folder))
+            )
             if problem is not None and not force:
                 fail(f"promotion refused: {problem}; use --force to promote anyway (it is recorded)")
             comparison = compare_models(candidate_model, current_model, rows, margin)
@@ -768,9 +783,9 @@ def thresholds_command(
     except ValueError as error:
         fail(str(error))
     registry = open_registry(registry_root)
-    model = resolve_model(model_ref, registry)
+    model, folder = resolve_model(model_ref, registry)
     rows, digest = _comparison_rows(data, model)
-    seen = _seen_in_training(data, rows, digest, registry, [model.version])
+    seen = _seen_in_training(data, rows, digest, [(model.version, folder)])
     if seen is not None:
         fail(f"{seen}: thresholds need held-out rows, or they promise too much")
     if len(rows) < 2 * min_support:
@@ -786,7 +801,6 @@ def thresholds_command(
     check = autofill_report(
         derive_thresholds(rows[:half], predictions[:half], precision, min_support), rows[half:], predictions[half:]
     )
-    folder = Path(model_ref) if (Path(model_ref) / "metadata.json").is_file() else registry.path_of(model_ref)
     try:
         path = write_thresholds(
             folder, thresholds, {"data": str(data.resolve()), "rows": len(rows), "model": model.version}
