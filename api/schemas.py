@@ -698,6 +698,10 @@ class ModelInfo(BaseModel):
     created_at: str | None
     loaded_at: datetime
     metrics: dict[str, Any]
+    evaluation: dict[str, Any] = Field(
+        description="What `metrics` were measured on: the held-out split and its rows, and whether the model "
+        "was then refit on them too (`refit`; the metrics are then those of its twin trained on `trained_rows`)."
+    )
     training_data: dict[str, Any]
     libraries: dict[str, str]
     params: dict[str, Any]
