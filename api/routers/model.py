@@ -12,7 +12,8 @@ router = APIRouter(prefix="/v1/model", tags=["model"], responses=error_responses
 
 @router.get("", response_model=ModelInfo, summary="The model in service")
 def model_info(_: ModelReader, loaded: ModelDep, thresholds: ThresholdsDep, policy: PolicyDep) -> ModelInfo:
-    """Version, held-out metrics and what they were measured on, training data, taxonomy, review thresholds, escalation rules."""
+    """Version, held-out metrics and what they were measured on, training data, taxonomy, review
+    thresholds, escalation rules."""
     metadata = loaded.metadata
     return ModelInfo(
         version=loaded.version,
