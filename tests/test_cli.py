@@ -543,6 +543,7 @@ def test_train_on_bad_data_lists_every_problem_and_writes_nothing(tmp_path: Path
 def test_models_lists_versions_and_rollback_needs_a_previous_one(registry: Path) -> None:
     listing = runner.invoke(app, ["models", "--registry", str(registry)])
     assert listing.exit_code == 0 and Registry(registry).current_version() in listing.stdout
+    assert "refit" in listing.stdout  # its figures are its twin's, measured before the refit
     rollback = runner.invoke(app, ["rollback", "--registry", str(registry)])
     assert rollback.exit_code == 1 and "nothing to roll back to" in rollback.output
 

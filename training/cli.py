@@ -545,14 +545,20 @@ def models_command(*, registry_root: RegistryOption) -> None:
 
 
 def _version_cells(metadata: dict[str, Any]) -> list[str]:
-    """created, rows, the three macro-F1 and the evaluation split of a version's metadata."""
+    """created, rows, the three macro-F1 and the evaluation split (refit or not) of a version's metadata."""
     metrics = metadata.get("metrics") or {}
     return [
         str(metadata.get("created_at", "")),
         str((metadata.get("training_data") or {}).get("rows_used", "")),
         *[f"{float(metrics[h]['macro_f1']):.3f}" if h in metrics else "–" for h in ("category", "subtype", "tier")],
-        str((metadata.get("evaluation") or {}).get("split", "")),
+        _evaluated_on(metadata.get("evaluation") or {}),
     ]
+
+
+def _evaluated_on(evaluation: dict[str, Any]) -> str:
+    """The split a version's figures come from, and whether it was then refit on those rows."""
+    split = str(evaluation.get("split", ""))
+    return f"{split}, then refit on all rows" if evaluation.get("refit") else split
 
 
 def _comparison_rows(data: Path, model: TriageModel) -> tuple[list[LabeledRow], str]:
