@@ -587,17 +587,13 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         a higher probability. The category head is explained by its direct classifier.
         """
         base, tier_features = inputs.base[row], inputs.tier_features[row]
-        names = self.features_.feature_names_ + [("cue", name) for name, _ in self.cue_patterns_]
-        tier_names = names + [("subtype", code) for code in self.classes_["subtype"]]
-        if self.tier_length_weight:
-            tier_names += [("length", _length_range(i)) for i in range(len(LENGTH_EDGES))]
         explained = {}
         for head, label in zip(HEADS, labels):
-            features, head_names = (tier_features, tier_names) if head == "tier" else (base, names)
+            features = tier_features if head == "tier" else base
             coef = self.heads_[head].class_weights(self.classes_[head].index(label), features.indices)
             scored: dict[str, Contribution] = {}
             for j, value, class_weight in zip(features.indices, features.data, coef):
-                kind, term = head_names[j]
+                kind, term = self._column_name(int(j))
                 if kind == "char" and not _explains(term):
                     continue
                 key = f"{kind}:{term}" if kind in ("cue", "subtype", "length") else term.replace(" ", "")
@@ -609,6 +605,22 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             ranked = sorted(scored.values(), key=lambda item: item.weight, reverse=True)
             explained[head] = [item for item in ranked if item.weight > 0][:top]
         return explained
+
+    def _column_name(self, column: int) -> tuple[str, str]:
+        """(kind, term) of a column of the tier features, whose first columns are the other heads'
+        (the text features, then the cues), then the subtype probabilities and the length bins.
+        Looked up per column: a copy of the vocabulary's names per explanation cost a millisecond."""
+        names = self.features_.feature_names_
+        if column < len(names):
+            return names[column]
+        column -= len(names)
+        if column < len(self.cue_patterns_):
+            return "cue", self.cue_patterns_[column][0]
+        column -= len(self.cue_patterns_)
+        subtypes = self.classes_["subtype"]
+        if column < len(subtypes):
+            return "subtype", subtypes[column]
+        return "length", _length_range(column - len(subtypes))
 
 
 def _cross_fitted_head(
