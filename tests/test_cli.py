@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -99,6 +100,30 @@ def test_evaluate_json_prints_one_object_with_every_head(registry: Path, tmp_pat
         guess = [getattr(prediction, head).code for prediction in predicted]
         assert payload[head]["accuracy"] == pytest.approx(accuracy_score(truth, guess), abs=1e-3)
         assert payload[head]["macro_f1"] == pytest.approx(f1_score(truth, guess, average="macro"), abs=1e-3)
+
+
+def test_evaluate_on_a_version_without_its_trained_texts_still_names_its_training_file(
+    registry: Path, tmp_path: Path
+) -> None:
+    # A version saved before trained_texts.sha256 (or whose copy lost it) cannot count the rows it
+    # has seen; its metadata still lists its training files, and evaluate says when it cannot tell.
+    old = tmp_path / "old"
+    shutil.copytree(Registry(registry).path_of("current"), old)
+    (old / "trained_texts.sha256").unlink()
+    own = runner.invoke(app, ["evaluate", "--model", str(old), "--data", str(DEFAULT_SAMPLE), "--json"])
+    assert own.exit_code == 0, own.output
+    assert json.loads(own.stdout)["rows_seen_in_training"] is None
+    assert f"{DEFAULT_SAMPLE} is training data of version" in own.stderr
+    assert "these figures are not held-out accuracy" in own.stderr
+    unseen = tmp_path / "unseen.csv"
+    unseen.write_text(
+        "text,category,subtype,tier\n新买的热水器用了三天就不出热水，售后一直推脱不给上门,product,malfunction,P2\n",
+        encoding="utf-8",
+    )
+    other = runner.invoke(app, ["evaluate", "--model", str(old), "--data", str(unseen), "--json"])
+    assert other.exit_code == 0, other.output
+    assert json.loads(other.stdout)["rows_seen_in_training"] is None
+    assert "keeps no list of the texts it was trained on" in " ".join(other.stderr.split())
 
 
 def test_evaluate_table_shows_no_calibration_error_for_the_demand(registry: Path) -> None:
