@@ -405,6 +405,8 @@ def test_a_held_out_share_measures_the_model_then_trains_it_too(tmp_path: Path, 
         command = ["train", "--data", str(DEFAULT_SAMPLE), "--no-team-corpus", flag, "--out", str(out)]
         result = runner.invoke(app, command)
         assert result.exit_code == 0, result.output
+        # the bar counts the steps that run: no refit step without a refit
+        assert ("done" in result.output) and ("5/5" if flag == "--refit" else "4/4") in result.output
         (versions[flag],) = Registry(out).versions()
     refit, evaluated = versions["--refit"].metadata, versions["--no-refit"].metadata
     assert refit["metrics"] == evaluated["metrics"]  # the same evaluated model

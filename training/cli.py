@@ -235,8 +235,9 @@ def train_command(
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         fail(f"--out {out}: cannot be written ({existing} is not a folder this user can write to)")
     registry = open_registry(out)
+    steps = TRAIN_STEPS if eval_data is None and refit else TRAIN_STEPS - 1  # the refit runs on a split only
     with progress() as bar:
-        task = bar.add_task("training", total=TRAIN_STEPS)
+        task = bar.add_task("training", total=steps)
         fit_task = bar.add_task("  fit", total=None, visible=False)  # the fit's sub-steps, while it runs
         begun = 0
 
@@ -260,7 +261,7 @@ def train_command(
                 step=step,
                 fit_progress=fit_step,
             )
-            bar.update(task, description="done", completed=TRAIN_STEPS)
+            bar.update(task, description="done", completed=steps)
         except DataError as error:
             for problem in error.problems:
                 console.print(f"  {problem}", highlight=False, markup=False)

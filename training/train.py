@@ -28,7 +28,7 @@ DEFAULT_SAMPLE = DATA_DIR / "sample_complaints.csv"
 # training rows of any data (never to the held-out rows); plain `triage train` trains on them alone.
 TEAM_CORPUS = (DEFAULT_SAMPLE, DATA_DIR / "domain_complaints.csv")
 SEED = 20261123
-TRAIN_STEPS = 5  # the calls of `step` in `train`: validate, fit, evaluate, refit (split only), save
+TRAIN_STEPS = 5  # the calls of `step` in `train`: validate, fit, evaluate, refit (split and refit only), save
 # The heads calibrate by cross-validation inside the cross-validation of the tier stacking:
 # with two rows a class has one in a fold's training part, which cannot be split again.
 MIN_CLASS_ROWS = 3
