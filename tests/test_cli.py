@@ -418,7 +418,10 @@ def test_a_held_out_share_measures_the_model_then_trains_it_too(tmp_path: Path, 
     refit_keys = set((versions["--refit"].path / TRAINED_TEXTS).read_text(encoding="ascii").split())
     evaluated_keys = set((versions["--no-refit"].path / TRAINED_TEXTS).read_text(encoding="ascii").split())
     assert held_keys <= refit_keys and not held_keys & evaluated_keys
-    assert "trained again on all" in (versions["--refit"].path / "report.md").read_text(encoding="utf-8")
+    report = " ".join((versions["--refit"].path / "report.md").read_text(encoding="utf-8").split())
+    assert "trained again on all" in report
+    # no promise for the saved model: refit on team-written rows, the default model lost a point on real ones
+    assert "expected to do at least as well" not in report and "the saved model itself is not measured" in report
     assert "trained again" not in (versions["--no-refit"].path / "report.md").read_text(encoding="utf-8")
 
     texts = [row.text for row in held_out]
