@@ -344,7 +344,7 @@ def evaluate_command(
             )
         else:
             console.print(
-                f"[yellow]note:[/] version {model.version} keeps no list of the texts it was trained on "
+                f"[yellow]note:[/] version {model.version} keeps no readable list of the texts it was trained on "
                 f"({TRAINED_TEXTS}): whether rows of {data} trained it cannot be checked",
                 highlight=False,
             )
