@@ -43,7 +43,7 @@ from training.evaluate import evaluate, predict_rows, summary
 from training.registry import POINTER, UNCHECKED, Registry, RegistryError, default_registry_root
 from training.spreadsheet import text_row
 from training.thresholds import THRESHOLDS_FILE, autofill_report, check_precision, derive_thresholds, write_thresholds
-from training.train import TEAM_CORPUS, TRAIN_STEPS, DataError, text_key, train, trained_texts
+from training.train import TEAM_CORPUS, TRAIN_STEPS, TRAINED_TEXTS, DataError, text_key, train, trained_texts
 
 app = typer.Typer(
     help="Complaint triage: train, evaluate, compare and promote the complaint classifier.", no_args_is_help=True
@@ -235,8 +235,9 @@ def train_command(
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         fail(f"--out {out}: cannot be written ({existing} is not a folder this user can write to)")
     registry = open_registry(out)
+    steps = TRAIN_STEPS if eval_data is None and refit else TRAIN_STEPS - 1  # the refit runs on a split only
     with progress() as bar:
-        task = bar.add_task("training", total=TRAIN_STEPS)
+        task = bar.add_task("training", total=steps)
         fit_task = bar.add_task("  fit", total=None, visible=False)  # the fit's sub-steps, while it runs
         begun = 0
 
@@ -260,7 +261,7 @@ def train_command(
                 step=step,
                 fit_progress=fit_step,
             )
-            bar.update(task, description="done", completed=TRAIN_STEPS)
+            bar.update(task, description="done", completed=steps)
         except DataError as error:
             for problem in error.problems:
                 console.print(f"  {problem}", highlight=False, markup=False)
@@ -333,6 +334,20 @@ def evaluate_command(
             "was trained on: these figures are not held-out accuracy",
             highlight=False,
         )
+    elif seen is None:
+        # A version saved without its trained texts: its metadata still names its training files.
+        if _trained_on(str(dataset.files[0]["sha256"]), [(model.version, folder)]) is not None:
+            console.print(
+                f"[yellow]warning:[/] {data} is training data of version {model.version}: these figures are not "
+                "held-out accuracy",
+                highlight=False,
+            )
+        else:
+            console.print(
+                f"[yellow]note:[/] version {model.version} keeps no readable list of the texts it was trained on "
+                f"({TRAINED_TEXTS}): whether rows of {data} trained it cannot be checked",
+                highlight=False,
+            )
     if as_json:
         print(json.dumps(short, ensure_ascii=False))
         return

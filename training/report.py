@@ -101,8 +101,8 @@ def _refit_lines(evaluation: dict[str, Any], data: dict[str, Any]) -> list[str]:
         "",
         f"The figures below are those of a model trained with the same settings on the other "
         f"{evaluation['trained_rows']} rows; the saved model was then trained again on all {data['rows_used']} rows, "
-        "the held-out ones included (`triage train --no-refit` saves the evaluated model itself). With more data "
-        "it is expected to do at least as well; only a file it has not seen can measure it.",
+        "the held-out ones included (`triage train --no-refit` saves the evaluated model itself). More rows usually "
+        "help, not always: the saved model itself is not measured; only a file it has not seen can measure it.",
     ]
 
 
