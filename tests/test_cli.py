@@ -550,6 +550,10 @@ def test_eval_file_and_eval_split_together_are_refused_and_a_repeated_file_is_re
     sample, out = str(DEFAULT_SAMPLE), tmp_path / "models"
     both = runner.invoke(app, ["train", "--data", sample, "--eval", sample, "--eval-split", "0.3", "--out", str(out)])
     assert both.exit_code == 1 and "not both" in both.output and not out.exists()
+    for flag in ("--refit", "--no-refit"):  # no held-out share to refit on: said, not ignored
+        refit = runner.invoke(app, ["train", "--data", sample, "--eval", sample, flag, "--out", str(out)])
+        assert refit.exit_code == 1 and "with --eval FILE all of --data trains already" in refit.output
+        assert not out.exists()
     twice = runner.invoke(app, ["train", "--data", sample, "--data", sample, "--no-team-corpus", "--out", str(out)])
     assert twice.exit_code == 0, twice.output
     assert twice.output.count("more than once") == 1 and "duplicate of" not in twice.output

@@ -193,13 +193,14 @@ def train_command(
         float | None, typer.Option("--eval-split", help="Share of --data held out (default 0.2); not with --eval.")
     ] = None,
     refit: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--refit/--no-refit",
             help="With a held-out share of --data: once evaluated, train the saved model again on every row "
-            "(its figures are then those of the same settings without the held-out share).",
+            "(its figures are then those of the same settings without the held-out share). Default: refit.",
+            show_default=False,
         ),
-    ] = True,
+    ] = None,
     *,
     out: Annotated[
         Path,
@@ -220,6 +221,9 @@ def train_command(
         fail("--no-team-corpus needs --data: without --data, triage train trains on the team corpus")
     if eval_data is not None and eval_split is not None:
         fail("give --eval FILE or --eval-split SHARE, not both")
+    if eval_data is not None and refit is not None:
+        fail("--refit/--no-refit is for a held-out share of --data; with --eval FILE all of --data trains already")
+    refit = refit is not False
     if eval_split is not None and not 0 < eval_split < 1:  # said before the files are read
         fail(f"--eval-split must be between 0 and 1, got {eval_split}")
     if data:
