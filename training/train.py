@@ -28,7 +28,7 @@ DEFAULT_SAMPLE = DATA_DIR / "sample_complaints.csv"
 # training rows of any data (never to the held-out rows); plain `triage train` trains on them alone.
 TEAM_CORPUS = (DEFAULT_SAMPLE, DATA_DIR / "domain_complaints.csv")
 SEED = 20261123
-TRAIN_STEPS = 5  # the calls of `step` in `train`: validate, fit, evaluate, refit (split and refit only), save
+TRAIN_STEPS = 5  # the calls of `step` in `train`: validate, fit, evaluate, refit (held-out share only), save
 # The heads calibrate by cross-validation inside the cross-validation of the tier stacking:
 # with two rows a class has one in a fold's training part, which cannot be split again.
 MIN_CLASS_ROWS = 3
@@ -147,8 +147,8 @@ def train(
     the same settings, on every row, and that one is saved: its figures are those of its twin
     trained without the held-out share (every labelled row counts, `bench/learning_curve.py`; the
     saved model itself is not measured). Raises DataError (listing every fatal problem) before
-    writing anything. `step` is told as each of the `TRAIN_STEPS` steps
-    begins, `fit_progress` as each sub-step of the fit does.
+    writing anything. `step` is told as each of the `TRAIN_STEPS` steps begins (the refit's only
+    when it runs), `fit_progress` as each sub-step of the fit does.
     """
     step("validating data")
     given = {path.resolve() for path in data}
