@@ -60,7 +60,7 @@ def test_train_writes_a_complete_version_and_makes_the_first_one_current(registr
     assert len(metadata["training_data"]["files"][0]["sha256"]) == 64
     assert metadata["evaluation"]["rows"] > 50
     report = (version.path / "report.md").read_text(encoding="utf-8")
-    assert "macro-F1" in report and "| malfunction |" in report
+    assert "macro-F1 (95 % interval)" in report and "| malfunction |" in report
     assert "![reliability](reliability.png)" in report
     # Readable by a service running as another user, as the umask allows (mkdtemp alone makes 0700).
     assert version.path.stat().st_mode & 0o777 == with_umask(0o777)
@@ -100,6 +100,8 @@ def test_evaluate_json_prints_one_object_with_every_head(registry: Path, tmp_pat
         guess = [getattr(prediction, head).code for prediction in predicted]
         assert payload[head]["accuracy"] == pytest.approx(accuracy_score(truth, guess), abs=1e-3)
         assert payload[head]["macro_f1"] == pytest.approx(f1_score(truth, guess, average="macro"), abs=1e-3)
+        low, high = payload[head]["macro_f1_interval"]  # a bootstrap of the rows
+        assert low <= payload[head]["macro_f1"] <= high
 
 
 def test_evaluate_on_a_version_without_its_trained_texts_still_names_its_training_file(

@@ -48,3 +48,36 @@ def test_a_file_of_one_class_all_predicted_right_gives_a_one_by_one_matrix_witho
         warnings.simplefilter("error")  # scikit-learn warned here, which tests turn into failures
         metrics = head_metrics(["P2"], ["P2"], [0.8])
     assert metrics["confusion"] == [[1]] and metrics["macro_f1"] == 1.0
+
+
+def test_the_bootstrap_intervals_are_the_percentiles_of_scikit_learns_figures_on_the_resamples() -> None:
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from training import evaluate
+
+    # Predictions of a 17-class head on 300 rows, a third wrong, one class never in the truth.
+    rng = np.random.default_rng(7)
+    classes = [f"s{i:02d}" for i in range(17)]
+    truth = [str(code) for code in rng.choice(classes[:16], 300)]
+    predicted = [t if rng.random() < 0.67 else str(rng.choice(classes)) for t in truth]
+    labels = sorted(set(truth) | set(predicted))
+    intervals = evaluate.bootstrap_intervals(truth, predicted, labels)
+    # The same resamples, drawn as the function draws them, scored by scikit-learn one by one.
+    draws = np.random.default_rng(evaluate.BOOTSTRAP_SEED)
+    f1s, accuracies = [], []
+    for start in range(0, evaluate.BOOTSTRAP_DRAWS, evaluate.BOOTSTRAP_CHUNK):
+        count = min(evaluate.BOOTSTRAP_CHUNK, evaluate.BOOTSTRAP_DRAWS - start)
+        for sample in draws.integers(0, len(truth), (count, len(truth))):
+            t, p = [truth[i] for i in sample], [predicted[i] for i in sample]
+            f1s.append(f1_score(t, p, labels=labels, average="macro", zero_division=0))
+            accuracies.append(accuracy_score(t, p))
+    assert intervals["macro_f1_interval"] == [round(float(np.percentile(f1s, q)), 4) for q in (2.5, 97.5)]
+    assert intervals["accuracy_interval"] == [round(float(np.percentile(accuracies, q)), 4) for q in (2.5, 97.5)]
+    metrics = evaluate.head_metrics(truth, predicted, [0.7] * len(truth))
+    low, high = metrics["macro_f1_interval"]
+    assert low < metrics["macro_f1"] < high and high - low > 0.05  # 300 rows: several points either way
+    # Four times the rows: about half as wide; all right: no width at all.
+    wider = evaluate.head_metrics(truth * 4, predicted * 4, [0.7] * len(truth) * 4)["macro_f1_interval"]
+    assert 0.35 < (wider[1] - wider[0]) / (high - low) < 0.65
+    assert evaluate.head_metrics(truth, truth, [1.0] * len(truth))["macro_f1_interval"] == [1.0, 1.0]

@@ -39,7 +39,7 @@ from training.data import (
     read_input,
     repeated_columns,
 )
-from training.evaluate import evaluate, predict_rows, summary
+from training.evaluate import evaluate, predict_rows, summary, with_interval
 from training.registry import POINTER, UNCHECKED, Registry, RegistryError, default_registry_root
 from training.spreadsheet import text_row
 from training.thresholds import THRESHOLDS_FILE, autofill_report, check_precision, derive_thresholds, write_thresholds
@@ -285,11 +285,11 @@ def train_command(
     if evaluation["refit"]:
         title += f", measured on a model trained without them ({evaluation['trained_rows']} rows)"
     table = Table(title=title)
-    for column in ("head", "accuracy", "macro-F1", "ECE"):
+    for column in ("head", "accuracy (95 % interval)", "macro-F1 (95 % interval)", "ECE"):
         table.add_column(column)
     for head in ("category", "subtype", "tier"):
         m = metrics[head]
-        table.add_row(head, f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}", f"{m['ece']:.3f}")
+        table.add_row(head, with_interval(m, "accuracy"), with_interval(m, "macro_f1"), f"{m['ece']:.3f}")
     console.print(table)
     console.print(f"report: {result.folder / 'report.md'}")
     try:
@@ -356,14 +356,14 @@ def evaluate_command(
         print(json.dumps(short, ensure_ascii=False))
         return
     table = Table(title=f"{model.version} on {data} ({metrics['n']} rows)")
-    for column in ("head", "accuracy", "macro-F1", "ECE"):
+    for column in ("head", "accuracy (95 % interval)", "macro-F1 (95 % interval)", "ECE"):
         table.add_column(column)
     for head in ("category", "subtype", "tier", "demand"):
         if head in short:
             m = short[head]
             # the demand has no calibration error: its detector gives no probability
             ece = f"{m['ece']:.3f}" if "ece" in m else "–"
-            table.add_row(head, f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}", ece)
+            table.add_row(head, with_interval(m, "accuracy"), with_interval(m, "macro_f1"), ece)
     stdout_console().print(table)
 
 

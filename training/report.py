@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 
 from model.prediction import Prediction  # noqa: E402
 from training.data import LabeledRow  # noqa: E402
-from training.evaluate import reliability_bins  # noqa: E402
+from training.evaluate import reliability_bins, with_interval  # noqa: E402
 
 HEADS = ("category", "subtype", "tier")
 
@@ -80,12 +80,17 @@ def plot_reliability(rows: Sequence[LabeledRow], predictions: Sequence[Predictio
 
 def metrics_markdown(metrics: dict[str, Any]) -> list[str]:
     """Markdown tables of per-head and per-class figures."""
-    lines = ["| head | accuracy | macro-F1 | ECE |", "|---|---|---|---|"]
+    lines = ["| head | accuracy (95 % interval) | macro-F1 (95 % interval) | ECE |", "|---|---|---|---|"]
     for head in (*HEADS, "demand"):
         if head in metrics:
             m = metrics[head]
             ece = f"{m['ece']:.3f}" if "ece" in m else "–"
-            lines.append(f"| {head} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {ece} |")
+            lines.append(f"| {head} | {with_interval(m, 'accuracy')} | {with_interval(m, 'macro_f1')} | {ece} |")
+    lines += [
+        "",
+        "The intervals come from resampling the held-out rows (a bootstrap): how far another sample of as many",
+        "rows could move each figure. Two versions whose intervals overlap may not differ at all.",
+    ]
     for head in (*HEADS, "demand"):
         if head not in metrics:
             continue
