@@ -80,6 +80,37 @@ def test_compare_finds_the_worse_tier_head(
     assert set(summary["heads"]["tier"]["per_class_f1"]) == {"P1", "P2", "P3"}
 
 
+def test_the_delta_interval_is_a_paired_bootstrap_of_scikit_learns_macro_f1(
+    good_model: TriageModel, worse_model: TriageModel, halves: tuple[list[LabeledRow], list[LabeledRow]]
+) -> None:
+    import numpy as np
+
+    from training import evaluate
+
+    rows = halves[1]
+    comparison = compare_models(good_model, worse_model, rows)
+    ours, theirs = (model.predict_many([row.text for row in rows]) for model in (good_model, worse_model))
+    truth = [row.tier for row in rows]
+    labels = comparison.candidate["tier"]["labels"]
+    # The same resamples for both models, as the comparison draws them, scored by scikit-learn.
+    draws, deltas = np.random.default_rng(evaluate.BOOTSTRAP_SEED), []
+    for start in range(0, evaluate.BOOTSTRAP_DRAWS, evaluate.BOOTSTRAP_CHUNK):
+        count = min(evaluate.BOOTSTRAP_CHUNK, evaluate.BOOTSTRAP_DRAWS - start)
+        for sample in draws.integers(0, len(rows), (count, len(rows))):
+            t = [truth[i] for i in sample]
+            figures = [
+                f1_score(t, [p[i].tier.code for i in sample], labels=labels, average="macro", zero_division=0)
+                for p in (ours, theirs)
+            ]
+            deltas.append(figures[0] - figures[1])
+    expected = [round(float(np.percentile(deltas, q)), 4) for q in (2.5, 97.5)]
+    assert comparison.delta_intervals["tier"] == expected
+    low, high = expected
+    assert low <= comparison.delta("tier") <= high
+    assert comparison.to_dict()["heads"]["tier"]["delta_macro_f1_interval"] == expected
+    assert low > 0  # the worse model's tier head is far behind: no resample of the rows hides it
+
+
 def test_both_models_are_averaged_over_the_same_classes(
     good_model: TriageModel, halves: tuple[list[LabeledRow], list[LabeledRow]], taxonomy: Taxonomy
 ) -> None:

@@ -587,6 +587,12 @@ def _comparison_rows(data: Path, model: TriageModel) -> tuple[list[LabeledRow], 
     return dataset.rows, str(dataset.files[0]["sha256"])
 
 
+def _delta_with_interval(delta: float, interval: list[float] | None) -> str:
+    """A macro-F1 delta with its paired 95 % interval: "+0.012 (−0.018 to +0.041)"."""
+    text = f"{delta:+.3f}"
+    return f"{text} ({interval[0]:+.3f} to {interval[1]:+.3f})" if interval else text
+
+
 def _print_comparison(comparison: Comparison, show: int, unfit: str | None = None) -> None:
     out = stdout_console()
     if unfit is not None:
@@ -596,7 +602,7 @@ def _print_comparison(comparison: Comparison, show: int, unfit: str | None = Non
             soft_wrap=True,
         )
     table = Table(title=f"{comparison.candidate_version} (candidate) vs {comparison.baseline_version} (baseline)")
-    for column in ("head", "class", "candidate F1", "baseline F1", "delta"):
+    for column in ("head", "class", "candidate F1", "baseline F1", "delta (95 % interval)"):
         table.add_column(column)
     summary_ = comparison.to_dict()
     for head, figures in summary_["heads"].items():
@@ -605,7 +611,7 @@ def _print_comparison(comparison: Comparison, show: int, unfit: str | None = Non
             "macro",
             f"{figures['candidate']['macro_f1']:.3f}",
             f"{figures['baseline']['macro_f1']:.3f}",
-            f"{figures['delta_macro_f1']:+.3f}",
+            _delta_with_interval(figures["delta_macro_f1"], figures["delta_macro_f1_interval"]),
             style="bold",
         )
         for label, f1 in figures["per_class_f1"].items():

@@ -8,7 +8,7 @@ from typing import Any
 
 from model.predictor import TriageModel
 from training.data import LabeledRow
-from training.evaluate import HEADS, evaluate_predictions, predict_rows
+from training.evaluate import HEADS, bootstrap_figures, evaluate_predictions, interval, predict_rows
 
 DEFAULT_MARGIN = 0.01
 
@@ -35,6 +35,9 @@ class Comparison:
     candidate: dict[str, Any]
     baseline: dict[str, Any]
     disagreements: list[Disagreement] = field(default_factory=list)
+    # Per head, the 95 % interval of the macro-F1 delta over the same resamples of the rows for
+    # both models (a paired bootstrap): a delta whose interval holds 0 may be the rows' noise.
+    delta_intervals: dict[str, list[float]] = field(default_factory=dict)
 
     def delta(self, head: str) -> float:
         """Candidate macro-F1 minus baseline macro-F1 on one head."""
@@ -78,6 +81,7 @@ class Comparison:
                     "candidate": {k: self.candidate[head][k] for k in ("accuracy", "macro_f1")},
                     "baseline": {k: self.baseline[head][k] for k in ("accuracy", "macro_f1")},
                     "delta_macro_f1": round(self.delta(head), 4),
+                    "delta_macro_f1_interval": self.delta_intervals.get(head),
                     "per_class_f1": {
                         label: {
                             "candidate": self.candidate[head]["per_class"].get(label, {}).get("f1", 0.0),
@@ -114,6 +118,14 @@ def compare_models(
         evaluate_predictions(rows, candidate_predictions, classes),
         evaluate_predictions(rows, baseline_predictions, classes),
     )
+    for head in HEADS:
+        truth = [getattr(row, head) for row in rows]
+        ours = [getattr(p, head).code for p in candidate_predictions]
+        theirs = [getattr(p, head).code for p in baseline_predictions]
+        labels = sorted(set(truth) | classes[head])  # both models' macro averages are over these
+        comparison.delta_intervals[head] = interval(
+            bootstrap_figures(truth, ours, labels)[1] - bootstrap_figures(truth, theirs, labels)[1]
+        )
     for row, c, b in zip(rows, candidate_predictions, baseline_predictions):
         c_labels = (c.category.code, c.subtype.code, c.tier.code)
         b_labels = (b.category.code, b.subtype.code, b.tier.code)

@@ -59,12 +59,13 @@ BOOTSTRAP_CHUNK = 50
 BOOTSTRAP_SEED = 0
 
 
-def bootstrap_intervals(
+def bootstrap_figures(
     truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]
-) -> dict[str, list[float]]:
-    """95 % intervals of accuracy and of macro-F1 (over `labels`, as `head_metrics` averages it),
-    from `BOOTSTRAP_DRAWS` resamples of the rows: how far another sample of as many rows from the
-    same source could move them. Each resample's confusion counts come from one `bincount`."""
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Accuracy and macro-F1 (over `labels`, as `head_metrics` averages it) on each of
+    `BOOTSTRAP_DRAWS` resamples of the rows. The resamples depend only on the number of rows, so
+    two models' predictions of the same rows are resampled alike (a paired bootstrap). Each
+    resample's confusion counts come from one `bincount`."""
     index = {label: i for i, label in enumerate(labels)}
     k = len(labels)
     codes = np.asarray([index[t] * k + index[p] for t, p in zip(truth, predicted)], dtype=np.int64)
@@ -83,13 +84,20 @@ def bootstrap_intervals(
         f1 = np.divide(2 * hits, denominator, out=np.zeros(hits.shape), where=denominator > 0)
         macro_f1.append(f1.mean(axis=1))
         accuracy.append(hits.sum(axis=1) / len(codes))
-    return {
-        "accuracy_interval": _percentiles(np.concatenate(accuracy)),
-        "macro_f1_interval": _percentiles(np.concatenate(macro_f1)),
-    }
+    return np.concatenate(accuracy), np.concatenate(macro_f1)
 
 
-def _percentiles(values: NDArray[np.float64]) -> list[float]:
+def bootstrap_intervals(
+    truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]
+) -> dict[str, list[float]]:
+    """95 % intervals of accuracy and macro-F1 (`bootstrap_figures`): how far another sample of
+    as many rows from the same source could move them."""
+    accuracy, macro_f1 = bootstrap_figures(truth, predicted, labels)
+    return {"accuracy_interval": interval(accuracy), "macro_f1_interval": interval(macro_f1)}
+
+
+def interval(values: NDArray[np.float64]) -> list[float]:
+    """The central 95 % of bootstrap figures, rounded as the metrics are."""
     return [round(float(np.percentile(values, 2.5)), 4), round(float(np.percentile(values, 97.5)), 4)]
 
 
