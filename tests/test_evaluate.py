@@ -70,7 +70,8 @@ def test_the_bootstrap_intervals_are_the_percentiles_of_scikit_learns_figures_on
         count = min(evaluate.BOOTSTRAP_CHUNK, evaluate.BOOTSTRAP_DRAWS - start)
         for sample in draws.integers(0, len(truth), (count, len(truth))):
             t, p = [truth[i] for i in sample], [predicted[i] for i in sample]
-            f1s.append(f1_score(t, p, labels=labels, average="macro", zero_division=0))
+            # over the resample's classes, as `head_metrics` would average it (s16 may be undrawn)
+            f1s.append(f1_score(t, p, labels=sorted(set(t) | set(p)), average="macro", zero_division=0))
             accuracies.append(accuracy_score(t, p))
     assert intervals["macro_f1_interval"] == [round(float(np.percentile(f1s, q)), 4) for q in (2.5, 97.5)]
     assert intervals["accuracy_interval"] == [round(float(np.percentile(accuracies, q)), 4) for q in (2.5, 97.5)]
@@ -81,3 +82,50 @@ def test_the_bootstrap_intervals_are_the_percentiles_of_scikit_learns_figures_on
     wider = evaluate.head_metrics(truth * 4, predicted * 4, [0.7] * len(truth) * 4)["macro_f1_interval"]
     assert 0.35 < (wider[1] - wider[0]) / (high - low) < 0.65
     assert evaluate.head_metrics(truth, truth, [1.0] * len(truth))["macro_f1_interval"] == [1.0, 1.0]
+
+
+def test_a_resample_without_a_rare_class_is_averaged_as_head_metrics_would_average_it() -> None:
+    import numpy as np
+
+    from training import evaluate
+
+    # A demand-like head: 60 rows, "repair" twice (once right). About one resample in seven has
+    # no "repair" row and predicts none: `head_metrics` on that resample averages over the other
+    # classes; scoring the missing class 0 pulled the whole interval down.
+    truth = ["none"] * 50 + ["refund"] * 8 + ["repair"] * 2
+    predicted = ["none"] * 48 + ["refund"] * 2 + ["refund"] * 6 + ["none"] * 2 + ["repair", "none"]
+    draws, f1s = np.random.default_rng(evaluate.BOOTSTRAP_SEED), []
+    for start in range(0, evaluate.BOOTSTRAP_DRAWS, evaluate.BOOTSTRAP_CHUNK):
+        count = min(evaluate.BOOTSTRAP_CHUNK, evaluate.BOOTSTRAP_DRAWS - start)
+        for sample in draws.integers(0, len(truth), (count, len(truth))):
+            t, p = [truth[i] for i in sample], [predicted[i] for i in sample]
+            f1s.append(evaluate.head_metrics(t, p, [1.0] * len(t))["macro_f1"])
+    expected = [round(float(np.percentile(f1s, q)), 4) for q in (2.5, 97.5)]
+    assert evaluate.head_metrics(truth, predicted, [1.0] * len(truth))["macro_f1_interval"] == pytest.approx(
+        expected, abs=2e-4
+    )  # head_metrics rounds each resample's figure, the bootstrap does not
+
+
+def test_a_paired_delta_averages_both_models_over_the_classes_either_predicts_on_the_resample() -> None:
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    from training import evaluate
+
+    # The baseline alone predicts "repair" (twice, wrongly): in a resample, both macro averages
+    # count it when the baseline's prediction is drawn, as `compare_models` would on those rows,
+    # and neither does otherwise.
+    truth = ["none"] * 50 + ["refund"] * 10
+    ours = ["none"] * 49 + ["refund"] + ["refund"] * 8 + ["none"] * 2
+    theirs = ["none"] * 48 + ["repair"] * 2 + ["refund"] * 6 + ["none"] * 4
+    labels = sorted(set(truth) | set(ours) | set(theirs))
+    draws, deltas = np.random.default_rng(evaluate.BOOTSTRAP_SEED), []
+    for start in range(0, evaluate.BOOTSTRAP_DRAWS, evaluate.BOOTSTRAP_CHUNK):
+        count = min(evaluate.BOOTSTRAP_CHUNK, evaluate.BOOTSTRAP_DRAWS - start)
+        for sample in draws.integers(0, len(truth), (count, len(truth))):
+            t, a, b = ([values[i] for i in sample] for values in (truth, ours, theirs))
+            present = sorted(set(t) | set(a) | set(b))
+            figures = [f1_score(t, p, labels=present, average="macro", zero_division=0) for p in (a, b)]
+            deltas.append(figures[0] - figures[1])
+    expected = [round(float(np.percentile(deltas, q)), 4) for q in (2.5, 97.5)]
+    assert evaluate.interval(evaluate.bootstrap_delta(truth, ours, theirs, labels)) == expected

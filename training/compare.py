@@ -8,7 +8,7 @@ from typing import Any
 
 from model.predictor import TriageModel
 from training.data import LabeledRow
-from training.evaluate import HEADS, bootstrap_figures, evaluate_predictions, interval, predict_rows
+from training.evaluate import HEADS, bootstrap_delta, evaluate_predictions, interval, predict_rows
 
 DEFAULT_MARGIN = 0.01
 
@@ -123,9 +123,7 @@ def compare_models(
         ours = [getattr(p, head).code for p in candidate_predictions]
         theirs = [getattr(p, head).code for p in baseline_predictions]
         labels = sorted(set(truth) | classes[head])  # both models' macro averages are over these
-        comparison.delta_intervals[head] = interval(
-            bootstrap_figures(truth, ours, labels)[1] - bootstrap_figures(truth, theirs, labels)[1]
-        )
+        comparison.delta_intervals[head] = interval(bootstrap_delta(truth, ours, theirs, labels))
     for row, c, b in zip(rows, candidate_predictions, baseline_predictions):
         c_labels = (c.category.code, c.subtype.code, c.tier.code)
         b_labels = (b.category.code, b.subtype.code, b.tier.code)

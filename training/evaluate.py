@@ -52,47 +52,75 @@ def expected_calibration_error(confidence: ArrayLike, correct: ArrayLike, bins: 
     return float(sum(b.count / total * abs(b.confidence - b.accuracy) for b in found)) if total else 0.0
 
 
-# Draws of the bootstrap behind each interval, in chunks (a chunk's indices take
-# BOOTSTRAP_CHUNK × rows × 8 bytes), with a fixed seed: the same rows give the same intervals.
+# Draws of the bootstrap behind each interval, in chunks (a chunk holds two or three arrays of
+# BOOTSTRAP_CHUNK × rows int64: ~115 MiB at 100,000 rows), with a fixed seed: the same rows give
+# the same intervals.
 BOOTSTRAP_DRAWS = 1000
 BOOTSTRAP_CHUNK = 50
 BOOTSTRAP_SEED = 0
 
 
 def bootstrap_figures(
-    truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]
+    truth: Sequence[str],
+    predicted: Sequence[str],
+    labels: Sequence[str],
+    kept: Iterable[str] = (),
+    alongside: Sequence[str] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Accuracy and macro-F1 (over `labels`, as `head_metrics` averages it) on each of
-    `BOOTSTRAP_DRAWS` resamples of the rows. The resamples depend only on the number of rows, so
-    two models' predictions of the same rows are resampled alike (a paired bootstrap). Each
-    resample's confusion counts come from one `bincount`."""
+    """Accuracy and macro-F1 on each of `BOOTSTRAP_DRAWS` resamples of the rows, as `head_metrics`
+    would score that resample: its macro-F1 averages over the `labels` the resample has in truth or
+    in `predicted`, those of `kept` (its `classes`) and, for a paired comparison, those that the
+    other model's predictions `alongside` have on it (both averaged over the same classes, as
+    `training.compare` does). The resamples depend only on the number of rows, so two models'
+    predictions of the same rows are resampled alike (a paired bootstrap). Each resample's
+    confusion counts come from one `bincount`."""
     index = {label: i for i, label in enumerate(labels)}
     k = len(labels)
     codes = np.asarray([index[t] * k + index[p] for t, p in zip(truth, predicted)], dtype=np.int64)
+    other = None if alongside is None else np.asarray([index[p] for p in alongside], dtype=np.int64)
+    always = np.isin(np.arange(k), [index[label] for label in kept])
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     accuracy: list[NDArray[np.float64]] = []
     macro_f1: list[NDArray[np.float64]] = []
     for start in range(0, BOOTSTRAP_DRAWS, BOOTSTRAP_CHUNK):
         draws = min(BOOTSTRAP_CHUNK, BOOTSTRAP_DRAWS - start)
-        sample = codes[rng.integers(0, len(codes), (draws, len(codes)))] + np.arange(draws)[:, None] * k * k
+        rows = rng.integers(0, len(codes), (draws, len(codes)))
+        sample = codes[rows]
+        sample += np.arange(draws)[:, None] * k * k  # in place: one chunk-sized array less
         counts = np.bincount(sample.ravel(), minlength=draws * k * k).reshape(draws, k, k)
         hits = np.einsum("dii->di", counts)
         true_totals, predicted_totals = counts.sum(axis=2), counts.sum(axis=1)
-        # F1 = 2·tp / (true + predicted); a class neither in the sample nor predicted scores 0
-        # (scikit-learn's zero_division=0, which `head_metrics` uses).
+        # F1 = 2·tp / (true + predicted); a counted class neither in the sample nor predicted scores
+        # 0 (scikit-learn's zero_division=0, which `head_metrics` uses).
         denominator = true_totals + predicted_totals
         f1 = np.divide(2 * hits, denominator, out=np.zeros(hits.shape), where=denominator > 0)
-        macro_f1.append(f1.mean(axis=1))
+        counted = (denominator > 0) | always
+        if other is not None:
+            drawn = (other[rows] + np.arange(draws)[:, None] * k).ravel()
+            counted |= np.bincount(drawn, minlength=draws * k).reshape(draws, k) > 0
+        macro_f1.append(f1.sum(axis=1) / counted.sum(axis=1))
         accuracy.append(hits.sum(axis=1) / len(codes))
     return np.concatenate(accuracy), np.concatenate(macro_f1)
 
 
+def bootstrap_delta(
+    truth: Sequence[str], ours: Sequence[str], theirs: Sequence[str], labels: Sequence[str]
+) -> NDArray[np.float64]:
+    """Macro-F1 of `ours` minus that of `theirs` on each resample of the rows (a paired bootstrap:
+    the same resamples for both, each averaged over the classes of the resample's truth and of
+    either model's predictions)."""
+    return (
+        bootstrap_figures(truth, ours, labels, alongside=theirs)[1]
+        - bootstrap_figures(truth, theirs, labels, alongside=ours)[1]
+    )
+
+
 def bootstrap_intervals(
-    truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]
+    truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str], kept: Iterable[str] = ()
 ) -> dict[str, list[float]]:
     """95 % intervals of accuracy and macro-F1 (`bootstrap_figures`): how far another sample of
     as many rows from the same source could move them."""
-    accuracy, macro_f1 = bootstrap_figures(truth, predicted, labels)
+    accuracy, macro_f1 = bootstrap_figures(truth, predicted, labels, kept)
     return {"accuracy_interval": interval(accuracy), "macro_f1_interval": interval(macro_f1)}
 
 
@@ -124,12 +152,13 @@ def head_metrics(
     The macro average is over the classes of `truth`, of `predicted` and `classes`: a class the
     rows do not have but that is predicted counts (its F1 is 0), and `classes` lets two models be
     averaged over the same set (see `training.compare`)."""
-    labels = sorted(set(truth) | set(predicted) | set(classes))
+    kept = set(classes)  # counted in every resample of the bootstrap too
+    labels = sorted(set(truth) | set(predicted) | kept)
     precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=labels, zero_division=0)
     return {
         "accuracy": round(float(accuracy_score(truth, predicted)), 4),
         "macro_f1": round(float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)), 4),
-        **(bootstrap_intervals(truth, predicted, labels) if truth else {}),
+        **(bootstrap_intervals(truth, predicted, labels, kept) if truth else {}),
         "ece": round(expected_calibration_error(confidence, [t == p for t, p in zip(truth, predicted)]), 4),
         "per_class": {
             label: {
