@@ -12,11 +12,14 @@ only writes the outbox row. A round that fails (the database is away) is logged,
 runs at the next interval. At shutdown a running
 round stops before its next claim, and the task waits for it before the database is closed.
 Every worker process runs its own dispatcher; the claims keep them from sending a row twice at
-once. Logs name event ids and ticket numbers, never the token or a response body.
+once. Logs name event ids and ticket numbers, never the token, the signing secret or a response
+body. With `TRIAGE_NOTIFY_SIGNING_SECRET` set, each attempt is signed (`signature`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 from collections import Counter
@@ -39,6 +42,15 @@ PRUNE_EVERY = timedelta(hours=1)
 LEASE_MARGIN = timedelta(seconds=30)
 """Beyond twice the timeout, how long a claimed attempt keeps other dispatchers off its row."""
 RETRY = "retry"
+SIGNATURE_HEADER = "X-Triage-Signature"
+
+
+def signature(key: bytes, timestamp: int, content: bytes) -> str:
+    """The `X-Triage-Signature` value of a notification body sent at `timestamp` (unix seconds):
+    `t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>." + body>`, Stripe's scheme, so that a
+    gateway can check the body with code it may already have and refuse a replayed old one."""
+    digest = hmac.new(key, f"{timestamp}.".encode("ascii") + content, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
 
 
 class Notifier(Periodic):
@@ -59,6 +71,8 @@ class Notifier(Periodic):
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "complaint-triage-notifier"}
         if settings.notify_token is not None:
             headers["Authorization"] = f"Bearer {settings.notify_token.get_secret_value()}"
+        secret = settings.notify_signing_secret
+        self._signing_key = secret.get_secret_value().encode("utf-8") if secret is not None else None
         self._pruned_at: datetime | None = None
         self._client = httpx.Client(timeout=settings.notify_timeout_seconds, headers=headers, follow_redirects=False)
 
@@ -148,10 +162,11 @@ class Notifier(Periodic):
         hold the attempt past its timeout and its lease), and the connection is closed."""
         event_id = str(body["event_id"])
         content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        headers = {"Idempotency-Key": event_id, "X-Triage-Event-Id": event_id}
+        if self._signing_key is not None:  # signed at each attempt: a retry carries its own time
+            headers[SIGNATURE_HEADER] = signature(self._signing_key, int(self.services.clock().timestamp()), content)
         try:
-            with self._client.stream(
-                "POST", self.url, content=content, headers={"Idempotency-Key": event_id, "X-Triage-Event-Id": event_id}
-            ) as response:
+            with self._client.stream("POST", self.url, content=content, headers=headers) as response:
                 status = response.status_code
         except httpx.TimeoutException:
             return f"timeout after {self.services.settings.notify_timeout_seconds:g} s"

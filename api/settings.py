@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WEEK_SECONDS = 7 * 86400
+MIN_SIGNING_SECRET = 32
 """The longest back-off of a notification (beyond it the next attempt's time could overflow)."""
 DEFAULT_ESCALATION = PROJECT_ROOT / "data" / "escalation.yaml"
 
@@ -109,6 +110,12 @@ class Settings(BaseSettings):
     notify_token: SecretStr | None = Field(
         default=None, description="Sent as `Authorization: Bearer <token>` with each notification (never logged)."
     )
+    notify_signing_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs each notification (HMAC-SHA256, Stripe's scheme): the header `X-Triage-Signature: "
+        "t=<unix seconds>,v1=<hex digest of '<t>.<body>'>` lets the gateway check that the body comes from this "
+        "service unaltered and refuse replays of old ones; at least 32 characters, never logged.",
+    )
     notify_timeout_seconds: float = Field(
         default=5,
         gt=0,
@@ -176,6 +183,20 @@ class Settings(BaseSettings):
         if not all("!" <= char <= "~" for char in token):
             raise ValueError("must be printable ASCII without spaces, as an Authorization header carries it")
         return SecretStr(token)
+
+    @field_validator("notify_signing_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        secret = value.get_secret_value().strip() if value is not None else ""
+        if not secret:
+            return None
+        if len(secret) < MIN_SIGNING_SECRET:
+            raise ValueError(
+                f"must be at least {MIN_SIGNING_SECRET} characters (got {len(secret)}): a short secret can be "
+                "guessed from signed notifications; `python -c 'import secrets; print(secrets.token_hex(32))'` "
+                "makes one"
+            )
+        return SecretStr(secret)
 
     @field_validator("timezone")
     @classmethod

@@ -19,8 +19,9 @@ can be read like for like. For ours the table also gives the expected calibratio
 with the same probabilities on the same number of rows (outcomes drawn at random with those
 probabilities, 1,000 draws): on a few hundred rows the binned ECE is far from zero even then.
 Each of our macro-F1 figures and each margin comes with a 95 % interval from a paired bootstrap
-of the evaluation rows (1,000 resamples; ours and the best baseline scored on the same resample),
-which says how far a split of this size can move them.
+of the evaluation rows (1,000 resamples; ours and the best baseline scored on the same resample,
+each averaged over the classes that resample has, as `triage evaluate` and `triage compare` compute
+them: `training.evaluate.bootstrap_figures`), which says how far a split of this size can move them.
 """
 
 from __future__ import annotations
@@ -49,7 +50,12 @@ sys.path.insert(0, str(ROOT))
 
 from model.taxonomy import load_taxonomy  # noqa: E402
 from training.data import LabeledRow, load_datasets  # noqa: E402
-from training.evaluate import evaluate_predictions, expected_calibration_error  # noqa: E402
+from training.evaluate import (  # noqa: E402
+    bootstrap_delta,
+    evaluate_predictions,
+    expected_calibration_error,
+    interval,
+)
 from training.train import TEAM_CORPUS, fit_model  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -131,23 +137,6 @@ def scores(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
     return {"accuracy": float(accuracy_score(truth, predicted)), "macro_f1": macro_f1(truth, predicted)}
 
 
-def bootstrap_intervals(
-    truth: Sequence[str], ours: Sequence[str], baseline: Sequence[str], draws: int = 1000
-) -> tuple[tuple[float, float], tuple[float, float]]:
-    """95 % intervals of our macro-F1 and of its margin over `baseline`, by a paired bootstrap of rows."""
-    rng = np.random.default_rng(0)
-    truth_a, ours_a, baseline_a = (np.asarray(values, dtype=object) for values in (truth, ours, baseline))
-    ours_f1, margins = [], []
-    for _ in range(draws):
-        sample = rng.integers(0, len(truth_a), len(truth_a))
-        ours_f1.append(macro_f1(truth_a[sample], ours_a[sample]))
-        margins.append(ours_f1[-1] - macro_f1(truth_a[sample], baseline_a[sample]))
-    return (
-        (float(np.percentile(ours_f1, 2.5)), float(np.percentile(ours_f1, 97.5))),
-        (float(np.percentile(margins, 2.5)), float(np.percentile(margins, 97.5))),
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -193,7 +182,9 @@ def main() -> None:
         predictions = model.predict_many(eval_texts)
         ours = evaluate_predictions(eval_rows, predictions)
         predicted["ours" + suffix] = {head: [getattr(p, head).code for p in predictions] for head in HEADS}
-        results["ours" + suffix] = {head: {k: ours[head][k] for k in ("accuracy", "macro_f1", "ece")} for head in HEADS}
+        results["ours" + suffix] = {
+            head: {k: ours[head][k] for k in ("accuracy", "macro_f1", "macro_f1_interval", "ece")} for head in HEADS
+        }
         for head in HEADS:
             floor = ece_floor([getattr(p, head).probability for p in predictions])
             results["ours" + suffix][head]["ece_floor"], results["ours" + suffix][head]["ece_floor_p95"] = floor
@@ -224,11 +215,11 @@ def main() -> None:
         for head in HEADS:
             best_name = max((n + baseline_suffix for n in BASELINES), key=lambda n: results[n][head]["macro_f1"])
             best = results[best_name][head]["macro_f1"]
-            f1_interval, margin_interval = bootstrap_intervals(
-                truth[head], predicted[ours_name][head], predicted[best_name][head]
-            )
+            f1_interval = ours[head]["macro_f1_interval"]
+            pair = (predicted[ours_name][head], predicted[best_name][head])
+            labels = sorted(set(truth[head]).union(*pair))
+            margin_interval = interval(bootstrap_delta(truth[head], *pair, labels))
             margin = 100 * (ours[head]["macro_f1"] - best)
-            ours[head]["macro_f1_interval"] = f1_interval
             ours[head].setdefault("margins", {})["train" + baseline_suffix] = {
                 "best_baseline": best_name,
                 "points": round(margin, 1),

@@ -9,6 +9,8 @@ the test of the lifespan's own task.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -399,6 +401,52 @@ def test_a_receiver_answering_500_then_200_gets_the_same_event_again(
         'outcome="retry"': 1.0,
         'outcome="delivered"': 1.0,
     }
+
+
+def verified_time(request: Received, secret: str) -> int:
+    """What a gateway does with `X-Triage-Signature`: the signed time, if the HMAC of
+    "<t>." + body under the secret is the header's v1 (else AssertionError)."""
+    fields = dict(part.split("=", 1) for part in request.headers["x-triage-signature"].split(","))
+    expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + request.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(fields["v1"], expected)
+    return int(fields["t"])
+
+
+def test_a_signing_secret_signs_each_attempt_with_its_own_time_and_the_secret_is_never_shown(
+    notifying: Callable[..., TestClient], receiver: Receiver, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "sign-" + uuid.uuid4().hex
+    client = notifying(notify_signing_secret=secret)
+    receiver.statuses = [500]
+    file_urgent(client)
+    with caplog.at_level(logging.DEBUG):
+        assert dispatch(client) == {"retry": 1}
+        clock.advance(seconds=30)
+        assert dispatch(client) == {"delivered": 1}
+    first, second = receiver.received
+    assert first.body == second.body
+    assert verified_time(first, secret) == int(clock.now.timestamp()) - 30
+    assert verified_time(second, secret) == int(clock.now.timestamp())  # a replay of `first` is 30 s old
+    with pytest.raises(AssertionError):  # the same header does not vouch for another body or secret
+        verified_time(Received(first.headers, first.body.replace(b'"level": 2', b'"level": 1')), secret)
+    with pytest.raises(AssertionError):
+        verified_time(first, secret[:-1] + "x")
+    assert secret not in caplog.text and secret not in repr(services_of(client).settings)
+
+
+def test_without_a_signing_secret_nothing_is_signed(notifying: Callable[..., TestClient], receiver: Receiver) -> None:
+    client = notifying()
+    file_urgent(client)
+    assert dispatch(client) == {"delivered": 1}
+    assert "x-triage-signature" not in receiver.received[0].headers
+
+
+@pytest.mark.parametrize("secret", ["abc123", "x" * 31])
+def test_a_signing_secret_shorter_than_32_characters_is_a_start_up_error_that_does_not_show_it(secret: str) -> None:
+    with pytest.raises(ValidationError, match=f"must be at least 32 characters \\(got {len(secret)}\\)") as error:
+        Settings(notify_url="http://127.0.0.1:9/hook", notify_signing_secret=secret)
+    assert secret not in str(error.value)
+    assert Settings(notify_signing_secret="  ").notify_signing_secret is None
 
 
 def test_an_unreachable_receiver_is_retried_with_back_off_then_failed(
