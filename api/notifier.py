@@ -18,12 +18,16 @@ body. With `TRIAGE_NOTIFY_SIGNING_SECRET` set, each attempt is signed (`signatur
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
+import socket
+import threading
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session
@@ -43,6 +47,40 @@ LEASE_MARGIN = timedelta(seconds=30)
 """Beyond twice the timeout, how long a claimed attempt keeps other dispatchers off its row."""
 RETRY = "retry"
 SIGNATURE_HEADER = "X-Triage-Signature"
+ATTEMPT_TIMEOUTS = 2
+"""The longest a whole attempt may take, in notify timeouts (the lease allows two, plus its margin)."""
+
+
+class _Cutoff:
+    """Ends an attempt at its time by shutting its socket down. httpx's timeouts bound each read,
+    not the answer: a receiver that trickles its status line and headers a byte at a time, each
+    within the timeout, would otherwise hold the attempt (and the round) past its lease."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpx's trace hook: keep the connection's socket (the TLS one too, which replaces it)."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            sock = info["return_value"].get_extra_info("socket")
+            with self._lock:
+                self._sockets.append(sock)
+                if self.fired:
+                    _shut(sock)
+
+    def fire(self) -> None:
+        """Time is up: a read or write blocked on the socket returns at once."""
+        with self._lock:
+            self.fired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed, or the plain socket a TLS one took over
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def signature(key: bytes, timestamp: int, content: bytes) -> str:
@@ -74,7 +112,14 @@ class Notifier(Periodic):
         secret = settings.notify_signing_secret
         self._signing_key = secret.get_secret_value().encode("utf-8") if secret is not None else None
         self._pruned_at: datetime | None = None
-        self._client = httpx.Client(timeout=settings.notify_timeout_seconds, headers=headers, follow_redirects=False)
+        self.attempt_seconds = ATTEMPT_TIMEOUTS * settings.notify_timeout_seconds
+        # No kept-alive connections: each attempt connects anew, so that its `_Cutoff` sees the socket.
+        self._client = httpx.Client(
+            timeout=settings.notify_timeout_seconds,
+            headers=headers,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     def dispatch_once(self) -> Counter[str]:
         """One round at the app's clock (blocking): how many attempts ended delivered, retry or
@@ -159,19 +204,29 @@ class Notifier(Periodic):
     def _post(self, body: dict[str, object]) -> str | None:
         """POST the payload; None on a 2xx answer, else what went wrong in a few words. The answer's
         status is all that counts: its body is never read (one that is huge, or never ends, would
-        hold the attempt past its timeout and its lease), and the connection is closed."""
+        hold the attempt past its timeout and its lease), and the connection is closed. The whole
+        attempt is cut at `attempt_seconds`, inside the lease."""
         event_id = str(body["event_id"])
         content = json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = {"Idempotency-Key": event_id, "X-Triage-Event-Id": event_id}
         if self._signing_key is not None:  # signed at each attempt: a retry carries its own time
             headers[SIGNATURE_HEADER] = signature(self._signing_key, int(self.services.clock().timestamp()), content)
+        cutoff = _Cutoff()
+        timer = threading.Timer(self.attempt_seconds, cutoff.fire)
+        timer.start()
         try:
-            with self._client.stream("POST", self.url, content=content, headers=headers) as response:
+            with self._client.stream(
+                "POST", self.url, content=content, headers=headers, extensions={"trace": cutoff.trace}
+            ) as response:
                 status = response.status_code
-        except httpx.TimeoutException:
-            return f"timeout after {self.services.settings.notify_timeout_seconds:g} s"
         except Exception as failure:  # httpx.HTTPError, and what httpx raises besides (InvalidURL, UnicodeError)
+            if cutoff.fired:
+                return f"no answer within {self.attempt_seconds:g} s"
+            if isinstance(failure, httpx.TimeoutException):
+                return f"timeout after {self.services.settings.notify_timeout_seconds:g} s"
             return f"{type(failure).__name__} ({url_origin(self.url)})"
+        finally:
+            timer.cancel()
         if 200 <= status < 300:
             return None
         return f"HTTP {status}"

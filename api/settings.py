@@ -121,7 +121,8 @@ class Settings(BaseSettings):
         gt=0,
         le=60,
         description="The longest a notification POST may wait to connect, to send, and for the answer's status and "
-        "headers (each) before the attempt counts as failed; the answer's body is not read.",
+        "headers (each) before the attempt counts as failed, the whole attempt at most twice that; the answer's body "
+        "is not read.",
     )
     notify_interval_seconds: float = Field(
         default=5,

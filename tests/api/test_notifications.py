@@ -481,6 +481,50 @@ def test_an_unreachable_receiver_is_retried_with_back_off_then_failed(
     assert metric(client, "triage_notification_attempts_total") == {'outcome="retry"': 2.0, 'outcome="failed"': 1.0}
 
 
+@pytest.fixture
+def trickler() -> Iterator[str]:
+    """A receiver that answers 200, but its status line and headers a byte every 0.2 s for about
+    6 s: each read is well within a 1 s timeout, the whole answer is not. Its URL."""
+    answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 30 + b"\r\nContent-Length: 0\r\n\r\n"
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                for byte in answer:
+                    if stop.wait(0.2):
+                        return
+                    try:
+                        connection.sendall(bytes([byte]))
+                    except OSError:  # the client gave up
+                        break
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    finally:
+        stop.set()
+        server.close()
+        thread.join(timeout=5)
+
+
+def test_a_receiver_trickling_its_answer_is_cut_at_twice_the_timeout(
+    notifying: Callable[..., TestClient], trickler: str
+) -> None:
+    client = notifying(notify_url=trickler, notify_timeout_seconds=1)
+    file_urgent(client)
+    assert dispatch(client) == {"retry": 1}  # without the cut, the whole answer (a 200) arrives after 6 s
+    (pending,) = notifications(client, "pending")
+    assert (pending["attempts"], pending["last_error"]) == (1, "no answer within 2 s")
+
+
 def test_failed_notifications_are_sent_again_after_notify_retry(
     notifying: Callable[..., TestClient],
     receiver: Receiver,
