@@ -258,6 +258,12 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         self.tier_length_weight = tier_length_weight
         self.nested_max_rows = nested_max_rows
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without what `_explanation_keys` derives from the fitted attributes."""
+        state: dict[str, Any] = super().__getstate__()
+        state.pop("_explanation_keys_cache", None)
+        return state
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickle; a model saved before `nested_max_rows` existed was fitted the nested way."""
         state.setdefault("nested_max_rows", NESTED_MAX_ROWS)
@@ -304,6 +310,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         labels = np.asarray(y, dtype=object)
         if labels.ndim != 2 or labels.shape[1] != 3 or labels.shape[0] != len(X):
             raise ValueError("y must have one (category, subtype, tier) row per text")
+        self.__dict__.pop("_explanation_keys_cache", None)  # a refit has new columns
         calibration_rows = np.ones(len(X), dtype=bool) if calibrate_on is None else np.asarray(calibrate_on, bool)
         if calibration_rows.shape != (len(X),) or not calibration_rows.any():
             raise ValueError("calibrate_on must have one flag per text, and at least one True")
@@ -587,24 +594,47 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         a higher probability. The category head is explained by its direct classifier.
         """
         base, tier_features = inputs.base[row], inputs.tier_features[row]
-        explained = {}
+        keys = self._explanation_keys()
+        explained: dict[str, list[Contribution]] = {}
         for head, label in zip(HEADS, labels):
             features = tier_features if head == "tier" else base
-            coef = self.heads_[head].class_weights(self.classes_[head].index(label), features.indices)
-            scored: dict[str, Contribution] = {}
-            for j, value, class_weight in zip(features.indices, features.data, coef):
-                kind, term = self._column_name(int(j))
+            columns = features.indices
+            weights = features.data * self.heads_[head].class_weights(self.classes_[head].index(label), columns)
+            key_ids = keys[columns]
+            shown = key_ids >= 0
+            columns, weights, key_ids = columns[shown], weights[shown], key_ids[shown]
+            # A term in both blocks (the word 退款 and the characters 退款) is one term, named as
+            # the first of its columns; the terms in order of first column, then by weight.
+            _, first, which = np.unique(key_ids, return_index=True, return_inverse=True)
+            summed = np.bincount(which, weights=weights)
+            by_column = np.argsort(first, kind="stable")
+            ranked = by_column[np.argsort(-summed[by_column], kind="stable")]
+            explained[head] = []
+            for k in ranked[:top]:
+                if summed[k] <= 0:
+                    break
+                kind, term = self._column_name(int(columns[first[k]]))
+                explained[head].append(Contribution(term, kind, float(summed[k])))
+        return explained
+
+    def _explanation_keys(self) -> NDArray[np.int64]:
+        """Per column of the tier features, the id of the term it explains (-1: a character n-gram
+        that means nothing to a reader, `_explains`): equal for the word and the character n-gram
+        of the same text. Made at the first explanation (a pass over the vocabulary) and kept."""
+        keys: NDArray[np.int64] | None = self.__dict__.get("_explanation_keys_cache")
+        if keys is None:
+            ids: dict[str, int] = {}
+            column_keys = []
+            for column in range(self.heads_["tier"].weights.shape[0]):
+                kind, term = self._column_name(column)
                 if kind == "char" and not _explains(term):
+                    column_keys.append(-1)
                     continue
                 key = f"{kind}:{term}" if kind in ("cue", "subtype", "length") else term.replace(" ", "")
-                weight = float(value * class_weight)
-                if key in scored:
-                    weight += scored[key].weight
-                    kind, term = scored[key].kind, scored[key].term
-                scored[key] = Contribution(term, kind, weight)
-            ranked = sorted(scored.values(), key=lambda item: item.weight, reverse=True)
-            explained[head] = [item for item in ranked if item.weight > 0][:top]
-        return explained
+                column_keys.append(ids.setdefault(key, len(ids)))
+            keys = np.asarray(column_keys, dtype=np.int64)
+            self.__dict__["_explanation_keys_cache"] = keys
+        return keys
 
     def _column_name(self, column: int) -> tuple[str, str]:
         """(kind, term) of a column of the tier features, whose first columns are the other heads'

@@ -148,8 +148,11 @@ class TriageModel:
                 # prepared.text is the normalised text the inputs were computed from.
                 contributions = self.classifier.contributions(inputs, i, labels, top_terms)
                 tokens = tokenize_with_spans(prepared.text)
+                starts: dict[str, list[int]] = {}  # token → where it occurs in `tokens`
+                for position, (token, _, _) in enumerate(tokens):
+                    starts.setdefault(token, []).append(position)
                 explanation = {
-                    head: tuple(_locate(item, prepared, tokens, cues) for item in items)
+                    head: tuple(_locate(item, prepared, tokens, starts, cues) for item in items)
                     for head, items in contributions.items()
                 }
             department_code = taxonomy.department_of(subtype_code)
@@ -216,10 +219,12 @@ def _locate(
     contribution: Contribution,
     prepared: PreparedText,
     tokens: list[tuple[str, int, int]],
+    starts: dict[str, list[int]],
     cue_patterns: dict[str, re.Pattern[str]],
 ) -> ExplanationTerm:
     """Find where a contributing term occurs in the prepared text, as original/masked spans (its
-    first `MAX_SPANS` occurrences that do not run across masked personal data)."""
+    first `MAX_SPANS` occurrences that do not run across masked personal data). `tokens` are the
+    text's (`tokenize_with_spans`), `starts` the positions of each token among them."""
     spans: list[tuple[int, int]] = []
     if contribution.kind in ("subtype", "length"):
         pass  # the tier head's subtype probabilities and length bin: nowhere in particular in the text
@@ -227,7 +232,7 @@ def _locate(
         spans = [match.span() for match in cue_patterns[contribution.term].finditer(prepared.text)]
     elif contribution.kind == "word":
         words = contribution.term.split(" ")
-        for i in range(len(tokens) - len(words) + 1):
+        for i in starts.get(words[0], ()):
             if [token for token, _, _ in tokens[i : i + len(words)]] == words:
                 spans.append((tokens[i][1], tokens[i + len(words) - 1][2]))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import pickle
 import re
 
 import pytest
@@ -74,6 +75,33 @@ def test_explanation_terms_drive_the_prediction_and_point_into_the_text(sample_m
             assert original == masked
             assert original  # the span covers text, in its original (traditional) script
     assert "13812345678" not in prediction.masked_text and "[PHONE]" in prediction.masked_text
+
+
+def test_an_explained_weight_sums_the_terms_columns_and_a_pickled_model_explains_alike(
+    sample_model: TriageModel,
+) -> None:
+    text = "客服态度很差，退款申请了一周还没退款，快递也一直不送上门"
+    prediction = sample_model.predict(text)
+    classifier = sample_model.classifier
+    row = classifier.inputs([prediction.normalised_text]).base[0]
+    names = classifier.features_.feature_names_
+    checked = 0
+    for head in ("category", "subtype"):
+        label = getattr(prediction, head).code
+        weights = classifier.heads_[head].class_weights(classifier.classes_[head].index(label))
+        for term in prediction.explanation[head]:
+            if term.kind in ("word", "char"):  # the word 退款 and the characters 退款 are one term
+                columns = [j for j in row.indices if j < len(names) and names[j][1].replace(" ", "") == term.term]
+                assert term.weight == round(sum(row[0, j] * weights[j] for j in columns), 4)
+                checked += 1
+    assert checked >= 5
+
+    # What the explanations derive from the vocabulary is made again after unpickling, not stored.
+    assert "_explanation_keys_cache" in classifier.__dict__
+    blob = pickle.dumps(classifier)
+    assert b"_explanation_keys_cache" not in blob
+    copy = TriageModel(sample_model.taxonomy, pickle.loads(blob), sample_model.version)
+    assert copy.predict(text).explanation == prediction.explanation
 
 
 def test_a_term_joined_across_masked_personal_data_is_not_located_over_it(sample_model: TriageModel) -> None:
