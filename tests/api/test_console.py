@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -164,9 +164,9 @@ class LiveApp:
         finally:
             notifier.close()
 
-    def notifications(self, state: str | None = None) -> list[dict[str, Any]]:
-        """The escalation notifications as the API lists them, newest first."""
-        params = {"state": state} if state else {}
+    def notifications(self, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """The escalation notifications as the API lists them, newest first (up to `limit`)."""
+        params: dict[str, Any] = {"limit": limit, **({"state": state} if state else {})}
         response = self.http.get("/v1/notifications", params=params, headers=headers("agent"))
         assert response.status_code == 200, response.text
         items: list[dict[str, Any]] = response.json()["items"]
@@ -179,14 +179,14 @@ class LiveApp:
         return [item["ticket_no"] for item in response.json()["items"]]
 
 
-@dataclass
 class Gateway:
     """A local notification gateway (a real HTTP server): answers every POST with `status`, counting them."""
 
-    url: str
-    status: int = 500
-    posts: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, url: str, status: int = 500) -> None:
+        self.url = url
+        self.status = status
+        self.posts = 0
+        self.lock = threading.Lock()
 
     def answer(self) -> int:
         with self.lock:
@@ -236,7 +236,9 @@ def notify_settings(gateway: Gateway, tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def live_app(request: pytest.FixtureRequest, make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[LiveApp]:
+def live_app(
+    request: pytest.FixtureRequest, make_settings: Callable[..., Settings], tmp_path: Path
+) -> Iterator[LiveApp]:
     """The app under uvicorn in a background thread, every ticket needing review.
 
     Parametrised indirectly with a `timedelta`, the app's clock runs that far behind the real
@@ -263,7 +265,9 @@ def live_app(request: pytest.FixtureRequest, make_settings: Callable[..., Settin
     try:
         with httpx.Client(base_url=url, timeout=30) as http:
             services: Services = app.state.services
-            yield LiveApp(url=url, http=http, database_url=settings.resolved_database_url, clock=clock, services=services)
+            yield LiveApp(
+                url=url, http=http, database_url=settings.resolved_database_url, clock=clock, services=services
+            )
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -1716,6 +1720,38 @@ def test_deadline_notifications_name_their_level_and_say_when_nobody_is_named(
         expect(rows.nth(index).locator("td").nth(3)).to_have_text("未设置联系人")
         expect(rows.nth(index).locator("td").nth(4)).to_have_text("待发送")
     expect(page.locator("#notifications-failed")).to_be_hidden()
+
+
+def test_more_notifications_than_a_page_are_loaded_with_more(gateway: Gateway, live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    # each ticket received 3 hours ago is escalated twice by one sweep: a page and two more
+    live_app.clock.lag = timedelta(hours=3)
+    for _ in range(QUEUE_PAGE // 2 + 1):
+        live_app.create_ticket(RUDE_AGENT)
+    live_app.clock.lag = timedelta(0)
+    assert len(DeadlineSweeper(live_app.services, 0).sweep_once()) == QUEUE_PAGE + 2
+    listed = len(live_app.notifications())
+    assert listed == QUEUE_PAGE + 2, listed
+    page.clock.install()
+    log_in(page, KEYS["agent"])
+    page.click("#tab-notifications")
+    rows = page.locator("#notifications-body tr")
+    expect(rows).to_have_count(QUEUE_PAGE)
+    more = page.locator("#notifications-more")
+    expect(more).to_be_visible()
+    more.click()
+    expect(rows).to_have_count(listed)
+    expect(more).to_be_hidden()
+    # a refresh reads as many as are shown: newcomers ahead push the last ones behind 加载更多
+    live_app.clock.lag = timedelta(hours=3)
+    newest = live_app.create_ticket(RUDE_AGENT)["ticket_no"]
+    live_app.clock.lag = timedelta(0)
+    assert len(DeadlineSweeper(live_app.services, 0).sweep_once()) == 2
+    page.clock.run_for(REFRESH_MS)
+    expect(page.locator(f'#notifications-body tr[data-ticket-no="{newest}"]')).to_have_count(2)
+    expect(rows).to_have_count(listed)
+    expect(more).to_be_visible()
 
 
 def test_the_notifications_tab_says_when_notifications_are_off(live_app: LiveApp, page: Any) -> None:

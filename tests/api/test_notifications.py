@@ -565,7 +565,6 @@ def test_with_notifications_off_nothing_is_recorded(
     assert receiver.received == []
 
 
-
 def test_the_listing_says_whether_notifications_are_on(
     make_client: Callable[..., TestClient], notifying: Callable[..., TestClient]
 ) -> None:
@@ -577,6 +576,7 @@ def test_the_listing_says_whether_notifications_are_on(
             assert response.headers["x-triage-notifications"] == switch
     documented = client.get("/openapi.json").json()["paths"]["/v1/notifications"]["get"]["responses"]["200"]
     assert documented["headers"]["X-Triage-Notifications"]["schema"]["enum"] == ["on", "off"]
+
 
 def test_triage_sweep_from_cron_records_the_notifications_the_service_sends(
     notifying: Callable[..., TestClient],
