@@ -1,4 +1,8 @@
-"""GET /v1/notifications: the escalation notifications and their delivery (read-only)."""
+"""GET /v1/notifications: the escalation notifications and their delivery (read-only).
+
+Every answer says in `X-Triage-Notifications` whether the service sends them (`on`: TRIAGE_NOTIFY_URL
+is set) or not (`off`), so that a client (the console) can tell "none yet" from "switched off".
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import binascii
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.deps import PolicyDep, SessionDep, SettingsDep, TicketReader
 from api.schemas import NotificationPage, NotificationPublic, NotificationState, error_responses
@@ -17,6 +21,8 @@ from api.services.outbox import list_notifications
 from api.tables import Notification, TicketEvent
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"], responses=error_responses(401, 403, 422, 503))
+SWITCH_HEADER = "X-Triage-Notifications"
+"""Whether the service sends notifications: `on` (TRIAGE_NOTIFY_URL is set) or `off`."""
 
 
 def _cursor(value: str, state: str | None) -> int:
@@ -32,9 +38,24 @@ def _cursor(value: str, state: str | None) -> int:
     return before
 
 
-@router.get("", response_model=NotificationPage, summary="Escalation notifications and their delivery")
+@router.get(
+    "",
+    response_model=NotificationPage,
+    summary="Escalation notifications and their delivery",
+    responses={
+        200: {
+            "headers": {
+                SWITCH_HEADER: {
+                    "description": "`on` while TRIAGE_NOTIFY_URL is set, else `off` (none is recorded or sent).",
+                    "schema": {"type": "string", "enum": ["on", "off"]},
+                }
+            }
+        }
+    },
+)
 def list_(
     _: TicketReader,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     policy: PolicyDep,
@@ -43,7 +64,8 @@ def list_(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> NotificationPage:
     """Newest first: what was sent to the team's gateway for each escalation (empty while
-    TRIAGE_NOTIFY_URL is not set). Ticket numbers only, no customer data."""
+    TRIAGE_NOTIFY_URL is not set: `X-Triage-Notifications: off`). Ticket numbers only, no customer data."""
+    response.headers[SWITCH_HEADER] = "on" if settings.notify_enabled else "off"
     before = _cursor(cursor, state) if cursor is not None else None
     rows = list_notifications(session, state=state, before_id=before, limit=limit + 1)
     zone = settings.zone

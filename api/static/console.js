@@ -166,6 +166,12 @@ function fieldNameOf(field, body) {
   return FIELD_NAMES[field] || field;
 }
 
+/** The states of an escalation notification (the API's `NotificationState`), and its kinds. */
+const NOTIFICATION_STATES = { pending: "待发送", delivered: "已送达", failed: "发送失败" };
+const NOTIFICATION_KINDS = { deadline_escalated: "时限升级", urgent_head_escalated: "紧急投诉" };
+/** The header of GET /v1/notifications that says whether the service sends them ("on" / "off"). */
+const NOTIFY_SWITCH = "X-Triage-Notifications";
+
 /** The tier-cue groups of the taxonomy (the tier head's rule words), by their codes. */
 const CUE_NAMES = {
   escalation: "投诉升级",
@@ -191,11 +197,17 @@ const state = {
   retryTimer: null,
   /** True once the ticket list was read (its tab opened): the refresh reads it again too. */
   listLoaded: false,
-  /** Each load of the queue / the list counts here: an answer arriving after a later load began
-   * (a refresh overtaken by 加载更多 or a filter change) is dropped. */
-  loads: { queue: 0, list: 0 },
-  /** Loads of the queue / the list under way: no refresh starts while one is. */
-  loading: { queue: 0, list: 0 },
+  /** The escalation notifications shown (their tab), the cursor of the next page, whether their
+   * tab was opened (the refresh reads them again too), and whether the service said it sends none. */
+  notifications: [],
+  notificationsCursor: null,
+  notificationsLoaded: false,
+  notifyOff: false,
+  /** Each load of the queue / the list / the notifications / the failed count counts here: an
+   * answer arriving after a later load began (a refresh overtaken by 加载更多 or a filter change) is dropped. */
+  loads: { queue: 0, list: 0, notifications: 0, failed: 0 },
+  /** Loads of each under way: no refresh starts while one is. */
+  loading: { queue: 0, list: 0, notifications: 0, failed: 0 },
   /** True while a refresh of the lists runs (one at a time). */
   refreshing: false,
   /** A saved change asked for a refresh while one ran: it runs again once done. */
@@ -364,7 +376,7 @@ function refuse(text, fieldId) {
 
 // -------------------------------------------------------------------------------- API
 
-/** Call the API with the agent's key: {data: the parsed JSON body, etag}, or an ApiError. */
+/** Call the API with the agent's key: {data: the parsed JSON body, etag, headers}, or an ApiError. */
 async function request(method, path, body, extraHeaders = {}) {
   const headers = { "X-API-Key": state.key, Accept: "application/json", ...extraHeaders };
   const init = { method, headers };
@@ -394,7 +406,7 @@ async function request(method, path, body, extraHeaders = {}) {
   }
   // every answer of the API the page asks for is a JSON object
   if (data === null || typeof data !== "object") throw new ApiError(200, [unreadableAnswer(response.status)]);
-  return { data, etag: response.headers.get("ETag") };
+  return { data, etag: response.headers.get("ETag"), headers: response.headers };
 }
 
 /** The parsed JSON body of an API call (see `request`). */
@@ -515,6 +527,7 @@ async function logIn(key) {
   }
   sessionStorage.setItem(KEY_STORAGE, key);
   showView("console");
+  loadFailedCount().catch(() => sayRefreshFailed(true)); // not a reason to refuse the log-in
   return "ok";
 }
 
@@ -559,8 +572,13 @@ function logOut() {
   state.queue = [];
   state.list = [];
   state.listLoaded = false;
+  state.notifications = [];
+  state.notificationsCursor = null;
+  state.notificationsLoaded = false;
   $("queue-body").replaceChildren();
   $("list-body").replaceChildren();
+  $("notifications-body").replaceChildren();
+  $("notifications-failed").hidden = true;
   $("refresh-failed").hidden = true;
   $("ticket-view").hidden = true;
   $("model-version").textContent = "";
@@ -576,21 +594,22 @@ async function loadQueue(more) {
   const shown = Math.min(PAGE_LIMIT, Math.max(QUEUE_PAGE, state.queue.length));
   const query = new URLSearchParams({ limit: String(more ? QUEUE_PAGE : shown) });
   if (more && state.cursor) query.set("cursor", state.cursor);
-  const page = await load("queue", `v1/review-queue?${query}`);
-  if (!page) return;
+  const answer = await load("queue", `v1/review-queue?${query}`);
+  if (!answer) return;
+  const page = answer.data;
   state.queue = more ? state.queue.concat(page.items) : page.items;
   state.cursor = page.next_cursor || null;
   keepingPlace("queue-body", renderQueue);
 }
 
-/** GET one page of the queue or the list (`which`): its data, or null when a later load of the
- * same list began meanwhile (its answer is the one to show). */
+/** GET one page of the queue, the list or the notifications (`which`): the answer ({data, etag,
+ * headers}), or null when a later load of the same list began meanwhile (its answer is the one to show). */
 async function load(which, path) {
   const mine = ++state.loads[which];
   state.loading[which] += 1;
   try {
-    const page = await api("GET", path);
-    return mine === state.loads[which] ? page : null;
+    const answer = await request("GET", path);
+    return mine === state.loads[which] ? answer : null;
   } finally {
     state.loading[which] -= 1;
   }
@@ -612,7 +631,8 @@ function keepingPlace(bodyId, render) {
   if (window.scrollX !== x || window.scrollY !== y) window.scrollTo(x, y);
 }
 
-/** Read the queue again, and the ticket list if its tab was opened, keeping the open ticket and
+/** Read the queue again, the count of failed notifications, and the ticket list and the
+ * notifications if their tab was opened, keeping the open ticket and
  * what was typed in it: every REFRESH_MS and when the tab is shown again (`auto`: only while the
  * console is shown in a visible tab), and after a change of a ticket was saved. Not while another
  * refresh or a load of the same list runs, nor for more rows than PAGE_LIMIT. A failure is said in
@@ -630,6 +650,10 @@ async function refreshLists(auto = false) {
     const jobs = [];
     if (!state.loading.queue && state.queue.length <= PAGE_LIMIT) jobs.push(loadQueue(false));
     if (state.listLoaded && !state.loading.list && state.list.length <= PAGE_LIMIT) jobs.push(loadList(false));
+    if (!state.loading.failed) jobs.push(loadFailedCount());
+    if (state.notificationsLoaded && !state.loading.notifications && state.notifications.length <= PAGE_LIMIT) {
+      jobs.push(loadNotifications(false));
+    }
     const results = await Promise.allSettled(jobs);
     sayRefreshFailed(results.some((result) => result.status === "rejected"));
   } finally {
@@ -791,8 +815,9 @@ async function loadList(more, { filtered = false } = {}) {
     if ($(id).checked) query.set(name, "true");
   }
   if (more && state.listCursor) query.set("cursor", state.listCursor);
-  const page = await load("list", `v1/tickets?${query}`);
-  if (!page) return;
+  const answer = await load("list", `v1/tickets?${query}`);
+  if (!answer) return;
+  const page = answer.data;
   state.list = more ? state.list.concat(page.items) : page.items;
   state.listCursor = page.next_cursor || null;
   state.listLoaded = true;
@@ -813,11 +838,89 @@ function fillListFilters() {
 }
 
 function showTab(tab) {
-  for (const name of ["queue", "list"]) {
+  for (const name of ["queue", "list", "notifications"]) {
     $(`${name}-panel`).hidden = name !== tab;
     $(`tab-${name}`).setAttribute("aria-selected", String(name === tab));
   }
   if (tab === "list") loadList(false, { filtered: !state.listLoaded }).catch((error) => showError("读取工单列表", error));
+  if (tab === "notifications") {
+    loadNotifications(false, { filtered: !state.notificationsLoaded }).catch((error) => showError("读取升级通知", error));
+  }
+}
+
+// ----------------------------------------------------------------------- notifications
+
+/** The escalation notifications, newest first, in the state the filter names: their next page
+ * (`more`), or again from the start with as many rows as shown (up to PAGE_LIMIT) — after the
+ * filter changed, the first page. An answer overtaken by a later load of them is dropped. */
+async function loadNotifications(more, { filtered = false } = {}) {
+  const shown = filtered ? QUEUE_PAGE : Math.min(PAGE_LIMIT, Math.max(QUEUE_PAGE, state.notifications.length));
+  const query = new URLSearchParams({ limit: String(more ? QUEUE_PAGE : shown) });
+  if ($("notifications-state").value) query.set("state", $("notifications-state").value);
+  if (more && state.notificationsCursor) query.set("cursor", state.notificationsCursor);
+  const answer = await load("notifications", `v1/notifications?${query}`);
+  if (!answer) return;
+  const page = answer.data;
+  state.notifications = more ? state.notifications.concat(page.items) : page.items;
+  state.notificationsCursor = page.next_cursor || null;
+  state.notificationsLoaded = true;
+  state.notifyOff = answer.headers.get(NOTIFY_SWITCH) === "off";
+  keepingPlace("notifications-body", renderNotifications);
+}
+
+/** The notifications' rows; none: that notifications are off (the service said so), else that there are none. */
+function renderNotifications() {
+  const count = state.notifications.length;
+  const chosen = $("notifications-state").value;
+  $("notifications-body").replaceChildren(...state.notifications.map(notificationRow));
+  $("notifications-table").hidden = count === 0;
+  $("notifications-off").hidden = !state.notifyOff;
+  $("notifications-empty").textContent = chosen ? `没有「${NOTIFICATION_STATES[chosen]}」的升级通知。` : "暂无升级通知。";
+  $("notifications-empty").hidden = count > 0 || state.notifyOff;
+  $("notifications-more").hidden = !state.notificationsCursor;
+}
+
+/** What became of a notification, for the title of its state. */
+function deliveryTitle(item) {
+  if (item.state === "delivered") return `${shortTime(item.delivered_at)} 已送达通知网关`;
+  if (item.state === "failed") return `${item.attempts} 次发送均失败，已不再重试：请电话联系接收人`;
+  return item.last_attempt_at ? `上次尝试 ${shortTime(item.last_attempt_at)}，将自动重试` : "尚未发送";
+}
+
+/** One row of the notifications: its ticket number is a link that opens the ticket (#TS-…). */
+function notificationRow(item) {
+  const link = el(
+    "a",
+    { href: `#${encodeURIComponent(item.ticket_no)}`, className: "notification-ticket", title: `打开工单 ${item.ticket_no}` },
+    ticketNumber(item.ticket_no),
+  );
+  const recipient = item.recipient ? typed(item.recipient) : el("span", { className: "muted", textContent: "未设置联系人" });
+  return el(
+    "tr",
+    { className: `notification-${item.state}`, dataset: { ticketNo: item.ticket_no, state: item.state } },
+    el("td", { textContent: shortTime(item.created_at).slice(5), title: shortTime(item.created_at) }),
+    el("td", {}, link),
+    el("td", { textContent: `${NOTIFICATION_KINDS[item.kind] || item.kind}·${item.level_name}` }),
+    el("td", {}, recipient),
+    el("td", {}, el("span", { className: `notify-state ${item.state}`, textContent: NOTIFICATION_STATES[item.state] || item.state, title: deliveryTitle(item) })),
+    el("td", { textContent: String(item.attempts) }),
+    el("td", { className: "notify-error", textContent: item.last_error || "—" }),
+    el("td", { textContent: item.next_attempt_at ? shortTime(item.next_attempt_at) : "—" }),
+  );
+}
+
+/** The count of failed notifications on their tab ("发送失败 2", "发送失败 200+" beyond a page),
+ * hidden when there is none: an agent working the queue sees it without opening the tab. */
+async function loadFailedCount() {
+  const query = new URLSearchParams({ state: "failed", limit: String(PAGE_LIMIT) });
+  const answer = await load("failed", `v1/notifications?${query}`);
+  if (!answer) return;
+  const count = answer.data.items.length;
+  const more = answer.data.next_cursor ? "+" : "";
+  const badge = $("notifications-failed");
+  badge.textContent = `发送失败 ${count}${more}`;
+  badge.title = `${count}${more} 条升级通知发送失败，已不再重试：请查看并电话联系接收人`;
+  badge.hidden = count === 0;
 }
 
 // ------------------------------------------------------------------------------ ticket
@@ -1650,6 +1753,7 @@ const SHORTCUTS = {
 };
 
 function openNeighbour(step) {
+  if ($("queue-panel").hidden && $("list-panel").hidden) return; // the notifications: no ticket rows to step through
   const body = $("list-panel").hidden ? $("queue-body") : $("list-body");
   const rows = Array.from(body.querySelectorAll("tr"));
   if (!rows.length) return;
@@ -1740,6 +1844,13 @@ function wire() {
     loadList(false, { filtered: true }).catch((error) => showError("读取工单列表", error)),
   );
   $("list-more").addEventListener("click", () => loadList(true).catch((error) => showError("加载更多", error)));
+  $("tab-notifications").addEventListener("click", () => showTab("notifications"));
+  $("notifications-form").addEventListener("change", () =>
+    loadNotifications(false, { filtered: true }).catch((error) => showError("读取升级通知", error)),
+  );
+  $("notifications-more").addEventListener("click", () =>
+    loadNotifications(true).catch((error) => showError("加载更多", error)),
+  );
   $("open-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const ticketNo = $("open-number").value.trim().toUpperCase();

@@ -18,20 +18,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+import yaml
 
 from api.db import Database
+from api.deadline_sweeper import DeadlineSweeper
+from api.deps import Services
 from api.main import create_app
 from api.middleware import OPEN_PATHS
+from api.notifier import Notifier
 from api.routers.console import CONSOLE_FILES
 from api.schemas import ASPECT_NAMES, SURVEY_METHOD_NAMES, SurveyCreate
 from api.services.deadline_escalation import sweep_deadlines
-from api.settings import Settings
+from api.settings import DEFAULT_ESCALATION, Settings
 
 from .conftest import KEYS, TestClient, headers
 
@@ -96,6 +101,7 @@ class LiveApp:
     http: httpx.Client
     database_url: str
     clock: LaggingClock
+    services: Services
 
     def create_ticket(self, text: str, **fields: Any) -> dict[str, Any]:
         """Create a ticket with the intake key."""
@@ -150,6 +156,22 @@ class LiveApp:
             database.dispose()
         return [item.ticket_no for item in done]
 
+    def dispatch_notifications(self) -> dict[str, int]:
+        """One round of the service's own notification dispatcher at the app's time: outcomes and counts."""
+        notifier = Notifier(self.services)
+        try:
+            return dict(notifier.dispatch_once())
+        finally:
+            notifier.close()
+
+    def notifications(self, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """The escalation notifications as the API lists them, newest first (up to `limit`)."""
+        params: dict[str, Any] = {"limit": limit, **({"state": state} if state else {})}
+        response = self.http.get("/v1/notifications", params=params, headers=headers("agent"))
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
     def queue(self) -> list[str]:
         """The ticket numbers of the review queue, in its order."""
         response = self.http.get("/v1/review-queue", params={"limit": 200}, headers=headers("agent"))
@@ -157,15 +179,75 @@ class LiveApp:
         return [item["ticket_no"] for item in response.json()["items"]]
 
 
+class Gateway:
+    """A local notification gateway (a real HTTP server): answers every POST with `status`, counting them."""
+
+    def __init__(self, url: str, status: int = 500) -> None:
+        self.url = url
+        self.status = status
+        self.posts = 0
+        self.lock = threading.Lock()
+
+    def answer(self) -> int:
+        with self.lock:
+            self.posts += 1
+            return self.status
+
+
 @pytest.fixture
-def live_app(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) -> Iterator[LiveApp]:
+def gateway() -> Iterator[Gateway]:
+    """A gateway on 127.0.0.1 that is down (answers 500) until a test says otherwise; a test that
+    asks for it gets a `live_app` that notifies it."""
+    state: dict[str, Gateway] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(state["gateway"].answer())
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["gateway"] = Gateway(f"http://127.0.0.1:{server.server_address[1]}/hooks/escalation")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state["gateway"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+NOTIFY_CONTACTS = {"技术部": {"supervisor": "技术部主管", "head": "技术部负责人"}}
+"""Whom the notifications of 技术部 name (the other departments have nobody)."""
+
+
+def notify_settings(gateway: Gateway, tmp_path: Path) -> dict[str, Any]:
+    """Settings that send the notifications to `gateway`, giving each up after its first failed
+    attempt, with `NOTIFY_CONTACTS`; no dispatcher in the background (the test runs its rounds)."""
+    rules = yaml.safe_load(DEFAULT_ESCALATION.read_text(encoding="utf-8"))
+    rules["contacts"] = NOTIFY_CONTACTS
+    path = tmp_path / "escalation-contacts.yaml"
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    return {"notify_url": gateway.url, "notify_interval_seconds": 0, "notify_max_attempts": 1, "escalation_rules": path}
+
+
+@pytest.fixture
+def live_app(
+    request: pytest.FixtureRequest, make_settings: Callable[..., Settings], tmp_path: Path
+) -> Iterator[LiveApp]:
     """The app under uvicorn in a background thread, every ticket needing review.
 
     Parametrised indirectly with a `timedelta`, the app's clock runs that far behind the real
-    one (its tickets were received that long ago, as the browser sees it).
+    one (its tickets were received that long ago, as the browser sees it). A test that also asks
+    for the `gateway` fixture gets an app that notifies it (`notify_settings`); else notifications are off.
     """
     lag: timedelta = getattr(request, "param", timedelta(0))
-    settings = make_settings(threshold_category=1.0, threshold_subtype=1.0, threshold_tier=1.0)
+    notify = notify_settings(request.getfixturevalue("gateway"), tmp_path) if "gateway" in request.fixturenames else {}
+    settings = make_settings(threshold_category=1.0, threshold_subtype=1.0, threshold_tier=1.0, **notify)
     clock = LaggingClock(lag)
     app = create_app(settings, clock=clock)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="on"))
@@ -182,7 +264,10 @@ def live_app(request: pytest.FixtureRequest, make_settings: Callable[..., Settin
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, timeout=30) as http:
-            yield LiveApp(url=url, http=http, database_url=settings.resolved_database_url, clock=clock)
+            services: Services = app.state.services
+            yield LiveApp(
+                url=url, http=http, database_url=settings.resolved_database_url, clock=clock, services=services
+            )
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -1525,3 +1610,161 @@ def test_the_queue_count_says_when_there_is_more_and_a_refresh_keeps_as_many_row
     expect(page.locator("#queue-more")).to_be_visible()
     assert page.evaluate("() => document.activeElement.dataset.ticketNo") == focused_no
     assert page.evaluate("() => window.scrollY") == scrolled
+
+
+# ------------------------------------------------------------------- escalation notifications
+URGENT = "买的热水器用了两天就漏电，差点出事，要求上门检修。"
+
+
+def test_failed_and_pending_notifications_are_shown_counted_on_their_tab_and_open_their_ticket(
+    gateway: Gateway, live_app: LiveApp, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page.clock.install()
+    log_in(page, KEYS["agent"])
+    expect(page.locator("#queue-empty")).to_be_visible()
+    tab = page.locator("#tab-notifications")
+    badge = page.locator("#notifications-failed")
+    expect(tab).to_contain_text("升级通知")
+    expect(badge).to_be_hidden()  # nothing failed
+    tab.click()
+    expect(page.locator("#notifications-empty")).to_have_text("暂无升级通知。")  # on, but none yet
+    expect(page.locator("#notifications-off")).to_be_hidden()
+    expect(page.locator("#notifications-table")).to_be_hidden()
+    page.click("#tab-queue")
+
+    # an urgent ticket is escalated to the head of 技术部 at intake; the gateway is down: given up
+    failed = live_app.create_ticket(URGENT)
+    assert failed["tier"]["code"] == "P1" and failed["department"]["name"] == "技术部"
+    assert live_app.dispatch_notifications() == {"failed": 1}
+    assert gateway.posts == 1
+    pending = live_app.create_ticket(URGENT)  # queued, not tried yet
+    page.clock.run_for(REFRESH_MS)  # the console's own refresh
+    expect(badge).to_be_visible()  # seen from the queue, without opening the tab
+    expect(badge).to_have_text("发送失败 1")
+    expect(page.locator("#queue-panel")).to_be_visible()
+
+    tab.click()
+    rows = page.locator("#notifications-body tr")
+    expect(rows).to_have_count(2)
+    listed = live_app.notifications()
+    assert [item["ticket_no"] for item in listed] == [pending["ticket_no"], failed["ticket_no"]]  # newest first
+    new, old = rows.nth(0), rows.nth(1)
+    assert new.get_attribute("data-ticket-no") == pending["ticket_no"]
+    cells = [new.locator("td").nth(index) for index in range(8)]
+    expect(cells[1]).to_have_text(pending["ticket_no"])
+    expect(cells[2]).to_have_text("紧急投诉·部门负责人")
+    expect(cells[3]).to_have_text("技术部负责人")
+    expect(cells[4]).to_have_text("待发送")
+    expect(cells[5]).to_have_text("0")
+    expect(cells[6]).to_have_text("—")
+    next_attempt = listed[0]["next_attempt_at"]
+    expect(cells[7]).to_have_text(next_attempt[:16].replace("T", " "))  # the business time zone, as sent
+    old_cells = [old.locator("td").nth(index) for index in range(8)]
+    expect(old_cells[1]).to_have_text(failed["ticket_no"])
+    expect(old_cells[4]).to_have_text("发送失败")
+    expect(old_cells[5]).to_have_text("1")
+    expect(old_cells[6]).to_have_text("HTTP 500")
+    expect(old_cells[7]).to_have_text("—")
+    expect(page.locator("#notifications-more")).to_be_hidden()
+
+    page.select_option("#notifications-state", "failed")
+    expect(rows).to_have_count(1)
+    assert rows.first.get_attribute("data-ticket-no") == failed["ticket_no"]
+    page.select_option("#notifications-state", "delivered")
+    expect(page.locator("#notifications-empty")).to_have_text("没有「已送达」的升级通知。")
+    page.select_option("#notifications-state", "")
+    expect(rows).to_have_count(2)
+
+    # the pending one fails too, a third is delivered: the refresh shows both, and the count
+    assert live_app.dispatch_notifications() == {"failed": 1}
+    gateway.status = 200
+    delivered = live_app.create_ticket(URGENT)
+    assert live_app.dispatch_notifications() == {"delivered": 1}
+    page.clock.run_for(REFRESH_MS)
+    expect(badge).to_have_text("发送失败 2")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0).locator("td").nth(4)).to_have_text("已送达")
+    assert rows.nth(0).get_attribute("data-ticket-no") == delivered["ticket_no"]
+    expect(rows.nth(1).locator("td").nth(4)).to_have_text("发送失败")
+
+    # the ticket number opens the ticket, as a #TS-… link does
+    page.locator(f'#notifications-body tr[data-ticket-no="{failed["ticket_no"]}"] a').click()
+    expect(page.locator("#ticket-no")).to_have_text(failed["ticket_no"])
+    assert page.evaluate("() => location.hash") == f"#{failed['ticket_no']}"
+    expect(page.locator("#notifications-panel")).to_be_visible()  # the agent stays on the notifications
+
+
+def test_deadline_notifications_name_their_level_and_say_when_nobody_is_named(
+    gateway: Gateway, live_app: LiveApp, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    # received 3 hours ago: its first response has passed unmet, one sweep escalates it to the
+    # supervisor and the department head of 客服部, whom the escalation file does not name
+    live_app.clock.lag = timedelta(hours=3)
+    late = live_app.create_ticket(RUDE_AGENT)
+    live_app.clock.lag = timedelta(0)
+    swept = DeadlineSweeper(live_app.services, 0).sweep_once()  # the service's own sweep: it notifies
+    assert [item.ticket_no for item in swept] == [late["ticket_no"]] * 2
+    notified = live_app.notifications()
+    assert [(item["level"], item["recipient"]) for item in notified] == [(2, None), (1, None)]
+    log_in(page, KEYS["agent"])
+    page.click("#tab-notifications")
+    rows = page.locator(f'#notifications-body tr[data-ticket-no="{late["ticket_no"]}"]')
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator("td").nth(2)).to_have_text("时限升级·部门负责人")
+    expect(rows.nth(1).locator("td").nth(2)).to_have_text("时限升级·上级主管")
+    for index in range(2):
+        expect(rows.nth(index).locator("td").nth(3)).to_have_text("未设置联系人")
+        expect(rows.nth(index).locator("td").nth(4)).to_have_text("待发送")
+    expect(page.locator("#notifications-failed")).to_be_hidden()
+
+
+def test_more_notifications_than_a_page_are_loaded_with_more(gateway: Gateway, live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    # each ticket received 3 hours ago is escalated twice by one sweep: a page and two more
+    live_app.clock.lag = timedelta(hours=3)
+    for _ in range(QUEUE_PAGE // 2 + 1):
+        live_app.create_ticket(RUDE_AGENT)
+    live_app.clock.lag = timedelta(0)
+    assert len(DeadlineSweeper(live_app.services, 0).sweep_once()) == QUEUE_PAGE + 2
+    listed = len(live_app.notifications())
+    assert listed == QUEUE_PAGE + 2, listed
+    page.clock.install()
+    log_in(page, KEYS["agent"])
+    page.click("#tab-notifications")
+    rows = page.locator("#notifications-body tr")
+    expect(rows).to_have_count(QUEUE_PAGE)
+    more = page.locator("#notifications-more")
+    expect(more).to_be_visible()
+    more.click()
+    expect(rows).to_have_count(listed)
+    expect(more).to_be_hidden()
+    # a refresh reads as many as are shown: newcomers ahead push the last ones behind 加载更多
+    live_app.clock.lag = timedelta(hours=3)
+    newest = live_app.create_ticket(RUDE_AGENT)["ticket_no"]
+    live_app.clock.lag = timedelta(0)
+    assert len(DeadlineSweeper(live_app.services, 0).sweep_once()) == 2
+    page.clock.run_for(REFRESH_MS)
+    expect(page.locator(f'#notifications-body tr[data-ticket-no="{newest}"]')).to_have_count(2)
+    expect(rows).to_have_count(listed)
+    expect(more).to_be_visible()
+
+
+def test_the_notifications_tab_says_when_notifications_are_off(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    urgent = live_app.create_ticket(URGENT)
+    assert urgent["head_escalated_at"] and live_app.notifications() == []  # escalated, but nobody notified
+    log_in(page, KEYS["agent"])
+    expect(page.locator("#queue-body tr")).to_have_count(1)
+    expect(page.locator("#notifications-failed")).to_be_hidden()
+    page.click("#tab-notifications")
+    off = page.locator("#notifications-off")
+    expect(off).to_be_visible()
+    expect(off).to_contain_text("升级通知未开启")
+    expect(page.locator("#notifications-table")).to_be_hidden()
+    expect(page.locator("#notifications-empty")).to_be_hidden()

@@ -609,6 +609,19 @@ def test_with_notifications_off_nothing_is_recorded(
     assert receiver.received == []
 
 
+def test_the_listing_says_whether_notifications_are_on(
+    make_client: Callable[..., TestClient], notifying: Callable[..., TestClient]
+) -> None:
+    for client, switch in ((make_client(), "off"), (notifying(), "on")):
+        for role in ("agent", "analyst"):
+            response = client.get("/v1/notifications", params={"state": "failed"}, headers=headers(role))
+            assert response.status_code == 200, response.text
+            assert response.json() == {"items": [], "next_cursor": None}  # the body as before: empty either way
+            assert response.headers["x-triage-notifications"] == switch
+    documented = client.get("/openapi.json").json()["paths"]["/v1/notifications"]["get"]["responses"]["200"]
+    assert documented["headers"]["X-Triage-Notifications"]["schema"]["enum"] == ["on", "off"]
+
+
 def test_triage_sweep_from_cron_records_the_notifications_the_service_sends(
     notifying: Callable[..., TestClient],
     receiver: Receiver,
