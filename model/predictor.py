@@ -15,7 +15,7 @@ from model.demand import DemandExtractor
 from model.errors import InputTextError
 from model.prediction import ExplanationTerm, LabelScore, Prediction, TermSpan
 from model.taxonomy import Taxonomy
-from model.text import PreparedText, normalise, normalise_prepared, prepare
+from model.text import CJK_IDEOGRAPHS, PreparedText, normalise, normalise_prepared, prepare
 from model.tokenize import tokenize, tokenize_with_spans
 
 # Longer texts are classified on their first MAX_CHARS characters (and flagged "truncated").
@@ -65,7 +65,7 @@ def _clip_length(text: str) -> str:
 
 # Fewer Chinese characters than this: too short to judge.
 MIN_CJK_CHARS = 4
-_CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
+_CJK = re.compile(f"[{CJK_IDEOGRAPHS}]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 

@@ -18,6 +18,9 @@ from functools import lru_cache
 import opencc
 
 # What personal data becomes in the masked text that is stored and shown.
+# Chinese characters (a character class's ranges): the unified ideographs, extension A, and
+# extensions B to H beyond the Basic Multilingual Plane (rare characters such as 𠮷 of 𠮷野家).
+CJK_IDEOGRAPHS = "\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U000323af"
 PLACEHOLDERS: dict[str, str] = {
     "email": "[EMAIL]",
     "id_card": "[IDCARD]",
@@ -108,7 +111,7 @@ _WHITESPACE = re.compile(r"\s+")
 # punctuation is layout (a wrapped line, a space after a comma), not content, and would otherwise
 # change the character n-grams and the length the tier head reads. Spaces between other
 # characters ("iPhone 15 Pro", "139 1234 5678") stay, one of each run.
-_CJK_CHARS = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK_CHARS = f"\u3000-\u303f{CJK_IDEOGRAPHS}\uf900-\ufaff\uff00-\uffef"
 _LAYOUT_SPACE = re.compile(rf"^ +| +$|(?<=[{_CJK_CHARS}]) +| +(?=[{_CJK_CHARS}])| +(?= )")
 # A placeholder written in the text itself: an exported, already masked text read again.
 _PLACEHOLDER_KINDS = {placeholder: kind for kind, placeholder in PLACEHOLDERS.items()}

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import jieba
 
+from model.text import CJK_IDEOGRAPHS
+
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_USER_DICT = DEFAULT_DATA_DIR / "userdict.txt"
 DEFAULT_STOP_WORDS = DEFAULT_DATA_DIR / "stopwords.txt"
@@ -26,7 +28,7 @@ DEFAULT_STOP_WORDS = DEFAULT_DATA_DIR / "stopwords.txt"
 HMM = False
 
 # A token is kept when it holds a CJK character, a letter or a digit.
-_CONTENT = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbfA-Za-z0-9]")
+_CONTENT = re.compile(f"[{CJK_IDEOGRAPHS}A-Za-z0-9]")
 
 jieba.setLogLevel(logging.WARNING)
 

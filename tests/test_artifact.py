@@ -110,6 +110,14 @@ def test_another_taxonomy_is_refused(saved: Path, tmp_path: Path) -> None:
         load_model(saved, load_taxonomy(edited))
 
 
+def test_metadata_naming_another_taxonomy_than_the_model_holds_is_refused(saved: Path) -> None:
+    metadata = json.loads((saved / METADATA).read_text(encoding="utf-8"))
+    metadata["taxonomy_sha256"] = "0" * 64
+    (saved / METADATA).write_text(json.dumps(metadata), encoding="utf-8")
+    with pytest.raises(ArtifactError, match="names another taxonomy .* than the one the model was trained with"):
+        load_model(saved)
+
+
 def test_another_user_dictionary_is_refused(saved: Path, tmp_path: Path) -> None:
     other = tmp_path / "userdict.txt"
     other.write_text(DEFAULT_USER_DICT.read_text(encoding="utf-8") + "新词汇 100 n\n", encoding="utf-8")

@@ -253,6 +253,15 @@ def test_predict_writes_cells_a_spreadsheet_would_run_as_formulas_as_text(regist
     assert first["masked_text"] == "'" + hostile and first["note"] == "'@客服 -态度差"
     # an input cell marked as text by a spreadsheet is read without the mark, and marked again
     assert second["masked_text"] == "'=1+1 手机坏了" and second["note"] == "'普通备注"
+    # the input's column names are cells of the output too; a file of no rows gets them, with a warning
+    source.write_text('text,"=HYPERLINK(""http://example.com"",""点我"")"\n', encoding="utf-8")
+    result = runner.invoke(
+        app, ["predict", "--file", str(source), "--out", str(out), "--force", "--registry", str(registry)]
+    )
+    assert result.exit_code == 0 and "has a header and no rows" in " ".join(result.output.split()), result.output
+    with out.open(encoding="utf-8", newline="") as stream:
+        header = next(csv.reader(stream))
+    assert header[0] == "'" + '=HYPERLINK("http://example.com","点我")' and "masked_text" in header
 
 
 def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(registry: Path, tmp_path: Path) -> None:
@@ -525,6 +534,11 @@ def test_training_refuses_a_file_as_registry_and_too_few_rows_to_hold_out(tmp_pa
     under_a_file = runner.invoke(app, ["train", "--out", str(a_file / "models")])
     assert under_a_file.exit_code == 1 and "cannot be written" in under_a_file.output
     assert "fitting" not in under_a_file.output and "━" not in under_a_file.output  # refused before any step
+    # A folder that permissions pass (for root) but no folder can be made in: refused before the fit too.
+    if Path("/sys/kernel").is_dir():
+        sysfs = runner.invoke(app, ["train", "--out", "/sys/triage-models"])
+        assert sysfs.exit_code == 1 and "--out /sys/triage-models: cannot be written (/sys" in sysfs.output
+        assert "━" not in sysfs.output
     small = tmp_path / "small.csv"
     with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
         rows = list(csv.reader(stream))[:31]
@@ -582,6 +596,8 @@ def test_models_lists_versions_and_rollback_needs_a_previous_one(registry: Path)
     assert "refit" in listing.stdout  # its figures are its twin's, measured before the refit
     rollback = runner.invoke(app, ["rollback", "--registry", str(registry)])
     assert rollback.exit_code == 1 and "nothing to roll back to" in rollback.output
+    typo = runner.invoke(app, ["models", "--registry", str(registry) + "-typo"])
+    assert typo.exit_code == 0 and "(no such folder); check --registry" in " ".join(typo.stdout.split())
 
 
 def test_without_registry_option_the_commands_use_the_services_folder(
@@ -599,7 +615,7 @@ def test_without_registry_option_the_commands_use_the_services_folder(
     assert Registry(registry).current_version() in listing.stdout
     # TRIAGE_REGISTRY still names another folder.
     monkeypatch.setenv("TRIAGE_REGISTRY", str(tmp_path / "elsewhere"))
-    assert "no model versions in" in runner.invoke(app, ["models"]).stdout
+    assert f"no model registry at {tmp_path / 'elsewhere'}" in runner.invoke(app, ["models"]).stdout
 
 
 def test_classes_too_rare_to_train_are_named_before_fitting(tmp_path: Path) -> None:
@@ -690,6 +706,7 @@ def test_warnings_are_summed_up_after_twenty(registry: Path, tmp_path: Path) -> 
         (["predict"], "give either a TEXT argument or --file IN.csv --out OUT.csv"),
         (["predict", "快递慢", "--file", "in.csv"], "give either a TEXT argument or --file IN.csv --out OUT.csv"),
         (["predict", "--file", "in.csv"], "--file needs --out OUT.csv"),
+        (["predict", "快递慢", "--out", "x.csv"], "--out and --force go with --file IN.csv"),
         (["train", "--eval-split", "0"], "--eval-split must be between 0 and 1, got 0.0"),
         (["train", "--eval-split", "1.5"], "--eval-split must be between 0 and 1, got 1.5"),
         (["thresholds", "--precision", "0", "--data", "holdout.csv"], "--precision must be in (0, 1], got 0.0"),

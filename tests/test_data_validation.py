@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -86,6 +88,20 @@ def test_a_quote_never_closed_is_found_where_it_opens_not_silently_swallowing_ro
     (problem,) = dataset.fatal
     # The row where the quote opens; which column, the csv module cannot tell.
     assert problem.row == 3 and "never closed" in problem.message
+
+
+def test_a_field_past_the_readers_limit_is_said_so_with_its_row(
+    tmp_path: Path, taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit = csv.field_size_limit()
+    monkeypatch.setattr("training.data.FIELD_SIZE_LIMIT", 10_000)  # 64 MiB in use: a file that big is slow
+    csv.field_size_limit(10_000)
+    try:
+        path = write(tmp_path, "long.csv", GOOD + f"x2,{'快' * 12_000},product,malfunction,P2,none,phone\n")
+        (problem,) = load_datasets([path], taxonomy).fatal
+    finally:
+        csv.field_size_limit(limit)
+    assert problem.row == 3 and "a field longer than 10,000 characters (a text may have 5,000)" in problem.message
 
 
 def test_a_quote_never_closed_in_the_only_data_row_is_the_one_problem(tmp_path: Path, taxonomy: Taxonomy) -> None:
@@ -240,7 +256,7 @@ def test_row_numbers_count_blank_lines_as_a_spreadsheet_shows_them(tmp_path: Pat
     assert (problem.row, problem.column) == (5, "tier")
 
 
-def test_a_tab_separated_utf16_or_json_file_says_what_it_is(tmp_path: Path, taxonomy: Taxonomy) -> None:
+def test_a_tab_separated_utf16_json_or_workbook_file_says_what_it_is(tmp_path: Path, taxonomy: Taxonomy) -> None:
     tsv = write(tmp_path, "tabs.csv", GOOD.replace(",", "\t"), header=HEADER.replace(",", "\t"))
     (problem,) = load_datasets([tsv], taxonomy).fatal
     assert "separated by tabs" in problem.message
@@ -252,6 +268,11 @@ def test_a_tab_separated_utf16_or_json_file_says_what_it_is(tmp_path: Path, taxo
     as_json.write_text('[{"text": "快递慢", "category": "logistics"}]', encoding="utf-8")
     (problem,) = load_datasets([as_json], taxonomy).fatal
     assert "looks like JSON" in problem.message
+    workbook = tmp_path / "export.csv"  # an .xlsx renamed: a ZIP archive
+    with zipfile.ZipFile(workbook, "w") as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    (problem,) = load_datasets([workbook], taxonomy).fatal
+    assert "a spreadsheet workbook (or another ZIP archive), not CSV text; save it as CSV UTF-8" in problem.message
 
 
 def test_a_quote_closed_in_the_wrong_place_does_not_merge_two_rows(tmp_path: Path, taxonomy: Taxonomy) -> None:

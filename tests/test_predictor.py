@@ -189,6 +189,11 @@ def test_text_the_model_cannot_judge_is_flagged_not_guessed(sample_model: Triage
     assert all(terms == () for terms in prediction.explanation.values())
 
 
+def test_chinese_characters_beyond_the_basic_plane_count_as_chinese(sample_model: TriageModel) -> None:
+    assert sample_model.predict("𠀀𠀁𪚥𰻝").judgeable  # extensions B, B, B and G: four Chinese characters
+    assert sample_model.predict("𠮷野家").issues == ("too_short",)
+
+
 def test_very_long_text_is_classified_on_its_beginning_and_flagged(sample_model: TriageModel) -> None:
     text = "快递一直没送到，客服也不回复。" * 7000  # about 100 KB
     prediction = sample_model.predict(text)

@@ -242,6 +242,9 @@ def test_rollback_names_a_broken_history_or_a_missing_version(registry: Registry
     gone = runner.invoke(app, ["rollback", *root])
     assert gone.exit_code == 1 and "names version '20261201-000000-gone', which is not in the registry" in gone.output
     assert "triage promote VERSION --force" in gone.output and "no version served before" not in gone.output
+    predicted = runner.invoke(app, ["predict", "快递三天没到，电话也打不通", *root])  # the same repair is named
+    assert predicted.exit_code == 1 and "no model version '20261201-000000-gone'" in predicted.output
+    assert "CURRENT names it: `triage promote VERSION --force` names another" in " ".join(predicted.output.split())
 
 
 def test_lowest_threshold_meets_the_precision() -> None:

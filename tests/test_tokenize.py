@@ -22,6 +22,12 @@ def test_stop_words_and_punctuation_are_removed_but_negations_stay() -> None:
     assert "没有" in tokens
 
 
+def test_rare_characters_beyond_the_basic_plane_are_content() -> None:
+    # 𠮷 (U+20BB7, extension B) of 𠮷野家 is a Chinese character like any other.
+    assert "𠮷" in tokenize("𠮷野家的外卖送晚了")
+    assert [token for token, _, _ in tokenize_with_spans("𠮷野家")][:1] == ["𠮷"]
+
+
 def test_remembered_verdicts_give_the_same_tokens_and_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     text = "我的快递三天没到，客服态度差！！ABC123 ㄅㄆ 𠀀"  # stop words, punctuation, letters, bopomofo, CJK ext. B
     tokenizer_module.configure()  # a new segmenter: nothing remembered yet

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -41,7 +42,7 @@ from training.data import (
 )
 from training.evaluate import evaluate, predict_rows, summary, with_interval
 from training.registry import POINTER, UNCHECKED, Registry, RegistryError, default_registry_root
-from training.spreadsheet import text_row
+from training.spreadsheet import as_text_cell, text_row
 from training.thresholds import THRESHOLDS_FILE, autofill_report, check_precision, derive_thresholds, write_thresholds
 from training.train import TEAM_CORPUS, TRAIN_STEPS, TRAINED_TEXTS, DataError, text_key, train, trained_texts
 
@@ -234,10 +235,13 @@ def train_command(
     taxonomy = _taxonomy(taxonomy_path)
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file; give the registry folder that receives the version")
-    # Checked before the minutes of training, without creating anything yet.
+    # Checked before the minutes of training, by making (and removing) a folder where the first
+    # one would go: permissions alone do not tell (root passes them on a read-only file system).
     existing = next(folder for folder in (out.absolute(), *out.absolute().parents) if folder.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        fail(f"--out {out}: cannot be written ({existing} is not a folder this user can write to)")
+    try:
+        tempfile.TemporaryDirectory(dir=existing, prefix=".triage-write-check-").cleanup()
+    except OSError as error:
+        fail(f"--out {out}: cannot be written ({existing}: {error.strerror or error})")
     registry = open_registry(out)
     steps = TRAIN_STEPS if eval_data is None and refit else TRAIN_STEPS - 1  # the refit runs on a split only
     with progress() as bar:
@@ -421,6 +425,8 @@ def predict_command(
     """
     if (text is None) == (file is None):
         fail("give either a TEXT argument or --file IN.csv --out OUT.csv")
+    if text is not None and (out is not None or force):
+        fail("--out and --force go with --file IN.csv; a TEXT argument's prediction is printed as JSON")
     model, _ = resolve_model(model_ref, open_registry(registry_root))
     if text is not None:
         # A byte of the command line that is no UTF-8 arrives as a lone surrogate, which stdout
@@ -465,6 +471,8 @@ def predict_command(
             rows.append({str(name): value for name, value in record.items()})
     except csv.Error as error:
         fail(f"{file}, row {records.row + 1}: {csv_error(error)}")
+    if not rows:
+        console.print(f"[yellow]warning:[/] {file} has a header and no rows: {out} gets the header only")
     try:
         scored = _score(model, rows, batch_size)
     except KeyboardInterrupt:  # typer would exit 130 without a word
@@ -473,8 +481,8 @@ def predict_command(
     columns = [_given(name) for name in header if name != "text"] + list(PREDICTION_COLUMNS)
     try:  # an existing OUT is never left half written
         with replaced_atomically(out, newline="", overwrite=force) as stream:
+            csv.writer(stream).writerow(map(as_text_cell, columns))  # the input's column names are cells too
             writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
             writer.writerows(map(text_row, scored))
     except FileExistsError:  # made while the rows were scored
         fail(out_exists(out))
@@ -545,6 +553,12 @@ def models_command(*, registry_root: RegistryOption) -> None:
         stdout_console().print(table)
     elif unreadable:  # not "train one": there are versions, and what is wrong with them is said below
         stdout_console().print(f"no readable model versions in {registry_root}", highlight=False)
+    elif not registry_root.exists():  # a typo in --registry or TRIAGE_REGISTRY, as likely as no model yet
+        stdout_console().print(
+            f"no model registry at {registry_root} (no such folder); check --registry or TRIAGE_REGISTRY, "
+            "or train one with: triage train",
+            highlight=False,
+        )
     else:
         stdout_console().print(f"no model versions in {registry_root}; train one with: triage train", highlight=False)
     try:

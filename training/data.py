@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from model.taxonomy import Taxonomy
-from model.text import normalise
+from model.text import CJK_IDEOGRAPHS, normalise
 from training.spreadsheet import cell_value
 
 REQUIRED_COLUMNS = ("text", "category", "subtype", "tier")
 OPTIONAL_COLUMNS = ("demand", "id", "channel", "created_at")
 CHANNELS = ("phone", "online", "email", "social", "store")
-_CONTENT = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbfA-Za-z]")
+_CONTENT = re.compile(f"[{CJK_IDEOGRAPHS}A-Za-z]")
 MAX_TEXT_CHARS = 5000
 FIELD_SIZE_LIMIT = 64 * 1024 * 1024
 
@@ -101,6 +101,8 @@ def decode_utf8(raw: bytes) -> str:
     and byte of the first one that is not UTF-8, or a UTF-16 file."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InputError("UTF-16 text (Excel's 'Unicode text'); save the file as CSV UTF-8")
+    if raw.startswith(b"PK\x03\x04"):  # a ZIP archive, which is what .xlsx, .ods and WPS's .et files are
+        raise InputError("a spreadsheet workbook (or another ZIP archive), not CSV text; save it as CSV UTF-8")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -396,6 +398,11 @@ def csv_error(error: csv.Error) -> str:
         return (
             "a quote opened in this row is never closed, or a quoted field has text after its closing quote; "
             "close the quote, or double a quote inside a quoted field"
+        )
+    if "field larger than field limit" in str(error):
+        return (
+            f"a field longer than {FIELD_SIZE_LIMIT:,} characters (a text may have {MAX_TEXT_CHARS:,}); "
+            "often a quote opened and never closed, which makes the rest of the file one field"
         )
     return f"malformed CSV ({error})"
 

@@ -65,7 +65,8 @@ class Registry:
 
     def path_of(self, version: str) -> Path:
         """Folder of a version id (or of the current version for 'current')."""
-        if version == "current":
+        named_by_pointer = version == "current"
+        if named_by_pointer:
             current = self.current_version()
             if current is None:
                 raise RegistryError(f"{self.root}: no current model; train and promote one first")
@@ -75,7 +76,8 @@ class Registry:
         path = self.root / version
         if not (path / "metadata.json").is_file():
             known = ", ".join(info.version for info in self.versions()) or "none"
-            raise RegistryError(f"{self.root}: no model version '{version}' (known: {known})")
+            repair = f"; {POINTER} names it: `triage promote VERSION --force` names another" if named_by_pointer else ""
+            raise RegistryError(f"{self.root}: no model version '{version}' (known: {known}){repair}")
         return path
 
     def pointer(self) -> str | None:
