@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -301,6 +302,25 @@ def test_thresholds_command_writes_them_beside_the_model(
     refused = runner.invoke(app, ["thresholds", *flags])
     assert refused.exit_code == 1 and "39 rows; thresholds need at least 40" in refused.output
     assert json.loads((registry.root / good / THRESHOLDS_FILE).read_text(encoding="utf-8")) == written
+    # A warning when the split-half check falls short of the precision asked for, and only then:
+    # here the second half's tiers are all wrong, so thresholds fitted on the first half promise
+    # more than they keep.
+    rows = halves[1]
+    wrong = {"P1": "P3", "P2": "P1", "P3": "P2"}
+    mislabelled = rows[: len(rows) // 2] + [replace(row, tier=wrong[row.tier]) for row in rows[len(rows) // 2 :]]
+    for run in (
+        result,
+        runner.invoke(
+            app, ["thresholds", "--precision", "0.9", "--data", str(eval_csv(tmp_path, mislabelled)), *flags[4:]]
+        ),
+    ):
+        text = " ".join(run.output.split())
+        checked = re.search(r"precision category (\S+), subtype (\S+), tier (\S+)", text)
+        assert checked is not None, text
+        short = [head for head, value in zip(("category", "subtype", "tier"), checked.groups())
+                 if value.rstrip(",") != "n/a" and float(value.rstrip(",")) < 0.9]  # fmt: skip
+        assert ("reach less than 0.90 on the other half" in text) == bool(short), text
+    assert "tier" in short  # the second run's
 
 
 def test_a_version_in_service_that_this_release_cannot_load_is_shown_and_only_forced_past(

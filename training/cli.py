@@ -867,6 +867,18 @@ def thresholds_command(
         + ", ".join(f"{h} {_share(check[h + '_precision'])}" for h in ("category", "subtype", "tier")),
         highlight=False,
     )
+    short = [
+        f"{head} {check[head + '_precision']:.3f}"
+        for head in ("category", "subtype", "tier")
+        if check[head + "_precision"] is not None and check[head + "_precision"] < precision
+    ]
+    if short:
+        console.print(
+            f"[yellow]warning:[/] thresholds fitted on one half of the rows reach less than {precision:.2f} on the "
+            f"other half ({', '.join(short)}): expect the auto-filled tickets to fall short of it as well; more "
+            "held-out rows make the thresholds surer",
+            highlight=False,
+        )
     out.print(f"wrote {path}")
 
 
