@@ -62,8 +62,10 @@ class _Cutoff:
         self._lock = threading.Lock()
 
     def trace(self, event: str, info: dict[str, Any]) -> None:
-        """httpx's trace hook: keep the connection's socket (the TLS one too, which replaces it)."""
-        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+        """httpx's trace hook: keep the connection's sockets (the TLS one too, which replaces the
+        plain one, also inside a proxy's tunnel)."""
+        # "connection." directly, "proxy." for the TLS of an HTTPS_PROXY tunnel, "socks." for SOCKS.
+        if event.endswith((".connect_tcp.complete", ".start_tls.complete")):
             sock = info["return_value"].get_extra_info("socket")
             with self._lock:
                 self._sockets.append(sock)

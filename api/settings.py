@@ -13,8 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WEEK_SECONDS = 7 * 86400
-MIN_SIGNING_SECRET = 32
 """The longest back-off of a notification (beyond it the next attempt's time could overflow)."""
+MIN_SIGNING_SECRET = 32
+"""The shortest notification signing secret accepted (characters)."""
 DEFAULT_ESCALATION = PROJECT_ROOT / "data" / "escalation.yaml"
 
 
@@ -188,9 +189,11 @@ class Settings(BaseSettings):
     @field_validator("notify_signing_secret")
     @classmethod
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        secret = value.get_secret_value().strip() if value is not None else ""
-        if not secret:
+        secret = value.get_secret_value() if value is not None else ""
+        if not secret.strip():
             return None
+        if secret != secret.strip():  # the gateway, given the value without it, would never verify
+            raise ValueError("begins or ends with whitespace (a stray space of an env file?); remove it")
         if len(secret) < MIN_SIGNING_SECRET:
             raise ValueError(
                 f"must be at least {MIN_SIGNING_SECRET} characters (got {len(secret)}): a short secret can be "

@@ -171,6 +171,7 @@ def load_model(folder: Path, taxonomy: Taxonomy | None = None) -> tuple[TriageMo
     loaded_taxonomy = payload.get("taxonomy") if isinstance(payload, dict) else None
     if not isinstance(classifier, ComplaintClassifier) or not isinstance(loaded_taxonomy, Taxonomy):
         raise ArtifactError(f"{folder / PAYLOAD}: not a complaint-triage model")
+    vars(loaded_taxonomy).pop("sha256", None)  # a hash cached before pickling: computed again here
     if loaded_taxonomy.sha256 != metadata.get("taxonomy_sha256"):
         raise ArtifactError(
             f"{folder}: {METADATA} names another taxonomy (taxonomy_sha256) than the one the model was trained "

@@ -43,7 +43,6 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -260,7 +259,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without what `_explanation_keys` derives from the fitted attributes."""
-        state: dict[str, Any] = super().__getstate__()
+        state: dict[str, Any] = dict(super().__getstate__())  # a copy: it may be the live __dict__
         state.pop("_explanation_keys_cache", None)
         return state
 
@@ -727,7 +726,6 @@ class _Steps:
             self.progress("done", self.total, self.total)
 
 
-@lru_cache(maxsize=1 << 16)  # the same n-grams recur from text to text
 def _explains(char_term: str) -> bool:
     """Whether a character n-gram means something to a reader: not a space, no piece of a Latin
     word, a number or brackets ("p" of APP, "p闪" of APP闪退, "[" or "E]" of [E], "12" of

@@ -18,8 +18,10 @@ from functools import lru_cache
 import opencc
 
 # What personal data becomes in the masked text that is stored and shown.
-# Chinese characters (a character class's ranges): the unified ideographs, extension A, and
-# extensions B to H beyond the Basic Multilingual Plane (rare characters such as 𠮷 of 𠮷野家).
+# Chinese characters (a character class's ranges): the unified ideographs, extension A, and the
+# planes beyond the Basic Multilingual Plane that hold extensions B to I and the compatibility
+# supplement (rare characters such as 𠮷 of 𠮷野家; the few unassigned code points between them
+# count too, which no real text has).
 CJK_IDEOGRAPHS = "\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U000323af"
 PLACEHOLDERS: dict[str, str] = {
     "email": "[EMAIL]",

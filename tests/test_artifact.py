@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -116,6 +117,20 @@ def test_metadata_naming_another_taxonomy_than_the_model_holds_is_refused(saved:
     (saved / METADATA).write_text(json.dumps(metadata), encoding="utf-8")
     with pytest.raises(ArtifactError, match="names another taxonomy .* than the one the model was trained with"):
         load_model(saved)
+
+
+def test_a_taxonomy_hash_cached_in_the_pickle_is_not_taken_for_its_content(
+    tmp_path: Path, sample_model: TriageModel
+) -> None:
+    # A taxonomy object that cached a hash its content does not give (as after a change of the
+    # recipe) is pickled with it; the check hashes the content again.
+    stale = dataclasses.replace(sample_model.taxonomy)
+    vars(stale)["sha256"] = "0" * 64
+    folder = tmp_path / "stale"
+    save_model(TriageModel(stale, sample_model.classifier, "stale"), folder)
+    assert json.loads((folder / METADATA).read_text(encoding="utf-8"))["taxonomy_sha256"] == "0" * 64
+    with pytest.raises(ArtifactError, match="names another taxonomy"):
+        load_model(folder)
 
 
 def test_another_user_dictionary_is_refused(saved: Path, tmp_path: Path) -> None:

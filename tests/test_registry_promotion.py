@@ -319,7 +319,7 @@ def test_thresholds_command_writes_them_beside_the_model(
         assert checked is not None, text
         short = [head for head, value in zip(("category", "subtype", "tier"), checked.groups())
                  if value.rstrip(",") != "n/a" and float(value.rstrip(",")) < 0.9]  # fmt: skip
-        assert ("reach less than 0.90 on the other half" in text) == bool(short), text
+        assert ("reach less than 0.9 on the other half" in text) == bool(short), text
     assert "tier" in short  # the second run's
 
 

@@ -874,7 +874,7 @@ def thresholds_command(
     ]
     if short:
         console.print(
-            f"[yellow]warning:[/] thresholds fitted on one half of the rows reach less than {precision:.2f} on the "
+            f"[yellow]warning:[/] thresholds fitted on one half of the rows reach less than {precision:g} on the "
             f"other half ({', '.join(short)}): expect the auto-filled tickets to fall short of it as well; more "
             "held-out rows make the thresholds surer",
             highlight=False,

@@ -1,6 +1,6 @@
 """GET /v1/notifications: the escalation notifications and their delivery (read-only).
 
-Every answer says in `X-Triage-Notifications` whether the service sends them (`on`: TRIAGE_NOTIFY_URL
+Every listing (a 200 answer) says in `X-Triage-Notifications` whether the service sends them (`on`: TRIAGE_NOTIFY_URL
 is set) or not (`off`), so that a client (the console) can tell "none yet" from "switched off".
 """
 

@@ -575,6 +575,12 @@ function logOut() {
   state.notifications = [];
   state.notificationsCursor = null;
   state.notificationsLoaded = false;
+  state.notifyOff = false;
+  // an answer still on its way belongs to the session that ended: dropped when it arrives
+  for (const which of Object.keys(state.loads)) state.loads[which] += 1;
+  showTab("queue");
+  $("notifications-off").hidden = true;
+  $("notifications-empty").hidden = true;
   $("queue-body").replaceChildren();
   $("list-body").replaceChildren();
   $("notifications-body").replaceChildren();

@@ -1768,3 +1768,11 @@ def test_the_notifications_tab_says_when_notifications_are_off(live_app: LiveApp
     expect(off).to_contain_text("升级通知未开启")
     expect(page.locator("#notifications-table")).to_be_hidden()
     expect(page.locator("#notifications-empty")).to_be_hidden()
+    # logged out and in again in the same page: the queue is shown, not the last session's notes
+    page.click("#logout")
+    page.fill("#api-key", KEYS["agent"])
+    page.click("#login")
+    expect(page.locator("#queue-panel")).to_be_visible()
+    expect(page.locator("#tab-queue")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#notifications-panel")).to_be_hidden()
+    expect(off).to_be_hidden()

@@ -9,12 +9,16 @@ the test of the lifespan's own task.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import os
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 import uuid
@@ -447,6 +451,10 @@ def test_a_signing_secret_shorter_than_32_characters_is_a_start_up_error_that_do
         Settings(notify_url="http://127.0.0.1:9/hook", notify_signing_secret=secret)
     assert secret not in str(error.value)
     assert Settings(notify_signing_secret="  ").notify_signing_secret is None
+    padded = "x" * 40 + " "
+    with pytest.raises(ValidationError, match="begins or ends with whitespace") as error:
+        Settings(notify_signing_secret=padded)
+    assert padded not in str(error.value)
 
 
 def test_an_unreachable_receiver_is_retried_with_back_off_then_failed(
@@ -481,48 +489,119 @@ def test_an_unreachable_receiver_is_retried_with_back_off_then_failed(
     assert metric(client, "triage_notification_attempts_total") == {'outcome="retry"': 2.0, 'outcome="failed"': 1.0}
 
 
-@pytest.fixture
-def trickler() -> Iterator[str]:
+@dataclass
+class Trickler:
     """A receiver that answers 200, but its status line and headers a byte every 0.2 s for about
-    6 s: each read is well within a 1 s timeout, the whole answer is not. Its URL."""
+    6 s: each read is well within a 1 s timeout, the whole answer is not."""
+
+    url: str
+    proxied: bool
+    tunnels: list[str]  # what the proxy was asked to CONNECT to
+
+
+@pytest.fixture(params=["http", "https", "https through a proxy"])
+def trickler(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Trickler]:
+    """The receiver over plain HTTP, over TLS (a certificate made here, trusted through
+    SSL_CERT_FILE), or over TLS through an HTTP proxy's CONNECT tunnel (HTTPS_PROXY), as a
+    gateway reached from a network that allows only its proxy out."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
     answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 30 + b"\r\nContent-Length: 0\r\n\r\n"
-    server = socket.create_server(("127.0.0.1", 0))
+    tls = None
+    if request.param != "http":
+        if shutil.which("openssl") is None:
+            pytest.skip("the openssl command is needed to make the receiver's test certificate")
+        cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(cert, key)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     stop = threading.Event()
+    servers: list[socket.socket] = []
+    tunnels: list[str] = []
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = server.accept()
-            except OSError:
+    def listen(handle: Callable[[socket.socket], None]) -> int:
+        server = socket.create_server(("127.0.0.1", 0))
+        servers.append(server)
+
+        def accept() -> None:
+            while not stop.is_set():
+                try:
+                    connection, _ = server.accept()
+                except OSError:
+                    return
+                threading.Thread(target=handle, args=(connection,), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        port: int = server.getsockname()[1]
+        return port
+
+    def trickle(connection: socket.socket) -> None:
+        stream = connection
+        try:
+            if tls is not None:
+                stream = tls.wrap_socket(connection, server_side=True)
+            stream.recv(65536)
+            for byte in answer:
+                if stop.wait(0.2):
+                    return
+                stream.sendall(bytes([byte]))
+        except OSError:  # the client gave up
+            pass
+        finally:
+            stream.close()
+            connection.close()
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+        source.close()  # each way closes what it read from: both ends, once both ways are done
+
+    def tunnel(connection: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = connection.recv(4096)
+            if not chunk:
                 return
-            with connection:
-                connection.recv(65536)
-                for byte in answer:
-                    if stop.wait(0.2):
-                        return
-                    try:
-                        connection.sendall(bytes([byte]))
-                    except OSError:  # the client gave up
-                        break
+            head += chunk
+        target = head.split()[1].decode()
+        tunnels.append(target)
+        host, _, port = target.rpartition(":")
+        upstream = socket.create_connection((host, int(port)))
+        connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        threading.Thread(target=pipe, args=(connection, upstream), daemon=True).start()
+        threading.Thread(target=pipe, args=(upstream, connection), daemon=True).start()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    port = listen(trickle)
+    if request.param == "https through a proxy":
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{listen(tunnel)}")
+    scheme = "http" if tls is None else "https"
     try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+        yield Trickler(f"{scheme}://127.0.0.1:{port}/hook", request.param == "https through a proxy", tunnels)
     finally:
         stop.set()
-        server.close()
-        thread.join(timeout=5)
+        for server in servers:
+            server.close()
 
 
 def test_a_receiver_trickling_its_answer_is_cut_at_twice_the_timeout(
-    notifying: Callable[..., TestClient], trickler: str
+    notifying: Callable[..., TestClient], trickler: Trickler
 ) -> None:
-    client = notifying(notify_url=trickler, notify_timeout_seconds=1)
+    client = notifying(notify_url=trickler.url, notify_timeout_seconds=1)
     file_urgent(client)
     assert dispatch(client) == {"retry": 1}  # without the cut, the whole answer (a 200) arrives after 6 s
     (pending,) = notifications(client, "pending")
     assert (pending["attempts"], pending["last_error"]) == (1, "no answer within 2 s")
+    assert trickler.tunnels == ([trickler.url.split("/")[2]] if trickler.proxied else [])
 
 
 def test_failed_notifications_are_sent_again_after_notify_retry(
