@@ -9,11 +9,16 @@ a fresh PostgreSQL schema per test, dropped afterwards.
 from __future__ import annotations
 
 import csv
+import json
 import os
+import threading
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -204,3 +209,65 @@ def write_csv(path: Path, columns: list[str], rows: list[dict[str, str]]) -> Pat
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+@dataclass
+class Received:
+    """One POST the receiver got."""
+
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.body.decode("utf-8"))
+        return result
+
+
+@dataclass
+class Receiver:
+    """A local HTTP receiver (a real server): records every POST and answers with the scripted
+    `statuses`, then with `status`."""
+
+    url: str
+    received: list[Received] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    status: int = 200
+    delay: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, request: Received) -> int:
+        with self.lock:
+            self.received.append(request)
+            return self.statuses.pop(0) if self.statuses else self.status
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1, port chosen by the system."""
+    state: dict[str, Receiver] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            length = int(self.headers.get("Content-Length", "0"))
+            request = Received({key.lower(): value for key, value in self.headers.items()}, self.rfile.read(length))
+            if state["receiver"].delay:
+                time.sleep(state["receiver"].delay)
+            status = state["receiver"].answer(request)
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["receiver"] = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks/escalation")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state["receiver"]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from api.schemas import ASPECT_NAMES, SURVEY_METHOD_NAMES, SurveyCreate
 from api.services.deadline_escalation import sweep_deadlines
 from api.settings import DEFAULT_ESCALATION, Settings
 
-from .conftest import KEYS, TestClient, headers
+from .conftest import KEYS, Receiver, TestClient, headers
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -179,53 +178,19 @@ class LiveApp:
         return [item["ticket_no"] for item in response.json()["items"]]
 
 
-class Gateway:
-    """A local notification gateway (a real HTTP server): answers every POST with `status`, counting them."""
-
-    def __init__(self, url: str, status: int = 500) -> None:
-        self.url = url
-        self.status = status
-        self.posts = 0
-        self.lock = threading.Lock()
-
-    def answer(self) -> int:
-        with self.lock:
-            self.posts += 1
-            return self.status
-
-
 @pytest.fixture
-def gateway() -> Iterator[Gateway]:
-    """A gateway on 127.0.0.1 that is down (answers 500) until a test says otherwise; a test that
-    asks for it gets a `live_app` that notifies it."""
-    state: dict[str, Gateway] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            self.send_response(state["gateway"].answer())
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state["gateway"] = Gateway(f"http://127.0.0.1:{server.server_address[1]}/hooks/escalation")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state["gateway"]
-    finally:
-        server.shutdown()
-        server.server_close()
+def gateway(receiver: Receiver) -> Receiver:
+    """The notification gateway (a real HTTP server on 127.0.0.1), down (answers 500) until a test
+    says otherwise; a test that asks for it gets a `live_app` that notifies it."""
+    receiver.status = 500
+    return receiver
 
 
 NOTIFY_CONTACTS = {"技术部": {"supervisor": "技术部主管", "head": "技术部负责人"}}
 """Whom the notifications of 技术部 name (the other departments have nobody)."""
 
 
-def notify_settings(gateway: Gateway, tmp_path: Path) -> dict[str, Any]:
+def notify_settings(gateway: Receiver, tmp_path: Path) -> dict[str, Any]:
     """Settings that send the notifications to `gateway`, giving each up after its first failed
     attempt, with `NOTIFY_CONTACTS`; no dispatcher in the background (the test runs its rounds)."""
     rules = yaml.safe_load(DEFAULT_ESCALATION.read_text(encoding="utf-8"))
@@ -1617,7 +1582,7 @@ URGENT = "买的热水器用了两天就漏电，差点出事，要求上门检�
 
 
 def test_failed_and_pending_notifications_are_shown_counted_on_their_tab_and_open_their_ticket(
-    gateway: Gateway, live_app: LiveApp, page: Any
+    gateway: Receiver, live_app: LiveApp, page: Any
 ) -> None:
     from playwright.sync_api import expect
 
@@ -1638,7 +1603,7 @@ def test_failed_and_pending_notifications_are_shown_counted_on_their_tab_and_ope
     failed = live_app.create_ticket(URGENT)
     assert failed["tier"]["code"] == "P1" and failed["department"]["name"] == "技术部"
     assert live_app.dispatch_notifications() == {"failed": 1}
-    assert gateway.posts == 1
+    assert len(gateway.received) == 1
     pending = live_app.create_ticket(URGENT)  # queued, not tried yet
     page.clock.run_for(REFRESH_MS)  # the console's own refresh
     expect(badge).to_be_visible()  # seen from the queue, without opening the tab
@@ -1697,7 +1662,7 @@ def test_failed_and_pending_notifications_are_shown_counted_on_their_tab_and_ope
 
 
 def test_deadline_notifications_name_their_level_and_say_when_nobody_is_named(
-    gateway: Gateway, live_app: LiveApp, page: Any
+    gateway: Receiver, live_app: LiveApp, page: Any
 ) -> None:
     from playwright.sync_api import expect
 
@@ -1722,7 +1687,7 @@ def test_deadline_notifications_name_their_level_and_say_when_nobody_is_named(
     expect(page.locator("#notifications-failed")).to_be_hidden()
 
 
-def test_more_notifications_than_a_page_are_loaded_with_more(gateway: Gateway, live_app: LiveApp, page: Any) -> None:
+def test_more_notifications_than_a_page_are_loaded_with_more(gateway: Receiver, live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
     # each ticket received 3 hours ago is escalated twice by one sweep: a page and two more

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import os
 import shutil
@@ -23,9 +22,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +45,7 @@ from api.settings import DEFAULT_ESCALATION, Settings, url_origin
 from api.tables import Notification, Ticket, TicketEvent
 from model.taxonomy import Taxonomy
 
-from .conftest import COMPLAINT, Clock, TestClient, create_ticket, headers, read_ticket
+from .conftest import COMPLAINT, Clock, Received, Receiver, TestClient, create_ticket, headers, read_ticket
 
 PHONE = "13912345678"
 URGENT = f"买的热水器用了两天就漏电，差点出事，电话{PHONE}，要求上门检修。"
@@ -58,66 +56,6 @@ CONTACTS = {
     "cs": {"supervisor": "客服主管", "head": "客服经理"},
 }
 runner = CliRunner()
-
-
-@dataclass
-class Received:
-    """One POST the receiver got."""
-
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self.body.decode("utf-8"))
-        return result
-
-
-@dataclass
-class Receiver:
-    """A local HTTP receiver: records every POST and answers with the scripted statuses (then 200)."""
-
-    url: str
-    received: list[Received] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    delay: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self, request: Received) -> int:
-        with self.lock:
-            self.received.append(request)
-            return self.statuses.pop(0) if self.statuses else 200
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A receiver on 127.0.0.1, port chosen by the system."""
-    state: dict[str, Receiver] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            length = int(self.headers.get("Content-Length", "0"))
-            request = Received({key.lower(): value for key, value in self.headers.items()}, self.rfile.read(length))
-            if state["receiver"].delay:
-                time.sleep(state["receiver"].delay)
-            status = state["receiver"].answer(request)
-            self.send_response(status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state["receiver"] = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks/escalation")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state["receiver"]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def contacts_file(tmp_path: Path, contacts: Any) -> Path:
@@ -568,16 +506,21 @@ def trickler(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
 
     def tunnel(connection: socket.socket) -> None:
         head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = connection.recv(4096)
-            if not chunk:
-                return
-            head += chunk
-        target = head.split()[1].decode()
+        with contextlib.suppress(OSError):
+            while b"\r\n\r\n" not in head and (chunk := connection.recv(4096)):
+                head += chunk
+        upstream = None
+        try:
+            target = head.split()[1].decode()
+            host, _, port = target.rpartition(":")
+            upstream = socket.create_connection((host, int(port)))
+            connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        except (IndexError, ValueError, OSError):  # no CONNECT came, or an end is gone
+            for end in (connection, upstream):
+                if end is not None:
+                    end.close()
+            return
         tunnels.append(target)
-        host, _, port = target.rpartition(":")
-        upstream = socket.create_connection((host, int(port)))
-        connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         threading.Thread(target=pipe, args=(connection, upstream), daemon=True).start()
         threading.Thread(target=pipe, args=(upstream, connection), daemon=True).start()
 
