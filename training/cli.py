@@ -288,13 +288,7 @@ def train_command(
     title = f"version {result.version}: held-out {evaluation['split']}"
     if evaluation["refit"]:
         title += f", measured on a model trained without them ({evaluation['trained_rows']} rows)"
-    table = Table(title=title)
-    for column in ("head", "accuracy (95 % interval)", "macro-F1 (95 % interval)", "ECE"):
-        table.add_column(column)
-    for head in ("category", "subtype", "tier"):
-        m = metrics[head]
-        table.add_row(head, with_interval(m, "accuracy"), with_interval(m, "macro_f1"), f"{m['ece']:.3f}")
-    console.print(table)
+    console.print(_metrics_table(title, metrics, ("category", "subtype", "tier")))
     console.print(f"report: {result.folder / 'report.md'}")
     try:
         make_current = promote or registry.current_version() is None
@@ -359,16 +353,22 @@ def evaluate_command(
     if as_json:
         print(json.dumps(short, ensure_ascii=False))
         return
-    table = Table(title=f"{model.version} on {data} ({metrics['n']} rows)")
+    title = f"{model.version} on {data} ({metrics['n']} rows)"
+    stdout_console().print(_metrics_table(title, short, ("category", "subtype", "tier", "demand")))
+
+
+def _metrics_table(title: str, metrics: dict[str, Any], heads: Sequence[str]) -> Table:
+    """Accuracy and macro-F1 (each with its 95 % interval) and ECE of the `heads` that `metrics` has."""
+    table = Table(title=title)
     for column in ("head", "accuracy (95 % interval)", "macro-F1 (95 % interval)", "ECE"):
         table.add_column(column)
-    for head in ("category", "subtype", "tier", "demand"):
-        if head in short:
-            m = short[head]
+    for head in heads:
+        if head in metrics:
+            m = metrics[head]
             # the demand has no calibration error: its detector gives no probability
             ece = f"{m['ece']:.3f}" if "ece" in m else "–"
             table.add_row(head, with_interval(m, "accuracy"), with_interval(m, "macro_f1"), ece)
-    stdout_console().print(table)
+    return table
 
 
 # Every fatal problem is printed; warnings (dropped duplicates, mostly) only this many.
