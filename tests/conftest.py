@@ -33,6 +33,16 @@ def sample_model(taxonomy: Taxonomy, sample_rows: list[LabeledRow]) -> TriageMod
     return fit_model(sample_rows, taxonomy, "test-sample")
 
 
+@pytest.fixture
+def fewer_bootstrap_draws(monkeypatch: pytest.MonkeyPatch) -> int:
+    """230 bootstrap draws instead of 1,000 (the last chunk a short one), for tests that score
+    every resample again with scikit-learn, one by one: the drawing code is the same."""
+    from training import evaluate
+
+    monkeypatch.setattr(evaluate, "BOOTSTRAP_DRAWS", 230)
+    return 230
+
+
 def shared_csv(name: str) -> Path:
     """A file of the shared labeled data, or skip the test saying why."""
     path = SHARED_DATA / name

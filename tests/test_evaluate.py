@@ -50,7 +50,9 @@ def test_a_file_of_one_class_all_predicted_right_gives_a_one_by_one_matrix_witho
     assert metrics["confusion"] == [[1]] and metrics["macro_f1"] == 1.0
 
 
-def test_the_bootstrap_intervals_are_the_percentiles_of_scikit_learns_figures_on_the_resamples() -> None:
+def test_the_bootstrap_intervals_are_the_percentiles_of_scikit_learns_figures_on_the_resamples(
+    fewer_bootstrap_draws: int,
+) -> None:
     import numpy as np
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -84,7 +86,9 @@ def test_the_bootstrap_intervals_are_the_percentiles_of_scikit_learns_figures_on
     assert evaluate.head_metrics(truth, truth, [1.0] * len(truth))["macro_f1_interval"] == [1.0, 1.0]
 
 
-def test_a_resample_without_a_rare_class_is_averaged_as_head_metrics_would_average_it() -> None:
+def test_a_resample_without_a_rare_class_is_averaged_as_head_metrics_would_average_it(
+    fewer_bootstrap_draws: int,
+) -> None:
     import numpy as np
 
     from training import evaluate
@@ -106,7 +110,9 @@ def test_a_resample_without_a_rare_class_is_averaged_as_head_metrics_would_avera
     )  # head_metrics rounds each resample's figure, the bootstrap does not
 
 
-def test_a_paired_delta_averages_both_models_over_the_classes_either_predicts_on_the_resample() -> None:
+def test_a_paired_delta_averages_both_models_over_the_classes_either_predicts_on_the_resample(
+    fewer_bootstrap_draws: int,
+) -> None:
     import numpy as np
     from sklearn.metrics import f1_score
 

@@ -82,7 +82,10 @@ def test_compare_finds_the_worse_tier_head(
 
 
 def test_the_delta_interval_is_a_paired_bootstrap_of_scikit_learns_macro_f1(
-    good_model: TriageModel, worse_model: TriageModel, halves: tuple[list[LabeledRow], list[LabeledRow]]
+    good_model: TriageModel,
+    worse_model: TriageModel,
+    halves: tuple[list[LabeledRow], list[LabeledRow]],
+    fewer_bootstrap_draws: int,
 ) -> None:
     import numpy as np
 
