@@ -603,6 +603,9 @@ SEARCH: tuple[tuple[Candidate, tuple[Variant, ...]], ...] = (
 # corpus .763/.559/.762; seed 1 .777/.606/.773 and .756/.563/.760. The plain baselines on the same
 # folds (now printed by --product-only): best .727/.513/.714 on seed 0 and .733/.506/.717 on seed
 # 1, margins +5.4/+9.3/+6.1 and +4.4/+10.0/+5.7 with the team corpus.
+# 2026-12-07, thirteenth session: Crammer-Singer multi-class SVMs (one joint problem per head
+# instead of one-vs-rest, `LinearSVC(multi_class="crammer_singer")`) in every head → .769/.592/.768
+# on seed 0 (ECE .026/.025/.016) against .781/.606/.775: worse on every head, not kept.
 def cross_validate_product(train: Split, folds: Folds, corpus_files: Sequence[Path] = ()) -> HeadScores:
     """The shipped `ComplaintClassifier` (defaults) on the CV folds; `corpus_files` rows only train."""
     taxonomy = load_taxonomy()
