@@ -209,14 +209,26 @@ def test_only_version_ids_of_the_registry_can_become_current(
     good, _ = versions(registry)
     root = ["--registry", str(registry.root)]
     assert runner.invoke(app, ["promote", good, *root]).exit_code == 0
-    again = runner.invoke(app, ["promote", "current", *root])
-    assert again.exit_code == 1 and f"version {good} is already current" in again.output
     outside = tmp_path / "outside"
     save_model(good_model, outside)  # a real model folder, but outside the registry
     for ref in (str(outside), "../outside", "."):
         result = runner.invoke(app, ["promote", ref, "--force", *root])
         assert result.exit_code == 1 and "not a version id" in result.output, result.output
     assert (registry.root / "CURRENT").read_text(encoding="utf-8").strip() == good
+
+
+def test_promoting_the_version_in_service_again_is_a_retry_that_changes_nothing(registry: Registry) -> None:
+    good, _ = versions(registry)
+    root = ["--registry", str(registry.root)]
+    assert runner.invoke(app, ["promote", good, *root]).exit_code == 0
+    history = (registry.root / "history.jsonl").read_bytes()
+    # by its id or as 'current', with --force or not, and without the --data the gate would need
+    for again in (["promote", good], ["promote", "current"], ["promote", good, "--force", "--actor", "ana"]):
+        result = runner.invoke(app, [*again, *root], env={"TRIAGE_COMPARISON_DATA": ""})
+        assert result.exit_code == 0, result.output
+        assert f"version {good} is already current (in service); nothing was changed" in result.output
+    assert (registry.root / "history.jsonl").read_bytes() == history  # no line written
+    assert registry.current_version() == good
 
 
 def test_rollback_names_a_broken_history_or_a_missing_version(registry: Registry) -> None:

@@ -753,7 +753,10 @@ def promote_command(
     *,
     registry_root: RegistryOption,
 ) -> None:
-    """Make a version current unless it is worse than the current one on the comparison set."""
+    """Make a version current unless it is worse than the current one on the comparison set.
+
+    Promoting the version already in service changes nothing, records nothing and exits 0 (a retry).
+    """
     registry = open_registry(registry_root)
     try:
         version = registry.path_of(version).name  # 'current' names the version it points at
@@ -770,7 +773,9 @@ def promote_command(
         current, note, forced = None, f"repair of the pointer: {error}", True
         repair = True
     if current == version:
-        fail(f"version {version} is already current")
+        # A retry of a promotion that went through (or a second analyst's): nothing to change or record.
+        console.print(f"version {version} is already current (in service); nothing was changed", highlight=False)
+        return
     candidate_model, candidate_folder = resolve_model(version, registry)
     if current is not None:
         try:
