@@ -6,6 +6,7 @@ import hashlib
 import json
 import random
 import re
+import shutil
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -231,21 +232,83 @@ def test_promoting_the_version_in_service_again_is_a_retry_that_changes_nothing(
     assert registry.current_version() == good
 
 
-def test_rollback_names_a_broken_history_or_a_missing_version(registry: Registry) -> None:
+def test_rollback_skips_an_unreadable_history_line_naming_it_and_keeps_it(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    registry.set_current(worse, action="promote")
+    history = registry.root / "history.jsonl"
+    damaged = history.read_bytes() + b"{not json\n"
+    history.write_bytes(damaged)
+    result = runner.invoke(app, ["rollback", "--registry", str(registry.root)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert f"warning: {history}, line 3: not a JSON record" in output and "skipped (the file is left as it" in output
+    assert f"version {good} is now current" in output and registry.current_version() == good
+    # the damaged line is still there, for a person to read; the rollback is appended after it
+    assert history.read_bytes().startswith(damaged)
+    assert [entry["action"] for entry in registry.history()] == ["promote", "promote", "rollback"]
+
+
+def test_the_recorded_previous_version_stands_in_for_a_promotion_whose_line_is_damaged(
+    registry: Registry,
+) -> None:
+    good, worse = versions(registry)
+    middle = "20261101-120000-middle"
+    shutil.copytree(registry.root / good, registry.root / middle)
+    registry.set_current(good, action="promote")
+    registry.set_current(middle, action="promote")
+    registry.set_current(worse, action="promote")
+    history = registry.root / "history.jsonl"
+    first, promoted_middle, last = history.read_text(encoding="utf-8").splitlines()
+    history.write_text(f"{first}\n{promoted_middle[:25]}\n{last}\n", encoding="utf-8")  # a line cut short
+    # the readable lines alone say good, worse; the last one says it replaced `middle`
+    root = ["--registry", str(registry.root)]
+    back = runner.invoke(app, ["rollback", *root])
+    assert back.exit_code == 0, back.output
+    assert f"{history}, line 2: not a JSON record" in " ".join(back.output.split())
+    assert registry.current_version() == middle
+    again = runner.invoke(app, ["rollback", *root])
+    assert again.exit_code == 0, again.output
+    assert registry.current_version() == good
+
+
+def test_a_history_with_no_readable_line_for_the_version_in_service_says_so(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    registry.set_current(worse, action="promote")
+    history = registry.root / "history.jsonl"
+    first, _ = history.read_text(encoding="utf-8").splitlines()
+    history.write_bytes(f"{first}\n".encode() + b"\xff\xfe garbage\n")  # the line of the promotion in service
+    result = runner.invoke(app, ["rollback", "--registry", str(registry.root)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    output = " ".join(result.output.split())
+    assert f"{history}, line 2: not a JSON record" in output
+    assert f"no readable line of {history} records the change to version {worse}" in output
+    assert "the version before it is unknown" in output and "triage promote VERSION --force" in output
+    assert registry.current_version() == worse
+    history.write_text("{}\n[1, 2]\n", encoding="utf-8")  # nothing usable at all
+    result = runner.invoke(app, ["rollback", "--registry", str(registry.root)])
+    assert result.exit_code == 1 and "(2 line(s) skipped)" in " ".join(result.output.split()), result.output
+
+
+def test_a_change_after_a_history_line_cut_short_is_a_line_of_its_own(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    history = registry.root / "history.jsonl"
+    cut = history.read_bytes() + b'{"at": "2026-12-01T10:00:00+00:00", "act'  # a full disk, say
+    history.write_bytes(cut)
+    registry.set_current(worse, action="promote")
+    assert history.read_bytes().startswith(cut + b"\n")
+    entries, skipped = registry.read_history()
+    assert [entry["version"] for entry in entries] == [good, worse] and len(skipped) == 1
+    assert registry.previous_version() == good
+
+
+def test_rollback_names_a_missing_version(registry: Registry) -> None:
     good, worse = versions(registry)
     registry.set_current(good, action="promote")
     registry.set_current(worse, action="promote")
     root = ["--registry", str(registry.root)]
-    history = registry.root / "history.jsonl"
-    intact = history.read_text(encoding="utf-8")
-    history.write_text(intact + "{not json\n", encoding="utf-8")
-    broken = runner.invoke(app, ["rollback", *root])
-    assert (
-        broken.exit_code == 1
-        and "line 3: not a JSON record" in broken.output
-        and isinstance(broken.exception, SystemExit)
-    )
-    history.write_text(intact, encoding="utf-8")
     (registry.root / good / "metadata.json").unlink()
     missing = runner.invoke(app, ["rollback", *root])
     assert missing.exit_code == 1 and f"no model version '{good}'" in missing.output
@@ -472,13 +535,8 @@ def test_broken_registry_files_are_clear_errors_not_tracebacks(
     result = runner.invoke(app, ["rollback", *root])
     assert result.exit_code == 1 and "no version is current" in result.output
     registry.set_current(worse, action="promote")
-    # a history record without its action
-    history = registry.root / "history.jsonl"
-    intact = history.read_text(encoding="utf-8")
-    history.write_text(intact + json.dumps({"version": good}) + "\n", encoding="utf-8")
-    result = runner.invoke(app, ["rollback", *root])
-    assert result.exit_code == 1 and "'action' must be promote or rollback" in result.output
     # a history that is a folder: promote and rollback say so, CURRENT stays
+    history = registry.root / "history.jsonl"
     history.unlink()
     history.mkdir()
     holdout = str(eval_csv(tmp_path, halves[1]))
@@ -637,6 +695,17 @@ def test_a_history_line_whose_change_never_reached_current_is_not_rolled_back_to
     result = runner.invoke(app, ["rollback", "--registry", str(registry.root)])
     assert result.exit_code == 0, result.output
     assert registry.current_version() == good
+
+
+def test_a_change_that_never_reached_current_is_not_rolled_back_to_once_others_followed(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    registry.set_current(worse, action="promote")
+    # killed between the history line of a promotion of `good` and CURRENT; then `good` promoted for real
+    with (registry.root / "history.jsonl").open("a", encoding="utf-8") as history:
+        history.write(json.dumps({"action": "promote", "version": good, "previous": worse}) + "\n")
+    registry.set_current(good, action="promote")
+    assert registry.previous_version() == worse  # what served before `good`, as its line records
 
 
 def test_compare_on_a_fit_file_has_a_plain_verdict_and_lists_no_rows_when_none_disagree(

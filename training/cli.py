@@ -41,7 +41,7 @@ from training.data import (
     repeated_columns,
 )
 from training.evaluate import evaluate, predict_rows, summary, with_interval
-from training.registry import POINTER, UNCHECKED, Registry, RegistryError, default_registry_root
+from training.registry import HISTORY, POINTER, UNCHECKED, Registry, RegistryError, default_registry_root
 from training.spreadsheet import as_text_cell, text_row
 from training.thresholds import THRESHOLDS_FILE, autofill_report, check_precision, derive_thresholds, write_thresholds
 from training.train import TEAM_CORPUS, TRAIN_STEPS, TRAINED_TEXTS, DataError, text_key, train, trained_texts
@@ -898,13 +898,20 @@ def rollback_command(
     *,
     registry_root: RegistryOption,
 ) -> None:
-    """Return to the version that served before the current one."""
+    """Return to the version that served before the current one.
+
+    A line of the history that cannot be read is skipped with a warning naming the file and the
+    line, and the others decide (the file is left as it is).
+    """
     registry = open_registry(registry_root)
     try:
         current = registry.current_version()
         if current is None:
             fail("nothing to roll back: no version is current")
-        previous = registry.previous_version()
+        entries, skipped = registry.read_history()
+        for note in skipped:
+            console.print(f"[yellow]warning:[/] {note}", highlight=False)
+        previous = registry.previous_version(entries)
         if previous is None or previous == current:
             if not (registry.root / current / METADATA).is_file():
                 # previous_version finds none when the history never names the version CURRENT names
@@ -913,7 +920,14 @@ def rollback_command(
                     "the version in service is unknown; `triage promote VERSION --force` names one "
                     "(see `triage models`)"
                 )
-            fail("nothing to roll back to: no version served before the current one")
+            if skipped and not any(entry["version"] == current for entry in entries):
+                fail(
+                    f"no readable line of {registry.root / HISTORY} records the change to version {current}, "
+                    f"the version in service ({len(skipped)} line(s) skipped): the version before it is unknown; "
+                    "`triage promote VERSION --force` names the one to serve (see `triage models`)"
+                )
+            readable = " in the lines of the history that could be read" if skipped else ""
+            fail(f"nothing to roll back to: no version served before the current one{readable}")
         verify_model(registry.path_of(previous))  # the service could not load it either
         registry.set_current(previous, action="rollback", actor=actor, if_current=current)
     except (RegistryError, ModelError) as error:

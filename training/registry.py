@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,27 +146,33 @@ class Registry:
         return [path for path in sorted(self.root.iterdir()) if path.is_dir() and not path.name.startswith(".")]
 
     def history(self) -> list[dict[str, Any]]:
-        """Promotions and rollbacks, oldest first."""
+        """Promotions and rollbacks, oldest first: the readable lines (`read_history` names the others)."""
+        return self.read_history()[0]
+
+    def read_history(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """Promotions and rollbacks, oldest first, and one note per line that could not be read
+        (naming the file and the line), which is skipped: a damaged line must not block a rollback.
+        The file is never rewritten to drop such a line; it stays for a person to read.
+        RegistryError when the file itself cannot be read."""
+        path = self.root / HISTORY
         try:
-            lines = (self.root / HISTORY).read_text(encoding="utf-8").splitlines()
+            # Split at line ends only: splitlines() would also split a record at a U+2028 in its note.
+            lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
         except FileNotFoundError:
-            return []
-        except (OSError, UnicodeDecodeError) as error:
-            raise RegistryError(f"{self.root / HISTORY}: cannot read the history ({error})") from None
+            return [], []
+        except OSError as error:
+            raise RegistryError(f"{path}: cannot read the history ({error})") from None
         entries = []
+        skipped = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise RegistryError(f"{self.root / HISTORY}, line {number}: not a JSON record ({error.msg})") from None
-            if not isinstance(entry, dict) or not isinstance(entry.get("version"), str):
-                raise RegistryError(f"{self.root / HISTORY}, line {number}: a record needs a 'version'")
-            if entry.get("action") not in ("promote", "rollback"):
-                raise RegistryError(f"{self.root / HISTORY}, line {number}: 'action' must be promote or rollback")
-            entries.append(entry)
-        return entries
+            record = _history_record(line)
+            if isinstance(record, dict):
+                entries.append(record)
+            else:
+                skipped.append(f"{path}, line {number}: {record}; skipped (the file is left as it is)")
+        return entries, skipped
 
     def set_current(
         self,
@@ -188,7 +195,7 @@ class Registry:
         try:
             # The history line is written first and taken back if CURRENT cannot be replaced: the
             # history never misses a change, nor records one that was not made.
-            with (self.root / HISTORY).open("a", encoding="utf-8") as history:
+            with (self.root / HISTORY).open("a+", encoding="utf-8") as history:  # a+: the last byte is read
                 # One change at a time (two promotions at once): otherwise both record the same
                 # previous version, and the history may end on the one CURRENT does not name.
                 fcntl.flock(history, fcntl.LOCK_EX)
@@ -209,7 +216,10 @@ class Registry:
                     "note": note,
                 }
                 start = history.seek(0, os.SEEK_END)  # the end now, after what others appended meanwhile
-                history.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                # A last line cut short (a full disk) gets its line end first: this record is then a
+                # line of its own, not glued to the damaged one and skipped with it.
+                cut_short = start > 0 and os.pread(history.fileno(), 1, start - 1) != b"\n"
+                history.write(("\n" if cut_short else "") + json.dumps(entry, ensure_ascii=False) + "\n")
                 history.flush()
                 try:
                     with replaced_atomically(self.root / POINTER) as stream:
@@ -220,19 +230,30 @@ class Registry:
         except OSError as error:
             raise RegistryError(f"{self.root}: cannot change the current version ({error})") from None
 
-    def previous_version(self) -> str | None:
-        """The version `rollback` returns to: the one promoted before the current one.
+    def previous_version(self, entries: Sequence[dict[str, Any]] | None = None) -> str | None:
+        """The version `rollback` returns to: the one promoted before the current one, from
+        `entries` (by default the readable lines of the history).
 
         Promotions form a stack; a rollback pops it, so two rollbacks go two versions back.
         History lines after the last one that names the version in service record changes that
         never reached CURRENT (the process was killed between the two writes) and are skipped.
+        Each line also records the version it replaced (`previous`): where that is not the top of
+        the stack, the lines read miss a change (a line skipped as unreadable) or hold one that
+        never reached CURRENT, and the stack is brought back to the recorded version (cut back to
+        it when it is in the stack, else pushed).
         """
-        entries = self.history()
+        entries = list(self.history() if entries is None else entries)
         current = self.pointer()
         while current and entries and entries[-1]["version"] != current:
             entries.pop()
         stack: list[str] = []
         for entry in entries:
+            replaced = entry.get("previous")
+            if isinstance(replaced, str) and replaced and stack[-1:] != [replaced]:
+                if replaced in stack:
+                    del stack[len(stack) - stack[::-1].index(replaced) :]
+                else:
+                    stack.append(replaced)
             if entry["action"] == "rollback" and stack:
                 stack.pop()
                 if not stack or stack[-1] != entry["version"]:
@@ -240,3 +261,16 @@ class Registry:
             else:
                 stack.append(entry["version"])
         return stack[-2] if len(stack) >= 2 else None
+
+
+def _history_record(line: str) -> dict[str, Any] | str:
+    """One line of the history as a record `previous_version` can use, or what is wrong with it."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError as error:
+        return f"not a JSON record ({error.msg})"
+    if not isinstance(entry, dict) or not isinstance(entry.get("version"), str) or not entry["version"]:
+        return "a record needs a 'version'"
+    if entry.get("action") not in ("promote", "rollback"):
+        return "'action' must be promote or rollback"
+    return entry
