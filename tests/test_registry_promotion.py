@@ -565,6 +565,44 @@ def test_models_lists_the_others_past_a_damaged_version_and_warns_of_a_broken_on
     assert "the version in service" in result.output and "missing payload" in result.output
 
 
+def test_models_marks_versions_that_promote_and_predict_would_refuse(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    root = ["--registry", str(registry.root)]
+    payload = registry.root / worse / "model.joblib"
+    intact = payload.read_bytes()
+
+    def status_of(version: str) -> str:
+        result = runner.invoke(app, ["models", *root])
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        (start,) = [number for number, line in enumerate(lines) if version in line]
+        cell = [lines[start].split("│")[-2].strip()]
+        for line in lines[start + 1 :]:  # the lines its cell was wrapped onto
+            cells = line.split("│")
+            if len(cells) < 3 or cells[2].strip():
+                break
+            cell.append(cells[-2].strip())
+        return " ".join(part for part in cell if part)
+
+    assert status_of(good) == status_of(worse) == "ok"
+    payload.write_bytes(intact[:-100])  # a copy cut short
+    assert status_of(worse) == "damaged: corrupt payload" and status_of(good) == "ok"
+    refused = runner.invoke(app, ["promote", worse, "--force", *root])
+    assert refused.exit_code == 1 and "corrupt payload" in refused.output
+    payload.unlink()
+    assert status_of(worse) == "damaged: missing payload"
+    payload.write_bytes(intact)
+    metadata_path = registry.root / worse / METADATA
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    metadata["libraries"]["scikit-learn"] = "1.0.0"
+    metadata_path.write_text(json.dumps(metadata), encoding="utf-8")
+    assert status_of(worse) == "cannot be loaded: made with scikit-learn 1.0.0"
+    predicted = runner.invoke(app, ["predict", "快递三天没到", "--model", worse, *root])
+    assert predicted.exit_code == 1 and "made with scikit-learn 1.0.0" in predicted.output
+    assert registry.current_version() == good
+
+
 def test_models_on_a_registry_of_damaged_versions_only_does_not_ask_to_train_one(registry: Registry) -> None:
     for version in versions(registry):
         (registry.root / version / METADATA).write_text("{bad", encoding="utf-8")

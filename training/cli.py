@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -21,7 +22,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from model.artifact import METADATA, load_model, read_metadata, verify_model
+from model.artifact import (
+    METADATA,
+    PAYLOAD,
+    load_model,
+    read_metadata,
+    verify_environment,
+    verify_model,
+    verify_payload,
+)
 from model.errors import ModelError
 from model.files import replaced_atomically
 from model.predictor import TriageModel
@@ -538,17 +547,26 @@ def _given(column: str) -> str:
 
 @app.command("models")
 def models_command(*, registry_root: RegistryOption) -> None:
-    """List model versions with their held-out metrics; * marks the one in service."""
+    """List model versions with their held-out metrics; * marks the one in service.
+
+    The status column says whether each version can be loaded: its payload is checked against the
+    SHA-256 of its metadata and the libraries and resources it was made with against those in use
+    (as promote, rollback and predict check them; nothing is unpickled).
+    """
     registry = open_registry(registry_root)
     table = Table(title=str(registry_root))
-    for column in ("", "version", "created", "rows", "category F1", "subtype F1", "tier F1", "evaluated on"):
+    for column in ("", "version", "created", "rows", "category F1", "subtype F1", "tier F1", "evaluated on", "status"):
         table.add_column(column)
     versions, unreadable = registry.scan()
+    problems: dict[str, ModelError | None] = {}
     for info in versions:
         try:
-            table.add_row("*" if info.current else "", info.version, *_version_cells(info.metadata))
+            cells = _version_cells(info.metadata)
         except (AttributeError, KeyError, TypeError, ValueError):
             unreadable[info.version] = f"{info.path / 'metadata.json'}: its figures are not in the expected form"
+            continue
+        status, problems[info.version] = _check_version(info.path, info.metadata)
+        table.add_row("*" if info.current else "", info.version, *cells, status)
     if table.row_count:
         stdout_console().print(table)
     elif unreadable:  # not "train one": there are versions, and what is wrong with them is said below
@@ -570,11 +588,40 @@ def models_command(*, registry_root: RegistryOption) -> None:
         current = " (in service)" if version == current_version else ""
         stdout_console().print(f"not listed: {version}{current}: {problem}", highlight=False, soft_wrap=True)
     if current_version is not None and current_version not in unreadable:
-        try:  # the pointer and the payload: what the service needs to load it
-            verify_model(registry.path_of(current_version))
-        except (RegistryError, ModelError) as error:
+        # the pointer and the payload: what the service needs to load it (checked above when listed)
+        in_service: Exception | None = problems.get(current_version)
+        if current_version not in problems:
+            try:
+                verify_model(registry.path_of(current_version))
+            except (RegistryError, ModelError) as error:
+                in_service = error
+        if in_service is not None:
             message = f"warning: the version in service ({registry.root / POINTER}: {current_version}) cannot be loaded"
-            stdout_console().print(f"{message}: {error}", highlight=False, soft_wrap=True)
+            stdout_console().print(f"{message}: {in_service}", highlight=False, soft_wrap=True)
+
+
+def _check_version(folder: Path, metadata: dict[str, Any]) -> tuple[str, ModelError | None]:
+    """A listed version's cell in the status column of `models`, and what stops it from loading:
+    "ok"; "damaged: corrupt payload" (its payload is missing or not the SHA-256 its `metadata`
+    records); "cannot be loaded: made with scikit-learn 1.5.2" (the libraries or resources in use).
+    The reason is cut short; the commands that refuse the version give it whole."""
+    try:
+        verify_payload(folder, metadata)
+    except ModelError as error:
+        return f"damaged: {_short_reason(error, folder)}", error
+    try:
+        verify_environment(folder, metadata)
+    except ModelError as error:
+        return f"cannot be loaded: {_short_reason(error, folder)}", error
+    return "ok", None
+
+
+def _short_reason(error: ModelError, folder: Path) -> str:
+    """The message of `error` without the path it begins with, up to its first aside or comma."""
+    message = str(error)
+    for prefix in (f"{folder / PAYLOAD}: ", f"{folder}: "):
+        message = message.removeprefix(prefix)
+    return re.split(r" \(|; |, ", message, maxsplit=1)[0]
 
 
 def _version_cells(metadata: dict[str, Any]) -> list[str]:
