@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -524,6 +525,24 @@ def test_ctrl_c_while_training_or_scoring_says_nothing_was_written(
     )
     assert scored.exit_code == 130 and f"interrupted; {scores} was left as it was" in scored.output, scored.output
     assert scores.read_text(encoding="utf-8") == "last week's scores\n"
+
+
+def test_train_removes_the_staging_folders_killed_trainings_left_an_hour_ago(tmp_path: Path) -> None:
+    out = tmp_path / "models"
+    stale, fresh = out / ".20261120-101500-3f9a2c.k2j4x9ab", out / ".20261123-121500-0b1c2d.q8w7e6r5"
+    for folder in (stale, fresh):  # as a SIGKILL while saving leaves them
+        folder.mkdir(parents=True)
+        (folder / "model.joblib").write_bytes(b"half written")
+    two_hours_ago = time.time() - 7200
+    for path in (stale, stale / "model.joblib"):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    command = ["train", "--data", str(DEFAULT_SAMPLE), "--no-team-corpus", "--no-refit", "--out", str(out)]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    assert f"note: removed {stale}, the staging folder of a training killed 2 h ago" in " ".join(result.output.split())
+    assert not stale.exists() and fresh.is_dir()  # a younger one may be a training saving right now
+    (version,) = Registry(out).versions()
+    assert version.current and str(fresh) not in result.output
 
 
 def test_training_refuses_a_file_as_registry_and_too_few_rows_to_hold_out(tmp_path: Path) -> None:

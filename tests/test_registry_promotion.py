@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 import shutil
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -601,6 +603,35 @@ def test_models_marks_versions_that_promote_and_predict_would_refuse(registry: R
     predicted = runner.invoke(app, ["predict", "快递三天没到", "--model", worse, *root])
     assert predicted.exit_code == 1 and "made with scikit-learn 1.0.0" in predicted.output
     assert registry.current_version() == good
+
+
+def test_staging_folders_of_killed_trainings_are_no_versions_and_only_stale_ones_are_removed(
+    registry: Registry,
+) -> None:
+    good, _ = versions(registry)
+    registry.set_current(good, action="promote")
+    # as a training killed while it saved leaves them: a whole version's files, hidden
+    stale = registry.root / ".20261120-101500-3f9a2c.k2j4x9ab"
+    fresh = registry.root / ".20261123-121500-0b1c2d.q8w7e6r5"
+    other = registry.root / ".backup"  # someone's own hidden folder: not ours to remove
+    for folder in (stale, fresh, other):
+        shutil.copytree(registry.root / good, folder)
+    three_hours_ago = time.time() - 3 * 3600
+    for path in (stale, *stale.iterdir(), fresh, other):
+        os.utime(path, (three_hours_ago, three_hours_ago))
+    (fresh / "model.joblib").touch()  # a folder made hours ago whose payload is still being written
+    assert versions(registry) == versions(Registry(registry.root)) and stale.name not in versions(registry)
+    listed = runner.invoke(app, ["models", "--registry", str(registry.root)])
+    assert listed.exit_code == 0, listed.output
+    lines = [line for line in listed.stdout.splitlines() if line.startswith("not a version: ")]
+    assert len(lines) == 2 and ".backup" not in listed.stdout
+    assert lines[0].startswith(f"not a version: {stale}: left by a training killed while it saved, 3 h ago")
+    assert f"the next `triage train` removes it, or remove it now: rm -r {stale}" in lines[0]
+    assert lines[1].startswith(f"not a version: {fresh}: changed 0 min ago: a training saving a version now")
+    assert "removes it once it is an hour old" in lines[1]
+    assert registry.remove_stale_staging() == [f"removed {stale}, the staging folder of a training killed 3 h ago"]
+    assert not stale.exists() and fresh.is_dir() and other.is_dir()
+    assert (registry.root / good).is_dir() and registry.current_version() == good
 
 
 def test_models_on_a_registry_of_damaged_versions_only_does_not_ask_to_train_one(registry: Registry) -> None:

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import shlex
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -292,6 +293,8 @@ def train_command(
         except KeyboardInterrupt:  # typer would exit 130 without a word
             fail("interrupted; nothing was promoted, and a version folder is never left half written", 130)
     _print_warnings(result.warnings)
+    for note in result.notes:
+        console.print(f"  note: {note}", highlight=False, markup=False)
     metrics = result.metadata["metrics"]
     evaluation = result.metadata["evaluation"]
     title = f"version {result.version}: held-out {evaluation['split']}"
@@ -549,6 +552,9 @@ def _given(column: str) -> str:
 def models_command(*, registry_root: RegistryOption) -> None:
     """List model versions with their held-out metrics; * marks the one in service.
 
+    A hidden staging folder of a version being saved (`.VERSION.*`) is never listed as a version;
+    it is named below the table, with what removes it.
+
     The status column says whether each version can be loaded: its payload is checked against the
     SHA-256 of its metadata and the libraries and resources it was made with against those in use
     (as promote, rollback and predict check them; nothing is unpickled).
@@ -587,6 +593,18 @@ def models_command(*, registry_root: RegistryOption) -> None:
     for version, problem in unreadable.items():
         current = " (in service)" if version == current_version else ""
         stdout_console().print(f"not listed: {version}{current}: {problem}", highlight=False, soft_wrap=True)
+    for staging in registry.staging_folders():
+        if staging.stale:
+            said = (
+                f"left by a training killed while it saved, {staging.age} ago: the next `triage train` removes it, "
+                f"or remove it now: rm -r {shlex.quote(str(staging.path))}"
+            )
+        else:
+            said = (
+                f"changed {staging.age} ago: a training saving a version now, or one killed while it saved; "
+                "the next `triage train` removes it once it is an hour old"
+            )
+        stdout_console().print(f"not a version: {staging.path}: {said}", highlight=False, soft_wrap=True)
     if current_version is not None and current_version not in unreadable:
         # the pointer and the payload: what the service needs to load it (checked above when listed)
         in_service: Exception | None = problems.get(current_version)

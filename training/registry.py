@@ -6,9 +6,14 @@ Layout (default `$TRIAGE_VAR_DIR/models/`, `var/models/` when that is unset)::
         20261123-121500-3f9a2c/   model.joblib, metadata.json, report.md, *.png
         CURRENT                   the version id in service (replaced atomically)
         history.jsonl             one line per promote / rollback: time, version, previous, forced, actor
+        .20261123-121500-3f9a2c.k2j4x9ab/   a version being saved (staging; hidden, never listed)
 
 `promote` and `rollback` rewrite CURRENT with an atomic `os.replace`, so a reader sees either the
-old or the new version, never a half-written pointer.
+old or the new version, never a half-written pointer. A version is written into a hidden staging
+folder and renamed into place (`model.artifact.save_model`); a training killed meanwhile leaves
+the staging folder behind. Such a folder is never taken for a version; `triage models` names it,
+and the next training removes it before it saves, once nothing in it changed for
+`STALE_STAGING_SECONDS` (an hour): a younger one may be the folder of a training saving right now.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
+import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +36,12 @@ from model.files import replaced_atomically
 
 POINTER = "CURRENT"
 HISTORY = "history.jsonl"
+
+
+# The staging folder `save_model` writes a version of `triage train` (a `new_version_id`) into.
+_STAGING = re.compile(r"\.\d{8}-\d{6}-[0-9a-f]{6}\.[^.]+")
+# A staging folder untouched this long is left by a killed training: saving takes seconds to minutes.
+STALE_STAGING_SECONDS = 3600.0
 
 
 class _Unchecked:
@@ -50,6 +64,28 @@ class VersionInfo:
     path: Path
     metadata: dict[str, Any]
     current: bool
+
+
+@dataclass(frozen=True)
+class StagingFolder:
+    """A hidden folder a version was being saved into, and how long ago anything in it changed."""
+
+    path: Path
+    age_seconds: float
+
+    @property
+    def age(self) -> str:
+        """How long ago it changed, as a person says it: 5 min, 3 h, 2 days."""
+        if self.age_seconds < 2 * 3600:
+            return f"{round(self.age_seconds / 60)} min"
+        if self.age_seconds < 2 * 86400:
+            return f"{round(self.age_seconds / 3600)} h"
+        return f"{round(self.age_seconds / 86400)} days"
+
+    @property
+    def stale(self) -> bool:
+        """Old enough to be left by a killed training rather than used by one saving now."""
+        return self.age_seconds >= STALE_STAGING_SECONDS
 
 
 def default_registry_root() -> Path:
@@ -144,6 +180,38 @@ class Registry:
         if not self.root.is_dir():
             return []
         return [path for path in sorted(self.root.iterdir()) if path.is_dir() and not path.name.startswith(".")]
+
+    def staging_folders(self) -> list[StagingFolder]:
+        """The hidden staging folders of versions being saved, or left by a training killed while it
+        saved (never versions: `versions` and `scan` skip every hidden folder)."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        now = time.time()
+        for path in sorted(self.root.iterdir()):
+            if not _STAGING.fullmatch(path.name) or not path.is_dir():
+                continue
+            try:  # its newest change: the folder's own (an entry made) or a file's (still written)
+                changed = max([path.stat().st_mtime, *(entry.stat().st_mtime for entry in path.iterdir())])
+            except OSError:  # renamed into place, or removed, meanwhile: in use, not left
+                continue
+            found.append(StagingFolder(path, max(0.0, now - changed)))
+        return found
+
+    def remove_stale_staging(self) -> list[str]:
+        """Remove the staging folders left by killed trainings (`StagingFolder.stale`); one line per
+        folder removed, or that could not be removed, saying so."""
+        said = []
+        for staging in self.staging_folders():
+            if not staging.stale:
+                continue
+            try:
+                shutil.rmtree(staging.path)
+            except OSError as error:
+                said.append(f"{staging.path}: cannot remove this staging folder of a killed training ({error})")
+            else:
+                said.append(f"removed {staging.path}, the staging folder of a training killed {staging.age} ago")
+        return said
 
     def history(self) -> list[dict[str, Any]]:
         """Promotions and rollbacks, oldest first: the readable lines (`read_history` names the others)."""
