@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from model.artifact import FORMAT, METADATA, save_model
 from model.files import with_umask
 from model.predictor import TriageModel
-from model.taxonomy import Taxonomy
+from model.taxonomy import Subtype, Taxonomy
 from training.cli import app
 from training.compare import Comparison, compare_models
 from training.data import LabeledRow
@@ -777,6 +777,58 @@ def test_a_change_that_never_reached_current_is_not_rolled_back_to_once_others_f
     assert registry.previous_version() == worse  # what served before `good`, as its line records
 
 
+def test_compare_warns_when_the_two_versions_have_different_taxonomies(
+    registry: Registry,
+    tmp_path: Path,
+    halves: tuple[list[LabeledRow], list[LabeledRow]],
+    good_model: TriageModel,
+    taxonomy: Taxonomy,
+) -> None:
+    good, _ = versions(registry)
+    root = ["--registry", str(registry.root)]
+    holdout = str(eval_csv(tmp_path, halves[1]))
+    logistics = taxonomy.categories["logistics"]
+    new_subtype = Subtype("parcel_stolen", "包裹被盗", "logistics", taxonomy.subtypes[logistics.subtypes[0]].department)
+    added = replace(
+        taxonomy,
+        subtypes={**taxonomy.subtypes, new_subtype.code: new_subtype},
+        categories={
+            **taxonomy.categories,
+            "logistics": replace(logistics, subtypes=(*logistics.subtypes, "parcel_stolen")),
+        },
+    )
+    p1 = taxonomy.tiers["P1"]
+    faster = replace(
+        taxonomy, tiers={**taxonomy.tiers, "P1": replace(p1, first_response_hours=p1.first_response_hours / 2)}
+    )
+    for name, other in (("20261103-000000-added", added), ("20261104-000000-faster", faster)):
+        save_model(TriageModel(other, good_model.classifier, name), registry.root / name)
+    text = runner.invoke(
+        app, ["compare", "--candidate", "20261103-000000-added", "--baseline", good, "--data", holdout, *root]
+    )
+    assert text.exit_code == 0, text.output
+    (line,) = [line for line in text.stdout.splitlines() if line.startswith("warning: ")]
+    assert line.startswith(f"warning: 20261103-000000-added and {good} were trained with different taxonomies")
+    assert f"(taxonomy_sha256 {added.sha256[:12]}… and {taxonomy.sha256[:12]}…)" in line
+    assert "subtypes only in 20261103-000000-added: parcel_stolen;" in line and "categories only" not in line
+    as_json = runner.invoke(
+        app,
+        ["compare", "--candidate", "20261104-000000-faster", "--baseline", good, "--data", holdout, "--json", *root],
+    )
+    assert as_json.exit_code == 0, as_json.output
+    payload = json.loads(as_json.stdout)
+    assert payload["taxonomy_sha256"] == {"candidate": faster.sha256, "baseline": taxonomy.sha256}
+    (warning,) = payload["warnings"]
+    assert (
+        "were trained with different taxonomies" in warning and "the same category, subtype and tier codes" in warning
+    )
+    assert warning in " ".join(as_json.stderr.split())
+    # the gate says it too, and judges the figures as ever
+    registry.set_current(good, action="promote")
+    promoted = runner.invoke(app, ["promote", "20261104-000000-faster", "--data", holdout, *root])
+    assert promoted.exit_code == 0 and "were trained with different taxonomies" in promoted.output, promoted.output
+
+
 def test_compare_on_a_fit_file_has_a_plain_verdict_and_lists_no_rows_when_none_disagree(
     registry: Registry, tmp_path: Path, halves: tuple[list[LabeledRow], list[LabeledRow]]
 ) -> None:
@@ -789,6 +841,7 @@ def test_compare_on_a_fit_file_has_a_plain_verdict_and_lists_no_rows_when_none_d
         ).stdout
     )
     assert payload["verdict"] == "worse" and "unfit" not in payload and "figures_verdict" not in payload
+    assert payload["warnings"] == []  # one taxonomy
     same = runner.invoke(app, ["compare", "--candidate", good, "--baseline", good, "--data", holdout, *root])
     assert same.exit_code == 0, same.output
     assert f"0 of {len(halves[1])} rows labeled differently\n" in same.stdout and "the first" not in same.stdout

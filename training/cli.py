@@ -680,6 +680,8 @@ def _print_comparison(comparison: Comparison, show: int, unfit: str | None = Non
             highlight=False,
             soft_wrap=True,
         )
+    for warning in comparison.warnings:  # two taxonomies
+        out.print(f"warning: {warning}", highlight=False, soft_wrap=True)
     table = Table(title=f"{comparison.candidate_version} (candidate) vs {comparison.baseline_version} (baseline)")
     for column in ("head", "class", "candidate F1", "baseline F1", "delta (95 % interval)"):
         table.add_column(column)
@@ -734,8 +736,8 @@ def compare_command(
     problem = _unfit_for_comparison(data, rows, digest, versions)
     comparison = compare_models(candidate_model, baseline_model, rows, margin)
     if as_json:
-        if problem is not None:
-            console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+        for warning in [*([problem] if problem is not None else []), *comparison.warnings]:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
         print(json.dumps(_comparison_json(comparison, problem), ensure_ascii=False))
     else:
         _print_comparison(comparison, show, problem)
@@ -862,6 +864,8 @@ def promote_command(
             if problem is not None and not force:
                 fail(f"promotion refused: {problem}; use --force to promote anyway (it is recorded)")
             comparison = compare_models(candidate_model, current_model, rows, margin)
+            for warning in comparison.warnings:  # two taxonomies: said, the gate judges the figures still
+                console.print(f"[yellow]warning:[/] {warning}", highlight=False)
             note = comparison.explain() + (f" ({problem})" if problem else "")
             if comparison.verdict == "worse" and not force:
                 fail(f"promotion refused: {note}; use --force to override (it is recorded)")
