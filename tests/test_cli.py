@@ -527,6 +527,42 @@ def test_ctrl_c_while_training_or_scoring_says_nothing_was_written(
     assert scores.read_text(encoding="utf-8") == "last week's scores\n"
 
 
+def test_train_warns_of_rows_the_model_cannot_judge_and_trains_on_them(
+    tmp_path: Path, trained: tuple[Path, str]
+) -> None:
+    with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
+        header, *rows = list(csv.reader(stream))
+    column = {name: i for i, name in enumerate(header)}
+    extra = []
+    for number, text in enumerate(
+        ["Parcel never came", "慢", "差评", "WiFi keeps dropping", "坏", "烂", "No refund yet"]
+    ):
+        row = [""] * len(header)
+        for name, value in (("id", f"extra-{number}"), ("text", text), ("category", "logistics")):
+            row[column[name]] = value
+        row[column["subtype"]], row[column["tier"]] = "late_delivery", "P3"
+        extra.append(row)
+    data = tmp_path / "with_english.csv"
+    with data.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows([header, *rows, *extra])
+    out = tmp_path / "models"
+    result = runner.invoke(app, ["train", "--data", str(data), "--no-team-corpus", "--no-refit", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert (
+        "warning: 7 row(s) are texts the model cannot judge (4 with fewer than 4 Chinese characters, 3 with no Chinese)"
+        in output
+    )
+    first = len(rows) + 2  # the spreadsheet row of the first extra record (the header is row 1)
+    named = "; ".join(f"{data}, row {first + i}" for i in range(5))
+    assert f"the empty text: {named}; and 2 more. They are used all the same" in output
+    (version,) = Registry(out).versions()
+    used = version.metadata["training_data"]["rows_used"] + version.metadata["evaluation"]["rows"]
+    assert used == len(rows) + len(extra)  # none left out
+    # the team corpus's own short reviews (太慢了) are not the analyst's to check: plain train says nothing
+    assert "cannot judge" not in trained[1]
+
+
 def test_train_removes_the_staging_folders_killed_trainings_left_an_hour_ago(tmp_path: Path) -> None:
     out = tmp_path / "models"
     stale, fresh = out / ".20261120-101500-3f9a2c.k2j4x9ab", out / ".20261123-121500-0b1c2d.q8w7e6r5"
