@@ -346,6 +346,22 @@ def test_predict_a_file_that_is_not_utf8_names_the_file_and_line_and_writes_noth
     assert sorted(path.name for path in tmp_path.iterdir()) == ["bad_byte.csv", "gbk.csv", "out.csv"]
 
 
+def test_an_xls_workbook_given_as_data_is_one_line_naming_it(registry: Path, tmp_path: Path) -> None:
+    workbook = tmp_path / "complaints.xls"  # an OLE2 compound file, as Excel 97-2003 writes it
+    workbook.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + bytes(504) + b"\xff" * 512)
+    said = "an Excel 97-2003 workbook (.xls, an OLE2 compound file), not CSV text; open it in Excel or WPS and save it"
+    out = tmp_path / "models"
+    trained = runner.invoke(app, ["train", "--data", str(workbook), "--out", str(out)])
+    assert trained.exit_code == 1 and isinstance(trained.exception, SystemExit), trained.output
+    assert f"{workbook}: {said} as CSV UTF-8" in " ".join(trained.output.split()) and not out.exists()
+    scored = runner.invoke(
+        app, ["predict", "--file", str(workbook), "--out", str(tmp_path / "o.csv"), "--registry", str(registry)]
+    )
+    assert scored.exit_code == 1 and isinstance(scored.exception, SystemExit), scored.output
+    (line,) = scored.output.strip().splitlines()
+    assert line == f"error: {workbook}: {said} as CSV UTF-8"
+
+
 def test_inputs_that_are_not_regular_files_are_refused_before_reading(registry: Path, tmp_path: Path) -> None:
     pipe = tmp_path / "pipe.csv"
     os.mkfifo(pipe)  # reading it would wait for ever

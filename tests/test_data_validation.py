@@ -275,6 +275,20 @@ def test_a_tab_separated_utf16_json_or_workbook_file_says_what_it_is(tmp_path: P
     assert "a spreadsheet workbook (or another ZIP archive), not CSV text; save it as CSV UTF-8" in problem.message
 
 
+def test_an_excel_97_2003_workbook_is_named_as_such(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    # An OLE2 compound file's header (its sectors follow): what Excel writes as .xls, here renamed .csv.
+    header = bytes.fromhex("D0CF11E0A1B11AE1") + bytes(16) + bytes.fromhex("3E000300FEFF0900") + bytes(488)
+    for name in ("export.xls", "export.csv"):
+        workbook = tmp_path / name
+        workbook.write_bytes(header + b"\xff" * 1024)
+        (problem,) = load_datasets([workbook], taxonomy).fatal
+        assert str(problem) == (
+            f"{workbook}: an Excel 97-2003 workbook (.xls, an OLE2 compound file), not CSV text; "
+            "open it in Excel or WPS and save it as CSV UTF-8"
+        )
+        assert not load_datasets([workbook], taxonomy).files  # nothing recorded of it
+
+
 def test_a_quote_closed_in_the_wrong_place_does_not_merge_two_rows(tmp_path: Path, taxonomy: Taxonomy) -> None:
     merged = (
         'x2,"手机用了一周就总是死机,product,malfunction,P2,none,phone\n'

@@ -100,13 +100,22 @@ class InputError(ValueError):
     """An input file that cannot be read as text; the message says why and where, not which file."""
 
 
+# The first bytes of an OLE2 compound file: an Excel workbook of before 2007 (.xls), among others.
+OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+
+
 def decode_utf8(raw: bytes) -> str:
     """The text of a CSV file's bytes (a UTF-8 byte-order mark dropped); InputError naming the line
-    and byte of the first one that is not UTF-8, or a UTF-16 file."""
+    and byte of the first one that is not UTF-8, or a UTF-16 file, or a workbook (ZIP or OLE2)."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InputError("UTF-16 text (Excel's 'Unicode text'); save the file as CSV UTF-8")
     if raw.startswith(b"PK\x03\x04"):  # a ZIP archive, which is what .xlsx, .ods and WPS's .et files are
         raise InputError("a spreadsheet workbook (or another ZIP archive), not CSV text; save it as CSV UTF-8")
+    if raw.startswith(OLE2_MAGIC):  # Excel 97-2003's .xls (and old WPS .et, Word .doc)
+        raise InputError(
+            "an Excel 97-2003 workbook (.xls, an OLE2 compound file), not CSV text; "
+            "open it in Excel or WPS and save it as CSV UTF-8"
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
