@@ -562,7 +562,8 @@ def models_command(*, registry_root: RegistryOption) -> None:
     registry = open_registry(registry_root)
     table = Table(title=str(registry_root))
     for column in ("", "version", "created", "rows", "category F1", "subtype F1", "tier F1", "evaluated on", "status"):
-        table.add_column(column)
+        # the ids and times whole: the split and the status wrap at their spaces instead
+        table.add_column(column, no_wrap=column in ("version", "created"))
     versions, unreadable = registry.scan()
     problems: dict[str, ModelError | None] = {}
     for info in versions:
