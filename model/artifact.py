@@ -129,11 +129,25 @@ def read_metadata(folder: Path) -> dict[str, Any]:
 def verify_model(folder: Path, taxonomy: Taxonomy | None = None) -> dict[str, Any]:
     """Check a version folder without unpickling it; returns its metadata or raises ArtifactError."""
     metadata = read_metadata(folder)
+    verify_payload(folder, metadata)
+    verify_environment(folder, metadata, taxonomy)
+    return metadata
+
+
+def verify_payload(folder: Path, metadata: dict[str, Any]) -> None:
+    """ArtifactError unless the folder's payload is there with the SHA-256 its `metadata` records
+    (damage: a copy cut short, a file changed or removed)."""
     payload = folder / PAYLOAD
     if not payload.is_file():
         raise ArtifactError(f"{payload}: missing payload")
     if _sha256_file(payload) != metadata.get("payload_sha256"):
         raise ArtifactError(f"{payload}: corrupt payload (SHA-256 differs from {METADATA}); retrain or restore it")
+
+
+def verify_environment(folder: Path, metadata: dict[str, Any], taxonomy: Taxonomy | None = None) -> None:
+    """ArtifactError unless the libraries and the tokeniser's resources (user dictionary, stop words)
+    in use, and `taxonomy` when given, are those the version of `metadata` was made with: otherwise
+    it cannot be loaded here."""
     current = library_versions()
     recorded = metadata["libraries"]  # a dict: read_metadata checked it
     for name in _EXACT:
@@ -156,7 +170,6 @@ def verify_model(folder: Path, taxonomy: Taxonomy | None = None) -> dict[str, An
             )
     if taxonomy is not None and metadata.get("taxonomy_sha256") != taxonomy.sha256:
         raise ArtifactError(f"{folder}: trained with another taxonomy than {taxonomy.source}; retrain the model")
-    return metadata
 
 
 def load_model(folder: Path, taxonomy: Taxonomy | None = None) -> tuple[TriageModel, dict[str, Any]]:

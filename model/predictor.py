@@ -85,6 +85,12 @@ def text_issues(normalised: str, truncated: bool = False) -> tuple[str, ...]:
     return tuple(issues)
 
 
+def judgeable(issues: Sequence[str]) -> bool:
+    """Whether a text with these `text_issues` is one the model judges (a truncated text still is);
+    one it cannot judge is classified as the empty text would be."""
+    return not [issue for issue in issues if issue != "truncated"]
+
+
 class TriageModel:
     """A fitted classifier with its taxonomy and demand rules; immutable once built."""
 
@@ -118,10 +124,10 @@ class TriageModel:
             text_issues(norm, truncated=len(text) < len(original))
             for norm, text, original in zip(normalised, clipped, texts)
         ]
-        judgeable = [not [issue for issue in row if issue != "truncated"] for row in issues]
+        judged = [judgeable(row) for row in issues]
         # A text the model cannot judge is classified as the empty text: what the model says with
         # no evidence, rather than a confident guess from one word or a few stray letters.
-        inputs = self.classifier.inputs([norm if ok else "" for norm, ok in zip(normalised, judgeable)])
+        inputs = self.classifier.inputs([norm if ok else "" for norm, ok in zip(normalised, judged)])
         heads = self.classifier.heads(inputs)
         decoded = self.classifier.decode(heads)
         taxonomy = self.taxonomy
@@ -142,7 +148,7 @@ class TriageModel:
             category_code, subtype_code, tier_code = labels
             prepared = checked[i][1] or (prepare(text) if explain else None)
             explanation: dict[str, tuple[ExplanationTerm, ...]] = {}
-            if explain and not judgeable[i]:
+            if explain and not judged[i]:
                 explanation = {head: () for head in HEADS}
             elif explain and prepared is not None:
                 # prepared.text is the normalised text the inputs were computed from.
@@ -157,7 +163,7 @@ class TriageModel:
                 }
             department_code = taxonomy.department_of(subtype_code)
             # judged like the empty text, as the labels are: a lone 退款 is not a complaint's demand yet
-            demand = self.demands.extract(norm if judgeable[i] else "").code
+            demand = self.demands.extract(norm if judged[i] else "").code
             predictions.append(
                 Prediction(
                     category=LabelScore(
@@ -188,7 +194,7 @@ class TriageModel:
                     explanation=explanation,
                     masked_text=prepared.masked_original() if prepared is not None else text,
                     normalised_text=norm,
-                    judgeable=judgeable[i],
+                    judgeable=judged[i],
                     tier_probabilities=dict(zip(tier_classes, probability["tier"][i])),
                     issues=issues[i],
                     model_version=self.version,

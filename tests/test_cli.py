@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -345,6 +346,22 @@ def test_predict_a_file_that_is_not_utf8_names_the_file_and_line_and_writes_noth
     assert sorted(path.name for path in tmp_path.iterdir()) == ["bad_byte.csv", "gbk.csv", "out.csv"]
 
 
+def test_an_xls_workbook_given_as_data_is_one_line_naming_it(registry: Path, tmp_path: Path) -> None:
+    workbook = tmp_path / "complaints.xls"  # an OLE2 compound file, as Excel 97-2003 writes it
+    workbook.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + bytes(504) + b"\xff" * 512)
+    said = "an Excel 97-2003 workbook (.xls, an OLE2 compound file), not CSV text; open it in Excel or WPS and save it"
+    out = tmp_path / "models"
+    trained = runner.invoke(app, ["train", "--data", str(workbook), "--out", str(out)])
+    assert trained.exit_code == 1 and isinstance(trained.exception, SystemExit), trained.output
+    assert f"{workbook}: {said} as CSV UTF-8" in " ".join(trained.output.split()) and not out.exists()
+    scored = runner.invoke(
+        app, ["predict", "--file", str(workbook), "--out", str(tmp_path / "o.csv"), "--registry", str(registry)]
+    )
+    assert scored.exit_code == 1 and isinstance(scored.exception, SystemExit), scored.output
+    (line,) = scored.output.strip().splitlines()
+    assert line == f"error: {workbook}: {said} as CSV UTF-8"
+
+
 def test_inputs_that_are_not_regular_files_are_refused_before_reading(registry: Path, tmp_path: Path) -> None:
     pipe = tmp_path / "pipe.csv"
     os.mkfifo(pipe)  # reading it would wait for ever
@@ -524,6 +541,60 @@ def test_ctrl_c_while_training_or_scoring_says_nothing_was_written(
     )
     assert scored.exit_code == 130 and f"interrupted; {scores} was left as it was" in scored.output, scored.output
     assert scores.read_text(encoding="utf-8") == "last week's scores\n"
+
+
+def test_train_warns_of_rows_the_model_cannot_judge_and_trains_on_them(
+    tmp_path: Path, trained: tuple[Path, str]
+) -> None:
+    with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
+        header, *rows = list(csv.reader(stream))
+    column = {name: i for i, name in enumerate(header)}
+    extra = []
+    for number, text in enumerate(
+        ["Parcel never came", "慢", "差评", "WiFi keeps dropping", "坏", "烂", "No refund yet"]
+    ):
+        row = [""] * len(header)
+        for name, value in (("id", f"extra-{number}"), ("text", text), ("category", "logistics")):
+            row[column[name]] = value
+        row[column["subtype"]], row[column["tier"]] = "late_delivery", "P3"
+        extra.append(row)
+    data = tmp_path / "with_english.csv"
+    with data.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows([header, *rows, *extra])
+    out = tmp_path / "models"
+    result = runner.invoke(app, ["train", "--data", str(data), "--no-team-corpus", "--no-refit", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert (
+        "warning: 7 row(s) are texts the model cannot judge (4 with fewer than 4 Chinese characters, 3 with no Chinese)"
+        in output
+    )
+    first = len(rows) + 2  # the spreadsheet row of the first extra record (the header is row 1)
+    named = "; ".join(f"{data}, row {first + i}" for i in range(5))
+    assert f"the empty text: {named}; and 2 more. They are used all the same" in output
+    (version,) = Registry(out).versions()
+    used = version.metadata["training_data"]["rows_used"] + version.metadata["evaluation"]["rows"]
+    assert used == len(rows) + len(extra)  # none left out
+    # the team corpus's own short reviews (太慢了) are not the analyst's to check: plain train says nothing
+    assert "cannot judge" not in trained[1]
+
+
+def test_train_removes_the_staging_folders_killed_trainings_left_an_hour_ago(tmp_path: Path) -> None:
+    out = tmp_path / "models"
+    stale, fresh = out / ".20261120-101500-3f9a2c.k2j4x9ab", out / ".20261123-121500-0b1c2d.q8w7e6r5"
+    for folder in (stale, fresh):  # as a SIGKILL while saving leaves them
+        folder.mkdir(parents=True)
+        (folder / "model.joblib").write_bytes(b"half written")
+    two_hours_ago = time.time() - 7200
+    for path in (stale, stale / "model.joblib"):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    command = ["train", "--data", str(DEFAULT_SAMPLE), "--no-team-corpus", "--no-refit", "--out", str(out)]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    assert f"note: removed {stale}, the staging folder of a training killed 2 h ago" in " ".join(result.output.split())
+    assert not stale.exists() and fresh.is_dir()  # a younger one may be a training saving right now
+    (version,) = Registry(out).versions()
+    assert version.current and str(fresh) not in result.output
 
 
 def test_training_refuses_a_file_as_registry_and_too_few_rows_to_hold_out(tmp_path: Path) -> None:

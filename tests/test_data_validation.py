@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from model.taxonomy import Taxonomy
-from training.data import load_datasets
+from training.data import load_datasets, unjudgeable_warning
 from training.train import DataError, train
 
 HEADER = "id,text,category,subtype,tier,demand,channel\n"
@@ -275,6 +275,20 @@ def test_a_tab_separated_utf16_json_or_workbook_file_says_what_it_is(tmp_path: P
     assert "a spreadsheet workbook (or another ZIP archive), not CSV text; save it as CSV UTF-8" in problem.message
 
 
+def test_an_excel_97_2003_workbook_is_named_as_such(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    # An OLE2 compound file's header (its sectors follow): what Excel writes as .xls, here renamed .csv.
+    header = bytes.fromhex("D0CF11E0A1B11AE1") + bytes(16) + bytes.fromhex("3E000300FEFF0900") + bytes(488)
+    for name in ("export.xls", "export.csv"):
+        workbook = tmp_path / name
+        workbook.write_bytes(header + b"\xff" * 1024)
+        (problem,) = load_datasets([workbook], taxonomy).fatal
+        assert str(problem) == (
+            f"{workbook}: an Excel 97-2003 workbook (.xls, an OLE2 compound file), not CSV text; "
+            "open it in Excel or WPS and save it as CSV UTF-8"
+        )
+        assert not load_datasets([workbook], taxonomy).files  # nothing recorded of it
+
+
 def test_a_quote_closed_in_the_wrong_place_does_not_merge_two_rows(tmp_path: Path, taxonomy: Taxonomy) -> None:
     merged = (
         'x2,"手机用了一周就总是死机,product,malfunction,P2,none,phone\n'
@@ -299,3 +313,33 @@ def test_rows_of_an_export_that_no_agent_reviewed_are_left_out(taxonomy: Taxonom
     left_out = [problem for problem in dataset.problems if problem.column == "reviewed"]
     assert len(left_out) == len(rows) - reviewed and not any(problem.fatal for problem in left_out)
     assert len(dataset.rows) + sum("duplicate" in problem.message for problem in dataset.problems) == reviewed
+
+
+def test_rows_the_model_cannot_judge_are_kept_and_listed_with_why(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    body = (
+        GOOD
+        + "x2,My parcel never arrived and nobody answers,logistics,late_delivery,P2,none,email\n"
+        + "x3,慢,logistics,late_delivery,P3,none,online\n"
+        + "x4,手机 broken,product,malfunction,P2,none,phone\n"
+        + "x5,手机坏了没人管,product,malfunction,P2,none,phone\n"
+    )
+    path = write(tmp_path, "short.csv", body)
+    dataset = load_datasets([path], taxonomy)
+    assert not dataset.problems and len(dataset.rows) == 5  # nothing refused, nothing dropped
+    assert [(row.row, issues) for row, issues in dataset.unjudgeable] == [
+        (3, ("no_chinese",)),
+        (4, ("too_short",)),
+        (5, ("too_short",)),
+    ]
+    # the same notion as the predictor's: each of them is flagged there, the others are not
+    from model.predictor import text_issues
+    from model.text import normalise
+
+    flagged = {row.row for row in dataset.rows if text_issues(normalise(row.text))}
+    assert flagged == {3, 4, 5}
+    warning = unjudgeable_warning(dataset.unjudgeable)
+    assert warning is not None and warning.startswith(
+        "3 row(s) are texts the model cannot judge (2 with fewer than 4 Chinese characters, 1 with no Chinese)"
+    )
+    assert f"{path}, row 3; {path}, row 4; {path}, row 5." in warning and "more" not in warning
+    assert unjudgeable_warning([]) is None

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
+import shutil
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from typer.testing import CliRunner
 from model.artifact import FORMAT, METADATA, save_model
 from model.files import with_umask
 from model.predictor import TriageModel
-from model.taxonomy import Taxonomy
+from model.taxonomy import Subtype, Taxonomy
 from training.cli import app
 from training.compare import Comparison, compare_models
 from training.data import LabeledRow
@@ -212,8 +215,6 @@ def test_only_version_ids_of_the_registry_can_become_current(
     good, _ = versions(registry)
     root = ["--registry", str(registry.root)]
     assert runner.invoke(app, ["promote", good, *root]).exit_code == 0
-    again = runner.invoke(app, ["promote", "current", *root])
-    assert again.exit_code == 1 and f"version {good} is already current" in again.output
     outside = tmp_path / "outside"
     save_model(good_model, outside)  # a real model folder, but outside the registry
     for ref in (str(outside), "../outside", "."):
@@ -222,21 +223,97 @@ def test_only_version_ids_of_the_registry_can_become_current(
     assert (registry.root / "CURRENT").read_text(encoding="utf-8").strip() == good
 
 
-def test_rollback_names_a_broken_history_or_a_missing_version(registry: Registry) -> None:
+def test_promoting_the_version_in_service_again_is_a_retry_that_changes_nothing(registry: Registry) -> None:
+    good, _ = versions(registry)
+    root = ["--registry", str(registry.root)]
+    assert runner.invoke(app, ["promote", good, *root]).exit_code == 0
+    history = (registry.root / "history.jsonl").read_bytes()
+    # by its id or as 'current', with --force or not, and without the --data the gate would need
+    for again in (["promote", good], ["promote", "current"], ["promote", good, "--force", "--actor", "ana"]):
+        result = runner.invoke(app, [*again, *root], env={"TRIAGE_COMPARISON_DATA": ""})
+        assert result.exit_code == 0, result.output
+        assert f"version {good} is already current (in service); nothing was changed" in result.output
+    assert (registry.root / "history.jsonl").read_bytes() == history  # no line written
+    assert registry.current_version() == good
+
+
+def test_rollback_skips_an_unreadable_history_line_naming_it_and_keeps_it(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    registry.set_current(worse, action="promote")
+    history = registry.root / "history.jsonl"
+    damaged = history.read_bytes() + b"{not json\n"
+    history.write_bytes(damaged)
+    result = runner.invoke(app, ["rollback", "--registry", str(registry.root)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert f"warning: {history}, line 3: not a JSON record" in output and "skipped (the file is left as it" in output
+    assert f"version {good} is now current" in output and registry.current_version() == good
+    # the damaged line is still there, for a person to read; the rollback is appended after it
+    assert history.read_bytes().startswith(damaged)
+    assert [entry["action"] for entry in registry.history()] == ["promote", "promote", "rollback"]
+
+
+def test_the_recorded_previous_version_stands_in_for_a_promotion_whose_line_is_damaged(
+    registry: Registry,
+) -> None:
+    good, worse = versions(registry)
+    middle = "20261101-120000-middle"
+    shutil.copytree(registry.root / good, registry.root / middle)
+    registry.set_current(good, action="promote")
+    registry.set_current(middle, action="promote")
+    registry.set_current(worse, action="promote")
+    history = registry.root / "history.jsonl"
+    first, promoted_middle, last = history.read_text(encoding="utf-8").splitlines()
+    history.write_text(f"{first}\n{promoted_middle[:25]}\n{last}\n", encoding="utf-8")  # a line cut short
+    # the readable lines alone say good, worse; the last one says it replaced `middle`
+    root = ["--registry", str(registry.root)]
+    back = runner.invoke(app, ["rollback", *root])
+    assert back.exit_code == 0, back.output
+    assert f"{history}, line 2: not a JSON record" in " ".join(back.output.split())
+    assert registry.current_version() == middle
+    again = runner.invoke(app, ["rollback", *root])
+    assert again.exit_code == 0, again.output
+    assert registry.current_version() == good
+
+
+def test_a_history_with_no_readable_line_for_the_version_in_service_says_so(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    registry.set_current(worse, action="promote")
+    history = registry.root / "history.jsonl"
+    first, _ = history.read_text(encoding="utf-8").splitlines()
+    history.write_bytes(f"{first}\n".encode() + b"\xff\xfe garbage\n")  # the line of the promotion in service
+    result = runner.invoke(app, ["rollback", "--registry", str(registry.root)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    output = " ".join(result.output.split())
+    assert f"{history}, line 2: not a JSON record" in output
+    assert f"no readable line of {history} records the change to version {worse}" in output
+    assert "the version before it is unknown" in output and "triage promote VERSION --force" in output
+    assert registry.current_version() == worse
+    history.write_text("{}\n[1, 2]\n", encoding="utf-8")  # nothing usable at all
+    result = runner.invoke(app, ["rollback", "--registry", str(registry.root)])
+    assert result.exit_code == 1 and "(2 line(s) skipped)" in " ".join(result.output.split()), result.output
+
+
+def test_a_change_after_a_history_line_cut_short_is_a_line_of_its_own(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    history = registry.root / "history.jsonl"
+    cut = history.read_bytes() + b'{"at": "2026-12-01T10:00:00+00:00", "act'  # a full disk, say
+    history.write_bytes(cut)
+    registry.set_current(worse, action="promote")
+    assert history.read_bytes().startswith(cut + b"\n")
+    entries, skipped = registry.read_history()
+    assert [entry["version"] for entry in entries] == [good, worse] and len(skipped) == 1
+    assert registry.previous_version() == good
+
+
+def test_rollback_names_a_missing_version(registry: Registry) -> None:
     good, worse = versions(registry)
     registry.set_current(good, action="promote")
     registry.set_current(worse, action="promote")
     root = ["--registry", str(registry.root)]
-    history = registry.root / "history.jsonl"
-    intact = history.read_text(encoding="utf-8")
-    history.write_text(intact + "{not json\n", encoding="utf-8")
-    broken = runner.invoke(app, ["rollback", *root])
-    assert (
-        broken.exit_code == 1
-        and "line 3: not a JSON record" in broken.output
-        and isinstance(broken.exception, SystemExit)
-    )
-    history.write_text(intact, encoding="utf-8")
     (registry.root / good / "metadata.json").unlink()
     missing = runner.invoke(app, ["rollback", *root])
     assert missing.exit_code == 1 and f"no model version '{good}'" in missing.output
@@ -463,13 +540,8 @@ def test_broken_registry_files_are_clear_errors_not_tracebacks(
     result = runner.invoke(app, ["rollback", *root])
     assert result.exit_code == 1 and "no version is current" in result.output
     registry.set_current(worse, action="promote")
-    # a history record without its action
-    history = registry.root / "history.jsonl"
-    intact = history.read_text(encoding="utf-8")
-    history.write_text(intact + json.dumps({"version": good}) + "\n", encoding="utf-8")
-    result = runner.invoke(app, ["rollback", *root])
-    assert result.exit_code == 1 and "'action' must be promote or rollback" in result.output
     # a history that is a folder: promote and rollback say so, CURRENT stays
+    history = registry.root / "history.jsonl"
     history.unlink()
     history.mkdir()
     holdout = str(eval_csv(tmp_path, halves[1]))
@@ -496,6 +568,73 @@ def test_models_lists_the_others_past_a_damaged_version_and_warns_of_a_broken_on
     assert result.exit_code == 0, result.output
     assert f"not listed: {good}: " in result.output and "not in the expected form" in result.output
     assert "the version in service" in result.output and "missing payload" in result.output
+
+
+def test_models_marks_versions_that_promote_and_predict_would_refuse(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    root = ["--registry", str(registry.root)]
+    payload = registry.root / worse / "model.joblib"
+    intact = payload.read_bytes()
+
+    def status_of(version: str) -> str:
+        result = runner.invoke(app, ["models", *root])
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        (start,) = [number for number, line in enumerate(lines) if version in line]
+        cell = [lines[start].split("│")[-2].strip()]
+        for line in lines[start + 1 :]:  # the lines its cell was wrapped onto
+            cells = line.split("│")
+            if len(cells) < 3 or cells[2].strip():
+                break
+            cell.append(cells[-2].strip())
+        return " ".join(part for part in cell if part)
+
+    assert status_of(good) == status_of(worse) == "ok"
+    payload.write_bytes(intact[:-100])  # a copy cut short
+    assert status_of(worse) == "damaged: corrupt payload" and status_of(good) == "ok"
+    refused = runner.invoke(app, ["promote", worse, "--force", *root])
+    assert refused.exit_code == 1 and "corrupt payload" in refused.output
+    payload.unlink()
+    assert status_of(worse) == "damaged: missing payload"
+    payload.write_bytes(intact)
+    metadata_path = registry.root / worse / METADATA
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    metadata["libraries"]["scikit-learn"] = "1.0.0"
+    metadata_path.write_text(json.dumps(metadata), encoding="utf-8")
+    assert status_of(worse) == "cannot be loaded: made with scikit-learn 1.0.0"
+    predicted = runner.invoke(app, ["predict", "快递三天没到", "--model", worse, *root])
+    assert predicted.exit_code == 1 and "made with scikit-learn 1.0.0" in predicted.output
+    assert registry.current_version() == good
+
+
+def test_staging_folders_of_killed_trainings_are_no_versions_and_only_stale_ones_are_removed(
+    registry: Registry,
+) -> None:
+    good, _ = versions(registry)
+    registry.set_current(good, action="promote")
+    # as a training killed while it saved leaves them: a whole version's files, hidden
+    stale = registry.root / ".20261120-101500-3f9a2c.k2j4x9ab"
+    fresh = registry.root / ".20261123-121500-0b1c2d.q8w7e6r5"
+    other = registry.root / ".backup"  # someone's own hidden folder: not ours to remove
+    for folder in (stale, fresh, other):
+        shutil.copytree(registry.root / good, folder)
+    three_hours_ago = time.time() - 3 * 3600
+    for path in (stale, *stale.iterdir(), fresh, other):
+        os.utime(path, (three_hours_ago, three_hours_ago))
+    (fresh / "model.joblib").touch()  # a folder made hours ago whose payload is still being written
+    assert versions(registry) == versions(Registry(registry.root)) and stale.name not in versions(registry)
+    listed = runner.invoke(app, ["models", "--registry", str(registry.root)])
+    assert listed.exit_code == 0, listed.output
+    lines = [line for line in listed.stdout.splitlines() if line.startswith("not a version: ")]
+    assert len(lines) == 2 and ".backup" not in listed.stdout
+    assert lines[0].startswith(f"not a version: {stale}: left by a training killed while it saved, 3 h ago")
+    assert f"the next `triage train` removes it, or remove it now: rm -r {stale}" in lines[0]
+    assert lines[1].startswith(f"not a version: {fresh}: changed 0 min ago: a training saving a version now")
+    assert "removes it once it is an hour old" in lines[1]
+    assert registry.remove_stale_staging() == [f"removed {stale}, the staging folder of a training killed 3 h ago"]
+    assert not stale.exists() and fresh.is_dir() and other.is_dir()
+    assert (registry.root / good).is_dir() and registry.current_version() == good
 
 
 def test_models_on_a_registry_of_damaged_versions_only_does_not_ask_to_train_one(registry: Registry) -> None:
@@ -630,6 +769,69 @@ def test_a_history_line_whose_change_never_reached_current_is_not_rolled_back_to
     assert registry.current_version() == good
 
 
+def test_a_change_that_never_reached_current_is_not_rolled_back_to_once_others_followed(registry: Registry) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    registry.set_current(worse, action="promote")
+    # killed between the history line of a promotion of `good` and CURRENT; then `good` promoted for real
+    with (registry.root / "history.jsonl").open("a", encoding="utf-8") as history:
+        history.write(json.dumps({"action": "promote", "version": good, "previous": worse}) + "\n")
+    registry.set_current(good, action="promote")
+    assert registry.previous_version() == worse  # what served before `good`, as its line records
+
+
+def test_compare_warns_when_the_two_versions_have_different_taxonomies(
+    registry: Registry,
+    tmp_path: Path,
+    halves: tuple[list[LabeledRow], list[LabeledRow]],
+    good_model: TriageModel,
+    taxonomy: Taxonomy,
+) -> None:
+    good, _ = versions(registry)
+    root = ["--registry", str(registry.root)]
+    holdout = str(eval_csv(tmp_path, halves[1]))
+    logistics = taxonomy.categories["logistics"]
+    new_subtype = Subtype("parcel_stolen", "包裹被盗", "logistics", taxonomy.subtypes[logistics.subtypes[0]].department)
+    added = replace(
+        taxonomy,
+        subtypes={**taxonomy.subtypes, new_subtype.code: new_subtype},
+        categories={
+            **taxonomy.categories,
+            "logistics": replace(logistics, subtypes=(*logistics.subtypes, "parcel_stolen")),
+        },
+    )
+    p1 = taxonomy.tiers["P1"]
+    faster = replace(
+        taxonomy, tiers={**taxonomy.tiers, "P1": replace(p1, first_response_hours=p1.first_response_hours / 2)}
+    )
+    for name, other in (("20261103-000000-added", added), ("20261104-000000-faster", faster)):
+        save_model(TriageModel(other, good_model.classifier, name), registry.root / name)
+    text = runner.invoke(
+        app, ["compare", "--candidate", "20261103-000000-added", "--baseline", good, "--data", holdout, *root]
+    )
+    assert text.exit_code == 0, text.output
+    (line,) = [line for line in text.stdout.splitlines() if line.startswith("warning: ")]
+    assert line.startswith(f"warning: 20261103-000000-added and {good} were trained with different taxonomies")
+    assert f"(taxonomy_sha256 {added.sha256[:12]}… and {taxonomy.sha256[:12]}…)" in line
+    assert "subtypes only in 20261103-000000-added: parcel_stolen;" in line and "categories only" not in line
+    as_json = runner.invoke(
+        app,
+        ["compare", "--candidate", "20261104-000000-faster", "--baseline", good, "--data", holdout, "--json", *root],
+    )
+    assert as_json.exit_code == 0, as_json.output
+    payload = json.loads(as_json.stdout)
+    assert payload["taxonomy_sha256"] == {"candidate": faster.sha256, "baseline": taxonomy.sha256}
+    (warning,) = payload["warnings"]
+    assert (
+        "were trained with different taxonomies" in warning and "the same category, subtype and tier codes" in warning
+    )
+    assert warning in " ".join(as_json.stderr.split())
+    # the gate says it too, and judges the figures as ever
+    registry.set_current(good, action="promote")
+    promoted = runner.invoke(app, ["promote", "20261104-000000-faster", "--data", holdout, *root])
+    assert promoted.exit_code == 0 and "were trained with different taxonomies" in promoted.output, promoted.output
+
+
 def test_compare_on_a_fit_file_has_a_plain_verdict_and_lists_no_rows_when_none_disagree(
     registry: Registry, tmp_path: Path, halves: tuple[list[LabeledRow], list[LabeledRow]]
 ) -> None:
@@ -642,6 +844,7 @@ def test_compare_on_a_fit_file_has_a_plain_verdict_and_lists_no_rows_when_none_d
         ).stdout
     )
     assert payload["verdict"] == "worse" and "unfit" not in payload and "figures_verdict" not in payload
+    assert payload["warnings"] == []  # one taxonomy
     same = runner.invoke(app, ["compare", "--candidate", good, "--baseline", good, "--data", holdout, *root])
     assert same.exit_code == 0, same.output
     assert f"0 of {len(halves[1])} rows labeled differently\n" in same.stdout and "the first" not in same.stdout

@@ -10,6 +10,8 @@ import csv
 import io
 import json
 import os
+import re
+import shlex
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -21,7 +23,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from model.artifact import METADATA, load_model, read_metadata, verify_model
+from model.artifact import (
+    METADATA,
+    PAYLOAD,
+    load_model,
+    read_metadata,
+    verify_environment,
+    verify_model,
+    verify_payload,
+)
 from model.errors import ModelError
 from model.files import replaced_atomically
 from model.predictor import TriageModel
@@ -41,7 +51,7 @@ from training.data import (
     repeated_columns,
 )
 from training.evaluate import evaluate, predict_rows, summary, with_interval
-from training.registry import POINTER, UNCHECKED, Registry, RegistryError, default_registry_root
+from training.registry import HISTORY, POINTER, UNCHECKED, Registry, RegistryError, default_registry_root
 from training.spreadsheet import as_text_cell, text_row
 from training.thresholds import THRESHOLDS_FILE, autofill_report, check_precision, derive_thresholds, write_thresholds
 from training.train import TEAM_CORPUS, TRAIN_STEPS, TRAINED_TEXTS, DataError, text_key, train, trained_texts
@@ -283,6 +293,8 @@ def train_command(
         except KeyboardInterrupt:  # typer would exit 130 without a word
             fail("interrupted; nothing was promoted, and a version folder is never left half written", 130)
     _print_warnings(result.warnings)
+    for note in result.notes:
+        console.print(f"  note: {note}", highlight=False, markup=False)
     metrics = result.metadata["metrics"]
     evaluation = result.metadata["evaluation"]
     title = f"version {result.version}: held-out {evaluation['split']}"
@@ -538,17 +550,30 @@ def _given(column: str) -> str:
 
 @app.command("models")
 def models_command(*, registry_root: RegistryOption) -> None:
-    """List model versions with their held-out metrics; * marks the one in service."""
+    """List model versions with their held-out metrics; * marks the one in service.
+
+    A hidden staging folder of a version being saved (`.VERSION.*`) is never listed as a version;
+    it is named below the table, with what removes it.
+
+    The status column says whether each version can be loaded: its payload is checked against the
+    SHA-256 of its metadata and the libraries and resources it was made with against those in use
+    (as promote, rollback and predict check them; nothing is unpickled).
+    """
     registry = open_registry(registry_root)
     table = Table(title=str(registry_root))
-    for column in ("", "version", "created", "rows", "category F1", "subtype F1", "tier F1", "evaluated on"):
-        table.add_column(column)
+    for column in ("", "version", "created", "rows", "category F1", "subtype F1", "tier F1", "evaluated on", "status"):
+        # the ids and times whole: the split and the status wrap at their spaces instead
+        table.add_column(column, no_wrap=column in ("version", "created"))
     versions, unreadable = registry.scan()
+    problems: dict[str, ModelError | None] = {}
     for info in versions:
         try:
-            table.add_row("*" if info.current else "", info.version, *_version_cells(info.metadata))
+            cells = _version_cells(info.metadata)
         except (AttributeError, KeyError, TypeError, ValueError):
             unreadable[info.version] = f"{info.path / 'metadata.json'}: its figures are not in the expected form"
+            continue
+        status, problems[info.version] = _check_version(info.path, info.metadata)
+        table.add_row("*" if info.current else "", info.version, *cells, status)
     if table.row_count:
         stdout_console().print(table)
     elif unreadable:  # not "train one": there are versions, and what is wrong with them is said below
@@ -569,12 +594,53 @@ def models_command(*, registry_root: RegistryOption) -> None:
     for version, problem in unreadable.items():
         current = " (in service)" if version == current_version else ""
         stdout_console().print(f"not listed: {version}{current}: {problem}", highlight=False, soft_wrap=True)
+    for staging in registry.staging_folders():
+        if staging.stale:
+            said = (
+                f"left by a training killed while it saved, {staging.age} ago: the next `triage train` removes it, "
+                f"or remove it now: rm -r {shlex.quote(str(staging.path))}"
+            )
+        else:
+            said = (
+                f"changed {staging.age} ago: a training saving a version now, or one killed while it saved; "
+                "the next `triage train` removes it once it is an hour old"
+            )
+        stdout_console().print(f"not a version: {staging.path}: {said}", highlight=False, soft_wrap=True)
     if current_version is not None and current_version not in unreadable:
-        try:  # the pointer and the payload: what the service needs to load it
-            verify_model(registry.path_of(current_version))
-        except (RegistryError, ModelError) as error:
+        # the pointer and the payload: what the service needs to load it (checked above when listed)
+        in_service: Exception | None = problems.get(current_version)
+        if current_version not in problems:
+            try:
+                verify_model(registry.path_of(current_version))
+            except (RegistryError, ModelError) as error:
+                in_service = error
+        if in_service is not None:
             message = f"warning: the version in service ({registry.root / POINTER}: {current_version}) cannot be loaded"
-            stdout_console().print(f"{message}: {error}", highlight=False, soft_wrap=True)
+            stdout_console().print(f"{message}: {in_service}", highlight=False, soft_wrap=True)
+
+
+def _check_version(folder: Path, metadata: dict[str, Any]) -> tuple[str, ModelError | None]:
+    """A listed version's cell in the status column of `models`, and what stops it from loading:
+    "ok"; "damaged: corrupt payload" (its payload is missing or not the SHA-256 its `metadata`
+    records); "cannot be loaded: made with scikit-learn 1.5.2" (the libraries or resources in use).
+    The reason is cut short; the commands that refuse the version give it whole."""
+    try:
+        verify_payload(folder, metadata)
+    except ModelError as error:
+        return f"damaged: {_short_reason(error, folder)}", error
+    try:
+        verify_environment(folder, metadata)
+    except ModelError as error:
+        return f"cannot be loaded: {_short_reason(error, folder)}", error
+    return "ok", None
+
+
+def _short_reason(error: ModelError, folder: Path) -> str:
+    """The message of `error` without the path it begins with, up to its first aside or comma."""
+    message = str(error)
+    for prefix in (f"{folder / PAYLOAD}: ", f"{folder}: "):
+        message = message.removeprefix(prefix)
+    return re.split(r" \(|; |, ", message, maxsplit=1)[0]
 
 
 def _version_cells(metadata: dict[str, Any]) -> list[str]:
@@ -615,6 +681,8 @@ def _print_comparison(comparison: Comparison, show: int, unfit: str | None = Non
             highlight=False,
             soft_wrap=True,
         )
+    for warning in comparison.warnings:  # two taxonomies
+        out.print(f"warning: {warning}", highlight=False, soft_wrap=True)
     table = Table(title=f"{comparison.candidate_version} (candidate) vs {comparison.baseline_version} (baseline)")
     for column in ("head", "class", "candidate F1", "baseline F1", "delta (95 % interval)"):
         table.add_column(column)
@@ -669,8 +737,8 @@ def compare_command(
     problem = _unfit_for_comparison(data, rows, digest, versions)
     comparison = compare_models(candidate_model, baseline_model, rows, margin)
     if as_json:
-        if problem is not None:
-            console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+        for warning in [*([problem] if problem is not None else []), *comparison.warnings]:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
         print(json.dumps(_comparison_json(comparison, problem), ensure_ascii=False))
     else:
         _print_comparison(comparison, show, problem)
@@ -753,7 +821,10 @@ def promote_command(
     *,
     registry_root: RegistryOption,
 ) -> None:
-    """Make a version current unless it is worse than the current one on the comparison set."""
+    """Make a version current unless it is worse than the current one on the comparison set.
+
+    Promoting the version already in service changes nothing, records nothing and exits 0 (a retry).
+    """
     registry = open_registry(registry_root)
     try:
         version = registry.path_of(version).name  # 'current' names the version it points at
@@ -770,7 +841,9 @@ def promote_command(
         current, note, forced = None, f"repair of the pointer: {error}", True
         repair = True
     if current == version:
-        fail(f"version {version} is already current")
+        # A retry of a promotion that went through (or a second analyst's): nothing to change or record.
+        console.print(f"version {version} is already current (in service); nothing was changed", highlight=False)
+        return
     candidate_model, candidate_folder = resolve_model(version, registry)
     if current is not None:
         try:
@@ -792,6 +865,8 @@ def promote_command(
             if problem is not None and not force:
                 fail(f"promotion refused: {problem}; use --force to promote anyway (it is recorded)")
             comparison = compare_models(candidate_model, current_model, rows, margin)
+            for warning in comparison.warnings:  # two taxonomies: said, the gate judges the figures still
+                console.print(f"[yellow]warning:[/] {warning}", highlight=False)
             note = comparison.explain() + (f" ({problem})" if problem else "")
             if comparison.verdict == "worse" and not force:
                 fail(f"promotion refused: {note}; use --force to override (it is recorded)")
@@ -893,13 +968,20 @@ def rollback_command(
     *,
     registry_root: RegistryOption,
 ) -> None:
-    """Return to the version that served before the current one."""
+    """Return to the version that served before the current one.
+
+    A line of the history that cannot be read is skipped with a warning naming the file and the
+    line, and the others decide (the file is left as it is).
+    """
     registry = open_registry(registry_root)
     try:
         current = registry.current_version()
         if current is None:
             fail("nothing to roll back: no version is current")
-        previous = registry.previous_version()
+        entries, skipped = registry.read_history()
+        for note in skipped:
+            console.print(f"[yellow]warning:[/] {note}", highlight=False)
+        previous = registry.previous_version(entries)
         if previous is None or previous == current:
             if not (registry.root / current / METADATA).is_file():
                 # previous_version finds none when the history never names the version CURRENT names
@@ -908,7 +990,14 @@ def rollback_command(
                     "the version in service is unknown; `triage promote VERSION --force` names one "
                     "(see `triage models`)"
                 )
-            fail("nothing to roll back to: no version served before the current one")
+            if skipped and not any(entry["version"] == current for entry in entries):
+                fail(
+                    f"no readable line of {registry.root / HISTORY} records the change to version {current}, "
+                    f"the version in service ({len(skipped)} line(s) skipped): the version before it is unknown; "
+                    "`triage promote VERSION --force` names the one to serve (see `triage models`)"
+                )
+            readable = " in the lines of the history that could be read" if skipped else ""
+            fail(f"nothing to roll back to: no version served before the current one{readable}")
         verify_model(registry.path_of(previous))  # the service could not load it either
         registry.set_current(previous, action="rollback", actor=actor, if_current=current)
     except (RegistryError, ModelError) as error:

@@ -38,6 +38,10 @@ class Comparison:
     # Per head, the 95 % interval of the macro-F1 delta over the same resamples of the rows for
     # both models (a paired bootstrap): a delta whose interval holds 0 may be the rows' noise.
     delta_intervals: dict[str, list[float]] = field(default_factory=dict)
+    # The `taxonomy_sha256` of each model ("candidate", "baseline"), and what the figures need said
+    # beside them (the two were trained with different taxonomies).
+    taxonomy_sha256: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def delta(self, head: str) -> float:
         """Candidate macro-F1 minus baseline macro-F1 on one head."""
@@ -95,7 +99,36 @@ class Comparison:
                 for head in HEADS
             },
             "disagreements": len(self.disagreements),
+            "taxonomy_sha256": self.taxonomy_sha256,
+            "warnings": self.warnings,
         }
+
+
+def taxonomy_difference(candidate: TriageModel, baseline: TriageModel) -> str | None:
+    """A warning when the two models were trained with different taxonomies (their hashes differ),
+    naming the category, subtype and tier codes only one of them has; None when they are the same."""
+    ours, theirs = candidate.taxonomy, baseline.taxonomy
+    if ours.sha256 == theirs.sha256:
+        return None
+    differences = []
+    for kind, mine, other in (
+        ("categories", ours.categories, theirs.categories),
+        ("subtypes", ours.subtypes, theirs.subtypes),
+        ("tiers", ours.tiers, theirs.tiers),
+    ):
+        for owner, only in ((candidate.version, set(mine) - set(other)), (baseline.version, set(other) - set(mine))):
+            if only:
+                differences.append(f"{kind} only in {owner}: {', '.join(sorted(only))}")
+    detail = (
+        "; ".join(differences)
+        if differences
+        else "the same category, subtype and tier codes, other names, departments, deadlines, demands or tier cue words"
+    )
+    return (
+        f"{candidate.version} and {baseline.version} were trained with different taxonomies (taxonomy_sha256 "
+        f"{ours.sha256[:12]}… and {theirs.sha256[:12]}…): {detail}; the rows are checked against the taxonomy of "
+        f"{candidate.version}, and a model never predicts a class its own taxonomy lacks (its F1 there is 0)"
+    )
 
 
 def compare_models(
@@ -117,7 +150,11 @@ def compare_models(
         margin,
         evaluate_predictions(rows, candidate_predictions, classes),
         evaluate_predictions(rows, baseline_predictions, classes),
+        taxonomy_sha256={"candidate": candidate.taxonomy.sha256, "baseline": baseline.taxonomy.sha256},
     )
+    difference = taxonomy_difference(candidate, baseline)
+    if difference is not None:
+        comparison.warnings.append(difference)
     for head in HEADS:
         truth = [getattr(row, head) for row in rows]
         ours = [getattr(p, head).code for p in candidate_predictions]

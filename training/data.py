@@ -15,12 +15,14 @@ import hashlib
 import io
 import re
 import stat
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from model.predictor import MIN_CJK_CHARS, judgeable, text_issues
 from model.taxonomy import Taxonomy
 from model.text import CJK_IDEOGRAPHS, normalise
 from training.spreadsheet import cell_value
@@ -80,6 +82,8 @@ class Dataset:
     rows: list[LabeledRow] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     files: list[dict[str, object]] = field(default_factory=list)
+    # Rows (of `rows`) whose text the model cannot judge, with why (`model.predictor.text_issues`).
+    unjudgeable: list[tuple[LabeledRow, tuple[str, ...]]] = field(default_factory=list)
 
     @property
     def fatal(self) -> list[Problem]:
@@ -96,13 +100,22 @@ class InputError(ValueError):
     """An input file that cannot be read as text; the message says why and where, not which file."""
 
 
+# The first bytes of an OLE2 compound file: an Excel workbook of before 2007 (.xls), among others.
+OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+
+
 def decode_utf8(raw: bytes) -> str:
     """The text of a CSV file's bytes (a UTF-8 byte-order mark dropped); InputError naming the line
-    and byte of the first one that is not UTF-8, or a UTF-16 file."""
+    and byte of the first one that is not UTF-8, or a UTF-16 file, or a workbook (ZIP or OLE2)."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InputError("UTF-16 text (Excel's 'Unicode text'); save the file as CSV UTF-8")
     if raw.startswith(b"PK\x03\x04"):  # a ZIP archive, which is what .xlsx, .ods and WPS's .et files are
         raise InputError("a spreadsheet workbook (or another ZIP archive), not CSV text; save it as CSV UTF-8")
+    if raw.startswith(OLE2_MAGIC):  # Excel 97-2003's .xls (and old WPS .et, Word .doc)
+        raise InputError(
+            "an Excel 97-2003 workbook (.xls, an OLE2 compound file), not CSV text; "
+            "open it in Excel or WPS and save it as CSV UTF-8"
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -411,7 +424,8 @@ def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
     """Read and check several CSVs; duplicates (same normalised text) are dropped and reported.
 
     A duplicate with the same labels is a warning (the first occurrence is kept); the same text
-    with different labels is fatal, since only a person can say which labels are right.
+    with different labels is fatal, since only a person can say which labels are right. Rows whose
+    text the model cannot judge are kept, and listed in `unjudgeable` (see `unjudgeable_warning`).
     """
     dataset = Dataset()
     for path in paths:
@@ -424,6 +438,9 @@ def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
         if first is None:
             seen[key] = row
             kept.append(row)
+            issues = text_issues(key)  # as the predictor sees the text (never over-long here: checked above)
+            if not judgeable(issues):
+                dataset.unjudgeable.append((row, issues))
         elif first.labels == row.labels:
             dataset.problems.append(
                 Problem(row.file, row.row, "text", f"duplicate of {first.file}, row {first.row}; dropped", fatal=False)
@@ -440,3 +457,29 @@ def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
             )
     dataset.rows = kept
     return dataset
+
+
+# How many rows a warning about many rows names (the count says how many there are).
+SHOWN_ROWS = 5
+_ISSUE_WORDS = {
+    "empty": "nothing left once normalised",
+    "no_chinese": "no Chinese",
+    "too_short": f"fewer than {MIN_CJK_CHARS} Chinese characters",
+}
+
+
+def unjudgeable_warning(unjudgeable: Sequence[tuple[LabeledRow, tuple[str, ...]]]) -> str | None:
+    """One warning that counts the rows whose text the model cannot judge (English only, one
+    character: what the predictor flags and classifies as the empty text) and names the first
+    `SHOWN_ROWS` of them by file and row; None when there are none."""
+    if not unjudgeable:
+        return None
+    counts = Counter(issues[0] for _, issues in unjudgeable)
+    kinds = ", ".join(f"{count} with {_ISSUE_WORDS.get(issue, issue)}" for issue, count in counts.most_common())
+    shown = "; ".join(f"{row.file}, row {row.row}" for row, _ in unjudgeable[:SHOWN_ROWS])
+    more = f"; and {len(unjudgeable) - SHOWN_ROWS} more" if len(unjudgeable) > SHOWN_ROWS else ""
+    return (
+        f"{len(unjudgeable)} row(s) are texts the model cannot judge ({kinds}), which it classifies as it would "
+        f"the empty text: {shown}{more}. They are used all the same (training on them teaches it little): "
+        "check that they are complaints"
+    )

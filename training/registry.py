@@ -6,9 +6,14 @@ Layout (default `$TRIAGE_VAR_DIR/models/`, `var/models/` when that is unset)::
         20261123-121500-3f9a2c/   model.joblib, metadata.json, report.md, *.png
         CURRENT                   the version id in service (replaced atomically)
         history.jsonl             one line per promote / rollback: time, version, previous, forced, actor
+        .20261123-121500-3f9a2c.k2j4x9ab/   a version being saved (staging; hidden, never listed)
 
 `promote` and `rollback` rewrite CURRENT with an atomic `os.replace`, so a reader sees either the
-old or the new version, never a half-written pointer.
+old or the new version, never a half-written pointer. A version is written into a hidden staging
+folder and renamed into place (`model.artifact.save_model`); a training killed meanwhile leaves
+the staging folder behind. Such a folder is never taken for a version; `triage models` names it,
+and the next training removes it before it saves, once nothing in it changed for
+`STALE_STAGING_SECONDS` (an hour): a younger one may be the folder of a training saving right now.
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
+import shutil
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +36,12 @@ from model.files import replaced_atomically
 
 POINTER = "CURRENT"
 HISTORY = "history.jsonl"
+
+
+# The staging folder `save_model` writes a version of `triage train` (a `new_version_id`) into.
+_STAGING = re.compile(r"\.\d{8}-\d{6}-[0-9a-f]{6}\.[^.]+")
+# A staging folder untouched this long is left by a killed training: saving takes seconds to minutes.
+STALE_STAGING_SECONDS = 3600.0
 
 
 class _Unchecked:
@@ -49,6 +64,28 @@ class VersionInfo:
     path: Path
     metadata: dict[str, Any]
     current: bool
+
+
+@dataclass(frozen=True)
+class StagingFolder:
+    """A hidden folder a version was being saved into, and how long ago anything in it changed."""
+
+    path: Path
+    age_seconds: float
+
+    @property
+    def age(self) -> str:
+        """How long ago it changed, as a person says it: 5 min, 3 h, 2 days."""
+        if self.age_seconds < 2 * 3600:
+            return f"{round(self.age_seconds / 60)} min"
+        if self.age_seconds < 2 * 86400:
+            return f"{round(self.age_seconds / 3600)} h"
+        return f"{round(self.age_seconds / 86400)} days"
+
+    @property
+    def stale(self) -> bool:
+        """Old enough to be left by a killed training rather than used by one saving now."""
+        return self.age_seconds >= STALE_STAGING_SECONDS
 
 
 def default_registry_root() -> Path:
@@ -144,28 +181,66 @@ class Registry:
             return []
         return [path for path in sorted(self.root.iterdir()) if path.is_dir() and not path.name.startswith(".")]
 
-    def history(self) -> list[dict[str, Any]]:
-        """Promotions and rollbacks, oldest first."""
-        try:
-            lines = (self.root / HISTORY).read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
+    def staging_folders(self) -> list[StagingFolder]:
+        """The hidden staging folders of versions being saved, or left by a training killed while it
+        saved (never versions: `versions` and `scan` skip every hidden folder)."""
+        if not self.root.is_dir():
             return []
-        except (OSError, UnicodeDecodeError) as error:
-            raise RegistryError(f"{self.root / HISTORY}: cannot read the history ({error})") from None
+        found = []
+        now = time.time()
+        for path in sorted(self.root.iterdir()):
+            if not _STAGING.fullmatch(path.name) or not path.is_dir():
+                continue
+            try:  # its newest change: the folder's own (an entry made) or a file's (still written)
+                changed = max([path.stat().st_mtime, *(entry.stat().st_mtime for entry in path.iterdir())])
+            except OSError:  # renamed into place, or removed, meanwhile: in use, not left
+                continue
+            found.append(StagingFolder(path, max(0.0, now - changed)))
+        return found
+
+    def remove_stale_staging(self) -> list[str]:
+        """Remove the staging folders left by killed trainings (`StagingFolder.stale`); one line per
+        folder removed, or that could not be removed, saying so."""
+        said = []
+        for staging in self.staging_folders():
+            if not staging.stale:
+                continue
+            try:
+                shutil.rmtree(staging.path)
+            except OSError as error:
+                said.append(f"{staging.path}: cannot remove this staging folder of a killed training ({error})")
+            else:
+                said.append(f"removed {staging.path}, the staging folder of a training killed {staging.age} ago")
+        return said
+
+    def history(self) -> list[dict[str, Any]]:
+        """Promotions and rollbacks, oldest first: the readable lines (`read_history` names the others)."""
+        return self.read_history()[0]
+
+    def read_history(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """Promotions and rollbacks, oldest first, and one note per line that could not be read
+        (naming the file and the line), which is skipped: a damaged line must not block a rollback.
+        The file is never rewritten to drop such a line; it stays for a person to read.
+        RegistryError when the file itself cannot be read."""
+        path = self.root / HISTORY
+        try:
+            # Split at line ends only: splitlines() would also split a record at a U+2028 in its note.
+            lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+        except FileNotFoundError:
+            return [], []
+        except OSError as error:
+            raise RegistryError(f"{path}: cannot read the history ({error})") from None
         entries = []
+        skipped = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise RegistryError(f"{self.root / HISTORY}, line {number}: not a JSON record ({error.msg})") from None
-            if not isinstance(entry, dict) or not isinstance(entry.get("version"), str):
-                raise RegistryError(f"{self.root / HISTORY}, line {number}: a record needs a 'version'")
-            if entry.get("action") not in ("promote", "rollback"):
-                raise RegistryError(f"{self.root / HISTORY}, line {number}: 'action' must be promote or rollback")
-            entries.append(entry)
-        return entries
+            record = _history_record(line)
+            if isinstance(record, dict):
+                entries.append(record)
+            else:
+                skipped.append(f"{path}, line {number}: {record}; skipped (the file is left as it is)")
+        return entries, skipped
 
     def set_current(
         self,
@@ -188,7 +263,7 @@ class Registry:
         try:
             # The history line is written first and taken back if CURRENT cannot be replaced: the
             # history never misses a change, nor records one that was not made.
-            with (self.root / HISTORY).open("a", encoding="utf-8") as history:
+            with (self.root / HISTORY).open("a+", encoding="utf-8") as history:  # a+: the last byte is read
                 # One change at a time (two promotions at once): otherwise both record the same
                 # previous version, and the history may end on the one CURRENT does not name.
                 fcntl.flock(history, fcntl.LOCK_EX)
@@ -209,7 +284,10 @@ class Registry:
                     "note": note,
                 }
                 start = history.seek(0, os.SEEK_END)  # the end now, after what others appended meanwhile
-                history.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                # A last line cut short (a full disk) gets its line end first: this record is then a
+                # line of its own, not glued to the damaged one and skipped with it.
+                cut_short = start > 0 and os.pread(history.fileno(), 1, start - 1) != b"\n"
+                history.write(("\n" if cut_short else "") + json.dumps(entry, ensure_ascii=False) + "\n")
                 history.flush()
                 try:
                     with replaced_atomically(self.root / POINTER) as stream:
@@ -220,19 +298,30 @@ class Registry:
         except OSError as error:
             raise RegistryError(f"{self.root}: cannot change the current version ({error})") from None
 
-    def previous_version(self) -> str | None:
-        """The version `rollback` returns to: the one promoted before the current one.
+    def previous_version(self, entries: Sequence[dict[str, Any]] | None = None) -> str | None:
+        """The version `rollback` returns to: the one promoted before the current one, from
+        `entries` (by default the readable lines of the history).
 
         Promotions form a stack; a rollback pops it, so two rollbacks go two versions back.
         History lines after the last one that names the version in service record changes that
         never reached CURRENT (the process was killed between the two writes) and are skipped.
+        Each line also records the version it replaced (`previous`): where that is not the top of
+        the stack, the lines read miss a change (a line skipped as unreadable) or hold one that
+        never reached CURRENT, and the stack is brought back to the recorded version (cut back to
+        it when it is in the stack, else pushed).
         """
-        entries = self.history()
+        entries = list(self.history() if entries is None else entries)
         current = self.pointer()
         while current and entries and entries[-1]["version"] != current:
             entries.pop()
         stack: list[str] = []
         for entry in entries:
+            replaced = entry.get("previous")
+            if isinstance(replaced, str) and replaced and stack[-1:] != [replaced]:
+                if replaced in stack:
+                    del stack[len(stack) - stack[::-1].index(replaced) :]
+                else:
+                    stack.append(replaced)
             if entry["action"] == "rollback" and stack:
                 stack.pop()
                 if not stack or stack[-1] != entry["version"]:
@@ -240,3 +329,16 @@ class Registry:
             else:
                 stack.append(entry["version"])
         return stack[-2] if len(stack) >= 2 else None
+
+
+def _history_record(line: str) -> dict[str, Any] | str:
+    """One line of the history as a record `previous_version` can use, or what is wrong with it."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError as error:
+        return f"not a JSON record ({error.msg})"
+    if not isinstance(entry, dict) or not isinstance(entry.get("version"), str) or not entry["version"]:
+        return "a record needs a 'version'"
+    if entry.get("action") not in ("promote", "rollback"):
+        return "'action' must be promote or rollback"
+    return entry

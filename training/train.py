@@ -6,7 +6,7 @@ import hashlib
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,9 @@ from model.classifier import ComplaintClassifier, FitProgress
 from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
 from model.text import normalise
-from training.data import Dataset, LabeledRow, Problem, load_datasets
+from training.data import Dataset, LabeledRow, Problem, load_datasets, unjudgeable_warning
 from training.evaluate import HEADS, evaluate_predictions, predict_rows
+from training.registry import Registry
 from training.report import write_report
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -61,12 +62,14 @@ class DataError(Exception):
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What `train` produced: the version folder, its metadata and the data warnings."""
+    """What `train` produced: the version folder, its metadata, the data warnings, and notes on the
+    registry (staging folders of killed trainings it removed)."""
 
     version: str
     folder: Path
     metadata: dict[str, Any]
     warnings: list[str]
+    notes: list[str] = field(default_factory=list)
 
 
 def fit_model(
@@ -148,7 +151,11 @@ def train(
     trained without the held-out share (every labelled row counts, `bench/learning_curve.py`; the
     saved model itself is not measured). Raises DataError (listing every fatal problem) before
     writing anything. `step` is told as each of the `TRAIN_STEPS` steps begins (the refit's only
-    when it runs), `fit_progress` as each sub-step of the fit does.
+    when it runs), `fit_progress` as each sub-step of the fit does. Before saving, the staging
+    folders that trainings killed while saving left in the registry an hour ago or more are removed
+    (`Registry.remove_stale_staging`; `notes` of the result says which). Rows whose text the model
+    cannot judge (English only, a character or two), outside the team corpus, are trained on and
+    counted in the first of the warnings (`unjudgeable_warning`).
     """
     step("validating data")
     given = {path.resolve() for path in data}
@@ -160,6 +167,14 @@ def train(
     if dataset.fatal:
         raise DataError(dataset)
     corpus_files = {str(path) for path in corpus}
+    # Rows the model cannot judge, in the files given (the team corpus holds a few short reviews
+    # on purpose, such as 太慢了; plain `triage train` trains on it alone and says nothing of them).
+    team_files = {path.resolve() for path in (*TEAM_CORPUS, *corpus)}
+    unjudgeable = [
+        (row, issues)
+        for row, issues in [*dataset.unjudgeable, *(eval_set.unjudgeable if eval_set is not None else [])]
+        if Path(row.file).resolve() not in team_files
+    ]
     corpus_rows = [row for row in dataset.rows if row.file in corpus_files]
     data_rows = [row for row in dataset.rows if row.file not in corpus_files]
     if eval_data is not None and eval_set is not None:
@@ -252,5 +267,9 @@ def train(
         (staging / TRAINED_TEXTS).write_text("".join(f"{key}\n" for key in keys), encoding="ascii")
         write_report(staging, saved, eval_rows, predictions)
 
+    # What a training killed while it saved left behind goes now, an hour on (not one saving now).
+    notes = Registry(registry_root).remove_stale_staging()
     metadata = save_model(model, folder, extra, add_files=add_files)
-    return TrainResult(version, folder, metadata, [str(problem) for problem in dataset.warnings])
+    warnings = [str(problem) for problem in dataset.warnings]
+    unjudged = unjudgeable_warning(unjudgeable)
+    return TrainResult(version, folder, metadata, [unjudged, *warnings] if unjudged else warnings, notes)
