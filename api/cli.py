@@ -257,21 +257,20 @@ def serve_command(
     (unless TRIAGE_TRAIN_DEFAULT_MODEL is false)."""
     import uvicorn
 
-    from api.main import create_app, start_services, stop_services
+    from api.main import cannot_start, create_app, start_services, stop_services
 
     open_registry(registry_root)  # a registry that is a file, or an unreadable CURRENT: one line
     os.environ["TRIAGE_REGISTRY"] = str(registry_root)  # the app (and every worker) reads its settings from here
     log_config = service_log_config()
     logging.config.dictConfig(log_config)
     # Start the services once before uvicorn does, so that a bad setting, key, database or model
-    # is reported in one line here instead of as a traceback from inside the server.
+    # stops the command before it listens or starts workers, in the one line the app's own start
+    # would give (`cannot_start`).
     try:
-        services = create_app().state.services
+        services = create_app(Settings()).state.services
         start_services(services)
-    except ValidationError as error:
-        fail(f"the ticket service cannot start: {settings_error(error)}")
     except Exception as error:  # every start-up failure ends the command the same way
-        fail(f"the ticket service cannot start: {error}")
+        fail(cannot_start(error))
     stop_services(services)
     uvicorn.run(
         "api.main:create_app",

@@ -6,12 +6,14 @@ registry is empty), warms jieba, and reads the escalation rules; then it starts 
 (`api.deadline_sweeper`) and, while `TRIAGE_NOTIFY_URL` is set, the notification dispatcher
 (`api.notifier`; the outbox rows are written by `api.services.outbox`, installed here on the
 database's sessions), which it stops before closing the database. Nothing happens at import time;
-`uvicorn --factory api.main:create_app` runs it.
+`uvicorn --factory api.main:create_app` runs it. Whatever stops the start (a bad setting, API key,
+database, model or rules file) is said in one line (`cannot_start`), never with a traceback.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,12 +27,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from api.auth import load_key_ring
+from api.auth import KeyConfigError, load_key_ring
 from api.db import Database
 from api.deadline_sweeper import DeadlineSweeper
 from api.deps import RoleGuard, Services
@@ -43,6 +46,7 @@ from api.middleware import (
     BodyLimitMiddleware,
     HeadMiddleware,
     MetricsMiddleware,
+    StartupFailureMiddleware,
     UnexpectedErrorMiddleware,
 )
 from api.notifier import Notifier
@@ -54,7 +58,7 @@ from api.services.outbox import OutboxBacklog, install_outbox, wake_on_commit
 from api.services.outbox import scrape_backlog as scrape_outbox
 from api.services.thresholds import Thresholds
 from api.services.tracking import STAGES
-from api.settings import Settings
+from api.settings import Settings, settings_error
 from model.errors import ModelError
 from training.registry import Registry
 
@@ -75,6 +79,14 @@ def _version() -> str:
         return package_version("complaint-triage")
     except PackageNotFoundError:
         return "0.1.0"
+
+
+def cannot_start(error: Exception) -> str:
+    """Why the ticket service cannot start, in one line (`triage serve`, a server's call of
+    `create_app`, the lifespan): each bad setting named by its environment variable
+    (`settings_error`), else the error's own words, which name the variable, key or file at fault."""
+    reason = settings_error(error) if isinstance(error, ValidationError) else str(error)
+    return f"the ticket service cannot start: {reason}"
 
 
 def start_services(services: Services) -> str:
@@ -317,12 +329,26 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
-    """Build the ticket service. `clock` (aware UTC now) is for tests of due times."""
-    settings = settings or Settings()
-    api_keys = settings.api_keys.get_secret_value() if settings.api_keys is not None else None
+    """Build the ticket service. `clock` (aware UTC now) is for tests of due times.
+
+    Without `settings` (a server's call: `uvicorn api.main:create_app --factory`) they are read from
+    the environment, and a bad one (a value pydantic refuses, a malformed API key) ends the process
+    with one line on stderr naming its variable (`cannot_start`) and exit status 1, not a traceback;
+    given `settings`, the error is raised.
+    """
+    from_environment = settings is None
+    try:
+        settings = settings or Settings()
+        api_keys = settings.api_keys.get_secret_value() if settings.api_keys is not None else None
+        keys = load_key_ring(api_keys, settings.api_keys_file)
+    except (ValidationError, KeyConfigError) as error:
+        if not from_environment:
+            raise
+        print(f"error: {cannot_start(error)}", file=sys.stderr)
+        raise SystemExit(1) from None
     services = Services(
         settings=settings,
-        keys=load_key_ring(api_keys, settings.api_keys_file),
+        keys=keys,
         metrics=Metrics(),
         clock=clock or (lambda: datetime.now(UTC)),
     )
@@ -335,7 +361,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         try:
             version = start_services(services)
         except Exception as error:
-            log.error("the ticket service cannot start: %s", error)
+            log.error("%s", cannot_start(error))  # the traceback stays out (StartupFailureMiddleware)
+            log.debug("start-up failure", exc_info=True)
             raise
         announce(services, version)
         # Build every route's validators now: FastAPI builds them lazily on the first request,
@@ -392,5 +419,6 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.add_middleware(AuthMiddleware, keys=services.keys)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(UnexpectedErrorMiddleware, respond=_unexpected)  # metrics count its 500s
+    app.add_middleware(StartupFailureMiddleware)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -1,4 +1,5 @@
-"""ASGI middleware: unexpected errors, request metrics, authentication, the request-body size limit, HEAD.
+"""ASGI middleware: unexpected errors, request metrics, authentication, the request-body size limit, HEAD,
+and a failed start said without a traceback.
 
 Authentication runs before anything reads the request, so a request without a valid key gets a
 401 on every path but the open ones, whatever its body; roles are checked per route by the
@@ -30,6 +31,27 @@ OPEN_PATHS = frozenset(
 async def _reject(error: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
     response = JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
     await response(scope, receive, send)
+
+
+class StartupFailureMiddleware:
+    """A failed start is said in one line: the lifespan logs why (`api.main.cannot_start`), and the
+    server is told only that the start failed, without the traceback Starlette sends with it (which
+    uvicorn prints after the line, then exits)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_traceback(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                message = {"type": message["type"], "message": ""}
+            await send(message)
+
+        await self.app(scope, receive, send_without_traceback)
 
 
 class UnexpectedErrorMiddleware:

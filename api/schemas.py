@@ -750,3 +750,7 @@ class NotificationPage(BaseModel):
 
     items: list[NotificationPublic]
     next_cursor: str | None
+    total: int = Field(
+        description="How many notifications the listing holds (those in `state`, when given), all its pages "
+        "together, counted when this page was read: `?state=failed&limit=1` counts the failed ones."
+    )

@@ -60,9 +60,10 @@ _BANK_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){14,}" + _NO_DIGIT_AF
 _DIGIT_GROUP = re.compile(r"\d+")
 # Mainland mobiles (1[3-9]x xxxx xxxx, maybe after +86), and Taiwan's (09xx xxx xxx, or +886 9xx…),
 # which the traditional-Chinese complaints give.
+_MAINLAND_MOBILE = rf"(?:(?:\+|00)?86{_SEP})?1[3-9]\d(?:{_SEP}\d{{4}}){{2}}"
 _MOBILE = re.compile(
     _NO_DIGIT_BEFORE
-    + rf"(?:(?:(?:\+|00)?86{_SEP})?1[3-9]\d(?:{_SEP}\d{{4}}){{2}}"
+    + rf"(?:{_MAINLAND_MOBILE}"
     + rf"|(?:(?:\+|00)?886{_SEP}|0)9\d{{2}}(?:{_SEP}\d{{3}}){{2}})"
     + _NO_DIGIT_AFTER
 )
@@ -70,12 +71,33 @@ _MOBILE = re.compile(
 # country code (+86, 0086, "86-") the 0 is usually left out. The local number has 7 or 8 digits,
 # the last four maybe set apart ("6888 8888"); an extension follows 转 or a dash.
 _AREA = r"(?:10|2\d|[3-9]\d{2})"
-_LANDLINE = re.compile(
-    _NO_DIGIT_BEFORE
-    + rf"(?:(?:(?:\+|00)86{_SEP}|86[ \-])\(?0?{_AREA}\)?|\(0{_AREA}\)|0{_AREA})"
-    + rf"{_SEP}[2-9]\d{{2,3}}{_SEP}\d{{4}}(?:[ \-]?转\d{{1,5}}|-\d{{1,5}})?"
-    + _NO_DIGIT_AFTER
+_LANDLINE_AREA = rf"(?:(?:(?:\+|00)86{_SEP}|86[ \-])\(?0?{_AREA}\)?|\(0{_AREA}\)|0{_AREA}){_SEP}"
+_LOCAL_NUMBER = rf"[2-9]\d{{2,3}}{_SEP}\d{{4}}"
+_EXTENSION = r"(?:[ \-]?转\d{1,5}|-\d{1,5})"
+_LANDLINE = re.compile(_NO_DIGIT_BEFORE + _LANDLINE_AREA + _LOCAL_NUMBER + _EXTENSION + "?" + _NO_DIGIT_AFTER)
+# Other numbers of the same area written after a landline without the area code, as alternatives
+# after a slash, a comma, 、, a semicolon, a tilde, 或/和, a dash or a space: "0755-86001234/86001235",
+# "010-62345678、62345679或62345680". A date ("，20261201下的单") or an amount (a unit or decimals
+# after it) is none (`_alternatives`).
+_ALTERNATIVE = re.compile(
+    rf"(?: ?(?:[/,;~、]|或者?|和) ?| |-)(?P<number>{_LOCAL_NUMBER}){_EXTENSION}?(?![0-9]|\.[0-9]|[元块万%])"
 )
+# Numbers glued together with nothing between where a landline is one of them
+# ("010-6234567802162345678", "07558600123407558600123", a landline then a mobile): each touches
+# a digit of the next, so `_LANDLINE` takes none of them. From a landline or mainland mobile with no
+# digit before, the numbers after it each begin with their area code's 0 or the mobile's 1, and the
+# last has no digit after (its extension may follow): a run that splits so, exactly, is masked number
+# by number (`_glued_phones`); any digit left over makes it an order number or the like, kept.
+_GLUED_PHONE_START = re.compile(_NO_DIGIT_BEFORE + rf"(?=(?:{_LANDLINE_AREA}{_LOCAL_NUMBER}|{_MAINLAND_MOBILE})[01])")
+_GLUED_PHONES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("landline", re.compile(_LANDLINE_AREA + rf"[2-9]\d{{3}}{_SEP}\d{{4}}")),  # a local number of 8 digits
+    ("landline", re.compile(_LANDLINE_AREA + rf"[2-9]\d{{2}}{_SEP}\d{{4}}")),  # of 7
+    ("mobile", re.compile(_MAINLAND_MOBILE)),
+)
+_GLUED_PHONE_END = {
+    "landline": re.compile(_EXTENSION + "?" + _NO_DIGIT_AFTER),
+    "mobile": re.compile(_NO_DIGIT_AFTER),
+}
 # Mobile numbers said aloud and written down in Chinese numerals (幺 and 两 are the spoken 1 and 2),
 # maybe mixed with digits: "幺三九一二三四五六七八". Eleven of them, then `_chinese_mobile` checks
 # the mobile's shape, so "一二三四五六七八九十" is no number. The eleven touch no other Chinese
@@ -262,6 +284,66 @@ def _glued_pieces(run: str) -> list[tuple[str, int, int]]:
     return pieces
 
 
+def _glued_phones(text: str, start: int) -> list[tuple[str, int, int]]:
+    """(kind, start, end) of the phone numbers glued together from `start` of `text` (a place
+    `_GLUED_PHONE_START` finds), or none: unless the digits there split exactly into two or more
+    numbers, a landline among them, each after the first beginning with 0 or 1 right after the one
+    before, the last with no digit after (but maybe its extension). Each place is looked at once;
+    of two splits, the one whose first local number is longer is taken."""
+    # Every number that begins where the chain can reach: at `start`, or at a 0 or 1 right after one.
+    pieces_at: dict[int, list[tuple[int, str]]] = {}
+    pending = [start]
+    while pending:
+        position = pending.pop()
+        if position in pieces_at:
+            continue
+        pieces_at[position] = []
+        for kind, pattern in _GLUED_PHONES:
+            match = pattern.match(text, position)
+            if match:
+                pieces_at[position].append((match.end(), kind))
+                if match.end() < len(text) and text[match.end()] in "01":
+                    pending.append(match.end())
+    # From the right: the first number of a chain from each place (its kind and end; the end of a
+    # chain's last number includes its extension) and whether it is the last; no entry: no chain.
+    first: dict[int, tuple[str, int, bool]] = {}
+    for position in sorted(pieces_at, reverse=True):
+        for end, kind in pieces_at[position]:
+            last = _GLUED_PHONE_END[kind].match(text, end)
+            if last or end in first:
+                first[position] = (kind, last.end(), True) if last else (kind, end, False)
+                break
+    pieces: list[tuple[str, int, int]] = []
+    position, done = start, start not in first
+    while not done:
+        kind, end, done = first[position]
+        pieces.append((kind, position, end))
+        position = end
+    if len(pieces) < 2 or all(kind != "landline" for kind, _, _ in pieces):
+        return []
+    return pieces
+
+
+def _is_date(digits: str) -> bool:
+    """True for eight digits that read as a date from 1900 to 2100 ("20261201")."""
+    if len(digits) != 8 or not digits.isdigit():
+        return False
+    try:
+        return 1900 <= date(int(digits[:4]), int(digits[4:6]), int(digits[6:])).year <= 2100
+    except ValueError:
+        return False
+
+
+def _alternatives(text: str, end: int) -> list[tuple[int, int]]:
+    """[start, end) of the other local numbers written after the landline that ends at `end`, one
+    after another (`_ALTERNATIVE`), each with its extension; the first date ends them."""
+    spans: list[tuple[int, int]] = []
+    while (match := _ALTERNATIVE.match(text, end)) and not _is_date(re.sub(r"[^0-9]", "", match.group("number"))):
+        spans.append((match.start("number"), match.end()))
+        end = match.end()
+    return spans
+
+
 def _email_local_part(run: str) -> str:
     """The local part of an e-mail address at the end of `run`, the word characters before '@'.
 
@@ -387,11 +469,18 @@ def _scan(text: str) -> list[PiiMatch]:
     found: list[PiiMatch] = []
     taken = [False] * len(text)
 
-    def claim(kind: str, start: int, end: int) -> None:
-        if not any(taken[start:end]):
-            found.append(PiiMatch(kind, start, end))
-            for index in range(start, end):
-                taken[index] = True
+    def claim(kind: str, start: int, end: int) -> bool:
+        if any(taken[start:end]):
+            return False
+        found.append(PiiMatch(kind, start, end))
+        for index in range(start, end):
+            taken[index] = True
+        return True
+
+    def claim_landline(start: int, end: int) -> None:
+        if claim("landline", start, end):
+            for alternative in _alternatives(text, end):
+                claim("landline", *alternative)
 
     for match in _PLACEHOLDER.finditer(text):
         claim(_PLACEHOLDER_KINDS[match.group()], match.start(), match.end())
@@ -405,6 +494,12 @@ def _scan(text: str) -> list[PiiMatch]:
     for match in _GLUED_RUN.finditer(text):
         for kind, start, end in _glued_pieces(match.group()):
             claim(kind, match.start() + start, match.start() + end)
+    for match in _GLUED_PHONE_START.finditer(text):
+        for kind, start, end in _glued_phones(text, match.start()):
+            if kind == "landline":
+                claim_landline(start, end)
+            else:
+                claim(kind, start, end)
     for match in _ID_CARD.finditer(text):
         if is_valid_id_card(re.sub(r"[ \-]", "", match.group(1))):
             claim("id_card", *match.span(1))
@@ -423,7 +518,7 @@ def _scan(text: str) -> list[PiiMatch]:
             shorter = _LANDLINE.match(text, start, taken_at)
             start, end = shorter.span() if shorter else (start, start)
         if end > start:
-            claim("landline", start, end)
+            claim_landline(start, end)
     for match in _CHINESE_MOBILE.finditer(text):
         if _chinese_mobile(match.group()):
             claim("mobile", match.start(), match.end())

@@ -337,6 +337,36 @@ def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: s
 
 
 @pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # glued: each number begins with its area code's 0 (or a mobile's 1) right after the one before
+        ("010-6234567802162345678", "[PHONE][PHONE]"),
+        ("电话010-62345678021-62345678转123找我", "电话[PHONE][PHONE]找我"),
+        ("电话07558600123407558600123", "电话[PHONE][PHONE]"),  # local numbers of 8 then 7 digits
+        (f"座机01062345678{MOBILE}", "座机[PHONE][PHONE]"),
+        (f"电话{MOBILE}0755-86001234", "电话[PHONE][PHONE]"),
+        # a run that does not split into them exactly is an order number: kept
+        (
+            "电话010-6234567802162345678，订单号02162345678021623456789",
+            "电话[PHONE][PHONE]，订单号02162345678021623456789",
+        ),
+        # other numbers of the same exchange written after a landline without the area code
+        ("电话0755-86001234/86001235", "电话[PHONE]/[PHONE]"),
+        ("电话0755-86001234、8600 1235或86001236", "电话[PHONE]、[PHONE]或[PHONE]"),
+        ("座机(021)51234567，51234568转802", "座机[PHONE]，[PHONE]"),
+        ("+86-10-62345678 62345679找我", "[PHONE] [PHONE]找我"),
+        ("010-62345678(021)51234567/51234568", "[PHONE][PHONE]/[PHONE]"),  # the second found in a round of its own
+        # ... but a date or an amount after one is no number
+        ("电话021-62345678/62345679，20261201下的单", "电话[PHONE]/[PHONE]，20261201下的单"),
+        ("电话021-62345678、62345679，2000000元", "电话[PHONE]、[PHONE]，2000000元"),
+    ],
+)
+def test_landlines_glued_together_or_written_as_alternatives_are_masked(text: str, masked: str) -> None:
+    assert mask_pii(text) == masked
+    _assert_masked_once_for_all(text)
+
+
+@pytest.mark.parametrize(
     "text",
     [
         f"订单号123456789012345678{MOBILE}",  # 18 + 11 digits: the 18 are no ID number

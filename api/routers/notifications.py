@@ -17,7 +17,7 @@ from api.schemas import NotificationPage, NotificationPublic, NotificationState,
 from api.services.deadlines import ESCALATION_LEVEL_NAMES
 from api.services.listing import cursor_payload, encode_cursor, invalid_cursor
 from api.services.notifications import escalated, recipient
-from api.services.outbox import list_notifications
+from api.services.outbox import count_notifications, list_notifications
 from api.tables import Notification, TicketEvent
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"], responses=error_responses(401, 403, 422, 503))
@@ -64,7 +64,9 @@ def list_(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> NotificationPage:
     """Newest first: what was sent to the team's gateway for each escalation (empty while
-    TRIAGE_NOTIFY_URL is not set: `X-Triage-Notifications: off`). Ticket numbers only, no customer data."""
+    TRIAGE_NOTIFY_URL is not set: `X-Triage-Notifications: off`), with `total`, how many the listing
+    holds on all its pages (`state=failed&limit=1` counts the failed ones). Ticket numbers only, no
+    customer data."""
     response.headers[SWITCH_HEADER] = "on" if settings.notify_enabled else "off"
     before = _cursor(cursor, state) if cursor is not None else None
     rows = list_notifications(session, state=state, before_id=before, limit=limit + 1)
@@ -95,4 +97,5 @@ def list_(
     items = [item(*row) for row in page]
     more = len(rows) > limit
     next_cursor = encode_cursor({"v": 1, "id": page[-1][0].id, "s": state or ""}) if more else None
-    return NotificationPage(items=items, next_cursor=next_cursor)
+    total = count_notifications(session, state=state)
+    return NotificationPage(items=items, next_cursor=next_cursor, total=total)

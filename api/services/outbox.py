@@ -248,6 +248,15 @@ def scrape_backlog(database: Database, *, now: datetime, timeout: float) -> Outb
         return read_backlog(connection, now=now)
 
 
+def count_notifications(session: Session, *, state: str | None) -> int:
+    """How many notifications there are (of `state`, when given): the number `list_notifications`
+    pages through, read with one COUNT (on the index of `state`)."""
+    statement = select(func.count()).select_from(Notification)
+    if state is not None:
+        statement = statement.where(Notification.state == state)
+    return int(session.scalar(statement) or 0)
+
+
 def list_notifications(
     session: Session, *, state: str | None, before_id: int | None, limit: int
 ) -> list[tuple[Notification, TicketEvent, str, str]]:

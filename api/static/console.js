@@ -915,17 +915,17 @@ function notificationRow(item) {
   );
 }
 
-/** The count of failed notifications on their tab ("发送失败 2", "发送失败 200+" beyond a page),
- * hidden when there is none: an agent working the queue sees it without opening the tab. */
+/** The count of failed notifications on their tab ("发送失败 2"), hidden when there is none: an
+ * agent working the queue sees it without opening the tab. Exact however many there are: the
+ * listing's `total`, read with a page of one. */
 async function loadFailedCount() {
-  const query = new URLSearchParams({ state: "failed", limit: String(PAGE_LIMIT) });
+  const query = new URLSearchParams({ state: "failed", limit: "1" });
   const answer = await load("failed", `v1/notifications?${query}`);
   if (!answer) return;
-  const count = answer.data.items.length;
-  const more = answer.data.next_cursor ? "+" : "";
+  const count = answer.data.total;
   const badge = $("notifications-failed");
-  badge.textContent = `发送失败 ${count}${more}`;
-  badge.title = `${count}${more} 条升级通知发送失败，已不再重试：请查看并电话联系接收人`;
+  badge.textContent = `发送失败 ${count}`;
+  badge.title = `${count} 条升级通知发送失败，已不再重试：请查看并电话联系接收人`;
   badge.hidden = count === 0;
 }
 

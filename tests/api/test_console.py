@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import uvicorn
 import yaml
+from sqlalchemy import select
 
 from api.db import Database
 from api.deadline_sweeper import DeadlineSweeper
@@ -35,7 +37,9 @@ from api.notifier import Notifier
 from api.routers.console import CONSOLE_FILES
 from api.schemas import ASPECT_NAMES, SURVEY_METHOD_NAMES, SurveyCreate
 from api.services.deadline_escalation import sweep_deadlines
+from api.services.urgent_escalation import INTAKE_ACTOR, URGENT_HEAD_ESCALATED
 from api.settings import DEFAULT_ESCALATION, Settings
+from api.tables import Ticket, TicketEvent
 
 from .conftest import KEYS, Receiver, TestClient, headers
 
@@ -1659,6 +1663,45 @@ def test_failed_and_pending_notifications_are_shown_counted_on_their_tab_and_ope
     expect(page.locator("#ticket-no")).to_have_text(failed["ticket_no"])
     assert page.evaluate("() => location.hash") == f"#{failed['ticket_no']}"
     expect(page.locator("#notifications-panel")).to_be_visible()  # the agent stays on the notifications
+
+
+def test_the_failed_count_is_exact_beyond_the_longest_page(gateway: Receiver, live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    # one urgent ticket filed, then escalated to the head 200 times more (as reviews would record
+    # it), and every notification given up: more failed ones than the longest page (200)
+    ticket = live_app.create_ticket(URGENT)
+    database = live_app.services.database
+    assert database is not None
+    with database.session() as session:
+        ticket_id = session.scalar(select(Ticket.id).where(Ticket.ticket_no == ticket["ticket_no"]))
+        for _ in range(200):
+            details = {"level": 2, "tier": "P1", "trigger": "review"}
+            session.add(
+                TicketEvent(
+                    ticket_id=ticket_id,
+                    stage=URGENT_HEAD_ESCALATED,
+                    from_status="received",
+                    actor=INTAKE_ACTOR,
+                    at=live_app.clock(),
+                    owner=None,
+                    note=None,
+                    details=details,
+                )
+            )
+        session.commit()
+    given_up = 0
+    while outcome := live_app.dispatch_notifications():  # the gateway is down
+        given_up += outcome["failed"]
+    assert given_up == 201
+    asked: list[dict[str, list[str]]] = []
+    page.on("request", lambda request: asked.append(parse_qs(urlsplit(request.url).query)))
+    log_in(page, KEYS["agent"])
+    badge = page.locator("#notifications-failed")
+    expect(badge).to_have_text("发送失败 201")  # exact: not "200+"
+    expect(badge).to_have_attribute("title", re.compile("^201 条升级通知发送失败"))
+    counted = [query for query in asked if query.get("state") == ["failed"]]
+    assert counted and all(query["limit"] == ["1"] for query in counted), counted  # a page of one row
 
 
 def test_deadline_notifications_name_their_level_and_say_when_nobody_is_named(

@@ -638,7 +638,7 @@ def test_the_listing_says_whether_notifications_are_on(
         for role in ("agent", "analyst"):
             response = client.get("/v1/notifications", params={"state": "failed"}, headers=headers(role))
             assert response.status_code == 200, response.text
-            assert response.json() == {"items": [], "next_cursor": None}  # the body as before: empty either way
+            assert response.json() == {"items": [], "next_cursor": None, "total": 0}  # empty either way
             assert response.headers["x-triage-notifications"] == switch
     documented = client.get("/openapi.json").json()["paths"]["/v1/notifications"]["get"]["responses"]["200"]
     assert documented["headers"]["X-Triage-Notifications"]["schema"]["enum"] == ["on", "off"]
@@ -841,6 +841,45 @@ def test_notifications_are_listed_newest_first_with_a_cursor(
     assert client.get("/v1/notifications?state=lost", headers=headers("agent")).status_code == 422
     assert client.get("/v1/notifications", headers=headers("intake")).status_code == 403
     assert COMPLAINT["contact"] not in response.text
+
+
+def test_the_listing_counts_every_notification_of_its_state_not_only_those_of_the_page(
+    notifying: Callable[..., TestClient], receiver: Receiver, clock: Clock
+) -> None:
+    # the console's 发送失败 N badge reads `total` with a page of one (`?state=failed&limit=1`)
+    client = notifying(notify_max_attempts=1)
+    receiver.status = 500
+    for _ in range(3):
+        file_urgent(client)
+    assert dispatch(client) == {"failed": 3}
+    receiver.status = 200
+    file_urgent(client)
+    assert dispatch(client) == {"delivered": 1}
+    file_urgent(client)  # pending: not tried yet
+
+    def page(query: str) -> dict[str, Any]:
+        response = client.get(f"/v1/notifications?{query}", headers=headers("agent"))
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    first = page("state=failed&limit=1")
+    assert (len(first["items"]), first["total"]) == (1, 3) and first["next_cursor"]
+    second = page(f"state=failed&limit=1&cursor={first['next_cursor']}")
+    assert (len(second["items"]), second["total"]) == (1, 3)  # the whole listing's count on every page
+    assert [page(f"state={state}&limit=1")["total"] for state in ("pending", "delivered")] == [1, 1]
+    assert page("limit=1")["total"] == 5
+
+    # beyond the longest page (200): still exact, not "200+"
+    database = services_of(client).database
+    assert database is not None
+    with database.session() as session:
+        for _ in range(200):
+            add_urgent_escalation(session, clock)  # as reviews would, each with its outbox row
+        session.commit()
+    longest = page("state=pending&limit=200")
+    assert (len(longest["items"]), longest["total"]) == (200, 201) and longest["next_cursor"]
+    assert page("limit=1")["total"] == 205
 
 
 @pytest.fixture

@@ -1,9 +1,13 @@
-"""`triage serve` refuses to start with a one-line error (never a traceback) on bad set-up."""
+"""`triage serve`, and uvicorn calling the app factory itself, refuse to start with a one-line
+error (never a traceback) on bad set-up."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +17,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from model.artifact import FORMAT, METADATA, save_model
 from model.predictor import TriageModel
+from tests.conftest import ROOT
 from training.registry import Registry
 
 runner = CliRunner()
@@ -191,3 +196,53 @@ def test_serve_with_two_workers_starts_both_and_answers(registry: Path, tmp_path
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def uvicorn_factory(tmp_path: Path, **variables: str) -> tuple[int, str]:
+    """`uvicorn api.main:create_app --factory` run in its own process with the environment's
+    `TRIAGE_*` settings replaced by `variables` (an empty registry, no default model training): its
+    exit status and what it wrote."""
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("TRIAGE_")}
+    environment.pop("DATABASE_URL", None)
+    environment.update(
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        TRIAGE_VAR_DIR=str(tmp_path / "var"),
+        TRIAGE_REGISTRY=str(tmp_path / "models"),
+        TRIAGE_TRAIN_DEFAULT_MODEL="false",
+        **variables,
+    )
+    command = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--port", "0"]
+    # should a start ever get through, the timeout fails the test rather than serving on
+    done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"TRIAGE_MAX_TEXT_CHARS": "lots"}, "TRIAGE_MAX_TEXT_CHARS: Input should be a valid integer"),
+        ({"TRIAGE_API_KEYS": "demo-intake-key:intake,s3cret:agent"}, "TRIAGE_API_KEYS, entry 2: the key is shorter"),
+        ({"TRIAGE_API_KEYS": "demo-intake-key:intake,demo-agent-key:boss"}, "TRIAGE_API_KEYS, entry 2: role 'boss'"),
+        (
+            {"TRIAGE_NOTIFY_URL": "http://127.0.0.1:9/hook", "TRIAGE_NOTIFY_TOKEN": "s3cret token"},
+            "TRIAGE_NOTIFY_TOKEN: must be printable ASCII",
+        ),
+    ],
+    ids=["not an integer", "short key", "unknown role", "token with a space"],
+)
+def test_uvicorn_calling_the_factory_with_a_bad_setting_says_which_in_one_line(
+    tmp_path: Path, variables: dict[str, str], message: str
+) -> None:
+    code, output = uvicorn_factory(tmp_path, **variables)
+    assert code == 1, output
+    (line,) = output.strip().splitlines()
+    assert line.startswith(f"error: the ticket service cannot start: {message}"), line
+    assert "s3cret" not in output
+
+
+def test_uvicorn_running_the_factory_without_a_model_says_why_in_one_line(tmp_path: Path) -> None:
+    code, output = uvicorn_factory(tmp_path)  # the registry is empty and the default model not trained
+    assert code != 0, output
+    assert "Traceback" not in output and output.count("cannot start") == 1, output
+    models = tmp_path / "models"
+    assert f"the ticket service cannot start: {models}: no current model version; train and promote one" in output
