@@ -185,6 +185,19 @@ def test_predict_one_text_prints_json(registry: Path) -> None:
     assert prediction == expected
 
 
+def test_a_text_beginning_with_a_dash_is_shown_how_to_give_it(registry: Path) -> None:
+    text = "-_-||| 退款一直没到账，客服也不回"
+    refused = runner.invoke(app, ["predict", text, "--registry", str(registry)], env={"COLUMNS": "400"})
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "put the text after '--'" in refused.output and f"-- '{text}'" in refused.output
+    given = runner.invoke(app, ["predict", "--registry", str(registry), "--", text])
+    assert given.exit_code == 0, given.output
+    assert json.loads(given.stdout)["masked_text"] == text
+    # a mistyped option is still only that
+    mistyped = runner.invoke(app, ["predict", "--fiel", "x.csv", "--registry", str(registry)], env={"COLUMNS": "400"})
+    assert mistyped.exit_code == 2 and "--fiel" in mistyped.output and "put the text after" not in mistyped.output
+
+
 def test_predict_output_is_valid_utf8_without_control_characters(registry: Path, tmp_path: Path) -> None:
     # a byte of the command line that is no UTF-8 (0xff) arrives as the lone surrogate U+DCFF
     result = runner.invoke(app, ["predict", "\udcff买的手机坏了", "--registry", str(registry)])

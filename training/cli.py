@@ -418,7 +418,32 @@ PREDICTION_COLUMNS = (
 )
 
 
-@app.command("predict")
+class _TextArgumentCommand(typer.core.TyperCommand):
+    """A command whose argument is a complaint: one that begins with '-' ("-_-||| 退款…") parses as
+    options, so the error says to put it after `--`, the shell's way to end the options."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # Any: Click's Context, vendored by Typer
+        given = list(args)  # the parser consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as error:  # Click's NoSuchOption (vendored by recent Typer, not exported)
+            # Our options are ASCII: an unknown one that begins an argument holding any other
+            # character (Click names "-_" of "-_-||| 退款…") is a complaint's text.
+            option = getattr(error, "option_name", None)
+            text = next(
+                (arg for arg in given if isinstance(option, str) and arg.startswith(option) and not arg.isascii()), None
+            )
+            if text is None:
+                raise
+            raise typer.BadParameter(
+                f"{shlex.quote(text)} begins with '-' and was read as options; put the text after '--', "
+                f"as in: triage predict [OPTIONS] -- {shlex.quote(text)}",
+                ctx=ctx,
+                param_hint="'TEXT'",
+            ) from None
+
+
+@app.command("predict", cls=_TextArgumentCommand)
 def predict_command(
     text: Annotated[str | None, typer.Argument(help="Complaint text to classify.")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="CSV with a 'text' column to score.")] = None,
