@@ -102,9 +102,13 @@ async function loadStatistics() {
     sayStatistics(failureText("读取统计", stats.reason));
     return;
   }
-  state.statsLoaded = true;
-  renderStatistics(stats.value.data);
-  renderDrift(drift);
+  try {
+    renderStatistics(stats.value.data);
+    renderDrift(drift);
+    state.statsLoaded = true;
+  } catch (error) {
+    sayStatistics(failureText("显示统计", error)); // an answer the page cannot read: said, not thrown
+  }
 }
 
 /** Say a failure (or a range the page cannot ask for) in the tab, in place of the figures. */

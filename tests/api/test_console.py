@@ -3,7 +3,8 @@
 The app runs under uvicorn in a background thread on a free localhost port, with a real SQLite
 file, the session's real model and review thresholds of 1.0 (every ticket goes to review).
 Tickets are created through the API with the intake key; the browser logs in with the agent
-key and works the queue like an agent; what it did is checked through the API afterwards.
+key and works the queue like an agent (or with the analyst key reads the 统计 tab, checked against
+`GET /v1/stats`); what it did is checked through the API afterwards.
 Chromium is Debian's (`/usr/bin/chromium`): Playwright's own browser download is not used.
 """
 
