@@ -1,4 +1,5 @@
-"""GET /console: the agents' review console, a static page that calls the API with the agent's key.
+"""GET /console: the agents' review console (and the analysts' statistics), a static page that calls
+the API with the key typed in.
 
 The page and its script and style sheet hold no data, so they are served without a key (their
 paths are in `api.middleware.OPEN_PATHS`); every ticket the page shows comes from the `/v1` API,
@@ -17,6 +18,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 CONSOLE_FILES = {
     "/console": ("console.html", "text/html; charset=utf-8"),
     "/console/console.js": ("console.js", "text/javascript; charset=utf-8"),
+    "/console/console-stats.js": ("console-stats.js", "text/javascript; charset=utf-8"),
     "/console/console.css": ("console.css", "text/css; charset=utf-8"),
 }
 """Each served path, the file behind it and its media type."""
@@ -43,7 +45,8 @@ def _serve(path: str) -> FileResponse:
 
 @router.get("/console")
 def console_page() -> FileResponse:
-    """The console page (log in with an agent key, review queue, ticket, accept or correct)."""
+    """The console page (log in with an agent key: review queue, ticket, accept or correct; with an
+    analyst key: statistics, and the tickets and notifications read-only)."""
     return _serve("/console")
 
 
@@ -51,6 +54,12 @@ def console_page() -> FileResponse:
 def console_script() -> FileResponse:
     """The console's script."""
     return _serve("/console/console.js")
+
+
+@router.get("/console/console-stats.js")
+def console_stats_script() -> FileResponse:
+    """The script of the analysts' 统计 tab."""
+    return _serve("/console/console-stats.js")
 
 
 @router.get("/console/console.css")

@@ -1,4 +1,5 @@
-// The agents' review console: calls the /v1 API with the agent's key (kept in sessionStorage).
+// The agents' review console: calls the /v1 API with the agent's key (kept in sessionStorage). An
+// analyst's key opens it read-only, with the 统计 tab (console-stats.js) instead of the review queue.
 // Everything shown is built with textContent (never innerHTML), so no complaint text can run script.
 "use strict";
 
@@ -102,9 +103,12 @@ const ERROR_TEXT = {
       : "服务没有这个地址：页面可能与服务的版本不一致，请刷新页面。",
   string_too_long: (item, field) => `${field || "内容"}过长${item.max_length ? `：最多 ${item.max_length} 字` : ""}。`,
   missing: (item, field) => `请填写${field || "必填项"}。`,
-  // the only value_error of the console's fields: nothing visible (api/schemas.py `_required`)
+  // the value_errors of the console's fields: nothing visible (api/schemas.py `_required`), or a
+  // range of days the statistics refuse (console-stats.js `rangeErrorText`)
   value_error: (item, field) =>
-    /must not be empty/.test(String(item.msg)) ? `请填写${field || "内容"}（不能只有空格或不可见字符）。` : null,
+    /must not be empty/.test(String(item.msg))
+      ? `请填写${field || "内容"}（不能只有空格或不可见字符）。`
+      : rangeErrorText(item, field),
   unknown_code: (item, field) => `${field || "所选的值"}不是可选的值，请刷新页面后重选。`,
   literal_error: (item, field) => `${field || "所选的值"}不是可选的值，请刷新页面后重选。`,
   missing_correction: "没有修改任何标签。",
@@ -144,6 +148,9 @@ const FIELD_NAMES = {
   text: "投诉内容",
   cursor: "分页位置",
   limit: "每页条数",
+  from: "开始日期",
+  to: "结束日期",
+  group_by: "统计周期",
   "X-API-Key": "API 密钥",
   "If-Match": "工单版本（If-Match）",
 };
@@ -182,6 +189,8 @@ const CUE_NAMES = {
 
 const state = {
   key: null,
+  /** "agent" (the review queue; an admin key too) or "analyst" (statistics, the rest read-only), by `consoleRole`. */
+  role: null,
   taxonomy: null,
   queue: [],
   cursor: null,
@@ -205,13 +214,15 @@ const state = {
   notifyOff: false,
   /** Each load of the queue / the list / the notifications / the failed count counts here: an
    * answer arriving after a later load began (a refresh overtaken by 加载更多 or a filter change) is dropped. */
-  loads: { queue: 0, list: 0, notifications: 0, failed: 0 },
+  loads: { queue: 0, list: 0, notifications: 0, failed: 0, stats: 0, drift: 0 },
   /** Loads of each under way: no refresh starts while one is. */
-  loading: { queue: 0, list: 0, notifications: 0, failed: 0 },
+  loading: { queue: 0, list: 0, notifications: 0, failed: 0, stats: 0, drift: 0 },
   /** True while a refresh of the lists runs (one at a time). */
   refreshing: false,
   /** A saved change asked for a refresh while one ran: it runs again once done. */
   refreshAgain: false,
+  /** True once the 统计 tab read the statistics (console-stats.js): showing the tab again keeps them. */
+  statsLoaded: false,
 };
 
 // ------------------------------------------------------------------------------ helpers
@@ -511,14 +522,14 @@ async function logIn(key) {
     state.taxonomy = model.taxonomy;
     $("model-version").textContent = `模型版本 ${model.version}`;
     fillListFilters();
-    await loadQueue(false);
+    state.role = await consoleRole();
   } catch (error) {
     $("model-version").textContent = "";
     if (error instanceof ApiError && [401, 403].includes(error.status)) {
       forgetKey();
       showMessage(
         error.status === 403
-          ? "登录失败：该密钥的角色不能审核工单（需要 agent 角色的密钥）。"
+          ? "登录失败：该密钥的角色不能使用审核台（需要 agent 角色或 analyst 角色的密钥）。"
           : "登录失败：API 密钥无效。",
       );
       return "refused";
@@ -526,9 +537,35 @@ async function logIn(key) {
     return error;
   }
   sessionStorage.setItem(KEY_STORAGE, key);
+  showRole();
   showView("console");
   loadFailedCount().catch(() => sayRefreshFailed(true)); // not a reason to refuse the log-in
   return "ok";
+}
+
+/** The role the console serves a key that may read the model (agents and analysts, admins) in,
+ * decided by what the API allows it: "agent" once the review queue loaded (an admin key too),
+ * "analyst" when the queue is refused (403), which only an analyst's key is. */
+async function consoleRole() {
+  try {
+    await loadQueue(false);
+    return "agent";
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 403) return "analyst";
+    throw error;
+  }
+}
+
+/** Fit the console to the role: an analyst gets the 统计 tab (shown first) and no review queue, and
+ * the ticket view without its review, tracking and survey forms (the API would refuse them). The
+ * tab shown stays when the role may see it (logging in again after a 401). */
+function showRole() {
+  const analyst = state.role === "analyst";
+  $("console-view").classList.toggle("analyst", analyst);
+  $("tab-queue").hidden = analyst;
+  $("tab-stats").hidden = !analyst;
+  if (analyst && !$("queue-panel").hidden) showTab("stats");
+  if (!analyst && !$("stats-panel").hidden) showTab("queue");
 }
 
 /** Why the service could not be asked, in a sentence (its error answer, or the network). */
@@ -567,6 +604,7 @@ function stopRetrying() {
 function logOut() {
   if (!mayDiscard("退出登录")) return;
   forgetKey();
+  state.role = null;
   state.taxonomy = null;
   state.ticket = null;
   state.queue = [];
@@ -576,6 +614,7 @@ function logOut() {
   state.notificationsCursor = null;
   state.notificationsLoaded = false;
   state.notifyOff = false;
+  forgetStatistics();
   // an answer still on its way belongs to the session that ended: dropped when it arrives
   for (const which of Object.keys(state.loads)) state.loads[which] += 1;
   showTab("queue");
@@ -654,7 +693,8 @@ async function refreshLists(auto = false) {
   state.refreshing = true;
   try {
     const jobs = [];
-    if (!state.loading.queue && state.queue.length <= PAGE_LIMIT) jobs.push(loadQueue(false));
+    const queue = state.role === "agent" && !state.loading.queue && state.queue.length <= PAGE_LIMIT;
+    if (queue) jobs.push(loadQueue(false));
     if (state.listLoaded && !state.loading.list && state.list.length <= PAGE_LIMIT) jobs.push(loadList(false));
     if (!state.loading.failed) jobs.push(loadFailedCount());
     if (state.notificationsLoaded && !state.loading.notifications && state.notifications.length <= PAGE_LIMIT) {
@@ -844,10 +884,12 @@ function fillListFilters() {
 }
 
 function showTab(tab) {
-  for (const name of ["queue", "list", "notifications"]) {
+  for (const name of ["queue", "list", "notifications", "stats"]) {
     $(`${name}-panel`).hidden = name !== tab;
     $(`tab-${name}`).setAttribute("aria-selected", String(name === tab));
   }
+  $("console-view").classList.toggle("stats-shown", tab === "stats");
+  if (tab === "stats" && !state.statsLoaded) loadStatistics();
   if (tab === "list") loadList(false, { filtered: !state.listLoaded }).catch((error) => showError("读取工单列表", error));
   if (tab === "notifications") {
     loadNotifications(false, { filtered: !state.notificationsLoaded }).catch((error) => showError("读取升级通知", error));
@@ -1749,12 +1791,12 @@ async function saveSurvey(event) {
 
 /** Keys that work while no form field has the focus (letters in either case, no modifier):
  * A accepts the suggestion, J / K open the next / previous ticket of the shown table, C moves
- * to the correction form, / to the ticket number box. A key held down acts once. */
+ * to the correction form, / to the ticket number box (an analyst's key: neither A nor C). A key held down acts once. */
 const SHORTCUTS = {
-  a: () => state.ticket && !$("accept").disabled && $("accept").click(),
+  a: () => state.ticket && state.role === "agent" && !$("accept").disabled && $("accept").click(),
   j: () => openNeighbour(1),
   k: () => openNeighbour(-1),
-  c: () => state.ticket && $("correct-category").focus(),
+  c: () => state.ticket && state.role === "agent" && $("correct-category").focus(),
   "/": () => $("open-number").focus(),
 };
 
@@ -1851,6 +1893,8 @@ function wire() {
   );
   $("list-more").addEventListener("click", () => loadList(true).catch((error) => showError("加载更多", error)));
   $("tab-notifications").addEventListener("click", () => showTab("notifications"));
+  $("tab-stats").addEventListener("click", () => showTab("stats"));
+  wireStatistics();
   $("notifications-form").addEventListener("change", () =>
     loadNotifications(false, { filtered: true }).catch((error) => showError("读取升级通知", error)),
   );

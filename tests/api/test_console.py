@@ -3,7 +3,8 @@
 The app runs under uvicorn in a background thread on a free localhost port, with a real SQLite
 file, the session's real model and review thresholds of 1.0 (every ticket goes to review).
 Tickets are created through the API with the intake key; the browser logs in with the agent
-key and works the queue like an agent; what it did is checked through the API afterwards.
+key and works the queue like an agent (or with the analyst key reads the 统计 tab, checked against
+`GET /v1/stats`); what it did is checked through the API afterwards.
 Chromium is Debian's (`/usr/bin/chromium`): Playwright's own browser download is not used.
 """
 
@@ -1784,3 +1785,166 @@ def test_the_notifications_tab_says_when_notifications_are_off(live_app: LiveApp
     expect(page.locator("#tab-queue")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#notifications-panel")).to_be_hidden()
     expect(off).to_be_hidden()
+
+
+# ------------------------------------------------------------------ the analysts' 统计 tab
+def stats_table(page: Any) -> dict[str, dict[str, str]]:
+    """The 统计 tab's table: each figure's row (`data-metric`) → period (or "total") → the text shown."""
+    table: dict[str, dict[str, str]] = page.evaluate(
+        """() => Object.fromEntries(
+            Array.from(document.querySelectorAll("#stats-body tr[data-metric]")).map((row) => [
+                row.dataset.metric,
+                Object.fromEntries(
+                    Array.from(row.querySelectorAll("td")).map((cell) => [cell.dataset.period, cell.textContent]),
+                ),
+            ]),
+        )"""
+    )
+    return table
+
+
+def analyst_get(live_app: LiveApp, path: str, **params: str) -> dict[str, Any]:
+    """A GET of the API with the analyst's key (200 expected)."""
+    response = live_app.http.get(path, params=params, headers=headers("analyst"))
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+# Received ten days before now: inside the last eight full ISO weeks whatever the weekday and
+# whether the browser's calendar is the business time zone's or a day off.
+@pytest.mark.parametrize("live_app", [timedelta(days=10)], indirect=True)
+def test_an_analyst_sees_the_statistics_of_the_filed_tickets_and_the_drift(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    numbers = [live_app.create_ticket(text)["ticket_no"] for text in (LATE_PARCEL, RUDE_AGENT, POINTS)]
+    live_app.review(numbers[0], action="accept")
+    live_app.review(numbers[1], action="correct", tier="P1")
+    live_app.close(numbers[2], feedback="satisfied")
+    tickets = [live_app.ticket(number) for number in numbers]
+
+    log_in(page, KEYS["analyst"])
+    expect(page.locator("#tab-stats")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#stats-figures")).to_be_visible()
+    frm, to = page.input_value("#stats-from"), page.input_value("#stats-to")
+    first, last = datetime.fromisoformat(frm).date(), datetime.fromisoformat(to).date()
+    assert (first.weekday(), last.weekday(), (last - first).days) == (0, 6, 8 * 7 - 1)  # eight full ISO weeks
+    stats = analyst_get(live_app, "/v1/stats", **{"from": frm, "to": to, "group_by": "week"})
+    assert stats["total"]["tickets"] == 3
+    assert [period["period"] for period in stats["periods"]] == [
+        header.get_attribute("data-period") for header in page.locator("#stats-head th[data-period]").all()
+    ][:-1]
+    table = stats_table(page)
+    columns = [*stats["periods"], {"period": "total", **stats["total"]}]
+    for tier in ("P1", "P2", "P3"):
+        shown = {figures["period"]: str(figures["volume"]["tier"].get(tier, 0)) for figures in columns}
+        assert table[f"tier:{tier}"] == shown, tier
+    assert table["tier:P1"]["total"] == str(sum(ticket["tier"]["code"] == "P1" for ticket in tickets))
+    for category in {ticket["category"]["code"] for ticket in tickets}:
+        count = sum(ticket["category"]["code"] == category for ticket in tickets)
+        assert table[f"category:{category}"]["total"] == str(count)
+    total = stats["total"]
+    assert table["tickets"]["total"] == "3"
+    assert table["reviewed"]["total"] == "2"
+    assert table["accuracy:tier"]["total"] == f"{total['live_accuracy']['tier'] * 100:.1f}%"
+    assert table["closure_confirmation"]["total"] == "100.0%"
+    assert table["survey_responses"]["total"] == "0" and table["survey:overall"]["total"] == "—"
+    assert table["mean_resolution_hours"]["total"] == f"{total['mean_resolution_hours']:.1f}"
+    rate = total["sla"]["first_response"]["P1"]["breach_rate"]
+    assert table["first_response_breach:P1"]["total"] == ("—" if rate is None else f"{rate * 100:.1f}%")
+    # the chart: a bar segment per period and tier with tickets, as the API counts them
+    segments = [
+        (figures["period"], tier, str(count))
+        for figures in stats["periods"]
+        for tier, count in figures["volume"]["tier"].items()
+    ]
+    rects = page.locator("#stats-chart svg rect")
+    expect(rects).to_have_count(len(segments))
+    shown_segments = [
+        (rect.get_attribute("data-period"), rect.get_attribute("data-tier"), rect.locator("title").text_content())
+        for rect in rects.all()
+    ]
+    assert sorted((period, tier) for period, tier, _ in shown_segments) == sorted(
+        (period, tier) for period, tier, _ in segments
+    )
+    # the drift verdict of the same range
+    drift = analyst_get(live_app, "/v1/stats/drift", **{"from": frm, "to": to})
+    line = page.locator("#stats-drift")
+    expect(line).to_contain_text("建议重新训练" if drift["retrain_recommended"] else "暂不需要重新训练")
+    distance = drift["heads"]["subtype"]["js_distance"]
+    expect(line).to_contain_text(f"子类分布 JS 距离 {'—' if distance is None else f'{distance:.3f}'}")
+    expect(line).to_contain_text("工单不足 30 张")
+    # by month: the last six full months, one column each and the total
+    page.select_option("#stats-range", "months")
+    expect(page.locator("#stats-head th[data-period]")).to_have_count(7)
+    assert page.input_value("#stats-group") == "month"
+
+
+def test_an_analyst_reads_tickets_without_review_actions_and_an_agent_gets_no_statistics(
+    live_app: LiveApp, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    ticket_no = live_app.create_ticket(LATE_PARCEL)["ticket_no"]
+    live_app.close(ticket_no)  # a closed ticket without a survey: an agent is offered the survey form
+    log_in(page, KEYS["agent"])
+    expect(page.locator("#queue-panel")).to_be_visible()
+    expect(page.locator("#tab-stats")).to_be_hidden()
+    page.fill("#open-number", ticket_no)
+    page.press("#open-number", "Enter")
+    expect(page.locator("#ticket-no")).to_have_text(ticket_no)
+    for form in ("#accept", "#correct-form", "#event-form", "#survey-form"):
+        expect(page.locator(form)).to_be_visible()
+    page.click("#logout")
+
+    page.fill("#api-key", KEYS["analyst"])
+    page.click("#login")
+    expect(page.locator("#stats-panel")).to_be_visible()
+    expect(page.locator("#tab-queue")).to_be_hidden()
+    expect(page.locator("#queue-panel")).to_be_hidden()
+    page.click("#tab-list")
+    page.click(f'#list-body tr[data-ticket-no="{ticket_no}"]')
+    expect(page.locator("#ticket-no")).to_have_text(ticket_no)
+    expect(page.locator("#history-body tr")).to_have_count(2)  # resolved, closed: read-only
+    for form in ("#review-actions", "#accept", "#correct-form", "#event-form", "#survey-form"):
+        expect(page.locator(form)).to_be_hidden()
+    page.locator("#ticket-heading").press("a")  # the accept shortcut does nothing either
+    page.click("#tab-notifications")
+    expect(page.locator("#notifications-off")).to_be_visible()
+    expect(page.locator("#message")).to_be_hidden()
+    assert live_app.ticket(ticket_no)["review"] is None
+    # the statistics tab hides the open ticket, which is back with the list
+    page.click("#tab-stats")
+    expect(page.locator("#ticket-view")).to_be_hidden()
+    page.click("#tab-list")
+    expect(page.locator("#ticket-view")).to_be_visible()
+
+
+def test_the_statistics_tab_says_an_empty_range_and_errors_in_chinese(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, KEYS["analyst"])
+    empty, error = page.locator("#stats-empty"), page.locator("#stats-error")
+    expect(empty).to_contain_text("没有受理的工单")
+    expect(page.locator("#stats-figures")).to_be_hidden()
+    # a range the API refuses (422): its reason in Chinese, in the tab
+    page.fill("#stats-from", "2026-12-10")
+    page.fill("#stats-to", "2026-12-01")
+    assert page.input_value("#stats-range") == "custom"
+    page.click("#stats-load")
+    expect(error).to_contain_text("开始日期晚于结束日期")
+    assert not re.search(r"[a-z]{3,}", error.inner_text()), error.inner_text()  # no English of the API
+    expect(empty).to_be_hidden()
+    page.fill("#stats-from", "2025-01-01")
+    page.click("#stats-load")
+    expect(error).to_contain_text("时间范围共 700 天，每次最多 400 天")
+    # the service cannot be reached, then answers an error page: said, never a blank panel
+    page.route("**/v1/stats?*", lambda route: route.abort(), times=1)
+    page.select_option("#stats-range", "weeks")
+    expect(error).to_contain_text("无法连接服务")
+    page.route("**/v1/stats?*", lambda route: route.fulfill(status=502, body="<html>bad</html>"), times=1)
+    page.click("#stats-load")
+    expect(error).to_contain_text("网关错误")
+    page.click("#stats-load")
+    expect(empty).to_be_visible()
+    expect(error).to_be_hidden()
