@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -17,8 +17,40 @@ from api.stats_schemas import DriftResponse, StatsResponse
 
 router = APIRouter(prefix="/v1/stats", tags=["statistics"], responses=error_responses(401, 403, 422, 503))
 
-From = Annotated[IsoDate, Query(alias="from", description="First day (YYYY-MM-DD, business time zone), inclusive.")]
-To = Annotated[IsoDate, Query(alias="to", description="Last day (YYYY-MM-DD, business time zone), inclusive.")]
+From = Annotated[
+    IsoDate | None,
+    Query(
+        alias="from",
+        description="First day (YYYY-MM-DD, business time zone), inclusive; by default the first day of the "
+        "8th ISO week (by week; the drift too) or of the 6th month (by month) counting back from `to`'s.",
+    ),
+]
+To = Annotated[
+    IsoDate | None,
+    Query(alias="to", description="Last day (YYYY-MM-DD, business time zone), inclusive; by default today."),
+]
+
+# Without `from`, the range holds this many periods, the last one `to`'s (today's: so far).
+DEFAULT_WEEKS = 8
+DEFAULT_MONTHS = 6
+
+
+def _range(
+    first: date | None, last: date | None, group_by: GroupBy, settings: Settings, now: datetime
+) -> tuple[date, date]:
+    """The days asked for, checked: `to` by default today in the business time zone (which the
+    caller's calendar may not be), `from` by default the start of the `DEFAULT_WEEKS`th ISO week or
+    `DEFAULT_MONTHS`th month counting back from `to`'s, so that a bare request reads the latest
+    periods, the current one so far."""
+    last = last or now.astimezone(settings.zone).date()
+    if first is None:
+        if group_by == "week":
+            first = last - timedelta(days=last.weekday() + 7 * (DEFAULT_WEEKS - 1))
+        else:
+            months = last.year * 12 + last.month - 1 - (DEFAULT_MONTHS - 1)
+            first = date(months // 12, months % 12 + 1, 1)
+    _check_range(first, last, settings)
+    return first, last
 
 
 def _check_range(first: date, last: date, settings: Settings) -> None:
@@ -39,18 +71,19 @@ def _check_range(first: date, last: date, settings: Settings) -> None:
 @router.get("", response_model=StatsResponse, summary="Ticket statistics per week or month")
 def stats(
     _: AnalystUser,
-    first: From,
-    last: To,
     session: SessionDep,
     loaded: ModelDep,
     settings: SettingsDep,
     now: NowDep,
+    first: From = None,
+    last: To = None,
     group_by: Annotated[GroupBy, Query(description="week (ISO weeks) or month.")] = "month",
 ) -> StatsResponse:
     """Volumes, response and resolution times, SLA breaches per tier, resolution and repeat rates,
     survey means, the closure-confirmation and deadline escalation rates, live accuracy of the
-    suggestions and the auto-filled share (see `api.services.stats`)."""
-    _check_range(first, last, settings)
+    suggestions and the auto-filled share (see `api.services.stats`). Without `from` and `to`: the
+    last 8 ISO weeks or 6 months, the current one so far (the answer's `from` and `to` say which days)."""
+    first, last = _range(first, last, group_by, settings, now)
     figures = ticket_stats(
         session,
         first=first,
@@ -65,11 +98,18 @@ def stats(
 
 @router.get("/drift", response_model=DriftResponse, summary="Drift against the training data of the model in service")
 def drift(
-    _: AnalystUser, first: From, last: To, session: SessionDep, loaded: ModelDep, settings: SettingsDep
+    _: AnalystUser,
+    session: SessionDep,
+    loaded: ModelDep,
+    settings: SettingsDep,
+    now: NowDep,
+    first: From = None,
+    last: To = None,
 ) -> DriftResponse:
     """Jensen–Shannon distance of the subtype and tier shares, and the out-of-vocabulary rate against
-    the training reference; `retrain_recommended` when either moves past its limit (see `api.services.drift`)."""
-    _check_range(first, last, settings)
+    the training reference; `retrain_recommended` when either moves past its limit (see `api.services.drift`).
+    Without `from` and `to`: the last 8 ISO weeks, this one so far."""
+    first, last = _range(first, last, "week", settings, now)
     limits = DriftLimits(
         js_threshold=settings.drift_js_threshold,
         oov_margin=settings.drift_oov_margin,

@@ -4,9 +4,10 @@
 // console calls `wireStatistics`, `loadStatistics`, `forgetStatistics` and `rangeErrorText`.
 "use strict";
 
-/** The preset ranges: the last 8 full ISO weeks (this week left out), the last 6 full months. */
-const STATS_WEEKS = 8;
-const STATS_MONTHS = 6;
+/** The grouping of each preset range. A preset asks for no days: the API answers for its latest
+ * periods up to today in the business time zone (the last 8 ISO weeks, the last 6 months, the
+ * current one so far), whatever the browser's calendar, and says which days (`from`, `to`). */
+const PRESET_GROUPING = { weeks: "week", months: "month" };
 
 /** The colours of the tiers in the chart, in the taxonomy's order (the most urgent first). */
 const TIER_COLOURS = ["#e03131", "#f59f00", "#339af0", "#868e96", "#845ef7"];
@@ -36,12 +37,6 @@ function fixed(value, digits = 1) {
   return typeof value === "number" ? value.toFixed(digits) : "—";
 }
 
-/** A day as the API takes it (YYYY-MM-DD), on the browser's calendar. */
-function isoDay(day) {
-  const pad = (number) => String(number).padStart(2, "0");
-  return `${day.getFullYear()}-${pad(day.getMonth() + 1)}-${pad(day.getDate())}`;
-}
-
 /** "11-23～11-29": the days of a period, without the year. */
 function periodDays(period) {
   return `${String(period.start).slice(5)}～${String(period.end).slice(5)}`;
@@ -53,57 +48,37 @@ function periodLabel(period) {
   return key.includes("-W") ? key.slice(key.indexOf("W")) : `${Number(key.slice(5))}月`;
 }
 
-// ------------------------------------------------------------------------------- range
-
-/** The days and grouping of a preset ("weeks", "months") counted back from `today`: whole ISO
- * weeks (Monday to Sunday) or whole months, the current one left out. */
-function presetRange(preset, today = new Date()) {
-  const year = today.getFullYear();
-  const month = today.getMonth();
-  if (preset === "months") {
-    return { from: isoDay(new Date(year, month - STATS_MONTHS, 1)), to: isoDay(new Date(year, month, 0)), groupBy: "month" };
-  }
-  const monday = today.getDate() - ((today.getDay() + 6) % 7);
-  return {
-    from: isoDay(new Date(year, month, monday - 7 * STATS_WEEKS)),
-    to: isoDay(new Date(year, month, monday - 1)),
-    groupBy: "week",
-  };
-}
-
-/** Fill the form's days and grouping with the preset chosen (nothing for 自定义). */
-function applyPreset() {
-  const preset = $("stats-range").value;
-  if (preset === "custom") return;
-  const range = presetRange(preset);
-  $("stats-from").value = range.from;
-  $("stats-to").value = range.to;
-  $("stats-group").value = range.groupBy;
-}
-
 // ------------------------------------------------------------------------------ loading
 
-/** Read the statistics and the drift of the form's range and show them; any failure is said in
- * the tab (never thrown). An answer overtaken by a later load (another range) is dropped. */
+/** Read the statistics and then the drift of the chosen range and show them; any failure is said
+ * in the tab (never thrown). A preset's days are those the API answered for, filled into the form.
+ * An answer overtaken by a later load (another range) is dropped. */
 async function loadStatistics() {
-  if (!$("stats-from").value && $("stats-range").value !== "custom") applyPreset();
-  const [from, to, groupBy] = [$("stats-from").value, $("stats-to").value, $("stats-group").value];
-  if (!from || !to) {
+  const preset = $("stats-range").value;
+  const custom = preset === "custom";
+  const groupBy = custom ? $("stats-group").value : PRESET_GROUPING[preset];
+  const [from, to] = [$("stats-from").value, $("stats-to").value];
+  if (custom && (!from || !to)) {
     sayStatistics("请选择开始日期和结束日期。");
     return;
   }
   $("stats-status").textContent = "正在读取统计…";
-  const range = new URLSearchParams({ from, to });
-  const figures = new URLSearchParams({ from, to, group_by: groupBy });
-  const [stats, drift] = await Promise.allSettled([load("stats", `v1/stats?${figures}`), load("drift", `v1/stats/drift?${range}`)]);
-  if (stats.status === "fulfilled" && stats.value === null) return; // a later load is the one to show
-  $("stats-status").textContent = "";
-  if (stats.status === "rejected") {
-    sayStatistics(failureText("读取统计", stats.reason));
+  const asked = new URLSearchParams(custom ? { from, to, group_by: groupBy } : { group_by: groupBy });
+  let stats;
+  try {
+    stats = await load("stats", `v1/stats?${asked}`);
+  } catch (error) {
+    sayStatistics(failureText("读取统计", error));
     return;
   }
+  if (stats === null) return; // a later load is the one to show
+  const range = new URLSearchParams({ from: stats.data.from, to: stats.data.to });
+  const [drift] = await Promise.allSettled([load("drift", `v1/stats/drift?${range}`)]);
+  if (drift.status === "fulfilled" && drift.value === null) return;
+  $("stats-status").textContent = "";
   try {
-    renderStatistics(stats.value.data);
+    if (!custom) [$("stats-from").value, $("stats-to").value, $("stats-group").value] = [stats.data.from, stats.data.to, groupBy];
+    renderStatistics(stats.data);
     renderDrift(drift);
     state.statsLoaded = true;
   } catch (error) {
@@ -351,7 +326,6 @@ function vocabularyDrift(vocabulary) {
  * read with 查询. */
 function wireStatistics() {
   $("stats-range").addEventListener("change", () => {
-    applyPreset();
     if ($("stats-range").value !== "custom") loadStatistics();
   });
   for (const id of ["stats-from", "stats-to", "stats-group"]) {

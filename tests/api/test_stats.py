@@ -395,11 +395,39 @@ def test_weekly_periods_are_iso_weeks_clipped_to_the_range(store_client: TestCli
     assert stats["total"]["volume"]["channel"] == dict(Counter(r.channel for r in records))
 
 
+def test_without_a_range_the_latest_periods_are_read_up_to_today_in_the_business_time_zone(
+    store_client: TestClient, clock: Clock
+) -> None:
+    records = build_history(store_client, clock)
+    # 02:00 on Tuesday 24 November in Shanghai, still Monday the 23rd in UTC: today is the 24th
+    _at(clock, local("2026-11-24T02:00:00"))
+
+    def ask(path: str) -> dict[str, Any]:
+        response = store_client.get(path, headers=headers("analyst"))
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    weekly = ask("/v1/stats?group_by=week")
+    assert (weekly["from"], weekly["to"]) == ("2026-10-05", "2026-11-24")  # 8 ISO weeks, this one so far
+    assert len(weekly["periods"]) == 8 and weekly["periods"][-1]["period"] == "2026-W48"
+    assert weekly == ask("/v1/stats?from=2026-10-05&to=2026-11-24&group_by=week")
+    assert weekly["total"]["tickets"] == len(records) + 1  # and 25 October's; not 25 November's, after today
+    monthly = ask("/v1/stats")  # by month, the default grouping
+    assert (monthly["from"], monthly["to"]) == ("2026-06-01", "2026-11-24")
+    assert [period["period"] for period in monthly["periods"]] == [f"2026-{month:02d}" for month in range(6, 12)]
+    ended = ask("/v1/stats?to=2026-10-31&group_by=week")  # from counts back from the `to` given
+    assert (ended["from"], ended["to"]) == ("2026-09-07", "2026-10-31")
+    drift = ask("/v1/stats/drift")
+    assert (drift["from"], drift["to"], drift["tickets"]) == ("2026-10-05", "2026-11-24", len(records) + 1)
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ("to=2026-11-24", "from"),
-        ("from=2026-11-24", "to"),
+        ("from=&to=2026-11-24", "from"),
+        ("from=2026-11-24&to=", "to"),
+        ("from=2026-11-25&to=2026-11-24&group_by=week", "from"),
         ("from=2026-13-01&to=2026-11-24", "from"),
         ("from=2026-11-25&to=2026-11-24", "from"),
         ("from=2020-01-01&to=2026-11-24", "to"),
