@@ -79,7 +79,7 @@ def levels(done: list[Escalation]) -> list[tuple[str, str, int]]:
 
 def test_the_warning_time_leaves_the_configured_share_of_each_window(taxonomy: Taxonomy) -> None:
     received = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-    lead = {  # tier → minutes before the first response and the resolution are due (README)
+    lead = {  # tier → minutes before the first response and the resolution are due (docs/escalation.md)
         "P1": (12, 4 * 60 + 48),
         "P2": (24, 9 * 60 + 36),
         "P3": (48, 14 * 60 + 24),
