@@ -77,17 +77,23 @@ _EXTENSION = r"(?:[ \-]?转\d{1,5}|-\d{1,5})"
 _LANDLINE = re.compile(_NO_DIGIT_BEFORE + _LANDLINE_AREA + _LOCAL_NUMBER + _EXTENSION + "?" + _NO_DIGIT_AFTER)
 # Other numbers of the same area written after a landline without the area code, as alternatives
 # after a slash, a comma, 、, a semicolon, a tilde, 或/和, a dash or a space: "0755-86001234/86001235",
-# "010-62345678、62345679或62345680". A date ("，20261201下的单") or an amount (a unit or decimals
-# after it) is none (`_alternatives`).
+# "010-62345678、62345679或62345680". Only 7 or 8 digits, maybe with a space before the last four
+# ("8600 1235"): with a dash inside, "2025-2026年度" and "3000-5000的预算" are ranges. A date
+# ("，20261201下的单") or an amount or count (decimals, or a unit after it: 元, 次, 件, kg …) is none
+# (`_alternatives`).
 _ALTERNATIVE = re.compile(
-    rf"(?: ?(?:[/,;~、]|或者?|和) ?| |-)(?P<number>{_LOCAL_NUMBER}){_EXTENSION}?(?![0-9]|\.[0-9]|[元块万%])"
+    r"(?: ?(?:[/,;~、]|或者?|和) ?| |[\-\u2013\u2014])(?P<number>[2-9]\d{2,3} ?\d{4})"
+    + _EXTENSION
+    + r"?(?![0-9]|\.[0-9]|[元块角万千百亿%‰次个件台张份米斤克吨天年月日号人位美A-Za-z])"
 )
-# Numbers glued together with nothing between where a landline is one of them
-# ("010-6234567802162345678", "07558600123407558600123", a landline then a mobile): each touches
+# Landlines and mobiles glued together with nothing between ("010-6234567802162345678",
+# "电话07558600123407558600123", a landline then a mobile, "+86 138…+86 139…"): each touches
 # a digit of the next, so `_LANDLINE` takes none of them. From a landline or mainland mobile with no
 # digit before, the numbers after it each begin with their area code's 0 or the mobile's 1, and the
 # last has no digit after (its extension may follow): a run that splits so, exactly, is masked number
-# by number (`_glued_phones`); any digit left over makes it an order number or the like, kept.
+# by number (`_glued_phones`); any digit left over makes it an order number or the like, kept. A
+# landline has no check digit, so a run of bare digits is only taken for phones after a word naming
+# one (`_PHONE_WORD`): 3-14 % of long order numbers beginning with 0 or 1 would split so.
 _GLUED_PHONE_START = re.compile(_NO_DIGIT_BEFORE + rf"(?=(?:{_LANDLINE_AREA}{_LOCAL_NUMBER}|{_MAINLAND_MOBILE})[01])")
 _GLUED_PHONES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("landline", re.compile(_LANDLINE_AREA + rf"[2-9]\d{{3}}{_SEP}\d{{4}}")),  # a local number of 8 digits
@@ -98,6 +104,7 @@ _GLUED_PHONE_END = {
     "landline": re.compile(_EXTENSION + "?" + _NO_DIGIT_AFTER),
     "mobile": re.compile(_NO_DIGIT_AFTER),
 }
+_PHONE_WORD = re.compile(r"(?i:电话|座机|手机|致电|来电|联系方式|tel|phone)[:：]? ?$")
 # Mobile numbers said aloud and written down in Chinese numerals (幺 and 两 are the spoken 1 and 2),
 # maybe mixed with digits: "幺三九一二三四五六七八". Eleven of them, then `_chinese_mobile` checks
 # the mobile's shape, so "一二三四五六七八九十" is no number. The eleven touch no other Chinese
@@ -284,44 +291,73 @@ def _glued_pieces(run: str) -> list[tuple[str, int, int]]:
     return pieces
 
 
-def _glued_phones(text: str, start: int) -> list[tuple[str, int, int]]:
-    """(kind, start, end) of the phone numbers glued together from `start` of `text` (a place
-    `_GLUED_PHONE_START` finds), or none: unless the digits there split exactly into two or more
-    numbers, a landline among them, each after the first beginning with 0 or 1 right after the one
-    before, the last with no digit after (but maybe its extension). Each place is looked at once;
-    of two splits, the one whose first local number is longer is taken."""
-    # Every number that begins where the chain can reach: at `start`, or at a 0 or 1 right after one.
-    pieces_at: dict[int, list[tuple[int, str]]] = {}
-    pending = [start]
-    while pending:
-        position = pending.pop()
-        if position in pieces_at:
+def _glued_phones(text: str) -> list[tuple[str, int, int]]:
+    """(kind, start, end) of the phone numbers glued together in `text`, chain by chain, from each
+    place `_GLUED_PHONE_START` finds: where the digits there split exactly into two or more numbers
+    (landlines and mainland mobiles), each after the first beginning with 0 or 1 right after the one before,
+    the last with no digit after (but maybe its extension); and where the chain holds a separator
+    or follows a word naming a phone. Of two splits, the one whose first local number is longer is
+    taken. Linear in the text: each place is resolved once (`_resolve_chains`), and a chain is
+    walked once, not again from the places inside it."""
+    links: dict[int, tuple[str, int, int, bool] | None] = {}
+    phones: list[tuple[str, int, int]] = []
+    walked = 0
+    for match in _GLUED_PHONE_START.finditer(text):
+        start = match.start()
+        if start < walked:
             continue
-        pieces_at[position] = []
+        _resolve_chains(text, start, links)
+        pieces: list[tuple[str, int, int, int]] = []
+        position = start
+        while (link := links.get(position)) is not None:
+            kind, number_end, end, last = link
+            pieces.append((kind, position, number_end, end))
+            position = end
+            if last:
+                break
+        if not pieces:
+            continue
+        walked = position
+        separated = any(not text[a:b].isdigit() for _, a, b, _ in pieces)
+        if len(pieces) >= 2 and (separated or _PHONE_WORD.search(text, max(0, start - 8), start)):
+            phones.extend((kind, a, end) for kind, a, _, end in pieces)
+    return phones
+
+
+def _resolve_chains(text: str, start: int, links: dict[int, tuple[str, int, int, bool] | None]) -> None:
+    """Fill `links` for `start` and every place its chain reaches: the first number of the chain
+    from there (kind, where the number ends, where the piece ends, and whether it is the last, its
+    extension then in the piece), or None when no chain starts there. Depth-first with a stack of
+    its own: a chain may be thousands of numbers long."""
+    stack = [start]
+    while stack:
+        position = stack[-1]
+        if position in links:
+            stack.pop()
+            continue
+        link: tuple[str, int, int, bool] | None = None
+        unresolved = None
         for kind, pattern in _GLUED_PHONES:
             match = pattern.match(text, position)
-            if match:
-                pieces_at[position].append((match.end(), kind))
-                if match.end() < len(text) and text[match.end()] in "01":
-                    pending.append(match.end())
-    # From the right: the first number of a chain from each place (its kind and end; the end of a
-    # chain's last number includes its extension) and whether it is the last; no entry: no chain.
-    first: dict[int, tuple[str, int, bool]] = {}
-    for position in sorted(pieces_at, reverse=True):
-        for end, kind in pieces_at[position]:
+            if not match:
+                continue
+            end = match.end()
             last = _GLUED_PHONE_END[kind].match(text, end)
-            if last or end in first:
-                first[position] = (kind, last.end(), True) if last else (kind, end, False)
+            if last:
+                link = (kind, end, last.end(), True)
                 break
-    pieces: list[tuple[str, int, int]] = []
-    position, done = start, start not in first
-    while not done:
-        kind, end, done = first[position]
-        pieces.append((kind, position, end))
-        position = end
-    if len(pieces) < 2 or all(kind != "landline" for kind, _, _ in pieces):
-        return []
-    return pieces
+            if end < len(text) and text[end] in "01":
+                if end not in links:
+                    unresolved = end
+                    break
+                if links[end] is not None:
+                    link = (kind, end, end, False)
+                    break
+        if unresolved is not None:
+            stack.append(unresolved)  # this place is resolved again once that one is
+            continue
+        links[position] = link
+        stack.pop()
 
 
 def _is_date(digits: str) -> bool:
@@ -494,12 +530,11 @@ def _scan(text: str) -> list[PiiMatch]:
     for match in _GLUED_RUN.finditer(text):
         for kind, start, end in _glued_pieces(match.group()):
             claim(kind, match.start() + start, match.start() + end)
-    for match in _GLUED_PHONE_START.finditer(text):
-        for kind, start, end in _glued_phones(text, match.start()):
-            if kind == "landline":
-                claim_landline(start, end)
-            else:
-                claim(kind, start, end)
+    for kind, start, end in _glued_phones(text):
+        if kind == "landline":
+            claim_landline(start, end)
+        else:
+            claim(kind, start, end)
     for match in _ID_CARD.finditer(text):
         if is_valid_id_card(re.sub(r"[ \-]", "", match.group(1))):
             claim("id_card", *match.span(1))
