@@ -13,6 +13,7 @@ import logging.config
 import os
 import re
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -257,7 +258,7 @@ def serve_command(
     (unless TRIAGE_TRAIN_DEFAULT_MODEL is false)."""
     import uvicorn
 
-    from api.main import cannot_start, create_app, start_services, stop_services
+    from api.main import cannot_start, create_app, said_in_one_line, start_services, stop_services
 
     open_registry(registry_root)  # a registry that is a file, or an unreadable CURRENT: one line
     os.environ["TRIAGE_REGISTRY"] = str(registry_root)  # the app (and every worker) reads its settings from here
@@ -270,6 +271,8 @@ def serve_command(
         services = create_app(Settings()).state.services
         start_services(services)
     except Exception as error:  # every start-up failure ends the command the same way
+        if not said_in_one_line(error):
+            traceback.print_exc()  # a bug: where it happened
         fail(cannot_start(error))
     stop_services(services)
     uvicorn.run(

@@ -7,7 +7,8 @@ registry is empty), warms jieba, and reads the escalation rules; then it starts 
 (`api.notifier`; the outbox rows are written by `api.services.outbox`, installed here on the
 database's sessions), which it stops before closing the database. Nothing happens at import time;
 `uvicorn --factory api.main:create_app` runs it. Whatever stops the start (a bad setting, API key,
-database, model or rules file) is said in one line (`cannot_start`), never with a traceback.
+database, model or rules file) is said in one line (`cannot_start`), without a traceback; anything
+else is a bug, logged with its traceback.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from api.auth import KeyConfigError, load_key_ring
-from api.db import Database
+from api.db import Database, SchemaError
 from api.deadline_sweeper import DeadlineSweeper
 from api.deps import RoleGuard, Services
 from api.errors import ApiError, quoted
@@ -52,7 +53,7 @@ from api.middleware import (
 from api.notifier import Notifier
 from api.routers import classify, console, events, health, model, notifications, review, stats, surveys, tickets
 from api.services.backlog import TierBacklog, scrape_backlog
-from api.services.escalation import load_policy
+from api.services.escalation import EscalationConfigError, load_policy
 from api.services.model_holder import ModelHolder
 from api.services.outbox import OutboxBacklog, install_outbox, wake_on_commit
 from api.services.outbox import scrape_backlog as scrape_outbox
@@ -60,7 +61,7 @@ from api.services.thresholds import Thresholds
 from api.services.tracking import STAGES
 from api.settings import Settings, settings_error
 from model.errors import ModelError
-from training.registry import Registry
+from training.registry import Registry, RegistryError
 
 log = logging.getLogger("api")
 
@@ -81,11 +82,38 @@ def _version() -> str:
         return "0.1.0"
 
 
+# What a failed start reports in one line: errors whose words name the setting, key, file, model,
+# rules or database at fault. Anything else is a bug, reported with its traceback.
+_SAID_IN_ONE_LINE = (
+    ValidationError,
+    KeyConfigError,
+    ModelError,
+    RegistryError,
+    SchemaError,
+    EscalationConfigError,
+    OperationalError,
+    InterfaceError,
+    OSError,
+)
+
+
+def said_in_one_line(error: BaseException) -> bool:
+    """Whether `cannot_start`'s line says all there is to say of a start that failed with `error`
+    (a bad setting, file, model, rules file or database); otherwise its traceback is shown too."""
+    return isinstance(error, _SAID_IN_ONE_LINE)
+
+
 def cannot_start(error: Exception) -> str:
     """Why the ticket service cannot start, in one line (`triage serve`, a server's call of
     `create_app`, the lifespan): each bad setting named by its environment variable
-    (`settings_error`), else the error's own words, which name the variable, key or file at fault."""
-    reason = settings_error(error) if isinstance(error, ValidationError) else str(error)
+    (`settings_error`), else the error's own words, which name the variable, key or file at fault;
+    an unexpected error (`said_in_one_line` false) by its type too."""
+    if isinstance(error, ValidationError):
+        reason = settings_error(error)
+    elif said_in_one_line(error):
+        reason = str(error)
+    else:
+        reason = f"{type(error).__name__}: {error}"
     return f"the ticket service cannot start: {reason}"
 
 
@@ -358,30 +386,33 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
 
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        sweeper: DeadlineSweeper | None = None
+        notifier: Notifier | None = None
+        unhook: list[Callable[[], None]] = []
         try:
             version = start_services(services)
+            announce(services, version)
+            # Build every route's validators now: FastAPI builds them lazily on the first request,
+            # and concurrent first requests race while doing it.
+            for _ in iter_route_contexts(application.routes):
+                pass
+            interval = services.settings.deadline_sweep_seconds
+            sweeper = DeadlineSweeper(services, interval) if interval > 0 else None
+            if sweeper is not None:
+                sweeper.start()
+            every = services.settings.notify_interval_seconds
+            notifier = Notifier(services, every) if services.settings.notify_enabled and every > 0 else None
+            if notifier is not None:
+                notifier.start()
+                database = services.database
+                assert database is not None
+                factories = (database.sessions, database.sweep_sessions)
+                unhook = [wake_on_commit(factory, notifier.wake) for factory in factories]
         except Exception as error:
-            log.error("%s", cannot_start(error))  # the traceback stays out (StartupFailureMiddleware)
-            log.debug("start-up failure", exc_info=True)
+            # Said here, in one line, or with the traceback of a bug; the server is told only that
+            # the start failed (StartupFailureMiddleware), so the traceback is not printed twice.
+            log.error("%s", cannot_start(error), exc_info=not said_in_one_line(error))
             raise
-        announce(services, version)
-        # Build every route's validators now: FastAPI builds them lazily on the first request,
-        # and concurrent first requests race while doing it.
-        for _ in iter_route_contexts(application.routes):
-            pass
-        interval = services.settings.deadline_sweep_seconds
-        sweeper = DeadlineSweeper(services, interval) if interval > 0 else None
-        if sweeper is not None:
-            sweeper.start()
-        every = services.settings.notify_interval_seconds
-        notifier = Notifier(services, every) if services.settings.notify_enabled and every > 0 else None
-        unhook: list[Callable[[], None]] = []
-        if notifier is not None:
-            notifier.start()
-            database = services.database
-            assert database is not None
-            factories = (database.sessions, database.sweep_sessions)
-            unhook = [wake_on_commit(factory, notifier.wake) for factory in factories]
         try:
             yield
         finally:

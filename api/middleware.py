@@ -34,9 +34,9 @@ async def _reject(error: ApiError, scope: Scope, receive: Receive, send: Send) -
 
 
 class StartupFailureMiddleware:
-    """A failed start is said in one line: the lifespan logs why (`api.main.cannot_start`), and the
-    server is told only that the start failed, without the traceback Starlette sends with it (which
-    uvicorn prints after the line, then exits)."""
+    """A failed start is said once: the lifespan logs why (`api.main.cannot_start`; a bug with its
+    traceback), and the server is told only that the start failed, without the traceback Starlette
+    sends with it (which uvicorn would print after the line, then exit)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

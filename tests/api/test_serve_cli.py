@@ -198,20 +198,20 @@ def test_serve_with_two_workers_starts_both_and_answers(registry: Path, tmp_path
         server.wait(timeout=60)
 
 
-def uvicorn_factory(tmp_path: Path, **variables: str) -> tuple[int, str]:
-    """`uvicorn api.main:create_app --factory` run in its own process with the environment's
-    `TRIAGE_*` settings replaced by `variables` (an empty registry, no default model training): its
-    exit status and what it wrote."""
+def uvicorn_factory(tmp_path: Path, factory: str = "api.main:create_app", **variables: str) -> tuple[int, str]:
+    """`uvicorn api.main:create_app --factory` (or another `factory`, importable from `tmp_path`) run
+    in its own process with the environment's `TRIAGE_*` settings replaced by `variables` (by default
+    an empty registry, no default model training): its exit status and what it wrote."""
     environment = {name: value for name, value in os.environ.items() if not name.startswith("TRIAGE_")}
     environment.pop("DATABASE_URL", None)
     environment.update(
-        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]),
         TRIAGE_VAR_DIR=str(tmp_path / "var"),
         TRIAGE_REGISTRY=str(tmp_path / "models"),
         TRIAGE_TRAIN_DEFAULT_MODEL="false",
-        **variables,
     )
-    command = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--port", "0"]
+    environment.update(variables)
+    command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--port", "0"]
     # should a start ever get through, the timeout fails the test rather than serving on
     done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300)
     return done.returncode, done.stdout + done.stderr
@@ -246,3 +246,21 @@ def test_uvicorn_running_the_factory_without_a_model_says_why_in_one_line(tmp_pa
     assert "Traceback" not in output and output.count("cannot start") == 1, output
     models = tmp_path / "models"
     assert f"the ticket service cannot start: {models}: no current model version; train and promote one" in output
+
+
+def test_a_start_that_fails_by_a_bug_is_logged_with_its_traceback(tmp_path: Path, model_registry: Path) -> None:
+    # A fault put in after the model and database opened: the sweeper's thread cannot start. Only
+    # the errors that name what to mend are said in one line; this one needs its traceback.
+    (tmp_path / "faulty_app.py").write_text(
+        "import api.main\n\n"
+        "def start(self):\n"
+        "    raise RuntimeError('the sweeper could not start')\n\n"
+        "def create_app():\n"
+        "    api.main.DeadlineSweeper.start = start\n"
+        "    return api.main.create_app()\n",
+        encoding="utf-8",
+    )
+    code, output = uvicorn_factory(tmp_path, "faulty_app:create_app", TRIAGE_REGISTRY=str(model_registry))
+    assert code != 0, output
+    assert "the ticket service cannot start: RuntimeError: the sweeper could not start" in output
+    assert output.count("Traceback") == 1 and "in start" in output, output  # once, down to the fault
