@@ -304,8 +304,8 @@ def test_a_change_after_a_history_line_cut_short_is_a_line_of_its_own(registry: 
     history.write_bytes(cut)
     registry.set_current(worse, action="promote")
     assert history.read_bytes().startswith(cut + b"\n")
-    entries, skipped = registry.read_history()
-    assert [entry["version"] for entry in entries] == [good, worse] and len(skipped) == 1
+    history = registry.read_history()
+    assert [entry["version"] for entry in history.entries] == [good, worse] and len(history.skipped) == 1
     assert registry.previous_version() == good
 
 
@@ -853,3 +853,24 @@ def test_compare_on_a_fit_file_has_a_plain_verdict_and_lists_no_rows_when_none_d
         app, ["compare", "--candidate", worse, "--baseline", good, "--data", holdout, "--show", "2", *root]
     )
     assert "rows labeled differently; the first 2:" in shown.stdout
+
+
+def test_an_unreadable_line_after_the_last_change_to_the_version_in_service_leaves_the_one_before_unknown(
+    registry: Registry,
+) -> None:
+    # good, worse, good again: the last line, the change back to good, is cut short. good's first
+    # promotion is readable, but what served before good now is worse, not the version before that.
+    # (A damaged line right after the last one naming the version in service cannot be the change
+    # to it: `test_rollback_skips_an_unreadable_history_line_naming_it_and_keeps_it`.)
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    registry.set_current(worse, action="promote")
+    registry.set_current(good, action="promote")
+    history = registry.root / "history.jsonl"
+    lines = history.read_text(encoding="utf-8").splitlines()
+    history.write_text("\n".join([*lines[:-1], lines[-1][:30]]) + "\n", encoding="utf-8")
+    assert registry.previous_version() is None
+    result = runner.invoke(app, ["rollback", "--registry", str(registry.root)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1 and "line 3 of" in said and "the version before it is unknown" in said, said
+    assert registry.current_version() == good

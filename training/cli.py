@@ -1003,10 +1003,18 @@ def rollback_command(
         current = registry.current_version()
         if current is None:
             fail("nothing to roll back: no version is current")
-        entries, skipped = registry.read_history()
-        for note in skipped:
+        history = registry.read_history()
+        for _, note in history.skipped:
             console.print(f"[yellow]warning:[/] {note}", highlight=False)
-        previous = registry.previous_version(entries)
+        entries, skipped = history.entries, history.skipped
+        unreadable = registry.unreadable_after_current(history)
+        if unreadable is not None:
+            fail(
+                f"line {unreadable} of {registry.root / HISTORY}, after the last readable change to version "
+                f"{current}, the version in service, could not be read: it may be that change, so the version "
+                "before it is unknown; `triage promote VERSION --force` names the one to serve (see `triage models`)"
+            )
+        previous = registry.previous_version(history)
         if previous is None or previous == current:
             if not (registry.root / current / METADATA).is_file():
                 # previous_version finds none when the history never names the version CURRENT names

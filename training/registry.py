@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,6 +85,16 @@ class StagingFolder:
     def stale(self) -> bool:
         """Old enough to be left by a killed training rather than used by one saving now."""
         return self.age_seconds >= STALE_STAGING_SECONDS
+
+
+@dataclass(frozen=True)
+class History:
+    """The registry's history as read: the readable records, oldest first, the line of each, and
+    the lines skipped as unreadable (line, note naming the file and the line)."""
+
+    entries: list[dict[str, Any]]
+    lines: list[int]
+    skipped: list[tuple[int, str]]
 
 
 def default_registry_root() -> Path:
@@ -215,32 +224,46 @@ class Registry:
 
     def history(self) -> list[dict[str, Any]]:
         """Promotions and rollbacks, oldest first: the readable lines (`read_history` names the others)."""
-        return self.read_history()[0]
+        return self.read_history().entries
 
-    def read_history(self) -> tuple[list[dict[str, Any]], list[str]]:
+    def read_history(self) -> History:
         """Promotions and rollbacks, oldest first, and one note per line that could not be read
         (naming the file and the line), which is skipped: a damaged line must not block a rollback.
         The file is never rewritten to drop such a line; it stays for a person to read.
         RegistryError when the file itself cannot be read."""
         path = self.root / HISTORY
+        history = History([], [], [])
         try:
             # Split at line ends only: splitlines() would also split a record at a U+2028 in its note.
             lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
         except FileNotFoundError:
-            return [], []
+            return history
         except OSError as error:
             raise RegistryError(f"{path}: cannot read the history ({error})") from None
-        entries = []
-        skipped = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             record = _history_record(line)
             if isinstance(record, dict):
-                entries.append(record)
+                history.entries.append(record)
+                history.lines.append(number)
             else:
-                skipped.append(f"{path}, line {number}: {record}; skipped (the file is left as it is)")
-        return entries, skipped
+                note = f"{path}, line {number}: {record}; skipped (the file is left as it is)"
+                history.skipped.append((number, note))
+        return history
+
+    def unreadable_after_current(self, history: History) -> int | None:
+        """A line that could not be read and may be the change to the version in service: after the
+        last readable line naming it, and after another line (which may have changed away from it:
+        a version promoted twice, such as A, B, C, B with the last line cut short). What served
+        before it is then unknown. The first such line, or None."""
+        current = self.pointer()
+        naming = [line for entry, line in zip(history.entries, history.lines) if entry["version"] == current]
+        if not naming:
+            return None
+        after = sorted(line for line in [*history.lines, *(line for line, _ in history.skipped)] if line > naming[-1])
+        unreadable = [line for line, _ in history.skipped if after and line > after[0]]
+        return unreadable[0] if unreadable else None
 
     def set_current(
         self,
@@ -298,9 +321,11 @@ class Registry:
         except OSError as error:
             raise RegistryError(f"{self.root}: cannot change the current version ({error})") from None
 
-    def previous_version(self, entries: Sequence[dict[str, Any]] | None = None) -> str | None:
-        """The version `rollback` returns to: the one promoted before the current one, from
-        `entries` (by default the readable lines of the history).
+    def previous_version(self, history: History | None = None) -> str | None:
+        """The version `rollback` returns to: the one promoted before the current one, from the
+        readable lines of `history` (by default the registry's); None when there is none, or when
+        a line after the last one naming the version in service could not be read
+        (`unreadable_after_current`).
 
         Promotions form a stack; a rollback pops it, so two rollbacks go two versions back.
         History lines after the last one that names the version in service record changes that
@@ -310,7 +335,10 @@ class Registry:
         never reached CURRENT, and the stack is brought back to the recorded version (cut back to
         it when it is in the stack, else pushed).
         """
-        entries = list(self.history() if entries is None else entries)
+        history = self.read_history() if history is None else history
+        if self.unreadable_after_current(history) is not None:
+            return None
+        entries = list(history.entries)
         current = self.pointer()
         while current and entries and entries[-1]["version"] != current:
             entries.pop()
