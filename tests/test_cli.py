@@ -193,9 +193,10 @@ def test_a_text_beginning_with_a_dash_is_shown_how_to_give_it(registry: Path) ->
     given = runner.invoke(app, ["predict", "--registry", str(registry), "--", text])
     assert given.exit_code == 0, given.output
     assert json.loads(given.stdout)["masked_text"] == text
-    # a mistyped option is still only that
-    mistyped = runner.invoke(app, ["predict", "--fiel", "x.csv", "--registry", str(registry)], env={"COLUMNS": "400"})
-    assert mistyped.exit_code == 2 and "--fiel" in mistyped.output and "put the text after" not in mistyped.output
+    # a mistyped option is still only that, whatever its value
+    for mistyped in (["--fiel", "x.csv"], ["--flie=投诉.csv"], ["退款", "--json=是"]):
+        said = runner.invoke(app, ["predict", *mistyped, "--registry", str(registry)], env={"COLUMNS": "400"})
+        assert said.exit_code == 2 and "No such option" in said.output and "put the text" not in said.output, mistyped
 
 
 def test_predict_output_is_valid_utf8_without_control_characters(registry: Path, tmp_path: Path) -> None:

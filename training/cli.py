@@ -428,10 +428,16 @@ class _TextArgumentCommand(typer.core.TyperCommand):
             return super().parse_args(ctx, args)
         except Exception as error:  # Click's NoSuchOption (vendored by recent Typer, not exported)
             # Our options are ASCII: an unknown one that begins an argument holding any other
-            # character (Click names "-_" of "-_-||| 退款…") is a complaint's text.
+            # character before any "=" (Click names "-_" of "-_-||| 退款…") is a complaint's text;
+            # "--flie=投诉.csv" is a mistyped option with its value.
             option = getattr(error, "option_name", None)
             text = next(
-                (arg for arg in given if isinstance(option, str) and arg.startswith(option) and not arg.isascii()), None
+                (
+                    arg
+                    for arg in given
+                    if isinstance(option, str) and arg.startswith(option) and not arg.split("=", 1)[0].isascii()
+                ),
+                None,
             )
             if text is None:
                 raise
