@@ -113,17 +113,21 @@ function rangeErrorText(item, field) {
   return null;
 }
 
-/** Forget the figures shown (logging out): the next analyst reads them again. */
+/** Forget the figures shown and the range asked (logging out, or a key of another role logging in
+ * after a 401): nothing of them stays in the page, hidden or not; the next analyst reads them again. */
 function forgetStatistics() {
   state.statsLoaded = false;
+  state.loads.stats += 1; // an answer still on its way is dropped
+  state.loads.drift += 1;
   $("stats-range").value = "weeks";
   $("stats-from").value = "";
   $("stats-to").value = "";
+  $("stats-group").value = "week";
   for (const id of ["stats-error", "stats-drift", "stats-empty", "stats-figures"]) $(id).hidden = true;
-  $("stats-head").replaceChildren();
-  $("stats-body").replaceChildren();
-  $("stats-chart").replaceChildren();
-  $("stats-status").textContent = "";
+  for (const id of ["stats-status", "stats-error", "stats-drift", "stats-empty", "stats-chart-title"]) $(id).textContent = "";
+  for (const id of ["stats-head", "stats-body", "stats-chart", "stats-legend"]) $(id).replaceChildren();
+  $("stats-drift").className = "drift";
+  delete $("stats-drift").dataset.retrain;
 }
 
 // ------------------------------------------------------------------------------- figures

@@ -561,6 +561,7 @@ async function consoleRole() {
  * tab shown stays when the role may see it (logging in again after a 401). */
 function showRole() {
   const analyst = state.role === "analyst";
+  if (!analyst) forgetStatistics(); // an analyst's figures, left by a 401 before this log-in
   $("console-view").classList.toggle("analyst", analyst);
   $("tab-queue").hidden = analyst;
   $("tab-stats").hidden = !analyst;

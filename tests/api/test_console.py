@@ -1921,6 +1921,22 @@ def test_an_analyst_reads_tickets_without_review_actions_and_an_agent_gets_no_st
     page.click("#tab-list")
     expect(page.locator("#ticket-view")).to_be_visible()
 
+    # the analyst's figures (the drift is analysts' only) leave the page with the analyst
+    page.click("#tab-stats")
+    expect(page.locator("#stats-drift")).to_be_visible()
+    page.click("#logout")
+    page.fill("#api-key", KEYS["agent"])
+    page.click("#login")
+    expect(page.locator("#queue-panel")).to_be_visible()
+    expect(page.locator("#tab-stats")).to_be_hidden()
+    left = page.evaluate(
+        """() => ['stats-drift', 'stats-chart-title', 'stats-legend', 'stats-empty', 'stats-head', 'stats-body',
+                  'stats-chart', 'stats-from', 'stats-to']
+            .map((id) => { const node = document.getElementById(id); return node.value || node.textContent; })
+            .join('')"""
+    )
+    assert left == ""
+
 
 def test_the_statistics_tab_says_an_empty_range_and_errors_in_chinese(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
