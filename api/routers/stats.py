@@ -41,14 +41,20 @@ def _range(
     """The days asked for, checked: `to` by default today in the business time zone (which the
     caller's calendar may not be), `from` by default the start of the `DEFAULT_WEEKS`th ISO week or
     `DEFAULT_MONTHS`th month counting back from `to`'s, so that a bare request reads the latest
-    periods, the current one so far."""
-    last = last or now.astimezone(settings.zone).date()
+    periods, the current one so far (cut to `TRIAGE_STATS_MAX_DAYS` days)."""
+    today = now.astimezone(settings.zone).date()
+    if first is not None and last is None and first > today:
+        message = f"from ({first}) is after today ({today}), where the range ends without to"
+        raise InvalidInput(message, loc=["query", "from"])
+    last = last or today
     if first is None:
         if group_by == "week":
             first = last - timedelta(days=last.weekday() + 7 * (DEFAULT_WEEKS - 1))
         else:
             months = last.year * 12 + last.month - 1 - (DEFAULT_MONTHS - 1)
             first = date(months // 12, months % 12 + 1, 1)
+        # no longer than a request may ask for (TRIAGE_STATS_MAX_DAYS): the first period then partial
+        first = max(first, last - timedelta(days=settings.stats_max_days - 1))
     _check_range(first, last, settings)
     return first, last
 

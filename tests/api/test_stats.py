@@ -420,6 +420,16 @@ def test_without_a_range_the_latest_periods_are_read_up_to_today_in_the_business
     assert (ended["from"], ended["to"]) == ("2026-09-07", "2026-10-31")
     drift = ask("/v1/stats/drift")
     assert (drift["from"], drift["to"], drift["tickets"]) == ("2026-10-05", "2026-11-24", len(records) + 1)
+    future = store_client.get("/v1/stats?from=2026-11-25", headers=headers("analyst"))
+    assert future.status_code == 422 and "after today (2026-11-24)" in future.json()["detail"][0]["msg"]
+
+
+def test_the_default_range_is_no_longer_than_a_request_may_ask_for(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(stats_max_days=90)
+    answer = client.get("/v1/stats", headers=headers("analyst"))
+    assert answer.status_code == 200, answer.text
+    first, last = (date.fromisoformat(answer.json()[key]) for key in ("from", "to"))
+    assert (last - first).days == 89
 
 
 @pytest.mark.parametrize(
