@@ -51,7 +51,7 @@ from api.middleware import (
     UnexpectedErrorMiddleware,
 )
 from api.notifier import Notifier
-from api.routers import classify, console, events, health, model, notifications, review, stats, surveys, tickets
+from api.routers import classify, console, events, health, me, model, notifications, review, stats, surveys, tickets
 from api.services.backlog import TierBacklog, scrape_backlog
 from api.services.escalation import EscalationConfigError, load_policy
 from api.services.model_holder import ModelHolder
@@ -436,6 +436,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.include_router(review.router)  # POST /v1/tickets/{no}/review, GET /v1/review-queue
     app.include_router(stats.router)  # GET /v1/stats, GET /v1/stats/drift
     app.include_router(notifications.router)  # GET /v1/notifications
+    app.include_router(me.router)  # GET /v1/me: the caller's role
     app.include_router(console.router)  # GET /console: the agents' page (open; its API calls carry the key)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

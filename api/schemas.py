@@ -691,6 +691,13 @@ class QueuePage(BaseModel):
     next_cursor: str | None
 
 
+class Caller(BaseModel):
+    """Who the API key sent is."""
+
+    role: str = Field(description="intake, agent, analyst or admin (admin may use every route).")
+    name: str = Field(description="The key's name: the actor recorded for what it changes.")
+
+
 class ModelInfo(BaseModel):
     """The model in service."""
 

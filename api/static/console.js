@@ -189,7 +189,7 @@ const CUE_NAMES = {
 
 const state = {
   key: null,
-  /** "agent" (the review queue; an admin key too) or "analyst" (statistics, the rest read-only), by `consoleRole`. */
+  /** The key's role (`GET /v1/me`): "agent" (the review queue), "analyst" (statistics, the rest read-only) or "admin" (both). */
   role: null,
   taxonomy: null,
   queue: [],
@@ -522,7 +522,8 @@ async function logIn(key) {
     state.taxonomy = model.taxonomy;
     $("model-version").textContent = `模型版本 ${model.version}`;
     fillListFilters();
-    state.role = await consoleRole();
+    state.role = (await api("GET", "v1/me")).role;
+    if (mayReview()) await loadQueue(false);
   } catch (error) {
     $("model-version").textContent = "";
     if (error instanceof ApiError && [401, 403].includes(error.status)) {
@@ -543,30 +544,29 @@ async function logIn(key) {
   return "ok";
 }
 
-/** The role the console serves a key that may read the model (agents and analysts, admins) in,
- * decided by what the API allows it: "agent" once the review queue loaded (an admin key too),
- * "analyst" when the queue is refused (403), which only an analyst's key is. */
-async function consoleRole() {
-  try {
-    await loadQueue(false);
-    return "agent";
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 403) return "analyst";
-    throw error;
-  }
+/** Whether the key reviews and tracks tickets (the queue, the forms): an agent's or an admin's. */
+function mayReview() {
+  return state.role === "agent" || state.role === "admin";
 }
 
-/** Fit the console to the role: an analyst gets the 统计 tab (shown first) and no review queue, and
- * the ticket view without its review, tracking and survey forms (the API would refuse them). The
- * tab shown stays when the role may see it (logging in again after a 401). */
+/** Whether the key reads the statistics (the 统计 tab): an analyst's or an admin's. */
+function mayReadStatistics() {
+  return state.role === "analyst" || state.role === "admin";
+}
+
+/** Fit the console to the role (`GET /v1/me`): an agent gets the review queue; an analyst the 统计
+ * tab (shown first) and the ticket view without its review, tracking and survey forms (the API
+ * would refuse them); an admin both. The tab shown stays when the role may see it (logging in
+ * again after a 401). */
 function showRole() {
-  const analyst = state.role === "analyst";
-  if (!analyst) forgetStatistics(); // an analyst's figures, left by a 401 before this log-in
-  $("console-view").classList.toggle("analyst", analyst);
-  $("tab-queue").hidden = analyst;
-  $("tab-stats").hidden = !analyst;
-  if (analyst && !$("queue-panel").hidden) showTab("stats");
-  if (!analyst && !$("stats-panel").hidden) showTab("queue");
+  const review = mayReview();
+  const statistics = mayReadStatistics();
+  if (!statistics) forgetStatistics(); // an analyst's figures, left by a 401 before this log-in
+  $("console-view").classList.toggle("read-only", !review);
+  $("tab-queue").hidden = !review;
+  $("tab-stats").hidden = !statistics;
+  if (!review && !$("queue-panel").hidden) showTab("stats");
+  if (!statistics && !$("stats-panel").hidden) showTab("queue");
 }
 
 /** Why the service could not be asked, in a sentence (its error answer, or the network). */
@@ -694,7 +694,7 @@ async function refreshLists(auto = false) {
   state.refreshing = true;
   try {
     const jobs = [];
-    const queue = state.role === "agent" && !state.loading.queue && state.queue.length <= PAGE_LIMIT;
+    const queue = mayReview() && !state.loading.queue && state.queue.length <= PAGE_LIMIT;
     if (queue) jobs.push(loadQueue(false));
     if (state.listLoaded && !state.loading.list && state.list.length <= PAGE_LIMIT) jobs.push(loadList(false));
     if (!state.loading.failed) jobs.push(loadFailedCount());
@@ -1794,10 +1794,10 @@ async function saveSurvey(event) {
  * A accepts the suggestion, J / K open the next / previous ticket of the shown table, C moves
  * to the correction form, / to the ticket number box (an analyst's key: neither A nor C). A key held down acts once. */
 const SHORTCUTS = {
-  a: () => state.ticket && state.role === "agent" && !$("accept").disabled && $("accept").click(),
+  a: () => state.ticket && mayReview() && !$("accept").disabled && $("accept").click(),
   j: () => openNeighbour(1),
   k: () => openNeighbour(-1),
-  c: () => state.ticket && state.role === "agent" && $("correct-category").focus(),
+  c: () => state.ticket && mayReview() && $("correct-category").focus(),
   "/": () => $("open-number").focus(),
 };
 

@@ -94,9 +94,18 @@ def test_roles_per_route_are_those_of_the_issue(client: TestClient) -> None:
         ("GET", "/v1/stats"): {"analyst"},
         ("GET", "/v1/stats/drift"): {"analyst"},
         ("GET", "/v1/notifications"): {"agent", "analyst"},
+        ("GET", "/v1/me"): {"intake", "agent", "analyst"},
     }
     actual = {(method, path): set(guard.roles) for method, path, guard in _protected_routes(client) if guard}
     assert actual == expected
+
+
+def test_me_says_the_role_and_name_of_each_key(client: TestClient) -> None:
+    for role in ROLES:
+        answer = client.get("/v1/me", headers=headers(role))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["role"] == role and answer.json()["name"]
+    assert client.get("/v1/me").status_code == 401
 
 
 def test_open_routes_need_no_key(client: TestClient) -> None:

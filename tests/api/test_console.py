@@ -1937,6 +1937,18 @@ def test_an_analyst_reads_tickets_without_review_actions_and_an_agent_gets_no_st
     )
     assert left == ""
 
+    # an admin may do both: the queue and the forms, and the 统计 tab
+    page.click("#logout")
+    page.fill("#api-key", KEYS["admin"])
+    page.click("#login")
+    expect(page.locator("#queue-panel")).to_be_visible()
+    expect(page.locator("#tab-stats")).to_be_visible()
+    page.fill("#open-number", ticket_no)
+    page.press("#open-number", "Enter")
+    expect(page.locator("#survey-form")).to_be_visible()
+    page.click("#tab-stats")
+    expect(page.locator("#stats-figures")).to_be_visible()
+
 
 def test_the_statistics_tab_says_an_empty_range_and_errors_in_chinese(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
