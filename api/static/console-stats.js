@@ -184,7 +184,8 @@ function tableRow(row, columns) {
 }
 
 /** The figures of the table, in sections: each `{key, label, value(figures)}` (the key names the
- * row for tests and scripts: `tier:P1`, `category:logistics`, `first_response_breach:P1`, …). */
+ * row for tests and scripts: `tier:P1`, `category:logistics`, `first_response_breach:P1`,
+ * `department:tech`, `closure_confirmation:tech`, …). */
 function statsRows(taxonomy) {
   const tiers = taxonomy.tiers;
   const rate = (pick) => (figures) => percent(pick(figures));
@@ -207,6 +208,20 @@ function statsRows(taxonomy) {
     { key: "deadline_escalation", label: "时限升级率", value: rate((figures) => figures.deadline_escalation.rate) },
     { key: "resolution_rate", label: "解决率", value: rate((figures) => figures.resolution_rate) },
     { key: "repeat_rate", label: "重复投诉率", value: rate((figures) => figures.repeat_rate) },
+    { section: "按部门" },
+    ...Object.entries(taxonomy.departments).flatMap(([code, name]) => [
+      { key: `department:${code}`, label: `${name}：工单量`, value: volumeOf("department", code) },
+      {
+        key: `closure_confirmation:${code}`,
+        label: `${name}：闭环确认率`,
+        value: rate((figures) => (figures.closure_confirmation.by_department[code] || {}).rate),
+      },
+      {
+        key: `deadline_escalation:${code}`,
+        label: `${name}：时限升级率`,
+        value: rate((figures) => (figures.deadline_escalation.by_department[code] || {}).rate),
+      },
+    ]),
     { section: "满意度回访" },
     { key: "survey_responses", label: "回访数", value: (figures) => countText(figures.survey.responses) },
     ...SURVEY_SCORES.map(([field, name]) => ({
@@ -225,7 +240,7 @@ function statsRows(taxonomy) {
   ];
 }
 
-/** The tickets of one code of a volume (`tier`, `category`): the API lists only the codes it saw. */
+/** The tickets of one code of a volume (`tier`, `category`, `department`): the API lists only the codes it saw. */
 function volumeOf(column, code) {
   return (figures) => countText((figures.volume[column] || {})[code] || 0);
 }

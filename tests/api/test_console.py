@@ -1845,6 +1845,12 @@ def test_an_analyst_sees_the_statistics_of_the_filed_tickets_and_the_drift(live_
     for category in {ticket["category"]["code"] for ticket in tickets}:
         count = sum(ticket["category"]["code"] == category for ticket in tickets)
         assert table[f"category:{category}"]["total"] == str(count)
+    for department in {ticket["department"]["code"] for ticket in tickets}:
+        count = sum(ticket["department"]["code"] == department for ticket in tickets)
+        assert table[f"department:{department}"]["total"] == str(count)
+        confirmation = stats["total"]["closure_confirmation"]["by_department"].get(department, {}).get("rate")
+        shown = "—" if confirmation is None else f"{confirmation * 100:.1f}%"
+        assert table[f"closure_confirmation:{department}"]["total"] == shown
     total = stats["total"]
     assert table["tickets"]["total"] == "3"
     assert table["reviewed"]["total"] == "2"
