@@ -106,6 +106,10 @@ def load_key_ring(keys: str | None, keys_file: Path | None) -> KeyRing:
             content = keys_file.read_text(encoding="utf-8")
         except OSError as error:
             raise KeyConfigError(f"TRIAGE_API_KEYS_FILE {keys_file}: cannot be read ({error.strerror})") from None
+        except UnicodeDecodeError as error:
+            raise KeyConfigError(
+                f"TRIAGE_API_KEYS_FILE {keys_file}: not UTF-8 text (byte {error.start + 1}); save it as UTF-8"
+            ) from None
         entries += parse_entries(content, f"TRIAGE_API_KEYS_FILE {keys_file}", "\n")
     digests = [_digest(key) for key, _ in entries]
     if len(set(digests)) != len(digests):

@@ -77,14 +77,13 @@ _EXTENSION = r"(?:[ \-]?转\d{1,5}|-\d{1,5})"
 _LANDLINE = re.compile(_NO_DIGIT_BEFORE + _LANDLINE_AREA + _LOCAL_NUMBER + _EXTENSION + "?" + _NO_DIGIT_AFTER)
 # Other numbers of the same area written after a landline without the area code, as alternatives
 # after a slash, a comma, 、, a semicolon, a tilde, 或/和, a dash or a space: "0755-86001234/86001235",
-# "010-62345678、62345679或62345680". Only 7 or 8 digits, maybe with a space before the last four
-# ("8600 1235"): with a dash inside, "2025-2026年度" and "3000-5000的预算" are ranges. A date
-# ("，20261201下的单") or an amount or count (decimals, or a unit after it: 元, 次, 件, kg …) is none
-# (`_alternatives`).
+# "010-62345678、62345679或8600-1235". A date ("，20261201下的单") or an amount, count or range
+# (decimals, or a unit after it: 元, 次, 件, kg, 年 of "2025-2026年度" …) is none (`_alternatives`);
+# a range without a unit ("3000-5000的预算") is masked: a leaked number costs more.
 _ALTERNATIVE = re.compile(
-    r"(?: ?(?:[/,;~、]|或者?|和) ?| |[\-\u2013\u2014])(?P<number>[2-9]\d{2,3} ?\d{4})"
+    rf"(?: ?(?:[/,;~、]|或者?|和) ?| |[\-\u2013\u2014])(?P<number>{_LOCAL_NUMBER})"
     + _EXTENSION
-    + r"?(?![0-9]|\.[0-9]|[元块角万千百亿%‰次个件台张份米斤克吨天年月日号人位美A-Za-z])"
+    + r"?(?![0-9]|\.[0-9]|[元块角万千百亿%‰次个件台张份米斤克吨年美A-Za-z])"
 )
 # Landlines and mobiles glued together with nothing between ("010-6234567802162345678",
 # "电话07558600123407558600123", a landline then a mobile, "+86 138…+86 139…"): each touches
@@ -93,7 +92,8 @@ _ALTERNATIVE = re.compile(
 # last has no digit after (its extension may follow): a run that splits so, exactly, is masked number
 # by number (`_glued_phones`); any digit left over makes it an order number or the like, kept. A
 # landline has no check digit, so a run of bare digits is only taken for phones after a word naming
-# one (`_PHONE_WORD`): 3-14 % of long order numbers beginning with 0 or 1 would split so.
+# one (`_PHONE_WORD`: 电话, 手机号, 联系我, 拨打, 打 …) or with an extension after 转: 3-14 % of
+# long order numbers beginning with 0 or 1 would split so.
 _GLUED_PHONE_START = re.compile(_NO_DIGIT_BEFORE + rf"(?=(?:{_LANDLINE_AREA}{_LOCAL_NUMBER}|{_MAINLAND_MOBILE})[01])")
 _GLUED_PHONES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("landline", re.compile(_LANDLINE_AREA + rf"[2-9]\d{{3}}{_SEP}\d{{4}}")),  # a local number of 8 digits
@@ -104,7 +104,9 @@ _GLUED_PHONE_END = {
     "landline": re.compile(_EXTENSION + "?" + _NO_DIGIT_AFTER),
     "mobile": re.compile(_NO_DIGIT_AFTER),
 }
-_PHONE_WORD = re.compile(r"(?i:电话|座机|手机|致电|来电|联系方式|tel|phone)[:：]? ?$")
+_PHONE_WORD = re.compile(
+    r"(?i:电话|座机|手机|致电|来电|联系|拨打|打|热线|tel|phone)(?:号码|号|方式|我)?(?:是|为)? ?[:：]? ?$"
+)
 # Mobile numbers said aloud and written down in Chinese numerals (幺 and 两 are the spoken 1 and 2),
 # maybe mixed with digits: "幺三九一二三四五六七八". Eleven of them, then `_chinese_mobile` checks
 # the mobile's shape, so "一二三四五六七八九十" is no number. The eleven touch no other Chinese
@@ -297,7 +299,7 @@ def _glued_phones(text: str) -> list[tuple[str, int, int]]:
     (landlines and mainland mobiles), each after the first beginning with 0 or 1 right after the one before,
     the last with no digit after (but maybe its extension); and where the chain holds a separator
     or follows a word naming a phone. Of two splits, the one whose first local number is longer is
-    taken. Linear in the text: each place is resolved once (`_resolve_chains`), and a chain is
+    taken. Linear in the text: each place is resolved once (`_resolve_chains`), and a chain taken is
     walked once, not again from the places inside it."""
     links: dict[int, tuple[str, int, int, bool] | None] = {}
     phones: list[tuple[str, int, int]] = []
@@ -317,10 +319,14 @@ def _glued_phones(text: str) -> list[tuple[str, int, int]]:
                 break
         if not pieces:
             continue
-        walked = position
-        separated = any(not text[a:b].isdigit() for _, a, b, _ in pieces)
-        if len(pieces) >= 2 and (separated or _PHONE_WORD.search(text, max(0, start - 8), start)):
+        # a separator in a number, or an extension after 转, or a word naming a phone before the run
+        marked = any(not text[a:b].isdigit() for _, a, b, _ in pieces) or "转" in text[pieces[-1][2] : pieces[-1][3]]
+        if len(pieces) >= 2 and (marked or _PHONE_WORD.search(text, max(0, start - 8), start)):
             phones.extend((kind, a, end) for kind, a, _, end in pieces)
+            # Places inside it are not walked again; its last number's extension may be the area
+            # code of a chain of its own ("…113-0431 2824873"), tried from there. A chain not taken
+            # has no place inside it to start from (a run of bare digits), or is one number long.
+            walked = pieces[-1][2]
     return phones
 
 

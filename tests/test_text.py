@@ -362,8 +362,18 @@ def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: s
         ("电话0755-86001234—86001235", "电话[PHONE]—[PHONE]"),  # an em dash, as a dash
         # ... nor a range with a dash inside, nor a count or an amount in another unit
         ("座机010-62345678，2025-2026年度会员费", "座机[PHONE]，2025-2026年度会员费"),
-        ("电话010-62345678 3000-5000的预算", "电话[PHONE] 3000-5000的预算"),
         ("电话010-62345678，2345678次，2345678kg", "电话[PHONE]，2345678次，2345678kg"),
+        # a dash inside is a local number's (a range with no unit after it is masked: a leaked number
+        # costs more), and a word after it that begins like a unit is no unit
+        ("电话0755-86001234或8600-1235", "电话[PHONE]或[PHONE]"),
+        ("电话010-62345678 3000-5000的预算", "电话[PHONE] [PHONE]的预算"),
+        ("拨打010-62345678或62345679人工服务", "拨打[PHONE]或[PHONE]人工服务"),
+        ("电话0755-86001234或86001235号码不通", "电话[PHONE]或[PHONE]号码不通"),
+        # the ways of naming a phone before bare digits glued together
+        ("手机号：1381234567802162345678，谢谢", "手机号：[PHONE][PHONE]，谢谢"),
+        ("联系电话是0755862608304318759681", "联系电话是[PHONE][PHONE]"),
+        ("打0102283050907557779351转801", "打[PHONE][PHONE]"),
+        ("我的号码1749506150305717333497转281", "我的号码[PHONE][PHONE]"),  # the extension says it
         # bare digits glued: phones only after a word naming one (no check digit tells them apart)
         ("订单138123456780212345678没发货", "订单138123456780212345678没发货"),
         ("单号07558600123407558600123", "单号07558600123407558600123"),

@@ -157,6 +157,15 @@ def test_keys_come_from_the_variable_and_the_file(tmp_path: Path) -> None:
     assert ring.authenticate("file-agent-ke") is None
 
 
+def test_a_keys_file_that_is_not_utf8_is_named_in_one_line(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys.txt"
+    key_file.write_bytes("file-agent-key:agent:José\n".encode("latin-1"))
+    with pytest.raises(KeyConfigError) as refused:
+        load_key_ring(None, key_file)
+    assert str(refused.value) == f"TRIAGE_API_KEYS_FILE {key_file}: not UTF-8 text (byte 25); save it as UTF-8"  # é
+    assert "file-agent-key" not in str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
