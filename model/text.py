@@ -296,11 +296,11 @@ def _glued_pieces(run: str) -> list[tuple[str, int, int]]:
 def _glued_phones(text: str) -> list[tuple[str, int, int]]:
     """(kind, start, end) of the phone numbers glued together in `text`, chain by chain, from each
     place `_GLUED_PHONE_START` finds: where the digits there split exactly into two or more numbers
-    (landlines and mainland mobiles), each after the first beginning with 0 or 1 right after the one before,
-    the last with no digit after (but maybe its extension); and where the chain holds a separator
-    or follows a word naming a phone. Of two splits, the one whose first local number is longer is
-    taken. Linear in the text: each place is resolved once (`_resolve_chains`), and a chain taken is
-    walked once, not again from the places inside it."""
+    (landlines and mainland mobiles), each after the first beginning with 0 or 1 right after the
+    one before, the last with no digit after (but maybe its extension); and where the chain holds a
+    separator, ends in an extension after 转, or follows a word naming a phone. Of two splits, the
+    one whose first local number is longer is taken. Linear in the text: each place is resolved
+    once (`_resolve_chains`), and a chain taken is walked once, not again from the places inside it."""
     links: dict[int, tuple[str, int, int, bool] | None] = {}
     phones: list[tuple[str, int, int]] = []
     walked = 0
