@@ -91,6 +91,7 @@ function sayStatistics(text) {
   $("stats-status").textContent = "";
   $("stats-error").textContent = text;
   $("stats-error").hidden = false;
+  $("stats-export").disabled = true;
   for (const id of ["stats-drift", "stats-empty", "stats-figures"]) $(id).hidden = true;
 }
 
@@ -126,6 +127,7 @@ function forgetStatistics() {
   for (const id of ["stats-error", "stats-drift", "stats-empty", "stats-figures"]) $(id).hidden = true;
   for (const id of ["stats-status", "stats-error", "stats-drift", "stats-empty", "stats-chart-title"]) $(id).textContent = "";
   for (const id of ["stats-head", "stats-body", "stats-chart", "stats-legend"]) $(id).replaceChildren();
+  $("stats-export").disabled = true;
   $("stats-drift").className = "drift";
   delete $("stats-drift").dataset.retrain;
 }
@@ -139,6 +141,8 @@ function renderStatistics(answer) {
   $("stats-empty").textContent = `${answer.from} 至 ${answer.to} 没有受理的工单。`;
   $("stats-empty").hidden = !empty;
   $("stats-figures").hidden = empty;
+  $("stats-export").disabled = empty;
+  $("stats-export").dataset.file = `投诉统计_${answer.from}_${answer.to}_${answer.group_by === "week" ? "按周" : "按月"}.csv`;
   if (empty) return;
   const tiers = state.taxonomy.tiers;
   const unit = answer.group_by === "week" ? "周" : "月";
@@ -339,6 +343,40 @@ function vocabularyDrift(vocabulary) {
   return `词表外比例 ${percent(vocabulary.rate)}（训练时 ${percent(vocabulary.reference)}${over}）`;
 }
 
+// ---------------------------------------------------------------------------------- export
+
+/** A cell as a spreadsheet shows it as text: an apostrophe before what would start a formula (as
+ * `triage export` writes its cells, training/spreadsheet.py), quoted when it holds a comma, a
+ * quote or a line end. */
+function csvCell(text) {
+  const value = /^'*[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
+/** The table shown, as CSV: the header (each period with its days), a line per figure, a section's
+ * heading on a line of its own; UTF-8 with a byte-order mark, which Excel needs to read Chinese. */
+function statisticsCsv() {
+  const lines = [];
+  for (const row of [...$("stats-head").rows, ...$("stats-body").rows]) {
+    const cells = Array.from(row.cells, (cell) => {
+      const dates = cell.querySelector(".period-dates");
+      return dates ? `${cell.firstChild.textContent} (${dates.textContent})` : cell.textContent;
+    });
+    lines.push(cells.map(csvCell).join(","));
+  }
+  return "\ufeff" + lines.join("\r\n") + "\r\n";
+}
+
+/** Download the table shown as a CSV file named after its range and grouping. */
+function exportStatistics() {
+  const url = URL.createObjectURL(new Blob([statisticsCsv()], { type: "text/csv;charset=utf-8" }));
+  const link = el("a", { href: url, download: $("stats-export").dataset.file });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 0);
+}
+
 // ---------------------------------------------------------------------------------- wire
 
 /** The form: a preset reads its range at once; changed days or grouping make the range 自定义,
@@ -354,4 +392,5 @@ function wireStatistics() {
     event.preventDefault();
     loadStatistics();
   });
+  $("stats-export").addEventListener("click", exportStatistics);
 }

@@ -10,6 +10,8 @@ Chromium is Debian's (`/usr/bin/chromium`): Playwright's own browser download is
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import socket
 import threading
@@ -1845,6 +1847,22 @@ def test_an_analyst_sees_the_statistics_of_the_filed_tickets_and_the_drift(live_
     for category in {ticket["category"]["code"] for ticket in tickets}:
         count = sum(ticket["category"]["code"] == category for ticket in tickets)
         assert table[f"category:{category}"]["total"] == str(count)
+    # the table as a CSV file, as shown: Excel's byte-order mark, a line per figure
+    with page.expect_download() as downloading:
+        page.click("#stats-export")
+    download = downloading.value
+    assert download.suggested_filename == f"投诉统计_{frm}_{to}_按周.csv"
+    content = Path(download.path()).read_bytes()
+    assert content.startswith("\ufeff".encode())
+    lines = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+    header = lines[0]
+    assert header[0] == "指标" and header[-1] == "合计" and len(header) == len(stats["periods"]) + 2
+    assert header[1].startswith(stats["periods"][0]["period"] + " (")
+    figures = {line[0]: line[1:] for line in lines[1:] if len(line) > 1}
+    assert figures["工单总数"][-1] == "3" and ["工单量"] in lines
+    # a name that a spreadsheet would run as a formula (a taxonomy's, say) is written as text
+    cells = page.evaluate("""() => ['=1+1', '-2', '@某品牌', 'a,"b"', '—'].map(csvCell)""")
+    assert cells == ["'=1+1", "'-2", "'@某品牌", '"a,""b"""', "—"]
     for department in {ticket["department"]["code"] for ticket in tickets}:
         count = sum(ticket["department"]["code"] == department for ticket in tickets)
         assert table[f"department:{department}"]["total"] == str(count)
