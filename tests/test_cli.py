@@ -522,6 +522,39 @@ def test_a_text_in_the_evaluation_file_never_trains(
     assert version.metadata["evaluation"]["rows"] == 100
 
 
+def test_a_file_no_agent_reviewed_is_refused_by_evaluate_compare_and_train_without_a_traceback(
+    registry: Path, tmp_path: Path
+) -> None:
+    # An `export --all` of a month without reviews: every row is left out. Evaluate and compare
+    # stopped on a traceback (no rows to score), train --eval fitted for minutes and then did, and
+    # train --data said "0 subtypes" (with --eval, "every one is also an evaluation row").
+    unreviewed = tmp_path / "october_all.csv"
+    unreviewed.write_text(
+        "ticket_no,text,category,subtype,tier,reviewed\n"
+        "TS-1,快递三天都没送到，打电话也没人接,logistics,late_delivery,P2,false\n"
+        "TS-2,收到的杯子碎了一地，包装太简陋,logistics,damaged_package,P2,false\n",
+        encoding="utf-8",
+    )
+    said = f"{unreviewed}, column reviewed: no agent reviewed any of its 2 rows"
+    root = ["--registry", str(registry)]
+    for command in (
+        ["evaluate", "--model", "current", "--data", str(unreviewed), "--json", *root],
+        ["compare", "--candidate", "current", "--data", str(unreviewed), *root],
+    ):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert said in " ".join(result.output.split()) and "Traceback" not in result.output
+    out = tmp_path / "models"
+    for flags in (["--eval", str(unreviewed)], ["--data", str(unreviewed)]):
+        command = ["train", "--data", str(DEFAULT_SAMPLE), "--no-team-corpus", *flags, "--out", str(out)]
+        if flags[0] == "--data":
+            command = ["train", *flags, "--out", str(out)]
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1 and said in " ".join(result.output.split()), result.output
+        assert "fitting" not in result.output and "evaluation row" not in result.output
+    assert not out.exists()
+
+
 def test_training_that_would_leave_nothing_to_train_on_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "models"
     sample = str(DEFAULT_SAMPLE)

@@ -343,3 +343,24 @@ def test_rows_the_model_cannot_judge_are_kept_and_listed_with_why(tmp_path: Path
     )
     assert f"{path}, row 3; {path}, row 4; {path}, row 5." in warning and "more" not in warning
     assert unjudgeable_warning([]) is None
+
+
+def test_an_export_no_agent_reviewed_any_row_of_is_one_fatal_problem(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    # `triage export --all` of a month in which no agent reviewed a ticket: every row is the model's
+    # own suggestion, so the file has nothing to train or evaluate on. Said once, for the file.
+    header = "ticket_no,text,category,subtype,tier,reviewed\n"
+    body = (
+        "TS-1,快递三天都没送到，打电话也没人接,logistics,late_delivery,P2,false\n"
+        "TS-2,收到的杯子碎了一地，包装太简陋,logistics,damaged_package,P2,FALSE\n"
+    )
+    path = write(tmp_path, "all.csv", body, header=header)
+    dataset = load_datasets([path], taxonomy)
+    assert not dataset.rows
+    (problem,) = dataset.problems
+    assert problem.fatal and (problem.file, problem.row, problem.column) == (str(path), None, "reviewed")
+    assert "no agent reviewed any of its 2 rows" in problem.message and "without --all" in problem.message
+    # one reviewed row is enough to use the file: the others are left out with a warning each
+    partly = write(tmp_path, "partly.csv", body + "TS-3,客服态度太差，直接挂我电话,service,attitude,P2,true\n", header)
+    dataset = load_datasets([partly], taxonomy)
+    assert not dataset.fatal and len(dataset.rows) == 1
+    assert [(problem.row, problem.column) for problem in dataset.warnings] == [(2, "reviewed"), (3, "reviewed")]

@@ -287,6 +287,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
         problems.append(Problem(str(path), records.row, None, message))
     count = 0
     ids: dict[str, int] = {}
+    unreviewed: list[Problem] = []
     try:
         for row, record in records:
             count += 1
@@ -298,7 +299,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
                 # An export of every ticket (`triage export --all`): an unreviewed row's labels are
                 # the model's own suggestion, and training on them would teach it its mistakes.
                 message = "not reviewed by an agent: its labels are the model's suggestion; left out"
-                problems.append(Problem(str(path), row, "reviewed", message, fatal=False))
+                unreviewed.append(Problem(str(path), row, "reviewed", message, fatal=False))
                 continue
             record_id = (record.get("id") or "").strip()
             if record_id and record_id in ids:
@@ -319,6 +320,16 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     dataset.files[-1]["rows"] = count
     if count == 0 and not unread:
         problems.append(Problem(str(path), None, None, "no data rows"))
+    elif unreviewed and len(unreviewed) == count and not unread:
+        # Nothing of the file is left to train or to evaluate on: one problem, not a warning per row.
+        message = (
+            f"no agent reviewed any of its {count} rows (reviewed is false in every one): their labels are the "
+            "model's own suggestions, so the file has no rows to use; export the reviewed tickets "
+            "(triage export without --all)"
+        )
+        problems.append(Problem(str(path), None, "reviewed", message))
+    else:
+        problems.extend(unreviewed)
     return dataset
 
 
