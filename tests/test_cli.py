@@ -433,6 +433,31 @@ def test_the_team_corpus_trains_but_is_never_held_out(tmp_path: Path, taxonomy: 
     assert without["training_data"]["rows_used"] == len(export_rows)
 
 
+def test_the_report_counts_duplicates_apart_from_export_rows_no_agent_reviewed(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    # The project's sample export (`export --all`, most rows unreviewed) with the team corpus, which
+    # holds the texts of its reviewed rows: the report said "612 duplicates dropped", counting the
+    # unreviewed rows left out as duplicates.
+    export = DEFAULT_SAMPLE.parent / "sample_export.csv"
+    with export.open(encoding="utf-8", newline="") as stream:
+        unreviewed = sum(row["reviewed"] == "false" for row in csv.DictReader(stream))
+    dataset = load_datasets([export, *TEAM_CORPUS], taxonomy)
+    duplicates = sum(problem.message.startswith("duplicate of") for problem in dataset.warnings)
+    assert duplicates > 0 and unreviewed > 0
+    out = tmp_path / "models"
+    result = runner.invoke(app, ["train", "--data", str(export), "--no-refit", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (version,) = Registry(out).versions()
+    training_data = version.metadata["training_data"]
+    assert training_data["duplicates_dropped"] == duplicates
+    assert training_data["unreviewed_left_out"] == unreviewed
+    assert training_data["left_out_as_held_out"] == 0  # their texts were dropped as duplicates first
+    report = (version.path / "report.md").read_text(encoding="utf-8")
+    said = f"({duplicates} duplicates dropped, {unreviewed} rows no agent reviewed left out) from:"
+    assert f"Trained on {training_data['rows_used']} rows {said}" in report
+
+
 def test_a_held_out_share_measures_the_model_then_trains_it_too(tmp_path: Path, taxonomy: Taxonomy) -> None:
     # Every labelled row counts: the figures come from the model trained without the held-out
     # share, and the saved one is that model fitted again on every row (the one `fit_model`

@@ -84,6 +84,10 @@ class Dataset:
     files: list[dict[str, object]] = field(default_factory=list)
     # Rows (of `rows`) whose text the model cannot judge, with why (`model.predictor.text_issues`).
     unjudgeable: list[tuple[LabeledRow, tuple[str, ...]]] = field(default_factory=list)
+    # Rows dropped as duplicates of an earlier one (same text, same labels), and rows of an export
+    # left out because no agent reviewed them: each also a warning in `problems`.
+    duplicates: int = 0
+    unreviewed: int = 0
 
     @property
     def fatal(self) -> list[Problem]:
@@ -330,6 +334,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
         problems.append(Problem(str(path), None, "reviewed", message))
     else:
         problems.extend(unreviewed)
+        dataset.unreviewed += len(unreviewed)
     return dataset
 
 
@@ -453,6 +458,7 @@ def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
             if not judgeable(issues):
                 dataset.unjudgeable.append((row, issues))
         elif first.labels == row.labels:
+            dataset.duplicates += 1
             dataset.problems.append(
                 Problem(row.file, row.row, "text", f"duplicate of {first.file}, row {first.row}; dropped", fatal=False)
             )

@@ -185,13 +185,15 @@ def train(
         train_rows, eval_rows = split_rows(data_rows, eval_split)
         split = f"stratified {percent(eval_split)} of {', '.join(path.name for path in data)} (seed {SEED})"
     # A text being evaluated on must not also train (the team corpus or an export may hold it).
-    duplicates_dropped = len(dataset.warnings)
     held_out = {normalise(row.text) for row in eval_rows}
+    left_out_as_held_out = 0
 
     def not_held_out(rows: list[LabeledRow]) -> list[LabeledRow]:
+        nonlocal left_out_as_held_out
         kept = []
         for row in rows:
             if normalise(row.text) in held_out:
+                left_out_as_held_out += 1
                 message = "same text as a held-out evaluation row; left out of training"
                 dataset.problems.append(Problem(row.file, row.row, "text", message, fatal=False))
             else:
@@ -237,8 +239,9 @@ def train(
             "files": dataset.files,
             "rows_used": len(train_rows) + len(corpus_rows),
             "corpus_rows": len(corpus_rows),
-            "duplicates_dropped": duplicates_dropped,
-            "left_out_as_held_out": len(dataset.warnings) - duplicates_dropped,
+            "duplicates_dropped": dataset.duplicates,
+            "unreviewed_left_out": dataset.unreviewed,
+            "left_out_as_held_out": left_out_as_held_out,
             # The label mix of the data rows (the drift reference): the team corpus's mix is
             # written, not observed, so it stays out.
             "label_counts": {
