@@ -793,6 +793,40 @@ def test_classes_too_rare_to_train_are_named_before_fitting(tmp_path: Path) -> N
     assert not out.exists()
 
 
+def test_a_class_of_three_rows_trains_on_all_three_rather_than_be_refused_by_the_split(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    # Three rows of a subtype meet the minimum; the 20 % held out took one and the training was
+    # refused with "only 2 training rows for subtype 'billing'", about a file that has three.
+    with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
+        header, *rows = list(csv.reader(stream))
+    subtype = header.index("subtype")
+    billing = [row for row in rows if row[subtype] == "billing"]
+    data = tmp_path / "three_billing.csv"
+    with data.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows([header, *[row for row in rows if row[subtype] != "billing"], *billing[:3]])
+    data_rows = load_datasets([data], taxonomy).rows
+    trained, held_out = split_rows(data_rows, 0.2)
+    assert sum(row.subtype == "billing" for row in trained) == 3 and all(row.subtype != "billing" for row in held_out)
+    assert len(trained) + len(held_out) == len(data_rows) and len(held_out) > 0.15 * len(data_rows)
+    # rows that train in any case (the team corpus) count: then one of the three may be held out
+    corpus = load_datasets([DEFAULT_SAMPLE], taxonomy).rows
+    _, with_corpus = split_rows(data_rows, 0.2, also_training=corpus)
+    assert any(row.subtype == "billing" for row in with_corpus)
+    out = tmp_path / "models"
+    result = runner.invoke(app, ["train", "--data", str(data), "--no-team-corpus", "--no-refit", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "no held-out row of subtype(s) billing: too few rows to hold one out" in " ".join(result.output.split())
+    (version,) = Registry(out).versions()
+    assert version.metadata["training_data"]["label_counts"]["subtype"]["billing"] == 3
+    # a class whose every held-out row is needed to train leaves nothing to hold out: said, not a crash
+    two = tmp_path / "three_rows.csv"
+    with two.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows([header, *billing[:3]])
+    few = runner.invoke(app, ["train", "--data", str(two), "--no-team-corpus", "--out", str(tmp_path / "other")])
+    assert few.exit_code == 1 and "every row held out would leave a class with fewer than 3" in few.output
+
+
 def test_predict_out_follows_a_link_and_writes_into_a_pipe(registry: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_text("text\n快递三天没到，客服不回复\n", encoding="utf-8")
