@@ -433,6 +433,31 @@ def test_the_team_corpus_trains_but_is_never_held_out(tmp_path: Path, taxonomy: 
     assert without["training_data"]["rows_used"] == len(export_rows)
 
 
+def test_the_report_counts_duplicates_apart_from_export_rows_no_agent_reviewed(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    # The project's sample export (`export --all`, most rows unreviewed) with the team corpus, which
+    # holds the texts of its reviewed rows: the report said "612 duplicates dropped", counting the
+    # unreviewed rows left out as duplicates.
+    export = DEFAULT_SAMPLE.parent / "sample_export.csv"
+    with export.open(encoding="utf-8", newline="") as stream:
+        unreviewed = sum(row["reviewed"] == "false" for row in csv.DictReader(stream))
+    dataset = load_datasets([export, *TEAM_CORPUS], taxonomy)
+    duplicates = sum(problem.message.startswith("duplicate of") for problem in dataset.warnings)
+    assert duplicates > 0 and unreviewed > 0
+    out = tmp_path / "models"
+    result = runner.invoke(app, ["train", "--data", str(export), "--no-refit", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (version,) = Registry(out).versions()
+    training_data = version.metadata["training_data"]
+    assert training_data["duplicates_dropped"] == duplicates
+    assert training_data["unreviewed_left_out"] == unreviewed
+    assert training_data["left_out_as_held_out"] == 0  # their texts were dropped as duplicates first
+    report = (version.path / "report.md").read_text(encoding="utf-8")
+    said = f"({duplicates} duplicates dropped, {unreviewed} rows no agent reviewed left out) from:"
+    assert f"Trained on {training_data['rows_used']} rows {said}" in report
+
+
 def test_a_held_out_share_measures_the_model_then_trains_it_too(tmp_path: Path, taxonomy: Taxonomy) -> None:
     # Every labelled row counts: the figures come from the model trained without the held-out
     # share, and the saved one is that model fitted again on every row (the one `fit_model`
@@ -520,6 +545,39 @@ def test_a_text_in_the_evaluation_file_never_trains(
     assert training_data["left_out_as_held_out"] == 100
     assert training_data["rows_used"] == len(load_datasets([export], taxonomy).rows) - 100
     assert version.metadata["evaluation"]["rows"] == 100
+
+
+def test_a_file_no_agent_reviewed_is_refused_by_evaluate_compare_and_train_without_a_traceback(
+    registry: Path, tmp_path: Path
+) -> None:
+    # An `export --all` of a month without reviews: every row is left out. Evaluate and compare
+    # stopped on a traceback (no rows to score), train --eval fitted for minutes and then did, and
+    # train --data said "0 subtypes" (with --eval, "every one is also an evaluation row").
+    unreviewed = tmp_path / "october_all.csv"
+    unreviewed.write_text(
+        "ticket_no,text,category,subtype,tier,reviewed\n"
+        "TS-1,快递三天都没送到，打电话也没人接,logistics,late_delivery,P2,false\n"
+        "TS-2,收到的杯子碎了一地，包装太简陋,logistics,damaged_package,P2,false\n",
+        encoding="utf-8",
+    )
+    said = f"{unreviewed}, column reviewed: no agent reviewed any of its 2 rows"
+    root = ["--registry", str(registry)]
+    for command in (
+        ["evaluate", "--model", "current", "--data", str(unreviewed), "--json", *root],
+        ["compare", "--candidate", "current", "--data", str(unreviewed), *root],
+    ):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert said in " ".join(result.output.split()) and "Traceback" not in result.output
+    out = tmp_path / "models"
+    for flags in (["--eval", str(unreviewed)], ["--data", str(unreviewed)]):
+        command = ["train", "--data", str(DEFAULT_SAMPLE), "--no-team-corpus", *flags, "--out", str(out)]
+        if flags[0] == "--data":
+            command = ["train", *flags, "--out", str(out)]
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1 and said in " ".join(result.output.split()), result.output
+        assert "fitting" not in result.output and "evaluation row" not in result.output
+    assert not out.exists()
 
 
 def test_training_that_would_leave_nothing_to_train_on_is_refused(tmp_path: Path) -> None:
@@ -733,6 +791,40 @@ def test_classes_too_rare_to_train_are_named_before_fitting(tmp_path: Path) -> N
     # two rows of a class are too few as well: its calibration cross-validates within a cross-validation
     assert "only 2 training rows for subtype" in rare.output, rare.output
     assert not out.exists()
+
+
+def test_a_class_of_three_rows_trains_on_all_three_rather_than_be_refused_by_the_split(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    # Three rows of a subtype meet the minimum; the 20 % held out took one and the training was
+    # refused with "only 2 training rows for subtype 'billing'", about a file that has three.
+    with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
+        header, *rows = list(csv.reader(stream))
+    subtype = header.index("subtype")
+    billing = [row for row in rows if row[subtype] == "billing"]
+    data = tmp_path / "three_billing.csv"
+    with data.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows([header, *[row for row in rows if row[subtype] != "billing"], *billing[:3]])
+    data_rows = load_datasets([data], taxonomy).rows
+    trained, held_out = split_rows(data_rows, 0.2)
+    assert sum(row.subtype == "billing" for row in trained) == 3 and all(row.subtype != "billing" for row in held_out)
+    assert len(trained) + len(held_out) == len(data_rows) and len(held_out) > 0.15 * len(data_rows)
+    # rows that train in any case (the team corpus) count: then one of the three may be held out
+    corpus = load_datasets([DEFAULT_SAMPLE], taxonomy).rows
+    _, with_corpus = split_rows(data_rows, 0.2, also_training=corpus)
+    assert any(row.subtype == "billing" for row in with_corpus)
+    out = tmp_path / "models"
+    result = runner.invoke(app, ["train", "--data", str(data), "--no-team-corpus", "--no-refit", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "no held-out row of subtype(s) billing: too few rows to hold one out" in " ".join(result.output.split())
+    (version,) = Registry(out).versions()
+    assert version.metadata["training_data"]["label_counts"]["subtype"]["billing"] == 3
+    # a class whose every held-out row is needed to train leaves nothing to hold out: said, not a crash
+    two = tmp_path / "three_rows.csv"
+    with two.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows([header, *billing[:3]])
+    few = runner.invoke(app, ["train", "--data", str(two), "--no-team-corpus", "--out", str(tmp_path / "other")])
+    assert few.exit_code == 1 and "every row held out would leave a class with fewer than 3" in few.output
 
 
 def test_predict_out_follows_a_link_and_writes_into_a_pipe(registry: Path, tmp_path: Path) -> None:

@@ -343,3 +343,64 @@ def test_rows_the_model_cannot_judge_are_kept_and_listed_with_why(tmp_path: Path
     )
     assert f"{path}, row 3; {path}, row 4; {path}, row 5." in warning and "more" not in warning
     assert unjudgeable_warning([]) is None
+
+
+def test_an_export_no_agent_reviewed_any_row_of_is_one_fatal_problem(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    # `triage export --all` of a month in which no agent reviewed a ticket: every row is the model's
+    # own suggestion, so the file has nothing to train or evaluate on. Said once, for the file.
+    header = "ticket_no,text,category,subtype,tier,reviewed\n"
+    body = (
+        "TS-1,快递三天都没送到，打电话也没人接,logistics,late_delivery,P2,false\n"
+        "TS-2,收到的杯子碎了一地，包装太简陋,logistics,damaged_package,P2,FALSE\n"
+    )
+    path = write(tmp_path, "all.csv", body, header=header)
+    dataset = load_datasets([path], taxonomy)
+    assert not dataset.rows
+    (problem,) = dataset.problems
+    assert problem.fatal and (problem.file, problem.row, problem.column) == (str(path), None, "reviewed")
+    assert "no agent reviewed any of its 2 rows" in problem.message and "without --all" in problem.message
+    # one reviewed row is enough to use the file: the others are left out with a warning each
+    partly = write(tmp_path, "partly.csv", body + "TS-3,客服态度太差，直接挂我电话,service,attitude,P2,true\n", header)
+    dataset = load_datasets([partly], taxonomy)
+    assert not dataset.fatal and len(dataset.rows) == 1
+    assert [(problem.row, problem.column) for problem in dataset.warnings] == [(2, "reviewed"), (3, "reviewed")]
+
+
+def test_labels_in_another_case_or_as_their_chinese_names_are_read_as_the_codes(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    # A colleague's sheet: tiers typed in lower case, codes in capitals, or the names the business
+    # uses. Each was refused row by row (600 rows, 1,200 errors); now read as its code, one warning
+    # per column naming what was read as what.
+    body = (
+        "x1,快递三天都没送到，太慢了,LOGISTICS,late_delivery,p2,none,online\n"
+        "x2,客服直接挂我电话，态度极差,服务问题,态度恶劣,一级（紧急）,道歉,phone\n"
+        "x3, 收到的杯子碎了一地，包装太简陋 ,logistics, Damaged_Package ,P2,退款,online\n"
+    )
+    path = write(tmp_path, "colleague.csv", body)
+    dataset = load_datasets([path], taxonomy)
+    assert not dataset.fatal
+    assert [(row.category, row.subtype, row.tier, row.demand) for row in dataset.rows] == [
+        ("logistics", "late_delivery", "P2", "none"),
+        ("service", "attitude", "P1", "apology"),
+        ("logistics", "damaged_package", "P2", "refund"),
+    ]
+    said = {problem.column: problem.message for problem in dataset.warnings}
+    assert all(problem.file == str(path) and problem.row is None for problem in dataset.warnings)
+    assert said["category"].endswith(
+        "'LOGISTICS' as logistics (1 rows from row 2), '服务问题' as service (1 rows from row 3)"
+    )
+    assert "'p2' as P2 (1 rows from row 2), '一级（紧急）' as P1 (1 rows from row 3)" in said["tier"]
+    assert "'Damaged_Package' as damaged_package (1 rows from row 4)" in said["subtype"]
+    assert set(said) == {"category", "subtype", "tier", "demand"}
+    # a spelling that two codes share stays an error: here a subtype named like another's code
+    from dataclasses import replace
+
+    subtypes = dict(taxonomy.subtypes)
+    subtypes["cosmetic"] = replace(subtypes["cosmetic"], name="Other")
+    clashing = replace(taxonomy, subtypes=subtypes)
+    other = write(tmp_path, "other.csv", "x1,问了三次都没人告诉我怎么注销账号,other,OTHER,P3,none,email\n")
+    (problem,) = load_datasets([other], clashing).fatal
+    assert (problem.row, problem.column) == (2, "subtype") and "'OTHER' is not a subtype" in problem.message
+    exact = write(tmp_path, "exact.csv", "x1,问了三次都没人告诉我怎么注销账号,other,other,P3,none,email\n")
+    assert not load_datasets([exact], clashing).problems

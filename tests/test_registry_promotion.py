@@ -505,6 +505,24 @@ def test_the_gate_refuses_too_few_rows_or_a_models_own_training_data(
     assert not (registry.root / good / THRESHOLDS_FILE).exists()
 
 
+def test_a_forced_promotion_on_a_file_no_agent_reviewed_is_refused_without_a_traceback(
+    registry: Registry, tmp_path: Path
+) -> None:
+    good, worse = versions(registry)
+    registry.set_current(good, action="promote")
+    unreviewed = tmp_path / "october_all.csv"
+    unreviewed.write_text(
+        "ticket_no,text,category,subtype,tier,reviewed\n"
+        "TS-1,快递三天都没送到，打电话也没人接,logistics,late_delivery,P2,false\n",
+        encoding="utf-8",
+    )
+    command = ["promote", worse, "--data", str(unreviewed), "--force", "--registry", str(registry.root)]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert f"{unreviewed}, column reviewed: no agent reviewed any of its 1 rows" in " ".join(result.output.split())
+    assert registry.current_version() == good and len(registry.history()) == 1
+
+
 def test_the_training_data_check_reads_versions_given_as_folders_outside_the_registry(
     registry: Registry, tmp_path: Path, halves: tuple[list[LabeledRow], list[LabeledRow]]
 ) -> None:

@@ -84,6 +84,10 @@ class Dataset:
     files: list[dict[str, object]] = field(default_factory=list)
     # Rows (of `rows`) whose text the model cannot judge, with why (`model.predictor.text_issues`).
     unjudgeable: list[tuple[LabeledRow, tuple[str, ...]]] = field(default_factory=list)
+    # Rows dropped as duplicates of an earlier one (same text, same labels), and rows of an export
+    # left out because no agent reviewed them: each also a warning in `problems`.
+    duplicates: int = 0
+    unreviewed: int = 0
 
     @property
     def fatal(self) -> list[Problem]:
@@ -134,19 +138,55 @@ def _reads_as_gbk(raw: bytes) -> bool:
     return True
 
 
+def label_spellings(taxonomy: Taxonomy) -> dict[str, dict[str, str]]:
+    """Per label column, the code each other spelling of one stands for: the code in another case
+    ("p1", "Product") and the Chinese name (产品问题, 一级（紧急）), as casefolded keys. A spelling
+    that could stand for two codes is left out (it stays an error)."""
+    entries = {
+        "category": [(code, category.name) for code, category in taxonomy.categories.items()],
+        "subtype": [(code, subtype.name) for code, subtype in taxonomy.subtypes.items()],
+        "tier": [(code, tier.name) for code, tier in taxonomy.tiers.items()],
+        "demand": [(code, demand.name) for code, demand in taxonomy.demands.items()],
+    }
+    spellings: dict[str, dict[str, str]] = {}
+    for column, pairs in entries.items():
+        found: dict[str, set[str]] = {}
+        for code, name in pairs:
+            for spelling in (code, name):
+                found.setdefault(spelling.strip().casefold(), set()).add(code)
+        spellings[column] = {spelling: codes.pop() for spelling, codes in found.items() if len(codes) == 1}
+    return spellings
+
+
+# Labels spelled otherwise than as their code, by file: (column, as written, code) -> the rows.
+Respelled = dict[tuple[str, str, str], list[int]]
+
+
 def _check_row(
     record: dict[str, str | None],
     where: tuple[str, int],
     taxonomy: Taxonomy,
     problems: list[Problem],
     skip: Sequence[str] = (),
+    spellings: dict[str, dict[str, str]] | None = None,
+    respelled: Respelled | None = None,
 ) -> LabeledRow | None:
     file, row = where
     before = len(problems)
+    spellings = label_spellings(taxonomy) if spellings is None else spellings
 
     def fail(column: str, message: str) -> None:
         if column not in skip:
             problems.append(Problem(file, row, column, message))
+
+    def label(column: str) -> str:
+        """The code a label column holds: as written, or the code it spells otherwise."""
+        value = (record.get(column) or "").strip()
+        # (an exact code maps to itself, or is two codes' spelling and so not in `spellings`)
+        code = spellings[column].get(value.casefold(), value)
+        if code != value and respelled is not None:
+            respelled.setdefault((column, value, code), []).append(row)
+        return code
 
     text = (record.get("text") or "").strip()
     if not text:
@@ -155,9 +195,7 @@ def _check_row(
         fail("text", f"no Chinese or Latin letters in {text[:30]!r}; not a complaint text")
     elif len(text) > MAX_TEXT_CHARS:
         fail("text", f"{len(text)} characters; the limit is {MAX_TEXT_CHARS}")
-    category = (record.get("category") or "").strip()
-    subtype = (record.get("subtype") or "").strip()
-    tier = (record.get("tier") or "").strip()
+    category, subtype, tier = label("category"), label("subtype"), label("tier")
     if category not in taxonomy.categories:
         fail("category", f"{category!r} is not a category (expected one of {', '.join(taxonomy.categories)})")
     if subtype not in taxonomy.subtypes:
@@ -171,7 +209,7 @@ def _check_row(
         )
     if tier not in taxonomy.tiers:
         fail("tier", f"{tier!r} is not a tier (expected one of {', '.join(taxonomy.tiers)})")
-    demand = (record.get("demand") or "").strip() or None
+    demand = label("demand") or None
     if demand is not None and demand not in taxonomy.demands:
         fail("demand", f"{demand!r} is not a demand (expected one of {', '.join(taxonomy.demands)})")
     channel = (record.get("channel") or "").strip()
@@ -287,6 +325,9 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
         problems.append(Problem(str(path), records.row, None, message))
     count = 0
     ids: dict[str, int] = {}
+    unreviewed: list[Problem] = []
+    spellings = label_spellings(taxonomy)
+    respelled: Respelled = {}
     try:
         for row, record in records:
             count += 1
@@ -298,7 +339,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
                 # An export of every ticket (`triage export --all`): an unreviewed row's labels are
                 # the model's own suggestion, and training on them would teach it its mistakes.
                 message = "not reviewed by an agent: its labels are the model's suggestion; left out"
-                problems.append(Problem(str(path), row, "reviewed", message, fatal=False))
+                unreviewed.append(Problem(str(path), row, "reviewed", message, fatal=False))
                 continue
             record_id = (record.get("id") or "").strip()
             if record_id and record_id in ids:
@@ -308,7 +349,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
                 ids[record_id] = row
             # With a column missing, the others are still checked: one pass reports every problem.
             fields = {str(name): value for name, value in record.items()}  # no extra fields (checked above)
-            checked = _check_row(fields, (str(path), row), taxonomy, problems, skip=missing)
+            checked = _check_row(fields, (str(path), row), taxonomy, problems, missing, spellings, respelled)
             if checked is not None and not missing:
                 dataset.rows.append(checked)
     except csv.Error as error:  # reading cannot go on: the rest of the file is not checked
@@ -316,9 +357,28 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
         unread = True  # a row was there, though it could not be read: not "no data rows"
     else:
         unread = False
+    for column in ("category", "subtype", "tier", "demand"):
+        spelled = [(value, code, rows) for (named, value, code), rows in respelled.items() if named == column]
+        if spelled:
+            each = ", ".join(
+                f"{value!r} as {code} ({len(rows)} rows from row {rows[0]})" for value, code, rows in spelled
+            )
+            message = f"labels written otherwise than as their codes, read as the codes: {each}"
+            problems.append(Problem(str(path), None, column, message, fatal=False))
     dataset.files[-1]["rows"] = count
     if count == 0 and not unread:
         problems.append(Problem(str(path), None, None, "no data rows"))
+    elif unreviewed and len(unreviewed) == count and not unread:
+        # Nothing of the file is left to train or to evaluate on: one problem, not a warning per row.
+        message = (
+            f"no agent reviewed any of its {count} rows (reviewed is false in every one): their labels are the "
+            "model's own suggestions, so the file has no rows to use; export the reviewed tickets "
+            "(triage export without --all)"
+        )
+        problems.append(Problem(str(path), None, "reviewed", message))
+    else:
+        problems.extend(unreviewed)
+        dataset.unreviewed += len(unreviewed)
     return dataset
 
 
@@ -442,6 +502,7 @@ def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
             if not judgeable(issues):
                 dataset.unjudgeable.append((row, issues))
         elif first.labels == row.labels:
+            dataset.duplicates += 1
             dataset.problems.append(
                 Problem(row.file, row.row, "text", f"duplicate of {first.file}, row {first.row}; dropped", fatal=False)
             )

@@ -100,6 +100,14 @@ def metrics_markdown(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _left_out(data: dict[str, Any]) -> str:
+    """The rows of the training files that did not train: duplicates, rows no agent reviewed."""
+    said = [f"{data['duplicates_dropped']} duplicates dropped"]
+    if data.get("unreviewed_left_out"):
+        said.append(f"{data['unreviewed_left_out']} rows no agent reviewed left out")
+    return ", ".join(said)
+
+
 def _refit_lines(evaluation: dict[str, Any], data: dict[str, Any]) -> list[str]:
     """What the figures of a refit version describe: its twin trained without the held-out rows."""
     return [
@@ -126,8 +134,7 @@ def write_report(
     lines = [
         f"# Model {metadata['version']}",
         "",
-        f"Created {metadata['created_at']}. Trained on {data['rows_used']} rows "
-        f"({data['duplicates_dropped']} duplicates dropped) from:",
+        f"Created {metadata['created_at']}. Trained on {data['rows_used']} rows ({_left_out(data)}) from:",
         "",
         *[f"- `{f['path']}` ({f['rows']} rows, SHA-256 `{str(f['sha256'])[:12]}…`)" for f in data["files"]],
         "",

@@ -107,8 +107,15 @@ def percent(fraction: float) -> str:
     return f"{fraction:%}"
 
 
-def split_rows(rows: Sequence[LabeledRow], fraction: float) -> tuple[list[LabeledRow], list[LabeledRow]]:
-    """A stratified (by subtype) train/held-out split; subtypes too rare to split stay in train."""
+def split_rows(
+    rows: Sequence[LabeledRow], fraction: float, also_training: Sequence[LabeledRow] = ()
+) -> tuple[list[LabeledRow], list[LabeledRow]]:
+    """A stratified (by subtype) train/held-out split; subtypes too rare to split stay in train.
+
+    A held-out row whose category, subtype or tier would be left with fewer than `MIN_CLASS_ROWS`
+    training rows (counting `also_training`, the rows that train in any case) trains instead: a
+    class of three rows trains on all three rather than being refused for having two.
+    """
     if not 0 < fraction < 1:
         raise ValueError(f"--eval-split must be between 0 and 1, got {fraction}")
     counts: dict[str, int] = {}
@@ -126,7 +133,22 @@ def split_rows(rows: Sequence[LabeledRow], fraction: float) -> tuple[list[Labele
     train_rows, eval_rows = train_test_split(
         splittable, test_size=fraction, random_state=SEED, stratify=[row.subtype for row in splittable]
     )
-    return [*train_rows, *kept], list(eval_rows)
+    train_rows = [*train_rows, *kept]
+    training = {head: Counter(getattr(row, head) for row in [*train_rows, *also_training]) for head in HEADS}
+    kept_out = []
+    for row in eval_rows:
+        if any(training[head][getattr(row, head)] < MIN_CLASS_ROWS for head in HEADS):
+            train_rows.append(row)
+            for head in HEADS:
+                training[head][getattr(row, head)] += 1
+        else:
+            kept_out.append(row)
+    if not kept_out:
+        raise ValueError(
+            f"{len(rows)} rows are too few to hold out {percent(fraction)}: every row held out would leave a class "
+            f"with fewer than {MIN_CLASS_ROWS} rows to train on; give more data or a held-out file with --eval"
+        )
+    return train_rows, kept_out
 
 
 def train(
@@ -182,16 +204,25 @@ def train(
         split = f"file {eval_data.resolve()}"
         refit = False
     else:
-        train_rows, eval_rows = split_rows(data_rows, eval_split)
+        train_rows, eval_rows = split_rows(data_rows, eval_split, corpus_rows)
         split = f"stratified {percent(eval_split)} of {', '.join(path.name for path in data)} (seed {SEED})"
+        unmeasured = sorted({row.subtype for row in data_rows} - {row.subtype for row in eval_rows})
+        if unmeasured:
+            message = (
+                f"no held-out row of subtype(s) {', '.join(unmeasured)}: too few rows to hold one out, so they all "
+                "train and the held-out figures do not measure these subtypes"
+            )
+            dataset.problems.append(Problem(", ".join(map(str, data)), None, "subtype", message, fatal=False))
     # A text being evaluated on must not also train (the team corpus or an export may hold it).
-    duplicates_dropped = len(dataset.warnings)
     held_out = {normalise(row.text) for row in eval_rows}
+    left_out_as_held_out = 0
 
     def not_held_out(rows: list[LabeledRow]) -> list[LabeledRow]:
+        nonlocal left_out_as_held_out
         kept = []
         for row in rows:
             if normalise(row.text) in held_out:
+                left_out_as_held_out += 1
                 message = "same text as a held-out evaluation row; left out of training"
                 dataset.problems.append(Problem(row.file, row.row, "text", message, fatal=False))
             else:
@@ -237,8 +268,9 @@ def train(
             "files": dataset.files,
             "rows_used": len(train_rows) + len(corpus_rows),
             "corpus_rows": len(corpus_rows),
-            "duplicates_dropped": duplicates_dropped,
-            "left_out_as_held_out": len(dataset.warnings) - duplicates_dropped,
+            "duplicates_dropped": dataset.duplicates,
+            "unreviewed_left_out": dataset.unreviewed,
+            "left_out_as_held_out": left_out_as_held_out,
             # The label mix of the data rows (the drift reference): the team corpus's mix is
             # written, not observed, so it stays out.
             "label_counts": {
