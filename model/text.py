@@ -78,13 +78,16 @@ _LANDLINE = re.compile(_NO_DIGIT_BEFORE + _LANDLINE_AREA + _LOCAL_NUMBER + _EXTE
 # Other numbers of the same area written after a landline without the area code, as alternatives
 # after a slash, a comma, 、, a semicolon, a tilde, 或/和, a dash or a space: "0755-86001234/86001235",
 # "010-62345678、62345679或8600-1235". A date ("，20261201下的单") or an amount, count or range
-# (decimals, or a unit after it: 元, 次, 件, kg, 年 of "2025-2026年度" …) is none (`_alternatives`);
+# (decimals, or a unit after it: 元, 次, 件, kg, 年 of "2025-2026年度" …) is none (`_with_alternatives`);
 # a range without a unit ("3000-5000的预算") is masked: a leaked number costs more.
+_NO_AMOUNT_AFTER = r"(?![0-9]|\.[0-9]|[元块角万千百亿%‰次个件台张份米斤克吨年美A-Za-z])"
 _ALTERNATIVE = re.compile(
-    rf"(?: ?(?:[/,;~、]|或者?|和) ?| |[\-\u2013\u2014])(?P<number>{_LOCAL_NUMBER})"
-    + _EXTENSION
-    + r"?(?![0-9]|\.[0-9]|[元块角万千百亿%‰次个件台张份米斤克吨年美A-Za-z])"
+    rf"(?: ?(?:[/,;~、]|或者?|和) ?| |[\-\u2013\u2014])(?P<number>{_LOCAL_NUMBER}){_EXTENSION}?{_NO_AMOUNT_AFTER}"
 )
+# Another number written as the digits it ends in, after a slash: "0755-86001234/5" for 86001234
+# or 86001235, "86001234/35". It tells little alone but is part of a phone number, masked with the
+# number before it; a slash with no landline before it ("3/5", "12/5") is no such suffix.
+_SUFFIX = re.compile(r"/[0-9]{1,4}" + _NO_AMOUNT_AFTER)
 # Landlines and mobiles glued together with nothing between ("010-6234567802162345678",
 # "电话07558600123407558600123", a landline then a mobile, "+86 138…+86 139…"): each touches
 # a digit of the next, so `_LANDLINE` takes none of them. From a landline or mainland mobile with no
@@ -376,14 +379,19 @@ def _is_date(digits: str) -> bool:
         return False
 
 
-def _alternatives(text: str, end: int) -> list[tuple[int, int]]:
-    """[start, end) of the other local numbers written after the landline that ends at `end`, one
-    after another (`_ALTERNATIVE`), each with its extension; the first date ends them."""
+def _with_alternatives(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end) of the landline at [`start`, `end`) and of the other local numbers written after
+    it, one after another (`_ALTERNATIVE`), each with its extension and grown over the short
+    alternatives after it (`_SUFFIX`); the first date ends them."""
     spans: list[tuple[int, int]] = []
-    while (match := _ALTERNATIVE.match(text, end)) and not _is_date(re.sub(r"[^0-9]", "", match.group("number"))):
-        spans.append((match.start("number"), match.end()))
-        end = match.end()
-    return spans
+    while True:
+        while suffix := _SUFFIX.match(text, end):
+            end = suffix.end()
+        spans.append((start, end))
+        match = _ALTERNATIVE.match(text, end)
+        if not match or _is_date(re.sub(r"[^0-9]", "", match.group("number"))):
+            return spans
+        start, end = match.start("number"), match.end()
 
 
 def _email_local_part(run: str) -> str:
@@ -520,8 +528,10 @@ def _scan(text: str) -> list[PiiMatch]:
         return True
 
     def claim_landline(start: int, end: int) -> None:
-        if claim("landline", start, end):
-            for alternative in _alternatives(text, end):
+        spans = _with_alternatives(text, start, end)
+        # the number without its short alternatives when something else took them ("/5@qq.com")
+        if claim("landline", *spans[0]) or claim("landline", start, end):
+            for alternative in spans[1:]:
                 claim("landline", *alternative)
 
     for match in _PLACEHOLDER.finditer(text):

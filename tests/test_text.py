@@ -360,6 +360,14 @@ def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: s
         ("电话021-62345678/62345679，20261201下的单", "电话[PHONE]/[PHONE]，20261201下的单"),
         ("电话021-62345678、62345679，2000000元", "电话[PHONE]、[PHONE]，2000000元"),
         ("电话0755-86001234—86001235", "电话[PHONE]—[PHONE]"),  # an em dash, as a dash
+        # another number written as the digits it ends in, after a slash: masked with the number
+        ("电话0755-86001234/5", "电话[PHONE]"),
+        ("座机010-62345678/79找我", "座机[PHONE]找我"),
+        ("电话0755-86001234/86001235/36/7", "电话[PHONE]/[PHONE]"),
+        ("电话010-62345678/5@qq.com", "电话[PHONE]/[EMAIL]"),  # the digit is the address's
+        # ... but a fraction or a date is none, nor an amount after a landline
+        ("比分3/5，电话010-62345678，12/5到货", "比分3/5，电话[PHONE]，12/5到货"),
+        ("电话010-62345678/5元", "电话[PHONE]/5元"),
         # ... nor a range with a dash inside, nor a count or an amount in another unit
         ("座机010-62345678，2025-2026年度会员费", "座机[PHONE]，2025-2026年度会员费"),
         ("电话010-62345678，2345678次，2345678kg", "电话[PHONE]，2345678次，2345678kg"),
