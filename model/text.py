@@ -86,8 +86,9 @@ _ALTERNATIVE = re.compile(
 )
 # Another number written as the digits it ends in, after a slash: "0755-86001234/5" for 86001234
 # or 86001235, "86001234/35". It tells little alone but is part of a phone number, masked with the
-# number before it; a slash with no landline before it ("3/5", "12/5") is no such suffix.
-_SUFFIX = re.compile(r"/[0-9]{1,4}" + _NO_AMOUNT_AFTER)
+# number before it; a slash with no landline before it ("3/5", "12/5") is no such suffix, nor an
+# area code with its number after it ("/0431 - 4672641").
+_SUFFIX = re.compile(rf"/[0-9]{{1,4}}{_NO_AMOUNT_AFTER}(?!{_SEP}[0-9])")
 # Landlines and mobiles glued together with nothing between ("010-6234567802162345678",
 # "电话07558600123407558600123", a landline then a mobile, "+86 138…+86 139…"): each touches
 # a digit of the next, so `_LANDLINE` takes none of them. From a landline or mainland mobile with no

@@ -368,6 +368,8 @@ def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: s
         # ... but a fraction or a date is none, nor an amount after a landline
         ("比分3/5，电话010-62345678，12/5到货", "比分3/5，电话[PHONE]，12/5到货"),
         ("电话010-62345678/5元", "电话[PHONE]/5元"),
+        # ... nor an area code with its number after it
+        ("座机020-9527035/0431 - 4672641", "座机[PHONE]/[PHONE]"),
         # ... nor a range with a dash inside, nor a count or an amount in another unit
         ("座机010-62345678，2025-2026年度会员费", "座机[PHONE]，2025-2026年度会员费"),
         ("电话010-62345678，2345678次，2345678kg", "电话[PHONE]，2345678次，2345678kg"),
