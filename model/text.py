@@ -326,6 +326,10 @@ def _glued_phones(text: str) -> list[tuple[str, int, int]]:
         # a separator in a number, or an extension after 转, or a word naming a phone before the run
         marked = any(not text[a:b].isdigit() for _, a, b, _ in pieces) or "转" in text[pieces[-1][2] : pieces[-1][3]]
         if len(pieces) >= 2 and (marked or _PHONE_WORD.search(text, max(0, start - 8), start)):
+            if phones and start < phones[-1][2]:
+                # what the chain before took for its last number's extension is this one's area code
+                # ("…-0431 2824873138…"): the extension goes, or the local number after it leaked
+                phones[-1] = (phones[-1][0], phones[-1][1], walked)
             phones.extend((kind, a, end) for kind, a, _, end in pieces)
             # Places inside it are not walked again; its last number's extension may be the area
             # code of a chain of its own ("…113-0431 2824873"), tried from there. A chain not taken

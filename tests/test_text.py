@@ -384,6 +384,8 @@ def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: s
         ("联系电话是0755862608304318759681", "联系电话是[PHONE][PHONE]"),
         ("打0102283050907557779351转801", "打[PHONE][PHONE]"),
         ("我的号码1749506150305717333497转281", "我的号码[PHONE][PHONE]"),  # the extension says it
+        # what could be the extension of a chain's last number is the area code of the next chain
+        ("电话0106234567802162345678-0431 282487313812345678", "电话[PHONE][PHONE]-[PHONE][PHONE]"),
         # bare digits glued: phones only after a word naming one (no check digit tells them apart)
         ("订单138123456780212345678没发货", "订单138123456780212345678没发货"),
         ("单号07558600123407558600123", "单号07558600123407558600123"),
