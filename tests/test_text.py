@@ -397,6 +397,23 @@ def test_landlines_glued_together_or_written_as_alternatives_are_masked(text: st
 
 
 @pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # the groups from the middle of the first number to the end of the second pass the Luhn check
+        ("电话：021-3358 9146 0755-3363 4369", "电话：[PHONE] [PHONE]"),
+        ("手机138 3488 9708 139 9934 7657都打不通", "手机[PHONE] [PHONE]都打不通"),
+        ("电话021 6632 9405 139 8538 6167", "电话[PHONE] [PHONE]"),
+        # a card of its own beside a phone number is still one
+        (f"手机{MOBILE} 6222 0212 3456 7890 128", "手机[PHONE] [BANKCARD]"),
+        ("卡号6222 0212 3456 7890 128 021-6888 8888", "卡号[BANKCARD] [PHONE]"),
+    ],
+)
+def test_phone_numbers_written_in_groups_make_no_card_number_across_them(text: str, masked: str) -> None:
+    assert mask_pii(text) == masked
+    _assert_masked_once_for_all(text)
+
+
+@pytest.mark.parametrize(
     "text",
     [
         f"订单号123456789012345678{MOBILE}",  # 18 + 11 digits: the 18 are no ID number
