@@ -109,9 +109,11 @@ _GLUED_PHONE_END = {
     "landline": re.compile(_EXTENSION + "?" + _NO_DIGIT_AFTER),
     "mobile": re.compile(_NO_DIGIT_AFTER),
 }
-_PHONE_WORD = re.compile(
-    r"(?i:电话|座机|手机|致电|来电|联系|拨打|打|热线|tel|phone)(?:号码|号|方式|我)?(?:是|为)? ?[:：]? ?$"
-)
+_PHONE_WORDS = r"(?i:电话|座机|手机|致电|来电|联系|拨打|打|热线|tel|phone)(?:号码|号|方式|我)?(?:是|为)? ?[:：]? ?"
+_PHONE_WORD = re.compile(_PHONE_WORDS + "$")
+# A local number without its area code is told from a price or a count only by that word before it
+# ("座机62345678", "电话：8600 1234转802"): masked there, unless a date or an amount ("打2345678次").
+_LOCAL_AFTER_WORD = re.compile(_PHONE_WORDS + rf"(?P<number>{_LOCAL_NUMBER}){_EXTENSION}?{_NO_AMOUNT_AFTER}")
 # Mobile numbers said aloud and written down in Chinese numerals (幺 and 两 are the spoken 1 and 2),
 # maybe mixed with digits: "幺三九一二三四五六七八". Eleven of them, then `_chinese_mobile` checks
 # the mobile's shape, so "一二三四五六七八九十" is no number. The eleven touch no other Chinese
@@ -617,6 +619,9 @@ def _scan(text: str) -> list[PiiMatch]:
             start, end = shorter.span() if shorter else (start, start)
         if end > start:
             claim_landline(start, end)
+    for match in _LOCAL_AFTER_WORD.finditer(text):
+        if not _is_date(re.sub(r"[^0-9]", "", match.group("number"))):
+            claim_landline(match.start("number"), match.end())
     for match in _CHINESE_MOBILE.finditer(text):
         if _chinese_mobile(match.group()):
             claim("mobile", match.start(), match.end())

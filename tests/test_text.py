@@ -386,6 +386,14 @@ def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: s
         ("我的号码1749506150305717333497转281", "我的号码[PHONE][PHONE]"),  # the extension says it
         # what could be the extension of a chain's last number is the area code of the next chain
         ("电话0106234567802162345678-0431 282487313812345678", "电话[PHONE][PHONE]-[PHONE][PHONE]"),
+        # a local number without its area code, after a word naming a phone
+        ("电话86001234/35", "电话[PHONE]"),
+        ("座机：6234 5678", "座机：[PHONE]"),
+        ("联系电话62345678转801找我", "联系电话[PHONE]找我"),
+        ("电话：8600-1234或8600 1235都行", "电话：[PHONE]或[PHONE]都行"),
+        # ... but a count or a date there is none
+        ("一天打2345678次", "一天打2345678次"),
+        ("来电20261201的记录", "来电20261201的记录"),
         # bare digits glued: phones only after a word naming one (no check digit tells them apart)
         ("订单138123456780212345678没发货", "订单138123456780212345678没发货"),
         ("单号07558600123407558600123", "单号07558600123407558600123"),
