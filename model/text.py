@@ -68,6 +68,19 @@ _MOBILE = re.compile(
     + rf"|(?:(?:\+|00)?886{_SEP}|0)9\d{{2}}(?:{_SEP}\d{{3}}){{2}})"
     + _NO_DIGIT_AFTER
 )
+# Hong Kong and Macau numbers (eight digits, maybe 4-4) and Taiwan landlines (the area code without
+# its 0, then seven or eight digits), told from other numbers by their country code (+852, 00853,
+# "(852)", "852-"; +886): "+852 9123 4567", "(853) 6612 3456", "+886 2 2712 3456".
+_COUNTRY_CODE = r"(?:(?:\+|00){code}{sep}|\((?:\+|00)?{code}\) ?|{code}[ \-])"
+_ABROAD = re.compile(
+    _NO_DIGIT_BEFORE
+    + "(?:"
+    + _COUNTRY_CODE.format(code="85[23]", sep=_SEP)
+    + rf"\d{{4}}{_SEP}\d{{4}}|"
+    + _COUNTRY_CODE.format(code="886", sep=_SEP)
+    + rf"\(?0?[2-8]\d?\)?{_SEP}\d{{3,4}}{_SEP}\d{{4}})"
+    + _NO_DIGIT_AFTER
+)
 # Area codes without their leading 0: 10 (Beijing), 2x, or three digits from 3xx to 9xx. With the
 # country code (+86, 0086, "86-") the 0 is usually left out. The local number has 7 or 8 digits,
 # the last four maybe set apart ("6888 8888"); an extension follows 转 or a dash.
@@ -601,7 +614,7 @@ def _scan(text: str) -> list[PiiMatch]:
 
     @lru_cache(maxsize=1)
     def phones() -> tuple[list[int], list[int]]:
-        spans = [match.span() for match in _MOBILE.finditer(text)]
+        spans = [match.span() for pattern in (_MOBILE, _ABROAD) for match in pattern.finditer(text)]
         for match in _LANDLINE.finditer(text):
             spans.extend(_with_alternatives(text, *match.span()))
         return _union(spans)
@@ -611,6 +624,8 @@ def _scan(text: str) -> list[PiiMatch]:
             claim("bank_card", start, end)
     for match in _MOBILE.finditer(text):
         claim("mobile", match.start(), match.end())
+    for match in _ABROAD.finditer(text):
+        claim("landline", match.start(), match.end())
     for match in _LANDLINE.finditer(text):
         start, end = match.span()
         taken_at = next((index for index in range(start, end) if taken[index]), None)

@@ -98,6 +98,11 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("分机010-62345678-123找我", "[PHONE]"),
         ("0086 13812345678", "[PHONE]"),
         ("聯絡電話：0912-345-678", "[PHONE]"),  # a Taiwan mobile
+        # Hong Kong and Macau numbers, Taiwan landlines, told by their country code
+        ("香港手機+852 9123 4567", "[PHONE]"),
+        ("电话852-61234567", "[PHONE]"),
+        ("澳门电话(853) 2812 3456", "[PHONE]"),
+        ("台北電話+886-2-2712-3456", "[PHONE]"),
         ("卡号378282246310005", "[BANKCARD]"),  # American Express, 15 digits
         # a letter right after the number (vx = WeChat), dots, long dashes, spaced dashes
         ("13912345678vx同号", "[PHONE]"),
@@ -138,6 +143,7 @@ def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> No
         "型号iPhone15 Pro Max 256G",
         "工号@客服小王",
         "订单号0123456789",  # no area code starts 01 but 010
+        "订单号85291234567",  # 852 and eight digits, but no + or separator says it is a country code
         "编号 0012345678",
         "第⑩条写着7天无理由",
         "一二三四五六七八九十分都不给",  # numerals that are no mobile number
