@@ -8,6 +8,7 @@ the masked text that is stored and shown to agents.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Callable
@@ -67,6 +68,19 @@ _MOBILE = re.compile(
     + rf"|(?:(?:\+|00)?886{_SEP}|0)9\d{{2}}(?:{_SEP}\d{{3}}){{2}})"
     + _NO_DIGIT_AFTER
 )
+# Hong Kong and Macau numbers (eight digits, maybe 4-4) and Taiwan landlines (the area code without
+# its 0, then seven or eight digits), told from other numbers by their country code (+852, 00853,
+# "(852)", "852-"; +886): "+852 9123 4567", "(853) 6612 3456", "+886 2 2712 3456".
+_COUNTRY_CODE = r"(?:(?:\+|00){code}{sep}|\((?:\+|00)?{code}\) ?|{code}[ \-])"
+_ABROAD = re.compile(
+    _NO_DIGIT_BEFORE
+    + "(?:"
+    + _COUNTRY_CODE.format(code="85[23]", sep=_SEP)
+    + rf"\d{{4}}{_SEP}\d{{4}}|"
+    + _COUNTRY_CODE.format(code="886", sep=_SEP)
+    + rf"\(?0?[2-8]\d?\)?{_SEP}\d{{3,4}}{_SEP}\d{{4}})"
+    + _NO_DIGIT_AFTER
+)
 # Area codes without their leading 0: 10 (Beijing), 2x, or three digits from 3xx to 9xx. With the
 # country code (+86, 0086, "86-") the 0 is usually left out. The local number has 7 or 8 digits,
 # the last four maybe set apart ("6888 8888"); an extension follows 转 or a dash.
@@ -78,13 +92,17 @@ _LANDLINE = re.compile(_NO_DIGIT_BEFORE + _LANDLINE_AREA + _LOCAL_NUMBER + _EXTE
 # Other numbers of the same area written after a landline without the area code, as alternatives
 # after a slash, a comma, 、, a semicolon, a tilde, 或/和, a dash or a space: "0755-86001234/86001235",
 # "010-62345678、62345679或8600-1235". A date ("，20261201下的单") or an amount, count or range
-# (decimals, or a unit after it: 元, 次, 件, kg, 年 of "2025-2026年度" …) is none (`_alternatives`);
+# (decimals, or a unit after it: 元, 次, 件, kg, 年 of "2025-2026年度" …) is none (`_with_alternatives`);
 # a range without a unit ("3000-5000的预算") is masked: a leaked number costs more.
+_NO_AMOUNT_AFTER = r"(?![0-9]|\.[0-9]|[元块角万千百亿%‰次个件台张份米斤克吨年美A-Za-z])"
 _ALTERNATIVE = re.compile(
-    rf"(?: ?(?:[/,;~、]|或者?|和) ?| |[\-\u2013\u2014])(?P<number>{_LOCAL_NUMBER})"
-    + _EXTENSION
-    + r"?(?![0-9]|\.[0-9]|[元块角万千百亿%‰次个件台张份米斤克吨年美A-Za-z])"
+    rf"(?: ?(?:[/,;~、]|或者?|和) ?| |[\-\u2013\u2014])(?P<number>{_LOCAL_NUMBER}){_EXTENSION}?{_NO_AMOUNT_AFTER}"
 )
+# Another number written as the digits it ends in, after a slash: "0755-86001234/5" for 86001234
+# or 86001235, "86001234/35". It tells little alone but is part of a phone number, masked with the
+# number before it; a slash with no landline before it ("3/5", "12/5") is no such suffix, nor an
+# area code with its number after it ("/0431 - 4672641").
+_SUFFIX = re.compile(rf"/[0-9]{{1,4}}{_NO_AMOUNT_AFTER}(?!{_SEP}[0-9])")
 # Landlines and mobiles glued together with nothing between ("010-6234567802162345678",
 # "电话07558600123407558600123", a landline then a mobile, "+86 138…+86 139…"): each touches
 # a digit of the next, so `_LANDLINE` takes none of them. From a landline or mainland mobile with no
@@ -104,9 +122,11 @@ _GLUED_PHONE_END = {
     "landline": re.compile(_EXTENSION + "?" + _NO_DIGIT_AFTER),
     "mobile": re.compile(_NO_DIGIT_AFTER),
 }
-_PHONE_WORD = re.compile(
-    r"(?i:电话|座机|手机|致电|来电|联系|拨打|打|热线|tel|phone)(?:号码|号|方式|我)?(?:是|为)? ?[:：]? ?$"
-)
+_PHONE_WORDS = r"(?i:电话|座机|手机|致电|来电|联系|拨打|打|热线|tel|phone)(?:号码|号|方式|我)?(?:是|为)? ?[:：]? ?"
+_PHONE_WORD = re.compile(_PHONE_WORDS + "$")
+# A local number without its area code is told from a price or a count only by that word before it
+# ("座机62345678", "电话：8600 1234转802"): masked there, unless a date or an amount ("打2345678次").
+_LOCAL_AFTER_WORD = re.compile(_PHONE_WORDS + rf"(?P<number>{_LOCAL_NUMBER}){_EXTENSION}?{_NO_AMOUNT_AFTER}")
 # Mobile numbers said aloud and written down in Chinese numerals (幺 and 两 are the spoken 1 and 2),
 # maybe mixed with digits: "幺三九一二三四五六七八". Eleven of them, then `_chinese_mobile` checks
 # the mobile's shape, so "一二三四五六七八九十" is no number. The eleven touch no other Chinese
@@ -207,19 +227,27 @@ def _is_bank_card(digits: str) -> bool:
     return 16 <= len(digits) <= 19 and digits[0] in "3456" and is_luhn_valid(digits)
 
 
-def _bank_card_spans(run: str) -> list[tuple[int, int]]:
-    """[start, end) of the card numbers in `run`, each made of whole digit groups, longest first
-    from the left (a run may hold several cards, or a card and an amount)."""
-    groups = [(match.start(), match.end()) for match in _DIGIT_GROUP.finditer(run)]
+def _bank_card_spans(
+    text: str, run_start: int, run_end: int, phones: Callable[[], tuple[list[int], list[int]]]
+) -> list[tuple[int, int]]:
+    """[start, end) of the card numbers in the run `text`[run_start:run_end], each made of whole
+    digit groups, longest first from the left (a run may hold several cards, or a card and an
+    amount). Groups that phone numbers written in groups hold all of (`phones`: their `_union`,
+    asked for only when needed), such as "138 3488 9708 139 9934 7657", make no card across them:
+    one in ten such stretches passes the Luhn check, and the card masked the numbers but the first
+    digits."""
+    groups = [(match.start(), match.end()) for match in _DIGIT_GROUP.finditer(text, run_start, run_end)]
     spans: list[tuple[int, int]] = []
     first = 0
     while first < len(groups):
         digits, found = "", None
         for last in range(first, len(groups)):
-            digits += run[groups[last][0] : groups[last][1]]
+            digits += text[groups[last][0] : groups[last][1]]
             if len(digits) > 19:
                 break
-            if _is_bank_card(digits):
+            if _is_bank_card(digits) and (
+                last == first or not _covered(text, groups[first][0], groups[last][1], phones())
+            ):
                 found = last
         if found is None:
             first += 1
@@ -227,6 +255,31 @@ def _bank_card_spans(run: str) -> list[tuple[int, int]]:
             spans.append((groups[first][0], groups[found][1]))
             first = found + 1
     return spans
+
+
+def _union(spans: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """The starts and the ends of the disjoint spans that cover what `spans` cover, in order."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for start, end in sorted(spans):
+        if ends and start <= ends[-1]:
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    return starts, ends
+
+
+def _covered(text: str, start: int, end: int, union: tuple[list[int], list[int]]) -> bool:
+    """True when every digit of `text`[start:end] lies in the spans of `union` (`_union`)."""
+    starts, ends = union
+    index = bisect.bisect_right(ends, start)
+    while index < len(starts) and starts[index] < end:
+        if any(char.isdigit() for char in text[start : starts[index]]):
+            return False
+        start = ends[index]
+        index += 1
+    return not any(char.isdigit() for char in text[start:end])
 
 
 def _glued_piece_kind(piece: str) -> str | None:
@@ -322,6 +375,10 @@ def _glued_phones(text: str) -> list[tuple[str, int, int]]:
         # a separator in a number, or an extension after 转, or a word naming a phone before the run
         marked = any(not text[a:b].isdigit() for _, a, b, _ in pieces) or "转" in text[pieces[-1][2] : pieces[-1][3]]
         if len(pieces) >= 2 and (marked or _PHONE_WORD.search(text, max(0, start - 8), start)):
+            if phones and start < phones[-1][2]:
+                # what the chain before took for its last number's extension is this one's area code
+                # ("…-0431 2824873138…"): the extension goes, or the local number after it leaked
+                phones[-1] = (phones[-1][0], phones[-1][1], walked)
             phones.extend((kind, a, end) for kind, a, _, end in pieces)
             # Places inside it are not walked again; its last number's extension may be the area
             # code of a chain of its own ("…113-0431 2824873"), tried from there. A chain not taken
@@ -376,14 +433,19 @@ def _is_date(digits: str) -> bool:
         return False
 
 
-def _alternatives(text: str, end: int) -> list[tuple[int, int]]:
-    """[start, end) of the other local numbers written after the landline that ends at `end`, one
-    after another (`_ALTERNATIVE`), each with its extension; the first date ends them."""
+def _with_alternatives(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end) of the landline at [`start`, `end`) and of the other local numbers written after
+    it, one after another (`_ALTERNATIVE`), each with its extension and grown over the short
+    alternatives after it (`_SUFFIX`); the first date ends them."""
     spans: list[tuple[int, int]] = []
-    while (match := _ALTERNATIVE.match(text, end)) and not _is_date(re.sub(r"[^0-9]", "", match.group("number"))):
-        spans.append((match.start("number"), match.end()))
-        end = match.end()
-    return spans
+    while True:
+        while suffix := _SUFFIX.match(text, end):
+            end = suffix.end()
+        spans.append((start, end))
+        match = _ALTERNATIVE.match(text, end)
+        if not match or _is_date(re.sub(r"[^0-9]", "", match.group("number"))):
+            return spans
+        start, end = match.start("number"), match.end()
 
 
 def _email_local_part(run: str) -> str:
@@ -520,8 +582,10 @@ def _scan(text: str) -> list[PiiMatch]:
         return True
 
     def claim_landline(start: int, end: int) -> None:
-        if claim("landline", start, end):
-            for alternative in _alternatives(text, end):
+        spans = _with_alternatives(text, start, end)
+        # the number without its short alternatives when something else took them ("/5@qq.com")
+        if claim("landline", *spans[0]) or claim("landline", start, end):
+            for alternative in spans[1:]:
                 claim("landline", *alternative)
 
     for match in _PLACEHOLDER.finditer(text):
@@ -547,11 +611,21 @@ def _scan(text: str) -> list[PiiMatch]:
     for match in _OLD_ID_CARD.finditer(text):
         if is_valid_old_id_card(match.group()):
             claim("id_card", match.start(), match.end())
+
+    @lru_cache(maxsize=1)
+    def phones() -> tuple[list[int], list[int]]:
+        spans = [match.span() for pattern in (_MOBILE, _ABROAD) for match in pattern.finditer(text)]
+        for match in _LANDLINE.finditer(text):
+            spans.extend(_with_alternatives(text, *match.span()))
+        return _union(spans)
+
     for match in _BANK_CARD.finditer(text):
-        for start, end in _bank_card_spans(match.group()):
-            claim("bank_card", match.start() + start, match.start() + end)
+        for start, end in _bank_card_spans(text, match.start(), match.end(), phones):
+            claim("bank_card", start, end)
     for match in _MOBILE.finditer(text):
         claim("mobile", match.start(), match.end())
+    for match in _ABROAD.finditer(text):
+        claim("landline", match.start(), match.end())
     for match in _LANDLINE.finditer(text):
         start, end = match.span()
         taken_at = next((index for index in range(start, end) if taken[index]), None)
@@ -560,6 +634,9 @@ def _scan(text: str) -> list[PiiMatch]:
             start, end = shorter.span() if shorter else (start, start)
         if end > start:
             claim_landline(start, end)
+    for match in _LOCAL_AFTER_WORD.finditer(text):
+        if not _is_date(re.sub(r"[^0-9]", "", match.group("number"))):
+            claim_landline(match.start("number"), match.end())
     for match in _CHINESE_MOBILE.finditer(text):
         if _chinese_mobile(match.group()):
             claim("mobile", match.start(), match.end())

@@ -98,6 +98,11 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("分机010-62345678-123找我", "[PHONE]"),
         ("0086 13812345678", "[PHONE]"),
         ("聯絡電話：0912-345-678", "[PHONE]"),  # a Taiwan mobile
+        # Hong Kong and Macau numbers, Taiwan landlines, told by their country code
+        ("香港手機+852 9123 4567", "[PHONE]"),
+        ("电话852-61234567", "[PHONE]"),
+        ("澳门电话(853) 2812 3456", "[PHONE]"),
+        ("台北電話+886-2-2712-3456", "[PHONE]"),
         ("卡号378282246310005", "[BANKCARD]"),  # American Express, 15 digits
         # a letter right after the number (vx = WeChat), dots, long dashes, spaced dashes
         ("13912345678vx同号", "[PHONE]"),
@@ -138,6 +143,7 @@ def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> No
         "型号iPhone15 Pro Max 256G",
         "工号@客服小王",
         "订单号0123456789",  # no area code starts 01 but 010
+        "订单号85291234567",  # 852 and eight digits, but no + or separator says it is a country code
         "编号 0012345678",
         "第⑩条写着7天无理由",
         "一二三四五六七八九十分都不给",  # numerals that are no mobile number
@@ -360,6 +366,16 @@ def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: s
         ("电话021-62345678/62345679，20261201下的单", "电话[PHONE]/[PHONE]，20261201下的单"),
         ("电话021-62345678、62345679，2000000元", "电话[PHONE]、[PHONE]，2000000元"),
         ("电话0755-86001234—86001235", "电话[PHONE]—[PHONE]"),  # an em dash, as a dash
+        # another number written as the digits it ends in, after a slash: masked with the number
+        ("电话0755-86001234/5", "电话[PHONE]"),
+        ("座机010-62345678/79找我", "座机[PHONE]找我"),
+        ("电话0755-86001234/86001235/36/7", "电话[PHONE]/[PHONE]"),
+        ("电话010-62345678/5@qq.com", "电话[PHONE]/[EMAIL]"),  # the digit is the address's
+        # ... but a fraction or a date is none, nor an amount after a landline
+        ("比分3/5，电话010-62345678，12/5到货", "比分3/5，电话[PHONE]，12/5到货"),
+        ("电话010-62345678/5元", "电话[PHONE]/5元"),
+        # ... nor an area code with its number after it
+        ("座机020-9527035/0431 - 4672641", "座机[PHONE]/[PHONE]"),
         # ... nor a range with a dash inside, nor a count or an amount in another unit
         ("座机010-62345678，2025-2026年度会员费", "座机[PHONE]，2025-2026年度会员费"),
         ("电话010-62345678，2345678次，2345678kg", "电话[PHONE]，2345678次，2345678kg"),
@@ -374,12 +390,39 @@ def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: s
         ("联系电话是0755862608304318759681", "联系电话是[PHONE][PHONE]"),
         ("打0102283050907557779351转801", "打[PHONE][PHONE]"),
         ("我的号码1749506150305717333497转281", "我的号码[PHONE][PHONE]"),  # the extension says it
+        # what could be the extension of a chain's last number is the area code of the next chain
+        ("电话0106234567802162345678-0431 282487313812345678", "电话[PHONE][PHONE]-[PHONE][PHONE]"),
+        # a local number without its area code, after a word naming a phone
+        ("电话86001234/35", "电话[PHONE]"),
+        ("座机：6234 5678", "座机：[PHONE]"),
+        ("联系电话62345678转801找我", "联系电话[PHONE]找我"),
+        ("电话：8600-1234或8600 1235都行", "电话：[PHONE]或[PHONE]都行"),
+        # ... but a count or a date there is none
+        ("一天打2345678次", "一天打2345678次"),
+        ("来电20261201的记录", "来电20261201的记录"),
         # bare digits glued: phones only after a word naming one (no check digit tells them apart)
         ("订单138123456780212345678没发货", "订单138123456780212345678没发货"),
         ("单号07558600123407558600123", "单号07558600123407558600123"),
     ],
 )
 def test_landlines_glued_together_or_written_as_alternatives_are_masked(text: str, masked: str) -> None:
+    assert mask_pii(text) == masked
+    _assert_masked_once_for_all(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # the groups from the middle of the first number to the end of the second pass the Luhn check
+        ("电话：021-3358 9146 0755-3363 4369", "电话：[PHONE] [PHONE]"),
+        ("手机138 3488 9708 139 9934 7657都打不通", "手机[PHONE] [PHONE]都打不通"),
+        ("电话021 6632 9405 139 8538 6167", "电话[PHONE] [PHONE]"),
+        # a card of its own beside a phone number is still one
+        (f"手机{MOBILE} 6222 0212 3456 7890 128", "手机[PHONE] [BANKCARD]"),
+        ("卡号6222 0212 3456 7890 128 021-6888 8888", "卡号[BANKCARD] [PHONE]"),
+    ],
+)
+def test_phone_numbers_written_in_groups_make_no_card_number_across_them(text: str, masked: str) -> None:
     assert mask_pii(text) == masked
     _assert_masked_once_for_all(text)
 
