@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import itertools
 import json
 import logging
 import re
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,9 +20,11 @@ import pytest
 from sqlalchemy import func, select, text
 
 from api.deps import Services
+from api.main import create_app
 from api.services.listing import encode_cursor
 from api.services.scoring import assess
 from api.services.thresholds import Thresholds
+from api.settings import Settings
 from api.tables import IdempotencyKey, Ticket
 
 from .conftest import COMPLAINT, KEYS, Clock, TestClient, create_ticket, headers
@@ -457,6 +460,35 @@ def test_repeat_of_links_the_customers_earlier_ticket_of_the_same_category(
     assert anonymous["repeat_of"] is None
     fetched = store_client.get(f"/v1/tickets/{second['ticket_no']}", headers=headers("agent")).json()
     assert fetched["repeat_of"] == first["ticket_no"]
+
+
+def test_a_customers_tickets_sent_at_once_link_up_though_the_later_one_read_the_time_first(
+    database_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    # A request reads the time when it starts and stores its ticket later: here the first request
+    # reads it, then waits until a second one, started a second later, has stored its ticket.
+    start = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    first_read, second_stored = threading.Event(), threading.Event()
+    calls = itertools.count()
+
+    def clock() -> datetime:
+        if next(calls) == 0:
+            first_read.set()
+            assert second_stored.wait(60)
+            return start
+        return start + timedelta(seconds=1)
+
+    slow: dict[str, Any] = {}
+    with TestClient(create_app(make_settings(database_url=database_url), clock=clock)) as client:
+        thread = threading.Thread(target=lambda: slow.update(create_ticket(client)))
+        thread.start()
+        assert first_read.wait(60)
+        fast = create_ticket(client)
+        second_stored.set()
+        thread.join(60)
+    assert fast["repeat_of"] is None
+    # stored after the customer's other ticket, though received a moment before it: its repeat
+    assert slow["received_at"] < fast["received_at"] and slow["repeat_of"] == fast["ticket_no"]
 
 
 def test_repeat_of_ignores_closed_tickets_older_than_30_days(store_client: TestClient, clock: Clock) -> None:
