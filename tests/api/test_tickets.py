@@ -27,7 +27,7 @@ from api.services.thresholds import Thresholds
 from api.settings import Settings
 from api.tables import IdempotencyKey, Ticket
 
-from .conftest import COMPLAINT, KEYS, Clock, TestClient, create_ticket, headers
+from .conftest import COMPLAINT, KEYS, Clock, TestClient, create_ticket, headers, read_ticket
 
 SURVEY_ASPECTS = ("timeliness", "effectiveness", "attitude", "overall")
 
@@ -444,6 +444,43 @@ def test_nul_characters_and_lone_surrogates_do_not_break_the_store(store_client:
     # a right-to-left override would show the name and the text after it reversed
     spoofed = create_ticket(store_client, text="快递\u202e没送到\u202c，太慢了", customer_name="王\u202e小明")
     assert spoofed["text"] == "快递没送到，太慢了" and spoofed["customer_name"] == "王小明"
+
+
+def test_an_emoji_cut_in_half_is_cleaned_in_every_field_not_refused(store_client: TestClient) -> None:
+    # A UTF-16 substring of a nickname or note (JavaScript's slice) can cut an emoji's surrogate
+    # pair: JSON then carries a lone surrogate. The text was cleaned; every other field refused.
+    fields = ("customer_name", "customer_id", "contact", "order_id", "product", "location", "demand_note")
+    body = {"text": "快递没送到\ud83d", "channel": "social", **dict.fromkeys(fields, "小明\ud83d")}
+    response = store_client.post(
+        "/v1/tickets",
+        content=json.dumps(body).encode(),  # ASCII, the surrogate escaped as \ud83d
+        headers=headers("intake", **{"Idempotency-Key": uuid.uuid4().hex, "Content-Type": "application/json"}),
+    )
+    assert response.status_code == 201, response.text
+    ticket = read_ticket(store_client, response.json()["ticket_no"])
+    assert ticket["text"] == "快递没送到\ufffd"
+    assert all(ticket[name] == "小明\ufffd" for name in fields), ticket
+    path = f"/v1/tickets/{ticket['ticket_no']}"
+    agent = headers("agent", **{"Content-Type": "application/json"})
+    assigned = {"stage": "assigned", "owner": "王工\ud83d", "note": "已转\ud83d"}
+    answer = store_client.post(f"{path}/events", content=json.dumps(assigned).encode(), headers=agent)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["owner"] == "王工\ufffd" and answer.json()["history"][-1]["note"] == "已转\ufffd"
+    # the limits still count characters, once cleaned
+    long_name = store_client.post(
+        "/v1/tickets",
+        json={**COMPLAINT, "customer_name": "名" * 101},
+        headers=headers("intake", **{"Idempotency-Key": uuid.uuid4().hex}),
+    )
+    assert long_name.status_code == 422
+    assert long_name.json()["detail"] == [
+        {
+            "loc": ["body", "customer_name"],
+            "msg": "String should have at most 100 characters",
+            "type": "string_too_long",
+            "max_length": 100,
+        }
+    ]
 
 
 def test_repeat_of_links_the_customers_earlier_ticket_of_the_same_category(
