@@ -25,11 +25,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from api.auth import KeyRing, Principal
 from api.db import POOL_OVERFLOW, POOL_SIZE, Database
-from api.errors import Forbidden, Unauthorized, Unavailable
+from api.errors import ApiError, Forbidden, InvalidInput, Unauthorized, Unavailable, quoted
 from api.metrics import Metrics
 from api.middleware import PRINCIPAL
 from api.services.escalation import EscalationPolicy
@@ -148,6 +150,44 @@ class RoleGuard:
                 loc=["header", "X-API-Key"],
             )
         return principal
+
+
+def _dependants(request: Request) -> Iterator[Dependant]:
+    """The matched route's dependant and all its sub-dependencies."""
+    route = request.scope.get("route")
+    pending: list[Dependant] = [route.dependant] if isinstance(route, APIRoute) else []
+    while pending:
+        dependant = pending.pop()
+        yield dependant
+        pending.extend(dependant.dependencies)
+
+
+def role_refusal(request: Request) -> ApiError | None:
+    """The 401/403 the route's role check (`RoleGuard`) gives this request, if any."""
+    for dependant in _dependants(request):
+        if isinstance(dependant.call, RoleGuard):
+            try:
+                dependant.call(request)
+            except ApiError as refusal:
+                return refusal
+    return None
+
+
+def known_query_only(request: Request) -> None:
+    """422 naming each query parameter the route does not take: a misspelt filter (`?overdu=true`)
+    or one the route has not got (`?customer_id=`) would otherwise be ignored, and a listing
+    answer as if it had not been sent. A caller the route's role check refuses gets its 401/403."""
+    known = {param.alias for dependant in _dependants(request) for param in dependant.query_params}
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
+    if not unknown or role_refusal(request) is not None:
+        return
+    names = ", ".join(quoted(name) for name in unknown)
+    takes = ", ".join(sorted(known)) or "none"
+    raise InvalidInput(
+        f"unknown query parameter{'s' if len(unknown) > 1 else ''} {names}; this route takes {takes}",
+        loc=["query", unknown[0]],
+        type="extra_forbidden",
+    )
 
 
 def require_role(*roles: str) -> Any:

@@ -23,7 +23,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -37,7 +37,7 @@ from starlette.routing import compile_path
 from api.auth import KeyConfigError, load_key_ring
 from api.db import Database, SchemaError
 from api.deadline_sweeper import DeadlineSweeper
-from api.deps import RoleGuard, Services
+from api.deps import Services, known_query_only, role_refusal
 from api.errors import ApiError, quoted
 from api.metrics import Metrics
 from api.middleware import (
@@ -224,26 +224,11 @@ def _clean_validation_item(error: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def _role_refusal(request: Request) -> ApiError | None:
-    """The 401/403 the route's role check (`RoleGuard`) gives this request, if any. FastAPI reads
-    and validates the body before it runs a route's dependencies, so a caller without the role
-    would otherwise be told about its body rather than that it may not use the route."""
-    dependant = getattr(request.scope.get("route"), "dependant", None)
-    pending = list(dependant.dependencies) if dependant is not None else []
-    while pending:
-        dependency = pending.pop()
-        if isinstance(dependency.call, RoleGuard):
-            try:
-                dependency.call(request)
-            except ApiError as refusal:
-                return refusal
-        pending.extend(dependency.dependencies)
-    return None
-
-
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    refusal = _role_refusal(request)
+    # FastAPI reads and validates the body before it runs a route's dependencies, so a caller
+    # without the role would otherwise be told about its body rather than that it may not use the route.
+    refusal = role_refusal(request)
     if refusal is not None:
         return _error_response(refusal)
     errors = list(error.errors())
@@ -431,12 +416,20 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         lifespan=lifespan,
     )
     app.state.services = services
-    for router in (classify.router, tickets.router, events.router, surveys.router, model.router, health.router):
-        app.include_router(router)
-    app.include_router(review.router)  # POST /v1/tickets/{no}/review, GET /v1/review-queue
-    app.include_router(stats.router)  # GET /v1/stats, GET /v1/stats/drift
-    app.include_router(notifications.router)  # GET /v1/notifications
-    app.include_router(me.router)  # GET /v1/me: the caller's role
+    versioned = (
+        classify.router,
+        tickets.router,
+        events.router,
+        surveys.router,
+        model.router,
+        review.router,  # POST /v1/tickets/{no}/review, GET /v1/review-queue
+        stats.router,  # GET /v1/stats, GET /v1/stats/drift
+        notifications.router,  # GET /v1/notifications
+        me.router,  # GET /v1/me: the caller's role
+    )
+    for router in versioned:
+        app.include_router(router, dependencies=[Depends(known_query_only)])
+    app.include_router(health.router)
     app.include_router(console.router)  # GET /console: the agents' page (open; its API calls carry the key)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

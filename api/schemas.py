@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from model.text import clean_text, without_surrogates
 
@@ -86,20 +87,45 @@ def _clean_optional(value: str | None) -> str | None:
     return _optional(clean_text(value)) if value is not None else None
 
 
-# The schema says minLength 1 (what `_required` checks in full, visible characters) without a
-# length check of pydantic's own, which cannot count a lone surrogate before `clean_text` has run.
+# The schema says minLength 1 (what `_required` checks in full, visible characters) and maxLength
+# without a length check of pydantic's own, which cannot count a lone surrogate: a string holding
+# one (an emoji cut in half, as a UTF-16 substring of a nickname leaves it) was refused as "not a
+# valid unicode string" instead of cleaned. The length is checked once `clean_text` has run.
 _NOT_EMPTY = Field(json_schema_extra={"minLength": 1})
+
+
+def _at_most(limit: int) -> Any:
+    """A validator refusing a string longer than `limit` characters (pydantic's `string_too_long`)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and len(value) > limit:
+            raise PydanticCustomError(
+                "string_too_long", "String should have at most {max_length} characters", {"max_length": limit}
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _max_length(limit: int) -> Any:
+    return Field(json_schema_extra={"maxLength": limit})
+
+
 Text = Annotated[str, _NOT_EMPTY, AfterValidator(clean_text), AfterValidator(_required)]
 # A text that is classified, not stored, is kept as sent (the model drops control characters
 # itself), so that the offsets of its explanation point into the text the client holds.
 ClassifyText = Annotated[str, _NOT_EMPTY, AfterValidator(without_surrogates), AfterValidator(_required)]
-Name = Annotated[str, _NOT_EMPTY, Field(max_length=100), AfterValidator(clean_text), AfterValidator(_required)]
-LongText = Annotated[str, _NOT_EMPTY, Field(max_length=4000), AfterValidator(clean_text), AfterValidator(_required)]
-OptionalId = Annotated[str | None, Field(max_length=64), AfterValidator(_clean_optional)]
-OptionalName = Annotated[str | None, Field(max_length=100), AfterValidator(_clean_optional)]
-OptionalShort = Annotated[str | None, Field(max_length=200), AfterValidator(_clean_optional)]
-OptionalLine = Annotated[str | None, Field(max_length=500), AfterValidator(_clean_optional)]
-OptionalNote = Annotated[str | None, Field(max_length=2000), AfterValidator(_clean_optional)]
+Name = Annotated[
+    str, _NOT_EMPTY, _max_length(100), AfterValidator(clean_text), AfterValidator(_required), _at_most(100)
+]
+LongText = Annotated[
+    str, _NOT_EMPTY, _max_length(4000), AfterValidator(clean_text), AfterValidator(_required), _at_most(4000)
+]
+OptionalId = Annotated[str | None, _max_length(64), AfterValidator(_clean_optional), _at_most(64)]
+OptionalName = Annotated[str | None, _max_length(100), AfterValidator(_clean_optional), _at_most(100)]
+OptionalShort = Annotated[str | None, _max_length(200), AfterValidator(_clean_optional), _at_most(200)]
+OptionalLine = Annotated[str | None, _max_length(500), AfterValidator(_clean_optional), _at_most(500)]
+OptionalNote = Annotated[str | None, _max_length(2000), AfterValidator(_clean_optional), _at_most(2000)]
 
 
 class _In(BaseModel):
@@ -252,7 +278,7 @@ def _code(value: str | None) -> str | None:
     return stripped
 
 
-Code = Annotated[str | None, Field(max_length=40), AfterValidator(_code)]
+Code = Annotated[str | None, _max_length(40), AfterValidator(_code), _at_most(40)]
 
 
 class ReviewRequest(_In):

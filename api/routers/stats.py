@@ -43,6 +43,11 @@ def _range(
     `DEFAULT_MONTHS`th month counting back from `to`'s, so that a bare request reads the latest
     periods, the current one so far (cut to `TRIAGE_STATS_MAX_DAYS` days)."""
     today = now.astimezone(settings.zone).date()
+    for day, field in ((first, "from"), (last, "to")):
+        if day is not None and not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+            raise InvalidInput(
+                f"must be a day between the years {EARLIEST_YEAR} and {LATEST_YEAR}", loc=["query", field]
+            )
     if first is not None and last is None and first > today:
         message = f"from ({first}) is after today ({today}), where the range ends without to"
         raise InvalidInput(message, loc=["query", "from"])
@@ -53,18 +58,14 @@ def _range(
         else:
             months = last.year * 12 + last.month - 1 - (DEFAULT_MONTHS - 1)
             first = date(months // 12, months % 12 + 1, 1)
-        # no longer than a request may ask for (TRIAGE_STATS_MAX_DAYS): the first period then partial
-        first = max(first, last - timedelta(days=settings.stats_max_days - 1))
+        # no longer than a request may ask for (TRIAGE_STATS_MAX_DAYS), nor before the earliest day
+        # a range may name: the first period then partial
+        first = max(first, last - timedelta(days=settings.stats_max_days - 1), date(EARLIEST_YEAR, 1, 1))
     _check_range(first, last, settings)
     return first, last
 
 
 def _check_range(first: date, last: date, settings: Settings) -> None:
-    for day, field in ((first, "from"), (last, "to")):
-        if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
-            raise InvalidInput(
-                f"must be a day between the years {EARLIEST_YEAR} and {LATEST_YEAR}", loc=["query", field]
-            )
     if first > last:
         raise InvalidInput(f"from ({first}) is after to ({last})", loc=["query", "from"])
     days = (last - first).days + 1

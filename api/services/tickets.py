@@ -118,20 +118,22 @@ def find_repeat(
     """The customer's latest earlier ticket of the same category that was still open when a ticket
     received at `received_at` came in, or closed less than `window` before it.
 
-    `before_id`: the ticket asked about, when it is stored already (only tickets created before
-    it count); at intake every stored ticket is earlier.
+    Earlier means created before: `before_id`, the ticket asked about when it is stored already
+    (ids follow the order in which tickets were numbered and stored); at intake, every stored
+    ticket. Not an earlier received time: a request reads the time when it starts, so of a
+    customer's tickets sent at once, the one stored first may have been received a moment after
+    one stored later, and by received times each would find nothing before it.
     """
     if customer_id is None:
         return None
     statement = select(Ticket).where(
         Ticket.customer_id == customer_id,
         Ticket.category == category,
-        Ticket.received_at <= received_at,
         or_(Ticket.closed_at.is_(None), Ticket.closed_at >= received_at - window),
     )
     if before_id is not None:
         statement = statement.where(Ticket.id < before_id)
-    return session.scalar(statement.order_by(Ticket.received_at.desc(), Ticket.id.desc()).limit(1))
+    return session.scalar(statement.order_by(Ticket.id.desc()).limit(1))
 
 
 def _explanation(assessment: Assessment) -> dict[str, Any]:

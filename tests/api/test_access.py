@@ -79,6 +79,28 @@ def test_every_route_answers_401_without_a_key_and_403_for_other_roles(client: T
                     assert broken.status_code == 403, (method, path, role, broken.text)
 
 
+def test_every_route_refuses_a_query_parameter_it_does_not_take(client: TestClient) -> None:
+    ticket_no = create_ticket(client)["ticket_no"]
+    for method, path, guard in _protected_routes(client):
+        assert guard is not None
+        url = PLACEHOLDER.sub(ticket_no, path) + "?overdu=true"
+        role = next(role for role in ROLES if role in guard.roles)
+        answer = client.request(method, url, json={}, headers=headers(role))
+        assert answer.status_code == 422, (method, path, answer.text)
+        (item,) = answer.json()["detail"]
+        assert (item["loc"], item["type"]) == (["query", "overdu"], "extra_forbidden"), (method, path)
+        assert "unknown query parameter 'overdu'" in item["msg"]
+        # a role the route refuses is told that first
+        for other in set(ROLES) - guard.roles - {"admin"}:
+            assert client.request(method, url, json={}, headers=headers(other)).status_code == 403, (method, path)
+    # the listing names the filters it takes; a wrong name no longer lists every ticket unfiltered
+    listing = client.get("/v1/tickets?customer_id=C-1001&statu=closed", headers=headers("agent"))
+    assert listing.status_code == 422
+    message = listing.json()["detail"][0]["msg"]
+    assert "'customer_id', 'statu'" in message and "overdue" in message and "status" in message
+    assert client.get("/v1/tickets?status=closed&overdue=false", headers=headers("agent")).status_code == 200
+
+
 def test_roles_per_route_are_those_of_the_issue(client: TestClient) -> None:
     expected = {
         ("POST", "/v1/classify"): {"intake", "analyst"},

@@ -432,6 +432,15 @@ def test_the_default_range_is_no_longer_than_a_request_may_ask_for(make_client: 
     assert (last - first).days == 89
 
 
+@pytest.mark.parametrize("group_by", ["week", "month"])
+def test_a_default_from_is_never_before_the_earliest_day_a_range_may_name(client: TestClient, group_by: str) -> None:
+    # counted back from 4 January 1970, the 8 weeks or 6 months would start in 1969
+    for path in (f"/v1/stats?to=1970-01-04&group_by={group_by}", "/v1/stats/drift?to=1970-01-04"):
+        answer = client.get(path, headers=headers("analyst"))
+        assert answer.status_code == 200, (path, answer.text)
+        assert (answer.json()["from"], answer.json()["to"]) == ("1970-01-01", "1970-01-04")
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
@@ -446,6 +455,11 @@ def test_the_default_range_is_no_longer_than_a_request_may_ask_for(make_client: 
         ("from=2026-11-01&to=9999-12-31", "to"),
         ("from=1&to=2026-11-24", "from"),
         ("from=2026-11-01&to=20261124", "to"),
+        # `to` alone: named itself, not the `from` counted back from it (that was a 500 before 1970)
+        ("to=0001-01-01", "to"),
+        ("to=0001-03-31&group_by=month", "to"),
+        ("to=1969-12-31&group_by=week", "to"),
+        ("to=9999-12-31", "to"),
     ],
 )
 def test_bad_stats_parameters_are_422_naming_the_parameter(client: TestClient, query: str, field: str) -> None:

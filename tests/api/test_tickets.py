@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import itertools
 import json
 import logging
 import re
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,12 +20,14 @@ import pytest
 from sqlalchemy import func, select, text
 
 from api.deps import Services
+from api.main import create_app
 from api.services.listing import encode_cursor
 from api.services.scoring import assess
 from api.services.thresholds import Thresholds
+from api.settings import Settings
 from api.tables import IdempotencyKey, Ticket
 
-from .conftest import COMPLAINT, KEYS, Clock, TestClient, create_ticket, headers
+from .conftest import COMPLAINT, KEYS, Clock, TestClient, create_ticket, headers, read_ticket
 
 SURVEY_ASPECTS = ("timeliness", "effectiveness", "attitude", "overall")
 
@@ -443,6 +446,43 @@ def test_nul_characters_and_lone_surrogates_do_not_break_the_store(store_client:
     assert spoofed["text"] == "快递没送到，太慢了" and spoofed["customer_name"] == "王小明"
 
 
+def test_an_emoji_cut_in_half_is_cleaned_in_every_field_not_refused(store_client: TestClient) -> None:
+    # A UTF-16 substring of a nickname or note (JavaScript's slice) can cut an emoji's surrogate
+    # pair: JSON then carries a lone surrogate. The text was cleaned; every other field refused.
+    fields = ("customer_name", "customer_id", "contact", "order_id", "product", "location", "demand_note")
+    body = {"text": "快递没送到\ud83d", "channel": "social", **dict.fromkeys(fields, "小明\ud83d")}
+    response = store_client.post(
+        "/v1/tickets",
+        content=json.dumps(body).encode(),  # ASCII, the surrogate escaped as \ud83d
+        headers=headers("intake", **{"Idempotency-Key": uuid.uuid4().hex, "Content-Type": "application/json"}),
+    )
+    assert response.status_code == 201, response.text
+    ticket = read_ticket(store_client, response.json()["ticket_no"])
+    assert ticket["text"] == "快递没送到\ufffd"
+    assert all(ticket[name] == "小明\ufffd" for name in fields), ticket
+    path = f"/v1/tickets/{ticket['ticket_no']}"
+    agent = headers("agent", **{"Content-Type": "application/json"})
+    assigned = {"stage": "assigned", "owner": "王工\ud83d", "note": "已转\ud83d"}
+    answer = store_client.post(f"{path}/events", content=json.dumps(assigned).encode(), headers=agent)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["owner"] == "王工\ufffd" and answer.json()["history"][-1]["note"] == "已转\ufffd"
+    # the limits still count characters, once cleaned
+    long_name = store_client.post(
+        "/v1/tickets",
+        json={**COMPLAINT, "customer_name": "名" * 101},
+        headers=headers("intake", **{"Idempotency-Key": uuid.uuid4().hex}),
+    )
+    assert long_name.status_code == 422
+    assert long_name.json()["detail"] == [
+        {
+            "loc": ["body", "customer_name"],
+            "msg": "String should have at most 100 characters",
+            "type": "string_too_long",
+            "max_length": 100,
+        }
+    ]
+
+
 def test_repeat_of_links_the_customers_earlier_ticket_of_the_same_category(
     store_client: TestClient, clock: Clock
 ) -> None:
@@ -457,6 +497,35 @@ def test_repeat_of_links_the_customers_earlier_ticket_of_the_same_category(
     assert anonymous["repeat_of"] is None
     fetched = store_client.get(f"/v1/tickets/{second['ticket_no']}", headers=headers("agent")).json()
     assert fetched["repeat_of"] == first["ticket_no"]
+
+
+def test_a_customers_tickets_sent_at_once_link_up_though_the_later_one_read_the_time_first(
+    database_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    # A request reads the time when it starts and stores its ticket later: here the first request
+    # reads it, then waits until a second one, started a second later, has stored its ticket.
+    start = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    first_read, second_stored = threading.Event(), threading.Event()
+    calls = itertools.count()
+
+    def clock() -> datetime:
+        if next(calls) == 0:
+            first_read.set()
+            assert second_stored.wait(60)
+            return start
+        return start + timedelta(seconds=1)
+
+    slow: dict[str, Any] = {}
+    with TestClient(create_app(make_settings(database_url=database_url), clock=clock)) as client:
+        thread = threading.Thread(target=lambda: slow.update(create_ticket(client)))
+        thread.start()
+        assert first_read.wait(60)
+        fast = create_ticket(client)
+        second_stored.set()
+        thread.join(60)
+    assert fast["repeat_of"] is None
+    # stored after the customer's other ticket, though received a moment before it: its repeat
+    assert slow["received_at"] < fast["received_at"] and slow["repeat_of"] == fast["ticket_no"]
 
 
 def test_repeat_of_ignores_closed_tickets_older_than_30_days(store_client: TestClient, clock: Clock) -> None:
