@@ -44,7 +44,8 @@ _SEP = r"(?: ?[\-.\u2013\u2014] ?| )?"
 # quadratic time), then its local part in the run of word characters before the '@', at most 64 of
 # them and none of the address before it: Chinese has no spaces to end a run ("联系abc@qq.com",
 # "邮箱是张三@qq.com", "a@qq.com或者b@163.com"): `_email_local_part` picks the address.
-_EMAIL_DOMAIN = re.compile(r"(?<=[\w.%+\-])@(?>[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}")
+# A dot of the domain may be typed as the Chinese full stop ("zhang@qq。com"), which NFKC keeps.
+_EMAIL_DOMAIN = re.compile(r"(?<=[\w.%+\-])@(?>[A-Za-z0-9\-]+[.。])+[A-Za-z]{2,}")
 _EMAIL_RUN = re.compile(r"[\w.%+\-]++\Z")
 _EMAIL_INTRO = re.compile(r".*(?:邮箱|邮件|信箱|地址|是|为)")
 _ASCII_TAIL = re.compile(r"[A-Za-z0-9._%+\-]+$")
@@ -99,9 +100,9 @@ _ALTERNATIVE = re.compile(
     rf"(?: ?(?:[/,;~、]|或者?|和) ?| |[\-\u2013\u2014])(?P<number>{_LOCAL_NUMBER}){_EXTENSION}?{_NO_AMOUNT_AFTER}"
 )
 # Another number written as the digits it ends in, after a slash: "0755-86001234/5" for 86001234
-# or 86001235, "86001234/35". It tells little alone but is part of a phone number, masked with the
-# number before it; a slash with no landline before it ("3/5", "12/5") is no such suffix, nor an
-# area code with its number after it ("/0431 - 4672641").
+# or 86001235, "86001234/35", "13812345678/9". It tells little alone but is part of a phone number,
+# masked with the number before it; a slash with no phone number before it ("3/5", "12/5") is no
+# such suffix, nor an area code with its number after it ("/0431 - 4672641").
 _SUFFIX = re.compile(rf"/[0-9]{{1,4}}{_NO_AMOUNT_AFTER}(?!{_SEP}[0-9])")
 # Landlines and mobiles glued together with nothing between ("010-6234567802162345678",
 # "电话07558600123407558600123", a landline then a mobile, "+86 138…+86 139…"): each touches
@@ -433,14 +434,20 @@ def _is_date(digits: str) -> bool:
         return False
 
 
+def _past_suffixes(text: str, end: int) -> int:
+    """Where the short alternatives (`_SUFFIX`: "/5", "/35") written after a number ending at `end` end."""
+    while suffix := _SUFFIX.match(text, end):
+        end = suffix.end()
+    return end
+
+
 def _with_alternatives(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """[start, end) of the landline at [`start`, `end`) and of the other local numbers written after
     it, one after another (`_ALTERNATIVE`), each with its extension and grown over the short
     alternatives after it (`_SUFFIX`); the first date ends them."""
     spans: list[tuple[int, int]] = []
     while True:
-        while suffix := _SUFFIX.match(text, end):
-            end = suffix.end()
+        end = _past_suffixes(text, end)
         spans.append((start, end))
         match = _ALTERNATIVE.match(text, end)
         if not match or _is_date(re.sub(r"[^0-9]", "", match.group("number"))):
@@ -623,7 +630,8 @@ def _scan(text: str) -> list[PiiMatch]:
         for start, end in _bank_card_spans(text, match.start(), match.end(), phones):
             claim("bank_card", start, end)
     for match in _MOBILE.finditer(text):
-        claim("mobile", match.start(), match.end())
+        # with its short alternatives ("13812345678/9"), unless something else took them
+        claim("mobile", match.start(), _past_suffixes(text, match.end())) or claim("mobile", *match.span())
     for match in _ABROAD.finditer(text):
         claim("landline", match.start(), match.end())
     for match in _LANDLINE.finditer(text):

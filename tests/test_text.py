@@ -169,6 +169,8 @@ def test_text_that_only_looks_like_personal_data_is_kept(text: str) -> None:
         # a second address after the first with no space or punctuation between them
         ("邮箱a@qq.com或者zhangsan@163.com都行", "邮箱[EMAIL]或者[EMAIL]都行"),
         ("邮箱abc@qq.com和李四@163.com", "邮箱[EMAIL][EMAIL]"),
+        # the domain's dot typed as the Chinese full stop, which NFKC keeps; the sentence's own stays
+        ("邮箱zhang.san@qq。com。谢谢", "邮箱[EMAIL]。谢谢"),
     ],
 )
 def test_e_mail_addresses_with_chinese_local_parts_are_masked(text: str, masked: str) -> None:
@@ -371,8 +373,12 @@ def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: s
         ("座机010-62345678/79找我", "座机[PHONE]找我"),
         ("电话0755-86001234/86001235/36/7", "电话[PHONE]/[PHONE]"),
         ("电话010-62345678/5@qq.com", "电话[PHONE]/[EMAIL]"),  # the digit is the address's
+        ("手机13812345678/9都行", "手机[PHONE]都行"),  # a mobile's alternative too
+        ("手机13812345678/9@qq.com", "手机[PHONE]/[EMAIL]"),
+        ("手机13812345678/2份", "手机[PHONE]/2份"),
         # ... but a fraction or a date is none, nor an amount after a landline
         ("比分3/5，电话010-62345678，12/5到货", "比分3/5，电话[PHONE]，12/5到货"),
+        ("我在163。com上看到", "我在163。com上看到"),  # no @: no address
         ("电话010-62345678/5元", "电话[PHONE]/5元"),
         # ... nor an area code with its number after it
         ("座机020-9527035/0431 - 4672641", "座机[PHONE]/[PHONE]"),
