@@ -441,7 +441,8 @@ def test_the_report_counts_duplicates_apart_from_export_rows_no_agent_reviewed(
     # unreviewed rows left out as duplicates.
     export = DEFAULT_SAMPLE.parent / "sample_export.csv"
     with export.open(encoding="utf-8", newline="") as stream:
-        unreviewed = sum(row["reviewed"] == "false" for row in csv.DictReader(stream))
+        export_rows = list(csv.DictReader(stream))
+    unreviewed = sum(row["reviewed"] == "false" for row in export_rows)
     dataset = load_datasets([export, *TEAM_CORPUS], taxonomy)
     duplicates = sum(problem.message.startswith("duplicate of") for problem in dataset.warnings)
     assert duplicates > 0 and unreviewed > 0
@@ -453,6 +454,9 @@ def test_the_report_counts_duplicates_apart_from_export_rows_no_agent_reviewed(
     assert training_data["duplicates_dropped"] == duplicates
     assert training_data["unreviewed_left_out"] == unreviewed
     assert training_data["left_out_as_held_out"] == 0  # their texts were dropped as duplicates first
+    # one warning for the export, not one per unreviewed row
+    (left_out,) = [line for line in result.output.splitlines() if "column reviewed" in line]
+    assert f"{unreviewed} of its {len(export_rows)} rows were reviewed by no agent" in left_out
     report = (version.path / "report.md").read_text(encoding="utf-8")
     said = f"({duplicates} duplicates dropped, {unreviewed} rows no agent reviewed left out) from:"
     assert f"Trained on {training_data['rows_used']} rows {said}" in report
@@ -578,6 +582,33 @@ def test_a_file_no_agent_reviewed_is_refused_by_evaluate_compare_and_train_witho
         assert result.exit_code == 1 and said in " ".join(result.output.split()), result.output
         assert "fitting" not in result.output and "evaluation row" not in result.output
     assert not out.exists()
+
+
+def test_rows_no_agent_reviewed_are_one_warning_in_evaluate_compare_and_promote(registry: Path, tmp_path: Path) -> None:
+    # An `export --all` with most rows unreviewed: each command that reads labelled rows said so
+    # once per row (20 shown, "… and 9 more"); now once for the file, with the first rows.
+    lines = ["ticket_no,text,category,subtype,tier,reviewed"]
+    text = "第{}次催了，快递还是没送到，电话也打不通"
+    lines += [f"TS-{i},{text.format(i)},logistics,late_delivery,P2,false" for i in range(1, 30)]
+    lines += ["TS-30,客服直接挂我电话，态度极差,service,attitude,P2,true"]
+    export = tmp_path / "october_all.csv"
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    copy = tmp_path / "models"
+    shutil.copytree(registry, copy)
+    shutil.copytree(Registry(copy).current_path(), copy / "20990101-000000-copy")
+    root = ["--registry", str(copy)]
+    for command in (
+        ["evaluate", "--model", "current", "--data", str(export), *root],
+        ["compare", "--candidate", "20990101-000000-copy", "--data", str(export), *root],
+        ["promote", "20990101-000000-copy", "--data", str(export), *root],  # refused: too few rows
+    ):
+        result = runner.invoke(app, command)
+        output = " ".join(result.output.split())  # as wide as the terminal: lines folded anywhere
+        assert output.count("column reviewed") == 1 and "more warnings" not in output, result.output
+        assert (
+            f"warning: {export}, column reviewed: 29 of its 30 rows were reviewed by no agent (reviewed is false) "
+            "and are left out: their labels are the model's own suggestions (rows 2, 3, 4, 5, 6 and 24 more)"
+        ) in output
 
 
 def test_training_that_would_leave_nothing_to_train_on_is_refused(tmp_path: Path) -> None:

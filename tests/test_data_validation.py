@@ -310,9 +310,17 @@ def test_rows_of_an_export_that_no_agent_reviewed_are_left_out(taxonomy: Taxonom
     reviewed = sum(row["reviewed"] == "true" for row in rows)
     assert 0 < reviewed < len(rows)
     dataset = load_datasets([sample], taxonomy)
-    left_out = [problem for problem in dataset.problems if problem.column == "reviewed"]
-    assert len(left_out) == len(rows) - reviewed and not any(problem.fatal for problem in left_out)
+    assert dataset.unreviewed == len(rows) - reviewed
     assert len(dataset.rows) + sum("duplicate" in problem.message for problem in dataset.problems) == reviewed
+    # Said once for the file (469 warnings, one per row, hid every other one), with the first rows.
+    (left_out,) = [problem for problem in dataset.problems if problem.column == "reviewed"]
+    first = [str(number) for number, row in enumerate(rows, start=2) if row["reviewed"] == "false"][:5]
+    assert not left_out.fatal and (left_out.file, left_out.row) == (str(sample), None)
+    assert left_out.message == (
+        f"{len(rows) - reviewed} of its {len(rows)} rows were reviewed by no agent (reviewed is false) and are left "
+        f"out: their labels are the model's own suggestions (rows {', '.join(first)} and {len(rows) - reviewed - 5} "
+        "more)"
+    )
 
 
 def test_rows_the_model_cannot_judge_are_kept_and_listed_with_why(tmp_path: Path, taxonomy: Taxonomy) -> None:
@@ -359,11 +367,14 @@ def test_an_export_no_agent_reviewed_any_row_of_is_one_fatal_problem(tmp_path: P
     (problem,) = dataset.problems
     assert problem.fatal and (problem.file, problem.row, problem.column) == (str(path), None, "reviewed")
     assert "no agent reviewed any of its 2 rows" in problem.message and "without --all" in problem.message
-    # one reviewed row is enough to use the file: the others are left out with a warning each
+    # one reviewed row is enough to use the file: the others are left out, with one warning
     partly = write(tmp_path, "partly.csv", body + "TS-3,客服态度太差，直接挂我电话,service,attitude,P2,true\n", header)
     dataset = load_datasets([partly], taxonomy)
     assert not dataset.fatal and len(dataset.rows) == 1
-    assert [(problem.row, problem.column) for problem in dataset.warnings] == [(2, "reviewed"), (3, "reviewed")]
+    (warning,) = dataset.warnings
+    assert (warning.row, warning.column) == (None, "reviewed") and dataset.unreviewed == 2
+    assert warning.message.startswith("2 of its 3 rows were reviewed by no agent")
+    assert warning.message.endswith("(rows 2 and 3)")
 
 
 def test_labels_in_another_case_or_as_their_chinese_names_are_read_as_the_codes(

@@ -33,6 +33,8 @@ CHANNELS = ("phone", "online", "email", "social", "store")
 _CONTENT = re.compile(f"[{CJK_IDEOGRAPHS}A-Za-z]")
 MAX_TEXT_CHARS = 5000
 FIELD_SIZE_LIMIT = 64 * 1024 * 1024
+# How many rows a warning about many rows names (the count says how many there are).
+SHOWN_ROWS = 5
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
         problems.append(Problem(str(path), records.row, None, message))
     count = 0
     ids: dict[str, int] = {}
-    unreviewed: list[Problem] = []
+    unreviewed: list[int] = []  # their rows
     spellings = label_spellings(taxonomy)
     respelled: Respelled = {}
     try:
@@ -338,8 +340,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
             if (record.get("reviewed") or "").strip().lower() == "false":
                 # An export of every ticket (`triage export --all`): an unreviewed row's labels are
                 # the model's own suggestion, and training on them would teach it its mistakes.
-                message = "not reviewed by an agent: its labels are the model's suggestion; left out"
-                unreviewed.append(Problem(str(path), row, "reviewed", message, fatal=False))
+                unreviewed.append(row)
                 continue
             record_id = (record.get("id") or "").strip()
             if record_id and record_id in ids:
@@ -376,10 +377,27 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
             "(triage export without --all)"
         )
         problems.append(Problem(str(path), None, "reviewed", message))
-    else:
-        problems.extend(unreviewed)
+    elif unreviewed:
+        # One warning for the file (an `export --all` of a month holds hundreds), not one per row.
+        message = (
+            f"{len(unreviewed)} of its {count} rows were reviewed by no agent (reviewed is false) and are left out: "
+            f"their labels are the model's own suggestions ({shown_rows(unreviewed)})"
+        )
+        problems.append(Problem(str(path), None, "reviewed", message, fatal=False))
         dataset.unreviewed += len(unreviewed)
     return dataset
+
+
+def shown_rows(rows: Sequence[int]) -> str:
+    """The first `SHOWN_ROWS` of some row numbers, and how many more there are: "rows 2, 3 and 5",
+    "rows 2, 3, 4, 5, 6 and 464 more"."""
+    first = ", ".join(map(str, rows[:SHOWN_ROWS]))
+    if len(rows) == 1:
+        return f"row {first}"
+    if len(rows) > SHOWN_ROWS:
+        return f"rows {first} and {len(rows) - SHOWN_ROWS} more"
+    head, _, last = first.rpartition(", ")
+    return f"rows {head} and {last}"
 
 
 class NumberedRecords:
@@ -520,8 +538,6 @@ def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
     return dataset
 
 
-# How many rows a warning about many rows names (the count says how many there are).
-SHOWN_ROWS = 5
 _ISSUE_WORDS = {
     "empty": "nothing left once normalised",
     "no_chinese": "no Chinese",
