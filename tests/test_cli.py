@@ -321,6 +321,7 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
         ("text,channel\n快递三天没到,phone,extra\n", "row 2", "more fields than the header has columns (3 of 2)"),
         ("ticket,text,channel\nt1,快递三天没到\n", "row 2", "fewer fields than the header has columns (2 of 3)"),
         ("channel\nphone\n", "row 1", "no 'text' column"),
+        ("ticket;text\nt1;快递三天没到\n", "row 1", "the columns look separated by semicolons"),
         # two exports pasted into one file: the second header would be scored as a complaint
         ("ticket,text\nt1,快递三天没到\n ticket , text \nt2,手机坏了\n", "row 3", "the header row again"),
     ],

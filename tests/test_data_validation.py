@@ -256,10 +256,7 @@ def test_row_numbers_count_blank_lines_as_a_spreadsheet_shows_them(tmp_path: Pat
     assert (problem.row, problem.column) == (5, "tier")
 
 
-def test_a_tab_separated_utf16_json_or_workbook_file_says_what_it_is(tmp_path: Path, taxonomy: Taxonomy) -> None:
-    tsv = write(tmp_path, "tabs.csv", GOOD.replace(",", "\t"), header=HEADER.replace(",", "\t"))
-    (problem,) = load_datasets([tsv], taxonomy).fatal
-    assert "separated by tabs" in problem.message
+def test_a_utf16_json_or_workbook_file_says_what_it_is(tmp_path: Path, taxonomy: Taxonomy) -> None:
     utf16 = tmp_path / "unicode.csv"
     utf16.write_text(HEADER + GOOD, encoding="utf-16")
     (problem,) = load_datasets([utf16], taxonomy).fatal
@@ -273,6 +270,27 @@ def test_a_tab_separated_utf16_json_or_workbook_file_says_what_it_is(tmp_path: P
         archive.writestr("xl/workbook.xml", "<workbook/>")
     (problem,) = load_datasets([workbook], taxonomy).fatal
     assert "a spreadsheet workbook (or another ZIP archive), not CSV text; save it as CSV UTF-8" in problem.message
+
+
+def test_a_file_separated_by_semicolons_or_tabs_is_one_problem_not_one_per_row(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    # Excel under a European regional setting writes semicolons: each row's commas (in the texts,
+    # "3,5 元" …) made it "more fields than the header has columns" besides, ~30 lines for 30 rows.
+    rows = [f"x{i};到货第{i}天就坏了, 客服说要等, 一直没人管;product;malfunction;P2" for i in range(30)]
+    for sign, word in ((";", "semicolons"), ("\t", "tabs")):
+        body = "".join(row.replace(";", sign) + "\n" for row in rows)
+        path = write(tmp_path, f"{word}.csv", body, header=f"id{sign}text{sign}category{sign}subtype{sign}tier\n")
+        (problem,) = load_datasets([path], taxonomy).problems
+        assert (problem.file, problem.row, problem.column) == (str(path), 1, None)
+        shown = sign.replace("\t", "\\t")  # the header as Python writes it: a tab shown as \t
+        assert problem.message.startswith(f"the columns look separated by {word} (header is 'id{shown}text")
+        assert "the file must be comma-separated" in problem.message
+        # the monthly report reads an export the same way
+        from training.monthly import ExportError, read_export
+
+        with pytest.raises(ExportError, match=f"row 1: the columns look separated by {word}"):
+            read_export(path)
 
 
 def test_an_excel_97_2003_workbook_is_named_as_such(tmp_path: Path, taxonomy: Taxonomy) -> None:

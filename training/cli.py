@@ -49,6 +49,7 @@ from training.data import (
     load_datasets,
     read_input,
     repeated_columns,
+    separator_problem,
 )
 from training.evaluate import evaluate, predict_rows, summary, with_interval
 from training.registry import HISTORY, POINTER, UNCHECKED, Registry, RegistryError, default_registry_root
@@ -497,7 +498,8 @@ def predict_command(
         if not header:
             fail(f"{file}: empty file, no header row")
         if "text" not in header:
-            fail(f"{file}, row {records.row}: no 'text' column (header is {', '.join(header)})")
+            problem = separator_problem(header) or f"no 'text' column (header is {', '.join(header)})"
+            fail(f"{file}, row {records.row}: {problem}")
         repeated = repeated_columns(header)
         renamed = repeated_columns([_given(name) for name in header])
         if repeated is None and renamed is not None:

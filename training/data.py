@@ -311,16 +311,14 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     if not header:
         problems.append(Problem(str(path), None, None, "empty file: no header row"))
         return dataset
-    repeated = repeated_columns(header)
-    if repeated:
-        problems.append(Problem(str(path), records.row, None, repeated))
+    # Each row of such a file is one field too: one problem for the file, not one per row besides.
+    unusable = separator_problem(header) or repeated_columns(header)
+    if unusable:
+        problems.append(Problem(str(path), records.row, None, unusable))
         return dataset
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
         message = f"missing required column(s) {', '.join(missing)} (header is {', '.join(header)})"
-        separator = next((name for sign, name in (("\t", "tabs"), (";", "semicolons")) if sign in header[0]), None)
-        if len(header) == 1 and separator:
-            message += f"; the columns look separated by {separator}: the file must be comma-separated"
         renamed = [f"{name} to {name.lower()}" for name in header if name.lower() in missing]
         if renamed:
             message += f"; column names are lower case: rename {', '.join(renamed)}"
@@ -446,6 +444,20 @@ def repeated_columns(header: Sequence[str]) -> str | None:
     training data's trailing commas make, are not read)."""
     repeated = sorted({name for name in header if header.count(name) > 1 and name})
     return f"column(s) {', '.join(repeated)} appear more than once" if repeated else None
+
+
+def separator_problem(header: Sequence[str]) -> str | None:
+    """The problem of a header row that is one field holding tabs or semicolons (a file saved with
+    another separator, as Excel does under some regional settings), or None."""
+    named = [name for name in header if name]
+    signs = (("\t", "tabs"), (";", "semicolons"))
+    separator = next((word for sign, word in signs if len(named) == 1 and sign in named[0]), None)
+    if separator is None:
+        return None
+    return (
+        f"the columns look separated by {separator} (header is {named[0]!r}): the file must be "
+        "comma-separated; save it as CSV UTF-8 (comma-delimited)"
+    )
 
 
 def field_count_problem(header: Sequence[str], width: int) -> str | None:
