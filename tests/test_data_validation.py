@@ -148,11 +148,55 @@ def test_missing_required_columns_are_named(tmp_path: Path, taxonomy: Taxonomy) 
     assert (other.row, other.column) == (3, "category")
 
 
-def test_columns_named_in_upper_case_are_one_problem_that_says_so(tmp_path: Path, taxonomy: Taxonomy) -> None:
-    body = 'x1,"快递三天没到\n第二行",logistics,late_delivery,P2,none,online\n'
-    path = write(tmp_path, "upper.csv", body, header=HEADER.upper())
-    (problem,) = load_datasets([path], taxonomy).fatal  # not also "a line break in TEXT" for every text
-    assert problem.row == 1 and "names are lower case: rename TEXT to text, CATEGORY to category" in problem.message
+def test_columns_named_in_another_case_or_by_their_chinese_names_are_read_with_one_warning(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    # A colleague's sheet headed as the business names the columns, or in capitals: refused
+    # ("missing required column(s) text, category, subtype, tier") without a hint of the names.
+    body = 'x1,"快递三天没到\n第二行",logistics,late_delivery,P2,none,online,2026-10-08T09:30:00+08:00\n'
+    headers = {
+        "chinese.csv": "编号,文本,类别,子类,等级,诉求,渠道,创建时间\n",
+        "variants.csv": "ID, Text ,类别,子类型,紧急程度,Demand,ｃｈａｎｎｅｌ,CREATED_AT\n",
+    }
+    for name, header in headers.items():
+        path = write(tmp_path, name, body, header=header)
+        dataset = load_datasets([path], taxonomy)
+        (row,) = dataset.rows  # the text's line break is no "line break in a field other than text"
+        assert (row.id, row.text, row.demand) == ("x1", "快递三天没到\n第二行", "none")
+        assert row.labels == ("logistics", "late_delivery", "P2")
+        assert (row.channel, row.created_at) == ("online", "2026-10-08T09:30:00+08:00")
+        (warning,) = dataset.problems
+        assert not warning.fatal and (warning.file, warning.row, warning.column) == (str(path), 1, None)
+        assert warning.message.startswith("column names read as the columns they name: ")
+    (warning,) = dataset.problems
+    assert warning.message.endswith(
+        "'ID' as id, 'Text' as text, '类别' as category, '子类型' as subtype, '紧急程度' as tier, 'Demand' as demand, "
+        "'ｃｈａｎｎｅｌ' as channel, 'CREATED_AT' as created_at"
+    )
+    # an export's flag in capitals still leaves out the rows no agent reviewed
+    body = "TS-1,快递三天都没送到,logistics,late_delivery,P2,FALSE\nTS-2,客服直接挂我电话,service,attitude,P2,TRUE\n"
+    export = write(tmp_path, "export.csv", body, header="ticket_no,TEXT,CATEGORY,SUBTYPE,TIER,REVIEWED\n")
+    dataset = load_datasets([export], taxonomy)
+    assert [row.text for row in dataset.rows] == ["客服直接挂我电话"] and dataset.unreviewed == 1
+    # two names of one column: which holds the texts? An error, before any row is read
+    clash = write(
+        tmp_path,
+        "clash.csv",
+        "x1,快递三天没到,同上,logistics,late_delivery,P2\n",
+        "id,text,文本,category,subtype,tier\n",
+    )
+    (problem,) = load_datasets([clash], taxonomy).problems
+    assert problem.fatal and problem.row == 1
+    assert problem.message.startswith("text and 文本 both name the column text: only one column may name it")
+    # a name that is none of them: the error names the columns expected, with their Chinese names
+    unknown = write(
+        tmp_path, "unknown.csv", "x1,快递三天没到,logistics,late_delivery,P2\n", "编号,内容,类别,子类,等级\n"
+    )
+    (problem,) = load_datasets([unknown], taxonomy).fatal
+    assert problem.row == 1 and problem.message.startswith(
+        "missing required column(s) text (header is 编号, 内容, 类别, 子类, 等级); expected the columns text (文本), "
+        "category (类别), subtype (子类 or 子类型), tier (等级 or 紧急程度); optionally demand (诉求)"
+    )
 
 
 def test_bad_encoding_names_the_line(tmp_path: Path, taxonomy: Taxonomy) -> None:

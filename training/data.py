@@ -15,6 +15,7 @@ import hashlib
 import io
 import re
 import stat
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,19 @@ from model.text import CJK_IDEOGRAPHS, normalise
 from training.spreadsheet import cell_value
 
 REQUIRED_COLUMNS = ("text", "category", "subtype", "tier")
-OPTIONAL_COLUMNS = ("demand", "id", "channel", "created_at")
+OPTIONAL_COLUMNS = ("demand", "id", "channel", "created_at", "reviewed")
+# The names the business gives the columns (文本, 类别 … heading a colleague's sheet). A header
+# naming one column by one of these, or in another case, is read as that column (with a warning).
+CHINESE_COLUMN_NAMES: dict[str, tuple[str, ...]] = {
+    "text": ("文本",),
+    "category": ("类别",),
+    "subtype": ("子类", "子类型"),
+    "tier": ("等级", "紧急程度"),
+    "demand": ("诉求",),
+    "id": ("编号",),
+    "channel": ("渠道",),
+    "created_at": ("创建时间",),
+}
 CHANNELS = ("phone", "online", "email", "social", "store")
 _CONTENT = re.compile(f"[{CJK_IDEOGRAPHS}A-Za-z]")
 MAX_TEXT_CHARS = 5000
@@ -316,12 +329,21 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     if unusable:
         problems.append(Problem(str(path), records.row, None, unusable))
         return dataset
+    written = header
+    header, renamed, unusable = read_columns(written)
+    if unusable:
+        problems.append(Problem(str(path), records.row, None, unusable))
+        return dataset
+    if renamed:
+        each = ", ".join(f"{name!r} as {column}" for name, column in renamed.items())
+        message = f"column names read as the columns they name: {each}"
+        problems.append(Problem(str(path), records.row, None, message, fatal=False))
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
-        message = f"missing required column(s) {', '.join(missing)} (header is {', '.join(header)})"
-        renamed = [f"{name} to {name.lower()}" for name in header if name.lower() in missing]
-        if renamed:
-            message += f"; column names are lower case: rename {', '.join(renamed)}"
+        message = (
+            f"missing required column(s) {', '.join(missing)} (header is {', '.join(written)}); "
+            f"expected {expected_columns()}"
+        )
         problems.append(Problem(str(path), records.row, None, message))
     count = 0
     ids: dict[str, int] = {}
@@ -331,10 +353,11 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     try:
         for row, record in records:
             count += 1
-            broken = broken_record(record, header, records.width)
+            broken = broken_record(record, written, records.width, text_column=_written_as("text", renamed))
             if broken is not None:
                 problems.append(Problem(str(path), row, *broken))
                 continue
+            record = {name if name is None else renamed.get(name, name): value for name, value in record.items()}
             if (record.get("reviewed") or "").strip().lower() == "false":
                 # An export of every ticket (`triage export --all`): an unreviewed row's labels are
                 # the model's own suggestion, and training on them would teach it its mistakes.
@@ -396,6 +419,55 @@ def shown_rows(rows: Sequence[int]) -> str:
         return f"rows {first} and {len(rows) - SHOWN_ROWS} more"
     head, _, last = first.rpartition(", ")
     return f"rows {head} and {last}"
+
+
+def _column_key(name: str) -> str:
+    """A column name as compared with the known ones: full-width letters as ASCII, case folded."""
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
+_KNOWN_COLUMNS = {
+    _column_key(name): column
+    for column in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+    for name in (column, *CHINESE_COLUMN_NAMES.get(column, ()))
+}
+
+
+def read_columns(header: Sequence[str]) -> tuple[list[str], dict[str, str], str | None]:
+    """The header as read: each name of a known column in another case or by its Chinese name
+    (`CHINESE_COLUMN_NAMES`) replaced by the column's own; what was so read as what; and the
+    problem of a header in which two names name the same column (None when there is none). Other
+    names are kept (their columns are not read)."""
+    columns = [_KNOWN_COLUMNS.get(_column_key(name), name) for name in header]
+    renamed = {name: column for name, column in zip(header, columns) if name != column}
+    clashes = [
+        [name for name, read in zip(header, columns) if read == column]
+        for column in dict.fromkeys(columns)
+        if column in _KNOWN_COLUMNS.values() and columns.count(column) > 1
+    ]
+    said = [
+        f"{', '.join(names[:-1])} and {names[-1]} {'both' if len(names) == 2 else 'all'} name the column "
+        f"{columns[header.index(names[0])]}"
+        for names in clashes
+    ]
+    problem = f"{'; '.join(said)}: only one column may name it; delete or rename the others" if said else None
+    return columns, renamed, problem
+
+
+def _written_as(column: str, renamed: dict[str, str]) -> str:
+    """The name a column has in the file's header (`renamed` as `read_columns` gives it)."""
+    return next((name for name, read in renamed.items() if read == column), column)
+
+
+def expected_columns() -> str:
+    """The columns a labelled file has, with their Chinese names, as a missing column's problem names them."""
+
+    def named(column: str) -> str:
+        names = CHINESE_COLUMN_NAMES.get(column)
+        return f"{column} ({' or '.join(names)})" if names else column
+
+    required = ", ".join(map(named, REQUIRED_COLUMNS))
+    return f"the columns {required}; optionally {', '.join(map(named, OPTIONAL_COLUMNS))}"
 
 
 class NumberedRecords:
@@ -478,10 +550,12 @@ def repeats_header(record: dict[str | None, Any], header: Sequence[str]) -> bool
     return any(header) and all((record.get(name) or "").strip() == name for name in header if name)
 
 
-def broken_record(record: dict[str | None, Any], header: Sequence[str], width: int) -> tuple[str | None, str] | None:
+def broken_record(
+    record: dict[str | None, Any], header: Sequence[str], width: int, text_column: str = "text"
+) -> tuple[str | None, str] | None:
     """(column or None, problem) when a record of `width` fields is not a row of the file as its
     header describes: more or fewer fields than columns, the header row again, or a line break in
-    a column other than `text`."""
+    a column other than the text (`text_column`, as the header names it)."""
     problem = field_count_problem(header, width)
     if problem is not None:
         return None, problem
@@ -489,8 +563,7 @@ def broken_record(record: dict[str | None, Any], header: Sequence[str], width: i
         return None, HEADER_AGAIN
     for column in header:
         value = record.get(column) or ""
-        # (a text column named in another case is reported as the missing `text`, not here)
-        if column.lower() != "text" and ("\n" in value or "\r" in value):
+        if column != text_column and ("\n" in value or "\r" in value):
             return column, "a line break in a field other than text: is a quote in the row above left open?"
     return None
 
