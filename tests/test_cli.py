@@ -63,6 +63,7 @@ def test_train_writes_a_complete_version_and_makes_the_first_one_current(registr
     report = (version.path / "report.md").read_text(encoding="utf-8")
     assert "macro-F1 (95 % interval)" in report and "| malfunction |" in report
     assert "![reliability](reliability.png)" in report
+    assert "**Warning:**" not in report  # 20 % of the sample held out: at least 5 rows of each class
     # Readable by a service running as another user, as the umask allows (mkdtemp alone makes 0700).
     assert version.path.stat().st_mode & 0o777 == with_umask(0o777)
     assert (registry / "CURRENT").stat().st_mode & 0o777 == with_umask(0o666)
@@ -91,7 +92,10 @@ def test_evaluate_json_prints_one_object_with_every_head(registry: Path, tmp_pat
         app, ["evaluate", "--model", "current", "--data", str(unseen), "--json", "--registry", str(registry)]
     )
     assert fresh.exit_code == 0, fresh.output
-    assert json.loads(fresh.stdout)["rows_seen_in_training"] == 0 and "warning" not in fresh.stderr
+    assert json.loads(fresh.stdout)["rows_seen_in_training"] == 0 and "not held-out accuracy" not in fresh.stderr
+    # two rows are no measure: said, with the bootstrap's intervals
+    said = " ".join(fresh.stderr.split())
+    assert said.count("warning:") == 1 and "warning: the held-out figures rest on 2 rows (fewer than 30)" in said
     # worked out here from the model's own predictions, with scikit-learn's metrics
     model, _ = load_model(Registry(registry).path_of("current"))
     rows = load_datasets([DEFAULT_SAMPLE], model.taxonomy).rows
@@ -321,6 +325,7 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
         ("text,channel\n快递三天没到,phone,extra\n", "row 2", "more fields than the header has columns (3 of 2)"),
         ("ticket,text,channel\nt1,快递三天没到\n", "row 2", "fewer fields than the header has columns (2 of 3)"),
         ("channel\nphone\n", "row 1", "no 'text' column"),
+        ("ticket;text\nt1;快递三天没到\n", "row 1", "the columns look separated by semicolons"),
         # two exports pasted into one file: the second header would be scored as a complaint
         ("ticket,text\nt1,快递三天没到\n ticket , text \nt2,手机坏了\n", "row 3", "the header row again"),
     ],
@@ -441,7 +446,8 @@ def test_the_report_counts_duplicates_apart_from_export_rows_no_agent_reviewed(
     # unreviewed rows left out as duplicates.
     export = DEFAULT_SAMPLE.parent / "sample_export.csv"
     with export.open(encoding="utf-8", newline="") as stream:
-        unreviewed = sum(row["reviewed"] == "false" for row in csv.DictReader(stream))
+        export_rows = list(csv.DictReader(stream))
+    unreviewed = sum(row["reviewed"] == "false" for row in export_rows)
     dataset = load_datasets([export, *TEAM_CORPUS], taxonomy)
     duplicates = sum(problem.message.startswith("duplicate of") for problem in dataset.warnings)
     assert duplicates > 0 and unreviewed > 0
@@ -453,6 +459,9 @@ def test_the_report_counts_duplicates_apart_from_export_rows_no_agent_reviewed(
     assert training_data["duplicates_dropped"] == duplicates
     assert training_data["unreviewed_left_out"] == unreviewed
     assert training_data["left_out_as_held_out"] == 0  # their texts were dropped as duplicates first
+    # one warning for the export, not one per unreviewed row
+    (left_out,) = [line for line in result.output.splitlines() if "column reviewed" in line]
+    assert f"{unreviewed} of its {len(export_rows)} rows were reviewed by no agent" in left_out
     report = (version.path / "report.md").read_text(encoding="utf-8")
     said = f"({duplicates} duplicates dropped, {unreviewed} rows no agent reviewed left out) from:"
     assert f"Trained on {training_data['rows_used']} rows {said}" in report
@@ -578,6 +587,64 @@ def test_a_file_no_agent_reviewed_is_refused_by_evaluate_compare_and_train_witho
         assert result.exit_code == 1 and said in " ".join(result.output.split()), result.output
         assert "fitting" not in result.output and "evaluation row" not in result.output
     assert not out.exists()
+
+
+def test_rows_no_agent_reviewed_are_one_warning_in_evaluate_compare_and_promote(registry: Path, tmp_path: Path) -> None:
+    # An `export --all` with most rows unreviewed: each command that reads labelled rows said so
+    # once per row (20 shown, "… and 9 more"); now once for the file, with the first rows.
+    lines = ["ticket_no,text,category,subtype,tier,reviewed"]
+    text = "第{}次催了，快递还是没送到，电话也打不通"
+    lines += [f"TS-{i},{text.format(i)},logistics,late_delivery,P2,false" for i in range(1, 30)]
+    lines += ["TS-30,客服直接挂我电话，态度极差,service,attitude,P2,true"]
+    export = tmp_path / "october_all.csv"
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    copy = tmp_path / "models"
+    shutil.copytree(registry, copy)
+    shutil.copytree(Registry(copy).current_path(), copy / "20990101-000000-copy")
+    root = ["--registry", str(copy)]
+    for command in (
+        ["evaluate", "--model", "current", "--data", str(export), *root],
+        ["compare", "--candidate", "20990101-000000-copy", "--data", str(export), *root],
+        ["promote", "20990101-000000-copy", "--data", str(export), *root],  # refused: too few rows
+    ):
+        result = runner.invoke(app, command)
+        output = " ".join(result.output.split())  # as wide as the terminal: lines folded anywhere
+        assert output.count("column reviewed") == 1 and "more warnings" not in output, result.output
+        assert (
+            f"warning: {export}, column reviewed: 29 of its 30 rows were reviewed by no agent (reviewed is false) "
+            "and are left out: their labels are the model's own suggestions (rows 2, 3, 4, 5, 6 and 24 more)"
+        ) in output
+
+
+def test_held_out_figures_on_a_handful_of_rows_are_said_to_say_little(tmp_path: Path) -> None:
+    # A small --data file trained with the team corpus, measured on the 3 rows of its --eval file:
+    # the figures (1.000 or 0.000, say) were printed and written to report.md as any others.
+    data = tmp_path / "october.csv"
+    data.write_text(
+        "text,category,subtype,tier\n"
+        "骑手把外卖放在楼下就走了，打电话也不接，汤全洒了,logistics,courier_service,P2\n"
+        "买的电饭煲用了一周就不加热了，售后说要等半个月,product,malfunction,P2\n"
+        "退货寄回去十天了钱还没退，客服只会说在处理,after_sales,refund_return,P2\n",
+        encoding="utf-8",
+    )
+    held_out = tmp_path / "held_out.csv"
+    held_out.write_text(
+        "text,category,subtype,tier\n"
+        "快递显示签收了可我根本没收到，快递员说放在驿站了,logistics,courier_service,P2\n"
+        "新买的吹风机第二天就不出热风了，要求换一台,product,malfunction,P2\n"
+        "酒店退房时多扣了我两百押金，前台说系统问题,after_sales,billing,P1\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "models"
+    result = runner.invoke(app, ["train", "--data", str(data), "--eval", str(held_out), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "warning: the held-out figures rest on 3 rows (fewer than 30), and on fewer than 5 rows each for" in said
+    assert "they say little (macro-F1 with its 95 % interval: category " in said
+    (version,) = Registry(out).versions()
+    report = (version.path / "report.md").read_text(encoding="utf-8")
+    metrics = report.split("## Metrics (held-out data only)")[1]
+    assert metrics.lstrip().startswith("**Warning:** The held-out figures rest on 3 rows (fewer than 30)")
 
 
 def test_training_that_would_leave_nothing_to_train_on_is_refused(tmp_path: Path) -> None:

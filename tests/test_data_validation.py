@@ -148,11 +148,55 @@ def test_missing_required_columns_are_named(tmp_path: Path, taxonomy: Taxonomy) 
     assert (other.row, other.column) == (3, "category")
 
 
-def test_columns_named_in_upper_case_are_one_problem_that_says_so(tmp_path: Path, taxonomy: Taxonomy) -> None:
-    body = 'x1,"快递三天没到\n第二行",logistics,late_delivery,P2,none,online\n'
-    path = write(tmp_path, "upper.csv", body, header=HEADER.upper())
-    (problem,) = load_datasets([path], taxonomy).fatal  # not also "a line break in TEXT" for every text
-    assert problem.row == 1 and "names are lower case: rename TEXT to text, CATEGORY to category" in problem.message
+def test_columns_named_in_another_case_or_by_their_chinese_names_are_read_with_one_warning(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    # A colleague's sheet headed as the business names the columns, or in capitals: refused
+    # ("missing required column(s) text, category, subtype, tier") without a hint of the names.
+    body = 'x1,"快递三天没到\n第二行",logistics,late_delivery,P2,none,online,2026-10-08T09:30:00+08:00\n'
+    headers = {
+        "chinese.csv": "编号,文本,类别,子类,等级,诉求,渠道,创建时间\n",
+        "variants.csv": "ID, Text ,类别,子类型,紧急程度,Demand,ｃｈａｎｎｅｌ,CREATED_AT\n",
+    }
+    for name, header in headers.items():
+        path = write(tmp_path, name, body, header=header)
+        dataset = load_datasets([path], taxonomy)
+        (row,) = dataset.rows  # the text's line break is no "line break in a field other than text"
+        assert (row.id, row.text, row.demand) == ("x1", "快递三天没到\n第二行", "none")
+        assert row.labels == ("logistics", "late_delivery", "P2")
+        assert (row.channel, row.created_at) == ("online", "2026-10-08T09:30:00+08:00")
+        (warning,) = dataset.problems
+        assert not warning.fatal and (warning.file, warning.row, warning.column) == (str(path), 1, None)
+        assert warning.message.startswith("column names read as the columns they name: ")
+    (warning,) = dataset.problems
+    assert warning.message.endswith(
+        "'ID' as id, 'Text' as text, '类别' as category, '子类型' as subtype, '紧急程度' as tier, 'Demand' as demand, "
+        "'ｃｈａｎｎｅｌ' as channel, 'CREATED_AT' as created_at"
+    )
+    # an export's flag in capitals still leaves out the rows no agent reviewed
+    body = "TS-1,快递三天都没送到,logistics,late_delivery,P2,FALSE\nTS-2,客服直接挂我电话,service,attitude,P2,TRUE\n"
+    export = write(tmp_path, "export.csv", body, header="ticket_no,TEXT,CATEGORY,SUBTYPE,TIER,REVIEWED\n")
+    dataset = load_datasets([export], taxonomy)
+    assert [row.text for row in dataset.rows] == ["客服直接挂我电话"] and dataset.unreviewed == 1
+    # two names of one column: which holds the texts? An error, before any row is read
+    clash = write(
+        tmp_path,
+        "clash.csv",
+        "x1,快递三天没到,同上,logistics,late_delivery,P2\n",
+        "id,text,文本,category,subtype,tier\n",
+    )
+    (problem,) = load_datasets([clash], taxonomy).problems
+    assert problem.fatal and problem.row == 1
+    assert problem.message.startswith("text and 文本 both name the column text: only one column may name it")
+    # a name that is none of them: the error names the columns expected, with their Chinese names
+    unknown = write(
+        tmp_path, "unknown.csv", "x1,快递三天没到,logistics,late_delivery,P2\n", "编号,内容,类别,子类,等级\n"
+    )
+    (problem,) = load_datasets([unknown], taxonomy).fatal
+    assert problem.row == 1 and problem.message.startswith(
+        "missing required column(s) text (header is 编号, 内容, 类别, 子类, 等级); expected the columns text (文本), "
+        "category (类别), subtype (子类 or 子类型), tier (等级 or 紧急程度); optionally demand (诉求)"
+    )
 
 
 def test_bad_encoding_names_the_line(tmp_path: Path, taxonomy: Taxonomy) -> None:
@@ -256,10 +300,7 @@ def test_row_numbers_count_blank_lines_as_a_spreadsheet_shows_them(tmp_path: Pat
     assert (problem.row, problem.column) == (5, "tier")
 
 
-def test_a_tab_separated_utf16_json_or_workbook_file_says_what_it_is(tmp_path: Path, taxonomy: Taxonomy) -> None:
-    tsv = write(tmp_path, "tabs.csv", GOOD.replace(",", "\t"), header=HEADER.replace(",", "\t"))
-    (problem,) = load_datasets([tsv], taxonomy).fatal
-    assert "separated by tabs" in problem.message
+def test_a_utf16_json_or_workbook_file_says_what_it_is(tmp_path: Path, taxonomy: Taxonomy) -> None:
     utf16 = tmp_path / "unicode.csv"
     utf16.write_text(HEADER + GOOD, encoding="utf-16")
     (problem,) = load_datasets([utf16], taxonomy).fatal
@@ -273,6 +314,27 @@ def test_a_tab_separated_utf16_json_or_workbook_file_says_what_it_is(tmp_path: P
         archive.writestr("xl/workbook.xml", "<workbook/>")
     (problem,) = load_datasets([workbook], taxonomy).fatal
     assert "a spreadsheet workbook (or another ZIP archive), not CSV text; save it as CSV UTF-8" in problem.message
+
+
+def test_a_file_separated_by_semicolons_or_tabs_is_one_problem_not_one_per_row(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    # Excel under a European regional setting writes semicolons: each row's commas (in the texts,
+    # "3,5 元" …) made it "more fields than the header has columns" besides, ~30 lines for 30 rows.
+    rows = [f"x{i};到货第{i}天就坏了, 客服说要等, 一直没人管;product;malfunction;P2" for i in range(30)]
+    for sign, word in ((";", "semicolons"), ("\t", "tabs")):
+        body = "".join(row.replace(";", sign) + "\n" for row in rows)
+        path = write(tmp_path, f"{word}.csv", body, header=f"id{sign}text{sign}category{sign}subtype{sign}tier\n")
+        (problem,) = load_datasets([path], taxonomy).problems
+        assert (problem.file, problem.row, problem.column) == (str(path), 1, None)
+        shown = sign.replace("\t", "\\t")  # the header as Python writes it: a tab shown as \t
+        assert problem.message.startswith(f"the columns look separated by {word} (header is 'id{shown}text")
+        assert "the file must be comma-separated" in problem.message
+        # the monthly report reads an export the same way
+        from training.monthly import ExportError, read_export
+
+        with pytest.raises(ExportError, match=f"row 1: the columns look separated by {word}"):
+            read_export(path)
 
 
 def test_an_excel_97_2003_workbook_is_named_as_such(tmp_path: Path, taxonomy: Taxonomy) -> None:
@@ -310,9 +372,17 @@ def test_rows_of_an_export_that_no_agent_reviewed_are_left_out(taxonomy: Taxonom
     reviewed = sum(row["reviewed"] == "true" for row in rows)
     assert 0 < reviewed < len(rows)
     dataset = load_datasets([sample], taxonomy)
-    left_out = [problem for problem in dataset.problems if problem.column == "reviewed"]
-    assert len(left_out) == len(rows) - reviewed and not any(problem.fatal for problem in left_out)
+    assert dataset.unreviewed == len(rows) - reviewed
     assert len(dataset.rows) + sum("duplicate" in problem.message for problem in dataset.problems) == reviewed
+    # Said once for the file (469 warnings, one per row, hid every other one), with the first rows.
+    (left_out,) = [problem for problem in dataset.problems if problem.column == "reviewed"]
+    first = [str(number) for number, row in enumerate(rows, start=2) if row["reviewed"] == "false"][:5]
+    assert not left_out.fatal and (left_out.file, left_out.row) == (str(sample), None)
+    assert left_out.message == (
+        f"{len(rows) - reviewed} of its {len(rows)} rows were reviewed by no agent (reviewed is false) and are left "
+        f"out: their labels are the model's own suggestions (rows {', '.join(first)} and {len(rows) - reviewed - 5} "
+        "more)"
+    )
 
 
 def test_rows_the_model_cannot_judge_are_kept_and_listed_with_why(tmp_path: Path, taxonomy: Taxonomy) -> None:
@@ -359,11 +429,14 @@ def test_an_export_no_agent_reviewed_any_row_of_is_one_fatal_problem(tmp_path: P
     (problem,) = dataset.problems
     assert problem.fatal and (problem.file, problem.row, problem.column) == (str(path), None, "reviewed")
     assert "no agent reviewed any of its 2 rows" in problem.message and "without --all" in problem.message
-    # one reviewed row is enough to use the file: the others are left out with a warning each
+    # one reviewed row is enough to use the file: the others are left out, with one warning
     partly = write(tmp_path, "partly.csv", body + "TS-3,客服态度太差，直接挂我电话,service,attitude,P2,true\n", header)
     dataset = load_datasets([partly], taxonomy)
     assert not dataset.fatal and len(dataset.rows) == 1
-    assert [(problem.row, problem.column) for problem in dataset.warnings] == [(2, "reviewed"), (3, "reviewed")]
+    (warning,) = dataset.warnings
+    assert (warning.row, warning.column) == (None, "reviewed") and dataset.unreviewed == 2
+    assert warning.message.startswith("2 of its 3 rows were reviewed by no agent")
+    assert warning.message.endswith("(rows 2 and 3)")
 
 
 def test_labels_in_another_case_or_as_their_chinese_names_are_read_as_the_codes(

@@ -135,3 +135,24 @@ def test_a_paired_delta_averages_both_models_over_the_classes_either_predicts_on
             deltas.append(figures[0] - figures[1])
     expected = [round(float(np.percentile(deltas, q)), 4) for q in (2.5, 97.5)]
     assert evaluate.interval(evaluate.bootstrap_delta(truth, ours, theirs, labels)) == expected
+
+
+def test_figures_resting_on_few_rows_or_few_rows_of_a_class_are_said_to_say_little() -> None:
+    from training.evaluate import FEW_CLASS_ROWS, FEW_HELD_OUT_ROWS, few_rows_warning, head_metrics
+
+    def metrics(tiers: list[str]) -> dict[str, object]:
+        categories = ["product" if i % 2 else "service" for i in range(len(tiers))]
+        subtypes = ["malfunction" if i % 2 else "attitude" for i in range(len(tiers))]
+        heads = {"category": categories, "subtype": subtypes, "tier": tiers}
+        return {"n": len(tiers), **{head: head_metrics(v, v, [0.9] * len(v)) for head, v in heads.items()}}
+
+    assert (FEW_HELD_OUT_ROWS, FEW_CLASS_ROWS) == (30, 5)  # as docs/cli.md states them
+    assert few_rows_warning(metrics(["P2"] * 35 + ["P1"] * 5)) is None
+    # 40 rows, enough in all, but a tier of 4 rows: its F1, which the macro-F1 averages, moves with each row
+    warning = few_rows_warning(metrics(["P2"] * 36 + ["P1"] * 4))
+    assert warning is not None and warning.startswith(
+        "the held-out figures rest on 40 rows, and on fewer than 5 rows each for 1 of 2 tiers: one row more or less "
+        "moves them, so they say little (macro-F1 with its 95 % interval: category 1.000 (1.000–1.000), "
+    )
+    small = few_rows_warning(metrics(["P2"] * 20 + ["P1"] * 5))
+    assert small is not None and small.startswith("the held-out figures rest on 25 rows (fewer than 30): one row")

@@ -49,8 +49,9 @@ from training.data import (
     load_datasets,
     read_input,
     repeated_columns,
+    separator_problem,
 )
-from training.evaluate import evaluate, predict_rows, summary, with_interval
+from training.evaluate import evaluate, few_rows_warning, predict_rows, summary, with_interval
 from training.registry import HISTORY, POINTER, UNCHECKED, Registry, RegistryError, default_registry_root
 from training.spreadsheet import as_text_cell, text_row
 from training.thresholds import THRESHOLDS_FILE, autofill_report, check_precision, derive_thresholds, write_thresholds
@@ -301,6 +302,7 @@ def train_command(
     if evaluation["refit"]:
         title += f", measured on a model trained without them ({evaluation['trained_rows']} rows)"
     console.print(_metrics_table(title, metrics, ("category", "subtype", "tier")))
+    _warn_of_few_rows(metrics)
     console.print(f"report: {result.folder / 'report.md'}")
     try:
         make_current = promote or registry.current_version() is None
@@ -362,11 +364,19 @@ def evaluate_command(
                 f"({TRAINED_TEXTS}): whether rows of {data} trained it cannot be checked",
                 highlight=False,
             )
+    _warn_of_few_rows(metrics)
     if as_json:
         print(json.dumps(short, ensure_ascii=False))
         return
     title = f"{model.version} on {data} ({metrics['n']} rows)"
     stdout_console().print(_metrics_table(title, short, ("category", "subtype", "tier", "demand")))
+
+
+def _warn_of_few_rows(metrics: dict[str, Any]) -> None:
+    """Say so when the figures rest on too few held-out rows (`few_rows_warning`)."""
+    warning = few_rows_warning(metrics)
+    if warning is not None:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 def _metrics_table(title: str, metrics: dict[str, Any], heads: Sequence[str]) -> Table:
@@ -497,7 +507,8 @@ def predict_command(
         if not header:
             fail(f"{file}: empty file, no header row")
         if "text" not in header:
-            fail(f"{file}, row {records.row}: no 'text' column (header is {', '.join(header)})")
+            problem = separator_problem(header) or f"no 'text' column (header is {', '.join(header)})"
+            fail(f"{file}, row {records.row}: {problem}")
         repeated = repeated_columns(header)
         renamed = repeated_columns([_given(name) for name in header])
         if repeated is None and renamed is not None:

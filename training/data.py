@@ -15,6 +15,7 @@ import hashlib
 import io
 import re
 import stat
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,11 +29,25 @@ from model.text import CJK_IDEOGRAPHS, normalise
 from training.spreadsheet import cell_value
 
 REQUIRED_COLUMNS = ("text", "category", "subtype", "tier")
-OPTIONAL_COLUMNS = ("demand", "id", "channel", "created_at")
+OPTIONAL_COLUMNS = ("demand", "id", "channel", "created_at", "reviewed")
+# The names the business gives the columns (文本, 类别 … heading a colleague's sheet). A header
+# naming one column by one of these, or in another case, is read as that column (with a warning).
+CHINESE_COLUMN_NAMES: dict[str, tuple[str, ...]] = {
+    "text": ("文本",),
+    "category": ("类别",),
+    "subtype": ("子类", "子类型"),
+    "tier": ("等级", "紧急程度"),
+    "demand": ("诉求",),
+    "id": ("编号",),
+    "channel": ("渠道",),
+    "created_at": ("创建时间",),
+}
 CHANNELS = ("phone", "online", "email", "social", "store")
 _CONTENT = re.compile(f"[{CJK_IDEOGRAPHS}A-Za-z]")
 MAX_TEXT_CHARS = 5000
 FIELD_SIZE_LIMIT = 64 * 1024 * 1024
+# How many rows a warning about many rows names (the count says how many there are).
+SHOWN_ROWS = 5
 
 
 @dataclass(frozen=True)
@@ -309,37 +324,44 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     if not header:
         problems.append(Problem(str(path), None, None, "empty file: no header row"))
         return dataset
-    repeated = repeated_columns(header)
-    if repeated:
-        problems.append(Problem(str(path), records.row, None, repeated))
+    # Each row of such a file is one field too: one problem for the file, not one per row besides.
+    unusable = separator_problem(header) or repeated_columns(header)
+    if unusable:
+        problems.append(Problem(str(path), records.row, None, unusable))
         return dataset
+    written = header
+    header, renamed, unusable = read_columns(written)
+    if unusable:
+        problems.append(Problem(str(path), records.row, None, unusable))
+        return dataset
+    if renamed:
+        each = ", ".join(f"{name!r} as {column}" for name, column in renamed.items())
+        message = f"column names read as the columns they name: {each}"
+        problems.append(Problem(str(path), records.row, None, message, fatal=False))
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
-        message = f"missing required column(s) {', '.join(missing)} (header is {', '.join(header)})"
-        separator = next((name for sign, name in (("\t", "tabs"), (";", "semicolons")) if sign in header[0]), None)
-        if len(header) == 1 and separator:
-            message += f"; the columns look separated by {separator}: the file must be comma-separated"
-        renamed = [f"{name} to {name.lower()}" for name in header if name.lower() in missing]
-        if renamed:
-            message += f"; column names are lower case: rename {', '.join(renamed)}"
+        message = (
+            f"missing required column(s) {', '.join(missing)} (header is {', '.join(written)}); "
+            f"expected {expected_columns()}"
+        )
         problems.append(Problem(str(path), records.row, None, message))
     count = 0
     ids: dict[str, int] = {}
-    unreviewed: list[Problem] = []
+    unreviewed: list[int] = []  # their rows
     spellings = label_spellings(taxonomy)
     respelled: Respelled = {}
     try:
         for row, record in records:
             count += 1
-            broken = broken_record(record, header, records.width)
+            broken = broken_record(record, written, records.width, text_column=_written_as("text", renamed))
             if broken is not None:
                 problems.append(Problem(str(path), row, *broken))
                 continue
+            record = {name if name is None else renamed.get(name, name): value for name, value in record.items()}
             if (record.get("reviewed") or "").strip().lower() == "false":
                 # An export of every ticket (`triage export --all`): an unreviewed row's labels are
                 # the model's own suggestion, and training on them would teach it its mistakes.
-                message = "not reviewed by an agent: its labels are the model's suggestion; left out"
-                unreviewed.append(Problem(str(path), row, "reviewed", message, fatal=False))
+                unreviewed.append(row)
                 continue
             record_id = (record.get("id") or "").strip()
             if record_id and record_id in ids:
@@ -376,10 +398,76 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
             "(triage export without --all)"
         )
         problems.append(Problem(str(path), None, "reviewed", message))
-    else:
-        problems.extend(unreviewed)
+    elif unreviewed:
+        # One warning for the file (an `export --all` of a month holds hundreds), not one per row.
+        message = (
+            f"{len(unreviewed)} of its {count} rows were reviewed by no agent (reviewed is false) and are left out: "
+            f"their labels are the model's own suggestions ({shown_rows(unreviewed)})"
+        )
+        problems.append(Problem(str(path), None, "reviewed", message, fatal=False))
         dataset.unreviewed += len(unreviewed)
     return dataset
+
+
+def shown_rows(rows: Sequence[int]) -> str:
+    """The first `SHOWN_ROWS` of some row numbers, and how many more there are: "rows 2, 3 and 5",
+    "rows 2, 3, 4, 5, 6 and 464 more"."""
+    first = ", ".join(map(str, rows[:SHOWN_ROWS]))
+    if len(rows) == 1:
+        return f"row {first}"
+    if len(rows) > SHOWN_ROWS:
+        return f"rows {first} and {len(rows) - SHOWN_ROWS} more"
+    head, _, last = first.rpartition(", ")
+    return f"rows {head} and {last}"
+
+
+def _column_key(name: str) -> str:
+    """A column name as compared with the known ones: full-width letters as ASCII, case folded."""
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
+_KNOWN_COLUMNS = {
+    _column_key(name): column
+    for column in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+    for name in (column, *CHINESE_COLUMN_NAMES.get(column, ()))
+}
+
+
+def read_columns(header: Sequence[str]) -> tuple[list[str], dict[str, str], str | None]:
+    """The header as read: each name of a known column in another case or by its Chinese name
+    (`CHINESE_COLUMN_NAMES`) replaced by the column's own; what was so read as what; and the
+    problem of a header in which two names name the same column (None when there is none). Other
+    names are kept (their columns are not read)."""
+    columns = [_KNOWN_COLUMNS.get(_column_key(name), name) for name in header]
+    renamed = {name: column for name, column in zip(header, columns) if name != column}
+    clashes = [
+        [name for name, read in zip(header, columns) if read == column]
+        for column in dict.fromkeys(columns)
+        if column in _KNOWN_COLUMNS.values() and columns.count(column) > 1
+    ]
+    said = [
+        f"{', '.join(names[:-1])} and {names[-1]} {'both' if len(names) == 2 else 'all'} name the column "
+        f"{columns[header.index(names[0])]}"
+        for names in clashes
+    ]
+    problem = f"{'; '.join(said)}: only one column may name it; delete or rename the others" if said else None
+    return columns, renamed, problem
+
+
+def _written_as(column: str, renamed: dict[str, str]) -> str:
+    """The name a column has in the file's header (`renamed` as `read_columns` gives it)."""
+    return next((name for name, read in renamed.items() if read == column), column)
+
+
+def expected_columns() -> str:
+    """The columns a labelled file has, with their Chinese names, as a missing column's problem names them."""
+
+    def named(column: str) -> str:
+        names = CHINESE_COLUMN_NAMES.get(column)
+        return f"{column} ({' or '.join(names)})" if names else column
+
+    required = ", ".join(map(named, REQUIRED_COLUMNS))
+    return f"the columns {required}; optionally {', '.join(map(named, OPTIONAL_COLUMNS))}"
 
 
 class NumberedRecords:
@@ -430,6 +518,20 @@ def repeated_columns(header: Sequence[str]) -> str | None:
     return f"column(s) {', '.join(repeated)} appear more than once" if repeated else None
 
 
+def separator_problem(header: Sequence[str]) -> str | None:
+    """The problem of a header row that is one field holding tabs or semicolons (a file saved with
+    another separator, as Excel does under some regional settings), or None."""
+    named = [name for name in header if name]
+    signs = (("\t", "tabs"), (";", "semicolons"))
+    separator = next((word for sign, word in signs if len(named) == 1 and sign in named[0]), None)
+    if separator is None:
+        return None
+    return (
+        f"the columns look separated by {separator} (header is {named[0]!r}): the file must be "
+        "comma-separated; save it as CSV UTF-8 (comma-delimited)"
+    )
+
+
 def field_count_problem(header: Sequence[str], width: int) -> str | None:
     """The problem of a record of `width` fields under `header`, or None: more fields than columns,
     or fewer (unless those missing are only of unnamed columns, such as trailing commas make)."""
@@ -448,10 +550,12 @@ def repeats_header(record: dict[str | None, Any], header: Sequence[str]) -> bool
     return any(header) and all((record.get(name) or "").strip() == name for name in header if name)
 
 
-def broken_record(record: dict[str | None, Any], header: Sequence[str], width: int) -> tuple[str | None, str] | None:
+def broken_record(
+    record: dict[str | None, Any], header: Sequence[str], width: int, text_column: str = "text"
+) -> tuple[str | None, str] | None:
     """(column or None, problem) when a record of `width` fields is not a row of the file as its
     header describes: more or fewer fields than columns, the header row again, or a line break in
-    a column other than `text`."""
+    a column other than the text (`text_column`, as the header names it)."""
     problem = field_count_problem(header, width)
     if problem is not None:
         return None, problem
@@ -459,8 +563,7 @@ def broken_record(record: dict[str | None, Any], header: Sequence[str], width: i
         return None, HEADER_AGAIN
     for column in header:
         value = record.get(column) or ""
-        # (a text column named in another case is reported as the missing `text`, not here)
-        if column.lower() != "text" and ("\n" in value or "\r" in value):
+        if column != text_column and ("\n" in value or "\r" in value):
             return column, "a line break in a field other than text: is a quote in the row above left open?"
     return None
 
@@ -520,8 +623,6 @@ def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
     return dataset
 
 
-# How many rows a warning about many rows names (the count says how many there are).
-SHOWN_ROWS = 5
 _ISSUE_WORDS = {
     "empty": "nothing left once normalised",
     "no_chinese": "no Chinese",

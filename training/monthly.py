@@ -54,6 +54,7 @@ from training.data import (  # noqa: E402
     read_input,
     repeated_columns,
     repeats_header,
+    separator_problem,
 )
 from training.report import plot_confusion  # noqa: E402
 from training.weekly import month_weeks, weekly_figure, weekly_note  # noqa: E402
@@ -156,9 +157,9 @@ def read_export(path: Path, taxonomy: Taxonomy | None = None) -> list[dict[str, 
     try:
         if not records.header:
             raise ExportError(f"{path}: empty file, no header row")
-        repeated = repeated_columns(records.header)
-        if repeated:
-            raise ExportError(f"{path}, row {records.row}: {repeated}")
+        unusable = separator_problem(records.header) or repeated_columns(records.header)
+        if unusable:
+            raise ExportError(f"{path}, row {records.row}: {unusable}")
         missing = [column for column in REQUIRED if column not in records.header]
         if missing:
             raise ExportError(f"{path}, row {records.row}: missing column(s) {', '.join(missing)}")

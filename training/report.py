@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 
 from model.prediction import Prediction  # noqa: E402
 from training.data import LabeledRow  # noqa: E402
-from training.evaluate import reliability_bins, with_interval  # noqa: E402
+from training.evaluate import few_rows_warning, reliability_bins, with_interval  # noqa: E402
 
 HEADS = ("category", "subtype", "tier")
 
@@ -100,6 +100,12 @@ def metrics_markdown(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def few_rows_lines(metrics: dict[str, Any]) -> list[str]:
+    """A warning above the figures when they rest on too few held-out rows (`few_rows_warning`)."""
+    warning = few_rows_warning(metrics)
+    return [] if warning is None else [f"**Warning:** {warning[0].upper()}{warning[1:]}.", ""]
+
+
 def _left_out(data: dict[str, Any]) -> str:
     """The rows of the training files that did not train: duplicates, rows no agent reviewed."""
     said = [f"{data['duplicates_dropped']} duplicates dropped"]
@@ -143,6 +149,7 @@ def write_report(
         "",
         "## Metrics (held-out data only)",
         "",
+        *few_rows_lines(metrics),
         *metrics_markdown(metrics),
         "",
         "## Confusion matrices",
