@@ -11,6 +11,7 @@ Two processes can never get the same number, and a rolled-back ticket gives its 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
@@ -46,7 +47,7 @@ def _numbers_used_up(received_at: datetime, zone: tzinfo) -> Unavailable:
         "with the same Idempotency-Key",
         type="ticket_numbers_used_up",
     )
-    error.headers["Retry-After"] = str(max(1, int((next_day - received_at).total_seconds()) + 1))
+    error.headers["Retry-After"] = str(max(1, math.ceil((next_day - received_at).total_seconds())))
     return error
 
 

@@ -22,10 +22,11 @@ from sqlalchemy import func, select, text
 from api.deps import Services
 from api.main import create_app
 from api.services.listing import encode_cursor
+from api.services.numbering import MAX_PER_DAY
 from api.services.scoring import assess
 from api.services.thresholds import Thresholds
 from api.settings import Settings
-from api.tables import IdempotencyKey, Ticket
+from api.tables import IdempotencyKey, Ticket, TicketCounter, TicketEvent
 
 from .conftest import COMPLAINT, KEYS, Clock, TestClient, create_ticket, headers, read_ticket
 
@@ -828,3 +829,32 @@ def test_simultaneous_intake_numbers_lists_and_polls_tickets_in_the_order_they_w
             assert retry.status_code == 200 and retry.json()["ticket_no"] == ticket["ticket_no"]
             assert retry.json()["received_at"] == ticket["received_at"]
         assert count(client, Ticket) == 40
+
+
+def test_a_day_whose_numbers_are_used_up_is_a_503_that_stores_nothing(store_client: TestClient, clock: Clock) -> None:
+    database = services_of(store_client).database
+    assert database is not None
+    with database.session() as session:
+        session.add(TicketCounter(day="20261123", last_value=MAX_PER_DAY - 1))
+        session.commit()
+    last = create_ticket(store_client)
+    assert last["ticket_no"] == "TS-20261123-999999"
+    key = uuid.uuid4().hex
+    text = "买的热水器用了两天就漏电，差点出事！再不处理我就投诉到12315"
+    urgent = {**COMPLAINT, "text": text, "customer_id": "C-2002"}
+    refused = store_client.post("/v1/tickets", json=urgent, headers=headers("intake", **{"Idempotency-Key": key}))
+    assert refused.status_code == 503, refused.text
+    [detail] = refused.json()["detail"]
+    assert detail["type"] == "ticket_numbers_used_up"
+    assert "2026-11-23 are used up" in detail["msg"] and "2026-11-24 00:00 (Asia/Shanghai)" in detail["msg"]
+    assert refused.headers["Retry-After"] == str(14 * 3600)  # 10:00 in Shanghai: 14 hours to the next day
+    # nothing half-written: no ticket, no key, no escalation, the counter as it was
+    assert count(store_client, Ticket) == 1 and count(store_client, IdempotencyKey) == 1
+    assert count(store_client, TicketEvent) == 0
+    with database.session() as session:
+        assert session.get(TicketCounter, "20261123").last_value == MAX_PER_DAY  # type: ignore[union-attr]
+    # the next day, the same request with the same key is filed
+    clock.advance(hours=14)
+    retry = store_client.post("/v1/tickets", json=urgent, headers=headers("intake", **{"Idempotency-Key": key}))
+    assert retry.status_code == 201 and retry.json()["ticket_no"] == "TS-20261124-000001"
+    assert retry.json()["escalation_level"] == 2  # urgent: escalated to the head when filed, not before
