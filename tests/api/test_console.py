@@ -1317,7 +1317,7 @@ def test_a_closure_takes_one_survey_and_a_second_is_refused_in_chinese(live_app:
     page.click("#save-survey")
     message = page.locator("#message")
     expect(message).to_contain_text("录入满意度回访失败（与工单当前状态冲突）")
-    expect(message).to_contain_text("这次闭环已经录入过满意度回访")
+    expect(message).to_contain_text("这次闭环已经录入过另一份满意度回访（内容不同）")
     expect(message).to_contain_text("admin-tester：录入满意度回访")  # what changed since the page read the ticket
     expect(form).to_be_hidden()  # the closure has its survey: no second one is offered
     records = page.locator("#survey-list .survey-record")
@@ -1333,7 +1333,7 @@ def test_a_closure_takes_one_survey_and_a_second_is_refused_in_chinese(live_app:
     page.evaluate("() => { document.getElementById('survey-form').hidden = false; }")
     answer_survey(page, SCORES)
     page.click("#save-survey")
-    expect(message).to_contain_text("这次闭环已经录入过满意度回访")
+    expect(message).to_contain_text("这次闭环已经录入过另一份满意度回访（内容不同）")
     expect(form).to_be_hidden()  # the ticket read again: still no form
     stored = live_app.ticket(ticket_no)
     assert [survey["surveyed_by"] for survey in stored["surveys"]] == ["admin-tester"]
