@@ -24,7 +24,7 @@ HEAD_REQUEST = "triage.head_request"
 OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
     # the agents' console: static files holding no data (its API calls carry the key)
-    | {"/console", "/console/console.js", "/console/console-stats.js", "/console/console.css"}
+    | {"/console", "/console/", "/console/console.js", "/console/console-stats.js", "/console/console.css"}
 )
 
 

@@ -89,6 +89,15 @@ def test_only_the_console_files_are_open_not_the_data_it_shows(client: TestClien
     assert client.get("/v1/review-queue", headers=headers("agent")).status_code == 200
 
 
+def test_the_console_with_a_trailing_slash_leads_to_the_console(client: TestClient) -> None:
+    for method in ("GET", "HEAD"):
+        moved = client.request(method, "/console/?tab=stats", follow_redirects=False)
+        assert moved.status_code == 308, moved.text
+        assert moved.headers["location"] == "../console?tab=stats"  # relative: a proxy's path prefix is kept
+    arrived = client.get("/console/")
+    assert arrived.status_code == 200 and str(arrived.url).endswith("/console") and "投诉审核台" in arrived.text
+
+
 # ------------------------------------------------------------------------- in Chromium
 class LaggingClock:
     """The live app's clock: the real time, `lag` behind (settable while the app runs)."""
@@ -1299,6 +1308,17 @@ def test_an_agent_records_the_survey_of_the_latest_closure_and_earlier_ones_stay
     assert [item["current"] for item in stored["surveys"]] == [False, True]
     assert stored["surveys"][0]["comment"] == "第一次处理太慢"
     expect(current).to_contain_text(survey["surveyed_at"][:16].replace("T", " "))
+
+
+def test_the_console_opened_with_a_trailing_slash_loads_and_logs_in(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/console/")
+    assert page.url == f"{live_app.url}/console"
+    page.fill("#api-key", KEYS["agent"])
+    page.click("#login")  # the page's script was found: it logs in
+    expect(page.locator("#console-view")).to_be_visible()
+    expect(page.locator("#login-view")).to_be_hidden()
 
 
 def test_a_closure_takes_one_survey_and_a_second_is_refused_in_chinese(live_app: LiveApp, page: Any) -> None:
