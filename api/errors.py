@@ -19,6 +19,7 @@ long). An input is echoed back only to say which value was wrong, and then at mo
 | 422 | pydantic's types (missing, extra_forbidden, literal_error, …), | bad input, naming the field |
 |     | value_error, string_too_long, json_invalid, wrong_content_type | |
 | 503 | database_unavailable, model_unavailable | a dependency is down; nothing was written |
+| 503 | ticket_numbers_used_up | the business day's 999,999 ticket numbers are given; nothing was written |
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Authentication runs before anything reads the request, so a request without a va
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,7 +24,7 @@ HEAD_REQUEST = "triage.head_request"
 OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
     # the agents' console: static files holding no data (its API calls carry the key)
-    | {"/console", "/console/console.js", "/console/console-stats.js", "/console/console.css"}
+    | {"/console", "/console/", "/console/console.js", "/console/console-stats.js", "/console/console.css"}
 )
 
 
@@ -116,27 +116,64 @@ class MetricsMiddleware:
             self.metrics.observe_request(method, template, status, time.perf_counter() - started)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _headers(scope: Scope) -> Iterator[tuple[bytes, str]]:
+    """The request's headers: each name in lower case, with its value."""
     headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", [])
-    for key, value in headers:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
+    for name, value in headers:
+        yield name.lower(), value.decode("latin-1")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    return next((value for key, value in _headers(scope) if key == name), None)
 
 
 def presented_keys(scope: Scope) -> set[str]:
     """Every distinct key the request presents, in X-API-Key and Authorization: Bearer headers."""
     keys = set()
-    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", [])
-    for name, raw in headers:
-        value = raw.decode("latin-1").strip()
-        if name.lower() == b"x-api-key" and value:
+    for name, raw in _headers(scope):
+        value = raw.strip()
+        if name == b"x-api-key" and value:
             keys.add(value)
-        elif name.lower() == b"authorization":
+        elif name == b"authorization":
             scheme, _, credentials = value.partition(" ")
             if scheme.lower() == "bearer" and credentials.strip():
                 keys.add(credentials.strip())
     return keys
+
+
+# Authorization schemes named back to a client that sent one (IANA's registry and common others);
+# another first word may be the start of a key, and is not quoted.
+_SCHEMES = {
+    name.lower(): name
+    for name in (
+        "Basic", "Digest", "Negotiate", "NTLM", "Token", "ApiKey", "Api-Key", "OAuth", "DPoP", "GNAP", "HOBA",
+        "Mutual", "Concealed", "PrivateToken", "SCRAM-SHA-1", "SCRAM-SHA-256", "AWS4-HMAC-SHA256", "vapid",
+    )
+}  # fmt: skip
+SEND_A_KEY = "send the API key in the X-API-Key header or as Authorization: Bearer <key>"
+
+
+def missing_key(scope: Scope) -> Unauthorized:
+    """The 401 of a request that presents no key, saying what it sent instead: an Authorization
+    header of another scheme (Basic, a key without "Bearer "), or nothing. Only a scheme's name is
+    quoted, never what follows it (it may be a password or a key)."""
+    sent = [value.strip() for name, value in _headers(scope) if name == b"authorization"]
+    loc = ["header", "Authorization"] if sent else ["header", "X-API-Key"]
+    if not sent:
+        message = f"missing API key: {SEND_A_KEY}"
+    else:
+        scheme = sent[0].partition(" ")[0]
+        if not sent[0]:
+            message = f"the Authorization header is empty; {SEND_A_KEY}"
+        elif scheme.lower() == "bearer":
+            message = f"the Authorization header says Bearer but holds no key after it; {SEND_A_KEY}"
+        elif scheme.lower() in _SCHEMES:
+            message = f"Authorization: {_SCHEMES[scheme.lower()]} is not accepted here; {SEND_A_KEY}"
+        else:
+            message = f'the Authorization header does not start with "Bearer "; {SEND_A_KEY}'
+    error = Unauthorized(message, loc=loc, type="missing_api_key")
+    error.headers["WWW-Authenticate"] = "Bearer"
+    return error
 
 
 class AuthMiddleware:
@@ -161,13 +198,7 @@ class AuthMiddleware:
             return
         key = next(iter(keys), None)
         if key is None:
-            error = Unauthorized(
-                "missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>",
-                loc=["header", "X-API-Key"],
-                type="missing_api_key",
-            )
-            error.headers["WWW-Authenticate"] = "Bearer"
-            await _reject(error, scope, receive, send)
+            await _reject(missing_key(scope), scope, receive, send)
             return
         principal = self.keys.authenticate(key)
         if principal is None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, RedirectResponse
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -22,6 +22,9 @@ CONSOLE_FILES = {
     "/console/console.css": ("console.css", "text/css; charset=utf-8"),
 }
 """Each served path, the file behind it and its media type."""
+
+CONSOLE_SLASH = "/console/"
+"""Redirected to the console page (whose files are named relative to /console)."""
 
 SECURITY_HEADERS = {
     # The page keeps an API key in sessionStorage: no script but its own, no framing.
@@ -66,3 +69,12 @@ def console_stats_script() -> FileResponse:
 def console_style() -> FileResponse:
     """The console's style sheet."""
     return _serve("/console/console.css")
+
+
+@router.get(CONSOLE_SLASH)
+def console_slash(request: Request) -> RedirectResponse:
+    """/console/ (a bookmark, a link typed with a slash) leads to /console: served there, the page's
+    files, named relative to it, would be looked for under /console/console/. The target is
+    relative too, so that a proxy serving the app under a path prefix keeps it."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"../console{query}", status_code=308, headers=SECURITY_HEADERS)

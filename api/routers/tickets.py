@@ -48,7 +48,6 @@ def create(
     thresholds: ThresholdsDep,
     services: ServicesDep,
     view: PresenterDep,
-    now: NowDep,
     idempotency_key: Annotated[
         str,
         Header(
@@ -75,7 +74,7 @@ def create(
         policy=policy,
         thresholds=thresholds,
         settings=services.settings,
-        now=now,
+        clock=services.clock,
     )
     ticket = result.ticket
     if result.created:

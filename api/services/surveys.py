@@ -6,7 +6,8 @@ it may take another, for its new closure. The ticket's **current** survey is the
 latest closure while it is closed: only that one is shown as the ticket's `survey` and counted
 in statistics, exports and the monthly report. Once the ticket is reopened, its survey no longer
 counts (the handling it judged was not final) until the next closure gets its own. Earlier
-surveys stay stored and are listed in the ticket's `surveys`.
+surveys stay stored and are listed in the ticket's `surveys`. The same survey sent again for a
+closure (a retry) gives back the stored one; other answers for it are a conflict.
 
 A survey is due `SURVEY_DUE_HOURS` after the closure (practice: 24–48 h after the handling is
 complete); a late survey is still recorded.
@@ -14,7 +15,9 @@ complete); a late survey is still recorded.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, ScalarSelect, and_, func, select
 from sqlalchemy.exc import IntegrityError
@@ -88,21 +91,57 @@ def is_current_closure(closure: type[TicketEvent]) -> ColumnElement[bool]:
 
 def _exists(ticket: Ticket) -> Conflict:
     return Conflict(
-        f"{ticket.ticket_no} already has a survey of its current closure; a ticket takes one survey "
-        "per closure (reopened and closed again, it may take another)",
+        f"{ticket.ticket_no} already has a different survey of its current closure; a ticket takes one "
+        "survey per closure (reopened and closed again, it may take another). The same survey sent again "
+        "gives back the stored one",
         loc=["path", "ticket_no"],
         type="survey_exists",
     )
 
 
-def add_survey(
-    session: Session, *, ticket: Ticket, payload: SurveyCreate, actor: str, now: datetime
-) -> tuple[Survey, TicketEvent]:
+def _answers(payload: SurveyCreate) -> dict[str, Any]:
+    """The survey's answers as stored (aspects once each, the comment masked)."""
+    return {
+        "timeliness": payload.timeliness,
+        "effectiveness": payload.effectiveness,
+        "attitude": payload.attitude,
+        "overall": payload.overall,
+        "method": payload.method,
+        "best_aspects": list(dict.fromkeys(payload.best_aspects)),
+        "improve_aspects": list(dict.fromkeys(payload.improve_aspects)),
+        "comment": mask_optional(payload.comment),
+    }
+
+
+def _stored_or_refused(session: Session, ticket: Ticket, closure: TicketEvent, payload: SurveyCreate) -> Survey | None:
+    """The closure's stored survey when it holds the same answers as `payload` (a retry);
+    409 `survey_exists` when it holds others; None when the closure has no survey."""
+    stored = session.scalar(select(Survey).where(Survey.closed_event_id == closure.id))
+    if stored is None:
+        return None
+    if any(getattr(stored, name) != value for name, value in _answers(payload).items()):
+        raise _exists(ticket)
+    return stored
+
+
+@dataclass(frozen=True)
+class SurveyResult:
+    """The survey of the ticket's current closure, that closure, and whether this request stored it
+    (False: the same survey was stored before, and is given back)."""
+
+    survey: Survey
+    closure: TicketEvent
+    created: bool
+
+
+def add_survey(session: Session, *, ticket: Ticket, payload: SurveyCreate, actor: str, now: datetime) -> SurveyResult:
     """Store the survey of the ticket's current closure, and return it with that closure.
 
-    409 `ticket_not_closed` when the ticket is not closed, `survey_exists` when its closure
-    already has a survey (also when a concurrent request recorded one first), `concurrent_update`
-    when the ticket changed otherwise meanwhile (a reopen). The ticket's revision is raised.
+    Idempotent: when that closure already has a survey with the same answers (a client retrying
+    after a time-out), that one is returned and nothing is written. 409 `ticket_not_closed` when the
+    ticket is not closed, `survey_exists` when its closure already has a survey with other answers
+    (also when a concurrent request recorded it first), `concurrent_update` when the ticket changed
+    otherwise meanwhile (a reopen). A new survey raises the ticket's revision.
     """
     closure = last_closure(session, ticket)
     if closure is None:
@@ -111,21 +150,11 @@ def add_survey(
             loc=["path", "ticket_no"],
             type="ticket_not_closed",
         )
-    if session.scalar(select(Survey.id).where(Survey.closed_event_id == closure.id)) is not None:
-        raise _exists(ticket)
+    stored = _stored_or_refused(session, ticket, closure, payload)
+    if stored is not None:
+        return SurveyResult(stored, closure, False)
     survey = Survey(
-        ticket_id=ticket.id,
-        closed_event_id=closure.id,
-        timeliness=payload.timeliness,
-        effectiveness=payload.effectiveness,
-        attitude=payload.attitude,
-        overall=payload.overall,
-        method=payload.method,
-        best_aspects=list(dict.fromkeys(payload.best_aspects)),
-        improve_aspects=list(dict.fromkeys(payload.improve_aspects)),
-        comment=mask_optional(payload.comment),
-        surveyed_by=actor,
-        surveyed_at=now,
+        ticket_id=ticket.id, closed_event_id=closure.id, **_answers(payload), surveyed_by=actor, surveyed_at=now
     )
     session.add(survey)
     # The ticket shows its survey: its revision, and so its ETag, changes; and a reopen committed
@@ -133,15 +162,13 @@ def add_survey(
     flag_modified(ticket, "updated_at")
     try:
         session.commit()
-    except IntegrityError:
+    except (IntegrityError, StaleDataError):
         session.rollback()
-        raise _exists(ticket) from None
-    except StaleDataError:
-        session.rollback()
-        if session.scalar(select(Survey.id).where(Survey.closed_event_id == closure.id)) is not None:
-            raise _exists(ticket) from None
+        stored = _stored_or_refused(session, ticket, closure, payload)
+        if stored is not None:  # a concurrent request stored the same survey first
+            return SurveyResult(stored, closure, False)
         raise concurrent_update("its survey") from None
     except BaseException:
         session.rollback()
         raise
-    return survey, closure
+    return SurveyResult(survey, closure, True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from api.schemas import TicketCreate
 from api.services import idempotency
 from api.services.escalation import EscalationPolicy
 from api.services.model_holder import LoadedModel
-from api.services.numbering import PREFIX, TICKET_NO, next_ticket_no
+from api.services.numbering import PREFIX, TICKET_NO, take_number
 from api.services.routing import sla_due
 from api.services.scoring import Assessment, assess
 from api.services.thresholds import Thresholds
@@ -119,10 +120,8 @@ def find_repeat(
     received at `received_at` came in, or closed less than `window` before it.
 
     Earlier means created before: `before_id`, the ticket asked about when it is stored already
-    (ids follow the order in which tickets were numbered and stored); at intake, every stored
-    ticket. Not an earlier received time: a request reads the time when it starts, so of a
-    customer's tickets sent at once, the one stored first may have been received a moment after
-    one stored later, and by received times each would find nothing before it.
+    (ids follow the order in which tickets were received, numbered and stored); at intake, every
+    stored ticket.
     """
     if customer_id is None:
         return None
@@ -248,10 +247,15 @@ def create_ticket(
     policy: EscalationPolicy,
     thresholds: Thresholds,
     settings: Settings,
-    now: datetime,
+    clock: Callable[[], datetime],
 ) -> IntakeResult:
     """Create a ticket once per idempotency key of a client; everything is written in one transaction,
-    the escalation to the department head of a ticket whose tier is one of `head_at_intake` included."""
+    the escalation to the department head of a ticket whose tier is one of `head_at_intake` included.
+
+    The received time is read from `clock` when the ticket takes its number (`take_number`), not
+    when the request started: numbers, received times and the order in which tickets are stored agree.
+    """
+    now = clock()
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
     key = idempotency.stored_key(client, key)
     digest = idempotency.request_hash(payload, settings.zone)
@@ -259,20 +263,24 @@ def create_ticket(
     if record is not None:
         return _replay(session, record, digest)
     assessment = assess(loaded.model, [payload.text], policy=policy, thresholds=thresholds, explain=True)[0]
-    ticket = build_ticket(payload, assessment, loaded=loaded, settings=settings, now=now, received_by=client)
-    # stamped before the INSERT: a change after the flush would be an UPDATE raising the revision
-    urgent = escalate_to_head(ticket, now=now, trigger=INTAKE) if needs_head(ticket, policy.head_at_intake) else None
     try:
         claimed = idempotency.claim(session, key=key, digest=digest, now=now, ttl=ttl)
-        # The number first: the day's counter row stays locked until this commits, so every ticket
-        # created before this one has committed and the repeat look-up sees it (on PostgreSQL, a
-        # customer's tickets sent at once otherwise missed each other).
-        ticket.ticket_no = next_ticket_no(session, received_at=now, zone=settings.zone)
+        # From here until the commit no other ticket is numbered: every ticket numbered before this
+        # one has committed, so the repeat look-up sees it (a customer's tickets sent at once
+        # otherwise missed each other on PostgreSQL).
+        ticket_no, received_at = take_number(session, clock=clock, zone=settings.zone)
+        ticket = build_ticket(
+            payload, assessment, loaded=loaded, settings=settings, now=received_at, received_by=client
+        )
+        ticket.ticket_no = ticket_no
+        # stamped before the INSERT: a change after the flush would be an UPDATE raising the revision
+        head = needs_head(ticket, policy.head_at_intake)
+        urgent = escalate_to_head(ticket, now=received_at, trigger=INTAKE) if head else None
         repeat = find_repeat(
             session,
             customer_id=ticket.customer_id,
             category=ticket.category,
-            received_at=now,
+            received_at=received_at,
             window=timedelta(days=settings.repeat_window_days),
         )
         ticket.repeat_of_id = repeat.id if repeat is not None else None

@@ -121,7 +121,7 @@ const ERROR_TEXT = {
   wrong_content_type: "页面发出的请求格式有误，请刷新页面后重试。",
   extra_forbidden: "页面发出的请求含有服务不认识的内容，请刷新页面后重试。",
   method_not_allowed: "页面发出的请求方式不被服务接受，请刷新页面后重试。",
-  survey_exists: "这次闭环已经录入过满意度回访。",
+  survey_exists: "这次闭环已经录入过另一份满意度回访（内容不同）。",
   too_long: (item, field) => `${field || "所选的项"}选得过多：最多 ${ASPECT_LIMIT} 项。`,
   greater_than_equal: (item, field) => `${field || "评分"}须为 1 到 5 分。`,
   less_than_equal: (item, field) => `${field || "评分"}须为 1 到 5 分。`,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from pathlib import Path
@@ -156,7 +157,34 @@ def test_a_wrong_method_names_every_method_the_path_serves(client: TestClient) -
 def test_bearer_token_works_like_the_header(client: TestClient) -> None:
     response = client.get("/v1/model", headers={"Authorization": f"Bearer {KEYS['analyst']}"})
     assert response.status_code == 200
-    assert client.get("/v1/model", headers={"Authorization": f"Basic {KEYS['analyst']}"}).status_code == 401
+    # a proxy's own Basic credentials beside the key are no matter
+    both = {"Authorization": "Basic cHJveHk6c2VjcmV0", **headers("analyst")}
+    assert client.get("/v1/model", headers=both).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("authorization", "says"),
+    [
+        (f"Basic {base64.b64encode(b'analyst:' + KEYS['analyst'].encode()).decode()}", "Authorization: Basic is not"),
+        (f"basic {KEYS['analyst']}", "Authorization: Basic is not accepted here"),
+        (f"Token {KEYS['analyst']}", "Authorization: Token is not accepted here"),
+        (KEYS["analyst"], 'the Authorization header does not start with "Bearer "'),
+        (f"{KEYS['analyst']} extra", 'the Authorization header does not start with "Bearer "'),
+        ("Bearer ", "says Bearer but holds no key after it"),
+        ("", "the Authorization header is empty"),
+    ],
+)
+def test_another_authorization_scheme_is_told_what_it_sent_and_what_to_send(
+    client: TestClient, authorization: str, says: str
+) -> None:
+    response = client.get("/v1/model", headers={"Authorization": authorization})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    [detail] = response.json()["detail"]
+    assert detail["type"] == "missing_api_key" and detail["loc"] == ["header", "Authorization"]
+    assert says in detail["msg"]
+    assert detail["msg"].endswith("send the API key in the X-API-Key header or as Authorization: Bearer <key>")
+    assert KEYS["analyst"] not in detail["msg"] and "YW5hbHlzdD" not in detail["msg"]  # no credentials echoed
 
 
 def test_keys_are_never_logged(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:

@@ -89,6 +89,15 @@ def test_only_the_console_files_are_open_not_the_data_it_shows(client: TestClien
     assert client.get("/v1/review-queue", headers=headers("agent")).status_code == 200
 
 
+def test_the_console_with_a_trailing_slash_leads_to_the_console(client: TestClient) -> None:
+    for method in ("GET", "HEAD"):
+        moved = client.request(method, "/console/?tab=stats", follow_redirects=False)
+        assert moved.status_code == 308, moved.text
+        assert moved.headers["location"] == "../console?tab=stats"  # relative: a proxy's path prefix is kept
+    arrived = client.get("/console/")
+    assert arrived.status_code == 200 and str(arrived.url).endswith("/console") and "投诉审核台" in arrived.text
+
+
 # ------------------------------------------------------------------------- in Chromium
 class LaggingClock:
     """The live app's clock: the real time, `lag` behind (settable while the app runs)."""
@@ -1301,6 +1310,17 @@ def test_an_agent_records_the_survey_of_the_latest_closure_and_earlier_ones_stay
     expect(current).to_contain_text(survey["surveyed_at"][:16].replace("T", " "))
 
 
+def test_the_console_opened_with_a_trailing_slash_loads_and_logs_in(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/console/")
+    assert page.url == f"{live_app.url}/console"
+    page.fill("#api-key", KEYS["agent"])
+    page.click("#login")  # the page's script was found: it logs in
+    expect(page.locator("#console-view")).to_be_visible()
+    expect(page.locator("#login-view")).to_be_hidden()
+
+
 def test_a_closure_takes_one_survey_and_a_second_is_refused_in_chinese(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
@@ -1317,7 +1337,7 @@ def test_a_closure_takes_one_survey_and_a_second_is_refused_in_chinese(live_app:
     page.click("#save-survey")
     message = page.locator("#message")
     expect(message).to_contain_text("录入满意度回访失败（与工单当前状态冲突）")
-    expect(message).to_contain_text("这次闭环已经录入过满意度回访")
+    expect(message).to_contain_text("这次闭环已经录入过另一份满意度回访（内容不同）")
     expect(message).to_contain_text("admin-tester：录入满意度回访")  # what changed since the page read the ticket
     expect(form).to_be_hidden()  # the closure has its survey: no second one is offered
     records = page.locator("#survey-list .survey-record")
@@ -1333,7 +1353,7 @@ def test_a_closure_takes_one_survey_and_a_second_is_refused_in_chinese(live_app:
     page.evaluate("() => { document.getElementById('survey-form').hidden = false; }")
     answer_survey(page, SCORES)
     page.click("#save-survey")
-    expect(message).to_contain_text("这次闭环已经录入过满意度回访")
+    expect(message).to_contain_text("这次闭环已经录入过另一份满意度回访（内容不同）")
     expect(form).to_be_hidden()  # the ticket read again: still no form
     stored = live_app.ticket(ticket_no)
     assert [survey["surveyed_by"] for survey in stored["surveys"]] == ["admin-tester"]

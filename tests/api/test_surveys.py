@@ -116,18 +116,79 @@ def test_concurrent_surveys_of_one_closure_record_exactly_one(store_client: Test
     statuses: list[int] = []
     lock = threading.Lock()
 
-    def post(overall: int) -> None:
+    def post(index: int) -> None:
         barrier.wait()
-        response = survey(store_client, ticket_no, (3, 3, 3, overall))
+        response = survey(store_client, ticket_no, (3, 3, 1 + index % 2, 1 + index // 2))  # six different surveys
         with lock:
             statuses.append(response.status_code)
 
-    threads = [threading.Thread(target=post, args=(index % 5 + 1,)) for index in range(6)]
+    threads = [threading.Thread(target=post, args=(index,)) for index in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert sorted(statuses) == [201] + [409] * 5
+    assert len(read_ticket(store_client, ticket_no)["surveys"]) == 1
+
+
+RETRIED = {
+    "timeliness": 4,
+    "effectiveness": 5,
+    "attitude": 5,
+    "overall": 4,
+    "method": "phone",
+    "best_aspects": ["attitude", "result", "attitude"],
+    "improve_aspects": [],
+    "comment": "师傅很专业，回电请打13900001111",
+}
+
+
+def test_the_same_survey_sent_again_gives_back_the_stored_one(store_client: TestClient, clock: Clock) -> None:
+    # An intake system that timed out retries; it must learn that its survey is stored, not that it failed.
+    ticket_no = create_ticket(store_client)["ticket_no"]
+    close(store_client, clock, ticket_no)
+    path = f"/v1/tickets/{ticket_no}/survey"
+    first = store_client.post(path, json=RETRIED, headers=headers("intake"))
+    assert first.status_code == 201, first.text
+    etag = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent")).headers["ETag"]
+    clock.advance(minutes=2)
+    # the same answers, the fields in another order, sent again by the same client or an agent
+    for role in ("intake", "agent"):
+        retry = store_client.post(path, json=dict(reversed(RETRIED.items())), headers=headers(role))
+        assert retry.status_code == 200, retry.text
+        assert retry.json() == first.json()  # the stored survey: who recorded it, when, the masked comment
+    # other answers for the same closure: refused, naming the rule and the retry
+    for change in ({"overall": 5}, {"comment": "师傅很专业"}, {"method": None}, {"improve_aspects": ["other"]}):
+        refused = store_client.post(path, json={**RETRIED, **change}, headers=headers("intake"))
+        assert refused.status_code == 409, (change, refused.text)
+        [detail] = refused.json()["detail"]
+        assert detail["type"] == "survey_exists" and "different survey" in detail["msg"]
+    shown = store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent"))
+    assert len(shown.json()["surveys"]) == 1 and shown.headers["ETag"] == etag  # nothing written
+
+
+def test_the_same_survey_sent_at_once_is_stored_once_and_each_sender_gets_it(
+    store_client: TestClient, clock: Clock
+) -> None:
+    ticket_no = create_ticket(store_client)["ticket_no"]
+    close(store_client, clock, ticket_no)
+    barrier = threading.Barrier(6)
+    answers: list[tuple[int, dict[str, Any]]] = []
+    lock = threading.Lock()
+
+    def post() -> None:
+        barrier.wait()
+        response = store_client.post(f"/v1/tickets/{ticket_no}/survey", json=RETRIED, headers=headers("intake"))
+        with lock:
+            answers.append((response.status_code, response.json()))
+
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(status for status, _ in answers) == [200] * 5 + [201], answers
+    assert all(body == answers[0][1] for _, body in answers)
     assert len(read_ticket(store_client, ticket_no)["surveys"]) == 1
 
 

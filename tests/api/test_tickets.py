@@ -22,10 +22,11 @@ from sqlalchemy import func, select, text
 from api.deps import Services
 from api.main import create_app
 from api.services.listing import encode_cursor
+from api.services.numbering import MAX_PER_DAY
 from api.services.scoring import assess
 from api.services.thresholds import Thresholds
 from api.settings import Settings
-from api.tables import IdempotencyKey, Ticket
+from api.tables import IdempotencyKey, Ticket, TicketCounter, TicketEvent
 
 from .conftest import COMPLAINT, KEYS, Clock, TestClient, create_ticket, headers, read_ticket
 
@@ -499,11 +500,12 @@ def test_repeat_of_links_the_customers_earlier_ticket_of_the_same_category(
     assert fetched["repeat_of"] == first["ticket_no"]
 
 
-def test_a_customers_tickets_sent_at_once_link_up_though_the_later_one_read_the_time_first(
+def test_a_customers_tickets_sent_at_once_link_up_in_the_order_they_were_received(
     database_url: str, make_settings: Callable[..., Settings]
 ) -> None:
-    # A request reads the time when it starts and stores its ticket later: here the first request
-    # reads it, then waits until a second one, started a second later, has stored its ticket.
+    # The first request starts, then waits until a second one, started a second later, has stored
+    # its ticket. The first's received time is read when it takes its number, after the second's:
+    # it is received, numbered and stored second, and is the repeat of the other.
     start = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     first_read, second_stored = threading.Event(), threading.Event()
     calls = itertools.count()
@@ -524,8 +526,8 @@ def test_a_customers_tickets_sent_at_once_link_up_though_the_later_one_read_the_
         second_stored.set()
         thread.join(60)
     assert fast["repeat_of"] is None
-    # stored after the customer's other ticket, though received a moment before it: its repeat
-    assert slow["received_at"] < fast["received_at"] and slow["repeat_of"] == fast["ticket_no"]
+    assert slow["received_at"] >= fast["received_at"] and slow["ticket_no"] > fast["ticket_no"]
+    assert slow["repeat_of"] == fast["ticket_no"]
 
 
 def test_repeat_of_ignores_closed_tickets_older_than_30_days(store_client: TestClient, clock: Clock) -> None:
@@ -753,3 +755,106 @@ def test_a_field_that_masking_makes_too_long_is_422_not_a_database_error(store_c
     refused = store_client.post(f"/v1/tickets/{ticket_no}/events", json=owner, headers=headers("agent"))
     assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "owner"]
     assert store_client.get(f"/v1/tickets/{ticket_no}", headers=headers("agent")).json()["history"] == []
+
+
+def test_simultaneous_intake_numbers_lists_and_polls_tickets_in_the_order_they_were_received(
+    database_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    # 40 POSTs at once across the business day's end (00:00 in Shanghai), with a clock that is later
+    # at every reading, while an intake system polls `created_from=<the latest received_at it saw>`.
+    # A request used to read its received time when it started and take its number later, so
+    # numbers and received times disagreed, and a ticket could be stored after a later-received one
+    # a poller had already seen: it then missed it.
+    midnight = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
+    readings = itertools.count()
+    reading = threading.Lock()
+
+    def clock() -> datetime:
+        with reading:
+            return midnight + timedelta(milliseconds=next(readings) - 40)
+
+    keys = [uuid.uuid4().hex for _ in range(40)]
+    bodies = [{**COMPLAINT, "customer_id": f"C-{index}"} for index in range(40)]
+    with TestClient(create_app(make_settings(database_url=database_url), clock=clock)) as client:
+        app = client.app
+
+        async def burst() -> tuple[list[httpx.Response], set[str]]:
+            transport = httpx.ASGITransport(app=app)
+            seen: set[str] = set()
+            async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as http:
+
+                async def post(key: str, body: dict[str, Any]) -> httpx.Response:
+                    intake = headers("intake", **{"Idempotency-Key": key})
+                    return await http.post("/v1/tickets", json=body, headers=intake)
+
+                async def poll(since: str | None) -> str | None:
+                    query = {"limit": "200", **({"created_from": since} if since else {})}
+                    page = await http.get("/v1/tickets", params=query, headers=headers("agent"))
+                    assert page.status_code == 200, page.text
+                    items = page.json()["items"]
+                    seen.update(item["ticket_no"] for item in items)
+                    times = [datetime.fromisoformat(item["received_at"]) for item in items]
+                    return max(times).isoformat() if times else since
+
+                posts = asyncio.gather(*(post(key, body) for key, body in zip(keys, bodies, strict=True)))
+                since = None
+                while not posts.done():
+                    since = await poll(since)
+                    await asyncio.sleep(0)
+                await poll(since)
+                return await posts, seen
+
+        responses, polled = asyncio.run(burst())
+        assert [response.status_code for response in responses] == [201] * 40
+        tickets = [response.json() for response in responses]
+        by_number = sorted(tickets, key=lambda ticket: ticket["ticket_no"])
+        by_received = sorted(tickets, key=lambda ticket: datetime.fromisoformat(ticket["received_at"]))
+        assert [t["ticket_no"] for t in by_number] == [t["ticket_no"] for t in by_received]
+        # each number's day is the business day of its received time, counted from 000001 each day
+        days: dict[str, list[int]] = {}
+        for ticket in by_number:
+            _, day, serial = ticket["ticket_no"].split("-")
+            assert datetime.fromisoformat(ticket["received_at"]).strftime("%Y%m%d") == day  # shown in Shanghai time
+            days.setdefault(day, []).append(int(serial))
+        assert set(days) == {"20261123", "20261124"}
+        assert all(serials == list(range(1, len(serials) + 1)) for serials in days.values())
+        # the listing (newest first) agrees, and the poller missed none
+        listing = client.get("/v1/tickets?limit=200", headers=headers("agent")).json()
+        listed = [item["ticket_no"] for item in listing["items"]]
+        assert listed == [t["ticket_no"] for t in reversed(by_number)]
+        assert polled == {t["ticket_no"] for t in tickets}
+        # a retry of each gives back its stored ticket
+        for key, body, ticket in zip(keys, bodies, tickets, strict=True):
+            retry = client.post("/v1/tickets", json=body, headers=headers("intake", **{"Idempotency-Key": key}))
+            assert retry.status_code == 200 and retry.json()["ticket_no"] == ticket["ticket_no"]
+            assert retry.json()["received_at"] == ticket["received_at"]
+        assert count(client, Ticket) == 40
+
+
+def test_a_day_whose_numbers_are_used_up_is_a_503_that_stores_nothing(store_client: TestClient, clock: Clock) -> None:
+    database = services_of(store_client).database
+    assert database is not None
+    with database.session() as session:
+        session.add(TicketCounter(day="20261123", last_value=MAX_PER_DAY - 1))
+        session.commit()
+    last = create_ticket(store_client)
+    assert last["ticket_no"] == "TS-20261123-999999"
+    key = uuid.uuid4().hex
+    text = "买的热水器用了两天就漏电，差点出事！再不处理我就投诉到12315"
+    urgent = {**COMPLAINT, "text": text, "customer_id": "C-2002"}
+    refused = store_client.post("/v1/tickets", json=urgent, headers=headers("intake", **{"Idempotency-Key": key}))
+    assert refused.status_code == 503, refused.text
+    [detail] = refused.json()["detail"]
+    assert detail["type"] == "ticket_numbers_used_up"
+    assert "2026-11-23 are used up" in detail["msg"] and "2026-11-24 00:00 (Asia/Shanghai)" in detail["msg"]
+    assert refused.headers["Retry-After"] == str(14 * 3600)  # 10:00 in Shanghai: 14 hours to the next day
+    # nothing half-written: no ticket, no key, no escalation, the counter as it was
+    assert count(store_client, Ticket) == 1 and count(store_client, IdempotencyKey) == 1
+    assert count(store_client, TicketEvent) == 0
+    with database.session() as session:
+        assert session.get(TicketCounter, "20261123").last_value == MAX_PER_DAY  # type: ignore[union-attr]
+    # the next day, the same request with the same key is filed
+    clock.advance(hours=14)
+    retry = store_client.post("/v1/tickets", json=urgent, headers=headers("intake", **{"Idempotency-Key": key}))
+    assert retry.status_code == 201 and retry.json()["ticket_no"] == "TS-20261124-000001"
+    assert retry.json()["escalation_level"] == 2  # urgent: escalated to the head when filed, not before
