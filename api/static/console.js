@@ -1019,7 +1019,7 @@ function renderTicket(ticket) {
   renderTerms();
   renderSuggestion(ticket);
   renderReviewState(ticket);
-  if (same && correctionEdits().length) updateDowngradeHint();
+  if (same && correctionEdits().length) rebaseCorrectionForm(ticket);
   else fillCorrectionForm(ticket);
   renderHistory(ticket);
   fillEventForm(ticket, !same);
@@ -1342,6 +1342,29 @@ function fillCorrectionForm(ticket) {
   options($("correct-tier"), taxonomy.tiers, base.tier);
   options($("correct-demand"), taxonomy.demands, base.demand);
   $("correct-comment").value = "";
+  updateDowngradeHint();
+}
+
+/** Show the ticket's labels as they are now (another agent's review, after a 412 or a new log-in)
+ * in the correction form, keeping what the agent changed and typed: a label the agent left as the
+ * form showed it takes the ticket's new one, so that saving the agent's edit does not silently
+ * undo the other review. Category and subtype go together. */
+function rebaseCorrectionForm(ticket) {
+  const base = state.formBase;
+  const typedIn = Object.fromEntries(CORRECTION_FIELDS.map(([id, field]) => [field, $(id).value]));
+  const comment = $("correct-comment").value;
+  const choices = state.subtypeChoice;
+  fillCorrectionForm(ticket);
+  state.subtypeChoice = { ...choices, ...state.subtypeChoice };
+  if (typedIn.category !== base.category || typedIn.subtype !== base.subtype) {
+    if (typedIn.subtype) state.subtypeChoice[typedIn.category] = typedIn.subtype;
+    $("correct-category").value = typedIn.category;
+    fillSubtypes(typedIn.subtype);
+  }
+  for (const field of ["tier", "demand"]) {
+    if (typedIn[field] !== base[field]) $(`correct-${field}`).value = typedIn[field];
+  }
+  $("correct-comment").value = comment;
   updateDowngradeHint();
 }
 

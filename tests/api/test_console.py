@@ -625,6 +625,57 @@ def test_a_decision_on_a_stale_page_is_refused_and_the_page_reloads(live_app: Li
     assert live_app.ticket(ticket["ticket_no"])["review"]["reviewed_by"] == "agent-tester"
 
 
+def test_saving_again_after_a_stale_save_keeps_the_other_agents_labels(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)
+    assert ticket["category"]["code"] == "logistics" and ticket["tier"]["code"] != "P1"
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    page.select_option("#correct-tier", "P1")  # this agent changes only the tier
+    page.fill("#correct-comment", "客户说包裹里是药品")
+    # meanwhile another agent corrects the category and subtype
+    live_app.review(ticket["ticket_no"], action="correct", category="after_sales", subtype="refund_return")
+
+    page.click("#save-correction")
+    expect(page.locator("#message")).to_contain_text("您填写的内容仍在表单中")
+    # the form shows the other agent's labels, with this agent's own change and comment kept
+    expect(page.locator("#correct-category")).to_have_value("after_sales")
+    expect(page.locator("#correct-subtype")).to_have_value("refund_return")
+    expect(page.locator("#correct-tier")).to_have_value("P1")
+    expect(page.locator("#correct-comment")).to_have_value("客户说包裹里是药品")
+    page.click("#save-correction")
+    expect(page.locator("#message")).to_contain_text("修改已保存")
+    stored = live_app.ticket(ticket["ticket_no"])
+    assert (stored["category"]["code"], stored["subtype"]["code"], stored["tier"]["code"]) == (
+        "after_sales",
+        "refund_return",
+        "P1",
+    )
+
+    # a category this agent chose is theirs to save: it stays over the other agent's
+    other = live_app.create_ticket(LATE_PARCEL)
+    page.fill("#open-number", other["ticket_no"])
+    page.press("#open-number", "Enter")
+    expect(page.locator("#ticket-no")).to_have_text(other["ticket_no"])
+    page.select_option("#correct-category", "service")
+    page.select_option("#correct-subtype", "slow_response")
+    live_app.review(other["ticket_no"], action="correct", tier="P1", comment="客户情绪激动")
+    page.click("#save-correction")
+    expect(page.locator("#message")).to_contain_text("您填写的内容仍在表单中")
+    expect(page.locator("#correct-category")).to_have_value("service")
+    expect(page.locator("#correct-subtype")).to_have_value("slow_response")
+    expect(page.locator("#correct-tier")).to_have_value("P1")
+    page.click("#save-correction")
+    expect(page.locator("#message")).to_contain_text("修改已保存")
+    stored = live_app.ticket(other["ticket_no"])
+    assert (stored["category"]["code"], stored["subtype"]["code"], stored["tier"]["code"]) == (
+        "service",
+        "slow_response",
+        "P1",
+    )
+
+
 def test_every_ticket_can_be_listed_filtered_and_opened_by_number(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
