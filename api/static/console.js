@@ -412,7 +412,7 @@ async function request(method, path, body, extraHeaders = {}) {
       data && Array.isArray(data.detail)
         ? data.detail.map((item) => describeDetail(item, body))
         : [unreadableAnswer(response.status)];
-    if (response.status === 401) forgetKey();
+    if (response.status === 401) keyRefused();
     throw new ApiError(response.status, messages);
   }
   // every answer of the API the page asks for is a JSON object
@@ -503,6 +503,25 @@ function forgetKey() {
   showView("login");
 }
 
+/** The service no longer takes the key (401: expired or revoked): back to the log-in, which says
+ * why when the console was in use (also when it was a refresh of the lists that ran into it), and
+ * that what was typed for the open ticket is still in the page until the agent logs in again. */
+function keyRefused() {
+  const working = !$("console-view").hidden;
+  const unsaved = working && state.ticket ? unsavedWork() : [];
+  forgetKey();
+  if (!working) return;
+  const lines = ["登录已失效：服务不再接受这个 API 密钥（可能已过期或被停用），请重新登录。"];
+  if (unsaved.length) {
+    lines.push(
+      `工单 ${state.ticket.ticket_no} 尚未保存的内容仍保留在本页：${unsaved.join("；")}。` +
+        "重新登录后即可核对并保存；关闭或刷新本页则会丢失。",
+    );
+  }
+  $("login-expired").replaceChildren(...lines.map((line) => el("div", { textContent: line })));
+  $("login-expired").hidden = false;
+}
+
 function showView(view) {
   $("login-view").hidden = view !== "login";
   $("offline-view").hidden = view !== "offline";
@@ -538,6 +557,7 @@ async function logIn(key) {
     return error;
   }
   sessionStorage.setItem(KEY_STORAGE, key);
+  $("login-expired").hidden = true;
   showRole();
   showView("console");
   loadFailedCount().catch(() => sayRefreshFailed(true)); // not a reason to refuse the log-in
@@ -605,6 +625,7 @@ function stopRetrying() {
 function logOut() {
   if (!mayDiscard("退出登录")) return;
   forgetKey();
+  $("login-expired").hidden = true;
   state.role = null;
   state.taxonomy = null;
   state.ticket = null;

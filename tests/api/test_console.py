@@ -962,6 +962,44 @@ def test_a_correction_survives_logging_in_again(live_app: LiveApp, page: Any) ->
     assert live_app.ticket(ticket["ticket_no"])["review"]["comment"] == "客户说孩子吃了"
 
 
+def test_a_key_refused_by_a_refresh_says_why_and_keeps_what_was_typed(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    page.select_option("#event-stage", "assigned")
+    page.fill("#event-owner", "刘师傅")
+    # the key expires while the agent types: the minute's refresh of the queue is the first to hear it
+    refused = live_app.http.get("/v1/review-queue", headers={"X-API-Key": "expired-key"})
+    assert refused.status_code == 401
+    page.route(
+        "**/v1/review-queue**",
+        lambda route: route.fulfill(status=401, body=refused.text, headers={"Content-Type": "application/json"}),
+        times=1,
+    )
+    page.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")  # the tab is shown again
+    expect(page.locator("#login-view")).to_be_visible()
+    note = page.locator("#login-expired")
+    expect(note).to_contain_text("登录已失效：服务不再接受这个 API 密钥")
+    expect(note).to_contain_text(f"工单 {ticket['ticket_no']} 尚未保存的内容仍保留在本页：处理进度（已分派）：负责人")
+
+    page.fill("#api-key", KEYS["agent"])
+    page.click("#login")
+    expect(page.locator("#console-view")).to_be_visible()
+    expect(note).to_be_hidden()
+    expect(page.locator("#ticket-no")).to_have_text(ticket["ticket_no"])
+    expect(page.locator("#event-owner")).to_have_value("刘师傅")
+    page.click("#add-event")
+    expect(page.locator("#message")).to_contain_text("已记录「已分派」")
+    assert live_app.ticket(ticket["ticket_no"])["owner"] == "刘师傅"
+
+    # logging out on purpose is no expiry: the log-in says nothing of one
+    page.click("#logout")
+    expect(page.locator("#login-view")).to_be_visible()
+    expect(note).to_be_hidden()
+
+
 def test_every_queue_row_shows_the_deadlines_the_api_gives(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
