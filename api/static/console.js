@@ -9,7 +9,7 @@ const TICK_MS = 60 * 1000;
 /** How often the queue and the ticket list are read again on their own while the tab is shown
  * (with the countdowns' minute); also whenever the tab is shown again. */
 const REFRESH_MS = TICK_MS;
-/** The most rows the API gives in one page (`limit`): a refresh reloads as many rows as shown, up to this. */
+/** The most rows the API gives in one page (`limit`): a refresh reloads the rows shown in pages of this size. */
 const PAGE_LIMIT = 200;
 /** How often the page tries again while the service cannot be reached. */
 const RETRY_MS = 10 * 1000;
@@ -655,15 +655,12 @@ function logOut() {
 
 // ------------------------------------------------------------------------------- queue
 
-/** Load the queue: its next page (`more`), or again from the start with as many rows as shown
- * (up to PAGE_LIMIT). An answer overtaken by a later load of the queue is dropped. */
+/** Load the queue: its next page (`more`), or again from the start with as many rows as shown.
+ * An answer overtaken by a later load of the queue is dropped. */
 async function loadQueue(more) {
-  const shown = Math.min(PAGE_LIMIT, Math.max(QUEUE_PAGE, state.queue.length));
-  const query = new URLSearchParams({ limit: String(more ? QUEUE_PAGE : shown) });
-  if (more && state.cursor) query.set("cursor", state.cursor);
-  const answer = await load("queue", `v1/review-queue?${query}`);
-  if (!answer) return;
-  const page = answer.data;
+  const rows = more ? QUEUE_PAGE : Math.max(QUEUE_PAGE, state.queue.length);
+  const page = await loadRows("queue", "v1/review-queue", new URLSearchParams(), rows, more ? state.cursor : null);
+  if (!page) return;
   state.queue = more ? state.queue.concat(page.items) : page.items;
   state.cursor = page.next_cursor || null;
   keepingPlace("queue-body", renderQueue);
@@ -677,6 +674,33 @@ async function load(which, path) {
   try {
     const answer = await request("GET", path);
     return mine === state.loads[which] ? answer : null;
+  } finally {
+    state.loading[which] -= 1;
+  }
+}
+
+/** GET `rows` rows of the queue, the list or the notifications (`which`) with the filters of
+ * `query`: after `cursor` (the next page), or from the start (as many rows as shown, however many
+ * pages of PAGE_LIMIT that takes). The rows with the last page's `next_cursor` and headers, or null
+ * when a later load of the same rows began meanwhile (its answer is the one to show). */
+async function loadRows(which, path, query, rows, cursor = null) {
+  const mine = ++state.loads[which];
+  state.loading[which] += 1;
+  try {
+    const items = [];
+    let next = cursor;
+    let headers = null;
+    do {
+      const asked = new URLSearchParams(query);
+      asked.set("limit", String(Math.min(PAGE_LIMIT, rows - items.length)));
+      if (next) asked.set("cursor", next);
+      const answer = await request("GET", `${path}?${asked}`);
+      if (mine !== state.loads[which]) return null;
+      items.push(...answer.data.items);
+      next = answer.data.next_cursor || null;
+      headers = answer.headers;
+    } while (next && items.length < rows);
+    return { items, next_cursor: next, headers };
   } finally {
     state.loading[which] -= 1;
   }
@@ -702,7 +726,7 @@ function keepingPlace(bodyId, render) {
  * notifications if their tab was opened, keeping the open ticket and
  * what was typed in it: every REFRESH_MS and when the tab is shown again (`auto`: only while the
  * console is shown in a visible tab), and after a change of a ticket was saved. Not while another
- * refresh or a load of the same list runs, nor for more rows than PAGE_LIMIT. A failure is said in
+ * refresh or a load of the same list runs. A failure is said in
  * a line of its own under the tabs; the rows shown stay. */
 async function refreshLists(auto = false) {
   if (!state.key || $("console-view").hidden) return;
@@ -715,11 +739,10 @@ async function refreshLists(auto = false) {
   state.refreshing = true;
   try {
     const jobs = [];
-    const queue = mayReview() && !state.loading.queue && state.queue.length <= PAGE_LIMIT;
-    if (queue) jobs.push(loadQueue(false));
-    if (state.listLoaded && !state.loading.list && state.list.length <= PAGE_LIMIT) jobs.push(loadList(false));
+    if (mayReview() && !state.loading.queue) jobs.push(loadQueue(false));
+    if (state.listLoaded && !state.loading.list) jobs.push(loadList(false));
     if (!state.loading.failed) jobs.push(loadFailedCount());
-    if (state.notificationsLoaded && !state.loading.notifications && state.notifications.length <= PAGE_LIMIT) {
+    if (state.notificationsLoaded && !state.loading.notifications) {
       jobs.push(loadNotifications(false));
     }
     const results = await Promise.allSettled(jobs);
@@ -865,11 +888,11 @@ function escalationTitle(item) {
 }
 
 /** The list of all tickets (newest first), with the filters of the list form: its next page
- * (`more`), or again from the start with as many rows as shown (up to PAGE_LIMIT) — after a filter
+ * (`more`), or again from the start with as many rows as shown — after a filter
  * changed, the first page. An answer overtaken by a later load of the list is dropped. */
 async function loadList(more, { filtered = false } = {}) {
-  const shown = filtered ? QUEUE_PAGE : Math.min(PAGE_LIMIT, Math.max(QUEUE_PAGE, state.list.length));
-  const query = new URLSearchParams({ limit: String(more ? QUEUE_PAGE : shown) });
+  const shown = filtered ? QUEUE_PAGE : Math.max(QUEUE_PAGE, state.list.length);
+  const query = new URLSearchParams();
   for (const [id, name] of [["list-tier", "tier"], ["list-status", "status"]]) {
     if ($(id).value) query.set(name, $(id).value);
   }
@@ -882,10 +905,8 @@ async function loadList(more, { filtered = false } = {}) {
   for (const [id, name] of checks) {
     if ($(id).checked) query.set(name, "true");
   }
-  if (more && state.listCursor) query.set("cursor", state.listCursor);
-  const answer = await load("list", `v1/tickets?${query}`);
-  if (!answer) return;
-  const page = answer.data;
+  const page = await loadRows("list", "v1/tickets", query, more ? QUEUE_PAGE : shown, more ? state.listCursor : null);
+  if (!page) return;
   state.list = more ? state.list.concat(page.items) : page.items;
   state.listCursor = page.next_cursor || null;
   state.listLoaded = true;
@@ -921,20 +942,19 @@ function showTab(tab) {
 // ----------------------------------------------------------------------- notifications
 
 /** The escalation notifications, newest first, in the state the filter names: their next page
- * (`more`), or again from the start with as many rows as shown (up to PAGE_LIMIT) — after the
+ * (`more`), or again from the start with as many rows as shown — after the
  * filter changed, the first page. An answer overtaken by a later load of them is dropped. */
 async function loadNotifications(more, { filtered = false } = {}) {
-  const shown = filtered ? QUEUE_PAGE : Math.min(PAGE_LIMIT, Math.max(QUEUE_PAGE, state.notifications.length));
-  const query = new URLSearchParams({ limit: String(more ? QUEUE_PAGE : shown) });
+  const shown = filtered ? QUEUE_PAGE : Math.max(QUEUE_PAGE, state.notifications.length);
+  const query = new URLSearchParams();
   if ($("notifications-state").value) query.set("state", $("notifications-state").value);
-  if (more && state.notificationsCursor) query.set("cursor", state.notificationsCursor);
-  const answer = await load("notifications", `v1/notifications?${query}`);
-  if (!answer) return;
-  const page = answer.data;
+  const rows = more ? QUEUE_PAGE : shown;
+  const page = await loadRows("notifications", "v1/notifications", query, rows, more ? state.notificationsCursor : null);
+  if (!page) return;
   state.notifications = more ? state.notifications.concat(page.items) : page.items;
   state.notificationsCursor = page.next_cursor || null;
   state.notificationsLoaded = true;
-  state.notifyOff = answer.headers.get(NOTIFY_SWITCH) === "off";
+  state.notifyOff = page.headers.get(NOTIFY_SWITCH) === "off";
   keepingPlace("notifications-body", renderNotifications);
 }
 
@@ -1462,6 +1482,7 @@ function updateDowngradeHint() {
 async function submitReview(body, done) {
   const ticketNo = state.ticket.ticket_no;
   const position = state.queue.findIndex((item) => item.ticket_no === ticketNo);
+  const following = state.queue.slice(position + 1).map((item) => item.ticket_no);
   clearMessage();
   const buttons = [$("accept"), $("save-correction")];
   buttons.forEach((button) => (button.disabled = true));
@@ -1484,10 +1505,13 @@ async function submitReview(body, done) {
     showError(`${ticketNo}：${done}刷新待审核队列`, error);
     return;
   }
-  const next = body.action === "accept" && position >= 0 ? state.queue[Math.min(position, state.queue.length - 1)] : null;
-  if (next && next.ticket_no !== ticketNo) {
-    showMessage(`${ticketNo}：${done}已打开下一张待审核工单 ${next.ticket_no}。`, "success");
-    await openTicket(next.ticket_no, { keepMessage: true, confirmed: true });
+  if (body.action !== "accept" || position < 0 || !state.queue.length) return;
+  // the first ticket below it still waiting (others may have reviewed some meanwhile), else the last one
+  const waiting = state.queue.map((item) => item.ticket_no);
+  const next = following.find((number) => waiting.includes(number)) || waiting[waiting.length - 1];
+  if (next !== ticketNo) {
+    showMessage(`${ticketNo}：${done}已打开下一张待审核工单 ${next}。`, "success");
+    await openTicket(next, { keepMessage: true, confirmed: true });
   }
 }
 

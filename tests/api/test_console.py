@@ -1537,6 +1537,9 @@ REFRESH_MS = 60_000
 QUEUE_PAGE = 50
 """The rows of one page of the console's queue (console.js `QUEUE_PAGE`)."""
 
+PAGE_LIMIT = 200
+"""The most rows the API gives in one page (console.js `PAGE_LIMIT`)."""
+
 
 def set_tab_visible(page: Any, visible: bool) -> None:
     """Make the tab look hidden or shown again to the page (as switching tabs does), with its event."""
@@ -1672,6 +1675,38 @@ def test_the_queue_count_says_when_there_is_more_and_a_refresh_keeps_as_many_row
     expect(page.locator("#queue-more")).to_be_visible()
     assert page.evaluate("() => document.activeElement.dataset.ticketNo") == focused_no
     assert page.evaluate("() => window.scrollY") == scrolled
+
+
+def test_an_accept_deep_in_a_long_queue_opens_the_next_ticket_and_keeps_every_row(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    count = PAGE_LIMIT + 30  # more than the API gives in one page
+    for index in range(count):
+        live_app.create_ticket(f"{FIVE_COMPLAINTS[index % len(FIVE_COMPLAINTS)]}（第{index + 1}次来电）")
+    page.clock.install()
+    log_in(page, KEYS["agent"])
+    rows = page.locator("#queue-body tr")
+    for shown in range(QUEUE_PAGE, count, QUEUE_PAGE):
+        expect(rows).to_have_count(shown)
+        page.click("#queue-more")
+    expect(rows).to_have_count(count)
+    queue = [rows.nth(index).get_attribute("data-ticket-no") for index in range(count)]
+    assert queue == live_app.queue() + queue[PAGE_LIMIT:]  # the API's order, page after page
+
+    # accept the 216th: the 217th opens, and the queue still shows every row loaded
+    rows.nth(215).click()
+    expect(page.locator("#ticket-no")).to_have_text(queue[215])
+    page.keyboard.press("a")
+    expect(page.locator("#message")).to_contain_text(f"已打开下一张待审核工单 {queue[216]}")
+    expect(page.locator("#ticket-no")).to_have_text(queue[216])
+    expect(rows).to_have_count(count - 1)
+    expect(page.locator("#queue-count")).to_have_text(f"（{count - 1}）")
+
+    # the minute's refresh reads them all again too: another agent's review of a row far down shows
+    live_app.review(queue[225], action="accept")
+    page.clock.run_for(REFRESH_MS)
+    expect(page.locator(f'#queue-body tr[data-ticket-no="{queue[225]}"]')).to_have_count(0)
+    expect(rows).to_have_count(count - 2)
 
 
 # ------------------------------------------------------------------- escalation notifications
