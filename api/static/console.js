@@ -1639,10 +1639,18 @@ const EVENT_TEXT_FIELDS = [
 ];
 
 /** The tracking form for the ticket: only the stages that may follow its status (`next_stages`);
- * `reset` (another ticket) empties it, else what the agent chose and typed stays. */
+ * `reset` (another ticket) empties it, else what the agent chose and typed stays. A stage the
+ * agent chose that the ticket no longer allows (another agent recorded one meanwhile) is not
+ * swapped for another one: the agent chooses again. */
 function fillEventForm(ticket, reset) {
   const stages = ticket.next_stages || [];
-  options($("event-stage"), stages, reset ? null : $("event-stage").value);
+  const chosen = reset ? null : $("event-stage").value;
+  options($("event-stage"), stages, chosen);
+  if (chosen !== null && stages.length && !stages.some((stage) => stage.code === chosen)) {
+    const gone = chosen ? `（「${STAGES[chosen] || chosen}」已不能记录）` : "";
+    $("event-stage").prepend(el("option", { value: "", textContent: `— 请选择环节${gone} —` }));
+    $("event-stage").value = "";
+  }
   $("event-stage").disabled = stages.length === 0;
   if (reset) {
     EVENT_TEXT_FIELDS.forEach(([id]) => ($(id).value = ""));
@@ -1663,7 +1671,9 @@ async function addEvent(event) {
   event.preventDefault();
   const ticketNo = state.ticket.ticket_no;
   const stage = $("event-stage").value;
-  if (!stage) return refuse("当前不能记录任何环节。", null);
+  if (!stage) {
+    return $("event-stage").disabled ? refuse("当前不能记录任何环节。", null) : refuse("请选择要记录的环节。", "event-stage");
+  }
   const body = { stage };
   const note = $("event-note").value.trim();
   if (note) body.note = note;

@@ -676,6 +676,33 @@ def test_saving_again_after_a_stale_save_keeps_the_other_agents_labels(live_app:
     )
 
 
+def test_a_stage_another_agent_recorded_meanwhile_is_not_swapped_for_another(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    page.select_option("#event-stage", "resolved")
+    page.fill("#event-resolution", "已为客户办理退款")
+    live_app.record(ticket["ticket_no"], "resolved", resolution="已补发商品")  # another agent, meanwhile
+
+    page.click("#add-event")
+    expect(page.locator("#message")).to_contain_text("在此期间")
+    # 已解决 may not follow 已解决: the page does not choose 已闭环 (and 满意) in its place
+    stage = page.locator("#event-stage")
+    expect(stage).to_have_value("")
+    expect(stage.locator("option").first).to_have_text("— 请选择环节（「已解决」已不能记录） —")
+    page.click("#add-event")
+    expect(page.locator("#message")).to_have_text("请选择要记录的环节。")
+    stored = live_app.ticket(ticket["ticket_no"])
+    assert [event["stage"] for event in stored["history"]] == ["resolved"]
+    assert stored["status"]["code"] == "resolved"
+    page.select_option("#event-stage", "closed")  # chosen on purpose, it is recorded
+    page.click("#add-event")
+    expect(page.locator("#message")).to_contain_text("已记录「已闭环」")
+    assert live_app.ticket(ticket["ticket_no"])["status"]["code"] == "closed"
+
+
 def test_every_ticket_can_be_listed_filtered_and_opened_by_number(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
