@@ -977,6 +977,20 @@ function deliveryTitle(item) {
   return item.last_attempt_at ? `上次尝试 ${shortTime(item.last_attempt_at)}，将自动重试` : "尚未发送";
 }
 
+/** Why the last attempt of a notification failed, in Chinese, from the dispatcher's few English
+ * words (api/notifier.py: "HTTP 500", "timeout after 5 s", "no answer within 10 s",
+ * "ConnectError (https://gateway)", "no payload: …"); the words themselves go in its title. */
+function deliveryError(error) {
+  const status = error.match(/^HTTP (\d+)$/);
+  if (status) return `通知网关返回错误（HTTP ${status[1]}）`;
+  const timeout = error.match(/^(?:timeout after|no answer within) ([\d.]+) s$/);
+  if (timeout) return `通知网关 ${timeout[1]} 秒内没有应答`;
+  if (error.startsWith("no payload")) return "无法生成通知内容";
+  const network = error.match(/^\w+ \((.*)\)$/);
+  if (network) return `无法连接通知网关 ${network[1].replace(/\/…$/, "")}，或连接中断`; // its origin, the path left out
+  return "发送出错（详情见提示）";
+}
+
 /** One row of the notifications: its ticket number is a link that opens the ticket (#TS-…). */
 function notificationRow(item) {
   const link = el(
@@ -994,7 +1008,11 @@ function notificationRow(item) {
     el("td", {}, recipient),
     el("td", {}, el("span", { className: `notify-state ${item.state}`, textContent: NOTIFICATION_STATES[item.state] || item.state, title: deliveryTitle(item) })),
     el("td", { textContent: String(item.attempts) }),
-    el("td", { className: "notify-error", textContent: item.last_error || "—" }),
+    el("td", {
+      className: "notify-error",
+      textContent: item.last_error ? deliveryError(item.last_error) : "—",
+      title: item.last_error || "",
+    }),
     el("td", { textContent: item.next_attempt_at ? shortTime(item.next_attempt_at) : "—" }),
   );
 }

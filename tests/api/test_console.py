@@ -11,6 +11,7 @@ Chromium is Debian's (`/usr/bin/chromium`): Playwright's own browser download is
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 import socket
@@ -1789,7 +1790,8 @@ def test_failed_and_pending_notifications_are_shown_counted_on_their_tab_and_ope
     expect(old_cells[1]).to_have_text(failed["ticket_no"])
     expect(old_cells[4]).to_have_text("发送失败")
     expect(old_cells[5]).to_have_text("1")
-    expect(old_cells[6]).to_have_text("HTTP 500")
+    expect(old_cells[6]).to_have_text("通知网关返回错误（HTTP 500）")
+    assert old_cells[6].get_attribute("title") == "HTTP 500"  # the dispatcher's own words, for IT
     expect(old_cells[7]).to_have_text("—")
     expect(page.locator("#notifications-more")).to_be_hidden()
 
@@ -1818,6 +1820,40 @@ def test_failed_and_pending_notifications_are_shown_counted_on_their_tab_and_ope
     expect(page.locator("#ticket-no")).to_have_text(failed["ticket_no"])
     assert page.evaluate("() => location.hash") == f"#{failed['ticket_no']}"
     expect(page.locator("#notifications-panel")).to_be_visible()  # the agent stays on the notifications
+
+
+def test_why_a_notification_failed_is_said_in_chinese(gateway: Receiver, live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    def dispatch(**changed: Any) -> dict[str, int]:
+        """One round of the real dispatcher, with some of the app's notification settings changed."""
+        settings = live_app.services.settings.model_copy(update=changed)
+        notifier = Notifier(dataclasses.replace(live_app.services, settings=settings))
+        try:
+            return dict(notifier.dispatch_once())
+        finally:
+            notifier.close()
+
+    gateway.delay = 1.0  # the gateway takes longer than the dispatcher waits
+    slow = live_app.create_ticket(URGENT)
+    assert dispatch(notify_timeout_seconds=0.2) == {"failed": 1}
+    with socket.socket() as closed:  # a port where nothing listens any more
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    unreachable = live_app.create_ticket(URGENT)
+    assert dispatch(notify_url=f"{nowhere}/hooks/escalation") == {"failed": 1}
+    errors = {item["ticket_no"]: item["last_error"] for item in live_app.notifications()}
+    assert errors == {slow["ticket_no"]: "timeout after 0.2 s", unreachable["ticket_no"]: f"ConnectError ({nowhere}/…)"}
+
+    log_in(page, KEYS["agent"])
+    page.click("#tab-notifications")
+    for ticket_no, said in (
+        (slow["ticket_no"], "通知网关 0.2 秒内没有应答"),
+        (unreachable["ticket_no"], f"无法连接通知网关 {nowhere}，或连接中断"),
+    ):
+        cell = page.locator(f'#notifications-body tr[data-ticket-no="{ticket_no}"] td').nth(6)
+        expect(cell).to_have_text(said)
+        assert cell.get_attribute("title") == errors[ticket_no]
 
 
 def test_the_failed_count_is_exact_beyond_the_longest_page(gateway: Receiver, live_app: LiveApp, page: Any) -> None:
