@@ -9,7 +9,7 @@ const TICK_MS = 60 * 1000;
 /** How often the queue and the ticket list are read again on their own while the tab is shown
  * (with the countdowns' minute); also whenever the tab is shown again. */
 const REFRESH_MS = TICK_MS;
-/** The most rows the API gives in one page (`limit`): a refresh reloads as many rows as shown, up to this. */
+/** The most rows the API gives in one page (`limit`): a refresh reloads the rows shown in pages of this size. */
 const PAGE_LIMIT = 200;
 /** How often the page tries again while the service cannot be reached. */
 const RETRY_MS = 10 * 1000;
@@ -412,7 +412,7 @@ async function request(method, path, body, extraHeaders = {}) {
       data && Array.isArray(data.detail)
         ? data.detail.map((item) => describeDetail(item, body))
         : [unreadableAnswer(response.status)];
-    if (response.status === 401) forgetKey();
+    if (response.status === 401) keyRefused();
     throw new ApiError(response.status, messages);
   }
   // every answer of the API the page asks for is a JSON object
@@ -503,6 +503,25 @@ function forgetKey() {
   showView("login");
 }
 
+/** The service no longer takes the key (401: expired or revoked): back to the log-in, which says
+ * why when the console was in use (also when it was a refresh of the lists that ran into it), and
+ * that what was typed for the open ticket is still in the page until the agent logs in again. */
+function keyRefused() {
+  const working = !$("console-view").hidden;
+  const unsaved = working && state.ticket ? unsavedWork() : [];
+  forgetKey();
+  if (!working) return;
+  const lines = ["登录已失效：服务不再接受这个 API 密钥（可能已过期或被停用），请重新登录。"];
+  if (unsaved.length) {
+    lines.push(
+      `工单 ${state.ticket.ticket_no} 尚未保存的内容仍保留在本页：${unsaved.join("；")}。` +
+        "重新登录后即可核对并保存；关闭或刷新本页则会丢失。",
+    );
+  }
+  $("login-expired").replaceChildren(...lines.map((line) => el("div", { textContent: line })));
+  $("login-expired").hidden = false;
+}
+
 function showView(view) {
   $("login-view").hidden = view !== "login";
   $("offline-view").hidden = view !== "offline";
@@ -538,6 +557,7 @@ async function logIn(key) {
     return error;
   }
   sessionStorage.setItem(KEY_STORAGE, key);
+  $("login-expired").hidden = true;
   showRole();
   showView("console");
   loadFailedCount().catch(() => sayRefreshFailed(true)); // not a reason to refuse the log-in
@@ -605,6 +625,7 @@ function stopRetrying() {
 function logOut() {
   if (!mayDiscard("退出登录")) return;
   forgetKey();
+  $("login-expired").hidden = true;
   state.role = null;
   state.taxonomy = null;
   state.ticket = null;
@@ -634,15 +655,12 @@ function logOut() {
 
 // ------------------------------------------------------------------------------- queue
 
-/** Load the queue: its next page (`more`), or again from the start with as many rows as shown
- * (up to PAGE_LIMIT). An answer overtaken by a later load of the queue is dropped. */
+/** Load the queue: its next page (`more`), or again from the start with as many rows as shown.
+ * An answer overtaken by a later load of the queue is dropped. */
 async function loadQueue(more) {
-  const shown = Math.min(PAGE_LIMIT, Math.max(QUEUE_PAGE, state.queue.length));
-  const query = new URLSearchParams({ limit: String(more ? QUEUE_PAGE : shown) });
-  if (more && state.cursor) query.set("cursor", state.cursor);
-  const answer = await load("queue", `v1/review-queue?${query}`);
-  if (!answer) return;
-  const page = answer.data;
+  const rows = more ? QUEUE_PAGE : Math.max(QUEUE_PAGE, state.queue.length);
+  const page = await loadRows("queue", "v1/review-queue", new URLSearchParams(), rows, more ? state.cursor : null);
+  if (!page) return;
   state.queue = more ? state.queue.concat(page.items) : page.items;
   state.cursor = page.next_cursor || null;
   keepingPlace("queue-body", renderQueue);
@@ -656,6 +674,33 @@ async function load(which, path) {
   try {
     const answer = await request("GET", path);
     return mine === state.loads[which] ? answer : null;
+  } finally {
+    state.loading[which] -= 1;
+  }
+}
+
+/** GET `rows` rows of the queue, the list or the notifications (`which`) with the filters of
+ * `query`: after `cursor` (the next page), or from the start (as many rows as shown, however many
+ * pages of PAGE_LIMIT that takes). The rows with the last page's `next_cursor` and headers, or null
+ * when a later load of the same rows began meanwhile (its answer is the one to show). */
+async function loadRows(which, path, query, rows, cursor = null) {
+  const mine = ++state.loads[which];
+  state.loading[which] += 1;
+  try {
+    const items = [];
+    let next = cursor;
+    let headers = null;
+    do {
+      const asked = new URLSearchParams(query);
+      asked.set("limit", String(Math.min(PAGE_LIMIT, rows - items.length)));
+      if (next) asked.set("cursor", next);
+      const answer = await request("GET", `${path}?${asked}`);
+      if (mine !== state.loads[which]) return null;
+      items.push(...answer.data.items);
+      next = answer.data.next_cursor || null;
+      headers = answer.headers;
+    } while (next && items.length < rows);
+    return { items, next_cursor: next, headers };
   } finally {
     state.loading[which] -= 1;
   }
@@ -681,7 +726,7 @@ function keepingPlace(bodyId, render) {
  * notifications if their tab was opened, keeping the open ticket and
  * what was typed in it: every REFRESH_MS and when the tab is shown again (`auto`: only while the
  * console is shown in a visible tab), and after a change of a ticket was saved. Not while another
- * refresh or a load of the same list runs, nor for more rows than PAGE_LIMIT. A failure is said in
+ * refresh or a load of the same list runs. A failure is said in
  * a line of its own under the tabs; the rows shown stay. */
 async function refreshLists(auto = false) {
   if (!state.key || $("console-view").hidden) return;
@@ -694,11 +739,10 @@ async function refreshLists(auto = false) {
   state.refreshing = true;
   try {
     const jobs = [];
-    const queue = mayReview() && !state.loading.queue && state.queue.length <= PAGE_LIMIT;
-    if (queue) jobs.push(loadQueue(false));
-    if (state.listLoaded && !state.loading.list && state.list.length <= PAGE_LIMIT) jobs.push(loadList(false));
+    if (mayReview() && !state.loading.queue) jobs.push(loadQueue(false));
+    if (state.listLoaded && !state.loading.list) jobs.push(loadList(false));
     if (!state.loading.failed) jobs.push(loadFailedCount());
-    if (state.notificationsLoaded && !state.loading.notifications && state.notifications.length <= PAGE_LIMIT) {
+    if (state.notificationsLoaded && !state.loading.notifications) {
       jobs.push(loadNotifications(false));
     }
     const results = await Promise.allSettled(jobs);
@@ -844,11 +888,11 @@ function escalationTitle(item) {
 }
 
 /** The list of all tickets (newest first), with the filters of the list form: its next page
- * (`more`), or again from the start with as many rows as shown (up to PAGE_LIMIT) — after a filter
+ * (`more`), or again from the start with as many rows as shown — after a filter
  * changed, the first page. An answer overtaken by a later load of the list is dropped. */
 async function loadList(more, { filtered = false } = {}) {
-  const shown = filtered ? QUEUE_PAGE : Math.min(PAGE_LIMIT, Math.max(QUEUE_PAGE, state.list.length));
-  const query = new URLSearchParams({ limit: String(more ? QUEUE_PAGE : shown) });
+  const shown = filtered ? QUEUE_PAGE : Math.max(QUEUE_PAGE, state.list.length);
+  const query = new URLSearchParams();
   for (const [id, name] of [["list-tier", "tier"], ["list-status", "status"]]) {
     if ($(id).value) query.set(name, $(id).value);
   }
@@ -861,10 +905,8 @@ async function loadList(more, { filtered = false } = {}) {
   for (const [id, name] of checks) {
     if ($(id).checked) query.set(name, "true");
   }
-  if (more && state.listCursor) query.set("cursor", state.listCursor);
-  const answer = await load("list", `v1/tickets?${query}`);
-  if (!answer) return;
-  const page = answer.data;
+  const page = await loadRows("list", "v1/tickets", query, more ? QUEUE_PAGE : shown, more ? state.listCursor : null);
+  if (!page) return;
   state.list = more ? state.list.concat(page.items) : page.items;
   state.listCursor = page.next_cursor || null;
   state.listLoaded = true;
@@ -900,20 +942,19 @@ function showTab(tab) {
 // ----------------------------------------------------------------------- notifications
 
 /** The escalation notifications, newest first, in the state the filter names: their next page
- * (`more`), or again from the start with as many rows as shown (up to PAGE_LIMIT) — after the
+ * (`more`), or again from the start with as many rows as shown — after the
  * filter changed, the first page. An answer overtaken by a later load of them is dropped. */
 async function loadNotifications(more, { filtered = false } = {}) {
-  const shown = filtered ? QUEUE_PAGE : Math.min(PAGE_LIMIT, Math.max(QUEUE_PAGE, state.notifications.length));
-  const query = new URLSearchParams({ limit: String(more ? QUEUE_PAGE : shown) });
+  const shown = filtered ? QUEUE_PAGE : Math.max(QUEUE_PAGE, state.notifications.length);
+  const query = new URLSearchParams();
   if ($("notifications-state").value) query.set("state", $("notifications-state").value);
-  if (more && state.notificationsCursor) query.set("cursor", state.notificationsCursor);
-  const answer = await load("notifications", `v1/notifications?${query}`);
-  if (!answer) return;
-  const page = answer.data;
+  const rows = more ? QUEUE_PAGE : shown;
+  const page = await loadRows("notifications", "v1/notifications", query, rows, more ? state.notificationsCursor : null);
+  if (!page) return;
   state.notifications = more ? state.notifications.concat(page.items) : page.items;
   state.notificationsCursor = page.next_cursor || null;
   state.notificationsLoaded = true;
-  state.notifyOff = answer.headers.get(NOTIFY_SWITCH) === "off";
+  state.notifyOff = page.headers.get(NOTIFY_SWITCH) === "off";
   keepingPlace("notifications-body", renderNotifications);
 }
 
@@ -936,6 +977,20 @@ function deliveryTitle(item) {
   return item.last_attempt_at ? `上次尝试 ${shortTime(item.last_attempt_at)}，将自动重试` : "尚未发送";
 }
 
+/** Why the last attempt of a notification failed, in Chinese, from the dispatcher's few English
+ * words (api/notifier.py: "HTTP 500", "timeout after 5 s", "no answer within 10 s",
+ * "ConnectError (https://gateway)", "no payload: …"); the words themselves go in its title. */
+function deliveryError(error) {
+  const status = error.match(/^HTTP (\d+)$/);
+  if (status) return `通知网关返回错误（HTTP ${status[1]}）`;
+  const timeout = error.match(/^(?:timeout after|no answer within) ([\d.]+) s$/);
+  if (timeout) return `通知网关 ${timeout[1]} 秒内没有应答`;
+  if (error.startsWith("no payload")) return "无法生成通知内容";
+  const network = error.match(/^\w+ \((.*)\)$/);
+  if (network) return `无法连接通知网关 ${network[1].replace(/\/…$/, "")}，或连接中断`; // its origin, the path left out
+  return "发送出错（详情见提示）";
+}
+
 /** One row of the notifications: its ticket number is a link that opens the ticket (#TS-…). */
 function notificationRow(item) {
   const link = el(
@@ -953,7 +1008,11 @@ function notificationRow(item) {
     el("td", {}, recipient),
     el("td", {}, el("span", { className: `notify-state ${item.state}`, textContent: NOTIFICATION_STATES[item.state] || item.state, title: deliveryTitle(item) })),
     el("td", { textContent: String(item.attempts) }),
-    el("td", { className: "notify-error", textContent: item.last_error || "—" }),
+    el("td", {
+      className: "notify-error",
+      textContent: item.last_error ? deliveryError(item.last_error) : "—",
+      title: item.last_error || "",
+    }),
     el("td", { textContent: item.next_attempt_at ? shortTime(item.next_attempt_at) : "—" }),
   );
 }
@@ -1019,7 +1078,7 @@ function renderTicket(ticket) {
   renderTerms();
   renderSuggestion(ticket);
   renderReviewState(ticket);
-  if (same && correctionEdits().length) updateDowngradeHint();
+  if (same && correctionEdits().length) rebaseCorrectionForm(ticket);
   else fillCorrectionForm(ticket);
   renderHistory(ticket);
   fillEventForm(ticket, !same);
@@ -1345,6 +1404,29 @@ function fillCorrectionForm(ticket) {
   updateDowngradeHint();
 }
 
+/** Show the ticket's labels as they are now (another agent's review, after a 412 or a new log-in)
+ * in the correction form, keeping what the agent changed and typed: a label the agent left as the
+ * form showed it takes the ticket's new one, so that saving the agent's edit does not silently
+ * undo the other review. Category and subtype go together. */
+function rebaseCorrectionForm(ticket) {
+  const base = state.formBase;
+  const typedIn = Object.fromEntries(CORRECTION_FIELDS.map(([id, field]) => [field, $(id).value]));
+  const comment = $("correct-comment").value;
+  const choices = state.subtypeChoice;
+  fillCorrectionForm(ticket);
+  state.subtypeChoice = { ...choices, ...state.subtypeChoice };
+  if (typedIn.category !== base.category || typedIn.subtype !== base.subtype) {
+    if (typedIn.subtype) state.subtypeChoice[typedIn.category] = typedIn.subtype;
+    $("correct-category").value = typedIn.category;
+    fillSubtypes(typedIn.subtype);
+  }
+  for (const field of ["tier", "demand"]) {
+    if (typedIn[field] !== base[field]) $(`correct-${field}`).value = typedIn[field];
+  }
+  $("correct-comment").value = comment;
+  updateDowngradeHint();
+}
+
 const CORRECTION_FIELDS = [
   ["correct-category", "category", "大类"],
   ["correct-subtype", "subtype", "子类"],
@@ -1418,6 +1500,7 @@ function updateDowngradeHint() {
 async function submitReview(body, done) {
   const ticketNo = state.ticket.ticket_no;
   const position = state.queue.findIndex((item) => item.ticket_no === ticketNo);
+  const following = state.queue.slice(position + 1).map((item) => item.ticket_no);
   clearMessage();
   const buttons = [$("accept"), $("save-correction")];
   buttons.forEach((button) => (button.disabled = true));
@@ -1440,10 +1523,13 @@ async function submitReview(body, done) {
     showError(`${ticketNo}：${done}刷新待审核队列`, error);
     return;
   }
-  const next = body.action === "accept" && position >= 0 ? state.queue[Math.min(position, state.queue.length - 1)] : null;
-  if (next && next.ticket_no !== ticketNo) {
-    showMessage(`${ticketNo}：${done}已打开下一张待审核工单 ${next.ticket_no}。`, "success");
-    await openTicket(next.ticket_no, { keepMessage: true, confirmed: true });
+  if (body.action !== "accept" || position < 0 || !state.queue.length) return;
+  // the first ticket below it still waiting (others may have reviewed some meanwhile), else the last one
+  const waiting = state.queue.map((item) => item.ticket_no);
+  const next = following.find((number) => waiting.includes(number)) || waiting[waiting.length - 1];
+  if (next !== ticketNo) {
+    showMessage(`${ticketNo}：${done}已打开下一张待审核工单 ${next}。`, "success");
+    await openTicket(next, { keepMessage: true, confirmed: true });
   }
 }
 
@@ -1571,10 +1657,18 @@ const EVENT_TEXT_FIELDS = [
 ];
 
 /** The tracking form for the ticket: only the stages that may follow its status (`next_stages`);
- * `reset` (another ticket) empties it, else what the agent chose and typed stays. */
+ * `reset` (another ticket) empties it, else what the agent chose and typed stays. A stage the
+ * agent chose that the ticket no longer allows (another agent recorded one meanwhile) is not
+ * swapped for another one: the agent chooses again. */
 function fillEventForm(ticket, reset) {
   const stages = ticket.next_stages || [];
-  options($("event-stage"), stages, reset ? null : $("event-stage").value);
+  const chosen = reset ? null : $("event-stage").value;
+  options($("event-stage"), stages, chosen);
+  if (chosen !== null && stages.length && !stages.some((stage) => stage.code === chosen)) {
+    const gone = chosen ? `（「${STAGES[chosen] || chosen}」已不能记录）` : "";
+    $("event-stage").prepend(el("option", { value: "", textContent: `— 请选择环节${gone} —` }));
+    $("event-stage").value = "";
+  }
   $("event-stage").disabled = stages.length === 0;
   if (reset) {
     EVENT_TEXT_FIELDS.forEach(([id]) => ($(id).value = ""));
@@ -1595,7 +1689,9 @@ async function addEvent(event) {
   event.preventDefault();
   const ticketNo = state.ticket.ticket_no;
   const stage = $("event-stage").value;
-  if (!stage) return refuse("当前不能记录任何环节。", null);
+  if (!stage) {
+    return $("event-stage").disabled ? refuse("当前不能记录任何环节。", null) : refuse("请选择要记录的环节。", "event-stage");
+  }
   const body = { stage };
   const note = $("event-note").value.trim();
   if (note) body.note = note;

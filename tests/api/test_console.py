@@ -11,6 +11,7 @@ Chromium is Debian's (`/usr/bin/chromium`): Playwright's own browser download is
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 import socket
@@ -634,6 +635,84 @@ def test_a_decision_on_a_stale_page_is_refused_and_the_page_reloads(live_app: Li
     assert live_app.ticket(ticket["ticket_no"])["review"]["reviewed_by"] == "agent-tester"
 
 
+def test_saving_again_after_a_stale_save_keeps_the_other_agents_labels(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)
+    assert ticket["category"]["code"] == "logistics" and ticket["tier"]["code"] != "P1"
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    page.select_option("#correct-tier", "P1")  # this agent changes only the tier
+    page.fill("#correct-comment", "客户说包裹里是药品")
+    # meanwhile another agent corrects the category and subtype
+    live_app.review(ticket["ticket_no"], action="correct", category="after_sales", subtype="refund_return")
+
+    page.click("#save-correction")
+    expect(page.locator("#message")).to_contain_text("您填写的内容仍在表单中")
+    # the form shows the other agent's labels, with this agent's own change and comment kept
+    expect(page.locator("#correct-category")).to_have_value("after_sales")
+    expect(page.locator("#correct-subtype")).to_have_value("refund_return")
+    expect(page.locator("#correct-tier")).to_have_value("P1")
+    expect(page.locator("#correct-comment")).to_have_value("客户说包裹里是药品")
+    page.click("#save-correction")
+    expect(page.locator("#message")).to_contain_text("修改已保存")
+    stored = live_app.ticket(ticket["ticket_no"])
+    assert (stored["category"]["code"], stored["subtype"]["code"], stored["tier"]["code"]) == (
+        "after_sales",
+        "refund_return",
+        "P1",
+    )
+
+    # a category this agent chose is theirs to save: it stays over the other agent's
+    other = live_app.create_ticket(LATE_PARCEL)
+    page.fill("#open-number", other["ticket_no"])
+    page.press("#open-number", "Enter")
+    expect(page.locator("#ticket-no")).to_have_text(other["ticket_no"])
+    page.select_option("#correct-category", "service")
+    page.select_option("#correct-subtype", "slow_response")
+    live_app.review(other["ticket_no"], action="correct", tier="P1", comment="客户情绪激动")
+    page.click("#save-correction")
+    expect(page.locator("#message")).to_contain_text("您填写的内容仍在表单中")
+    expect(page.locator("#correct-category")).to_have_value("service")
+    expect(page.locator("#correct-subtype")).to_have_value("slow_response")
+    expect(page.locator("#correct-tier")).to_have_value("P1")
+    page.click("#save-correction")
+    expect(page.locator("#message")).to_contain_text("修改已保存")
+    stored = live_app.ticket(other["ticket_no"])
+    assert (stored["category"]["code"], stored["subtype"]["code"], stored["tier"]["code"]) == (
+        "service",
+        "slow_response",
+        "P1",
+    )
+
+
+def test_a_stage_another_agent_recorded_meanwhile_is_not_swapped_for_another(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    page.select_option("#event-stage", "resolved")
+    page.fill("#event-resolution", "已为客户办理退款")
+    live_app.record(ticket["ticket_no"], "resolved", resolution="已补发商品")  # another agent, meanwhile
+
+    page.click("#add-event")
+    expect(page.locator("#message")).to_contain_text("在此期间")
+    # 已解决 may not follow 已解决: the page does not choose 已闭环 (and 满意) in its place
+    stage = page.locator("#event-stage")
+    expect(stage).to_have_value("")
+    expect(stage.locator("option").first).to_have_text("— 请选择环节（「已解决」已不能记录） —")
+    page.click("#add-event")
+    expect(page.locator("#message")).to_have_text("请选择要记录的环节。")
+    stored = live_app.ticket(ticket["ticket_no"])
+    assert [event["stage"] for event in stored["history"]] == ["resolved"]
+    assert stored["status"]["code"] == "resolved"
+    page.select_option("#event-stage", "closed")  # chosen on purpose, it is recorded
+    page.click("#add-event")
+    expect(page.locator("#message")).to_contain_text("已记录「已闭环」")
+    assert live_app.ticket(ticket["ticket_no"])["status"]["code"] == "closed"
+
+
 def test_every_ticket_can_be_listed_filtered_and_opened_by_number(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
@@ -918,6 +997,44 @@ def test_a_correction_survives_logging_in_again(live_app: LiveApp, page: Any) ->
     page.click("#save-correction")
     expect(page.locator("#message")).to_contain_text("修改已保存")
     assert live_app.ticket(ticket["ticket_no"])["review"]["comment"] == "客户说孩子吃了"
+
+
+def test_a_key_refused_by_a_refresh_says_why_and_keeps_what_was_typed(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket["ticket_no"])
+    page.select_option("#event-stage", "assigned")
+    page.fill("#event-owner", "刘师傅")
+    # the key expires while the agent types: the minute's refresh of the queue is the first to hear it
+    refused = live_app.http.get("/v1/review-queue", headers={"X-API-Key": "expired-key"})
+    assert refused.status_code == 401
+    page.route(
+        "**/v1/review-queue**",
+        lambda route: route.fulfill(status=401, body=refused.text, headers={"Content-Type": "application/json"}),
+        times=1,
+    )
+    page.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")  # the tab is shown again
+    expect(page.locator("#login-view")).to_be_visible()
+    note = page.locator("#login-expired")
+    expect(note).to_contain_text("登录已失效：服务不再接受这个 API 密钥")
+    expect(note).to_contain_text(f"工单 {ticket['ticket_no']} 尚未保存的内容仍保留在本页：处理进度（已分派）：负责人")
+
+    page.fill("#api-key", KEYS["agent"])
+    page.click("#login")
+    expect(page.locator("#console-view")).to_be_visible()
+    expect(note).to_be_hidden()
+    expect(page.locator("#ticket-no")).to_have_text(ticket["ticket_no"])
+    expect(page.locator("#event-owner")).to_have_value("刘师傅")
+    page.click("#add-event")
+    expect(page.locator("#message")).to_contain_text("已记录「已分派」")
+    assert live_app.ticket(ticket["ticket_no"])["owner"] == "刘师傅"
+
+    # logging out on purpose is no expiry: the log-in says nothing of one
+    page.click("#logout")
+    expect(page.locator("#login-view")).to_be_visible()
+    expect(note).to_be_hidden()
 
 
 def test_every_queue_row_shows_the_deadlines_the_api_gives(live_app: LiveApp, page: Any) -> None:
@@ -1468,6 +1585,9 @@ REFRESH_MS = 60_000
 QUEUE_PAGE = 50
 """The rows of one page of the console's queue (console.js `QUEUE_PAGE`)."""
 
+PAGE_LIMIT = 200
+"""The most rows the API gives in one page (console.js `PAGE_LIMIT`)."""
+
 
 def set_tab_visible(page: Any, visible: bool) -> None:
     """Make the tab look hidden or shown again to the page (as switching tabs does), with its event."""
@@ -1605,6 +1725,38 @@ def test_the_queue_count_says_when_there_is_more_and_a_refresh_keeps_as_many_row
     assert page.evaluate("() => window.scrollY") == scrolled
 
 
+def test_an_accept_deep_in_a_long_queue_opens_the_next_ticket_and_keeps_every_row(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    count = PAGE_LIMIT + 30  # more than the API gives in one page
+    for index in range(count):
+        live_app.create_ticket(f"{FIVE_COMPLAINTS[index % len(FIVE_COMPLAINTS)]}（第{index + 1}次来电）")
+    page.clock.install()
+    log_in(page, KEYS["agent"])
+    rows = page.locator("#queue-body tr")
+    for shown in range(QUEUE_PAGE, count, QUEUE_PAGE):
+        expect(rows).to_have_count(shown)
+        page.click("#queue-more")
+    expect(rows).to_have_count(count)
+    queue = [rows.nth(index).get_attribute("data-ticket-no") for index in range(count)]
+    assert queue == live_app.queue() + queue[PAGE_LIMIT:]  # the API's order, page after page
+
+    # accept the 216th: the 217th opens, and the queue still shows every row loaded
+    rows.nth(215).click()
+    expect(page.locator("#ticket-no")).to_have_text(queue[215])
+    page.keyboard.press("a")
+    expect(page.locator("#message")).to_contain_text(f"已打开下一张待审核工单 {queue[216]}")
+    expect(page.locator("#ticket-no")).to_have_text(queue[216])
+    expect(rows).to_have_count(count - 1)
+    expect(page.locator("#queue-count")).to_have_text(f"（{count - 1}）")
+
+    # the minute's refresh reads them all again too: another agent's review of a row far down shows
+    live_app.review(queue[225], action="accept")
+    page.clock.run_for(REFRESH_MS)
+    expect(page.locator(f'#queue-body tr[data-ticket-no="{queue[225]}"]')).to_have_count(0)
+    expect(rows).to_have_count(count - 2)
+
+
 # ------------------------------------------------------------------- escalation notifications
 URGENT = "买的热水器用了两天就漏电，差点出事，要求上门检修。"
 
@@ -1658,7 +1810,8 @@ def test_failed_and_pending_notifications_are_shown_counted_on_their_tab_and_ope
     expect(old_cells[1]).to_have_text(failed["ticket_no"])
     expect(old_cells[4]).to_have_text("发送失败")
     expect(old_cells[5]).to_have_text("1")
-    expect(old_cells[6]).to_have_text("HTTP 500")
+    expect(old_cells[6]).to_have_text("通知网关返回错误（HTTP 500）")
+    assert old_cells[6].get_attribute("title") == "HTTP 500"  # the dispatcher's own words, for IT
     expect(old_cells[7]).to_have_text("—")
     expect(page.locator("#notifications-more")).to_be_hidden()
 
@@ -1687,6 +1840,40 @@ def test_failed_and_pending_notifications_are_shown_counted_on_their_tab_and_ope
     expect(page.locator("#ticket-no")).to_have_text(failed["ticket_no"])
     assert page.evaluate("() => location.hash") == f"#{failed['ticket_no']}"
     expect(page.locator("#notifications-panel")).to_be_visible()  # the agent stays on the notifications
+
+
+def test_why_a_notification_failed_is_said_in_chinese(gateway: Receiver, live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    def dispatch(**changed: Any) -> dict[str, int]:
+        """One round of the real dispatcher, with some of the app's notification settings changed."""
+        settings = live_app.services.settings.model_copy(update=changed)
+        notifier = Notifier(dataclasses.replace(live_app.services, settings=settings))
+        try:
+            return dict(notifier.dispatch_once())
+        finally:
+            notifier.close()
+
+    gateway.delay = 1.0  # the gateway takes longer than the dispatcher waits
+    slow = live_app.create_ticket(URGENT)
+    assert dispatch(notify_timeout_seconds=0.2) == {"failed": 1}
+    with socket.socket() as closed:  # a port where nothing listens any more
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    unreachable = live_app.create_ticket(URGENT)
+    assert dispatch(notify_url=f"{nowhere}/hooks/escalation") == {"failed": 1}
+    errors = {item["ticket_no"]: item["last_error"] for item in live_app.notifications()}
+    assert errors == {slow["ticket_no"]: "timeout after 0.2 s", unreachable["ticket_no"]: f"ConnectError ({nowhere}/…)"}
+
+    log_in(page, KEYS["agent"])
+    page.click("#tab-notifications")
+    for ticket_no, said in (
+        (slow["ticket_no"], "通知网关 0.2 秒内没有应答"),
+        (unreachable["ticket_no"], f"无法连接通知网关 {nowhere}，或连接中断"),
+    ):
+        cell = page.locator(f'#notifications-body tr[data-ticket-no="{ticket_no}"] td').nth(6)
+        expect(cell).to_have_text(said)
+        assert cell.get_attribute("title") == errors[ticket_no]
 
 
 def test_the_failed_count_is_exact_beyond_the_longest_page(gateway: Receiver, live_app: LiveApp, page: Any) -> None:
