@@ -1092,7 +1092,7 @@ const REASON_NAMES = {
   "low_confidence:tier": "级别置信度低",
   "not_judgeable:too_short": "文本过短，无法判断",
   "not_judgeable:no_chinese": "没有中文，无法判断",
-  "not_judgeable:empty": "文本为空",
+  "not_judgeable:empty": "没有可判断的文字（只有表情、符号或空白）",
   not_judgeable: "无法判断",
 };
 
@@ -1533,11 +1533,27 @@ async function submitReview(body, done) {
   }
 }
 
-/** Accept the ticket's labels as they are (asking first when the agent typed a correction). */
+/** True unless the model could not judge the ticket's text and the agent, asked, does not vouch for
+ * the suggestion: it is then a default drawn from no evidence, and an accepted one becomes a
+ * training label. */
+function mayAcceptUnjudged(ticket) {
+  const why = (ticket.review_reasons || []).filter((reason) => reason.startsWith("not_judgeable"));
+  if (!why.length) return true;
+  const reasons = why.map((reason) => REASON_NAMES[reason] || reason).join("、");
+  const labels = `${shortName(ticket.category)} / ${shortName(ticket.subtype)} / ${shortName(ticket.tier)}`;
+  const question = `模型无法判断这条文本（${reasons}），建议的标签（${labels}）只是没有依据的默认值；确认后它们会成为训练标签。\n\n您已阅读原文并确定这些标签正确吗？`;
+  if (window.confirm(question)) return true;
+  showMessage("未确认：请阅读原文后在「修改标签」中选择正确的标签（快捷键 C）。", "info");
+  return false;
+}
+
+/** Accept the ticket's labels as they are (asking first when the agent typed a correction, or when
+ * the model could not judge the text). */
 function accept() {
   if (!mayDiscard("确认建议")) return undefined;
   const ticket = state.ticket;
   const reviewed = Boolean(ticket.review && ticket.review.reviewed_at);
+  if (!reviewed && !mayAcceptUnjudged(ticket)) return undefined;
   const rules = raisingRules(ticket);
   let done = "已确认模型建议。";
   if (reviewed) done = "已确认当前标签。";

@@ -1131,6 +1131,51 @@ def test_a_reload_while_the_service_cannot_be_reached_waits_for_it_with_the_key(
     expect(offline).to_be_hidden()
 
 
+def test_a_suggestion_for_a_text_the_model_cannot_judge_is_accepted_only_when_the_agent_vouches_for_it(
+    live_app: LiveApp, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket("😡😡😡😡")
+    assert "not_judgeable:empty" in ticket["review_reasons"]
+    log_in(page, KEYS["agent"])
+    page.fill("#open-number", ticket["ticket_no"])
+    page.press("#open-number", "Enter")
+    expect(page.locator("#ticket-facts")).to_contain_text("没有可判断的文字（只有表情、符号或空白）")
+
+    asked: list[str] = []
+    answers = iter([False, True])
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        if next(answers):
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.on("dialog", answer)
+    page.locator("#ticket-heading").focus()
+    page.keyboard.press("A")  # the reflex: asked, declined, nothing stored
+    expect(page.locator("#message")).to_contain_text("未确认：请阅读原文后在「修改标签」中选择正确的标签")
+    assert len(asked) == 1 and "模型无法判断这条文本" in asked[0] and "训练标签" in asked[0]
+    assert live_app.ticket(ticket["ticket_no"])["review"] is None
+
+    page.click("#accept")  # asked again; the agent vouches for the labels this time
+    expect(page.locator("#message")).to_contain_text("已确认模型建议")
+    assert len(asked) == 2
+    assert live_app.ticket(ticket["ticket_no"])["review"]["action"] == "accept"
+
+    # a text the model judges is accepted without a question
+    judged = live_app.create_ticket(LATE_PARCEL)
+    page.fill("#open-number", judged["ticket_no"])
+    page.press("#open-number", "Enter")
+    expect(page.locator("#ticket-no")).to_have_text(judged["ticket_no"])
+    page.click("#accept")
+    expect(page.locator("#message")).to_contain_text("已确认模型建议")
+    assert len(asked) == 2
+    assert live_app.ticket(judged["ticket_no"])["review"]["action"] == "accept"
+
+
 def test_a_review_without_a_comment_shows_no_null(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
