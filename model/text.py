@@ -39,7 +39,8 @@ _NO_DIGIT_BEFORE = r"(?<![0-9])"
 _NO_DIGIT_AFTER = r"(?![0-9])"
 # Phone numbers are written in groups set apart by a space, a dash or a dot, maybe with spaces
 # around it ("139 - 1234 - 5678", "139.1234.5678", "139—1234—5678").
-_SEP = r"(?: ?[\-.\u2013\u2014] ?| )?"
+_MARKED_SEP = r"(?: ?[\-.\u2013\u2014] ?| )"
+_SEP = _MARKED_SEP + "?"
 # An address is found by its '@' and domain (each domain label atomic: long letter runs cost no
 # quadratic time), then its local part in the run of word characters before the '@', at most 64 of
 # them and none of the address before it: Chinese has no spaces to end a run ("联系abc@qq.com",
@@ -89,7 +90,25 @@ _AREA = r"(?:10|2\d|[3-9]\d{2})"
 _LANDLINE_AREA = rf"(?:(?:(?:\+|00)86{_SEP}|86[ \-])\(?0?{_AREA}\)?|\(0{_AREA}\)|0{_AREA}){_SEP}"
 _LOCAL_NUMBER = rf"[2-9]\d{{2,3}}{_SEP}\d{{4}}"
 _EXTENSION = r"(?:[ \-]?转\d{1,5}|-\d{1,5})"
-_LANDLINE = re.compile(_NO_DIGIT_BEFORE + _LANDLINE_AREA + _LOCAL_NUMBER + _EXTENSION + "?" + _NO_DIGIT_AFTER)
+# Taiwan landlines without the country code, which the traditional-Chinese complaints give: the area
+# code with its 0 (02 to 08, 049; 037, 082, 089) in parentheses or set apart by a dash, a dot or a
+# space, then the local number of seven or eight digits, of six or seven after 037, 082 and 089:
+# "(02)2712-3456", "04-2345-6789", "(07)345-6789", "(089)326-141". The mark after it keeps it from a
+# mainland area code (021, 0871), whose digits go on. Bare digits are left to the mainland shapes,
+# and after a digit and a dash, slash, dot or colon the two digits are the month or day of a date,
+# or the minutes of a time ("2026-12-07 345-6789"), not an area code.
+_TAIWAN_AREA = r"(?:\({code}\) ?|{code}" + _MARKED_SEP + ")"
+_TAIWAN_LANDLINE = (
+    r"(?<![0-9][\-/.:])(?:"
+    + _TAIWAN_AREA.format(code=r"0(?:[2-8]|49)")
+    + _LOCAL_NUMBER
+    + "|"
+    + _TAIWAN_AREA.format(code="0(?:37|8[29])")
+    + rf"[2-9]\d{{2}}{_SEP}\d{{3,4}})"
+)
+_LANDLINE = re.compile(
+    _NO_DIGIT_BEFORE + rf"(?:{_LANDLINE_AREA}{_LOCAL_NUMBER}|{_TAIWAN_LANDLINE})" + _EXTENSION + "?" + _NO_DIGIT_AFTER
+)
 # Other numbers of the same area written after a landline without the area code, as alternatives
 # after a slash, a comma, 、, a semicolon, a tilde, 或/和, a dash or a space: "0755-86001234/86001235",
 # "010-62345678、62345679或8600-1235". A date ("，20261201下的单") or an amount, count or range
@@ -171,10 +190,11 @@ _LAYOUT_SPACE = re.compile(rf"^ +| +$|(?<=[{_CJK_CHARS}]) +| +(?=[{_CJK_CHARS}])
 _PLACEHOLDER_KINDS = {placeholder: kind for kind, placeholder in PLACEHOLDERS.items()}
 _PLACEHOLDER = re.compile("|".join(map(re.escape, _PLACEHOLDER_KINDS)))
 # Every kind of personal data has an '@', a placeholder, seven digits (or Chinese numerals) set
-# apart at most by the phone separators (the shortest is a landline's local number), or the word
-# before a QQ number or WeChat id: texts without one skip the scan.
+# apart at most by the phone separators (the shortest is a landline's local number), a Taiwan area
+# code in parentheses (six digits may follow "(089)"), or the word before a QQ number or WeChat id:
+# texts without one skip the scan.
 _PII_HINT = re.compile(
-    rf"@|\[[A-Z]+\]|[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{6}}"
+    rf"@|\[[A-Z]+\]|[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{6}}|\(0[2-8]\d?\)"
     r"|(?i:qq|扣扣|微信|薇信|v信|vx|wx|weixin|wechat)"
 )
 

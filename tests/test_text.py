@@ -103,6 +103,14 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("电话852-61234567", "[PHONE]"),
         ("澳门电话(853) 2812 3456", "[PHONE]"),
         ("台北電話+886-2-2712-3456", "[PHONE]"),
+        # Taiwan landlines without the country code: the area code with its 0, in parentheses or
+        # set apart from the local number
+        ("台北電話(02)2712-3456", "[PHONE]"),
+        ("電話02-2712-3456找我", "[PHONE]"),
+        ("台中門市04-2345-6789", "[PHONE]"),
+        ("高雄(07)345-6789轉12", "[PHONE]"),
+        ("南投(049)234-5678", "[PHONE]"),
+        ("臺東(089)326-141", "[PHONE]"),  # six digits after 089
         ("卡号378282246310005", "[BANKCARD]"),  # American Express, 15 digits
         # a letter right after the number (vx = WeChat), dots, long dashes, spaced dashes
         ("13912345678vx同号", "[PHONE]"),
@@ -152,6 +160,12 @@ def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> No
         "微信Android版闪退",  # a word, not an id: no digit and no 微信号
         "微信小程序IRR计算器算错了",
         "一三八一二三四五六七八九零",  # twelve
+        # a date's month or day, or a time's minutes, before digits in a Taiwan landline's shape
+        "2026-12-07 2345-6789號訂單",
+        "2026/12/07 345-6789",
+        "10:05 2345 6789",
+        "版本3.02 2712 3456",
+        "電話03-1234567",  # no local number begins with 1
     ],
 )
 def test_text_that_only_looks_like_personal_data_is_kept(text: str) -> None:
@@ -277,6 +291,7 @@ _ITEMS = [
     "张三@example.com",
     "QQ 12345678",
     "微信号:abc_12345",
+    "(02)2712-3456",
 ]
 _PIECES = st.one_of(
     st.sampled_from(_FILLER),
@@ -303,6 +318,9 @@ def test_long_digit_and_letter_runs_are_scanned_in_one_pass() -> None:
     # Quadratic back-tracking in the e-mail or card patterns would take minutes here.
     for text in ("1" * 100_000, "a" * 100_000 + "@", "a@" + "a." * 20_000, "1 " * 50_000, "一" * 100_000):
         assert find_pii(normalise(text)) == []
+    # the shapes of Taiwan landlines, cut short
+    for text in ("(02)" * 25_000, "(02)2712-" * 11_000, "(089)32" * 14_000):
+        assert mask_pii(text) == text
     assert mask_pii("张" * 100_000 + "@example.com") == "张" * (100_000 - 64) + "[EMAIL]"
 
 
@@ -337,6 +355,7 @@ def _assert_masked_once_for_all(text: str) -> None:
         # then the ID number before it, then the one before that
         (f"{VALID_ID}{VALID_ID}0912-345-678", "[IDCARD][IDCARD][PHONE]"),
         ("座机010-62345678(021)51234567", "座机[PHONE][PHONE]"),
+        ("台北(02)2712-3456(02)2712-3457", "台北[PHONE][PHONE]"),
     ],
 )
 def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: str) -> None:
@@ -368,6 +387,10 @@ def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: s
         ("电话021-62345678/62345679，20261201下的单", "电话[PHONE]/[PHONE]，20261201下的单"),
         ("电话021-62345678、62345679，2000000元", "电话[PHONE]、[PHONE]，2000000元"),
         ("电话0755-86001234—86001235", "电话[PHONE]—[PHONE]"),  # an em dash, as a dash
+        # a Taiwan landline takes its alternatives too, and a mainland area code stays one number
+        ("電話(02)2712-3456/2712-3457", "電話[PHONE]/[PHONE]"),
+        ("上海021-62345678，台北02-2712-3456，广州(020)38765432", "上海[PHONE]，台北[PHONE]，广州[PHONE]"),
+        ("日期2026-12-07，電話(07)345-6789", "日期2026-12-07，電話[PHONE]"),
         # another number written as the digits it ends in, after a slash: masked with the number
         ("电话0755-86001234/5", "电话[PHONE]"),
         ("座机010-62345678/79找我", "座机[PHONE]找我"),
