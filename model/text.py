@@ -61,9 +61,14 @@ _OLD_ID_CARD = re.compile(_NO_DIGIT_BEFORE + r"[1-8]\d{14}" + _NO_DIGIT_AFTER)
 # hold more than the card ("卡号6222… 100元"), so `_bank_card_spans` looks inside it.
 _BANK_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){14,}" + _NO_DIGIT_AFTER)
 _DIGIT_GROUP = re.compile(r"\d+")
-# Mainland mobiles (1[3-9]x xxxx xxxx, maybe after +86), and Taiwan's (09xx xxx xxx, or +886 9xx…),
-# which the traditional-Chinese complaints give.
-_MAINLAND_MOBILE = rf"(?:(?:\+|00)?86{_SEP})?1[3-9]\d(?:{_SEP}\d{{4}}){{2}}"
+# Mainland mobiles (eleven digits, 1[3-9] first, maybe after +86), and Taiwan's (09xx xxx xxx, or
+# +886 9xx…), which the traditional-Chinese complaints give. A mainland mobile is written whole or
+# in groups of 3-4-4, 4-3-4 or 3-3-5 ("138 1234 5678", "1381-234-5678", "138 123 45678"), a
+# separator maybe left out (3-8, 7-4, 4-7, 6-5: "138-12345678").
+_MAINLAND_MOBILE = (
+    rf"(?:(?:\+|00)?86{_SEP})?1[3-9]"
+    rf"(?:\d(?:{_SEP}\d{{4}}){{2}}|\d{{2}}{_SEP}\d{{3}}{_SEP}\d{{4}}|\d{_SEP}\d{{3}}{_SEP}\d{{5}})"
+)
 _MOBILE = re.compile(
     _NO_DIGIT_BEFORE
     + rf"(?:{_MAINLAND_MOBILE}"

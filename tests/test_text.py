@@ -117,6 +117,12 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("电话139.1234.5678", "[PHONE]"),
         ("电话139—1234—5678", "[PHONE]"),
         ("电话139 - 1234 - 5678", "[PHONE]"),
+        # a mainland mobile in groups of 4-3-4 or 3-3-5, or 3-8
+        ("手机1381 234 5678", "[PHONE]"),
+        ("手机1381-234-5678", "[PHONE]"),
+        ("手机138 123 45678", "[PHONE]"),
+        ("手机138-12345678", "[PHONE]"),
+        ("电话+86 1381 234 5678找我", "[PHONE]"),
         ("老身份证110105491231002", "[IDCARD]"),  # first generation: 15 digits, born 1949-12-31
         ("导出的文本：电话[PHONE]，邮箱[EMAIL]", "[PHONE]"),  # an already masked text read again
         # said aloud and noted in Chinese numerals (幺 = 1), maybe in groups or mixed with digits
@@ -166,6 +172,10 @@ def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> No
         "10:05 2345 6789",
         "版本3.02 2712 3456",
         "電話03-1234567",  # no local number begins with 1
+        # groups of a mobile's shape, one digit short or over
+        "编号138 123 4567",
+        "编号1381-234-567",
+        "规格1381 234 56789",
     ],
 )
 def test_text_that_only_looks_like_personal_data_is_kept(text: str) -> None:
@@ -292,6 +302,7 @@ _ITEMS = [
     "QQ 12345678",
     "微信号:abc_12345",
     "(02)2712-3456",
+    "1381 234 5678",
 ]
 _PIECES = st.one_of(
     st.sampled_from(_FILLER),
@@ -320,6 +331,9 @@ def test_long_digit_and_letter_runs_are_scanned_in_one_pass() -> None:
         assert find_pii(normalise(text)) == []
     # the shapes of Taiwan landlines, cut short
     for text in ("(02)" * 25_000, "(02)2712-" * 11_000, "(089)32" * 14_000):
+        assert mask_pii(text) == text
+    # and of mobiles in 4-3-4 and 3-3-5 groups, each a digit short
+    for text in ("1381 234 567 " * 7_700, "138 123 4567 " * 7_700, "1381-234-567 " * 7_700):
         assert mask_pii(text) == text
     assert mask_pii("张" * 100_000 + "@example.com") == "张" * (100_000 - 64) + "[EMAIL]"
 
@@ -399,6 +413,7 @@ def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: s
         ("手机13812345678/9都行", "手机[PHONE]都行"),  # a mobile's alternative too
         ("手机13812345678/9@qq.com", "手机[PHONE]/[EMAIL]"),
         ("手机13812345678/2份", "手机[PHONE]/2份"),
+        ("电话1381 234 5678/9", "电话[PHONE]"),
         # ... but a fraction or a date is none, nor an amount after a landline
         ("比分3/5，电话010-62345678，12/5到货", "比分3/5，电话[PHONE]，12/5到货"),
         ("我在163。com上看到", "我在163。com上看到"),  # no @: no address
@@ -446,6 +461,7 @@ def test_landlines_glued_together_or_written_as_alternatives_are_masked(text: st
         ("电话：021-3358 9146 0755-3363 4369", "电话：[PHONE] [PHONE]"),
         ("手机138 3488 9708 139 9934 7657都打不通", "手机[PHONE] [PHONE]都打不通"),
         ("电话021 6632 9405 139 8538 6167", "电话[PHONE] [PHONE]"),
+        ("手机1381 234 5678 6222 0212 3456 7890 128", "手机[PHONE] [BANKCARD]"),
         # a card of its own beside a phone number is still one
         (f"手机{MOBILE} 6222 0212 3456 7890 128", "手机[PHONE] [BANKCARD]"),
         ("卡号6222 0212 3456 7890 128 021-6888 8888", "卡号[BANKCARD] [PHONE]"),
