@@ -36,6 +36,10 @@ PLACEHOLDERS: dict[str, str] = {
 
 # A letter may come before or after a number ("Tel13812345678", "13812345678vx同号"), a digit not.
 _NO_DIGIT_BEFORE = r"(?<![0-9])"
+# An area or country code in parentheses is set apart by them from a digit before it, as a letter
+# would be ("订单736(010)56232645", "2(852)9123 4567"): the phone patterns that take one need no
+# non-digit before it.
+_NO_DIGIT_BEFORE_OR_PAREN = r"(?:(?<![0-9])|(?=\())"
 _NO_DIGIT_AFTER = r"(?![0-9])"
 # Phone numbers are written in groups set apart by a space, a dash or a dot, maybe with spaces
 # around it ("139 - 1234 - 5678", "139.1234.5678", "139—1234—5678").
@@ -80,7 +84,7 @@ _MOBILE = re.compile(
 # "(852)", "852-"; +886): "+852 9123 4567", "(853) 6612 3456", "+886 2 2712 3456".
 _COUNTRY_CODE = r"(?:(?:\+|00){code}{sep}|\((?:\+|00)?{code}\) ?|{code}[ \-])"
 _ABROAD = re.compile(
-    _NO_DIGIT_BEFORE
+    _NO_DIGIT_BEFORE_OR_PAREN
     + "(?:"
     + _COUNTRY_CODE.format(code="85[23]", sep=_SEP)
     + rf"\d{{4}}{_SEP}\d{{4}}|"
@@ -112,7 +116,11 @@ _TAIWAN_LANDLINE = (
     + rf"[2-9]\d{{2}}{_SEP}\d{{3,4}})"
 )
 _LANDLINE = re.compile(
-    _NO_DIGIT_BEFORE + rf"(?:{_LANDLINE_AREA}{_LOCAL_NUMBER}|{_TAIWAN_LANDLINE})" + _EXTENSION + "?" + _NO_DIGIT_AFTER
+    _NO_DIGIT_BEFORE_OR_PAREN
+    + rf"(?:{_LANDLINE_AREA}{_LOCAL_NUMBER}|{_TAIWAN_LANDLINE})"
+    + _EXTENSION
+    + "?"
+    + _NO_DIGIT_AFTER
 )
 # Other numbers of the same area written after a landline without the area code, as alternatives
 # after a slash, a comma, 、, a semicolon, a tilde, 或/和, a dash or a space: "0755-86001234/86001235",
@@ -137,7 +145,9 @@ _SUFFIX = re.compile(rf"/[0-9]{{1,4}}{_NO_AMOUNT_AFTER}(?!{_SEP}[0-9])")
 # landline has no check digit, so a run of bare digits is only taken for phones after a word naming
 # one (`_PHONE_WORD`: 电话, 手机号, 联系我, 拨打, 打 …) or with an extension after 转: 3-14 % of
 # long order numbers beginning with 0 or 1 would split so.
-_GLUED_PHONE_START = re.compile(_NO_DIGIT_BEFORE + rf"(?=(?:{_LANDLINE_AREA}{_LOCAL_NUMBER}|{_MAINLAND_MOBILE})[01])")
+_GLUED_PHONE_START = re.compile(
+    _NO_DIGIT_BEFORE_OR_PAREN + rf"(?=(?:{_LANDLINE_AREA}{_LOCAL_NUMBER}|{_MAINLAND_MOBILE})[01])"
+)
 _GLUED_PHONES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("landline", re.compile(_LANDLINE_AREA + rf"[2-9]\d{{3}}{_SEP}\d{{4}}")),  # a local number of 8 digits
     ("landline", re.compile(_LANDLINE_AREA + rf"[2-9]\d{{2}}{_SEP}\d{{4}}")),  # of 7

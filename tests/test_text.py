@@ -370,6 +370,12 @@ def _assert_masked_once_for_all(text: str) -> None:
         (f"{VALID_ID}{VALID_ID}0912-345-678", "[IDCARD][IDCARD][PHONE]"),
         ("座机010-62345678(021)51234567", "座机[PHONE][PHONE]"),
         ("台北(02)2712-3456(02)2712-3457", "台北[PHONE][PHONE]"),
+        # an area or country code in parentheses is set apart from a digit before it
+        ("订单736(010)56232645", "订单736[PHONE]"),
+        ("数量2(02)2712-3456", "数量2[PHONE]"),
+        ("共2(852)9123 4567", "共2[PHONE]"),
+        ("订单736(0105)6232645", "订单736(0105)6232645"),  # 0105 is no area code
+        ("规格3(010)5623", "规格3(010)5623"),  # too short for a local number
     ],
 )
 def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: str) -> None:
@@ -523,10 +529,13 @@ def test_a_long_run_of_glued_numbers_is_read_as_a_whole_once() -> None:
 
 
 def test_a_chain_of_personal_data_each_piece_hiding_the_next_is_masked_as_a_whole() -> None:
-    # each landline after the first is found only once the one before it is masked: past a few
-    # rounds, the text is masked as a whole rather than scanned again for every number
-    text = "010-62345678" + "(021)51234567" * 380
-    assert mask_pii(text) == "[PHONE]"
+    # each ID number in groups but the last touches the next one's first digit with its check
+    # letter, and is found only once the one after it is masked: past a few rounds, the text is
+    # masked as a whole rather than scanned again for every number
+    grouped = f"{VALID_ID[:6]}-{VALID_ID[6:14]}-{VALID_ID[14:]}"
+    assert mask_pii(grouped * 3) == "[IDCARD]" * 3
+    text = grouped * 380
+    assert mask_pii(text) == "[IDCARD]"
     assert normalise(text) == ""
 
 
