@@ -68,10 +68,14 @@ _DIGIT_GROUP = re.compile(r"\d+")
 # Mainland mobiles (eleven digits, 1[3-9] first, maybe after +86), and Taiwan's (09xx xxx xxx, or
 # +886 9xx…), which the traditional-Chinese complaints give. A mainland mobile is written whole or
 # in groups of 3-4-4, 4-3-4 or 3-3-5 ("138 1234 5678", "1381-234-5678", "138 123 45678"), a
-# separator maybe left out (3-8, 7-4, 4-7, 6-5: "138-12345678").
+# separator maybe left out (3-8, 7-4, 4-7, 6-5: "138-12345678"); or cut in two elsewhere by a space
+# or a line break, which the text read has as a space ("13812\n345678", 5-6 or 8-3), so long as
+# both parts have three digits: one or two before it are a count ("数量13\n812345678"), and after it
+# a count on the next line ("1381234567\n12件").
 _MAINLAND_MOBILE = (
     rf"(?:(?:\+|00)?86{_SEP})?1[3-9]"
-    rf"(?:\d(?:{_SEP}\d{{4}}){{2}}|\d{{2}}{_SEP}\d{{3}}{_SEP}\d{{4}}|\d{_SEP}\d{{3}}{_SEP}\d{{5}})"
+    rf"(?:\d(?:{_SEP}\d{{4}}){{2}}|\d{{2}}{_SEP}\d{{3}}{_SEP}\d{{4}}|\d{_SEP}\d{{3}}{_SEP}\d{{5}}"
+    r"|\d{3} \d{6}|\d{6} \d{3})"
 )
 _MOBILE = re.compile(
     _NO_DIGIT_BEFORE

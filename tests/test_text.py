@@ -123,6 +123,9 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("手机138 123 45678", "[PHONE]"),
         ("手机138-12345678", "[PHONE]"),
         ("电话+86 1381 234 5678找我", "[PHONE]"),
+        # ... or cut in two elsewhere by a line break, three digits at least on either side
+        ("电话13812\n345678找我", "[PHONE]"),
+        ("电话13812345\r\n678", "[PHONE]"),
         ("老身份证110105491231002", "[IDCARD]"),  # first generation: 15 digits, born 1949-12-31
         ("导出的文本：电话[PHONE]，邮箱[EMAIL]", "[PHONE]"),  # an already masked text read again
         # said aloud and noted in Chinese numerals (幺 = 1), maybe in groups or mixed with digits
@@ -176,6 +179,11 @@ def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> No
         "编号138 123 4567",
         "编号1381-234-567",
         "规格1381 234 56789",
+        # a count of one or two digits before a line break, or after it, is no part of a mobile
+        "数量13\n812345678",
+        "数量1\n3812345678",
+        "订单1381234567\n12件",
+        "编号13812\n3456789",
     ],
 )
 def test_text_that_only_looks_like_personal_data_is_kept(text: str) -> None:
@@ -332,8 +340,8 @@ def test_long_digit_and_letter_runs_are_scanned_in_one_pass() -> None:
     # the shapes of Taiwan landlines, cut short
     for text in ("(02)" * 25_000, "(02)2712-" * 11_000, "(089)32" * 14_000):
         assert mask_pii(text) == text
-    # and of mobiles in 4-3-4 and 3-3-5 groups, each a digit short
-    for text in ("1381 234 567 " * 7_700, "138 123 4567 " * 7_700, "1381-234-567 " * 7_700):
+    # and of mobiles in 4-3-4 and 3-3-5 groups or cut by a line break, each a digit short
+    for text in ("1381 234 567 " * 7_700, "138 123 4567 " * 7_700, "1381-234-567 " * 7_700, "13812\n34567\n" * 8_400):
         assert mask_pii(text) == text
     assert mask_pii("张" * 100_000 + "@example.com") == "张" * (100_000 - 64) + "[EMAIL]"
 
@@ -374,6 +382,8 @@ def _assert_masked_once_for_all(text: str) -> None:
         ("订单736(010)56232645", "订单736[PHONE]"),
         ("数量2(02)2712-3456", "数量2[PHONE]"),
         ("共2(852)9123 4567", "共2[PHONE]"),
+        ("数量2\n13812345678", "数量2\n[PHONE]"),  # a count on the line before a mobile stays
+        ("电话13812\n345678\n数量2", "电话[PHONE]\n数量2"),
         ("订单736(0105)6232645", "订单736(0105)6232645"),  # 0105 is no area code
         ("规格3(010)5623", "规格3(010)5623"),  # too short for a local number
     ],
