@@ -166,21 +166,27 @@ _PHONE_WORD = re.compile(_PHONE_WORDS + "$")
 # A local number without its area code is told from a price or a count only by that word before it
 # ("座机62345678", "电话：8600 1234转802"): masked there, unless a date or an amount ("打2345678次").
 _LOCAL_AFTER_WORD = re.compile(_PHONE_WORDS + rf"(?P<number>{_LOCAL_NUMBER}){_EXTENSION}?{_NO_AMOUNT_AFTER}")
-# Mobile numbers said aloud and written down in Chinese numerals (幺 and 两 are the spoken 1 and 2),
-# maybe mixed with digits: "幺三九一二三四五六七八". Eleven of them, then `_chinese_mobile` checks
-# the mobile's shape, so "一二三四五六七八九十" is no number. The eleven touch no other Chinese
+# Phone numbers said aloud and written down in Chinese numerals (幺 and 两 are the spoken 1 and 2),
+# maybe mixed with digits: "幺三九一二三四五六七八", "〇一〇六二三四五六七八". As many of them as a
+# mobile (eleven) or a landline with its area code's 0 (nine to twelve) has, then `_chinese_phone`
+# checks the number's shape, so "一二三四五六七八九十" is no number. They touch no other Chinese
 # numeral, and a digit only where they end in Chinese numerals: a number in digits just before or
 # after them is another number, only the space between was dropped as layout beside Chinese
 # ("手机13912345678 幺三八…" is read "13912345678幺三八…").
 _CHINESE_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
 _CHINESE_ONLY = "零〇一幺二两三四五六七八九"
 _CHINESE_NUMERAL = _CHINESE_ONLY + "0-9"
-_CHINESE_MOBILE = re.compile(
-    rf"(?<![{_CHINESE_ONLY}])(?:(?<![0-9])|(?=[{_CHINESE_ONLY}]))"
-    rf"[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{10}}"
-    rf"(?![{_CHINESE_ONLY}])(?:(?![0-9])|(?<=[{_CHINESE_ONLY}]))"
+_CHINESE_PHONES = tuple(
+    re.compile(
+        rf"(?<![{_CHINESE_ONLY}])(?:(?<![0-9])|(?=[{_CHINESE_ONLY}]))"
+        rf"[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{{count - 1}}}"
+        rf"(?![{_CHINESE_ONLY}])(?:(?![0-9])|(?<=[{_CHINESE_ONLY}]))"
+    )
+    for count in (11, 9, 10, 12)
 )
 _MOBILE_DIGITS = re.compile(r"1[3-9]\d{9}")
+# A landline's digits with its area code's 0: mainland (`_AREA`) or Taiwan (`_TAIWAN_LANDLINE`).
+_LANDLINE_DIGITS = re.compile(rf"0(?:{_AREA}|[2-8]|49)[2-9]\d{{6,7}}|0(?:37|8[29])[2-9]\d{{5,6}}")
 # QQ numbers and WeChat ids are only told from order numbers and words by the word before them
 # ("QQ号：12345678", "加我vx abc_123456"). Only the number or id is masked. A WeChat id (6-20
 # characters, a letter first) also needs a word saying it is one (微信号, 微信id, 微信:) or a digit,
@@ -509,10 +515,15 @@ def _email_local_part(run: str) -> str:
     return tail.group() if tail else run
 
 
-def _chinese_mobile(written: str) -> bool:
-    """True when eleven (Chinese) numerals, with at least one Chinese one, read as a mainland mobile."""
+def _chinese_phone(written: str) -> str | None:
+    """What (Chinese) numerals, at least one of them Chinese, read as: a mainland mobile ("mobile"),
+    a landline with its area code ("landline"), or None."""
+    if written.isascii():
+        return None
     digits = re.sub(r"\D", "", written.translate(_CHINESE_DIGITS))
-    return not written.isascii() and _MOBILE_DIGITS.fullmatch(digits) is not None
+    if _MOBILE_DIGITS.fullmatch(digits):
+        return "mobile"
+    return "landline" if _LANDLINE_DIGITS.fullmatch(digits) else None
 
 
 @dataclass(frozen=True)
@@ -684,9 +695,10 @@ def _scan(text: str) -> list[PiiMatch]:
     for match in _LOCAL_AFTER_WORD.finditer(text):
         if not _is_date(re.sub(r"[^0-9]", "", match.group("number"))):
             claim_landline(match.start("number"), match.end())
-    for match in _CHINESE_MOBILE.finditer(text):
-        if _chinese_mobile(match.group()):
-            claim("mobile", match.start(), match.end())
+    for pattern in _CHINESE_PHONES:
+        for match in pattern.finditer(text):
+            if read_as := _chinese_phone(match.group()):
+                claim(read_as, match.start(), match.end())
     for match in _QQ.finditer(text):
         claim("qq", *match.span(1))
     for match in _WECHAT.finditer(text):

@@ -132,6 +132,10 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("电话幺三八一二三四五六七八找我", "[PHONE]"),
         ("手机一三八-一二三四-五六七八", "[PHONE]"),
         ("手机138一二三四五六七八", "[PHONE]"),
+        # ... and landlines with their area code's 0
+        ("座机〇一〇六二三四五六七八", "[PHONE]"),
+        ("座机零七五五-八六零零一二三四", "[PHONE]"),
+        ("電話〇七三四五六七八九", "[PHONE]"),  # Taiwan: 07 and seven digits
         # QQ numbers and WeChat ids, told by the word before them
         ("加我QQ：12345678谢谢", "[QQ]"),
         ("qq号码是 1234567890", "[QQ]"),
@@ -169,6 +173,9 @@ def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> No
         "微信Android版闪退",  # a word, not an id: no digit and no 微信号
         "微信小程序IRR计算器算错了",
         "一三八一二三四五六七八九零",  # twelve
+        "编号〇一〇六二三四五",  # too short for a landline
+        "二〇二六一二〇七一二三",  # no area code's 0 first
+        "〇〇〇〇〇〇〇〇〇〇",
         # a date's month or day, or a time's minutes, before digits in a Taiwan landline's shape
         "2026-12-07 2345-6789號訂單",
         "2026/12/07 345-6789",
@@ -216,9 +223,10 @@ def test_e_mail_addresses_with_chinese_local_parts_are_masked(text: str, masked:
         ("手机13912345678 幺三八一二三四五六七八都行", "手机[PHONE] [PHONE]都行"),
         ("订单123 幺三八一二三四五六七八是我电话", "订单123 [PHONE]是我电话"),
         (f"电话一三八一二三四五六七八 {VALID_CARD}", "电话[PHONE] [BANKCARD]"),
+        ("座机〇一〇六二三四五六七八 9号楼", "座机[PHONE] 9号楼"),
     ],
 )
-def test_a_mobile_in_chinese_numerals_beside_a_number_in_digits_is_masked(text: str, masked: str) -> None:
+def test_a_phone_number_in_chinese_numerals_beside_a_number_in_digits_is_masked(text: str, masked: str) -> None:
     # The space between them is beside a Chinese character, layout that normalisation drops
     # before the masking reads the text: the numerals then touch the digits.
     assert mask_pii(text) == masked
@@ -335,7 +343,14 @@ def test_prepare_and_normalise_agree_and_the_masked_text_keeps_no_personal_data(
 
 def test_long_digit_and_letter_runs_are_scanned_in_one_pass() -> None:
     # Quadratic back-tracking in the e-mail or card patterns would take minutes here.
-    for text in ("1" * 100_000, "a" * 100_000 + "@", "a@" + "a." * 20_000, "1 " * 50_000, "一" * 100_000):
+    for text in (
+        "1" * 100_000,
+        "a" * 100_000 + "@",
+        "a@" + "a." * 20_000,
+        "1 " * 50_000,
+        "一" * 100_000,
+        "〇" * 100_000,
+    ):
         assert find_pii(normalise(text)) == []
     # the shapes of Taiwan landlines, cut short
     for text in ("(02)" * 25_000, "(02)2712-" * 11_000, "(089)32" * 14_000):
@@ -565,6 +580,7 @@ def test_masking_is_a_fixed_point_on_random_glued_text() -> None:
         "QQ",
         "a@b.cn",
         "幺三八一二三四五六七八",
+        "〇一〇六二三四五六七八",
     ]
     for _ in range(400):
         _assert_masked_once_for_all("".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))))
