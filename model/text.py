@@ -65,17 +65,20 @@ _OLD_ID_CARD = re.compile(_NO_DIGIT_BEFORE + r"[1-8]\d{14}" + _NO_DIGIT_AFTER)
 # hold more than the card ("卡号6222… 100元"), so `_bank_card_spans` looks inside it.
 _BANK_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){14,}" + _NO_DIGIT_AFTER)
 _DIGIT_GROUP = re.compile(r"\d+")
+# What a number is not followed by unless it is an amount, a count or a decimal: "100元", "20kg".
+_NO_AMOUNT_AFTER = r"(?![0-9]|\.[0-9]|[元块角万千百亿%‰次个件台张份米斤克吨年美A-Za-z])"
 # Mainland mobiles (eleven digits, 1[3-9] first, maybe after +86), and Taiwan's (09xx xxx xxx, or
 # +886 9xx…), which the traditional-Chinese complaints give. A mainland mobile is written whole or
 # in groups of 3-4-4, 4-3-4 or 3-3-5 ("138 1234 5678", "1381-234-5678", "138 123 45678"), a
 # separator maybe left out (3-8, 7-4, 4-7, 6-5: "138-12345678"); or cut in two elsewhere by a space
 # or a line break, which the text read has as a space ("13812\n345678", 5-6 or 8-3), so long as
-# both parts have three digits: one or two before it are a count ("数量13\n812345678"), and after it
-# a count on the next line ("1381234567\n12件").
+# both parts have three digits and the second is no amount: one or two digits before it are a count
+# ("数量13\n812345678"), one or two after it, or digits with a unit, a count on the next line
+# ("1381234567\n12件", "13812345\n100元").
 _MAINLAND_MOBILE = (
     rf"(?:(?:\+|00)?86{_SEP})?1[3-9]"
     rf"(?:\d(?:{_SEP}\d{{4}}){{2}}|\d{{2}}{_SEP}\d{{3}}{_SEP}\d{{4}}|\d{_SEP}\d{{3}}{_SEP}\d{{5}}"
-    r"|\d{3} \d{6}|\d{6} \d{3})"
+    rf"|(?:\d{{3}} \d{{6}}|\d{{6}} \d{{3}}){_NO_AMOUNT_AFTER})"
 )
 _MOBILE = re.compile(
     _NO_DIGIT_BEFORE
@@ -131,7 +134,6 @@ _LANDLINE = re.compile(
 # "010-62345678、62345679或8600-1235". A date ("，20261201下的单") or an amount, count or range
 # (decimals, or a unit after it: 元, 次, 件, kg, 年 of "2025-2026年度" …) is none (`_with_alternatives`);
 # a range without a unit ("3000-5000的预算") is masked: a leaked number costs more.
-_NO_AMOUNT_AFTER = r"(?![0-9]|\.[0-9]|[元块角万千百亿%‰次个件台张份米斤克吨年美A-Za-z])"
 _ALTERNATIVE = re.compile(
     rf"(?: ?(?:[/,;~、]|或者?|和) ?| |[\-\u2013\u2014])(?P<number>{_LOCAL_NUMBER}){_EXTENSION}?{_NO_AMOUNT_AFTER}"
 )

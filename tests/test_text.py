@@ -191,6 +191,8 @@ def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> No
         "数量1\n3812345678",
         "订单1381234567\n12件",
         "编号13812\n3456789",
+        "单号13812345\n100元",  # an amount on the next line
+        "单号13812\n345678kg",
     ],
 )
 def test_text_that_only_looks_like_personal_data_is_kept(text: str) -> None:
