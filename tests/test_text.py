@@ -193,6 +193,7 @@ def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> No
         "编号13812\n3456789",
         "单号13812345\n100元",  # an amount on the next line
         "单号13812\n345678kg",
+        "单号1381\n2345678元",
     ],
 )
 def test_text_that_only_looks_like_personal_data_is_kept(text: str) -> None:
