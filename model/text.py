@@ -36,10 +36,15 @@ PLACEHOLDERS: dict[str, str] = {
 
 # A letter may come before or after a number ("Tel13812345678", "13812345678vx同号"), a digit not.
 _NO_DIGIT_BEFORE = r"(?<![0-9])"
+# An area or country code in parentheses is set apart by them from a digit before it, as a letter
+# would be ("订单736(010)56232645", "2(852)9123 4567"): the phone patterns that take one need no
+# non-digit before it.
+_NO_DIGIT_BEFORE_OR_PAREN = r"(?:(?<![0-9])|(?=\())"
 _NO_DIGIT_AFTER = r"(?![0-9])"
 # Phone numbers are written in groups set apart by a space, a dash or a dot, maybe with spaces
 # around it ("139 - 1234 - 5678", "139.1234.5678", "139—1234—5678").
-_SEP = r"(?: ?[\-.\u2013\u2014] ?| )?"
+_MARKED_SEP = r"(?: ?[\-.\u2013\u2014] ?| )"
+_SEP = _MARKED_SEP + "?"
 # An address is found by its '@' and domain (each domain label atomic: long letter runs cost no
 # quadratic time), then its local part in the run of word characters before the '@', at most 64 of
 # them and none of the address before it: Chinese has no spaces to end a run ("联系abc@qq.com",
@@ -60,9 +65,22 @@ _OLD_ID_CARD = re.compile(_NO_DIGIT_BEFORE + r"[1-8]\d{14}" + _NO_DIGIT_AFTER)
 # hold more than the card ("卡号6222… 100元"), so `_bank_card_spans` looks inside it.
 _BANK_CARD = re.compile(_NO_DIGIT_BEFORE + r"\d(?:[ \-]?\d){14,}" + _NO_DIGIT_AFTER)
 _DIGIT_GROUP = re.compile(r"\d+")
-# Mainland mobiles (1[3-9]x xxxx xxxx, maybe after +86), and Taiwan's (09xx xxx xxx, or +886 9xx…),
-# which the traditional-Chinese complaints give.
-_MAINLAND_MOBILE = rf"(?:(?:\+|00)?86{_SEP})?1[3-9]\d(?:{_SEP}\d{{4}}){{2}}"
+# What a number is not followed by unless it is an amount, a count or a decimal: "100元", "20kg".
+_NO_AMOUNT_AFTER = r"(?![0-9]|\.[0-9]|[元块角万千百亿%‰次个件台张份米斤克吨年美A-Za-z])"
+# Mainland mobiles (eleven digits, 1[3-9] first, maybe after +86), and Taiwan's (09xx xxx xxx, or
+# +886 9xx…), which the traditional-Chinese complaints give. A mainland mobile is written whole, in
+# groups of 3-4-4 (a separator maybe left out: 3-8, 7-4), 4-3-4 or 3-3-5 ("138 1234 5678",
+# "1381-234-5678", "138 123 45678"), or cut in two anywhere by a space or a line break, which the
+# text read has as a space ("13812\n345678"), so long as both parts have three digits and the
+# second is no amount: one or two digits before it are a count ("数量13\n812345678"), one or two
+# after it, or digits with a unit, a count on the next line ("1381234567\n12件", "13812345\n100元").
+_MOBILE_CUT_IN_TWO = "|".join(rf"\d{{{before - 2}}} \d{{{11 - before}}}" for before in range(3, 9))
+_MAINLAND_MOBILE = (
+    rf"(?:(?:\+|00)?86{_SEP})?1[3-9]"
+    rf"(?:\d(?:{_SEP}\d{{4}}){{2}}"
+    rf"|\d{{2}}{_MARKED_SEP}\d{{3}}{_MARKED_SEP}\d{{4}}|\d{_MARKED_SEP}\d{{3}}{_MARKED_SEP}\d{{5}}"
+    rf"|(?:{_MOBILE_CUT_IN_TWO}){_NO_AMOUNT_AFTER})"
+)
 _MOBILE = re.compile(
     _NO_DIGIT_BEFORE
     + rf"(?:{_MAINLAND_MOBILE}"
@@ -74,7 +92,7 @@ _MOBILE = re.compile(
 # "(852)", "852-"; +886): "+852 9123 4567", "(853) 6612 3456", "+886 2 2712 3456".
 _COUNTRY_CODE = r"(?:(?:\+|00){code}{sep}|\((?:\+|00)?{code}\) ?|{code}[ \-])"
 _ABROAD = re.compile(
-    _NO_DIGIT_BEFORE
+    _NO_DIGIT_BEFORE_OR_PAREN
     + "(?:"
     + _COUNTRY_CODE.format(code="85[23]", sep=_SEP)
     + rf"\d{{4}}{_SEP}\d{{4}}|"
@@ -89,13 +107,34 @@ _AREA = r"(?:10|2\d|[3-9]\d{2})"
 _LANDLINE_AREA = rf"(?:(?:(?:\+|00)86{_SEP}|86[ \-])\(?0?{_AREA}\)?|\(0{_AREA}\)|0{_AREA}){_SEP}"
 _LOCAL_NUMBER = rf"[2-9]\d{{2,3}}{_SEP}\d{{4}}"
 _EXTENSION = r"(?:[ \-]?转\d{1,5}|-\d{1,5})"
-_LANDLINE = re.compile(_NO_DIGIT_BEFORE + _LANDLINE_AREA + _LOCAL_NUMBER + _EXTENSION + "?" + _NO_DIGIT_AFTER)
+# Taiwan landlines without the country code, which the traditional-Chinese complaints give: the area
+# code with its 0 (02 to 08, 049; 037, 082, 089) in parentheses or set apart by a dash, a dot or a
+# space, then the local number of seven or eight digits, of six or seven after 037, 082 and 089:
+# "(02)2712-3456", "04-2345-6789", "(07)345-6789", "(089)326-141". The mark after it keeps it from a
+# mainland area code (021, 0871), whose digits go on. Bare digits are left to the mainland shapes,
+# and after a digit and a dash, slash, dot or colon the two digits are the month or day of a date,
+# or the minutes of a time ("2026-12-07 345-6789"), not an area code.
+_TAIWAN_AREA = r"(?:\({code}\) ?|{code}" + _MARKED_SEP + ")"
+_TAIWAN_LANDLINE = (
+    r"(?<![0-9][\-/.:])(?:"
+    + _TAIWAN_AREA.format(code=r"0(?:[2-8]|49)")
+    + _LOCAL_NUMBER
+    + "|"
+    + _TAIWAN_AREA.format(code="0(?:37|8[29])")
+    + rf"[2-9]\d{{2}}{_SEP}\d{{3,4}})"
+)
+_LANDLINE = re.compile(
+    _NO_DIGIT_BEFORE_OR_PAREN
+    + rf"(?:{_LANDLINE_AREA}{_LOCAL_NUMBER}|{_TAIWAN_LANDLINE})"
+    + _EXTENSION
+    + "?"
+    + _NO_DIGIT_AFTER
+)
 # Other numbers of the same area written after a landline without the area code, as alternatives
 # after a slash, a comma, 、, a semicolon, a tilde, 或/和, a dash or a space: "0755-86001234/86001235",
 # "010-62345678、62345679或8600-1235". A date ("，20261201下的单") or an amount, count or range
 # (decimals, or a unit after it: 元, 次, 件, kg, 年 of "2025-2026年度" …) is none (`_with_alternatives`);
 # a range without a unit ("3000-5000的预算") is masked: a leaked number costs more.
-_NO_AMOUNT_AFTER = r"(?![0-9]|\.[0-9]|[元块角万千百亿%‰次个件台张份米斤克吨年美A-Za-z])"
 _ALTERNATIVE = re.compile(
     rf"(?: ?(?:[/,;~、]|或者?|和) ?| |[\-\u2013\u2014])(?P<number>{_LOCAL_NUMBER}){_EXTENSION}?{_NO_AMOUNT_AFTER}"
 )
@@ -113,7 +152,9 @@ _SUFFIX = re.compile(rf"/[0-9]{{1,4}}{_NO_AMOUNT_AFTER}(?!{_SEP}[0-9])")
 # landline has no check digit, so a run of bare digits is only taken for phones after a word naming
 # one (`_PHONE_WORD`: 电话, 手机号, 联系我, 拨打, 打 …) or with an extension after 转: 3-14 % of
 # long order numbers beginning with 0 or 1 would split so.
-_GLUED_PHONE_START = re.compile(_NO_DIGIT_BEFORE + rf"(?=(?:{_LANDLINE_AREA}{_LOCAL_NUMBER}|{_MAINLAND_MOBILE})[01])")
+_GLUED_PHONE_START = re.compile(
+    _NO_DIGIT_BEFORE_OR_PAREN + rf"(?=(?:{_LANDLINE_AREA}{_LOCAL_NUMBER}|{_MAINLAND_MOBILE})[01])"
+)
 _GLUED_PHONES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("landline", re.compile(_LANDLINE_AREA + rf"[2-9]\d{{3}}{_SEP}\d{{4}}")),  # a local number of 8 digits
     ("landline", re.compile(_LANDLINE_AREA + rf"[2-9]\d{{2}}{_SEP}\d{{4}}")),  # of 7
@@ -128,21 +169,27 @@ _PHONE_WORD = re.compile(_PHONE_WORDS + "$")
 # A local number without its area code is told from a price or a count only by that word before it
 # ("座机62345678", "电话：8600 1234转802"): masked there, unless a date or an amount ("打2345678次").
 _LOCAL_AFTER_WORD = re.compile(_PHONE_WORDS + rf"(?P<number>{_LOCAL_NUMBER}){_EXTENSION}?{_NO_AMOUNT_AFTER}")
-# Mobile numbers said aloud and written down in Chinese numerals (幺 and 两 are the spoken 1 and 2),
-# maybe mixed with digits: "幺三九一二三四五六七八". Eleven of them, then `_chinese_mobile` checks
-# the mobile's shape, so "一二三四五六七八九十" is no number. The eleven touch no other Chinese
+# Phone numbers said aloud and written down in Chinese numerals (幺 and 两 are the spoken 1 and 2),
+# maybe mixed with digits: "幺三九一二三四五六七八", "〇一〇六二三四五六七八". As many of them as a
+# mobile (eleven) or a landline with its area code's 0 (nine to twelve) has, then `_chinese_phone`
+# checks the number's shape, so "一二三四五六七八九十" is no number. They touch no other Chinese
 # numeral, and a digit only where they end in Chinese numerals: a number in digits just before or
 # after them is another number, only the space between was dropped as layout beside Chinese
 # ("手机13912345678 幺三八…" is read "13912345678幺三八…").
 _CHINESE_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
 _CHINESE_ONLY = "零〇一幺二两三四五六七八九"
 _CHINESE_NUMERAL = _CHINESE_ONLY + "0-9"
-_CHINESE_MOBILE = re.compile(
-    rf"(?<![{_CHINESE_ONLY}])(?:(?<![0-9])|(?=[{_CHINESE_ONLY}]))"
-    rf"[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{10}}"
-    rf"(?![{_CHINESE_ONLY}])(?:(?![0-9])|(?<=[{_CHINESE_ONLY}]))"
+_CHINESE_PHONES = tuple(
+    re.compile(
+        rf"(?<![{_CHINESE_ONLY}])(?:(?<![0-9])|(?=[{_CHINESE_ONLY}]))"
+        rf"[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{{count - 1}}}"
+        rf"(?![{_CHINESE_ONLY}])(?:(?![0-9])|(?<=[{_CHINESE_ONLY}]))"
+    )
+    for count in (11, 9, 10, 12)
 )
 _MOBILE_DIGITS = re.compile(r"1[3-9]\d{9}")
+# A landline's digits with its area code's 0: mainland (`_AREA`) or Taiwan (`_TAIWAN_LANDLINE`).
+_LANDLINE_DIGITS = re.compile(rf"0(?:{_AREA}|[2-8]|49)[2-9]\d{{6,7}}|0(?:37|8[29])[2-9]\d{{5,6}}")
 # QQ numbers and WeChat ids are only told from order numbers and words by the word before them
 # ("QQ号：12345678", "加我vx abc_123456"). Only the number or id is masked. A WeChat id (6-20
 # characters, a letter first) also needs a word saying it is one (微信号, 微信id, 微信:) or a digit,
@@ -171,10 +218,11 @@ _LAYOUT_SPACE = re.compile(rf"^ +| +$|(?<=[{_CJK_CHARS}]) +| +(?=[{_CJK_CHARS}])
 _PLACEHOLDER_KINDS = {placeholder: kind for kind, placeholder in PLACEHOLDERS.items()}
 _PLACEHOLDER = re.compile("|".join(map(re.escape, _PLACEHOLDER_KINDS)))
 # Every kind of personal data has an '@', a placeholder, seven digits (or Chinese numerals) set
-# apart at most by the phone separators (the shortest is a landline's local number), or the word
-# before a QQ number or WeChat id: texts without one skip the scan.
+# apart at most by the phone separators (the shortest is a landline's local number), a Taiwan area
+# code in parentheses (six digits may follow "(089)"), or the word before a QQ number or WeChat id:
+# texts without one skip the scan.
 _PII_HINT = re.compile(
-    rf"@|\[[A-Z]+\]|[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{6}}"
+    rf"@|\[[A-Z]+\]|[{_CHINESE_NUMERAL}](?:{_SEP}[{_CHINESE_NUMERAL}]){{6}}|\(0[2-8]\d?\)"
     r"|(?i:qq|扣扣|微信|薇信|v信|vx|wx|weixin|wechat)"
 )
 
@@ -470,10 +518,15 @@ def _email_local_part(run: str) -> str:
     return tail.group() if tail else run
 
 
-def _chinese_mobile(written: str) -> bool:
-    """True when eleven (Chinese) numerals, with at least one Chinese one, read as a mainland mobile."""
+def _chinese_phone(written: str) -> str | None:
+    """What (Chinese) numerals, at least one of them Chinese, read as: a mainland mobile ("mobile"),
+    a landline with its area code ("landline"), or None."""
+    if written.isascii():
+        return None
     digits = re.sub(r"\D", "", written.translate(_CHINESE_DIGITS))
-    return not written.isascii() and _MOBILE_DIGITS.fullmatch(digits) is not None
+    if _MOBILE_DIGITS.fullmatch(digits):
+        return "mobile"
+    return "landline" if _LANDLINE_DIGITS.fullmatch(digits) else None
 
 
 @dataclass(frozen=True)
@@ -645,9 +698,10 @@ def _scan(text: str) -> list[PiiMatch]:
     for match in _LOCAL_AFTER_WORD.finditer(text):
         if not _is_date(re.sub(r"[^0-9]", "", match.group("number"))):
             claim_landline(match.start("number"), match.end())
-    for match in _CHINESE_MOBILE.finditer(text):
-        if _chinese_mobile(match.group()):
-            claim("mobile", match.start(), match.end())
+    for pattern in _CHINESE_PHONES:
+        for match in pattern.finditer(text):
+            if read_as := _chinese_phone(match.group()):
+                claim(read_as, match.start(), match.end())
     for match in _QQ.finditer(text):
         claim("qq", *match.span(1))
     for match in _WECHAT.finditer(text):

@@ -103,18 +103,39 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("电话852-61234567", "[PHONE]"),
         ("澳门电话(853) 2812 3456", "[PHONE]"),
         ("台北電話+886-2-2712-3456", "[PHONE]"),
+        # Taiwan landlines without the country code: the area code with its 0, in parentheses or
+        # set apart from the local number
+        ("台北電話(02)2712-3456", "[PHONE]"),
+        ("電話02-2712-3456找我", "[PHONE]"),
+        ("台中門市04-2345-6789", "[PHONE]"),
+        ("高雄(07)345-6789轉12", "[PHONE]"),
+        ("南投(049)234-5678", "[PHONE]"),
+        ("臺東(089)326-141", "[PHONE]"),  # six digits after 089
         ("卡号378282246310005", "[BANKCARD]"),  # American Express, 15 digits
         # a letter right after the number (vx = WeChat), dots, long dashes, spaced dashes
         ("13912345678vx同号", "[PHONE]"),
         ("电话139.1234.5678", "[PHONE]"),
         ("电话139—1234—5678", "[PHONE]"),
         ("电话139 - 1234 - 5678", "[PHONE]"),
+        # a mainland mobile in groups of 4-3-4 or 3-3-5, or 3-8
+        ("手机1381 234 5678", "[PHONE]"),
+        ("手机1381-234-5678", "[PHONE]"),
+        ("手机138 123 45678", "[PHONE]"),
+        ("手机138-12345678", "[PHONE]"),
+        ("电话+86 1381 234 5678找我", "[PHONE]"),
+        # ... or cut in two elsewhere by a line break, three digits at least on either side
+        ("电话13812\n345678找我", "[PHONE]"),
+        ("电话13812345\r\n678", "[PHONE]"),
         ("老身份证110105491231002", "[IDCARD]"),  # first generation: 15 digits, born 1949-12-31
         ("导出的文本：电话[PHONE]，邮箱[EMAIL]", "[PHONE]"),  # an already masked text read again
         # said aloud and noted in Chinese numerals (幺 = 1), maybe in groups or mixed with digits
         ("电话幺三八一二三四五六七八找我", "[PHONE]"),
         ("手机一三八-一二三四-五六七八", "[PHONE]"),
         ("手机138一二三四五六七八", "[PHONE]"),
+        # ... and landlines with their area code's 0
+        ("座机〇一〇六二三四五六七八", "[PHONE]"),
+        ("座机零七五五-八六零零一二三四", "[PHONE]"),
+        ("電話〇七三四五六七八九", "[PHONE]"),  # Taiwan: 07 and seven digits
         # QQ numbers and WeChat ids, told by the word before them
         ("加我QQ：12345678谢谢", "[QQ]"),
         ("qq号码是 1234567890", "[QQ]"),
@@ -152,6 +173,27 @@ def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> No
         "微信Android版闪退",  # a word, not an id: no digit and no 微信号
         "微信小程序IRR计算器算错了",
         "一三八一二三四五六七八九零",  # twelve
+        "编号〇一〇六二三四五",  # too short for a landline
+        "二〇二六一二〇七一二三",  # no area code's 0 first
+        "〇〇〇〇〇〇〇〇〇〇",
+        # a date's month or day, or a time's minutes, before digits in a Taiwan landline's shape
+        "2026-12-07 2345-6789號訂單",
+        "2026/12/07 345-6789",
+        "10:05 2345 6789",
+        "版本3.02 2712 3456",
+        "電話03-1234567",  # no local number begins with 1
+        # groups of a mobile's shape, one digit short or over
+        "编号138 123 4567",
+        "编号1381-234-567",
+        "规格1381 234 56789",
+        # a count of one or two digits before a line break, or after it, is no part of a mobile
+        "数量13\n812345678",
+        "数量1\n3812345678",
+        "订单1381234567\n12件",
+        "编号13812\n3456789",
+        "单号13812345\n100元",  # an amount on the next line
+        "单号13812\n345678kg",
+        "单号1381\n2345678元",
     ],
 )
 def test_text_that_only_looks_like_personal_data_is_kept(text: str) -> None:
@@ -184,9 +226,10 @@ def test_e_mail_addresses_with_chinese_local_parts_are_masked(text: str, masked:
         ("手机13912345678 幺三八一二三四五六七八都行", "手机[PHONE] [PHONE]都行"),
         ("订单123 幺三八一二三四五六七八是我电话", "订单123 [PHONE]是我电话"),
         (f"电话一三八一二三四五六七八 {VALID_CARD}", "电话[PHONE] [BANKCARD]"),
+        ("座机〇一〇六二三四五六七八 9号楼", "座机[PHONE] 9号楼"),
     ],
 )
-def test_a_mobile_in_chinese_numerals_beside_a_number_in_digits_is_masked(text: str, masked: str) -> None:
+def test_a_phone_number_in_chinese_numerals_beside_a_number_in_digits_is_masked(text: str, masked: str) -> None:
     # The space between them is beside a Chinese character, layout that normalisation drops
     # before the masking reads the text: the numerals then touch the digits.
     assert mask_pii(text) == masked
@@ -277,6 +320,8 @@ _ITEMS = [
     "张三@example.com",
     "QQ 12345678",
     "微信号:abc_12345",
+    "(02)2712-3456",
+    "1381 234 5678",
 ]
 _PIECES = st.one_of(
     st.sampled_from(_FILLER),
@@ -301,8 +346,21 @@ def test_prepare_and_normalise_agree_and_the_masked_text_keeps_no_personal_data(
 
 def test_long_digit_and_letter_runs_are_scanned_in_one_pass() -> None:
     # Quadratic back-tracking in the e-mail or card patterns would take minutes here.
-    for text in ("1" * 100_000, "a" * 100_000 + "@", "a@" + "a." * 20_000, "1 " * 50_000, "一" * 100_000):
+    for text in (
+        "1" * 100_000,
+        "a" * 100_000 + "@",
+        "a@" + "a." * 20_000,
+        "1 " * 50_000,
+        "一" * 100_000,
+        "〇" * 100_000,
+    ):
         assert find_pii(normalise(text)) == []
+    # the shapes of Taiwan landlines, cut short
+    for text in ("(02)" * 25_000, "(02)2712-" * 11_000, "(089)32" * 14_000):
+        assert mask_pii(text) == text
+    # and of mobiles in 4-3-4 and 3-3-5 groups or cut by a line break, each a digit short
+    for text in ("1381 234 567 " * 7_700, "138 123 4567 " * 7_700, "1381-234-567 " * 7_700, "13812\n34567\n" * 8_400):
+        assert mask_pii(text) == text
     assert mask_pii("张" * 100_000 + "@example.com") == "张" * (100_000 - 64) + "[EMAIL]"
 
 
@@ -337,6 +395,15 @@ def _assert_masked_once_for_all(text: str) -> None:
         # then the ID number before it, then the one before that
         (f"{VALID_ID}{VALID_ID}0912-345-678", "[IDCARD][IDCARD][PHONE]"),
         ("座机010-62345678(021)51234567", "座机[PHONE][PHONE]"),
+        ("台北(02)2712-3456(02)2712-3457", "台北[PHONE][PHONE]"),
+        # an area or country code in parentheses is set apart from a digit before it
+        ("订单736(010)56232645", "订单736[PHONE]"),
+        ("数量2(02)2712-3456", "数量2[PHONE]"),
+        ("共2(852)9123 4567", "共2[PHONE]"),
+        ("数量2\n13812345678", "数量2\n[PHONE]"),  # a count on the line before a mobile stays
+        ("电话13812\n345678\n数量2", "电话[PHONE]\n数量2"),
+        ("订单736(0105)6232645", "订单736(0105)6232645"),  # 0105 is no area code
+        ("规格3(010)5623", "规格3(010)5623"),  # too short for a local number
     ],
 )
 def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: str) -> None:
@@ -368,6 +435,10 @@ def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: s
         ("电话021-62345678/62345679，20261201下的单", "电话[PHONE]/[PHONE]，20261201下的单"),
         ("电话021-62345678、62345679，2000000元", "电话[PHONE]、[PHONE]，2000000元"),
         ("电话0755-86001234—86001235", "电话[PHONE]—[PHONE]"),  # an em dash, as a dash
+        # a Taiwan landline takes its alternatives too, and a mainland area code stays one number
+        ("電話(02)2712-3456/2712-3457", "電話[PHONE]/[PHONE]"),
+        ("上海021-62345678，台北02-2712-3456，广州(020)38765432", "上海[PHONE]，台北[PHONE]，广州[PHONE]"),
+        ("日期2026-12-07，電話(07)345-6789", "日期2026-12-07，電話[PHONE]"),
         # another number written as the digits it ends in, after a slash: masked with the number
         ("电话0755-86001234/5", "电话[PHONE]"),
         ("座机010-62345678/79找我", "座机[PHONE]找我"),
@@ -376,6 +447,7 @@ def test_personal_data_glued_together_is_masked_in_one_pass(text: str, masked: s
         ("手机13812345678/9都行", "手机[PHONE]都行"),  # a mobile's alternative too
         ("手机13812345678/9@qq.com", "手机[PHONE]/[EMAIL]"),
         ("手机13812345678/2份", "手机[PHONE]/2份"),
+        ("电话1381 234 5678/9", "电话[PHONE]"),
         # ... but a fraction or a date is none, nor an amount after a landline
         ("比分3/5，电话010-62345678，12/5到货", "比分3/5，电话[PHONE]，12/5到货"),
         ("我在163。com上看到", "我在163。com上看到"),  # no @: no address
@@ -423,6 +495,7 @@ def test_landlines_glued_together_or_written_as_alternatives_are_masked(text: st
         ("电话：021-3358 9146 0755-3363 4369", "电话：[PHONE] [PHONE]"),
         ("手机138 3488 9708 139 9934 7657都打不通", "手机[PHONE] [PHONE]都打不通"),
         ("电话021 6632 9405 139 8538 6167", "电话[PHONE] [PHONE]"),
+        ("手机1381 234 5678 6222 0212 3456 7890 128", "手机[PHONE] [BANKCARD]"),
         # a card of its own beside a phone number is still one
         (f"手机{MOBILE} 6222 0212 3456 7890 128", "手机[PHONE] [BANKCARD]"),
         ("卡号6222 0212 3456 7890 128 021-6888 8888", "卡号[BANKCARD] [PHONE]"),
@@ -484,10 +557,13 @@ def test_a_long_run_of_glued_numbers_is_read_as_a_whole_once() -> None:
 
 
 def test_a_chain_of_personal_data_each_piece_hiding_the_next_is_masked_as_a_whole() -> None:
-    # each landline after the first is found only once the one before it is masked: past a few
-    # rounds, the text is masked as a whole rather than scanned again for every number
-    text = "010-62345678" + "(021)51234567" * 380
-    assert mask_pii(text) == "[PHONE]"
+    # each ID number in groups but the last touches the next one's first digit with its check
+    # letter, and is found only once the one after it is masked: past a few rounds, the text is
+    # masked as a whole rather than scanned again for every number
+    grouped = f"{VALID_ID[:6]}-{VALID_ID[6:14]}-{VALID_ID[14:]}"
+    assert mask_pii(grouped * 3) == "[IDCARD]" * 3
+    text = grouped * 380
+    assert mask_pii(text) == "[IDCARD]"
     assert normalise(text) == ""
 
 
@@ -507,6 +583,7 @@ def test_masking_is_a_fixed_point_on_random_glued_text() -> None:
         "QQ",
         "a@b.cn",
         "幺三八一二三四五六七八",
+        "〇一〇六二三四五六七八",
     ]
     for _ in range(400):
         _assert_masked_once_for_all("".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))))
