@@ -12,12 +12,17 @@ long). An input is echoed back only to say which value was wrong, and then at mo
 | 401 | missing_api_key, invalid_api_key | no key, or a key that is not configured |
 | 403 | forbidden | the key's role may not use the route |
 | 404 | not_found | unknown ticket number or path |
+| 405 | method_not_allowed | a method the path does not take |
 | 409 | idempotency_conflict, illegal_transition, concurrent_update, | conflicts with the state |
 |     | survey_exists, ticket_not_closed, ticket_closed | |
 | 412 | ticket_changed | If-Match names a revision of the ticket that is no longer current |
 | 413 | body_too_large | a request body over `max_body_bytes` (16 MiB) |
 | 422 | pydantic's types (missing, extra_forbidden, literal_error, …), | bad input, naming the field |
 |     | value_error, string_too_long, json_invalid, wrong_content_type | |
+| 422 | comment_required, note_required, unknown_code, too_long, | a review, event or batch the rules refuse |
+|     | subtype_not_in_category, subtype_required, unexpected_label, | |
+|     | missing_correction | |
+| 500 | internal_error | a bug; the request was not applied |
 | 503 | database_unavailable, model_unavailable | a dependency is down; nothing was written |
 | 503 | ticket_numbers_used_up | the business day's 999,999 ticket numbers are given; nothing was written |
 """

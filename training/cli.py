@@ -1,7 +1,7 @@
 """The model commands of `triage`: a thin Typer layer over the functions of `training`.
 
 The installed `triage` command is `api.cli:app`, which adds the commands that need the ticket
-database or the service (export, report, serve) to these.
+database or the service (export, report, sweep, notify-retry, serve) to these.
 """
 
 from __future__ import annotations
