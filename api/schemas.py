@@ -487,7 +487,10 @@ class Sla(BaseModel):
 class Suggestion(PredictedLabels):
     """What the model suggested at intake."""
 
-    top_tier_probability: float
+    top_tier_probability: float = Field(
+        description="The tier head's probability of the most urgent tier (P1 in the default taxonomy), "
+        "whichever tier was suggested; an input of the emotion index (情绪指数)."
+    )
     explanation: dict[str, list[Term]]
     model_version: str
 
