@@ -316,6 +316,39 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
 
 
+def test_predict_reads_a_text_column_named_as_a_labelled_file_may_name_it(registry: Path, tmp_path: Path) -> None:
+    # A colleague's sheet headed as the business names the columns: refused ("no 'text' column")
+    # although `triage train` reads the same header.
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    texts = ["快递三天没到，\n电话13812345678", "热水器漏电，差点出事"]
+    flags = ["--file", str(source), "--out", str(out), "--force", "--registry", str(registry)]
+    model, _ = load_model(Registry(registry).path_of("current"))
+    for written in ("文本", " Text ", "ｔｅｘｔ"):
+        with source.open("w", encoding="utf-8", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["编号", written, "类别", "Category", "tier"])
+            writer.writerows(
+                [["t1", texts[0], "物流问题", "logistics", "P2"], ["t2", texts[1], "产品问题", "product", "P1"]]
+            )
+        result = runner.invoke(app, ["predict", *flags], env={"COLUMNS": "400"})
+        assert result.exit_code == 0, result.output
+        warning = f"warning: {source}, row 1: column names read as the columns they name: {written.strip()!r} as text"
+        assert warning in result.output
+        with out.open(encoding="utf-8", newline="") as stream:
+            header, *rows = list(csv.reader(stream))
+        # the input's columns as written (the text left out: masked_text replaces it); one named as a
+        # prediction column, in any case, is given_<as written>
+        assert header[:4] == ["编号", "类别", "given_Category", "given_tier"] and header[-1] == "masked_text"
+        scored = [dict(zip(header, row)) for row in rows]
+        assert [row["masked_text"] for row in scored] == [mask_pii(text) for text in texts]
+        assert [(row["编号"], row["类别"], row["given_Category"]) for row in scored] == [
+            ("t1", "物流问题", "logistics"),
+            ("t2", "产品问题", "product"),
+        ]
+        assert [row["category"] for row in scored] == [p.category.code for p in model.predict_many(texts)]
+        assert "13812345678" not in out.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize(
     ("body", "where", "what"),
     [
@@ -324,7 +357,9 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
         ("text,,\n快递三天没到,a,b\n", "row 1", "2 columns have no name"),
         ("text,channel\n快递三天没到,phone,extra\n", "row 2", "more fields than the header has columns (3 of 2)"),
         ("ticket,text,channel\nt1,快递三天没到\n", "row 2", "fewer fields than the header has columns (2 of 3)"),
-        ("channel\nphone\n", "row 1", "no 'text' column"),
+        ("channel\nphone\n", "row 1", "no text column (named text or 文本; header is channel)"),
+        # two names of the text column (as a labelled file's): which holds the complaints?
+        ("text,ＴＥＸＴ\n快递三天没到,手机坏了\n", "row 1", "text and ＴＥＸＴ both name the column text"),
         ("ticket;text\nt1;快递三天没到\n", "row 1", "the columns look separated by semicolons"),
         # two exports pasted into one file: the second header would be scored as a complaint
         ("ticket,text\nt1,快递三天没到\n ticket , text \nt2,手机坏了\n", "row 3", "the header row again"),

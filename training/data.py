@@ -335,9 +335,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
         problems.append(Problem(str(path), records.row, None, unusable))
         return dataset
     if renamed:
-        each = ", ".join(f"{name!r} as {column}" for name, column in renamed.items())
-        message = f"column names read as the columns they name: {each}"
-        problems.append(Problem(str(path), records.row, None, message, fatal=False))
+        problems.append(Problem(str(path), records.row, None, renamed_columns(renamed), fatal=False))
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
         message = (
@@ -421,13 +419,13 @@ def shown_rows(rows: Sequence[int]) -> str:
     return f"rows {head} and {last}"
 
 
-def _column_key(name: str) -> str:
+def column_key(name: str) -> str:
     """A column name as compared with the known ones: full-width letters as ASCII, case folded."""
     return unicodedata.normalize("NFKC", name).strip().casefold()
 
 
 _KNOWN_COLUMNS = {
-    _column_key(name): column
+    column_key(name): column
     for column in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
     for name in (column, *CHINESE_COLUMN_NAMES.get(column, ()))
 }
@@ -438,7 +436,7 @@ def read_columns(header: Sequence[str]) -> tuple[list[str], dict[str, str], str 
     (`CHINESE_COLUMN_NAMES`) replaced by the column's own; what was so read as what; and the
     problem of a header in which two names name the same column (None when there is none). Other
     names are kept (their columns are not read)."""
-    columns = [_KNOWN_COLUMNS.get(_column_key(name), name) for name in header]
+    columns = [_KNOWN_COLUMNS.get(column_key(name), name) for name in header]
     renamed = {name: column for name, column in zip(header, columns) if name != column}
     clashes = [
         [name for name, read in zip(header, columns) if read == column]
@@ -452,6 +450,23 @@ def read_columns(header: Sequence[str]) -> tuple[list[str], dict[str, str], str 
     ]
     problem = f"{'; '.join(said)}: only one column may name it; delete or rename the others" if said else None
     return columns, renamed, problem
+
+
+def renamed_columns(renamed: dict[str, str]) -> str:
+    """The warning that says which column names were read as which columns (`renamed` as
+    `read_columns` gives it)."""
+    each = ", ".join(f"{name!r} as {column}" for name, column in renamed.items())
+    return f"column names read as the columns they name: {each}"
+
+
+def find_column(header: Sequence[str], column: str) -> tuple[str | None, str | None]:
+    """The name by which `header` names `column`, read as `read_columns` reads it (None when no
+    name does), and the problem of a header in which two names name it (None when there is none)."""
+    columns, _, _ = read_columns(header)
+    names = [name for name, read in zip(header, columns) if read == column]
+    if len(names) > 1:
+        return None, read_columns(names)[2]
+    return (names[0] if names else None), None
 
 
 def _written_as(column: str, renamed: dict[str, str]) -> str:
