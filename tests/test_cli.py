@@ -484,7 +484,7 @@ def test_the_report_counts_duplicates_apart_from_export_rows_no_agent_reviewed(
         export_rows = list(csv.DictReader(stream))
     unreviewed = sum(row["reviewed"] == "false" for row in export_rows)
     dataset = load_datasets([export, *TEAM_CORPUS], taxonomy)
-    duplicates = sum(problem.message.startswith("duplicate of") for problem in dataset.warnings)
+    duplicates = dataset.duplicates
     assert duplicates > 0 and unreviewed > 0
     out = tmp_path / "models"
     result = runner.invoke(app, ["train", "--data", str(export), "--no-refit", "--out", str(out)])
@@ -578,6 +578,8 @@ def test_a_text_in_the_evaluation_file_never_trains(
     )
     assert result.exit_code == 0, result.output
     assert "same text as a held-out evaluation row; left out of training" in result.output
+    # a warning each: 20 shown, then summed up
+    assert result.output.count("  warning:") == 20 and "… and 80 more warnings of the same kinds" in result.output
     (version,) = Registry(out).versions()
     training_data = version.metadata["training_data"]
     # recorded resolved, so that they still name the files when read from another folder
@@ -817,7 +819,7 @@ def test_eval_file_and_eval_split_together_are_refused_and_a_repeated_file_is_re
         assert not out.exists()
     twice = runner.invoke(app, ["train", "--data", sample, "--data", sample, "--no-team-corpus", "--out", str(out)])
     assert twice.exit_code == 0, twice.output
-    assert twice.output.count("more than once") == 1 and "duplicate of" not in twice.output
+    assert twice.output.count("more than once") == 1 and "same text and labels" not in twice.output
     (version,) = Registry(out).versions()
     assert len(version.metadata["training_data"]["files"]) == 1
 
@@ -964,7 +966,8 @@ def test_a_taxonomy_that_is_a_folder_or_bad_yaml_is_one_line(tmp_path: Path) -> 
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_warnings_are_summed_up_after_twenty(registry: Path, tmp_path: Path) -> None:
+def test_repeated_rows_are_one_warning_for_the_file(registry: Path, tmp_path: Path) -> None:
+    # 30 repeated rows were 30 warnings, of which 20 were shown, then "… and 10 more warnings"
     with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
         header, *rows = list(csv.reader(stream))
     column = {name: i for i, name in enumerate(header)}
@@ -972,9 +975,17 @@ def test_warnings_are_summed_up_after_twenty(registry: Path, tmp_path: Path) -> 
     data = tmp_path / "noisy.csv"
     with data.open("w", encoding="utf-8", newline="") as stream:
         csv.writer(stream).writerows([header, *rows[:100], *repeated])
-    result = runner.invoke(app, ["evaluate", "--model", "current", "--data", str(data), "--registry", str(registry)])
+    result = runner.invoke(
+        app,
+        ["evaluate", "--model", "current", "--data", str(data), "--registry", str(registry)],
+        env={"COLUMNS": "400"},
+    )
     assert result.exit_code == 0, result.output
-    assert result.output.count("  warning:") == 20 and "… and 10 more warnings" in result.output
+    (warning,) = [line for line in result.output.splitlines() if line.startswith("  warning:")]
+    assert warning == (
+        f"  warning: {data}, column text: dropped 30 rows with the same text and labels as an earlier row: "
+        "rows 102 (= row 2), 103 (= row 3), 104 (= row 4), 105 (= row 5), 106 (= row 6) and 25 more"
+    )
     # and, apart, that these are texts the default model was trained on (the 30 copies dropped)
     assert "100 of the 100 rows of" in result.output and "not held-out accuracy" in result.output
 

@@ -398,7 +398,8 @@ def _metrics_table(title: str, metrics: dict[str, Any], heads: Sequence[str]) ->
     return table
 
 
-# Every fatal problem is printed; warnings (dropped duplicates, mostly) only this many.
+# Every fatal problem is printed; warnings only this many (training says one for each row left out as a
+# held-out text).
 SHOWN_WARNINGS = 20
 
 

@@ -407,9 +407,9 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     return dataset
 
 
-def shown_rows(rows: Sequence[int]) -> str:
+def shown_rows(rows: Sequence[int | str]) -> str:
     """The first `SHOWN_ROWS` of some row numbers, and how many more there are: "rows 2, 3 and 5",
-    "rows 2, 3, 4, 5, 6 and 464 more"."""
+    "rows 2, 3, 4, 5, 6 and 464 more"; a row may carry a note ("7 (= row 2)")."""
     first = ", ".join(map(str, rows[:SHOWN_ROWS]))
     if len(rows) == 1:
         return f"row {first}"
@@ -601,15 +601,18 @@ def csv_error(error: csv.Error) -> str:
 def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
     """Read and check several CSVs; duplicates (same normalised text) are dropped and reported.
 
-    A duplicate with the same labels is a warning (the first occurrence is kept); the same text
-    with different labels is fatal, since only a person can say which labels are right. Rows whose
-    text the model cannot judge are kept, and listed in `unjudgeable` (see `unjudgeable_warning`).
+    A duplicate with the same labels is dropped (the first occurrence is kept), with one warning
+    per file that counts its dropped rows and names the first `SHOWN_ROWS` with the row each
+    repeats; the same text with different labels is fatal, row by row, since only a person can say
+    which labels are right. Rows whose text the model cannot judge are kept, and listed in
+    `unjudgeable` (see `unjudgeable_warning`).
     """
     dataset = Dataset()
     for path in paths:
         read_labeled_csv(path, taxonomy, dataset)
     seen: dict[str, LabeledRow] = {}
     kept: list[LabeledRow] = []
+    dropped: dict[str, list[int | str]] = {}  # by file: its rows dropped, each with the row it repeats
     for row in dataset.rows:
         key = normalise(row.text)
         first = seen.get(key)
@@ -621,9 +624,8 @@ def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
                 dataset.unjudgeable.append((row, issues))
         elif first.labels == row.labels:
             dataset.duplicates += 1
-            dataset.problems.append(
-                Problem(row.file, row.row, "text", f"duplicate of {first.file}, row {first.row}; dropped", fatal=False)
-            )
+            repeated = f"row {first.row}" if first.file == row.file else f"{first.file}, row {first.row}"
+            dropped.setdefault(row.file, []).append(f"{row.row} (= {repeated})")
         else:
             dataset.problems.append(
                 Problem(
@@ -634,6 +636,11 @@ def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
                     f"({'/'.join(row.labels)} vs {'/'.join(first.labels)}); fix one of them",
                 )
             )
+    for file, rows in dropped.items():
+        # One warning for the file (a month's export that overlaps the last holds hundreds).
+        counted = f"{len(rows)} {'row' if len(rows) == 1 else 'rows'}"
+        message = f"dropped {counted} with the same text and labels as an earlier row: {shown_rows(rows)}"
+        dataset.problems.append(Problem(file, None, "text", message, fatal=False))
     dataset.rows = kept
     return dataset
 
