@@ -316,6 +316,39 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
 
 
+def test_predict_reads_a_text_column_named_as_a_labelled_file_may_name_it(registry: Path, tmp_path: Path) -> None:
+    # A colleague's sheet headed as the business names the columns: refused ("no 'text' column")
+    # although `triage train` reads the same header.
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    texts = ["快递三天没到，\n电话13812345678", "热水器漏电，差点出事"]
+    flags = ["--file", str(source), "--out", str(out), "--force", "--registry", str(registry)]
+    model, _ = load_model(Registry(registry).path_of("current"))
+    for written in ("文本", " Text ", "ｔｅｘｔ"):
+        with source.open("w", encoding="utf-8", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["编号", written, "类别", "Category", "tier"])
+            writer.writerows(
+                [["t1", texts[0], "物流问题", "logistics", "P2"], ["t2", texts[1], "产品问题", "product", "P1"]]
+            )
+        result = runner.invoke(app, ["predict", *flags], env={"COLUMNS": "400"})
+        assert result.exit_code == 0, result.output
+        warning = f"warning: {source}, row 1: column names read as the columns they name: {written.strip()!r} as text"
+        assert warning in result.output
+        with out.open(encoding="utf-8", newline="") as stream:
+            header, *rows = list(csv.reader(stream))
+        # the input's columns as written (the text left out: masked_text replaces it); one named as a
+        # prediction column, in any case, is given_<as written>
+        assert header[:4] == ["编号", "类别", "given_Category", "given_tier"] and header[-1] == "masked_text"
+        scored = [dict(zip(header, row)) for row in rows]
+        assert [row["masked_text"] for row in scored] == [mask_pii(text) for text in texts]
+        assert [(row["编号"], row["类别"], row["given_Category"]) for row in scored] == [
+            ("t1", "物流问题", "logistics"),
+            ("t2", "产品问题", "product"),
+        ]
+        assert [row["category"] for row in scored] == [p.category.code for p in model.predict_many(texts)]
+        assert "13812345678" not in out.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize(
     ("body", "where", "what"),
     [
@@ -324,7 +357,9 @@ def test_predict_a_labeled_file_keeps_its_labels_and_never_overwrites_the_input(
         ("text,,\n快递三天没到,a,b\n", "row 1", "2 columns have no name"),
         ("text,channel\n快递三天没到,phone,extra\n", "row 2", "more fields than the header has columns (3 of 2)"),
         ("ticket,text,channel\nt1,快递三天没到\n", "row 2", "fewer fields than the header has columns (2 of 3)"),
-        ("channel\nphone\n", "row 1", "no 'text' column"),
+        ("channel\nphone\n", "row 1", "no text column (named text or 文本; header is channel)"),
+        # two names of the text column (as a labelled file's): which holds the complaints?
+        ("text,ＴＥＸＴ\n快递三天没到,手机坏了\n", "row 1", "text and ＴＥＸＴ both name the column text"),
         ("ticket;text\nt1;快递三天没到\n", "row 1", "the columns look separated by semicolons"),
         # two exports pasted into one file: the second header would be scored as a complaint
         ("ticket,text\nt1,快递三天没到\n ticket , text \nt2,手机坏了\n", "row 3", "the header row again"),
@@ -449,7 +484,7 @@ def test_the_report_counts_duplicates_apart_from_export_rows_no_agent_reviewed(
         export_rows = list(csv.DictReader(stream))
     unreviewed = sum(row["reviewed"] == "false" for row in export_rows)
     dataset = load_datasets([export, *TEAM_CORPUS], taxonomy)
-    duplicates = sum(problem.message.startswith("duplicate of") for problem in dataset.warnings)
+    duplicates = dataset.duplicates
     assert duplicates > 0 and unreviewed > 0
     out = tmp_path / "models"
     result = runner.invoke(app, ["train", "--data", str(export), "--no-refit", "--out", str(out)])
@@ -543,6 +578,8 @@ def test_a_text_in_the_evaluation_file_never_trains(
     )
     assert result.exit_code == 0, result.output
     assert "same text as a held-out evaluation row; left out of training" in result.output
+    # a warning each: 20 shown, then summed up
+    assert result.output.count("  warning:") == 20 and "… and 80 more warnings of the same kinds" in result.output
     (version,) = Registry(out).versions()
     training_data = version.metadata["training_data"]
     # recorded resolved, so that they still name the files when read from another folder
@@ -782,7 +819,7 @@ def test_eval_file_and_eval_split_together_are_refused_and_a_repeated_file_is_re
         assert not out.exists()
     twice = runner.invoke(app, ["train", "--data", sample, "--data", sample, "--no-team-corpus", "--out", str(out)])
     assert twice.exit_code == 0, twice.output
-    assert twice.output.count("more than once") == 1 and "duplicate of" not in twice.output
+    assert twice.output.count("more than once") == 1 and "same text and labels" not in twice.output
     (version,) = Registry(out).versions()
     assert len(version.metadata["training_data"]["files"]) == 1
 
@@ -929,7 +966,8 @@ def test_a_taxonomy_that_is_a_folder_or_bad_yaml_is_one_line(tmp_path: Path) -> 
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_warnings_are_summed_up_after_twenty(registry: Path, tmp_path: Path) -> None:
+def test_repeated_rows_are_one_warning_for_the_file(registry: Path, tmp_path: Path) -> None:
+    # 30 repeated rows were 30 warnings, of which 20 were shown, then "… and 10 more warnings"
     with DEFAULT_SAMPLE.open(encoding="utf-8", newline="") as stream:
         header, *rows = list(csv.reader(stream))
     column = {name: i for i, name in enumerate(header)}
@@ -937,9 +975,17 @@ def test_warnings_are_summed_up_after_twenty(registry: Path, tmp_path: Path) -> 
     data = tmp_path / "noisy.csv"
     with data.open("w", encoding="utf-8", newline="") as stream:
         csv.writer(stream).writerows([header, *rows[:100], *repeated])
-    result = runner.invoke(app, ["evaluate", "--model", "current", "--data", str(data), "--registry", str(registry)])
+    result = runner.invoke(
+        app,
+        ["evaluate", "--model", "current", "--data", str(data), "--registry", str(registry)],
+        env={"COLUMNS": "400"},
+    )
     assert result.exit_code == 0, result.output
-    assert result.output.count("  warning:") == 20 and "… and 10 more warnings" in result.output
+    (warning,) = [line for line in result.output.splitlines() if line.startswith("  warning:")]
+    assert warning == (
+        f"  warning: {data}, column text: dropped 30 rows with the same text and labels as an earlier row: "
+        "rows 102 (= row 2), 103 (= row 3), 104 (= row 4), 105 (= row 5), 106 (= row 6) and 25 more"
+    )
     # and, apart, that these are texts the default model was trained on (the 30 copies dropped)
     assert "100 of the 100 rows of" in result.output and "not held-out accuracy" in result.output
 

@@ -251,16 +251,62 @@ def test_duplicates_across_files_are_dropped_and_reported(tmp_path: Path, taxono
     # The same text after normalisation (full-width comma) with the same labels.
     second = write(tmp_path, "month.csv", "m1,快递三天都没送到，太慢了 ,logistics,late_delivery,P2,none,online\n")
     dataset = load_datasets([first, second], taxonomy)
-    assert not dataset.fatal and len(dataset.rows) == 1
+    assert not dataset.fatal and len(dataset.rows) == 1 and dataset.duplicates == 1
     (warning,) = dataset.warnings
-    assert "month.csv, row 2" in str(warning) and "duplicate of" in str(warning) and "base.csv, row 2" in str(warning)
+    assert str(warning) == (
+        f"{second}, column text: dropped 1 row with the same text and labels as an earlier row: "
+        f"row 2 (= {first}, row 2)"
+    )
+
+
+def test_duplicates_are_one_warning_per_file_naming_the_first_rows_and_the_rows_they_repeat(
+    tmp_path: Path, taxonomy: Taxonomy
+) -> None:
+    # A month's export that overlaps the last one: a warning per repeated row (126 of them on the
+    # sample export with the team corpus, 20 shown) hid every other warning.
+    texts = [f"第{number}次投诉：快递三天都没送到，太慢了" for number in range(8)]
+    base = write(
+        tmp_path,
+        "base.csv",
+        "".join(f"b{i},{text},logistics,late_delivery,P2,none,online\n" for i, text in enumerate(texts)),
+    )
+    again = [f"m{i},{text},logistics,late_delivery,P2,none,online\n" for i, text in enumerate(texts)]
+    # rows 2-9 repeat base.csv's rows 2-9; row 10 is new, and row 11 repeats it
+    own = "m8,客服态度太差，直接挂我电话,service,attitude,P2,none,phone\n"
+    month = write(tmp_path, "month.csv", "".join(again) + own + own.replace("m8", "m9"))
+    dataset = load_datasets([base, month], taxonomy)
+    assert not dataset.fatal and len(dataset.rows) == 9 and dataset.duplicates == 9
+    (warning,) = dataset.warnings
+    assert (warning.file, warning.row, warning.column) == (str(month), None, "text")
+    assert warning.message == (
+        "dropped 9 rows with the same text and labels as an earlier row: "
+        f"rows 2 (= {base}, row 2), 3 (= {base}, row 3), 4 (= {base}, row 4), 5 (= {base}, row 5), "
+        f"6 (= {base}, row 6) and 4 more"
+    )
+    # the repeat of a row of the same file names that row alone
+    (warning,) = load_datasets([month], taxonomy).warnings
+    assert warning.message.endswith("dropped 1 row with the same text and labels as an earlier row: row 11 (= row 10)")
 
 
 def test_the_same_text_with_other_labels_is_fatal(tmp_path: Path, taxonomy: Taxonomy) -> None:
     first = write(tmp_path, "base.csv", GOOD)
-    second = write(tmp_path, "month.csv", "m1,快递三天都没送到，太慢了,logistics,late_delivery,P1,none,online\n")
-    (problem,) = load_datasets([first, second], taxonomy).fatal
-    assert "other labels" in problem.message
+    second = write(
+        tmp_path,
+        "month.csv",
+        "m1,快递三天都没送到，太慢了,logistics,late_delivery,P1,none,online\n"
+        "m2,快递三天都没送到，太慢了,logistics,late_delivery,P2,none,online\n"
+        "m3,快递三天都没送到，太慢了,logistics,late_delivery,P3,none,online\n",
+    )
+    dataset = load_datasets([first, second], taxonomy)
+    # each row of other labels is its own fatal problem, naming the row it contradicts; the exact
+    # repeat between them is dropped with the one warning of its file
+    assert [str(problem) for problem in dataset.fatal] == [
+        f"{second}, row {row}, column text: same text as {first}, row 2, with other labels "
+        f"(logistics/late_delivery/{tier} vs logistics/late_delivery/P2); fix one of them"
+        for row, tier in ((2, "P1"), (4, "P3"))
+    ]
+    (warning,) = dataset.warnings
+    assert warning.message.endswith(f"as an earlier row: row 3 (= {first}, row 2)")
 
 
 def test_training_on_bad_data_writes_nothing(tmp_path: Path, taxonomy: Taxonomy) -> None:
@@ -373,7 +419,7 @@ def test_rows_of_an_export_that_no_agent_reviewed_are_left_out(taxonomy: Taxonom
     assert 0 < reviewed < len(rows)
     dataset = load_datasets([sample], taxonomy)
     assert dataset.unreviewed == len(rows) - reviewed
-    assert len(dataset.rows) + sum("duplicate" in problem.message for problem in dataset.problems) == reviewed
+    assert len(dataset.rows) + dataset.duplicates == reviewed
     # Said once for the file (469 warnings, one per row, hid every other one), with the first rows.
     (left_out,) = [problem for problem in dataset.problems if problem.column == "reviewed"]
     first = [str(number) for number, row in enumerate(rows, start=2) if row["reviewed"] == "false"][:5]

@@ -20,6 +20,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -39,15 +40,19 @@ from model.taxonomy import DEFAULT_TAXONOMY, Taxonomy, load_taxonomy
 from model.text import clean_text, mask_pii, without_surrogates
 from training.compare import DEFAULT_MARGIN, Comparison, compare_models
 from training.data import (
+    CHINESE_COLUMN_NAMES,
     InputError,
     LabeledRow,
     NumberedRecords,
     Problem,
     allow_long_fields,
     broken_record,
+    column_key,
     csv_error,
+    find_column,
     load_datasets,
     read_input,
+    renamed_columns,
     repeated_columns,
     separator_problem,
 )
@@ -393,7 +398,8 @@ def _metrics_table(title: str, metrics: dict[str, Any], heads: Sequence[str]) ->
     return table
 
 
-# Every fatal problem is printed; warnings (dropped duplicates, mostly) only this many.
+# Every fatal problem is printed; warnings only this many (training says one for each row left out as a
+# held-out text).
 SHOWN_WARNINGS = 20
 
 
@@ -462,7 +468,7 @@ class _TextArgumentCommand(typer.core.TyperCommand):
 @app.command("predict", cls=_TextArgumentCommand)
 def predict_command(
     text: Annotated[str | None, typer.Argument(help="Complaint text to classify.")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="CSV with a 'text' column to score.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="CSV with a text (文本) column to score.")] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Where to write the scored CSV.", parser=output_file)
     ] = None,
@@ -506,23 +512,28 @@ def predict_command(
         header = records.header
         if not header:
             fail(f"{file}: empty file, no header row")
-        if "text" not in header:
-            problem = separator_problem(header) or f"no 'text' column (header is {', '.join(header)})"
-            fail(f"{file}, row {records.row}: {problem}")
-        repeated = repeated_columns(header)
+        unusable = separator_problem(header) or repeated_columns(header)
+        # The text column named as a labelled file may name it (文本, Text): the same reading.
+        text_name, clash = find_column(header, "text")
+        if unusable is None and text_name is None:
+            names = " or ".join(("text", *CHINESE_COLUMN_NAMES["text"]))
+            unusable = clash or f"no text column (named {names}; header is {', '.join(header)})"
         renamed = repeated_columns([_given(name) for name in header])
-        if repeated is None and renamed is not None:
-            repeated = f"{renamed} (label columns are renamed given_<name> in the output)"
-        if repeated is None and header.count("") > 1:  # copied to the output, all but one would be lost
-            repeated = f"{header.count('')} columns have no name"
-        if repeated is not None:
-            fail(f"{file}, row {records.row}: {repeated}")
+        if unusable is None and renamed is not None:
+            unusable = f"{renamed} (a column named as a prediction column is renamed given_<name> in the output)"
+        if unusable is None and header.count("") > 1:  # copied to the output, all but one would be lost
+            unusable = f"{header.count('')} columns have no name"
+        if unusable is not None or text_name is None:
+            fail(f"{file}, row {records.row}: {unusable}")
+        if text_name != "text":
+            warning = f"{file}, row {records.row}: {renamed_columns({text_name: 'text'})}"
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         for number, record in records:
-            broken = broken_record(record, header, records.width)
+            broken = broken_record(record, header, records.width, text_column=text_name)
             if broken is not None:
                 column, message = broken
                 fail(f"{file}, row {number}{f', column {column}' if column else ''}: {message}")
-            rows.append({str(name): value for name, value in record.items()})
+            rows.append({"text" if name == text_name else str(name): value for name, value in record.items()})
     except csv.Error as error:
         fail(f"{file}, row {records.row + 1}: {csv_error(error)}")
     if not rows:
@@ -532,7 +543,7 @@ def predict_command(
     except KeyboardInterrupt:  # typer would exit 130 without a word
         fail(f"interrupted; {out} was {'left as it was' if out.exists() else 'not written'}", 130)
     # The raw text is left out (masked_text replaces it); the input's own labels stay, renamed.
-    columns = [_given(name) for name in header if name != "text"] + list(PREDICTION_COLUMNS)
+    columns = [_given(name) for name in header if name != text_name] + list(PREDICTION_COLUMNS)
     try:  # an existing OUT is never left half written
         with replaced_atomically(out, newline="", overwrite=force) as stream:
             csv.writer(stream).writerow(map(as_text_cell, columns))  # the input's column names are cells too
@@ -586,8 +597,9 @@ def out_exists(out: Path) -> str:
 
 
 def _given(column: str) -> str:
-    """An input column's name in the scored file: `given_<name>` when a prediction column has it."""
-    return f"given_{column}" if column in PREDICTION_COLUMNS else column
+    """An input column's name in the scored file: as written, or `given_<name>` when it names a
+    prediction column (in any case or width: "Category" beside "category" would read as one)."""
+    return f"given_{column}" if column_key(column) in PREDICTION_COLUMNS else column
 
 
 @app.command("models")

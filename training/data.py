@@ -335,9 +335,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
         problems.append(Problem(str(path), records.row, None, unusable))
         return dataset
     if renamed:
-        each = ", ".join(f"{name!r} as {column}" for name, column in renamed.items())
-        message = f"column names read as the columns they name: {each}"
-        problems.append(Problem(str(path), records.row, None, message, fatal=False))
+        problems.append(Problem(str(path), records.row, None, renamed_columns(renamed), fatal=False))
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
         message = (
@@ -409,9 +407,9 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     return dataset
 
 
-def shown_rows(rows: Sequence[int]) -> str:
+def shown_rows(rows: Sequence[int | str]) -> str:
     """The first `SHOWN_ROWS` of some row numbers, and how many more there are: "rows 2, 3 and 5",
-    "rows 2, 3, 4, 5, 6 and 464 more"."""
+    "rows 2, 3, 4, 5, 6 and 464 more"; a row may carry a note ("7 (= row 2)")."""
     first = ", ".join(map(str, rows[:SHOWN_ROWS]))
     if len(rows) == 1:
         return f"row {first}"
@@ -421,13 +419,13 @@ def shown_rows(rows: Sequence[int]) -> str:
     return f"rows {head} and {last}"
 
 
-def _column_key(name: str) -> str:
+def column_key(name: str) -> str:
     """A column name as compared with the known ones: full-width letters as ASCII, case folded."""
     return unicodedata.normalize("NFKC", name).strip().casefold()
 
 
 _KNOWN_COLUMNS = {
-    _column_key(name): column
+    column_key(name): column
     for column in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
     for name in (column, *CHINESE_COLUMN_NAMES.get(column, ()))
 }
@@ -438,7 +436,7 @@ def read_columns(header: Sequence[str]) -> tuple[list[str], dict[str, str], str 
     (`CHINESE_COLUMN_NAMES`) replaced by the column's own; what was so read as what; and the
     problem of a header in which two names name the same column (None when there is none). Other
     names are kept (their columns are not read)."""
-    columns = [_KNOWN_COLUMNS.get(_column_key(name), name) for name in header]
+    columns = [_KNOWN_COLUMNS.get(column_key(name), name) for name in header]
     renamed = {name: column for name, column in zip(header, columns) if name != column}
     clashes = [
         [name for name, read in zip(header, columns) if read == column]
@@ -452,6 +450,23 @@ def read_columns(header: Sequence[str]) -> tuple[list[str], dict[str, str], str 
     ]
     problem = f"{'; '.join(said)}: only one column may name it; delete or rename the others" if said else None
     return columns, renamed, problem
+
+
+def renamed_columns(renamed: dict[str, str]) -> str:
+    """The warning that says which column names were read as which columns (`renamed` as
+    `read_columns` gives it)."""
+    each = ", ".join(f"{name!r} as {column}" for name, column in renamed.items())
+    return f"column names read as the columns they name: {each}"
+
+
+def find_column(header: Sequence[str], column: str) -> tuple[str | None, str | None]:
+    """The name by which `header` names `column`, read as `read_columns` reads it (None when no
+    name does), and the problem of a header in which two names name it (None when there is none)."""
+    columns, _, _ = read_columns(header)
+    names = [name for name, read in zip(header, columns) if read == column]
+    if len(names) > 1:
+        return None, read_columns(names)[2]
+    return (names[0] if names else None), None
 
 
 def _written_as(column: str, renamed: dict[str, str]) -> str:
@@ -586,15 +601,18 @@ def csv_error(error: csv.Error) -> str:
 def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
     """Read and check several CSVs; duplicates (same normalised text) are dropped and reported.
 
-    A duplicate with the same labels is a warning (the first occurrence is kept); the same text
-    with different labels is fatal, since only a person can say which labels are right. Rows whose
-    text the model cannot judge are kept, and listed in `unjudgeable` (see `unjudgeable_warning`).
+    A duplicate with the same labels is dropped (the first occurrence is kept), with one warning
+    per file that counts its dropped rows and names the first `SHOWN_ROWS` with the row each
+    repeats; the same text with different labels is fatal, row by row, since only a person can say
+    which labels are right. Rows whose text the model cannot judge are kept, and listed in
+    `unjudgeable` (see `unjudgeable_warning`).
     """
     dataset = Dataset()
     for path in paths:
         read_labeled_csv(path, taxonomy, dataset)
     seen: dict[str, LabeledRow] = {}
     kept: list[LabeledRow] = []
+    dropped: dict[str, list[int | str]] = {}  # by file: its rows dropped, each with the row it repeats
     for row in dataset.rows:
         key = normalise(row.text)
         first = seen.get(key)
@@ -606,9 +624,8 @@ def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
                 dataset.unjudgeable.append((row, issues))
         elif first.labels == row.labels:
             dataset.duplicates += 1
-            dataset.problems.append(
-                Problem(row.file, row.row, "text", f"duplicate of {first.file}, row {first.row}; dropped", fatal=False)
-            )
+            repeated = f"row {first.row}" if first.file == row.file else f"{first.file}, row {first.row}"
+            dropped.setdefault(row.file, []).append(f"{row.row} (= {repeated})")
         else:
             dataset.problems.append(
                 Problem(
@@ -619,6 +636,11 @@ def load_datasets(paths: Sequence[Path], taxonomy: Taxonomy) -> Dataset:
                     f"({'/'.join(row.labels)} vs {'/'.join(first.labels)}); fix one of them",
                 )
             )
+    for file, rows in dropped.items():
+        # One warning for the file (a month's export that overlaps the last holds hundreds).
+        counted = f"{len(rows)} {'row' if len(rows) == 1 else 'rows'}"
+        message = f"dropped {counted} with the same text and labels as an earlier row: {shown_rows(rows)}"
+        dataset.problems.append(Problem(file, None, "text", message, fatal=False))
     dataset.rows = kept
     return dataset
 
