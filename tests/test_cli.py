@@ -577,9 +577,9 @@ def test_a_text_in_the_evaluation_file_never_trains(
         app, ["train", "--data", "export.csv", "--eval", "./holdout.csv", "--no-team-corpus", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert "same text as a held-out evaluation row; left out of training" in result.output
-    # a warning each: 20 shown, then summed up
-    assert result.output.count("  warning:") == 20 and "… and 80 more warnings of the same kinds" in result.output
+    # one warning for the file, not one per row
+    said = "100 rows with the same text as a held-out evaluation row are left out of training (rows 2, "
+    assert result.output.count(said) == 1 and "and 95 more)" in result.output, result.output
     (version,) = Registry(out).versions()
     training_data = version.metadata["training_data"]
     # recorded resolved, so that they still name the files when read from another folder
@@ -591,6 +591,16 @@ def test_a_text_in_the_evaluation_file_never_trains(
     assert training_data["left_out_as_held_out"] == 100
     assert training_data["rows_used"] == len(load_datasets([export], taxonomy).rows) - 100
     assert version.metadata["evaluation"]["rows"] == 100
+
+
+def test_warnings_past_twenty_are_summed_up(capsys: pytest.CaptureFixture[str]) -> None:
+    # each warning is of a file or a column of one, but a training may read many files
+    from training import cli
+
+    cli._print_warnings([f"file{number}.csv: warning {number}" for number in range(cli.SHOWN_WARNINGS + 6)])
+    printed = capsys.readouterr().err
+    assert printed.count("  warning:") == cli.SHOWN_WARNINGS and "file19.csv" in printed and "file20.csv" not in printed
+    assert "… and 6 more warnings of the same kinds" in printed
 
 
 def test_a_file_no_agent_reviewed_is_refused_by_evaluate_compare_and_train_without_a_traceback(

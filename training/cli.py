@@ -398,8 +398,8 @@ def _metrics_table(title: str, metrics: dict[str, Any], heads: Sequence[str]) ->
     return table
 
 
-# Every fatal problem is printed; warnings only this many (training says one for each row left out as a
-# held-out text).
+# Every fatal problem is printed; warnings only this many (each is of a file or a column of one, but
+# a training may read many files).
 SHOWN_WARNINGS = 20
 
 

@@ -17,7 +17,7 @@ from model.classifier import ComplaintClassifier, FitProgress
 from model.predictor import TriageModel
 from model.taxonomy import Taxonomy
 from model.text import normalise
-from training.data import Dataset, LabeledRow, Problem, load_datasets, unjudgeable_warning
+from training.data import Dataset, LabeledRow, Problem, load_datasets, shown_rows, unjudgeable_warning
 from training.evaluate import HEADS, evaluate_predictions, predict_rows
 from training.registry import Registry
 from training.report import write_report
@@ -220,13 +220,19 @@ def train(
     def not_held_out(rows: list[LabeledRow]) -> list[LabeledRow]:
         nonlocal left_out_as_held_out
         kept = []
+        left_out: dict[str, list[int]] = {}  # by file: one warning each, not one per row
         for row in rows:
             if normalise(row.text) in held_out:
-                left_out_as_held_out += 1
-                message = "same text as a held-out evaluation row; left out of training"
-                dataset.problems.append(Problem(row.file, row.row, "text", message, fatal=False))
+                left_out.setdefault(row.file, []).append(row.row)
             else:
                 kept.append(row)
+        for file, numbers in left_out.items():
+            left_out_as_held_out += len(numbers)
+            message = (
+                f"{len(numbers)} rows with the same text as a held-out evaluation row are left out of training "
+                f"({shown_rows(numbers)})"
+            )
+            dataset.problems.append(Problem(file, None, "text", message, fatal=False))
         return kept
 
     train_rows, corpus_rows = not_held_out(train_rows), not_held_out(corpus_rows)
