@@ -693,6 +693,32 @@ def test_held_out_figures_on_a_handful_of_rows_are_said_to_say_little(tmp_path: 
     metrics = report.split("## Metrics (held-out data only)")[1]
     assert metrics.lstrip().startswith("**Warning:** The held-out figures rest on 3 rows (fewer than 30)")
 
+    # Trained again, the version is not current: the command it suggests names the held-out file
+    # the gate needs (it said `triage promote V`, which failed for want of --data).
+    again = runner.invoke(app, ["train", "--data", str(data), "--eval", str(held_out), "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    candidate = again.output.strip().splitlines()[-1]
+    said = " ".join(again.output.split())
+    assert (
+        f"triage compare --candidate {candidate} --data {held_out}, then triage promote {candidate} --data {held_out}"
+        in said
+    )
+    gate = runner.invoke(
+        app, ["promote", candidate, "--data", str(held_out), "--registry", str(out)], env={"TRIAGE_COMPARISON_DATA": ""}
+    )
+    assert "needs a held-out comparison set" not in gate.output and "needs at least 50 held-out rows" in gate.output
+
+    # `triage models` says when its rows' figures are on different held-out rows (they do not compare)
+    listed = runner.invoke(app, ["models", "--registry", str(out)])
+    assert listed.exit_code == 0 and "note: each version's figures" not in listed.output  # the same file
+    path = out / candidate / "metadata.json"
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    metadata["evaluation"] = {**metadata["evaluation"], "split": "stratified 20% of other.csv (seed 42)", "files": []}
+    path.write_text(json.dumps(metadata), encoding="utf-8")
+    listed = runner.invoke(app, ["models", "--registry", str(out)])
+    said = " ".join(listed.output.split())
+    assert listed.exit_code == 0 and "note: each version's figures are on its own held-out rows" in said
+
 
 def test_training_that_would_leave_nothing_to_train_on_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "models"

@@ -322,7 +322,16 @@ def train_command(
             fail(f"version {result.version} was written but could not be made current: {error}")
         console.print(f"version {result.version} is now current")
     else:
-        console.print(f"compare and promote with: triage promote {result.version}")
+        # the gate needs held-out rows neither version trained on: the --eval file is such rows
+        held_out = f" --data {eval_data}" if eval_data is not None else ""
+        if not held_out and not os.environ.get("TRIAGE_COMPARISON_DATA"):
+            held_out = " --data HELD_OUT.csv"
+        console.print(
+            f"compare and promote with: triage compare --candidate {result.version}{held_out}, then "
+            f"triage promote {result.version}{held_out}",
+            highlight=False,
+            soft_wrap=True,
+        )
     print(result.version)
 
 
@@ -620,9 +629,11 @@ def models_command(*, registry_root: RegistryOption) -> None:
         table.add_column(column, no_wrap=column in ("version", "created"))
     versions, unreadable = registry.scan()
     problems: dict[str, ModelError | None] = {}
+    held_out_sets = set()
     for info in versions:
         try:
             cells = _version_cells(info.metadata)
+            held_out_sets.add(_held_out_set(info.metadata.get("evaluation") or {}))
         except (AttributeError, KeyError, TypeError, ValueError):
             unreadable[info.version] = f"{info.path / 'metadata.json'}: its figures are not in the expected form"
             continue
@@ -630,6 +641,14 @@ def models_command(*, registry_root: RegistryOption) -> None:
         table.add_row("*" if info.current else "", info.version, *cells, status)
     if table.row_count:
         stdout_console().print(table)
+        if len(held_out_sets) > 1:
+            stdout_console().print(
+                "note: each version's figures are on its own held-out rows (evaluated on), which differ here: "
+                "they do not compare across rows; compare two versions on one file with "
+                "triage compare --candidate V --data HELD_OUT.csv",
+                highlight=False,
+                soft_wrap=True,
+            )
     elif unreadable:  # not "train one": there are versions, and what is wrong with them is said below
         stdout_console().print(f"no readable model versions in {registry_root}", highlight=False)
     elif not registry_root.exists():  # a typo in --registry or TRIAGE_REGISTRY, as likely as no model yet
@@ -706,6 +725,11 @@ def _version_cells(metadata: dict[str, Any]) -> list[str]:
         *[f"{float(metrics[h]['macro_f1']):.3f}" if h in metrics else "–" for h in ("category", "subtype", "tier")],
         _evaluated_on(metadata.get("evaluation") or {}),
     ]
+
+
+def _held_out_set(evaluation: dict[str, Any]) -> tuple[str, ...]:
+    """What tells a version's held-out rows from another's: the split and its files' SHA-256."""
+    return (str(evaluation.get("split", "")), *(str(item["sha256"]) for item in evaluation.get("files") or []))
 
 
 def _evaluated_on(evaluation: dict[str, Any]) -> str:
