@@ -4,6 +4,8 @@
 "use strict";
 
 const KEY_STORAGE = "complaint-triage.api-key";
+/** The business time zone (`GET /v1/me`), kept in the tab for a reload while the service cannot be reached. */
+const ZONE_STORAGE = "complaint-triage.time-zone";
 const QUEUE_PAGE = 50;
 const TICK_MS = 60 * 1000;
 /** How often the queue and the ticket list are read again on their own while the tab is shown
@@ -282,6 +284,20 @@ function shortTime(iso) {
   return iso ? String(iso).slice(0, 16).replace("T", " ") : "—";
 }
 
+/** "10:05" ("10:05:30" with `seconds`): the browser's clock now, in the business time zone like
+ * every time the API gives, whatever the browser's own zone. Before the service ever named its zone
+ * in this tab, the browser's time, said to be so. */
+function clockTime(seconds = false) {
+  const options = { hourCycle: "h23", hour: "2-digit", minute: "2-digit", ...(seconds ? { second: "2-digit" } : {}) };
+  const zone = sessionStorage.getItem(ZONE_STORAGE);
+  try {
+    if (zone) return new Intl.DateTimeFormat("zh-CN", { ...options, timeZone: zone }).format(new Date());
+  } catch (_) {
+    // a zone this browser does not know: its own time, said to be so
+  }
+  return `${new Intl.DateTimeFormat("zh-CN", options).format(new Date())}（本机时间）`;
+}
+
 function duration(minutes) {
   if (minutes < 60) return `${minutes} 分钟`;
   const hours = Math.floor(minutes / 60);
@@ -500,6 +516,7 @@ function changesSince(before, now) {
 function forgetKey() {
   state.key = null;
   sessionStorage.removeItem(KEY_STORAGE);
+  sessionStorage.removeItem(ZONE_STORAGE);
   showView("login");
 }
 
@@ -541,7 +558,9 @@ async function logIn(key) {
     state.taxonomy = model.taxonomy;
     $("model-version").textContent = `模型版本 ${model.version}`;
     fillListFilters();
-    state.role = (await api("GET", "v1/me")).role;
+    const me = await api("GET", "v1/me");
+    state.role = me.role;
+    sessionStorage.setItem(ZONE_STORAGE, me.timezone);
     if (mayReview()) await loadQueue(false);
   } catch (error) {
     $("model-version").textContent = "";
@@ -611,8 +630,7 @@ async function resume(key) {
   if (result === "refused") return;
   clearMessage();
   $("offline-reason").textContent = serviceProblem(result);
-  const time = new Date().toLocaleTimeString("zh-CN", { hour12: false });
-  $("offline-when").textContent = `最近一次尝试：${time}。每 ${RETRY_MS / 1000} 秒自动重试一次。`;
+  $("offline-when").textContent = `最近一次尝试：${clockTime(true)}。每 ${RETRY_MS / 1000} 秒自动重试一次。`;
   showView("offline");
   state.retryTimer = setTimeout(() => resume(key), RETRY_MS);
 }
@@ -758,8 +776,7 @@ async function refreshLists(auto = false) {
 
 /** The quiet line under the tabs: shown while the last refresh of the lists failed. */
 function sayRefreshFailed(failed) {
-  const time = new Date().toLocaleTimeString("zh-CN", { hour12: false, hour: "2-digit", minute: "2-digit" });
-  $("refresh-failed").textContent = failed ? `列表更新失败（${time}），稍后自动重试；下面仍是此前读到的工单。` : "";
+  $("refresh-failed").textContent = failed ? `列表更新失败（${clockTime()}），稍后自动重试；下面仍是此前读到的工单。` : "";
   $("refresh-failed").hidden = !failed;
 }
 

@@ -272,10 +272,14 @@ def chromium() -> Iterator[Any]:
 
 
 @contextmanager
-def browser_tab(chromium: Any, live_app: LiveApp, width: int = 1440, height: int = 1000) -> Iterator[Any]:
-    """A fresh browser tab on the live app, `width` × `height`; fails the test on any script error
-    or CSP violation."""
-    context = chromium.new_context(base_url=live_app.url, viewport={"width": width, "height": height}, locale="zh-CN")
+def browser_tab(
+    chromium: Any, live_app: LiveApp, width: int = 1440, height: int = 1000, timezone: str = "Asia/Shanghai"
+) -> Iterator[Any]:
+    """A fresh browser tab on the live app, `width` × `height`, its clock in `timezone`; fails the
+    test on any script error or CSP violation."""
+    context = chromium.new_context(
+        base_url=live_app.url, viewport={"width": width, "height": height}, locale="zh-CN", timezone_id=timezone
+    )
     context.set_default_timeout(WAIT_MS)
     tab = context.new_page()
     problems: list[str] = []
@@ -1107,7 +1111,7 @@ def test_a_reload_while_the_service_cannot_be_reached_waits_for_it_with_the_key(
     expect(page.locator("#login-view")).to_be_hidden()
     expect(page.locator("#console-view")).to_be_hidden()
     assert "登录失败" not in page.locator("body").inner_text()
-    assert page.evaluate("() => Object.values(sessionStorage)") == [KEYS["agent"]]
+    assert page.evaluate("() => sessionStorage.getItem('complaint-triage.api-key')") == KEYS["agent"]
 
     # a service that answers 503, or a gateway's error page: said in Chinese, never shown raw
     page.unroute("**/v1/**")
@@ -1701,6 +1705,28 @@ def test_the_queue_refreshes_on_its_own_and_keeps_the_open_ticket_and_what_was_t
     expect(page.locator("#refresh-failed")).to_be_hidden()
     expect(page.locator("#correct-comment")).to_have_value("客户要求今天内回电")
     assert live_app.ticket(first)["review"] is None
+
+
+def test_the_times_of_the_browsers_own_clock_are_shown_in_the_business_time_zone(
+    chromium: Any, live_app: LiveApp
+) -> None:
+    from playwright.sync_api import expect
+
+    live_app.create_ticket(LATE_PARCEL)
+    # 16:30:15 UTC: 00:30 the next day in Shanghai (the service's zone), 08:30 in Los Angeles (the browser's)
+    moment = datetime(2026, 12, 7, 16, 30, 15, tzinfo=UTC)
+    with browser_tab(chromium, live_app, timezone="America/Los_Angeles") as tab:
+        tab.clock.set_fixed_time(moment)
+        log_in(tab, KEYS["agent"])
+        expect(tab.locator("#queue-body tr")).to_have_count(1)
+        tab.route("**/v1/review-queue*", lambda route: route.fulfill(status=503, body="upstream down"))
+        tab.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")  # a refresh, which fails
+        expect(tab.locator("#refresh-failed")).to_contain_text("列表更新失败（00:30）")
+
+        # a reload while the service cannot be reached says when it last tried, in the same zone
+        tab.route("**/v1/**", lambda route: route.abort("connectionrefused"))
+        tab.reload()
+        expect(tab.locator("#offline-when")).to_contain_text("最近一次尝试：00:30:15。")
 
 
 def test_a_recorded_stage_and_a_review_show_in_the_tickets_rows(live_app: LiveApp, page: Any) -> None:
