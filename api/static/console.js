@@ -522,12 +522,14 @@ function forgetKey() {
 
 /** The service no longer takes the key (401: expired or revoked): back to the log-in, which says
  * why when the console was in use (also when it was a refresh of the lists that ran into it), and
- * that what was typed for the open ticket is still in the page until the agent logs in again. */
+ * that what was typed for the open ticket is still in the page until the agent logs in again.
+ * Nothing else of the session stays, beside the log-in or behind it (`forgetLists`). */
 function keyRefused() {
   const working = !$("console-view").hidden;
   const unsaved = working && state.ticket ? unsavedWork() : [];
   forgetKey();
   if (!working) return;
+  forgetLists();
   const lines = ["登录已失效：服务不再接受这个 API 密钥（可能已过期或被停用），请重新登录。"];
   if (unsaved.length) {
     lines.push(
@@ -555,10 +557,10 @@ async function logIn(key) {
   state.key = key;
   try {
     const model = await api("GET", "v1/model");
+    const me = await api("GET", "v1/me");
     state.taxonomy = model.taxonomy;
     $("model-version").textContent = `模型版本 ${model.version}`;
     fillListFilters();
-    const me = await api("GET", "v1/me");
     state.role = me.role;
     sessionStorage.setItem(ZONE_STORAGE, me.timezone);
     if (mayReview()) await loadQueue(false);
@@ -596,16 +598,17 @@ function mayReadStatistics() {
 /** Fit the console to the role (`GET /v1/me`): an agent gets the review queue; an analyst the 统计
  * tab (shown first) and the ticket view without its review, tracking and survey forms (the API
  * would refuse them); an admin both. The tab shown stays when the role may see it (logging in
- * again after a 401). */
+ * again after a 401), read anew. */
 function showRole() {
   const review = mayReview();
   const statistics = mayReadStatistics();
-  if (!statistics) forgetStatistics(); // an analyst's figures, left by a 401 before this log-in
   $("console-view").classList.toggle("read-only", !review);
   $("tab-queue").hidden = !review;
   $("tab-stats").hidden = !statistics;
-  if (!review && !$("queue-panel").hidden) showTab("stats");
-  if (!statistics && !$("stats-panel").hidden) showTab("queue");
+  let tab = ["queue", "list", "notifications", "stats"].find((name) => !$(`${name}-panel`).hidden);
+  if (!review && tab === "queue") tab = "stats";
+  if (!statistics && tab === "stats") tab = "queue";
+  showTab(tab);
 }
 
 /** Why the service could not be asked, in a sentence (its error answer, or the network). */
@@ -644,31 +647,62 @@ function logOut() {
   if (!mayDiscard("退出登录")) return;
   forgetKey();
   $("login-expired").hidden = true;
+  forgetSession();
+  showMessage("已退出登录。", "info");
+}
+
+/** Forget what the session's lists showed (a 401, or the session's end): the rows, counts and
+ * badges of the queue, the list and the notifications, a refresh's failure, the statistics, the
+ * model version and the message; nothing of them stays in the page, hidden or not. The next log-in
+ * reads them again. An answer still on its way belongs to the session that ended: dropped when it arrives. */
+function forgetLists() {
+  for (const which of Object.keys(state.loads)) state.loads[which] += 1;
+  Object.assign(state, {
+    queue: [],
+    cursor: null,
+    list: [],
+    listCursor: null,
+    listLoaded: false,
+    notifications: [],
+    notificationsCursor: null,
+    notificationsLoaded: false,
+    notifyOff: false,
+  });
+  for (const id of ["queue-body", "list-body", "notifications-body"]) $(id).replaceChildren();
+  for (const id of ["queue-count", "notifications-failed", "refresh-failed", "model-version"]) $(id).textContent = "";
+  $("queue-count").title = "";
+  for (const id of ["queue-empty", "queue-more", "list-empty", "list-more", "notifications-empty", "notifications-more"]) {
+    $(id).hidden = true;
+  }
+  for (const id of ["notifications-off", "notifications-failed", "refresh-failed"]) $(id).hidden = true;
+  forgetStatistics();
+  clearMessage();
+}
+
+/** Forget the whole session (logging out): the lists
+ * (`forgetLists`), the filters, the open ticket and what was typed for it; the queue's tab shown. */
+function forgetSession() {
+  forgetLists();
   state.role = null;
   state.taxonomy = null;
+  for (const id of ["list-tier", "list-status", "notifications-state"]) $(id).value = "";
+  for (const box of $("list-form").querySelectorAll("input[type=checkbox]")) box.checked = false;
   state.ticket = null;
-  state.queue = [];
-  state.list = [];
-  state.listLoaded = false;
-  state.notifications = [];
-  state.notificationsCursor = null;
-  state.notificationsLoaded = false;
-  state.notifyOff = false;
-  forgetStatistics();
-  // an answer still on its way belongs to the session that ended: dropped when it arrives
-  for (const which of Object.keys(state.loads)) state.loads[which] += 1;
-  showTab("queue");
-  $("notifications-off").hidden = true;
-  $("notifications-empty").hidden = true;
-  $("queue-body").replaceChildren();
-  $("list-body").replaceChildren();
-  $("notifications-body").replaceChildren();
-  $("notifications-failed").hidden = true;
-  $("refresh-failed").hidden = true;
+  state.etag = null;
+  state.formBase = null;
+  state.subtypeChoice = {};
+  for (const form of ["correct-form", "event-form"]) $(form).reset();
+  resetSurveyForm();
+  for (const id of ["sla-first", "sla-resolution"]) delete $(id).dataset.due;
+  const shown = [
+    ["ticket-no", "ticket-status", "ticket-urgent", "ticket-facts", "ticket-text", "explanation-terms"],
+    ["sla-first", "sla-first-due", "sla-resolution", "sla-resolution-due", "suggestion-body", "top-subtypes"],
+    ["review-state", "history-body", "survey-list", "survey-for"],
+  ];
+  for (const id of shown.flat()) $(id).replaceChildren();
   $("ticket-view").hidden = true;
-  $("model-version").textContent = "";
   history.replaceState(null, "", location.pathname);
-  showMessage("已退出登录。", "info");
+  showTab("queue");
 }
 
 // ------------------------------------------------------------------------------- queue
@@ -774,8 +808,10 @@ async function refreshLists(auto = false) {
   }
 }
 
-/** The quiet line under the tabs: shown while the last refresh of the lists failed. */
+/** The quiet line under the tabs: shown while the last refresh of the lists failed (not when the
+ * key was refused: the log-in says so). */
 function sayRefreshFailed(failed) {
+  if (!state.key) return;
   $("refresh-failed").textContent = failed ? `列表更新失败（${clockTime()}），稍后自动重试；下面仍是此前读到的工单。` : "";
   $("refresh-failed").hidden = !failed;
 }

@@ -1041,6 +1041,68 @@ def test_a_key_refused_by_a_refresh_says_why_and_keeps_what_was_typed(live_app: 
     expect(note).to_be_hidden()
 
 
+def refuse_the_key_at_the_next_refresh(live_app: LiveApp, page: Any) -> None:
+    """The key expires: the next refresh of the queue (the tab shown again) gets the service's 401."""
+    refused = live_app.http.get("/v1/review-queue", headers={"X-API-Key": "expired-key"})
+    assert refused.status_code == 401
+    page.route(
+        "**/v1/review-queue**",
+        lambda route: route.fulfill(status=401, body=refused.text, headers={"Content-Type": "application/json"}),
+        times=1,
+    )
+    page.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")
+
+
+def test_nothing_of_a_refused_session_but_the_kept_input_stays_behind_the_log_in(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)["ticket_no"]
+    other = live_app.create_ticket(RUDE_AGENT)["ticket_no"]
+    log_in(page, KEYS["agent"])
+    page.click("#tab-list")
+    page.check("#list-overdue")  # the list, filtered (none is overdue)
+    expect(page.locator("#list-empty")).to_be_visible()
+    page.uncheck("#list-overdue")
+    expect(page.locator("#list-body tr")).to_have_count(2)
+    page.click(f'#list-body tr[data-ticket-no="{other}"]')
+    page.select_option("#event-stage", "assigned")
+    page.fill("#event-owner", "王五")
+    page.click("#add-event")
+    expect(page.locator("#message")).to_contain_text("已记录「已分派」")
+    page.click(f'#list-body tr[data-ticket-no="{ticket}"]')
+    expect(page.locator("#ticket-no")).to_have_text(ticket)
+    page.fill("#correct-comment", "客户补充了订单截图")
+    expect(page.locator("#model-version")).to_contain_text("模型版本")
+
+    refuse_the_key_at_the_next_refresh(live_app, page)
+    expect(page.locator("#login-view")).to_be_visible()
+    expect(page.locator("#login-expired")).to_contain_text(f"工单 {ticket} 尚未保存的内容仍保留在本页：修改标签：备注")
+    # beside the log-in: no model version, no message of the session that ended
+    expect(page.locator("#model-version")).to_have_text("")
+    expect(page.locator("#message")).to_be_hidden()
+    # behind it: no rows, counts or failure of the lists; the open ticket and its input stay
+    behind = page.evaluate(
+        """() => ({
+            rows: document.querySelectorAll("#queue-body tr, #list-body tr, #notifications-body tr").length,
+            count: document.getElementById("queue-count").textContent,
+            failed: document.getElementById("refresh-failed").textContent,
+            comment: document.getElementById("correct-comment").value,
+        })"""
+    )
+    assert behind == {"rows": 0, "count": "", "failed": "", "comment": "客户补充了订单截图"}, behind
+
+    # the same agent again: the tab shown read anew, no failure said, the input where it was
+    page.fill("#api-key", KEYS["agent"])
+    page.click("#login")
+    expect(page.locator("#console-view")).to_be_visible()
+    expect(page.locator("#list-body tr")).to_have_count(2)
+    expect(page.locator("#queue-count")).to_have_text("（2）")
+    expect(page.locator("#refresh-failed")).to_be_hidden()
+    expect(page.locator("#model-version")).to_contain_text("模型版本")
+    expect(page.locator("#ticket-no")).to_have_text(ticket)
+    expect(page.locator("#correct-comment")).to_have_value("客户补充了订单截图")
+
+
 def test_every_queue_row_shows_the_deadlines_the_api_gives(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
