@@ -193,6 +193,9 @@ const state = {
   key: null,
   /** The key's role (`GET /v1/me`): "agent" (the review queue), "analyst" (statistics, the rest read-only) or "admin" (both). */
   role: null,
+  /** The key's name (`GET /v1/me`): whose session it is, so that another person logging in after a
+   * 401 does not take over what was typed in it. */
+  name: null,
   taxonomy: null,
   queue: [],
   cursor: null,
@@ -522,7 +525,7 @@ function forgetKey() {
 
 /** The service no longer takes the key (401: expired or revoked): back to the log-in, which says
  * why when the console was in use (also when it was a refresh of the lists that ran into it), and
- * that what was typed for the open ticket is still in the page until the agent logs in again.
+ * that what was typed for the open ticket is still in the page until the same person logs in again.
  * Nothing else of the session stays, beside the log-in or behind it (`forgetLists`). */
 function keyRefused() {
   const working = !$("console-view").hidden;
@@ -534,7 +537,7 @@ function keyRefused() {
   if (unsaved.length) {
     lines.push(
       `工单 ${state.ticket.ticket_no} 尚未保存的内容仍保留在本页：${unsaved.join("；")}。` +
-        "重新登录后即可核对并保存；关闭或刷新本页则会丢失。",
+        "用同一人的密钥重新登录后即可核对并保存；换用他人的密钥登录、关闭或刷新本页则会丢失。",
     );
   }
   $("login-expired").replaceChildren(...lines.map((line) => el("div", { textContent: line })));
@@ -555,13 +558,16 @@ function showView(view) {
  * the caller says so, and keeps the key). */
 async function logIn(key) {
   state.key = key;
+  let dropped = [];
   try {
     const model = await api("GET", "v1/model");
     const me = await api("GET", "v1/me");
+    if (state.name !== null && me.name !== state.name) dropped = forgetPreviousPerson();
     state.taxonomy = model.taxonomy;
     $("model-version").textContent = `模型版本 ${model.version}`;
     fillListFilters();
     state.role = me.role;
+    state.name = me.name;
     sessionStorage.setItem(ZONE_STORAGE, me.timezone);
     if (mayReview()) await loadQueue(false);
   } catch (error) {
@@ -581,8 +587,25 @@ async function logIn(key) {
   $("login-expired").hidden = true;
   showRole();
   showView("console");
+  if (dropped.length) showMessage(dropped, "info");
   loadFailedCount().catch(() => sayRefreshFailed(true)); // not a reason to refuse the log-in
   return "ok";
+}
+
+/** Another person logs in after a 401 (`GET /v1/me` names someone else): what the previous one
+ * typed for the open ticket is theirs, not to be saved under the new name. It goes, with the
+ * ticket and everything else of their session; the lines saying what went (none if nothing did). */
+function forgetPreviousPerson() {
+  const unsaved = state.ticket ? unsavedWork() : [];
+  const said = unsaved.length
+    ? [
+        ["上一位登录者（", typed(state.name), `）在工单 ${state.ticket.ticket_no} 尚未保存的内容已清除，没有保存：`],
+        ...unsaved.map((line) => `· ${line}`),
+        "如仍需要，请其本人登录后重新填写。",
+      ]
+    : [];
+  forgetSession();
+  return said;
 }
 
 /** Whether the key reviews and tracks tickets (the queue, the forms): an agent's or an admin's. */
@@ -679,11 +702,12 @@ function forgetLists() {
   clearMessage();
 }
 
-/** Forget the whole session (logging out): the lists
+/** Forget the whole session (logging out, or another person logging in after a 401): the lists
  * (`forgetLists`), the filters, the open ticket and what was typed for it; the queue's tab shown. */
 function forgetSession() {
   forgetLists();
   state.role = null;
+  state.name = null;
   state.taxonomy = null;
   for (const id of ["list-tier", "list-status", "notifications-state"]) $(id).value = "";
   for (const box of $("list-form").querySelectorAll("input[type=checkbox]")) box.checked = false;

@@ -1103,6 +1103,34 @@ def test_nothing_of_a_refused_session_but_the_kept_input_stays_behind_the_log_in
     expect(page.locator("#correct-comment")).to_have_value("客户补充了订单截图")
 
 
+def test_another_person_logging_in_after_a_401_does_not_take_over_what_was_typed(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)["ticket_no"]
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket)
+    page.select_option("#correct-tier", "P1")
+    page.fill("#correct-comment", "客户说孩子吃了")
+    refuse_the_key_at_the_next_refresh(live_app, page)
+    expect(page.locator("#login-expired")).to_contain_text("换用他人的密钥登录")
+
+    # the supervisor (the admin's key, another name) logs in at the same browser
+    page.fill("#api-key", KEYS["admin"])
+    page.click("#login")
+    expect(page.locator("#console-view")).to_be_visible()
+    message = page.locator("#message")
+    expect(message).to_contain_text(f"上一位登录者（agent-tester）在工单 {ticket} 尚未保存的内容已清除")
+    expect(message).to_contain_text("修改标签：级别")
+    expect(page.locator("#ticket-view")).to_be_hidden()
+    assert page.evaluate("() => location.hash") == ""
+    open_row(page, ticket)  # the ticket itself is theirs to review, from its own labels
+    expect(page.locator("#correct-comment")).to_have_value("")
+    assert page.locator("#correct-tier").input_value() == live_app.ticket(ticket)["tier"]["code"]
+    page.click("#logout")  # nothing typed: no question
+    expect(page.locator("#login-view")).to_be_visible()
+    assert live_app.ticket(ticket)["review"] is None
+
+
 def test_every_queue_row_shows_the_deadlines_the_api_gives(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
