@@ -1459,6 +1459,43 @@ def test_the_queue_fits_its_card_at_1280_and_the_page_a_phone(chromium: Any, liv
             assert tab.evaluate("() => document.documentElement.scrollWidth") <= width, width
 
 
+def test_at_1024_px_the_open_ticket_stays_beside_the_queue_while_j_walks_it(chromium: Any, live_app: LiveApp) -> None:
+    from playwright.sync_api import expect
+
+    for text in FIVE_COMPLAINTS * 3:  # a queue longer than the window
+        live_app.create_ticket(text)
+    queue = live_app.queue()
+    with browser_tab(chromium, live_app, 1024, 768) as tab:
+        log_in(tab, KEYS["agent"])
+        expect(tab.locator("#queue-body tr")).to_have_count(len(queue))
+        open_row(tab, queue[0])
+        tab.locator("#ticket-heading").focus()
+        for ticket_no in queue[1:12]:
+            tab.keyboard.press("j")
+            expect(tab.locator("#ticket-no")).to_have_text(ticket_no)
+            where = tab.evaluate(
+                """(ticketNo) => {
+                    const box = (node) => node.getBoundingClientRect();
+                    const [queue, ticket] = [document.querySelector(".queue"), document.getElementById("ticket-view")];
+                    const row = document.querySelector(`#queue-body tr[data-ticket-no="${ticketNo}"]`);
+                    const scroll = document.getElementById("queue-table").parentElement;
+                    const page = document.documentElement;
+                    return {
+                        beside: box(ticket).left >= box(queue).right,
+                        ticket: box(document.getElementById("ticket-heading")).top,
+                        row: [box(row).top, box(row).bottom],
+                        height: window.innerHeight,
+                        sideways: scroll.scrollWidth > scroll.clientWidth || page.scrollWidth > page.clientWidth,
+                    };
+                }""",
+                ticket_no,
+            )
+            # the ticket beside the queue, its heading in view; the row J went to in view too; nothing scrolls sideways
+            assert where["beside"] and 0 <= where["ticket"] < where["height"] / 2, (ticket_no, where)
+            assert where["row"][0] >= -1 and where["row"][1] <= where["height"] + 1, (ticket_no, where)  # its border
+            assert not where["sideways"], (ticket_no, where)
+
+
 # ------------------------------------------- the survey, the customer's words at closing, the time
 SCORES = {"timeliness": 4, "effectiveness": 3, "attitude": 5, "overall": 4}
 """The scores the page's agent enters, by the API's field names."""
