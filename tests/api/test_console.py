@@ -2139,6 +2139,27 @@ def test_deadline_notifications_name_their_level_and_say_when_nobody_is_named(
     expect(page.locator("#notifications-failed")).to_be_hidden()
 
 
+def test_on_a_phone_a_notification_still_shows_its_ticket_and_escalation(
+    chromium: Any, gateway: Receiver, live_app: LiveApp
+) -> None:
+    from playwright.sync_api import expect
+
+    live_app.clock.lag = timedelta(hours=3)  # its first response passed unmet: escalated to the supervisor and the head
+    late = live_app.create_ticket(RUDE_AGENT)["ticket_no"]
+    live_app.clock.lag = timedelta(0)
+    assert len(DeadlineSweeper(live_app.services, 0).sweep_once()) == 2
+    with browser_tab(chromium, live_app, 390, 844) as tab:
+        log_in(tab, KEYS["agent"])
+        tab.click("#tab-notifications")
+        row = tab.locator(f'#notifications-body tr[data-ticket-no="{late}"]').first
+        expect(row.locator("a.notification-ticket")).to_be_visible()
+        expect(row.locator("td").nth(2)).to_be_visible()
+        expect(row.locator("td").nth(2)).to_have_text("时限升级·部门负责人")
+        # the queue's rows leave out the time received and the channel there (the ticket shows them)
+        tab.click("#tab-queue")
+        expect(tab.locator(f'#queue-body tr[data-ticket-no="{late}"] td').nth(1)).to_be_hidden()
+
+
 def test_more_notifications_than_a_page_are_loaded_with_more(gateway: Receiver, live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
