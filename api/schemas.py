@@ -725,6 +725,10 @@ class Caller(BaseModel):
 
     role: str = Field(description="intake, agent, analyst or admin (admin may use every route).")
     name: str = Field(description="The key's name: the actor recorded for what it changes.")
+    timezone: str = Field(
+        description="The business time zone (IANA name, `TRIAGE_TIMEZONE`) in which the service gives its "
+        "times and counts its days: a client shows its own clock's times in it too."
+    )
 
 
 class ModelInfo(BaseModel):

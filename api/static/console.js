@@ -4,6 +4,8 @@
 "use strict";
 
 const KEY_STORAGE = "complaint-triage.api-key";
+/** The business time zone (`GET /v1/me`), kept in the tab for a reload while the service cannot be reached. */
+const ZONE_STORAGE = "complaint-triage.time-zone";
 const QUEUE_PAGE = 50;
 const TICK_MS = 60 * 1000;
 /** How often the queue and the ticket list are read again on their own while the tab is shown
@@ -191,6 +193,9 @@ const state = {
   key: null,
   /** The key's role (`GET /v1/me`): "agent" (the review queue), "analyst" (statistics, the rest read-only) or "admin" (both). */
   role: null,
+  /** The key's name (`GET /v1/me`): whose session it is, so that another person logging in after a
+   * 401 does not take over what was typed in it. */
+  name: null,
   taxonomy: null,
   queue: [],
   cursor: null,
@@ -280,6 +285,20 @@ function percent(probability) {
 /** "2026-11-23 10:05" from an ISO time (shown in the service's business time zone, as sent). */
 function shortTime(iso) {
   return iso ? String(iso).slice(0, 16).replace("T", " ") : "—";
+}
+
+/** "10:05" ("10:05:30" with `seconds`): the browser's clock now, in the business time zone like
+ * every time the API gives, whatever the browser's own zone. Before the service ever named its zone
+ * in this tab, the browser's time, said to be so. */
+function clockTime(seconds = false) {
+  const options = { hourCycle: "h23", hour: "2-digit", minute: "2-digit", ...(seconds ? { second: "2-digit" } : {}) };
+  const zone = sessionStorage.getItem(ZONE_STORAGE);
+  try {
+    if (zone) return new Intl.DateTimeFormat("zh-CN", { ...options, timeZone: zone }).format(new Date());
+  } catch (_) {
+    // a zone this browser does not know: its own time, said to be so
+  }
+  return `${new Intl.DateTimeFormat("zh-CN", options).format(new Date())}（本机时间）`;
 }
 
 function duration(minutes) {
@@ -500,22 +519,25 @@ function changesSince(before, now) {
 function forgetKey() {
   state.key = null;
   sessionStorage.removeItem(KEY_STORAGE);
+  sessionStorage.removeItem(ZONE_STORAGE);
   showView("login");
 }
 
 /** The service no longer takes the key (401: expired or revoked): back to the log-in, which says
  * why when the console was in use (also when it was a refresh of the lists that ran into it), and
- * that what was typed for the open ticket is still in the page until the agent logs in again. */
+ * that what was typed for the open ticket is still in the page until the same person logs in again.
+ * Nothing else of the session stays, beside the log-in or behind it (`forgetLists`). */
 function keyRefused() {
   const working = !$("console-view").hidden;
   const unsaved = working && state.ticket ? unsavedWork() : [];
   forgetKey();
   if (!working) return;
+  forgetLists();
   const lines = ["登录已失效：服务不再接受这个 API 密钥（可能已过期或被停用），请重新登录。"];
   if (unsaved.length) {
     lines.push(
       `工单 ${state.ticket.ticket_no} 尚未保存的内容仍保留在本页：${unsaved.join("；")}。` +
-        "重新登录后即可核对并保存；关闭或刷新本页则会丢失。",
+        "用同一人的密钥重新登录后即可核对并保存；换用他人的密钥登录、关闭或刷新本页则会丢失。",
     );
   }
   $("login-expired").replaceChildren(...lines.map((line) => el("div", { textContent: line })));
@@ -536,12 +558,17 @@ function showView(view) {
  * the caller says so, and keeps the key). */
 async function logIn(key) {
   state.key = key;
+  let dropped = [];
   try {
     const model = await api("GET", "v1/model");
+    const me = await api("GET", "v1/me");
+    if (state.name !== null && me.name !== state.name) dropped = forgetPreviousPerson();
     state.taxonomy = model.taxonomy;
     $("model-version").textContent = `模型版本 ${model.version}`;
     fillListFilters();
-    state.role = (await api("GET", "v1/me")).role;
+    state.role = me.role;
+    state.name = me.name;
+    sessionStorage.setItem(ZONE_STORAGE, me.timezone);
     if (mayReview()) await loadQueue(false);
   } catch (error) {
     $("model-version").textContent = "";
@@ -560,8 +587,25 @@ async function logIn(key) {
   $("login-expired").hidden = true;
   showRole();
   showView("console");
+  if (dropped.length) showMessage(dropped, "info");
   loadFailedCount().catch(() => sayRefreshFailed(true)); // not a reason to refuse the log-in
   return "ok";
+}
+
+/** Another person logs in after a 401 (`GET /v1/me` names someone else): what the previous one
+ * typed for the open ticket is theirs, not to be saved under the new name. It goes, with the
+ * ticket and everything else of their session; the lines saying what went (none if nothing did). */
+function forgetPreviousPerson() {
+  const unsaved = state.ticket ? unsavedWork() : [];
+  const said = unsaved.length
+    ? [
+        ["上一位登录者（", typed(state.name), `）在工单 ${state.ticket.ticket_no} 尚未保存的内容已清除，没有保存：`],
+        ...unsaved.map((line) => `· ${line}`),
+        "如仍需要，请其本人登录后重新填写。",
+      ]
+    : [];
+  forgetSession();
+  return said;
 }
 
 /** Whether the key reviews and tracks tickets (the queue, the forms): an agent's or an admin's. */
@@ -577,16 +621,17 @@ function mayReadStatistics() {
 /** Fit the console to the role (`GET /v1/me`): an agent gets the review queue; an analyst the 统计
  * tab (shown first) and the ticket view without its review, tracking and survey forms (the API
  * would refuse them); an admin both. The tab shown stays when the role may see it (logging in
- * again after a 401). */
+ * again after a 401), read anew. */
 function showRole() {
   const review = mayReview();
   const statistics = mayReadStatistics();
-  if (!statistics) forgetStatistics(); // an analyst's figures, left by a 401 before this log-in
   $("console-view").classList.toggle("read-only", !review);
   $("tab-queue").hidden = !review;
   $("tab-stats").hidden = !statistics;
-  if (!review && !$("queue-panel").hidden) showTab("stats");
-  if (!statistics && !$("stats-panel").hidden) showTab("queue");
+  let tab = ["queue", "list", "notifications", "stats"].find((name) => !$(`${name}-panel`).hidden);
+  if (!review && tab === "queue") tab = "stats";
+  if (!statistics && tab === "stats") tab = "queue";
+  showTab(tab);
 }
 
 /** Why the service could not be asked, in a sentence (its error answer, or the network). */
@@ -611,8 +656,7 @@ async function resume(key) {
   if (result === "refused") return;
   clearMessage();
   $("offline-reason").textContent = serviceProblem(result);
-  const time = new Date().toLocaleTimeString("zh-CN", { hour12: false });
-  $("offline-when").textContent = `最近一次尝试：${time}。每 ${RETRY_MS / 1000} 秒自动重试一次。`;
+  $("offline-when").textContent = `最近一次尝试：${clockTime(true)}。每 ${RETRY_MS / 1000} 秒自动重试一次。`;
   showView("offline");
   state.retryTimer = setTimeout(() => resume(key), RETRY_MS);
 }
@@ -626,31 +670,63 @@ function logOut() {
   if (!mayDiscard("退出登录")) return;
   forgetKey();
   $("login-expired").hidden = true;
-  state.role = null;
-  state.taxonomy = null;
-  state.ticket = null;
-  state.queue = [];
-  state.list = [];
-  state.listLoaded = false;
-  state.notifications = [];
-  state.notificationsCursor = null;
-  state.notificationsLoaded = false;
-  state.notifyOff = false;
-  forgetStatistics();
-  // an answer still on its way belongs to the session that ended: dropped when it arrives
-  for (const which of Object.keys(state.loads)) state.loads[which] += 1;
-  showTab("queue");
-  $("notifications-off").hidden = true;
-  $("notifications-empty").hidden = true;
-  $("queue-body").replaceChildren();
-  $("list-body").replaceChildren();
-  $("notifications-body").replaceChildren();
-  $("notifications-failed").hidden = true;
-  $("refresh-failed").hidden = true;
-  $("ticket-view").hidden = true;
-  $("model-version").textContent = "";
-  history.replaceState(null, "", location.pathname);
+  forgetSession();
   showMessage("已退出登录。", "info");
+}
+
+/** Forget what the session's lists showed (a 401, or the session's end): the rows, counts and
+ * badges of the queue, the list and the notifications, a refresh's failure, the statistics, the
+ * model version and the message; nothing of them stays in the page, hidden or not. The next log-in
+ * reads them again. An answer still on its way belongs to the session that ended: dropped when it arrives. */
+function forgetLists() {
+  for (const which of Object.keys(state.loads)) state.loads[which] += 1;
+  Object.assign(state, {
+    queue: [],
+    cursor: null,
+    list: [],
+    listCursor: null,
+    listLoaded: false,
+    notifications: [],
+    notificationsCursor: null,
+    notificationsLoaded: false,
+    notifyOff: false,
+  });
+  for (const id of ["queue-body", "list-body", "notifications-body"]) $(id).replaceChildren();
+  for (const id of ["queue-count", "notifications-failed", "refresh-failed", "model-version"]) $(id).textContent = "";
+  $("queue-count").title = "";
+  for (const id of ["queue-empty", "queue-more", "list-empty", "list-more", "notifications-empty", "notifications-more"]) {
+    $(id).hidden = true;
+  }
+  for (const id of ["notifications-off", "notifications-failed", "refresh-failed"]) $(id).hidden = true;
+  forgetStatistics();
+  clearMessage();
+}
+
+/** Forget the whole session (logging out, or another person logging in after a 401): the lists
+ * (`forgetLists`), the filters, the open ticket and what was typed for it; the queue's tab shown. */
+function forgetSession() {
+  forgetLists();
+  state.role = null;
+  state.name = null;
+  state.taxonomy = null;
+  for (const id of ["list-tier", "list-status", "notifications-state"]) $(id).value = "";
+  for (const box of $("list-form").querySelectorAll("input[type=checkbox]")) box.checked = false;
+  state.ticket = null;
+  state.etag = null;
+  state.formBase = null;
+  state.subtypeChoice = {};
+  for (const form of ["correct-form", "event-form"]) $(form).reset();
+  resetSurveyForm();
+  for (const id of ["sla-first", "sla-resolution"]) delete $(id).dataset.due;
+  const shown = [
+    ["ticket-no", "ticket-status", "ticket-urgent", "ticket-facts", "ticket-text", "explanation-terms"],
+    ["sla-first", "sla-first-due", "sla-resolution", "sla-resolution-due", "suggestion-body", "top-subtypes"],
+    ["review-state", "history-body", "survey-list", "survey-for"],
+  ];
+  for (const id of shown.flat()) $(id).replaceChildren();
+  $("ticket-view").hidden = true;
+  history.replaceState(null, "", location.pathname);
+  showTab("queue");
 }
 
 // ------------------------------------------------------------------------------- queue
@@ -756,10 +832,11 @@ async function refreshLists(auto = false) {
   }
 }
 
-/** The quiet line under the tabs: shown while the last refresh of the lists failed. */
+/** The quiet line under the tabs: shown while the last refresh of the lists failed (not when the
+ * key was refused: the log-in says so). */
 function sayRefreshFailed(failed) {
-  const time = new Date().toLocaleTimeString("zh-CN", { hour12: false, hour: "2-digit", minute: "2-digit" });
-  $("refresh-failed").textContent = failed ? `列表更新失败（${time}），稍后自动重试；下面仍是此前读到的工单。` : "";
+  if (!state.key) return;
+  $("refresh-failed").textContent = failed ? `列表更新失败（${clockTime()}），稍后自动重试；下面仍是此前读到的工单。` : "";
   $("refresh-failed").hidden = !failed;
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,13 @@ def test_me_says_the_role_and_name_of_each_key(client: TestClient) -> None:
         assert answer.status_code == 200, answer.text
         assert answer.json()["role"] == role and answer.json()["name"]
     assert client.get("/v1/me").status_code == 401
+
+
+def test_me_names_the_business_time_zone(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(timezone="Europe/Berlin")
+    answer = client.get("/v1/me", headers=headers("agent"))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["timezone"] == "Europe/Berlin"
 
 
 def test_open_routes_need_no_key(client: TestClient) -> None:

@@ -272,10 +272,14 @@ def chromium() -> Iterator[Any]:
 
 
 @contextmanager
-def browser_tab(chromium: Any, live_app: LiveApp, width: int = 1440, height: int = 1000) -> Iterator[Any]:
-    """A fresh browser tab on the live app, `width` × `height`; fails the test on any script error
-    or CSP violation."""
-    context = chromium.new_context(base_url=live_app.url, viewport={"width": width, "height": height}, locale="zh-CN")
+def browser_tab(
+    chromium: Any, live_app: LiveApp, width: int = 1440, height: int = 1000, timezone: str = "Asia/Shanghai"
+) -> Iterator[Any]:
+    """A fresh browser tab on the live app, `width` × `height`, its clock in `timezone`; fails the
+    test on any script error or CSP violation."""
+    context = chromium.new_context(
+        base_url=live_app.url, viewport={"width": width, "height": height}, locale="zh-CN", timezone_id=timezone
+    )
     context.set_default_timeout(WAIT_MS)
     tab = context.new_page()
     problems: list[str] = []
@@ -1037,6 +1041,96 @@ def test_a_key_refused_by_a_refresh_says_why_and_keeps_what_was_typed(live_app: 
     expect(note).to_be_hidden()
 
 
+def refuse_the_key_at_the_next_refresh(live_app: LiveApp, page: Any) -> None:
+    """The key expires: the next refresh of the queue (the tab shown again) gets the service's 401."""
+    refused = live_app.http.get("/v1/review-queue", headers={"X-API-Key": "expired-key"})
+    assert refused.status_code == 401
+    page.route(
+        "**/v1/review-queue**",
+        lambda route: route.fulfill(status=401, body=refused.text, headers={"Content-Type": "application/json"}),
+        times=1,
+    )
+    page.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")
+
+
+def test_nothing_of_a_refused_session_but_the_kept_input_stays_behind_the_log_in(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)["ticket_no"]
+    other = live_app.create_ticket(RUDE_AGENT)["ticket_no"]
+    log_in(page, KEYS["agent"])
+    page.click("#tab-list")
+    page.check("#list-overdue")  # the list, filtered (none is overdue)
+    expect(page.locator("#list-empty")).to_be_visible()
+    page.uncheck("#list-overdue")
+    expect(page.locator("#list-body tr")).to_have_count(2)
+    page.click(f'#list-body tr[data-ticket-no="{other}"]')
+    page.select_option("#event-stage", "assigned")
+    page.fill("#event-owner", "王五")
+    page.click("#add-event")
+    expect(page.locator("#message")).to_contain_text("已记录「已分派」")
+    page.click(f'#list-body tr[data-ticket-no="{ticket}"]')
+    expect(page.locator("#ticket-no")).to_have_text(ticket)
+    page.fill("#correct-comment", "客户补充了订单截图")
+    expect(page.locator("#model-version")).to_contain_text("模型版本")
+
+    refuse_the_key_at_the_next_refresh(live_app, page)
+    expect(page.locator("#login-view")).to_be_visible()
+    expect(page.locator("#login-expired")).to_contain_text(f"工单 {ticket} 尚未保存的内容仍保留在本页：修改标签：备注")
+    # beside the log-in: no model version, no message of the session that ended
+    expect(page.locator("#model-version")).to_have_text("")
+    expect(page.locator("#message")).to_be_hidden()
+    # behind it: no rows, counts or failure of the lists; the open ticket and its input stay
+    behind = page.evaluate(
+        """() => ({
+            rows: document.querySelectorAll("#queue-body tr, #list-body tr, #notifications-body tr").length,
+            count: document.getElementById("queue-count").textContent,
+            failed: document.getElementById("refresh-failed").textContent,
+            comment: document.getElementById("correct-comment").value,
+        })"""
+    )
+    assert behind == {"rows": 0, "count": "", "failed": "", "comment": "客户补充了订单截图"}, behind
+
+    # the same agent again: the tab shown read anew, no failure said, the input where it was
+    page.fill("#api-key", KEYS["agent"])
+    page.click("#login")
+    expect(page.locator("#console-view")).to_be_visible()
+    expect(page.locator("#list-body tr")).to_have_count(2)
+    expect(page.locator("#queue-count")).to_have_text("（2）")
+    expect(page.locator("#refresh-failed")).to_be_hidden()
+    expect(page.locator("#model-version")).to_contain_text("模型版本")
+    expect(page.locator("#ticket-no")).to_have_text(ticket)
+    expect(page.locator("#correct-comment")).to_have_value("客户补充了订单截图")
+
+
+def test_another_person_logging_in_after_a_401_does_not_take_over_what_was_typed(live_app: LiveApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    ticket = live_app.create_ticket(LATE_PARCEL)["ticket_no"]
+    log_in(page, KEYS["agent"])
+    open_row(page, ticket)
+    page.select_option("#correct-tier", "P1")
+    page.fill("#correct-comment", "客户说孩子吃了")
+    refuse_the_key_at_the_next_refresh(live_app, page)
+    expect(page.locator("#login-expired")).to_contain_text("换用他人的密钥登录")
+
+    # the supervisor (the admin's key, another name) logs in at the same browser
+    page.fill("#api-key", KEYS["admin"])
+    page.click("#login")
+    expect(page.locator("#console-view")).to_be_visible()
+    message = page.locator("#message")
+    expect(message).to_contain_text(f"上一位登录者（agent-tester）在工单 {ticket} 尚未保存的内容已清除")
+    expect(message).to_contain_text("修改标签：级别")
+    expect(page.locator("#ticket-view")).to_be_hidden()
+    assert page.evaluate("() => location.hash") == ""
+    open_row(page, ticket)  # the ticket itself is theirs to review, from its own labels
+    expect(page.locator("#correct-comment")).to_have_value("")
+    assert page.locator("#correct-tier").input_value() == live_app.ticket(ticket)["tier"]["code"]
+    page.click("#logout")  # nothing typed: no question
+    expect(page.locator("#login-view")).to_be_visible()
+    assert live_app.ticket(ticket)["review"] is None
+
+
 def test_every_queue_row_shows_the_deadlines_the_api_gives(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
@@ -1107,7 +1201,7 @@ def test_a_reload_while_the_service_cannot_be_reached_waits_for_it_with_the_key(
     expect(page.locator("#login-view")).to_be_hidden()
     expect(page.locator("#console-view")).to_be_hidden()
     assert "登录失败" not in page.locator("body").inner_text()
-    assert page.evaluate("() => Object.values(sessionStorage)") == [KEYS["agent"]]
+    assert page.evaluate("() => sessionStorage.getItem('complaint-triage.api-key')") == KEYS["agent"]
 
     # a service that answers 503, or a gateway's error page: said in Chinese, never shown raw
     page.unroute("**/v1/**")
@@ -1363,6 +1457,43 @@ def test_the_queue_fits_its_card_at_1280_and_the_page_a_phone(chromium: Any, liv
             )
             assert table <= box and scroll <= box, (width, table, box)
             assert tab.evaluate("() => document.documentElement.scrollWidth") <= width, width
+
+
+def test_at_1024_px_the_open_ticket_stays_beside_the_queue_while_j_walks_it(chromium: Any, live_app: LiveApp) -> None:
+    from playwright.sync_api import expect
+
+    for text in FIVE_COMPLAINTS * 3:  # a queue longer than the window
+        live_app.create_ticket(text)
+    queue = live_app.queue()
+    with browser_tab(chromium, live_app, 1024, 768) as tab:
+        log_in(tab, KEYS["agent"])
+        expect(tab.locator("#queue-body tr")).to_have_count(len(queue))
+        open_row(tab, queue[0])
+        tab.locator("#ticket-heading").focus()
+        for ticket_no in queue[1:12]:
+            tab.keyboard.press("j")
+            expect(tab.locator("#ticket-no")).to_have_text(ticket_no)
+            where = tab.evaluate(
+                """(ticketNo) => {
+                    const box = (node) => node.getBoundingClientRect();
+                    const [queue, ticket] = [document.querySelector(".queue"), document.getElementById("ticket-view")];
+                    const row = document.querySelector(`#queue-body tr[data-ticket-no="${ticketNo}"]`);
+                    const scroll = document.getElementById("queue-table").parentElement;
+                    const page = document.documentElement;
+                    return {
+                        beside: box(ticket).left >= box(queue).right,
+                        ticket: box(document.getElementById("ticket-heading")).top,
+                        row: [box(row).top, box(row).bottom],
+                        height: window.innerHeight,
+                        sideways: scroll.scrollWidth > scroll.clientWidth || page.scrollWidth > page.clientWidth,
+                    };
+                }""",
+                ticket_no,
+            )
+            # the ticket beside the queue, its heading in view; the row J went to in view too; nothing scrolls sideways
+            assert where["beside"] and 0 <= where["ticket"] < where["height"] / 2, (ticket_no, where)
+            assert where["row"][0] >= -1 and where["row"][1] <= where["height"] + 1, (ticket_no, where)  # its border
+            assert not where["sideways"], (ticket_no, where)
 
 
 # ------------------------------------------- the survey, the customer's words at closing, the time
@@ -1703,6 +1834,28 @@ def test_the_queue_refreshes_on_its_own_and_keeps_the_open_ticket_and_what_was_t
     assert live_app.ticket(first)["review"] is None
 
 
+def test_the_times_of_the_browsers_own_clock_are_shown_in_the_business_time_zone(
+    chromium: Any, live_app: LiveApp
+) -> None:
+    from playwright.sync_api import expect
+
+    live_app.create_ticket(LATE_PARCEL)
+    # 16:30:15 UTC: 00:30 the next day in Shanghai (the service's zone), 08:30 in Los Angeles (the browser's)
+    moment = datetime(2026, 12, 7, 16, 30, 15, tzinfo=UTC)
+    with browser_tab(chromium, live_app, timezone="America/Los_Angeles") as tab:
+        tab.clock.set_fixed_time(moment)
+        log_in(tab, KEYS["agent"])
+        expect(tab.locator("#queue-body tr")).to_have_count(1)
+        tab.route("**/v1/review-queue*", lambda route: route.fulfill(status=503, body="upstream down"))
+        tab.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")  # a refresh, which fails
+        expect(tab.locator("#refresh-failed")).to_contain_text("列表更新失败（00:30）")
+
+        # a reload while the service cannot be reached says when it last tried, in the same zone
+        tab.route("**/v1/**", lambda route: route.abort("connectionrefused"))
+        tab.reload()
+        expect(tab.locator("#offline-when")).to_contain_text("最近一次尝试：00:30:15。")
+
+
 def test_a_recorded_stage_and_a_review_show_in_the_tickets_rows(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
@@ -1984,6 +2137,27 @@ def test_deadline_notifications_name_their_level_and_say_when_nobody_is_named(
         expect(rows.nth(index).locator("td").nth(3)).to_have_text("未设置联系人")
         expect(rows.nth(index).locator("td").nth(4)).to_have_text("待发送")
     expect(page.locator("#notifications-failed")).to_be_hidden()
+
+
+def test_on_a_phone_a_notification_still_shows_its_ticket_and_escalation(
+    chromium: Any, gateway: Receiver, live_app: LiveApp
+) -> None:
+    from playwright.sync_api import expect
+
+    live_app.clock.lag = timedelta(hours=3)  # its first response passed unmet: escalated to the supervisor and the head
+    late = live_app.create_ticket(RUDE_AGENT)["ticket_no"]
+    live_app.clock.lag = timedelta(0)
+    assert len(DeadlineSweeper(live_app.services, 0).sweep_once()) == 2
+    with browser_tab(chromium, live_app, 390, 844) as tab:
+        log_in(tab, KEYS["agent"])
+        tab.click("#tab-notifications")
+        row = tab.locator(f'#notifications-body tr[data-ticket-no="{late}"]').first
+        expect(row.locator("a.notification-ticket")).to_be_visible()
+        expect(row.locator("td").nth(2)).to_be_visible()
+        expect(row.locator("td").nth(2)).to_have_text("时限升级·部门负责人")
+        # the queue's rows leave out the time received and the channel there (the ticket shows them)
+        tab.click("#tab-queue")
+        expect(tab.locator(f'#queue-body tr[data-ticket-no="{late}"] td').nth(1)).to_be_hidden()
 
 
 def test_more_notifications_than_a_page_are_loaded_with_more(gateway: Receiver, live_app: LiveApp, page: Any) -> None:
