@@ -134,6 +134,14 @@ def export_command(
     kind = "tickets" if all_tickets else "reviewed tickets"
     skipped = f" ({len(result.skipped)} left out, see above)" if result.skipped else ""
     console.print(f"wrote {result.written} {kind} received {first}..{last} to {out}{skipped}", highlight=False)
+    if result.written == 0:
+        # an empty file trains nothing (train refuses it): say why there may be none
+        zone = getattr(settings.zone, "key", str(settings.zone))
+        console.print(
+            f"[yellow]warning:[/] no {kind} received {first}..{last} (days in {zone}, TRIAGE_TIMEZONE; "
+            f"today there is {now.date()}); triage train refuses a file with no rows",
+            highlight=False,
+        )
 
 
 def _month(value: str) -> tuple[date, date]:
@@ -249,7 +257,7 @@ def serve_command(
     host: Annotated[str, typer.Option(envvar="TRIAGE_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="TRIAGE_PORT", min=0, max=65535)] = 8000,
     workers: Annotated[
-        int, typer.Option(min=1, max=32, help="Server processes; each holds its own model (about 300 MB).")
+        int, typer.Option(min=1, max=32, help="Server processes; each holds its own model (about 400 MB).")
     ] = 1,
     *,
     registry_root: RegistryOption,

@@ -128,7 +128,7 @@ def start_services(services: Services) -> str:
         if registry.current_path() is None and settings.train_default_model:
             from training.defaults import ensure_current_model
 
-            log.info("no model in %s: training the default model from data/", registry.root)
+            log.info("no model in %s: training the default model from data/ (once; about half a minute)", registry.root)
             ensure_current_model(registry)
         holder = ModelHolder(registry, poll_seconds=settings.model_poll_seconds)
         loaded = holder.start()

@@ -374,6 +374,7 @@ def test_thresholds_command_writes_them_beside_the_model(
             mine = [i for i, c in enumerate(codes) if c == code]
             expected = _lowest_by_brute_force([confidence[i] for i in mine], [correct[i] for i in mine], 0.9)
             assert written["per_class"][head][code] == expected, (head, code)
+    assert not _has_never(written) and "never auto-filled" not in result.output  # every class reaches 0.9 here
     assert [path.name for path in (registry.root / good).iterdir() if path.name.startswith(".")] == []
     assert (registry.root / good / THRESHOLDS_FILE).stat().st_mode & 0o777 == with_umask(0o666)
     # Too few rows to mean anything: refused, and the thresholds already written stay.
@@ -401,6 +402,18 @@ def test_thresholds_command_writes_them_beside_the_model(
                  if value.rstrip(",") != "n/a" and float(value.rstrip(",")) < 0.9]  # fmt: skip
         assert ("reach less than 0.9 on the other half" in text) == bool(short), text
     assert "tier" in short  # the second run's
+    # every tier wrong: no probability reaches 0.9 (1.01, written), and the output says what that means
+    all_wrong = eval_csv(tmp_path, [replace(row, tier=wrong[row.tier]) for row in rows])
+    never = runner.invoke(app, ["thresholds", "--precision", "0.9", "--data", str(all_wrong), *flags[4:]])
+    assert never.exit_code == 0, never.output
+    assert _has_never(json.loads((registry.root / good / THRESHOLDS_FILE).read_text(encoding="utf-8")))
+    assert "no probability reaches it, so the class is never auto-filled" in " ".join(never.output.split())
+
+
+def _has_never(written: dict[str, Any]) -> bool:
+    """Whether thresholds.json holds a threshold no probability reaches."""
+    heads, per_class = written["heads"], written["per_class"]
+    return any(t > 1 for head in heads for t in (heads[head], *per_class[head].values()))
 
 
 def test_a_version_in_service_that_this_release_cannot_load_is_shown_and_only_forced_past(

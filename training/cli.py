@@ -59,7 +59,14 @@ from training.data import (
 from training.evaluate import evaluate, few_rows_warning, predict_rows, summary, with_interval
 from training.registry import HISTORY, POINTER, UNCHECKED, Registry, RegistryError, default_registry_root
 from training.spreadsheet import as_text_cell, text_row
-from training.thresholds import THRESHOLDS_FILE, autofill_report, check_precision, derive_thresholds, write_thresholds
+from training.thresholds import (
+    NEVER,
+    THRESHOLDS_FILE,
+    autofill_report,
+    check_precision,
+    derive_thresholds,
+    write_thresholds,
+)
 from training.train import TEAM_CORPUS, TRAIN_STEPS, TRAINED_TEXTS, DataError, text_key, train, trained_texts
 
 app = typer.Typer(
@@ -1014,6 +1021,14 @@ def thresholds_command(
         classes = ", ".join(f"{code} {t:.2f}" for code, t in thresholds.per_class[head].items())
         table.add_row(head, f"{value:.2f}", classes)
     out.print(table)
+    per_class = [t for classes in thresholds.per_class.values() for t in classes.values()]
+    if any(t > 1 for t in [*thresholds.heads.values(), *per_class]):
+        out.print(
+            f"a threshold above 1 ({NEVER:.2f}): no probability reaches it, so the class is never auto-filled: "
+            f"its predictions always go to review (no threshold reaches precision {precision:g} on these rows)",
+            highlight=False,
+            soft_wrap=True,
+        )
     out.print(
         f"auto-filled: {report['share']:.1%} of rows ({report['autofilled']}/{report['n']}); "
         f"split-half check: {check['share']:.1%} auto-filled with precision "

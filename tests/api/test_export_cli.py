@@ -145,6 +145,25 @@ def test_export_writes_reviewed_tickets_as_training_rows(
     assert not load_datasets([DEFAULT_SAMPLE, out], taxonomy).fatal
 
 
+def test_an_export_of_days_without_reviewed_tickets_says_why_there_may_be_none(
+    tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path
+) -> None:
+    # the days are the business time zone's: an operator reading the UTC date got 0 rows, silently
+    out = tmp_path / "empty.csv"
+    result = runner.invoke(
+        app,
+        ["export", "--since", "2026-11-22", "--until", "2026-11-22", "--out", str(out), "--database-url", database_url],
+    )
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "wrote 0 reviewed tickets" in said
+    assert (
+        "warning: no reviewed tickets received 2026-11-22..2026-11-22 (days in Asia/Shanghai, TRIAGE_TIMEZONE" in said
+    )
+    assert "triage train refuses a file with no rows" in said
+    assert "warning" not in _export(database_url, tmp_path / "full.csv").output  # rows: no warning
+
+
 def test_cells_a_spreadsheet_would_run_as_formulas_are_exported_as_text_and_read_back_as_sent(
     store_client: TestClient, database_url: str, tmp_path: Path, taxonomy: Taxonomy
 ) -> None:
