@@ -153,6 +153,15 @@ def announce(services: Services, version: str) -> None:
     roles = ", ".join(f"{role} {count}" for role, count in services.keys.roles().items())
     database = services.database.describe() if services.database else "none"
     log.info("ticket service ready: database %s, model %s, API keys: %s", database, version, roles)
+    if services.models is not None and services.models.ready:
+        from training.defaults import trained_on_team_corpus_only
+
+        if trained_on_team_corpus_only(services.models.get().metadata):
+            log.warning(
+                "model %s was trained only on the team's own sample complaints in data/, not on labelled complaints "
+                "of yours: train one with triage train --data CSV (docs/cli.md)",
+                version,
+            )
     if not len(services.keys):
         log.warning("no API keys configured (TRIAGE_API_KEYS / TRIAGE_API_KEYS_FILE): every /v1 route answers 401")
 

@@ -19,6 +19,7 @@ from model.artifact import FORMAT, METADATA, save_model
 from model.predictor import TriageModel
 from tests.conftest import ROOT
 from training.registry import Registry
+from training.train import TEAM_CORPUS
 
 runner = CliRunner()
 
@@ -129,6 +130,20 @@ def test_a_good_set_up_logs_what_the_service_runs_with(registry: Path, taken_por
     assert output.count("ticket service ready") == 1, output
     assert ", API keys: intake 1, agent 0, analyst 0, admin 0" in output
     assert code != 0 and "address already in use" in output
+    assert "trained only on the team's own sample complaints" not in output  # not that model
+
+
+def test_serving_a_model_trained_only_on_the_team_corpus_says_so(
+    registry: Path, taken_port: int, sample_model: TriageModel
+) -> None:
+    # as the default model from data/ is: its figures are not those of the operator's complaints
+    files = [{"path": str(path), "rows": 1, "sha256": "0" * 64} for path in TEAM_CORPUS]
+    save_model(sample_model, registry / "v2", extra={"training_data": {"files": files}})
+    Registry(registry).set_current("v2", action="promote", actor="tests")
+    code, output = serve(registry, taken_port)
+    said = " ".join(output.split())
+    assert "WARNING: model test-sample was trained only on the team's own sample complaints in data/" in said, output
+    assert "train one with triage train --data CSV" in said and code != 0  # then the port is taken
 
 
 @pytest.mark.parametrize(
