@@ -202,6 +202,11 @@ const state = {
   list: [],
   listCursor: null,
   ticket: null,
+  /** The ticket asked for last and still loading (null once shown), and a count of the asks: J/K
+   * step from the ticket asked for, so that quick presses each move one row, and an answer
+   * overtaken by a later ask is dropped rather than shown over it. */
+  opening: null,
+  opens: 0,
   etag: null,
   hiddenHeads: new Set(),
   /** The labels the correction form was filled with (what counts as the agent's edit). */
@@ -712,6 +717,8 @@ function forgetSession() {
   for (const id of ["list-tier", "list-status", "notifications-state"]) $(id).value = "";
   for (const box of $("list-form").querySelectorAll("input[type=checkbox]")) box.checked = false;
   state.ticket = null;
+  state.opening = null;
+  state.opens += 1; // an answer still on its way is not shown after the session ended
   state.etag = null;
   state.formBase = null;
   state.subtypeChoice = {};
@@ -1117,12 +1124,20 @@ async function openTicket(ticketNo, { keepMessage = false, confirmed = false } =
   const other = state.ticket && state.ticket.ticket_no !== ticketNo;
   if (other && !confirmed && !mayDiscard(`打开工单 ${ticketNo}`)) return false;
   if (!keepMessage) clearMessage();
+  const ask = ++state.opens;
+  state.opening = ticketNo;
+  let ticket;
   try {
-    renderTicket(await fetchTicket(ticketNo));
+    ticket = await fetchTicket(ticketNo);
   } catch (error) {
+    if (ask !== state.opens) return false;
+    state.opening = null;
     showError(`打开工单 ${ticketNo} `, error);
     return false;
   }
+  if (ask !== state.opens) return false; // another ticket was asked for meanwhile: that one is shown
+  state.opening = null;
+  renderTicket(ticket);
   history.replaceState(null, "", `#${state.ticket.ticket_no}`);
   const view = $("ticket-view");
   if (view.getBoundingClientRect().top < 0 || view.getBoundingClientRect().top > window.innerHeight) {
@@ -1995,7 +2010,8 @@ function openNeighbour(step) {
   const body = $("list-panel").hidden ? $("queue-body") : $("list-body");
   const rows = Array.from(body.querySelectorAll("tr"));
   if (!rows.length) return;
-  const current = rows.findIndex((row) => state.ticket && row.dataset.ticketNo === state.ticket.ticket_no);
+  const from = state.opening || (state.ticket && state.ticket.ticket_no);
+  const current = rows.findIndex((row) => row.dataset.ticketNo === from);
   const index = current < 0 ? 0 : current + step;
   if (index < 0 || index >= rows.length) return;
   const ticketNo = rows[index].dataset.ticketNo;

@@ -756,6 +756,26 @@ def three_in_the_queue(live_app: LiveApp, page: Any) -> list[str]:
     return queue
 
 
+def test_quick_presses_of_j_each_move_one_row(live_app: LiveApp, page: Any) -> None:
+    # Each press stepped from the ticket shown, so presses made while the next one loaded were
+    # lost or opened the same ticket again (8 quick presses stopped 2 rows short).
+    from playwright.sync_api import expect
+
+    for number in range(9):
+        live_app.create_ticket(f"{LATE_PARCEL}订单尾号{number}。")
+    queue = live_app.queue()
+    log_in(page, KEYS["agent"])
+    expect(page.locator("#queue-body tr")).to_have_count(9)
+    page.locator("#queue-body").focus()
+    for _ in range(7):
+        page.keyboard.press("j")  # the first opens the first row, each other one the row below
+    expect(page.locator("#ticket-no")).to_have_text(queue[6])
+    expect(page.locator("#queue-body tr.selected")).to_have_count(1)
+    assert page.locator("#queue-body tr.selected").get_attribute("data-ticket-no") == queue[6]
+    page.wait_for_timeout(500)  # a late answer of an earlier press would show its ticket now
+    expect(page.locator("#ticket-no")).to_have_text(queue[6])
+
+
 def test_an_agent_works_the_queue_from_the_keyboard(live_app: LiveApp, page: Any) -> None:
     from playwright.sync_api import expect
 
