@@ -42,6 +42,7 @@ from api.errors import ApiError, quoted
 from api.metrics import Metrics
 from api.middleware import (
     HEAD_REQUEST,
+    NO_SUCH_ROUTE,
     OPEN_PATHS,
     AuthMiddleware,
     BodyLimitMiddleware,
@@ -281,7 +282,7 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
         body = {"detail": [{"loc": ["body"], "msg": message, "type": "json_invalid"}]}
         return JSONResponse(body, status_code=422)
     kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-    message = "no such route" if error.status_code == 404 else str(error.detail)
+    message = NO_SUCH_ROUTE if error.status_code == 404 else str(error.detail)
     loc = ["path"] if error.status_code == 404 else []
     headers = getattr(error, "headers", None)
     if error.status_code == 405:
@@ -441,7 +442,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     # added last = outermost: metrics see every response, auth runs before the body is read
     app.add_middleware(HeadMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AuthMiddleware, keys=services.keys)
+    app.add_middleware(AuthMiddleware, keys=services.keys, routes=app.router.routes)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(UnexpectedErrorMiddleware, respond=_unexpected)  # metrics count its 500s
     app.add_middleware(StartupFailureMiddleware)

@@ -136,11 +136,37 @@ def test_open_routes_need_no_key(client: TestClient) -> None:
         assert client.get(path).status_code == 200, path
 
 
-def test_unknown_paths_need_a_key_too(client: TestClient) -> None:
-    assert client.get("/v1/nothing").status_code == 401
-    response = client.get("/v1/nothing", headers=headers("admin"))
-    assert response.status_code == 404
-    assert response.json()["detail"][0]["type"] == "not_found"
+@pytest.mark.parametrize("path", ["/health", "/doc", "/consol", "/v1/nothing", "/v1/ticket", "/console/other.js"])
+def test_a_path_no_route_serves_is_a_404_with_or_without_a_key(client: TestClient, path: str) -> None:
+    # A mistyped probe (/health for /healthz) must not read as a problem with the key.
+    for sent in ({}, {"X-API-Key": "not-a-configured-key"}, headers("admin")):
+        for method in ("GET", "POST", "HEAD"):
+            response = client.request(method, path, headers=sent)
+            assert response.status_code == 404, (method, path, sent, response.text)
+            if method != "HEAD":
+                assert response.json() == {"detail": [{"loc": ["path"], "msg": "no such route", "type": "not_found"}]}
+            assert "www-authenticate" not in response.headers
+
+
+def test_a_path_a_route_serves_still_needs_its_key_whatever_the_method(client: TestClient) -> None:
+    for method, path in (("GET", "/v1/tickets"), ("DELETE", "/v1/tickets"), ("GET", "/v1/tickets/TS-1")):
+        response = client.request(method, path)
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.json()["detail"][0]["type"] == "missing_api_key"
+    # with a trailing slash the router leads to the route, which then asks for the key
+    moved = client.get("/v1/tickets/", follow_redirects=False)
+    assert moved.status_code == 307 and moved.headers["location"].endswith("/v1/tickets")
+    assert client.get("/v1/tickets/").status_code == 401
+    assert client.get("/healthz/").status_code == 200
+
+
+def test_the_root_url_leads_to_the_console(client: TestClient) -> None:
+    for method in ("GET", "HEAD"):
+        moved = client.request(method, "/", follow_redirects=False)
+        assert moved.status_code == 307, (method, moved.text)
+        assert moved.headers["location"] == "console"
+    page = client.get("/")
+    assert page.status_code == 200 and str(page.url).endswith("/console") and "投诉审核台" in page.text
 
 
 def test_a_wrong_method_names_every_method_the_path_serves(client: TestClient) -> None:
