@@ -28,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -41,6 +42,7 @@ from api.deps import Services, known_query_only, role_refusal
 from api.errors import ApiError, quoted
 from api.metrics import Metrics
 from api.middleware import (
+    DOCS_ASSETS,
     HEAD_REQUEST,
     NO_SUCH_ROUTE,
     OPEN_PATHS,
@@ -410,11 +412,13 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
                 await sweeper.stop()
             stop_services(services)
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the package's files, not a CDN (an intranet).
+    app = FastAPIOffline(
         title="Complaint triage — ticket service",
         version=_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
     )
     app.state.services = services
     versioned = (

@@ -22,9 +22,16 @@ from api.errors import ApiError, NotFound, PayloadTooLarge, Unauthorized
 from api.metrics import Metrics
 
 PRINCIPAL = "triage.principal"
+DOCS_ASSETS = "/static-offline-docs"
+"""Where `fastapi_offline.FastAPIOffline` serves the docs pages' files (its default)."""
 HEAD_REQUEST = "triage.head_request"
 OPEN_PATHS = frozenset(
     {"/", "/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    # the docs pages' script, style sheet and icon, from the fastapi-offline package (no CDN)
+    | {
+        f"{DOCS_ASSETS}/{name}"
+        for name in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png")
+    }
     # the agents' console: static files holding no data (its API calls carry the key)
     | {"/console", "/console/", "/console/console.js", "/console/console-stats.js", "/console/console.css"}
 )
