@@ -251,6 +251,12 @@ def test_a_keys_file_that_is_not_utf8_is_named_in_one_line(tmp_path: Path) -> No
         ("same-key-twice:agent,same-key-twice:intake", "entry 2: the same key as entry 1"),
         # the name is stored as a ticket's 接收人 and as the actor of events: 100 characters at most
         ("some-long-key:intake:" + "呼" * 101, "entry 1: the name is longer than 100 characters"),
+        # every problem of an entry, not the first only
+        ("k1:boss", "entry 1: the key is shorter than 8 characters, role 'boss' is not one of intake, agent, analyst"),
+        ("same-key-twice:boss:" + "呼" * 101, "entry 1: role 'boss' is not one of intake, agent, analyst, admin, the"),
+        # a role as long as a key may be one: it is not quoted
+        ("agent:some-long-key", "entry 1: role and key in the wrong order; write key:role or key:role:name"),
+        ("same-key-twice:some-long-key", "entry 1: role of 13 characters is not one of intake, agent, analyst"),
     ],
 )
 def test_bad_key_configuration_is_refused_without_showing_the_key(spec: str, message: str) -> None:
@@ -258,6 +264,17 @@ def test_bad_key_configuration_is_refused_without_showing_the_key(spec: str, mes
         load_key_ring(spec, None)
     assert message in str(error.value)
     assert "some-long-key" not in str(error.value) and "same-key-twice" not in str(error.value)
+
+
+def test_every_bad_key_entry_is_named_at_once(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys.txt"
+    key_file.write_text("good-agent-key:agent\nk1:boss\n# a comment\nno-role-given-here\n", encoding="utf-8")
+    with pytest.raises(KeyConfigError) as error:
+        load_key_ring("good-intake-key:intake", key_file)
+    assert str(error.value) == (
+        f"TRIAGE_API_KEYS_FILE {key_file}, entry 2: the key is shorter than 8 characters, role 'boss' is not one of "
+        "intake, agent, analyst, admin; entry 4: expected key:role or key:role:name"
+    )
 
 
 def test_missing_key_file_is_a_clear_error(tmp_path: Path) -> None:
