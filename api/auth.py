@@ -68,8 +68,10 @@ class KeyRing:
 
 
 def parse_entries(text: str, source: str, separator: str) -> list[tuple[str, Principal]]:
-    """Parse `key:role[:name]` entries split by `separator`; errors name the source and entry number."""
+    """Parse `key:role[:name]` entries split by `separator`. Every problem of every entry is said
+    at once (a short key and an unknown role alike), each naming the source and entry number."""
     entries: list[tuple[str, Principal]] = []
+    problems: list[str] = []
     seen: dict[bytes, int] = {}
     pieces = text.split(separator)
     for number, raw in enumerate(pieces, start=1):
@@ -78,21 +80,32 @@ def parse_entries(text: str, source: str, separator: str) -> list[tuple[str, Pri
             continue
         parts = entry.split(":")
         if len(parts) not in (2, 3):
-            raise KeyConfigError(f"{source}, entry {number}: expected key:role or key:role:name")
+            problems.append(f"entry {number}: expected key:role or key:role:name")
+            continue
         key, role = parts[0].strip(), parts[1].strip()
-        if len(key) < MIN_KEY_LENGTH:
-            raise KeyConfigError(f"{source}, entry {number}: the key is shorter than {MIN_KEY_LENGTH} characters")
-        if role not in ROLES:
-            raise KeyConfigError(f"{source}, entry {number}: role {role!r} is not one of {', '.join(ROLES)}")
         digest = _digest(key)
-        if digest in seen:
-            raise KeyConfigError(f"{source}, entry {number}: the same key as entry {seen[digest]}")
-        seen[digest] = number
-        fingerprint = digest.hex()[:8]
-        name = parts[2].strip() if len(parts) == 3 and parts[2].strip() else f"{role}#{fingerprint}"
+        name = parts[2].strip() if len(parts) == 3 and parts[2].strip() else f"{role}#{digest.hex()[:8]}"
+        wrong = []
+        if key in ROLES and role not in ROLES:  # the role is likely the key: never quoted
+            wrong.append("role and key in the wrong order; write key:role or key:role:name")
+        else:
+            if len(key) < MIN_KEY_LENGTH:
+                wrong.append(f"the key is shorter than {MIN_KEY_LENGTH} characters")
+            elif digest in seen:
+                wrong.append(f"the same key as entry {seen[digest]}")
+            if role not in ROLES:
+                # as long as a key, the value may be one (a field left out): it is not quoted
+                shown = repr(role) if len(role) < MIN_KEY_LENGTH else f"of {len(role)} characters"
+                wrong.append(f"role {shown} is not one of {', '.join(ROLES)}")
         if len(name) > MAX_NAME_LENGTH:
-            raise KeyConfigError(f"{source}, entry {number}: the name is longer than {MAX_NAME_LENGTH} characters")
-        entries.append((key, Principal(role, name)))
+            wrong.append(f"the name is longer than {MAX_NAME_LENGTH} characters")
+        seen.setdefault(digest, number)
+        if wrong:
+            problems.append(f"entry {number}: {', '.join(wrong)}")
+        else:
+            entries.append((key, Principal(role, name)))
+    if problems:
+        raise KeyConfigError(f"{source}, {'; '.join(problems)}")
     return entries
 
 

@@ -12,6 +12,7 @@ import copy
 import logging.config
 import os
 import re
+import socket
 import sys
 import traceback
 from collections.abc import Iterator
@@ -254,8 +255,12 @@ def notify_retry_command(database_url: DatabaseOption = "") -> None:
 
 @app.command("serve")
 def serve_command(
-    host: Annotated[str, typer.Option(envvar="TRIAGE_HOST")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="TRIAGE_PORT", min=0, max=65535)] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on  [default: TRIAGE_HOST, else 127.0.0.1]")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Port to listen on  [default: TRIAGE_PORT, else 8000]")
+    ] = None,
     workers: Annotated[
         int, typer.Option(min=1, max=32, help="Server processes; each holds its own model (about 400 MB).")
     ] = 1,
@@ -276,7 +281,12 @@ def serve_command(
     # stops the command before it listens or starts workers, in the one line the app's own start
     # would give (`cannot_start`).
     try:
-        services = create_app(Settings()).state.services
+        settings = Settings()  # TRIAGE_HOST and TRIAGE_PORT too: a bad one is a setting's one line
+        source = "TRIAGE_HOST" if host is None else "--host"
+        host = settings.host if host is None else host
+        port = settings.port if port is None else port
+        check_host(host, port, source)
+        services = create_app(settings).state.services
         start_services(services)
     except Exception as error:  # every start-up failure ends the command the same way
         if not said_in_one_line(error):
@@ -292,6 +302,18 @@ def serve_command(
         log_config=log_config,
         timeout_worker_healthcheck=WORKER_START_SECONDS,
     )
+
+
+def check_host(host: str, port: int, source: str) -> None:
+    """Refuse, naming `source`, a host that uvicorn would take for every interface (an empty one, a
+    blank left in an env file) or fail to resolve only once the model has loaded, in its own words."""
+    if not host.strip():
+        raise OSError(f"{source} is empty; name the interface to listen on (127.0.0.1; 0.0.0.0 for every one)")
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else "not a host name"
+        raise OSError(f"{source} {host!r}: no interface or host of that name ({reason})") from None
 
 
 def service_log_config() -> dict[str, Any]:

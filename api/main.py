@@ -28,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -41,7 +42,9 @@ from api.deps import Services, known_query_only, role_refusal
 from api.errors import ApiError, quoted
 from api.metrics import Metrics
 from api.middleware import (
+    DOCS_ASSETS,
     HEAD_REQUEST,
+    NO_SUCH_ROUTE,
     OPEN_PATHS,
     AuthMiddleware,
     BodyLimitMiddleware,
@@ -290,7 +293,7 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
         body = {"detail": [{"loc": ["body"], "msg": message, "type": "json_invalid"}]}
         return JSONResponse(body, status_code=422)
     kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-    message = "no such route" if error.status_code == 404 else str(error.detail)
+    message = NO_SUCH_ROUTE if error.status_code == 404 else str(error.detail)
     loc = ["path"] if error.status_code == 404 else []
     headers = getattr(error, "headers", None)
     if error.status_code == 405:
@@ -418,11 +421,13 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
                 await sweeper.stop()
             stop_services(services)
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the package's files, not a CDN (an intranet).
+    app = FastAPIOffline(
         title="Complaint triage — ticket service",
         version=_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
     )
     app.state.services = services
     versioned = (
@@ -450,7 +455,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     # added last = outermost: metrics see every response, auth runs before the body is read
     app.add_middleware(HeadMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AuthMiddleware, keys=services.keys)
+    app.add_middleware(AuthMiddleware, keys=services.keys, routes=app.router.routes)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_middleware(UnexpectedErrorMiddleware, respond=_unexpected)  # metrics count its 500s
     app.add_middleware(StartupFailureMiddleware)

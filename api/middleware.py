@@ -3,26 +3,35 @@ and a failed start said without a traceback.
 
 Authentication runs before anything reads the request, so a request without a valid key gets a
 401 on every path but the open ones, whatever its body; roles are checked per route by the
-`require_role` dependency (403).
+`require_role` dependency (403). A path that no route serves is a 404 with or without a key, so that
+a mistyped probe (`/health`, `/doc`) does not read as a problem with the key.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
-from api.errors import ApiError, PayloadTooLarge, Unauthorized
+from api.errors import ApiError, NotFound, PayloadTooLarge, Unauthorized
 from api.metrics import Metrics
 
 PRINCIPAL = "triage.principal"
+DOCS_ASSETS = "/static-offline-docs"
+"""Where `fastapi_offline.FastAPIOffline` serves the docs pages' files (its default)."""
 HEAD_REQUEST = "triage.head_request"
 OPEN_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    {"/", "/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    # the docs pages' script, style sheet and icon, from the fastapi-offline package (no CDN)
+    | {
+        f"{DOCS_ASSETS}/{name}"
+        for name in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png")
+    }
     # the agents' console: static files holding no data (its API calls carry the key)
     | {"/console", "/console/", "/console/console.js", "/console/console-stats.js", "/console/console.css"}
 )
@@ -176,16 +185,43 @@ def missing_key(scope: Scope) -> Unauthorized:
     return error
 
 
-class AuthMiddleware:
-    """401 for a missing or unknown key on every path except the open ones; stores the principal."""
+NO_SUCH_ROUTE = "no such route"
 
-    def __init__(self, app: ASGIApp, keys: KeyRing) -> None:
+
+def _matched(scope: Scope, routes: Sequence[BaseRoute], path: str) -> bool:
+    """Whether a route serves `path`, by any method (a wrong one is a 405, after the key)."""
+    candidate = {**scope, "path": path}
+    return any(route.matches(candidate)[0] is not Match.NONE for route in routes)
+
+
+def _redirected(scope: Scope, routes: Sequence[BaseRoute]) -> bool:
+    """Whether the router will answer the path with a redirect to a route's path, the path's
+    trailing slash added or dropped (as Starlette's router does): a redirect holds no data."""
+    path = scope["path"]
+    if path == "/" or _matched(scope, routes, path):
+        return False
+    return _matched(scope, routes, path.rstrip("/") if path.endswith("/") else path + "/")
+
+
+class AuthMiddleware:
+    """401 for a missing or unknown key on every path a route serves except the open ones, 404 on a
+    path no route serves (key or not), the router's trailing-slash redirect for either; stores the
+    principal."""
+
+    def __init__(self, app: ASGIApp, keys: KeyRing, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.keys = keys
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
+            return
+        if _redirected(scope, self.routes):
+            await self.app(scope, receive, send)
+            return
+        if not _matched(scope, self.routes, scope["path"]):
+            await _reject(NotFound(NO_SUCH_ROUTE, loc=["path"]), scope, receive, send)
             return
         keys = presented_keys(scope)
         if len(keys) > 1:

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TRIAGE_API_KEYS_FILE", "api_keys_file"),
         description="File with one `key:role[:name]` entry per line (# comments).",
     )
+    host: str = Field(
+        default="127.0.0.1", description="Interface `triage serve` listens on (0.0.0.0: every one); `--host`."
+    )
+    port: int = Field(default=8000, ge=0, le=65535, description="Port `triage serve` listens on; `--port`.")
     max_text_chars: int = Field(default=5000, ge=1, le=1_000_000, description="Longest complaint text (422 past it).")
     max_batch_items: int = Field(default=1000, ge=1, le=100_000, description="Most texts in one batch request.")
     max_body_bytes: int = Field(

@@ -78,3 +78,9 @@ def console_slash(request: Request) -> RedirectResponse:
     relative too, so that a proxy serving the app under a path prefix keeps it."""
     query = f"?{request.url.query}" if request.url.query else ""
     return RedirectResponse(f"../console{query}", status_code=308, headers=SECURITY_HEADERS)
+
+
+@router.get("/")
+def root() -> RedirectResponse:
+    """The root URL, opened in a browser, leads to the console (relative, as /console/ does)."""
+    return RedirectResponse("console", status_code=307)

@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from api.auth import ROLES, KeyConfigError, load_key_ring
 from api.deps import RoleGuard
 from api.main import create_app
-from api.middleware import OPEN_PATHS
+from api.middleware import DOCS_ASSETS, OPEN_PATHS
 from api.settings import Settings
 
 from .conftest import KEYS, TestClient, create_ticket, headers
@@ -39,7 +39,7 @@ def _protected_routes(client: TestClient) -> list[tuple[str, str, RoleGuard | No
     for context in iter_route_contexts(client.app.routes):  # type: ignore[attr-defined]
         path = context.path
         assert path is not None, f"a route without a path: {context.original_route!r}"
-        if path in OPEN_PATHS:
+        if path in OPEN_PATHS or path == DOCS_ASSETS:  # the docs pages' files, each of them open
             continue
         route = context.original_route
         assert isinstance(route, APIRoute), f"{path} is not an API route and not declared open"
@@ -144,11 +144,37 @@ def test_open_routes_need_no_key(client: TestClient) -> None:
         assert client.get(path).status_code == 200, path
 
 
-def test_unknown_paths_need_a_key_too(client: TestClient) -> None:
-    assert client.get("/v1/nothing").status_code == 401
-    response = client.get("/v1/nothing", headers=headers("admin"))
-    assert response.status_code == 404
-    assert response.json()["detail"][0]["type"] == "not_found"
+@pytest.mark.parametrize("path", ["/health", "/doc", "/consol", "/v1/nothing", "/v1/ticket", "/console/other.js"])
+def test_a_path_no_route_serves_is_a_404_with_or_without_a_key(client: TestClient, path: str) -> None:
+    # A mistyped probe (/health for /healthz) must not read as a problem with the key.
+    for sent in ({}, {"X-API-Key": "not-a-configured-key"}, headers("admin")):
+        for method in ("GET", "POST", "HEAD"):
+            response = client.request(method, path, headers=sent)
+            assert response.status_code == 404, (method, path, sent, response.text)
+            if method != "HEAD":
+                assert response.json() == {"detail": [{"loc": ["path"], "msg": "no such route", "type": "not_found"}]}
+            assert "www-authenticate" not in response.headers
+
+
+def test_a_path_a_route_serves_still_needs_its_key_whatever_the_method(client: TestClient) -> None:
+    for method, path in (("GET", "/v1/tickets"), ("DELETE", "/v1/tickets"), ("GET", "/v1/tickets/TS-1")):
+        response = client.request(method, path)
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.json()["detail"][0]["type"] == "missing_api_key"
+    # with a trailing slash the router leads to the route, which then asks for the key
+    moved = client.get("/v1/tickets/", follow_redirects=False)
+    assert moved.status_code == 307 and moved.headers["location"].endswith("/v1/tickets")
+    assert client.get("/v1/tickets/").status_code == 401
+    assert client.get("/healthz/").status_code == 200
+
+
+def test_the_root_url_leads_to_the_console(client: TestClient) -> None:
+    for method in ("GET", "HEAD"):
+        moved = client.request(method, "/", follow_redirects=False)
+        assert moved.status_code == 307, (method, moved.text)
+        assert moved.headers["location"] == "console"
+    page = client.get("/")
+    assert page.status_code == 200 and str(page.url).endswith("/console") and "投诉审核台" in page.text
 
 
 def test_a_wrong_method_names_every_method_the_path_serves(client: TestClient) -> None:
@@ -233,6 +259,12 @@ def test_a_keys_file_that_is_not_utf8_is_named_in_one_line(tmp_path: Path) -> No
         ("same-key-twice:agent,same-key-twice:intake", "entry 2: the same key as entry 1"),
         # the name is stored as a ticket's 接收人 and as the actor of events: 100 characters at most
         ("some-long-key:intake:" + "呼" * 101, "entry 1: the name is longer than 100 characters"),
+        # every problem of an entry, not the first only
+        ("k1:boss", "entry 1: the key is shorter than 8 characters, role 'boss' is not one of intake, agent, analyst"),
+        ("same-key-twice:boss:" + "呼" * 101, "entry 1: role 'boss' is not one of intake, agent, analyst, admin, the"),
+        # a role as long as a key may be one: it is not quoted
+        ("agent:some-long-key", "entry 1: role and key in the wrong order; write key:role or key:role:name"),
+        ("same-key-twice:some-long-key", "entry 1: role of 13 characters is not one of intake, agent, analyst"),
     ],
 )
 def test_bad_key_configuration_is_refused_without_showing_the_key(spec: str, message: str) -> None:
@@ -240,6 +272,17 @@ def test_bad_key_configuration_is_refused_without_showing_the_key(spec: str, mes
         load_key_ring(spec, None)
     assert message in str(error.value)
     assert "some-long-key" not in str(error.value) and "same-key-twice" not in str(error.value)
+
+
+def test_every_bad_key_entry_is_named_at_once(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys.txt"
+    key_file.write_text("good-agent-key:agent\nk1:boss\n# a comment\nno-role-given-here\n", encoding="utf-8")
+    with pytest.raises(KeyConfigError) as error:
+        load_key_ring("good-intake-key:intake", key_file)
+    assert str(error.value) == (
+        f"TRIAGE_API_KEYS_FILE {key_file}, entry 2: the key is shorter than 8 characters, role 'boss' is not one of "
+        "intake, agent, analyst, admin; entry 4: expected key:role or key:role:name"
+    )
 
 
 def test_missing_key_file_is_a_clear_error(tmp_path: Path) -> None:

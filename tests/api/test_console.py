@@ -85,7 +85,9 @@ def test_the_console_files_are_served_without_a_key(client: TestClient) -> None:
 
 def test_only_the_console_files_are_open_not_the_data_it_shows(client: TestClient) -> None:
     assert set(CONSOLE_FILES) <= OPEN_PATHS
-    assert client.get("/console/other.js").status_code == 401
+    # a file the console does not have is not looked for on disk, with a key or without
+    assert client.get("/console/other.js").status_code == 404
+    assert client.get("/console/../static/console.js").status_code == 404
     assert client.get("/v1/review-queue").status_code == 401
     assert client.get("/v1/review-queue", headers=headers("agent")).status_code == 200
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +153,34 @@ def test_the_docs_describe_every_route_with_the_api_key(client: TestClient) -> N
     assert schema["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
     assert schema["paths"]["/v1/tickets"]["post"]["security"] == [{"ApiKey": []}, {"Bearer": []}]
     assert "security" not in schema["paths"]["/healthz"]["get"]
+
+
+class _Assets(HTMLParser):
+    """The URLs a page loads: its scripts, style sheets and icons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("src", "href") and value:
+                self.urls.append(value)
+
+
+@pytest.mark.parametrize(("page", "assets"), [("/docs", 3), ("/redoc", 2)])
+def test_the_docs_pages_load_nothing_from_another_host(client: TestClient, page: str, assets: int) -> None:
+    # On an intranet without internet a page whose script comes from a CDN renders blank.
+    html = client.get(page)
+    assert html.status_code == 200
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html.text, re.IGNORECASE), html.text
+    parser = _Assets()
+    parser.feed(html.text)
+    assert len(parser.urls) == assets, parser.urls  # the script, the icon, and Swagger UI's style sheet
+    for url in parser.urls:
+        asset = client.get(url)  # without a key
+        assert asset.status_code == 200, (url, asset.text[:200])
+        assert len(asset.content) > 1000, url
 
 
 def test_the_schema_of_the_migrations_matches_the_models(database_url: str) -> None:

@@ -106,6 +106,50 @@ def test_a_bad_api_key_stops_serve_naming_the_entry(
     assert "Traceback" not in output
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        (
+            "TRIAGE_PORT",
+            "notaport",
+            "TRIAGE_PORT: Input should be a valid integer, unable to parse string as an integer",
+        ),
+        ("TRIAGE_PORT", "70000", "TRIAGE_PORT: Input should be less than or equal to 65535"),
+        # uvicorn takes an empty host for every interface
+        (
+            "TRIAGE_HOST",
+            " ",
+            "TRIAGE_HOST is empty; name the interface to listen on (127.0.0.1; 0.0.0.0 for every one)",
+        ),
+        ("TRIAGE_HOST", "bad..host", "TRIAGE_HOST 'bad..host': no interface or host of that name (not a host name)"),
+    ],
+)
+def test_a_bad_host_or_port_variable_stops_serve_in_one_line(
+    registry: Path, taken_port: int, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, says: str
+) -> None:
+    # Before, a bad TRIAGE_PORT was Typer's usage box (exit 2), a bad TRIAGE_HOST uvicorn's error after the start.
+    monkeypatch.setenv("TRIAGE_PORT", str(taken_port))
+    monkeypatch.setenv(variable, value)
+    result = runner.invoke(app, ["serve", "--registry", str(registry)])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [f"error: the ticket service cannot start: {says}"]
+
+
+def test_an_empty_host_option_is_refused_naming_the_option(registry: Path, taken_port: int) -> None:
+    result = runner.invoke(app, ["serve", "--registry", str(registry), "--host", "", "--port", str(taken_port)])
+    assert result.exit_code == 1, result.output
+    assert "error: the ticket service cannot start: --host is empty" in result.output
+
+
+def test_the_options_win_over_the_variables(registry: Path, taken_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIAGE_HOST", "bad..host")
+    monkeypatch.setenv("TRIAGE_PORT", "8000")
+    result = runner.invoke(
+        app, ["serve", "--registry", str(registry), "--host", "127.0.0.1", "--port", str(taken_port)]
+    )
+    assert result.exit_code != 0 and "address already in use" in result.output, result.output
+
+
 def test_an_empty_registry_stops_serve_when_the_default_model_is_turned_off(
     tmp_path: Path, taken_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
