@@ -4,6 +4,7 @@ error (never a traceback) on bad set-up."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -22,6 +23,18 @@ from training.registry import Registry
 from training.train import TEAM_CORPUS
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def logging_as_before() -> Iterator[None]:
+    """`triage serve` run in this process configures logging as a server process does (the `api`
+    logger to uvicorn's handler, not propagating): put it back, or later tests' log capture is empty."""
+    loggers = [logging.getLogger(name) for name in ("", "api", "uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved = [(logger.handlers[:], logger.propagate, logger.level, logger.disabled) for logger in loggers]
+    yield
+    for logger, (handlers, propagate, level, disabled) in zip(loggers, saved):
+        logger.handlers, logger.propagate, logger.disabled = handlers, propagate, disabled
+        logger.setLevel(level)
 
 
 @pytest.fixture
