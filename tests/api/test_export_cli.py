@@ -13,14 +13,14 @@ from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.schemas import CHANNEL_NAMES, Channel, Feedback, TicketStatus
+from api.schemas import Channel, Feedback, TicketStatus
 from api.services import routing, tracking
 from api.services.deadline_escalation import sweep_deadlines
 from api.services.deadlines import DEADLINES
 from api.services.tracking import FEEDBACK_NAMES
 from model.files import with_umask
 from model.taxonomy import Taxonomy
-from training.data import CHANNELS, load_datasets
+from training.data import CHANNEL_NAMES, CHANNELS, load_datasets
 from training.monthly import (
     CLOSING_FEEDBACK,
     CONFIRMING_FEEDBACK,
@@ -292,7 +292,8 @@ def test_report_from_the_database_and_from_an_export_agree(
     report = (tmp_path / "db" / "report.md").read_text(encoding="utf-8")
     assert report.startswith("# Complaints in 2026-11") and "4 tickets; 3 reviewed by agents" in report
     assert "| closures the customer confirmed (满意 or 基本满意) | 100.0 % |" in report  # the one closed: mostly
-    assert f"| closures confirmed, {tickets['accepted']['department']['code']} | 100.0 % |" in report
+    department = tickets["accepted"]["department"]
+    assert f"| closures confirmed, {department['name']} ({department['code']}) | 100.0 % |" in report
     assert report == (tmp_path / "file" / "report.md").read_text(encoding="utf-8")
     for name in ("weekly_volume.png", "suggested_vs_final_subtype.png", "sla_and_csat.png"):
         assert (tmp_path / "db" / name).stat().st_size > 1000
@@ -468,8 +469,8 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     report = _same_report(database_url, tmp_path)
     for line in (
         "| tickets escalated on a deadline (时限升级) | 80.0 % |",
-        "| escalated on a deadline, P2 | 80.0 % |",
-        "| escalated on a deadline, cs | 50.0 % |",
+        "| escalated on a deadline, 二级（重要） (P2) | 80.0 % |",
+        "| escalated on a deadline, 客服部 (cs) | 50.0 % |",
         "| deadlines escalated, first response (首次响应) | 4 (1 already passed) |",
         "| deadlines escalated, resolution (解决) | 3 (0 already passed) |",
         "| deadlines escalated to the department head (部门负责人), first response (首次响应) | 3 |",
