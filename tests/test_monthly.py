@@ -22,6 +22,7 @@ from training.monthly import (
     URGENT_HEAD_COLUMNS,
     ExportError,
     read_export,
+    sla_and_csat_figure,
     summarise,
     write_monthly_report,
 )
@@ -523,3 +524,22 @@ def test_without_a_font_for_chinese_the_charts_show_the_codes_and_the_report_say
     report = path.read_text(encoding="utf-8")
     assert "the charts show the codes: no font that draws Chinese is installed (fonts-wqy-microhei" in report
     assert "- department: 技术部 (tech) 3, 客服部 (cs) 2" in report  # the text keeps the names
+
+
+def test_the_sla_and_survey_chart_says_what_a_month_without_their_figures_lacks() -> None:
+    # the month's tickets are all open, their deadlines pending: two empty plots with meaningless
+    # -0.04..0.04 axes were drawn
+    if charts.cjk_font() is None:
+        pytest.skip("no font that draws Chinese is installed (Debian: fonts-wqy-microhei, as .ci/run installs)")
+    with charts.chinese_charts():  # as draw_figures draws it
+        figure = sla_and_csat_figure(ESCALATED[:5], lambda column, code: code, chinese=True)
+    left, right = figure.axes
+    assert [text.get_text() for text in left.texts] == ["本月没有已解决或已超过解决时限的工单"]
+    assert [text.get_text() for text in right.texts] == ["本月没有已关闭的工单，没有回访评分"]
+    assert not left.patches and not right.patches and not left.axison and not right.axison
+    # closed, but not surveyed yet; and once a deadline is decided, its bar
+    closed = [{**ESCALATED[0], "status": "closed", "resolution_sla": "met"}, *ESCALATED[1:5]]
+    figure = sla_and_csat_figure(closed, lambda column, code: code, chinese=False)
+    left, right = figure.axes
+    assert [text.get_text() for text in right.texts] == ["no closed ticket surveyed yet"]
+    assert len(left.patches) == 1 and left.axison and not left.texts

@@ -43,7 +43,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from model.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
 from training.data import (  # noqa: E402
@@ -512,19 +513,40 @@ def draw_figures(rows: Sequence[dict[str, str]], out: Path, month: str, taxonomy
         title = "subtype: final (rows) vs suggested (columns)"
         plot_confusion([shown("subtype", label) for label in labels], matrix, title, paths[1])
 
-        summary = summarise(rows)
-        figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-        breach = summary["resolution_sla_breach_rate"]
+        sla_and_csat_figure(rows, shown, chinese=bool(cjk_font())).savefig(paths[2], dpi=100)
+    return paths
+
+
+def sla_and_csat_figure(rows: Sequence[dict[str, str]], shown: Callable[[str, str], str], *, chinese: bool) -> Figure:
+    """The resolution SLA breached per tier (its label as `shown` gives it) and the survey means of
+    `rows`; a plot without figures (no deadline met or breached yet, no survey answered) says why
+    instead of drawing empty axes, in Chinese when `chinese` (a CJK font is installed)."""
+    summary = summarise(rows)
+    figure = Figure(figsize=(9, 3.5))
+    left, right = figure.subplots(1, 2)
+    left.set_title("resolution SLA breached (%)")
+    right.set_title("survey means (1-5)")
+    breach = summary["resolution_sla_breach_rate"]
+    if breach:
         left.bar([shown("tier", tier) for tier in breach], [100 * value for value in breach.values()], color="tab:red")
-        left.set_title("resolution SLA breached (%)")
-        means = {name: value for name, value in summary["survey_means"].items() if value is not None}
+    else:
+        _say(left, "本月没有已解决或已超过解决时限的工单" if chinese else "no ticket resolved or past its deadline")
+    means = {name: value for name, value in summary["survey_means"].items() if value is not None}
+    if means:
         right.bar(list(means), list(means.values()), color="tab:green")
         right.set_ylim(0, 5)
-        right.set_title("survey means (1-5)")
-        figure.tight_layout()
-        figure.savefig(paths[2], dpi=100)
-        plt.close(figure)
-    return paths
+    elif any(row.get("status") == "closed" for row in rows):
+        _say(right, "本月已关闭的工单都还没有回访评分" if chinese else "no closed ticket surveyed yet")
+    else:
+        _say(right, "本月没有已关闭的工单，没有回访评分" if chinese else "no closed ticket this month: no survey")
+    figure.tight_layout()
+    return figure
+
+
+def _say(axes: Axes, message: str) -> None:
+    """`message` in the middle of `axes`, which lose their (meaningless) ticks and frame."""
+    axes.set_axis_off()
+    axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, color="0.3")
 
 
 def write_monthly_report(
