@@ -185,13 +185,16 @@ def report_command(
     except ModelError as error:
         fail(str(error))
     if data is not None:
+        source = f"the export {data}"
         try:
             rows = read_export(data, taxonomy)
         except ValueError as error:
             fail(str(error))
     else:
+        source = "the ticket database"
         settings = _settings(database_url)
-        start, end = day_bounds(first, last, settings.zone)
+        # from the month before too, which the report compares with
+        start, end = day_bounds((first - timedelta(days=1)).replace(day=1), last, settings.zone)
         with ticket_session(settings) as session:
             rows = list(
                 ticket_rows(
@@ -199,7 +202,7 @@ def report_command(
                 )
             )
     try:
-        path = write_monthly_report(rows, month, out, taxonomy=taxonomy)
+        path = write_monthly_report(rows, month, out, taxonomy=taxonomy, source=source)
     except OSError as error:
         fail(f"{out}: cannot be written ({error.strerror})")
     except ValueError as error:

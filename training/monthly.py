@@ -550,11 +550,17 @@ def _say(axes: Axes, message: str) -> None:
 
 
 def write_monthly_report(
-    rows: Sequence[dict[str, str]], month: str, out: Path, *, taxonomy: Taxonomy | None = None
+    rows: Sequence[dict[str, str]],
+    month: str,
+    out: Path,
+    *,
+    taxonomy: Taxonomy | None = None,
+    source: str = "the export",
 ) -> Path:
     """`report.md` plus the figures for one month of exported tickets, written into `out` only
     once all of them are made (a failure leaves `out` as it was), naming the labels, departments
-    and channels as `taxonomy` does (default: data/taxonomy.yaml). ValueError if no ticket was
+    and channels as `taxonomy` does (default: data/taxonomy.yaml); `source` says where `rows` were
+    read (such as "the ticket database" or "the export dec.csv"). ValueError if no ticket was
     created in `month`."""
     if taxonomy is None:
         taxonomy = load_taxonomy()
@@ -570,7 +576,7 @@ def write_monthly_report(
     try:
         figures = draw_figures(month_rows, staging, month, taxonomy)
         before = summarise(earlier) if earlier else None
-        _write_report(summary, month, figures, staging / "report.md", before, label_names(taxonomy))
+        _write_report(summary, month, figures, staging / "report.md", before, label_names(taxonomy), source)
         for made in (*figures, staging / "report.md"):
             os.replace(made, out / made.name)
     except BaseException:
@@ -587,10 +593,11 @@ def _write_report(
     path: Path,
     before: dict[str, Any] | None,
     names: dict[str, dict[str, str]],
+    source: str,
 ) -> None:
-    """The markdown report of `summary`; `before`, the summary of the month before in the same
-    export (None when it has no ticket of it), gives the headline figures a column to compare;
-    codes are shown with their Chinese names in `names` (label_names)."""
+    """The markdown report of `summary`, read from `source`; `before`, the summary of the month
+    before in the same source (None when it has no ticket of it), gives the headline figures a
+    column to compare; codes are shown with their Chinese names in `names` (label_names)."""
     pct, hours = _percent, _hours_shown
 
     def shown(column: str, code: str) -> str:
@@ -599,6 +606,8 @@ def _write_report(
     fonts = [] if cjk_font() else [f"Note: {NO_CJK_FONT}.", ""]
     lines = [
         f"# Complaints in {month}",
+        "",
+        f"Read from {source}.",
         "",
         f"{summary['tickets']} tickets; {summary['reviewed']} reviewed by agents; "
         f"{pct(summary['autofilled_share'])} auto-filled.",
@@ -639,7 +648,7 @@ def _write_report(
         *[f"- {column}: " + ", ".join(f"{shown(column, k)} {v}" for k, v in summary[f"by_{column}"].items())
           for column in NAMED],  # most frequent first
         "",
-        *comparison(summary, before, month, names),
+        *comparison(summary, before, month, names, source),
         weekly_note(month),
         "",
         *fonts,
@@ -662,10 +671,14 @@ def _hours_shown(value: float | None) -> str:
 
 
 def comparison(
-    summary: dict[str, Any], before: dict[str, Any] | None, month: str, names: dict[str, dict[str, str]] | None = None
+    summary: dict[str, Any],
+    before: dict[str, Any] | None,
+    month: str,
+    names: dict[str, dict[str, str]] | None = None,
+    source: str = "the export",
 ) -> list[str]:
     """Markdown lines comparing the headline figures of `month` (`summary`) with the month before
-    (`before`, as far as the export holds it; None: it holds no ticket of it); tiers named as in
+    (`before`, as far as `source` holds it; None: it holds no ticket of it); tiers named as in
     `names` (label_names; default: data/taxonomy.yaml's)."""
     if names is None:
         names = label_names(load_taxonomy())
@@ -673,7 +686,8 @@ def comparison(
     pct, hours = _percent, _hours_shown
 
     if before is None:
-        return [f"## Compared with {previous}", "", f"The export holds no ticket created in {previous}.", ""]
+        held = f"{source[:1].upper()}{source[1:]} holds no ticket created in {previous}."
+        return [f"## Compared with {previous}", "", held, ""]
     headline: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("tickets", lambda s: str(s["tickets"])),
         *[(f"tickets of tier {named(names, 'tier', tier)}", lambda s, tier=tier: str(s["by_tier"].get(tier, 0)))

@@ -290,11 +290,17 @@ def test_report_from_the_database_and_from_an_export_agree(
     )
     assert from_file.exit_code == 0, from_file.output
     report = (tmp_path / "db" / "report.md").read_text(encoding="utf-8")
-    assert report.startswith("# Complaints in 2026-11") and "4 tickets; 3 reviewed by agents" in report
+    assert report.startswith("# Complaints in 2026-11\n\nRead from the ticket database.\n")
+    assert "4 tickets; 3 reviewed by agents" in report
+    # it said "The export holds no ticket …" when no export was read
+    assert "The ticket database holds no ticket created in 2026-10." in report
+    from_export = (tmp_path / "file" / "report.md").read_text(encoding="utf-8")
+    assert f"Read from the export {tmp_path / 'all.csv'}." in from_export
+    assert f"The export {tmp_path / 'all.csv'} holds no ticket created in 2026-10." in from_export
     assert "| closures the customer confirmed (满意 or 基本满意) | 100.0 % |" in report  # the one closed: mostly
     department = tickets["accepted"]["department"]
     assert f"| closures confirmed, {department['name']} ({department['code']}) | 100.0 % |" in report
-    assert report == (tmp_path / "file" / "report.md").read_text(encoding="utf-8")
+    assert _figures(report) == _figures(from_export)
     for name in ("weekly_volume.png", "suggested_vs_final_subtype.png", "sla_and_csat.png"):
         assert (tmp_path / "db" / name).stat().st_size > 1000
 
@@ -328,7 +334,7 @@ def test_an_export_made_before_the_new_columns_is_still_read(
         )
         assert made.exit_code == 0, made.output
         reports[name] = (tmp_path / f"report-{name}" / "report.md").read_text(encoding="utf-8")
-    assert reports["old"] == reports["all"] and "4 tickets" in reports["old"]
+    assert _figures(reports["old"]) == _figures(reports["all"]) and "4 tickets" in reports["old"]
 
 
 def test_an_export_without_the_closing_feedback_is_read_without_a_confirmation_rate(
@@ -375,8 +381,34 @@ def _same_report(database_url: str, tmp_path: Path) -> str:
         made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), *source])
         assert made.exit_code == 0, made.output
         reports.append((out / "report.md").read_text(encoding="utf-8"))
-    assert reports[0] == reports[1]
+    assert _figures(reports[0]) == _figures(reports[1])
     return reports[1]
+
+
+def _figures(report: str) -> list[str]:
+    """The lines of a monthly report but those naming what it was read from."""
+    return [
+        line for line in report.splitlines() if not line.startswith("Read from ") and " holds no ticket " not in line
+    ]
+
+
+def test_a_report_from_the_database_compares_with_the_month_before(
+    store_client: TestClient, clock: Clock, database_url: str, tmp_path: Path
+) -> None:
+    # the database was read for the month's days only: the month before was never there to compare with
+    clock.advance(days=-30)  # 2026-10-24
+    create_ticket(store_client, text=RUDE, channel="phone")
+    clock.advance(days=30)
+    for _ in range(2):
+        create_ticket(store_client, text=LATE, channel="online")
+    made = runner.invoke(
+        app, ["report", "--month", "2026-11", "--out", str(tmp_path / "r"), "--database-url", database_url]
+    )
+    assert made.exit_code == 0, made.output
+    assert "(2 tickets)" in made.output  # November's
+    report = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "2 tickets; 0 reviewed by agents" in report
+    assert "| tickets | 1 | 2 |" in report and "holds no ticket" not in report
 
 
 def _sweep(client: TestClient, local_time: str) -> list[tuple[str, str, bool, int]]:
