@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from sqlalchemy.orm import Session
 
 from api.db import Database, SchemaError
@@ -35,7 +36,7 @@ from model.errors import ModelError
 from model.taxonomy import DEFAULT_TAXONOMY, load_taxonomy
 from training import cli as model_cli
 from training.cli import RegistryOption, TaxonomyOption, console, fail, open_registry, out_exists, output_file
-from training.monthly import NO_CJK_FONT, read_export, write_monthly_report
+from training.monthly import NO_CJK_FONT, read_export, reviewed_only_warning, write_monthly_report
 from training.report import cjk_font
 
 app = typer.Typer(
@@ -202,12 +203,14 @@ def report_command(
                 )
             )
     try:
-        path = write_monthly_report(rows, month, out, taxonomy=taxonomy, source=source)
+        path = write_monthly_report(rows, month, out, taxonomy=taxonomy, source=source, every_ticket=data is None)
     except OSError as error:
         fail(f"{out}: cannot be written ({error.strerror})")
     except ValueError as error:
         fail(str(error))
     console.print(f"wrote {path} and its figures ({sum(row['created_at'][:7] == month for row in rows)} tickets)")
+    if data is not None and (warning := reviewed_only_warning(rows, month, source)):
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if cjk_font() is None:
         console.print(f"[yellow]warning:[/] {NO_CJK_FONT}", highlight=False)
 

@@ -549,6 +549,20 @@ def _say(axes: Axes, message: str) -> None:
     axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, color="0.3")
 
 
+def reviewed_only_warning(rows: Sequence[dict[str, str]], month: str, source: str) -> str | None:
+    """A warning when every ticket of `month` in `rows` (read from the export `source`) was
+    reviewed: the mark of an export made without --all, which leaves out the tickets no agent
+    reviewed, so the report would count the reviewed ones only; None otherwise."""
+    month_rows = in_month(rows, month)
+    if not month_rows or any(row.get("reviewed") != "true" for row in month_rows):
+        return None
+    return (
+        f"every ticket of {month} in {source} ({len(month_rows)}) was reviewed by an agent, as in an export "
+        "made without --all, which leaves out the tickets nobody reviewed: the figures may cover the reviewed "
+        "tickets only (triage export --all exports every ticket)"
+    )
+
+
 def write_monthly_report(
     rows: Sequence[dict[str, str]],
     month: str,
@@ -556,12 +570,14 @@ def write_monthly_report(
     *,
     taxonomy: Taxonomy | None = None,
     source: str = "the export",
+    every_ticket: bool = False,
 ) -> Path:
     """`report.md` plus the figures for one month of exported tickets, written into `out` only
     once all of them are made (a failure leaves `out` as it was), naming the labels, departments
     and channels as `taxonomy` does (default: data/taxonomy.yaml); `source` says where `rows` were
-    read (such as "the ticket database" or "the export dec.csv"). ValueError if no ticket was
-    created in `month`."""
+    read (such as "the ticket database" or "the export dec.csv"). Unless `rows` are known to hold
+    every ticket (`every_ticket`: read from the database), the report warns when they look like an
+    export made without --all (reviewed_only_warning). ValueError if no ticket was created in `month`."""
     if taxonomy is None:
         taxonomy = load_taxonomy()
     month_rows = in_month(rows, month)
@@ -576,7 +592,8 @@ def write_monthly_report(
     try:
         figures = draw_figures(month_rows, staging, month, taxonomy)
         before = summarise(earlier) if earlier else None
-        _write_report(summary, month, figures, staging / "report.md", before, label_names(taxonomy), source)
+        warning = None if every_ticket else reviewed_only_warning(rows, month, source)
+        _write_report(summary, month, figures, staging / "report.md", before, label_names(taxonomy), source, warning)
         for made in (*figures, staging / "report.md"):
             os.replace(made, out / made.name)
     except BaseException:
@@ -594,10 +611,12 @@ def _write_report(
     before: dict[str, Any] | None,
     names: dict[str, dict[str, str]],
     source: str,
+    warning: str | None,
 ) -> None:
     """The markdown report of `summary`, read from `source`; `before`, the summary of the month
     before in the same source (None when it has no ticket of it), gives the headline figures a
-    column to compare; codes are shown with their Chinese names in `names` (label_names)."""
+    column to compare; codes are shown with their Chinese names in `names` (label_names); `warning`,
+    if any, is given under the first line."""
     pct, hours = _percent, _hours_shown
 
     def shown(column: str, code: str) -> str:
@@ -609,6 +628,7 @@ def _write_report(
         "",
         f"Read from {source}.",
         "",
+        *([f"**Warning:** {warning}.", ""] if warning else []),
         f"{summary['tickets']} tickets; {summary['reviewed']} reviewed by agents; "
         f"{pct(summary['autofilled_share'])} auto-filled.",
         "",

@@ -386,10 +386,11 @@ def _same_report(database_url: str, tmp_path: Path) -> str:
 
 
 def _figures(report: str) -> list[str]:
-    """The lines of a monthly report but those naming what it was read from."""
-    return [
-        line for line in report.splitlines() if not line.startswith("Read from ") and " holds no ticket " not in line
-    ]
+    """The lines of a monthly report but those about what it was read from (an export in which every
+    ticket was reviewed is warned of: it may be one made without --all)."""
+    said = ("Read from ", "**Warning:** every ticket of ")
+    lines = report.splitlines()
+    return [line for line in lines if line and not line.startswith(said) and " holds no ticket " not in line]
 
 
 def test_a_report_from_the_database_compares_with_the_month_before(
@@ -780,3 +781,30 @@ def test_serve_is_a_command_of_triage() -> None:
     assert {"train", "compare", "promote", "rollback", "export", "report"} <= {
         command.name or "" for command in app.registered_commands
     }
+
+
+def test_a_report_of_an_export_made_without_all_warns_that_it_counts_the_reviewed_tickets_only(
+    tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path
+) -> None:
+    # the unreviewed ticket is not in an export made without --all: the report counted 2 tickets of
+    # the 3 of November, and said nothing
+    assert _export(database_url, tmp_path / "reviewed.csv").exit_code == 0
+    made = runner.invoke(
+        app, ["report", "--month", "2026-11", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "reviewed.csv")]
+    )
+    assert made.exit_code == 0, made.output
+    said = " ".join(made.output.split())
+    warning = (
+        f"every ticket of 2026-11 in the export {tmp_path / 'reviewed.csv'} (2) was reviewed by an agent, as in an "
+        "export made without --all, which leaves out the tickets nobody reviewed: the figures may cover the "
+        "reviewed tickets only (triage export --all exports every ticket)"
+    )
+    assert f"warning: {warning}" in said
+    assert f"**Warning:** {warning}." in (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    # an export of every ticket, and the database, have the unreviewed ones: no warning
+    assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
+    for source in (["--data", str(tmp_path / "all.csv")], ["--database-url", database_url]):
+        out = tmp_path / f"report{source[0]}"
+        made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), *source])
+        assert made.exit_code == 0 and "warning" not in made.output, made.output
+        assert "Warning" not in (out / "report.md").read_text(encoding="utf-8")
