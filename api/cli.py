@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from sqlalchemy.orm import Session
 
 from api.db import Database, SchemaError
@@ -36,7 +37,8 @@ from model.errors import ModelError
 from model.taxonomy import DEFAULT_TAXONOMY, load_taxonomy
 from training import cli as model_cli
 from training.cli import RegistryOption, TaxonomyOption, console, fail, open_registry, out_exists, output_file
-from training.monthly import read_export, write_monthly_report
+from training.monthly import NO_CJK_FONT, read_export, reviewed_only_warning, write_monthly_report
+from training.report import cjk_font
 
 app = typer.Typer(
     help="Complaint triage: train, evaluate, compare and promote the classifier; export tickets, "
@@ -165,7 +167,10 @@ def report_command(
     taxonomy_path: Annotated[
         Path,
         typer.Option(
-            "--taxonomy", envvar="TRIAGE_TAXONOMY", help="Taxonomy YAML file whose codes an export file (--data) holds."
+            "--taxonomy",
+            envvar="TRIAGE_TAXONOMY",
+            help="Taxonomy YAML file whose codes the tickets hold (an export file is checked against it) and "
+            "whose Chinese names the report shows.",
         ),
     ] = DEFAULT_TAXONOMY,
 ) -> None:
@@ -177,16 +182,21 @@ def report_command(
     first, last = _month(month)
     if out.exists() and not out.is_dir():  # said before the export or the database is read
         fail(f"--out {out} is a file; give a folder (report.md and the figures are written into it)")
+    try:
+        taxonomy = load_taxonomy(taxonomy_path)
+    except ModelError as error:
+        fail(str(error))
     if data is not None:
+        source = f"the export {data}"
         try:
-            rows = read_export(data, load_taxonomy(taxonomy_path))
-        except ModelError as error:
-            fail(str(error))
+            rows = read_export(data, taxonomy)
         except ValueError as error:
             fail(str(error))
     else:
+        source = "the ticket database"
         settings = _settings(database_url)
-        start, end = day_bounds(first, last, settings.zone)
+        # from the month before too, which the report compares with
+        start, end = day_bounds((first - timedelta(days=1)).replace(day=1), last, settings.zone)
         with ticket_session(settings) as session:
             rows = list(
                 ticket_rows(
@@ -194,12 +204,16 @@ def report_command(
                 )
             )
     try:
-        path = write_monthly_report(rows, month, out)
+        path = write_monthly_report(rows, month, out, taxonomy=taxonomy, source=source, every_ticket=data is None)
     except OSError as error:
         fail(f"{out}: cannot be written ({error.strerror})")
     except ValueError as error:
         fail(str(error))
     console.print(f"wrote {path} and its figures ({sum(row['created_at'][:7] == month for row in rows)} tickets)")
+    if data is not None and (warning := reviewed_only_warning(rows, month, source)):
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    if cjk_font() is None:
+        console.print(f"[yellow]warning:[/] {NO_CJK_FONT}", highlight=False)
 
 
 @app.command("sweep")

@@ -16,7 +16,6 @@ from api.auth import Principal
 from api.deps import ModelDep, NowDep, ServicesDep
 from api.schemas import (
     ASPECT_NAMES,
-    CHANNEL_NAMES,
     SURVEY_METHOD_NAMES,
     ClassifyResult,
     ClassifyTerm,
@@ -63,6 +62,7 @@ from api.tables import Survey, Ticket, TicketEvent
 from model.prediction import LabelScore
 from model.taxonomy import Category, Demand, Subtype, Taxonomy, Tier
 from model.text import mask_optional
+from training.data import CHANNEL_NAMES
 
 QUEUE_TEXT_CHARS = 200
 

@@ -18,7 +18,6 @@ from pydantic_core import PydanticCustomError
 
 from model.text import clean_text, without_surrogates
 
-CHANNEL_NAMES = {"phone": "电话", "online": "在线", "email": "邮件", "social": "社交媒体", "store": "门店"}
 SURVEY_METHOD_NAMES = {"phone": "电话回访", "online": "在线问卷", "sms": "短信", "app": "APP推送"}
 ASPECT_NAMES = {
     "response_speed": "响应速度",

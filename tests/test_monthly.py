@@ -4,10 +4,15 @@ deadline escalation rate on a small export written here."""
 from __future__ import annotations
 
 import csv
+import dataclasses
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from model.taxonomy import load_taxonomy
+from training import report as charts
 from training.monthly import (
     ESCALATION_COLUMNS,
     EXPORT_COLUMNS,
@@ -17,6 +22,7 @@ from training.monthly import (
     URGENT_HEAD_COLUMNS,
     ExportError,
     read_export,
+    sla_and_csat_figure,
     summarise,
     write_monthly_report,
 )
@@ -209,9 +215,9 @@ def test_the_report_gives_the_deadline_escalation_rate_per_tier_department_and_d
     assert "5 tickets;" in report
     for line in (
         "| tickets escalated on a deadline (时限升级) | 80.0 % |",
-        "| escalated on a deadline, P1 | 100.0 % |",
-        "| escalated on a deadline, P3 | 0.0 % |",
-        "| escalated on a deadline, tech | 66.7 % |",
+        "| escalated on a deadline, 一级（紧急） (P1) | 100.0 % |",
+        "| escalated on a deadline, 三级（一般） (P3) | 0.0 % |",
+        "| escalated on a deadline, 技术部 (tech) | 66.7 % |",
         "| deadlines escalated, first response (首次响应) | 3 (1 already passed) |",
         "| deadlines escalated, resolution (解决) | 2 (1 already passed) |",
         "| deadlines escalated to the department head (部门负责人), first response (首次响应) | 2 |",
@@ -470,3 +476,70 @@ def test_the_demand_and_the_models_suggestion_are_checked_like_the_labels(tmp_pa
         f"{tmp_path / 'reviewed.csv'}, row 2, column suggested_category: missing: a reviewed ticket needs the "
         "model's suggestion"
     )
+
+
+def _drawn_without_missing_glyphs(draw: Callable[[], Path]) -> Path:
+    """What `draw` returns, asserting matplotlib drew every glyph of its charts (it warns of each it
+    has no font for, and draws an empty box)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        made = draw()
+    missing = [str(warning.message) for warning in caught if "missing from font" in str(warning.message)]
+    assert not missing, missing[:3]
+    return made
+
+
+def test_the_report_names_labels_departments_and_channels_as_the_business_does(tmp_path: Path) -> None:
+    if charts.cjk_font() is None:
+        pytest.skip("no font that draws Chinese is installed (Debian: fonts-wqy-microhei, as .ci/run installs)")
+    # the names are the taxonomy's, whatever it calls them
+    taxonomy = load_taxonomy()
+    taxonomy = dataclasses.replace(taxonomy, departments={**taxonomy.departments, "cs": "客户服务中心"})
+    rows = read_export(_write(tmp_path / "export.csv", ESCALATED))
+    out = tmp_path / "report"
+    path = _drawn_without_missing_glyphs(lambda: write_monthly_report(rows, "2026-10", out, taxonomy=taxonomy))
+    report = path.read_text(encoding="utf-8")
+    for line in (
+        "- category: 服务问题 (service) 5",
+        "- subtype: 态度恶劣 (attitude) 5",
+        "- tier: 一级（紧急） (P1) 2, 二级（重要） (P2) 2, 三级（一般） (P3) 1",
+        "- department: 技术部 (tech) 3, 客户服务中心 (cs) 2",
+        "- channel: 电话 (phone) 5",
+        "| escalated on a deadline, 客户服务中心 (cs) | 100.0 % |",
+    ):
+        assert line in report
+    assert "codes" not in report  # the charts show the names
+
+
+def test_without_a_font_for_chinese_the_charts_show_the_codes_and_the_report_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(charts, "CJK_FONTS", ("No Such Font",))  # as on a machine without one
+    charts.cjk_font.cache_clear()
+    try:
+        rows = read_export(_write(tmp_path / "export.csv", ESCALATED))
+        path = _drawn_without_missing_glyphs(lambda: write_monthly_report(rows, "2026-10", tmp_path / "report"))
+    finally:
+        charts.cjk_font.cache_clear()
+    report = path.read_text(encoding="utf-8")
+    assert "the charts show the codes: no font that draws Chinese is installed (fonts-wqy-microhei" in report
+    assert "- department: 技术部 (tech) 3, 客服部 (cs) 2" in report  # the text keeps the names
+
+
+def test_the_sla_and_survey_chart_says_what_a_month_without_their_figures_lacks() -> None:
+    # the month's tickets are all open, their deadlines pending: two empty plots with meaningless
+    # -0.04..0.04 axes were drawn
+    if charts.cjk_font() is None:
+        pytest.skip("no font that draws Chinese is installed (Debian: fonts-wqy-microhei, as .ci/run installs)")
+    with charts.chinese_charts():  # as draw_figures draws it
+        figure = sla_and_csat_figure(ESCALATED[:5], lambda column, code: code, chinese=True)
+    left, right = figure.axes
+    assert [text.get_text() for text in left.texts] == ["本月没有已解决或已超过解决时限的工单"]
+    assert [text.get_text() for text in right.texts] == ["本月没有已关闭的工单，没有回访评分"]
+    assert not left.patches and not right.patches and not left.axison and not right.axison
+    # closed, but not surveyed yet; and once a deadline is decided, its bar
+    closed = [{**ESCALATED[0], "status": "closed", "resolution_sla": "met"}, *ESCALATED[1:5]]
+    figure = sla_and_csat_figure(closed, lambda column, code: code, chinese=False)
+    left, right = figure.axes
+    assert [text.get_text() for text in right.texts] == ["no closed ticket surveyed yet"]
+    assert len(left.patches) == 1 and left.axison and not left.texts

@@ -13,7 +13,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from training.monthly import previous_month, read_export, summarise, write_monthly_report
+from model.taxonomy import load_taxonomy
+from training.monthly import label_names, previous_month, read_export, summarise, write_monthly_report
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "monthly_report.ipynb"
@@ -103,13 +104,16 @@ def test_report_command_figures_agree_with_counts_from_the_file(tmp_path: Path) 
     assert line in report
     assert f"{len(month_rows)} tickets" in report
     top_subtype, count = Counter(row["subtype"] for row in month_rows).most_common(1)[0]
-    assert f"- subtype: {top_subtype} {count}, " in report  # the volume by subtype, most frequent first
+    names = label_names(load_taxonomy())  # the report names the codes as the business does: 技术部 (tech)
+    # the volume by subtype, most frequent first
+    assert f"- subtype: {names['subtype'][top_subtype]} ({top_subtype}) {count}, " in report
     for tier in ("P1", "P2", "P3"):
         decided = [row["first_response_sla"] for row in month_rows if row["tier"] == tier]
         decided = [state for state in decided if state in ("met", "breached")]
         rate = decided.count("breached") / len(decided)
         assert summary["first_response_sla_breach_rate"][tier] == round(rate, 3)
-        assert f"| first response SLA breached, {tier} | {100 * round(rate, 3):.1f} % |" in report
+        tier_named = f"{names['tier'][tier]} ({tier})"
+        assert f"| first response SLA breached, {tier_named} | {100 * round(rate, 3):.1f} % |" in report
     closed = [row for row in month_rows if row["status"] == "closed"]
     coverage = sum(bool(row["survey_overall"]) for row in closed) / len(closed)
     assert summary["survey_coverage"] == round(coverage, 3) and 0 < coverage < 1
@@ -122,7 +126,8 @@ def test_report_command_figures_agree_with_counts_from_the_file(tmp_path: Path) 
     for department, share in summary["closure_confirmation_by_department"].items():
         mine = [row["closing_feedback"] != "not" for row in closed if row["department"] == department]
         assert share == round(sum(mine) / len(mine), 3)
-        assert f"| closures confirmed, {department} | {100 * share:.1f} % |" in report
+        named = f"{names['department'][department]} ({department})"
+        assert f"| closures confirmed, {named} | {100 * share:.1f} % |" in report
     assert set(summary["closure_confirmation_by_department"]) == {row["department"] for row in closed}
     # 时限升级率: tickets with a deadline escalated to the supervisor, of the month's tickets, per tier
     # and department; per deadline, those escalated and those already passed when escalated (the sweep's
@@ -135,7 +140,8 @@ def test_report_command_figures_agree_with_counts_from_the_file(tmp_path: Path) 
         for value, share in summary[f"deadline_escalation_by_{column}"].items():
             mine = [flag for row, flag in zip(month_rows, escalated) if row[column] == value]
             assert share == round(sum(mine) / len(mine), 3)
-            assert f"| escalated on a deadline, {value} | {100 * share:.1f} % |" in report
+            named = f"{names[column][value]} ({value})"
+            assert f"| escalated on a deadline, {named} | {100 * share:.1f} % |" in report
         assert set(summary[f"deadline_escalation_by_{column}"]) == {row[column] for row in month_rows}
     for kind, name in (("first_response", "first response (首次响应)"), ("resolution", "resolution (解决)")):
         verdicts = [row[f"{kind}_escalated_passed"] for row in month_rows if row[f"{kind}_escalated_at"]]
@@ -206,7 +212,7 @@ def test_the_report_compares_the_headline_figures_with_the_month_before(tmp_path
     assert f"## Compared with {previous_month(last)}" in report
     assert f"| tickets | {len(before)} | {len(now)} |" in report
     p1 = [sum(row["tier"] == "P1" for row in group) for group in (before, now)]
-    assert f"| tickets of tier P1 | {p1[0]} | {p1[1]} |" in report
+    assert f"| tickets of tier 一级（紧急） (P1) | {p1[0]} | {p1[1]} |" in report
     confirmed = [summarise(group)["closure_confirmation_rate"] for group in (before, now)]
     assert f"| closures the customer confirmed | {100 * confirmed[0]:.1f} % | {100 * confirmed[1]:.1f} % |" in report
     # the export's first month: nothing before it to compare with, said so

@@ -42,7 +42,10 @@ CHINESE_COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "channel": ("渠道",),
     "created_at": ("创建时间",),
 }
-CHANNELS = ("phone", "online", "email", "social", "store")
+# The channels a ticket comes in by and their Chinese names (the service, its console and the
+# monthly report show the names).
+CHANNEL_NAMES = {"phone": "电话", "online": "在线", "email": "邮件", "social": "社交媒体", "store": "门店"}
+CHANNELS = tuple(CHANNEL_NAMES)
 _CONTENT = re.compile(f"[{CJK_IDEOGRAPHS}A-Za-z]")
 MAX_TEXT_CHARS = 5000
 FIELD_SIZE_LIMIT = 64 * 1024 * 1024

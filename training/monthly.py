@@ -21,7 +21,10 @@ without them do not have them. Without the escalation times the escalation figur
 is unavailable (None). `head_escalated_at`, when an urgent ticket was escalated to the department
 head when filed or reviewed (not a deadline's escalation), is checked (a time, not before
 `created_at`, or empty) and not counted in the deadline figures.
-Labels on the charts are the taxonomy's ASCII codes, so no CJK font is needed to draw them.
+The report names categories, subtypes, tiers, departments and channels as the business does, by
+their Chinese names (the taxonomy's, CHANNEL_NAMES for the channels): `技术部 (tech)` in the text,
+the name alone on the charts, which need a CJK font for it (training.report.cjk_font; without one
+they show the codes and the report says so).
 """
 
 from __future__ import annotations
@@ -40,10 +43,12 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from model.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
 from training.data import (  # noqa: E402
+    CHANNEL_NAMES,
     CHANNELS,
     HEADER_AGAIN,
     InputError,
@@ -56,7 +61,7 @@ from training.data import (  # noqa: E402
     repeats_header,
     separator_problem,
 )
-from training.report import plot_confusion  # noqa: E402
+from training.report import chinese_charts, cjk_font, plot_confusion  # noqa: E402
 from training.weekly import month_weeks, weekly_figure, weekly_note  # noqa: E402
 
 EXPORT_COLUMNS = (
@@ -458,45 +463,123 @@ def summarise(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     return summary
 
 
-def draw_figures(rows: Sequence[dict[str, str]], out: Path, month: str) -> list[Path]:
+NAMED = ("category", "subtype", "tier", "department", "channel")
+NO_CJK_FONT = (
+    "the charts show the codes: no font that draws Chinese is installed (fonts-wqy-microhei, or another of "
+    "training.report.CJK_FONTS)"
+)
+"""The columns whose codes the report shows by their Chinese names."""
+
+
+def label_names(taxonomy: Taxonomy) -> dict[str, dict[str, str]]:
+    """The Chinese name of each code of the NAMED columns: the taxonomy's, and CHANNEL_NAMES for the
+    channels."""
+    return {
+        "category": {code: category.name for code, category in taxonomy.categories.items()},
+        "subtype": {code: subtype.name for code, subtype in taxonomy.subtypes.items()},
+        "tier": {code: tier.name for code, tier in taxonomy.tiers.items()},
+        "department": dict(taxonomy.departments),
+        "channel": dict(CHANNEL_NAMES),
+    }
+
+
+def named(names: dict[str, dict[str, str]], column: str, code: str) -> str:
+    """`code` of `column` as the report's text shows it: `技术部 (tech)`; a code the taxonomy has not
+    got (a ticket filed under an earlier one), as it is."""
+    name = names[column].get(code)
+    return f"{name} ({code})" if name else code
+
+
+def draw_figures(rows: Sequence[dict[str, str]], out: Path, month: str, taxonomy: Taxonomy | None = None) -> list[Path]:
     """Weekly volume per category in `month` (YYYY-MM; tickets per day, see training.weekly),
-    suggested-vs-final confusion, SLA breaches per tier, CSAT."""
+    suggested-vs-final confusion, SLA breaches per tier, CSAT; labelled with the Chinese names of
+    `taxonomy` (default: data/taxonomy.yaml), or the codes when no CJK font is installed."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
+    names = label_names(taxonomy or load_taxonomy()) if cjk_font() else {column: {} for column in NAMED}
 
-    figure = weekly_figure(month_weeks(rows, month))
-    paths.append(out / "weekly_volume.png")
-    figure.savefig(paths[-1], dpi=100)
+    def shown(column: str, code: str) -> str:
+        return names[column].get(code, code)
 
-    reviewed = [row for row in rows if row.get("reviewed") == "true"]
-    labels = sorted({row["subtype"] for row in reviewed} | {row["suggested_subtype"] for row in reviewed})
-    index = {label: i for i, label in enumerate(labels)}
-    matrix = [[0] * len(labels) for _ in labels]
-    for row in reviewed:
-        matrix[index[row["subtype"]]][index[row["suggested_subtype"]]] += 1
-    paths.append(out / "suggested_vs_final_subtype.png")
-    plot_confusion(labels, matrix, "subtype: final (rows) vs suggested (columns)", paths[-1])
+    paths = [out / name for name in ("weekly_volume.png", "suggested_vs_final_subtype.png", "sla_and_csat.png")]
+    with chinese_charts():
+        weekly_figure(month_weeks(rows, month), names["category"]).savefig(paths[0], dpi=100)
 
-    summary = summarise(rows)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    breach = summary["resolution_sla_breach_rate"]
-    left.bar(list(breach), [100 * value for value in breach.values()], color="tab:red")
-    left.set_title("resolution SLA breached (%)")
-    means = {name: value for name, value in summary["survey_means"].items() if value is not None}
-    right.bar(list(means), list(means.values()), color="tab:green")
-    right.set_ylim(0, 5)
-    right.set_title("survey means (1-5)")
-    figure.tight_layout()
-    paths.append(out / "sla_and_csat.png")
-    figure.savefig(paths[-1], dpi=100)
-    plt.close(figure)
+        reviewed = [row for row in rows if row.get("reviewed") == "true"]
+        labels = sorted({row["subtype"] for row in reviewed} | {row["suggested_subtype"] for row in reviewed})
+        index = {label: i for i, label in enumerate(labels)}
+        matrix = [[0] * len(labels) for _ in labels]
+        for row in reviewed:
+            matrix[index[row["subtype"]]][index[row["suggested_subtype"]]] += 1
+        title = "subtype: final (rows) vs suggested (columns)"
+        plot_confusion([shown("subtype", label) for label in labels], matrix, title, paths[1])
+
+        sla_and_csat_figure(rows, shown, chinese=bool(cjk_font())).savefig(paths[2], dpi=100)
     return paths
 
 
-def write_monthly_report(rows: Sequence[dict[str, str]], month: str, out: Path) -> Path:
+def sla_and_csat_figure(rows: Sequence[dict[str, str]], shown: Callable[[str, str], str], *, chinese: bool) -> Figure:
+    """The resolution SLA breached per tier (its label as `shown` gives it) and the survey means of
+    `rows`; a plot without figures (no deadline met or breached yet, no survey answered) says why
+    instead of drawing empty axes, in Chinese when `chinese` (a CJK font is installed)."""
+    summary = summarise(rows)
+    figure = Figure(figsize=(9, 3.5))
+    left, right = figure.subplots(1, 2)
+    left.set_title("resolution SLA breached (%)")
+    right.set_title("survey means (1-5)")
+    breach = summary["resolution_sla_breach_rate"]
+    if breach:
+        left.bar([shown("tier", tier) for tier in breach], [100 * value for value in breach.values()], color="tab:red")
+    else:
+        _say(left, "本月没有已解决或已超过解决时限的工单" if chinese else "no ticket resolved or past its deadline")
+    means = {name: value for name, value in summary["survey_means"].items() if value is not None}
+    if means:
+        right.bar(list(means), list(means.values()), color="tab:green")
+        right.set_ylim(0, 5)
+    elif any(row.get("status") == "closed" for row in rows):
+        _say(right, "本月已关闭的工单都还没有回访评分" if chinese else "no closed ticket surveyed yet")
+    else:
+        _say(right, "本月没有已关闭的工单，没有回访评分" if chinese else "no closed ticket this month: no survey")
+    figure.tight_layout()
+    return figure
+
+
+def _say(axes: Axes, message: str) -> None:
+    """`message` in the middle of `axes`, which lose their (meaningless) ticks and frame."""
+    axes.set_axis_off()
+    axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, color="0.3")
+
+
+def reviewed_only_warning(rows: Sequence[dict[str, str]], month: str, source: str) -> str | None:
+    """A warning when every ticket of `month` in `rows` (read from the export `source`) was
+    reviewed: the mark of an export made without --all, which leaves out the tickets no agent
+    reviewed, so the report would count the reviewed ones only; None otherwise."""
+    month_rows = in_month(rows, month)
+    if not month_rows or any(row.get("reviewed") != "true" for row in month_rows):
+        return None
+    return (
+        f"every ticket of {month} in {source} ({len(month_rows)}) was reviewed by an agent, as in an export "
+        "made without --all, which leaves out the tickets nobody reviewed: the figures may cover the reviewed "
+        "tickets only (triage export --all exports every ticket)"
+    )
+
+
+def write_monthly_report(
+    rows: Sequence[dict[str, str]],
+    month: str,
+    out: Path,
+    *,
+    taxonomy: Taxonomy | None = None,
+    source: str = "the export",
+    every_ticket: bool = False,
+) -> Path:
     """`report.md` plus the figures for one month of exported tickets, written into `out` only
-    once all of them are made (a failure leaves `out` as it was). ValueError if no ticket was
-    created in `month`."""
+    once all of them are made (a failure leaves `out` as it was), naming the labels, departments
+    and channels as `taxonomy` does (default: data/taxonomy.yaml); `source` says where `rows` were
+    read (such as "the ticket database" or "the export dec.csv"). Unless `rows` are known to hold
+    every ticket (`every_ticket`: read from the database), the report warns when they look like an
+    export made without --all (reviewed_only_warning). ValueError if no ticket was created in `month`."""
+    if taxonomy is None:
+        taxonomy = load_taxonomy()
     month_rows = in_month(rows, month)
     if not month_rows:
         raise ValueError(f"no tickets created in {month} ({len(rows)} tickets in all); nothing written")
@@ -507,8 +590,10 @@ def write_monthly_report(rows: Sequence[dict[str, str]], month: str, out: Path) 
     # Staged inside `out` (whose parent may not be writable), moved up once everything is made.
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
-        figures = draw_figures(month_rows, staging, month)
-        _write_report(summary, month, figures, staging / "report.md", summarise(earlier) if earlier else None)
+        figures = draw_figures(month_rows, staging, month, taxonomy)
+        before = summarise(earlier) if earlier else None
+        warning = None if every_ticket else reviewed_only_warning(rows, month, source)
+        _write_report(summary, month, figures, staging / "report.md", before, label_names(taxonomy), source, warning)
         for made in (*figures, staging / "report.md"):
             os.replace(made, out / made.name)
     except BaseException:
@@ -519,14 +604,31 @@ def write_monthly_report(rows: Sequence[dict[str, str]], month: str, out: Path) 
 
 
 def _write_report(
-    summary: dict[str, Any], month: str, figures: Sequence[Path], path: Path, before: dict[str, Any] | None
+    summary: dict[str, Any],
+    month: str,
+    figures: Sequence[Path],
+    path: Path,
+    before: dict[str, Any] | None,
+    names: dict[str, dict[str, str]],
+    source: str,
+    warning: str | None,
 ) -> None:
-    """The markdown report of `summary`; `before`, the summary of the month before in the same
-    export (None when it has no ticket of it), gives the headline figures a column to compare."""
+    """The markdown report of `summary`, read from `source`; `before`, the summary of the month
+    before in the same source (None when it has no ticket of it), gives the headline figures a
+    column to compare; codes are shown with their Chinese names in `names` (label_names); `warning`,
+    if any, is given under the first line."""
     pct, hours = _percent, _hours_shown
+
+    def shown(column: str, code: str) -> str:
+        return named(names, column, code)
+
+    fonts = [] if cjk_font() else [f"Note: {NO_CJK_FONT}.", ""]
     lines = [
         f"# Complaints in {month}",
         "",
+        f"Read from {source}.",
+        "",
+        *([f"**Warning:** {warning}.", ""] if warning else []),
         f"{summary['tickets']} tickets; {summary['reviewed']} reviewed by agents; "
         f"{pct(summary['autofilled_share'])} auto-filled.",
         "",
@@ -536,17 +638,18 @@ def _write_report(
         f"| mean resolution | {hours(summary['mean_resolution_hours'])} |",
         f"| resolution rate | {pct(summary['resolution_rate'])} |",
         f"| repeat-complaint rate (target: at most 10 %) | {pct(summary['repeat_rate'])} |",
-        *[f"| first response SLA breached, {t} | {pct(v)} |"
+        *[f"| first response SLA breached, {shown('tier', t)} | {pct(v)} |"
           for t, v in summary["first_response_sla_breach_rate"].items()],
-        *[f"| resolution SLA breached, {t} | {pct(v)} |" for t, v in summary["resolution_sla_breach_rate"].items()],
+        *[f"| resolution SLA breached, {shown('tier', t)} | {pct(v)} |"
+          for t, v in summary["resolution_sla_breach_rate"].items()],
         f"| survey coverage of closed tickets (target 100 %) | {pct(summary['survey_coverage'])} |",
         f"| closures the customer confirmed (满意 or 基本满意) | {pct(summary['closure_confirmation_rate'])} |",
-        *[f"| closures confirmed, {department} | {pct(v)} |"
+        *[f"| closures confirmed, {shown('department', department)} | {pct(v)} |"
           for department, v in summary["closure_confirmation_by_department"].items()],
         f"| tickets escalated on a deadline (时限升级) | {pct(summary['deadline_escalation_rate'])} |",
-        *[f"| escalated on a deadline, {tier} | {pct(v)} |"
+        *[f"| escalated on a deadline, {shown('tier', tier)} | {pct(v)} |"
           for tier, v in summary["deadline_escalation_by_tier"].items()],
-        *[f"| escalated on a deadline, {department} | {pct(v)} |"
+        *[f"| escalated on a deadline, {shown('department', department)} | {pct(v)} |"
           for department, v in summary["deadline_escalation_by_department"].items()],
         *[f"| deadlines escalated, {DEADLINE_NAMES[kind]} | {n['escalated']} ({n['passed']} already passed) |"
           for kind, n in summary["deadline_escalations"].items()],
@@ -562,12 +665,13 @@ def _write_report(
         "",
         "## Volume",
         "",
-        *[f"- {column}: " + ", ".join(f"{k} {v}" for k, v in summary[f"by_{column}"].items())
-          for column in ("category", "subtype", "tier", "department", "channel")],  # most frequent first
+        *[f"- {column}: " + ", ".join(f"{shown(column, k)} {v}" for k, v in summary[f"by_{column}"].items())
+          for column in NAMED],  # most frequent first
         "",
-        *comparison(summary, before, month),
+        *comparison(summary, before, month, names, source),
         weekly_note(month),
         "",
+        *fonts,
         *[f"![{path.stem}]({path.name})" for path in figures],
         "",
     ]  # fmt: skip
@@ -586,17 +690,27 @@ def _hours_shown(value: float | None) -> str:
     return "–" if value is None else f"{value} h"  # 0.0 h is a figure, not a missing one
 
 
-def comparison(summary: dict[str, Any], before: dict[str, Any] | None, month: str) -> list[str]:
+def comparison(
+    summary: dict[str, Any],
+    before: dict[str, Any] | None,
+    month: str,
+    names: dict[str, dict[str, str]] | None = None,
+    source: str = "the export",
+) -> list[str]:
     """Markdown lines comparing the headline figures of `month` (`summary`) with the month before
-    (`before`, as far as the export holds it; None: it holds no ticket of it)."""
+    (`before`, as far as `source` holds it; None: it holds no ticket of it); tiers named as in
+    `names` (label_names; default: data/taxonomy.yaml's)."""
+    if names is None:
+        names = label_names(load_taxonomy())
     previous = previous_month(month)
     pct, hours = _percent, _hours_shown
 
     if before is None:
-        return [f"## Compared with {previous}", "", f"The export holds no ticket created in {previous}.", ""]
+        held = f"{source[:1].upper()}{source[1:]} holds no ticket created in {previous}."
+        return [f"## Compared with {previous}", "", held, ""]
     headline: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("tickets", lambda s: str(s["tickets"])),
-        *[(f"tickets of tier {tier}", lambda s, tier=tier: str(s["by_tier"].get(tier, 0)))
+        *[(f"tickets of tier {named(names, 'tier', tier)}", lambda s, tier=tier: str(s["by_tier"].get(tier, 0)))
           for tier in sorted({*before["by_tier"], *summary["by_tier"]})],
         ("mean first response", lambda s: hours(s["mean_first_response_hours"])),
         ("mean resolution", lambda s: hours(s["mean_resolution_hours"])),

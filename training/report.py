@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +13,46 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 
 from model.prediction import Prediction  # noqa: E402
 from training.data import LabeledRow  # noqa: E402
 from training.evaluate import few_rows_warning, reliability_bins, with_interval  # noqa: E402
 
 HEADS = ("category", "subtype", "tier")
+# Fonts that draw Chinese, the first installed one used (Debian's fonts-wqy-microhei, which CI
+# installs; Noto/Source Han on other Linux systems; those of Windows and macOS).
+CJK_FONTS = (
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "Droid Sans Fallback",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Heiti SC",
+)
+
+
+@cache
+def cjk_font() -> str | None:
+    """The first of CJK_FONTS that matplotlib finds installed, or None (Chinese would then be drawn as
+    empty boxes: the charts keep to ASCII)."""
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+@contextmanager
+def chinese_charts() -> Iterator[None]:
+    """Draw (and save) the figures made inside with a fallback to cjk_font() for the glyphs the
+    default font has not got; without one, as matplotlib draws by default."""
+    font = cjk_font()
+    # Each family of font.family is a fallback for the glyphs of those before it (a generic family
+    # such as sans-serif stands for one font only, so the CJK one must follow it here).
+    with matplotlib.rc_context({"font.family": ["sans-serif", font] if font else ["sans-serif"]}):
+        yield
 
 
 def plot_confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], title: str, path: Path) -> None:

@@ -9,7 +9,7 @@ partial weeks with the days they cover.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -91,14 +91,16 @@ def month_weeks(rows: Sequence[dict[str, str]], month: str) -> list[Week]:
     ]
 
 
-def weekly_figure(weeks: Sequence[Week]) -> Figure:
-    """Tickets per day of each week's days in the month, one line per category; partial weeks
-    shaded and labelled with the days they cover."""
+def weekly_figure(weeks: Sequence[Week], names: Mapping[str, str] | None = None) -> Figure:
+    """Tickets per day of each week's days in the month, one line per category (labelled with its
+    name in `names`, by default its code); partial weeks shaded and labelled with the days they
+    cover."""
     figure = Figure(figsize=(8, 4.5))
     axes = figure.subplots()
     positions = list(range(len(weeks)))
     for category in sorted({category for week in weeks for category in week.counts}):
-        axes.plot(positions, [week.per_day(category) for week in weeks], marker="o", label=category)
+        label = (names or {}).get(category, category)
+        axes.plot(positions, [week.per_day(category) for week in weeks], marker="o", label=label)
     for position, week in zip(positions, weeks):
         if week.partial:
             axes.axvspan(position - 0.5, position + 0.5, color="0.9", zorder=0)

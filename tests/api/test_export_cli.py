@@ -13,14 +13,14 @@ from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.schemas import CHANNEL_NAMES, Channel, Feedback, TicketStatus
+from api.schemas import Channel, Feedback, TicketStatus
 from api.services import routing, tracking
 from api.services.deadline_escalation import sweep_deadlines
 from api.services.deadlines import DEADLINES
 from api.services.tracking import FEEDBACK_NAMES
 from model.files import with_umask
 from model.taxonomy import Taxonomy
-from training.data import CHANNELS, load_datasets
+from training.data import CHANNEL_NAMES, CHANNELS, load_datasets
 from training.monthly import (
     CLOSING_FEEDBACK,
     CONFIRMING_FEEDBACK,
@@ -290,10 +290,17 @@ def test_report_from_the_database_and_from_an_export_agree(
     )
     assert from_file.exit_code == 0, from_file.output
     report = (tmp_path / "db" / "report.md").read_text(encoding="utf-8")
-    assert report.startswith("# Complaints in 2026-11") and "4 tickets; 3 reviewed by agents" in report
+    assert report.startswith("# Complaints in 2026-11\n\nRead from the ticket database.\n")
+    assert "4 tickets; 3 reviewed by agents" in report
+    # it said "The export holds no ticket …" when no export was read
+    assert "The ticket database holds no ticket created in 2026-10." in report
+    from_export = (tmp_path / "file" / "report.md").read_text(encoding="utf-8")
+    assert f"Read from the export {tmp_path / 'all.csv'}." in from_export
+    assert f"The export {tmp_path / 'all.csv'} holds no ticket created in 2026-10." in from_export
     assert "| closures the customer confirmed (满意 or 基本满意) | 100.0 % |" in report  # the one closed: mostly
-    assert f"| closures confirmed, {tickets['accepted']['department']['code']} | 100.0 % |" in report
-    assert report == (tmp_path / "file" / "report.md").read_text(encoding="utf-8")
+    department = tickets["accepted"]["department"]
+    assert f"| closures confirmed, {department['name']} ({department['code']}) | 100.0 % |" in report
+    assert _figures(report) == _figures(from_export)
     for name in ("weekly_volume.png", "suggested_vs_final_subtype.png", "sla_and_csat.png"):
         assert (tmp_path / "db" / name).stat().st_size > 1000
 
@@ -327,7 +334,7 @@ def test_an_export_made_before_the_new_columns_is_still_read(
         )
         assert made.exit_code == 0, made.output
         reports[name] = (tmp_path / f"report-{name}" / "report.md").read_text(encoding="utf-8")
-    assert reports["old"] == reports["all"] and "4 tickets" in reports["old"]
+    assert _figures(reports["old"]) == _figures(reports["all"]) and "4 tickets" in reports["old"]
 
 
 def test_an_export_without_the_closing_feedback_is_read_without_a_confirmation_rate(
@@ -374,8 +381,35 @@ def _same_report(database_url: str, tmp_path: Path) -> str:
         made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), *source])
         assert made.exit_code == 0, made.output
         reports.append((out / "report.md").read_text(encoding="utf-8"))
-    assert reports[0] == reports[1]
+    assert _figures(reports[0]) == _figures(reports[1])
     return reports[1]
+
+
+def _figures(report: str) -> list[str]:
+    """The lines of a monthly report but those about what it was read from (an export in which every
+    ticket was reviewed is warned of: it may be one made without --all)."""
+    said = ("Read from ", "**Warning:** every ticket of ")
+    lines = report.splitlines()
+    return [line for line in lines if line and not line.startswith(said) and " holds no ticket " not in line]
+
+
+def test_a_report_from_the_database_compares_with_the_month_before(
+    store_client: TestClient, clock: Clock, database_url: str, tmp_path: Path
+) -> None:
+    # the database was read for the month's days only: the month before was never there to compare with
+    clock.advance(days=-30)  # 2026-10-24
+    create_ticket(store_client, text=RUDE, channel="phone")
+    clock.advance(days=30)
+    for _ in range(2):
+        create_ticket(store_client, text=LATE, channel="online")
+    made = runner.invoke(
+        app, ["report", "--month", "2026-11", "--out", str(tmp_path / "r"), "--database-url", database_url]
+    )
+    assert made.exit_code == 0, made.output
+    assert "(2 tickets)" in made.output  # November's
+    report = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "2 tickets; 0 reviewed by agents" in report
+    assert "| tickets | 1 | 2 |" in report and "holds no ticket" not in report
 
 
 def _sweep(client: TestClient, local_time: str) -> list[tuple[str, str, bool, int]]:
@@ -468,8 +502,8 @@ def test_exports_say_when_each_deadline_was_escalated_and_the_report_counts_them
     report = _same_report(database_url, tmp_path)
     for line in (
         "| tickets escalated on a deadline (时限升级) | 80.0 % |",
-        "| escalated on a deadline, P2 | 80.0 % |",
-        "| escalated on a deadline, cs | 50.0 % |",
+        "| escalated on a deadline, 二级（重要） (P2) | 80.0 % |",
+        "| escalated on a deadline, 客服部 (cs) | 50.0 % |",
         "| deadlines escalated, first response (首次响应) | 4 (1 already passed) |",
         "| deadlines escalated, resolution (解决) | 3 (0 already passed) |",
         "| deadlines escalated to the department head (部门负责人), first response (首次响应) | 3 |",
@@ -747,3 +781,30 @@ def test_serve_is_a_command_of_triage() -> None:
     assert {"train", "compare", "promote", "rollback", "export", "report"} <= {
         command.name or "" for command in app.registered_commands
     }
+
+
+def test_a_report_of_an_export_made_without_all_warns_that_it_counts_the_reviewed_tickets_only(
+    tickets: dict[str, dict[str, Any]], database_url: str, tmp_path: Path
+) -> None:
+    # the unreviewed ticket is not in an export made without --all: the report counted 2 tickets of
+    # the 3 of November, and said nothing
+    assert _export(database_url, tmp_path / "reviewed.csv").exit_code == 0
+    made = runner.invoke(
+        app, ["report", "--month", "2026-11", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "reviewed.csv")]
+    )
+    assert made.exit_code == 0, made.output
+    said = " ".join(made.output.split())
+    warning = (
+        f"every ticket of 2026-11 in the export {tmp_path / 'reviewed.csv'} (2) was reviewed by an agent, as in an "
+        "export made without --all, which leaves out the tickets nobody reviewed: the figures may cover the "
+        "reviewed tickets only (triage export --all exports every ticket)"
+    )
+    assert f"warning: {warning}" in said
+    assert f"**Warning:** {warning}." in (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    # an export of every ticket, and the database, have the unreviewed ones: no warning
+    assert _export(database_url, tmp_path / "all.csv", "--all").exit_code == 0
+    for source in (["--data", str(tmp_path / "all.csv")], ["--database-url", database_url]):
+        out = tmp_path / f"report{source[0]}"
+        made = runner.invoke(app, ["report", "--month", "2026-11", "--out", str(out), *source])
+        assert made.exit_code == 0 and "warning" not in made.output, made.output
+        assert "Warning" not in (out / "report.md").read_text(encoding="utf-8")
