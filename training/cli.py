@@ -736,7 +736,8 @@ def _version_cells(metadata: dict[str, Any]) -> list[str]:
 
 def _held_out_set(evaluation: dict[str, Any]) -> tuple[str, ...]:
     """What tells a version's held-out rows from another's: the split and its files' SHA-256."""
-    return (str(evaluation.get("split", "")), *(str(item["sha256"]) for item in evaluation.get("files") or []))
+    files = [item for item in evaluation.get("files") or [] if isinstance(item, dict)]
+    return (str(evaluation.get("split", "")), *(str(item.get("sha256", "")) for item in files))
 
 
 def _evaluated_on(evaluation: dict[str, Any]) -> str:
