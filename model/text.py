@@ -70,11 +70,12 @@ _NO_AMOUNT_AFTER = r"(?![0-9]|\.[0-9]|[元块角万千百亿%‰次个件台张�
 # Mainland mobiles (eleven digits, 1[3-9] first, maybe after +86), and Taiwan's (09xx xxx xxx, or
 # +886 9xx…), which the traditional-Chinese complaints give. A mainland mobile is written whole, in
 # groups of 3-4-4 (a separator maybe left out: 3-8, 7-4), 4-3-4 or 3-3-5 ("138 1234 5678",
-# "1381-234-5678", "138 123 45678"), or cut in two anywhere by a space or a line break, which the
-# text read has as a space ("13812\n345678"), so long as both parts have three digits and the
-# second is no amount: one or two digits before it are a count ("数量13\n812345678"), one or two
-# after it, or digits with a unit, a count on the next line ("1381234567\n12件", "13812345\n100元").
-_MOBILE_CUT_IN_TWO = "|".join(rf"\d{{{before - 2}}} \d{{{11 - before}}}" for before in range(3, 9))
+# "1381-234-5678", "138 123 45678"), or cut in two anywhere by a dash ("1381-2345678"), a space or
+# a line break, which the text read has as a space ("13812\n345678"), so long as both parts have
+# three digits and the second is no amount: one or two digits before it are a count
+# ("数量13\n812345678"), one or two after it, or digits with a unit, a count on the next line
+# ("1381234567\n12件", "13812345\n100元", "1381-2345678元").
+_MOBILE_CUT_IN_TWO = "|".join(rf"\d{{{before - 2}}}[ \-]\d{{{11 - before}}}" for before in range(3, 9))
 _MAINLAND_MOBILE = (
     rf"(?:(?:\+|00)?86{_SEP})?1[3-9]"
     rf"(?:\d(?:{_SEP}\d{{4}}){{2}}"

@@ -122,6 +122,7 @@ def test_only_emoji_normalises_to_empty() -> None:
         ("手机1381-234-5678", "[PHONE]"),
         ("手机138 123 45678", "[PHONE]"),
         ("手机138-12345678", "[PHONE]"),
+        ("手机1381-2345678", "[PHONE]"),  # 4-7 with a dash, as with a space
         ("电话+86 1381 234 5678找我", "[PHONE]"),
         # ... or cut in two elsewhere by a line break, three digits at least on either side
         ("电话13812\n345678找我", "[PHONE]"),
@@ -186,6 +187,8 @@ def test_each_kind_of_personal_data_is_masked(text: str, placeholder: str) -> No
         "编号138 123 4567",
         "编号1381-234-567",
         "规格1381 234 56789",
+        "订单号1381-2345678元",  # an amount after it
+        "数量13-812345678",
         # a count of one or two digits before a line break, or after it, is no part of a mobile
         "数量13\n812345678",
         "数量1\n3812345678",
