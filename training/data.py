@@ -256,10 +256,17 @@ def _check_row(
     )
 
 
-def check_record(record: dict[str, str | None], taxonomy: Taxonomy, file: str = "", row: int = 0) -> list[Problem]:
-    """The problems one CSV record would raise when read for training (empty: it would be used)."""
+def check_record(
+    record: dict[str, str | None],
+    taxonomy: Taxonomy,
+    file: str = "",
+    row: int = 0,
+    spellings: dict[str, dict[str, str]] | None = None,
+) -> list[Problem]:
+    """The problems one CSV record would raise when read for training (empty: it would be used);
+    `spellings`: `label_spellings(taxonomy)`, made once by a caller checking many records."""
     problems: list[Problem] = []
-    _check_row(record, (file, row), taxonomy, problems)
+    _check_row(record, (file, row), taxonomy, problems, spellings=spellings)
     return problems
 
 
@@ -346,6 +353,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
             f"expected {expected_columns()}"
         )
         problems.append(Problem(str(path), records.row, None, message))
+    text_column = find_column(written, "text")[0] or "text"  # as the file's header names it
     count = 0
     ids: dict[str, int] = {}
     unreviewed: list[int] = []  # their rows
@@ -354,7 +362,7 @@ def read_labeled_csv(path: Path, taxonomy: Taxonomy, dataset: Dataset | None = N
     try:
         for row, record in records:
             count += 1
-            broken = broken_record(record, written, records.width, text_column=_written_as("text", renamed))
+            broken = broken_record(record, written, records.width, text_column=text_column)
             if broken is not None:
                 problems.append(Problem(str(path), row, *broken))
                 continue
@@ -470,11 +478,6 @@ def find_column(header: Sequence[str], column: str) -> tuple[str | None, str | N
     if len(names) > 1:
         return None, read_columns(names)[2]
     return (names[0] if names else None), None
-
-
-def _written_as(column: str, renamed: dict[str, str]) -> str:
-    """The name a column has in the file's header (`renamed` as `read_columns` gives it)."""
-    return next((name for name, read in renamed.items() if read == column), column)
 
 
 def expected_columns() -> str:

@@ -47,7 +47,7 @@ from api.services.surveys import is_current_closure, is_current_survey
 from api.tables import Survey, Ticket, TicketEvent
 from model.files import replaced_atomically
 from model.taxonomy import Taxonomy
-from training.data import Problem, check_record
+from training.data import Problem, check_record, label_spellings
 from training.monthly import EXPORT_COLUMNS
 from training.spreadsheet import text_row
 
@@ -177,13 +177,14 @@ def write_export(
     Without `overwrite`, a file already at `path` when the rows are written is kept (FileExistsError).
     """
     result = ExportResult()
+    spellings = label_spellings(taxonomy) if taxonomy is not None else None
     path.parent.mkdir(parents=True, exist_ok=True)
     with replaced_atomically(path, newline="", overwrite=overwrite) as stream:
         writer = csv.DictWriter(stream, fieldnames=EXPORT_COLUMNS)
         writer.writeheader()
         for row in rows:
             if taxonomy is not None:
-                problems = check_record(dict(row), taxonomy)
+                problems = check_record(dict(row), taxonomy, spellings=spellings)
                 if problems:
                     where = f"ticket {row['ticket_no']}"
                     result.skipped.extend(Problem(where, None, p.column, p.message) for p in problems)
